@@ -1,0 +1,105 @@
+/**
+ * The backward engine: reverse-mode accumulation over the tape that ops recorded with
+ * `record` (src/tensor/grad-mode.ts). Topologically orders the graph, runs each node's vjp
+ * under noGrad, sums gradients reaching a tensor along several paths, and accumulates into
+ * `.grad` of leaves that require it. Installs Tensor.prototype.backward.
+ */
+import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
+import { type GradNode, noGrad } from "../tensor/grad-mode.js";
+import { shapesEqual } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+
+export interface BackwardOptions {
+  /** Keep the graph so backward can run through it again (torch retain_graph). */
+  retainGraph?: boolean;
+}
+
+const FREED: GradNode = {
+  name: "freed",
+  inputs: [],
+  backward() {
+    throw new ValueError("backward: trying to backward through the graph a second time; pass { retainGraph: true } the first time");
+  },
+};
+
+/** Tensors reachable from root through grad nodes, in topological order (inputs first). */
+function topoOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<number>([root.id]);
+  const stack: [Tensor, number][] = [[root, 0]];
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.gradNode ? t.gradNode.inputs : [];
+    if (i < inputs.length) {
+      top[1] = i + 1;
+      const child = inputs[i];
+      if (child.requiresGrad && !seen.has(child.id)) {
+        seen.add(child.id);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order;
+}
+
+function addInto(a: Tensor, b: Tensor): Tensor {
+  const out = new Tensor(a.data.slice(), a.shape);
+  const o = out.data;
+  const bd = b.data;
+  for (let i = 0; i < o.length; i++) o[i] += bd[i];
+  return out;
+}
+
+/** Computes d(root)/d(leaf) for every leaf requiring grad, accumulating into leaf.grad. */
+export function backward(root: Tensor, gradOutput?: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) throw new ValueError("backward: tensor does not require grad and has no grad node");
+  let seed = gradOutput;
+  if (!seed) {
+    if (root.size !== 1) throw new ShapeError(`backward: gradient can be implicit only for one-element outputs, got ${fmtShape(root.shape)}`);
+    seed = new Tensor(root.data.slice().fill(1), root.shape);
+  } else if (!shapesEqual(seed.shape, root.shape)) {
+    throw new ShapeError(`backward: gradient shape ${fmtShape(seed.shape)} differs from output shape ${fmtShape(root.shape)}`);
+  }
+  const order = topoOrder(root);
+  const grads = new Map<number, Tensor>([[root.id, seed]]);
+  noGrad(() => {
+    for (let i = order.length - 1; i >= 0; i--) {
+      const t = order[i];
+      const g = grads.get(t.id);
+      grads.delete(t.id);
+      if (!g) continue;
+      const node = t.gradNode;
+      if (!node) {
+        t.grad = t.grad ? addInto(t.grad, g) : new Tensor(g.data.slice(), g.shape);
+        continue;
+      }
+      const inputGrads = node.backward(g);
+      node.inputs.forEach((inp, k) => {
+        const gi = inputGrads[k];
+        if (!gi || !inp.requiresGrad) return;
+        if (!shapesEqual(gi.shape, inp.shape)) {
+          throw new ShapeError(`backward of '${node.name}': gradient ${fmtShape(gi.shape)} for input ${k} of shape ${fmtShape(inp.shape)}`);
+        }
+        if (gi.dtype !== inp.dtype) throw new DTypeError(`backward of '${node.name}': gradient is ${gi.dtype}, input ${k} is ${inp.dtype}`);
+        const prev = grads.get(inp.id);
+        grads.set(inp.id, prev ? addInto(prev, gi) : gi);
+      });
+    }
+  });
+  if (!opts.retainGraph) for (const t of order) if (t.gradNode) t.setGradNode(FREED);
+}
+
+declare module "../tensor/tensor.js" {
+  interface Tensor {
+    /** Backpropagates from this tensor (a scalar unless `gradient` is given). */
+    backward(gradient?: Tensor, opts?: BackwardOptions): void;
+  }
+}
+
+Tensor.prototype.backward = function (this: Tensor, gradient?: Tensor, opts?: BackwardOptions): void {
+  backward(this, gradient, opts);
+};

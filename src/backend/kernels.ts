@@ -1,0 +1,110 @@
+/**
+ * The kernel interface: what a backend must compute. Kernels take typed arrays, shapes and
+ * attributes — never Tensor objects — and write into caller-allocated outputs, so a backend
+ * whose memory lives inside WebAssembly can run them in place. The reference backend
+ * (`ref/`) implements every entry (`satisfies Kernels` makes a missing one a compile error);
+ * a fast backend implements a subset and falls back to ref for the rest.
+ * Called only by src/ops/* through `kernels()` in ./index.ts.
+ */
+import type { AnyArray, FloatArray } from "../tensor/dtype.js";
+import type { Shape } from "../tensor/shape.js";
+
+export type UnaryOp =
+  | "neg" | "exp" | "log" | "sqrt" | "abs" | "relu" | "sigmoid" | "tanh"
+  | "round" | "floor" | "ceil" | "sign" | "reciprocal" | "square";
+
+export type BinaryOp =
+  | "add" | "sub" | "mul" | "div" | "pow" | "maximum" | "minimum"
+  | "gt" | "ge" | "lt" | "le" | "eq" | "ne";
+
+export type ReduceOp = "sum" | "max" | "min";
+
+/** Geometry of a 2-D convolution on NCHW input and OIHW weight (I = C / groups). */
+export interface Conv2dGeom {
+  n: number; c: number; h: number; w: number;
+  oc: number; kh: number; kw: number;
+  oh: number; ow: number;
+  strideH: number; strideW: number;
+  padH: number; padW: number;
+  dilationH: number; dilationW: number;
+  groups: number;
+}
+
+/** Geometry of a 2-D pooling window on NCHW input. */
+export interface Pool2dGeom {
+  n: number; c: number; h: number; w: number;
+  oh: number; ow: number;
+  kh: number; kw: number;
+  strideH: number; strideW: number;
+  padH: number; padW: number;
+  dilationH: number; dilationW: number;
+  /** avgPool only: count padded cells in the divisor (PyTorch count_include_pad). */
+  countIncludePad: boolean;
+}
+
+/** A batched matrix product C[b] (+)= op(A[b]) · op(B[b]); op = transpose when trans* is set. */
+export interface MatmulGeom {
+  batch: number;
+  m: number; n: number; k: number;
+  /** Element offsets between consecutive batch entries; 0 broadcasts one matrix. */
+  aBatchStride: number; bBatchStride: number; cBatchStride: number;
+  transA: boolean; transB: boolean;
+  /** Add into C instead of overwriting it. */
+  accumulate: boolean;
+}
+
+export interface Kernels {
+  /** out[i] = op(x[i]); round is half-to-even. */
+  unary(op: UnaryOp, x: AnyArray, out: AnyArray): void;
+  /** Elementwise with NumPy broadcasting of a and b to outShape. Comparisons write 0/1. */
+  binary(op: BinaryOp, a: AnyArray, aShape: Shape, b: AnyArray, bShape: Shape, out: AnyArray, outShape: Shape): void;
+  /** out[i] = min(max(x[i], lo), hi). */
+  clamp(x: AnyArray, lo: number, hi: number, out: AnyArray): void;
+  /** out = cond != 0 ? a : b, all three broadcast to outShape. */
+  where(cond: AnyArray, condShape: Shape, a: AnyArray, aShape: Shape, b: AnyArray, bShape: Shape, out: AnyArray, outShape: Shape): void;
+  /** Reduces the sorted `axes` of x (shape) into out (shape without those axes, row-major). */
+  reduce(op: ReduceOp, x: AnyArray, shape: Shape, axes: readonly number[], out: AnyArray): void;
+  /** Index of the max/min along `axis` (first occurrence); out has shape without axis. */
+  argReduce(op: "argmax" | "argmin", x: AnyArray, shape: Shape, axis: number, out: Int32Array): void;
+  /** Element conversion into out's dtype (float → int truncates toward zero, then wraps). */
+  cast(x: AnyArray, out: AnyArray): void;
+  /** dst[dstOffset + Σ i_d·dstStrides_d] = src[srcOffset + Σ i_d·srcStrides_d] over `shape`. */
+  copyStrided(src: AnyArray, srcOffset: number, srcStrides: readonly number[], dst: AnyArray, dstOffset: number, dstStrides: readonly number[], shape: Shape): void;
+  /** Float matrix product (see MatmulGeom). A, B, C are row-major. */
+  matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom): void;
+  /** y[n, oc, oh, ow] = Σ x·w (no bias; ops add it). */
+  conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom): void;
+  /** dx = conv2d transposed of dy with w (dx is overwritten). */
+  conv2dBackwardInput(dy: FloatArray, w: FloatArray, dx: FloatArray, g: Conv2dGeom): void;
+  /** dw = correlation of x with dy (dw is overwritten). */
+  conv2dBackwardWeight(x: FloatArray, dy: FloatArray, dw: FloatArray, g: Conv2dGeom): void;
+  /** Max over each window (padding never wins); argmax holds the flat input index per output (-1 if empty). */
+  maxPool2d(x: FloatArray, y: FloatArray, argmax: Int32Array, g: Pool2dGeom): void;
+  /** dx (overwritten) scatters dy to the recorded argmax positions. */
+  maxPool2dBackward(dy: FloatArray, argmax: Int32Array, dx: FloatArray, g: Pool2dGeom): void;
+  avgPool2d(x: FloatArray, y: FloatArray, g: Pool2dGeom): void;
+  avgPool2dBackward(dy: FloatArray, dx: FloatArray, g: Pool2dGeom): void;
+  /** PyTorch adaptive windows: start = floor(i·H/OH), end = ceil((i+1)·H/OH). */
+  adaptiveAvgPool2d(x: FloatArray, y: FloatArray, n: number, c: number, h: number, w: number, oh: number, ow: number): void;
+  adaptiveAvgPool2dBackward(dy: FloatArray, dx: FloatArray, n: number, c: number, h: number, w: number, oh: number, ow: number): void;
+  /** Per-channel mean and biased variance of x viewed as [n, c, hw]. */
+  batchNormStats(x: FloatArray, n: number, c: number, hw: number, mean: FloatArray, variance: FloatArray): void;
+  /** y = (x − mean[c])·invStd[c]·gamma[c] + beta[c]; gamma/beta may be null (affine off). */
+  batchNormApply(x: FloatArray, mean: FloatArray, invStd: FloatArray, gamma: FloatArray | null, beta: FloatArray | null, y: FloatArray, n: number, c: number, hw: number): void;
+  /**
+   * Gradients of batchNormApply. With `training`, mean/invStd are batch statistics and dx
+   * includes their dependence on x; otherwise they are constants. dgamma/dbeta may be null.
+   */
+  batchNormBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, invStd: FloatArray, gamma: FloatArray | null, dx: FloatArray, dgamma: FloatArray | null, dbeta: FloatArray | null, n: number, c: number, hw: number, training: boolean): void;
+  /** Numerically stable (log-)softmax over the last axis of x viewed as [rows, cols]. */
+  softmax(x: FloatArray, out: FloatArray, rows: number, cols: number, log: boolean): void;
+}
+
+export type KernelName = keyof Kernels;
+
+/** A backend: where tensor memory comes from, plus the kernels it accelerates. */
+export interface Backend {
+  readonly name: string;
+  /** Kernels this backend provides; missing ones fall back to the reference backend. */
+  readonly kernels: Partial<Kernels>;
+}

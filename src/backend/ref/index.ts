@@ -1,0 +1,39 @@
+/**
+ * The reference backend: every kernel in plain TypeScript — the living definition of each op
+ * and the fallback of every faster backend. `satisfies Kernels` makes a missing kernel a
+ * compile error.
+ */
+import type { Kernels } from "../kernels.js";
+import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.js";
+import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
+import { binary, cast, clamp, unary, where } from "./elementwise.js";
+import { copyStrided } from "./layout.js";
+import { matmul } from "./matmul.js";
+import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pool.js";
+import { argReduce, reduce } from "./reduce.js";
+import { softmax } from "./softmax.js";
+
+export const refKernels = {
+  unary,
+  binary,
+  clamp,
+  where,
+  reduce,
+  argReduce,
+  cast,
+  copyStrided,
+  matmul,
+  conv2d,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  maxPool2d,
+  maxPool2dBackward,
+  avgPool2d,
+  avgPool2dBackward,
+  adaptiveAvgPool2d,
+  adaptiveAvgPool2dBackward,
+  batchNormStats,
+  batchNormApply,
+  batchNormBackward,
+  softmax,
+} satisfies Kernels;

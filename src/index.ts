@@ -1,0 +1,13 @@
+/**
+ * qat-ts public API. Re-exports only; see docs/ARCHITECTURE.md for where things live.
+ */
+export { Tensor } from "./tensor/tensor.js";
+export { tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand, randint, type TensorOptions, type NestedArray } from "./tensor/creation.js";
+export type { DType } from "./tensor/dtype.js";
+export { Generator, manualSeed, getRngState, setRngState, defaultGenerator } from "./tensor/random.js";
+export { QatError, ShapeError, DTypeError, AxisError, ValueError, FormatError, NotSupportedError } from "./tensor/errors.js";
+export { noGrad, enableGrad, isGradEnabled } from "./tensor/grad-mode.js";
+export { setBackend, getBackend, listBackends, registerBackend } from "./backend/index.js";
+export * as ops from "./ops/index.js";
+export * as autograd from "./autograd/index.js";
+import "./autograd/backward.js";

@@ -1,0 +1,78 @@
+/**
+ * Data types and the typed arrays that store them. Storage is always a row-major contiguous
+ * typed array; float64 exists for reference checks (gradcheck) and is never used by models.
+ * Called by Tensor, ops (type promotion) and backends (allocation).
+ */
+import { DTypeError } from "./errors.js";
+
+export type DType = "float32" | "float64" | "int32" | "int8" | "uint8";
+export const DTYPES: readonly DType[] = ["float32", "float64", "int32", "int8", "uint8"];
+
+export type FloatArray = Float32Array | Float64Array;
+export type IntArray = Int32Array | Int8Array | Uint8Array;
+export type AnyArray = FloatArray | IntArray;
+
+export interface ArrayOf {
+  float32: Float32Array;
+  float64: Float64Array;
+  int32: Int32Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+}
+
+const CTORS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+} as const;
+
+/** A fresh zero-filled typed array of `n` elements of `dtype`. */
+export function allocArray<D extends DType>(dtype: D, n: number): ArrayOf[D] {
+  return new CTORS[dtype](n) as ArrayOf[D];
+}
+
+/** The dtype a typed array stores. */
+export function dtypeOfArray(a: AnyArray): DType {
+  if (a instanceof Float32Array) return "float32";
+  if (a instanceof Float64Array) return "float64";
+  if (a instanceof Int32Array) return "int32";
+  if (a instanceof Int8Array) return "int8";
+  if (a instanceof Uint8Array) return "uint8";
+  throw new DTypeError(`unsupported typed array ${(a as object).constructor.name}`);
+}
+
+export function isFloatDType(d: DType): d is "float32" | "float64" {
+  return d === "float32" || d === "float64";
+}
+
+export function assertDType(d: string): DType {
+  if ((DTYPES as readonly string[]).includes(d)) return d as DType;
+  throw new DTypeError(`unknown dtype '${d}' (expected one of ${DTYPES.join(", ")})`);
+}
+
+/**
+ * Result dtype of a binary op (a subset of PyTorch's promotion lattice): float64 > float32 >
+ * int32 > {int8, uint8}; int8 with uint8 promotes to int32 (PyTorch uses int16, which we lack).
+ */
+export function promoteTypes(a: DType, b: DType): DType {
+  if (a === b) return a;
+  if (a === "float64" || b === "float64") return "float64";
+  if (a === "float32" || b === "float32") return "float32";
+  return "int32";
+}
+
+/** Inclusive integer range of an integer dtype. */
+export function intRange(d: DType): [number, number] {
+  switch (d) {
+    case "int8":
+      return [-128, 127];
+    case "uint8":
+      return [0, 255];
+    case "int32":
+      return [-2147483648, 2147483647];
+    default:
+      throw new DTypeError(`intRange: ${d} is not an integer dtype`);
+  }
+}
