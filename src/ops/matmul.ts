@@ -36,6 +36,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   requireFloat(b, "matmul", "b");
   if (a.dtype !== b.dtype) throw new DTypeError(`matmul: dtypes differ (${a.dtype} vs ${b.dtype})`);
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: operands must be at least 1-D, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  if (a.ndim === 1 && b.ndim === 1) return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), []);
   if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   const m = a.shape[a.ndim - 2];

@@ -1,0 +1,117 @@
+/**
+ * `npm run bench` — runs every benchmark suite side by side with its PyTorch reference (when
+ * Debian's /usr/bin/python3 has torch) and prints a table of ratios. `--write` replaces the
+ * suite's generated block in bench/RESULTS.md. `--only <suite>` runs one suite.
+ * Absolute times drift on this shared machine; the ratios, taken in one run, are the figures.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeFileSync, renameSync } from "node:fs";
+import { benchConv, benchMatmul, benchOverhead } from "./core.js";
+
+interface Row {
+  key: string;
+  label: string;
+  unit: string;
+  /** True when larger is better (throughput); ratios are then ours/torch, else torch/ours. */
+  higher: boolean;
+}
+
+interface Suite {
+  name: string;
+  title: string;
+  run(): Record<string, number>;
+  torchScript?: string;
+  torchArgs?: string[];
+  rows: Row[];
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PY = "/usr/bin/python3";
+
+const SUITES: Suite[] = [
+  {
+    name: "core",
+    title: "Engine (reference backend, 1 thread) vs PyTorch 1.13 (1 thread)",
+    run: () => ({ ...benchMatmul(), ...benchConv(), ...benchOverhead() }),
+    torchScript: "torch_ref.py",
+    torchArgs: ["1"],
+    rows: [
+      { key: "matmul256", label: "matmul 256³", unit: "GFLOP/s", higher: true },
+      { key: "matmul1024", label: "matmul 1024³", unit: "GFLOP/s", higher: true },
+      { key: "conv1_fwd_ms", label: "conv 1→16 3×3 p1, 64×28×28, forward", unit: "ms", higher: false },
+      { key: "conv1_fwdbwd_ms", label: "conv 1→16, forward + backward", unit: "ms", higher: false },
+      { key: "conv2_fwd_ms", label: "conv 16→32 3×3 p1, 64×14×14, forward", unit: "ms", higher: false },
+      { key: "conv2_fwdbwd_ms", label: "conv 16→32, forward + backward", unit: "ms", higher: false },
+      { key: "op_add_us", label: "add, 4 elements (per-op overhead)", unit: "µs", higher: false },
+      { key: "op_relu_us", label: "relu, 4 elements", unit: "µs", higher: false },
+      { key: "op_add_grad_us", label: "add, 4 elements, recording autograd", unit: "µs", higher: false },
+    ],
+  },
+];
+
+function torchFigures(suite: Suite): Record<string, number> | null {
+  if (!suite.torchScript || !existsSync(PY)) return null;
+  const r = spawnSync(PY, [path.join(HERE, suite.torchScript), ...(suite.torchArgs ?? [])], { encoding: "utf8" });
+  if (r.status !== 0) {
+    console.error(`(PyTorch reference unavailable: ${r.stderr.trim().split("\n").pop()})`);
+    return null;
+  }
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>;
+}
+
+const fmt = (v: number | undefined) => (v === undefined ? "—" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+function table(suite: Suite, ours: Record<string, number>, ref: Record<string, number> | null): string {
+  const lines = [
+    `| ${suite.title.split(" vs ")[0]} | unit | qat-ts | PyTorch | ratio (>1 = we are faster) |`,
+    "|---|---|---:|---:|---:|",
+  ];
+  for (const row of suite.rows) {
+    const a = ours[row.key];
+    const b = ref?.[row.key];
+    const ratio = a === undefined || b === undefined ? undefined : row.higher ? a / b : b / a;
+    lines.push(`| ${row.label} | ${row.unit} | ${fmt(a)} | ${fmt(b)} | ${ratio === undefined ? "—" : ratio.toFixed(2) + "×"} |`);
+  }
+  return lines.join("\n");
+}
+
+function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+}
+
+function writeBlock(name: string, body: string): void {
+  const file = path.join(HERE, "RESULTS.md");
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmark results\n";
+  const block = `${start}\n${body}\n${end}`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  const next = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file + ".tmp", next);
+  renameSync(file + ".tmp", file);
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+  for (const suite of SUITES.filter((s) => !only || s.name === only)) {
+    console.log(`\n## ${suite.title}\n`);
+    const ours = suite.run();
+    const ref = torchFigures(suite);
+    const t = table(suite, ours, ref);
+    console.log(t);
+    if (args.includes("--write")) {
+      const date = new Date().toISOString().slice(0, 10);
+      const refLine = ref ? `PyTorch ${String(ref.torch)} (${String(ref.threads)} thread(s)), same run` : "PyTorch not available in this run";
+      writeBlock(suite.name, `### ${suite.title}\n\n${date} · ${machine()} · ${refLine}\n\n${t}`);
+    }
+  }
+}
+
+main();
