@@ -1,0 +1,136 @@
+/**
+ * File-system dataset loaders (Node only: node:fs, node:zlib). readIdxFile reads an IDX file,
+ * gunzipping it when it starts with the gzip magic 1f 8b; fashionMnist/mnist load the four
+ * standard files of a directory (gzipped or raw); fashionMnistSample loads the class-balanced
+ * 6000/1000 Fashion-MNIST subset shipped in the package's assets/ (made by
+ * scripts/make-embedded-dataset.ts). Called by users, the CLI (`qat demo`) and tests.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
+import { FormatError, ValueError } from "../tensor/errors.js";
+import {
+  FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageDataset, MNIST_CLASSES, MNIST_MEAN, MNIST_STD,
+} from "./dataset.js";
+import { type IdxArray, expectIdx, parseIdx } from "./idx.js";
+
+/** Reads and decodes an IDX file, gzipped (detected by its magic bytes) or raw. */
+export function readIdxFile(path: string): IdxArray {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new ValueError(`readIdxFile: cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new FormatError(`${path}: corrupt gzip data: ${(e as Error).message}`);
+    }
+  }
+  return parseIdx(bytes, path);
+}
+
+export interface MnistLikeOptions {
+  /** Normalisation of pixel/255 (defaults: the dataset's own mean and std). */
+  mean?: number | readonly number[];
+  std?: number | readonly number[];
+}
+
+/** Train and test splits of an MNIST-format dataset. */
+export interface ImageSplits {
+  train: ImageDataset;
+  test: ImageDataset;
+}
+
+interface DatasetSpec {
+  op: string;
+  classes: readonly string[];
+  mean: number;
+  std: number;
+}
+
+/** Names tried for one standard file, in order: raw, gzipped, and the `name.idx3-ubyte` variant. */
+function candidates(base: string): string[] {
+  const dotted = base.replace(/-(idx\d-ubyte)$/, ".$1");
+  return [base, `${base}.gz`, dotted, `${dotted}.gz`];
+}
+
+function findFile(dir: string, base: string, op: string): string {
+  const names = candidates(base);
+  for (const name of names) {
+    const path = join(dir, name);
+    if (existsSync(path)) return path;
+  }
+  const why = existsSync(dir) ? "" : " (the directory does not exist)";
+  throw new ValueError(`${op}: no ${base} file in ${dir}${why}; looked for ${names.join(", ")}`);
+}
+
+function loadSplit(dir: string, prefix: "train" | "t10k", spec: DatasetSpec, opts: MnistLikeOptions): ImageDataset {
+  const imagesPath = findFile(dir, `${prefix}-images-idx3-ubyte`, spec.op);
+  const labelsPath = findFile(dir, `${prefix}-labels-idx1-ubyte`, spec.op);
+  const images = readIdxFile(imagesPath);
+  expectIdx(images, imagesPath, "uint8", 3);
+  const labels = readIdxFile(labelsPath);
+  expectIdx(labels, labelsPath, "uint8", 1);
+  if (images.shape[0] !== labels.shape[0]) {
+    throw new FormatError(`${spec.op}: ${imagesPath} has ${images.shape[0]} images but ${labelsPath} has ${labels.shape[0]} labels`);
+  }
+  const y = labels.data as Uint8Array;
+  const bad = y.findIndex((v) => v >= spec.classes.length);
+  if (bad >= 0) {
+    throw new FormatError(`${labelsPath}: label ${y[bad]} at index ${bad} is not a class (0..${spec.classes.length - 1})`);
+  }
+  return new ImageDataset({
+    images: images.data as Uint8Array,
+    labels: y,
+    shape: images.shape,
+    mean: opts.mean ?? spec.mean,
+    std: opts.std ?? spec.std,
+    classes: spec.classes,
+  });
+}
+
+function loadSplits(dir: string, spec: DatasetSpec, opts: MnistLikeOptions): ImageSplits {
+  return { train: loadSplit(dir, "train", spec, opts), test: loadSplit(dir, "t10k", spec, opts) };
+}
+
+/**
+ * Fashion-MNIST from `dir` holding train-images-idx3-ubyte, train-labels-idx1-ubyte,
+ * t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each raw or .gz (Debian package
+ * dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist). Normalised with
+ * mean 0.2860, std 0.3530 unless told otherwise.
+ */
+export function fashionMnist(dir: string, opts: MnistLikeOptions = {}): ImageSplits {
+  return loadSplits(dir, { op: "fashionMnist", classes: FASHION_MNIST_CLASSES, mean: FASHION_MNIST_MEAN, std: FASHION_MNIST_STD }, opts);
+}
+
+/** MNIST digits from `dir` (same four file names as Fashion-MNIST); mean 0.1307, std 0.3081. */
+export function mnist(dir: string, opts: MnistLikeOptions = {}): ImageSplits {
+  return loadSplits(dir, { op: "mnist", classes: MNIST_CLASSES, mean: MNIST_MEAN, std: MNIST_STD }, opts);
+}
+
+/**
+ * Directory of the embedded Fashion-MNIST sample. This module is src/data/fs.ts or
+ * dist/data/fs.js, both two levels below the package root, where assets/ lives.
+ */
+export function embeddedSampleDir(): string {
+  return fileURLToPath(new URL("../../assets/fashion-mnist-sample/", import.meta.url));
+}
+
+/**
+ * The Fashion-MNIST sample shipped with the package: 6000 training images (600 per class) and
+ * 1000 test images (100 per class), chosen by scripts/make-embedded-dataset.ts (see the README
+ * beside the files for provenance and licence). Works offline; loads in well under a second.
+ */
+export function loadEmbeddedFashionMnist(opts: MnistLikeOptions = {}): ImageSplits {
+  return loadSplits(
+    embeddedSampleDir(),
+    { op: "fashionMnistSample", classes: FASHION_MNIST_CLASSES, mean: FASHION_MNIST_MEAN, std: FASHION_MNIST_STD },
+    opts,
+  );
+}
+
+export { loadEmbeddedFashionMnist as fashionMnistSample };
