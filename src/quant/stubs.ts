@@ -1,0 +1,74 @@
+/**
+ * Model entry and exit for quantization, and output quantizers on modules:
+ * - `QuantStub` marks where float input becomes quantized (its `activation_post_process`
+ *   observes the input range; convert turns it into the input QuantizeLinear).
+ * - `DeQuantStub` marks where quantized values become float again.
+ * - `QatModel` is PyTorch's QuantWrapper: children `quant`, `module`, `dequant` (so state
+ *   dict keys are `module.conv1.weight`, `quant.activation_post_process.scale`, …) plus the
+ *   qconfig description prepare used.
+ * - `attachOutputQuantizer(m, fq)` adds fq as child `activation_post_process` of m and a
+ *   forward hook applying it to m's output — what torch.ao's add_observer_ does.
+ * Called by src/quant/prepare.ts; read by convert and the ONNX exporter.
+ */
+import type { Tensor } from "../tensor/tensor.js";
+import { Module } from "../nn/module.js";
+
+export const OUTPUT_QUANTIZER = "activation_post_process";
+
+/** Identity whose output quantizer (attached by prepare) quantizes the model input. */
+export class QuantStub extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** Identity marking the return to float. */
+export class DeQuantStub extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** A hook that works on clones too: it looks the quantizer up on the module it is given. */
+function applyOutputQuantizer(m: Module, _inputs: unknown[], out: Tensor): Tensor {
+  const fq = (m as unknown as Record<string, Module | null>)[OUTPUT_QUANTIZER];
+  return fq ? fq.forward(out) : out;
+}
+
+/** Quantizes m's output with fq from now on. */
+export function attachOutputQuantizer(m: Module, fq: Module): void {
+  m.registerModule(OUTPUT_QUANTIZER, fq);
+  m.registerForwardHook(applyOutputQuantizer);
+}
+
+/** The output quantizer attached to m, if any. */
+export function outputQuantizerOf(m: Module): Module | null {
+  const has = m.namedChildren().some(([n]) => n === OUTPUT_QUANTIZER);
+  return has ? (m as unknown as Record<string, Module>)[OUTPUT_QUANTIZER] : null;
+}
+
+/** Serializable description of how a model was prepared (stored in QAT checkpoints). */
+export interface PrepareDescription {
+  qconfig: string;
+  overrides: { name?: string; regex?: string; type?: string; qconfig: string | null }[];
+  fusionGroups: string[][];
+}
+
+export class QatModel extends Module {
+  quant: QuantStub;
+  module: Module;
+  dequant: DeQuantStub;
+  readonly description: PrepareDescription;
+
+  constructor(module: Module, description: PrepareDescription) {
+    super();
+    this.quant = this.registerModule("quant", new QuantStub());
+    this.module = this.registerModule("module", module);
+    this.dequant = this.registerModule("dequant", new DeQuantStub());
+    this.description = description;
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.dequant.forward(this.module.forward(this.quant.forward(x)));
+  }
+}

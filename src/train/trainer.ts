@@ -1,0 +1,235 @@
+/**
+ * The training loop: `Trainer.fit()` runs epochs of forward → loss → backward → optimizer
+ * step over a DataLoader, with loss/accuracy metrics, a progress bar on a TTY, a JSON-lines
+ * metrics sink, callbacks at step and epoch boundaries (the QAT schedule hooks in there), and
+ * checkpoints that resume bit-identically (model, optimizer, scheduler, RNG, loader position).
+ * Deterministic given a seed. Browser-safe; file output lives in ./fs.ts.
+ * Called by user code, quant experiments and the CLI (`qat train`, `qat qat`).
+ */
+import { noGrad } from "../tensor/grad-mode.js";
+import { ValueError } from "../tensor/errors.js";
+import { getRngState, setRngState } from "../tensor/random.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { crossEntropy } from "../ops/loss.js";
+import type { Module } from "../nn/module.js";
+import type { DataLoader, DataLoaderState } from "../data/loader.js";
+import { RunningMetrics, countCorrect } from "./metrics.js";
+import { type ProgressReporter, autoProgress, silentProgress } from "./progress.js";
+
+/** What the Trainer needs from an optimizer (src/optim's Optimizer satisfies it). */
+export interface OptimizerLike {
+  step(): void;
+  zeroGrad(): void;
+  stateDict(): unknown;
+  loadStateDict(sd: never): void;
+}
+
+/** What the Trainer needs from an LR scheduler (src/optim's schedulers satisfy it). */
+export interface SchedulerLike {
+  step(): void;
+  getLastLr(): number[];
+  stateDict(): unknown;
+  loadStateDict(sd: never): void;
+}
+
+export type LossFn = (logits: Tensor, target: Tensor) => Tensor;
+
+/** Passed to callbacks: where the loop is. `step` counts optimizer steps since the start. */
+export interface StepContext {
+  trainer: Trainer;
+  epoch: number;
+  step: number;
+}
+
+export interface TrainerCallbacks {
+  /** Before the forward pass of each training step (QAT schedules switch modes here). */
+  onStepStart?(ctx: StepContext): void;
+  /** After the optimizer step. */
+  onStepEnd?(ctx: StepContext, loss: number): void;
+  /** After each epoch's training (and evaluation, if a test loader was given). */
+  onEpochEnd?(ctx: StepContext, record: EpochRecord): void;
+}
+
+/** One line of the metrics log. */
+export interface EpochRecord {
+  kind: "epoch";
+  epoch: number;
+  step: number;
+  lr: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testLoss?: number;
+  testAccuracy?: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export interface TrainerOptions {
+  model: Module;
+  optimizer: OptimizerLike;
+  scheduler?: SchedulerLike | null;
+  /** When the scheduler steps (default "epoch", like most PyTorch recipes). */
+  schedulerInterval?: "epoch" | "step";
+  lossFn?: LossFn;
+  /** true/false or a reporter; default: a bar on a TTY only. */
+  progress?: boolean | ProgressReporter;
+  /** Receives every epoch record (e.g. a JSON-lines file sink from ./fs.ts). */
+  log?: (record: EpochRecord) => void;
+  callbacks?: TrainerCallbacks[];
+  /** Label shown on the progress bar. */
+  label?: string;
+}
+
+/** Everything needed to continue training exactly where it stopped. */
+export interface TrainerState {
+  epoch: number;
+  step: number;
+  rng: number[];
+  loader: DataLoaderState | null;
+  history: EpochRecord[];
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  count: number;
+}
+
+/** Mean loss and top-1 accuracy of `model` over `loader`, in eval mode, without gradients. */
+export function evaluate(model: Module, loader: Iterable<{ x: Tensor; y: Tensor }>, lossFn: LossFn = crossEntropy): EvalResult {
+  const wasTraining = model.training;
+  model.eval();
+  const m = new RunningMetrics();
+  try {
+    noGrad(() => {
+      for (const { x, y } of loader) {
+        const logits = model.forward(x);
+        m.add(lossFn(logits, y).item(), countCorrect(logits, y), y.shape[0]);
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+  return { loss: m.loss, accuracy: m.accuracy, count: m.count };
+}
+
+export class Trainer {
+  readonly model: Module;
+  readonly optimizer: OptimizerLike;
+  readonly scheduler: SchedulerLike | null;
+  /** Completed epochs. */
+  epoch = 0;
+  /** Completed optimizer steps. */
+  step = 0;
+  readonly history: EpochRecord[] = [];
+  private readonly opts: TrainerOptions;
+  private readonly lossFn: LossFn;
+  private readonly progress: ProgressReporter;
+  private resumeLoader: DataLoaderState | null = null;
+  private activeLoader: DataLoader | null = null;
+
+  constructor(opts: TrainerOptions) {
+    this.opts = opts;
+    this.model = opts.model;
+    this.optimizer = opts.optimizer;
+    this.scheduler = opts.scheduler ?? null;
+    this.lossFn = opts.lossFn ?? crossEntropy;
+    const p = opts.progress;
+    this.progress = p === undefined || p === true ? autoProgress() : p === false ? silentProgress : p;
+  }
+
+  /** Trains until `epochs` epochs are complete in total (a resumed trainer continues). */
+  fit(train: DataLoader, opts: { epochs: number; test?: Iterable<{ x: Tensor; y: Tensor }>; onCheckpoint?: (t: Trainer) => void }): EpochRecord[] {
+    if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new ValueError(`Trainer.fit: epochs must be a non-negative integer, got ${opts.epochs}`);
+    while (this.epoch < opts.epochs) {
+      const rec = this.trainEpoch(train);
+      if (opts.test) {
+        const ev = evaluate(this.model, opts.test, this.lossFn);
+        rec.testLoss = ev.loss;
+        rec.testAccuracy = ev.accuracy;
+      }
+      if (this.scheduler && (this.opts.schedulerInterval ?? "epoch") === "epoch") this.scheduler.step();
+      this.history.push(rec);
+      this.opts.log?.(rec);
+      for (const cb of this.opts.callbacks ?? []) cb.onEpochEnd?.(this.ctx(), rec);
+      opts.onCheckpoint?.(this);
+    }
+    return this.history;
+  }
+
+  private ctx(): StepContext {
+    return { trainer: this, epoch: this.epoch, step: this.step };
+  }
+
+  /** One pass over `loader` (or the rest of it, after a mid-epoch resume). */
+  trainEpoch(loader: DataLoader): EpochRecord {
+    if (this.resumeLoader) {
+      loader.setState(this.resumeLoader);
+      this.resumeLoader = null;
+    }
+    this.model.train();
+    const metrics = new RunningMetrics();
+    const lr = this.currentLr();
+    const t0 = performance.now();
+    this.progress.start(this.opts.label ?? `epoch ${this.epoch + 1}`, loader.length);
+    this.activeLoader = loader;
+    let done = loader.state().batch;
+    try {
+      for (const { x, y } of loader) {
+        const loss = this.trainStep(x, y, metrics);
+        done++;
+        const secs = (performance.now() - t0) / 1e3;
+        this.progress.update(done, { loss, imagesPerSec: metrics.count / Math.max(secs, 1e-9) });
+      }
+    } finally {
+      this.progress.stop();
+      this.activeLoader = null;
+    }
+    this.epoch++;
+    const seconds = (performance.now() - t0) / 1e3;
+    return {
+      kind: "epoch", epoch: this.epoch, step: this.step, lr,
+      trainLoss: metrics.loss, trainAccuracy: metrics.accuracy,
+      seconds, imagesPerSec: metrics.count / Math.max(seconds, 1e-9),
+    };
+  }
+
+  /** forward → loss → backward → step; returns the batch loss. */
+  trainStep(x: Tensor, y: Tensor, metrics?: RunningMetrics): number {
+    for (const cb of this.opts.callbacks ?? []) cb.onStepStart?.(this.ctx());
+    this.optimizer.zeroGrad();
+    const logits = this.model.forward(x);
+    const loss = this.lossFn(logits, y);
+    loss.backward();
+    this.optimizer.step();
+    this.step++;
+    if (this.scheduler && this.opts.schedulerInterval === "step") this.scheduler.step();
+    const value = loss.item();
+    if (!Number.isFinite(value)) throw new ValueError(`Trainer: loss became ${value} at step ${this.step} (epoch ${this.epoch + 1}); lower the learning rate`);
+    metrics?.add(value, countCorrect(logits, y), y.shape[0]);
+    for (const cb of this.opts.callbacks ?? []) cb.onStepEnd?.(this.ctx(), value);
+    return value;
+  }
+
+  private currentLr(): number {
+    if (this.scheduler) return this.scheduler.getLastLr()[0];
+    const sd = this.optimizer.stateDict() as { param_groups?: { lr?: number }[] };
+    return sd.param_groups?.[0]?.lr ?? NaN;
+  }
+
+  /** The loop's position, for checkpoints (model/optimizer/scheduler state are saved beside it). */
+  state(loader?: DataLoader): TrainerState {
+    const l = loader ?? this.activeLoader;
+    return { epoch: this.epoch, step: this.step, rng: getRngState(), loader: l ? l.state() : null, history: [...this.history] };
+  }
+
+  /** Restores a position saved by state(); the next fit/trainEpoch continues from it. */
+  loadState(s: TrainerState): void {
+    this.epoch = s.epoch;
+    this.step = s.step;
+    setRngState(s.rng);
+    this.resumeLoader = s.loader;
+    this.history.length = 0;
+    this.history.push(...s.history);
+  }
+}
