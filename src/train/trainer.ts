@@ -13,6 +13,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import { crossEntropy } from "../ops/loss.js";
 import type { Module } from "../nn/module.js";
 import type { DataLoader, DataLoaderState } from "../data/loader.js";
+import type { Checkpoint } from "./checkpoint.js";
 import { RunningMetrics, countCorrect } from "./metrics.js";
 import { type ProgressReporter, autoProgress, silentProgress } from "./progress.js";
 
@@ -231,5 +232,24 @@ export class Trainer {
     this.resumeLoader = s.loader;
     this.history.length = 0;
     this.history.push(...s.history);
+  }
+
+  /** Everything needed to resume: model, optimizer, scheduler, position, plus `config`. */
+  toCheckpoint(loader?: DataLoader, config: Record<string, unknown> = {}): Checkpoint {
+    return {
+      model: this.model.stateDict(),
+      optimizer: this.optimizer.stateDict() as Checkpoint["optimizer"],
+      scheduler: this.scheduler ? this.scheduler.stateDict() : null,
+      trainer: this.state(loader),
+      config,
+    };
+  }
+
+  /** Restores model, optimizer, scheduler and position from a checkpoint (strict keys). */
+  restore(c: Checkpoint): void {
+    this.model.loadStateDict(c.model, { strict: true });
+    if (c.optimizer) this.optimizer.loadStateDict(c.optimizer as never);
+    if (this.scheduler && c.scheduler) this.scheduler.loadStateDict(c.scheduler as never);
+    if (c.trainer) this.loadState(c.trainer);
   }
 }
