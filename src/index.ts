@@ -11,3 +11,7 @@ export { setBackend, getBackend, listBackends, registerBackend } from "./backend
 export * as ops from "./ops/index.js";
 export * as autograd from "./autograd/index.js";
 import "./autograd/backward.js";
+export * as nn from "./nn/index.js";
+export * as optim from "./optim/index.js";
+export * as data from "./data/index.js";
+export * as train from "./train/index.js";

@@ -59,6 +59,8 @@ export class QatModel extends Module {
   module: Module;
   dequant: DeQuantStub;
   readonly description: PrepareDescription;
+  /** Shape of the last input seen by forward (convert traces with it). */
+  inputShape: number[] | null = null;
 
   constructor(module: Module, description: PrepareDescription) {
     super();
@@ -69,6 +71,7 @@ export class QatModel extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    this.inputShape = [...x.shape];
     return this.dequant.forward(this.module.forward(this.quant.forward(x)));
   }
 }

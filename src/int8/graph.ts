@@ -1,0 +1,129 @@
+/**
+ * The integer model's graph description: quantized values (each with scale, zero point,
+ * storage dtype and clamp range) and nodes, all plain JSON so it serializes as is; weights,
+ * biases and multipliers live in a separate tensor table referenced by key.
+ * Written by quant.convert (and the ONNX importer), executed by ./model.ts.
+ */
+
+/** Quantization parameters of one activation tensor. r = scale·(q − zeroPoint). */
+export interface QParams {
+  scale: number;
+  zeroPoint: number;
+  dtype: "uint8" | "int8";
+  /** Representable range (may be narrower than the dtype, e.g. reduce_range [0, 127]). */
+  qmin: number;
+  qmax: number;
+}
+
+/** A quantized activation; `shape` has -1 for the batch dimension. */
+export interface ValueInfo {
+  id: string;
+  shape: number[];
+  q: QParams;
+  /** Where the value comes from in the source model (module path), for inspection. */
+  source?: string;
+}
+
+/** Keys into the tensor table. */
+export interface RequantRef {
+  multiplier: string;
+  shift: string;
+}
+
+interface NodeBase {
+  name: string;
+  inputs: string[];
+  output: string;
+}
+
+export interface ConvNode extends NodeBase {
+  op: "conv2d";
+  weight: string;
+  wShape: number[];
+  bias: string | null;
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+  requant: RequantRef;
+  clamp: [number, number];
+  /** Real-valued weight scales per output channel (for inspection and export). */
+  wScales: number[];
+  weightBits: number;
+}
+
+export interface LinearNode extends NodeBase {
+  op: "linear";
+  weight: string;
+  wShape: number[];
+  bias: string | null;
+  requant: RequantRef;
+  clamp: [number, number];
+  wScales: number[];
+  weightBits: number;
+}
+
+export interface AddNode extends NodeBase {
+  op: "add";
+  aMultiplier: [number, number];
+  bMultiplier: [number, number];
+  outMultiplier: [number, number];
+  leftShift: number;
+  clamp: [number, number];
+}
+
+export interface ConcatNode extends NodeBase {
+  op: "concat";
+  axis: number;
+  /** Per input: [M0, shift] to the output scale, or null when already on it. */
+  multipliers: ([number, number] | null)[];
+}
+
+export interface MaxPoolNode extends NodeBase {
+  op: "maxpool2d";
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  ceilMode: boolean;
+}
+
+export interface AvgPoolNode extends NodeBase {
+  op: "avgpool2d";
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  ceilMode: boolean;
+  countIncludePad: boolean;
+}
+
+export interface GlobalAvgPoolNode extends NodeBase {
+  op: "globalavgpool";
+  /** [M0, shift] of Sx/(Sy·H·W), or null for same-scale rounding division. */
+  multiplier: [number, number] | null;
+  clamp: [number, number];
+}
+
+export interface RequantizeNode extends NodeBase {
+  op: "requantize";
+  multiplier: [number, number];
+  clamp: [number, number];
+}
+
+export interface FlattenNode extends NodeBase {
+  op: "flatten";
+  startDim: number;
+}
+
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | FlattenNode;
+
+export interface Int8Graph {
+  /** The float input is quantized into this value. */
+  input: ValueInfo;
+  /** The quantized output, dequantized by run(). */
+  output: string;
+  values: ValueInfo[];
+  nodes: Int8Node[];
+  /** Free-form provenance: qconfig name, source model, qat-ts version. */
+  meta: Record<string, unknown>;
+}

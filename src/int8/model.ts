@@ -1,0 +1,240 @@
+/**
+ * Int8Model: an integer-only network. `run(float)` quantizes the input (the only float →
+ * int step), executes every node with the integer kernels of ./kernels (int32 accumulation,
+ * fixed-point requantization, clamps), and dequantizes the output (the only int → float
+ * step). `runQuantized` skips both ends. `encode()/decode()` give a compact file: a
+ * safetensors container holding int8 weights, int32 biases and multipliers, with the graph
+ * (./graph.ts) as JSON metadata. Built by quant.convert and the ONNX importer; saved and
+ * loaded by ./fs.ts; inspected by the CLI.
+ */
+import { DTypeError, FormatError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
+import { Tensor } from "../tensor/tensor.js";
+import { isFloatDType } from "../tensor/dtype.js";
+import { decodeSafetensorsWithMetadata, encodeSafetensors } from "../nn/safetensors.js";
+import type { Int8Graph, Int8Node, ValueInfo } from "./graph.js";
+import type { PackedWeights } from "./kernels/packed.js";
+import type { QuantArray, QuantResult } from "./kernels/common.js";
+import { packQConv2dWeights, qconv2d } from "./kernels/qconv2d.js";
+import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
+import { qadd, qconcat, qrequantize } from "./kernels/elementwise.js";
+import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
+import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
+
+const META_KEY = "qat_ts.int8";
+const FORMAT_VERSION = 1;
+
+export type Int8Tensors = Map<string, Int8Array | Int32Array>;
+
+/** One row of inspect(). */
+export interface LayerInfo {
+  name: string;
+  op: string;
+  outputShape: number[];
+  weightShape?: number[];
+  weightBits?: number;
+  weightScale?: { min: number; max: number; perChannel: boolean };
+  outScale: number;
+  outZeroPoint: number;
+  outDType: string;
+  /** Fixed-point multiplier M0 and shift of the first channel (conv/linear). */
+  multiplier?: number;
+  shift?: number;
+}
+
+const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
+
+export class Int8Model {
+  readonly graph: Int8Graph;
+  readonly tensors: Int8Tensors;
+  private readonly values = new Map<string, ValueInfo>();
+  private readonly packed = new Map<string, PackedWeights>();
+
+  constructor(graph: Int8Graph, tensors: Int8Tensors) {
+    this.graph = graph;
+    this.tensors = tensors;
+    for (const v of graph.values) this.values.set(v.id, v);
+    this.validate();
+  }
+
+  private validate(): void {
+    const known = new Set<string>([this.graph.input.id]);
+    for (const n of this.graph.nodes) {
+      for (const i of n.inputs) if (!known.has(i)) throw new FormatError(`Int8Model: node '${n.name}' reads value '${i}' before it is produced`);
+      if (!this.values.has(n.output)) throw new FormatError(`Int8Model: node '${n.name}' writes undeclared value '${n.output}'`);
+      known.add(n.output);
+      for (const key of tensorKeys(n)) if (!this.tensors.has(key)) throw new FormatError(`Int8Model: node '${n.name}' needs missing tensor '${key}'`);
+    }
+    if (!known.has(this.graph.output)) throw new FormatError(`Int8Model: output '${this.graph.output}' is never produced`);
+  }
+
+  /** Quantization parameters of a value. */
+  value(id: string): ValueInfo {
+    const v = this.values.get(id);
+    if (!v) throw new ValueError(`Int8Model: no value '${id}'`);
+    return v;
+  }
+
+  /** Float input [N, ...] → float output, integer arithmetic in between. */
+  run(x: Tensor): Tensor {
+    const q = this.quantizeInput(x);
+    const { output } = this.runQuantized(q);
+    const out = this.value(this.graph.output);
+    return new Tensor(dequantizeTensor(output.data as QuantArray, out.q.scale, out.q.zeroPoint), output.shape);
+  }
+
+  /** The quantized input tensor (uint8/int8) for a float input. */
+  quantizeInput(x: Tensor): Tensor {
+    if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: input must be float32 or float64, got ${x.dtype}`);
+    this.checkInputShape(x.shape);
+    const q = this.graph.input.q;
+    return new Tensor(quantizeTensor(x.data as Float32Array | Float64Array, q.scale, q.zeroPoint, q.qmin, q.qmax, q.dtype), x.shape);
+  }
+
+  private checkInputShape(shape: readonly number[]): void {
+    const want = this.graph.input.shape;
+    const ok = shape.length === want.length && want.every((d, i) => d === -1 || d === shape[i]);
+    if (!ok) throw new ShapeError(`Int8Model: input shape ${fmtShape(shape)} does not match the model's [N, ${want.slice(1).join(", ")}]`);
+  }
+
+  /** Runs on an already quantized input; `collect` keeps every intermediate value. */
+  runQuantized(q: Tensor, opts: { collect?: boolean } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
+    const want = this.graph.input.q.dtype;
+    if (q.dtype !== want) throw new DTypeError(`Int8Model.runQuantized: input must be ${want}, got ${q.dtype}`);
+    this.checkInputShape(q.shape);
+    const env = new Map<string, QuantResult>([[this.graph.input.id, { data: q.data as QuantArray, shape: [...q.shape] }]]);
+    for (const node of this.graph.nodes) env.set(node.output, this.exec(node, env));
+    const out = env.get(this.graph.output)!;
+    return { output: new Tensor(out.data, out.shape), values: opts.collect ? env : undefined };
+  }
+
+  private exec(node: Int8Node, env: Map<string, QuantResult>): QuantResult {
+    const x = env.get(node.inputs[0])!;
+    const xq = this.value(node.inputs[0]).q;
+    const yq = this.value(node.output).q;
+    switch (node.op) {
+      case "conv2d":
+        return qconv2d({
+          x: x.data, xZp: xq.zeroPoint, xShape: x.shape, w: this.packedWeights(node), wShape: node.wShape,
+          bias: this.int32(node.bias), geometry: { stride: node.stride, padding: node.padding, dilation: node.dilation, groups: node.groups },
+          requant: { multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)! },
+          yZp: yq.zeroPoint, clampMin: node.clamp[0], clampMax: node.clamp[1], outDType: yq.dtype,
+        });
+      case "linear":
+        return qlinear({
+          x: x.data, xZp: xq.zeroPoint, xShape: x.shape, w: this.packedWeights(node), wShape: node.wShape, bias: this.int32(node.bias),
+          requant: { multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)! },
+          yZp: yq.zeroPoint, clampMin: node.clamp[0], clampMax: node.clamp[1], outDType: yq.dtype,
+        });
+      case "add": {
+        const b = env.get(node.inputs[1])!;
+        const r = qadd({
+          a: x.data, aZp: xq.zeroPoint, b: b.data, bZp: this.value(node.inputs[1]).q.zeroPoint,
+          aMultiplier: pairOf(node.aMultiplier), bMultiplier: pairOf(node.bMultiplier), outMultiplier: pairOf(node.outMultiplier),
+          outZp: yq.zeroPoint, outDType: yq.dtype, leftShift: node.leftShift, clampMin: node.clamp[0], clampMax: node.clamp[1], shape: x.shape,
+        });
+        return { data: r.data, shape: [...x.shape] };
+      }
+      case "concat":
+        return qconcat({
+          inputs: node.inputs.map((id, i) => {
+            const v = env.get(id)!;
+            const m = node.multipliers[i];
+            return { x: v.data, shape: v.shape, zp: this.value(id).q.zeroPoint, multiplier: m ? pairOf(m) : undefined };
+          }),
+          axis: node.axis, outZp: yq.zeroPoint, outDType: yq.dtype,
+        });
+      case "maxpool2d":
+        return qmaxPool2d({ x: x.data, xShape: x.shape, kernelSize: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation, ceilMode: node.ceilMode });
+      case "avgpool2d":
+        return qavgPool2d({ x: x.data, xZp: xq.zeroPoint, xShape: x.shape, kernelSize: node.kernel, stride: node.stride, padding: node.padding, ceilMode: node.ceilMode, countIncludePad: node.countIncludePad });
+      case "globalavgpool":
+        return qglobalAvgPool({
+          x: x.data, xZp: xq.zeroPoint, xShape: x.shape, multiplier: node.multiplier ? pairOf(node.multiplier) : undefined,
+          yZp: yq.zeroPoint, outDType: yq.dtype, clampMin: node.clamp[0], clampMax: node.clamp[1],
+        });
+      case "requantize": {
+        const r = qrequantize({ x: x.data, xZp: xq.zeroPoint, multiplier: pairOf(node.multiplier), yZp: yq.zeroPoint, outDType: yq.dtype, clampMin: node.clamp[0], clampMax: node.clamp[1], shape: x.shape });
+        return { data: r.data, shape: [...x.shape] };
+      }
+      case "flatten": {
+        const s = x.shape;
+        return { data: x.data, shape: [...s.slice(0, node.startDim), s.slice(node.startDim).reduce((a, b) => a * b, 1)] };
+      }
+    }
+  }
+
+  private int32(key: string | null): Int32Array | null {
+    if (key === null) return null;
+    const t = this.tensors.get(key);
+    if (!(t instanceof Int32Array)) throw new FormatError(`Int8Model: tensor '${key}' must be int32`);
+    return t;
+  }
+
+  private packedWeights(node: Extract<Int8Node, { weight: string }>): PackedWeights {
+    let p = this.packed.get(node.weight);
+    if (!p) {
+      const w = this.tensors.get(node.weight);
+      if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
+      p = node.op === "conv2d" ? packQConv2dWeights(w, node.wShape, node.groups) : packQLinearWeights(w, node.wShape);
+      this.packed.set(node.weight, p);
+    }
+    return p;
+  }
+
+  /** Per-layer summary: shapes, bits, scales, zero points, multipliers. */
+  inspect(): LayerInfo[] {
+    return this.graph.nodes.map((n) => {
+      const out = this.value(n.output);
+      const info: LayerInfo = { name: n.name, op: n.op, outputShape: out.shape, outScale: out.q.scale, outZeroPoint: out.q.zeroPoint, outDType: out.q.dtype };
+      if (n.op === "conv2d" || n.op === "linear") {
+        info.weightShape = n.wShape;
+        info.weightBits = n.weightBits;
+        info.weightScale = { min: Math.min(...n.wScales), max: Math.max(...n.wScales), perChannel: n.wScales.length > 1 };
+        info.multiplier = this.int32(n.requant.multiplier)![0];
+        info.shift = this.int32(n.requant.shift)![0];
+      }
+      return info;
+    });
+  }
+
+  /** Serialized model (safetensors container + graph JSON). */
+  encode(): Uint8Array {
+    const sd: Record<string, Tensor> = {};
+    for (const [k, v] of this.tensors) sd[k] = new Tensor(v, [v.length]);
+    return encodeSafetensors(sd, { metadata: { [META_KEY]: JSON.stringify({ version: FORMAT_VERSION, graph: this.graph }) } });
+  }
+
+  static decode(bytes: Uint8Array, source = "<int8 model>"): Int8Model {
+    const { tensors, metadata } = decodeSafetensorsWithMetadata(bytes, source);
+    const raw = metadata?.[META_KEY];
+    if (raw === undefined) throw new FormatError(`${source}: not a qat-ts Int8Model file (no '${META_KEY}' metadata)`);
+    let parsed: { version: number; graph: Int8Graph };
+    try {
+      parsed = JSON.parse(raw) as { version: number; graph: Int8Graph };
+    } catch (e) {
+      throw new FormatError(`${source}: model graph is not valid JSON (${(e as Error).message})`);
+    }
+    if (parsed.version !== FORMAT_VERSION) throw new FormatError(`${source}: Int8Model format version ${String(parsed.version)} is not supported`);
+    const table: Int8Tensors = new Map();
+    for (const [k, t] of Object.entries(tensors)) {
+      if (!(t.data instanceof Int8Array || t.data instanceof Int32Array)) throw new FormatError(`${source}: tensor '${k}' must be int8 or int32, got ${t.dtype}`);
+      table.set(k, t.data);
+    }
+    try {
+      return new Int8Model(parsed.graph, table);
+    } catch (e) {
+      if (e instanceof FormatError) throw new FormatError(`${source}: ${e.message}`);
+      throw new FormatError(`${source}: malformed graph (${(e as Error).message})`);
+    }
+  }
+
+  /** Bytes of the serialized model. */
+  get sizeBytes(): number {
+    return this.encode().length;
+  }
+}
+
+function tensorKeys(n: Int8Node): string[] {
+  if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : [])];
+  return [];
+}

@@ -1,0 +1,53 @@
+/**
+ * Activation modules: ReLU, ReLU6, Hardtanh, Sigmoid (torch.nn equivalents; no state).
+ * Quantization maps ReLU/ReLU6/Hardtanh onto integer clamps, so they stay separate modules.
+ */
+import { ValueError } from "../../tensor/errors.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import { hardtanh, relu, sigmoid } from "../../ops/unary.js";
+import { Module } from "../module.js";
+import { pyFloat } from "../repr.js";
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+/** clamp(x, minVal, maxVal), gradient 1 strictly inside (torch.nn.Hardtanh). */
+export class Hardtanh extends Module {
+  readonly minVal: number;
+  readonly maxVal: number;
+
+  constructor(minVal = -1, maxVal = 1) {
+    super();
+    if (!(minVal < maxVal)) throw new ValueError(`Hardtanh: need minVal < maxVal, got ${minVal} and ${maxVal}`);
+    this.minVal = minVal;
+    this.maxVal = maxVal;
+  }
+
+  forward(x: Tensor): Tensor {
+    return hardtanh(x, this.minVal, this.maxVal);
+  }
+
+  override extraRepr(): string {
+    return `min_val=${pyFloat(this.minVal)}, max_val=${pyFloat(this.maxVal)}`;
+  }
+}
+
+/** min(max(x, 0), 6) (torch.nn.ReLU6, a Hardtanh(0, 6)). */
+export class ReLU6 extends Hardtanh {
+  constructor() {
+    super(0, 6);
+  }
+
+  override extraRepr(): string {
+    return "";
+  }
+}
+
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return sigmoid(x);
+  }
+}

@@ -1,0 +1,10 @@
+/** Every layer, re-exported (one file per family). */
+export { Linear, Identity, type LinearOptions } from "./linear.js";
+export { Conv2d, type Conv2dOptions } from "./conv.js";
+export { BatchNormBase, BatchNorm1d, BatchNorm2d, type BatchNormOptions } from "./batchnorm.js";
+export { ReLU, ReLU6, Hardtanh, Sigmoid } from "./activation.js";
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type MaxPool2dOptions, type AvgPool2dOptions } from "./pooling.js";
+export { Flatten } from "./shape.js";
+export { Dropout } from "./dropout.js";
+export { Add, Concat } from "./merge.js";
+export { Sequential, type NamedModules } from "./container.js";

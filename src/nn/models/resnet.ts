@@ -1,0 +1,105 @@
+/**
+ * resnet20: the CIFAR-style ResNet of He et al. (2016, §4.2) with 3 stages × 3 BasicBlocks
+ * at widths w, 2w, 4w (w = 16), stride 2 between stages, global average pooling and a
+ * linear classifier. On 1×28×28 input the stages see 28², 14², 7².
+ *   BasicBlock: conv3×3-BN-ReLU-conv3×3-BN, plus the shortcut (identity, or
+ *   `downsample` = Sequential(conv1×1 stride s, BN) when the stride or width changes),
+ *   joined by an nn.Add module (so quantization can observe the sum), then ReLU.
+ * Names follow torchvision (layer1…3, downsample, fc); the PyTorch twin used for key
+ * comparison is in scripts/golden/nn_layers.py.
+ */
+import type { Tensor } from "../../tensor/tensor.js";
+import { ValueError } from "../../tensor/errors.js";
+import { ReLU } from "../layers/activation.js";
+import { BatchNorm2d } from "../layers/batchnorm.js";
+import { Sequential } from "../layers/container.js";
+import { Conv2d } from "../layers/conv.js";
+import { Linear } from "../layers/linear.js";
+import { Add } from "../layers/merge.js";
+import { AdaptiveAvgPool2d } from "../layers/pooling.js";
+import { Flatten } from "../layers/shape.js";
+import { Module } from "../module.js";
+
+export class BasicBlock extends Module {
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu1: ReLU;
+  conv2: Conv2d;
+  bn2: BatchNorm2d;
+  downsample: Sequential | null;
+  add: Add;
+  relu2: ReLU;
+
+  constructor(inPlanes: number, planes: number, stride = 1) {
+    super();
+    this.conv1 = this.registerModule("conv1", new Conv2d(inPlanes, planes, 3, { stride, padding: 1, bias: false }));
+    this.bn1 = this.registerModule("bn1", new BatchNorm2d(planes));
+    this.relu1 = this.registerModule("relu1", new ReLU());
+    this.conv2 = this.registerModule("conv2", new Conv2d(planes, planes, 3, { padding: 1, bias: false }));
+    this.bn2 = this.registerModule("bn2", new BatchNorm2d(planes));
+    const project = stride !== 1 || inPlanes !== planes;
+    this.downsample = project
+      ? this.registerModule("downsample", new Sequential(new Conv2d(inPlanes, planes, 1, { stride, bias: false }), new BatchNorm2d(planes)))
+      : null;
+    this.add = this.registerModule("add", new Add());
+    this.relu2 = this.registerModule("relu2", new ReLU());
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = this.bn2.forward(this.conv2.forward(this.relu1.forward(this.bn1.forward(this.conv1.forward(x)))));
+    const shortcut = this.downsample ? this.downsample.forward(x) : x;
+    return this.relu2.forward(this.add.forward(y, shortcut));
+  }
+}
+
+export interface ResNetOptions {
+  /** Output classes (default 10). */
+  classes?: number;
+  /** Input channels (default 1). */
+  inChannels?: number;
+  /** Width of the first stage (default 16). */
+  width?: number;
+  /** Blocks per stage (default 3: ResNet-20 = 6·3 + 2 layers). */
+  blocksPerStage?: number;
+}
+
+export class ResNet extends Module {
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu: ReLU;
+  layer1: Sequential;
+  layer2: Sequential;
+  layer3: Sequential;
+  avgpool: AdaptiveAvgPool2d;
+  flatten: Flatten;
+  fc: Linear;
+
+  constructor(opts: ResNetOptions = {}) {
+    super();
+    const w = opts.width ?? 16;
+    const n = opts.blocksPerStage ?? 3;
+    if (!Number.isInteger(w) || w < 1 || !Number.isInteger(n) || n < 1) throw new ValueError(`resnet: width and blocksPerStage must be positive integers, got ${w}, ${n}`);
+    const stage = (inPlanes: number, planes: number, stride: number): Sequential =>
+      new Sequential(...Array.from({ length: n }, (_, i) => new BasicBlock(i === 0 ? inPlanes : planes, planes, i === 0 ? stride : 1)));
+    this.conv1 = this.registerModule("conv1", new Conv2d(opts.inChannels ?? 1, w, 3, { padding: 1, bias: false }));
+    this.bn1 = this.registerModule("bn1", new BatchNorm2d(w));
+    this.relu = this.registerModule("relu", new ReLU());
+    this.layer1 = this.registerModule("layer1", stage(w, w, 1));
+    this.layer2 = this.registerModule("layer2", stage(w, 2 * w, 2));
+    this.layer3 = this.registerModule("layer3", stage(2 * w, 4 * w, 2));
+    this.avgpool = this.registerModule("avgpool", new AdaptiveAvgPool2d(1));
+    this.flatten = this.registerModule("flatten", new Flatten());
+    this.fc = this.registerModule("fc", new Linear(4 * w, opts.classes ?? 10));
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
+    return this.fc.forward(this.flatten.forward(this.avgpool.forward(y)));
+  }
+}
+
+/** ResNet-20 for 28×28 (Fashion-MNIST) or 32×32 (CIFAR) inputs. */
+export function resnet20(opts: Omit<ResNetOptions, "blocksPerStage"> = {}): ResNet {
+  return new ResNet({ ...opts, blocksPerStage: 3 });
+}

@@ -1,0 +1,230 @@
+/**
+ * `convert(qatModel)` → Int8Model: the integer-only network that computes what the
+ * fake-quant model promised (Jacob et al. 2018 §2; docs/NUMERICS.md).
+ *
+ * The QAT model is traced once (module-level, src/nn/trace.ts); walking the trace, every
+ * tensor gets the quantization parameters of the quantizer that produced it (QuantStub,
+ * a layer's output quantizer) or inherits its input's (MaxPool, Flatten, Identity, Dropout,
+ * DeQuantStub). Per layer:
+ *
+ *   weights   w_q = round(w_fq / S_w) (+Z_w)    w_fq = the fake-quantized (folded) weight
+ *   bias      b_q = round(b / (S_x·S_w[c]))     int32, zero point 0 (BN folded into b)
+ *   multiplier M[c] = S_x·S_w[c] / S_y = M0·2^(shift−31)
+ *   clamp     [q_min, q_max] of the output quantizer, narrowed by a fused ReLU/ReLU6
+ *
+ * Add/Concat get TFLite-style rescaling multipliers, standalone activations and average
+ * pools a requantization. Anything without an integer equivalent (an unfused BatchNorm, a
+ * module kept in float by a `null` qconfig, Sigmoid) is reported by path, never skipped.
+ * Called by user code, the CLI and the ONNX exporter.
+ */
+import { NotSupportedError, ValueError } from "../tensor/errors.js";
+import { Tensor } from "../tensor/tensor.js";
+import { zeros } from "../tensor/creation.js";
+import { noGrad } from "../tensor/grad-mode.js";
+import { Hardtanh, ReLU } from "../nn/layers/activation.js";
+import { Dropout } from "../nn/layers/dropout.js";
+import { Identity } from "../nn/layers/linear.js";
+import { Add, Concat } from "../nn/layers/merge.js";
+import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from "../nn/layers/pooling.js";
+import { Flatten } from "../nn/layers/shape.js";
+import { cloneModule } from "../nn/clone.js";
+import type { Module } from "../nn/module.js";
+import { type TraceNode, traceModel } from "../nn/trace.js";
+import type { Int8Graph, Int8Node, QParams, ValueInfo } from "../int8/graph.js";
+import { Int8Model, type Int8Tensors } from "../int8/model.js";
+import { quantizeMultiplier } from "../int8/fixed-point.js";
+import { convRequant, quantizeBias, qaddParams } from "../int8/kernels/params.js";
+import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type ActClamp } from "./qat-modules.js";
+import { DeQuantStub, QatModel, QuantStub, outputQuantizerOf } from "./stubs.js";
+import { disableObserver } from "./schedule.js";
+
+export interface ConvertOptions {
+  /** An example input (batch of any size); default: zeros of the last shape the model saw. */
+  example?: Tensor;
+}
+
+interface QuantizerLike {
+  scale: Tensor;
+  zero_point: Tensor;
+  quantMin: number;
+  quantMax: number;
+}
+
+/** Scales, zero points and range of a (learnable) fake-quantizer. */
+export function quantizerParams(q: Module, where: string): { scales: number[]; zps: number[]; qmin: number; qmax: number } {
+  const f = q as unknown as Partial<QuantizerLike>;
+  if (!(f.scale instanceof Tensor) || !(f.zero_point instanceof Tensor) || typeof f.quantMin !== "number" || typeof f.quantMax !== "number") {
+    throw new NotSupportedError(`convert: quantizer at '${where}' (${q.constructor.name}) exposes no scale/zero_point/quantMin/quantMax`);
+  }
+  const { quantMin: qmin, quantMax: qmax } = f as QuantizerLike;
+  const scales = Array.from(f.scale.data, (s) => Math.abs(s));
+  const zps = Array.from(f.zero_point.data, (z) => Math.min(qmax, Math.max(qmin, Math.round(z))));
+  if (scales.some((s) => !(s > 0) || !Number.isFinite(s))) throw new ValueError(`convert: quantizer at '${where}' has a non-positive scale; run calibration or training first`);
+  return { scales, zps, qmin, qmax };
+}
+
+function activationQParams(q: Module, where: string): QParams {
+  const p = quantizerParams(q, where);
+  if (p.scales.length !== 1) throw new NotSupportedError(`convert: activation quantizer at '${where}' is per-channel; activations must be per-tensor`);
+  const dtype = p.qmin >= 0 ? "uint8" : "int8";
+  return { scale: Math.fround(p.scales[0]), zeroPoint: p.zps[0], dtype, qmin: p.qmin, qmax: p.qmax };
+}
+
+/** Output clamp: the quantizer range narrowed by a fused activation. */
+function outputClamp(q: QParams, act: ActClamp | null): [number, number] {
+  if (!act) return [q.qmin, q.qmax];
+  const lo = Math.max(q.qmin, Math.min(q.qmax, q.zeroPoint + Math.round(act.min / q.scale)));
+  const hi = act.max === Infinity ? q.qmax : Math.max(lo, Math.min(q.qmax, q.zeroPoint + Math.round(act.max / q.scale)));
+  return [lo, hi];
+}
+
+const pairOf = (real: number): [number, number] => {
+  const m = quantizeMultiplier(real);
+  return [m.multiplier, m.shift];
+};
+
+/** Builds the graph while walking the trace. */
+class GraphBuilder {
+  readonly values = new Map<number, ValueInfo>();
+  readonly nodes: Int8Node[] = [];
+  readonly tensors: Int8Tensors = new Map();
+  private count = 0;
+
+  value(id: number, where: string): ValueInfo {
+    const v = this.values.get(id);
+    if (!v) throw new NotSupportedError(`convert: '${where}' consumes a tensor that is not quantized (is a module before it kept in float?)`);
+    return v;
+  }
+
+  define(id: number, shape: readonly number[], q: QParams, source: string): ValueInfo {
+    const v: ValueInfo = { id: `v${this.count++}`, shape: [-1, ...shape.slice(1)], q, source };
+    this.values.set(id, v);
+    return v;
+  }
+
+  alias(from: number, to: number): void {
+    this.values.set(to, this.values.get(from)!);
+  }
+}
+
+function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer): void {
+  const x = b.value(n.inputs[0], n.path);
+  const fq = outputQuantizerOf(m);
+  if (!fq) throw new NotSupportedError(`convert: layer '${n.path}' has no output quantizer`);
+  const y = b.define(n.output, n.outputShape, activationQParams(fq, `${n.path}.activation_post_process`), n.path);
+  const wq = quantizerParams(m.weight_fake_quant, `${n.path}.weight_fake_quant`);
+  if (wq.zps.some((z) => z !== 0)) throw new NotSupportedError(`convert: '${n.path}' has weight zero points ≠ 0; integer kernels need symmetric weights`);
+  const wf = noGrad(() => m.quantizedWeight());
+  const oc = wf.shape[0];
+  const per = wf.size / oc;
+  const sw = wq.scales.length === 1 ? new Array<number>(oc).fill(wq.scales[0]) : wq.scales;
+  const wInt = new Int8Array(wf.size);
+  for (let c = 0; c < oc; c++) {
+    for (let k = 0; k < per; k++) wInt[c * per + k] = Math.min(wq.qmax, Math.max(wq.qmin, Math.round(wf.data[c * per + k] / sw[c])));
+  }
+  const biasF = m instanceof QatConvBn2d || m instanceof QatLinearBn1d ? m.foldedBias() : m.bias ? m.bias.data : null;
+  const key = n.path || "layer";
+  b.tensors.set(`${key}.weight`, wInt);
+  if (biasF) b.tensors.set(`${key}.bias`, quantizeBias(biasF, x.q.scale, sw));
+  const rq = convRequant(x.q.scale, sw, y.q.scale);
+  b.tensors.set(`${key}.multiplier`, rq.multiplier);
+  b.tensors.set(`${key}.shift`, rq.shift);
+  const bits = Math.ceil(Math.log2(wq.qmax - wq.qmin + 1));
+  const common = {
+    name: n.path, inputs: [x.id], output: y.id, weight: `${key}.weight`, wShape: [...wf.shape], bias: biasF ? `${key}.bias` : null,
+    requant: { multiplier: `${key}.multiplier`, shift: `${key}.shift` }, clamp: outputClamp(y.q, m.act), wScales: sw, weightBits: bits,
+  };
+  if (m instanceof QatConv2d || m instanceof QatConvBn2d) {
+    const g = m.geometry;
+    if (typeof g.padding === "string") throw new NotSupportedError(`convert: '${n.path}' uses padding='${g.padding}'; give explicit padding`);
+    b.nodes.push({ ...common, op: "conv2d", stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
+  } else if (m instanceof QatLinear || m instanceof QatLinearBn1d) {
+    if (n.inputShapes[0].length !== 2) throw new NotSupportedError(`convert: linear '${n.path}' needs 2-D input, got rank ${n.inputShapes[0].length}`);
+    b.nodes.push({ ...common, op: "linear" });
+  }
+}
+
+function pair(v: number | readonly [number, number]): [number, number] {
+  return typeof v === "number" ? [v, v] : [v[0], v[1]];
+}
+
+/** Converts one traced call; returns false if the module is not handled here. */
+function addNode(b: GraphBuilder, n: TraceNode): void {
+  const m = n.module;
+  if (m instanceof QatWeightLayer) return addWeightLayer(b, n, m);
+  if (m instanceof Identity || m instanceof Dropout || m instanceof DeQuantStub) return b.alias(n.inputs[0], n.output);
+  const x = b.value(n.inputs[0], n.path);
+  const fq = outputQuantizerOf(m);
+  const own = () => b.define(n.output, n.outputShape, activationQParams(fq!, `${n.path}.activation_post_process`), n.path);
+  if (m instanceof MaxPool2d) {
+    const y = b.define(n.output, n.outputShape, x.q, n.path);
+    b.nodes.push({ op: "maxpool2d", name: n.path, inputs: [x.id], output: y.id, kernel: pair(m.kernelSize), stride: pair(m.stride), padding: pair(m.padding), dilation: pair(m.dilation), ceilMode: m.ceilMode });
+    return;
+  }
+  if (m instanceof Flatten) {
+    if (m.endDim !== -1 && m.endDim !== n.inputShapes[0].length - 1) throw new NotSupportedError(`convert: Flatten '${n.path}' must flatten to the last dim`);
+    const y = b.define(n.output, n.outputShape, x.q, n.path);
+    b.nodes.push({ op: "flatten", name: n.path, inputs: [x.id], output: y.id, startDim: m.startDim });
+    return;
+  }
+  if (!fq) throw new NotSupportedError(`convert: module '${n.path}' (${m.constructor.name}) has no integer implementation or output quantizer (kept in float, or not fused?)`);
+  const y = own();
+  if (m instanceof ReLU || m instanceof Hardtanh) {
+    const act = m instanceof Hardtanh ? { min: m.minVal, max: m.maxVal } : { min: 0, max: Infinity };
+    b.nodes.push({ op: "requantize", name: n.path, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+  } else if (m instanceof Add) {
+    const xb = b.value(n.inputs[1], n.path);
+    const p = qaddParams(x.q.scale, xb.q.scale, y.q.scale);
+    const mp = (q: { multiplier: number; shift: number }): [number, number] => [q.multiplier, q.shift];
+    b.nodes.push({ op: "add", name: n.path, inputs: [x.id, xb.id], output: y.id, aMultiplier: mp(p.aMultiplier), bMultiplier: mp(p.bMultiplier), outMultiplier: mp(p.outMultiplier), leftShift: p.leftShift, clamp: [y.q.qmin, y.q.qmax] });
+  } else if (m instanceof Concat) {
+    const ins = n.inputs.map((id) => b.value(id, n.path));
+    const axis = m.dim < 0 ? m.dim + n.outputShape.length : m.dim;
+    b.nodes.push({ op: "concat", name: n.path, inputs: ins.map((v) => v.id), output: y.id, axis, multipliers: ins.map((v) => (v.q.scale === y.q.scale && v.q.zeroPoint === y.q.zeroPoint ? null : pairOf(v.q.scale / y.q.scale))) });
+  } else if (m instanceof AdaptiveAvgPool2d && n.outputShape[2] === 1 && n.outputShape[3] === 1) {
+    const hw = n.inputShapes[0][2] * n.inputShapes[0][3];
+    b.nodes.push({ op: "globalavgpool", name: n.path, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / (y.q.scale * hw)), clamp: [y.q.qmin, y.q.qmax] });
+  } else if (m instanceof AvgPool2d) {
+    const mid = b.define(-n.output - 1, n.outputShape, x.q, n.path);
+    b.nodes.push({ op: "avgpool2d", name: n.path, inputs: [x.id], output: mid.id, kernel: pair(m.kernelSize), stride: pair(m.stride), padding: pair(m.padding), ceilMode: m.ceilMode, countIncludePad: m.countIncludePad });
+    b.nodes.push({ op: "requantize", name: `${n.path}.requant`, inputs: [mid.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: [y.q.qmin, y.q.qmax] });
+  } else {
+    throw new NotSupportedError(`convert: module '${n.path}' (${m.constructor.name}) has no integer implementation`);
+  }
+}
+
+/** Modules traced as one node: QAT layers, modules carrying an output quantizer, leaves. */
+function atomicForConvert(m: Module): boolean {
+  if (m instanceof QatWeightLayer) return true;
+  return m.namedChildren().every(([name]) => name === "activation_post_process");
+}
+
+/** The integer-only model of a prepared (and trained or calibrated) QAT model. */
+export function convert(model: QatModel, opts: ConvertOptions = {}): Int8Model {
+  if (!(model instanceof QatModel)) throw new ValueError("convert: expected the model returned by quant.prepareQat");
+  const example = opts.example ?? (model.inputShape ? zeros([1, ...model.inputShape.slice(1)]) : null);
+  if (!example) throw new ValueError("convert: the model has not seen an input yet; pass { example } with an input batch");
+  const m = cloneModule(model);
+  disableObserver(m);
+  const trace = traceModel(m, example, atomicForConvert);
+  const b = new GraphBuilder();
+  let input: ValueInfo | null = null;
+  for (const n of trace.nodes) {
+    if (n.module instanceof QuantStub) {
+      const fq = outputQuantizerOf(n.module)!;
+      input = b.define(n.output, n.outputShape, activationQParams(fq, "quant.activation_post_process"), "quant");
+      if (n.inputs[0] !== trace.input) throw new NotSupportedError("convert: the QuantStub must consume the model input");
+      continue;
+    }
+    addNode(b, n);
+  }
+  if (!input) throw new NotSupportedError("convert: the model has no QuantStub at its entry");
+  const out = b.value(trace.output, "model output");
+  const graph: Int8Graph = {
+    input, output: out.id,
+    values: [...new Map([...b.values.values()].map((v) => [v.id, v])).values()],
+    nodes: b.nodes,
+    meta: { qconfig: model.description.qconfig, producer: "qat-ts convert" },
+  };
+  return new Int8Model(graph, b.tensors);
+}
