@@ -143,6 +143,35 @@ export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shi
 }
 
 /**
+ * Single-rounding requantization (TFLite's TFLITE_SINGLE_ROUNDING MultiplyByQuantizedMultiplier):
+ *   result = floor((x·M0 + 2^(t−1)) / 2^t),  t = 31 − shift ∈ [1, 62]
+ * i.e. x·M0·2^(shift−31) rounded once, ties toward +∞, saturated to int32. The engine's
+ * default: unlike the two-step SRDHM + RoundingDivideByPOT above, it never rounds twice, so
+ * the integer model equals the fake-quant model's single round(x·M) except at exact ties.
+ * Exact in doubles: with M0 = mh·2^16 + ml, p1 = x·mh (|p1| < 2^46) and p2 = x·ml (< 2^47)
+ * are exact; for t ≥ 16, u = t − 16, c = floor(p2 / 2^16):
+ *   result = floor((p1 + c + 2^(u−1)) / 2^u)  (u ≥ 1; the low 16 bits of p2 cannot carry)
+ */
+export function multiplyByQuantizedMultiplierSingleRounding(x: number, multiplier: number, shift: number): number {
+  const t = 31 - shift;
+  const mh = Math.floor(multiplier / 65536);
+  const ml = multiplier - mh * 65536;
+  const p1 = x * mh;
+  const p2 = x * ml;
+  let q: number;
+  if (t >= 17) {
+    const u = t - 16;
+    q = Math.floor((p1 + Math.floor(p2 / 65536) + 2 ** (u - 1)) / 2 ** u);
+  } else if (t === 16) {
+    const c = Math.floor(p2 / 65536);
+    q = p1 + c + Math.floor((p2 - c * 65536 + 32768) / 65536);
+  } else {
+    q = p1 * 2 ** (16 - t) + Math.floor((p2 + 2 ** (t - 1)) / 2 ** t);
+  }
+  return q > INT32_MAX ? INT32_MAX : q < INT32_MIN ? INT32_MIN : q;
+}
+
+/**
  * Quantizes each real multiplier of a per-channel (or length-1 per-tensor) list into the
  * parallel int32 arrays the kernels take. Offline (float allowed).
  */

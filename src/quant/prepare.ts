@@ -28,7 +28,11 @@ import { cloneModule } from "../nn/clone.js";
 import type { Module } from "../nn/module.js";
 import { Fused, findFusionGroups, fuseModules } from "./fuse.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, actClampOf } from "./qat-modules.js";
-import { type PrepareDescription, QatModel, attachOutputQuantizer } from "./stubs.js";
+import { type PrepareDescription, QatModel, attachGridPassThrough, attachOutputQuantizer } from "./stubs.js";
+import { MaxPool2d } from "../nn/layers/pooling.js";
+import { Flatten } from "../nn/layers/shape.js";
+import { Dropout } from "../nn/layers/dropout.js";
+import { Identity as IdentityLayer } from "../nn/layers/linear.js";
 import type { BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
 
 /** Factories for the weight and activation quantizers of a module. */
@@ -125,6 +129,7 @@ export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
       done.push(path);
     }
     if (needsOutputQuantizer(target)) attachOutputQuantizer(target, qc.activation());
+    else if (target instanceof MaxPool2d || target instanceof Flatten || target instanceof Dropout || target instanceof IdentityLayer) attachGridPassThrough(target);
   }
   const top = swapFor(m, opts.qconfig);
   if (top) throw new ValueError("prepareQat: the model itself is a single layer; wrap it in nn.Sequential");

@@ -23,16 +23,56 @@
  */
 import { ValueError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { mul, div, add } from "../ops/binary.js";
+import { mul, div, add, sub } from "../ops/binary.js";
 import { conv2d } from "../ops/conv.js";
 import { reshape } from "../ops/layout.js";
 import { linear } from "../ops/matmul.js";
-import { hardtanh, relu, sqrt } from "../ops/unary.js";
+import { hardtanh, neg, relu, sqrt } from "../ops/unary.js";
 import { Hardtanh } from "../nn/layers/activation.js";
 import type { BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
 import type { Conv2d } from "../nn/layers/conv.js";
 import type { Linear } from "../nn/layers/linear.js";
 import { Module } from "../nn/module.js";
+import { defineOp } from "../autograd/custom.js";
+import { Tensor as TensorClass } from "../tensor/tensor.js";
+import { quantizeBias } from "../int8/kernels/params.js";
+import { quantizerOfTensor } from "./stubs.js";
+
+/**
+ * Bias on the int32 grid S_x·S_w[c] (what convert stores), straight-through gradient:
+ *   b_fq[c] = roundHalfEven(b[c] / fround(S_x·S_w[c])) · fround(S_x·S_w[c])
+ */
+const biasFakeQuant = defineOp<null>({
+  name: "biasFakeQuant",
+  forward([b, sx, sw]) {
+    const scales = sw.data;
+    const q = quantizeBias(b.data, sx.data[0], scales);
+    const out = new TensorClass(b.data.slice(), b.shape);
+    for (let c = 0; c < q.length; c++) out.data[c] = q[c] * Math.fround(Math.fround(sx.data[0]) * Math.fround(scales[scales.length === 1 ? 0 : c]));
+    return { output: out, saved: null };
+  },
+  backward: (g) => [g, null, null],
+});
+
+/** Scale and fake-quant state of a quantizer module (duck-typed FakeQuantize / LSQ). */
+interface GridQuantizer {
+  scale: Tensor;
+  fake_quant_enabled?: Tensor;
+}
+
+/**
+ * The bias as the integer model will add it, when the input's grid is known (the input came
+ * from an output quantizer) and the weight quantizer is active; otherwise b unchanged.
+ */
+export function simulatedBias(bias: Tensor, input: Tensor, weightFakeQuant: Module): Tensor {
+  const xq = quantizerOfTensor(input) as unknown as GridQuantizer | null;
+  const wq = weightFakeQuant as unknown as GridQuantizer;
+  if (!xq || !(wq.scale instanceof TensorClass) || wq.fake_quant_enabled?.data[0] !== 1) return bias;
+  const sx = new TensorClass(Float64Array.of(Math.abs(xq.scale.data[0])), [1]);
+  const sw = new TensorClass(Float64Array.from(wq.scale.data, Math.abs), [wq.scale.size]);
+  if (sw.size !== 1 && sw.size !== bias.size) return bias;
+  return biasFakeQuant(bias, sx, sw);
+}
 
 /** The clamp a fused activation applies: ReLU = [0, ∞), ReLU6 = [0, 6]. */
 export interface ActClamp {
@@ -98,7 +138,8 @@ export class QatConv2d extends QatWeightLayer {
   forward(x: Tensor): Tensor {
     const g = this.geometry;
     const w = this.weight_fake_quant.forward(this.weight);
-    return applyAct(conv2d(x, w, this.bias, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups }), this.act);
+    const b = this.bias ? simulatedBias(this.bias, x, this.weight_fake_quant) : null;
+    return applyAct(conv2d(x, w, b, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups }), this.act);
   }
 
   quantizedWeight(): Tensor {
@@ -117,7 +158,9 @@ export class QatLinear extends QatWeightLayer {
   }
 
   forward(x: Tensor): Tensor {
-    return applyAct(linear(x, this.weight_fake_quant.forward(this.weight), this.bias), this.act);
+    const w = this.weight_fake_quant.forward(this.weight);
+    const b = this.bias ? simulatedBias(this.bias, x, this.weight_fake_quant) : null;
+    return applyAct(linear(x, w, b), this.act);
   }
 
   quantizedWeight(): Tensor {
@@ -159,6 +202,25 @@ abstract class QatBnFolded extends QatWeightLayer {
 
   quantizedWeight(): Tensor {
     return this.foldedWeight().w;
+  }
+
+  /** β + s·(b − μ_run) as a differentiable tensor (BN on running statistics). */
+  protected foldedBiasTensor(s: Tensor): Tensor {
+    const centered = this.bias ? sub(this.bias, this.bn.runningMean!) : neg(this.bn.runningMean!);
+    const scaled = mul(s, centered);
+    return this.bn.bias ? add(this.bn.bias, scaled) : scaled;
+  }
+
+  /**
+   * With BN on running statistics (frozen, or eval) the layer computes the folded form
+   * directly — y = conv(x, fq(W·s)) + b_fold, b_fold on the int32 grid when the input grid is
+   * known — which is what convert produces. Same function (and gradients) as the BN path,
+   * plus the bias rounding.
+   */
+  protected runningForm(x: Tensor, w: Tensor, s: Tensor, layer: (x: Tensor, w: Tensor, b: Tensor) => Tensor): Tensor | null {
+    if (this.bn.training) return null;
+    const b = simulatedBias(this.foldedBiasTensor(s), x, this.weight_fake_quant);
+    return applyAct(layer(x, w, b), this.act);
   }
 
   /**
@@ -211,8 +273,10 @@ export class QatConvBn2d extends QatBnFolded {
   forward(x: Tensor): Tensor {
     const g = this.geometry;
     const { w, s } = this.foldedWeight();
-    const y = conv2d(x, w, null, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
-    return this.finish(y, s, [1, g.outChannels, 1, 1]);
+    const opts = { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups };
+    const folded = this.runningForm(x, w, s, (xx, ww, bb) => conv2d(xx, ww, bb, opts));
+    if (folded) return folded;
+    return this.finish(conv2d(x, w, null, opts), s, [1, g.outChannels, 1, 1]);
   }
 }
 
@@ -228,7 +292,7 @@ export class QatLinearBn1d extends QatBnFolded {
 
   forward(x: Tensor): Tensor {
     const { w, s } = this.foldedWeight();
-    return this.finish(linear(x, w, null), s, [1, this.outFeatures]);
+    return this.runningForm(x, w, s, linear) ?? this.finish(linear(x, w, null), s, [1, this.outFeatures]);
   }
 }
 

@@ -29,10 +29,36 @@ export class DeQuantStub extends Module {
   }
 }
 
+/**
+ * Which quantizer put each live tensor on its grid (weakly held). QAT layers look their input
+ * up here to learn S_x, so they can fake-quantize their bias to the int32 grid S_x·S_w exactly
+ * as convert() will (see qat-modules.ts). Pass-through modules (MaxPool, Flatten, …) forward
+ * the entry from input to output.
+ */
+const gridOf = new WeakMap<Tensor, Module>();
+
+/** The quantizer whose grid `t` lies on, if known. */
+export function quantizerOfTensor(t: Tensor): Module | null {
+  return gridOf.get(t) ?? null;
+}
+
 /** A hook that works on clones too: it looks the quantizer up on the module it is given. */
 function applyOutputQuantizer(m: Module, _inputs: unknown[], out: Tensor): Tensor {
   const fq = (m as unknown as Record<string, Module | null>)[OUTPUT_QUANTIZER];
-  return fq ? fq.forward(out) : out;
+  if (!fq) return out;
+  const y = fq.forward(out);
+  if ((fq as unknown as { fake_quant_enabled?: Tensor }).fake_quant_enabled?.data[0] === 1) gridOf.set(y, fq);
+  return y;
+}
+
+function passGrid(_m: Module, inputs: unknown[], out: Tensor): void {
+  const q = gridOf.get(inputs[0] as Tensor);
+  if (q) gridOf.set(out, q);
+}
+
+/** Marks m as keeping its input's quantization grid (max-pool, flatten, identity, dropout). */
+export function attachGridPassThrough(m: Module): void {
+  m.registerForwardHook(passGrid);
 }
 
 /** Quantizes m's output with fq from now on. */

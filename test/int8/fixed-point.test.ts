@@ -197,3 +197,20 @@ describe("quantizeMultiplier", () => {
     }
   });
 });
+
+describe("single-rounding requantization", () => {
+  test("bit-exact against BigInt floor((x·M0 + 2^(t−1)) / 2^t) for every shift, random and edge x", async () => {
+    const { multiplyByQuantizedMultiplierSingleRounding } = await import("../../src/int8/fixed-point.js");
+    const { mbqmSingleRef } = await import("./reference.js");
+    let seed = 12345;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const edges = [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 255, -255, 65536, -65536, 12345678];
+    for (let shift = -31; shift <= 30; shift++) {
+      for (let k = 0; k < 300; k++) {
+        const x = k < edges.length ? edges[k] : Math.floor((rnd() - 0.5) * (k % 3 === 0 ? 2 ** 32 : k % 3 === 1 ? 2 ** 20 : 600));
+        const m0 = k % 7 === 0 ? 2 ** 30 : Math.floor(2 ** 30 + rnd() * (2 ** 30 - 1));
+        expect(multiplyByQuantizedMultiplierSingleRounding(x, m0, shift)).toBe(mbqmSingleRef(x, m0, shift));
+      }
+    }
+  });
+});

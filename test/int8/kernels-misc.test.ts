@@ -73,7 +73,7 @@ describe("qrequantize and qconcat", () => {
     }
   });
 
-  test("exact ties of a dyadic M round toward +∞ (gemmlowp SRDHM), unlike round-half-away", () => {
+  test("exact ties of a dyadic M round toward +∞ (single rounding), unlike round-half-away", () => {
     const half = requantMultiplier(0.05, 0.1); // M = 1/2 exactly: (2^30, 0), SRDHM only
     expect(half).toEqual({ multiplier: 2 ** 30, shift: 0 });
     const x = Int8Array.of(-3, -1, 1, 3);
@@ -81,7 +81,7 @@ describe("qrequantize and qconcat", () => {
     expect(Array.from(y.data)).toEqual([-1, 0, 1, 2]); // −1.5 → −1, −0.5 → 0, 0.5 → 1, 1.5 → 2
     const quarter = requantMultiplier(0.025, 0.1); // M = 1/4: (2^30, −1), SRDHM then RoundingDivideByPOT
     const z = qrequantize({ x: Int8Array.of(-6, -2, 2, 6), xZp: 0, multiplier: quarter, yZp: 0, outDType: "int8" });
-    expect(Array.from(z.data)).toEqual([-2, -1, 1, 2]); // −6/2 = −3 exact, then −1.5 → −2 (away)
+    expect(Array.from(z.data)).toEqual([-1, 0, 1, 2]); // −1.5 → −1, −0.5 → 0: one rounding, ties up
   });
 
   test("M = 1 with a zero-point change converts uint8 ↔ int8 exactly; identity is a copy", () => {

@@ -35,6 +35,16 @@ export function mbqmRef(x: number, m0: number, shift: number): number {
   return rdbpotRef(srdhmRef(Number(t), m0), shift > 0 ? 0 : -shift);
 }
 
+/** Single-rounding requantization over BigInt: floor((x·M0 + 2^(t−1)) / 2^t), t = 31 − shift, saturated. */
+export function mbqmSingleRef(x: number, m0: number, shift: number): number {
+  const t = BigInt(31 - shift);
+  const n = BigInt(x) * BigInt(m0) + (1n << (t - 1n));
+  let q = n >> t; // arithmetic shift = floor division for BigInt
+  if (q > BigInt(I32_MAX)) q = BigInt(I32_MAX);
+  if (q < BigInt(I32_MIN)) q = BigInt(I32_MIN);
+  return Number(q);
+}
+
 /** The exact real x·M0·2^(shift−31), as a double (for ±1 comparisons). */
 export function realProduct(x: number, m0: number, shift: number): number {
   return x * m0 * Math.pow(2, shift - 31);
@@ -112,7 +122,7 @@ export function convAccRef(a: ConvRefArgs): { acc: Float64Array; shape: number[]
   return { acc, shape: [N, OC, OH, OW] };
 }
 
-/** y = clamp(yZp + mbqmRef(acc + bias), lo, hi) per element; channel c = floor(i / inner) % channels. */
+/** y = clamp(yZp + mbqmSingleRef(acc + bias), lo, hi) per element; channel c = floor(i / inner) % channels. */
 export function requantRef(
   acc: Float64Array, bias: Int32Array | null, m0: Int32Array, shift: Int32Array,
   channels: number, inner: number, yZp: number, lo: number, hi: number,
@@ -122,7 +132,7 @@ export function requantRef(
     const c = Math.floor(i / inner) % channels;
     const k = m0.length === 1 ? 0 : c;
     const v = acc[i] + (bias ? bias[c] : 0);
-    const y = yZp + mbqmRef(v, m0[k], shift[k]);
+    const y = yZp + mbqmSingleRef(v, m0[k], shift[k]);
     out.push(Math.min(hi, Math.max(lo, y)));
   }
   return out;

@@ -5,7 +5,7 @@
  * Called by every file in src/int8/kernels/.
  */
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
-import { INT32_MAX, multiplyByQuantizedMultiplier } from "../fixed-point.js";
+import { INT32_MAX, multiplyByQuantizedMultiplierSingleRounding } from "../fixed-point.js";
 
 /** Storage dtypes of quantized activations. Weights are always int8. */
 export type QuantDType = "uint8" | "int8";
@@ -122,12 +122,12 @@ export function checkAccumulatorBound(op: string, bound: Float64Array): void {
 }
 
 /**
- * The requantization of one accumulator (Jacob et al. eq. 7):
- *   y = clamp(yZp + MultiplyByQuantizedMultiplier(acc, M0, shift), lo, hi)
+ * The requantization of one accumulator (Jacob et al. eq. 7), rounding once:
+ *   y = clamp(yZp + MultiplyByQuantizedMultiplierSingleRounding(acc, M0, shift), lo, hi)
  * acc ∈ int32; the MBQM result is an int32 and yZp + it is exact in a double.
  */
 export function requantizeOne(acc: number, m0: number, shift: number, yZp: number, lo: number, hi: number): number {
-  const y = yZp + multiplyByQuantizedMultiplier(acc, m0, shift);
+  const y = yZp + multiplyByQuantizedMultiplierSingleRounding(acc, m0, shift);
   return y < lo ? lo : y > hi ? hi : y;
 }
 

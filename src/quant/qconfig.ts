@@ -1,0 +1,114 @@
+/**
+ * QConfig presets (DESIGN.md §3) and a builder for any bit width:
+ *
+ *   x86         = PyTorch 1.13 get_default_qat_qconfig("x86"): uint8 activations [0, 255] with
+ *                 reduce_range (→ [0, 127]), MovingAverageMinMax (c = 0.01); int8 [−128, 127]
+ *                 per-channel symmetric weights, MovingAveragePerChannelMinMax.
+ *   onednn      = the same without reduce_range (full 8-bit activations).
+ *   onnxruntime = uint8 asymmetric activations, int8 per-channel symmetric weights (zp 0) —
+ *                 what onnxruntime's QLinearConv / QDQ fusion wants.
+ *   tflite      = int8 asymmetric activations [−128, 127], narrow-range int8 weights [−127, 127]
+ *                 per channel (TFLite's int8 spec).
+ *   w4a8        = 4-bit per-channel symmetric LSQ weights, 8-bit activations.
+ *
+ * `qconfigFor({ weightBits, activationBits, … })` builds the same kind of config for 2–8 bits,
+ * with LSQ (learnable step size) optional on either side. Called by user code and the CLI.
+ */
+import { ValueError } from "../tensor/errors.js";
+import type { Module } from "../nn/module.js";
+import { FakeQuantize } from "./fake-quantize.js";
+import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "./observer.js";
+import type { QConfig } from "./prepare.js";
+
+export interface QConfigOptions {
+  /** 2–8 (default 8). */
+  weightBits?: number;
+  /** 2–8 (default 8). */
+  activationBits?: number;
+  /** Per-output-channel weight scales (default true). */
+  perChannel?: boolean;
+  /** Weights in [−(2^(b−1) − 1), 2^(b−1) − 1] (TFLite narrow range; default false). */
+  narrowRange?: boolean;
+  /** Activation storage: "uint8" (default, asymmetric) or "int8". */
+  activationDType?: "uint8" | "int8";
+  /** Halve the activation range (PyTorch x86/fbgemm reduce_range; default false). */
+  reduceRange?: boolean;
+  /** Learnable step sizes (LSQ) for weights / activations (default false). */
+  lsqWeights?: boolean;
+  lsqActivations?: boolean;
+  name?: string;
+}
+
+function checkBits(bits: number, what: string): void {
+  if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new ValueError(`qconfig: ${what} must be an integer from 2 to 8, got ${bits}`);
+}
+
+/** Learnable quantizer factories, registered by lsq.ts (kept separate so presets load without it). */
+export const learnable: {
+  weight?: (o: { quantMin: number; quantMax: number; perChannel: boolean }) => Module;
+  activation?: (o: { quantMin: number; quantMax: number; dtype: "uint8" | "int8" }) => Module;
+} = {};
+
+/** A QConfig for the given bit widths and schemes. */
+export function qconfigFor(o: QConfigOptions = {}): QConfig {
+  const wb = o.weightBits ?? 8;
+  const ab = o.activationBits ?? 8;
+  checkBits(wb, "weightBits");
+  checkBits(ab, "activationBits");
+  const perChannel = o.perChannel ?? true;
+  const wMax = 2 ** (wb - 1) - 1;
+  const wMin = o.narrowRange ? -wMax : -wMax - 1;
+  const aDType = o.activationDType ?? "uint8";
+  let aMin = aDType === "uint8" ? 0 : -(2 ** (ab - 1));
+  let aMax = aDType === "uint8" ? 2 ** ab - 1 : 2 ** (ab - 1) - 1;
+  const name = o.name ?? `w${wb}a${ab}${o.lsqWeights ? "-lsq" : ""}`;
+  const weight = (): Module => {
+    if (o.lsqWeights) {
+      if (!learnable.weight) throw new ValueError("qconfig: LSQ quantizers are not available");
+      return learnable.weight({ quantMin: wMin, quantMax: wMax, perChannel });
+    }
+    return perChannel
+      ? new FakeQuantize({ observer: MovingAveragePerChannelMinMaxObserver, quantMin: wMin, quantMax: wMax, dtype: "int8", qscheme: "per_channel_symmetric", chAxis: 0 })
+      : new FakeQuantize({ observer: MovingAverageMinMaxObserver, quantMin: wMin, quantMax: wMax, dtype: "int8", qscheme: "per_tensor_symmetric" });
+  };
+  const reduce = o.reduceRange ?? false;
+  const activation = (): Module => {
+    if (o.lsqActivations) {
+      if (!learnable.activation) throw new ValueError("qconfig: LSQ quantizers are not available");
+      return learnable.activation({ quantMin: aMin, quantMax: aMax, dtype: aDType });
+    }
+    return new FakeQuantize({ observer: MovingAverageMinMaxObserver, quantMin: aMin, quantMax: aMax, dtype: aDType, reduceRange: reduce });
+  };
+  if (reduce && o.lsqActivations) {
+    aMin = Math.trunc(aMin / 2);
+    aMax = Math.trunc(aMax / 2);
+  }
+  return { name, weight, activation };
+}
+
+/** The presets of DESIGN.md §3. */
+export const qconfigs = {
+  get x86(): QConfig {
+    return qconfigFor({ name: "x86", reduceRange: true });
+  },
+  get onednn(): QConfig {
+    return qconfigFor({ name: "onednn" });
+  },
+  get onnxruntime(): QConfig {
+    return qconfigFor({ name: "onnxruntime" });
+  },
+  get tflite(): QConfig {
+    return qconfigFor({ name: "tflite", activationDType: "int8", narrowRange: true });
+  },
+  get w4a8(): QConfig {
+    return qconfigFor({ name: "w4a8", weightBits: 4, lsqWeights: true });
+  },
+};
+
+export type QConfigPreset = keyof typeof qconfigs;
+
+/** A preset by name, with a clear error listing the choices. */
+export function qconfigByName(name: string): QConfig {
+  if (!(name in qconfigs)) throw new ValueError(`unknown qconfig '${name}'; choose one of ${Object.keys(qconfigs).join(", ")}`);
+  return qconfigs[name as QConfigPreset];
+}

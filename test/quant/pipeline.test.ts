@@ -1,0 +1,178 @@
+/**
+ * The QAT pipeline end to end on the model zoo: prepareQat structure and PyTorch-style keys,
+ * fine-tuning with the schedule, convert → Int8Model, and parity of every integer activation
+ * with the fake-quant model's (±1 quantum, ≥ 99.9 % exact), save/load, bad input.
+ */
+import { describe, expect, it } from "vitest";
+import "../../src/autograd/backward.js";
+import "../../src/ops/index.js";
+import { DataLoader } from "../../src/data/loader.js";
+import { fashionMnistSample } from "../../src/data/fs.js";
+import { subset } from "../../src/data/dataset.js";
+import { smallCnn } from "../../src/nn/models/small-cnn.js";
+import { resnet20 } from "../../src/nn/models/resnet.js";
+import { mobilenetV2Small } from "../../src/nn/models/mobilenet.js";
+import type { Module } from "../../src/nn/module.js";
+import { SGD } from "../../src/optim/sgd.js";
+import { manualSeed } from "../../src/tensor/random.js";
+import { noGrad } from "../../src/tensor/grad-mode.js";
+import { Tensor } from "../../src/tensor/tensor.js";
+import { DTypeError, ShapeError } from "../../src/tensor/errors.js";
+import { Trainer } from "../../src/train/trainer.js";
+import { prepareQat } from "../../src/quant/prepare.js";
+import { qconfigs } from "../../src/quant/qconfig.js";
+import { qatSchedule } from "../../src/quant/schedule.js";
+import { calibrate } from "../../src/quant/calibrate.js";
+import { convert } from "../../src/quant/convert.js";
+import { Int8Model } from "../../src/int8/model.js";
+import type { QatModel } from "../../src/quant/stubs.js";
+
+const sample = fashionMnistSample();
+const trainSet = subset(sample.train, Array.from({ length: 512 }, (_, i) => i * 11));
+const testBatch = sample.test.getBatch(Array.from({ length: 128 }, (_, i) => i * 7));
+const smallBatch = sample.test.getBatch(Array.from({ length: 32 }, (_, i) => i * 29));
+
+function finetune(model: Module, steps: number): QatModel {
+  const qm = prepareQat(model, { qconfig: qconfigs.x86 });
+  calibrate(qm, new DataLoader(trainSet, { batchSize: 64, seed: 2 }), { batches: 2 });
+  const opt = new SGD(qm.parameters(), { lr: 0.01, momentum: 0.9 });
+  const loader = new DataLoader(trainSet, { batchSize: 64, shuffle: true, seed: 3 });
+  const trainer = new Trainer({ model: qm, optimizer: opt, progress: false, callbacks: [qatSchedule(qm, { freezeBnStep: Math.floor(steps * 0.6), freezeObserverStep: Math.floor(steps * 0.8) })] });
+  while (trainer.step < steps) {
+    for (const { x, y } of loader) {
+      if (trainer.step >= steps) break;
+      trainer.trainStep(x, y);
+    }
+  }
+  qm.eval();
+  return qm;
+}
+
+/** Fake-quant outputs (as integers) of every module that has an output quantizer. */
+function fakeQuantActivations(qm: QatModel, x: Tensor, int8: Int8Model): Map<string, { q: Int32Array; id: string }> {
+  const out = new Map<string, { q: Int32Array; id: string }>();
+  const handles = [];
+  for (const v of int8.graph.values) {
+    if (!v.source || v.source === "quant") continue;
+    const path = v.source;
+    const mod = qm.getSubmodule(path);
+    handles.push(mod.registerForwardHook((_m, _i, y) => {
+      const q = new Int32Array(y.size);
+      for (let i = 0; i < y.size; i++) q[i] = Math.round(y.data[i] / v.q.scale) + v.q.zeroPoint;
+      if (!out.has(path)) out.set(path, { q, id: v.id });
+    }));
+  }
+  noGrad(() => qm.forward(x));
+  for (const h of handles) h.remove();
+  return out;
+}
+
+function parity(qm: QatModel, int8: Int8Model, x: Tensor) {
+  const fq = fakeQuantActivations(qm, x, int8);
+  const { values } = int8.runQuantized(int8.quantizeInput(x), { collect: true });
+  let total = 0;
+  let exact = 0;
+  let maxDiff = 0;
+  const perLayer: Record<string, string> = {};
+  for (const [path, { q, id }] of fq) {
+    const got = values!.get(id)!.data;
+    let le = 0;
+    let lm = 0;
+    const ex: string[] = [];
+    for (let i = 0; i < q.length; i++) {
+      if (got[i] !== q[i] && ex.length < 4 && process.env.QAT_DEBUG) ex.push(`${i}:${q[i]}/${got[i]}`);
+      if (got[i] === q[i]) le++;
+      lm = Math.max(lm, Math.abs(got[i] - q[i]));
+    }
+    perLayer[path] = `${((le / q.length) * 100).toFixed(2)}% max ${lm} ${ex.join(" ")}`;
+    expect(got.length).toBe(q.length);
+    for (let i = 0; i < q.length; i++) {
+      const d = Math.abs(got[i] - q[i]);
+      total++;
+      if (d === 0) exact++;
+      maxDiff = Math.max(maxDiff, d);
+    }
+  }
+  return { total, exactFraction: exact / total, maxDiff, layers: fq.size, perLayer };
+}
+
+function top1Agreement(a: Tensor, b: Tensor): number {
+  const [n, c] = a.shape;
+  let agree = 0;
+  for (let i = 0; i < n; i++) {
+    let ia = 0;
+    let ib = 0;
+    for (let j = 1; j < c; j++) {
+      if (a.data[i * c + j] > a.data[i * c + ia]) ia = j;
+      if (b.data[i * c + j] > b.data[i * c + ib]) ib = j;
+    }
+    if (ia === ib) agree++;
+  }
+  return agree / n;
+}
+
+describe("prepareQat", () => {
+  it("fuses conv-bn-relu, keeps PyTorch-style keys and leaves the float model untouched", () => {
+    manualSeed(0);
+    const model = smallCnn();
+    const before = Object.keys(model.stateDict());
+    const qm = prepareQat(model, { qconfig: qconfigs.x86 });
+    expect(Object.keys(model.stateDict())).toEqual(before);
+    const keys = Object.keys(qm.stateDict());
+    for (const k of [
+      "quant.activation_post_process.scale", "module.conv1.weight", "module.conv1.bn.running_mean", "module.conv1.bn.num_batches_tracked",
+      "module.conv1.weight_fake_quant.scale", "module.conv1.weight_fake_quant.activation_post_process.min_val",
+      "module.conv1.activation_post_process.zero_point", "module.fc1.weight_fake_quant.zero_point", "module.fc2.activation_post_process.scale",
+    ]) expect(keys).toContain(k);
+    expect(keys.some((k) => k.startsWith("module.bn1."))).toBe(false);
+    expect(qm.module.getSubmodule("bn1").constructor.name).toBe("Identity");
+    expect(qm.module.getSubmodule("conv1").constructor.name).toBe("QatConvBn2d");
+    expect(qm.module.getSubmodule("fc1").constructor.name).toBe("QatLinear");
+  });
+
+  it("a null qconfig override keeps a layer in float, and convert then names it", () => {
+    const qm = prepareQat(smallCnn(), { qconfig: qconfigs.x86, overrides: [{ name: "fc2", qconfig: null }] });
+    expect(qm.module.getSubmodule("fc2").constructor.name).toBe("Linear");
+    noGrad(() => qm.forward(testBatch.x));
+    expect(() => convert(qm)).toThrow(/fc2/);
+  });
+});
+
+describe("convert → Int8Model", () => {
+  const cases: [string, () => Module, number, Tensor][] = [
+    ["SmallCNN", () => smallCnn(), 12, testBatch.x],
+    ["ResNet-20 style", () => resnet20({ width: 8 }), 6, smallBatch.x],
+    ["MobileNetV2 style", () => mobilenetV2Small({ widthMult: 0.5 }), 6, smallBatch.x],
+  ];
+  for (const [name, make, steps, batch] of cases) {
+    it(`${name}: integer activations match fake-quant (±1 quantum, ≥ 99.9 % exact) and top-1 agrees`, () => {
+      manualSeed(1);
+      const qm = finetune(make(), steps);
+      const int8 = convert(qm);
+      const p = parity(qm, int8, batch);
+      console.log(JSON.stringify(p.perLayer));
+      console.log(`${name}: ${p.layers} quantized activations, ${p.total} values, ${(p.exactFraction * 100).toFixed(3)} % exact, max |Δ| = ${p.maxDiff}`);
+      expect(p.maxDiff).toBeLessThanOrEqual(1);
+      expect(p.exactFraction).toBeGreaterThanOrEqual(0.999);
+      const fqOut = noGrad(() => qm.forward(batch));
+      expect(top1Agreement(fqOut, int8.run(batch))).toBeGreaterThanOrEqual(0.99);
+    });
+  }
+
+  it("save/load round trip is exact; size ≤ 27 % of float; bad input is caught before any kernel", () => {
+    manualSeed(2);
+    const float = smallCnn();
+    const qm = finetune(float, 4);
+    const int8 = convert(qm);
+    const back = Int8Model.decode(int8.encode(), "test.int8");
+    expect(Array.from(back.run(testBatch.x).data)).toEqual(Array.from(int8.run(testBatch.x).data));
+    const floatBytes = float.parameters().reduce((s, p) => s + p.size * 4, 0);
+    expect(int8.sizeBytes / floatBytes).toBeLessThan(0.27);
+    expect(() => int8.run(new Tensor(new Float32Array(28 * 28), [1, 28, 28]))).toThrow(ShapeError);
+    expect(() => int8.run(new Tensor(new Int32Array(784), [1, 1, 28, 28]))).toThrow(DTypeError);
+    const bytes = int8.encode();
+    expect(() => Int8Model.decode(bytes.subarray(0, bytes.length - 10), "cut.int8")).toThrow(/cut\.int8/);
+    const info = int8.inspect();
+    expect(info.find((l) => l.name === "module.conv1")!.weightBits).toBe(8);
+  });
+});
