@@ -50,6 +50,8 @@ export interface ConvNode extends NodeBase {
   /** Real-valued weight scales per output channel (for inspection and export). */
   wScales: number[];
   weightBits: number;
+  /** Int32 per-channel weight zero points (key), when not all 0 (PyTorch's fused observer can produce them). */
+  wZeroPoints?: string;
 }
 
 export interface LinearNode extends NodeBase {
@@ -61,6 +63,7 @@ export interface LinearNode extends NodeBase {
   clamp: [number, number];
   wScales: number[];
   weightBits: number;
+  wZeroPoints?: string;
 }
 
 export interface AddNode extends NodeBase {

@@ -96,13 +96,25 @@ export class Int8Model {
     if (!ok) throw new ShapeError(`Int8Model: input shape ${fmtShape(shape)} does not match the model's [N, ${want.slice(1).join(", ")}]`);
   }
 
-  /** Runs on an already quantized input; `collect` keeps every intermediate value. */
-  runQuantized(q: Tensor, opts: { collect?: boolean } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
+  /**
+   * Runs on an already quantized input; `collect` keeps every intermediate value. `teacher`
+   * (value id → tensor) makes each node read those values instead of its own upstream
+   * results — layer-by-layer parity checks against a reference model use it.
+   */
+  runQuantized(q: Tensor, opts: { collect?: boolean; teacher?: Map<string, QuantResult> } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
     const want = this.graph.input.q.dtype;
     if (q.dtype !== want) throw new DTypeError(`Int8Model.runQuantized: input must be ${want}, got ${q.dtype}`);
     this.checkInputShape(q.shape);
     const env = new Map<string, QuantResult>([[this.graph.input.id, { data: q.data as QuantArray, shape: [...q.shape] }]]);
-    for (const node of this.graph.nodes) env.set(node.output, this.exec(node, env));
+    const teacher = opts.teacher;
+    for (const node of this.graph.nodes) {
+      if (!teacher) {
+        env.set(node.output, this.exec(node, env));
+        continue;
+      }
+      const inputs = new Map(node.inputs.map((id) => [id, teacher.get(id) ?? env.get(id)!]));
+      env.set(node.output, this.exec(node, inputs));
+    }
     const out = env.get(this.graph.output)!;
     return { output: new Tensor(out.data, out.shape), values: opts.collect ? env : undefined };
   }
@@ -175,7 +187,8 @@ export class Int8Model {
     if (!p) {
       const w = this.tensors.get(node.weight);
       if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
-      p = node.op === "conv2d" ? packQConv2dWeights(w, node.wShape, node.groups) : packQLinearWeights(w, node.wShape);
+      const zp = node.wZeroPoints ? this.int32(node.wZeroPoints)! : 0;
+      p = node.op === "conv2d" ? packQConv2dWeights(w, node.wShape, node.groups, zp) : packQLinearWeights(w, node.wShape, zp);
       this.packed.set(node.weight, p);
     }
     return p;
@@ -235,6 +248,6 @@ export class Int8Model {
 }
 
 function tensorKeys(n: Int8Node): string[] {
-  if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : [])];
+  if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : []), ...(n.wZeroPoints ? [n.wZeroPoints] : [])];
   return [];
 }

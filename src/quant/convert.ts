@@ -33,6 +33,7 @@ import { type TraceNode, traceModel } from "../nn/trace.js";
 import type { Int8Graph, Int8Node, QParams, ValueInfo } from "../int8/graph.js";
 import { Int8Model, type Int8Tensors } from "../int8/model.js";
 import { quantizeMultiplier } from "../int8/fixed-point.js";
+import { roundHalfEven } from "../int8/kernels/quantize.js";
 import { convRequant, quantizeBias, qaddParams } from "../int8/kernels/params.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type ActClamp } from "./qat-modules.js";
 import { DeQuantStub, QatModel, QuantStub, outputQuantizerOf } from "./stubs.js";
@@ -58,7 +59,7 @@ export function quantizerParams(q: Module, where: string): { scales: number[]; z
   }
   const { quantMin: qmin, quantMax: qmax } = f as QuantizerLike;
   const scales = Array.from(f.scale.data, (s) => Math.abs(s));
-  const zps = Array.from(f.zero_point.data, (z) => Math.min(qmax, Math.max(qmin, Math.round(z))));
+  const zps = Array.from(f.zero_point.data, (z) => Math.min(qmax, Math.max(qmin, roundHalfEven(z))));
   if (scales.some((s) => !(s > 0) || !Number.isFinite(s))) throw new ValueError(`convert: quantizer at '${where}' has a non-positive scale; run calibration or training first`);
   return { scales, zps, qmin, qmax };
 }
@@ -113,18 +114,22 @@ function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer): void 
   if (!fq) throw new NotSupportedError(`convert: layer '${n.path}' has no output quantizer`);
   const y = b.define(n.output, n.outputShape, activationQParams(fq, `${n.path}.activation_post_process`), n.path);
   const wq = quantizerParams(m.weight_fake_quant, `${n.path}.weight_fake_quant`);
-  if (wq.zps.some((z) => z !== 0)) throw new NotSupportedError(`convert: '${n.path}' has weight zero points ≠ 0; integer kernels need symmetric weights`);
   const wf = noGrad(() => m.quantizedWeight());
   const oc = wf.shape[0];
   const per = wf.size / oc;
   const sw = wq.scales.length === 1 ? new Array<number>(oc).fill(wq.scales[0]) : wq.scales;
+  const zw = wq.zps.length === 1 ? new Array<number>(oc).fill(wq.zps[0]) : wq.zps;
   const wInt = new Int8Array(wf.size);
   for (let c = 0; c < oc; c++) {
-    for (let k = 0; k < per; k++) wInt[c * per + k] = Math.min(wq.qmax, Math.max(wq.qmin, Math.round(wf.data[c * per + k] / sw[c])));
+    for (let k = 0; k < per; k++) wInt[c * per + k] = Math.min(wq.qmax, Math.max(wq.qmin, roundHalfEven(wf.data[c * per + k] / sw[c]) + zw[c]));
   }
   const biasF = m instanceof QatConvBn2d || m instanceof QatLinearBn1d ? m.foldedBias() : m.bias ? m.bias.data : null;
   const key = n.path || "layer";
   b.tensors.set(`${key}.weight`, wInt);
+  // Symmetric weights have zero points 0; PyTorch's fused observer gives a one-signed channel
+  // an affine zero point (e.g. 127), which the kernels subtract while packing.
+  const hasZp = zw.some((z) => z !== 0);
+  if (hasZp) b.tensors.set(`${key}.weight_zero_point`, Int32Array.from(zw));
   if (biasF) b.tensors.set(`${key}.bias`, quantizeBias(biasF, x.q.scale, sw));
   const rq = convRequant(x.q.scale, sw, y.q.scale);
   b.tensors.set(`${key}.multiplier`, rq.multiplier);
@@ -133,6 +138,7 @@ function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer): void 
   const common = {
     name: n.path, inputs: [x.id], output: y.id, weight: `${key}.weight`, wShape: [...wf.shape], bias: biasF ? `${key}.bias` : null,
     requant: { multiplier: `${key}.multiplier`, shift: `${key}.shift` }, clamp: outputClamp(y.q, m.act), wScales: sw, weightBits: bits,
+    ...(hasZp ? { wZeroPoints: `${key}.weight_zero_point` } : {}),
   };
   if (m instanceof QatConv2d || m instanceof QatConvBn2d) {
     const g = m.geometry;
@@ -185,7 +191,7 @@ function addNode(b: GraphBuilder, n: TraceNode): void {
     const hw = n.inputShapes[0][2] * n.inputShapes[0][3];
     b.nodes.push({ op: "globalavgpool", name: n.path, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / (y.q.scale * hw)), clamp: [y.q.qmin, y.q.qmax] });
   } else if (m instanceof AvgPool2d) {
-    const mid = b.define(-n.output - 1, n.outputShape, x.q, n.path);
+    const mid = b.define(-n.output - 1, n.outputShape, x.q, `${n.path}#pooled`);
     b.nodes.push({ op: "avgpool2d", name: n.path, inputs: [x.id], output: mid.id, kernel: pair(m.kernelSize), stride: pair(m.stride), padding: pair(m.padding), ceilMode: m.ceilMode, countIncludePad: m.countIncludePad });
     b.nodes.push({ op: "requantize", name: `${n.path}.requant`, inputs: [mid.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: [y.q.qmin, y.q.qmax] });
   } else {

@@ -5,7 +5,6 @@
  */
 import { LearnableFakeQuantize } from "./lsq.js";
 import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "./observer.js";
-import { learnable } from "./qconfig.js";
 
 export interface LsqQuantizerOptions {
   quantMin: number;
@@ -49,9 +48,3 @@ export function lsqActivationFakeQuant(o: LsqQuantizerOptions): LearnableFakeQua
     initMode: "lsq",
   }).enableParamLearning();
 }
-
-// Make the LSQ quantizers available to the qconfig builder.
-// A per-channel weight quantizer built without `channelLen` sizes its scale on the first forward
-// (new Parameter tensors): pass channelLen (weight.shape[0]) when the caller knows it.
-learnable.weight = (o) => lsqWeightFakeQuant(o as LsqQuantizerOptions);
-learnable.activation = (o) => lsqActivationFakeQuant(o as LsqQuantizerOptions);

@@ -35,12 +35,18 @@ import { Dropout } from "../nn/layers/dropout.js";
 import { Identity as IdentityLayer } from "../nn/layers/linear.js";
 import type { BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
 
+/** What a weight-quantizer factory learns about the layer it quantizes. */
+export interface WeightContext {
+  /** Output channels (the per-channel axis 0 length). */
+  outChannels: number;
+}
+
 /** Factories for the weight and activation quantizers of a module. */
 export interface QConfig {
   /** Preset or user label, stored in checkpoints. */
   name: string;
   activation: () => Module;
-  weight: () => Module;
+  weight: (ctx?: WeightContext) => Module;
 }
 
 /** A per-module qconfig choice; exactly one of name / regex / type. */
@@ -85,7 +91,11 @@ function needsOutputQuantizer(m: Module): boolean {
 }
 
 /** The QAT replacement for a float layer or fused group, or null to keep it. */
-function swapFor(m: Module, qc: QConfig): Module | null {
+function swapFor(m: Module, qc0: QConfig): Module | null {
+  const layer0 = m instanceof Fused ? m.layer : m;
+  if (!(layer0 instanceof Conv2d || layer0 instanceof Linear)) return null;
+  const ctx = { outChannels: layer0.weight.shape[0] };
+  const qc = { weight: () => qc0.weight(ctx) };
   if (m instanceof Fused) {
     const act = actClampOf(m.act);
     const layer = m.layer;

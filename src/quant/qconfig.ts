@@ -17,8 +17,10 @@
 import { ValueError } from "../tensor/errors.js";
 import type { Module } from "../nn/module.js";
 import { FakeQuantize } from "./fake-quantize.js";
+import { defaultFusedActFakeQuant, defaultFusedPerChannelWtFakeQuant } from "./fake-quantize-defaults.js";
+import { lsqActivationFakeQuant, lsqWeightFakeQuant } from "./lsq-presets.js";
 import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "./observer.js";
-import type { QConfig } from "./prepare.js";
+import type { QConfig, WeightContext } from "./prepare.js";
 
 export interface QConfigOptions {
   /** 2–8 (default 8). */
@@ -43,12 +45,6 @@ function checkBits(bits: number, what: string): void {
   if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new ValueError(`qconfig: ${what} must be an integer from 2 to 8, got ${bits}`);
 }
 
-/** Learnable quantizer factories, registered by lsq.ts (kept separate so presets load without it). */
-export const learnable: {
-  weight?: (o: { quantMin: number; quantMax: number; perChannel: boolean }) => Module;
-  activation?: (o: { quantMin: number; quantMax: number; dtype: "uint8" | "int8" }) => Module;
-} = {};
-
 /** A QConfig for the given bit widths and schemes. */
 export function qconfigFor(o: QConfigOptions = {}): QConfig {
   const wb = o.weightBits ?? 8;
@@ -62,37 +58,43 @@ export function qconfigFor(o: QConfigOptions = {}): QConfig {
   let aMin = aDType === "uint8" ? 0 : -(2 ** (ab - 1));
   let aMax = aDType === "uint8" ? 2 ** ab - 1 : 2 ** (ab - 1) - 1;
   const name = o.name ?? `w${wb}a${ab}${o.lsqWeights ? "-lsq" : ""}`;
-  const weight = (): Module => {
-    if (o.lsqWeights) {
-      if (!learnable.weight) throw new ValueError("qconfig: LSQ quantizers are not available");
-      return learnable.weight({ quantMin: wMin, quantMax: wMax, perChannel });
-    }
+  const weight = (ctx?: WeightContext): Module => {
+    if (o.lsqWeights) return lsqWeightFakeQuant({ quantMin: wMin, quantMax: wMax, perChannel, channelLen: ctx?.outChannels });
     return perChannel
       ? new FakeQuantize({ observer: MovingAveragePerChannelMinMaxObserver, quantMin: wMin, quantMax: wMax, dtype: "int8", qscheme: "per_channel_symmetric", chAxis: 0 })
       : new FakeQuantize({ observer: MovingAverageMinMaxObserver, quantMin: wMin, quantMax: wMax, dtype: "int8", qscheme: "per_tensor_symmetric" });
   };
   const reduce = o.reduceRange ?? false;
-  const activation = (): Module => {
-    if (o.lsqActivations) {
-      if (!learnable.activation) throw new ValueError("qconfig: LSQ quantizers are not available");
-      return learnable.activation({ quantMin: aMin, quantMax: aMax, dtype: aDType });
-    }
-    return new FakeQuantize({ observer: MovingAverageMinMaxObserver, quantMin: aMin, quantMax: aMax, dtype: aDType, reduceRange: reduce });
-  };
   if (reduce && o.lsqActivations) {
     aMin = Math.trunc(aMin / 2);
     aMax = Math.trunc(aMax / 2);
   }
+  const activation = (): Module => {
+    if (o.lsqActivations) return lsqActivationFakeQuant({ quantMin: aMin, quantMax: aMax, dtype: aDType });
+    return new FakeQuantize({ observer: MovingAverageMinMaxObserver, quantMin: aMin, quantMax: aMax, dtype: aDType, reduceRange: reduce });
+  };
   return { name, weight, activation };
+}
+
+/**
+ * PyTorch 1.13's default QAT qconfig (version 1): fused moving-average observer + fake-quant
+ * modules for activations (uint8 [0, 255], reduce_range for x86) and per-channel int8 weights.
+ */
+function torchDefault(name: string, reduceRange: boolean): QConfig {
+  return {
+    name,
+    activation: () => defaultFusedActFakeQuant(reduceRange ? { reduceRange: true } : {}),
+    weight: () => defaultFusedPerChannelWtFakeQuant(),
+  };
 }
 
 /** The presets of DESIGN.md §3. */
 export const qconfigs = {
   get x86(): QConfig {
-    return qconfigFor({ name: "x86", reduceRange: true });
+    return torchDefault("x86", true);
   },
   get onednn(): QConfig {
-    return qconfigFor({ name: "onednn" });
+    return torchDefault("onednn", false);
   },
   get onnxruntime(): QConfig {
     return qconfigFor({ name: "onnxruntime" });

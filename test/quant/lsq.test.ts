@@ -9,7 +9,7 @@ import { Tensor } from "../../src/tensor/tensor.js";
 import "../../src/autograd/backward.js";
 import { LearnableFakeQuantize, fakeQuantizeLearnablePerChannel, fakeQuantizeLearnablePerTensor } from "../../src/quant/lsq.js";
 import { lsqActivationFakeQuant, lsqWeightFakeQuant } from "../../src/quant/lsq-presets.js";
-import { learnable } from "../../src/quant/qconfig.js";
+import { qconfigFor, qconfigs } from "../../src/quant/qconfig.js";
 import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "../../src/quant/observer.js";
 import { type GTensor, expectExact, expectNear, f32, gtensor, loadGolden, stateEntries, torchEntries } from "./helpers.js";
 
@@ -153,9 +153,12 @@ describe("LearnableFakeQuantize module (torch _LearnableFakeQuantize)", () => {
     expect(a.scale.data[0]).toBe(Math.fround((2 * (9 / 6)) / Math.sqrt(255)));
   });
 
-  test("registers the LSQ quantizers with the qconfig builder", () => {
-    expect(learnable.weight!({ quantMin: -8, quantMax: 7, perChannel: true })).toBeInstanceOf(LearnableFakeQuantize);
-    expect(learnable.activation!({ quantMin: 0, quantMax: 255, dtype: "uint8" })).toBeInstanceOf(LearnableFakeQuantize);
+  test("the qconfig builder and the w4a8 preset produce LSQ quantizers with per-channel parameters from the start", () => {
+    const w = qconfigs.w4a8.weight({ outChannels: 3 }) as LearnableFakeQuantize;
+    expect(w).toBeInstanceOf(LearnableFakeQuantize);
+    expect(w.scale.size).toBe(3);
+    expect(w.quantMin).toBe(-8);
+    expect(qconfigFor({ lsqActivations: true }).activation()).toBeInstanceOf(LearnableFakeQuantize);
   });
 
   test("state dicts round-trip", () => {

@@ -13,7 +13,7 @@ import { ShapeError } from "../../tensor/errors.js";
 
 /**
  * Int8 weights [OC, K] (per group), re-laid out as quads of four output channels with the
- * weight zero point subtracted:  wq[((g·quadsPerGroup + q)·K + k)·4 + j] = w[g·ocg + 4q + j, k] − wZp
+ * weight zero point (per tensor or per channel) subtracted:  wq[((g·quadsPerGroup + q)·K + k)·4 + j] = w[g·ocg + 4q + j, k] − wZp[c]
  * (0 for the padding lanes of a last partial quad). Entries ∈ [−255, 255].
  */
 export interface PackedWeights {
@@ -25,14 +25,15 @@ export interface PackedWeights {
   /** Reduction length per output channel (Cg·KH·KW for a convolution). */
   readonly K: number;
   readonly quadsPerGroup: number;
-  readonly wZp: number;
+  /** Weight zero point: one per tensor, or one per output channel. */
+  readonly wZp: number | Int32Array;
   readonly wq: Float64Array;
   /** Σ_k |w[c, k] − wZp| per output channel: the accumulator bound is maxDev(x) · absSum[c]. */
   readonly absSum: Float64Array;
 }
 
 /** Packs int8 weights w[OC, K] (OC = groups·ocg) into quads; see PackedWeights. */
-export function packWeights(w: Int8Array, outChannels: number, K: number, groups: number, wZp: number): PackedWeights {
+export function packWeights(w: Int8Array, outChannels: number, K: number, groups: number, wZp: number | Int32Array): PackedWeights {
   if (w.length !== outChannels * K) {
     throw new ShapeError(`packWeights: weight holds ${w.length} elements, expected ${outChannels}·${K}`);
   }
@@ -45,8 +46,9 @@ export function packWeights(w: Int8Array, outChannels: number, K: number, groups
     const j = c - g * ocg;
     const base = (g * quadsPerGroup + (j >> 2)) * K * 4 + (j & 3);
     let s = 0;
+    const zp = typeof wZp === "number" ? wZp : wZp[c];
     for (let k = 0; k < K; k++) {
-      const v = w[c * K + k] - wZp;
+      const v = w[c * K + k] - zp;
       wq[base + k * 4] = v;
       s += Math.abs(v);
     }

@@ -69,12 +69,13 @@ interface ConvPlan {
 const OP = "qconv2d";
 
 /** Packs conv weights once (e.g. at model load) so repeated calls skip the packing. */
-export function packQConv2dWeights(w: Int8Array, wShape: readonly number[], groups = 1, wZp = 0): PackedWeights {
+export function packQConv2dWeights(w: Int8Array, wShape: readonly number[], groups = 1, wZp: number | Int32Array = 0): PackedWeights {
   if (!(w instanceof Int8Array)) throw new DTypeError(`${OP}: w must be an Int8Array (or packed weights), got ${(w as object)?.constructor?.name}`);
   checkShapeOf(OP, "wShape", wShape, 4, w.length);
   checkPositiveInt(OP, "groups", groups);
   if (wShape[0] % groups !== 0) throw new ShapeError(`${OP}: ${wShape[0]} output channels are not divisible by groups = ${groups}`);
-  checkZeroPoint(OP, "wZp", wZp, "int8");
+  for (const z of typeof wZp === "number" ? [wZp] : wZp) checkZeroPoint(OP, "wZp", z, "int8");
+  if (typeof wZp !== "number" && wZp.length !== wShape[0]) throw new ShapeError(`${OP}: ${wZp.length} weight zero points for ${wShape[0]} output channels`);
   return packWeights(w, wShape[0], wShape[1] * wShape[2] * wShape[3], groups, wZp);
 }
 
@@ -117,7 +118,7 @@ function planConv(a: QConv2dArgs): ConvPlan {
 function resolveWeights(a: QConv2dArgs, p: ConvPlan): PackedWeights {
   if (isPacked(a.w)) {
     const w = a.w;
-    if (w.outChannels !== p.oc || w.K !== p.cg * p.kh * p.kw || w.groups !== p.groups || w.wZp !== (a.wZp ?? 0)) {
+    if (w.outChannels !== p.oc || w.K !== p.cg * p.kh * p.kw || w.groups !== p.groups || (a.wZp !== undefined && w.wZp !== a.wZp)) {
       throw new ShapeError(`${OP}: packed weights (OC ${w.outChannels}, K ${w.K}, groups ${w.groups}, wZp ${w.wZp}) do not match wShape ${fmtShape(a.wShape)}, groups ${p.groups}, wZp ${a.wZp ?? 0}`);
     }
     return w;

@@ -44,10 +44,11 @@ export interface QLinearArgs {
 const OP = "qlinear";
 
 /** Packs linear weights [O, K] once so repeated calls skip the packing. */
-export function packQLinearWeights(w: Int8Array, wShape: readonly number[], wZp = 0): PackedWeights {
+export function packQLinearWeights(w: Int8Array, wShape: readonly number[], wZp: number | Int32Array = 0): PackedWeights {
   if (!(w instanceof Int8Array)) throw new DTypeError(`${OP}: w must be an Int8Array, got ${(w as object)?.constructor?.name}`);
   checkShapeOf(OP, "wShape [O, K]", wShape, 2, w.length);
-  checkZeroPoint(OP, "wZp", wZp, "int8");
+  for (const z of typeof wZp === "number" ? [wZp] : wZp) checkZeroPoint(OP, "wZp", z, "int8");
+  if (typeof wZp !== "number" && wZp.length !== wShape[0]) throw new ShapeError(`${OP}: ${wZp.length} weight zero points for ${wShape[0]} outputs`);
   return packWeights(w, wShape[0], wShape[1], 1, wZp);
 }
 
@@ -72,7 +73,7 @@ function validate(a: QLinearArgs): { lo: number; hi: number; packed: PackedWeigh
   let packed: PackedWeights;
   if (isPacked(a.w)) {
     packed = a.w;
-    if (packed.groups !== 1 || packed.wZp !== (a.wZp ?? 0)) throw new ShapeError(`${OP}: packed weights have groups ${packed.groups}, wZp ${packed.wZp}; expected 1, ${a.wZp ?? 0}`);
+    if (packed.groups !== 1 || (a.wZp !== undefined && packed.wZp !== a.wZp)) throw new ShapeError(`${OP}: packed weights have groups ${packed.groups}, wZp ${packed.wZp}; expected 1, ${a.wZp ?? 0}`);
   } else {
     packed = packQLinearWeights(a.w, a.wShape, a.wZp ?? 0);
   }
