@@ -15,3 +15,6 @@ export * as nn from "./nn/index.js";
 export * as optim from "./optim/index.js";
 export * as data from "./data/index.js";
 export * as train from "./train/index.js";
+export * as quant from "./quant/index.js";
+export * as int8 from "./int8/index.js";
+export { Int8Model } from "./int8/index.js";

@@ -114,6 +114,18 @@ export function evaluate(model: Module, loader: Iterable<{ x: Tensor; y: Tensor 
   return { loss: m.loss, accuracy: m.accuracy, count: m.count };
 }
 
+/** Mean loss and top-1 accuracy of any predictor (e.g. an Int8Model's run) over `loader`. */
+export function evaluatePredictor(run: (x: Tensor) => Tensor, loader: Iterable<{ x: Tensor; y: Tensor }>, lossFn: LossFn = crossEntropy): EvalResult {
+  const m = new RunningMetrics();
+  noGrad(() => {
+    for (const { x, y } of loader) {
+      const logits = run(x);
+      m.add(lossFn(logits, y).item(), countCorrect(logits, y), y.shape[0]);
+    }
+  });
+  return { loss: m.loss, accuracy: m.accuracy, count: m.count };
+}
+
 export class Trainer {
   readonly model: Module;
   readonly optimizer: OptimizerLike;

@@ -1,0 +1,17 @@
+/**
+ * quant: quantization-aware training and conversion. Numerics (qparams, observers,
+ * fake-quantize, LSQ) come from index-numerics.ts; the workflow (qconfig, fusion, prepare,
+ * schedule, calibrate, convert, checkpoints) is below. Exported from the root as `quant`.
+ */
+export * from "./index-numerics.js";
+export { qconfigs, qconfigFor, qconfigByName, type QConfigOptions, type QConfigPreset } from "./qconfig.js";
+export { prepareQat, type QConfig, type QConfigOverride, type PrepareOptions, type WeightContext } from "./prepare.js";
+export { Fused, fuseModules, findFusionGroups, patternOf, type FusionPattern } from "./fuse.js";
+export { QatConv2d, QatLinear, QatConvBn2d, QatLinearBn1d, QatWeightLayer, isBnFolded, simulatedBias, type ActClamp } from "./qat-modules.js";
+export { QatModel, QuantStub, DeQuantStub, attachOutputQuantizer, outputQuantizerOf, quantizerOfTensor, type PrepareDescription } from "./stubs.js";
+export {
+  qatSchedule, quantizers, enableFakeQuant, disableFakeQuant, enableObserver, disableObserver, freezeBnStats, updateBnStats,
+  type QatScheduleOptions,
+} from "./schedule.js";
+export { calibrate, type CalibrateOptions } from "./calibrate.js";
+export { convert, quantizerParams, type ConvertOptions } from "./convert.js";
