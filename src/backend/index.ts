@@ -1,13 +1,16 @@
 /**
  * Backend registry and selection. `kernels()` returns the active kernel table: the selected
  * backend's kernels over the reference kernels, so any kernel a fast backend lacks falls back
- * to the readable definition in ./ref. Called by src/ops/*.
+ * to the readable definition in ./ref. The WebAssembly backend ("wasm", ./wasm) registers
+ * itself here when the host supports WebAssembly SIMD. Called by src/ops/*.
  */
 import { ValueError } from "../tensor/errors.js";
 import type { Backend, Kernels } from "./kernels.js";
 import { refKernels } from "./ref/index.js";
+import { getNumThreads, setNumThreads, wasmBackend, wasmBackendAvailable } from "./wasm/index.js";
 
 const registry = new Map<string, Backend>([["ref", { name: "ref", kernels: refKernels }]]);
+if (wasmBackendAvailable()) registry.set(wasmBackend.name, wasmBackend);
 let active: Kernels = refKernels;
 let activeName = "ref";
 
@@ -20,8 +23,16 @@ export function registerBackend(backend: Backend): void {
 export function setBackend(name: string): void {
   const b = registry.get(name);
   if (!b) throw new ValueError(`setBackend: unknown backend '${name}' (registered: ${[...registry.keys()].join(", ")})`);
+  if (name !== activeName) registry.get(activeName)?.deactivate?.();
   active = { ...refKernels, ...b.kernels };
   activeName = name;
+  b.activate?.();
+}
+
+/** Selects the fastest registered backend ("wasm" where available, else "ref") and returns its name. */
+export function useFastestBackend(): string {
+  setBackend(registry.has("wasm") ? "wasm" : "ref");
+  return activeName;
 }
 
 export function getBackend(): string {
@@ -36,5 +47,8 @@ export function listBackends(): string[] {
 export function kernels(): Kernels {
   return active;
 }
+
+/** Kernel threads of the wasm backend (main thread included): see ./wasm/index.ts. */
+export { getNumThreads, setNumThreads };
 
 export type { Backend, Kernels } from "./kernels.js";

@@ -107,4 +107,8 @@ export interface Backend {
   readonly name: string;
   /** Kernels this backend provides; missing ones fall back to the reference backend. */
   readonly kernels: Partial<Kernels>;
+  /** Called by setBackend when this backend becomes active (e.g. to install its storage allocator). */
+  activate?(): void;
+  /** Called by setBackend when another backend replaces this one. */
+  deactivate?(): void;
 }

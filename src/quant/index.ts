@@ -15,3 +15,4 @@ export {
 } from "./schedule.js";
 export { calibrate, type CalibrateOptions } from "./calibrate.js";
 export { convert, quantizerParams, type ConvertOptions } from "./convert.js";
+export { loadPrepared, preparedConfig, type PreparedConfig } from "./checkpoint.js";

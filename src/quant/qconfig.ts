@@ -57,7 +57,8 @@ export function qconfigFor(o: QConfigOptions = {}): QConfig {
   const aDType = o.activationDType ?? "uint8";
   let aMin = aDType === "uint8" ? 0 : -(2 ** (ab - 1));
   let aMax = aDType === "uint8" ? 2 ** ab - 1 : 2 ** (ab - 1) - 1;
-  const name = o.name ?? `w${wb}a${ab}${o.lsqWeights ? "-lsq" : ""}`;
+  const lsqTag = o.lsqWeights && o.lsqActivations ? "-lsq" : o.lsqWeights ? "-lsqw" : o.lsqActivations ? "-lsqa" : "";
+  const name = o.name ?? `w${wb}a${ab}${lsqTag}`;
   const weight = (ctx?: WeightContext): Module => {
     if (o.lsqWeights) return lsqWeightFakeQuant({ quantMin: wMin, quantMax: wMax, perChannel, channelLen: ctx?.outChannels });
     return perChannel
@@ -109,8 +110,17 @@ export const qconfigs = {
 
 export type QConfigPreset = keyof typeof qconfigs;
 
-/** A preset by name, with a clear error listing the choices. */
+/**
+ * A preset by name, or a bit-width spec `w<bits>a<bits>` with optional `-lsq` (LSQ on weights
+ * and activations), `-lsqw` (weights only) or `-lsqa`; unknown names list the choices.
+ */
 export function qconfigByName(name: string): QConfig {
-  if (!(name in qconfigs)) throw new ValueError(`unknown qconfig '${name}'; choose one of ${Object.keys(qconfigs).join(", ")}`);
-  return qconfigs[name as QConfigPreset];
+  if (name in qconfigs) return qconfigs[name as QConfigPreset];
+  const m = /^w([2-8])a([2-8])(-lsq(w|a)?)?$/.exec(name);
+  if (!m) throw new ValueError(`unknown qconfig '${name}'; choose one of ${Object.keys(qconfigs).join(", ")} or w<2-8>a<2-8>[-lsq|-lsqw|-lsqa]`);
+  const lsq = m[3] !== undefined;
+  return qconfigFor({
+    name, weightBits: Number(m[1]), activationBits: Number(m[2]),
+    lsqWeights: lsq && m[4] !== "a", lsqActivations: lsq && m[4] !== "w",
+  });
 }

@@ -28,8 +28,32 @@ const CTORS = {
   uint8: Uint8Array,
 } as const;
 
-/** A fresh zero-filled typed array of `n` elements of `dtype`. */
+/**
+ * Where tensor storage comes from: a fast backend may place arrays in its own memory (the
+ * WebAssembly backend allocates them inside its linear memory, so kernels run in place).
+ * Returns null to decline (the array is then an ordinary one). The result must be zero-filled.
+ */
+export type ArrayAllocator = (dtype: DType, n: number) => AnyArray | null;
+
+let arrayAllocator: ArrayAllocator | null = null;
+
+/** Installs (or with null removes) the storage allocator; returns the previous one. */
+export function setArrayAllocator(allocator: ArrayAllocator | null): ArrayAllocator | null {
+  const prev = arrayAllocator;
+  arrayAllocator = allocator;
+  return prev;
+}
+
+/**
+ * A fresh zero-filled typed array of `n` elements of `dtype`. It may be a view into a larger
+ * buffer (byteOffset ≠ 0, buffer shared with other tensors): view its bytes with
+ * `new Uint8Array(a.buffer, a.byteOffset, a.byteLength)`, never `new Uint8Array(a.buffer)`.
+ */
 export function allocArray<D extends DType>(dtype: D, n: number): ArrayOf[D] {
+  if (arrayAllocator) {
+    const a = arrayAllocator(dtype, n);
+    if (a) return a as ArrayOf[D];
+  }
   return new CTORS[dtype](n) as ArrayOf[D];
 }
 

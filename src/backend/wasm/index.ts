@@ -1,0 +1,109 @@
+/**
+ * The WebAssembly SIMD backend: kernels compiled from assembly/ (AssemblyScript, SIMD128)
+ * running on one WebAssembly memory that also holds tensor storage while the backend is
+ * active, with a worker_threads pool (Node) splitting large kernels. Registered by
+ * src/backend/index.ts when the host validates SIMD; selected with setBackend("wasm").
+ *
+ * Covered here (everything else falls back to the reference kernels): matmul, conv2d and
+ * both backward passes, max/avg pooling and backward, batch-norm stats/apply/backward, the
+ * hot float32 elementwise ops; plus gemmInt8 (int8×int8→int32) for the integer engine.
+ * Memory management: see ./storage.ts (tensor arrays) and ./heap.ts (the allocator).
+ */
+import { type AnyArray, setArrayAllocator } from "../../tensor/dtype.js";
+import type { Backend, Kernels } from "../kernels.js";
+import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.js";
+import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
+import { binary, clamp, unary } from "./elementwise.js";
+import { gemmInt8, matmul } from "./gemm.js";
+import { wasmSimdSupported } from "./module.js";
+import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pooling.js";
+import { runtime, setThreadCount, threadCount } from "./runtime.js";
+import type { MemoryOptions, StorageStats } from "./storage.js";
+
+export const wasmKernels = {
+  matmul,
+  conv2d,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  maxPool2d,
+  maxPool2dBackward,
+  avgPool2d,
+  avgPool2dBackward,
+  batchNormStats,
+  batchNormApply,
+  batchNormBackward,
+  unary,
+  binary,
+  clamp,
+} satisfies Partial<Kernels>;
+
+export const wasmBackend: Backend = {
+  name: "wasm",
+  kernels: wasmKernels,
+  activate() {
+    const storage = runtime().storage;
+    if (storage) setArrayAllocator((dtype, n) => storage.allocate(dtype, n));
+  },
+  deactivate() {
+    setArrayAllocator(null);
+  },
+};
+
+/** True when this host can run the wasm backend (WebAssembly with SIMD128). */
+export function wasmBackendAvailable(): boolean {
+  return wasmSimdSupported();
+}
+
+/** Threads the wasm kernels use (main thread included); defaults to the core count in Node, 1 elsewhere. */
+export function getNumThreads(): number {
+  return threadCount();
+}
+
+/** Sets the kernel thread count (1 = no workers). */
+export function setNumThreads(n: number): void {
+  setThreadCount(n);
+}
+
+/** Worker-pool state: workers started and ready, and jobs handed to workers so far. */
+export function wasmThreadStats(): { threads: number; workers: number; ready: number; jobsPosted: number } {
+  const pool = runtime().pool;
+  return { threads: threadCount(), workers: pool?.size ?? 0, ready: pool?.readyCount() ?? 0, jobsPosted: pool?.posted ?? 0 };
+}
+
+/** Resolves once every worker has started (workers take tens of ms to start), or after `timeoutMs`. */
+export async function workersReady(timeoutMs = 10_000): Promise<boolean> {
+  const pool = runtime().pool;
+  const end = Date.now() + timeoutMs;
+  while (pool && pool.readyCount() < pool.size) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return true;
+}
+
+/** Allocator and reclamation counters, or null when tensors are not stored in wasm memory. */
+export function wasmMemoryStats(): StorageStats | null {
+  return runtime().storage?.stats() ?? null;
+}
+
+/** Tunes the tensor allocator (see MemoryOptions in ./storage.ts). */
+export function configureWasmMemory(options: Partial<MemoryOptions>): void {
+  const storage = runtime().storage;
+  if (storage) Object.assign(storage.options, options);
+}
+
+/**
+ * Returns an array's block to the allocator at once (true if it was a wasm tensor array).
+ * The array, and every view of it, must not be used afterwards.
+ */
+export function releaseArray(a: AnyArray): boolean {
+  return runtime().storage?.release(a) ?? false;
+}
+
+/** Runs finalizers of collected arrays now (Node; elsewhere they run when the event loop turns). */
+export function reclaimWasmMemory(): void {
+  runtime().storage?.harvest();
+}
+
+export { gemmInt8 };
+export type { MemoryOptions, StorageStats };

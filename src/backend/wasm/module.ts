@@ -1,0 +1,130 @@
+/**
+ * Loads the embedded WebAssembly kernels (src/backend/wasm/generated/kernels-wasm.ts, built
+ * from assembly/ by scripts/build-wasm.mjs): feature detection, memory creation and
+ * instantiation. No file or network access, so it runs unchanged in Node and browsers.
+ * Compilation is synchronous (fine in Node and in browser workers; a browser main thread may
+ * refuse to compile large modules synchronously — call `initWasmBackend()` there first).
+ * Called by ./runtime.ts.
+ */
+import { KERNELS_PLAIN_BASE64, KERNELS_SHARED_BASE64, MAX_PAGES } from "./generated/kernels-wasm.js";
+
+/** The parts of the WebAssembly JS API used here (typed locally: the project's lib has no DOM types). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  grow(pages: number): number;
+}
+/** A compiled module (opaque; structured-clonable to workers). */
+export type WasmModule = { readonly __wasmModule?: never };
+interface WasmApi {
+  Module: { new (bytes: Uint8Array): WasmModule; exports(m: WasmModule): { name: string; kind: string }[] };
+  Instance: new (m: WasmModule, imports: object) => { exports: object };
+  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+  validate(bytes: Uint8Array): boolean;
+}
+const WA = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** The kernel exports (AssemblyScript signatures: pointers are byte addresses). */
+export interface KernelExports {
+  sgemm(m: number, n: number, k: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, accumulate: number, scratch: number): void;
+  sgemmBatch(
+    first: number, count: number, m: number, n: number, k: number,
+    a: number, aStride: number, ars: number, acs: number,
+    b: number, bStride: number, brs: number, bcs: number,
+    c: number, cStride: number, ldc: number, accumulate: number, scratch: number,
+  ): void;
+  sgemmScratchBytes(): number;
+  conv2dForward(x: number, w: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
+  conv2dBackwardInput(dy: number, w: number, dx: number, g: number, b0: number, b1: number, scratch: number): void;
+  conv2dBackwardWeight(x: number, dy: number, dw: number, g: number, k0: number, k1: number, scratch: number): void;
+  conv2dScratchBytes(g: number): number;
+  maxPool2d(x: number, y: number, argmax: number, g: number, pl0: number, pl1: number): void;
+  maxPool2dBackward(dy: number, argmax: number, dx: number, g: number, pl0: number, pl1: number): void;
+  avgPool2d(x: number, y: number, g: number, pl0: number, pl1: number): void;
+  avgPool2dBackward(dy: number, dx: number, g: number, pl0: number, pl1: number): void;
+  batchNormStats(x: number, n: number, c: number, hw: number, mean: number, variance: number, c0: number, c1: number): void;
+  batchNormApply(x: number, mean: number, invStd: number, gamma: number, beta: number, y: number, n: number, c: number, hw: number, c0: number, c1: number): void;
+  batchNormBackward(
+    dy: number, x: number, mean: number, invStd: number, gamma: number, dx: number, dgamma: number, dbeta: number,
+    n: number, c: number, hw: number, training: number, c0: number, c1: number, sums: number,
+  ): void;
+  binaryF32(op: number, a: number, b: number, out: number, n: number): void;
+  binaryScalarF32(op: number, a: number, s: number, out: number, n: number): void;
+  binaryRowF32(op: number, a: number, b: number, out: number, rows: number, cols: number): void;
+  binaryF32U8(op: number, a: number, b: number, out: number, n: number): void;
+  compareF32(op: number, a: number, b: number, bScalar: number, out: number, n: number): void;
+  unaryF32(op: number, x: number, out: number, n: number): void;
+  clampF32(x: number, lo: number, hi: number, out: number, n: number): void;
+  addInto(dst: number, src: number, n: number): void;
+  zeroBytes(p: number, bytes: number): void;
+  igemm(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, b: number, zb: number, c: number, accumulate: number, scratch: number): void;
+  igemmScratchBytes(m: number, n: number, k: number): number;
+}
+
+export type KernelName = keyof KernelExports;
+
+function decodeBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+let plainBytes: Uint8Array | null = null;
+
+/** True when this host validates our SIMD module (WebAssembly SIMD128 is available). */
+export function wasmSimdSupported(): boolean {
+  if (!WA) return false;
+  plainBytes ??= decodeBase64(KERNELS_PLAIN_BASE64);
+  try {
+    return WA.validate(plainBytes);
+  } catch {
+    return false;
+  }
+}
+
+/** True when shared WebAssembly memory can be created (SharedArrayBuffer available). */
+export function sharedMemorySupported(): boolean {
+  try {
+    const m = new WA!.Memory({ initial: 1, maximum: 1, shared: true });
+    return typeof SharedArrayBuffer !== "undefined" && m.buffer instanceof SharedArrayBuffer;
+  } catch {
+    return false;
+  }
+}
+
+export interface LoadedKernels {
+  module: WasmModule;
+  memory: WasmMemory;
+  exports: KernelExports;
+  shared: boolean;
+  /** Maximum size of the memory in bytes. */
+  maxBytes: number;
+}
+
+/**
+ * Creates the memory (shared when possible and asked for; the largest maximum the host
+ * grants, up to 4 GiB) and instantiates the matching module variant on it.
+ */
+export function loadKernels(preferShared: boolean): LoadedKernels {
+  const shared = preferShared && sharedMemorySupported();
+  const bytes = shared ? decodeBase64(KERNELS_SHARED_BASE64) : (plainBytes ??= decodeBase64(KERNELS_PLAIN_BASE64));
+  if (!WA) throw new Error("wasm backend: this host has no WebAssembly");
+  const module = new WA.Module(bytes);
+  let maxPages = MAX_PAGES;
+  let memory: WasmMemory | null = null;
+  while (!memory) {
+    try {
+      memory = new WA.Memory({ initial: 16, maximum: maxPages, shared });
+    } catch (e) {
+      if (maxPages <= 1024) throw new Error(`wasm backend: cannot create WebAssembly memory (${String(e)})`);
+      maxPages >>= 1;
+    }
+  }
+  const instance = new WA.Instance(module, { env: { memory } });
+  return { module, memory, exports: instance.exports as unknown as KernelExports, shared, maxBytes: maxPages * 65536 };
+}
+
+/** Names of the functions a compiled module exports. */
+export function exportedFunctions(module: WasmModule): string[] {
+  return WA!.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name);
+}

@@ -1,0 +1,151 @@
+/**
+ * Tensor storage in WebAssembly memory: the allocArray hook (src/tensor/dtype.ts) installed
+ * while the wasm backend is active, so op outputs are born inside the kernels' memory and
+ * every later kernel reads and writes them in place. Used by ./index.ts.
+ *
+ * How blocks come back:
+ *  1. `releaseArray(a)` — explicit and immediate (safe only when nothing uses `a` again).
+ *  2. A FinalizationRegistry entry per array frees its block once the array is garbage
+ *     collected. Finalizers normally run when the event loop turns, which a synchronous
+ *     training loop never lets happen; in Node the registry comes from ./host.ts with
+ *     `cleanupSome()`, which this allocator calls on every free-list miss, so blocks of
+ *     arrays the GC has already collected are reused at once.
+ *  3. When a miss would push committed memory past `gcThresholdBytes`, a forced collection
+ *     (Node only, rate-limited to once per `gcThresholdBytes / 4` bytes allocated) turns the
+ *     dead arrays into free blocks before the heap grows. The threshold then adapts to twice
+ *     the live bytes, so memory plateaus at max(threshold, 2 × live) plus fragmentation.
+ *  4. Past `limitBytes` of committed memory, allocation declines and the array becomes an
+ *     ordinary JS array (kernels then copy it through scratch): memory is bounded even where
+ *     nothing can be reclaimed synchronously (browsers, hosts without the V8 facilities).
+ * Limitations: an array kept alive only through a `subarray()` view of it may be freed while
+ * the view is still used (keep the original); float64 arrays and arrays under
+ * `minArrayBytes` stay in ordinary JS memory.
+ */
+import type { AnyArray, DType } from "../../tensor/dtype.js";
+import { type HeapStats, type WasmHeap, classSize } from "./heap.js";
+import type { ReclaimTools } from "./host.js";
+
+export interface MemoryOptions {
+  /** Committed bytes beyond which a miss first forces a collection (Node). Default 512 MiB. */
+  gcThresholdBytes: number;
+  /** Committed bytes beyond which tensors are no longer placed in wasm memory. Default 3 GiB (or the memory's maximum less 256 MiB). */
+  limitBytes: number;
+  /** Smaller arrays stay ordinary JS arrays. Default 256 bytes. */
+  minArrayBytes: number;
+  /** Use cleanupSome() and forced collections where the host offers them. Default true. */
+  syncReclaim: boolean;
+}
+
+export interface StorageStats extends HeapStats {
+  /** Arrays placed in wasm memory / declined (limit reached) / explicitly released / finalized. */
+  allocations: number;
+  declined: number;
+  released: number;
+  finalized: number;
+  forcedGcs: number;
+}
+
+type Ctor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => AnyArray;
+const VIEW_CTORS: Partial<Record<DType, Ctor>> = { float32: Float32Array, int32: Int32Array, int8: Int8Array, uint8: Uint8Array };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, int8: 1, uint8: 1 };
+const MiB = 1 << 20;
+
+interface CleanupRegistry extends FinalizationRegistry<number> {
+  cleanupSome?: () => void;
+}
+
+export class TensorStorage {
+  readonly options: MemoryOptions;
+  private readonly registry: CleanupRegistry;
+  private readonly owned = new WeakMap<AnyArray, number>();
+  private readonly gc: (() => void) | null;
+  /** Twice the live bytes after the last forced collection (the threshold never goes below it). */
+  private liveFloor = 0;
+  private allocatedSinceGc = 0;
+  private counts = { allocations: 0, declined: 0, released: 0, finalized: 0, forcedGcs: 0 };
+
+  constructor(private readonly heap: WasmHeap, tools: ReclaimTools | null, options: Partial<MemoryOptions> = {}) {
+    this.options = {
+      gcThresholdBytes: 512 * MiB,
+      limitBytes: Math.min(3072 * MiB, heap.maxBytes - 256 * MiB),
+      minArrayBytes: 256,
+      syncReclaim: true,
+      ...options,
+    };
+    const sync = this.options.syncReclaim && tools?.Registry ? tools : null;
+    const Registry = sync?.Registry ?? FinalizationRegistry;
+    this.registry = new Registry<number>((p) => this.finalized(p)) as CleanupRegistry;
+    this.gc = sync?.gc ?? null;
+  }
+
+  /** The allocArray hook: a zero-filled array inside wasm memory, or null to decline. */
+  allocate(dtype: DType, n: number): AnyArray | null {
+    const Ctor = VIEW_CTORS[dtype];
+    const bytes = n * BYTES[dtype];
+    if (!Ctor || bytes < this.options.minArrayBytes) return null;
+    const p = this.acquire(bytes);
+    if (p < 0) {
+      this.counts.declined++;
+      return null;
+    }
+    const arr = new Ctor(this.heap.buffer, p, n);
+    this.registry.register(arr, p, arr);
+    this.owned.set(arr, p);
+    this.counts.allocations++;
+    return arr;
+  }
+
+  /** Frees the block of an array this storage allocated (false otherwise). The array must not be used again. */
+  release(arr: AnyArray): boolean {
+    const p = this.owned.get(arr);
+    if (p === undefined) return false;
+    this.owned.delete(arr);
+    this.registry.unregister(arr);
+    this.counts.released++;
+    return this.heap.free(p);
+  }
+
+  /** Runs the finalizers of arrays already collected (no-op without cleanupSome). */
+  harvest(): void {
+    this.registry.cleanupSome?.();
+  }
+
+  stats(): StorageStats {
+    return { ...this.heap.stats(), ...this.counts };
+  }
+
+  private finalized(p: number): void {
+    if (this.heap.free(p)) this.counts.finalized++;
+  }
+
+  /** Free list → harvest → (forced collection) → bump; −1 past the limit. */
+  private acquire(bytes: number): number {
+    this.allocatedSinceGc += bytes;
+    let p = this.heap.popFree(bytes, true);
+    if (p >= 0) return p;
+    this.harvest();
+    p = this.heap.popFree(bytes, true);
+    if (p >= 0) return p;
+    if (this.shouldCollect(bytes)) {
+      this.collect();
+      p = this.heap.popFree(bytes, true);
+      if (p >= 0) return p;
+    }
+    return this.heap.bump(bytes, this.options.limitBytes);
+  }
+
+  private shouldCollect(bytes: number): boolean {
+    if (!this.gc) return false;
+    const threshold = Math.max(this.options.gcThresholdBytes, this.liveFloor);
+    if (this.heap.committedBytes + classSize(bytes) <= threshold) return false;
+    return this.allocatedSinceGc >= threshold / 4;
+  }
+
+  private collect(): void {
+    this.gc!();
+    this.harvest();
+    this.counts.forcedGcs++;
+    this.allocatedSinceGc = 0;
+    this.liveFloor = 2 * this.heap.stats().liveBytes;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Source of one pool worker (run with `new Worker(source, { eval: true })`, so the same
+ * string works from src/ and dist/ with no file path). The worker instantiates the kernel
+ * module on the shared memory, marks itself ready, then loops: spin on its slot's sequence
+ * number for a while, sleep in Atomics.wait when idle, run the job (an export index and
+ * numeric arguments), publish `done = seq` and wake the main thread. Slot layout: see
+ * ./threads.ts. Used by ./threads.ts.
+ */
+export const WORKER_SOURCE = `
+const { workerData } = require("node:worker_threads");
+const { module, memory, control, slot, names, spinLimit } = workerData;
+const instance = new WebAssembly.Instance(module, { env: { memory } });
+const fns = names.map((n) => instance.exports[n]);
+const I = new Int32Array(control);
+const F = new Float64Array(control);
+const base = slot * 64;
+const argBase = slot * 32 + 4;
+Atomics.store(I, base + 5, 1);
+let last = 0;
+for (;;) {
+  let seq = Atomics.load(I, base);
+  for (let spins = 0; seq === last; spins++) {
+    if (spins > spinLimit) {
+      Atomics.wait(I, base, last);
+      spins = 0;
+    }
+    seq = Atomics.load(I, base);
+  }
+  last = seq;
+  const fn = I[base + 2];
+  if (fn < 0) break;
+  const args = [];
+  for (let i = 0, n = I[base + 3]; i < n; i++) args.push(F[argBase + i]);
+  let failed = 0;
+  try {
+    fns[fn](...args);
+  } catch (e) {
+    failed = 1;
+  }
+  Atomics.store(I, base + 4, failed);
+  Atomics.store(I, base + 1, seq);
+  Atomics.notify(I, base + 1);
+}
+`;

@@ -1,0 +1,142 @@
+/**
+ * `exportModel(model, { example, format, opset })` → ONNX bytes. The model is traced on the
+ * example (src/nn/trace.ts: every atomic module call with its tensors), then a format
+ * exporter writes nodes through an ExportContext and the result is checked (unique names,
+ * topological order, graph input/output shapes; the batch dim symbolic "N" by default).
+ *
+ * Formats plug in through `registerFormatExporter(format, exporter)`: an exporter may pick
+ * which modules are atomic, derive a per-node quantization lookup from the model
+ * (`quantInfo`), and emits the traced calls — `exportFloatCall` gives any call's float nodes,
+ * so a QDQ exporter wraps those in QuantizeLinear/DequantizeLinear. "float" is built in;
+ * "qdq" and "qoperator" are NotSupportedError until their exporters are registered.
+ * Called by users, the CLI (`qat export`) and tests.
+ */
+import { DTypeError, NotSupportedError, ValueError } from "../tensor/errors.js";
+import { Tensor } from "../tensor/tensor.js";
+import type { Module } from "../nn/module.js";
+import { type Trace, type TraceNode, isAtomic, traceModel } from "../nn/trace.js";
+import { makeModel, makeValueInfo } from "./builders.js";
+import { ExportContext } from "./export-context.js";
+import { type ExportCall, exportableModules, findExportRule } from "./op-map.js";
+import { OnnxModule } from "./onnx-module.js";
+import { DataType } from "./proto.js";
+import { encodeModel } from "./proto.js";
+
+export type ExportFormat = "float" | "qdq" | "qoperator";
+
+export interface ExportOptions {
+  /** An input the model runs on (its shape fixes every dim but the batch). */
+  example: Tensor;
+  /** Default "float". */
+  format?: ExportFormat;
+  /** Default-domain opset (default 13). */
+  opset?: number;
+  /** Graph input name (default "input"). */
+  inputNames?: string[];
+  /** Graph output name (default "output"). */
+  outputNames?: string[];
+  /** Symbolic batch dim "N" on the graph input and output (default true). */
+  dynamicBatch?: boolean;
+  docString?: string;
+}
+
+export interface ResolvedExportOptions {
+  example: Tensor;
+  format: ExportFormat;
+  opset: number;
+  inputName: string;
+  outputName: string;
+  dynamicBatch: boolean;
+  docString?: string;
+}
+
+/** Per traced call: the quantization parameters an emitter needs (undefined = float). */
+export type QuantInfoLookup<Q = unknown> = (node: TraceNode) => Q | undefined;
+
+export interface FormatExporter {
+  /** Lowest opset the format supports. */
+  minOpset: number;
+  /** Which modules are single trace nodes (default nn.trace's isAtomic). */
+  atomic?: (m: Module) => boolean;
+  /** Checks the model and returns the per-node quantization lookup (QDQ / QOperator). */
+  quantInfo?: (model: Module, opts: ResolvedExportOptions) => QuantInfoLookup | undefined;
+  /** Emits every traced call (in order) into ctx. */
+  emit(ctx: ExportContext, trace: Trace, quantInfo: QuantInfoLookup | undefined, opts: ResolvedExportOptions): void;
+}
+
+const exporters = new Map<ExportFormat, FormatExporter>();
+
+/** Installs (or replaces) the exporter of a format. */
+export function registerFormatExporter(format: ExportFormat, exporter: FormatExporter): void {
+  exporters.set(format, exporter);
+}
+
+/** The ExportCall view of a traced node, with its inputs' value names. */
+export function callOf(ctx: ExportContext, node: TraceNode): ExportCall {
+  return {
+    path: node.path, module: node.module, inputs: node.inputs.map((id) => ctx.nameOf(id)),
+    inputShapes: node.inputShapes, output: node.output, outputShape: node.outputShape,
+  };
+}
+
+/** Emits the float nodes of one call via the op-map rule table. */
+export function exportFloatCall(ctx: ExportContext, call: ExportCall): void {
+  const rule = findExportRule(call.module);
+  if (!rule) {
+    throw new NotSupportedError(
+      `onnx export: module '${call.path || "<root>"}' (${call.module.constructor.name}) has no ONNX mapping; supported: ${exportableModules().join(", ")}`,
+    );
+  }
+  rule(ctx, call);
+}
+
+registerFormatExporter("float", {
+  minOpset: 11,
+  emit(ctx, trace) {
+    for (const node of trace.nodes) exportFloatCall(ctx, callOf(ctx, node));
+  },
+});
+
+function resolveOptions(opts: ExportOptions): ResolvedExportOptions {
+  if (!opts || !(opts.example instanceof Tensor)) throw new ValueError("onnx export: options.example must be a Tensor the model can run on");
+  if (opts.example.dtype !== "float32") throw new DTypeError(`onnx export: the example must be float32, got ${opts.example.dtype}`);
+  if (opts.example.ndim < 1) throw new ValueError("onnx export: the example must have a batch dimension");
+  const format = opts.format ?? "float";
+  if (!["float", "qdq", "qoperator"].includes(format)) throw new ValueError(`onnx export: unknown format '${format}' (float, qdq, qoperator)`);
+  const opset = opts.opset ?? 13;
+  if (!Number.isInteger(opset) || opset < 7 || opset > 21) throw new ValueError(`onnx export: opset must be an integer in [7, 21], got ${opset}`);
+  const [inputName = "input"] = opts.inputNames ?? [];
+  const [outputName = "output"] = opts.outputNames ?? [];
+  if ((opts.inputNames?.length ?? 1) !== 1 || (opts.outputNames?.length ?? 1) !== 1) throw new ValueError("onnx export: models have one input and one output; give one name each");
+  if (!inputName || !outputName || inputName === outputName) throw new ValueError(`onnx export: input and output names must be distinct and non-empty`);
+  return { example: opts.example, format, opset, inputName, outputName, dynamicBatch: opts.dynamicBatch ?? true, docString: opts.docString };
+}
+
+/** The batch dim symbolic when asked (only where it equals the example's batch). */
+function dimsOf(shape: readonly number[], batch: number, dynamic: boolean): (number | string)[] {
+  return shape.map((d, i) => (i === 0 && dynamic && d === batch ? "N" : d));
+}
+
+/** Traces `model` on `example` and returns the ONNX bytes of the requested format. */
+export function exportModel(model: Module, opts: ExportOptions): Uint8Array {
+  const o = resolveOptions(opts);
+  const exporter = exporters.get(o.format);
+  if (!exporter) {
+    throw new NotSupportedError(`onnx export: format '${o.format}' is not available in this build yet (needs the quantized exporter); use format "float"`);
+  }
+  if (o.opset < exporter.minOpset) throw new NotSupportedError(`onnx export: format '${o.format}' needs opset ≥ ${exporter.minOpset}, got ${o.opset}`);
+  const quantInfo = exporter.quantInfo?.(model, o);
+  const trace = traceModel(model, o.example, exporter.atomic ?? isAtomic);
+  const ctx = new ExportContext(o.opset);
+  ctx.bind(trace.input, ctx.reserve(o.inputName));
+  ctx.setGraphOutput(trace.output, o.outputName);
+  exporter.emit(ctx, trace, quantInfo, o);
+  if (ctx.nameOf(trace.output) !== o.outputName) ctx.addNode("Identity", [ctx.nameOf(trace.output)], [o.outputName], { name: "output_identity" });
+  const batch = trace.inputShape[0];
+  const graph = ctx.toGraph(
+    (model instanceof OnnxModule ? model.graphName : model.constructor.name) || "model",
+    [makeValueInfo(o.inputName, DataType.FLOAT, dimsOf(trace.inputShape, batch, o.dynamicBatch))],
+    [makeValueInfo(o.outputName, DataType.FLOAT, dimsOf(trace.outputShape, batch, o.dynamicBatch))],
+  );
+  return encodeModel(makeModel(graph, { opset: o.opset, extraOpsets: ctx.extraOpsets(), docString: o.docString }));
+}

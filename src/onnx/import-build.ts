@@ -1,0 +1,219 @@
+/**
+ * Builds an OnnxModule from a validated, sorted IrGraph. Per node, in order:
+ *   Constant → a known value; Identity → an alias; a node whose inputs are all constants
+ *   (not trainable initializers) → folded now with its generic kernel; otherwise a standard
+ *   layer (layer-builders.ts) or a generic OnnxOp (onnx-ops.ts) registered as a child.
+ * Float initializers are trainable: standard layers copy them into their own parameters,
+ * OnnxOps register them as parameters, and an initializer used twice stays one tensor.
+ * Children are placed at dotted paths (naming.ts). Called by import.ts.
+ */
+import { FormatError, NotSupportedError } from "../tensor/errors.js";
+import { noGrad } from "../tensor/grad-mode.js";
+import { Tensor } from "../tensor/tensor.js";
+import { cast } from "../ops/layout.js";
+import type { Module } from "../nn/module.js";
+import { describeNode, type IrGraph, type IrNode } from "./graph.js";
+import { LAYER_BUILDERS, type BuildContext } from "./layer-builders.js";
+import { ChildPlacer, pathCandidates } from "./naming.js";
+import { OnnxModule, OnnxOp, type InputSlot, type OnnxStep } from "./onnx-module.js";
+import { GENERIC_OPS, type OpContext } from "./onnx-ops.js";
+import { DataType } from "./proto.js";
+import { readTensorProto } from "./tensor-proto.js";
+
+/** Ops the float importer handles (Constant and Identity are resolved at import). */
+export function supportedFloatOps(): string[] {
+  return [...new Set([...Object.keys(LAYER_BUILDERS), ...Object.keys(GENERIC_OPS), "Constant", "Identity"])].sort();
+}
+
+class GraphImporter {
+  /** Values known at import: constants, folded outputs, non-float initializers. */
+  private readonly constants = new Map<string, Tensor>();
+  /** Float initializers (trainable) and the parameter made for each so far. */
+  private readonly floatInits = new Map<string, Tensor>();
+  private readonly params = new Map<string, Tensor>();
+  private readonly int64 = new Set<string>();
+  private readonly aliases = new Map<string, string>();
+  private readonly producerOp = new Map<string, string>();
+  private readonly steps: OnnxStep[] = [];
+  private readonly root: OnnxModule;
+  private readonly placer: ChildPlacer;
+
+  constructor(private readonly g: IrGraph) {
+    this.root = new OnnxModule({ inputs: g.inputs.map((i) => ({ name: i.name, dims: i.dims })), outputs: [], steps: this.steps, constants: this.constants, opset: g.opset, graphName: g.name });
+    this.placer = new ChildPlacer(this.root);
+    for (const [name, tp] of g.initializers) {
+      const t = readTensorProto(tp, `initializer '${name}'`);
+      if (t.dtype === "float32" || t.dtype === "float64") this.floatInits.set(name, t.dtype === "float32" ? t : cast(t, "float32"));
+      else this.constants.set(name, t);
+      if (tp.dataType === DataType.INT64) this.int64.add(name);
+    }
+    for (const i of g.inputs) {
+      if (i.elemType !== DataType.FLOAT) throw new NotSupportedError(`onnx import: graph input '${i.name}' is ${i.elemType === DataType.DOUBLE ? "DOUBLE" : `element type ${i.elemType}`}; float graphs take FLOAT inputs`);
+    }
+  }
+
+  build(): OnnxModule {
+    for (const node of this.g.nodes) this.addNode(node);
+    const outputs = this.g.outputs.map((o) => this.resolve(o));
+    for (const o of outputs) {
+      const init = this.floatInits.get(o);
+      if (init) this.constants.set(o, init);
+    }
+    this.root.outputNames.push(...outputs);
+    return this.root;
+  }
+
+  private resolve(name: string): string {
+    return this.aliases.get(name) ?? name;
+  }
+
+  private valueOf(name: string): Tensor | null | undefined {
+    if (name === "") return null;
+    return this.constants.get(name) ?? this.floatInits.get(name);
+  }
+
+  private addNode(node: IrNode): void {
+    const where = describeNode(node);
+    if (node.domain !== "") throw new NotSupportedError(`onnx import: ${where} is in domain '${node.domain}', which the float importer does not handle`);
+    node.inputs = node.inputs.map((v) => this.resolve(v));
+    this.checkExtraOutputs(node, where);
+    const out = node.outputs[0];
+    if (out === undefined || out === "") throw new FormatError(`onnx import: ${where} has no output`);
+    if (node.opType === "Constant") return this.setConstant(out, this.constantValue(node, where), this.int64Constant(node));
+    if (node.opType === "Identity" && node.inputs.length === 1) return this.identity(node.inputs[0], out);
+    if (this.isNoOpPad(node)) return this.identity(node.inputs[0], out);
+    if (node.inputs.length > 0 && node.inputs.every((v) => v === "" || this.constants.has(v))) return this.fold(node, where, out);
+    this.producerOp.set(out, node.opType);
+    const built = this.tryLayer(node, where);
+    // A layer's forward inputs must be computed values; an initializer there goes the generic way.
+    const inputs = built?.dynamicInputs.map((i) => node.inputs[i] ?? "");
+    if (built && inputs!.every((v) => v !== "" && this.valueOf(v) === undefined)) return this.place(node, built.module, inputs!, out);
+    this.place(node, this.genericOp(node, where), node.inputs.filter((v) => v !== "" && this.valueOf(v) === undefined), out);
+  }
+
+  /**
+   * Identity is an alias, except of a float initializer: PyTorch stores equal initializers
+   * once behind Identity nodes (all-ones BN scales, say), which must stay separate parameters.
+   */
+  private identity(input: string, out: string): void {
+    const init = this.floatInits.get(input);
+    if (init) this.floatInits.set(out, new Tensor(init.data.slice(), init.shape));
+    else this.aliases.set(out, input);
+  }
+
+  /** PyTorch pads average pools with a zero Pad node; that is an alias. */
+  private isNoOpPad(node: IrNode): boolean {
+    if (node.opType !== "Pad" || this.g.opset < 11 || node.inputs.length < 2 || this.constants.has(node.inputs[0])) return false;
+    const pads = this.constants.get(node.inputs[1]);
+    return pads !== undefined && pads.toList().every((p) => p === 0) && node.attrs.string("mode", "constant") === "constant";
+  }
+
+  private setConstant(name: string, t: Tensor, int64: boolean): void {
+    this.constants.set(name, t);
+    if (int64) this.int64.add(name);
+  }
+
+  /** Only the first output may be used (MaxPool indices, Dropout masks, BN training outputs are not). */
+  private checkExtraOutputs(node: IrNode, where: string): void {
+    node.outputs.slice(1).forEach((o) => {
+      if (o !== "" && (this.g.consumers.has(o) || this.g.outputs.includes(o))) {
+        throw new NotSupportedError(`onnx import: ${where} output ${o} is used, but only the first output of ${node.opType} is supported`);
+      }
+    });
+  }
+
+  private constantValue(node: IrNode, where: string): Tensor {
+    const a = node.attrs;
+    const t = a.tensor("value");
+    if (t) return t;
+    if (a.has("value_float")) return new Tensor(Float32Array.of(a.float("value_float", 0)), []);
+    const floats = a.floats("value_floats");
+    if (floats) return new Tensor(Float32Array.from(floats), [floats.length]);
+    if (a.has("value_int")) return new Tensor(Int32Array.of(this.int32(a.int("value_int", 0), where)), []);
+    const ints = a.ints("value_ints");
+    if (ints) return new Tensor(Int32Array.from(ints.map((v) => this.int32(v, where))), [ints.length]);
+    throw new NotSupportedError(`onnx import: ${where} has no supported value (value, value_float(s), value_int(s))`);
+  }
+
+  private int64Constant(node: IrNode): boolean {
+    const a = node.attrs;
+    if (a.has("value_int") || a.has("value_ints")) return true;
+    const t = node.proto.attribute?.find((x) => x.name === "value")?.t;
+    return t?.dataType === DataType.INT64;
+  }
+
+  private int32(v: number, where: string): number {
+    if (v < -(2 ** 31) || v > 2 ** 31 - 1) throw new FormatError(`onnx import: ${where} holds ${v}, outside the int32 range`);
+    return v;
+  }
+
+  private opContext(node: IrNode, where: string): OpContext {
+    return { opType: node.opType, where, attrs: node.attrs, opset: this.g.opset, consts: node.inputs.map((v) => this.valueOf(v)) };
+  }
+
+  private compile(node: IrNode, where: string) {
+    const compiler = GENERIC_OPS[node.opType];
+    if (!compiler) throw new NotSupportedError(`onnx import: ${where} cannot run here with these inputs (op ${node.opType} supports only the layer form)`);
+    return compiler(this.opContext(node, where));
+  }
+
+  private fold(node: IrNode, where: string, out: string): void {
+    const kernel = this.compile(node, where);
+    const value = noGrad(() => kernel(node.inputs.map((v) => this.valueOf(v) ?? null)));
+    const fromInt64 = node.opType === "Shape" || (node.opType === "Cast" ? node.attrs.int("to", 0) === DataType.INT64 : node.inputs.some((v) => this.int64.has(v)));
+    this.setConstant(out, value, fromInt64 && value.dtype === "int32");
+  }
+
+  private tryLayer(node: IrNode, where: string) {
+    const builder = LAYER_BUILDERS[node.opType];
+    if (!builder) return null;
+    const ctx: BuildContext = {
+      node, where, opset: this.g.opset,
+      value: (i) => this.valueOf(node.inputs[i] ?? ""),
+      initializerName: (i) => (this.floatInits.has(node.inputs[i]) ? node.inputs[i] : undefined),
+      producerOp: (i) => this.producerOp.get(node.inputs[i]),
+      sharedParam: (init) => this.params.get(init),
+      rememberParam: (init, t) => void this.params.set(init, t),
+    };
+    return builder(ctx);
+  }
+
+  private genericOp(node: IrNode, where: string): OnnxOp {
+    const kernel = this.compile(node, where);
+    const params: [string, Tensor][] = [];
+    const slots: InputSlot[] = node.inputs.map((v, i) => {
+      if (v === "") return { kind: "absent" };
+      const init = this.floatInits.get(v);
+      if (init) {
+        const name = paramName(v, i, params);
+        const shared = this.params.get(v);
+        params.push([name, shared ?? init]);
+        if (!shared) this.params.set(v, init);
+        return { kind: "param", name };
+      }
+      const c = this.constants.get(v);
+      return c ? { kind: "const", value: c, int64: this.int64.has(v) } : { kind: "dynamic" };
+    });
+    return new OnnxOp({ opType: node.opType, domain: node.domain, attributes: node.proto.attribute ?? [], slots, kernel, params });
+  }
+
+  private place(node: IrNode, module: Module, inputs: string[], out: string): void {
+    const inits = node.inputs.filter((v) => this.floatInits.has(v) || this.g.initializers.has(v));
+    const path = this.placer.place(pathCandidates(node, inits), module, node.name || `${node.opType}_${node.index}`);
+    this.steps.push({ path, inputs, output: out });
+  }
+}
+
+/** A parameter's name on an OnnxOp: the initializer's last segment ("weight") when usable, else p<i>. */
+function paramName(init: string, slot: number, taken: readonly [string, Tensor][]): string {
+  const last = init.slice(init.lastIndexOf(".") + 1);
+  const ok = /^[A-Za-z_][A-Za-z0-9_]*$/.test(last) && !(last in OnnxOp.prototype) && !RESERVED.has(last) && !taken.some(([n]) => n === last);
+  return ok ? last : `p${slot}`;
+}
+
+const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
+
+/** The float OnnxModule of a graph. */
+export function buildOnnxModule(g: IrGraph): OnnxModule {
+  return new GraphImporter(g).build();
+}

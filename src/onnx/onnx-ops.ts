@@ -1,0 +1,282 @@
+/**
+ * Generic ONNX op kernels for imported graphs: each entry validates a node's attributes (and
+ * any constant inputs) once at import and returns a kernel over our differentiable ops, so an
+ * imported module trains. Used for nodes that do not become standard layers (MatMul, Mul,
+ * Reshape, Transpose, Softmax, HardSwish, …), for the Shape→Gather→Unsqueeze→Concat→Reshape
+ * chains PyTorch emits for `x.view(x.size(0), -1)` (run on small int32 tensors, so the batch
+ * stays dynamic), and to constant-fold nodes whose inputs are all constants.
+ * Called by onnx-module.ts (OnnxOp) and import.ts.
+ */
+import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
+import type { DType } from "../tensor/dtype.js";
+import { normalizeAxis, numel } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { add, div, mul, sub } from "../ops/binary.js";
+import { cast, concat, pad, permute, reshape, transpose } from "../ops/layout.js";
+import { matmul } from "../ops/matmul.js";
+import { softmax } from "../ops/softmax.js";
+import { clamp, relu, sigmoid } from "../ops/unary.js";
+import type { Attrs } from "./attrs.js";
+import { DataType } from "./proto.js";
+import { MAX_TENSOR_ELEMENTS } from "./tensor-proto.js";
+
+/** What a kernel compiler knows about a node at import time. */
+export interface OpContext {
+  opType: string;
+  /** "Reshape node 'x'" for messages. */
+  where: string;
+  attrs: Attrs;
+  opset: number;
+  /** Per input: its value when constant, null when omitted, undefined when computed at run time. */
+  consts: readonly (Tensor | null | undefined)[];
+}
+
+export type Kernel = (inputs: readonly (Tensor | null)[]) => Tensor;
+type Compiler = (c: OpContext) => Kernel;
+
+/** Integer values of a small int (or integral float) tensor. */
+export function intValues(t: Tensor, what: string): number[] {
+  const out = t.toList();
+  if (out.some((v) => !Number.isInteger(v))) throw new FormatError(`${what}: expected integers, got [${out.slice(0, 8).join(", ")}]`);
+  return out;
+}
+
+function need(c: OpContext, min: number, max = min): void {
+  const n = c.consts.length;
+  if (n < min || n > max) throw new FormatError(`${c.where}: expects ${min === max ? min : `${min}–${max}`} inputs, got ${n}`);
+  for (let i = 0; i < min; i++) if (c.consts[i] === null) throw new FormatError(`${c.where}: required input ${i} is empty`);
+}
+
+function get(inputs: readonly (Tensor | null)[], i: number): Tensor {
+  const t = inputs[i];
+  if (!t) throw new FormatError(`input ${i} is missing`);
+  return t;
+}
+
+const binary = (f: (a: Tensor, b: Tensor) => Tensor): Compiler => (c) => {
+  need(c, 2);
+  return (i) => f(get(i, 0), get(i, 1));
+};
+
+const unary = (f: (x: Tensor) => Tensor): Compiler => (c) => {
+  need(c, 1);
+  return (i) => f(get(i, 0));
+};
+
+function gemm(c: OpContext): Kernel {
+  need(c, 2, 3);
+  const transA = c.attrs.int("transA", 0);
+  const transB = c.attrs.int("transB", 0);
+  const alpha = c.attrs.float("alpha", 1);
+  const beta = c.attrs.float("beta", 1);
+  return (i) => {
+    const [a, b, bias] = [get(i, 0), get(i, 1), i[2] ?? null];
+    if (a.ndim !== 2 || b.ndim !== 2) throw new ShapeError(`${c.where}: Gemm needs 2-D A and B, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+    let y = matmul(transA ? transpose(a, 0, 1) : a, transB ? transpose(b, 0, 1) : b);
+    if (alpha !== 1) y = mul(y, alpha);
+    if (bias) y = add(y, beta !== 1 ? mul(bias, beta) : bias);
+    return y;
+  };
+}
+
+/** Clip bounds: attributes before opset 11, constant scalar inputs after. */
+function clip(c: OpContext): Kernel {
+  need(c, 1, 3);
+  let lo = c.attrs.float("min", -Infinity);
+  let hi = c.attrs.float("max", Infinity);
+  if (c.opset >= 11) {
+    const bound = (k: number, dflt: number): number => {
+      const t = c.consts[k];
+      if (t === undefined) throw new NotSupportedError(`${c.where}: Clip bounds computed at run time are not supported (make them initializers)`);
+      if (t === null) return dflt;
+      if (t.size !== 1) throw new FormatError(`${c.where}: Clip bound ${k} must be a scalar, got ${fmtShape(t.shape)}`);
+      return t.item();
+    };
+    lo = bound(1, -Infinity);
+    hi = bound(2, Infinity);
+  }
+  return (i) => clamp(get(i, 0), lo, hi);
+}
+
+function hardSigmoidOf(x: Tensor, alpha: number, beta: number): Tensor {
+  return clamp(add(mul(x, alpha), beta), 0, 1);
+}
+
+function softmaxOp(c: OpContext): Kernel {
+  need(c, 1);
+  const axis = c.attrs.int("axis", c.opset >= 13 ? -1 : 1);
+  if (c.opset >= 13) return (i) => softmax(get(i, 0), axis);
+  // Before opset 13 the input is coerced to 2-D at `axis`.
+  return (i) => {
+    const x = get(i, 0);
+    const a = normalizeAxis(axis, x.ndim, c.where);
+    const y = softmax(reshape(x, [numel(x.shape.slice(0, a)), numel(x.shape.slice(a))]), -1);
+    return reshape(y, x.shape);
+  };
+}
+
+function flatten(c: OpContext): Kernel {
+  need(c, 1);
+  const axis = c.attrs.int("axis", 1);
+  return (i) => {
+    const x = get(i, 0);
+    const a = axis < 0 ? axis + x.ndim : axis;
+    if (a < 0 || a > x.ndim) throw new ShapeError(`${c.where}: axis ${axis} is out of range for ${fmtShape(x.shape)}`);
+    return reshape(x, [numel(x.shape.slice(0, a)), numel(x.shape.slice(a))]);
+  };
+}
+
+function reshapeOp(c: OpContext): Kernel {
+  need(c, 2);
+  const allowZero = c.attrs.int("allowzero", 0) === 1;
+  return (i) => {
+    const x = get(i, 0);
+    const target = intValues(get(i, 1), c.where);
+    if (target.length > 8) throw new FormatError(`${c.where}: target rank ${target.length} is over the limit of 8`);
+    const shape = target.map((d, k) => {
+      if (d === 0 && !allowZero) {
+        if (k >= x.ndim) throw new ShapeError(`${c.where}: 0 at position ${k} copies a dimension ${fmtShape(x.shape)} does not have`);
+        return x.shape[k];
+      }
+      return d;
+    });
+    return reshape(x, shape);
+  };
+}
+
+function transposeOp(c: OpContext): Kernel {
+  need(c, 1);
+  const perm = c.attrs.ints("perm");
+  return (i) => {
+    const x = get(i, 0);
+    return permute(x, perm ?? [...Array(x.ndim).keys()].reverse());
+  };
+}
+
+function concatOp(c: OpContext): Kernel {
+  if (c.consts.length < 1) throw new FormatError(`${c.where}: Concat needs at least one input`);
+  const axis = c.attrs.int("axis");
+  if (axis === undefined) throw new FormatError(`${c.where}: Concat needs an 'axis' attribute`);
+  return (i) => concat(i.map((_, k) => get(i, k)), axis);
+}
+
+function shapeOp(c: OpContext): Kernel {
+  need(c, 1);
+  const start = c.attrs.int("start", 0);
+  const end = c.attrs.int("end");
+  return (i) => {
+    const dims = get(i, 0).shape;
+    const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + dims.length : v, 0), dims.length);
+    const s = dims.slice(clampIdx(start), end === undefined ? dims.length : clampIdx(end));
+    return new Tensor(Int32Array.from(s), [s.length]);
+  };
+}
+
+/** Gather on integer tensors (shape arithmetic); float data would need a gradient we do not have. */
+function gather(c: OpContext): Kernel {
+  need(c, 2);
+  const axis = c.attrs.int("axis", 0);
+  return (i) => {
+    const [data, indices] = [get(i, 0), get(i, 1)];
+    if (data.requiresGrad) throw new NotSupportedError(`${c.where}: Gather on trainable float tensors is not supported (only on shapes)`);
+    const a = normalizeAxis(axis, data.ndim, c.where);
+    const n = data.shape[a];
+    const idx = intValues(indices, c.where).map((v) => {
+      if (v < -n || v >= n) throw new ShapeError(`${c.where}: index ${v} is out of range for size ${n}`);
+      return v < 0 ? v + n : v;
+    });
+    const outer = numel(data.shape.slice(0, a));
+    const inner = numel(data.shape.slice(a + 1));
+    const out: number[] = [];
+    for (let o = 0; o < outer; o++) for (const k of idx) for (let j = 0; j < inner; j++) out.push(data.data[(o * n + k) * inner + j]);
+    const shape = [...data.shape.slice(0, a), ...indices.shape, ...data.shape.slice(a + 1)];
+    return cast(new Tensor(Float64Array.from(out), shape), data.dtype);
+  };
+}
+
+/** Unsqueeze / Squeeze: axes from the attribute (opset < 13) or the second input. */
+function axesOf(c: OpContext, i: readonly (Tensor | null)[]): number[] | undefined {
+  if (c.opset < 13) return c.attrs.ints("axes");
+  const t = i[1];
+  return t ? intValues(t, c.where) : undefined;
+}
+
+function unsqueezeOp(c: OpContext): Kernel {
+  need(c, 1, 2);
+  return (i) => {
+    const x = get(i, 0);
+    const axes = axesOf(c, i);
+    if (!axes) throw new FormatError(`${c.where}: Unsqueeze needs axes`);
+    const rank = x.ndim + axes.length;
+    const norm = new Set(axes.map((a) => normalizeAxis(a, rank, c.where)));
+    if (norm.size !== axes.length) throw new FormatError(`${c.where}: repeated axis in [${axes.join(", ")}]`);
+    const shape: number[] = [];
+    let k = 0;
+    for (let d = 0; d < rank; d++) shape.push(norm.has(d) ? 1 : x.shape[k++]);
+    return reshape(x, shape);
+  };
+}
+
+function squeezeOp(c: OpContext): Kernel {
+  need(c, 1, 2);
+  return (i) => {
+    const x = get(i, 0);
+    const axes = axesOf(c, i);
+    const drop = new Set(axes ? axes.map((a) => normalizeAxis(a, x.ndim, c.where)) : x.shape.flatMap((d, k) => (d === 1 ? [k] : [])));
+    for (const a of drop) if (x.shape[a] !== 1) throw new ShapeError(`${c.where}: cannot squeeze axis ${a} of size ${x.shape[a]}`);
+    return reshape(x, x.shape.filter((_, k) => !drop.has(k)));
+  };
+}
+
+/** Pad (constant mode): ONNX pads [b0, b1, …, e0, e1, …] → F.pad order [b_last, e_last, …]. */
+function padOp(c: OpContext): Kernel {
+  need(c, 1, 4);
+  const mode = c.attrs.string("mode", "constant");
+  if (mode !== "constant") throw new NotSupportedError(`${c.where}: Pad mode '${mode}' is not supported (only constant)`);
+  if (c.consts.length > 3 && c.consts[3] !== null) throw new NotSupportedError(`${c.where}: Pad with axes is not supported`);
+  return (i) => {
+    const x = get(i, 0);
+    const pads = c.opset < 11 ? c.attrs.ints("pads") : i[1] ? intValues(i[1], c.where) : undefined;
+    if (!pads || pads.length !== 2 * x.ndim) throw new FormatError(`${c.where}: pads must hold ${2 * x.ndim} values for input ${fmtShape(x.shape)}`);
+    if (pads.some((p) => p < 0)) throw new NotSupportedError(`${c.where}: negative pads (cropping) are not supported`);
+    const value = c.opset < 11 ? c.attrs.float("value", 0) : i[2] ? i[2].item() : 0;
+    if (pads.every((p) => p === 0)) return x;
+    const grown = x.shape.map((d, k) => d + pads[k] + pads[x.ndim + k]);
+    if (numel(grown) > MAX_TENSOR_ELEMENTS) throw new ShapeError(`${c.where}: padding ${fmtShape(x.shape)} to ${fmtShape(grown)} is over the limit of ${MAX_TENSOR_ELEMENTS} elements`);
+    const torchOrder: number[] = [];
+    for (let d = x.ndim - 1; d >= 0; d--) torchOrder.push(pads[d], pads[x.ndim + d]);
+    return pad(x, torchOrder, value);
+  };
+}
+
+const CAST_TARGETS: Partial<Record<number, DType>> = {
+  [DataType.FLOAT]: "float32", [DataType.DOUBLE]: "float64", [DataType.INT64]: "int32", [DataType.INT32]: "int32",
+  [DataType.INT8]: "int8", [DataType.UINT8]: "uint8", [DataType.BOOL]: "uint8",
+};
+
+function castOp(c: OpContext): Kernel {
+  need(c, 1);
+  const to = CAST_TARGETS[c.attrs.int("to", 0)];
+  if (!to) throw new NotSupportedError(`${c.where}: Cast to element type ${c.attrs.int("to", 0)} is not supported`);
+  return (i) => cast(get(i, 0), to);
+}
+
+/** Kernel compilers by op type (default domain). */
+export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
+  Add: binary(add), Sub: binary(sub), Mul: binary(mul), Div: binary(div),
+  MatMul: binary(matmul), Gemm: gemm,
+  Relu: unary(relu), Sigmoid: unary(sigmoid), Clip: clip,
+  HardSigmoid: (c) => {
+    need(c, 1);
+    const [alpha, beta] = [c.attrs.float("alpha", 0.2), c.attrs.float("beta", 0.5)];
+    return (i) => hardSigmoidOf(get(i, 0), alpha, beta);
+  },
+  HardSwish: unary((x) => mul(x, hardSigmoidOf(x, 1 / 6, 0.5))),
+  Softmax: softmaxOp, Flatten: flatten, Reshape: reshapeOp, Transpose: transposeOp, Concat: concatOp,
+  Shape: shapeOp, Gather: gather, Unsqueeze: unsqueezeOp, Squeeze: squeezeOp, Cast: castOp, Pad: padOp,
+  Identity: unary((x) => x),
+  Dropout: (c) => {
+    need(c, 1, 3);
+    return (i) => get(i, 0);
+  },
+};

@@ -1,0 +1,80 @@
+/**
+ * Helpers for the backend tests: seeded random arrays, running one kernel on the reference
+ * and wasm tables, and the float tolerance used for every fast-vs-reference comparison:
+ *   |wasm − ref| ≤ RTOL · scale + ATOL
+ * where `scale` is the same kernel applied to |inputs| (Σ|a|·|b| for a product), i.e. the
+ * magnitude any summation order's rounding error is proportional to. Integers compare exactly.
+ */
+import { expect } from "vitest";
+import { kernels, setBackend } from "../../src/backend/index.js";
+import type { Kernels } from "../../src/backend/kernels.js";
+import { refKernels } from "../../src/backend/ref/index.js";
+import { type AnyArray, allocArray, dtypeOfArray } from "../../src/tensor/dtype.js";
+import { Generator } from "../../src/tensor/random.js";
+
+export const RTOL = 1e-5;
+export const ATOL = 1e-6;
+
+/** The wasm kernel table (wasm kernels over ref). */
+export function wasmTable(): Kernels {
+  const prev = kernels();
+  setBackend("wasm");
+  const t = kernels();
+  if (prev === refKernels) setBackend("ref");
+  return t;
+}
+
+/** A copy of `a` allocated the way tensors are while the wasm backend is active (inside wasm memory). */
+export function wasmCopy<T extends AnyArray>(a: T): T {
+  const prev = kernels();
+  setBackend("wasm");
+  const out = allocArray(dtypeOfArray(a), a.length) as T;
+  if (prev === refKernels) setBackend("ref");
+  out.set(a as never);
+  return out;
+}
+
+/** Seeded normal float32 values (scaled), in an ordinary JS array. */
+export function randomF32(gen: Generator, n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = gen.normal() * scale;
+  return a;
+}
+
+export function absOf(a: Float32Array): Float32Array {
+  return a.map(Math.abs);
+}
+
+export function newGen(seed: number): Generator {
+  return new Generator(seed);
+}
+
+/** Asserts |actual − expected| ≤ rtol·scale + atol elementwise (scale defaults to |expected|). */
+export function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, scale?: ArrayLike<number>, rtol = RTOL, atol = ATOL): void {
+  expect(actual.length).toBe(expected.length);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i];
+    const a = actual[i];
+    if (Number.isNaN(e) || Number.isNaN(a)) {
+      if (!(Number.isNaN(e) && Number.isNaN(a))) throw new Error(`index ${i}: got ${a}, expected ${e}`);
+      continue;
+    }
+    const tol = rtol * Math.abs(scale ? scale[i] : e) + atol;
+    const ratio = Math.abs(a - e) / tol;
+    if (ratio > worst) {
+      worst = ratio;
+      at = i;
+    }
+  }
+  if (worst > 1) throw new Error(`index ${at}: got ${actual[at]}, expected ${expected[at]} (error ${worst.toFixed(2)}× the tolerance)`);
+}
+
+/** Asserts two arrays are identical element by element (Object.is, so −0 ≠ +0 and NaN = NaN). */
+export function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>): void {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(actual[i], expected[i])) throw new Error(`index ${i}: got ${actual[i]}, expected ${expected[i]}`);
+  }
+}
