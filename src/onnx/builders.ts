@@ -88,6 +88,11 @@ export function tensorProto(name: string, t: Tensor | { dtype: DType; shape: rea
   return { name, dims: [...t.shape], dataType: onnxElemType(t.dtype), rawData: rawBytes(t.dtype, t.data) };
 }
 
+/** A rank-0 initializer (a scale, a zero point) of one of our dtypes. */
+export function scalarTensorProto(name: string, value: number, dtype: DType = "float32"): TensorProto {
+  return tensorProto(name, { dtype, shape: [], data: [value] });
+}
+
 /** A float32 initializer from plain numbers. */
 export function floatTensorProto(name: string, values: readonly number[], dims: readonly number[] = [values.length]): TensorProto {
   return tensorProto(name, { dtype: "float32", shape: dims, data: Float32Array.from(values) });

@@ -136,7 +136,14 @@ export function parseGraph(model: ModelProto): IrGraph {
   const nodes = readNodes(g.node ?? []);
   const sorted = topoSort(nodes, new Set([...initializers.keys(), ...inputs.map((i) => i.name)]), outputs);
   const consumers = new Map<string, number[]>();
-  sorted.forEach((n, i) => n.inputs.forEach((v) => v !== "" && consumers.set(v, [...(consumers.get(v) ?? []), i])));
+  sorted.forEach((n, i) => {
+    for (const v of n.inputs) {
+      if (v === "") continue;
+      const list = consumers.get(v);
+      if (list) list.push(i);
+      else consumers.set(v, [i]);
+    }
+  });
   return { name: typeof g.name === "string" ? g.name : "", opset, domains, nodes: sorted, initializers, inputs, outputs, consumers };
 }
 
@@ -171,7 +178,7 @@ function topoSort(nodes: IrNode[], predefined: ReadonlySet<string>, outputs: rea
     if (!predefined.has(o) && !producer.has(o)) throw new FormatError(`onnx import: graph output '${o}' is never produced`);
   }
   const heap = new MinHeap();
-  nodes.forEach((n) => pending[n.index] === 0 && heap.push(n.index));
+  for (const n of nodes) if (pending[n.index] === 0) heap.push(n.index);
   const order: IrNode[] = [];
   let preferred = -1;
   while (heap.size > 0 || preferred >= 0) {

@@ -19,7 +19,7 @@ export { parseGraph, describeNode, type IrGraph, type IrNode, type IrInput } fro
 export { Attrs } from "./attrs.js";
 export { readTensorProto, checkedDims, MAX_TENSOR_ELEMENTS } from "./tensor-proto.js";
 export {
-  attr, makeNode, makeValueInfo, makeModel, tensorProto, floatTensorProto, int64TensorProto, onnxElemType, irVersionForOpset,
+  attr, makeNode, makeValueInfo, makeModel, tensorProto, scalarTensorProto, floatTensorProto, int64TensorProto, onnxElemType, irVersionForOpset,
   type NodeOptions, type ModelOptions,
 } from "./builders.js";
 export {

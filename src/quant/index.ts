@@ -16,3 +16,4 @@ export {
 export { calibrate, type CalibrateOptions } from "./calibrate.js";
 export { convert, quantizerParams, type ConvertOptions } from "./convert.js";
 export { loadPrepared, preparedConfig, type PreparedConfig } from "./checkpoint.js";
+export { inspectModel, histogram, type LayerReport, type Histogram } from "./inspect.js";

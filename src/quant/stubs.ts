@@ -67,10 +67,15 @@ export function attachOutputQuantizer(m: Module, fq: Module): void {
   m.registerForwardHook(applyOutputQuantizer);
 }
 
-/** The output quantizer attached to m, if any. */
+/**
+ * The output quantizer attached to m, if any. (A fake-quantizer's own observer is also named
+ * activation_post_process, PyTorch's naming; it is not an output quantizer: it has no
+ * fake_quant_enabled switch.)
+ */
 export function outputQuantizerOf(m: Module): Module | null {
-  const has = m.namedChildren().some(([n]) => n === OUTPUT_QUANTIZER);
-  return has ? (m as unknown as Record<string, Module>)[OUTPUT_QUANTIZER] : null;
+  if (!m.namedChildren().some(([n]) => n === OUTPUT_QUANTIZER)) return null;
+  const q = (m as unknown as Record<string, Module>)[OUTPUT_QUANTIZER];
+  return (q as unknown as { fake_quant_enabled?: unknown }).fake_quant_enabled !== undefined ? q : null;
 }
 
 /** Serializable description of how a model was prepared (stored in QAT checkpoints). */

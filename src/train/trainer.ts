@@ -51,7 +51,18 @@ export interface TrainerCallbacks {
   onEpochEnd?(ctx: StepContext, record: EpochRecord): void;
 }
 
+/** A training-loss sample (every `logEvery` steps). */
+export interface StepRecord {
+  kind: "step";
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+}
+
 /** One line of the metrics log. */
+export type MetricRecord = StepRecord | EpochRecord;
+
 export interface EpochRecord {
   kind: "epoch";
   epoch: number;
@@ -74,8 +85,10 @@ export interface TrainerOptions {
   lossFn?: LossFn;
   /** true/false or a reporter; default: a bar on a TTY only. */
   progress?: boolean | ProgressReporter;
-  /** Receives every epoch record (e.g. a JSON-lines file sink from ./fs.ts). */
-  log?: (record: EpochRecord) => void;
+  /** Receives every epoch record, and step records when logEvery > 0 (e.g. a JSON-lines sink from ./fs.ts). */
+  log?: (record: MetricRecord) => void;
+  /** Log the training loss every this many steps (default 0: epoch records only). */
+  logEvery?: number;
   callbacks?: TrainerCallbacks[];
   /** Label shown on the progress bar. */
   label?: string;
@@ -191,6 +204,8 @@ export class Trainer {
       for (const { x, y } of loader) {
         const loss = this.trainStep(x, y, metrics);
         done++;
+        const every = this.opts.logEvery ?? 0;
+        if (every > 0 && this.step % every === 0) this.opts.log?.({ kind: "step", step: this.step, epoch: this.epoch + 1, loss, lr });
         const secs = (performance.now() - t0) / 1e3;
         this.progress.update(done, { loss, imagesPerSec: metrics.count / Math.max(secs, 1e-9) });
       }

@@ -11,6 +11,8 @@ import { NotSupportedError, ShapeError, ValueError } from "../../src/tensor/erro
 import { crossEntropy } from "../../src/ops/loss.js";
 import * as nn from "../../src/nn/index.js";
 import { findFusionGroups, fuseModules } from "../../src/quant/fuse.js";
+import { prepareQat } from "../../src/quant/prepare.js";
+import { qconfigs } from "../../src/quant/qconfig.js";
 import {
   OnnxModule, OnnxOp, attr, decodeModel, encodeModel, exportModel, floatTensorProto, importFloatModel, importModel, int64TensorProto,
   makeModel, makeNode, makeValueInfo, DataType,
@@ -76,6 +78,24 @@ describe("export → import round trip", () => {
       fuseModules(imported, groups);
       expect(relDiff(imported.forward(x).data, before)).toBeLessThan(1e-6);
     }
+  });
+
+  it("works with prepareQat: fused QAT modules replace the imported layers and train", () => {
+    manualSeed(4);
+    const model = nn.models.resnet20();
+    randomizeBatchNorm(model);
+    const { imported, x } = roundTrip(model.eval());
+    const prepared = prepareQat(imported, { qconfig: qconfigs.x86 });
+    prepared.train();
+    const y = prepared.forward(x);
+    expect(y.shape).toEqual([2, 10]);
+    expect(Array.from(y.data).every(Number.isFinite)).toBe(true);
+    y.sum().backward();
+    const grads = prepared.parameters().filter((p) => p.grad !== null);
+    expect(grads.length).toBeGreaterThan(imported.parameters().length / 2);
+    const swapped = prepared.namedModules().filter(([path]) => path.endsWith("layer1.0.conv1"));
+    expect(swapped.length).toBe(1);
+    expect(swapped[0][1].constructor.name).not.toBe("Conv2d");
   });
 
   it("trains: gradients reach every parameter and an SGD step lowers the loss", () => {

@@ -1,0 +1,110 @@
+/**
+ * `qat demo` — the main job, end to end on the embedded Fashion-MNIST sample (or --data):
+ * float training → QAT fine-tuning → convert to Int8Model → evaluate float / fake-quant /
+ * int8 → ONNX QDQ export checked in onnxruntime-node → layers.json, run.json, report.html →
+ * summary table. Every stage writes its artifact atomically and is skipped when the artifact
+ * exists, so Ctrl-C leaves finished stages intact and re-running resumes.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { writeFileAtomic } from "../../nn/fs.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import { loadInt8Model } from "../../int8/fs.js";
+import { inspectModel } from "../../quant/inspect.js";
+import { evaluatePredictor } from "../../train/trainer.js";
+import { ARTIFACTS, type GlobalOptions, loadFloat, loadQat, loaders } from "../common.js";
+import { qatCommand, trainCommand } from "./train.js";
+import { convertCommand } from "./model-ops.js";
+import { exportArtifact, ortLatency, runOnnx } from "./onnx.js";
+import { reportCommand } from "./report.js";
+
+export interface DemoOptions extends GlobalOptions {
+  out: string;
+  data: string;
+  model: string;
+  epochs: number | string;
+  qatEpochs: number | string;
+  qconfig: string;
+  seed: number | string;
+  progress?: boolean;
+}
+
+interface Stage {
+  name: string;
+  accuracy: number | null;
+  sizeBytes: number | null;
+  latencyMs: { batch1: number | null; batch256: number | null };
+}
+
+/** Median latency (ms) of fn on a batch of `n` test images. */
+function latency(run: (x: Tensor) => Tensor, batch: Tensor): number {
+  run(batch);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    run(batch);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[2];
+}
+
+function say(o: DemoOptions, msg: string): void {
+  if (!o.json) console.log(msg);
+}
+
+export async function demoCommand(o: DemoOptions): Promise<{ runDir: string; stages: Stage[]; report: string }> {
+  mkdirSync(o.out, { recursive: true });
+  const common = { data: o.data, seed: o.seed, json: true, progress: o.progress };
+  say(o, `qat demo → ${o.out} (data: ${o.data})`);
+  say(o, `1/6 float training (${o.model}, ${o.epochs} epochs)`);
+  trainCommand({ ...common, model: o.model, epochs: o.epochs, batchSize: 64, lr: 0.05, momentum: 0.9, weightDecay: 0, schedule: "none", out: o.out });
+  say(o, `2/6 quantization-aware fine-tuning (${o.qconfig}, ${o.qatEpochs} epoch)`);
+  qatCommand({ ...common, from: o.out, qconfig: o.qconfig, epochs: o.qatEpochs, batchSize: 64, lr: 0.005, momentum: 0.9, freezeBn: 0.6, freezeObserver: 0.8, actDelay: 0, calibrateBatches: 16, out: o.out });
+  say(o, "3/6 convert to an integer-only model");
+  const int8File = path.join(o.out, ARTIFACTS.int8);
+  if (!existsSync(int8File)) convertCommand({ from: o.out, out: int8File });
+  say(o, "4/6 export ONNX (QDQ) and check it in onnxruntime");
+  const onnxFile = path.join(o.out, ARTIFACTS.onnx);
+  if (!existsSync(onnxFile)) exportArtifact(path.join(o.out, ARTIFACTS.qat), "qdq", 13, onnxFile);
+  say(o, "5/6 evaluate every stage");
+  const l = loaders(o.data, 64, 0);
+  const float = loadFloat(path.join(o.out, ARTIFACTS.float)).model.eval();
+  const qm = loadQat(path.join(o.out, ARTIFACTS.qat)).model.eval();
+  const int8 = loadInt8Model(int8File);
+  const ort = await runOnnx(onnxFile);
+  const b1 = l.testSet.getBatch([0]).x;
+  const b256 = l.testSet.getBatch(Array.from({ length: 256 }, (_, i) => i)).x;
+  const stage = (name: string, run: (x: Tensor) => Tensor, size: number | null): Stage => ({
+    name, accuracy: evaluatePredictor(run, l.test).accuracy, sizeBytes: size, latencyMs: { batch1: latency(run, b1), batch256: latency(run, b256) },
+  });
+  const floatParams = float.parameters().reduce((s, p) => s + p.size * 4, 0);
+  const stages: Stage[] = [
+    stage("float", (x) => float.forward(x), floatParams),
+    stage("fake-quant (QAT)", (x) => qm.forward(x), null),
+    stage("int8", (x) => int8.run(x), int8.sizeBytes),
+  ];
+  if (ort) {
+    stages.push({
+      name: "onnx QDQ (onnxruntime)", accuracy: await ort.evaluate(l.test), sizeBytes: readFileSync(onnxFile).length,
+      latencyMs: { batch1: await ortLatency(ort, b1), batch256: await ortLatency(ort, b256) },
+    });
+  }
+  say(o, "6/6 per-layer inspection and report");
+  const layers = inspectModel(qm, l.testSet.getBatch(Array.from({ length: 64 }, (_, i) => i)).x);
+  writeFileAtomic(path.join(o.out, "layers.json"), JSON.stringify(layers));
+  const summary = { title: `qat-ts demo: ${o.model} on ${o.data}`, createdAt: new Date().toISOString(), config: { model: o.model, data: o.data, epochs: o.epochs, qatEpochs: o.qatEpochs, qconfig: o.qconfig, seed: o.seed }, stages };
+  writeFileAtomic(path.join(o.out, "run.json"), JSON.stringify(summary, null, 2));
+  const report = reportCommand({ dir: o.out }).report;
+  say(o, "\n" + formatStages(stages) + `\n\nreport: ${report}`);
+  return { runDir: o.out, stages, report };
+}
+
+export function formatStages(stages: Stage[]): string {
+  const f = (v: number | null, d: number) => (v === null ? "-" : v.toFixed(d));
+  const rows = stages.map((s) => [s.name, s.accuracy === null ? "-" : `${(s.accuracy * 100).toFixed(2)} %`, s.sizeBytes === null ? "-" : `${(s.sizeBytes / 1024).toFixed(1)} KiB`, f(s.latencyMs.batch1, 2), f(s.latencyMs.batch256, 1)]);
+  const head = ["stage", "accuracy", "size", "latency b1 (ms)", "latency b256 (ms)"];
+  const w = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const line = (r: string[]) => r.map((v, c) => v.padEnd(w[c])).join("  ");
+  return [line(head), line(w.map((x) => "-".repeat(x))), ...rows.map(line)].join("\n");
+}

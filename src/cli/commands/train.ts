@@ -1,0 +1,129 @@
+/**
+ * `qat train` (float training) and `qat qat` (QAT fine-tuning with the freeze schedule), both
+ * resumable from their checkpoint in the output directory. Called by src/cli/main.ts and demo.
+ */
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { buildModel } from "../../nn/models/registry.js";
+import { SGD } from "../../optim/sgd.js";
+import { CosineAnnealingLR } from "../../optim/lr-scheduler.js";
+import { Trainer, evaluate } from "../../train/trainer.js";
+import { jsonlSink, loadCheckpoint, saveCheckpoint } from "../../train/fs.js";
+import { prepareQat } from "../../quant/prepare.js";
+import { qconfigByName } from "../../quant/qconfig.js";
+import { calibrate } from "../../quant/calibrate.js";
+import { qatSchedule } from "../../quant/schedule.js";
+import { preparedConfig } from "../../quant/checkpoint.js";
+import type { Module } from "../../nn/module.js";
+import { ARTIFACTS, type GlobalOptions, loadFloat, loaders, num, resolveArtifact, seedAll } from "../common.js";
+
+export interface TrainOptions extends GlobalOptions {
+  model: string;
+  data: string;
+  epochs: number | string;
+  batchSize: number | string;
+  lr: number | string;
+  momentum: number | string;
+  weightDecay: number | string;
+  schedule: string;
+  seed: number | string;
+  out: string;
+  progress?: boolean;
+}
+
+export interface TrainResult {
+  checkpoint: string;
+  epochs: number;
+  testAccuracy: number;
+  seconds: number;
+  resumedFrom: number | null;
+}
+
+/** Runs the loop with a checkpoint written atomically after every epoch. */
+function fitWithCheckpoints(trainer: Trainer, file: string, config: Record<string, unknown>, epochs: number, l: ReturnType<typeof loaders>): void {
+  trainer.fit(l.train, { epochs, test: l.test, onCheckpoint: (t) => saveCheckpoint(file, t.toCheckpoint(l.train, config)) });
+}
+
+export function trainCommand(o: TrainOptions): TrainResult {
+  const epochs = num(o.epochs, "epochs", { int: true, min: 1 });
+  const seed = num(o.seed, "seed", { int: true });
+  mkdirSync(o.out, { recursive: true });
+  const file = path.join(o.out, ARTIFACTS.float);
+  seedAll(seed);
+  const l = loaders(o.data, num(o.batchSize, "batch-size", { int: true, min: 1 }), seed);
+  const spec = { zoo: o.model };
+  const model = buildModel(spec);
+  const optimizer = new SGD(model.parameters(), { lr: num(o.lr, "lr", { min: 0 }), momentum: num(o.momentum, "momentum", { min: 0 }), weightDecay: num(o.weightDecay, "weight-decay", { min: 0 }) });
+  const scheduler = o.schedule === "cosine" ? new CosineAnnealingLR(optimizer, { tMax: epochs }) : null;
+  const metricsFile = path.join(o.out, ARTIFACTS.floatMetrics);
+  const trainer = new Trainer({ model, optimizer, scheduler, log: jsonlSink(metricsFile), logEvery: 10, progress: o.progress !== false && !o.json, label: "float" });
+  let resumedFrom: number | null = null;
+  if (existsSync(file)) {
+    trainer.restore(loadCheckpoint(file));
+    resumedFrom = trainer.epoch;
+  } else if (existsSync(metricsFile)) rmSync(metricsFile);
+  const t0 = performance.now();
+  fitWithCheckpoints(trainer, file, { model: spec, data: o.data, seed }, epochs, l);
+  const acc = trainer.history.at(-1)?.testAccuracy ?? evaluate(model, l.test).accuracy;
+  return { checkpoint: file, epochs: trainer.epoch, testAccuracy: acc, seconds: (performance.now() - t0) / 1e3, resumedFrom };
+}
+
+export interface QatOptions extends GlobalOptions {
+  from: string;
+  data: string;
+  qconfig: string;
+  epochs: number | string;
+  batchSize: number | string;
+  lr: number | string;
+  momentum: number | string;
+  freezeBn: number | string;
+  freezeObserver: number | string;
+  actDelay: number | string;
+  calibrateBatches: number | string;
+  seed: number | string;
+  out: string;
+  progress?: boolean;
+}
+
+/** Step at `fraction` of the whole run (fractions ≤ 1), or an absolute step (> 1). */
+function stepAt(v: number, total: number): number {
+  return v <= 1 ? Math.floor(v * total) : Math.floor(v);
+}
+
+export function qatCommand(o: QatOptions): TrainResult & { fakeQuantAccuracy: number } {
+  const epochs = num(o.epochs, "epochs", { int: true, min: 1 });
+  const seed = num(o.seed, "seed", { int: true });
+  mkdirSync(o.out, { recursive: true });
+  const file = path.join(o.out, ARTIFACTS.qat);
+  seedAll(seed);
+  const src = resolveArtifact(o.from, ARTIFACTS.float);
+  const { model: float, ckpt } = loadFloat(src);
+  const spec = (ckpt.config as { model: { zoo: string } }).model;
+  const l = loaders(o.data, num(o.batchSize, "batch-size", { int: true, min: 1 }), seed);
+  const qm = prepareQat(float, { qconfig: qconfigByName(o.qconfig) });
+  const total = epochs * l.train.length;
+  const schedule = qatSchedule(qm, {
+    activationQuantDelaySteps: num(o.actDelay, "act-delay", { int: true, min: 0 }),
+    freezeBnStep: stepAt(num(o.freezeBn, "freeze-bn", { min: 0 }), total),
+    freezeObserverStep: stepAt(num(o.freezeObserver, "freeze-observer", { min: 0 }), total),
+  });
+  const optimizer = new SGD(qm.parameters(), { lr: num(o.lr, "lr", { min: 0 }), momentum: num(o.momentum, "momentum", { min: 0 }) });
+  const metricsFile = path.join(o.out, ARTIFACTS.qatMetrics);
+  const trainer = new Trainer({ model: qm, optimizer, callbacks: [schedule], log: jsonlSink(metricsFile), logEvery: 10, progress: o.progress !== false && !o.json, label: "qat" });
+  let resumedFrom: number | null = null;
+  if (existsSync(file)) {
+    const resume = loadCheckpoint(file);
+    qm.loadStateDict(resume.model);
+    trainer.restore(resume);
+    resumedFrom = trainer.epoch;
+  } else {
+    if (existsSync(metricsFile)) rmSync(metricsFile);
+    calibrate(qm, l.train, { batches: num(o.calibrateBatches, "calibrate-batches", { int: true, min: 1 }) });
+  }
+  const t0 = performance.now();
+  qm.inputShape = [1, ...l.trainSet.get(0).x.shape];
+  const config = { ...preparedConfig(qm, spec), data: o.data, seed, qconfig: o.qconfig };
+  fitWithCheckpoints(trainer, file, config, epochs, l);
+  const acc = trainer.history.at(-1)?.testAccuracy ?? evaluate(qm as Module, l.test).accuracy;
+  return { checkpoint: file, epochs: trainer.epoch, testAccuracy: acc, fakeQuantAccuracy: acc, seconds: (performance.now() - t0) / 1e3, resumedFrom };
+}

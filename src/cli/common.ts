@@ -1,0 +1,124 @@
+/**
+ * Shared pieces of the `qat` commands: dataset specs, config files (JSON or YAML, flags
+ * override), output (`--json` or human text), artifacts on disk, and the one-line error
+ * policy. Node-only. Called by src/cli/main.ts and src/cli/commands/*.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import { QatError, ValueError } from "../tensor/errors.js";
+import { fashionMnist, fashionMnistSample, mnist } from "../data/fs.js";
+import type { ImageDataset } from "../data/dataset.js";
+import { DataLoader } from "../data/loader.js";
+import { manualSeed } from "../tensor/random.js";
+import { buildModel } from "../nn/models/registry.js";
+import type { Module } from "../nn/module.js";
+import { type Checkpoint } from "../train/checkpoint.js";
+import { loadCheckpoint } from "../train/fs.js";
+import { loadPrepared } from "../quant/checkpoint.js";
+import type { QatModel } from "../quant/stubs.js";
+
+export interface GlobalOptions {
+  json?: boolean;
+  config?: string;
+}
+
+/** Splits: train/test image datasets from a spec (embedded | fashion-mnist:<dir> | mnist:<dir> | idx:<dir>). */
+export function loadData(spec: string): { train: ImageDataset; test: ImageDataset } {
+  if (spec === "embedded") return fashionMnistSample();
+  const i = spec.indexOf(":");
+  const kind = i < 0 ? spec : spec.slice(0, i);
+  const dir = i < 0 ? "" : spec.slice(i + 1);
+  if (kind === "fashion-mnist") return fashionMnist(dir || "/usr/share/datasets/fashion-mnist");
+  if ((kind === "mnist" || kind === "idx") && dir) return mnist(dir);
+  throw new ValueError(`--data: expected embedded, fashion-mnist:<dir>, mnist:<dir> or idx:<dir>, got '${spec}'`);
+}
+
+export function loaders(spec: string, batchSize: number, seed: number) {
+  const { train, test } = loadData(spec);
+  return {
+    train: new DataLoader(train, { batchSize, shuffle: true, seed: seed + 1 }),
+    test: new DataLoader(test, { batchSize: 500 }),
+    trainSet: train,
+    testSet: test,
+  };
+}
+
+/** Options from `--config file` (JSON or YAML) under the command's flags (flags win). */
+export function withConfig<T extends object>(opts: T & GlobalOptions, defaults: Partial<T>, given: Set<string>): T {
+  if (!opts.config) return opts;
+  if (!existsSync(opts.config)) throw new ValueError(`--config: file ${opts.config} does not exist`);
+  const text = readFileSync(opts.config, "utf8");
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = (opts.config.endsWith(".json") ? JSON.parse(text) : YAML.parse(text)) as Record<string, unknown>;
+  } catch (e) {
+    throw new ValueError(`--config: ${opts.config} is not valid ${opts.config.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`);
+  }
+  const merged: Record<string, unknown> = { ...defaults, ...opts };
+  for (const [k, v] of Object.entries(cfg ?? {})) {
+    const key = k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (!given.has(key)) merged[key] = v;
+  }
+  return merged as T;
+}
+
+/** Prints a result: JSON with --json, else the human text. */
+export function emit(opts: GlobalOptions, result: unknown, human: string): void {
+  if (opts.json) console.log(JSON.stringify(result));
+  else console.log(human);
+}
+
+export function num(v: unknown, name: string, { int = false, min = -Infinity } = {}): number {
+  const n = typeof v === "number" ? v : Number(v);
+  if (!Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min) throw new ValueError(`--${name}: expected ${int ? "an integer" : "a number"} ≥ ${min}, got '${String(v)}'`);
+  return n;
+}
+
+export function seedAll(seed: number): void {
+  manualSeed(seed);
+}
+
+/** A checkpoint file, or the named artifact inside a run directory. */
+export function resolveArtifact(p: string, inDir: string): string {
+  if (existsSync(p) && statSync(p).isDirectory()) {
+    const f = path.join(p, inDir);
+    if (!existsSync(f)) throw new ValueError(`${p} has no ${inDir}; run the previous step first`);
+    return f;
+  }
+  if (!existsSync(p)) throw new ValueError(`file ${p} does not exist`);
+  return p;
+}
+
+/** A float model from a `qat train` checkpoint. */
+export function loadFloat(file: string): { model: Module; ckpt: Checkpoint } {
+  const ckpt = loadCheckpoint(file);
+  const spec = (ckpt.config as { model?: { zoo: string; options?: Record<string, unknown> } }).model;
+  if (!spec) throw new ValueError(`${file}: checkpoint names no zoo model (config.model)`);
+  const model = buildModel(spec);
+  model.loadStateDict(ckpt.model);
+  return { model, ckpt };
+}
+
+/** A prepared model from a `qat qat` / `qat calibrate` checkpoint. */
+export function loadQat(file: string): { model: QatModel; ckpt: Checkpoint } {
+  const ckpt = loadCheckpoint(file);
+  return { model: loadPrepared(ckpt), ckpt };
+}
+
+/** The one-line error policy: typed errors print their message; others their class too. */
+export function describeError(e: unknown): string {
+  if (e instanceof QatError) return e.message;
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}
+
+export const ARTIFACTS = {
+  float: "float.ckpt.safetensors",
+  qat: "qat.ckpt.safetensors",
+  ptq: "ptq.ckpt.safetensors",
+  int8: "model.int8.safetensors",
+  onnx: "model.qdq.onnx",
+  floatMetrics: "metrics-float.jsonl",
+  qatMetrics: "metrics-qat.jsonl",
+} as const;
