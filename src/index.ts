@@ -18,3 +18,4 @@ export * as train from "./train/index.js";
 export * as quant from "./quant/index.js";
 export * as int8 from "./int8/index.js";
 export { Int8Model } from "./int8/index.js";
+export * as onnx from "./onnx/index.js";
