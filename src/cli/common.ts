@@ -34,8 +34,17 @@ export function loadData(spec: string): { train: ImageDataset; test: ImageDatase
   throw new ValueError(`--data: expected embedded, fashion-mnist:<dir>, mnist:<dir> or idx:<dir>, got '${spec}'`);
 }
 
+/** Current `--subset n` (first n training and n/2 test images; for quick tries and tests). */
+let subsetSize = 0;
+export function setSubset(n: number | string | undefined): void {
+  subsetSize = n === undefined ? 0 : num(n, "subset", { int: true, min: 2 });
+}
+
 export function loaders(spec: string, batchSize: number, seed: number) {
-  const { train, test } = loadData(spec);
+  const full = loadData(spec);
+  const pick = (d: ImageDataset, n: number) => (subsetSize ? d.select(Array.from({ length: Math.min(n, d.length) }, (_, i) => i)) : d);
+  const train = pick(full.train, subsetSize);
+  const test = pick(full.test, Math.floor(subsetSize / 2));
   return {
     train: new DataLoader(train, { batchSize, shuffle: true, seed: seed + 1 }),
     test: new DataLoader(test, { batchSize: 500 }),

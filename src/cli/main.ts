@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import "../index.js";
-import { describeError, emit, withConfig } from "./common.js";
+import { describeError, emit, setSubset, withConfig } from "./common.js";
 import { qatCommand, trainCommand, type QatOptions, type TrainOptions } from "./commands/train.js";
 import { calibrateCommand, convertCommand, evalCommand, formatLayers, inspectCommand } from "./commands/model-ops.js";
 import { exportArtifact, importCommand } from "./commands/onnx.js";
@@ -21,13 +21,16 @@ function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSO
   return async (opts, cmd) => {
     const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === "cli"));
     const o = withConfig(opts, {}, given);
+    setSubset(o.subset as string | undefined);
     const r = await (fn as (o: unknown) => unknown)(o);
     if (r !== undefined) emit(o, r, human(r as never));
   };
 }
 
 const data = ["--data <spec>", "embedded | fashion-mnist:<dir> | mnist:<dir> | idx:<dir>", "embedded"] as const;
-const common = (c: Command) => c.option("--json", "print machine-readable JSON").option("--config <file>", "JSON or YAML file with the same options (flags override)");
+const common = (c: Command) =>
+  c.option("--json", "print machine-readable JSON").option("--config <file>", "JSON or YAML file with the same options (flags override)")
+    .option("--subset <n>", "use only the first n training (n/2 test) images, for quick tries");
 
 export function buildProgram(): Command {
   const p = new Command("qat").description("Quantization-aware training in TypeScript: train, fake-quantize, convert to int8, export to ONNX.")

@@ -81,7 +81,7 @@ export async function demoCommand(o: DemoOptions): Promise<{ runDir: string; sta
   const ort = existsSync(onnxFile) ? await runOnnx(onnxFile) : null;
   if (existsSync(onnxFile) && !ort) notes.push("onnxruntime-node is not installed: the ONNX model was not checked");
   const b1 = l.testSet.getBatch([0]).x;
-  const b256 = l.testSet.getBatch(Array.from({ length: 256 }, (_, i) => i)).x;
+  const b256 = l.testSet.getBatch(Array.from({ length: 256 }, (_, i) => i % l.testSet.length)).x;
   const stage = (name: string, run: (x: Tensor) => Tensor, size: number | null): Stage => ({
     name, accuracy: evaluatePredictor(run, l.test).accuracy, sizeBytes: size, latencyMs: { batch1: latency(run, b1), batch256: latency(run, b256) },
   });
@@ -98,7 +98,7 @@ export async function demoCommand(o: DemoOptions): Promise<{ runDir: string; sta
     });
   }
   say(o, "6/6 per-layer inspection and report");
-  const layers = inspectModel(qm, l.testSet.getBatch(Array.from({ length: 64 }, (_, i) => i)).x);
+  const layers = inspectModel(qm, l.testSet.getBatch(Array.from({ length: 64 }, (_, i) => i % l.testSet.length)).x);
   writeFileAtomic(path.join(o.out, "layers.json"), JSON.stringify(layers));
   const summary = { title: `qat-ts demo: ${o.model} on ${o.data}`, createdAt: new Date().toISOString(), config: { model: o.model, data: o.data, epochs: o.epochs, qatEpochs: o.qatEpochs, qconfig: o.qconfig, seed: o.seed }, stages, notes };
   writeFileAtomic(path.join(o.out, "run.json"), JSON.stringify(summary, null, 2));
