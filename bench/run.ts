@@ -11,6 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileSync, renameSync } from "node:fs";
 import { benchConv, benchMatmul, benchOverhead } from "./core.js";
+import { benchTraining } from "./training.js";
+import { benchWasm } from "./wasm.js";
 
 interface Row {
   key: string;
@@ -34,6 +36,19 @@ const PY = "/usr/bin/python3";
 
 const SUITES: Suite[] = [
   {
+    name: "training",
+    title: "SmallCNN training step, float vs QAT (reference backend, 1 thread) vs PyTorch 1.13 (1 thread)",
+    run: benchTraining,
+    torchScript: "torch_training.py",
+    torchArgs: ["1"],
+    rows: [
+      { key: "float_img_s", label: "float training, batch 64", unit: "img/s", higher: true },
+      { key: "qat_img_s", label: "QAT training (x86), batch 64", unit: "img/s", higher: true },
+      { key: "qat_over_float", label: "QAT step cost / float step cost (target ≤ 1.4; lower is better)", unit: "×", higher: false },
+      { key: "infer256_ms", label: "float inference, batch 256", unit: "ms", higher: false },
+    ],
+  },
+  {
     name: "core",
     title: "Engine (reference backend, 1 thread) vs PyTorch 1.13 (1 thread)",
     run: () => ({ ...benchMatmul(), ...benchConv(), ...benchOverhead() }),
@@ -49,6 +64,28 @@ const SUITES: Suite[] = [
       { key: "op_add_us", label: "add, 4 elements (per-op overhead)", unit: "µs", higher: false },
       { key: "op_relu_us", label: "relu, 4 elements", unit: "µs", higher: false },
       { key: "op_add_grad_us", label: "add, 4 elements, recording autograd", unit: "µs", higher: false },
+    ],
+  },
+  {
+    name: "wasm",
+    title: "WebAssembly SIMD backend (1 and 2 threads) vs PyTorch 1.13 (same thread counts)",
+    run: benchWasm,
+    torchScript: "torch_wasm.py",
+    rows: [
+      { key: "matmul1024_ref", label: "matmul 1024³, reference backend (1 thread)", unit: "GFLOP/s", higher: true },
+      { key: "matmul1024_t1", label: "matmul 1024³, 1 thread", unit: "GFLOP/s", higher: true },
+      { key: "matmul1024_t2", label: "matmul 1024³, 2 threads", unit: "GFLOP/s", higher: true },
+      { key: "scaling_t2", label: "matmul 1024³, 2-thread speed-up (wasm)", unit: "×", higher: true },
+      { key: "conv1_fwd_ms_t1", label: "conv 1→16 3×3 p1, 64×28×28, forward, 1 thread", unit: "ms", higher: false },
+      { key: "conv1_fwdbwd_ms_t1", label: "conv 1→16, forward + backward, 1 thread", unit: "ms", higher: false },
+      { key: "conv2_fwd_ms_t1", label: "conv 16→32 3×3 p1, 64×14×14, forward, 1 thread", unit: "ms", higher: false },
+      { key: "conv2_fwdbwd_ms_t1", label: "conv 16→32, forward + backward, 1 thread", unit: "ms", higher: false },
+      { key: "conv1_fwd_ms_t2", label: "conv 1→16, forward, 2 threads", unit: "ms", higher: false },
+      { key: "conv1_fwdbwd_ms_t2", label: "conv 1→16, forward + backward, 2 threads", unit: "ms", higher: false },
+      { key: "conv2_fwd_ms_t2", label: "conv 16→32, forward, 2 threads", unit: "ms", higher: false },
+      { key: "conv2_fwdbwd_ms_t2", label: "conv 16→32, forward + backward, 2 threads", unit: "ms", higher: false },
+      { key: "smallcnn_img_s_t1", label: "SmallCNN SGD training step, batch 64, 1 thread", unit: "img/s", higher: true },
+      { key: "smallcnn_img_s_t2", label: "SmallCNN SGD training step, batch 64, 2 threads", unit: "img/s", higher: true },
     ],
   },
 ];

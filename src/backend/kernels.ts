@@ -96,6 +96,10 @@ export interface Kernels {
    * includes their dependence on x; otherwise they are constants. dgamma/dbeta may be null.
    */
   batchNormBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, invStd: FloatArray, gamma: FloatArray | null, dx: FloatArray, dgamma: FloatArray | null, dbeta: FloatArray | null, n: number, c: number, hw: number, training: boolean): void;
+  /** y[n, c, i] = x[n, c, i]·scale[c] + bias[c] (bias may be null), x viewed as [n, c, inner]. */
+  channelAffine(x: FloatArray, scale: FloatArray, bias: FloatArray | null, y: FloatArray, n: number, c: number, inner: number): void;
+  /** dx = g·scale[c] (overwritten); dscale[c] = Σ g·x and dbias[c] = Σ g (overwritten; either may be null). */
+  channelAffineBackward(g: FloatArray, x: FloatArray, scale: FloatArray, dx: FloatArray | null, dscale: FloatArray | null, dbias: FloatArray | null, n: number, c: number, inner: number): void;
   /** Numerically stable (log-)softmax over the last axis of x viewed as [rows, cols]. */
   softmax(x: FloatArray, out: FloatArray, rows: number, cols: number, log: boolean): void;
 }

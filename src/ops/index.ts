@@ -15,5 +15,6 @@ export * from "./batchnorm.js";
 export * from "./softmax.js";
 export * from "./loss.js";
 export * from "./dropout.js";
+export * from "./channel-affine.js";
 export type { TensorLike } from "./util.js";
 import "./methods.js";

@@ -27,7 +27,8 @@ import { mul, div, add, sub } from "../ops/binary.js";
 import { conv2d } from "../ops/conv.js";
 import { reshape } from "../ops/layout.js";
 import { linear } from "../ops/matmul.js";
-import { hardtanh, neg, relu, sqrt } from "../ops/unary.js";
+import { hardtanh, neg, reciprocal, relu, sqrt } from "../ops/unary.js";
+import { channelAffine } from "../ops/channel-affine.js";
 import { Hardtanh } from "../nn/layers/activation.js";
 import type { BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
 import type { Conv2d } from "../nn/layers/conv.js";
@@ -194,9 +195,9 @@ abstract class QatBnFolded extends QatWeightLayer {
   }
 
   /** y_conv → BN → act, y_conv already divided by s. */
-  protected finish(yConv: Tensor, s: Tensor, channelShape: number[]): Tensor {
-    let y = div(yConv, reshape(s, channelShape));
-    if (this.bias) y = add(y, reshape(this.bias, channelShape));
+  protected finish(yConv: Tensor, s: Tensor): Tensor {
+    // y_conv / s (+ conv bias) in one pass (ops.channelAffine with scale 1/s).
+    const y = channelAffine(yConv, reciprocal(s), this.bias);
     return applyAct(this.bn.forward(y), this.act);
   }
 
@@ -276,7 +277,7 @@ export class QatConvBn2d extends QatBnFolded {
     const opts = { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups };
     const folded = this.runningForm(x, w, s, (xx, ww, bb) => conv2d(xx, ww, bb, opts));
     if (folded) return folded;
-    return this.finish(conv2d(x, w, null, opts), s, [1, g.outChannels, 1, 1]);
+    return this.finish(conv2d(x, w, null, opts), s);
   }
 }
 
@@ -292,7 +293,7 @@ export class QatLinearBn1d extends QatBnFolded {
 
   forward(x: Tensor): Tensor {
     const { w, s } = this.foldedWeight();
-    return this.runningForm(x, w, s, linear) ?? this.finish(linear(x, w, null), s, [1, this.outFeatures]);
+    return this.runningForm(x, w, s, linear) ?? this.finish(linear(x, w, null), s);
   }
 }
 

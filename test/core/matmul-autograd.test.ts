@@ -162,3 +162,15 @@ describe("autograd engine", () => {
     expect(x.grad!.item()).toBe(1);
   });
 });
+
+describe("channelAffine", () => {
+  it("y = x·scale[c] + bias[c]: values and gradients for all three inputs", async () => {
+    const { channelAffine } = await import("../../src/ops/channel-affine.js");
+    const x = tensor([[[1, 2], [3, 4]]], { dtype: "float64" });
+    const y = channelAffine(x, tensor([2, -1], { dtype: "float64" }), tensor([0.5, 1], { dtype: "float64" }));
+    expect(y.toList()).toEqual([2.5, 4.5, -2, -3]);
+    expectGrad(channelAffine, [leaf([2, 3, 4, 5]), leaf([3]), leaf([3])]);
+    expectGrad((a, s) => channelAffine(a, s), [leaf([5, 4]), leaf([4])]);
+    expect(() => channelAffine(leaf([2, 3]), leaf([2]))).toThrow(ShapeError);
+  });
+});

@@ -12,6 +12,7 @@ import { matmul } from "./matmul.js";
 import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pool.js";
 import { argReduce, reduce } from "./reduce.js";
 import { softmax } from "./softmax.js";
+import { channelAffine, channelAffineBackward } from "./channel-affine.js";
 
 export const refKernels = {
   unary,
@@ -36,4 +37,6 @@ export const refKernels = {
   batchNormApply,
   batchNormBackward,
   softmax,
+  channelAffine,
+  channelAffineBackward,
 } satisfies Kernels;

@@ -1,0 +1,65 @@
+"""PyTorch side of the training bench (bench/training.ts): SmallCNN (DESIGN.md §6) float and
+QAT (x86 qconfig, prepare_qat after fuse_modules_qat) training steps at batch 64, and float
+inference at batch 256; threads from argv[1]. Prints one JSON object."""
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+from torch.ao.quantization import QuantStub, DeQuantStub, fuse_modules_qat, get_default_qat_qconfig, prepare_qat
+
+torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+torch.manual_seed(0)
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.quant, self.dequant = QuantStub(), DeQuantStub()
+        self.conv1, self.bn1, self.relu1, self.pool1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2)
+        self.conv2, self.bn2, self.relu2, self.pool2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2)
+        self.flatten, self.fc1, self.relu3, self.fc2 = nn.Flatten(), nn.Linear(1568, 128), nn.ReLU(), nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.quant(x)
+        x = self.pool1(self.relu1(self.bn1(self.conv1(x))))
+        x = self.pool2(self.relu2(self.bn2(self.conv2(x))))
+        x = self.relu3(self.fc1(self.flatten(x)))
+        return self.dequant(self.fc2(x))
+
+
+def timeit(fn, min_time=2.0):
+    fn()
+    times, start = [], time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def stepper(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    model.train()
+
+    def step():
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return step
+
+
+float_model = SmallCNN()
+qat = SmallCNN().train()
+qat = fuse_modules_qat(qat, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"], ["fc1", "relu3"]])
+qat.qconfig = get_default_qat_qconfig("x86")
+qat = prepare_qat(qat)
+f = timeit(stepper(float_model))
+q = timeit(stepper(qat))
+float_model.eval()
+x = torch.randn(256, 1, 28, 28)
+with torch.no_grad():
+    inf = timeit(lambda: float_model(x), 1.0)
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "float_img_s": 64 / f, "qat_img_s": 64 / q, "qat_over_float": q / f, "infer256_ms": inf * 1e3}))

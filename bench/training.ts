@@ -1,0 +1,49 @@
+/**
+ * Training-step benchmarks (issues 3 and 5): SmallCNN images/s for a float training step and
+ * a QAT step (x86 preset, after calibration), batch 64, in the same process, and the QAT/float
+ * cost ratio; bench/torch_training.py measures the same in PyTorch for the side-by-side.
+ */
+import { SGD } from "../src/optim/sgd.js";
+import { smallCnn } from "../src/nn/models/small-cnn.js";
+import type { Module } from "../src/nn/module.js";
+import { randn, randint } from "../src/tensor/creation.js";
+import { crossEntropy } from "../src/ops/loss.js";
+import { manualSeed } from "../src/tensor/random.js";
+import { noGrad } from "../src/tensor/grad-mode.js";
+import { prepareQat } from "../src/quant/prepare.js";
+import { qconfigs } from "../src/quant/qconfig.js";
+import { timeit } from "./core.js";
+import "../src/index.js";
+
+function stepper(model: Module): () => void {
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const x = randn([64, 1, 28, 28]);
+  const y = randint(0, 10, [64], { dtype: "int32" });
+  model.train();
+  return () => {
+    opt.zeroGrad();
+    const loss = crossEntropy(model.forward(x), y);
+    loss.backward();
+    opt.step();
+  };
+}
+
+export function benchTraining(): Record<string, number> {
+  manualSeed(0);
+  const float = smallCnn();
+  const qm = prepareQat(smallCnn(), { qconfig: qconfigs.x86 });
+  noGrad(() => qm.forward(randn([64, 1, 28, 28])));
+  const fStep = stepper(float);
+  const qStep = stepper(qm);
+  // Interleave to share the machine's noise evenly.
+  const f1 = timeit(fStep, 2);
+  const q1 = timeit(qStep, 2);
+  const f2 = timeit(fStep, 2);
+  const q2 = timeit(qStep, 2);
+  const f = Math.min(f1, f2);
+  const q = Math.min(q1, q2);
+  const x = randn([256, 1, 28, 28]);
+  float.eval();
+  const inf = timeit(() => noGrad(() => float.forward(x)), 1);
+  return { float_img_s: 64 / f, qat_img_s: 64 / q, qat_over_float: q / f, infer256_ms: inf * 1e3 };
+}
