@@ -202,7 +202,7 @@ function readTensor(bytes: Uint8Array, at: number, e: HeaderEntry, src: string):
   const out: AnyArray = allocArray(e.type.dtype, n);
   const native = READ_TYPES[WRITE_DTYPE[e.type.dtype]] === e.type;
   if (native && LITTLE_ENDIAN) {
-    new Uint8Array(out.buffer).set(bytes.subarray(at + e.begin, at + e.end));
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes.subarray(at + e.begin, at + e.end));
     return new Tensor(out, e.shape);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset + at + e.begin, e.end - e.begin);

@@ -10,6 +10,7 @@ import { backward } from "../../src/autograd/backward.js";
 import { getBackend, setBackend } from "../../src/backend/index.js";
 import { HEAP_BASE, WasmHeap, classSize } from "../../src/backend/wasm/heap.js";
 import { configureWasmMemory, releaseArray, wasmMemoryStats } from "../../src/backend/wasm/index.js";
+import type { WasmMemory } from "../../src/backend/wasm/module.js";
 import { TensorStorage } from "../../src/backend/wasm/storage.js";
 import { conv2d } from "../../src/ops/conv.js";
 import { sum } from "../../src/ops/reduce.js";
@@ -18,8 +19,11 @@ import { randn } from "../../src/tensor/creation.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import { manualSeed } from "../../src/tensor/random.js";
 
+/** The WebAssembly.Memory constructor (the project's lib has no DOM/WebAssembly types). */
+const Memory = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => WasmMemory } }).WebAssembly.Memory;
+
 function freshHeap(maxPages = 64): WasmHeap {
-  const memory = new WebAssembly.Memory({ initial: 2, maximum: maxPages, shared: true });
+  const memory = new Memory({ initial: 2, maximum: maxPages, shared: true });
   return new WasmHeap(memory, maxPages * 65536, (p, n) => new Uint8Array(memory.buffer, p, n).fill(0));
 }
 
@@ -102,7 +106,7 @@ describe("tensor storage through ops", () => {
 
   it("memory plateaus over many synchronous training steps (conv2d + relu + sum + backward)", () => {
     manualSeed(0);
-    configureWasmMemory({ gcThresholdBytes: 32 << 20 });
+    configureWasmMemory({ gcThresholdBytes: 32 << 20, gcThresholdMaxBytes: 32 << 20 });
     const x = randn([16, 3, 16, 16]);
     const w = randn([8, 3, 3, 3]).requiresGrad_();
     const step = () => {
@@ -122,6 +126,6 @@ describe("tensor storage through ops", () => {
     expect(late.committedBytes).toBeLessThanOrEqual(early.committedBytes * 1.05 + (1 << 20));
     expect(late.declined).toBe(0);
     expect(late.finalized).toBeGreaterThan(early.finalized);
-    configureWasmMemory({ gcThresholdBytes: 512 << 20 });
+    configureWasmMemory({ gcThresholdBytes: 256 << 20, gcThresholdMaxBytes: 1024 << 20 });
   });
 });

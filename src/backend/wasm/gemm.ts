@@ -12,7 +12,10 @@ import { matmul as refMatmul } from "../ref/matmul.js";
 import { Call, type Runtime, runJobs, runtime, scratchFor, splitRange, threadCount } from "./runtime.js";
 import type { Job } from "./threads.js";
 
-/** Below this many flops a product runs on one thread (measured: ≈ 0.1 ms of work). */
+/**
+ * Below this many flops a product runs on one thread: ≈ 0.15 ms of single-thread work, so
+ * half of it clearly exceeds the ~60 µs it costs to wake a sleeping worker (DESIGN.md §6).
+ */
 export const PARALLEL_MIN_FLOPS = 1 << 22;
 
 export function matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom): void {

@@ -6,16 +6,18 @@
  *
  * Covered here (everything else falls back to the reference kernels): matmul, conv2d and
  * both backward passes, max/avg pooling and backward, batch-norm stats/apply/backward, the
- * hot float32 elementwise ops; plus gemmInt8 (int8×int8→int32) for the integer engine.
+ * hot float32 elementwise ops; plus, outside the Kernels interface, gemmInt8 (int8×int8→int32)
+ * for the integer engine and the fused fake-quantize forward (fakeQuantizePer*F32) for QAT.
  * Memory management: see ./storage.ts (tensor arrays) and ./heap.ts (the allocator).
  */
 import { type AnyArray, setArrayAllocator } from "../../tensor/dtype.js";
 import type { Backend, Kernels } from "../kernels.js";
 import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.js";
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
+import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "./fakequant.js";
 import { binary, clamp, unary } from "./elementwise.js";
 import { gemmInt8, matmul } from "./gemm.js";
-import { wasmSimdSupported } from "./module.js";
+import { precompileKernels, wasmSimdSupported } from "./module.js";
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pooling.js";
 import { runtime, setThreadCount, threadCount } from "./runtime.js";
 import type { MemoryOptions, StorageStats } from "./storage.js";
@@ -54,6 +56,16 @@ export function wasmBackendAvailable(): boolean {
   return wasmSimdSupported();
 }
 
+/**
+ * Compiles the kernels asynchronously and creates the runtime. Optional in Node (everything
+ * also initialises synchronously on first use); needed on a browser main thread, which may
+ * refuse synchronous compilation.
+ */
+export async function initWasmBackend(): Promise<void> {
+  await precompileKernels(true);
+  runtime();
+}
+
 /** Threads the wasm kernels use (main thread included); defaults to the core count in Node, 1 elsewhere. */
 export function getNumThreads(): number {
   return threadCount();
@@ -77,6 +89,21 @@ export async function workersReady(timeoutMs = 10_000): Promise<boolean> {
   while (pool && pool.readyCount() < pool.size) {
     if (Date.now() > end) return false;
     await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return true;
+}
+
+/**
+ * Blocks until every worker has started, or `timeoutMs` (Node main thread only: browsers
+ * forbid Atomics.wait there). For synchronous scripts such as benchmarks.
+ */
+export function workersReadySync(timeoutMs = 10_000): boolean {
+  const pool = runtime().pool;
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const end = Date.now() + timeoutMs;
+  while (pool && pool.readyCount() < pool.size) {
+    if (Date.now() > end) return false;
+    Atomics.wait(cell, 0, 0, 1);
   }
   return true;
 }
@@ -105,5 +132,5 @@ export function reclaimWasmMemory(): void {
   runtime().storage?.harvest();
 }
 
-export { gemmInt8 };
+export { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32, gemmInt8 };
 export type { MemoryOptions, StorageStats };

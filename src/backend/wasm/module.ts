@@ -2,8 +2,8 @@
  * Loads the embedded WebAssembly kernels (src/backend/wasm/generated/kernels-wasm.ts, built
  * from assembly/ by scripts/build-wasm.mjs): feature detection, memory creation and
  * instantiation. No file or network access, so it runs unchanged in Node and browsers.
- * Compilation is synchronous (fine in Node and in browser workers; a browser main thread may
- * refuse to compile large modules synchronously — call `initWasmBackend()` there first).
+ * Compilation is synchronous unless `precompileKernels()` ran first (a browser main thread
+ * may refuse to compile modules synchronously: await `initWasmBackend()` there).
  * Called by ./runtime.ts.
  */
 import { KERNELS_PLAIN_BASE64, KERNELS_SHARED_BASE64, MAX_PAGES } from "./generated/kernels-wasm.js";
@@ -17,6 +17,7 @@ export interface WasmMemory {
 export type WasmModule = { readonly __wasmModule?: never };
 interface WasmApi {
   Module: { new (bytes: Uint8Array): WasmModule; exports(m: WasmModule): { name: string; kind: string }[] };
+  compile(bytes: Uint8Array): Promise<WasmModule>;
   Instance: new (m: WasmModule, imports: object) => { exports: object };
   Memory: new (d: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
   validate(bytes: Uint8Array): boolean;
@@ -58,6 +59,11 @@ export interface KernelExports {
   zeroBytes(p: number, bytes: number): void;
   igemm(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, b: number, zb: number, c: number, accumulate: number, scratch: number): void;
   igemmScratchBytes(m: number, n: number, k: number): number;
+  fakeQuantPerTensorF32(x: number, out: number, mask: number, n: number, scale: number, zp: number, qmin: number, qmax: number): void;
+  fakeQuantPerChannelF32(
+    x: number, out: number, mask: number, channels: number, inner: number, scales: number, zps: number,
+    qmin: number, qmax: number, o0: number, o1: number,
+  ): void;
 }
 
 export type KernelName = keyof KernelExports;
@@ -92,6 +98,19 @@ export function sharedMemorySupported(): boolean {
   }
 }
 
+const compiled = new Map<boolean, WasmModule>();
+
+function variantBytes(shared: boolean): Uint8Array {
+  return shared ? decodeBase64(KERNELS_SHARED_BASE64) : (plainBytes ??= decodeBase64(KERNELS_PLAIN_BASE64));
+}
+
+/** Compiles the variant loadKernels(preferShared) will pick, asynchronously, and caches it. */
+export async function precompileKernels(preferShared: boolean): Promise<void> {
+  const shared = preferShared && sharedMemorySupported();
+  if (!WA || compiled.has(shared)) return;
+  compiled.set(shared, await WA.compile(variantBytes(shared)));
+}
+
 export interface LoadedKernels {
   module: WasmModule;
   memory: WasmMemory;
@@ -107,9 +126,8 @@ export interface LoadedKernels {
  */
 export function loadKernels(preferShared: boolean): LoadedKernels {
   const shared = preferShared && sharedMemorySupported();
-  const bytes = shared ? decodeBase64(KERNELS_SHARED_BASE64) : (plainBytes ??= decodeBase64(KERNELS_PLAIN_BASE64));
   if (!WA) throw new Error("wasm backend: this host has no WebAssembly");
-  const module = new WA.Module(bytes);
+  const module = compiled.get(shared) ?? new WA.Module(variantBytes(shared));
   let maxPages = MAX_PAGES;
   let memory: WasmMemory | null = null;
   while (!memory) {

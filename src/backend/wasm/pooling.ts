@@ -10,7 +10,7 @@ import { Call, type Runtime, runJobs, runtime, splitRange, threadCount } from ".
 import type { Job } from "./threads.js";
 
 /** Below this many window reads a pooling call runs on one thread. */
-const PARALLEL_MIN_READS = 1 << 20;
+const PARALLEL_MIN_READS = 1 << 18;
 
 function geomStruct(g: Pool2dGeom): number[] {
   return [g.n, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.countIncludePad ? 1 : 0, 0];

@@ -10,10 +10,15 @@
  *     training loop never lets happen; in Node the registry comes from ./host.ts with
  *     `cleanupSome()`, which this allocator calls on every free-list miss, so blocks of
  *     arrays the GC has already collected are reused at once.
- *  3. When a miss would push committed memory past `gcThresholdBytes`, a forced collection
- *     (Node only, rate-limited to once per `gcThresholdBytes / 4` bytes allocated) turns the
- *     dead arrays into free blocks before the heap grows. The threshold then adapts to twice
- *     the live bytes, so memory plateaus at max(threshold, 2 × live) plus fragmentation.
+ *  3. V8 (Node 20) clears finalization cells only in full collections, never in scavenges,
+ *     and nothing tells V8 that our dead arrays hold memory. So when a miss would push
+ *     committed memory past `gcThresholdBytes`, a forced full collection (Node only,
+ *     rate-limited to once per `gcThresholdBytes / 4` bytes allocated) turns the dead arrays
+ *     into free blocks before the heap grows. The threshold then adapts to twice the live
+ *     bytes, and self-tunes upwards (to 1 GiB at most) while collections take more than 2 %
+ *     of the time, so memory plateaus at max(threshold, 2 × live) plus fragmentation.
+ *     Measured on SmallCNN at batch 64 (2,000 steps): flat at ~0.3–1 GiB resident, collections
+ *     of ~10–20 ms.
  *  4. Past `limitBytes` of committed memory, allocation declines and the array becomes an
  *     ordinary JS array (kernels then copy it through scratch): memory is bounded even where
  *     nothing can be reclaimed synchronously (browsers, hosts without the V8 facilities).
@@ -26,14 +31,24 @@ import { type HeapStats, type WasmHeap, classSize } from "./heap.js";
 import type { ReclaimTools } from "./host.js";
 
 export interface MemoryOptions {
-  /** Committed bytes beyond which a miss first forces a collection (Node). Default 512 MiB. */
+  /** Committed bytes beyond which a miss first forces a collection (Node). Default 256 MiB. */
   gcThresholdBytes: number;
-  /** Committed bytes beyond which tensors are no longer placed in wasm memory. Default 3 GiB (or the memory's maximum less 256 MiB). */
+  /**
+   * Committed bytes beyond which tensors are no longer placed in wasm memory. Default 3 GiB
+   * with synchronous reclamation (Node), else 1 GiB (both capped by the memory's maximum).
+   */
   limitBytes: number;
   /** Smaller arrays stay ordinary JS arrays. Default 256 bytes. */
   minArrayBytes: number;
   /** Use cleanupSome() and forced collections where the host offers them. Default true. */
   syncReclaim: boolean;
+  /**
+   * Target share of time spent in forced collections: while above it, the threshold grows
+   * by half after each collection, up to `gcThresholdMaxBytes`. Default 0.02.
+   */
+  gcTimeShare: number;
+  /** Ceiling of the self-tuned threshold. Default 1 GiB. */
+  gcThresholdMaxBytes: number;
 }
 
 export interface StorageStats extends HeapStats {
@@ -43,6 +58,8 @@ export interface StorageStats extends HeapStats {
   released: number;
   finalized: number;
   forcedGcs: number;
+  /** Milliseconds spent in forced collections. */
+  forcedGcMs: number;
 }
 
 type Ctor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => AnyArray;
@@ -61,18 +78,25 @@ export class TensorStorage {
   private readonly gc: (() => void) | null;
   /** Twice the live bytes after the last forced collection (the threshold never goes below it). */
   private liveFloor = 0;
+  /** Threshold raised by self-tuning (see MemoryOptions.gcTimeShare). */
+  private tunedThreshold = 0;
+  private lastGcEnd = 0;
   private allocatedSinceGc = 0;
-  private counts = { allocations: 0, declined: 0, released: 0, finalized: 0, forcedGcs: 0 };
+  private counts = { allocations: 0, declined: 0, released: 0, finalized: 0, forcedGcs: 0, forcedGcMs: 0 };
 
   constructor(private readonly heap: WasmHeap, tools: ReclaimTools | null, options: Partial<MemoryOptions> = {}) {
+    const canReclaimSync = (options.syncReclaim ?? true) && !!tools?.Registry && !!tools.gc;
     this.options = {
-      gcThresholdBytes: 512 * MiB,
-      limitBytes: Math.min(3072 * MiB, heap.maxBytes - 256 * MiB),
+      gcThresholdBytes: 256 * MiB,
+      // Without synchronous reclamation, memory is only returned when the event loop turns.
+      limitBytes: canReclaimSync ? Math.min(3072 * MiB, heap.maxBytes - 256 * MiB) : Math.min(1024 * MiB, heap.maxBytes >> 1),
       minArrayBytes: 256,
       syncReclaim: true,
+      gcTimeShare: 0.02,
+      gcThresholdMaxBytes: 1024 * MiB,
       ...options,
     };
-    const sync = this.options.syncReclaim && tools?.Registry ? tools : null;
+    const sync = canReclaimSync ? tools : null;
     const Registry = sync?.Registry ?? FinalizationRegistry;
     this.registry = new Registry<number>((p) => this.finalized(p)) as CleanupRegistry;
     this.gc = sync?.gc ?? null;
@@ -136,16 +160,29 @@ export class TensorStorage {
 
   private shouldCollect(bytes: number): boolean {
     if (!this.gc) return false;
-    const threshold = Math.max(this.options.gcThresholdBytes, this.liveFloor);
+    const threshold = Math.max(this.options.gcThresholdBytes, this.tunedThreshold, this.liveFloor);
     if (this.heap.committedBytes + classSize(bytes) <= threshold) return false;
     return this.allocatedSinceGc >= threshold / 4;
   }
 
+  /**
+   * Forced full collection, then harvest. If collections take more than gcTimeShare of the
+   * time since the previous one, the threshold grows by half (up to gcThresholdMaxBytes).
+   */
   private collect(): void {
+    const t0 = performance.now();
     this.gc!();
     this.harvest();
+    const t1 = performance.now();
+    this.counts.forcedGcMs += t1 - t0;
     this.counts.forcedGcs++;
     this.allocatedSinceGc = 0;
     this.liveFloor = 2 * this.heap.stats().liveBytes;
+    const o = this.options;
+    if (this.lastGcEnd > 0 && t1 - t0 > o.gcTimeShare * (t1 - this.lastGcEnd)) {
+      const current = Math.max(o.gcThresholdBytes, this.tunedThreshold);
+      this.tunedThreshold = Math.min(o.gcThresholdMaxBytes, Math.max(current, current * 1.5));
+    }
+    this.lastGcEnd = t1;
   }
 }

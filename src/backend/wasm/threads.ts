@@ -7,7 +7,7 @@
  * Signalling, per worker slot in a SharedArrayBuffer (64 int32 = 256 bytes, so slots never
  * share a cache line): i32[0] seq (bumped by main per job), [1] done (= seq when finished),
  * [2] export index (−1 = exit), [3] argument count, [4] error flag, [5] ready; f64 arguments
- * from byte 32. Workers spin on seq for `spinLimit` polls (≈ 50–100 µs) after each job, then
+ * from byte 32. Workers spin on seq for `spinLimit` polls (≈ 0.1–0.2 ms) after each job, then
  * sleep in Atomics.wait (waking a sleeper costs ~60 µs here); main spins on done, then waits
  * in 1 ms slices. A slot whose worker is not ready yet (start-up takes tens of ms) is not
  * given work: main runs that slice too, so results never depend on timing.

@@ -1,0 +1,244 @@
+/**
+ * 2-D convolution (NCHW input, OIHW weight, any stride/padding/dilation/groups) and its two
+ * backward passes, as im2col + the SIMD GEMM of ./sgemm.ts. Forward and backward-input handle
+ * the images [b0, b1), backward-weight the dw columns [k0, k1), so the worker pool can split
+ * them; the geometry is an i32[16] struct at `g`
+ * (field order below, written by src/backend/wasm/conv.ts). Same formulas as the reference
+ * kernel src/backend/ref/conv.ts, per image b and group gi (Cg = C/groups, OCg = OC/groups,
+ * K = Cg·KH·KW, P = OH·OW), over column chunks [p0, p0 + pc):
+ *   col[(ci, ky, kx), p] = x[b, gi·Cg + ci, oy·sh − ph + ky·dh, ox·sw − pw + kx·dw] (0 outside)
+ *   forward          Y_g[OCg, pc]  = W_g[OCg, K] · col[K, pc]
+ *   backward input   dcol[K, pc]   = W_gᵀ · dY_g[OCg, pc],  then dx += col2im(dcol)
+ *   backward weight  dW_g[OCg, K] += dY_g[OCg, pc] · colᵀ
+ * 1×1 stride-1 unpadded convolutions use x itself as the column matrix.
+ * Scratch per call: sgemmScratchBytes() followed by the column buffer (conv2dScratchBytes).
+ */
+import { sgemm, sgemmScratchBytes } from "./sgemm";
+
+const G_N = 0, G_C = 1, G_H = 2, G_W = 3, G_OC = 4, G_KH = 5, G_KW = 6, G_OH = 7, G_OW = 8;
+const G_SH = 9, G_SW = 10, G_PH = 11, G_PW = 12, G_DH = 13, G_DW = 14, G_GROUPS = 15;
+
+/** Upper bound on the column buffer, in floats (2 MiB). */
+const COL_LIMIT: i32 = 1 << 19;
+
+// @ts-ignore: decorator
+@inline function geom(g: usize, field: i32): i32 {
+  return load<i32>(g + (<usize>field << 2));
+}
+
+// @ts-ignore: decorator
+@inline function fptr(base: usize, index: i32): usize {
+  return base + (<usize>index << 2);
+}
+
+function isPointwise(g: usize): bool {
+  return geom(g, G_KH) == 1 && geom(g, G_KW) == 1 && geom(g, G_SH) == 1 && geom(g, G_SW) == 1
+    && geom(g, G_PH) == 0 && geom(g, G_PW) == 0;
+}
+
+function colsPerChunk(g: usize): i32 {
+  const k = (geom(g, G_C) / geom(g, G_GROUPS)) * geom(g, G_KH) * geom(g, G_KW);
+  const p = geom(g, G_OH) * geom(g, G_OW);
+  return max(1, min(p, COL_LIMIT / max(k, 1)));
+}
+
+/** Scratch bytes one conv call needs (GEMM packing + column chunk). */
+export function conv2dScratchBytes(g: usize): i32 {
+  const k = (geom(g, G_C) / geom(g, G_GROUPS)) * geom(g, G_KH) * geom(g, G_KW);
+  return sgemmScratchBytes() + (isPointwise(g) ? 0 : k * colsPerChunk(g) * 4);
+}
+
+/** First output index o with o·s + off ≥ 0, clamped to [0, n]. */
+function firstValid(off: i32, s: i32, n: i32): i32 {
+  if (off >= 0) return 0;
+  return min(n, (-off + s - 1) / s);
+}
+
+/** One past the last output index o with o·s + off < size, clamped to [0, n]. */
+function endValid(off: i32, s: i32, size: i32, n: i32): i32 {
+  const r = size - off;
+  if (r <= 0) return 0;
+  return min(n, (r + s - 1) / s);
+}
+
+/**
+ * Copies (scatter = false) the receptive fields of output pixels [p0, p0 + pc) of the group
+ * starting at x into col [rowHi − rowLo, pc] (rows r = (ci·KH + ky)·KW + kx in [rowLo,
+ * rowHi) of the full [K, pc] matrix), or adds col back into x (scatter = true, col2im).
+ */
+function im2col(x: usize, g: usize, cg: i32, p0: i32, pc: i32, col: usize, scatter: bool, rowLo: i32, rowHi: i32): void {
+  const h = geom(g, G_H), w = geom(g, G_W), kh = geom(g, G_KH), kw = geom(g, G_KW), ow = geom(g, G_OW);
+  const sh = geom(g, G_SH), sw = geom(g, G_SW), dh = geom(g, G_DH), dw = geom(g, G_DW);
+  const oy0 = p0 / ow;
+  const oy1 = (p0 + pc - 1) / ow;
+  let r = 0;
+  for (let ci = 0; ci < cg; ci++) {
+    const xc = x + (<usize>(ci * h * w) << 2);
+    for (let ky = 0; ky < kh; ky++) {
+      const yShift = ky * dh - geom(g, G_PH);
+      for (let kx = 0; kx < kw; kx++, r++) {
+        if (r < rowLo || r >= rowHi) continue;
+        const rowBase = (r - rowLo) * pc;
+        const xShift = kx * dw - geom(g, G_PW);
+        const oxLo = firstValid(xShift, sw, ow);
+        const oxHi = endValid(xShift, sw, w, ow);
+        for (let oy = oy0; oy <= oy1; oy++) {
+          const a = oy == oy0 ? p0 - oy * ow : 0;
+          const b = oy == oy1 ? p0 + pc - oy * ow : ow;
+          const d = fptr(col, rowBase + oy * ow - p0);
+          const iy = oy * sh + yShift;
+          let lo = b, hi = b;
+          if (iy >= 0 && iy < h) {
+            lo = min(max(a, oxLo), b);
+            hi = max(min(b, oxHi), lo);
+          }
+          const s = fptr(xc, iy * w + lo * sw + xShift);
+          if (scatter) scatterRow(s, sw, fptr(d, lo), hi - lo);
+          else gatherRow(s, sw, d, a, lo, hi, b);
+        }
+      }
+    }
+  }
+}
+
+/** Zeroes floats [a, b) at d (inline: rows are short, a memory.fill call costs more). */
+// @ts-ignore: decorator
+@inline function zeroFloats(d: usize, a: i32, b: i32): void {
+  for (let i = a; i < b; i++) store<f32>(fptr(d, i), 0);
+}
+
+/**
+ * col[a:lo] = 0, col[lo:hi] = x[s + (ox − lo)·sw], col[hi:b] = 0. Inline SIMD copies: a row
+ * is tens of floats, where memory.copy/fill (a call into the engine) would dominate.
+ */
+function gatherRow(s: usize, sw: i32, d: usize, a: i32, lo: i32, hi: i32, b: i32): void {
+  zeroFloats(d, a, lo);
+  let o = fptr(d, lo);
+  const n = hi - lo;
+  if (sw == 1) {
+    let i = 0;
+    for (; i + 4 <= n; i += 4) v128.store(o + (<usize>i << 2), v128.load(s + (<usize>i << 2)));
+    for (; i < n; i++) store<f32>(o + (<usize>i << 2), load<f32>(s + (<usize>i << 2)));
+  } else {
+    const step = <usize>sw << 2;
+    for (let i = 0; i < n; i++) {
+      store<f32>(o, load<f32>(s));
+      s += step;
+      o += 4;
+    }
+  }
+  zeroFloats(d, hi, b);
+}
+
+/** x[s + i·sw] += col[i] for i < len. */
+function scatterRow(s: usize, sw: i32, c: usize, len: i32): void {
+  if (sw == 1) {
+    let i = 0;
+    for (; i + 4 <= len; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(s + o, f32x4.add(v128.load(s + o), v128.load(c + o)));
+    }
+    for (; i < len; i++) {
+      const o = <usize>i << 2;
+      store<f32>(s + o, load<f32>(s + o) + load<f32>(c + o));
+    }
+    return;
+  }
+  const step = <usize>sw << 2;
+  for (let i = 0; i < len; i++) {
+    store<f32>(s, load<f32>(s) + load<f32>(fptr(c, i)));
+    s += step;
+  }
+}
+
+/** y[b] = conv(x[b], w) for images b in [b0, b1) (y overwritten). */
+export function conv2dForward(x: usize, w: usize, y: usize, g: usize, b0: i32, b1: i32, scratch: usize): void {
+  const groups = geom(g, G_GROUPS), c = geom(g, G_C), oc = geom(g, G_OC);
+  const cg = c / groups, ocg = oc / groups;
+  const K = cg * geom(g, G_KH) * geom(g, G_KW);
+  const P = geom(g, G_OH) * geom(g, G_OW);
+  const HW = geom(g, G_H) * geom(g, G_W);
+  const pw = isPointwise(g);
+  const pcMax = colsPerChunk(g);
+  const col = scratch + <usize>sgemmScratchBytes();
+  for (let b = b0; b < b1; b++) {
+    for (let gi = 0; gi < groups; gi++) {
+      const xg = fptr(x, (b * c + gi * cg) * HW);
+      const yg = fptr(y, (b * oc + gi * ocg) * P);
+      const wg = fptr(w, gi * ocg * K);
+      if (pw) {
+        sgemm(ocg, P, K, wg, K, 1, xg, P, 1, yg, P, 0, scratch);
+        continue;
+      }
+      for (let p0 = 0; p0 < P; p0 += pcMax) {
+        const pc = min(pcMax, P - p0);
+        im2col(xg, g, cg, p0, pc, col, false, 0, K);
+        sgemm(ocg, pc, K, wg, K, 1, col, pc, 1, fptr(yg, p0), P, 0, scratch);
+      }
+    }
+  }
+}
+
+/** dx[b] = conv-transpose(dy[b], w) for images b in [b0, b1) (dx overwritten). */
+export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, g: usize, b0: i32, b1: i32, scratch: usize): void {
+  const groups = geom(g, G_GROUPS), c = geom(g, G_C), oc = geom(g, G_OC);
+  const cg = c / groups, ocg = oc / groups;
+  const K = cg * geom(g, G_KH) * geom(g, G_KW);
+  const P = geom(g, G_OH) * geom(g, G_OW);
+  const HW = geom(g, G_H) * geom(g, G_W);
+  const pw = isPointwise(g);
+  const pcMax = colsPerChunk(g);
+  const col = scratch + <usize>sgemmScratchBytes();
+  if (b1 > b0) memory.fill(fptr(dx, b0 * c * HW), 0, <usize>((b1 - b0) * c * HW) << 2);
+  for (let b = b0; b < b1; b++) {
+    for (let gi = 0; gi < groups; gi++) {
+      const xg = fptr(dx, (b * c + gi * cg) * HW);
+      const yg = fptr(dy, (b * oc + gi * ocg) * P);
+      const wg = fptr(w, gi * ocg * K);
+      if (pw) {
+        sgemm(K, P, ocg, wg, 1, K, yg, P, 1, xg, P, 0, scratch);
+        continue;
+      }
+      for (let p0 = 0; p0 < P; p0 += pcMax) {
+        const pc = min(pcMax, P - p0);
+        sgemm(K, pc, ocg, wg, 1, K, fptr(yg, p0), P, 1, col, pc, 0, scratch);
+        im2col(xg, g, cg, p0, pc, col, true, 0, K);
+      }
+    }
+  }
+}
+
+/**
+ * Columns [k0, k1) of dw[OC, K] (K = Cg·KH·KW), overwritten: Σ over every image of the
+ * correlation of x with dy. Splitting K (not the batch) lets threads share the work without
+ * partial sums, so the result is bitwise the same for any split.
+ */
+export function conv2dBackwardWeight(x: usize, dy: usize, dw: usize, g: usize, k0: i32, k1: i32, scratch: usize): void {
+  const groups = geom(g, G_GROUPS), c = geom(g, G_C), oc = geom(g, G_OC), n = geom(g, G_N);
+  const cg = c / groups, ocg = oc / groups;
+  const K = cg * geom(g, G_KH) * geom(g, G_KW);
+  const P = geom(g, G_OH) * geom(g, G_OW);
+  const HW = geom(g, G_H) * geom(g, G_W);
+  const kn = k1 - k0;
+  if (kn <= 0) return;
+  const pw = isPointwise(g);
+  const pcMax = colsPerChunk(g);
+  const col = scratch + <usize>sgemmScratchBytes();
+  for (let o = 0; o < oc; o++) memory.fill(fptr(dw, o * K + k0), 0, <usize>kn << 2);
+  for (let b = 0; b < n; b++) {
+    for (let gi = 0; gi < groups; gi++) {
+      const xg = fptr(x, (b * c + gi * cg) * HW);
+      const yg = fptr(dy, (b * oc + gi * ocg) * P);
+      const dwg = fptr(dw, gi * ocg * K + k0);
+      if (pw) {
+        sgemm(ocg, kn, P, yg, P, 1, fptr(xg, k0 * P), 1, P, dwg, K, 1, scratch);
+        continue;
+      }
+      for (let p0 = 0; p0 < P; p0 += pcMax) {
+        const pc = min(pcMax, P - p0);
+        im2col(xg, g, cg, p0, pc, col, false, k0, k1);
+        sgemm(ocg, kn, pc, fptr(yg, p0), P, 1, col, 1, pc, dwg, K, 1, scratch);
+      }
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * Entry point of the WebAssembly kernels (AssemblyScript, compiled by scripts/build-wasm.mjs
+ * into src/backend/wasm/generated/kernels-wasm.ts). Every export takes byte addresses into
+ * the imported memory plus sizes and attributes; nothing here allocates, so one compiled
+ * module runs on the main thread and on every worker of the pool over the same memory.
+ */
+export { sgemm, sgemmScratchBytes, sgemmBatch } from "./sgemm";
+export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dScratchBytes } from "./conv";
+export { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } from "./pool";
+export { batchNormStats, batchNormApply, batchNormBackward } from "./batchnorm";
+export { binaryF32, binaryScalarF32, binaryRowF32, binaryF32U8, compareF32, unaryF32, clampF32, addInto, zeroBytes } from "./elementwise";
+export { igemm, igemmScratchBytes } from "./igemm";
+export { fakeQuantPerTensorF32, fakeQuantPerChannelF32 } from "./fakequant";
