@@ -2,7 +2,7 @@
  * Backend registry and selection. `kernels()` returns the active kernel table: the selected
  * backend's kernels over the reference kernels, so any kernel a fast backend lacks falls back
  * to the readable definition in ./ref. The WebAssembly backend ("wasm", ./wasm) registers
- * itself here when the host supports WebAssembly SIMD. Called by src/ops/*.
+ * itself here when the host supports WebAssembly SIMD and is the default then. Called by src/ops/*.
  */
 import { ValueError } from "../tensor/errors.js";
 import type { Backend, Kernels } from "./kernels.js";
@@ -47,6 +47,15 @@ export function listBackends(): string[] {
 export function kernels(): Kernels {
   return active;
 }
+
+/**
+ * Default: the fastest backend ("wasm" where WebAssembly SIMD is available), unless the
+ * QAT_BACKEND environment variable names one (e.g. QAT_BACKEND=ref to run on the reference
+ * kernels only).
+ */
+const requested = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.QAT_BACKEND;
+if (requested) setBackend(requested);
+else useFastestBackend();
 
 /** Kernel threads of the wasm backend (main thread included): see ./wasm/index.ts. */
 export { getNumThreads, setNumThreads };

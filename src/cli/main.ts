@@ -6,7 +6,8 @@
  */
 import { Command, CommanderError } from "commander";
 import "../index.js";
-import { describeError, emit, setSubset, withConfig } from "./common.js";
+import { describeError, emit, num, setSubset, withConfig } from "./common.js";
+import { setBackend, setNumThreads } from "../backend/index.js";
 import { qatCommand, trainCommand, type QatOptions, type TrainOptions } from "./commands/train.js";
 import { calibrateCommand, convertCommand, evalCommand, formatLayers, inspectCommand } from "./commands/model-ops.js";
 import { exportArtifact, importCommand } from "./commands/onnx.js";
@@ -22,6 +23,8 @@ function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSO
     const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === "cli"));
     const o = withConfig(opts, {}, given);
     setSubset(o.subset as string | undefined);
+    if (o.backend !== undefined) setBackend(String(o.backend));
+    if (o.threads !== undefined) setNumThreads(num(o.threads, "threads", { int: true, min: 1 }));
     const r = await (fn as (o: unknown) => unknown)(o);
     if (r !== undefined) emit(o, r, human(r as never));
   };
@@ -30,7 +33,8 @@ function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSO
 const data = ["--data <spec>", "embedded | fashion-mnist:<dir> | mnist:<dir> | idx:<dir>", "embedded"] as const;
 const common = (c: Command) =>
   c.option("--json", "print machine-readable JSON").option("--config <file>", "JSON or YAML file with the same options (flags override)")
-    .option("--subset <n>", "use only the first n training (n/2 test) images, for quick tries");
+    .option("--subset <n>", "use only the first n training (n/2 test) images, for quick tries")
+    .option("--threads <n>", "kernel threads (default: all cores)").option("--backend <name>", "wasm | ref (default: the fastest available)");
 
 export function buildProgram(): Command {
   const p = new Command("qat").description("Quantization-aware training in TypeScript: train, fake-quantize, convert to int8, export to ONNX.")
