@@ -13,6 +13,7 @@ import { writeFileSync, renameSync } from "node:fs";
 import { benchConv, benchMatmul, benchOverhead } from "./core.js";
 import { benchTraining } from "./training.js";
 import { benchWasm } from "./wasm.js";
+import { benchOnnx } from "./onnx.js";
 
 interface Row {
   key: string;
@@ -25,7 +26,8 @@ interface Row {
 interface Suite {
   name: string;
   title: string;
-  run(): Record<string, number>;
+  /** Figures by key; may be async (the onnx suite awaits onnxruntime). */
+  run(): Record<string, number> | Promise<Record<string, number>>;
   torchScript?: string;
   torchArgs?: string[];
   rows: Row[];
@@ -88,6 +90,23 @@ const SUITES: Suite[] = [
       { key: "smallcnn_img_s_t2", label: "SmallCNN SGD training step, batch 64, 2 threads", unit: "img/s", higher: true },
     ],
   },
+  {
+    name: "onnx",
+    title: "SmallCNN int8: our Int8Model vs its QDQ export in onnxruntime-node",
+    run: benchOnnx,
+    rows: [
+      { key: "int8_b1_ms", label: "Int8Model.run, batch 1", unit: "ms", higher: false },
+      { key: "ort_b1_t1_ms", label: "onnxruntime QDQ, batch 1, 1 thread", unit: "ms", higher: false },
+      { key: "ort_b1_ms", label: "onnxruntime QDQ, batch 1, default threads", unit: "ms", higher: false },
+      { key: "ratio_b1_t1", label: "onnxruntime (1 thread) / ours, batch 1", unit: "×", higher: true },
+      { key: "ratio_b1", label: "onnxruntime (default threads) / ours, batch 1", unit: "×", higher: true },
+      { key: "int8_b256_ms", label: "Int8Model.run, batch 256", unit: "ms", higher: false },
+      { key: "ort_b256_t1_ms", label: "onnxruntime QDQ, batch 256, 1 thread", unit: "ms", higher: false },
+      { key: "ort_b256_ms", label: "onnxruntime QDQ, batch 256, default threads", unit: "ms", higher: false },
+      { key: "ratio_b256_t1", label: "onnxruntime (1 thread) / ours, batch 256", unit: "×", higher: true },
+      { key: "ratio_b256", label: "onnxruntime (default threads) / ours, batch 256", unit: "×", higher: true },
+    ],
+  },
 ];
 
 function torchFigures(suite: Suite): Record<string, number> | null {
@@ -134,12 +153,12 @@ function writeBlock(name: string, body: string): void {
   renameSync(file + ".tmp", file);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
   for (const suite of SUITES.filter((s) => !only || s.name === only)) {
     console.log(`\n## ${suite.title}\n`);
-    const ours = suite.run();
+    const ours = await suite.run();
     const ref = torchFigures(suite);
     const t = table(suite, ours, ref);
     console.log(t);
@@ -151,4 +170,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

@@ -62,6 +62,12 @@ export interface FormatExporter {
   quantInfo?: (model: Module, opts: ResolvedExportOptions) => QuantInfoLookup | undefined;
   /** Emits every traced call (in order) into ctx. */
   emit(ctx: ExportContext, trace: Trace, quantInfo: QuantInfoLookup | undefined, opts: ResolvedExportOptions): void;
+  /**
+   * Takes over the whole export instead (no trace of `model`, `emit` unused): the quantized
+   * formats convert the model — a clone, observers off — and write its integer graph, so
+   * exporting never runs the caller's observers.
+   */
+  exportWhole?: (model: Module, opts: ResolvedExportOptions) => Uint8Array;
 }
 
 const exporters = new Map<ExportFormat, FormatExporter>();
@@ -125,6 +131,7 @@ export function exportModel(model: Module, opts: ExportOptions): Uint8Array {
     throw new NotSupportedError(`onnx export: format '${o.format}' is not available in this build yet (needs the quantized exporter); use format "float"`);
   }
   if (o.opset < exporter.minOpset) throw new NotSupportedError(`onnx export: format '${o.format}' needs opset ≥ ${exporter.minOpset}, got ${o.opset}`);
+  if (exporter.exportWhole) return exporter.exportWhole(model, o);
   const quantInfo = exporter.quantInfo?.(model, o);
   const trace = traceModel(model, o.example, exporter.atomic ?? isAtomic);
   const ctx = new ExportContext(o.opset);

@@ -8,6 +8,11 @@ export {
   type ExportOptions, type ExportFormat, type ResolvedExportOptions, type FormatExporter, type QuantInfoLookup,
 } from "./export.js";
 export { ExportContext } from "./export-context.js";
+export { exportInt8Model, registerInt8Format, QuantEmitter, type Int8ExportOptions, type Int8Format, type QuantizedFormat } from "./export-int8.js";
+// Registration on import: the "qdq" and "qoperator" formats and the quantized importer.
+import "./export-qdq.js";
+import "./export-qoperator.js";
+export { importQuantizedGraph, supportedQuantizedOps } from "./import-quantized.js";
 export { registerExportRule, findExportRule, exportableModules, emitNode, type ExportCall, type ExportRule } from "./op-map.js";
 export {
   importModel, importFloatModel, readGraph, registerQuantizedImporter, isQuantizedGraph, QUANTIZED_OPS,

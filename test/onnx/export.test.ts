@@ -177,9 +177,9 @@ describe("float export rules", () => {
 
 describe("export errors", () => {
   const x = randn([1, 1, 4, 4]);
-  it("qdq and qoperator are not available yet", () => {
-    expect(() => exportModel(new TinyNet(), { example: x, format: "qdq" })).toThrow(NotSupportedError);
-    expect(() => exportModel(new TinyNet(), { example: x, format: "qoperator" })).toThrow(/not available/);
+  it("qdq and qoperator need a QAT model (quantized export: test/onnx/quantized-export.test.ts)", () => {
+    expect(() => exportModel(new TinyNet(), { example: x, format: "qdq" })).toThrow(ValueError);
+    expect(() => exportModel(new TinyNet(), { example: x, format: "qoperator" })).toThrow(/prepareQat/);
   });
 
   it("bad options are typed errors", () => {

@@ -19,6 +19,7 @@ import {
 } from "../../src/onnx/index.js";
 import { TinyNet, loadOrt, randomizeBatchNorm, relDiff, runOrt } from "./helpers.js";
 import { tensor } from "../../src/tensor/creation.js";
+import { Int8Model } from "../../src/int8/model.js";
 
 const ort = await loadOrt();
 const itOrt = ort ? it : it.skip;
@@ -166,9 +167,10 @@ describe("generic ops", () => {
     expect(() => importModel(bytes)).toThrow(/op Erf \(Erf node 'my_erf'\) is not supported; supported ops: .*BatchNormalization.*Conv/);
   });
 
-  it("rejects quantized graphs until the quantized importer is registered", () => {
+  it("hands quantized graphs to the quantized importer (an Int8Model); importFloatModel rejects them", () => {
     const bytes = graphBytes([makeNode("QuantizeLinear", ["x", "s"], ["q"]), makeNode("DequantizeLinear", ["q", "s"], ["y"])], [floatTensorProto("s", [0.1], [])]);
-    expect(() => importModel(bytes)).toThrow(/quantized/);
+    expect(importModel(bytes)).toBeInstanceOf(Int8Model);
+    expect(() => importFloatModel(bytes)).toThrow(/quantized/);
   });
 
   it("keeps a tied initializer as one parameter", () => {

@@ -45,7 +45,7 @@ describe(`QatConvBn2d vs PyTorch ${golden.torch} ConvBnReLU2d`, () => {
       const y = m.forward(x);
       backward(y, new Tensor(Float32Array.from(s.g), y.shape));
       const ctx = `step ${i}${s.frozen ? " (BN frozen)" : ""}`;
-      expect(Array.from(m.weight_fake_quant.scale.data), ctx).toEqual(s.w_scale.map(Math.fround));
+      expect(Array.from((m.weight_fake_quant as unknown as { scale: Tensor }).scale.data), ctx).toEqual(s.w_scale.map(Math.fround));
       expectClose(y.data, s.y, 2e-5, 1e-4);
       expectClose(x.grad!.data, s.dx, 2e-5, 1e-4);
       expectClose(m.weight.grad!.data, s.dweight, 2e-5, 1e-4);

@@ -1,0 +1,241 @@
+/**
+ * Quantized ONNX export from an Int8Model (the integer graph quant.convert builds): every
+ * scale, zero point, int8 weight and int32 bias is taken from it as is, so the ONNX file
+ * computes what Int8Model.run computes (up to onnxruntime's float requantization: ±1 LSB at
+ * rounding ties). `exportInt8Model(int8, { format })` writes "qdq" (export-qdq.ts) or
+ * "qoperator" (export-qoperator.ts); both register here through `registerInt8Format`, and
+ * `quantizedFormatExporter` plugs them into `exportModel` (which converts the QAT model
+ * first — a clone with observers off — instead of tracing it).
+ * QuantEmitter holds what both formats share: the ExportContext, scalar scale / zero-point
+ * initializers (one per distinct pair), weight and bias initializers (per-axis on axis 0 when
+ * the channels differ), Conv / pool attributes and the integer-domain Clip that realises a
+ * node's clamp (ReLU6, reduce_range's [0, 127]) exactly. Called by export.ts's registry,
+ * users and the CLI.
+ */
+import { NotSupportedError, ValueError } from "../tensor/errors.js";
+import type { Module } from "../nn/module.js";
+import type { ConvNode, Int8Node, LinearNode, QParams, ValueInfo } from "../int8/graph.js";
+import { Int8Model } from "../int8/model.js";
+import { convert } from "../quant/convert.js";
+import { QatModel } from "../quant/stubs.js";
+import { attr, floatTensorProto, int64TensorProto, makeModel, makeValueInfo, scalarTensorProto, tensorProto } from "./builders.js";
+import { ExportContext } from "./export-context.js";
+import type { FormatExporter, ResolvedExportOptions } from "./export.js";
+import { DataType, encodeModel, type AttributeProto } from "./proto.js";
+
+export type QuantizedFormat = "qdq" | "qoperator";
+
+export interface Int8ExportOptions {
+  format: QuantizedFormat;
+  /** Default-domain opset (default 13). */
+  opset?: number;
+  inputName?: string;
+  outputName?: string;
+  /** Symbolic batch dim "N" on the graph input and output (default true). */
+  dynamicBatch?: boolean;
+  /** The static batch when dynamicBatch is false (default 1). */
+  batch?: number;
+  docString?: string;
+}
+
+/** Writes the nodes of one format; `minOpset` is checked before. */
+export interface Int8Format {
+  minOpset: number;
+  emit(em: QuantEmitter): void;
+}
+
+const formats = new Map<QuantizedFormat, Int8Format>();
+
+/** Installs the emitter of a quantized format (export-qdq.ts, export-qoperator.ts). */
+export function registerInt8Format(format: QuantizedFormat, f: Int8Format): void {
+  formats.set(format, f);
+}
+
+/** Input and output names of a weight / bias DequantizeLinear (or QLinear* operand). */
+export interface QuantConst {
+  data: string;
+  scale: string;
+  zeroPoint: string;
+  /** Set when the scale is a vector (per-axis, axis 0). */
+  axis?: number;
+}
+
+const storageRange = (d: QParams["dtype"]): [number, number] => (d === "uint8" ? [0, 255] : [-128, 127]);
+
+/** The emitter state shared by the QDQ and QOperator writers. */
+export class QuantEmitter {
+  readonly ctx: ExportContext;
+  readonly model: Int8Model;
+  readonly opset: number;
+  readonly inputName: string;
+  readonly outputName: string;
+  private readonly qparamNames = new Map<string, [string, string]>();
+  private readonly clampNames = new Map<string, [string, string]>();
+
+  constructor(model: Int8Model, opset: number, inputName: string, outputName: string) {
+    this.model = model;
+    this.opset = opset;
+    this.ctx = new ExportContext(opset);
+    this.inputName = this.ctx.reserve(inputName);
+    this.outputName = this.ctx.reserve(outputName);
+  }
+
+  value(id: string): ValueInfo {
+    return this.model.value(id);
+  }
+
+  /** Scalar scale (float32) and zero point (uint8 / int8) initializers of an activation. */
+  qparams(q: QParams): [string, string] {
+    const key = `${Math.fround(q.scale)}|${q.zeroPoint}|${q.dtype}`;
+    let names = this.qparamNames.get(key);
+    if (!names) {
+      const i = this.qparamNames.size;
+      names = [this.ctx.constant(scalarTensorProto(`scale_${i}`, Math.fround(q.scale))), this.ctx.constant(scalarTensorProto(`zero_point_${i}`, q.zeroPoint, q.dtype))];
+      this.qparamNames.set(key, names);
+    }
+    return names;
+  }
+
+  /**
+   * Clamps a quantized tensor to [lo, hi] with an integer Clip (opset ≥ 12) when that is
+   * narrower than its storage range; returns the (possibly unchanged) tensor name.
+   */
+  clampInt(x: string, clamp: readonly [number, number], dtype: QParams["dtype"], base: string): string {
+    const [qlo, qhi] = storageRange(dtype);
+    const [lo, hi] = clamp;
+    if (lo <= qlo && hi >= qhi) return x;
+    if (this.opset < 12) throw new NotSupportedError(`onnx export: '${base}' clamps to [${lo}, ${hi}]; an integer Clip needs opset ≥ 12, got ${this.opset}`);
+    const key = `${lo}|${hi}|${dtype}`;
+    let names = this.clampNames.get(key);
+    if (!names) {
+      names = [this.ctx.constant(scalarTensorProto(`clip_min_${dtype}`, lo, dtype)), this.ctx.constant(scalarTensorProto(`clip_max_${dtype}`, hi, dtype))];
+      this.clampNames.set(key, names);
+    }
+    const y = this.ctx.temp(`${base}_clamped`);
+    this.ctx.addNode("Clip", [x, ...names], [y], { name: `${base}/Clip` });
+    return y;
+  }
+
+  /** Int8 weights with their scale and zero point (scalars when every channel agrees). */
+  weight(node: ConvNode | LinearNode): QuantConst {
+    const w = this.model.tensors.get(node.weight);
+    if (!(w instanceof Int8Array)) throw new ValueError(`onnx export: weight '${node.weight}' is not int8`);
+    const oc = node.wShape[0];
+    const zps = node.wZeroPoints ? Array.from(this.model.tensors.get(node.wZeroPoints)!) : new Array<number>(oc).fill(0);
+    const scales = node.wScales.map((s) => Math.fround(s));
+    const data = this.ctx.constant(tensorProto(`${node.name}.weight_quantized`, { dtype: "int8", shape: node.wShape, data: w }));
+    if (scales.every((s) => s === scales[0]) && zps.every((z) => z === zps[0])) {
+      return { data, scale: this.ctx.constant(scalarTensorProto(`${node.name}.weight_scale`, scales[0])), zeroPoint: this.ctx.constant(scalarTensorProto(`${node.name}.weight_zero_point`, zps[0], "int8")) };
+    }
+    if (this.opset < 13) throw new NotSupportedError(`onnx export: '${node.name}' has per-channel weight scales; per-axis (De)QuantizeLinear needs opset ≥ 13, got ${this.opset}`);
+    return {
+      data, axis: 0,
+      scale: this.ctx.constant(floatTensorProto(`${node.name}.weight_scale`, scales)),
+      zeroPoint: this.ctx.constant(tensorProto(`${node.name}.weight_zero_point`, { dtype: "int8", shape: [oc], data: Int8Array.from(zps) })),
+    };
+  }
+
+  /** The int32 bias initializer (scale Sx·Sw[c], zero point 0), or null when the layer has none. */
+  biasData(node: ConvNode | LinearNode): string | null {
+    if (!node.bias) return null;
+    const b = this.model.tensors.get(node.bias)!;
+    return this.ctx.constant(tensorProto(`${node.name}.bias_quantized`, { dtype: "int32", shape: [b.length], data: b }));
+  }
+
+  /** The int32 bias with its DequantizeLinear parameters: scale fround(Sx·Sw[c]), zero point 0. */
+  bias(node: ConvNode | LinearNode, w: QuantConst): QuantConst | null {
+    const data = this.biasData(node);
+    if (!data) return null;
+    const sx = Math.fround(this.value(node.inputs[0]).q.scale);
+    const scales = node.wScales.map((s) => Math.fround(sx * Math.fround(s)));
+    if (w.axis === undefined) {
+      return { data, scale: this.ctx.constant(scalarTensorProto(`${node.name}.bias_scale`, scales[0])), zeroPoint: this.ctx.constant(scalarTensorProto(`${node.name}.bias_zero_point`, 0, "int32")) };
+    }
+    const oc = scales.length;
+    return {
+      data, axis: 0,
+      scale: this.ctx.constant(floatTensorProto(`${node.name}.bias_scale`, scales)),
+      zeroPoint: this.ctx.constant(tensorProto(`${node.name}.bias_zero_point`, { dtype: "int32", shape: [oc], data: new Int32Array(oc) })),
+    };
+  }
+
+  /** A DequantizeLinear of a constant (weight or bias); returns its float output name. */
+  dequantizeConst(c: QuantConst, base: string): string {
+    const y = this.ctx.temp(base);
+    this.ctx.addNode("DequantizeLinear", [c.data, c.scale, c.zeroPoint], [y], { name: `${base}/DequantizeLinear`, attributes: c.axis === undefined ? [] : [attr.int("axis", c.axis)] });
+    return y;
+  }
+
+  /** Graph value infos, model wrapper and bytes. */
+  finish(opts: Int8ExportOptions): Uint8Array {
+    const g = this.model.graph;
+    const dims = (shape: readonly number[]) => shape.map((d, i) => (i === 0 ? ((opts.dynamicBatch ?? true) ? "N" : (opts.batch ?? 1)) : d));
+    const graph = this.ctx.toGraph(
+      String(g.meta.name ?? "int8_model"),
+      [makeValueInfo(this.inputName, DataType.FLOAT, dims(g.input.shape))],
+      [makeValueInfo(this.outputName, DataType.FLOAT, dims(this.value(g.output).shape))],
+    );
+    return encodeModel(makeModel(graph, { opset: this.opset, extraOpsets: this.ctx.extraOpsets(), docString: opts.docString ?? `qat-ts ${opts.format} export (qconfig ${String(g.meta.qconfig ?? "?")})` }));
+  }
+}
+
+/** ONNX attributes of an int8 conv2d node (symmetric pads). */
+export function convAttributes(n: ConvNode): AttributeProto[] {
+  return [
+    attr.ints("kernel_shape", n.wShape.slice(2)), attr.ints("strides", n.stride), attr.ints("pads", [...n.padding, ...n.padding]),
+    attr.ints("dilations", n.dilation), attr.int("group", n.groups),
+  ];
+}
+
+/** ONNX attributes of a max / average pool node. */
+export function poolAttributes(n: Extract<Int8Node, { op: "maxpool2d" | "avgpool2d" }>, opset: number): AttributeProto[] {
+  const a = [attr.ints("kernel_shape", n.kernel), attr.ints("strides", n.stride), attr.ints("pads", [...n.padding, ...n.padding])];
+  if (n.op === "maxpool2d" && (n.dilation[0] !== 1 || n.dilation[1] !== 1)) a.push(attr.ints("dilations", n.dilation));
+  if (n.ceilMode && opset >= 10) a.push(attr.int("ceil_mode", 1));
+  else if (n.ceilMode) throw new NotSupportedError(`onnx export: pool '${n.name}' uses ceil_mode, which needs opset ≥ 10`);
+  if (n.op === "avgpool2d" && n.countIncludePad) a.push(attr.int("count_include_pad", 1));
+  return a;
+}
+
+/** Emits a flatten node on any tensor: Flatten for startDim 1, Reshape [0, …, 0, −1] otherwise. */
+export function emitFlatten(em: QuantEmitter, x: string, startDim: number, name: string, y: string): void {
+  if (startDim === 1) {
+    em.ctx.addNode("Flatten", [x], [y], { name, attributes: [attr.int("axis", 1)] });
+    return;
+  }
+  const shape = em.ctx.constant(int64TensorProto(`${name}.shape`, [...new Array<number>(startDim).fill(0), -1]));
+  em.ctx.addNode("Reshape", [x, shape], [y], { name });
+}
+
+/** The quantized ONNX bytes of an integer model. */
+export function exportInt8Model(int8: Int8Model, opts: Int8ExportOptions): Uint8Array {
+  if (!(int8 instanceof Int8Model)) throw new ValueError("exportInt8Model: expected an Int8Model (quant.convert's result)");
+  const format = formats.get(opts?.format);
+  if (!format) throw new ValueError(`exportInt8Model: unknown format '${String(opts?.format)}' (qdq, qoperator)`);
+  const opset = opts.opset ?? 13;
+  if (!Number.isInteger(opset) || opset > 21) throw new ValueError(`exportInt8Model: opset must be an integer ≤ 21, got ${opset}`);
+  if (opset < format.minOpset) throw new NotSupportedError(`onnx export: format '${opts.format}' needs opset ≥ ${format.minOpset}, got ${opset}`);
+  const inputName = opts.inputName ?? "input";
+  const outputName = opts.outputName ?? "output";
+  if (!inputName || !outputName || inputName === outputName) throw new ValueError("exportInt8Model: input and output names must be distinct and non-empty");
+  const em = new QuantEmitter(int8, opset, inputName, outputName);
+  format.emit(em);
+  return em.finish(opts);
+}
+
+/** The exportModel plug-in of a quantized format: convert, then exportInt8Model. */
+export function quantizedFormatExporter(format: QuantizedFormat, minOpset: number): FormatExporter {
+  return {
+    minOpset,
+    emit() {
+      throw new NotSupportedError(`onnx export: format '${format}' exports through exportWhole`);
+    },
+    exportWhole(model: Module, o: ResolvedExportOptions): Uint8Array {
+      if (!(model instanceof QatModel)) {
+        throw new ValueError(`onnx export: format '${format}' needs the model returned by quant.prepareQat (calibrated or trained); for an Int8Model use onnx.exportInt8Model`);
+      }
+      const int8 = convert(model, { example: o.example });
+      return exportInt8Model(int8, { format, opset: o.opset, inputName: o.inputName, outputName: o.outputName, dynamicBatch: o.dynamicBatch, batch: o.example.shape[0], docString: o.docString });
+    },
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * QDQ export of an Int8Model: float ONNX ops between QuantizeLinear / DequantizeLinear pairs,
+ * the form onnxruntime's QDQ transformers fuse into integer kernels (QLinearConv, QGemm,
+ * QLinearAdd, …) on x86 and that other runtimes read as "fake quantized".
+ *
+ *   input ─Q(Sx,Zx)→[Clip]→DQ→ Conv(DQ(w int8, Sw[c], axis 0), DQ(b int32, fround(Sx·Sw[c])))
+ *         ─Q(Sy,Zy)→[Clip]→DQ→ …  ─Q→[Clip]→DQ→ output
+ *
+ * - Every int8 value is produced once as float by its op; each consumer gets its own
+ *   QuantizeLinear → DequantizeLinear pair (onnxruntime fuses a node group only when its
+ *   DQ inputs are not shared), the graph output one more.
+ * - ReLU / ReLU6 / reduce_range are already in the int8 node's clamp [lo, hi] (ReLU is
+ *   implicit when Zy = qmin); when the clamp is narrower than the storage range it becomes an
+ *   integer Clip between Q and DQ (opset ≥ 12; PyTorch's own export does this for [0, 127]),
+ *   which is exact and leaves Conv→Q adjacent so the fusion still applies. Below opset 12 a
+ *   float Clip before the Q does it instead (exact up to float rounding at the bounds).
+ * - MaxPool / Flatten keep their input's parameters (onnxruntime drops their Q/DQ);
+ *   requantize is DQ→Q with the new parameters; avgpool2d is AveragePool → Q(Sx) → requantize.
+ * Opset ≥ 10 (per-tensor), ≥ 13 for per-axis weights. Registered as format "qdq".
+ */
+import type { Int8Node } from "../int8/graph.js";
+import { attr, scalarTensorProto } from "./builders.js";
+import { registerFormatExporter } from "./export.js";
+import { type QuantEmitter, convAttributes, emitFlatten, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
+
+interface Source {
+  /** Float tensor whose QuantizeLinear gives the value. */
+  float: string;
+  /** Integer clamp after the QuantizeLinear (null: none needed). */
+  clamp: [number, number] | null;
+}
+
+class QdqWriter {
+  private readonly sources = new Map<string, Source>();
+
+  constructor(private readonly em: QuantEmitter) {}
+
+  run(): void {
+    const g = this.em.model.graph;
+    this.setSource(g.input.id, this.em.inputName, [g.input.q.qmin, g.input.q.qmax], "input");
+    for (const n of g.nodes) this.node(n);
+    this.dq(g.output, "output", this.em.outputName);
+  }
+
+  /** Records the float producer of a value; below opset 12 a needed clamp becomes a float Clip here. */
+  private setSource(id: string, float: string, clamp: [number, number] | null, base: string): void {
+    const q = this.em.value(id).q;
+    const [qlo, qhi] = q.dtype === "uint8" ? [0, 255] : [-128, 127];
+    const needed = clamp !== null && (clamp[0] > qlo || clamp[1] < qhi);
+    if (!needed || this.em.opset >= 12) {
+      this.sources.set(id, { float, clamp: needed ? clamp : null });
+      return;
+    }
+    const s = Math.fround(q.scale);
+    const [lo, hi] = [Math.fround(s * (clamp[0] - q.zeroPoint)), Math.fround(s * (clamp[1] - q.zeroPoint))];
+    const y = this.em.ctx.temp(`${base}_clipped`);
+    if (this.em.opset >= 11) {
+      const bounds = [this.em.ctx.constant(scalarTensorProto(`${base}.clip_min`, lo)), this.em.ctx.constant(scalarTensorProto(`${base}.clip_max`, hi))];
+      this.em.ctx.addNode("Clip", [float, ...bounds], [y], { name: `${base}/Clip` });
+    } else {
+      this.em.ctx.addNode("Clip", [float], [y], { name: `${base}/Clip`, attributes: [attr.float("min", lo), attr.float("max", hi)] });
+    }
+    this.sources.set(id, { float: y, clamp: null });
+  }
+
+  /** A fresh Q → [Clip] → DQ pair of value `id` for one consumer; returns the float DQ output. */
+  private dq(id: string, consumer: string, outName?: string): string {
+    const { ctx } = this.em;
+    const v = this.em.value(id);
+    const src = this.sources.get(id)!;
+    const [s, z] = this.em.qparams(v.q);
+    const q = ctx.temp(`${consumer}/${id}_quantized`);
+    ctx.addNode("QuantizeLinear", [src.float, s, z], [q], { name: `${consumer}/QuantizeLinear` });
+    const c = src.clamp ? this.em.clampInt(q, src.clamp, v.q.dtype, `${consumer}/${id}`) : q;
+    const y = outName ?? ctx.temp(`${consumer}/${id}_dequantized`);
+    ctx.addNode("DequantizeLinear", [c, s, z], [y], { name: `${consumer}/DequantizeLinear` });
+    return y;
+  }
+
+  private out(n: Int8Node): string {
+    return this.em.ctx.temp(`${n.name}_output`);
+  }
+
+  private node(n: Int8Node): void {
+    const { ctx } = this.em;
+    switch (n.op) {
+      case "conv2d":
+      case "linear": {
+        const x = this.dq(n.inputs[0], n.name);
+        const w = this.em.weight(n);
+        const ins = [x, this.em.dequantizeConst(w, `${n.name}.weight`)];
+        const b = this.em.bias(n, w);
+        if (b) ins.push(this.em.dequantizeConst(b, `${n.name}.bias`));
+        const y = this.out(n);
+        if (n.op === "conv2d") ctx.addNode("Conv", ins, [y], { name: n.name, attributes: convAttributes(n) });
+        else ctx.addNode("Gemm", ins, [y], { name: n.name, attributes: [attr.int("transB", 1)] });
+        return this.setSource(n.output, y, n.clamp, n.name);
+      }
+      case "add": {
+        const y = this.out(n);
+        ctx.addNode("Add", [this.dq(n.inputs[0], n.name), this.dq(n.inputs[1], n.name)], [y], { name: n.name });
+        return this.setSource(n.output, y, n.clamp, n.name);
+      }
+      case "concat": {
+        const y = this.out(n);
+        ctx.addNode("Concat", n.inputs.map((i) => this.dq(i, n.name)), [y], { name: n.name, attributes: [attr.int("axis", n.axis)] });
+        return this.setSource(n.output, y, null, n.name);
+      }
+      case "maxpool2d":
+      case "avgpool2d": {
+        const y = this.out(n);
+        ctx.addNode(n.op === "maxpool2d" ? "MaxPool" : "AveragePool", [this.dq(n.inputs[0], n.name)], [y], { name: n.name, attributes: poolAttributes(n, this.em.opset) });
+        return this.setSource(n.output, y, null, n.name);
+      }
+      case "globalavgpool": {
+        const y = this.out(n);
+        ctx.addNode("GlobalAveragePool", [this.dq(n.inputs[0], n.name)], [y], { name: n.name });
+        return this.setSource(n.output, y, n.clamp, n.name);
+      }
+      case "requantize":
+        return this.setSource(n.output, this.dq(n.inputs[0], n.name), n.clamp, n.name);
+      case "flatten": {
+        const y = this.out(n);
+        emitFlatten(this.em, this.dq(n.inputs[0], n.name), n.startDim, n.name, y);
+        return this.setSource(n.output, y, null, n.name);
+      }
+    }
+  }
+}
+
+registerInt8Format("qdq", { minOpset: 10, emit: (em) => new QdqWriter(em).run() });
+registerFormatExporter("qdq", quantizedFormatExporter("qdq", 10));

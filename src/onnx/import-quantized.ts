@@ -1,0 +1,62 @@
+/**
+ * Quantized ONNX → Int8Model (registered with registerQuantizedImporter on import, so
+ * `onnx.importModel(bytes)` returns an Int8Model for any QDQ or QOperator graph).
+ *
+ * Reads QDQ graphs — ours (export-qdq.ts) and PyTorch 1.13's export of a converted model
+ * (Constant nodes for scales, Q → Cast → DQ, ConstantOfShape → Cast bias zero points,
+ * Conv → Relu → Q) — by pattern-matching DequantizeLinear → float op [→ Relu / Clip] →
+ * QuantizeLinear [→ integer Clip] chains into int8 nodes, and QOperator graphs (ours:
+ * QLinearConv, QGemm, QLinearMatMul, QLinearAdd, QLinearConcat, QLinear(Global)AveragePool,
+ * MaxPool / Flatten / Reshape on quantized tensors). Multipliers, biases and clamps are
+ * computed as quant.convert computes them (quant-import-nodes.ts), so export → import is
+ * bit-exact. Anything else is a NotSupportedError naming the node, its op type and the
+ * supported ops. The walk's state and the handlers live in quant-import-*.ts.
+ * Called by import.ts (through the registry), users and the CLI.
+ */
+import { FormatError, NotSupportedError } from "../tensor/errors.js";
+import type { Int8Model } from "../int8/model.js";
+import { DataType, type ModelProto } from "./proto.js";
+import type { IrGraph } from "./graph.js";
+import { registerQuantizedImporter } from "./import.js";
+import { QDQ_HANDLERS } from "./quant-import-ops.js";
+import { MS_HANDLERS, QOP_HANDLERS } from "./quant-import-qop.js";
+import { QuantImporter, where } from "./quant-import-state.js";
+
+declare module "./import.js" {
+  interface ImportedModels {
+    quantized: Int8Model;
+  }
+}
+
+const FOLDED = ["Constant", "ConstantOfShape", "Cast (constants)", "Identity (constants)"];
+
+/** Op types the quantized importer understands (com.microsoft ones prefixed). */
+export function supportedQuantizedOps(): string[] {
+  return [...Object.keys(QDQ_HANDLERS), ...Object.keys(QOP_HANDLERS), ...Object.keys(MS_HANDLERS).map((k) => `com.microsoft::${k}`), ...FOLDED];
+}
+
+/** Builds the Int8Model of a validated quantized graph. */
+export function importQuantizedGraph(model: ModelProto, g: IrGraph): Int8Model {
+  if (g.inputs.length !== 1) throw new NotSupportedError(`onnx import (quantized): the graph has ${g.inputs.length} inputs; an Int8Model has one`);
+  if (g.inputs[0].elemType !== DataType.FLOAT) throw new NotSupportedError(`onnx import (quantized): the graph input '${g.inputs[0].name}' must be FLOAT`);
+  const imp = new QuantImporter(g);
+  imp.floats.set(g.inputs[0].name, { kind: "input" });
+  // Constant subgraphs first (they never depend on activations), so every bound is known.
+  g.nodes.forEach((n, i) => {
+    if (imp.consts.tryFold(n)) imp.done.add(i);
+  });
+  g.nodes.forEach((n, i) => {
+    if (imp.done.has(i)) return;
+    if (n.outputs.length === 0 || n.outputs[0] === "") throw new FormatError(`${where(n)} has no output`);
+    const handler = n.domain === "" ? (QDQ_HANDLERS[n.opType] ?? QOP_HANDLERS[n.opType]) : n.domain === "com.microsoft" ? MS_HANDLERS[n.opType] : undefined;
+    if (!handler) {
+      const op = n.domain ? `${n.domain}::${n.opType}` : n.opType;
+      throw new NotSupportedError(`${where(n)}: op ${op} is not supported in quantized graphs; supported: ${supportedQuantizedOps().join(", ")}`);
+    }
+    handler(imp, n);
+  });
+  const qoperator = g.nodes.some((n) => n.opType.startsWith("QLinear") || n.opType === "QGemm");
+  return imp.finish({ producer: "qat-ts onnx import", format: qoperator ? "qoperator" : "qdq", source: model.producerName ?? "", graph: g.name });
+}
+
+registerQuantizedImporter(importQuantizedGraph);
