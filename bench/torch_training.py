@@ -62,4 +62,7 @@ float_model.eval()
 x = torch.randn(256, 1, 28, 28)
 with torch.no_grad():
     inf = timeit(lambda: float_model(x), 1.0)
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "float_img_s": 64 / f, "qat_img_s": 64 / q, "qat_over_float": q / f, "infer256_ms": inf * 1e3}))
+res = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+for suffix in ("wasm1", "wasm2", "ref"):  # the same PyTorch figures beside each of our settings
+    res.update({f"float_img_s_{suffix}": 64 / f, f"qat_img_s_{suffix}": 64 / q, f"qat_over_float_{suffix}": q / f, f"infer256_ms_{suffix}": inf * 1e3})
+print(json.dumps(res))

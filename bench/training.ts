@@ -13,6 +13,7 @@ import { noGrad } from "../src/tensor/grad-mode.js";
 import { prepareQat } from "../src/quant/prepare.js";
 import { qconfigs } from "../src/quant/qconfig.js";
 import { timeit } from "./core.js";
+import { getBackend, getNumThreads, setBackend, setNumThreads } from "../src/backend/index.js";
 import "../src/index.js";
 
 function stepper(model: Module): () => void {
@@ -28,7 +29,8 @@ function stepper(model: Module): () => void {
   };
 }
 
-export function benchTraining(): Record<string, number> {
+/** Float and QAT img/s and their ratio on the current backend (suffix names the setting). */
+function measure(suffix: string): Record<string, number> {
   manualSeed(0);
   const float = smallCnn();
   const qm = prepareQat(smallCnn(), { qconfig: qconfigs.x86 });
@@ -45,5 +47,23 @@ export function benchTraining(): Record<string, number> {
   const x = randn([256, 1, 28, 28]);
   float.eval();
   const inf = timeit(() => noGrad(() => float.forward(x)), 1);
-  return { float_img_s: 64 / f, qat_img_s: 64 / q, qat_over_float: q / f, infer256_ms: inf * 1e3 };
+  return { [`float_img_s_${suffix}`]: 64 / f, [`qat_img_s_${suffix}`]: 64 / q, [`qat_over_float_${suffix}`]: q / f, [`infer256_ms_${suffix}`]: inf * 1e3 };
+}
+
+/** The wasm backend with 1 thread and with all cores, and the reference backend. */
+export function benchTraining(): Record<string, number> {
+  const before = getBackend();
+  const threads = getNumThreads();
+  try {
+    setBackend("wasm");
+    setNumThreads(1);
+    const w1 = measure("wasm1");
+    setNumThreads(threads);
+    const w2 = measure("wasm2");
+    setBackend("ref");
+    return { ...w1, ...w2, ...measure("ref") };
+  } finally {
+    setBackend(before);
+    setNumThreads(threads);
+  }
 }
