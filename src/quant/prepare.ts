@@ -54,7 +54,6 @@ export interface QConfigOverride {
   /** Dotted module path (as in model.namedModules()); applies to descendants too. */
   name?: string;
   regex?: RegExp;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   type?: abstract new (...args: any[]) => Module;
   qconfig: QConfig | null;
 }
