@@ -33,6 +33,10 @@ import {
 } from "./observer.js";
 import { type Factory, type QScheme, dtypeBounds, isPerChannel, makeFactory, normalizeDType } from "./quant-spec.js";
 
+import { allocArray } from "../tensor/dtype.js";
+import { getBackend } from "../backend/index.js";
+import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "../backend/wasm/fakequant.js";
+
 const f32 = Math.fround;
 /** 2^63: float → int64 conversions at or beyond it give INT64_MIN on x86. */
 export const INT64_LIMIT = 9223372036854775808;
@@ -85,15 +89,20 @@ function fakeQuantRange(x: FloatArray, r: FakeQuantResult, from: number, to: num
   }
 }
 
+/** Output and mask storage from the tensor allocator (inside wasm memory when wasm is active). */
 function allocLike(x: FloatArray): FakeQuantResult {
-  const out = x instanceof Float32Array ? new Float32Array(x.length) : new Float64Array(x.length);
-  return { out, mask: new Uint8Array(x.length) };
+  const out = allocArray(x instanceof Float32Array ? "float32" : "float64", x.length);
+  return { out, mask: allocArray("uint8", x.length) };
 }
+
+/** The wasm backend's fused kernels take over float32 data when that backend is active. */
+const onWasm = (x: FloatArray): x is Float32Array => x instanceof Float32Array && getBackend() === "wasm";
 
 /** Forward kernel, per tensor: x̂ and mask in one pass. */
 export function fakeQuantPerTensorKernel(x: FloatArray, scale: number, zeroPoint: number, qmin: number, qmax: number): FakeQuantResult {
   const r = allocLike(x);
-  fakeQuantRange(x, r, 0, x.length, f32(scale), zeroPoint, qmin, qmax);
+  if (onWasm(x)) fakeQuantizePerTensorF32(x, f32(scale), zeroPoint, qmin, qmax, r.out as Float32Array, r.mask);
+  else fakeQuantRange(x, r, 0, x.length, f32(scale), zeroPoint, qmin, qmax);
   return r;
 }
 
@@ -112,6 +121,10 @@ export function fakeQuantPerChannelKernel(
   for (let d = axis + 1; d < shape.length; d++) inner *= shape[d];
   const outer = C * inner === 0 ? 0 : x.length / (C * inner);
   const r = allocLike(x);
+  if (onWasm(x)) {
+    fakeQuantizePerChannelF32(x, shape, axis, scales, zeroPoints, qmin, qmax, r.out as Float32Array, r.mask);
+    return r;
+  }
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < C; c++) {
       const base = (o * C + c) * inner;
@@ -123,7 +136,7 @@ export function fakeQuantPerChannelKernel(
 
 /** Backward kernel: dL/dx = dL/dx̂ · mask. */
 export function steBackwardKernel(grad: FloatArray, mask: Uint8Array): FloatArray {
-  const out = grad instanceof Float32Array ? new Float32Array(grad.length) : new Float64Array(grad.length);
+  const out = allocArray(grad instanceof Float32Array ? "float32" : "float64", grad.length);
   for (let i = 0; i < grad.length; i++) out[i] = grad[i] * mask[i];
   return out;
 }

@@ -16,6 +16,7 @@
  * backward reads Z as trunc(Z + 0.5) while the forward uses rint(Z).
  * Called by the w4a8 qconfig preset (through lsq-presets.ts) and by users building LSQ models.
  */
+import { allocArray } from "../tensor/dtype.js";
 import { defineOp } from "../autograd/custom.js";
 import type { FloatArray } from "../tensor/dtype.js";
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
@@ -87,7 +88,7 @@ function gradsToTensors(acc: Float64Array, C: number): [Tensor, Tensor] {
 }
 
 function allocGrad(x: FloatArray): FloatArray {
-  return x instanceof Float32Array ? new Float32Array(x.length) : new Float64Array(x.length);
+  return allocArray(x instanceof Float32Array ? "float32" : "float64", x.length);
 }
 
 /** Z as ATen's per-tensor learnable kernels read it: forward rint, backward trunc(Z + 0.5), clamped. */
