@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { writeFileSync, renameSync } from "node:fs";
 import { benchConv, benchMatmul, benchOverhead } from "./core.js";
 import { benchTraining } from "./training.js";
+import { getBackend, setBackend } from "../src/backend/index.js";
 import { benchWasm } from "./wasm.js";
 import { benchOnnx } from "./onnx.js";
 
@@ -61,7 +62,15 @@ const SUITES: Suite[] = [
   {
     name: "core",
     title: "Engine (reference backend, 1 thread) vs PyTorch 1.13 (1 thread)",
-    run: () => ({ ...benchMatmul(), ...benchConv(), ...benchOverhead() }),
+    run: () => {
+      const before = getBackend();
+      setBackend("ref");
+      try {
+        return { ...benchMatmul(), ...benchConv(), ...benchOverhead() };
+      } finally {
+        setBackend(before);
+      }
+    },
     torchScript: "torch_ref.py",
     torchArgs: ["1"],
     rows: [
