@@ -88,6 +88,22 @@ export function tensorProto(name: string, t: Tensor | { dtype: DType; shape: rea
   return { name, dims: [...t.shape], dataType: onnxElemType(t.dtype), rawData: rawBytes(t.dtype, t.data) };
 }
 
+/**
+ * An INT4 initializer (ONNX ≥ 1.16, opset 21): signed values in [-8, 7] packed two per byte,
+ * element 2i in the low nibble and 2i+1 in the high one (an odd count leaves the last high
+ * nibble 0); dims are the logical shape.
+ */
+export function int4TensorProto(name: string, values: ArrayLike<number>, dims: readonly number[] = [values.length]): TensorProto {
+  if (numel(dims) !== values.length) throw new ValueError(`int4TensorProto '${name}': dims ${fmtShape(dims)} do not match ${values.length} values`);
+  const out = new Uint8Array(Math.ceil(values.length / 2));
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < -8 || v > 7) throw new ValueError(`int4TensorProto '${name}': value ${v} at ${i} is outside [-8, 7]`);
+    out[i >> 1] |= (v & 0xf) << ((i & 1) * 4);
+  }
+  return { name, dims: [...dims], dataType: DataType.INT4, rawData: out };
+}
+
 /** A rank-0 initializer (a scale, a zero point) of one of our dtypes. */
 export function scalarTensorProto(name: string, value: number, dtype: DType = "float32"): TensorProto {
   return tensorProto(name, { dtype, shape: [], data: [value] });

@@ -18,7 +18,7 @@ import type { ConvNode, Int8Node, LinearNode, QParams, ValueInfo } from "../int8
 import { Int8Model } from "../int8/model.js";
 import { convert } from "../quant/convert.js";
 import { QatModel } from "../quant/stubs.js";
-import { attr, floatTensorProto, int64TensorProto, makeModel, makeValueInfo, scalarTensorProto, tensorProto } from "./builders.js";
+import { attr, floatTensorProto, int4TensorProto, int64TensorProto, makeModel, makeValueInfo, scalarTensorProto, tensorProto } from "./builders.js";
 import { ExportContext } from "./export-context.js";
 import type { FormatExporter, ResolvedExportOptions } from "./export.js";
 import { DataType, encodeModel, type AttributeProto } from "./proto.js";
@@ -116,22 +116,33 @@ export class QuantEmitter {
     return y;
   }
 
-  /** Int8 weights with their scale and zero point (scalars when every channel agrees). */
-  weight(node: ConvNode | LinearNode): QuantConst {
+  /**
+   * Int8 weights with their scale and zero point (scalars when every channel agrees). With
+   * `allowInt4` (QDQ only), opset ≥ 21, weightBits ≤ 4 and every weight and zero point in
+   * [-8, 7], the weights and zero point are stored as packed INT4 instead (same values, half
+   * the bytes of int8 rounded up); otherwise int8.
+   */
+  weight(node: ConvNode | LinearNode, opts: { allowInt4?: boolean } = {}): QuantConst {
     const w = this.model.tensors.get(node.weight);
     if (!(w instanceof Int8Array)) throw new ValueError(`onnx export: weight '${node.weight}' is not int8`);
     const oc = node.wShape[0];
     const zps = node.wZeroPoints ? Array.from(this.model.tensors.get(node.wZeroPoints)!) : new Array<number>(oc).fill(0);
     const scales = node.wScales.map((s) => Math.fround(s));
-    const data = this.ctx.constant(tensorProto(`${node.name}.weight_quantized`, { dtype: "int8", shape: node.wShape, data: w }));
+    const inInt4 = (v: number) => v >= -8 && v <= 7;
+    const int4 = opts.allowInt4 === true && this.opset >= 21 && node.weightBits <= 4 && w.every(inInt4) && zps.every(inInt4);
+    const data = this.ctx.constant(
+      int4 ? int4TensorProto(`${node.name}.weight_quantized`, w, node.wShape) : tensorProto(`${node.name}.weight_quantized`, { dtype: "int8", shape: node.wShape, data: w }),
+    );
+    const zeroPoint = (name: string, values: number[], dims: number[]) =>
+      this.ctx.constant(int4 ? int4TensorProto(name, values, dims) : tensorProto(name, { dtype: "int8", shape: dims, data: Int8Array.from(values) }));
     if (scales.every((s) => s === scales[0]) && zps.every((z) => z === zps[0])) {
-      return { data, scale: this.ctx.constant(scalarTensorProto(`${node.name}.weight_scale`, scales[0])), zeroPoint: this.ctx.constant(scalarTensorProto(`${node.name}.weight_zero_point`, zps[0], "int8")) };
+      return { data, scale: this.ctx.constant(scalarTensorProto(`${node.name}.weight_scale`, scales[0])), zeroPoint: zeroPoint(`${node.name}.weight_zero_point`, [zps[0]], []) };
     }
     if (this.opset < 13) throw new NotSupportedError(`onnx export: '${node.name}' has per-channel weight scales; per-axis (De)QuantizeLinear needs opset ≥ 13, got ${this.opset}`);
     return {
       data, axis: 0,
       scale: this.ctx.constant(floatTensorProto(`${node.name}.weight_scale`, scales)),
-      zeroPoint: this.ctx.constant(tensorProto(`${node.name}.weight_zero_point`, { dtype: "int8", shape: [oc], data: Int8Array.from(zps) })),
+      zeroPoint: zeroPoint(`${node.name}.weight_zero_point`, zps, [oc]),
     };
   }
 

@@ -16,6 +16,9 @@
  *   float Clip before the Q does it instead (exact up to float rounding at the bounds).
  * - MaxPool / Flatten keep their input's parameters (onnxruntime drops their Q/DQ);
  *   requantize is DQ→Q with the new parameters; avgpool2d is AveragePool → Q(Sx) → requantize.
+ * - At opset ≥ 21 a conv / linear whose weightBits ≤ 4 and whose weights (and zero points) all
+ *   lie in [-8, 7] stores them as packed INT4 (DequantizeLinear reads int4 from opset 21);
+ *   below 21 they stay int8, numerically identical.
  * Opset ≥ 10 (per-tensor), ≥ 13 for per-axis weights. Registered as format "qdq".
  */
 import type { Int8Node } from "../int8/graph.js";
@@ -87,7 +90,7 @@ class QdqWriter {
       case "conv2d":
       case "linear": {
         const x = this.dq(n.inputs[0], n.name);
-        const w = this.em.weight(n);
+        const w = this.em.weight(n, { allowInt4: true });
         const ins = [x, this.em.dequantizeConst(w, `${n.name}.weight`)];
         const b = this.em.bias(n, w);
         if (b) ins.push(this.em.dequantizeConst(b, `${n.name}.bias`));
