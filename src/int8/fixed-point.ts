@@ -142,6 +142,9 @@ export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shi
   return shift < 0 ? roundingDivideByPOT(h, -shift) : h;
 }
 
+/** 2^−t for t ∈ [0, 62]. */
+const POW2_NEG = Float64Array.from({ length: 63 }, (_, t) => 2 ** -t);
+
 /**
  * Single-rounding requantization (TFLite's TFLITE_SINGLE_ROUNDING MultiplyByQuantizedMultiplier):
  *   result = floor((x·M0 + 2^(t−1)) / 2^t),  t = 31 − shift ∈ [1, 62]
@@ -154,6 +157,14 @@ export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shi
  */
 export function multiplyByQuantizedMultiplierSingleRounding(x: number, multiplier: number, shift: number): number {
   const t = 31 - shift;
+  if (x < 2097152 && x > -2097152) {
+    // Fast path, |x| < 2^21: x·M0 < 2^52 is exact, scaling by 2^−t is exact, and so is
+    // y − floor(y); the result rounds once, ties toward +∞.
+    const y = x * multiplier * POW2_NEG[t];
+    const f = Math.floor(y);
+    const r = y - f >= 0.5 ? f + 1 : f;
+    return r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r;
+  }
   const mh = Math.floor(multiplier / 65536);
   const ml = multiplier - mh * 65536;
   const p1 = x * mh;

@@ -19,6 +19,8 @@ import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
 import { qadd, qconcat, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
+import { qconv2dGemm, qlinearGemm } from "./kernels/gemm-path.js";
+import { getBackend } from "../backend/index.js";
 
 const META_KEY = "qat_ts.int8";
 const FORMAT_VERSION = 1;
@@ -123,6 +125,8 @@ export class Int8Model {
     const x = env.get(node.inputs[0])!;
     const xq = this.value(node.inputs[0]).q;
     const yq = this.value(node.output).q;
+    const fast = this.gemmPath(node, x, xq.zeroPoint, yq);
+    if (fast) return fast;
     switch (node.op) {
       case "conv2d":
         return qconv2d({
@@ -173,6 +177,34 @@ export class Int8Model {
         return { data: x.data, shape: [...s.slice(0, node.startDim), s.slice(node.startDim).reduce((a, b) => a * b, 1)] };
       }
     }
+  }
+
+  /**
+   * Conv (groups = 1) and linear with symmetric weights through the backend's int8 GEMM when
+   * the wasm backend is active: bit-identical to the direct kernels (./kernels/gemm-path.ts).
+   */
+  private gemmPath(node: Int8Node, x: QuantResult, xZp: number, yq: ValueInfo["q"]): QuantResult | null {
+    if (getBackend() !== "wasm" || (node.op !== "conv2d" && node.op !== "linear") || node.wZeroPoints) return null;
+    if (node.op === "conv2d" && node.groups !== 1) return null;
+    const w = this.tensors.get(node.weight) as Int8Array;
+    const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
+    const r = {
+      bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
+      yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
+    };
+    if (node.op === "linear") {
+      const [n, k] = x.shape;
+      return { data: qlinearGemm(x.data, xZp, n, k, w, node.wShape[0], r), shape: [n, node.wShape[0]] };
+    }
+    const [n, c, h, wd] = x.shape;
+    const [oc, , kh, kw] = node.wShape;
+    const [sh, sw] = node.stride;
+    const [ph, pw] = node.padding;
+    const [dh, dw] = node.dilation;
+    const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+    const ow = Math.floor((wd + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+    const s = { n, c, h, w: wd, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw };
+    return { data: qconv2dGemm(x.data, xZp, s, w, r), shape: [n, oc, oh, ow] };
   }
 
   private int32(key: string | null): Int32Array | null {

@@ -1,0 +1,44 @@
+/** Int8Model's int8-GEMM path (wasm backend) is bit-identical to the direct integer kernels. */
+import { describe, expect, it } from "vitest";
+import "../../src/index.js";
+import { getBackend, listBackends, setBackend } from "../../src/backend/index.js";
+import { fashionMnistSample } from "../../src/data/fs.js";
+import { smallCnn } from "../../src/nn/models/small-cnn.js";
+import { resnet20 } from "../../src/nn/models/resnet.js";
+import { prepareQat } from "../../src/quant/prepare.js";
+import { qconfigs } from "../../src/quant/qconfig.js";
+import { calibrate } from "../../src/quant/calibrate.js";
+import { convert } from "../../src/quant/convert.js";
+import { disableObserver } from "../../src/quant/schedule.js";
+import { DataLoader } from "../../src/data/loader.js";
+import { manualSeed } from "../../src/tensor/random.js";
+import type { Module } from "../../src/nn/module.js";
+
+const sample = fashionMnistSample();
+const hasWasm = listBackends().includes("wasm");
+
+describe.skipIf(!hasWasm)("Int8Model on the int8 GEMM path", () => {
+  for (const [name, make, qc] of [
+    ["SmallCNN x86 (uint8 activations)", () => smallCnn(), qconfigs.x86],
+    ["ResNet-20 tflite (int8 activations)", () => resnet20({ width: 8 }), qconfigs.tflite],
+  ] as [string, () => Module, typeof qconfigs.x86][]) {
+    it(`${name}: every activation equals the direct kernels'`, () => {
+      manualSeed(4);
+      const qm = prepareQat(make(), { qconfig: qc });
+      calibrate(qm, new DataLoader(sample.train, { batchSize: 32, seed: 1 }), { batches: 2 });
+      disableObserver(qm);
+      const int8 = convert(qm);
+      const x = int8.quantizeInput(sample.test.getBatch(Array.from({ length: 16 }, (_, i) => i)).x);
+      const before = getBackend();
+      try {
+        setBackend("wasm");
+        const fast = int8.runQuantized(x, { collect: true }).values!;
+        setBackend("ref");
+        const direct = int8.runQuantized(x, { collect: true }).values!;
+        for (const [id, v] of direct) expect(Array.from(fast.get(id)!.data), id).toEqual(Array.from(v.data));
+      } finally {
+        setBackend(before);
+      }
+    }, 120_000);
+  }
+});
