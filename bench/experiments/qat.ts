@@ -47,6 +47,8 @@ const QCONFIGS: Record<string, () => QConfig> = {
   w4a8: () => qconfigs.w4a8,
   w4a4: () => qconfigFor({ name: "w4a4-lsq", weightBits: 4, activationBits: 4, lsqWeights: true, lsqActivations: true }),
   w2a4: () => qconfigFor({ name: "w2a4-lsq", weightBits: 2, activationBits: 4, lsqWeights: true, lsqActivations: true }),
+  "w4a4-lsqw": () => qconfigFor({ name: "w4a4-lsqw", weightBits: 4, activationBits: 4, lsqWeights: true }),
+  "w2a4-lsqw": () => qconfigFor({ name: "w2a4-lsqw", weightBits: 2, activationBits: 4, lsqWeights: true }),
 };
 
 function freshFloat(): Module {
