@@ -17,6 +17,7 @@ import { smallCnn } from "../../src/nn/models/small-cnn.js";
 import type { Module } from "../../src/nn/module.js";
 import { SGD } from "../../src/optim/sgd.js";
 import { manualSeed } from "../../src/tensor/random.js";
+import { noGrad } from "../../src/tensor/grad-mode.js";
 import { Trainer, type TrainerCallbacks, evaluate, evaluatePredictor } from "../../src/train/trainer.js";
 import { subset } from "../../src/data/dataset.js";
 import { loadCheckpoint } from "../../src/train/fs.js";
@@ -118,11 +119,10 @@ for (const v of variants) {
   qm.eval();
   const fq = evaluate(qm, testLoader).accuracy;
   const int8 = convert(qm);
-  const all = [...new DataLoader(test, { batchSize: test.length })][0];
-  const fqLogits = qm.forward(all.x);
-  const intLogits = int8.run(all.x);
+  let agreeCount = 0;
+  for (const { x } of testLoader) agreeCount += top1(noGrad(() => qm.forward(x)).data as Float32Array, int8.run(x).data as Float32Array, 10);
   const intAcc = evaluatePredictor((x) => int8.run(x), testLoader).accuracy;
-  const agree = top1(fqLogits.data as Float32Array, intLogits.data as Float32Array, 10) / test.length;
+  const agree = agreeCount / test.length;
   const floatBytes = freshFloat().parameters().reduce((s, p) => s + p.size * 4, 0);
   log(`${v}.qat`, { fakeQuantAccuracy: fq, int8Accuracy: intAcc, top1Agreement: agree, int8Bytes: int8.sizeBytes, floatParamBytes: floatBytes, ...t });
 }

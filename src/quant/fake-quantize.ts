@@ -98,11 +98,22 @@ function allocLike(x: FloatArray): FakeQuantResult {
 /** The wasm backend's fused kernels take over float32 data when that backend is active. */
 const onWasm = (x: FloatArray): x is Float32Array => x instanceof Float32Array && getBackend() === "wasm";
 
+/** Runs a wasm kernel; false (so the caller uses the JS loop) when WebAssembly memory is exhausted. */
+function tryWasm(run: () => void): boolean {
+  try {
+    run();
+    return true;
+  } catch (e) {
+    if (e instanceof RangeError) return false;
+    throw e;
+  }
+}
+
 /** Forward kernel, per tensor: x̂ and mask in one pass. */
 export function fakeQuantPerTensorKernel(x: FloatArray, scale: number, zeroPoint: number, qmin: number, qmax: number): FakeQuantResult {
   const r = allocLike(x);
-  if (onWasm(x)) fakeQuantizePerTensorF32(x, f32(scale), zeroPoint, qmin, qmax, r.out as Float32Array, r.mask);
-  else fakeQuantRange(x, r, 0, x.length, f32(scale), zeroPoint, qmin, qmax);
+  if (onWasm(x) && tryWasm(() => fakeQuantizePerTensorF32(x, f32(scale), zeroPoint, qmin, qmax, r.out as Float32Array, r.mask))) return r;
+  fakeQuantRange(x, r, 0, x.length, f32(scale), zeroPoint, qmin, qmax);
   return r;
 }
 
@@ -121,10 +132,7 @@ export function fakeQuantPerChannelKernel(
   for (let d = axis + 1; d < shape.length; d++) inner *= shape[d];
   const outer = C * inner === 0 ? 0 : x.length / (C * inner);
   const r = allocLike(x);
-  if (onWasm(x)) {
-    fakeQuantizePerChannelF32(x, shape, axis, scales, zeroPoints, qmin, qmax, r.out as Float32Array, r.mask);
-    return r;
-  }
+  if (onWasm(x) && tryWasm(() => fakeQuantizePerChannelF32(x, shape, axis, scales, zeroPoints, qmin, qmax, r.out as Float32Array, r.mask))) return r;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < C; c++) {
       const base = (o * C + c) * inner;
