@@ -6,7 +6,7 @@
  *   QAT            prepare + calibrate + 1 epoch lr 0.005, BN frozen at 60 %, observers at 80 %
  *                  → fake-quant accuracy, converted Int8Model accuracy, top-1 agreement, time
  * for the variants given by --variants (x86, w4a8, w4a4, w2a4; LSQ for the low-bit ones).
- *   node --import tsx bench/experiments/qat.ts --variants x86,w4a8 [--seed 0] [--out /tmp/qat-exp]
+ *   node --import tsx bench/experiments/qat.ts --variants x86,w4a8 [--seed 0] [--out /tmp/qat-exp] [--qat-epochs 1]
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -35,6 +35,7 @@ const seed = Number(arg("seed", "0"));
 const out = arg("out", "/tmp/qat-exp");
 const variants = arg("variants", "x86").split(",");
 const withControl = arg("control", "yes") === "yes";
+const qatEpochs = Number(arg("qat-epochs", "1"));
 const full = fashionMnist(arg("data", "/usr/share/datasets/fashion-mnist"));
 const limit = Number(arg("limit", "0"));
 const train = limit ? subset(full.train, Array.from({ length: limit }, (_, i) => i)) : full.train;
@@ -58,12 +59,12 @@ function freshFloat(): Module {
   return m;
 }
 
-function oneEpoch(model: Module, callbacks: TrainerCallbacks[] = []) {
+function oneEpoch(model: Module, callbacks: TrainerCallbacks[] = [], epochs = 1) {
   const loader = new DataLoader(train, { batchSize: 64, shuffle: true, seed: seed + 11 });
   const opt = new SGD(model.parameters(), { lr: 0.005, momentum: 0.9 });
   const trainer = new Trainer({ model, optimizer: opt, label: "epoch", callbacks });
   const t0 = performance.now();
-  trainer.fit(loader, { epochs: 1 });
+  trainer.fit(loader, { epochs });
   return { seconds: (performance.now() - t0) / 1e3, steps: loader.length };
 }
 
@@ -114,8 +115,8 @@ for (const v of variants) {
   manualSeed(seed);
   const qm = prepareQat(freshFloat(), { qconfig: qc });
   calibrate(qm, new DataLoader(train, { batchSize: 64, shuffle: true, seed: seed + 5 }), { batches: 16 });
-  const steps = Math.ceil(train.length / 64);
-  const t = oneEpoch(qm, [qatSchedule(qm, { freezeBnStep: Math.floor(steps * 0.6), freezeObserverStep: Math.floor(steps * 0.8) })]);
+  const steps = Math.ceil(train.length / 64) * qatEpochs;
+  const t = oneEpoch(qm, [qatSchedule(qm, { freezeBnStep: Math.floor(steps * 0.6), freezeObserverStep: Math.floor(steps * 0.8) })], qatEpochs);
   qm.eval();
   const fq = evaluate(qm, testLoader).accuracy;
   const int8 = convert(qm);
@@ -124,6 +125,6 @@ for (const v of variants) {
   const intAcc = evaluatePredictor((x) => int8.run(x), testLoader).accuracy;
   const agree = agreeCount / test.length;
   const floatBytes = freshFloat().parameters().reduce((s, p) => s + p.size * 4, 0);
-  log(`${v}.qat`, { fakeQuantAccuracy: fq, int8Accuracy: intAcc, top1Agreement: agree, int8Bytes: int8.sizeBytes, floatParamBytes: floatBytes, ...t });
+  log(`${v}.qat${qatEpochs > 1 ? `-${qatEpochs}ep` : ""}`, { fakeQuantAccuracy: fq, int8Accuracy: intAcc, top1Agreement: agree, int8Bytes: int8.sizeBytes, floatParamBytes: floatBytes, ...t });
 }
 console.log(JSON.stringify({ done: true }));

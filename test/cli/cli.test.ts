@@ -77,6 +77,13 @@ describe("qat CLI", () => {
       [["convert", "--from", path.join(dir, "float.ckpt.safetensors"), "--out", dir], /qat|quantiz|checkpoint/i],
       [["eval", path.join(dir, "cfg.yaml")], /cfg\.yaml/],
       [["qat", "--from", dir, "--qconfig", "w9a9", "--out", path.join(dir, "x"), "--subset", "64"], /unknown qconfig 'w9a9'/],
+      [["calibrate", "--from", dir, "--batches", "0", "--out", path.join(dir, "y"), "--subset", "64"], /--batches/],
+      [["export", "--from", path.join(dir, "float.ckpt.safetensors"), "--format", "qdq", "--out", path.join(dir, "z.onnx")], /needs a QAT checkpoint/],
+      [["import", path.join(dir, "cfg.yaml")], /onnx|protobuf|format|decode/i],
+      [["inspect", "--from", path.join(dir, "nope")], /does not exist/],
+      [["report", path.join(dir, "nope-dir")], /run\.json|nope-dir/],
+      [["bench", "--from", path.join(dir, "nope-dir")], /nope-dir/],
+      [["demo", "--out", path.join(dir, "demo-bad"), "--qconfig", "w1a1", "--subset", "64", "--epochs", "1"], /qconfig/],
     ];
     for (const [args, re] of cases) {
       const r = qat(...args);
