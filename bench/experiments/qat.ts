@@ -33,7 +33,7 @@ const arg = (name: string, def: string) => {
 };
 const seed = Number(arg("seed", "0"));
 const out = arg("out", "/tmp/qat-exp");
-const variants = arg("variants", "x86").split(",");
+const variants = arg("variants", "x86").split(",").filter((v) => v !== "");
 const withControl = arg("control", "yes") === "yes";
 const qatEpochs = Number(arg("qat-epochs", "1"));
 const full = fashionMnist(arg("data", "/usr/share/datasets/fashion-mnist"));
@@ -93,8 +93,8 @@ const log = (k: string, v: unknown) => {
 manualSeed(seed);
 if (withControl) {
   const float = freshFloat();
-  const t = oneEpoch(float);
-  log("floatControl", { accuracy: evaluate(float, testLoader).accuracy, ...t });
+  const t = oneEpoch(float, [], qatEpochs);
+  log(`floatControl${qatEpochs > 1 ? `-${qatEpochs}ep` : ""}`, { accuracy: evaluate(float, testLoader).accuracy, ...t });
 }
 for (const v of variants) {
   const qc = QCONFIGS[v]();
