@@ -29,9 +29,29 @@ export function igemm(
   const kp = (k + 1) & ~1;
   const np = (n + NR - 1) / NR * NR;
   const pB = scratch;
-  const pA = pB + (<usize>(np * kp) << 1);
-  const edge = pA + (<usize>(MR * kp) << 1);
   packB(b, n, k, kp, zb, pB);
+  igemmPacked(m, n, k, a, aUnsigned, za, pB, c, accumulate, pB + (<usize>(np * kp) << 1));
+}
+
+/** Bytes of B packed by igemmPackB (reusable across calls: weights are packed once per layer). */
+export function igemmPackedBBytes(n: i32, k: i32): i32 {
+  return (n + NR - 1) / NR * NR * ((k + 1) & ~1) * 2;
+}
+
+/** Packs B [n, k] (int8, zero point zb) into 8-column panels; see the file header. */
+export function igemmPackB(b: usize, n: i32, k: i32, zb: i32, dst: usize): void {
+  packB(b, n, k, (k + 1) & ~1, zb, dst);
+}
+
+/** igemm with B already packed by igemmPackB; scratch: MR·kp·2 + MR·NR·4 + 16 bytes. */
+export function igemmPacked(
+  m: i32, n: i32, k: i32, a: usize, aUnsigned: i32, za: i32, pB: usize,
+  c: usize, accumulate: i32, scratch: usize,
+): void {
+  if (m <= 0 || n <= 0) return;
+  const kp = (k + 1) & ~1;
+  const pA = scratch;
+  const edge = pA + (<usize>(MR * kp) << 1);
   for (let i0 = 0; i0 < m; i0 += MR) {
     const h = min(MR, m - i0);
     packA(a + <usize>(i0 * k), h, k, kp, aUnsigned, za, pA);

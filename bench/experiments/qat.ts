@@ -21,9 +21,11 @@ import { noGrad } from "../../src/tensor/grad-mode.js";
 import { Trainer, type TrainerCallbacks, evaluate, evaluatePredictor } from "../../src/train/trainer.js";
 import { subset } from "../../src/data/dataset.js";
 import { loadCheckpoint } from "../../src/train/fs.js";
-import { prepareQat, type QConfig } from "../../src/quant/prepare.js";
+import { prepareQat, type QConfig, type QConfigOverride } from "../../src/quant/prepare.js";
 import { qconfigFor, qconfigs } from "../../src/quant/qconfig.js";
 import { calibrate } from "../../src/quant/calibrate.js";
+import { LearnableFakeQuantize } from "../../src/quant/lsq.js";
+import { MovingAverageMinMaxObserver } from "../../src/quant/observer.js";
 import { convert } from "../../src/quant/convert.js";
 import { disableObserver, qatSchedule } from "../../src/quant/schedule.js";
 
@@ -36,6 +38,8 @@ const out = arg("out", "/tmp/qat-exp");
 const variants = arg("variants", "x86").split(",").filter((v) => v !== "");
 const withControl = arg("control", "yes") === "yes";
 const qatEpochs = Number(arg("qat-epochs", "1"));
+/** "yes": LSQ quantizers stop copying their observer's estimate right after calibration (learned for the whole run). */
+const lsqLearnAll = arg("lsq-learn-all", "no") === "yes";
 const full = fashionMnist(arg("data", "/usr/share/datasets/fashion-mnist"));
 const limit = Number(arg("limit", "0"));
 const train = limit ? subset(full.train, Array.from({ length: limit }, (_, i) => i)) : full.train;
@@ -43,11 +47,33 @@ const test = limit ? subset(full.test, Array.from({ length: limit / 2 }, (_, i) 
 const testLoader = new DataLoader(test, { batchSize: 500 });
 const ckpt = loadCheckpoint(path.join(out, `fp32-3ep-seed${seed}.safetensors`));
 
+const w4a4 = () => qconfigFor({ name: "w4a4-lsq", weightBits: 4, activationBits: 4, lsqWeights: true, lsqActivations: true });
+/** Per-variant overrides: "-in8" keeps the (natively 8-bit) input image at 8 bits. */
+const OVERRIDES: Record<string, QConfigOverride[]> = {
+  "w4a4-in8": [{ name: "quant", qconfig: qconfigs.onednn }],
+  "w4a4-in8-fc8": [{ name: "quant", qconfig: qconfigs.onednn }, { name: "fc2", qconfig: qconfigs.onednn }],
+};
+
+/** W4A4 with LSQ+ activations initialised from the calibration min/max instead of 2·mean|x|/√Qp. */
+const w4a4MinMaxInit = (): QConfig => {
+  const base = w4a4();
+  return {
+    ...base,
+    name: "w4a4-lsq-minmax-init",
+    activation: () => new LearnableFakeQuantize({
+      observer: MovingAverageMinMaxObserver, quantMin: 0, quantMax: 15, dtype: "uint8", qscheme: "per_tensor_affine", useGradScaling: true, initMode: "minmax",
+    }).enableParamLearning(),
+  };
+};
+
 const QCONFIGS: Record<string, () => QConfig> = {
+  "w4a4-mminit": w4a4MinMaxInit,
+  "w4a4-in8": w4a4,
+  "w4a4-in8-fc8": w4a4,
   x86: () => qconfigs.x86,
   onednn: () => qconfigs.onednn,
   w4a8: () => qconfigs.w4a8,
-  w4a4: () => qconfigFor({ name: "w4a4-lsq", weightBits: 4, activationBits: 4, lsqWeights: true, lsqActivations: true }),
+  w4a4,
   w2a4: () => qconfigFor({ name: "w2a4-lsq", weightBits: 2, activationBits: 4, lsqWeights: true, lsqActivations: true }),
   "w4a4-lsqw": () => qconfigFor({ name: "w4a4-lsqw", weightBits: 4, activationBits: 4, lsqWeights: true }),
   "w2a4-lsqw": () => qconfigFor({ name: "w2a4-lsqw", weightBits: 2, activationBits: 4, lsqWeights: true }),
@@ -87,7 +113,7 @@ const results: Record<string, unknown> = { seed };
 const log = (k: string, v: unknown) => {
   results[k] = v;
   console.log(JSON.stringify({ [k]: v }));
-  writeFileSync(path.join(out, `qat-seed${seed}-${variants.join("_")}.json`), JSON.stringify(results, null, 2));
+  writeFileSync(path.join(out, `qat-seed${seed}-${variants.join("_")}${lsqLearnAll ? "-learnall" : ""}.json`), JSON.stringify(results, null, 2));
 };
 
 manualSeed(seed);
@@ -99,7 +125,7 @@ if (withControl) {
 for (const v of variants) {
   const qc = QCONFIGS[v]();
   // PTQ
-  const ptq = prepareQat(freshFloat(), { qconfig: qc });
+  const ptq = prepareQat(freshFloat(), { qconfig: qc, overrides: OVERRIDES[v] });
   calibrate(ptq, new DataLoader(train, { batchSize: 64, shuffle: true, seed: seed + 5 }), { batches: 16 });
   disableObserver(ptq);
   const ptqFq = evaluate(ptq, testLoader).accuracy;
@@ -113,8 +139,9 @@ for (const v of variants) {
   log(`${v}.ptq`, { fakeQuantAccuracy: ptqFq, int8Accuracy: ptqInt8 });
   // QAT
   manualSeed(seed);
-  const qm = prepareQat(freshFloat(), { qconfig: qc });
+  const qm = prepareQat(freshFloat(), { qconfig: qc, overrides: OVERRIDES[v] });
   calibrate(qm, new DataLoader(train, { batchSize: 64, shuffle: true, seed: seed + 5 }), { batches: 16 });
+  if (lsqLearnAll) for (const [, mod] of qm.namedModules()) if (mod instanceof LearnableFakeQuantize) mod.toggleObserverUpdate(false);
   const steps = Math.ceil(train.length / 64) * qatEpochs;
   const t = oneEpoch(qm, [qatSchedule(qm, { freezeBnStep: Math.floor(steps * 0.6), freezeObserverStep: Math.floor(steps * 0.8) })], qatEpochs);
   qm.eval();
@@ -125,6 +152,6 @@ for (const v of variants) {
   const intAcc = evaluatePredictor((x) => int8.run(x), testLoader).accuracy;
   const agree = agreeCount / test.length;
   const floatBytes = freshFloat().parameters().reduce((s, p) => s + p.size * 4, 0);
-  log(`${v}.qat${qatEpochs > 1 ? `-${qatEpochs}ep` : ""}`, { fakeQuantAccuracy: fq, int8Accuracy: intAcc, top1Agreement: agree, int8Bytes: int8.sizeBytes, floatParamBytes: floatBytes, ...t });
+  log(`${v}.qat${qatEpochs > 1 ? `-${qatEpochs}ep` : ""}${lsqLearnAll ? "-learnall" : ""}`, { fakeQuantAccuracy: fq, int8Accuracy: intAcc, top1Agreement: agree, int8Bytes: int8.sizeBytes, floatParamBytes: floatBytes, ...t });
 }
 console.log(JSON.stringify({ done: true }));

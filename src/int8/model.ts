@@ -19,7 +19,7 @@ import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
 import { qadd, qconcat, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
-import { qconv2dGemm, qlinearGemm } from "./kernels/gemm-path.js";
+import { type FastWeights, prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
 import { getBackend } from "../backend/index.js";
 
 const META_KEY = "qat_ts.int8";
@@ -38,6 +38,9 @@ export interface LayerInfo {
   outScale: number;
   outZeroPoint: number;
   outDType: string;
+  /** Representable output range, e.g. [0, 15] for 4-bit activations. */
+  outQMin: number;
+  outQMax: number;
   /** Fixed-point multiplier M0 and shift of the first channel (conv/linear). */
   multiplier?: number;
   shift?: number;
@@ -50,6 +53,7 @@ export class Int8Model {
   readonly tensors: Int8Tensors;
   private readonly values = new Map<string, ValueInfo>();
   private readonly packed = new Map<string, PackedWeights>();
+  private readonly fast = new Map<string, FastWeights>();
 
   constructor(graph: Int8Graph, tensors: Int8Tensors) {
     this.graph = graph;
@@ -180,21 +184,28 @@ export class Int8Model {
   }
 
   /**
-   * Conv (groups = 1) and linear with symmetric weights through the backend's int8 GEMM when
-   * the wasm backend is active: bit-identical to the direct kernels (./kernels/gemm-path.ts).
+   * Conv (groups = 1) and linear with symmetric weights, and max pooling without padding,
+   * through the wasm integer kernels when the wasm backend is active: bit-identical to the
+   * direct kernels (./kernels/gemm-path.ts).
    */
   private gemmPath(node: Int8Node, x: QuantResult, xZp: number, yq: ValueInfo["q"]): QuantResult | null {
-    if (getBackend() !== "wasm" || (node.op !== "conv2d" && node.op !== "linear") || node.wZeroPoints) return null;
+    if (getBackend() !== "wasm") return null;
+    if (node.op === "maxpool2d") {
+      const plain = node.padding[0] === 0 && node.padding[1] === 0 && node.dilation[0] === 1 && node.dilation[1] === 1 && !node.ceilMode &&
+        x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
+      return plain ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
+    }
+    if ((node.op !== "conv2d" && node.op !== "linear") || node.wZeroPoints) return null;
     if (node.op === "conv2d" && node.groups !== 1) return null;
-    const w = this.tensors.get(node.weight) as Int8Array;
     const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
     const r = {
       bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
       yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
     };
+    const fw = this.fastWeights(node);
     if (node.op === "linear") {
       const [n, k] = x.shape;
-      return { data: qlinearGemm(x.data, xZp, n, k, w, node.wShape[0], r), shape: [n, node.wShape[0]] };
+      return { data: qlinearGemm(x.data, xZp, n, k, fw, r), shape: [n, node.wShape[0]] };
     }
     const [n, c, h, wd] = x.shape;
     const [oc, , kh, kw] = node.wShape;
@@ -203,8 +214,23 @@ export class Int8Model {
     const [dh, dw] = node.dilation;
     const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
     const ow = Math.floor((wd + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+    if (oh < 1 || ow < 1) return null; // the direct kernel reports the bad geometry
     const s = { n, c, h, w: wd, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw };
-    return { data: qconv2dGemm(x.data, xZp, s, w, r), shape: [n, oc, oh, ow] };
+    return { data: qconv2dGemm(x.data, xZp, s, fw, r), shape: [n, oc, oh, ow] };
+  }
+
+  /** Weights packed for the wasm integer kernels, once per layer. */
+  private fastWeights(node: Extract<Int8Node, { weight: string }>): FastWeights {
+    let f = this.fast.get(node.weight);
+    if (!f) {
+      const w = this.tensors.get(node.weight);
+      if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
+      const oc = node.wShape[0];
+      const k = w.length / oc;
+      f = node.op === "conv2d" ? prepareConvWeights(w, oc, k) : prepareLinearWeights(w, oc, k);
+      this.fast.set(node.weight, f);
+    }
+    return f;
   }
 
   private int32(key: string | null): Int32Array | null {
@@ -230,7 +256,7 @@ export class Int8Model {
   inspect(): LayerInfo[] {
     return this.graph.nodes.map((n) => {
       const out = this.value(n.output);
-      const info: LayerInfo = { name: n.name, op: n.op, outputShape: out.shape, outScale: out.q.scale, outZeroPoint: out.q.zeroPoint, outDType: out.q.dtype };
+      const info: LayerInfo = { name: n.name, op: n.op, outputShape: out.shape, outScale: out.q.scale, outZeroPoint: out.q.zeroPoint, outDType: out.q.dtype, outQMin: out.q.qmin, outQMax: out.q.qmax };
       if (n.op === "conv2d" || n.op === "linear") {
         info.weightShape = n.wShape;
         info.weightBits = n.weightBits;

@@ -143,7 +143,11 @@ export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
   const top = swapFor(m, opts.qconfig);
   if (top) throw new ValueError("prepareQat: the model itself is a single layer; wrap it in nn.Sequential");
   const qm = new QatModel(m, describe(opts, groups));
-  attachOutputQuantizer(qm.quant, opts.qconfig.activation());
+  // The input quantizer is addressed as `quant` (or by type QuantStub) in overrides, as
+  // PyTorch users set `model.quant.qconfig`; e.g. keep 8-bit images in front of a W4A4 network.
+  const inputQc = qconfigFor("quant", qm.quant);
+  if (!inputQc) throw new ValueError("prepareQat: the input quantizer (QuantStub `quant`) cannot be left float: an override maps it to null");
+  attachOutputQuantizer(qm.quant, inputQc.activation());
   qm.train(model.training);
   return qm;
 }

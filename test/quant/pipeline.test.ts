@@ -20,12 +20,12 @@ import { Tensor } from "../../src/tensor/tensor.js";
 import { DTypeError, ShapeError } from "../../src/tensor/errors.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { prepareQat } from "../../src/quant/prepare.js";
-import { qconfigs } from "../../src/quant/qconfig.js";
+import { qconfigFor, qconfigs } from "../../src/quant/qconfig.js";
 import { qatSchedule } from "../../src/quant/schedule.js";
 import { calibrate } from "../../src/quant/calibrate.js";
 import { convert } from "../../src/quant/convert.js";
 import { Int8Model } from "../../src/int8/model.js";
-import type { QatModel } from "../../src/quant/stubs.js";
+import { QuantStub, type QatModel } from "../../src/quant/stubs.js";
 import type { QuantResult } from "../../src/int8/kernels/common.js";
 
 const sample = fashionMnistSample();
@@ -136,6 +136,22 @@ describe("prepareQat", () => {
     expect(qm.module.getSubmodule("fc2").constructor.name).toBe("Linear");
     noGrad(() => qm.forward(testBatch.x));
     expect(() => convert(qm)).toThrow(/fc2/);
+  });
+
+  it("the input quantizer takes its own qconfig through an override on `quant` or type QuantStub", () => {
+    const w4a4 = qconfigFor({ weightBits: 4, activationBits: 4, lsqWeights: true, lsqActivations: true });
+    for (const o of [{ name: "quant" }, { type: QuantStub }]) {
+      const qm = prepareQat(smallCnn(), { qconfig: w4a4, overrides: [{ ...o, qconfig: qconfigs.onednn }] });
+      noGrad(() => qm.forward(testBatch.x));
+      qm.eval();
+      const int8 = convert(qm);
+      const input = int8.graph.input.q;
+      expect(input.qmax - input.qmin).toBe(255);
+      const conv1 = int8.inspect().find((l) => l.op === "conv2d")!;
+      expect(conv1.outQMax - conv1.outQMin).toBe(15);
+      expect(conv1.weightBits).toBe(4);
+    }
+    expect(() => prepareQat(smallCnn(), { qconfig: w4a4, overrides: [{ name: "quant", qconfig: null }] })).toThrow(/input quantizer/);
   });
 });
 

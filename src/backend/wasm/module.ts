@@ -59,6 +59,15 @@ export interface KernelExports {
   zeroBytes(p: number, bytes: number): void;
   igemm(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, b: number, zb: number, c: number, accumulate: number, scratch: number): void;
   igemmScratchBytes(m: number, n: number, k: number): number;
+  igemmPackedBBytes(n: number, k: number): number;
+  igemmPackB(b: number, n: number, k: number, zb: number, dst: number): void;
+  igemmPacked(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, pB: number, c: number, accumulate: number, scratch: number): void;
+  qconvPackedBytes(oc: number, k: number): number;
+  qconvPackWeights(w: number, oc: number, k: number, dst: number): void;
+  qconv2dScratchBytes(g: number): number;
+  qconv2d(x: number, w: number, bias: number, mult: number, shift: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
+  requantRows(acc: number, m: number, n: number, bias: number, mult: number, shift: number, y: number, g: number): void;
+  qmaxPool2d(x: number, xLen: number, y: number, signed: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, pl0: number, pl1: number): void;
   fakeQuantPerTensorF32(x: number, out: number, mask: number, n: number, scale: number, zp: number, qmin: number, qmax: number): void;
   fakeQuantPerChannelF32(
     x: number, out: number, mask: number, channels: number, inner: number, scales: number, zps: number,

@@ -6,6 +6,7 @@
  */
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import { INT32_MAX, multiplyByQuantizedMultiplierSingleRounding } from "../fixed-point.js";
+import { allocArray } from "../../tensor/dtype.js";
 
 /** Storage dtypes of quantized activations. Weights are always int8. */
 export type QuantDType = "uint8" | "int8";
@@ -45,7 +46,7 @@ export function checkQuantDType(op: string, name: string, d: string): QuantDType
 }
 
 export function allocQuant(dtype: QuantDType, n: number): QuantArray {
-  return dtype === "uint8" ? new Uint8Array(n) : new Int8Array(n);
+  return allocArray(dtype, n); // inside wasm memory while that backend is active
 }
 
 /** Checks that `shape` has `rank` positive integer dims whose product is `length`. */

@@ -1,19 +1,21 @@
 /**
- * Integer conv / linear through the fast backend's int8 GEMM (wasm `gemmInt8`,
- * i32x4.dot_i16x8_s), used by Int8Model when the wasm backend is active:
+ * Integer conv / linear / max-pool on the wasm backend's integer kernels
+ * (src/backend/wasm/int8.ts → assembly/qconv.ts, assembly/igemm.ts), used by Int8Model when
+ * the wasm backend is active:
  *
- *   linear:  acc[n, o] = Σ_k (x[n, k] − xZp)·w[o, k]                 (one GEMM)
- *   conv:    cols[(n, oy, ox), (ci, ky, kx)] = x[n, ci, iy, ix]  (xZp in padded cells, i.e. real 0)
- *            acc = cols · wᵀ  → [N·OH·OW, OC], requantized into NCHW
+ *   conv (groups = 1):  yᵀ[oc, pixels] = W · cols(x − xZp), tiles of 4 channels × 8 pixels,
+ *                       requantized in the GEMM epilogue straight into NCHW (no im2col buffer)
+ *   linear:             acc = (x − xZp) · Wᵀ (weights packed once), then the requantization
+ *   max pool:           no padding/dilation windows, SIMD for 2×2 stride 2
  *
- * Accumulators are the same exact int32 sums as the direct kernels (qconv2d.ts, qlinear.ts),
- * and requantization is the same `requantizeOne`, so results are bit-identical to them (a
- * test asserts it). Only groups = 1 with symmetric (zero-point 0) weights takes this path;
- * everything else stays on the direct kernels. Called by src/int8/model.ts.
+ * Accumulators are the same exact int32 sums as the direct kernels (qconv2d.ts, qlinear.ts)
+ * and the requantization is the same single-rounding formula, so results are bit-identical
+ * to them (test/int8/gemm-path.test.ts). Only symmetric (zero-point 0) weights take this path.
+ * Weights are packed once per layer (`prepare*Weights`) and kept by the model.
  */
-import { gemmInt8 } from "../../backend/wasm/gemm.js";
+import { type FastRequant, packConvWeights, packLinearWeights, qconv2dWasm, qlinearWasm, qmaxPool2dWasm } from "../../backend/wasm/int8.js";
 import type { QuantArray, QuantDType } from "./common.js";
-import { allocQuant, requantizeOne } from "./common.js";
+import { allocQuant, checkAccumulatorBound, maxDeviation } from "./common.js";
 
 export interface GemmRequant {
   bias: Int32Array | null;
@@ -25,18 +27,58 @@ export interface GemmRequant {
   outDType: QuantDType;
 }
 
-/** y[n, o] for x [N, K] and int8 w [O, K]. */
-export function qlinearGemm(x: QuantArray, xZp: number, n: number, k: number, w: Int8Array, o: number, r: GemmRequant): QuantArray {
-  const acc = new Int32Array(n * o);
-  gemmInt8(n, o, k, x, xZp, w, 0, acc);
-  const out = allocQuant(r.outDType, n * o);
-  const perChannel = r.multiplier.length > 1;
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < o; c++) {
-      const m = perChannel ? c : 0;
-      out[i * o + c] = requantizeOne(acc[i * o + c] + (r.bias ? r.bias[c] : 0), r.multiplier[m], r.shift[m], r.yZp, r.lo, r.hi);
-    }
+/** Packed weights plus Σ_k |w[c, k]| per output channel (for the accumulator bound). */
+export interface FastWeights {
+  readonly packed: Int8Array;
+  readonly absSum: Float64Array;
+  readonly outChannels: number;
+  readonly K: number;
+}
+
+function absSums(w: Int8Array, oc: number, k: number): Float64Array {
+  const s = new Float64Array(oc);
+  for (let c = 0; c < oc; c++) {
+    let t = 0;
+    for (let i = c * k; i < (c + 1) * k; i++) t += Math.abs(w[i]);
+    s[c] = t;
   }
+  return s;
+}
+
+/** Conv weights OIHW (groups = 1) as [OC, C·KH·KW], packed for the conv kernel. */
+export function prepareConvWeights(w: Int8Array, oc: number, k: number): FastWeights {
+  return { packed: packConvWeights(w, oc, k), absSum: absSums(w, oc, k), outChannels: oc, K: k };
+}
+
+/** Linear weights [O, K], packed for the GEMM. */
+export function prepareLinearWeights(w: Int8Array, o: number, k: number): FastWeights {
+  return { packed: packLinearWeights(w, o, k), absSum: absSums(w, o, k), outChannels: o, K: k };
+}
+
+/** 2^30: below it, |round(acc·M)| + |yZp| cannot leave int32 (the vector epilogue's condition). */
+const EXACT_LIMIT = 1073741824;
+
+/**
+ * Checks the accumulator bound (same error as the direct kernels) and decides whether the
+ * vector epilogue is exact: max_c bound[c] · M_c < 2^30, with M_c = M0 · 2^(shift − 31).
+ */
+function fastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: number, r: GemmRequant): FastRequant {
+  const dev = maxDeviation(x instanceof Uint8Array ? "uint8" : "int8", xZp);
+  const bound = new Float64Array(fw.outChannels);
+  let exact = true;
+  for (let c = 0; c < fw.outChannels; c++) {
+    bound[c] = dev * fw.absSum[c] + (r.bias ? Math.abs(r.bias[c]) : 0);
+    const m = r.multiplier.length > 1 ? c : 0;
+    if (bound[c] * r.multiplier[m] * 2 ** (r.shift[m] - 31) >= EXACT_LIMIT) exact = false;
+  }
+  checkAccumulatorBound(op, bound);
+  return { bias: r.bias, multiplier: r.multiplier, shift: r.shift, yZp: r.yZp, lo: r.lo, hi: r.hi, ySigned: r.outDType === "int8", exact };
+}
+
+/** y[n, o] for x [N, K]. */
+export function qlinearGemm(x: QuantArray, xZp: number, n: number, k: number, fw: FastWeights, r: GemmRequant): QuantArray {
+  const out = allocQuant(r.outDType, n * fw.outChannels);
+  qlinearWasm(x, xZp, n, k, fw.packed, fw.outChannels, fastRequant("qlinear", fw, x, xZp, r), out);
   return out;
 }
 
@@ -46,46 +88,19 @@ export interface ConvShape {
   sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
 }
 
-/** cols [OH·OW, C·KH·KW] of image `b` (padded cells hold xZp). */
-function im2col(x: QuantArray, xZp: number, s: ConvShape, b: number, cols: QuantArray): void {
-  const K = s.c * s.kh * s.kw;
-  for (let oy = 0; oy < s.oh; oy++) {
-    for (let ox = 0; ox < s.ow; ox++) {
-      let p = (oy * s.ow + ox) * K;
-      for (let ci = 0; ci < s.c; ci++) {
-        const plane = (b * s.c + ci) * s.h * s.w;
-        for (let ky = 0; ky < s.kh; ky++) {
-          const iy = oy * s.sh - s.ph + ky * s.dh;
-          for (let kx = 0; kx < s.kw; kx++) {
-            const ix = ox * s.sw - s.pw + kx * s.dw;
-            cols[p++] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x[plane + iy * s.w + ix] : xZp;
-          }
-        }
-      }
-    }
-  }
+/** NCHW output of a groups = 1 convolution. */
+export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant): QuantArray {
+  const out = allocQuant(r.outDType, s.n * s.oc * s.oh * s.ow);
+  qconv2dWasm(x, xZp, fw.packed, s, fastRequant("qconv2d", fw, x, xZp, r), out);
+  return out;
 }
 
-/** NCHW output of a groups = 1 convolution with int8 weights OIHW (one GEMM for the batch). */
-export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, w: Int8Array, r: GemmRequant): QuantArray {
-  const K = s.c * s.kh * s.kw;
-  const P = s.oh * s.ow;
-  const cols = allocQuant(x instanceof Uint8Array ? "uint8" : "int8", s.n * P * K);
-  for (let b = 0; b < s.n; b++) im2col(x, xZp, s, b, cols.subarray(b * P * K, (b + 1) * P * K));
-  const acc = new Int32Array(s.n * P * s.oc);
-  gemmInt8(s.n * P, s.oc, K, cols, xZp, w, 0, acc);
-  const out = allocQuant(r.outDType, s.n * s.oc * P);
-  const perChannel = r.multiplier.length > 1;
-  for (let b = 0; b < s.n; b++) {
-    for (let c = 0; c < s.oc; c++) {
-      const m = perChannel ? c : 0;
-      const m0 = r.multiplier[m];
-      const sh = r.shift[m];
-      const bias = r.bias ? r.bias[c] : 0;
-      const base = (b * s.oc + c) * P;
-      const a0 = b * P * s.oc + c;
-      for (let p = 0; p < P; p++) out[base + p] = requantizeOne(acc[a0 + p * s.oc] + bias, m0, sh, r.yZp, r.lo, r.hi);
-    }
-  }
-  return out;
+/** Max pooling whose windows all lie inside the input (no padding, dilation 1). */
+export function qmaxPool2dFast(x: QuantArray, shape: readonly number[], kernel: [number, number], stride: [number, number]): { data: QuantArray; shape: number[] } {
+  const [n, c, h, w] = shape;
+  const oh = Math.floor((h - kernel[0]) / stride[0]) + 1;
+  const ow = Math.floor((w - kernel[1]) / stride[1]) + 1;
+  const out = allocQuant(x instanceof Uint8Array ? "uint8" : "int8", n * c * oh * ow);
+  qmaxPool2dWasm(x, n * c, h, w, kernel[0], kernel[1], stride[0], stride[1], oh, ow, out);
+  return { data: out, shape: [n, c, oh, ow] };
 }

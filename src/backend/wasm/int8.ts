@@ -1,0 +1,129 @@
+/**
+ * Wasm entry points of the int8 engine's fast path (assembly/qconv.ts, assembly/igemm.ts):
+ * weight packing (once per layer), convolution and linear with the requantization fused in,
+ * and max pooling on uint8/int8. Not part of the float `Kernels` interface: called by
+ * src/int8/kernels/gemm-path.ts, which decides when a layer may take this path.
+ * Work is split over the pool by images (conv, pooling planes) or by rows (linear); every
+ * output element is computed by the same instructions whatever the split.
+ */
+import { allocArray } from "../../tensor/dtype.js";
+import { PARALLEL_MIN_FLOPS } from "./gemm.js";
+import { Call, runJobs, runtime, scratchFor, splitRange, threadCount } from "./runtime.js";
+import type { Job } from "./threads.js";
+
+type Q = Uint8Array | Int8Array;
+
+/** Requantization of one layer, in the form the kernels take. */
+export interface FastRequant {
+  bias: Int32Array | null;
+  multiplier: Int32Array;
+  shift: Int32Array;
+  yZp: number;
+  /** Output clamp (ReLU/ReLU6 folded in), inside the output dtype's range. */
+  lo: number;
+  hi: number;
+  ySigned: boolean;
+  /** True when every requantized value provably fits int32 (vector path); else lanes saturate. */
+  exact: boolean;
+}
+
+/** Conv weights [OC, K] int8 packed as 4-channel panels (assembly/qconv.ts). */
+export function packConvWeights(w: Int8Array, oc: number, k: number): Int8Array {
+  const r = runtime();
+  const out = allocArray("int8", r.k.qconvPackedBytes(oc, k));
+  const call = new Call(r);
+  try {
+    r.k.qconvPackWeights(call.in(w), oc, k, call.out(out));
+  } finally {
+    call.done();
+  }
+  return out;
+}
+
+/** Linear weights [N, K] int8 packed as 8-column panels (assembly/igemm.ts). */
+export function packLinearWeights(w: Int8Array, n: number, k: number): Int8Array {
+  const r = runtime();
+  const out = allocArray("int8", r.k.igemmPackedBBytes(n, k));
+  const call = new Call(r);
+  try {
+    r.k.igemmPackB(call.in(w), n, k, 0, call.out(out));
+  } finally {
+    call.done();
+  }
+  return out;
+}
+
+export interface QConvGeometry {
+  n: number; c: number; h: number; w: number;
+  oc: number; kh: number; kw: number; oh: number; ow: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+}
+
+function struct(x: Q, xZp: number, rq: FastRequant, g?: QConvGeometry): number[] {
+  return [
+    g?.c ?? 0, g?.h ?? 0, g?.w ?? 0, g?.oc ?? 0, g?.kh ?? 0, g?.kw ?? 0, g?.oh ?? 0, g?.ow ?? 0,
+    g?.sh ?? 0, g?.sw ?? 0, g?.ph ?? 0, g?.pw ?? 0, g?.dh ?? 0, g?.dw ?? 0,
+    x instanceof Uint8Array ? 1 : 0, xZp, rq.ySigned ? 1 : 0, rq.yZp, rq.lo, rq.hi,
+    rq.multiplier.length > 1 ? 1 : 0, rq.exact ? 1 : 0, 0, 0,
+  ];
+}
+
+/** y (NCHW, preallocated) = requant(conv(x − xZp, w) + bias) for groups = 1. */
+export function qconv2dWasm(x: Q, xZp: number, packed: Int8Array, g: QConvGeometry, rq: FastRequant, y: Q): void {
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    const px = call.in(x), pw = call.in(packed), py = call.out(y);
+    const pb = rq.bias ? call.in(rq.bias) : 0;
+    const pm = call.in(rq.multiplier), ps = call.in(rq.shift);
+    const pg = call.i32(struct(x, xZp, rq, g));
+    const bytes = r.k.qconv2dScratchBytes(pg);
+    const macs = g.n * g.oc * g.oh * g.ow * g.c * g.kh * g.kw;
+    const threads = 2 * macs >= PARALLEL_MIN_FLOPS ? Math.min(threadCount(), g.n) : 1;
+    const jobs = splitRange(g.n, threads).map(([b0, b1], t): Job => ({
+      fn: "qconv2d", args: [px, pw, pb, pm, ps, py, pg, b0, b1, scratchFor(r, t, bytes)],
+    }));
+    runJobs(r, jobs);
+  } finally {
+    call.done();
+  }
+}
+
+/** y [m, n] (preallocated) = requant((x − xZp) · wᵀ + bias), weights packed by packLinearWeights. */
+export function qlinearWasm(x: Q, xZp: number, m: number, k: number, packed: Int8Array, n: number, rq: FastRequant, y: Q): void {
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    const px = call.in(x), pw = call.in(packed), py = call.out(y);
+    const pacc = call.temp(m * n * 4);
+    const pb = rq.bias ? call.in(rq.bias) : 0;
+    const pm = call.in(rq.multiplier), ps = call.in(rq.shift);
+    const pg = call.i32(struct(x, xZp, rq));
+    const unsigned = x instanceof Uint8Array ? 1 : 0;
+    const kp = (k + 1) & ~1;
+    const bytes = 4 * kp * 2 + 4 * 8 * 4 + 64;
+    const threads = 2 * m * n * k >= PARALLEL_MIN_FLOPS ? threadCount() : 1;
+    runJobs(r, splitRange(m, threads, 4).map(([lo, hi], t): Job => ({
+      fn: "igemmPacked", args: [hi - lo, n, k, px + lo * k, unsigned, xZp, pw, pacc + 4 * lo * n, 0, scratchFor(r, t, bytes)],
+    })));
+    r.k.requantRows(pacc, m, n, pb, pm, ps, py, pg);
+  } finally {
+    call.done();
+  }
+}
+
+/** Max pooling without padding or dilation (every window inside the plane); y preallocated. */
+export function qmaxPool2dWasm(x: Q, planes: number, h: number, w: number, kh: number, kw: number, sh: number, sw: number, oh: number, ow: number, y: Q): void {
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    const px = call.in(x), py = call.out(y);
+    const signed = x instanceof Int8Array ? 1 : 0;
+    const threads = planes * oh * ow * kh * kw >= PARALLEL_MIN_FLOPS ? threadCount() : 1;
+    runJobs(r, splitRange(planes, threads).map(([p0, p1]): Job => ({
+      fn: "qmaxPool2d", args: [px, x.length, py, signed, h, w, oh, ow, kh, kw, sh, sw, p0, p1],
+    })));
+  } finally {
+    call.done();
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The wasm integer kernels of Int8Model's fast path (src/int8/kernels/gemm-path.ts →
+ * assembly/qconv.ts, assembly/igemm.ts) against the naive integer accumulator + BigInt
+ * single-rounding requantization (test/int8/reference.ts) and the direct max-pool kernel,
+ * bit for bit: odd widths (partial 8-pixel groups), channel counts not a multiple of 4, odd
+ * reduction lengths, strides 1/2/3, dilation, asymmetric padding, uint8/int8 in and out,
+ * clamps, per-tensor/per-channel, the vector epilogue and the saturating one (multipliers so
+ * large that acc·M leaves int32), and splits over the worker pool.
+ */
+import { describe, expect, test } from "vitest";
+import "../../src/index.js";
+import { listBackends } from "../../src/backend/index.js";
+import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "../../src/int8/kernels/gemm-path.js";
+import { qmaxPool2d, quantizeMultipliers, type QuantDType } from "../../src/int8/index-kernels.js";
+import { Rng, convAccRef, requantRef } from "./reference.js";
+
+const hasWasm = listBackends().includes("wasm");
+const range = (d: QuantDType): [number, number] => (d === "uint8" ? [0, 255] : [-128, 127]);
+const quant = (rng: Rng, d: QuantDType, n: number) => rng.fill(d === "uint8" ? new Uint8Array(n) : new Int8Array(n), ...range(d));
+
+interface Case {
+  x: [number, number, number, number]; oc: number; k: [number, number];
+  stride?: [number, number]; padding?: [number, number]; dilation?: [number, number];
+  xd: QuantDType; xZp: number; yd: QuantDType; yZp: number; clamp?: [number, number];
+  perTensor?: boolean; noBias?: boolean; huge?: boolean;
+}
+
+const CASES: Case[] = [
+  { x: [2, 1, 28, 28], oc: 16, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 0, yd: "uint8", yZp: 0, clamp: [0, 255] },
+  { x: [3, 5, 7, 9], oc: 6, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 3, yd: "uint8", yZp: 100 },
+  { x: [1, 3, 11, 17], oc: 5, k: [3, 2], stride: [2, 1], padding: [2, 1], dilation: [2, 3], xd: "int8", xZp: -5, yd: "int8", yZp: -7 },
+  { x: [2, 4, 13, 13], oc: 3, k: [3, 3], stride: [2, 2], padding: [1, 1], xd: "int8", xZp: 0, yd: "uint8", yZp: 10, perTensor: true },
+  { x: [1, 2, 16, 19], oc: 9, k: [5, 5], stride: [3, 3], padding: [2, 0], xd: "uint8", xZp: 255, yd: "int8", yZp: 0, noBias: true },
+  { x: [2, 7, 4, 5], oc: 1, k: [1, 1], xd: "uint8", xZp: 128, yd: "uint8", yZp: 128 },
+  { x: [1, 3, 1, 1], oc: 4, k: [1, 1], xd: "int8", xZp: 127, yd: "int8", yZp: -128, clamp: [-128, 0] },
+  { x: [2, 6, 9, 8], oc: 7, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 30, yd: "uint8", yZp: 5, huge: true },
+  { x: [1, 4, 10, 10], oc: 8, k: [3, 3], xd: "int8", xZp: -128, yd: "int8", yZp: 3, huge: true, perTensor: true },
+  // Large enough to split over the worker pool (≥ 2^22 flops).
+  { x: [8, 16, 16, 16], oc: 32, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 12, yd: "uint8", yZp: 40 },
+];
+
+function multipliers(rng: Rng, channels: number, huge: boolean, perTensor: boolean): Float64Array {
+  const n = perTensor ? 1 : channels;
+  return Float64Array.from({ length: n }, () => (huge ? rng.uniform(300, 3e6) : rng.uniform(2e-5, 4e-3)));
+}
+
+describe.skipIf(!hasWasm)("wasm integer conv (transposed GEMM, fused requantization)", () => {
+  CASES.forEach((cs, i) => test(`x ${cs.x.join("×")}, ${cs.oc} out, kernel ${cs.k.join("×")}, stride ${cs.stride ?? [1, 1]}, ${cs.xd}→${cs.yd}${cs.huge ? ", saturating multipliers" : ""}`, () => {
+    const rng = new Rng(900 + i);
+    const [n, c, h, w] = cs.x;
+    const [kh, kw] = cs.k;
+    const x = quant(rng, cs.xd, n * c * h * w);
+    const wt = rng.fill(new Int8Array(cs.oc * c * kh * kw), -128, 127);
+    const bias = cs.noBias ? null : rng.fill(new Int32Array(cs.oc), -40000, 40000);
+    const [sh, sw] = cs.stride ?? [1, 1], [ph, pw] = cs.padding ?? [0, 0], [dh, dw] = cs.dilation ?? [1, 1];
+    const { acc, shape } = convAccRef({ x, xZp: cs.xZp, xShape: cs.x, w: wt, wZp: 0, wShape: [cs.oc, c, kh, kw], stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw], groups: 1 });
+    const [, , oh, ow] = shape;
+    const rq = quantizeMultipliers(multipliers(rng, cs.oc, cs.huge ?? false, cs.perTensor ?? false));
+    const [lo, hi] = cs.clamp ?? range(cs.yd);
+    const want = requantRef(acc, bias, rq.multiplier, rq.shift, cs.oc, oh * ow, cs.yZp, lo, hi);
+    const fw = prepareConvWeights(wt, cs.oc, c * kh * kw);
+    const y = qconv2dGemm(x, cs.xZp, { n, c, h, w, oc: cs.oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw }, fw, {
+      bias, multiplier: rq.multiplier, shift: rq.shift, yZp: cs.yZp, lo, hi, outDType: cs.yd,
+    });
+    expect(y).toBeInstanceOf(cs.yd === "uint8" ? Uint8Array : Int8Array);
+    expect(Array.from(y)).toEqual(want);
+    if (cs.huge) expect(want.some((v) => v === lo || v === hi)).toBe(true);
+  }));
+
+  test("an accumulator that could overflow int32 is refused before any work", () => {
+    const k = 70000; // 255 · 128 · 70 000 > 2^31
+    const wt = new Int8Array(k).fill(-128);
+    const fw = prepareConvWeights(wt, 1, k);
+    const x = new Uint8Array(k);
+    expect(() => qconv2dGemm(x, 255, { n: 1, c: k, h: 1, w: 1, oc: 1, kh: 1, kw: 1, oh: 1, ow: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1 }, fw, {
+      bias: null, multiplier: Int32Array.of(1 << 30), shift: Int32Array.of(-10), yZp: 0, lo: 0, hi: 255, outDType: "uint8",
+    })).toThrow(/accumulator of output channel 0 could overflow/);
+  });
+});
+
+describe.skipIf(!hasWasm)("wasm integer linear (packed GEMM + requantization)", () => {
+  const cases: [number, number, number, QuantDType, number, QuantDType, boolean, boolean][] = [
+    [5, 37, 10, "uint8", 12, "uint8", false, false],
+    [9, 64, 3, "int8", -20, "int8", true, false],
+    [256, 300, 33, "uint8", 0, "uint8", false, false],
+    [3, 129, 17, "int8", 100, "uint8", false, true],
+    [1, 1, 1, "uint8", 255, "int8", true, true],
+  ];
+  cases.forEach(([m, k, o, xd, xZp, yd, perTensor, huge], i) => test(`${m}×${k} · ${o}, ${xd}→${yd}${huge ? ", saturating" : ""}`, () => {
+    const rng = new Rng(700 + i);
+    const x = quant(rng, xd, m * k);
+    const wt = rng.fill(new Int8Array(o * k), -128, 127);
+    const bias = rng.fill(new Int32Array(o), -9000, 9000);
+    const acc = new Float64Array(m * o);
+    for (let r = 0; r < m; r++) for (let j = 0; j < o; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (x[r * k + p] - xZp) * wt[j * k + p];
+      acc[r * o + j] = s;
+    }
+    const rq = quantizeMultipliers(multipliers(rng, o, huge, perTensor));
+    const [lo, hi] = range(yd);
+    const want = requantRef(acc, bias, rq.multiplier, rq.shift, o, 1, 7, lo, hi);
+    const y = qlinearGemm(x, xZp, m, k, prepareLinearWeights(wt, o, k), { bias, multiplier: rq.multiplier, shift: rq.shift, yZp: 7, lo, hi, outDType: yd });
+    expect(Array.from(y)).toEqual(want);
+  }));
+});
+
+describe.skipIf(!hasWasm)("wasm integer max pooling", () => {
+  const cases: [number[], [number, number], [number, number], QuantDType][] = [
+    [[2, 3, 28, 28], [2, 2], [2, 2], "uint8"],
+    [[3, 5, 14, 14], [2, 2], [2, 2], "int8"],
+    [[1, 2, 9, 11], [2, 2], [2, 2], "uint8"],
+    [[2, 2, 7, 40], [2, 2], [2, 2], "int8"],
+    [[1, 3, 8, 9], [3, 3], [1, 1], "int8"],
+    [[2, 2, 10, 7], [3, 2], [2, 3], "uint8"],
+  ];
+  cases.forEach(([shape, kernel, stride, d], i) => test(`${shape.join("×")} kernel ${kernel} stride ${stride} ${d}`, () => {
+    const x = quant(new Rng(500 + i), d, shape.reduce((a, b) => a * b));
+    const fast = qmaxPool2dFast(x, shape, kernel, stride);
+    const direct = qmaxPool2d({ x, xShape: shape, kernelSize: kernel, stride });
+    expect(fast.shape).toEqual(direct.shape);
+    expect(Array.from(fast.data)).toEqual(Array.from(direct.data));
+  }));
+});
