@@ -12,3 +12,4 @@ export { binaryF32, binaryScalarF32, binaryRowF32, binaryF32U8, compareF32, unar
 export { igemm, igemmScratchBytes, igemmPackedBBytes, igemmPackB, igemmPacked } from "./igemm";
 export { qconvPackedBytes, qconvPackWeights, qconv2dScratchBytes, qconv2d, requantRows, qmaxPool2d } from "./qconv";
 export { fakeQuantPerTensorF32, fakeQuantPerChannelF32 } from "./fakequant";
+export { quantizeF32, dequantizeF32 } from "./quantize";

@@ -69,6 +69,23 @@ const G_PERCHANNEL = 20, G_EXACT = 21;
   return load<i32>(g + (<usize>f << 2));
 }
 
+// Per-call epilogue constants (module globals are per instance, i.e. per thread).
+let gYZp: i32 = 0;
+let gLo: i32 = 0;
+let gHi: i32 = 0;
+let gPerChannel: bool = false;
+let gExact: bool = true;
+let gYSigned: bool = false;
+
+function loadEpilogue(g: usize): void {
+  gYZp = geo(g, G_YZP);
+  gLo = geo(g, G_LO);
+  gHi = geo(g, G_HI);
+  gPerChannel = geo(g, G_PERCHANNEL) != 0;
+  gExact = geo(g, G_EXACT) != 0;
+  gYSigned = geo(g, G_YSIGNED) != 0;
+}
+
 /** Padded int16 image bytes (with slack for the widest vector read past a row). */
 function padBytes(c: i32, h: i32, w: i32, ph: i32, pw: i32, sw: i32): i32 {
   return (c * (h + 2 * ph) * (w + 2 * pw) + 32 * sw + 32) * 2;
@@ -79,7 +96,27 @@ export function qconv2dScratchBytes(g: usize): i32 {
   const k = geo(g, G_C) * geo(g, G_KH) * geo(g, G_KW);
   const kp = (k + 1) & ~1;
   const pad = (padBytes(geo(g, G_C), geo(g, G_H), geo(g, G_W), geo(g, G_PH), geo(g, G_PW), geo(g, G_SW)) + 15) & ~15;
-  return pad + kp * 4 + kp * 16 + 64 + 32;
+  const oc4 = (geo(g, G_OC) + 3) & ~3;
+  return pad + kp * 4 + kp * 16 + 64 + 32 + oc4 * 80 + 16;
+}
+
+/**
+ * Per output channel o, 80 bytes at ct + 80·o: bias (i32x4 splat), M0 (i32x4 splat), the
+ * rounding constant 2^(t−1) + 2^62 (i64x2), yZp − low32(2^(62−t)) (i32x4), then t (i32).
+ */
+function channelTable(oc: i32, bias: usize, mult: usize, shift: usize, ct: usize): void {
+  for (let o = 0; o < oc; o++) {
+    const ch = gPerChannel ? o : 0;
+    const m0 = load<i32>(mult + (<usize>ch << 2));
+    const t = 31 - load<i32>(shift + (<usize>ch << 2));
+    const e = ct + <usize>(o * 80);
+    v128.store(e, i32x4.splat(bias != 0 ? load<i32>(bias + (<usize>o << 2)) : 0));
+    v128.store(e, i32x4.splat(m0), 16);
+    v128.store(e, i64x2.splat(((<i64>1) << (t - 1)) + ((<i64>1) << 62)), 32);
+    v128.store(e, i32x4.splat(gYZp - <i32>((<i64>1) << (62 - t))), 48);
+    store<i32>(e, t, 64);
+    store<i32>(e, m0, 68);
+  }
 }
 
 /**
@@ -103,6 +140,7 @@ export function qconv2d(
   const offs = pad + ((<usize>padLen + 15) & ~15);
   const panel = (offs + <usize>(kp * 4) + 15) & ~15;
   const tmp = panel + <usize>(kp * 16);
+  const ct = (tmp + 64 + 15) & ~15;
   // Offsets (in int16 elements) of each tap relative to the window's top-left corner.
   for (let ci = 0, t = 0; ci < c; ci++) {
     for (let ky = 0; ky < kh; ky++) {
@@ -110,6 +148,8 @@ export function qconv2d(
     }
   }
   const xUnsigned = geo(g, G_XUNSIGNED) != 0, xZp = geo(g, G_XZP);
+  loadEpilogue(g);
+  channelTable(oc, bias, mult, shift, ct);
   const panels = (oc + MR - 1) / MR;
   const plane = oh * ow;
   for (let b = b0; b < b1; b++) {
@@ -121,7 +161,7 @@ export function qconv2d(
         buildPanel(pad + (<usize>(oy * sh * wp + ox0 * sw) << 1), offs, k, pairs, sw, panel);
         const yPix = yImage + <usize>(oy * ow + ox0);
         for (let p = 0; p < panels; p++) {
-          tileRequant(pw8 + <usize>(p * pairs * MR * 4), panel, pairs, p * MR, oc, yPix, plane, nvalid, bias, mult, shift, g, tmp);
+          tileRequant(pw8 + <usize>(p * pairs * MR * 4), panel, pairs, p * MR, oc, yPix, plane, nvalid, ct, tmp);
         }
       }
     }
@@ -179,9 +219,10 @@ function buildPanel(corner: usize, offs: usize, k: i32, pairs: i32, sw: i32, pan
 }
 
 /** Rows oc0..oc0+3 × the 8 pixels of the panel, requantized into y (row stride `plane`). */
-function tileRequant(
+// @ts-ignore: decorator
+@inline function tileRequant(
   a: usize, bp: usize, pairs: i32, oc0: i32, oc: i32, y: usize, plane: i32, nvalid: i32,
-  bias: usize, mult: usize, shift: usize, g: usize, tmp: usize,
+  ct: usize, tmp: usize,
 ): void {
   let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
   let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
@@ -204,10 +245,10 @@ function tileRequant(
     b += 32;
   }
   const rows = min(MR, oc - oc0);
-  requantStore(c00, c01, oc0, y + <usize>(oc0 * plane), nvalid, bias, mult, shift, g, tmp);
-  if (rows > 1) requantStore(c10, c11, oc0 + 1, y + <usize>((oc0 + 1) * plane), nvalid, bias, mult, shift, g, tmp);
-  if (rows > 2) requantStore(c20, c21, oc0 + 2, y + <usize>((oc0 + 2) * plane), nvalid, bias, mult, shift, g, tmp);
-  if (rows > 3) requantStore(c30, c31, oc0 + 3, y + <usize>((oc0 + 3) * plane), nvalid, bias, mult, shift, g, tmp);
+  requantStore(c00, c01, oc0, y + <usize>(oc0 * plane), nvalid, ct, tmp);
+  if (rows > 1) requantStore(c10, c11, oc0 + 1, y + <usize>((oc0 + 1) * plane), nvalid, ct, tmp);
+  if (rows > 2) requantStore(c20, c21, oc0 + 2, y + <usize>((oc0 + 2) * plane), nvalid, ct, tmp);
+  if (rows > 3) requantStore(c30, c31, oc0 + 3, y + <usize>((oc0 + 3) * plane), nvalid, ct, tmp);
 }
 
 /** Single-rounding requantization of one int32, saturated to int32 (scalar reference path). */
@@ -219,43 +260,40 @@ function tileRequant(
   return r;
 }
 
-/** Requantizes 4 lanes exactly (the caller guarantees the results fit int32). */
+/**
+ * Requantizes 4 lanes: low 32 bits of (acc·M0 + 2^(t−1) + 2^62) >>> t, a logical shift (SSE
+ * has no 64-bit arithmetic one). The 2^62 offset keeps the sum non-negative, so the logical
+ * shift is floor division, and adds 2^(62−t) to the quotient; the caller subtracts it in
+ * wrapping int32 arithmetic, exact because the true result fits int32 (`exact` path only).
+ */
 // @ts-ignore: decorator
 @inline function requant4(v: v128, mv: v128, rnd: v128, t: i32): v128 {
-  const lo = i64x2.shr_s(i64x2.add(i64x2.extmul_low_i32x4_s(v, mv), rnd), t);
-  const hi = i64x2.shr_s(i64x2.add(i64x2.extmul_high_i32x4_s(v, mv), rnd), t);
+  const lo = i64x2.shr_u(i64x2.add(i64x2.extmul_low_i32x4_s(v, mv), rnd), t);
+  const hi = i64x2.shr_u(i64x2.add(i64x2.extmul_high_i32x4_s(v, mv), rnd), t);
   return v128.shuffle<i32>(lo, hi, 0, 2, 4, 6);
 }
 
 /** y[0..nvalid) = clamp(yZp + requant(acc + bias[o]), lo, hi) for the 8 accumulators (va, vb). */
-function requantStore(
-  va: v128, vb: v128, o: i32, y: usize, nvalid: i32,
-  bias: usize, mult: usize, shift: usize, g: usize, tmp: usize,
-): void {
-  const ch = geo(g, G_PERCHANNEL) != 0 ? o : 0;
-  const m0 = load<i32>(mult + (<usize>ch << 2));
-  const t = 31 - load<i32>(shift + (<usize>ch << 2));
-  const yZp = geo(g, G_YZP), lo = geo(g, G_LO), hi = geo(g, G_HI);
-  if (bias != 0) {
-    const bv = i32x4.splat(load<i32>(bias + (<usize>o << 2)));
-    va = i32x4.add(va, bv);
-    vb = i32x4.add(vb, bv);
-  }
+// @ts-ignore: decorator
+@inline function requantStore(va: v128, vb: v128, o: i32, y: usize, nvalid: i32, ct: usize, tmp: usize): void {
+  const e = ct + <usize>(o * 80);
+  const bv = v128.load(e);
+  va = i32x4.add(va, bv);
+  vb = i32x4.add(vb, bv);
+  const lo = gLo, hi = gHi;
   let ra: v128, rb: v128;
-  if (geo(g, G_EXACT) != 0) {
-    const mv = i32x4.splat(m0);
-    const rnd = i64x2.splat((<i64>1) << (t - 1));
-    ra = requant4(va, mv, rnd, t);
-    rb = requant4(vb, mv, rnd, t);
-    const zv = i32x4.splat(yZp);
-    ra = i32x4.add(ra, zv);
-    rb = i32x4.add(rb, zv);
+  if (gExact) {
+    const mv = v128.load(e, 16), rnd = v128.load(e, 32), zv = v128.load(e, 48);
+    const t = load<i32>(e, 64);
+    ra = i32x4.add(requant4(va, mv, rnd, t), zv);
+    rb = i32x4.add(requant4(vb, mv, rnd, t), zv);
   } else {
+    const t = load<i32>(e, 64), m0 = load<i32>(e, 68);
     v128.store(tmp, va);
     v128.store(tmp, vb, 16);
     for (let j = 0; j < NR; j++) {
       const p = tmp + (<usize>j << 2);
-      let r = <i64>yZp + mbqm(load<i32>(p), m0, t);
+      let r = <i64>gYZp + mbqm(load<i32>(p), m0, t);
       if (r < <i64>lo) r = lo;
       if (r > <i64>hi) r = hi;
       store<i32>(p, <i32>r);
@@ -267,7 +305,7 @@ function requantStore(
   ra = i32x4.min_s(i32x4.max_s(ra, lov), hiv);
   rb = i32x4.min_s(i32x4.max_s(rb, lov), hiv);
   const h16 = i16x8.narrow_i32x4_s(ra, rb);
-  const v8 = geo(g, G_YSIGNED) != 0 ? i8x16.narrow_i16x8_s(h16, h16) : i8x16.narrow_i16x8_u(h16, h16);
+  const v8 = gYSigned ? i8x16.narrow_i16x8_s(h16, h16) : i8x16.narrow_i16x8_u(h16, h16);
   if (nvalid == NR) {
     v128.store64_lane(y, v8, 0);
   } else {

@@ -9,9 +9,9 @@
  */
 import { describe, expect, test } from "vitest";
 import "../../src/index.js";
-import { listBackends } from "../../src/backend/index.js";
+import { getBackend, listBackends, setBackend } from "../../src/backend/index.js";
 import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "../../src/int8/kernels/gemm-path.js";
-import { qmaxPool2d, quantizeMultipliers, type QuantDType } from "../../src/int8/index-kernels.js";
+import { dequantizeTensor, qmaxPool2d, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
 import { Rng, convAccRef, requantRef } from "./reference.js";
 
 const hasWasm = listBackends().includes("wasm");
@@ -121,4 +121,40 @@ describe.skipIf(!hasWasm)("wasm integer max pooling", () => {
     expect(fast.shape).toEqual(direct.shape);
     expect(Array.from(fast.data)).toEqual(Array.from(direct.data));
   }));
+});
+
+function onBackend<T>(name: "wasm" | "ref", f: () => T): T {
+  const before = getBackend();
+  try {
+    setBackend(name);
+    return f();
+  } finally {
+    setBackend(before);
+  }
+}
+
+describe.skipIf(!hasWasm)("wasm quantize / dequantize at the model boundary", () => {
+  const rng = new Rng(42);
+  const n = 4099; // not a multiple of 8: the scalar tail runs too
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = rng.uniform();
+    // Exact ties (k + 0.5)·S, values far outside the range, ±∞ and ordinary values.
+    x[i] = r < 0.3 ? (rng.int(-300, 300) + 0.5) * 0.0625 : r < 0.35 ? rng.uniform(-1e9, 1e9) : r < 0.37 ? (r < 0.36 ? Infinity : -Infinity) : rng.uniform(-20, 20);
+  }
+  for (const [scale, zp, qmin, qmax] of [[0.0625, 0, 0, 255], [0.0625, 17, 0, 127], [0.1, -5, -128, 127], [0.0625, 255, 0, 255], [0.37, -128, -128, 127], [0.2, 3, 0, 15]] as const) {
+    test(`scale ${scale}, zp ${zp}, range [${qmin}, ${qmax}] equals the reference loop (and dequantizes equally)`, () => {
+      const fast = onBackend("wasm", () => quantizeTensor(x, scale, zp, qmin, qmax));
+      const ref = onBackend("ref", () => quantizeTensor(x, scale, zp, qmin, qmax));
+      expect(Array.from(fast)).toEqual(Array.from(ref));
+      const dFast = onBackend("wasm", () => dequantizeTensor(fast, scale, zp));
+      const dRef = onBackend("ref", () => dequantizeTensor(ref, scale, zp));
+      expect(Array.from(dFast)).toEqual(Array.from(dRef));
+    });
+  }
+  test("a NaN is reported with its index", () => {
+    const y = new Float32Array(5000).fill(1);
+    y[3333] = NaN;
+    expect(() => onBackend("wasm", () => quantizeTensor(y, 0.1, 0, 0, 255))).toThrow(/NaN at index 3333/);
+  });
 });

@@ -127,3 +127,25 @@ export function qmaxPool2dWasm(x: Q, planes: number, h: number, w: number, kh: n
     call.done();
   }
 }
+
+/** q = clamp(nearest(x ⊘ scale) + zp, qmin, qmax) into `out`; returns −1 or the index of the first NaN. */
+export function quantizeF32Wasm(x: Float32Array, scale: number, zp: number, qmin: number, qmax: number, out: Q): number {
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    return r.k.quantizeF32(call.in(x), call.out(out), x.length, scale, zp, qmin, qmax, out instanceof Int8Array ? 1 : 0);
+  } finally {
+    call.done();
+  }
+}
+
+/** out = (q − zp) · scale in float32. */
+export function dequantizeF32Wasm(q: Q, scale: number, zp: number, out: Float32Array): void {
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    r.k.dequantizeF32(call.in(q), call.out(out), q.length, scale, zp, q instanceof Int8Array ? 1 : 0);
+  } finally {
+    call.done();
+  }
+}

@@ -63,6 +63,8 @@ export interface KernelExports {
   igemmPackB(b: number, n: number, k: number, zb: number, dst: number): void;
   igemmPacked(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, pB: number, c: number, accumulate: number, scratch: number): void;
   qconvPackedBytes(oc: number, k: number): number;
+  quantizeF32(x: number, q: number, n: number, scale: number, zp: number, qmin: number, qmax: number, signed: number): number;
+  dequantizeF32(q: number, out: number, n: number, scale: number, zp: number, signed: number): void;
   qconvPackWeights(w: number, oc: number, k: number, dst: number): void;
   qconv2dScratchBytes(g: number): number;
   qconv2d(x: number, w: number, bias: number, mult: number, shift: number, y: number, g: number, b0: number, b1: number, scratch: number): void;

@@ -11,9 +11,17 @@
  * float32 values rounded once to float32 is the correctly rounded float32 quotient), which is
  * onnxruntime's `x / scale` bit for bit. PyTorch's fbgemm multiplies by the float32 reciprocal
  * 1/S instead, which can move a value across a rounding tie: ±1 quantum (docs/NUMERICS.md).
+ * With the wasm backend active, float32 tensors of ≥ 1024 elements go through the SIMD
+ * loops of assembly/quantize.ts (the same arithmetic: f32x4.div, nearest, clamp).
  * Called by Int8Model (input/output), model conversion (weights) and tests.
  */
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
+import { allocArray } from "../../tensor/dtype.js";
+import { getBackend } from "../../backend/index.js";
+import { dequantizeF32Wasm, quantizeF32Wasm } from "../../backend/wasm/int8.js";
+
+/** Below this many elements the JavaScript loop is as fast as a kernel call. */
+const WASM_MIN = 1024;
 import { type QuantArray, type QuantDType, allocQuant, checkQuantDType, qrange, quantDTypeOf } from "./common.js";
 
 type FloatInput = Float32Array | Float64Array | readonly number[];
@@ -66,6 +74,11 @@ export function quantizeTensor(x: FloatInput, scale: number, zp: number, qmin: n
   checkQRange(OP, qmin, qmax, d, zp);
   const s32 = checkScale(OP, "scale", scale);
   const out = allocQuant(d, x.length);
+  if (x instanceof Float32Array && x.length >= WASM_MIN && getBackend() === "wasm") {
+    const nan = quantizeF32Wasm(x, s32, zp, qmin, qmax, out);
+    if (nan >= 0) quantizeOne(OP, x[nan], nan, s32, zp, qmin, qmax); // throws the NaN error
+    return out;
+  }
   for (let i = 0; i < x.length; i++) out[i] = quantizeOne(OP, x[i], i, s32, zp, qmin, qmax);
   return out;
 }
@@ -113,8 +126,9 @@ export function dequantizeTensor(q: QuantArray | Int32Array, scale: number, zp: 
   if (!(q instanceof Int32Array)) quantDTypeOf(OP, "q", q);
   if (!Number.isInteger(zp)) throw new ValueError(`${OP}: zero point must be an integer, got ${zp}`);
   const s32 = checkScale(OP, "scale", scale);
-  const out = new Float32Array(q.length);
-  for (let i = 0; i < q.length; i++) out[i] = (q[i] - zp) * s32;
+  const out = allocArray("float32", q.length);
+  if (!(q instanceof Int32Array) && q.length >= WASM_MIN && getBackend() === "wasm") dequantizeF32Wasm(q, s32, zp, out);
+  else for (let i = 0; i < q.length; i++) out[i] = (q[i] - zp) * s32;
   return out;
 }
 
