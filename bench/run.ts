@@ -15,6 +15,7 @@ import { benchTraining } from "./training.js";
 import { getBackend, setBackend } from "../src/backend/index.js";
 import { benchWasm } from "./wasm.js";
 import { benchOnnx } from "./onnx.js";
+import { benchSmallCnn } from "./smallcnn.js";
 
 interface Row {
   key: string;
@@ -38,6 +39,19 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PY = "/usr/bin/python3";
 
 const SUITES: Suite[] = [
+  {
+    name: "smallcnn",
+    title: "SmallCNN on Fashion-MNIST, wasm backend on all cores vs PyTorch 1.13 (same threads, onednn int8)",
+    run: benchSmallCnn,
+    torchScript: "peers/pytorch_smallcnn.py",
+    rows: [
+      { key: "float_train_img_s", label: "FP32 training, batch 64 (target ≥ 0.8×)", unit: "img/s", higher: true },
+      { key: "qat_train_img_s", label: "QAT training, batch 64 (target ≥ 1.0×)", unit: "img/s", higher: true },
+      { key: "qat_over_float", label: "QAT step / FP32 step (issue 5 target ≤ 1.4)", unit: "×", higher: false },
+      { key: "float_infer256_ms", label: "FP32 inference, batch 256", unit: "ms", higher: false },
+      { key: "int8_infer256_ms", label: "int8 inference, batch 256 (Int8Model vs quantized PyTorch; target ≥ 0.5×)", unit: "ms", higher: false },
+    ],
+  },
   {
     name: "training",
     title: "SmallCNN training step, float vs QAT (wasm 1 thread / all cores, reference) vs PyTorch 1.13 (1 thread)",
