@@ -13,3 +13,4 @@ export { igemm, igemmScratchBytes, igemmPackedBBytes, igemmPackB, igemmPacked } 
 export { qconvPackedBytes, qconvPackWeights, qconv2dScratchBytes, qconv2d, requantRows, qmaxPool2d } from "./qconv";
 export { fakeQuantPerTensorF32, fakeQuantPerChannelF32 } from "./fakequant";
 export { quantizeF32, dequantizeF32 } from "./quantize";
+export { channelAffineF32, channelAffineBackwardF32, minmaxF32, minmaxPerChannelF32 } from "./affine";

@@ -34,7 +34,7 @@ import {
 import { type Factory, type QScheme, dtypeBounds, isPerChannel, makeFactory, normalizeDType } from "./quant-spec.js";
 
 import { allocArray } from "../tensor/dtype.js";
-import { getBackend } from "../backend/index.js";
+import { getBackend, kernels } from "../backend/index.js";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "../backend/wasm/fakequant.js";
 
 const f32 = Math.fround;
@@ -145,6 +145,11 @@ export function fakeQuantPerChannelKernel(
 /** Backward kernel: dL/dx = dL/dx̂ · mask. */
 export function steBackwardKernel(grad: FloatArray, mask: Uint8Array): FloatArray {
   const out = allocArray(grad instanceof Float32Array ? "float32" : "float64", grad.length);
+  if (onWasm(grad)) {
+    // The backend's float × uint8 product (SIMD on wasm; the same exact products).
+    kernels().binary("mul", grad, [grad.length], mask, [mask.length], out, [out.length]);
+    return out;
+  }
   for (let i = 0; i < grad.length; i++) out[i] = grad[i] * mask[i];
   return out;
 }

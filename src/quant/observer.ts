@@ -22,6 +22,11 @@ import {
   makeFactory,
   makeQuantSpec,
 } from "./quant-spec.js";
+import { getBackend } from "../backend/index.js";
+import { minmaxF32, minmaxPerChannelF32 } from "../backend/wasm/affine.js";
+
+/** Below this many elements the JavaScript loops are as fast as a kernel call. */
+const WASM_MIN = 1024;
 
 const f32 = Math.fround;
 
@@ -77,6 +82,7 @@ export function qparamsTensors(scales: ArrayLike<number>, zeroPoints: ArrayLike<
 
 /** [min, max] of x (NaN if any element is NaN, like torch.aminmax), as float32. */
 export function aminmax(x: ArrayLike<number>): [number, number] {
+  if (x instanceof Float32Array && x.length >= WASM_MIN && getBackend() === "wasm") return minmaxF32(x);
   let mn = Infinity;
   let mx = -Infinity;
   let nan = false;
@@ -95,6 +101,7 @@ export function aminmaxPerChannel(x: Tensor, axis: number): [Float32Array, Float
   let inner = 1;
   for (let d = axis + 1; d < x.ndim; d++) inner *= x.shape[d];
   const outer = C * inner === 0 ? 0 : x.size / (C * inner);
+  if (x.data instanceof Float32Array && x.size >= WASM_MIN && getBackend() === "wasm") return minmaxPerChannelF32(x.data, outer, C, inner);
   const mins = new Float32Array(C).fill(Infinity);
   const maxs = new Float32Array(C).fill(-Infinity);
   const nan = new Uint8Array(C);

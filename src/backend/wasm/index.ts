@@ -12,6 +12,7 @@
  */
 import { type AnyArray, setArrayAllocator } from "../../tensor/dtype.js";
 import type { Backend, Kernels } from "../kernels.js";
+import { channelAffine, channelAffineBackward } from "./affine.js";
 import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.js";
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "./fakequant.js";
@@ -37,6 +38,8 @@ export const wasmKernels = {
   unary,
   binary,
   clamp,
+  channelAffine,
+  channelAffineBackward,
 } satisfies Partial<Kernels>;
 
 export const wasmBackend: Backend = {

@@ -63,6 +63,10 @@ export interface KernelExports {
   igemmPackB(b: number, n: number, k: number, zb: number, dst: number): void;
   igemmPacked(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, pB: number, c: number, accumulate: number, scratch: number): void;
   qconvPackedBytes(oc: number, k: number): number;
+  channelAffineF32(x: number, scale: number, bias: number, y: number, c: number, inner: number, p0: number, p1: number): void;
+  channelAffineBackwardF32(g: number, x: number, scale: number, dx: number, dscale: number, dbias: number, n: number, c: number, inner: number, c0: number, c1: number): void;
+  minmaxF32(x: number, n: number, out: number): void;
+  minmaxPerChannelF32(x: number, outer: number, c: number, inner: number, mins: number, maxs: number, nan: number): void;
   quantizeF32(x: number, q: number, n: number, scale: number, zp: number, qmin: number, qmax: number, signed: number): number;
   dequantizeF32(q: number, out: number, n: number, scale: number, zp: number, signed: number): void;
   qconvPackWeights(w: number, oc: number, k: number, dst: number): void;
