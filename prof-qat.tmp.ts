@@ -8,6 +8,8 @@ import { prepareQat } from "./src/quant/prepare.js";
 import { qconfigs } from "./src/quant/qconfig.js";
 import { fashionMnistSample } from "./src/data/fs.js";
 import type { Module } from "./src/nn/module.js";
+import { setNumThreads } from "./src/backend/wasm/index.js";
+if (process.env.T) setNumThreads(Number(process.env.T));
 manualSeed(0);
 const d = fashionMnistSample();
 const train = Array.from({ length: 40 }, (_, b) => d.train.getBatch(Array.from({ length: 64 }, (_, i) => b * 64 + i)));

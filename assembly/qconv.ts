@@ -62,7 +62,7 @@ export function qconvPackWeights(w: usize, oc: i32, k: i32, dst: usize): void {
 const G_C = 0, G_H = 1, G_W = 2, G_OC = 3, G_KH = 4, G_KW = 5, G_OH = 6, G_OW = 7;
 const G_SH = 8, G_SW = 9, G_PH = 10, G_PW = 11, G_DH = 12, G_DW = 13;
 const G_XUNSIGNED = 14, G_XZP = 15, G_YSIGNED = 16, G_YZP = 17, G_LO = 18, G_HI = 19;
-const G_PERCHANNEL = 20, G_EXACT = 21;
+const G_PERCHANNEL = 20, G_EXACT = 21, G_POOL2 = 22;
 
 // @ts-ignore: decorator
 @inline function geo(g: usize, f: i32): i32 {
@@ -97,7 +97,7 @@ export function qconv2dScratchBytes(g: usize): i32 {
   const kp = (k + 1) & ~1;
   const pad = (padBytes(geo(g, G_C), geo(g, G_H), geo(g, G_W), geo(g, G_PH), geo(g, G_PW), geo(g, G_SW)) + 15) & ~15;
   const oc4 = (geo(g, G_OC) + 3) & ~3;
-  return pad + kp * 4 + kp * 16 + 64 + 32 + oc4 * 80 + 16;
+  return pad + kp * 4 + 2 * kp * 16 + 64 + 32 + oc4 * 80 + 16 + 2 * 128 + 16;
 }
 
 /**
@@ -141,6 +141,8 @@ export function qconv2d(
   const panel = (offs + <usize>(kp * 4) + 15) & ~15;
   const tmp = panel + <usize>(kp * 16);
   const ct = (tmp + 64 + 15) & ~15;
+  const panel2 = ct + <usize>(((oc + 3) & ~3) * 80);
+  const tiles = panel2 + <usize>(kp * 16);
   // Offsets (in int16 elements) of each tap relative to the window's top-left corner.
   for (let ci = 0, t = 0; ci < c; ci++) {
     for (let ky = 0; ky < kh; ky++) {
@@ -151,6 +153,33 @@ export function qconv2d(
   loadEpilogue(g);
   channelTable(oc, bias, mult, shift, ct);
   const panels = (oc + MR - 1) / MR;
+  if (geo(g, G_POOL2) != 0) {
+    // Fused 2×2 stride-2 max pool: y is [N, OC, ⌊oh/2⌋, ⌊ow/2⌋].
+    const poh = oh >> 1, pow = ow >> 1, pplane = poh * pow;
+    for (let b = b0; b < b1; b++) {
+      padImage(x + <usize>(b * c * h * w), xUnsigned, xZp, c, h, w, ph, pw, pad, padLen);
+      const yImage = y + <usize>(b * oc * pplane);
+      for (let py = 0; py < poh; py++) {
+        for (let ox0 = 0; ox0 < 2 * pow; ox0 += NR) {
+          const nvalid = min(NR >> 1, pow - (ox0 >> 1));
+          buildPanel(pad + (<usize>(2 * py * sh * wp + ox0 * sw) << 1), offs, k, pairs, sw, panel);
+          buildPanel(pad + (<usize>((2 * py + 1) * sh * wp + ox0 * sw) << 1), offs, k, pairs, sw, panel2);
+          const yPix = yImage + <usize>(py * pow + (ox0 >> 1));
+          for (let p = 0; p < panels; p++) {
+            const a = pw8 + <usize>(p * pairs * MR * 4);
+            tileStore(a, panel, pairs, tiles);
+            tileStore(a, panel2, pairs, tiles + 128);
+            const rows = min(MR, oc - p * MR);
+            for (let r = 0; r < rows; r++) {
+              const o = p * MR + r;
+              pooledStore(tiles + <usize>(r * 32), o, yPix + <usize>(o * pplane), nvalid, ct, tmp);
+            }
+          }
+        }
+      }
+    }
+    return;
+  }
   const plane = oh * ow;
   for (let b = b0; b < b1; b++) {
     padImage(x + <usize>(b * c * h * w), xUnsigned, xZp, c, h, w, ph, pw, pad, padLen);
@@ -249,6 +278,75 @@ function buildPanel(corner: usize, offs: usize, k: i32, pairs: i32, sw: i32, pan
   if (rows > 1) requantStore(c10, c11, oc0 + 1, y + <usize>((oc0 + 1) * plane), nvalid, ct, tmp);
   if (rows > 2) requantStore(c20, c21, oc0 + 2, y + <usize>((oc0 + 2) * plane), nvalid, ct, tmp);
   if (rows > 3) requantStore(c30, c31, oc0 + 3, y + <usize>((oc0 + 3) * plane), nvalid, ct, tmp);
+}
+
+/** The 4×8 accumulator tile of panel `bp`, stored at dst (row r: dst + 32r, pixels 0–3 then 4–7). */
+function tileStore(a: usize, bp: usize, pairs: i32, dst: usize): void {
+  let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
+  let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
+  let b = bp;
+  for (let q = 0; q < pairs; q++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let av = v128.load32_splat(a);
+    c00 = i32x4.add(c00, i32x4.dot_i16x8_s(av, b0));
+    c01 = i32x4.add(c01, i32x4.dot_i16x8_s(av, b1));
+    av = v128.load32_splat(a, 4);
+    c10 = i32x4.add(c10, i32x4.dot_i16x8_s(av, b0));
+    c11 = i32x4.add(c11, i32x4.dot_i16x8_s(av, b1));
+    av = v128.load32_splat(a, 8);
+    c20 = i32x4.add(c20, i32x4.dot_i16x8_s(av, b0));
+    c21 = i32x4.add(c21, i32x4.dot_i16x8_s(av, b1));
+    av = v128.load32_splat(a, 12);
+    c30 = i32x4.add(c30, i32x4.dot_i16x8_s(av, b0));
+    c31 = i32x4.add(c31, i32x4.dot_i16x8_s(av, b1));
+    a += 16;
+    b += 32;
+  }
+  v128.store(dst, c00);
+  v128.store(dst, c01, 16);
+  v128.store(dst, c10, 32);
+  v128.store(dst, c11, 48);
+  v128.store(dst, c20, 64);
+  v128.store(dst, c21, 80);
+  v128.store(dst, c30, 96);
+  v128.store(dst, c31, 112);
+}
+
+/**
+ * Pooled epilogue of one output channel: the max of the two conv rows (tiles at t and
+ * t + 128), then of horizontal pixel pairs, requantized — exact, because requantization
+ * (acc ↦ clamp(yZp + round((acc + bias)·M))) is non-decreasing for M ≥ 0, so the max of
+ * requantized values is the requantized max. Stores `nvalid` ≤ 4 pooled values at y.
+ */
+function pooledStore(t: usize, o: i32, y: usize, nvalid: i32, ct: usize, tmp: usize): void {
+  const va = i32x4.max_s(v128.load(t), v128.load(t, 128));
+  const vb = i32x4.max_s(v128.load(t, 16), v128.load(t, 144));
+  let m = i32x4.max_s(v128.shuffle<i32>(va, vb, 0, 2, 4, 6), v128.shuffle<i32>(va, vb, 1, 3, 5, 7));
+  const e = ct + <usize>(o * 80);
+  m = i32x4.add(m, v128.load(e));
+  if (gExact) {
+    m = i32x4.add(requant4(m, v128.load(e, 16), v128.load(e, 32), load<i32>(e, 64)), v128.load(e, 48));
+  } else {
+    const tt = load<i32>(e, 64), m0 = load<i32>(e, 68);
+    v128.store(tmp, m);
+    for (let j = 0; j < 4; j++) {
+      const p = tmp + (<usize>j << 2);
+      let r = <i64>gYZp + mbqm(load<i32>(p), m0, tt);
+      if (r < <i64>gLo) r = gLo;
+      if (r > <i64>gHi) r = gHi;
+      store<i32>(p, <i32>r);
+    }
+    m = v128.load(tmp);
+  }
+  m = i32x4.min_s(i32x4.max_s(m, i32x4.splat(gLo)), i32x4.splat(gHi));
+  const h16 = i16x8.narrow_i32x4_s(m, m);
+  const v8 = gYSigned ? i8x16.narrow_i16x8_s(h16, h16) : i8x16.narrow_i16x8_u(h16, h16);
+  if (nvalid == 4) {
+    v128.store32_lane(y, v8, 0);
+  } else {
+    const bits = i32x4.extract_lane(v8, 0);
+    for (let j = 0; j < nvalid; j++) store<u8>(y + <usize>j, <u8>(bits >> (8 * j)));
+  }
 }
 
 /** Single-rounding requantization of one int32, saturated to int32 (scalar reference path). */

@@ -19,7 +19,7 @@ import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
 import { qadd, qconcat, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
-import { type FastWeights, prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
+import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
 import { getBackend } from "../backend/index.js";
 
 const META_KEY = "qat_ts.int8";
@@ -113,8 +113,16 @@ export class Int8Model {
     this.checkInputShape(q.shape);
     const env = new Map<string, QuantResult>([[this.graph.input.id, { data: q.data as QuantArray, shape: [...q.shape] }]]);
     const teacher = opts.teacher;
-    for (const node of this.graph.nodes) {
+    const nodes = this.graph.nodes;
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i];
       if (!teacher) {
+        // conv → 2×2 max pool in one pass when nothing else reads the conv output.
+        const pooled = opts.collect ? null : this.convPool(node, nodes[i + 1], env);
+        if (pooled) {
+          env.set(nodes[++i].output, pooled);
+          continue;
+        }
         env.set(node.output, this.exec(node, env));
         continue;
       }
@@ -197,26 +205,63 @@ export class Int8Model {
     }
     if ((node.op !== "conv2d" && node.op !== "linear") || node.wZeroPoints) return null;
     if (node.op === "conv2d" && node.groups !== 1) return null;
-    const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
-    const r = {
-      bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
-      yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
-    };
+    const r = this.fastRequant(node, yq);
     const fw = this.fastWeights(node);
     if (node.op === "linear") {
       const [n, k] = x.shape;
       return { data: qlinearGemm(x.data, xZp, n, k, fw, r), shape: [n, node.wShape[0]] };
     }
-    const [n, c, h, wd] = x.shape;
+    const s = this.convShape(node, x.shape);
+    if (!s) return null; // the direct kernel reports the bad geometry
+    return { data: qconv2dGemm(x.data, xZp, s, fw, r), shape: [s.n, s.oc, s.oh, s.ow] };
+  }
+
+  private fastRequant(node: Extract<Int8Node, { weight: string }>, yq: ValueInfo["q"]): GemmRequant {
+    const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
+    return {
+      bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
+      yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
+    };
+  }
+
+  /** Conv geometry for an NCHW input, or null when it is not one (or the output would be empty). */
+  private convShape(node: Extract<Int8Node, { op: "conv2d" }>, shape: readonly number[]): ConvShape | null {
+    if (shape.length !== 4) return null;
+    const [n, c, h, wd] = shape;
     const [oc, , kh, kw] = node.wShape;
     const [sh, sw] = node.stride;
     const [ph, pw] = node.padding;
     const [dh, dw] = node.dilation;
     const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
     const ow = Math.floor((wd + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-    if (oh < 1 || ow < 1) return null; // the direct kernel reports the bad geometry
-    const s = { n, c, h, w: wd, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw };
-    return { data: qconv2dGemm(x.data, xZp, s, fw, r), shape: [n, oc, oh, ow] };
+    if (oh < 1 || ow < 1) return null;
+    return { n, c, h, w: wd, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw };
+  }
+
+  /**
+   * The fused conv + 2×2 stride-2 max pool of the wasm path (./kernels/gemm-path.ts), or null
+   * when `node`/`next` are not that pair, the conv output has another reader, or the conv does
+   * not take the fast path.
+   */
+  private convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
+    if (!next || node.op !== "conv2d" || next.op !== "maxpool2d" || next.inputs[0] !== node.output) return null;
+    if (getBackend() !== "wasm" || node.groups !== 1 || node.wZeroPoints) return null;
+    const poolOk = next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2 &&
+      next.padding[0] === 0 && next.padding[1] === 0 && next.dilation[0] === 1 && next.dilation[1] === 1 && !next.ceilMode;
+    if (!poolOk || this.readers(node.output) !== 1) return null;
+    const x = env.get(node.inputs[0])!;
+    const s = this.convShape(node, x.shape);
+    if (!s || s.oh < 2 || s.ow < 2) return null;
+    const yq = this.value(node.output).q;
+    const data = qconv2dGemm(x.data, this.value(node.inputs[0]).q.zeroPoint, s, this.fastWeights(node), this.fastRequant(node, yq), true);
+    return { data, shape: [s.n, s.oc, s.oh >> 1, s.ow >> 1] };
+  }
+
+  /** How many nodes read value `id` (+1 when it is the model output). */
+  private readers(id: string): number {
+    let n = id === this.graph.output ? 1 : 0;
+    for (const m of this.graph.nodes) for (const i of m.inputs) if (i === id) n++;
+    return n;
   }
 
   /** Weights packed for the wasm integer kernels, once per layer. */

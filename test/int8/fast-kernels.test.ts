@@ -37,6 +37,7 @@ const CASES: Case[] = [
   { x: [1, 4, 10, 10], oc: 8, k: [3, 3], xd: "int8", xZp: -128, yd: "int8", yZp: 3, huge: true, perTensor: true },
   // Large enough to split over the worker pool (≥ 2^22 flops).
   { x: [8, 16, 16, 16], oc: 32, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 12, yd: "uint8", yZp: 40 },
+  { x: [2, 3, 15, 21], oc: 6, k: [3, 3], padding: [1, 1], xd: "int8", xZp: 2, yd: "int8", yZp: -20, clamp: [-20, 127] },
 ];
 
 function multipliers(rng: Rng, channels: number, huge: boolean, perTensor: boolean): Float64Array {
@@ -65,6 +66,14 @@ describe.skipIf(!hasWasm)("wasm integer conv (transposed GEMM, fused requantizat
     expect(y).toBeInstanceOf(cs.yd === "uint8" ? Uint8Array : Int8Array);
     expect(Array.from(y)).toEqual(want);
     if (cs.huge) expect(want.some((v) => v === lo || v === hi)).toBe(true);
+    // The fused 2×2 stride-2 max pool equals the direct pooling of that output.
+    if (oh >= 2 && ow >= 2) {
+      const pooled = qconv2dGemm(x, cs.xZp, { n, c, h, w, oc: cs.oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw }, fw, {
+        bias, multiplier: rq.multiplier, shift: rq.shift, yZp: cs.yZp, lo, hi, outDType: cs.yd,
+      }, true);
+      const direct = qmaxPool2d({ x: y, xShape: shape, kernelSize: 2, stride: 2 });
+      expect(Array.from(pooled)).toEqual(Array.from(direct.data));
+    }
   }));
 
   test("an accumulator that could overflow int32 is refused before any work", () => {

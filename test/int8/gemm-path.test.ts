@@ -1,4 +1,7 @@
-/** Int8Model's int8-GEMM path (wasm backend) is bit-identical to the direct integer kernels. */
+/**
+ * Int8Model's wasm integer path (conv with fused requantization, conv + max pool fused, packed
+ * linear, SIMD max pool) is bit-identical to the direct integer kernels, value by value.
+ */
 import { describe, expect, it } from "vitest";
 import "../../src/index.js";
 import { getBackend, listBackends, setBackend } from "../../src/backend/index.js";
@@ -33,9 +36,11 @@ describe.skipIf(!hasWasm)("Int8Model on the int8 GEMM path", () => {
       try {
         setBackend("wasm");
         const fast = int8.runQuantized(x, { collect: true }).values!;
+        const fused = int8.runQuantized(x).output; // conv + 2×2 max pool fused where the graph allows
         setBackend("ref");
-        const direct = int8.runQuantized(x, { collect: true }).values!;
-        for (const [id, v] of direct) expect(Array.from(fast.get(id)!.data), id).toEqual(Array.from(v.data));
+        const direct = int8.runQuantized(x, { collect: true });
+        for (const [id, v] of direct.values!) expect(Array.from(fast.get(id)!.data), id).toEqual(Array.from(v.data));
+        expect(Array.from(fused.data)).toEqual(Array.from(direct.output.data));
       } finally {
         setBackend(before);
       }

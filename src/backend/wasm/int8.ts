@@ -59,24 +59,27 @@ export interface QConvGeometry {
   sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
 }
 
-function struct(x: Q, xZp: number, rq: FastRequant, g?: QConvGeometry): number[] {
+function struct(x: Q, xZp: number, rq: FastRequant, g?: QConvGeometry, pool2 = false): number[] {
   return [
     g?.c ?? 0, g?.h ?? 0, g?.w ?? 0, g?.oc ?? 0, g?.kh ?? 0, g?.kw ?? 0, g?.oh ?? 0, g?.ow ?? 0,
     g?.sh ?? 0, g?.sw ?? 0, g?.ph ?? 0, g?.pw ?? 0, g?.dh ?? 0, g?.dw ?? 0,
     x instanceof Uint8Array ? 1 : 0, xZp, rq.ySigned ? 1 : 0, rq.yZp, rq.lo, rq.hi,
-    rq.multiplier.length > 1 ? 1 : 0, rq.exact ? 1 : 0, 0, 0,
+    rq.multiplier.length > 1 ? 1 : 0, rq.exact ? 1 : 0, pool2 ? 1 : 0, 0,
   ];
 }
 
-/** y (NCHW, preallocated) = requant(conv(x − xZp, w) + bias) for groups = 1. */
-export function qconv2dWasm(x: Q, xZp: number, packed: Int8Array, g: QConvGeometry, rq: FastRequant, y: Q): void {
+/**
+ * y (NCHW, preallocated) = requant(conv(x − xZp, w) + bias) for groups = 1; with `pool2`, the
+ * 2×2 stride-2 max pool of that (y is [N, OC, ⌊OH/2⌋, ⌊OW/2⌋]), fused in the epilogue.
+ */
+export function qconv2dWasm(x: Q, xZp: number, packed: Int8Array, g: QConvGeometry, rq: FastRequant, y: Q, pool2 = false): void {
   const r = runtime();
   const call = new Call(r);
   try {
     const px = call.in(x), pw = call.in(packed), py = call.out(y);
     const pb = rq.bias ? call.in(rq.bias) : 0;
     const pm = call.in(rq.multiplier), ps = call.in(rq.shift);
-    const pg = call.i32(struct(x, xZp, rq, g));
+    const pg = call.i32(struct(x, xZp, rq, g, pool2));
     const bytes = r.k.qconv2dScratchBytes(pg);
     const macs = g.n * g.oc * g.oh * g.ow * g.c * g.kh * g.kw;
     const threads = 2 * macs >= PARALLEL_MIN_FLOPS ? Math.min(threadCount(), g.n) : 1;

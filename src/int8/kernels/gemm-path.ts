@@ -6,6 +6,7 @@
  *   conv (groups = 1):  yᵀ[oc, pixels] = W · cols(x − xZp), tiles of 4 channels × 8 pixels,
  *                       requantized in the GEMM epilogue straight into NCHW (no im2col buffer)
  *   linear:             acc = (x − xZp) · Wᵀ (weights packed once), then the requantization
+ *   conv + max pool:    a 2×2 stride-2 max pool right after a conv is fused into its epilogue
  *   max pool:           no padding/dilation windows, SIMD for 2×2 stride 2
  *
  * Accumulators are the same exact int32 sums as the direct kernels (qconv2d.ts, qlinear.ts)
@@ -88,10 +89,15 @@ export interface ConvShape {
   sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
 }
 
-/** NCHW output of a groups = 1 convolution. */
-export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant): QuantArray {
-  const out = allocQuant(r.outDType, s.n * s.oc * s.oh * s.ow);
-  qconv2dWasm(x, xZp, fw.packed, s, fastRequant("qconv2d", fw, x, xZp, r), out);
+/**
+ * NCHW output of a groups = 1 convolution; with `pool2`, of the 2×2 stride-2 max pool that
+ * follows it ([N, OC, ⌊OH/2⌋, ⌊OW/2⌋]), computed in the same pass and bit-identical to the
+ * two kernels in sequence (requantization is non-decreasing, so it commutes with max).
+ */
+export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant, pool2 = false): QuantArray {
+  const [oh, ow] = pool2 ? [s.oh >> 1, s.ow >> 1] : [s.oh, s.ow];
+  const out = allocQuant(r.outDType, s.n * s.oc * oh * ow);
+  qconv2dWasm(x, xZp, fw.packed, s, fastRequant("qconv2d", fw, x, xZp, r), out, pool2);
   return out;
 }
 
