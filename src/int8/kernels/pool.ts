@@ -70,6 +70,7 @@ export function qmaxPool2d(a: QPool2dArgs & { dilation?: number | [number, numbe
   const p = planPool(OP, a, a.dilation);
   const out = outputArray(OP, a.out, dtype, p.n * p.c * p.oh * p.ow);
   const x = a.x;
+  if (p.ph === 0 && p.pw === 0 && p.dh === 1 && p.dw === 1 && !(a.ceilMode ?? false)) return maxPoolInside(x, p, out);
   let o = 0;
   for (let plane = 0; plane < p.n * p.c; plane++) {
     const base = plane * p.h * p.w;
@@ -92,6 +93,28 @@ export function qmaxPool2d(a: QPool2dArgs & { dilation?: number | [number, numbe
     }
   }
   return { data: out, shape: [p.n, p.c, p.oh, p.ow] };
+}
+
+/** qmaxPool2d when every window lies inside the plane (no padding, dilation 1, floor mode). */
+function maxPoolInside(x: QuantArray, p: ReturnType<typeof planPool>, out: QuantArray): QuantResult {
+  const { h, w, oh, ow, kh, kw, sh, sw } = p;
+  let o = 0;
+  for (let plane = 0; plane < p.n * p.c; plane++) {
+    const base = plane * h * w;
+    for (let oy = 0; oy < oh; oy++) {
+      const row0 = base + oy * sh * w;
+      for (let ox = 0; ox < ow; ox++) {
+        const start = row0 + ox * sw;
+        let best = x[start];
+        for (let ky = 0; ky < kh; ky++) {
+          const r = start + ky * w;
+          for (let kx = 0; kx < kw; kx++) if (x[r + kx] > best) best = x[r + kx];
+        }
+        out[o++] = best;
+      }
+    }
+  }
+  return { data: out, shape: [p.n, p.c, oh, ow] };
 }
 
 export interface QAvgPool2dArgs extends QPool2dArgs {
