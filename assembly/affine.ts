@@ -65,7 +65,17 @@ export function channelAffineBackwardF32(
 
 /** out[0] = min, out[1] = max (±∞ when n = 0), out[2] = 1 if any NaN (f32 slots). */
 export function minmaxF32(x: usize, n: i32, out: usize): void {
-  let mn = f32x4.splat(Infinity), mx = f32x4.splat(-Infinity), nan = i32x4.splat(0);
+  store<f32>(out, Infinity);
+  store<f32>(out, -Infinity, 4);
+  store<f32>(out, foldMinMax(x, n, out, out + 4) ? 1 : 0, 8);
+}
+
+/**
+ * Folds x[0, n) into the running min at *pMin and max at *pMax (in place); true if x holds a
+ * NaN. Lane-wise f32x4.pmin/pmax keep the reference's `if (v < m) m = v` semantics.
+ */
+function foldMinMax(x: usize, n: i32, pMin: usize, pMax: usize): bool {
+  let mn = f32x4.splat(load<f32>(pMin)), mx = f32x4.splat(load<f32>(pMax)), nan = i32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const v = v128.load(x + (<usize>i << 2));
@@ -81,9 +91,9 @@ export function minmaxF32(x: usize, n: i32, out: usize): void {
     if (v > b) b = v;
     if (v != v) hasNan = true;
   }
-  store<f32>(out, a);
-  store<f32>(out, b, 4);
-  store<f32>(out, hasNan ? 1 : 0, 8);
+  store<f32>(pMin, a);
+  store<f32>(pMax, b);
+  return hasNan;
 }
 
 // @ts-ignore: decorator
@@ -114,26 +124,7 @@ export function minmaxPerChannelF32(x: usize, outer: i32, c: i32, inner: i32, mi
   for (let o = 0; o < outer; o++) {
     for (let ch = 0; ch < c; ch++) {
       const base = x + (<usize>((o * c + ch) * inner) << 2);
-      let mn = f32x4.splat(load<f32>(mins + (<usize>ch << 2))), mx = f32x4.splat(load<f32>(maxs + (<usize>ch << 2)));
-      let nv = i32x4.splat(0);
-      let i = 0;
-      for (; i + 4 <= inner; i += 4) {
-        const v = v128.load(base + (<usize>i << 2));
-        mn = f32x4.pmin(mn, v);
-        mx = f32x4.pmax(mx, v);
-        nv = v128.or(nv, f32x4.ne(v, v));
-      }
-      let a = min4(mn), b = max4(mx);
-      let hasNan = v128.any_true(nv);
-      for (; i < inner; i++) {
-        const v = load<f32>(base + (<usize>i << 2));
-        if (v < a) a = v;
-        if (v > b) b = v;
-        if (v != v) hasNan = true;
-      }
-      store<f32>(mins + (<usize>ch << 2), a);
-      store<f32>(maxs + (<usize>ch << 2), b);
-      if (hasNan) store<u8>(nan + <usize>ch, 1);
+      if (foldMinMax(base, inner, mins + (<usize>ch << 2), maxs + (<usize>ch << 2))) store<u8>(nan + <usize>ch, 1);
     }
   }
 }

@@ -59,12 +59,9 @@ export function igemmPacked(
       const w = min(NR, n - j0);
       const pb = pB + (<usize>(j0 * kp) << 1);
       const cp = c + (<usize>(i0 * n + j0) << 2);
-      if (h == MR && w == NR) {
-        tile(pA, pb, kp >> 1, cp, <usize>n << 2, accumulate != 0);
-      } else {
-        tile(pA, pb, kp >> 1, edge, <usize>NR << 2, false);
-        storeEdge(edge, cp, n, h, w, accumulate != 0);
-      }
+      dotTile(pA, pb, kp >> 1, edge);
+      if (h == MR && w == NR) storeTile(edge, cp, <usize>n << 2, accumulate != 0);
+      else storeEdge(edge, cp, n, h, w, accumulate != 0);
     }
   }
 }
@@ -108,8 +105,12 @@ function packB(b: usize, n: i32, k: i32, kp: i32, zb: i32, dst: usize): void {
   }
 }
 
-/** C[0:4, 0:8] (+)= Σ_q dot(a pairs, b pairs) over `pairs` k-pairs. */
-function tile(a: usize, b: usize, pairs: i32, c: usize, ldcBytes: usize, beta: bool): void {
+/**
+ * The 4×8 micro-kernel: acc[r, 0:8] = Σ_q dot(a pairs of row r, b pairs) over `pairs` k-pairs,
+ * stored row by row at dst (row r at dst + 32r: columns 0–3, then 4–7). Shared with the
+ * convolution kernels of assembly/qconv.ts (A = weights, B = pixels there).
+ */
+export function dotTile(a: usize, b: usize, pairs: i32, dst: usize): void {
   let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
   let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
   for (let q = 0; q < pairs; q++) {
@@ -129,24 +130,28 @@ function tile(a: usize, b: usize, pairs: i32, c: usize, ldcBytes: usize, beta: b
     a += 16;
     b += 32;
   }
-  if (beta) {
-    c00 = i32x4.add(c00, v128.load(c));
-    c01 = i32x4.add(c01, v128.load(c, 16));
-    c10 = i32x4.add(c10, v128.load(c + ldcBytes));
-    c11 = i32x4.add(c11, v128.load(c + ldcBytes, 16));
-    c20 = i32x4.add(c20, v128.load(c + 2 * ldcBytes));
-    c21 = i32x4.add(c21, v128.load(c + 2 * ldcBytes, 16));
-    c30 = i32x4.add(c30, v128.load(c + 3 * ldcBytes));
-    c31 = i32x4.add(c31, v128.load(c + 3 * ldcBytes, 16));
+  v128.store(dst, c00);
+  v128.store(dst, c01, 16);
+  v128.store(dst, c10, 32);
+  v128.store(dst, c11, 48);
+  v128.store(dst, c20, 64);
+  v128.store(dst, c21, 80);
+  v128.store(dst, c30, 96);
+  v128.store(dst, c31, 112);
+}
+
+/** Copies (or adds, beta) a full 4×8 tile from t into C (row stride ldcBytes). */
+function storeTile(t: usize, c: usize, ldcBytes: usize, beta: bool): void {
+  for (let r = 0; r < MR; r++) {
+    const row = c + <usize>r * ldcBytes;
+    let v0 = v128.load(t + (<usize>r << 5)), v1 = v128.load(t + (<usize>r << 5), 16);
+    if (beta) {
+      v0 = i32x4.add(v0, v128.load(row));
+      v1 = i32x4.add(v1, v128.load(row, 16));
+    }
+    v128.store(row, v0);
+    v128.store(row, v1, 16);
   }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(c + ldcBytes, c10);
-  v128.store(c + ldcBytes, c11, 16);
-  v128.store(c + 2 * ldcBytes, c20);
-  v128.store(c + 2 * ldcBytes, c21, 16);
-  v128.store(c + 3 * ldcBytes, c30);
-  v128.store(c + 3 * ldcBytes, c31, 16);
 }
 
 /** Adds (beta) or copies the valid h×w corner of a 4×8 int32 tile into C (row length n). */

@@ -25,6 +25,8 @@
  * (|·| ≤ 65 280) to an int32 accumulator bounded by the caller's accumulator check.
  */
 
+import { dotTile } from "./igemm";
+
 const MR: i32 = 4;
 const NR: i32 = 8;
 
@@ -167,8 +169,8 @@ export function qconv2d(
           const yPix = yImage + <usize>(py * pow + (ox0 >> 1));
           for (let p = 0; p < panels; p++) {
             const a = pw8 + <usize>(p * pairs * MR * 4);
-            tileStore(a, panel, pairs, tiles);
-            tileStore(a, panel2, pairs, tiles + 128);
+            dotTile(a, panel, pairs, tiles);
+            dotTile(a, panel2, pairs, tiles + 128);
             const rows = min(MR, oc - p * MR);
             for (let r = 0; r < rows; r++) {
               const o = p * MR + r;
@@ -190,7 +192,7 @@ export function qconv2d(
         buildPanel(pad + (<usize>(oy * sh * wp + ox0 * sw) << 1), offs, k, pairs, sw, panel);
         const yPix = yImage + <usize>(oy * ow + ox0);
         for (let p = 0; p < panels; p++) {
-          tileRequant(pw8 + <usize>(p * pairs * MR * 4), panel, pairs, p * MR, oc, yPix, plane, nvalid, ct, tmp);
+          tileRequant(pw8 + <usize>(p * pairs * MR * 4), panel, pairs, p * MR, oc, yPix, plane, nvalid, ct, tiles, tmp);
         }
       }
     }
@@ -251,65 +253,14 @@ function buildPanel(corner: usize, offs: usize, k: i32, pairs: i32, sw: i32, pan
 // @ts-ignore: decorator
 @inline function tileRequant(
   a: usize, bp: usize, pairs: i32, oc0: i32, oc: i32, y: usize, plane: i32, nvalid: i32,
-  ct: usize, tmp: usize,
+  ct: usize, tiles: usize, tmp: usize,
 ): void {
-  let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
-  let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
-  let b = bp;
-  for (let q = 0; q < pairs; q++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let av = v128.load32_splat(a);
-    c00 = i32x4.add(c00, i32x4.dot_i16x8_s(av, b0));
-    c01 = i32x4.add(c01, i32x4.dot_i16x8_s(av, b1));
-    av = v128.load32_splat(a, 4);
-    c10 = i32x4.add(c10, i32x4.dot_i16x8_s(av, b0));
-    c11 = i32x4.add(c11, i32x4.dot_i16x8_s(av, b1));
-    av = v128.load32_splat(a, 8);
-    c20 = i32x4.add(c20, i32x4.dot_i16x8_s(av, b0));
-    c21 = i32x4.add(c21, i32x4.dot_i16x8_s(av, b1));
-    av = v128.load32_splat(a, 12);
-    c30 = i32x4.add(c30, i32x4.dot_i16x8_s(av, b0));
-    c31 = i32x4.add(c31, i32x4.dot_i16x8_s(av, b1));
-    a += 16;
-    b += 32;
-  }
+  dotTile(a, bp, pairs, tiles);
   const rows = min(MR, oc - oc0);
-  requantStore(c00, c01, oc0, y + <usize>(oc0 * plane), nvalid, ct, tmp);
-  if (rows > 1) requantStore(c10, c11, oc0 + 1, y + <usize>((oc0 + 1) * plane), nvalid, ct, tmp);
-  if (rows > 2) requantStore(c20, c21, oc0 + 2, y + <usize>((oc0 + 2) * plane), nvalid, ct, tmp);
-  if (rows > 3) requantStore(c30, c31, oc0 + 3, y + <usize>((oc0 + 3) * plane), nvalid, ct, tmp);
-}
-
-/** The 4×8 accumulator tile of panel `bp`, stored at dst (row r: dst + 32r, pixels 0–3 then 4–7). */
-function tileStore(a: usize, bp: usize, pairs: i32, dst: usize): void {
-  let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
-  let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
-  let b = bp;
-  for (let q = 0; q < pairs; q++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let av = v128.load32_splat(a);
-    c00 = i32x4.add(c00, i32x4.dot_i16x8_s(av, b0));
-    c01 = i32x4.add(c01, i32x4.dot_i16x8_s(av, b1));
-    av = v128.load32_splat(a, 4);
-    c10 = i32x4.add(c10, i32x4.dot_i16x8_s(av, b0));
-    c11 = i32x4.add(c11, i32x4.dot_i16x8_s(av, b1));
-    av = v128.load32_splat(a, 8);
-    c20 = i32x4.add(c20, i32x4.dot_i16x8_s(av, b0));
-    c21 = i32x4.add(c21, i32x4.dot_i16x8_s(av, b1));
-    av = v128.load32_splat(a, 12);
-    c30 = i32x4.add(c30, i32x4.dot_i16x8_s(av, b0));
-    c31 = i32x4.add(c31, i32x4.dot_i16x8_s(av, b1));
-    a += 16;
-    b += 32;
+  for (let r = 0; r < rows; r++) {
+    const t = tiles + (<usize>r << 5);
+    requantStore(v128.load(t), v128.load(t, 16), oc0 + r, y + <usize>((oc0 + r) * plane), nvalid, ct, tmp);
   }
-  v128.store(dst, c00);
-  v128.store(dst, c01, 16);
-  v128.store(dst, c10, 32);
-  v128.store(dst, c11, 48);
-  v128.store(dst, c20, 64);
-  v128.store(dst, c21, 80);
-  v128.store(dst, c30, 96);
-  v128.store(dst, c31, 112);
 }
 
 /**

@@ -2,31 +2,19 @@
 QAT (x86 qconfig, prepare_qat after fuse_modules_qat) training steps at batch 64, and float
 inference at batch 256; threads from argv[1]. Prints one JSON object."""
 import json
+import os
 import sys
 import time
 
 import torch
 import torch.nn as nn
-from torch.ao.quantization import QuantStub, DeQuantStub, fuse_modules_qat, get_default_qat_qconfig, prepare_qat
+from torch.ao.quantization import fuse_modules_qat, get_default_qat_qconfig, prepare_qat
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from smallcnn_torch import FUSE_GROUPS, SmallCNN  # noqa: E402
 
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 torch.manual_seed(0)
-
-
-class SmallCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.quant, self.dequant = QuantStub(), DeQuantStub()
-        self.conv1, self.bn1, self.relu1, self.pool1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2)
-        self.conv2, self.bn2, self.relu2, self.pool2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2)
-        self.flatten, self.fc1, self.relu3, self.fc2 = nn.Flatten(), nn.Linear(1568, 128), nn.ReLU(), nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = self.quant(x)
-        x = self.pool1(self.relu1(self.bn1(self.conv1(x))))
-        x = self.pool2(self.relu2(self.bn2(self.conv2(x))))
-        x = self.relu3(self.fc1(self.flatten(x)))
-        return self.dequant(self.fc2(x))
 
 
 def timeit(fn, min_time=2.0):
@@ -53,7 +41,7 @@ def stepper(model):
 
 float_model = SmallCNN()
 qat = SmallCNN().train()
-qat = fuse_modules_qat(qat, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"], ["fc1", "relu3"]])
+qat = fuse_modules_qat(qat, FUSE_GROUPS)
 qat.qconfig = get_default_qat_qconfig("x86")
 qat = prepare_qat(qat)
 f = timeit(stepper(float_model))

@@ -3,11 +3,15 @@ at batch 64 (forward, forward + backward) and one SmallCNN SGD training step at 
 each with torch threads = 1 and = 2, in one run; best-of-runs times. Prints one JSON object on stdout. Run by
 bench/run.ts with Debian's /usr/bin/python3 (python3-torch, PyTorch 1.13)."""
 import json
+import sys
+import os
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from smallcnn_torch import SmallCNN  # noqa: E402
 
 torch.manual_seed(0)
 
@@ -24,22 +28,6 @@ def timeit(fn, min_time=0.5, min_reps=5):
         best = min(best, time.perf_counter() - t0)
         reps += 1
     return best
-
-
-class SmallCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(32)
-        self.fc1 = nn.Linear(32 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
 
 
 def figures(threads):

@@ -17,7 +17,9 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.ao.quantization import DeQuantStub, QuantStub, convert, fuse_modules_qat, get_default_qat_qconfig, prepare_qat
+from torch.ao.quantization import convert, fuse_modules_qat, get_default_qat_qconfig, prepare_qat
+
+from smallcnn_torch import FUSE_GROUPS, SmallCNN
 
 THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else os.cpu_count()
 DATA = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
@@ -47,22 +49,6 @@ Y = idx_labels(os.path.join(DATA, "train-labels-idx1-ubyte.gz"), N_TRAIN)
 X256 = idx_images(os.path.join(DATA, "t10k-images-idx3-ubyte.gz"), 256)
 
 
-class SmallCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.quant, self.dequant = QuantStub(), DeQuantStub()
-        self.conv1, self.bn1, self.relu1, self.pool1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2)
-        self.conv2, self.bn2, self.relu2, self.pool2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2)
-        self.flatten, self.fc1, self.relu3, self.fc2 = nn.Flatten(), nn.Linear(1568, 128), nn.ReLU(), nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = self.quant(x)
-        x = self.pool1(self.relu1(self.bn1(self.conv1(x))))
-        x = self.pool2(self.relu2(self.bn2(self.conv2(x))))
-        x = self.relu3(self.fc1(self.flatten(x)))
-        return self.dequant(self.fc2(x))
-
-
 def median_time(fn, min_time=1.5, min_reps=5):
     fn()
     times, start = [], time.perf_counter()
@@ -88,7 +74,7 @@ def stepper(model):
 
 
 float_model = SmallCNN()
-qat = fuse_modules_qat(SmallCNN().train(), [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"], ["fc1", "relu3"]])
+qat = fuse_modules_qat(SmallCNN().train(), FUSE_GROUPS)
 qat.qconfig = get_default_qat_qconfig("onednn")
 qat = prepare_qat(qat)
 f_stepper, q_stepper = stepper(float_model), stepper(qat)

@@ -48,6 +48,16 @@ export interface LayerInfo {
 
 const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
 
+/** map.get(key), computed by make() and stored on first use. */
+function cached<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
 export class Int8Model {
   readonly graph: Int8Graph;
   readonly tensors: Int8Tensors;
@@ -266,16 +276,17 @@ export class Int8Model {
 
   /** Weights packed for the wasm integer kernels, once per layer. */
   private fastWeights(node: Extract<Int8Node, { weight: string }>): FastWeights {
-    let f = this.fast.get(node.weight);
-    if (!f) {
-      const w = this.tensors.get(node.weight);
-      if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
+    return cached(this.fast, node.weight, () => {
+      const w = this.int8Weight(node);
       const oc = node.wShape[0];
-      const k = w.length / oc;
-      f = node.op === "conv2d" ? prepareConvWeights(w, oc, k) : prepareLinearWeights(w, oc, k);
-      this.fast.set(node.weight, f);
-    }
-    return f;
+      return node.op === "conv2d" ? prepareConvWeights(w, oc, w.length / oc) : prepareLinearWeights(w, oc, w.length / oc);
+    });
+  }
+
+  private int8Weight(node: Extract<Int8Node, { weight: string }>): Int8Array {
+    const w = this.tensors.get(node.weight);
+    if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
+    return w;
   }
 
   private int32(key: string | null): Int32Array | null {
@@ -286,16 +297,13 @@ export class Int8Model {
   }
 
   private packedWeights(node: Extract<Int8Node, { weight: string }>): PackedWeights {
-    let p = this.packed.get(node.weight);
-    if (!p) {
-      const w = this.tensors.get(node.weight);
-      if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
+    return cached(this.packed, node.weight, () => {
+      const w = this.int8Weight(node);
       const zp = node.wZeroPoints ? this.int32(node.wZeroPoints)! : 0;
-      p = node.op === "conv2d" ? packQConv2dWeights(w, node.wShape, node.groups, zp) : packQLinearWeights(w, node.wShape, zp);
-      this.packed.set(node.weight, p);
-    }
-    return p;
+      return node.op === "conv2d" ? packQConv2dWeights(w, node.wShape, node.groups, zp) : packQLinearWeights(w, node.wShape, zp);
+    });
   }
+
 
   /** Per-layer summary: shapes, bits, scales, zero points, multipliers. */
   inspect(): LayerInfo[] {

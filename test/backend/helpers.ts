@@ -6,7 +6,7 @@
  * magnitude any summation order's rounding error is proportional to. Integers compare exactly.
  */
 import { expect } from "vitest";
-import { kernels, setBackend } from "../../src/backend/index.js";
+import { getBackend, kernels, setBackend } from "../../src/backend/index.js";
 import type { Kernels } from "../../src/backend/kernels.js";
 import { refKernels } from "../../src/backend/ref/index.js";
 import { type AnyArray, allocArray, dtypeOfArray } from "../../src/tensor/dtype.js";
@@ -76,5 +76,16 @@ export function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<n
   expect(actual.length).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
     if (!Object.is(actual[i], expected[i])) throw new Error(`index ${i}: got ${actual[i]}, expected ${expected[i]}`);
+  }
+}
+
+/** Runs f with the named backend selected, restoring the previous one. */
+export function onBackend<T>(name: "wasm" | "ref", f: () => T): T {
+  const before = getBackend();
+  try {
+    setBackend(name);
+    return f();
+  } finally {
+    setBackend(before);
   }
 }

@@ -6,23 +6,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { refKernels } from "../../src/backend/ref/index.js";
-import { getBackend, setBackend } from "../../src/backend/index.js";
 import { aminmax, aminmaxPerChannel } from "../../src/quant/observer.js";
 import { steBackwardKernel } from "../../src/quant/fake-quantize.js";
 import { Tensor } from "../../src/tensor/tensor.js";
-import { ATOL, RTOL, expectIdentical, newGen, randomF32, wasmCopy, wasmTable } from "./helpers.js";
+import { ATOL, RTOL, expectIdentical, newGen, onBackend, randomF32, wasmCopy, wasmTable } from "./helpers.js";
 
 const wasm = wasmTable();
-
-function onBackend<T>(name: "wasm" | "ref", f: () => T): T {
-  const before = getBackend();
-  try {
-    setBackend(name);
-    return f();
-  } finally {
-    setBackend(before);
-  }
-}
 
 describe("channelAffine on wasm", () => {
   for (const [n, c, inner] of [[3, 5, 37], [64, 16, 784], [2, 7, 1], [1, 3, 1023]] as const) {

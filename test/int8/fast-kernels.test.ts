@@ -9,10 +9,11 @@
  */
 import { describe, expect, test } from "vitest";
 import "../../src/index.js";
-import { getBackend, listBackends, setBackend } from "../../src/backend/index.js";
+import { listBackends } from "../../src/backend/index.js";
 import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "../../src/int8/kernels/gemm-path.js";
 import { dequantizeTensor, qmaxPool2d, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
 import { Rng, convAccRef, requantRef } from "./reference.js";
+import { onBackend } from "../backend/helpers.js";
 
 const hasWasm = listBackends().includes("wasm");
 const range = (d: QuantDType): [number, number] => (d === "uint8" ? [0, 255] : [-128, 127]);
@@ -131,16 +132,6 @@ describe.skipIf(!hasWasm)("wasm integer max pooling", () => {
     expect(Array.from(fast.data)).toEqual(Array.from(direct.data));
   }));
 });
-
-function onBackend<T>(name: "wasm" | "ref", f: () => T): T {
-  const before = getBackend();
-  try {
-    setBackend(name);
-    return f();
-  } finally {
-    setBackend(before);
-  }
-}
 
 describe.skipIf(!hasWasm)("wasm quantize / dequantize at the model boundary", () => {
   const rng = new Rng(42);

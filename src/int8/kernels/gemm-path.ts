@@ -18,13 +18,8 @@ import { type FastRequant, packConvWeights, packLinearWeights, qconv2dWasm, qlin
 import type { QuantArray, QuantDType } from "./common.js";
 import { allocQuant, checkAccumulatorBound, maxDeviation } from "./common.js";
 
-export interface GemmRequant {
-  bias: Int32Array | null;
-  multiplier: Int32Array;
-  shift: Int32Array;
-  yZp: number;
-  lo: number;
-  hi: number;
+/** A layer's requantization: the kernels' form, with the output dtype instead of the flags. */
+export interface GemmRequant extends Omit<FastRequant, "ySigned" | "exact"> {
   outDType: QuantDType;
 }
 
