@@ -278,15 +278,8 @@ function pooledStore(t: usize, o: i32, y: usize, nvalid: i32, ct: usize, tmp: us
   if (gExact) {
     m = i32x4.add(requant4(m, v128.load(e, 16), v128.load(e, 32), load<i32>(e, 64)), v128.load(e, 48));
   } else {
-    const tt = load<i32>(e, 64), m0 = load<i32>(e, 68);
     v128.store(tmp, m);
-    for (let j = 0; j < 4; j++) {
-      const p = tmp + (<usize>j << 2);
-      let r = <i64>gYZp + mbqm(load<i32>(p), m0, tt);
-      if (r < <i64>gLo) r = gLo;
-      if (r > <i64>gHi) r = gHi;
-      store<i32>(p, <i32>r);
-    }
+    requantScalar(tmp, 4, e);
     m = v128.load(tmp);
   }
   m = i32x4.min_s(i32x4.max_s(m, i32x4.splat(gLo)), i32x4.splat(gHi));
@@ -307,6 +300,21 @@ function pooledStore(t: usize, o: i32, y: usize, nvalid: i32, ct: usize, tmp: us
   if (r > 2147483647) r = 2147483647;
   if (r < -2147483648) r = -2147483648;
   return r;
+}
+
+/**
+ * The saturating path: n int32 accumulators at p (bias added) become
+ * clamp(yZp + sat32(single-rounding requant), lo, hi) in place, channel constants at e.
+ */
+function requantScalar(p: usize, n: i32, e: usize): void {
+  const t = load<i32>(e, 64), m0 = load<i32>(e, 68);
+  for (let j = 0; j < n; j++) {
+    const q = p + (<usize>j << 2);
+    let r = <i64>gYZp + mbqm(load<i32>(q), m0, t);
+    if (r < <i64>gLo) r = gLo;
+    if (r > <i64>gHi) r = gHi;
+    store<i32>(q, <i32>r);
+  }
 }
 
 /**
@@ -337,16 +345,9 @@ function pooledStore(t: usize, o: i32, y: usize, nvalid: i32, ct: usize, tmp: us
     ra = i32x4.add(requant4(va, mv, rnd, t), zv);
     rb = i32x4.add(requant4(vb, mv, rnd, t), zv);
   } else {
-    const t = load<i32>(e, 64), m0 = load<i32>(e, 68);
     v128.store(tmp, va);
     v128.store(tmp, vb, 16);
-    for (let j = 0; j < NR; j++) {
-      const p = tmp + (<usize>j << 2);
-      let r = <i64>gYZp + mbqm(load<i32>(p), m0, t);
-      if (r < <i64>lo) r = lo;
-      if (r > <i64>hi) r = hi;
-      store<i32>(p, <i32>r);
-    }
+    requantScalar(tmp, NR, e);
     ra = v128.load(tmp);
     rb = v128.load(tmp, 16);
   }
