@@ -52,6 +52,8 @@ const w4a4 = () => qconfigFor({ name: "w4a4-lsq", weightBits: 4, activationBits:
 const OVERRIDES: Record<string, QConfigOverride[]> = {
   "w4a4-in8": [{ name: "quant", qconfig: qconfigs.onednn }],
   "w4a4-in8-fc8": [{ name: "quant", qconfig: qconfigs.onednn }, { name: "fc2", qconfig: qconfigs.onednn }],
+  // The input image has negative values (normalised): it keeps the affine 4-bit LSQ+ quantizer.
+  "w4a4-zp0": [{ name: "quant", qconfig: w4a4() }],
 };
 
 /** W4A4 with LSQ+ activations initialised from the calibration min/max instead of 2·mean|x|/√Qp. */
@@ -66,8 +68,18 @@ const w4a4MinMaxInit = (): QConfig => {
   };
 };
 
+/** W4A4 with textbook LSQ activations: unsigned [0, 15], zero point fixed at 0 (scale learned only). */
+const w4a4ZeroZp = (): QConfig => ({
+  ...w4a4(),
+  name: "w4a4-lsq-zp0",
+  activation: () => new LearnableFakeQuantize({
+    observer: MovingAverageMinMaxObserver, quantMin: 0, quantMax: 15, dtype: "uint8", qscheme: "per_tensor_symmetric", useGradScaling: true, initMode: "lsq",
+  }).enableParamLearning(),
+});
+
 const QCONFIGS: Record<string, () => QConfig> = {
   "w4a4-mminit": w4a4MinMaxInit,
+  "w4a4-zp0": w4a4ZeroZp,
   "w4a4-in8": w4a4,
   "w4a4-in8-fc8": w4a4,
   x86: () => qconfigs.x86,
