@@ -10,7 +10,9 @@ export { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } from "./po
 export { batchNormStats, batchNormApply, batchNormBackward } from "./batchnorm";
 export { binaryF32, binaryScalarF32, binaryRowF32, binaryF32U8, compareF32, unaryF32, clampF32, addInto, zeroBytes } from "./elementwise";
 export { igemm, igemmScratchBytes, igemmPackedBBytes, igemmPackB, igemmPacked } from "./igemm";
-export { qconvPackedBytes, qconvPackWeights, qconv2dScratchBytes, qconv2d, requantRows, qmaxPool2d } from "./qconv";
+export { qconvPackedBytes, qconvPackWeights, qconv2dScratchBytes, qconv2d } from "./qconv";
+export { requantRows } from "./qepilogue";
+export { qmaxPool2d } from "./qpool";
 export { fakeQuantPerTensorF32, fakeQuantPerChannelF32 } from "./fakequant";
 export { quantizeF32, dequantizeF32 } from "./quantize";
 export { channelAffineF32, channelAffineBackwardF32, minmaxF32, minmaxPerChannelF32 } from "./affine";

@@ -1,7 +1,8 @@
 /**
- * Integer kernels of the int8 engine's fast path (src/int8/kernels/gemm-path.ts): convolution
- * (groups = 1), linear and max pooling on uint8/int8 activations, with the requantization
- * (Jacob et al. eq. 7, single rounding) fused into the GEMM epilogue.
+ * Integer convolution (groups = 1) of the int8 engine's fast path
+ * (src/int8/kernels/gemm-path.ts) on uint8/int8 activations, with the requantization
+ * (Jacob et al. eq. 7, single rounding) fused into the GEMM epilogue (assembly/qepilogue.ts),
+ * optionally followed by a fused 2×2 stride-2 max pool.
  *
  * Convolution is computed transposed, Cᵀ[oc, pixel] = W[oc, :] · cols[:, pixel], so the tile
  * rows are output channels (one multiplier, shift and bias per row) and the tile columns are
@@ -26,9 +27,12 @@
  */
 
 import { dotTile } from "./igemm";
+import {
+  G_C, G_DH, G_DW, G_H, G_KH, G_KW, G_OC, G_OH, G_OW, G_PH, G_POOL2, G_PW, G_SH, G_SW, G_W, G_XUNSIGNED, G_XZP, NR,
+  channelTable, geo, load8, loadEpilogue, padBytes, padImage, pooledStore, requantStore,
+} from "./qepilogue";
 
 const MR: i32 = 4;
-const NR: i32 = 8;
 
 /** Bytes of a packed weight block for `oc` output channels of reduction length k. */
 export function qconvPackedBytes(oc: i32, k: i32): i32 {
@@ -60,39 +64,6 @@ export function qconvPackWeights(w: usize, oc: i32, k: i32, dst: usize): void {
   }
 }
 
-// Geometry struct (i32[24]) written by src/int8/kernels/gemm-path.ts.
-const G_C = 0, G_H = 1, G_W = 2, G_OC = 3, G_KH = 4, G_KW = 5, G_OH = 6, G_OW = 7;
-const G_SH = 8, G_SW = 9, G_PH = 10, G_PW = 11, G_DH = 12, G_DW = 13;
-const G_XUNSIGNED = 14, G_XZP = 15, G_YSIGNED = 16, G_YZP = 17, G_LO = 18, G_HI = 19;
-const G_PERCHANNEL = 20, G_EXACT = 21, G_POOL2 = 22;
-
-// @ts-ignore: decorator
-@inline function geo(g: usize, f: i32): i32 {
-  return load<i32>(g + (<usize>f << 2));
-}
-
-// Per-call epilogue constants (module globals are per instance, i.e. per thread).
-let gYZp: i32 = 0;
-let gLo: i32 = 0;
-let gHi: i32 = 0;
-let gPerChannel: bool = false;
-let gExact: bool = true;
-let gYSigned: bool = false;
-
-function loadEpilogue(g: usize): void {
-  gYZp = geo(g, G_YZP);
-  gLo = geo(g, G_LO);
-  gHi = geo(g, G_HI);
-  gPerChannel = geo(g, G_PERCHANNEL) != 0;
-  gExact = geo(g, G_EXACT) != 0;
-  gYSigned = geo(g, G_YSIGNED) != 0;
-}
-
-/** Padded int16 image bytes (with slack for the widest vector read past a row). */
-function padBytes(c: i32, h: i32, w: i32, ph: i32, pw: i32, sw: i32): i32 {
-  return (c * (h + 2 * ph) * (w + 2 * pw) + 32 * sw + 32) * 2;
-}
-
 /** Scratch bytes qconv2d needs per thread. */
 export function qconv2dScratchBytes(g: usize): i32 {
   const k = geo(g, G_C) * geo(g, G_KH) * geo(g, G_KW);
@@ -100,25 +71,6 @@ export function qconv2dScratchBytes(g: usize): i32 {
   const pad = (padBytes(geo(g, G_C), geo(g, G_H), geo(g, G_W), geo(g, G_PH), geo(g, G_PW), geo(g, G_SW)) + 15) & ~15;
   const oc4 = (geo(g, G_OC) + 3) & ~3;
   return pad + kp * 4 + 2 * kp * 16 + 64 + 32 + oc4 * 80 + 16 + 2 * 128 + 16;
-}
-
-/**
- * Per output channel o, 80 bytes at ct + 80·o: bias (i32x4 splat), M0 (i32x4 splat), the
- * rounding constant 2^(t−1) + 2^62 (i64x2), yZp − low32(2^(62−t)) (i32x4), then t (i32).
- */
-function channelTable(oc: i32, bias: usize, mult: usize, shift: usize, ct: usize): void {
-  for (let o = 0; o < oc; o++) {
-    const ch = gPerChannel ? o : 0;
-    const m0 = load<i32>(mult + (<usize>ch << 2));
-    const t = 31 - load<i32>(shift + (<usize>ch << 2));
-    const e = ct + <usize>(o * 80);
-    v128.store(e, i32x4.splat(bias != 0 ? load<i32>(bias + (<usize>o << 2)) : 0));
-    v128.store(e, i32x4.splat(m0), 16);
-    v128.store(e, i64x2.splat(((<i64>1) << (t - 1)) + ((<i64>1) << 62)), 32);
-    v128.store(e, i32x4.splat(gYZp - <i32>((<i64>1) << (62 - t))), 48);
-    store<i32>(e, t, 64);
-    store<i32>(e, m0, 68);
-  }
 }
 
 /**
@@ -199,44 +151,6 @@ export function qconv2d(
   }
 }
 
-/** pad[ci, yy, xx] = x[ci, yy − ph, xx − pw] − xZp inside, 0 in the border and the slack. */
-function padImage(x: usize, unsigned: bool, zp: i32, c: i32, h: i32, w: i32, ph: i32, pw: i32, pad: usize, padLen: i32): void {
-  memory.fill(pad, 0, <usize>padLen);
-  const wp = w + 2 * pw, hp = h + 2 * ph;
-  const zv = i16x8.splat(<i16>zp);
-  for (let ci = 0; ci < c; ci++) {
-    for (let iy = 0; iy < h; iy++) {
-      const src = x + <usize>((ci * h + iy) * w);
-      const dst = pad + (<usize>((ci * hp + iy + ph) * wp + pw) << 1);
-      let ix = 0;
-      for (; ix + 8 <= w; ix += 8) {
-        const v = unsigned ? v128.load8x8_u(src + <usize>ix) : v128.load8x8_s(src + <usize>ix);
-        v128.store(dst + (<usize>ix << 1), i16x8.sub(v, zv));
-      }
-      for (; ix < w; ix++) {
-        const v = unsigned ? <i32>load<u8>(src + <usize>ix) : <i32>load<i8>(src + <usize>ix);
-        store<i16>(dst + (<usize>ix << 1), <i16>(v - zp));
-      }
-    }
-  }
-}
-
-/** 8 int16 values at p, p + s, …, p + 7s (elements). */
-// @ts-ignore: decorator
-@inline function load8(p: usize, s: i32): v128 {
-  if (s == 1) return v128.load(p);
-  if (s == 2) return v128.shuffle<i16>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6, 8, 10, 12, 14);
-  const bs = <usize>s << 1;
-  let v = i16x8.splat(load<i16>(p));
-  v = i16x8.replace_lane(v, 1, load<i16>(p + bs));
-  v = i16x8.replace_lane(v, 2, load<i16>(p + 2 * bs));
-  v = i16x8.replace_lane(v, 3, load<i16>(p + 3 * bs));
-  v = i16x8.replace_lane(v, 4, load<i16>(p + 4 * bs));
-  v = i16x8.replace_lane(v, 5, load<i16>(p + 5 * bs));
-  v = i16x8.replace_lane(v, 6, load<i16>(p + 6 * bs));
-  return i16x8.replace_lane(v, 7, load<i16>(p + 7 * bs));
-}
-
 /** panel[q] = the (tap 2q, tap 2q + 1) int16 pairs of the 8 pixels, as two vectors. */
 function buildPanel(corner: usize, offs: usize, k: i32, pairs: i32, sw: i32, panel: usize): void {
   for (let q = 0; q < pairs; q++) {
@@ -263,182 +177,3 @@ function buildPanel(corner: usize, offs: usize, k: i32, pairs: i32, sw: i32, pan
   }
 }
 
-/**
- * Pooled epilogue of one output channel: the max of the two conv rows (tiles at t and
- * t + 128), then of horizontal pixel pairs, requantized — exact, because requantization
- * (acc ↦ clamp(yZp + round((acc + bias)·M))) is non-decreasing for M ≥ 0, so the max of
- * requantized values is the requantized max. Stores `nvalid` ≤ 4 pooled values at y.
- */
-function pooledStore(t: usize, o: i32, y: usize, nvalid: i32, ct: usize, tmp: usize): void {
-  const va = i32x4.max_s(v128.load(t), v128.load(t, 128));
-  const vb = i32x4.max_s(v128.load(t, 16), v128.load(t, 144));
-  let m = i32x4.max_s(v128.shuffle<i32>(va, vb, 0, 2, 4, 6), v128.shuffle<i32>(va, vb, 1, 3, 5, 7));
-  const e = ct + <usize>(o * 80);
-  m = i32x4.add(m, v128.load(e));
-  if (gExact) {
-    m = i32x4.add(requant4(m, v128.load(e, 16), v128.load(e, 32), load<i32>(e, 64)), v128.load(e, 48));
-  } else {
-    v128.store(tmp, m);
-    requantScalar(tmp, 4, e);
-    m = v128.load(tmp);
-  }
-  m = i32x4.min_s(i32x4.max_s(m, i32x4.splat(gLo)), i32x4.splat(gHi));
-  const h16 = i16x8.narrow_i32x4_s(m, m);
-  const v8 = gYSigned ? i8x16.narrow_i16x8_s(h16, h16) : i8x16.narrow_i16x8_u(h16, h16);
-  if (nvalid == 4) {
-    v128.store32_lane(y, v8, 0);
-  } else {
-    const bits = i32x4.extract_lane(v8, 0);
-    for (let j = 0; j < nvalid; j++) store<u8>(y + <usize>j, <u8>(bits >> (8 * j)));
-  }
-}
-
-/** Single-rounding requantization of one int32, saturated to int32 (scalar reference path). */
-// @ts-ignore: decorator
-@inline function mbqm(acc: i32, m0: i32, t: i32): i64 {
-  let r = (<i64>acc * <i64>m0 + ((<i64>1) << (t - 1))) >> t;
-  if (r > 2147483647) r = 2147483647;
-  if (r < -2147483648) r = -2147483648;
-  return r;
-}
-
-/**
- * The saturating path: n int32 accumulators at p (bias added) become
- * clamp(yZp + sat32(single-rounding requant), lo, hi) in place, channel constants at e.
- */
-function requantScalar(p: usize, n: i32, e: usize): void {
-  const t = load<i32>(e, 64), m0 = load<i32>(e, 68);
-  for (let j = 0; j < n; j++) {
-    const q = p + (<usize>j << 2);
-    let r = <i64>gYZp + mbqm(load<i32>(q), m0, t);
-    if (r < <i64>gLo) r = gLo;
-    if (r > <i64>gHi) r = gHi;
-    store<i32>(q, <i32>r);
-  }
-}
-
-/**
- * Requantizes 4 lanes: low 32 bits of (acc·M0 + 2^(t−1) + 2^62) >>> t, a logical shift (SSE
- * has no 64-bit arithmetic one). The 2^62 offset keeps the sum non-negative, so the logical
- * shift is floor division, and adds 2^(62−t) to the quotient; the caller subtracts it in
- * wrapping int32 arithmetic, exact because the true result fits int32 (`exact` path only).
- */
-// @ts-ignore: decorator
-@inline function requant4(v: v128, mv: v128, rnd: v128, t: i32): v128 {
-  const lo = i64x2.shr_u(i64x2.add(i64x2.extmul_low_i32x4_s(v, mv), rnd), t);
-  const hi = i64x2.shr_u(i64x2.add(i64x2.extmul_high_i32x4_s(v, mv), rnd), t);
-  return v128.shuffle<i32>(lo, hi, 0, 2, 4, 6);
-}
-
-/** y[0..nvalid) = clamp(yZp + requant(acc + bias[o]), lo, hi) for the 8 accumulators (va, vb). */
-// @ts-ignore: decorator
-@inline function requantStore(va: v128, vb: v128, o: i32, y: usize, nvalid: i32, ct: usize, tmp: usize): void {
-  const e = ct + <usize>(o * 80);
-  const bv = v128.load(e);
-  va = i32x4.add(va, bv);
-  vb = i32x4.add(vb, bv);
-  const lo = gLo, hi = gHi;
-  let ra: v128, rb: v128;
-  if (gExact) {
-    const mv = v128.load(e, 16), rnd = v128.load(e, 32), zv = v128.load(e, 48);
-    const t = load<i32>(e, 64);
-    ra = i32x4.add(requant4(va, mv, rnd, t), zv);
-    rb = i32x4.add(requant4(vb, mv, rnd, t), zv);
-  } else {
-    v128.store(tmp, va);
-    v128.store(tmp, vb, 16);
-    requantScalar(tmp, NR, e);
-    ra = v128.load(tmp);
-    rb = v128.load(tmp, 16);
-  }
-  const lov = i32x4.splat(lo), hiv = i32x4.splat(hi);
-  ra = i32x4.min_s(i32x4.max_s(ra, lov), hiv);
-  rb = i32x4.min_s(i32x4.max_s(rb, lov), hiv);
-  const h16 = i16x8.narrow_i32x4_s(ra, rb);
-  const v8 = gYSigned ? i8x16.narrow_i16x8_s(h16, h16) : i8x16.narrow_i16x8_u(h16, h16);
-  if (nvalid == NR) {
-    v128.store64_lane(y, v8, 0);
-  } else {
-    v128.store(tmp, v8);
-    for (let j = 0; j < nvalid; j++) store<u8>(y + <usize>j, load<u8>(tmp + <usize>j));
-  }
-}
-
-/**
- * Linear rows [0, m) of a prepacked int8 GEMM (igemmPacked) followed by the requantization
- * epilogue (per-column multiplier when per-channel): y[i, j] = clamp(yZp + requant(acc + bias[j])).
- * `acc` is int32 scratch of m·n. Geometry fields used: G_XUNSIGNED, G_XZP, G_YSIGNED, G_YZP,
- * G_LO, G_HI, G_PERCHANNEL.
- */
-export function requantRows(acc: usize, m: i32, n: i32, bias: usize, mult: usize, shift: usize, y: usize, g: usize): void {
-  const perChannel = geo(g, G_PERCHANNEL) != 0, ySigned = geo(g, G_YSIGNED) != 0;
-  const yZp = geo(g, G_YZP), lo = geo(g, G_LO), hi = geo(g, G_HI);
-  for (let j = 0; j < n; j++) {
-    const ch = perChannel ? j : 0;
-    const m0 = load<i32>(mult + (<usize>ch << 2));
-    const t = 31 - load<i32>(shift + (<usize>ch << 2));
-    const bj = bias != 0 ? load<i32>(bias + (<usize>j << 2)) : 0;
-    for (let i = 0; i < m; i++) {
-      const idx = i * n + j;
-      let r = <i64>yZp + mbqm(load<i32>(acc + (<usize>idx << 2)) + bj, m0, t);
-      if (r < <i64>lo) r = lo;
-      if (r > <i64>hi) r = hi;
-      if (ySigned) store<i8>(y + <usize>idx, <i8>r);
-      else store<u8>(y + <usize>idx, <u8>r);
-    }
-  }
-}
-
-/**
- * Max pooling of uint8/int8 planes [pl0, pl1) without padding or dilation (every window inside
- * the plane); 2×2 stride 2 takes a SIMD path (16 inputs of two rows → 8 outputs; vector reads
- * past a row stay inside x, whose length is `xLen`, and only valid lanes are stored).
- */
-export function qmaxPool2d(x: usize, xLen: i32, y: usize, signed: i32, h: i32, w: i32, oh: i32, ow: i32, kh: i32, kw: i32, sh: i32, sw: i32, pl0: i32, pl1: i32): void {
-  if (signed) poolPlanes<i8>(x, xLen, y, h, w, oh, ow, kh, kw, sh, sw, pl0, pl1);
-  else poolPlanes<u8>(x, xLen, y, h, w, oh, ow, kh, kw, sh, sw, pl0, pl1);
-}
-
-// @ts-ignore: decorator
-@inline function max16<T>(a: v128, b: v128): v128 {
-  return isSigned<T>() ? i8x16.max_s(a, b) : i8x16.max_u(a, b);
-}
-
-function poolPlanes<T>(x: usize, xLen: i32, y: usize, h: i32, w: i32, oh: i32, ow: i32, kh: i32, kw: i32, sh: i32, sw: i32, pl0: i32, pl1: i32): void {
-  const fast = kh == 2 && kw == 2 && sh == 2 && sw == 2;
-  const xEnd = x + <usize>xLen;
-  for (let pl = pl0; pl < pl1; pl++) {
-    const xp = x + <usize>(pl * h * w);
-    const yp = y + <usize>(pl * oh * ow);
-    for (let oy = 0; oy < oh; oy++) {
-      const r0 = xp + <usize>(oy * sh * w);
-      const yr = yp + <usize>(oy * ow);
-      let ox = 0;
-      if (fast) {
-        const r1 = r0 + <usize>w;
-        for (; ox < ow && r1 + <usize>(2 * ox + 16) <= xEnd; ox += 8) {
-          const v = max16<T>(v128.load(r0 + <usize>(2 * ox)), v128.load(r1 + <usize>(2 * ox)));
-          const ev = v128.shuffle<u8>(v, v, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
-          const od = v128.shuffle<u8>(v, v, 1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
-          const m = max16<T>(ev, od);
-          const nvalid = min(8, ow - ox);
-          if (nvalid == 8) {
-            v128.store64_lane(yr + <usize>ox, m, 0);
-          } else {
-            const bits = i64x2.extract_lane(m, 0);
-            for (let j = 0; j < nvalid; j++) store<u8>(yr + <usize>(ox + j), <u8>(bits >> (8 * j)));
-          }
-        }
-      }
-      for (; ox < ow; ox++) {
-        const base = r0 + <usize>(ox * sw);
-        let best = <i32>load<T>(base);
-        for (let ky = 0; ky < kh; ky++) {
-          const row = base + <usize>(ky * w);
-          for (let kx = 0; kx < kw; kx++) best = max(best, <i32>load<T>(row + <usize>kx));
-        }
-        store<T>(yr + <usize>ox, <T>best);
-      }
-    }
-  }
-}
