@@ -16,3 +16,5 @@ export { qmaxPool2d } from "./qpool";
 export { fakeQuantPerTensorF32, fakeQuantPerChannelF32 } from "./fakequant";
 export { quantizeF32, dequantizeF32 } from "./quantize";
 export { channelAffineF32, channelAffineBackwardF32, minmaxF32, minmaxPerChannelF32 } from "./affine";
+export { qdepthwise, qdepthwiseScratchBytes } from "./qdepthwise";
+export { qaddKernel } from "./qadd";

@@ -41,22 +41,24 @@ export function qconvPackedBytes(oc: i32, k: i32): i32 {
 }
 
 /**
- * Packs int8 weights w[oc, k] (symmetric: zero point 0) as panels of 4 output channels:
- *   dst[((p·pairs + q)·4 + r)] (i32) = w[4p + r, 2q] | w[4p + r, 2q + 1] << 16   (int16 halves)
- * with 0 past k and past oc.
+ * Packs int8 weights w[oc, k] minus their zero point (wZp: i32 per channel, or 0 = all zero)
+ * as panels of 4 output channels:
+ *   dst[((p·pairs + q)·4 + r)] (i32) = v(4p + r, 2q) | v(4p + r, 2q + 1) << 16,  v(o, t) = w[o, t] − wZp[o]
+ * (int16 halves, v ∈ [−255, 255]), with 0 past k and past oc.
  */
-export function qconvPackWeights(w: usize, oc: i32, k: i32, dst: usize): void {
+export function qconvPackWeights(w: usize, oc: i32, k: i32, dst: usize, wZp: usize): void {
   const pairs = ((k + 1) & ~1) >> 1;
   const panels = (oc + MR - 1) / MR;
   for (let p = 0; p < panels; p++) {
     for (let r = 0; r < MR; r++) {
       const o = p * MR + r;
       const row = w + <usize>(o * k);
+      const zp = o < oc && wZp != 0 ? load<i32>(wZp + (<usize>o << 2)) : 0;
       for (let q = 0; q < pairs; q++) {
         let lo = 0, hi = 0;
         if (o < oc) {
-          lo = <i32>load<i8>(row + <usize>(2 * q));
-          if (2 * q + 1 < k) hi = <i32>load<i8>(row + <usize>(2 * q + 1));
+          lo = <i32>load<i8>(row + <usize>(2 * q)) - zp;
+          if (2 * q + 1 < k) hi = <i32>load<i8>(row + <usize>(2 * q + 1)) - zp;
         }
         store<i32>(dst + (<usize>((p * pairs + q) * MR + r) << 2), (lo & 0xffff) | (hi << 16));
       }

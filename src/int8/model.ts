@@ -19,7 +19,7 @@ import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
 import { qadd, qconcat, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
-import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
+import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
 import { getBackend } from "../backend/index.js";
 
 const META_KEY = "qat_ts.int8";
@@ -47,6 +47,11 @@ export interface LayerInfo {
 }
 
 const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
+
+/** A depthwise convolution: one input channel per group and one filter per channel. */
+function isDepthwise(node: Extract<Int8Node, { op: "conv2d" }>): boolean {
+  return node.wShape[1] === 1 && node.wShape[0] === node.groups;
+}
 
 /** map.get(key), computed by make() and stored on first use. */
 function cached<V>(map: Map<string, V>, key: string, make: () => V): V {
@@ -213,8 +218,8 @@ export class Int8Model {
         x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
       return plain ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
     }
-    if ((node.op !== "conv2d" && node.op !== "linear") || node.wZeroPoints) return null;
-    if (node.op === "conv2d" && node.groups !== 1) return null;
+    if (node.op !== "conv2d" && node.op !== "linear") return null;
+    if (node.op === "linear" ? Boolean(node.wZeroPoints) : node.groups !== 1 && !isDepthwise(node)) return null;
     const r = this.fastRequant(node, yq);
     const fw = this.fastWeights(node);
     if (node.op === "linear") {
@@ -222,8 +227,9 @@ export class Int8Model {
       return { data: qlinearGemm(x.data, xZp, n, k, fw, r), shape: [n, node.wShape[0]] };
     }
     const s = this.convShape(node, x.shape);
-    if (!s) return null; // the direct kernel reports the bad geometry
-    return { data: qconv2dGemm(x.data, xZp, s, fw, r), shape: [s.n, s.oc, s.oh, s.ow] };
+    if (!s || s.c !== node.groups * node.wShape[1]) return null; // the direct kernel reports the bad geometry
+    const data = node.groups === 1 ? qconv2dGemm(x.data, xZp, s, fw, r) : qdepthwiseGemm(x.data, xZp, s, fw, r);
+    return { data, shape: [s.n, s.oc, s.oh, s.ow] };
   }
 
   private fastRequant(node: Extract<Int8Node, { weight: string }>, yq: ValueInfo["q"]): GemmRequant {
@@ -255,7 +261,7 @@ export class Int8Model {
    */
   private convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
     if (!next || node.op !== "conv2d" || next.op !== "maxpool2d" || next.inputs[0] !== node.output) return null;
-    if (getBackend() !== "wasm" || node.groups !== 1 || node.wZeroPoints) return null;
+    if (getBackend() !== "wasm" || node.groups !== 1) return null;
     const poolOk = next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2 &&
       next.padding[0] === 0 && next.padding[1] === 0 && next.dilation[0] === 1 && next.dilation[1] === 1 && !next.ceilMode;
     if (!poolOk || this.readers(node.output) !== 1) return null;
@@ -279,7 +285,9 @@ export class Int8Model {
     return cached(this.fast, node.weight, () => {
       const w = this.int8Weight(node);
       const oc = node.wShape[0];
-      return node.op === "conv2d" ? prepareConvWeights(w, oc, w.length / oc) : prepareLinearWeights(w, oc, w.length / oc);
+      if (node.op === "linear") return prepareLinearWeights(w, oc, w.length / oc);
+      const zp = node.wZeroPoints ? this.int32(node.wZeroPoints) : null;
+      return node.groups === 1 ? prepareConvWeights(w, oc, w.length / oc, zp) : prepareDepthwiseWeights(w, oc, w.length / oc, zp);
     });
   }
 

@@ -10,8 +10,8 @@
 import { describe, expect, test } from "vitest";
 import "../../src/index.js";
 import { listBackends } from "../../src/backend/index.js";
-import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm, qmaxPool2dFast } from "../../src/int8/kernels/gemm-path.js";
-import { dequantizeTensor, qmaxPool2d, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
+import { prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "../../src/int8/kernels/gemm-path.js";
+import { dequantizeTensor, qadd, qaddParams, qmaxPool2d, quantizeMultiplier, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
 import { Rng, convAccRef, requantRef } from "./reference.js";
 import { onBackend } from "../backend/helpers.js";
 
@@ -21,6 +21,8 @@ const quant = (rng: Rng, d: QuantDType, n: number) => rng.fill(d === "uint8" ? n
 
 interface Case {
   x: [number, number, number, number]; oc: number; k: [number, number];
+  /** Per-channel weight zero points in [−127, 127] (PyTorch's one-signed channels). */
+  wZp?: boolean;
   stride?: [number, number]; padding?: [number, number]; dilation?: [number, number];
   xd: QuantDType; xZp: number; yd: QuantDType; yZp: number; clamp?: [number, number];
   perTensor?: boolean; noBias?: boolean; huge?: boolean;
@@ -39,7 +41,19 @@ const CASES: Case[] = [
   // Large enough to split over the worker pool (≥ 2^22 flops).
   { x: [8, 16, 16, 16], oc: 32, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 12, yd: "uint8", yZp: 40 },
   { x: [2, 3, 15, 21], oc: 6, k: [3, 3], padding: [1, 1], xd: "int8", xZp: 2, yd: "int8", yZp: -20, clamp: [-20, 127] },
+  { x: [2, 5, 9, 12], oc: 7, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 255, yd: "uint8", yZp: 30, wZp: true },
 ];
+
+/** convAccRef with a weight zero point per output channel (the reference takes one per tensor). */
+function convAccPerChannelZp(
+  x: Uint8Array | Int8Array, xZp: number, xShape: number[], w: Int8Array, wZp: Int32Array | null, wShape: [number, number, number, number],
+  stride: [number, number], padding: [number, number], dilation: [number, number], groups: number,
+): { acc: Float64Array; shape: number[] } {
+  const [oc, cg, kh, kw] = wShape;
+  const k = cg * kh * kw;
+  const centred = Float64Array.from(w, (v, i) => v - (wZp ? wZp[Math.floor(i / k)] : 0));
+  return convAccRef({ x, xZp, xShape, w: centred, wZp: 0, wShape: [oc, cg, kh, kw], stride, padding, dilation, groups });
+}
 
 function multipliers(rng: Rng, channels: number, huge: boolean, perTensor: boolean): Float64Array {
   const n = perTensor ? 1 : channels;
@@ -55,12 +69,13 @@ describe.skipIf(!hasWasm)("wasm integer conv (transposed GEMM, fused requantizat
     const wt = rng.fill(new Int8Array(cs.oc * c * kh * kw), -128, 127);
     const bias = cs.noBias ? null : rng.fill(new Int32Array(cs.oc), -40000, 40000);
     const [sh, sw] = cs.stride ?? [1, 1], [ph, pw] = cs.padding ?? [0, 0], [dh, dw] = cs.dilation ?? [1, 1];
-    const { acc, shape } = convAccRef({ x, xZp: cs.xZp, xShape: cs.x, w: wt, wZp: 0, wShape: [cs.oc, c, kh, kw], stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw], groups: 1 });
+    const wZp = cs.wZp ? rng.fill(new Int32Array(cs.oc), -127, 127) : null;
+    const { acc, shape } = convAccPerChannelZp(x, cs.xZp, cs.x, wt, wZp, [cs.oc, c, kh, kw], [sh, sw], [ph, pw], [dh, dw], 1);
     const [, , oh, ow] = shape;
     const rq = quantizeMultipliers(multipliers(rng, cs.oc, cs.huge ?? false, cs.perTensor ?? false));
     const [lo, hi] = cs.clamp ?? range(cs.yd);
     const want = requantRef(acc, bias, rq.multiplier, rq.shift, cs.oc, oh * ow, cs.yZp, lo, hi);
-    const fw = prepareConvWeights(wt, cs.oc, c * kh * kw);
+    const fw = prepareConvWeights(wt, cs.oc, c * kh * kw, wZp);
     const y = qconv2dGemm(x, cs.xZp, { n, c, h, w, oc: cs.oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw }, fw, {
       bias, multiplier: rq.multiplier, shift: rq.shift, yZp: cs.yZp, lo, hi, outDType: cs.yd,
     });
@@ -86,6 +101,36 @@ describe.skipIf(!hasWasm)("wasm integer conv (transposed GEMM, fused requantizat
       bias: null, multiplier: Int32Array.of(1 << 30), shift: Int32Array.of(-10), yZp: 0, lo: 0, hi: 255, outDType: "uint8",
     })).toThrow(/accumulator of output channel 0 could overflow/);
   });
+});
+
+describe.skipIf(!hasWasm)("wasm integer depthwise conv", () => {
+  const cases: Case[] = [
+    { x: [2, 8, 14, 14], oc: 8, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 0, yd: "uint8", yZp: 0, clamp: [0, 100] },
+    { x: [1, 5, 11, 17], oc: 5, k: [3, 3], stride: [2, 2], padding: [1, 1], xd: "int8", xZp: -3, yd: "int8", yZp: 4 },
+    { x: [3, 3, 9, 10], oc: 3, k: [5, 3], stride: [1, 3], padding: [2, 1], dilation: [1, 2], xd: "uint8", xZp: 200, yd: "uint8", yZp: 90, perTensor: true },
+    { x: [2, 4, 7, 7], oc: 4, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 7, yd: "int8", yZp: 0, huge: true, noBias: true },
+    { x: [16, 32, 16, 16], oc: 32, k: [3, 3], padding: [1, 1], xd: "uint8", xZp: 9, yd: "uint8", yZp: 3 },
+    { x: [2, 6, 10, 10], oc: 6, k: [3, 3], stride: [2, 2], padding: [1, 1], xd: "uint8", xZp: 0, yd: "uint8", yZp: 0, wZp: true },
+  ];
+  cases.forEach((cs, i) => test(`x ${cs.x.join("×")}, kernel ${cs.k.join("×")}, stride ${cs.stride ?? [1, 1]}, ${cs.xd}→${cs.yd}${cs.huge ? ", saturating" : ""}`, () => {
+    const rng = new Rng(1300 + i);
+    const [n, c, h, w] = cs.x;
+    const [kh, kw] = cs.k;
+    const x = quant(rng, cs.xd, n * c * h * w);
+    const wt = rng.fill(new Int8Array(c * kh * kw), -128, 127);
+    const bias = cs.noBias ? null : rng.fill(new Int32Array(c), -4000, 4000);
+    const [sh, sw] = cs.stride ?? [1, 1], [ph, pw] = cs.padding ?? [0, 0], [dh, dw] = cs.dilation ?? [1, 1];
+    const wZp = cs.wZp ? rng.fill(new Int32Array(c), -127, 127) : null;
+    const { acc, shape } = convAccPerChannelZp(x, cs.xZp, cs.x, wt, wZp, [c, 1, kh, kw], [sh, sw], [ph, pw], [dh, dw], c);
+    const [, , oh, ow] = shape;
+    const rq = quantizeMultipliers(cs.huge ? multipliers(rng, c, true, false) : multipliers(rng, c, false, cs.perTensor ?? false).map((m) => m * 30));
+    const [lo, hi] = cs.clamp ?? range(cs.yd);
+    const want = requantRef(acc, bias, rq.multiplier, rq.shift, c, oh * ow, cs.yZp, lo, hi);
+    const y = qdepthwiseGemm(x, cs.xZp, { n, c, h, w, oc: c, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw }, prepareDepthwiseWeights(wt, c, kh * kw, wZp), {
+      bias, multiplier: rq.multiplier, shift: rq.shift, yZp: cs.yZp, lo, hi, outDType: cs.yd,
+    });
+    expect(Array.from(y)).toEqual(want);
+  }));
 });
 
 describe.skipIf(!hasWasm)("wasm integer linear (packed GEMM + requantization)", () => {
@@ -157,4 +202,28 @@ describe.skipIf(!hasWasm)("wasm quantize / dequantize at the model boundary", ()
     y[3333] = NaN;
     expect(() => onBackend("wasm", () => quantizeTensor(y, 0.1, 0, 0, 255))).toThrow(/NaN at index 3333/);
   });
+});
+
+describe.skipIf(!hasWasm)("wasm quantized add", () => {
+  // Scales (a, b, out), dtypes, zero points, clamp, left shift; the last case has multipliers > 1.
+  const cases: [number, number, number, QuantDType, QuantDType, QuantDType, number, number, number, [number, number] | null, number][] = [
+    [0.05, 0.02, 0.06, "uint8", "uint8", "uint8", 3, 250, 128, null, 20],
+    [0.1, 0.1, 0.1, "int8", "int8", "int8", -128, 127, 0, [0, 127], 20],
+    [0.013, 0.31, 0.2, "uint8", "int8", "int8", 0, -7, -3, null, 22],
+    [0.5, 0.25, 0.001, "int8", "uint8", "uint8", 11, 200, 255, [100, 255], 0],
+  ];
+  cases.forEach(([sa, sb, so, ad, bd, od, aZp, bZp, yZp, clamp, ls], i) => test(`Sa ${sa}, Sb ${sb}, Sout ${so}, ${ad}+${bd}→${od}, left shift ${ls}`, () => {
+    const rng = new Rng(1700 + i);
+    const n = 5003;
+    const a = quant(rng, ad, n), b = quant(rng, bd, n);
+    const p = qaddParams(sa, sb, so, ls);
+    if (i === 3) p.aMultiplier = quantizeMultiplier(3.7); // > 1: left shift inside MBQM, saturation
+    const args = {
+      a, aZp, b, bZp, aMultiplier: p.aMultiplier, bMultiplier: p.bMultiplier, outMultiplier: p.outMultiplier, leftShift: ls,
+      outZp: yZp, outDType: od, clampMin: clamp?.[0], clampMax: clamp?.[1],
+    };
+    const fast = onBackend("wasm", () => qadd(args));
+    const ref = onBackend("ref", () => qadd(args));
+    expect(Array.from(fast.data)).toEqual(Array.from(ref.data));
+  }));
 });

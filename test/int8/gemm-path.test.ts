@@ -8,6 +8,7 @@ import { getBackend, listBackends, setBackend } from "../../src/backend/index.js
 import { fashionMnistSample } from "../../src/data/fs.js";
 import { smallCnn } from "../../src/nn/models/small-cnn.js";
 import { resnet20 } from "../../src/nn/models/resnet.js";
+import { mobilenetV2Small } from "../../src/nn/models/mobilenet.js";
 import { prepareQat } from "../../src/quant/prepare.js";
 import { qconfigs } from "../../src/quant/qconfig.js";
 import { calibrate } from "../../src/quant/calibrate.js";
@@ -24,6 +25,7 @@ describe.skipIf(!hasWasm)("Int8Model on the int8 GEMM path", () => {
   for (const [name, make, qc] of [
     ["SmallCNN x86 (uint8 activations)", () => smallCnn(), qconfigs.x86],
     ["ResNet-20 tflite (int8 activations)", () => resnet20({ width: 8 }), qconfigs.tflite],
+    ["MobileNetV2 x86 (depthwise convs, residual adds)", () => mobilenetV2Small({ widthMult: 0.5 }), qconfigs.x86],
   ] as [string, () => Module, typeof qconfigs.x86][]) {
     it(`${name}: every activation equals the direct kernels'`, () => {
       manualSeed(4);

@@ -27,13 +27,13 @@ export interface FastRequant {
   exact: boolean;
 }
 
-/** Conv weights [OC, K] int8 packed as 4-channel panels (assembly/qconv.ts). */
-export function packConvWeights(w: Int8Array, oc: number, k: number): Int8Array {
+/** Conv weights [OC, K] int8 minus their per-channel zero points, packed as 4-channel panels (assembly/qconv.ts). */
+export function packConvWeights(w: Int8Array, oc: number, k: number, wZp: Int32Array | null): Int8Array {
   const r = runtime();
   const out = allocArray("int8", r.k.qconvPackedBytes(oc, k));
   const call = new Call(r);
   try {
-    r.k.qconvPackWeights(call.in(w), oc, k, call.out(out));
+    r.k.qconvPackWeights(call.in(w), oc, k, call.out(out), wZp ? call.in(wZp) : 0);
   } finally {
     call.done();
   }
@@ -73,20 +73,27 @@ function struct(x: Q, xZp: number, rq: FastRequant, g?: QConvGeometry, pool2 = f
  * 2×2 stride-2 max pool of that (y is [N, OC, ⌊OH/2⌋, ⌊OW/2⌋]), fused in the epilogue.
  */
 export function qconv2dWasm(x: Q, xZp: number, packed: Int8Array, g: QConvGeometry, rq: FastRequant, y: Q, pool2 = false): void {
+  convJobs("qconv2d", x, xZp, packed, g, rq, y, pool2);
+}
+
+/** Depthwise (groups = C = OC) y = requant(conv(x − xZp, w − wZp) + bias); w int32 [C, KH·KW] centred. */
+export function qdepthwiseWasm(x: Q, xZp: number, w: Int32Array, g: QConvGeometry, rq: FastRequant, y: Q): void {
+  convJobs("qdepthwise", x, xZp, w, g, rq, y, false);
+}
+
+/** Runs a convolution kernel over the pool, split by images. */
+function convJobs(fn: "qconv2d" | "qdepthwise", x: Q, xZp: number, w: Int8Array | Int32Array, g: QConvGeometry, rq: FastRequant, y: Q, pool2: boolean): void {
   const r = runtime();
   const call = new Call(r);
   try {
-    const px = call.in(x), pw = call.in(packed), py = call.out(y);
+    const px = call.in(x), pw = call.in(w), py = call.out(y);
     const pb = rq.bias ? call.in(rq.bias) : 0;
     const pm = call.in(rq.multiplier), ps = call.in(rq.shift);
     const pg = call.i32(struct(x, xZp, rq, g, pool2));
-    const bytes = r.k.qconv2dScratchBytes(pg);
-    const macs = g.n * g.oc * g.oh * g.ow * g.c * g.kh * g.kw;
+    const bytes = fn === "qconv2d" ? r.k.qconv2dScratchBytes(pg) : r.k.qdepthwiseScratchBytes(pg);
+    const macs = g.n * g.oc * g.oh * g.ow * (fn === "qconv2d" ? g.c : 1) * g.kh * g.kw;
     const threads = 2 * macs >= PARALLEL_MIN_FLOPS ? Math.min(threadCount(), g.n) : 1;
-    const jobs = splitRange(g.n, threads).map(([b0, b1], t): Job => ({
-      fn: "qconv2d", args: [px, pw, pb, pm, ps, py, pg, b0, b1, scratchFor(r, t, bytes)],
-    }));
-    runJobs(r, jobs);
+    runJobs(r, splitRange(g.n, threads).map(([b0, b1], t): Job => ({ fn, args: [px, pw, pb, pm, ps, py, pg, b0, b1, scratchFor(r, t, bytes)] })));
   } finally {
     call.done();
   }
@@ -148,6 +155,25 @@ export function dequantizeF32Wasm(q: Q, scale: number, zp: number, out: Float32A
   const call = new Call(r);
   try {
     r.k.dequantizeF32(call.in(q), call.out(out), q.length, scale, zp, q instanceof Int8Array ? 1 : 0);
+  } finally {
+    call.done();
+  }
+}
+
+/** Fixed-point parameters of a quantized add (see assembly/qadd.ts), in the kernel's order. */
+export interface QAddParams {
+  a: [number, number]; b: [number, number]; out: [number, number];
+  yZp: number; lo: number; hi: number; leftShift: number;
+}
+
+/** out = qadd(a, b) elementwise (TFLite Add), integer-only; same results as the reference qadd. */
+export function qaddWasm(a: Q, aZp: number, b: Q, bZp: number, p: QAddParams, out: Q): void {
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    const pp = call.i32([p.a[0], p.a[1], p.b[0], p.b[1], p.out[0], p.out[1], p.yZp, p.lo, p.hi, p.leftShift]);
+    const s = (q: Q) => (q instanceof Int8Array ? 1 : 0);
+    r.k.qaddKernel(call.in(a), s(a), aZp, call.in(b), s(b), bZp, call.out(out), s(out), a.length, pp);
   } finally {
     call.done();
   }

@@ -69,8 +69,11 @@ export interface KernelExports {
   minmaxPerChannelF32(x: number, outer: number, c: number, inner: number, mins: number, maxs: number, nan: number): void;
   quantizeF32(x: number, q: number, n: number, scale: number, zp: number, qmin: number, qmax: number, signed: number): number;
   dequantizeF32(q: number, out: number, n: number, scale: number, zp: number, signed: number): void;
-  qconvPackWeights(w: number, oc: number, k: number, dst: number): void;
+  qconvPackWeights(w: number, oc: number, k: number, dst: number, wZp: number): void;
   qconv2dScratchBytes(g: number): number;
+  qdepthwiseScratchBytes(g: number): number;
+  qaddKernel(a: number, aSigned: number, aZp: number, b: number, bSigned: number, bZp: number, y: number, ySigned: number, n: number, p: number): void;
+  qdepthwise(x: number, w: number, bias: number, mult: number, shift: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
   qconv2d(x: number, w: number, bias: number, mult: number, shift: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
   requantRows(acc: number, m: number, n: number, bias: number, mult: number, shift: number, y: number, g: number): void;
   qmaxPool2d(x: number, xLen: number, y: number, signed: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, pl0: number, pl1: number): void;

@@ -11,6 +11,11 @@ import {
   type QuantArray, type QuantDType, type QuantResult,
   checkQuantDType, checkZeroPoint, clampRange, outputArray, quantDTypeOf, requantizeOne,
 } from "./common.js";
+import { getBackend } from "../../backend/index.js";
+import { qaddWasm } from "../../backend/wasm/int8.js";
+
+/** Below this many elements the JavaScript loop is as fast as a kernel call. */
+const WASM_MIN = 1024;
 
 /** A per-tensor multiplier M = multiplier·2^(shift − 31) (see quantizeMultiplier). */
 function checkMultiplier(op: string, name: string, m: QuantizedMultiplier): void {
@@ -68,6 +73,10 @@ export function qadd(args: QAddArgs): QuantResult {
   const am = args.aMultiplier.multiplier, as = args.aMultiplier.shift;
   const bm = args.bMultiplier.multiplier, bs = args.bMultiplier.shift;
   const om = args.outMultiplier.multiplier, os = args.outMultiplier.shift;
+  if (n >= WASM_MIN && getBackend() === "wasm") {
+    qaddWasm(a, aZp, b, bZp, { a: [am, as], b: [bm, bs], out: [om, os], yZp: outZp, lo, hi, leftShift }, out);
+    return { data: out, shape: args.shape ? [...args.shape] : [n] };
+  }
   const scale = 1 << leftShift;
   for (let i = 0; i < n; i++) {
     const aScaled = multiplyByQuantizedMultiplier((a[i] - aZp) * scale, am, as);

@@ -7,14 +7,17 @@
  *                       requantized in the GEMM epilogue straight into NCHW (no im2col buffer)
  *   linear:             acc = (x − xZp) · Wᵀ (weights packed once), then the requantization
  *   conv + max pool:    a 2×2 stride-2 max pool right after a conv is fused into its epilogue
+ *   depthwise conv:     per channel plane, 8 output pixels per step (i32x4.extmul), same epilogue
  *   max pool:           no padding/dilation windows, SIMD for 2×2 stride 2
  *
  * Accumulators are the same exact int32 sums as the direct kernels (qconv2d.ts, qlinear.ts)
  * and the requantization is the same single-rounding formula, so results are bit-identical
- * to them (test/int8/gemm-path.test.ts). Only symmetric (zero-point 0) weights take this path.
+ * to them (test/int8/gemm-path.test.ts). Conv weights may have per-channel zero points
+ * (subtracted when packing: w − wZp ∈ [−255, 255] is still int16); linear weights must be symmetric.
  * Weights are packed once per layer (`prepare*Weights`) and kept by the model.
  */
-import { type FastRequant, packConvWeights, packLinearWeights, qconv2dWasm, qlinearWasm, qmaxPool2dWasm } from "../../backend/wasm/int8.js";
+import { type FastRequant, packConvWeights, packLinearWeights, qconv2dWasm, qdepthwiseWasm, qlinearWasm, qmaxPool2dWasm } from "../../backend/wasm/int8.js";
+import { allocArray } from "../../tensor/dtype.js";
 import type { QuantArray, QuantDType } from "./common.js";
 import { allocQuant, checkAccumulatorBound, maxDeviation } from "./common.js";
 
@@ -25,28 +28,37 @@ export interface GemmRequant extends Omit<FastRequant, "ySigned" | "exact"> {
 
 /** Packed weights plus Σ_k |w[c, k]| per output channel (for the accumulator bound). */
 export interface FastWeights {
-  readonly packed: Int8Array;
+  readonly packed: Int8Array | Int32Array;
   readonly absSum: Float64Array;
   readonly outChannels: number;
   readonly K: number;
 }
 
-function absSums(w: Int8Array, oc: number, k: number): Float64Array {
+/** Σ_k |w[c, k] − wZp[c]| per output channel. */
+function absSums(w: Int8Array, oc: number, k: number, wZp: Int32Array | null = null): Float64Array {
   const s = new Float64Array(oc);
   for (let c = 0; c < oc; c++) {
+    const zp = wZp ? wZp[c] : 0;
     let t = 0;
-    for (let i = c * k; i < (c + 1) * k; i++) t += Math.abs(w[i]);
+    for (let i = c * k; i < (c + 1) * k; i++) t += Math.abs(w[i] - zp);
     s[c] = t;
   }
   return s;
 }
 
-/** Conv weights OIHW (groups = 1) as [OC, C·KH·KW], packed for the conv kernel. */
-export function prepareConvWeights(w: Int8Array, oc: number, k: number): FastWeights {
-  return { packed: packConvWeights(w, oc, k), absSum: absSums(w, oc, k), outChannels: oc, K: k };
+/** Conv weights OIHW (groups = 1) as [OC, C·KH·KW] minus per-channel zero points, packed for the conv kernel. */
+export function prepareConvWeights(w: Int8Array, oc: number, k: number, wZp: Int32Array | null = null): FastWeights {
+  return { packed: packConvWeights(w, oc, k, wZp), absSum: absSums(w, oc, k, wZp), outChannels: oc, K: k };
 }
 
-/** Linear weights [O, K], packed for the GEMM. */
+/** Depthwise weights [C, 1, KH, KW] minus their zero points, as int32 (inside wasm memory when possible). */
+export function prepareDepthwiseWeights(w: Int8Array, c: number, k: number, wZp: Int32Array | null = null): FastWeights {
+  const centred = allocArray("int32", w.length);
+  for (let i = 0; i < w.length; i++) centred[i] = w[i] - (wZp ? wZp[Math.floor(i / k)] : 0);
+  return { packed: centred, absSum: absSums(w, c, k, wZp), outChannels: c, K: k };
+}
+
+/** Linear weights [O, K] (symmetric), packed for the GEMM. */
 export function prepareLinearWeights(w: Int8Array, o: number, k: number): FastWeights {
   return { packed: packLinearWeights(w, o, k), absSum: absSums(w, o, k), outChannels: o, K: k };
 }
@@ -74,7 +86,7 @@ function fastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: number, r:
 /** y[n, o] for x [N, K]. */
 export function qlinearGemm(x: QuantArray, xZp: number, n: number, k: number, fw: FastWeights, r: GemmRequant): QuantArray {
   const out = allocQuant(r.outDType, n * fw.outChannels);
-  qlinearWasm(x, xZp, n, k, fw.packed, fw.outChannels, fastRequant("qlinear", fw, x, xZp, r), out);
+  qlinearWasm(x, xZp, n, k, fw.packed as Int8Array, fw.outChannels, fastRequant("qlinear", fw, x, xZp, r), out);
   return out;
 }
 
@@ -92,7 +104,14 @@ export interface ConvShape {
 export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant, pool2 = false): QuantArray {
   const [oh, ow] = pool2 ? [s.oh >> 1, s.ow >> 1] : [s.oh, s.ow];
   const out = allocQuant(r.outDType, s.n * s.oc * oh * ow);
-  qconv2dWasm(x, xZp, fw.packed, s, fastRequant("qconv2d", fw, x, xZp, r), out, pool2);
+  qconv2dWasm(x, xZp, fw.packed as Int8Array, s, fastRequant("qconv2d", fw, x, xZp, r), out, pool2);
+  return out;
+}
+
+/** NCHW output of a depthwise convolution (groups = C = OC). */
+export function qdepthwiseGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant): QuantArray {
+  const out = allocQuant(r.outDType, s.n * s.oc * s.oh * s.ow);
+  qdepthwiseWasm(x, xZp, fw.packed as Int32Array, s, fastRequant("qconv2d", fw, x, xZp, r), out);
   return out;
 }
 
