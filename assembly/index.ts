@@ -17,4 +17,4 @@ export { fakeQuantPerTensorF32, fakeQuantPerChannelF32 } from "./fakequant";
 export { quantizeF32, dequantizeF32 } from "./quantize";
 export { channelAffineF32, channelAffineBackwardF32, minmaxF32, minmaxPerChannelF32 } from "./affine";
 export { qdepthwise, qdepthwiseScratchBytes } from "./qdepthwise";
-export { qaddKernel } from "./qadd";
+export { qaddKernel, lut8 } from "./qadd";

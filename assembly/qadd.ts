@@ -38,17 +38,24 @@
 
 /**
  * out[i] for i < n. p: i32[10] = aM, aShift, bM, bShift, outM, outShift, yZp, lo, hi, leftShift.
- * Flags: aSigned, bSigned, ySigned (int8 storage when 1, uint8 otherwise).
+ * Flags: aSigned, bSigned, ySigned (int8 storage when 1, uint8 otherwise). Each rescaled input
+ * depends on its 8-bit value alone, so both are tabulated first (tables: 2 × 256 i32 of scratch).
  */
-export function qaddKernel(a: usize, aSigned: i32, aZp: i32, b: usize, bSigned: i32, bZp: i32, y: usize, ySigned: i32, n: i32, p: usize): void {
+export function qaddKernel(a: usize, aSigned: i32, aZp: i32, b: usize, bSigned: i32, bZp: i32, y: usize, ySigned: i32, n: i32, p: usize, tables: usize): void {
   const am = load<i32>(p), as = load<i32>(p, 4), bm = load<i32>(p, 8), bs = load<i32>(p, 12);
   const om = load<i32>(p, 16), t = 31 - load<i32>(p, 20), yZp = load<i32>(p, 24);
   const lo = load<i32>(p, 28), hi = load<i32>(p, 32), ls = load<i32>(p, 36);
+  const ta = tables, tb = tables + 1024;
+  // Table index = the stored byte read unsigned, XOR 0x80 for int8 (so index = value + 128).
+  const aFlip = aSigned ? 0x80 : 0, bFlip = bSigned ? 0x80 : 0;
+  for (let v = 0; v < 256; v++) {
+    store<i32>(ta + (<usize>v << 2), mbqmDouble(((aSigned ? v - 128 : v) - aZp) << ls, am, as));
+    store<i32>(tb + (<usize>v << 2), mbqmDouble(((bSigned ? v - 128 : v) - bZp) << ls, bm, bs));
+  }
   const rnd = (<i64>1) << (t - 1);
   for (let i = 0; i < n; i++) {
-    const av = aSigned ? <i32>load<i8>(a + <usize>i) : <i32>load<u8>(a + <usize>i);
-    const bv = bSigned ? <i32>load<i8>(b + <usize>i) : <i32>load<u8>(b + <usize>i);
-    const sum = <i64>mbqmDouble((av - aZp) << ls, am, as) + <i64>mbqmDouble((bv - bZp) << ls, bm, bs);
+    const ia = <i32>load<u8>(a + <usize>i) ^ aFlip, ib = <i32>load<u8>(b + <usize>i) ^ bFlip;
+    const sum = <i64>load<i32>(ta + (<usize>ia << 2)) + <i64>load<i32>(tb + (<usize>ib << 2));
     let r = (sum * <i64>om + rnd) >> t;
     if (r > 2147483647) r = 2147483647;
     if (r < -2147483648) r = -2147483648;
@@ -58,4 +65,13 @@ export function qaddKernel(a: usize, aSigned: i32, aZp: i32, b: usize, bSigned: 
     if (ySigned) store<i8>(y + <usize>i, <i8>r);
     else store<u8>(y + <usize>i, <u8>r);
   }
+}
+
+/**
+ * y[i] = table[x[i] ^ flip] for i < n: a requantization of 8-bit values tabulated by the caller
+ * (src/int8/kernels/elementwise.ts builds the 256 entries with the reference requantizeOne;
+ * flip = 0x80 for int8 input so that the index is value + 128). table: 256 bytes.
+ */
+export function lut8(x: usize, flip: i32, table: usize, y: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<u8>(y + <usize>i, load<u8>(table + <usize>(<i32>load<u8>(x + <usize>i) ^ flip)));
 }

@@ -16,6 +16,7 @@ import { getBackend, setBackend } from "../src/backend/index.js";
 import { benchWasm } from "./wasm.js";
 import { benchOnnx } from "./onnx.js";
 import { benchSmallCnn } from "./smallcnn.js";
+import { benchInt8 } from "./int8.js";
 
 interface Row {
   key: string;
@@ -119,6 +120,31 @@ const SUITES: Suite[] = [
       { key: "conv2_fwdbwd_ms_t2", label: "conv 16→32, forward + backward, 2 threads", unit: "ms", higher: false },
       { key: "smallcnn_img_s_t1", label: "SmallCNN SGD training step, batch 64, 1 thread", unit: "img/s", higher: true },
       { key: "smallcnn_img_s_t2", label: "SmallCNN SGD training step, batch 64, 2 threads", unit: "img/s", higher: true },
+    ],
+  },
+  {
+    name: "int8",
+    title: "Int8Model vs our float model, wasm backend, all cores (no PyTorch column)",
+    run: benchInt8,
+    rows: [
+      { key: "smallcnn_float_b1_ms", label: "SmallCNN, float, batch 1", unit: "ms", higher: false },
+      { key: "smallcnn_int8_b1_ms", label: "SmallCNN, Int8Model, batch 1", unit: "ms", higher: false },
+      { key: "smallcnn_speedup_b1", label: "SmallCNN, int8 speed-up over float, batch 1", unit: "×", higher: true },
+      { key: "smallcnn_float_b64_ms", label: "SmallCNN, float, batch 64", unit: "ms", higher: false },
+      { key: "smallcnn_int8_b64_ms", label: "SmallCNN, Int8Model, batch 64", unit: "ms", higher: false },
+      { key: "smallcnn_speedup_b64", label: "SmallCNN, int8 speed-up over float, batch 64", unit: "×", higher: true },
+      { key: "resnet20_float_b1_ms", label: "ResNet-20 (width 16), float, batch 1", unit: "ms", higher: false },
+      { key: "resnet20_int8_b1_ms", label: "ResNet-20 (width 16), Int8Model, batch 1", unit: "ms", higher: false },
+      { key: "resnet20_speedup_b1", label: "ResNet-20 (width 16), int8 speed-up over float, batch 1", unit: "×", higher: true },
+      { key: "resnet20_float_b64_ms", label: "ResNet-20 (width 16), float, batch 64", unit: "ms", higher: false },
+      { key: "resnet20_int8_b64_ms", label: "ResNet-20 (width 16), Int8Model, batch 64", unit: "ms", higher: false },
+      { key: "resnet20_speedup_b64", label: "ResNet-20 (width 16), int8 speed-up over float, batch 64", unit: "×", higher: true },
+      { key: "mobilenetv2_float_b1_ms", label: "MobileNetV2-small, float, batch 1", unit: "ms", higher: false },
+      { key: "mobilenetv2_int8_b1_ms", label: "MobileNetV2-small, Int8Model, batch 1", unit: "ms", higher: false },
+      { key: "mobilenetv2_speedup_b1", label: "MobileNetV2-small, int8 speed-up over float, batch 1", unit: "×", higher: true },
+      { key: "mobilenetv2_float_b64_ms", label: "MobileNetV2-small, float, batch 64", unit: "ms", higher: false },
+      { key: "mobilenetv2_int8_b64_ms", label: "MobileNetV2-small, Int8Model, batch 64", unit: "ms", higher: false },
+      { key: "mobilenetv2_speedup_b64", label: "MobileNetV2-small, int8 speed-up over float, batch 64", unit: "×", higher: true },
     ],
   },
   {

@@ -11,7 +11,7 @@ import { describe, expect, test } from "vitest";
 import "../../src/index.js";
 import { listBackends } from "../../src/backend/index.js";
 import { prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "../../src/int8/kernels/gemm-path.js";
-import { dequantizeTensor, qadd, qaddParams, qmaxPool2d, quantizeMultiplier, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
+import { dequantizeTensor, qadd, qaddParams, qrequantize, qmaxPool2d, quantizeMultiplier, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
 import { Rng, convAccRef, requantRef } from "./reference.js";
 import { onBackend } from "../backend/helpers.js";
 
@@ -225,5 +225,28 @@ describe.skipIf(!hasWasm)("wasm quantized add", () => {
     const fast = onBackend("wasm", () => qadd(args));
     const ref = onBackend("ref", () => qadd(args));
     expect(Array.from(fast.data)).toEqual(Array.from(ref.data));
+  }));
+});
+
+describe.skipIf(!hasWasm)("wasm requantize (tabulated)", () => {
+  const cases: [QuantDType, number, QuantDType, number, number, [number, number] | null][] = [
+    ["uint8", 3, "uint8", 0, 0.7, [0, 255]],
+    ["int8", -10, "uint8", 5, 1.9, null],
+    ["uint8", 200, "int8", -3, 0.05, [-3, 127]],
+    ["int8", 0, "int8", 0, 400, null],
+  ];
+  cases.forEach(([xd, xZp, yd, yZp, m, clamp], i) => test(`${xd} → ${yd}, M = ${m}`, () => {
+    const x = quant(new Rng(1900 + i), xd, 3001);
+    const args = { x, xZp, multiplier: quantizeMultiplier(m), yZp, outDType: yd, clampMin: clamp?.[0], clampMax: clamp?.[1] };
+    const fast = onBackend("wasm", () => qrequantize(args));
+    const ref = onBackend("ref", () => qrequantize({ ...args, x: x.slice(0, 400) }));
+    const refAll = onBackend("ref", () => {
+      // The reference loop on short slices (below the table threshold) covers every element.
+      const parts: number[] = [];
+      for (let s = 0; s < x.length; s += 400) parts.push(...qrequantize({ ...args, x: x.slice(s, s + 400) }).data);
+      return parts;
+    });
+    expect(Array.from(fast.data)).toEqual(refAll);
+    expect(Array.from(fast.data.slice(0, 400))).toEqual(Array.from(ref.data));
   }));
 });

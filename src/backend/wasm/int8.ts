@@ -173,7 +173,18 @@ export function qaddWasm(a: Q, aZp: number, b: Q, bZp: number, p: QAddParams, ou
   try {
     const pp = call.i32([p.a[0], p.a[1], p.b[0], p.b[1], p.out[0], p.out[1], p.yZp, p.lo, p.hi, p.leftShift]);
     const s = (q: Q) => (q instanceof Int8Array ? 1 : 0);
-    r.k.qaddKernel(call.in(a), s(a), aZp, call.in(b), s(b), bZp, call.out(out), s(out), a.length, pp);
+    r.k.qaddKernel(call.in(a), s(a), aZp, call.in(b), s(b), bZp, call.out(out), s(out), a.length, pp, call.temp(2048));
+  } finally {
+    call.done();
+  }
+}
+
+/** y[i] = table[x[i] + (int8 ? 128 : 0)]: an 8-bit → 8-bit map (table: the 256 output bytes by input value). */
+export function lut8Wasm(x: Q, table: Uint8Array, y: Q): void {
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    r.k.lut8(call.in(x), x instanceof Int8Array ? 0x80 : 0, call.in(table), call.out(y), x.length);
   } finally {
     call.done();
   }

@@ -72,7 +72,8 @@ export interface KernelExports {
   qconvPackWeights(w: number, oc: number, k: number, dst: number, wZp: number): void;
   qconv2dScratchBytes(g: number): number;
   qdepthwiseScratchBytes(g: number): number;
-  qaddKernel(a: number, aSigned: number, aZp: number, b: number, bSigned: number, bZp: number, y: number, ySigned: number, n: number, p: number): void;
+  lut8(x: number, flip: number, table: number, y: number, n: number): void;
+  qaddKernel(a: number, aSigned: number, aZp: number, b: number, bSigned: number, bZp: number, y: number, ySigned: number, n: number, p: number, tables: number): void;
   qdepthwise(x: number, w: number, bias: number, mult: number, shift: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
   qconv2d(x: number, w: number, bias: number, mult: number, shift: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
   requantRows(acc: number, m: number, n: number, bias: number, mult: number, shift: number, y: number, g: number): void;

@@ -12,7 +12,7 @@ import {
   checkQuantDType, checkZeroPoint, clampRange, outputArray, quantDTypeOf, requantizeOne,
 } from "./common.js";
 import { getBackend } from "../../backend/index.js";
-import { qaddWasm } from "../../backend/wasm/int8.js";
+import { lut8Wasm, qaddWasm } from "../../backend/wasm/int8.js";
 
 /** Below this many elements the JavaScript loop is as fast as a kernel call. */
 const WASM_MIN = 1024;
@@ -134,7 +134,19 @@ function requantizeRange(
     out.set(x.subarray(s, s + len), o);
     return;
   }
-  for (let i = 0; i < len; i++) out[o + i] = requantizeOne(x[s + i] - xZp, m.multiplier, m.shift, yZp, lo, hi);
+  if (len < 512) {
+    for (let i = 0; i < len; i++) out[o + i] = requantizeOne(x[s + i] - xZp, m.multiplier, m.shift, yZp, lo, hi);
+    return;
+  }
+  // The result depends on the 8-bit input alone: a 256-entry table of the same requantizeOne.
+  const base = xType === "uint8" ? 0 : -128;
+  const lut = new Int16Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = requantizeOne(v + base - xZp, m.multiplier, m.shift, yZp, lo, hi);
+  if (getBackend() === "wasm" && s === 0 && o === 0 && len === x.length && len === out.length) {
+    lut8Wasm(x, new Uint8Array(lut), out); // the output bytes (int8 values wrap to their two's complement)
+    return;
+  }
+  for (let i = 0; i < len; i++) out[o + i] = lut[x[s + i] - base];
 }
 
 export interface QConcatInput {
