@@ -69,6 +69,7 @@ export class Int8Model {
   private readonly values = new Map<string, ValueInfo>();
   private readonly packed = new Map<string, PackedWeights>();
   private readonly fast = new Map<string, FastWeights>();
+  private readonly requants = new Map<string, GemmRequant>();
 
   constructor(graph: Int8Graph, tensors: Int8Tensors) {
     this.graph = graph;
@@ -232,12 +233,15 @@ export class Int8Model {
     return { data, shape: [s.n, s.oc, s.oh, s.ow] };
   }
 
+  /** The layer's requantization in the fast kernels' form (one object per layer, reused). */
   private fastRequant(node: Extract<Int8Node, { weight: string }>, yq: ValueInfo["q"]): GemmRequant {
-    const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
-    return {
-      bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
-      yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
-    };
+    return cached(this.requants, node.output, () => {
+      const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
+      return {
+        bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
+        yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
+      };
+    });
   }
 
   /** Conv geometry for an NCHW input, or null when it is not one (or the output would be empty). */

@@ -45,8 +45,14 @@ export function checkQuantDType(op: string, name: string, d: string): QuantDType
   throw new DTypeError(`${op}: ${name} must be 'uint8' or 'int8', got '${d}'`);
 }
 
+/** Elements from which allocQuant places an array in wasm memory (when that backend is active). */
+const WASM_RESIDENT_MIN = 1 << 16;
+
 export function allocQuant(dtype: QuantDType, n: number): QuantArray {
-  return allocArray(dtype, n); // inside wasm memory while that backend is active
+  // Large activations live inside wasm memory while that backend is active (kernels use them in
+  // place); small ones are plain arrays — copying a few KB costs less than a tracked block.
+  if (n >= WASM_RESIDENT_MIN) return allocArray(dtype, n);
+  return dtype === "uint8" ? new Uint8Array(n) : new Int8Array(n);
 }
 
 /** Checks that `shape` has `rank` positive integer dims whose product is `length`. */

@@ -71,6 +71,18 @@ const EXACT_LIMIT = 1073741824;
  * vector epilogue is exact: max_c bound[c] · M_c < 2^30, with M_c = M0 · 2^(shift − 31).
  */
 function fastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: number, r: GemmRequant): FastRequant {
+  // Memoized per (requantization, weights, input dtype and zero point): a model reuses them every run.
+  const key = `${x instanceof Uint8Array ? "u" : "s"}${xZp}`;
+  const hit = memo.get(r);
+  if (hit && hit.fw === fw && hit.key === key) return hit.value;
+  const value = computeFastRequant(op, fw, x, xZp, r);
+  memo.set(r, { fw, key, value });
+  return value;
+}
+
+const memo = new WeakMap<GemmRequant, { fw: FastWeights; key: string; value: FastRequant }>();
+
+function computeFastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: number, r: GemmRequant): FastRequant {
   const dev = maxDeviation(x instanceof Uint8Array ? "uint8" : "int8", xZp);
   const bound = new Float64Array(fw.outChannels);
   let exact = true;
