@@ -7,6 +7,7 @@
  *                  → fake-quant accuracy, converted Int8Model accuracy, top-1 agreement, time
  * for the variants given by --variants (x86, w4a8, w4a4, w2a4; LSQ for the low-bit ones).
  *   node --import tsx bench/experiments/qat.ts --variants x86,w4a8 [--seed 0] [--out /tmp/qat-exp] [--qat-epochs 1]
+ *     [--freeze-bn 0.6] [--freeze-obs 0.8] [--lsq-learn-all no] [--control yes]
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -40,6 +41,10 @@ const withControl = arg("control", "yes") === "yes";
 const qatEpochs = Number(arg("qat-epochs", "1"));
 /** "yes": LSQ quantizers stop copying their observer's estimate right after calibration (learned for the whole run). */
 const lsqLearnAll = arg("lsq-learn-all", "no") === "yes";
+/** Schedule as fractions of the QAT steps (DESIGN.md §6: BN frozen at 60 %, observers at 80 %). */
+const freezeBn = Number(arg("freeze-bn", "0.6"));
+const freezeObs = Number(arg("freeze-obs", "0.8"));
+const tag = `${lsqLearnAll ? "-learnall" : ""}${freezeBn !== 0.6 || freezeObs !== 0.8 ? `-bn${freezeBn}-obs${freezeObs}` : ""}`;
 const full = fashionMnist(arg("data", "/usr/share/datasets/fashion-mnist"));
 const limit = Number(arg("limit", "0"));
 const train = limit ? subset(full.train, Array.from({ length: limit }, (_, i) => i)) : full.train;
@@ -125,7 +130,7 @@ const results: Record<string, unknown> = { seed };
 const log = (k: string, v: unknown) => {
   results[k] = v;
   console.log(JSON.stringify({ [k]: v }));
-  writeFileSync(path.join(out, `qat-seed${seed}-${variants.join("_")}${lsqLearnAll ? "-learnall" : ""}.json`), JSON.stringify(results, null, 2));
+  writeFileSync(path.join(out, `qat-seed${seed}-${variants.join("_")}${tag}.json`), JSON.stringify(results, null, 2));
 };
 
 manualSeed(seed);
@@ -155,7 +160,7 @@ for (const v of variants) {
   calibrate(qm, new DataLoader(train, { batchSize: 64, shuffle: true, seed: seed + 5 }), { batches: 16 });
   if (lsqLearnAll) for (const [, mod] of qm.namedModules()) if (mod instanceof LearnableFakeQuantize) mod.toggleObserverUpdate(false);
   const steps = Math.ceil(train.length / 64) * qatEpochs;
-  const t = oneEpoch(qm, [qatSchedule(qm, { freezeBnStep: Math.floor(steps * 0.6), freezeObserverStep: Math.floor(steps * 0.8) })], qatEpochs);
+  const t = oneEpoch(qm, [qatSchedule(qm, { freezeBnStep: Math.floor(steps * freezeBn), freezeObserverStep: Math.floor(steps * freezeObs) })], qatEpochs);
   qm.eval();
   const fq = evaluate(qm, testLoader).accuracy;
   const int8 = convert(qm);
@@ -164,6 +169,6 @@ for (const v of variants) {
   const intAcc = evaluatePredictor((x) => int8.run(x), testLoader).accuracy;
   const agree = agreeCount / test.length;
   const floatBytes = freshFloat().parameters().reduce((s, p) => s + p.size * 4, 0);
-  log(`${v}.qat${qatEpochs > 1 ? `-${qatEpochs}ep` : ""}${lsqLearnAll ? "-learnall" : ""}`, { fakeQuantAccuracy: fq, int8Accuracy: intAcc, top1Agreement: agree, int8Bytes: int8.sizeBytes, floatParamBytes: floatBytes, ...t });
+  log(`${v}.qat${qatEpochs > 1 ? `-${qatEpochs}ep` : ""}${tag}`, { fakeQuantAccuracy: fq, int8Accuracy: intAcc, top1Agreement: agree, int8Bytes: int8.sizeBytes, floatParamBytes: floatBytes, ...t });
 }
 console.log(JSON.stringify({ done: true }));
