@@ -113,12 +113,22 @@ export interface RequantizeNode extends NodeBase {
   clamp: [number, number];
 }
 
+/** An 8-bit elementwise function tabulated at conversion (Sigmoid); exported as that op. */
+export interface LutNode extends NodeBase {
+  op: "lut";
+  fn: "sigmoid";
+  /** Tensor key of the int32[256] table: output by input value − qmin. */
+  table: string;
+  /** The output range the table was clamped to (exported as an integer Clip when narrower). */
+  clamp: [number, number];
+}
+
 export interface FlattenNode extends NodeBase {
   op: "flatten";
   startDim: number;
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | FlattenNode;
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */
@@ -129,4 +139,11 @@ export interface Int8Graph {
   nodes: Int8Node[];
   /** Free-form provenance: qconfig name, source model, qat-ts version. */
   meta: Record<string, unknown>;
+}
+
+/** Keys of the tensor table a node reads (weights, biases, multipliers, zero points, tables). */
+export function nodeTensorKeys(n: Int8Node): string[] {
+  if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : []), ...(n.wZeroPoints ? [n.wZeroPoints] : [])];
+  if (n.op === "lut") return [n.table];
+  return [];
 }

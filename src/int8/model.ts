@@ -11,12 +11,12 @@ import { DTypeError, FormatError, ShapeError, ValueError, fmtShape } from "../te
 import { Tensor } from "../tensor/tensor.js";
 import { isFloatDType } from "../tensor/dtype.js";
 import { decodeSafetensorsWithMetadata, encodeSafetensors } from "../nn/safetensors.js";
-import type { Int8Graph, Int8Node, ValueInfo } from "./graph.js";
+import { type Int8Graph, type Int8Node, type ValueInfo, nodeTensorKeys } from "./graph.js";
 import type { PackedWeights } from "./kernels/packed.js";
 import type { QuantArray, QuantResult } from "./kernels/common.js";
 import { packQConv2dWeights, qconv2d } from "./kernels/qconv2d.js";
 import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
-import { qadd, qconcat, qrequantize } from "./kernels/elementwise.js";
+import { qadd, qconcat, qlut, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
 import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
@@ -84,7 +84,7 @@ export class Int8Model {
       for (const i of n.inputs) if (!known.has(i)) throw new FormatError(`Int8Model: node '${n.name}' reads value '${i}' before it is produced`);
       if (!this.values.has(n.output)) throw new FormatError(`Int8Model: node '${n.name}' writes undeclared value '${n.output}'`);
       known.add(n.output);
-      for (const key of tensorKeys(n)) if (!this.tensors.has(key)) throw new FormatError(`Int8Model: node '${n.name}' needs missing tensor '${key}'`);
+      for (const key of nodeTensorKeys(n)) if (!this.tensors.has(key)) throw new FormatError(`Int8Model: node '${n.name}' needs missing tensor '${key}'`);
     }
     if (!known.has(this.graph.output)) throw new FormatError(`Int8Model: output '${this.graph.output}' is never produced`);
   }
@@ -199,6 +199,10 @@ export class Int8Model {
       case "requantize": {
         const r = qrequantize({ x: x.data, xZp: xq.zeroPoint, multiplier: pairOf(node.multiplier), yZp: yq.zeroPoint, outDType: yq.dtype, clampMin: node.clamp[0], clampMax: node.clamp[1], shape: x.shape });
         return { data: r.data, shape: [...x.shape] };
+      }
+      case "lut": {
+        const table = this.int32(node.table)!;
+        return qlut({ x: x.data, table, outDType: yq.dtype, shape: x.shape });
       }
       case "flatten": {
         const s = x.shape;
@@ -370,7 +374,3 @@ export class Int8Model {
   }
 }
 
-function tensorKeys(n: Int8Node): string[] {
-  if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : []), ...(n.wZeroPoints ? [n.wZeroPoints] : [])];
-  return [];
-}

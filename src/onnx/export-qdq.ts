@@ -15,7 +15,8 @@
  *   which is exact and leaves Conv→Q adjacent so the fusion still applies. Below opset 12 a
  *   float Clip before the Q does it instead (exact up to float rounding at the bounds).
  * - MaxPool / Flatten keep their input's parameters (onnxruntime drops their Q/DQ);
- *   requantize is DQ→Q with the new parameters; avgpool2d is AveragePool → Q(Sx) → requantize.
+ *   requantize is DQ→Q with the new parameters; avgpool2d is AveragePool → Q(Sx) → requantize;
+ *   a table (lut) node is its float function (Sigmoid) between DQ and Q.
  * - At opset ≥ 21 a conv / linear whose weightBits ≤ 4 and whose weights (and zero points) all
  *   lie in [-8, 7] stores them as packed INT4 (DequantizeLinear reads int4 from opset 21);
  *   below 21 they stay int8, numerically identical.
@@ -122,6 +123,11 @@ class QdqWriter {
       }
       case "requantize":
         return this.setSource(n.output, this.dq(n.inputs[0], n.name), n.clamp, n.name);
+      case "lut": {
+        const y = this.out(n);
+        ctx.addNode("Sigmoid", [this.dq(n.inputs[0], n.name)], [y], { name: n.name });
+        return this.setSource(n.output, y, n.clamp, n.name);
+      }
       case "flatten": {
         const y = this.out(n);
         emitFlatten(this.em, this.dq(n.inputs[0], n.name), n.startDim, n.name, y);

@@ -103,6 +103,9 @@ class QopWriter {
         ctx.addNode("QuantizeLinear", [f, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
         return this.define(n, y, n.clamp);
       }
+      case "lut":
+        ctx.addNode("QLinearSigmoid", [...this.triple(n.inputs[0]), ...out()], [y], { name: n.name, domain: MS });
+        return this.define(n, y, n.clamp);
       case "flatten":
         emitFlatten(this.em, this.name(n.inputs[0]), n.startDim, n.name, y);
         return this.define(n, y, null);

@@ -10,7 +10,10 @@
  */
 import { NotSupportedError } from "../tensor/errors.js";
 import type { QParams, ValueInfo } from "../int8/graph.js";
-import { convRequant, globalAvgPoolMultiplier, qaddParams, quantizeBias, requantMultiplier } from "../int8/kernels/params.js";
+import { convRequant, globalAvgPoolMultiplier, lutTable, qaddParams, quantizeBias, requantMultiplier } from "../int8/kernels/params.js";
+import { Tensor } from "../tensor/tensor.js";
+import { noGrad } from "../tensor/grad-mode.js";
+import { sigmoid } from "../ops/unary.js";
 import type { IrNode } from "./graph.js";
 import { type Act, type Bias, type Pending, type PoolGeometry, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
@@ -106,6 +109,15 @@ export function concatNode(imp: QuantImporter, inputs: ValueInfo[], axis: number
 
 const rangeOf = (d: QParams["dtype"]) => (d === "uint8" ? { qmin: 0, qmax: 255 } : { qmin: -128, qmax: 127 });
 
+/** Sigmoid as quant.convert builds it: a 256-entry table of the float op (lutTable). */
+export function sigmoidNode(imp: QuantImporter, x: ValueInfo, q: QParams, clamp: [number, number], name: string): ValueInfo {
+  const y = imp.newValue(x.shape, q, name);
+  const f = (xs: Float32Array) => noGrad(() => sigmoid(new Tensor(xs, [xs.length]))).data as Float32Array;
+  const table = imp.tensor(`${name}.table`, lutTable(x.q, q, clamp, f));
+  imp.nodes.push({ op: "lut", name: imp.nodeName(name), inputs: [x.id], output: y.id, fn: "sigmoid", table, clamp });
+  return y;
+}
+
 export function gapNode(imp: QuantImporter, x: ValueInfo, q: QParams, clamp: [number, number], name: string): ValueInfo {
   const hw = x.shape.length === 4 ? x.shape[2] * x.shape[3] : 0;
   if (!(hw > 0)) throw new NotSupportedError(`onnx import (quantized): global average pool '${name}' needs a 4-D input with static H, W`);
@@ -153,6 +165,8 @@ export function materialize(imp: QuantImporter, p: Pending, act: Act | null, q: 
       return avgPoolNode(imp, p.x, p.pool, q, clamp, p.name, p.shape);
     case "identity":
       return imp.requantize(p.x, q, clamp, p.name);
+    case "sigmoid":
+      return sigmoidNode(imp, p.x, q, clamp, p.name);
   }
 }
 

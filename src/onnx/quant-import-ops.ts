@@ -265,4 +265,8 @@ export const QDQ_HANDLERS: Record<string, Handler> = {
   QuantizeLinear: quantizeLinear, DequantizeLinear: dequantizeLinear, Conv: conv, Gemm: gemm, MatMul: matmul, Add: add,
   Relu: (imp, n) => activation(imp, n, { min: 0, max: Infinity }), Clip: clip, MaxPool: maxPool, Flatten: flatten, Reshape: reshape,
   Identity: alias, Dropout: alias, Cast: alias, GlobalAveragePool: pool("gap"), AveragePool: pool("avgpool"), Concat: concat,
+  Sigmoid: (imp, n) => {
+    const x = imp.dq(n.inputs[0], n);
+    pending(imp, n, { op: "sigmoid", name: n.name || `Sigmoid_${n.index}`, shape: x.shape, x });
+  },
 };

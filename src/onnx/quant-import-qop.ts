@@ -11,7 +11,7 @@ import { NotSupportedError } from "../tensor/errors.js";
 import type { ValueInfo } from "../int8/graph.js";
 import type { IrNode } from "./graph.js";
 import { type ActParams, actParams, vectorParams } from "./quant-import-consts.js";
-import { addNode, avgPoolNode, concatNode, convGeometry, convNode, gapNode, linearNode, poolGeometry, windowShape } from "./quant-import-nodes.js";
+import { addNode, avgPoolNode, concatNode, convGeometry, convNode, gapNode, linearNode, poolGeometry, sigmoidNode, windowShape } from "./quant-import-nodes.js";
 import { transposeWeight } from "./quant-import-ops.js";
 import { type Bias, type Handler, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
@@ -116,10 +116,16 @@ const qlinearAvgPool: Handler = (imp, n) => {
   imp.produce(n.outputs[0], outParams(imp, n, 3), null, (q) => avgPoolNode(imp, x, g, q, [q.qmin, q.qmax], nameOf(n), shape));
 };
 
+const qlinearSigmoid: Handler = (imp, n) => {
+  const x = operand(imp, n, 0);
+  imp.produce(n.outputs[0], outParams(imp, n, 3), null, (q) => sigmoidNode(imp, x, q, [q.qmin, q.qmax], nameOf(n)));
+};
+
 /** Default-domain QOperator handlers. */
 export const QOP_HANDLERS: Record<string, Handler> = { QLinearConv: qlinearConv, QLinearMatMul: qlinearMatMul };
 
 /** com.microsoft handlers. */
 export const MS_HANDLERS: Record<string, Handler> = {
   QGemm: qgemm, QLinearAdd: qlinearAdd, QLinearConcat: qlinearConcat, QLinearGlobalAveragePool: qlinearGap, QLinearAveragePool: qlinearAvgPool,
+  QLinearSigmoid: qlinearSigmoid,
 };

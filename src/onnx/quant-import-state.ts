@@ -15,7 +15,7 @@
  */
 import { NotSupportedError, FormatError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
-import type { Int8Graph, Int8Node, QParams, ValueInfo } from "../int8/graph.js";
+import { type Int8Graph, type Int8Node, type QParams, type ValueInfo, nodeTensorKeys } from "../int8/graph.js";
 import { Int8Model, type Int8Tensors } from "../int8/model.js";
 import { requantMultiplier } from "../int8/kernels/params.js";
 import { describeNode, type IrGraph, type IrNode } from "./graph.js";
@@ -57,6 +57,7 @@ export type Pending = { name: string; shape: number[] } & (
   | { op: "gap"; x: ValueInfo }
   | { op: "avgpool"; x: ValueInfo; pool: PoolGeometry }
   | { op: "identity"; x: ValueInfo }
+  | { op: "sigmoid"; x: ValueInfo }
 );
 
 export type FloatRef =
@@ -203,7 +204,7 @@ export class QuantImporter {
     if (!this.input) throw new NotSupportedError("onnx import (quantized): the graph input is never quantized (no QuantizeLinear reads it)");
     const nodes = this.live(out.id);
     const used = new Set([this.input.id, ...nodes.map((n) => n.output)]);
-    const keys = new Set(nodes.flatMap((n) => (n.op === "conv2d" || n.op === "linear" ? [n.weight, n.bias, n.requant.multiplier, n.requant.shift, n.wZeroPoints] : [])));
+    const keys = new Set(nodes.flatMap(nodeTensorKeys));
     const tensors: Int8Tensors = new Map([...this.tensors].filter(([k]) => keys.has(k)));
     const graph: Int8Graph = { input: this.input, output: out.id, values: this.values.filter((v) => used.has(v.id)), nodes, meta };
     return new Int8Model(graph, tensors);

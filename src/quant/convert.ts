@@ -14,14 +14,15 @@
  *
  * Add/Concat get TFLite-style rescaling multipliers, standalone activations and average
  * pools a requantization. Anything without an integer equivalent (an unfused BatchNorm, a
- * module kept in float by a `null` qconfig, Sigmoid) is reported by path, never skipped.
+ * module kept in float by a `null` qconfig) is reported by path, never skipped. Sigmoid becomes a
+ * 256-entry table (lutTable), computed offline from the float op.
  * Called by user code, the CLI and the ONNX exporter.
  */
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { zeros } from "../tensor/creation.js";
 import { noGrad } from "../tensor/grad-mode.js";
-import { Hardtanh, ReLU } from "../nn/layers/activation.js";
+import { Hardtanh, ReLU, Sigmoid } from "../nn/layers/activation.js";
 import { Dropout } from "../nn/layers/dropout.js";
 import { Identity } from "../nn/layers/linear.js";
 import { Add, Concat } from "../nn/layers/merge.js";
@@ -34,7 +35,8 @@ import type { Int8Graph, Int8Node, QParams, ValueInfo } from "../int8/graph.js";
 import { Int8Model, type Int8Tensors } from "../int8/model.js";
 import { quantizeMultiplier } from "../int8/fixed-point.js";
 import { roundHalfEven } from "../int8/kernels/quantize.js";
-import { convRequant, quantizeBias, qaddParams } from "../int8/kernels/params.js";
+import { convRequant, lutTable, quantizeBias, qaddParams } from "../int8/kernels/params.js";
+import { sigmoid } from "../ops/unary.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type ActClamp } from "./qat-modules.js";
 import { DeQuantStub, QatModel, QuantStub, outputQuantizerOf } from "./stubs.js";
 import { disableObserver } from "./schedule.js";
@@ -178,6 +180,12 @@ function addNode(b: GraphBuilder, n: TraceNode): void {
   if (m instanceof ReLU || m instanceof Hardtanh) {
     const act = m instanceof Hardtanh ? { min: m.minVal, max: m.maxVal } : { min: 0, max: Infinity };
     b.nodes.push({ op: "requantize", name: n.path, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+  } else if (m instanceof Sigmoid) {
+    const key = `${n.path}.table`;
+    const f = (xs: Float32Array) => noGrad(() => sigmoid(new Tensor(xs, [xs.length]))).data as Float32Array;
+    const clamp: [number, number] = [y.q.qmin, y.q.qmax];
+    b.tensors.set(key, lutTable(x.q, y.q, clamp, f));
+    b.nodes.push({ op: "lut", name: n.path, inputs: [x.id], output: y.id, fn: "sigmoid", table: key, clamp });
   } else if (m instanceof Add) {
     const xb = b.value(n.inputs[1], n.path);
     const p = qaddParams(x.q.scale, xb.q.scale, y.q.scale);

@@ -14,6 +14,13 @@ import { manualSeed } from "../../src/tensor/random.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { calibrate, disableObserver, prepareQat, type QConfig, type QatModel } from "../../src/quant/index.js";
 import { decodeModel } from "../../src/onnx/index.js";
+import { Sequential } from "../../src/nn/layers/container.js";
+import { Conv2d } from "../../src/nn/layers/conv.js";
+import { BatchNorm2d } from "../../src/nn/layers/batchnorm.js";
+import { ReLU, Sigmoid } from "../../src/nn/layers/activation.js";
+import { MaxPool2d } from "../../src/nn/layers/pooling.js";
+import { Flatten } from "../../src/nn/layers/shape.js";
+import { Linear } from "../../src/nn/layers/linear.js";
 
 type Ort = typeof import("onnxruntime-node");
 
@@ -96,3 +103,11 @@ export function opCounts(bytes: Uint8Array): Record<string, number> {
 
 /** Integer kernels onnxruntime fused QDQ groups into. */
 export const INTEGER_KERNELS = ["QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "QLinearAdd", "QLinearGlobalAveragePool", "QLinearConcat"];
+
+/** A small CNN with a Sigmoid between two layers (converted to a 256-entry table). */
+export function sigmoidCnn(): Module {
+  return new Sequential(
+    new Conv2d(1, 8, 3, { padding: 1 }), new BatchNorm2d(8), new ReLU(), new MaxPool2d(2),
+    new Conv2d(8, 8, 3, { padding: 1 }), new Sigmoid(), new Flatten(), new Linear(8 * 14 * 14, 10),
+  );
+}

@@ -208,3 +208,28 @@ export function qconcat(args: QConcatArgs): QuantResult {
   }
   return { data: out, shape: outShape };
 }
+
+export interface QLutArgs {
+  x: QuantArray;
+  /** 256 output values by input value − qmin(x dtype) (see lutTable). */
+  table: Int32Array;
+  outDType: QuantDType;
+  shape?: readonly number[];
+}
+
+/** y[i] = table[x[i] − qmin]: an 8-bit elementwise function (Sigmoid) as a table lookup. */
+export function qlut(args: QLutArgs): QuantResult {
+  const OP = "qlut";
+  const xType = quantDTypeOf(OP, "x", args.x);
+  const outType = checkQuantDType(OP, "outDType", args.outDType);
+  if (!(args.table instanceof Int32Array) || args.table.length !== 256) throw new ShapeError(`${OP}: table must be an Int32Array of 256 entries`);
+  const [lo, hi] = outType === "uint8" ? [0, 255] : [-128, 127];
+  for (const v of args.table) if (!(v >= lo && v <= hi)) throw new ValueError(`${OP}: table entry ${v} outside the ${outType} range`);
+  const { x, table } = args;
+  const n = x.length;
+  const out = outputArray(OP, undefined, outType, n);
+  const base = xType === "uint8" ? 0 : -128;
+  if (n >= WASM_MIN && getBackend() === "wasm") lut8Wasm(x, new Uint8Array(table), out);
+  else for (let i = 0; i < n; i++) out[i] = table[x[i] - base];
+  return { data: out, shape: args.shape ? [...args.shape] : [n] };
+}

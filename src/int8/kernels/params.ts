@@ -7,7 +7,7 @@
 import { ValueError } from "../../tensor/errors.js";
 import { type QuantizedMultiplier, quantizeMultiplier, quantizeMultipliers } from "../fixed-point.js";
 import { type QuantDType, type Requant, qrange } from "./common.js";
-import { roundHalfEven } from "./quantize.js";
+import { dequantizeTensor, quantizeTensor, roundHalfEven } from "./quantize.js";
 
 function positive(op: string, name: string, v: number): number {
   if (!Number.isFinite(v) || !(v > 0)) throw new ValueError(`${op}: ${name} must be positive and finite, got ${v}`);
@@ -94,4 +94,22 @@ export function activationClamp(kind: "none" | "relu" | "relu6", yScale: number,
   if (kind === "relu") return [lo, qmax];
   const six = Math.round(6 / positive("activationClamp", "yScale", yScale)); // positive: round = half away
   return [lo, Math.max(lo, Math.min(qmax, yZp + six))];
+}
+
+/**
+ * The 256-entry table of an 8-bit → 8-bit elementwise function (Sigmoid): entry i is the
+ * output for the input value i + qmin(x dtype), computed offline in float exactly as the
+ * DequantizeLinear → f → QuantizeLinear chain does it: x = (v − Zx)·Sx in float32, y = f(x)
+ * (the caller's float32 kernel), q = clamp(roundHalfEven(y ⊘ Sy) + Zy, lo, hi).
+ */
+export function lutTable(
+  x: { scale: number; zeroPoint: number; dtype: QuantDType },
+  y: { scale: number; zeroPoint: number; dtype: QuantDType },
+  clamp: [number, number], f: (x: Float32Array) => Float32Array,
+): Int32Array {
+  const [qmin] = qrange(x.dtype);
+  const codes = Int32Array.from({ length: 256 }, (_, i) => i + qmin);
+  const ys = f(dequantizeTensor(codes, x.scale, x.zeroPoint));
+  if (ys.length !== 256) throw new ValueError(`lutTable: the function returned ${ys.length} values for 256 inputs`);
+  return Int32Array.from(quantizeTensor(ys, y.scale, y.zeroPoint, clamp[0], clamp[1], y.dtype));
 }
