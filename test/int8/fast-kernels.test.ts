@@ -11,7 +11,7 @@ import { describe, expect, test } from "vitest";
 import "../../src/index.js";
 import { listBackends } from "../../src/backend/index.js";
 import { prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "../../src/int8/kernels/gemm-path.js";
-import { dequantizeTensor, qadd, qaddParams, qrequantize, qmaxPool2d, quantizeMultiplier, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
+import { dequantizeTensor, lutTable, qadd, qaddParams, qlut, qrequantize, qmaxPool2d, quantizeMultiplier, quantizeMultipliers, quantizeTensor, type QuantDType } from "../../src/int8/index-kernels.js";
 import { Rng, convAccRef, requantRef } from "./reference.js";
 import { onBackend } from "../backend/helpers.js";
 
@@ -249,4 +249,31 @@ describe.skipIf(!hasWasm)("wasm requantize (tabulated)", () => {
     expect(Array.from(fast.data)).toEqual(refAll);
     expect(Array.from(fast.data.slice(0, 400))).toEqual(Array.from(ref.data));
   }));
+});
+
+describe("table lookup (Sigmoid as 256 entries)", () => {
+  for (const [xd, yd] of [["uint8", "uint8"], ["int8", "int8"], ["int8", "uint8"]] as [QuantDType, QuantDType][]) {
+    test(`${xd} → ${yd}: every entry is DequantizeLinear → sigmoid → QuantizeLinear, and both backends apply it alike`, () => {
+      const xq = { scale: 0.05, zeroPoint: xd === "uint8" ? 128 : 0, dtype: xd };
+      const yq = { scale: 1 / 255, zeroPoint: yd === "uint8" ? 0 : -128, dtype: yd };
+      const [lo, hi] = range(yd);
+      const sig = (v: Float32Array) => v.map((t) => 1 / (1 + Math.exp(-t)));
+      const table = lutTable(xq, yq, [lo, hi], sig);
+      const qmin = range(xd)[0];
+      for (let i = 0; i < 256; i++) {
+        const x = Math.fround((i + qmin - xq.zeroPoint) * xq.scale);
+        const want = Math.min(hi, Math.max(lo, Math.round(Math.fround(1 / (1 + Math.exp(-x))) / yq.scale) + yq.zeroPoint));
+        expect(Math.abs(table[i] - want)).toBeLessThanOrEqual(1); // round-half-even vs Math.round at exact ties only
+      }
+      const x = quant(new Rng(2100), xd, 4099);
+      const fast = onBackend(hasWasm ? "wasm" : "ref", () => qlut({ x, table, outDType: yd }));
+      const ref = onBackend("ref", () => qlut({ x, table, outDType: yd }));
+      expect(Array.from(fast.data)).toEqual(Array.from(ref.data));
+      expect(ref.data[0]).toBe(table[x[0] - qmin]);
+    });
+  }
+  test("a table of the wrong size or range is refused", () => {
+    expect(() => qlut({ x: new Uint8Array(4), table: new Int32Array(10), outDType: "uint8" })).toThrow(/256 entries/);
+    expect(() => qlut({ x: new Uint8Array(4), table: new Int32Array(256).fill(300), outDType: "uint8" })).toThrow(/outside/);
+  });
 });
