@@ -54,7 +54,7 @@ export function buildProgram(): Command {
     .option("--qconfig <name>", "x86 | onednn | onnxruntime | tflite | w4a8 | w<b>a<b>[-lsq]", "x86")
     .option("--epochs <n>", "epochs", "1").option("--batch-size <n>", "batch size", "64").option("--lr <x>", "learning rate", "0.005").option("--momentum <x>", "momentum", "0.9")
     .option("--freeze-bn <x>", "freeze BN statistics at this fraction of the run (≤ 1) or step (> 1)", "0.6")
-    .option("--freeze-observer <x>", "freeze observers at this fraction or step", "0.8").option("--act-delay <steps>", "steps before activations are fake-quantized", "0")
+    .option("--freeze-observer <x>", "freeze observers at this fraction or step; auto = 0.3 with LSQ quantizers, else 0.8", "auto").option("--act-delay <steps>", "steps before activations are fake-quantized", "0")
     .option("--calibrate-batches <n>", "PTQ calibration batches before training", "16").option("--seed <n>", "random seed", "0").option("--out <dir>", "run directory", "runs/train").option("--no-progress", "no progress bar")
     .addHelpText("after", "\nExample:  qat qat --from runs/fm --qconfig x86 --epochs 1 --out runs/fm")
     .action(run((o: QatOptions) => qatCommand(o), (r: { testAccuracy: number; checkpoint: string }) => `fake-quant test accuracy ${(r.testAccuracy * 100).toFixed(2)} % → ${r.checkpoint}`));

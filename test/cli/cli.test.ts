@@ -109,3 +109,13 @@ describe("qat demo", () => {
     expect(readFileSync(path.join(out, "model.int8.safetensors")).equals(before)).toBe(true);
   }, 400_000);
 });
+
+describe("qat --freeze-observer auto", () => {
+  it("freezes observers at 30 % with LSQ quantizers, 80 % otherwise", async () => {
+    const { autoObserverFreeze } = await import("../../src/cli/commands/train.js");
+    const { prepareQat, qconfigs, qconfigByName } = await import("../../src/quant/index.js");
+    const { smallCnn } = await import("../../src/nn/models/small-cnn.js");
+    expect(autoObserverFreeze(prepareQat(smallCnn(), { qconfig: qconfigs.x86 }))).toBe(0.8);
+    expect(autoObserverFreeze(prepareQat(smallCnn(), { qconfig: qconfigByName("w4a4-lsq") }))).toBe(0.3);
+  });
+});

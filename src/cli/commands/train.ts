@@ -13,6 +13,7 @@ import { prepareQat } from "../../quant/prepare.js";
 import { qconfigByName } from "../../quant/qconfig.js";
 import { calibrate } from "../../quant/calibrate.js";
 import { qatSchedule } from "../../quant/schedule.js";
+import { LearnableFakeQuantize } from "../../quant/lsq.js";
 import { preparedConfig } from "../../quant/checkpoint.js";
 import type { Module } from "../../nn/module.js";
 import { ARTIFACTS, type GlobalOptions, loadFloat, loaders, num, resolveArtifact, seedAll } from "../common.js";
@@ -85,6 +86,15 @@ export interface QatOptions extends GlobalOptions {
   progress?: boolean;
 }
 
+/**
+ * `--freeze-observer auto`: 0.3 when the model learns step sizes (LSQ: they are learned only
+ * once the observers are frozen; bench/RESULTS.md, "W4A4: the observer freeze matters"), else
+ * PyTorch's customary 0.8.
+ */
+export function autoObserverFreeze(qm: Module): number {
+  return qm.modules().some((m) => m instanceof LearnableFakeQuantize) ? 0.3 : 0.8;
+}
+
 /** Step at `fraction` of the whole run (fractions ≤ 1), or an absolute step (> 1). */
 function stepAt(v: number, total: number): number {
   return v <= 1 ? Math.floor(v * total) : Math.floor(v);
@@ -105,7 +115,7 @@ export function qatCommand(o: QatOptions): TrainResult & { fakeQuantAccuracy: nu
   const schedule = qatSchedule(qm, {
     activationQuantDelaySteps: num(o.actDelay, "act-delay", { int: true, min: 0 }),
     freezeBnStep: stepAt(num(o.freezeBn, "freeze-bn", { min: 0 }), total),
-    freezeObserverStep: stepAt(num(o.freezeObserver, "freeze-observer", { min: 0 }), total),
+    freezeObserverStep: stepAt(o.freezeObserver === "auto" ? autoObserverFreeze(qm) : num(o.freezeObserver, "freeze-observer", { min: 0 }), total),
   });
   const optimizer = new SGD(qm.parameters(), { lr: num(o.lr, "lr", { min: 0 }), momentum: num(o.momentum, "momentum", { min: 0 }) });
   const metricsFile = path.join(o.out, ARTIFACTS.qatMetrics);
