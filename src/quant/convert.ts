@@ -24,6 +24,7 @@ import { zeros } from "../tensor/creation.js";
 import { noGrad } from "../tensor/grad-mode.js";
 import { Hardtanh, ReLU, Sigmoid } from "../nn/layers/activation.js";
 import { Dropout } from "../nn/layers/dropout.js";
+import { BatchNorm2d } from "../nn/layers/batchnorm.js";
 import { Identity } from "../nn/layers/linear.js";
 import { Add, Concat } from "../nn/layers/merge.js";
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from "../nn/layers/pooling.js";
@@ -180,6 +181,8 @@ function addNode(b: GraphBuilder, n: TraceNode): void {
   if (m instanceof ReLU || m instanceof Hardtanh) {
     const act = m instanceof Hardtanh ? { min: m.minVal, max: m.maxVal } : { min: 0, max: Infinity };
     b.nodes.push({ op: "requantize", name: n.path, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+  } else if (m instanceof BatchNorm2d) {
+    addBatchNorm(b, n, m, x, y);
   } else if (m instanceof Sigmoid) {
     const key = `${n.path}.table`;
     const f = (xs: Float32Array) => noGrad(() => sigmoid(new Tensor(xs, [xs.length]))).data as Float32Array;
@@ -205,6 +208,37 @@ function addNode(b: GraphBuilder, n: TraceNode): void {
   } else {
     throw new NotSupportedError(`convert: module '${n.path}' (${m.constructor.name}) has no integer implementation`);
   }
+}
+
+/**
+ * A BatchNorm2d not fused into a conv (e.g. BN → ReLU → conv), with running statistics, is the
+ * per-channel affine y = a_c·x + b_c, a_c = γ_c/√(σ²_c + ε), b_c = β_c − μ_c·a_c — emitted as a
+ * depthwise 1×1 integer convolution: weight ±127 (0 when a_c = 0) with scale |a_c|/127, int32
+ * bias b_c on the grid Sx·Sw_c, the usual requantization (PyTorch's quantized BatchNorm2d
+ * computes the same affine map).
+ */
+function addBatchNorm(b: GraphBuilder, n: TraceNode, m: BatchNorm2d, x: ValueInfo, y: ValueInfo): void {
+  if (!m.running_mean || !m.running_var) throw new NotSupportedError(`convert: BatchNorm2d '${n.path}' has no running statistics (track_running_stats=false)`);
+  const c = m.numFeatures;
+  const a = new Array<number>(c), bias = new Float64Array(c), scales = new Array<number>(c);
+  const w = new Int8Array(c);
+  for (let i = 0; i < c; i++) {
+    a[i] = (m.weight ? m.weight.data[i] : 1) / Math.sqrt(m.running_var.data[i] + m.eps);
+    bias[i] = (m.bias ? m.bias.data[i] : 0) - m.running_mean.data[i] * a[i];
+    w[i] = a[i] > 0 ? 127 : a[i] < 0 ? -127 : 0;
+    scales[i] = a[i] !== 0 ? Math.abs(a[i]) / 127 : 1;
+  }
+  const key = n.path || "batchnorm";
+  const rq = convRequant(x.q.scale, scales, y.q.scale);
+  b.tensors.set(`${key}.weight`, w);
+  b.tensors.set(`${key}.bias`, quantizeBias(bias, x.q.scale, scales));
+  b.tensors.set(`${key}.multiplier`, rq.multiplier);
+  b.tensors.set(`${key}.shift`, rq.shift);
+  b.nodes.push({
+    op: "conv2d", name: n.path, inputs: [x.id], output: y.id, weight: `${key}.weight`, wShape: [c, 1, 1, 1], bias: `${key}.bias`,
+    requant: { multiplier: `${key}.multiplier`, shift: `${key}.shift` }, clamp: [y.q.qmin, y.q.qmax], wScales: scales, weightBits: 8,
+    stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: c,
+  });
 }
 
 /** Modules traced as one node: QAT layers, modules carrying an output quantizer, leaves. */

@@ -33,7 +33,7 @@ import { MaxPool2d } from "../nn/layers/pooling.js";
 import { Flatten } from "../nn/layers/shape.js";
 import { Dropout } from "../nn/layers/dropout.js";
 import { Identity as IdentityLayer } from "../nn/layers/linear.js";
-import type { BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
+import { type BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
 
 /** What a weight-quantizer factory learns about the layer it quantizes. */
 export interface WeightContext {
@@ -85,7 +85,7 @@ function resolver(opts: PrepareOptions): (path: string, m: Module) => QConfig | 
 
 /** Modules whose output gets its own quantization parameters. */
 function needsOutputQuantizer(m: Module): boolean {
-  return m instanceof ReLU || m instanceof Hardtanh || m instanceof Sigmoid || m instanceof Add || m instanceof Concat ||
+  return m instanceof ReLU || m instanceof Hardtanh || m instanceof Sigmoid || m instanceof Add || m instanceof Concat || m instanceof BatchNorm2d ||
     m instanceof AvgPool2d || m instanceof AdaptiveAvgPool2d || m instanceof QatWeightLayer;
 }
 

@@ -20,7 +20,7 @@ import { convert, enableObserver, qconfigFor, qconfigs, type QConfig, type QatMo
 import type { Int8Model } from "../../src/int8/model.js";
 import { decodeModel, exportInt8Model, exportModel, type ModelProto } from "../../src/onnx/index.js";
 import { loadOrt, ortUnavailable } from "./helpers.js";
-import { sigmoidCnn } from "./quantized-helpers.js";
+import { sigmoidCnn, standaloneBnCnn } from "./quantized-helpers.js";
 import { INTEGER_KERNELS, calibrated, fmtParity, opCounts, parity, runOrtWith, testImages } from "./quantized-helpers.js";
 
 const ort = await loadOrt();
@@ -44,6 +44,7 @@ const CASES: Case[] = [
   { name: "ResNet-20 (width 8)", make: () => resnet20({ width: 8 }), qconfig: qconfigs.x86 },
   { name: "MobileNetV2 (width 0.5)", make: () => mobilenetV2Small({ widthMult: 0.5 }), qconfig: qconfigs.x86 },
   { name: "CNN with a Sigmoid (table)", make: sigmoidCnn, qconfig: qconfigs.x86 },
+  { name: "CNN with a standalone BatchNorm2d", make: standaloneBnCnn, qconfig: qconfigs.x86 },
 ];
 
 let dir = "";

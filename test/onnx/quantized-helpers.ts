@@ -111,3 +111,11 @@ export function sigmoidCnn(): Module {
     new Conv2d(8, 8, 3, { padding: 1 }), new Sigmoid(), new Flatten(), new Linear(8 * 14 * 14, 10),
   );
 }
+
+/** A CNN with a BatchNorm2d that no conv precedes (conv → ReLU → BN): a depthwise 1×1 integer conv. */
+export function standaloneBnCnn(): Module {
+  return new Sequential(
+    new Conv2d(1, 8, 3, { padding: 1 }), new ReLU(), new BatchNorm2d(8), new Conv2d(8, 8, 3, { padding: 1 }), new ReLU(),
+    new MaxPool2d(2), new Flatten(), new Linear(8 * 14 * 14, 10),
+  );
+}

@@ -24,7 +24,7 @@ import {
   tensorProto, type NodeProto, type TensorProto,
 } from "../../src/onnx/index.js";
 import { loadOrt, ortUnavailable } from "./helpers.js";
-import { calibrated, fmtParity, parity, runOrtWith, sigmoidCnn, testImages } from "./quantized-helpers.js";
+import { calibrated, fmtParity, parity, runOrtWith, sigmoidCnn, standaloneBnCnn, testImages } from "./quantized-helpers.js";
 
 const ort = await loadOrt();
 const itOrt = ort ? it : it.skip;
@@ -38,6 +38,7 @@ const MODELS: { name: string; make: () => Module; int8?: Int8Model; out?: Tensor
   { name: "ResNet-20 (width 8)", make: () => resnet20({ width: 8 }) },
   { name: "MobileNetV2 (width 0.5)", make: () => mobilenetV2Small({ widthMult: 0.5 }) },
   { name: "CNN with a Sigmoid (table)", make: sigmoidCnn },
+  { name: "CNN with a standalone BatchNorm2d", make: standaloneBnCnn },
 ];
 
 beforeAll(() => {

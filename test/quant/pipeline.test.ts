@@ -27,7 +27,7 @@ import { convert } from "../../src/quant/convert.js";
 import { Int8Model } from "../../src/int8/model.js";
 import { QuantStub, type QatModel } from "../../src/quant/stubs.js";
 import type { QuantResult } from "../../src/int8/kernels/common.js";
-import { sigmoidCnn } from "../onnx/quantized-helpers.js";
+import { sigmoidCnn, standaloneBnCnn } from "../onnx/quantized-helpers.js";
 
 const sample = fashionMnistSample();
 const trainSet = subset(sample.train, Array.from({ length: 512 }, (_, i) => i * 11));
@@ -162,6 +162,7 @@ describe("convert → Int8Model", () => {
     ["ResNet-20 style", () => resnet20({ width: 8 }), 6, smallBatch.x],
     ["MobileNetV2 style", () => mobilenetV2Small({ widthMult: 0.5 }), 6, smallBatch.x],
     ["CNN with a Sigmoid (256-entry table)", sigmoidCnn, 6, smallBatch.x],
+    ["CNN with a standalone BatchNorm2d (depthwise 1×1)", standaloneBnCnn, 6, smallBatch.x],
   ];
   for (const [name, make, steps, batch] of cases) {
     it(`${name}: integer activations match fake-quant (±1 quantum, ≥ 99.9 % exact) and top-1 agrees`, () => {
