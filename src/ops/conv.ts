@@ -97,17 +97,8 @@ function convRaw(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeom):
   const out = empty([g.n, g.oc, g.oh, g.ow], x.dtype);
   const y = out.data as FloatArray;
   kernels().conv2d(x.data as FloatArray, weight.data as FloatArray, y, g);
-  const plane = g.oh * g.ow;
-  if (bias) {
-    const bd = bias.data;
-    for (let b = 0; b < g.n; b++) {
-      for (let o = 0; o < g.oc; o++) {
-        const v = bd[o];
-        const base = (b * g.oc + o) * plane;
-        for (let i = 0; i < plane; i++) y[base + i] += v;
-      }
-    }
-  }
+  // y += bias[c]: the per-channel affine kernel with unit scale, in place (one rounding per element).
+  if (bias) kernels().channelAffine(y, unitScale(g.oc, y), bias.data as FloatArray, y, g.n, g.oc, g.oh * g.ow);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return record(out, "conv2d", inputs, (gy) => {
     const dy = gy.data as FloatArray;
@@ -128,16 +119,14 @@ function convRaw(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeom):
 }
 
 /** db[o] = Σ_{n, i, j} dy[n, o, i, j], accumulated in float64. */
+/** dL/dbias[c] = Σ_{n, pixels} dy: the per-channel affine backward's bias sum. */
 function biasGrad(dy: FloatArray, g: Conv2dGeom, bias: Tensor): Tensor {
   const db = empty(bias.shape, bias.dtype);
-  const plane = g.oh * g.ow;
-  for (let o = 0; o < g.oc; o++) {
-    let s = 0;
-    for (let b = 0; b < g.n; b++) {
-      const base = (b * g.oc + o) * plane;
-      for (let i = 0; i < plane; i++) s += dy[base + i];
-    }
-    db.data[o] = s;
-  }
+  kernels().channelAffineBackward(dy, dy, unitScale(g.oc, dy), null, null, db.data as FloatArray, g.n, g.oc, g.oh * g.ow);
   return db;
+}
+
+/** A scale vector of ones matching `like`'s float dtype. */
+function unitScale(c: number, like: FloatArray): FloatArray {
+  return like instanceof Float32Array ? new Float32Array(c).fill(1) : new Float64Array(c).fill(1);
 }
