@@ -18,3 +18,4 @@ export { quantizeF32, dequantizeF32 } from "./quantize";
 export { channelAffineF32, channelAffineBackwardF32, minmaxF32, minmaxPerChannelF32 } from "./affine";
 export { qdepthwise, qdepthwiseScratchBytes } from "./qdepthwise";
 export { qaddKernel, lut8 } from "./qadd";
+export { sgdStepF32 } from "./optim";

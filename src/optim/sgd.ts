@@ -8,6 +8,8 @@
  * State key: momentum_buffer.
  */
 import { ValueError } from "../tensor/errors.js";
+import { getBackend } from "../backend/index.js";
+import { sgdStepF32 } from "../backend/wasm/optim.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { type BaseOptions, Optimizer, type ParamGroup, type ParamsArg } from "./optimizer.js";
 
@@ -51,6 +53,9 @@ export class SGD extends Optimizer<SGDOptions> {
 }
 
 function sgdUpdate(p: Float32Array, grad: Float32Array, buf: Float32Array | null, first: boolean, g: SGDOptions): void {
+  if (p instanceof Float32Array && grad instanceof Float32Array && (buf === null || buf instanceof Float32Array) && p.length >= 1024 && getBackend() === "wasm") {
+    return sgdStepF32(p, grad, buf, first, g); // the same arithmetic in wasm (assembly/optim.ts)
+  }
   const { lr, momentum: mu, dampening, weightDecay: wd, nesterov, maximize } = g;
   const keep = 1 - dampening;
   for (let i = 0; i < p.length; i++) {

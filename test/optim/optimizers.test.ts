@@ -1,6 +1,11 @@
 /** SGD / Adam / AdamW against torch.optim (test/golden/optim/optim.json), state-dict round trips, validation. */
 import { describe, expect, it } from "vitest";
-import { tensor, zeros } from "../../src/tensor/creation.js";
+import "../../src/index.js";
+import { randn, tensor, zeros } from "../../src/tensor/creation.js";
+import { manualSeed } from "../../src/tensor/random.js";
+import { listBackends } from "../../src/backend/index.js";
+import { SGD, type SGDOptions } from "../../src/optim/sgd.js";
+import { onBackend } from "../backend/helpers.js";
 import { ShapeError, ValueError } from "../../src/tensor/errors.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import * as optim from "../../src/optim/index.js";
@@ -150,4 +155,26 @@ describe("optimizer API", () => {
     opt.zeroGrad();
     expect(a.grad).toBeNull();
   });
+});
+
+describe.skipIf(!listBackends().includes("wasm"))("SGD on the wasm backend", () => {
+  const variants: Partial<SGDOptions>[] = [
+    {}, { momentum: 0.9 }, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 }, { momentum: 0.5, dampening: 0.1, maximize: true }, { weightDecay: 0.01 },
+  ];
+  for (const v of variants) {
+    it(`updates bit-identically to the reference loop: ${JSON.stringify(v)}`, () => {
+      const run = (backend: "wasm" | "ref") => onBackend(backend, () => {
+        manualSeed(3);
+        const w = randn([3001]).requiresGrad_();
+        const opt = new SGD([w], { lr: 0.05, ...v });
+        for (let step = 0; step < 3; step++) {
+          opt.zeroGrad();
+          w.mul(w).mul(randn([3001])).sum().backward();
+          opt.step();
+        }
+        return Array.from(w.data);
+      });
+      expect(run("wasm")).toEqual(run("ref"));
+    });
+  }
 });

@@ -63,6 +63,7 @@ export interface KernelExports {
   igemmPackB(b: number, n: number, k: number, zb: number, dst: number): void;
   igemmPacked(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, pB: number, c: number, accumulate: number, scratch: number): void;
   qconvPackedBytes(oc: number, k: number): number;
+  sgdStepF32(p: number, g: number, buf: number, n: number, lr: number, mu: number, keep: number, wd: number, flags: number): void;
   channelAffineF32(x: number, scale: number, bias: number, y: number, c: number, inner: number, p0: number, p1: number): void;
   channelAffineBackwardF32(g: number, x: number, scale: number, dx: number, dscale: number, dbias: number, n: number, c: number, inner: number, c0: number, c1: number): void;
   minmaxF32(x: number, n: number, out: number): void;
