@@ -8,6 +8,8 @@
  * Integer-only; i64 holds the products (|·| < 2^62) and the sum a' + b' (< 2^32).
  */
 
+import { requant4 } from "./qepilogue";
+
 // @ts-ignore: decorator
 @inline function srdhm(a: i32, b: i32): i32 {
   if (a == i32.MIN_VALUE && b == i32.MIN_VALUE) return i32.MAX_VALUE;
@@ -36,6 +38,13 @@
   return shift < 0 ? rdbpot(h, -shift) : h;
 }
 
+/** A[a[i]] + B[b[i]] (the caller proved it fits int32). */
+// @ts-ignore: decorator
+@inline function lane(ta: usize, tb: usize, a: usize, b: usize, i: i32, aFlip: i32, bFlip: i32): i32 {
+  const ia = <i32>load<u8>(a + <usize>i) ^ aFlip, ib = <i32>load<u8>(b + <usize>i) ^ bFlip;
+  return load<i32>(ta + (<usize>ia << 2)) + load<i32>(tb + (<usize>ib << 2));
+}
+
 /**
  * out[i] for i < n. p: i32[10] = aM, aShift, bM, bShift, outM, outShift, yZp, lo, hi, leftShift.
  * Flags: aSigned, bSigned, ySigned (int8 storage when 1, uint8 otherwise). Each rescaled input
@@ -53,7 +62,34 @@ export function qaddKernel(a: usize, aSigned: i32, aZp: i32, b: usize, bSigned: 
     store<i32>(tb + (<usize>v << 2), mbqmDouble(((bSigned ? v - 128 : v) - bZp) << ls, bm, bs));
   }
   const rnd = (<i64>1) << (t - 1);
-  for (let i = 0; i < n; i++) {
+  // Vector path when it is provably exact: |A| + |B| fits int32 and the requantized sum, with
+  // its zero point, cannot leave int32 (then requant4's logical-shift form is exact).
+  let maxA: i64 = 0, maxB: i64 = 0;
+  for (let v = 0; v < 256; v++) {
+    const x = <i64>abs(load<i32>(ta + (<usize>v << 2))), z = <i64>abs(load<i32>(tb + (<usize>v << 2)));
+    if (x > maxA) maxA = x;
+    if (z > maxB) maxB = z;
+  }
+  const bound = <f64>(maxA + maxB);
+  let i = 0;
+  const pow2NegT = reinterpret<f64>(<i64>(1023 - t) << 52); // 2^−t, t ∈ [1, 62]
+  if (bound < 2147483647.0 && bound * <f64>om * pow2NegT < 1073741824.0) {
+    const mv = i32x4.splat(om);
+    const rv = i64x2.splat(rnd + ((<i64>1) << 62));
+    const zv = i32x4.splat(yZp - <i32>((<i64>1) << (62 - t)));
+    const lov = i32x4.splat(lo), hiv = i32x4.splat(hi);
+    for (; i + 4 <= n; i += 4) {
+      let s4 = i32x4.splat(0);
+      s4 = i32x4.replace_lane(s4, 0, lane(ta, tb, a, b, i, aFlip, bFlip));
+      s4 = i32x4.replace_lane(s4, 1, lane(ta, tb, a, b, i + 1, aFlip, bFlip));
+      s4 = i32x4.replace_lane(s4, 2, lane(ta, tb, a, b, i + 2, aFlip, bFlip));
+      s4 = i32x4.replace_lane(s4, 3, lane(ta, tb, a, b, i + 3, aFlip, bFlip));
+      const r = i32x4.min_s(i32x4.max_s(i32x4.add(requant4(s4, mv, rv, t), zv), lov), hiv);
+      const h = i16x8.narrow_i32x4_s(r, r);
+      v128.store32_lane(y + <usize>i, ySigned ? i8x16.narrow_i16x8_s(h, h) : i8x16.narrow_i16x8_u(h, h), 0);
+    }
+  }
+  for (; i < n; i++) {
     const ia = <i32>load<u8>(a + <usize>i) ^ aFlip, ib = <i32>load<u8>(b + <usize>i) ^ bFlip;
     const sum = <i64>load<i32>(ta + (<usize>ia << 2)) + <i64>load<i32>(tb + (<usize>ib << 2));
     let r = (sum * <i64>om + rnd) >> t;

@@ -159,7 +159,7 @@ function requantScalar(p: usize, n: i32, e: usize): void {
  * wrapping int32 arithmetic, exact because the true result fits int32 (`exact` path only).
  */
 // @ts-ignore: decorator
-@inline function requant4(v: v128, mv: v128, rnd: v128, t: i32): v128 {
+@inline export function requant4(v: v128, mv: v128, rnd: v128, t: i32): v128 {
   const lo = i64x2.shr_u(i64x2.add(i64x2.extmul_low_i32x4_s(v, mv), rnd), t);
   const hi = i64x2.shr_u(i64x2.add(i64x2.extmul_high_i32x4_s(v, mv), rnd), t);
   return v128.shuffle<i32>(lo, hi, 0, 2, 4, 6);
