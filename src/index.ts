@@ -7,7 +7,7 @@ export type { DType } from "./tensor/dtype.js";
 export { Generator, manualSeed, getRngState, setRngState, defaultGenerator } from "./tensor/random.js";
 export { QatError, ShapeError, DTypeError, AxisError, ValueError, FormatError, NotSupportedError } from "./tensor/errors.js";
 export { noGrad, enableGrad, isGradEnabled } from "./tensor/grad-mode.js";
-export { setBackend, getBackend, listBackends, registerBackend, useFastestBackend, setNumThreads, getNumThreads } from "./backend/index.js";
+export { setBackend, getBackend, listBackends, registerBackend, useFastestBackend, setNumThreads, getNumThreads, configureWasmMemory, wasmMemoryStats } from "./backend/index.js";
 export * as ops from "./ops/index.js";
 export * as autograd from "./autograd/index.js";
 import "./autograd/backward.js";

@@ -7,7 +7,7 @@
 import { ValueError } from "../tensor/errors.js";
 import type { Backend, Kernels } from "./kernels.js";
 import { refKernels } from "./ref/index.js";
-import { getNumThreads, setNumThreads, wasmBackend, wasmBackendAvailable } from "./wasm/index.js";
+import { configureWasmMemory, getNumThreads, setNumThreads, wasmBackend, wasmBackendAvailable, wasmMemoryStats } from "./wasm/index.js";
 
 const registry = new Map<string, Backend>([["ref", { name: "ref", kernels: refKernels }]]);
 if (wasmBackendAvailable()) registry.set(wasmBackend.name, wasmBackend);
@@ -58,6 +58,6 @@ if (requested) setBackend(requested);
 else useFastestBackend();
 
 /** Kernel threads of the wasm backend (main thread included): see ./wasm/index.ts. */
-export { getNumThreads, setNumThreads };
+export { getNumThreads, setNumThreads, configureWasmMemory, wasmMemoryStats };
 
 export type { Backend, Kernels } from "./kernels.js";

@@ -7,7 +7,7 @@
 import { Command, CommanderError } from "commander";
 import "../index.js";
 import { describeError, emit, num, setSubset, withConfig } from "./common.js";
-import { setBackend, setNumThreads } from "../backend/index.js";
+import { configureWasmMemory, listBackends, setBackend, setNumThreads } from "../backend/index.js";
 import { qatCommand, trainCommand, type QatOptions, type TrainOptions } from "./commands/train.js";
 import { calibrateCommand, convertCommand, evalCommand, formatLayers, inspectCommand } from "./commands/model-ops.js";
 import { exportArtifact, importCommand } from "./commands/onnx.js";
@@ -25,6 +25,11 @@ function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSO
     setSubset(o.subset as string | undefined);
     if (o.backend !== undefined) setBackend(String(o.backend));
     if (o.threads !== undefined) setNumThreads(num(o.threads, "threads", { int: true, min: 1 }));
+    if (o.memory !== undefined) {
+      // Cap on the wasm backend's collection threshold: less memory, more forced collections.
+      const mib = num(o.memory, "memory", { int: true, min: 16 });
+      if (listBackends().includes("wasm")) configureWasmMemory({ gcThresholdBytes: Math.min(256, mib) * 2 ** 20, gcThresholdMaxBytes: mib * 2 ** 20 });
+    }
     const r = await (fn as (o: unknown) => unknown)(o);
     if (r !== undefined) emit(o, r, human(r as never));
   };
@@ -34,7 +39,8 @@ const data = ["--data <spec>", "embedded | fashion-mnist:<dir> | mnist:<dir> | i
 const common = (c: Command) =>
   c.option("--json", "print machine-readable JSON").option("--config <file>", "JSON or YAML file with the same options (flags override)")
     .option("--subset <n>", "use only the first n training (n/2 test) images, for quick tries")
-    .option("--threads <n>", "kernel threads (default: all cores)").option("--backend <name>", "wasm | ref (default: the fastest available)");
+    .option("--threads <n>", "kernel threads (default: all cores)").option("--backend <name>", "wasm | ref (default: the fastest available)")
+    .option("--memory <MiB>", "wasm backend: collect dead tensors past this many MiB (default self-tunes 256–1024; lower = less RAM, slower)");
 
 export function buildProgram(): Command {
   const p = new Command("qat").description("Quantization-aware training in TypeScript: train, fake-quantize, convert to int8, export to ONNX.")

@@ -119,3 +119,13 @@ describe("qat --freeze-observer auto", () => {
     expect(autoObserverFreeze(prepareQat(smallCnn(), { qconfig: qconfigByName("w4a4-lsq") }))).toBe(0.3);
   });
 });
+
+describe("qat --memory", () => {
+  it("caps the wasm collection threshold, and refuses values below 16 MiB", () => {
+    const r = json(qat("train", "--out", path.join(dir, "mem"), "--subset", "128", "--epochs", "1", "--memory", "64", "--json"));
+    expect(r.epochs).toBe(1);
+    const bad = qat("train", "--out", path.join(dir, "mem2"), "--subset", "128", "--memory", "8");
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/memory/);
+  }, 60_000);
+});
