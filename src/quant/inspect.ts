@@ -19,25 +19,34 @@ import { quantizerParams } from "./convert.js";
 import { type QatModel, outputQuantizerOf } from "./stubs.js";
 import { quantizers } from "./schedule.js";
 
+/** A histogram of observed values with the quantization levels that cover them. */
 export interface Histogram {
+  /** Bin edges, bins + 1 of them, increasing. */
   edges: number[];
+  /** Count per bin. */
   counts: number[];
-  /** Real values of the quantization levels inside the histogram range. */
+  /** The real values of the quantization levels within the range, for overlay. */
   grid: number[];
 }
 
+/** One quantized layer as `qat inspect` sees it (`layers.json` is LayerReport[]). */
 export interface LayerReport {
   name: string;
   type: string;
   outputShape: number[];
+  /** Weight bit width; null for layers without weights. */
   weightBits: number | null;
+  /** Smallest and largest weight scale over the output channels (equal when per-tensor). */
   weightScale: { min: number; max: number } | null;
   activationScale: number;
   activationZeroPoint: number;
   activationQmin: number;
   activationQmax: number;
+  /** Observed [min, max] of the float weights. */
   weightRange: [number, number] | null;
+  /** Observed [min, max] of the output activations. */
   activationRange: [number, number];
+  /** Signal-to-quantization-noise ratio of the layer output, float vs quantized, in dB. */
   sqnrDb: number | null;
   weightHistogram: Histogram | null;
   activationHistogram: Histogram | null;

@@ -10,6 +10,12 @@
  *
  * Accuracies are fractions in [0, 1]; sizes in bytes; latencies in milliseconds.
  */
+import type { MetricRecord } from "../train/trainer.js";
+import type { LayerReport } from "../quant/inspect.js";
+
+// Metric records and layer rows are defined by their producers (the Trainer, quant.inspectModel).
+export type { StepRecord, EpochRecord, MetricRecord } from "../train/trainer.js";
+export type { Histogram, LayerReport } from "../quant/inspect.js";
 
 /** One stage of the pipeline in the summary table. */
 export interface StageSummary {
@@ -32,69 +38,6 @@ export interface RunSummary {
   config: Record<string, unknown>;
   stages: StageSummary[];
   notes?: string[];
-}
-
-/** A training step (one optimizer update); `step` counts updates since the start of this phase. */
-export interface StepRecord {
-  kind: "step";
-  step: number;
-  epoch: number;
-  /** Mini-batch loss; NaN when the run wrote null (a diverged loss). */
-  loss: number;
-  lr: number;
-}
-
-/** The end of an epoch: training means over the epoch and, when evaluated, test metrics. */
-export interface EpochRecord {
-  kind: "epoch";
-  epoch: number;
-  /** Step count at the end of the epoch (the same counter as StepRecord.step). */
-  step: number;
-  lr: number;
-  trainLoss: number;
-  /** In [0, 1]. */
-  trainAccuracy: number;
-  testLoss?: number;
-  /** In [0, 1]. */
-  testAccuracy?: number;
-  seconds: number;
-  imagesPerSec: number;
-}
-
-/** One line of `metrics-float.jsonl` / `metrics-qat.jsonl`. */
-export type MetricRecord = StepRecord | EpochRecord;
-
-/** A histogram of observed values with the quantization levels that cover them. */
-export interface Histogram {
-  /** Bin edges, bins + 1 of them, increasing. */
-  edges: number[];
-  /** Count per bin. */
-  counts: number[];
-  /** The real values of the quantization levels within the range, for overlay. */
-  grid: number[];
-}
-
-/** One quantized layer as `qat inspect` sees it (`layers.json` is LayerReport[]). */
-export interface LayerReport {
-  name: string;
-  type: string;
-  outputShape: number[];
-  /** Weight bit width; null for layers without weights. */
-  weightBits: number | null;
-  /** Smallest and largest weight scale over the output channels (equal when per-tensor). */
-  weightScale: { min: number; max: number } | null;
-  activationScale: number;
-  activationZeroPoint: number;
-  activationQmin: number;
-  activationQmax: number;
-  /** Observed [min, max] of the float weights. */
-  weightRange: [number, number] | null;
-  /** Observed [min, max] of the output activations. */
-  activationRange: [number, number];
-  /** Signal-to-quantization-noise ratio of the layer output, float vs quantized, in dB. */
-  sqnrDb: number | null;
-  weightHistogram: Histogram | null;
-  activationHistogram: Histogram | null;
 }
 
 /** Everything a report is made from (what loadRunDir returns). */

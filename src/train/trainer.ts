@@ -52,29 +52,35 @@ export interface TrainerCallbacks {
 }
 
 /** A training-loss sample (every `logEvery` steps). */
+/** A training step (one optimizer update); `step` counts updates since the start of this phase. */
 export interface StepRecord {
   kind: "step";
   step: number;
   epoch: number;
+  /** Mini-batch loss; NaN when the run wrote null (a diverged loss). */
   loss: number;
   lr: number;
 }
 
-/** One line of the metrics log. */
-export type MetricRecord = StepRecord | EpochRecord;
-
+/** The end of an epoch: training means over the epoch and, when evaluated, test metrics. */
 export interface EpochRecord {
   kind: "epoch";
   epoch: number;
+  /** Step count at the end of the epoch (the same counter as StepRecord.step). */
   step: number;
   lr: number;
   trainLoss: number;
+  /** In [0, 1]. */
   trainAccuracy: number;
   testLoss?: number;
+  /** In [0, 1]. */
   testAccuracy?: number;
   seconds: number;
   imagesPerSec: number;
 }
+
+/** One line of `metrics-float.jsonl` / `metrics-qat.jsonl`. */
+export type MetricRecord = StepRecord | EpochRecord;
 
 export interface TrainerOptions {
   model: Module;
