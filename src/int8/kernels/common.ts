@@ -7,6 +7,7 @@
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import { INT32_MAX, multiplyByQuantizedMultiplierSingleRounding } from "../fixed-point.js";
 import { allocArray } from "../../tensor/dtype.js";
+import { isPacked } from "./packed.js";
 
 /** Storage dtypes of quantized activations. Weights are always int8. */
 export type QuantDType = "uint8" | "int8";
@@ -164,4 +165,41 @@ export function checkPositiveInt(op: string, name: string, v: number): void {
 export function pair(v: number | readonly [number, number] | undefined, dflt: number): [number, number] {
   if (v === undefined) return [dflt, dflt];
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
+}
+
+/** Shared arguments of the weight layers (qconv2d, qlinear) checked by checkLayerArgs. */
+export interface WeightLayerArgs {
+  xZp: number;
+  bias: Int32Array | null;
+  requant: Requant;
+  yZp: number;
+  clampMin?: number;
+  clampMax?: number;
+}
+
+/**
+ * Checks what qconv2d and qlinear have in common — the zero points, an int32 bias per output
+ * channel (or null), the requantization — and returns the output clamp [lo, hi].
+ */
+export function checkLayerArgs(op: string, a: WeightLayerArgs, xDType: QuantDType, outDType: QuantDType, outChannels: number): [number, number] {
+  checkZeroPoint(op, "xZp", a.xZp, xDType);
+  checkZeroPoint(op, "yZp", a.yZp, outDType);
+  if (a.bias !== null && (!(a.bias instanceof Int32Array) || a.bias.length !== outChannels)) {
+    throw new ShapeError(`${op}: bias must be null or an Int32Array of ${outChannels} elements`);
+  }
+  checkRequant(op, "requant", a.requant, outChannels);
+  return clampRange(op, outDType, a.clampMin, a.clampMax);
+}
+
+/** Int8 weights (or packed ones): their element count; a typed error for anything else. */
+export function weightLength(op: string, w: unknown): number {
+  if (isPacked(w)) return w.outChannels * w.K;
+  if (!(w instanceof Int8Array)) throw new DTypeError(`${op}: w must be an Int8Array (or packed weights), got ${(w as object)?.constructor?.name}`);
+  return w.length;
+}
+
+/** Weight zero points: one int8-range value, or one per output channel. */
+export function checkWeightZeroPoints(op: string, wZp: number | Int32Array, outChannels: number): void {
+  for (const z of typeof wZp === "number" ? [wZp] : wZp) checkZeroPoint(op, "wZp", z, "int8");
+  if (typeof wZp !== "number" && wZp.length !== outChannels) throw new ShapeError(`${op}: ${wZp.length} weight zero points for ${outChannels} output channels`);
 }

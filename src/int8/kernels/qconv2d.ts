@@ -22,8 +22,8 @@
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import {
   type QuantArray, type QuantDType, type QuantResult, type Requant,
-  checkAccumulatorBound, checkPositiveInt, checkQuantDType, checkRequant, checkShapeOf, checkZeroPoint,
-  clampRange, expandRequant, maxDeviation, outputArray, pair, quantDTypeOf, requantizeOne,
+  checkAccumulatorBound, checkLayerArgs, checkPositiveInt, checkQuantDType, checkShapeOf, checkWeightZeroPoints,
+  expandRequant, maxDeviation, outputArray, pair, quantDTypeOf, requantizeOne, weightLength,
 } from "./common.js";
 import { type PackedWeights, accumulatorBound, dot4x4, isPacked, packWeights } from "./packed.js";
 
@@ -74,8 +74,7 @@ export function packQConv2dWeights(w: Int8Array, wShape: readonly number[], grou
   checkShapeOf(OP, "wShape", wShape, 4, w.length);
   checkPositiveInt(OP, "groups", groups);
   if (wShape[0] % groups !== 0) throw new ShapeError(`${OP}: ${wShape[0]} output channels are not divisible by groups = ${groups}`);
-  for (const z of typeof wZp === "number" ? [wZp] : wZp) checkZeroPoint(OP, "wZp", z, "int8");
-  if (typeof wZp !== "number" && wZp.length !== wShape[0]) throw new ShapeError(`${OP}: ${wZp.length} weight zero points for ${wShape[0]} output channels`);
+  checkWeightZeroPoints(OP, wZp, wShape[0]);
   return packWeights(w, wShape[0], wShape[1] * wShape[2] * wShape[3], groups, wZp);
 }
 
@@ -84,11 +83,7 @@ function planConv(a: QConv2dArgs): ConvPlan {
   const outDType = checkQuantDType(OP, "outDType", a.outDType);
   checkShapeOf(OP, "xShape (NCHW)", a.xShape, 4, a.x.length);
   const [n, c, h, w] = a.xShape;
-  if (!isPacked(a.w) && !(a.w instanceof Int8Array)) {
-    throw new DTypeError(`${OP}: w must be an Int8Array (or packed weights), got ${(a.w as object)?.constructor?.name}`);
-  }
-  const wLength = isPacked(a.w) ? a.w.outChannels * a.w.K : a.w.length;
-  checkShapeOf(OP, "wShape (OIHW)", a.wShape, 4, wLength);
+  checkShapeOf(OP, "wShape (OIHW)", a.wShape, 4, weightLength(OP, a.w));
   const [oc, cg, kh, kw] = a.wShape;
   const geo = a.geometry ?? {};
   const groups = geo.groups ?? 1;
@@ -105,13 +100,7 @@ function planConv(a: QConv2dArgs): ConvPlan {
   const oh = Math.floor((hp - dh * (kh - 1) - 1) / sh) + 1;
   const ow = Math.floor((wp - dw * (kw - 1) - 1) / sw) + 1;
   if (!(oh >= 1 && ow >= 1)) throw new ShapeError(`${OP}: kernel ${kh}×${kw} (dilation ${dh}×${dw}) does not fit the padded input ${hp}×${wp}`);
-  checkZeroPoint(OP, "xZp", a.xZp, xDType);
-  checkZeroPoint(OP, "yZp", a.yZp, outDType);
-  if (a.bias !== null && (!(a.bias instanceof Int32Array) || a.bias.length !== oc)) {
-    throw new ShapeError(`${OP}: bias must be null or an Int32Array of ${oc} elements`);
-  }
-  checkRequant(OP, "requant", a.requant, oc);
-  const [lo, hi] = clampRange(OP, outDType, a.clampMin, a.clampMax);
+  const [lo, hi] = checkLayerArgs(OP, a, xDType, outDType, oc);
   return { n, c, h, w, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups, cg, hp, wp, xZp: a.xZp, yZp: a.yZp, lo, hi };
 }
 

@@ -15,8 +15,8 @@
 import { DTypeError, ShapeError, fmtShape } from "../../tensor/errors.js";
 import {
   type QuantArray, type QuantDType, type QuantResult, type Requant,
-  checkAccumulatorBound, checkQuantDType, checkRequant, checkShapeOf, checkZeroPoint,
-  clampRange, expandRequant, maxDeviation, outputArray, quantDTypeOf, requantizeOne,
+  checkAccumulatorBound, checkLayerArgs, checkQuantDType, checkShapeOf, checkWeightZeroPoints,
+  expandRequant, maxDeviation, outputArray, quantDTypeOf, requantizeOne, weightLength,
 } from "./common.js";
 import { type PackedWeights, accumulatorBound, dot4x4, isPacked, packWeights } from "./packed.js";
 
@@ -47,8 +47,7 @@ const OP = "qlinear";
 export function packQLinearWeights(w: Int8Array, wShape: readonly number[], wZp: number | Int32Array = 0): PackedWeights {
   if (!(w instanceof Int8Array)) throw new DTypeError(`${OP}: w must be an Int8Array, got ${(w as object)?.constructor?.name}`);
   checkShapeOf(OP, "wShape [O, K]", wShape, 2, w.length);
-  for (const z of typeof wZp === "number" ? [wZp] : wZp) checkZeroPoint(OP, "wZp", z, "int8");
-  if (typeof wZp !== "number" && wZp.length !== wShape[0]) throw new ShapeError(`${OP}: ${wZp.length} weight zero points for ${wShape[0]} outputs`);
+  checkWeightZeroPoints(OP, wZp, wShape[0]);
   return packWeights(w, wShape[0], wShape[1], 1, wZp);
 }
 
@@ -56,20 +55,10 @@ function validate(a: QLinearArgs): { lo: number; hi: number; packed: PackedWeigh
   const xDType = quantDTypeOf(OP, "x", a.x);
   const outDType = checkQuantDType(OP, "outDType", a.outDType);
   checkShapeOf(OP, "xShape [N, K]", a.xShape, 2, a.x.length);
-  if (!isPacked(a.w) && !(a.w instanceof Int8Array)) {
-    throw new DTypeError(`${OP}: w must be an Int8Array (or packed weights), got ${(a.w as object)?.constructor?.name}`);
-  }
-  const wLength = isPacked(a.w) ? a.w.outChannels * a.w.K : a.w.length;
-  checkShapeOf(OP, "wShape [O, K]", a.wShape, 2, wLength);
+  checkShapeOf(OP, "wShape [O, K]", a.wShape, 2, weightLength(OP, a.w));
   const [o, k] = a.wShape;
   if (k !== a.xShape[1]) throw new ShapeError(`${OP}: x ${fmtShape(a.xShape)} and w ${fmtShape(a.wShape)} disagree on K`);
-  checkZeroPoint(OP, "xZp", a.xZp, xDType);
-  checkZeroPoint(OP, "yZp", a.yZp, outDType);
-  if (a.bias !== null && (!(a.bias instanceof Int32Array) || a.bias.length !== o)) {
-    throw new ShapeError(`${OP}: bias must be null or an Int32Array of ${o} elements`);
-  }
-  checkRequant(OP, "requant", a.requant, o);
-  const [lo, hi] = clampRange(OP, outDType, a.clampMin, a.clampMax);
+  const [lo, hi] = checkLayerArgs(OP, a, xDType, outDType, o);
   let packed: PackedWeights;
   if (isPacked(a.w)) {
     packed = a.w;
