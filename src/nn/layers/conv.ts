@@ -7,19 +7,15 @@ import { zeros } from "../../tensor/creation.js";
 import { ValueError } from "../../tensor/errors.js";
 import type { Generator } from "../../tensor/random.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { conv2d } from "../../ops/conv.js";
+import { type Conv2dOptions as Conv2dOpOptions, type IntPair, conv2d } from "../../ops/conv.js";
 import { defaultLayerInit } from "../init.js";
 import { Module } from "../module.js";
 import { pyTuple } from "../repr.js";
 
-export type IntPair = number | readonly [number, number];
+export type { IntPair };
 
-export interface Conv2dOptions {
-  stride?: IntPair;
-  /** Zero padding per side, or "valid" (none) / "same" (stride 1 only). */
-  padding?: IntPair | "same" | "valid";
-  dilation?: IntPair;
-  groups?: number;
+/** The functional conv2d's geometry options, plus the layer's own. */
+export interface Conv2dOptions extends Conv2dOpOptions {
   /** Learnable bias (default true). */
   bias?: boolean;
   generator?: Generator;
