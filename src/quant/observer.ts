@@ -24,9 +24,7 @@ import {
 } from "./quant-spec.js";
 import { getBackend } from "../backend/index.js";
 import { minmaxF32, minmaxPerChannelF32 } from "../backend/wasm/affine.js";
-
-/** Below this many elements the JavaScript loops are as fast as a kernel call. */
-const WASM_MIN = 1024;
+import { WASM_MIN_ELEMENTS as WASM_MIN } from "../backend/wasm/runtime.js";
 
 const f32 = Math.fround;
 

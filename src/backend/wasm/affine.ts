@@ -7,10 +7,9 @@
  */
 import type { FloatArray } from "../../tensor/dtype.js";
 import { channelAffine as refAffine, channelAffineBackward as refAffineBackward } from "../ref/channel-affine.js";
-import { Call, runJobs, runtime, splitRange, threadCount } from "./runtime.js";
+import { Call, WASM_MIN_ELEMENTS as MIN_ELEMENTS, runJobs, runtime, splitRange, threadCount } from "./runtime.js";
 import type { Job } from "./threads.js";
 
-const MIN_ELEMENTS = 1024;
 const PARALLEL_MIN_ELEMENTS = 1 << 19;
 
 const f32 = (a: FloatArray | null): a is Float32Array => a instanceof Float32Array;

@@ -11,11 +11,9 @@ import type { AnyArray } from "../../tensor/dtype.js";
 import type { Shape } from "../../tensor/shape.js";
 import type { BinaryOp, UnaryOp } from "../kernels.js";
 import * as ref from "../ref/elementwise.js";
-import { type Runtime, runJobs, runtime, splitRange, threadCount } from "./runtime.js";
+import { type Runtime, WASM_MIN_ELEMENTS as MIN_ELEMENTS, runJobs, runtime, splitRange, threadCount } from "./runtime.js";
 import type { Job } from "./threads.js";
 
-/** Smaller arrays run the reference kernel. */
-const MIN_ELEMENTS = 1024;
 /** Arrays at least this large are split across threads. */
 const PARALLEL_MIN_ELEMENTS = 1 << 19;
 

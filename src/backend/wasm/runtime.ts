@@ -21,6 +21,9 @@ export interface Runtime {
   scratch: { p: number; size: number }[];
 }
 
+/** Below this many elements a kernel call costs more than the JavaScript loop it replaces. */
+export const WASM_MIN_ELEMENTS = 1024;
+
 let rt: Runtime | null = null;
 let threads = nodeHost ? nodeHost.cpuCount : 1;
 

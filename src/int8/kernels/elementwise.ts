@@ -13,9 +13,7 @@ import {
 } from "./common.js";
 import { getBackend } from "../../backend/index.js";
 import { lut8Wasm, qaddWasm } from "../../backend/wasm/int8.js";
-
-/** Below this many elements the JavaScript loop is as fast as a kernel call. */
-const WASM_MIN = 1024;
+import { WASM_MIN_ELEMENTS as WASM_MIN } from "../../backend/wasm/runtime.js";
 
 /** A per-tensor multiplier M = multiplier·2^(shift − 31) (see quantizeMultiplier). */
 function checkMultiplier(op: string, name: string, m: QuantizedMultiplier): void {

@@ -19,9 +19,7 @@ import { DTypeError, ShapeError, ValueError, fmtShape } from "../../tensor/error
 import { allocArray } from "../../tensor/dtype.js";
 import { getBackend } from "../../backend/index.js";
 import { dequantizeF32Wasm, quantizeF32Wasm } from "../../backend/wasm/int8.js";
-
-/** Below this many elements the JavaScript loop is as fast as a kernel call. */
-const WASM_MIN = 1024;
+import { WASM_MIN_ELEMENTS as WASM_MIN } from "../../backend/wasm/runtime.js";
 import { type QuantArray, type QuantDType, allocQuant, checkQuantDType, qrange, quantDTypeOf } from "./common.js";
 
 type FloatInput = Float32Array | Float64Array | readonly number[];
