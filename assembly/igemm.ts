@@ -16,9 +16,12 @@ const NR: i32 = 8;
 
 /** Scratch bytes igemm needs for these sizes (packed B, one packed A panel, an edge tile). */
 export function igemmScratchBytes(m: i32, n: i32, k: i32): i32 {
-  const kp = (k + 1) & ~1;
-  const np = (n + NR - 1) / NR * NR;
-  return np * kp * 2 + MR * kp * 2 + MR * NR * 4 + 16 + 0 * m;
+  return igemmPackedBBytes(n, k) + igemmPackedScratchBytes(k) + 0 * m;
+}
+
+/** Scratch igemmPacked needs: one packed A panel and an edge tile. */
+export function igemmPackedScratchBytes(k: i32): i32 {
+  return MR * ((k + 1) & ~1) * 2 + MR * NR * 4 + 16;
 }
 
 export function igemm(
@@ -43,7 +46,7 @@ export function igemmPackB(b: usize, n: i32, k: i32, zb: i32, dst: usize): void 
   packB(b, n, k, (k + 1) & ~1, zb, dst);
 }
 
-/** igemm with B already packed by igemmPackB; scratch: MR·kp·2 + MR·NR·4 + 16 bytes. */
+/** igemm with B already packed by igemmPackB; scratch: igemmPackedScratchBytes(k) bytes. */
 export function igemmPacked(
   m: i32, n: i32, k: i32, a: usize, aUnsigned: i32, za: i32, pB: usize,
   c: usize, accumulate: i32, scratch: usize,

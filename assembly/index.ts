@@ -9,7 +9,7 @@ export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dScratch
 export { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } from "./pool";
 export { batchNormStats, batchNormApply, batchNormBackward } from "./batchnorm";
 export { binaryF32, binaryScalarF32, binaryRowF32, binaryF32U8, compareF32, unaryF32, clampF32, addInto, zeroBytes } from "./elementwise";
-export { igemm, igemmScratchBytes, igemmPackedBBytes, igemmPackB, igemmPacked } from "./igemm";
+export { igemm, igemmScratchBytes, igemmPackedBBytes, igemmPackedScratchBytes, igemmPackB, igemmPacked } from "./igemm";
 export { qconvPackedBytes, qconvPackWeights, qconv2dScratchBytes, qconv2d } from "./qconv";
 export { requantRows } from "./qepilogue";
 export { qmaxPool2d } from "./qpool";

@@ -110,8 +110,7 @@ export function qlinearWasm(x: Q, xZp: number, m: number, k: number, packed: Int
     const pm = call.in(rq.multiplier), ps = call.in(rq.shift);
     const pg = call.i32(struct(x, xZp, rq));
     const unsigned = x instanceof Uint8Array ? 1 : 0;
-    const kp = (k + 1) & ~1;
-    const bytes = 4 * kp * 2 + 4 * 8 * 4 + 64;
+    const bytes = r.k.igemmPackedScratchBytes(k);
     const threads = 2 * m * n * k >= PARALLEL_MIN_FLOPS ? threadCount() : 1;
     runJobs(r, splitRange(m, threads, 4).map(([lo, hi], t): Job => ({
       fn: "igemmPacked", args: [hi - lo, n, k, px + lo * k, unsigned, xZp, pw, pacc + 4 * lo * n, 0, scratchFor(r, t, bytes)],

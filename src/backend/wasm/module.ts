@@ -60,6 +60,7 @@ export interface KernelExports {
   igemm(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, b: number, zb: number, c: number, accumulate: number, scratch: number): void;
   igemmScratchBytes(m: number, n: number, k: number): number;
   igemmPackedBBytes(n: number, k: number): number;
+  igemmPackedScratchBytes(k: number): number;
   igemmPackB(b: number, n: number, k: number, zb: number, dst: number): void;
   igemmPacked(m: number, n: number, k: number, a: number, aUnsigned: number, za: number, pB: number, c: number, accumulate: number, scratch: number): void;
   qconvPackedBytes(oc: number, k: number): number;
