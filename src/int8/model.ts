@@ -48,6 +48,11 @@ export interface LayerInfo {
 
 const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
 
+/** A max pool whose windows all lie inside the input: no padding, dilation 1, floor mode. */
+function windowsInside(n: Extract<Int8Node, { op: "maxpool2d" }>): boolean {
+  return n.padding[0] === 0 && n.padding[1] === 0 && n.dilation[0] === 1 && n.dilation[1] === 1 && !n.ceilMode;
+}
+
 /** A depthwise convolution: one input channel per group and one filter per channel. */
 function isDepthwise(node: Extract<Int8Node, { op: "conv2d" }>): boolean {
   return node.wShape[1] === 1 && node.wShape[0] === node.groups;
@@ -70,12 +75,16 @@ export class Int8Model {
   private readonly packed = new Map<string, PackedWeights>();
   private readonly fast = new Map<string, FastWeights>();
   private readonly requants = new Map<string, GemmRequant>();
+  private readonly readers = new Map<string, number>();
 
   constructor(graph: Int8Graph, tensors: Int8Tensors) {
     this.graph = graph;
     this.tensors = tensors;
     for (const v of graph.values) this.values.set(v.id, v);
     this.validate();
+    // How many nodes read each value (+1 for the model output): conv + pool fuse only when the pool is the sole reader.
+    this.readers.set(graph.output, 1);
+    for (const n of graph.nodes) for (const i of n.inputs) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
   }
 
   private validate(): void {
@@ -219,8 +228,7 @@ export class Int8Model {
   private gemmPath(node: Int8Node, x: QuantResult, xZp: number, yq: ValueInfo["q"]): QuantResult | null {
     if (getBackend() !== "wasm") return null;
     if (node.op === "maxpool2d") {
-      const plain = node.padding[0] === 0 && node.padding[1] === 0 && node.dilation[0] === 1 && node.dilation[1] === 1 && !node.ceilMode &&
-        x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
+      const plain = windowsInside(node) && x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
       return plain ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
     }
     if (node.op !== "conv2d" && node.op !== "linear") return null;
@@ -270,22 +278,14 @@ export class Int8Model {
   private convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
     if (!next || node.op !== "conv2d" || next.op !== "maxpool2d" || next.inputs[0] !== node.output) return null;
     if (getBackend() !== "wasm" || node.groups !== 1) return null;
-    const poolOk = next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2 &&
-      next.padding[0] === 0 && next.padding[1] === 0 && next.dilation[0] === 1 && next.dilation[1] === 1 && !next.ceilMode;
-    if (!poolOk || this.readers(node.output) !== 1) return null;
+    const poolOk = windowsInside(next) && next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2;
+    if (!poolOk || this.readers.get(node.output) !== 1) return null;
     const x = env.get(node.inputs[0])!;
     const s = this.convShape(node, x.shape);
     if (!s || s.oh < 2 || s.ow < 2) return null;
     const yq = this.value(node.output).q;
     const data = qconv2dGemm(x.data, this.value(node.inputs[0]).q.zeroPoint, s, this.fastWeights(node), this.fastRequant(node, yq), true);
     return { data, shape: [s.n, s.oc, s.oh >> 1, s.ow >> 1] };
-  }
-
-  /** How many nodes read value `id` (+1 when it is the model output). */
-  private readers(id: string): number {
-    let n = id === this.graph.output ? 1 : 0;
-    for (const m of this.graph.nodes) for (const i of m.inputs) if (i === id) n++;
-    return n;
   }
 
   /** Weights packed for the wasm integer kernels, once per layer. */
