@@ -8,15 +8,60 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import { FormatError, ValueError } from "../tensor/errors.js";
 import {
   FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageDataset, MNIST_CLASSES, MNIST_MEAN, MNIST_STD,
 } from "./dataset.js";
-import { type IdxArray, expectIdx, parseIdx } from "./idx.js";
+import { type IdxArray, expectIdx, idxDeclaredSize, parseIdx } from "./idx.js";
 
-/** Reads and decodes an IDX file, gzipped (detected by its magic bytes) or raw. */
-export function readIdxFile(path: string): IdxArray {
+/** Default cap on the decoded size of one IDX file (the Fashion-MNIST training images are 47 MB). */
+export const IDX_MAX_BYTES_DEFAULT = 512 * 1024 * 1024;
+
+/** Deflate cannot expand more than 1032:1; a header declaring more than that is a lie. */
+const DEFLATE_MAX_RATIO = 1032;
+
+export interface ReadIdxOptions {
+  /** Largest decoded file accepted, in bytes (default IDX_MAX_BYTES_DEFAULT = 512 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * The size an IDX header declares (header + elements), read from the first bytes only: the
+ * gzip stream is inflated piecewise with a sync flush until the header is complete, so a
+ * hostile file never inflates more than a few hundred kilobytes here.
+ */
+function declaredGzipIdxSize(bytes: Uint8Array, path: string): number {
+  // Each round at most doubles the compressed prefix, so the round that first completes the
+  // header (≤ 1,024 bytes) inflates at most 1032 × 2 × (gzip header + ~1.1 KB) bytes.
+  for (let take = 64; ; take *= 2) {
+    const prefix = bytes.subarray(0, Math.min(bytes.length, take));
+    let head: Uint8Array;
+    try {
+      head = gunzipSync(prefix, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: HEADER_PROBE_MAX });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+        throw new FormatError(`${path}: corrupt gzip data: more than ${HEADER_PROBE_MAX} bytes inflate from its first ${take} bytes`);
+      }
+      throw new FormatError(`${path}: corrupt gzip data: ${(e as Error).message}`);
+    }
+    const size = idxDeclaredSize(head, path);
+    if (size !== undefined) return size;
+    if (prefix.length === bytes.length) return idxDeclaredSize(head, path, true)!;
+  }
+}
+
+/** Output limit while probing for the IDX header inside a gzip stream. */
+const HEADER_PROBE_MAX = 16 << 20;
+
+/**
+ * Reads and decodes an IDX file, gzipped (detected by its magic bytes) or raw. A gzipped file
+ * is inflated with a hard output limit taken from its header's declared size (and never more
+ * than `maxBytes`): a decompression bomb stops at that limit with a FormatError.
+ */
+export function readIdxFile(path: string, opts: ReadIdxOptions = {}): IdxArray {
+  const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES_DEFAULT;
+  if (!(maxBytes > 0)) throw new ValueError(`readIdxFile: maxBytes must be positive, got ${maxBytes}`);
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -24,13 +69,29 @@ export function readIdxFile(path: string): IdxArray {
     throw new ValueError(`readIdxFile: cannot read ${path}: ${(e as Error).message}`);
   }
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    const declared = declaredGzipIdxSize(bytes, path);
+    checkDeclared(declared, maxBytes, path);
+    if (declared > bytes.length * DEFLATE_MAX_RATIO + 1024) {
+      throw new FormatError(`${path}: truncated: its IDX header declares ${declared} bytes, more than ${bytes.length} gzip bytes can hold`);
+    }
     try {
-      bytes = gunzipSync(bytes);
+      bytes = gunzipSync(bytes, { maxOutputLength: declared + 1 });
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+        throw new FormatError(`${path}: has trailing bytes: the gzip data inflates past the ${declared} bytes its IDX header declares`);
+      }
       throw new FormatError(`${path}: corrupt gzip data: ${(e as Error).message}`);
     }
+  } else if (bytes.length > maxBytes) {
+    checkDeclared(bytes.length, maxBytes, path);
   }
   return parseIdx(bytes, path);
+}
+
+function checkDeclared(size: number, maxBytes: number, path: string): void {
+  if (size > maxBytes) {
+    throw new FormatError(`${path}: IDX data of ${size} bytes exceeds the limit of ${maxBytes} bytes (raise it with readIdxFile(path, { maxBytes }))`);
+  }
 }
 
 export interface MnistLikeOptions {

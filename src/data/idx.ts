@@ -67,6 +67,22 @@ function parseHeader(bytes: Uint8Array, name: string): { dtype: IdxDType; shape:
   return { dtype, shape, offset };
 }
 
+/**
+ * Total size (header + elements) that the header at the start of `head` declares, or
+ * undefined when `head` is too short to hold the whole header (unless `final`: then the short
+ * header is a FormatError). Bad magic or dtype is a FormatError as soon as 4 bytes are there.
+ * Lets src/data/fs.ts bound decompression before inflating the body.
+ */
+export function idxDeclaredSize(head: Uint8Array, name: string, final = false): number | undefined {
+  if (head.length < 4 || head.length < 4 + 4 * head[3]) {
+    if (!final) return undefined;
+  }
+  const { dtype, shape, offset } = parseHeader(head, name);
+  let count = 1;
+  for (const d of shape) count *= d;
+  return offset + count * DTYPES[dtype].bytes;
+}
+
 /** Decodes IDX bytes (already decompressed). `name` is used in error messages. */
 export function parseIdx(bytes: Uint8Array, name = "<idx bytes>"): IdxArray {
   const { dtype, shape, offset } = parseHeader(bytes, name);
