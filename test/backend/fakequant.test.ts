@@ -1,12 +1,13 @@
 /**
  * Wasm fused fake-quantize kernels vs the quantization code's own float32 kernels
- * (src/quant/fake-quantize.ts, PyTorch 1.13 semantics), exactly: per tensor and per channel,
+ * (src/quant/fake-quantize.ts, PyTorch 1.13 semantics) run with the ref backend selected, so
+ * they take their TypeScript loop and not the wasm kernel under test, exactly: per tensor and per channel,
  * uint8/int8/4-bit ranges, values at rounding ties, at qmin/qmax, NaN, ±∞ and huge.
  */
 import { describe, it } from "vitest";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "../../src/backend/wasm/index.js";
 import { fakeQuantPerChannelKernel, fakeQuantPerTensorKernel } from "../../src/quant/fake-quantize.js";
-import { expectIdentical, newGen, randomF32, wasmCopy } from "./helpers.js";
+import { expectIdentical, newGen, onBackend, randomF32, wasmCopy } from "./helpers.js";
 
 function inputs(n: number, seed: number, scale: number): Float32Array {
   const x = randomF32(newGen(seed), n, 3);
@@ -28,7 +29,7 @@ describe("wasm fake quantization vs the reference kernels (exact)", () => {
     it(`per tensor, ${name}`, () => {
       for (const n of [7, 1031, 600_001]) {
         const x = inputs(n, n, scale);
-        const want = fakeQuantPerTensorKernel(x, scale, zp, qmin, qmax);
+        const want = onBackend("ref", () => fakeQuantPerTensorKernel(x, scale, zp, qmin, qmax));
         const out = wasmCopy(new Float32Array(n)), mask = wasmCopy(new Uint8Array(n));
         fakeQuantizePerTensorF32(wasmCopy(x), scale, zp, qmin, qmax, out, mask);
         expectIdentical(out, want.out);
@@ -46,7 +47,7 @@ describe("wasm fake quantization vs the reference kernels (exact)", () => {
         const c = shape[axis];
         const scales = Array.from({ length: c }, (_, i) => scale * (1 + i / 7));
         const zps = Array.from({ length: c }, (_, i) => Math.min(qmax, zp + i));
-        const want = fakeQuantPerChannelKernel(x, shape, axis, scales, zps, qmin, qmax);
+        const want = onBackend("ref", () => fakeQuantPerChannelKernel(x, shape, axis, scales, zps, qmin, qmax));
         const out = new Float32Array(x.length), mask = new Uint8Array(x.length);
         fakeQuantizePerChannelF32(x, shape, axis, scales, zps, qmin, qmax, out, mask);
         expectIdentical(out, want.out);

@@ -5,8 +5,8 @@
  * where `scale` is the same kernel applied to |inputs| (Σ|a|·|b| for a product), i.e. the
  * magnitude any summation order's rounding error is proportional to. Integers compare exactly.
  */
-import { expect } from "vitest";
-import { getBackend, kernels, setBackend } from "../../src/backend/index.js";
+import { afterEach, beforeEach, describe, expect } from "vitest";
+import { getBackend, kernels, listBackends, setBackend } from "../../src/backend/index.js";
 import type { Kernels } from "../../src/backend/kernels.js";
 import { refKernels } from "../../src/backend/ref/index.js";
 import { type AnyArray, allocArray, dtypeOfArray } from "../../src/tensor/dtype.js";
@@ -15,23 +15,45 @@ import { Generator } from "../../src/tensor/random.js";
 export const RTOL = 1e-5;
 export const ATOL = 1e-6;
 
-/** The wasm kernel table (wasm kernels over ref). */
+/**
+ * The wasm kernel table (wasm kernels over ref); the active backend is left as it was. Fails
+ * loudly if the table has no wasm kernel in it (a wasm "table" that is really ref would make
+ * every fast-vs-reference comparison compare ref with itself).
+ */
 export function wasmTable(): Kernels {
-  const prev = kernels();
-  setBackend("wasm");
-  const t = kernels();
-  if (prev === refKernels) setBackend("ref");
+  const t = onBackend("wasm", () => kernels());
+  if (t.matmul === refKernels.matmul) throw new Error("wasmTable: the wasm table has the reference matmul");
   return t;
 }
 
 /** A copy of `a` allocated the way tensors are while the wasm backend is active (inside wasm memory). */
 export function wasmCopy<T extends AnyArray>(a: T): T {
-  const prev = kernels();
-  setBackend("wasm");
-  const out = allocArray(dtypeOfArray(a), a.length) as T;
-  if (prev === refKernels) setBackend("ref");
+  const out = onBackend("wasm", () => allocArray(dtypeOfArray(a), a.length) as T);
   out.set(a as never);
   return out;
+}
+
+/** Every registered backend ("ref" first): the list a test loops over to run on each. */
+export function backendsUnderTest(): string[] {
+  return ["ref", ...listBackends().filter((b) => b !== "ref")];
+}
+
+/**
+ * Runs `body` once per registered backend inside a describe block named after it, with that
+ * backend selected for the block's tests (and the previous one restored after each test).
+ */
+export function describeEachBackend(title: string, body: (backend: string) => void): void {
+  for (const name of backendsUnderTest()) {
+    describe(`${title} [${name}]`, () => {
+      let before = "";
+      beforeEach(() => {
+        before = getBackend();
+        setBackend(name);
+      });
+      afterEach(() => setBackend(before));
+      body(name);
+    });
+  }
 }
 
 /** Seeded normal float32 values (scaled), in an ordinary JS array. */
@@ -79,8 +101,8 @@ export function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<n
   }
 }
 
-/** Runs f with the named backend selected, restoring the previous one. */
-export function onBackend<T>(name: "wasm" | "ref", f: () => T): T {
+/** Runs f with the named backend selected, restoring the previous one (by name). */
+export function onBackend<T>(name: string, f: () => T): T {
   const before = getBackend();
   try {
     setBackend(name);
