@@ -5,11 +5,9 @@
 import type { DType } from "../tensor/dtype.js";
 import type { Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import * as b from "./binary.js";
-import * as l from "./layout.js";
-import * as m from "./matmul.js";
-import * as r from "./reduce.js";
-import * as u from "./unary.js";
+// The capturable ops (captured.ts), so that `x.add(y)` in a forward is seen by graph capture.
+import * as c from "./captured.js";
+import type { ReduceOptions } from "./reduce.js";
 import type { TensorLike } from "./util.js";
 
 type Axes = number | readonly number[];
@@ -43,13 +41,13 @@ declare module "../tensor/tensor.js" {
     sign(): Tensor;
     square(): Tensor;
     clamp(min?: number, max?: number): Tensor;
-    sum(axes?: Axes, opts?: r.ReduceOptions): Tensor;
-    mean(axes?: Axes, opts?: r.ReduceOptions): Tensor;
-    max(axes?: Axes, opts?: r.ReduceOptions): Tensor;
-    min(axes?: Axes, opts?: r.ReduceOptions): Tensor;
-    var(axes?: Axes, opts?: r.ReduceOptions & { correction?: number }): Tensor;
-    argmax(axis?: number, opts?: r.ReduceOptions): Tensor;
-    argmin(axis?: number, opts?: r.ReduceOptions): Tensor;
+    sum(axes?: Axes, opts?: ReduceOptions): Tensor;
+    mean(axes?: Axes, opts?: ReduceOptions): Tensor;
+    max(axes?: Axes, opts?: ReduceOptions): Tensor;
+    min(axes?: Axes, opts?: ReduceOptions): Tensor;
+    var(axes?: Axes, opts?: ReduceOptions & { correction?: number }): Tensor;
+    argmax(axis?: number, opts?: ReduceOptions): Tensor;
+    argmin(axis?: number, opts?: ReduceOptions): Tensor;
     reshape(shape: readonly number[]): Tensor;
     view(shape: readonly number[]): Tensor;
     flatten(startDim?: number, endDim?: number): Tensor;
@@ -68,70 +66,70 @@ declare module "../tensor/tensor.js" {
 const P = Tensor.prototype;
 const binaries = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "gt", "ge", "lt", "le", "eq", "ne"] as const;
 for (const name of binaries) {
-  const fn = b[name];
+  const fn = c[name];
   P[name] = function (this: Tensor, o: TensorLike) {
     return fn(this, o);
   };
 }
 const unaries = ["neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "round", "floor", "ceil", "sign", "square"] as const;
 for (const name of unaries) {
-  const fn = u[name];
+  const fn = c[name];
   P[name] = function (this: Tensor) {
     return fn(this);
   };
 }
 P.clamp = function (this: Tensor, lo?: number, hi?: number) {
-  return u.clamp(this, lo, hi);
+  return c.clamp(this, lo, hi);
 };
-P.sum = function (this: Tensor, axes?: Axes, opts?: r.ReduceOptions) {
-  return r.sum(this, axes, opts);
+P.sum = function (this: Tensor, axes?: Axes, opts?: ReduceOptions) {
+  return c.sum(this, axes, opts);
 };
-P.mean = function (this: Tensor, axes?: Axes, opts?: r.ReduceOptions) {
-  return r.mean(this, axes, opts);
+P.mean = function (this: Tensor, axes?: Axes, opts?: ReduceOptions) {
+  return c.mean(this, axes, opts);
 };
-P.max = function (this: Tensor, axes?: Axes, opts?: r.ReduceOptions) {
-  return r.max(this, axes, opts);
+P.max = function (this: Tensor, axes?: Axes, opts?: ReduceOptions) {
+  return c.max(this, axes, opts);
 };
-P.min = function (this: Tensor, axes?: Axes, opts?: r.ReduceOptions) {
-  return r.min(this, axes, opts);
+P.min = function (this: Tensor, axes?: Axes, opts?: ReduceOptions) {
+  return c.min(this, axes, opts);
 };
-P.var = function (this: Tensor, axes?: Axes, opts?: r.ReduceOptions & { correction?: number }) {
-  return r.variance(this, axes, opts);
+P.var = function (this: Tensor, axes?: Axes, opts?: ReduceOptions & { correction?: number }) {
+  return c.variance(this, axes, opts);
 };
-P.argmax = function (this: Tensor, axis?: number, opts?: r.ReduceOptions) {
-  return r.argmax(this, axis, opts);
+P.argmax = function (this: Tensor, axis?: number, opts?: ReduceOptions) {
+  return c.argmax(this, axis, opts);
 };
-P.argmin = function (this: Tensor, axis?: number, opts?: r.ReduceOptions) {
-  return r.argmin(this, axis, opts);
+P.argmin = function (this: Tensor, axis?: number, opts?: ReduceOptions) {
+  return c.argmin(this, axis, opts);
 };
 P.reshape = function (this: Tensor, shape: readonly number[]) {
-  return l.reshape(this, shape);
+  return c.reshape(this, shape);
 };
 P.view = P.reshape;
 P.flatten = function (this: Tensor, s?: number, e?: number) {
-  return l.flatten(this, s, e);
+  return c.flatten(this, s, e);
 };
 P.squeeze = function (this: Tensor, axis?: number) {
-  return l.squeeze(this, axis);
+  return c.squeeze(this, axis);
 };
 P.unsqueeze = function (this: Tensor, axis: number) {
-  return l.unsqueeze(this, axis);
+  return c.unsqueeze(this, axis);
 };
 P.permute = function (this: Tensor, dims: readonly number[]) {
-  return l.permute(this, dims);
+  return c.permute(this, dims);
 };
 P.transpose = function (this: Tensor, d0: number, d1: number) {
-  return l.transpose(this, d0, d1);
+  return c.transpose(this, d0, d1);
 };
 P.t = function (this: Tensor) {
-  return l.transpose(this, 0, 1);
+  return c.transpose(this, 0, 1);
 };
 P.broadcastTo = function (this: Tensor, shape: Shape) {
-  return l.broadcastTo(this, shape);
+  return c.broadcastTo(this, shape);
 };
 P.matmul = function (this: Tensor, o: Tensor) {
-  return m.matmul(this, o);
+  return c.matmul(this, o);
 };
 P.to = function (this: Tensor, dtype: DType) {
-  return l.cast(this, dtype);
+  return c.cast(this, dtype);
 };

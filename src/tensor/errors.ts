@@ -56,6 +56,16 @@ export class NotSupportedError extends QatError {
   }
 }
 
+/**
+ * A model that graph capture cannot represent: its forward reads tensor values (control flow
+ * on data), or passes an op an argument a graph cannot hold. Names the node and the op.
+ */
+export class CaptureError extends QatError {
+  constructor(message: string) {
+    super("E_CAPTURE", message);
+  }
+}
+
 /** Formats a shape for messages: [2, 3, 4]. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
