@@ -12,6 +12,7 @@ import { Tensor } from "../tensor/tensor.js";
 import { isFloatDType } from "../tensor/dtype.js";
 import { decodeSafetensorsWithMetadata, encodeSafetensors } from "../nn/safetensors.js";
 import { type Int8Graph, type Int8Node, type ValueInfo, nodeTensorKeys } from "./graph.js";
+import { validateInt8Graph } from "./validate.js";
 import type { PackedWeights } from "./kernels/packed.js";
 import type { QuantArray, QuantResult } from "./kernels/common.js";
 import { packQConv2dWeights, qconv2d } from "./kernels/qconv2d.js";
@@ -354,13 +355,14 @@ export class Int8Model {
     } catch (e) {
       throw new FormatError(`${source}: model graph is not valid JSON (${(e as Error).message})`);
     }
-    if (parsed.version !== FORMAT_VERSION) throw new FormatError(`${source}: Int8Model format version ${String(parsed.version)} is not supported`);
+    if (parsed?.version !== FORMAT_VERSION) throw new FormatError(`${source}: Int8Model format version ${String(parsed?.version)} is not supported`);
     const table: Int8Tensors = new Map();
     for (const [k, t] of Object.entries(tensors)) {
       if (!(t.data instanceof Int8Array || t.data instanceof Int32Array)) throw new FormatError(`${source}: tensor '${k}' must be int8 or int32, got ${t.dtype}`);
       table.set(k, t.data);
     }
     try {
+      validateInt8Graph(parsed.graph, table);
       return new Int8Model(parsed.graph, table);
     } catch (e) {
       if (e instanceof FormatError) throw new FormatError(`${source}: ${e.message}`);

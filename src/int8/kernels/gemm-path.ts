@@ -15,11 +15,21 @@
  * to them (test/int8/gemm-path.test.ts). Conv weights may have per-channel zero points
  * (subtracted when packing: w − wZp ∈ [−255, 255] is still int16); linear weights must be symmetric.
  * Weights are packed once per layer (`prepare*Weights`) and kept by the model.
+ *
+ * Validation layer: the wasm kernels trust their arguments (a negative padding there reads
+ * outside the input), so every entry point here first runs the checks the direct kernels
+ * run — same helpers from ./common.ts, same typed errors and messages — on the shapes,
+ * geometry, zero points, bias, requantization and clamp it is given (checkConvCall,
+ * checkLinearCall, checkRequantCall, and the max-pool window checks).
  */
 import { type FastRequant, packConvWeights, packLinearWeights, qconv2dWasm, qdepthwiseWasm, qlinearWasm, qmaxPool2dWasm } from "../../backend/wasm/int8.js";
 import { allocArray } from "../../tensor/dtype.js";
+import { ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import type { QuantArray, QuantDType } from "./common.js";
-import { allocQuant, checkAccumulatorBound, maxDeviation } from "./common.js";
+import {
+  allocQuant, checkAccumulatorBound, checkPositiveInt, checkQuantDType, checkRequant, checkShapeOf, checkZeroPoint,
+  clampRange, maxDeviation, quantDTypeOf,
+} from "./common.js";
 
 /** A layer's requantization: the kernels' form, with the output dtype instead of the flags. */
 export interface GemmRequant extends Omit<FastRequant, "ySigned" | "exact"> {
@@ -82,7 +92,19 @@ function fastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: number, r:
 
 const memo = new WeakMap<GemmRequant, { fw: FastWeights; key: string; value: FastRequant }>();
 
+/** The direct kernels' checks of a layer's output side: yZp, bias, requantization, clamp. */
+function checkRequantCall(op: string, fw: FastWeights, r: GemmRequant): void {
+  const outDType = checkQuantDType(op, "outDType", r.outDType);
+  checkZeroPoint(op, "yZp", r.yZp, outDType);
+  if (r.bias !== null && (!(r.bias instanceof Int32Array) || r.bias.length !== fw.outChannels)) {
+    throw new ShapeError(`${op}: bias must be null or an Int32Array of ${fw.outChannels} elements`);
+  }
+  checkRequant(op, "requant", { multiplier: r.multiplier, shift: r.shift }, fw.outChannels);
+  clampRange(op, outDType, r.lo, r.hi);
+}
+
 function computeFastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: number, r: GemmRequant): FastRequant {
+  checkRequantCall(op, fw, r);
   const dev = maxDeviation(x instanceof Uint8Array ? "uint8" : "int8", xZp);
   const bound = new Float64Array(fw.outChannels);
   let exact = true;
@@ -97,9 +119,18 @@ function computeFastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: num
 
 /** y[n, o] for x [N, K]. */
 export function qlinearGemm(x: QuantArray, xZp: number, n: number, k: number, fw: FastWeights, r: GemmRequant): QuantArray {
+  checkLinearCall(x, xZp, n, k, fw);
   const out = allocQuant(r.outDType, n * fw.outChannels);
   qlinearWasm(x, xZp, n, k, fw.packed as Int8Array, fw.outChannels, fastRequant("qlinear", fw, x, xZp, r), out);
   return out;
+}
+
+/** The direct qlinear's checks of x [n, k] against the packed weights. */
+function checkLinearCall(x: QuantArray, xZp: number, n: number, k: number, fw: FastWeights): void {
+  const op = "qlinear";
+  checkZeroPoint(op, "xZp", xZp, quantDTypeOf(op, "x", x));
+  checkShapeOf(op, "xShape [N, K]", [n, k], 2, x.length);
+  if (k !== fw.K) throw new ShapeError(`${op}: x [${n}, ${k}] and w [${fw.outChannels}, ${fw.K}] disagree on K`);
 }
 
 export interface ConvShape {
@@ -114,14 +145,38 @@ export interface ConvShape {
  * two kernels in sequence (requantization is non-decreasing, so it commutes with max).
  */
 export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant, pool2 = false): QuantArray {
+  checkConvCall(x, xZp, s, fw, s.c);
+  if (pool2 && (s.oh < 2 || s.ow < 2)) throw new ShapeError(`qconv2d: a fused 2×2 pool needs a conv output of at least 2×2, got ${s.oh}×${s.ow}`);
   const [oh, ow] = pool2 ? [s.oh >> 1, s.ow >> 1] : [s.oh, s.ow];
   const out = allocQuant(r.outDType, s.n * s.oc * oh * ow);
   qconv2dWasm(x, xZp, fw.packed as Int8Array, s, fastRequant("qconv2d", fw, x, xZp, r), out, pool2);
   return out;
 }
 
+/**
+ * The direct qconv2d's checks (planConv) on a ConvShape: positive dims and strides/dilations,
+ * non-negative padding, x holding N·C·H·W elements, OH/OW the conv's own output size (≥ 1),
+ * and weights of `cg`·KH·KW taps per output channel (cg = C for groups 1, 1 for depthwise).
+ */
+function checkConvCall(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, cg: number): void {
+  const op = "qconv2d";
+  checkZeroPoint(op, "xZp", xZp, quantDTypeOf(op, "x", x));
+  checkShapeOf(op, "xShape (NCHW)", [s.n, s.c, s.h, s.w], 4, x.length);
+  for (const [name, v] of [["kernel", s.kh], ["kernel", s.kw], ["stride", s.sh], ["stride", s.sw], ["dilation", s.dh], ["dilation", s.dw], ["out channels", s.oc]] as const) checkPositiveInt(op, name, v);
+  if (!Number.isInteger(s.ph) || !Number.isInteger(s.pw) || s.ph < 0 || s.pw < 0) throw new ValueError(`${op}: padding must be non-negative integers, got [${s.ph}, ${s.pw}]`);
+  const oh = Math.floor((s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh) + 1;
+  const ow = Math.floor((s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
+  if (!(oh >= 1 && ow >= 1)) throw new ShapeError(`${op}: kernel ${s.kh}×${s.kw} (dilation ${s.dh}×${s.dw}) does not fit the padded input ${s.h + 2 * s.ph}×${s.w + 2 * s.pw}`);
+  if (s.oh !== oh || s.ow !== ow) throw new ShapeError(`${op}: output ${s.oh}×${s.ow} is not the conv's ${oh}×${ow}`);
+  if (fw.outChannels !== s.oc || fw.K !== cg * s.kh * s.kw) {
+    throw new ShapeError(`${op}: weights (OC ${fw.outChannels}, K ${fw.K}) do not match ${s.oc} output channels of ${cg}×${s.kh}×${s.kw} taps`);
+  }
+}
+
 /** NCHW output of a depthwise convolution (groups = C = OC). */
 export function qdepthwiseGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant): QuantArray {
+  checkConvCall(x, xZp, s, fw, 1);
+  if (s.c !== s.oc) throw new ShapeError(`qconv2d: a depthwise conv needs as many output as input channels, got ${s.oc} and ${s.c}`);
   const out = allocQuant(r.outDType, s.n * s.oc * s.oh * s.ow);
   qdepthwiseWasm(x, xZp, fw.packed as Int32Array, s, fastRequant("qconv2d", fw, x, xZp, r), out);
   return out;
@@ -129,7 +184,12 @@ export function qdepthwiseGemm(x: QuantArray, xZp: number, s: ConvShape, fw: Fas
 
 /** Max pooling whose windows all lie inside the input (no padding, dilation 1). */
 export function qmaxPool2dFast(x: QuantArray, shape: readonly number[], kernel: [number, number], stride: [number, number]): { data: QuantArray; shape: number[] } {
+  const op = "qmaxPool2d";
+  quantDTypeOf(op, "x", x);
+  checkShapeOf(op, "xShape (NCHW)", shape, 4, x.length);
+  for (const [name, v] of [["kernelSize", kernel[0]], ["kernelSize", kernel[1]], ["stride", stride[0]], ["stride", stride[1]]] as const) checkPositiveInt(op, name, v);
   const [n, c, h, w] = shape;
+  if (kernel[0] > h || kernel[1] > w) throw new ShapeError(`${op}: window ${kernel[0]}×${kernel[1]} does not fit input ${fmtShape(shape)}`);
   const oh = Math.floor((h - kernel[0]) / stride[0]) + 1;
   const ow = Math.floor((w - kernel[1]) / stride[1]) + 1;
   const out = allocQuant(x instanceof Uint8Array ? "uint8" : "int8", n * c * oh * ow);

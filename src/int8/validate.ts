@@ -1,0 +1,350 @@
+/**
+ * Semantic validation of an Int8Model graph and its tensor table, before anything runs:
+ * value declarations (ids, shapes, quantization parameters), every node's attributes
+ * (strides, dilations, kernels ≥ 1; paddings ≥ 0 and bounded; clamps ordered and inside the
+ * dtype; fixed-point multipliers M0 ∈ [2^30, 2^31 − 1] with shift ∈ [−31, 30], or exactly
+ * (0, 0), as fixed-point.ts quantizeMultiplier writes them), tensor references (present, of
+ * the right dtype and length), input ranks and the shapes each node produces (checked
+ * against the declared ones; −1 is an unknown dim, e.g. the batch).
+ * One rule per op in RULES, so a new node kind is one entry (and a compile error until it
+ * has one); an unknown op is a FormatError listing the known ones.
+ * Called by Int8Model.decode (every loaded file) and usable on in-memory graphs by anyone.
+ */
+import { FormatError } from "../tensor/errors.js";
+import type { Int8Graph, Int8Node, QParams, ValueInfo } from "./graph.js";
+
+/** The tensor table of an Int8Model: key → int8 weights or int32 biases/multipliers/tables. */
+export type Int8TensorTable = ReadonlyMap<string, Int8Array | Int32Array>;
+
+/** A shape where −1 is an unknown dim. */
+type Shape = number[];
+
+const TWO_30 = 1073741824;
+const INT32_MAX = 2147483647;
+/** Largest rank any value may declare. */
+const MAX_RANK = 8;
+
+type Op = Int8Node["op"];
+type NodeOf<K extends Op> = Extract<Int8Node, { op: K }>;
+
+/** What a rule sees: the node, its input values, the output value and checking helpers. */
+interface RuleContext<N> {
+  node: N;
+  inputs: ValueInfo[];
+  output: ValueInfo;
+  fail(field: string, why: string): never;
+  /** The int32/int8 tensor `key`, checked for dtype and (when given) length. */
+  tensor(field: string, key: unknown, dtype: "int8" | "int32", length?: number): Int8Array | Int32Array;
+}
+
+/** A rule checks one node kind and returns the shape it produces from its inputs' shapes. */
+type Rule<K extends Op> = (c: RuleContext<NodeOf<K>>) => Shape;
+
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+const fmt = (v: unknown): string => {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+};
+const dtypeRange = (d: QParams["dtype"]): [number, number] => (d === "uint8" ? [0, 255] : [-128, 127]);
+
+/** [a, b], both integers ≥ min (and ≤ max). */
+function intPair(c: RuleContext<unknown>, field: string, v: unknown, min: number, max = INT32_MAX): [number, number] {
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => isInt(x) && x >= min && x <= max)) {
+    c.fail(field, `must be two integers in [${min}, ${max}], got ${fmt(v)}`);
+  }
+  return v as [number, number];
+}
+
+/** A fixed-point multiplier pair [M0, shift]: M0 ∈ [2^30, 2^31 − 1], shift ∈ [−31, 30], or [0, 0]. */
+function multiplierPair(c: RuleContext<unknown>, field: string, v: unknown): void {
+  const ok = Array.isArray(v) && v.length === 2 && isInt(v[0]) && isInt(v[1]) && isMultiplier(v[0], v[1]);
+  if (!ok) c.fail(field, `must be [M0, shift] with M0 ∈ [2^30, 2^31 − 1] and shift ∈ [−31, 30] (or [0, 0]), got ${fmt(v)}`);
+}
+
+function isMultiplier(m0: number, shift: number): boolean {
+  if (m0 === 0) return shift === 0;
+  return m0 >= TWO_30 && m0 <= INT32_MAX && shift >= -31 && shift <= 30;
+}
+
+/** The clamp [lo, hi] of an output: integers, lo ≤ hi, inside the output dtype's range. */
+function clampOf(c: RuleContext<unknown>, v: unknown): void {
+  const [lo, hi] = dtypeRange(c.output.q.dtype);
+  const ok = Array.isArray(v) && v.length === 2 && isInt(v[0]) && isInt(v[1]) && v[0] >= lo && v[0] <= v[1] && v[1] <= hi;
+  if (!ok) c.fail("clamp", `must be [lo, hi] with ${lo} ≤ lo ≤ hi ≤ ${hi} (${c.output.q.dtype} output), got ${fmt(v)}`);
+}
+
+function rankOf(c: RuleContext<unknown>, i: number, rank: number, what: string): Shape {
+  const s = c.inputs[i].shape;
+  if (s.length !== rank) c.fail(`inputs[${i}]`, `value '${c.inputs[i].id}' has shape [${s.join(", ")}] but ${what} needs rank ${rank}`);
+  return s;
+}
+
+/** The same storage dtype in and out (ops that move stored integers without requantizing). */
+function sameDType(c: RuleContext<unknown>): void {
+  const a = c.inputs[0].q.dtype;
+  if (c.output.q.dtype !== a) c.fail("output", `is ${c.output.q.dtype} but this op keeps its input's dtype ${a}`);
+}
+
+/** Output size of a sliding window along one axis (−1 when the input size is unknown). */
+function windowOut(c: RuleContext<unknown>, size: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
+  if (size < 0) return -1;
+  const span = size + 2 * p - d * (k - 1) - 1;
+  let o = Math.floor((span + (ceil ? s - 1 : 0)) / s) + 1;
+  if (ceil && (o - 1) * s >= size + p) o--;
+  if (o < 1) c.fail("kernel", `window ${k} (dilation ${d}, padding ${p}) does not fit an input of size ${size}`);
+  return o;
+}
+
+/** Checks conv / linear requantization tensors, bias, weight zero points and scales for `oc` channels. */
+function weightLayer(c: RuleContext<NodeOf<"conv2d"> | NodeOf<"linear">>, wRank: number): number[] {
+  const n = c.node;
+  if (!Array.isArray(n.wShape) || n.wShape.length !== wRank || !n.wShape.every((d) => isInt(d) && d >= 1)) {
+    c.fail("wShape", `must be ${wRank} positive integers, got ${fmt(n.wShape)}`);
+  }
+  const oc = n.wShape[0];
+  const count = n.wShape.reduce((a, b) => a * b, 1);
+  c.tensor("weight", n.weight, "int8", count);
+  if (n.bias !== null) c.tensor("bias", n.bias, "int32", oc);
+  if (n.requant === null || typeof n.requant !== "object") c.fail("requant", `must be {multiplier, shift}, got ${fmt(n.requant)}`);
+  const m = c.tensor("requant.multiplier", n.requant.multiplier, "int32");
+  const s = c.tensor("requant.shift", n.requant.shift, "int32");
+  if ((m.length !== oc && m.length !== 1) || s.length !== m.length) {
+    c.fail("requant", `needs ${oc} (or 1) multipliers and as many shifts, got ${m.length} and ${s.length}`);
+  }
+  for (let i = 0; i < m.length; i++) {
+    if (!isMultiplier(m[i], s[i])) c.fail("requant", `channel ${i}: M0 ${m[i]}, shift ${s[i]} is not M0 ∈ [2^30, 2^31 − 1] with shift ∈ [−31, 30] (or 0, 0)`);
+  }
+  if (n.wZeroPoints !== undefined) {
+    const z = c.tensor("wZeroPoints", n.wZeroPoints, "int32", oc);
+    if (z.some((v) => v < -128 || v > 127)) c.fail("wZeroPoints", "must lie in the int8 range [−128, 127]");
+  }
+  if (!Array.isArray(n.wScales) || (n.wScales.length !== oc && n.wScales.length !== 1) || !n.wScales.every((v) => typeof v === "number" && Number.isFinite(v) && v > 0)) {
+    c.fail("wScales", `must be ${oc} (or 1) positive finite numbers`);
+  }
+  if (!isInt(n.weightBits) || n.weightBits < 2 || n.weightBits > 8) c.fail("weightBits", `must be an integer in [2, 8], got ${fmt(n.weightBits)}`);
+  clampOf(c, n.clamp);
+  return n.wShape;
+}
+
+const conv2d: Rule<"conv2d"> = (c) => {
+  const n = c.node;
+  const [oc, cg, kh, kw] = weightLayer(c, 4);
+  const [stride, dilation] = [intPair(c, "stride", n.stride, 1), intPair(c, "dilation", n.dilation, 1)];
+  // Padding beyond the dilated kernel's extent only adds outputs that read nothing but padding.
+  const padding = intPair(c, "padding", n.padding, 0);
+  const [eh, ew] = [dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1];
+  if (padding[0] > eh || padding[1] > ew) c.fail("padding", `${fmt(n.padding)} exceeds the dilated kernel extent [${eh}, ${ew}]`);
+  if (!isInt(n.groups) || n.groups < 1 || oc % n.groups !== 0) c.fail("groups", `must be a positive integer dividing ${oc} output channels, got ${fmt(n.groups)}`);
+  const [b, ch, h, w] = rankOf(c, 0, 4, "conv2d (NCHW)");
+  if (ch >= 0 && ch !== n.groups * cg) c.fail("wShape", `[${n.wShape.join(", ")}] with groups ${n.groups} needs ${n.groups * cg} input channels, the input has ${ch}`);
+  const oh = windowOut(c, h, kh, stride[0], padding[0], dilation[0], false);
+  const ow = windowOut(c, w, kw, stride[1], padding[1], dilation[1], false);
+  return [b, oc, oh, ow];
+};
+
+const linear: Rule<"linear"> = (c) => {
+  const [o, k] = weightLayer(c, 2);
+  const [b, f] = rankOf(c, 0, 2, "linear ([N, K])");
+  if (f >= 0 && f !== k) c.fail("wShape", `[${o}, ${k}] needs ${k} input features, the input has ${f}`);
+  return [b, o];
+};
+
+const add: Rule<"add"> = (c) => {
+  const n = c.node;
+  multiplierPair(c, "aMultiplier", n.aMultiplier);
+  multiplierPair(c, "bMultiplier", n.bMultiplier);
+  multiplierPair(c, "outMultiplier", n.outMultiplier);
+  if (!isInt(n.leftShift) || n.leftShift < 0 || n.leftShift > 22) c.fail("leftShift", `must be an integer in [0, 22], got ${fmt(n.leftShift)}`);
+  clampOf(c, n.clamp);
+  const [a, b] = [c.inputs[0].shape, c.inputs[1].shape];
+  if (a.length !== b.length || a.some((d, i) => d >= 0 && b[i] >= 0 && d !== b[i])) {
+    c.fail("inputs", `shapes [${a.join(", ")}] and [${b.join(", ")}] differ (add does not broadcast)`);
+  }
+  return a.map((d, i) => (d >= 0 ? d : b[i]));
+};
+
+const concat: Rule<"concat"> = (c) => {
+  const n = c.node;
+  const rank = c.inputs[0].shape.length;
+  if (!isInt(n.axis) || n.axis < 0 || n.axis >= rank) c.fail("axis", `must be an integer in [0, ${rank}), got ${fmt(n.axis)}`);
+  if (!Array.isArray(n.multipliers) || n.multipliers.length !== c.inputs.length) c.fail("multipliers", `needs one entry per input (${c.inputs.length})`);
+  n.multipliers.forEach((m, i) => m !== null && multiplierPair(c, `multipliers[${i}]`, m));
+  const out = [...c.inputs[0].shape];
+  c.inputs.forEach((v, i) => {
+    if (v.shape.length !== rank) c.fail(`inputs[${i}]`, `has rank ${v.shape.length}, inputs[0] has ${rank}`);
+    v.shape.forEach((d, k) => {
+      if (k === n.axis || d < 0 || out[k] < 0) return;
+      if (d !== out[k]) c.fail(`inputs[${i}]`, `shape [${v.shape.join(", ")}] differs from inputs[0] outside axis ${n.axis}`);
+    });
+    if (i > 0) out[n.axis] = out[n.axis] < 0 || v.shape[n.axis] < 0 ? -1 : out[n.axis] + v.shape[n.axis];
+  });
+  return out;
+};
+
+function poolCommon(c: RuleContext<NodeOf<"maxpool2d"> | NodeOf<"avgpool2d">>, dilation: [number, number]): Shape {
+  const n = c.node;
+  const kernel = intPair(c, "kernel", n.kernel, 1, 1 << 16);
+  const stride = intPair(c, "stride", n.stride, 1);
+  const padding = intPair(c, "padding", n.padding, 0);
+  if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1]) c.fail("padding", `${fmt(n.padding)} must be at most half the kernel ${fmt(n.kernel)}`);
+  if (typeof n.ceilMode !== "boolean") c.fail("ceilMode", `must be a boolean, got ${fmt(n.ceilMode)}`);
+  sameDType(c);
+  const [b, ch, h, w] = rankOf(c, 0, 4, `${n.op} (NCHW)`);
+  return [b, ch, windowOut(c, h, kernel[0], stride[0], padding[0], dilation[0], n.ceilMode), windowOut(c, w, kernel[1], stride[1], padding[1], dilation[1], n.ceilMode)];
+}
+
+const maxpool2d: Rule<"maxpool2d"> = (c) => poolCommon(c, intPair(c, "dilation", c.node.dilation, 1));
+
+const avgpool2d: Rule<"avgpool2d"> = (c) => {
+  if (typeof c.node.countIncludePad !== "boolean") c.fail("countIncludePad", `must be a boolean, got ${fmt(c.node.countIncludePad)}`);
+  return poolCommon(c, [1, 1]);
+};
+
+const globalavgpool: Rule<"globalavgpool"> = (c) => {
+  if (c.node.multiplier !== null) multiplierPair(c, "multiplier", c.node.multiplier);
+  clampOf(c, c.node.clamp);
+  const [b, ch] = rankOf(c, 0, 4, "globalavgpool (NCHW)");
+  return [b, ch, 1, 1];
+};
+
+const requantize: Rule<"requantize"> = (c) => {
+  multiplierPair(c, "multiplier", c.node.multiplier);
+  clampOf(c, c.node.clamp);
+  return [...c.inputs[0].shape];
+};
+
+const lut: Rule<"lut"> = (c) => {
+  if (c.node.fn !== "sigmoid") c.fail("fn", `must be 'sigmoid', got ${fmt(c.node.fn)}`);
+  clampOf(c, c.node.clamp);
+  const table = c.tensor("table", c.node.table, "int32", 256);
+  const [lo, hi] = dtypeRange(c.output.q.dtype);
+  const bad = table.findIndex((v) => v < lo || v > hi);
+  if (bad >= 0) c.fail("table", `entry ${bad} = ${table[bad]} is outside the ${c.output.q.dtype} range`);
+  return [...c.inputs[0].shape];
+};
+
+const flatten: Rule<"flatten"> = (c) => {
+  const s = c.inputs[0].shape;
+  const d = c.node.startDim;
+  if (!isInt(d) || d < 0 || d >= s.length) c.fail("startDim", `must be an integer in [0, ${s.length}), got ${fmt(d)}`);
+  sameDType(c);
+  const tail = s.slice(d);
+  return [...s.slice(0, d), tail.some((x) => x < 0) ? -1 : tail.reduce((a, b) => a * b, 1)];
+};
+
+/** One rule per node kind, with its input count ([min, max]). */
+const RULES = {
+  conv2d: { arity: [1, 1], rule: conv2d },
+  linear: { arity: [1, 1], rule: linear },
+  add: { arity: [2, 2], rule: add },
+  concat: { arity: [1, 1024], rule: concat },
+  maxpool2d: { arity: [1, 1], rule: maxpool2d },
+  avgpool2d: { arity: [1, 1], rule: avgpool2d },
+  globalavgpool: { arity: [1, 1], rule: globalavgpool },
+  requantize: { arity: [1, 1], rule: requantize },
+  lut: { arity: [1, 1], rule: lut },
+  flatten: { arity: [1, 1], rule: flatten },
+} satisfies { [K in Op]: { arity: [number, number]; rule: Rule<K> } };
+
+/** The node kinds the validator (and Int8Model) know. */
+export const INT8_OPS = Object.keys(RULES) as Op[];
+
+function checkValue(v: unknown, where: string): ValueInfo {
+  const bad = (why: string): never => {
+    throw new FormatError(`Int8Model graph: ${where} ${why}`);
+  };
+  if (v === null || typeof v !== "object") bad(`must be an object, got ${fmt(v)}`);
+  const { id, shape, q } = v as ValueInfo;
+  if (typeof id !== "string" || id === "") bad(`needs a non-empty string id, got ${fmt(id)}`);
+  const name = `${where} '${id}'`;
+  if (!Array.isArray(shape) || shape.length < 1 || shape.length > MAX_RANK || !shape.every((d) => isInt(d) && (d >= 1 || d === -1))) {
+    throw new FormatError(`Int8Model graph: ${name}: shape must be 1 to ${MAX_RANK} dims, each a positive integer or −1, got ${fmt(shape)}`);
+  }
+  if (q === null || typeof q !== "object") throw new FormatError(`Int8Model graph: ${name}: q must be an object, got ${fmt(q)}`);
+  const fail = (field: string, why: string): never => {
+    throw new FormatError(`Int8Model graph: ${name}: q.${field} ${why}`);
+  };
+  if (q.dtype !== "uint8" && q.dtype !== "int8") fail("dtype", `must be 'uint8' or 'int8', got ${fmt(q.dtype)}`);
+  if (typeof q.scale !== "number" || !Number.isFinite(q.scale) || !(q.scale > 0)) fail("scale", `must be positive and finite, got ${fmt(q.scale)}`);
+  const [lo, hi] = dtypeRange(q.dtype);
+  if (!isInt(q.zeroPoint) || q.zeroPoint < lo || q.zeroPoint > hi) fail("zeroPoint", `must be an integer in [${lo}, ${hi}], got ${fmt(q.zeroPoint)}`);
+  if (!isInt(q.qmin) || !isInt(q.qmax) || q.qmin < lo || q.qmin > q.qmax || q.qmax > hi) fail("qmin/qmax", `must be integers with ${lo} ≤ qmin ≤ qmax ≤ ${hi}, got ${fmt(q.qmin)}, ${fmt(q.qmax)}`);
+  return v as ValueInfo;
+}
+
+/** Declared shape `want` agrees with the inferred `got` (−1 matches anything). */
+function sameShape(got: Shape, want: Shape): boolean {
+  return got.length === want.length && got.every((d, i) => d < 0 || want[i] < 0 || d === want[i]);
+}
+
+/**
+ * Throws a FormatError naming the node (or value) and the field at fault unless `graph` is a
+ * well-formed Int8Model graph over `tensors`. `graph` is untrusted (parsed JSON): nothing is
+ * assumed about its structure.
+ */
+export function validateInt8Graph(graph: unknown, tensors: Int8TensorTable): asserts graph is Int8Graph {
+  if (graph === null || typeof graph !== "object") throw new FormatError(`Int8Model graph: must be an object, got ${fmt(graph)}`);
+  const g = graph as Partial<Int8Graph>;
+  if (!Array.isArray(g.values)) throw new FormatError(`Int8Model graph: 'values' must be an array, got ${fmt(g.values)}`);
+  if (!Array.isArray(g.nodes)) throw new FormatError(`Int8Model graph: 'nodes' must be an array, got ${fmt(g.nodes)}`);
+  if (typeof g.output !== "string") throw new FormatError(`Int8Model graph: 'output' must be a value id, got ${fmt(g.output)}`);
+  if (g.meta !== undefined && (g.meta === null || typeof g.meta !== "object")) throw new FormatError(`Int8Model graph: 'meta' must be an object`);
+  const input = checkValue(g.input, "input");
+  const values = new Map<string, ValueInfo>();
+  g.values.forEach((v, i) => {
+    const info = checkValue(v, `values[${i}]`);
+    if (values.has(info.id)) throw new FormatError(`Int8Model graph: value id '${info.id}' is declared twice`);
+    values.set(info.id, info);
+  });
+  const shapes = new Map<string, Shape>([[input.id, input.shape]]);
+  g.nodes.forEach((node, i) => checkNode(node, i, { values, shapes, tensors, input }));
+  if (!shapes.has(g.output)) throw new FormatError(`Int8Model graph: output '${g.output}' is never produced`);
+}
+
+interface GraphState {
+  values: Map<string, ValueInfo>;
+  shapes: Map<string, Shape>;
+  tensors: Int8TensorTable;
+  input: ValueInfo;
+}
+
+function checkNode(node: unknown, index: number, st: GraphState): void {
+  if (node === null || typeof node !== "object") throw new FormatError(`Int8Model graph: nodes[${index}] must be an object, got ${fmt(node)}`);
+  const n = node as Int8Node;
+  const label = `node '${typeof n.name === "string" ? n.name : `#${index}`}' (${fmt(n.op)})`;
+  const fail = (field: string, why: string): never => {
+    throw new FormatError(`Int8Model graph: ${label}: ${field} ${why}`);
+  };
+  if (typeof n.name !== "string") fail("name", `must be a string, got ${fmt(n.name)}`);
+  const entry = Object.prototype.hasOwnProperty.call(RULES, n.op) ? RULES[n.op] : undefined;
+  if (!entry) fail("op", `is not a known Int8Model op (known: ${INT8_OPS.join(", ")})`);
+  const [lo, hi] = entry!.arity;
+  if (!Array.isArray(n.inputs) || n.inputs.length < lo || n.inputs.length > hi) fail("inputs", `must be an array of ${lo === hi ? lo : `${lo} to ${hi}`} value ids, got ${fmt(n.inputs)}`);
+  const inputs = n.inputs.map((id, k) => {
+    const shape = typeof id === "string" ? st.shapes.get(id) : undefined;
+    if (!shape) fail(`inputs[${k}]`, `reads value ${fmt(id)} before it is produced`);
+    const info = id === st.input.id ? st.input : st.values.get(id);
+    if (!info) fail(`inputs[${k}]`, `reads undeclared value ${fmt(id)}`);
+    return { ...info!, shape: shape! };
+  });
+  if (typeof n.output !== "string" || !st.values.has(n.output)) fail("output", `writes undeclared value ${fmt(n.output)}`);
+  if (st.shapes.has(n.output)) fail("output", `writes value '${n.output}', which is already produced`);
+  const output = st.values.get(n.output)!;
+  const ctx: RuleContext<Int8Node> = {
+    node: n, inputs, output, fail,
+    tensor(field, key, dtype, length) {
+      if (typeof key !== "string") return fail(field, `must be a tensor key, got ${fmt(key)}`);
+      const t = st.tensors.get(key);
+      if (!t) return fail(field, `needs missing tensor '${key}'`);
+      if (!(dtype === "int8" ? t instanceof Int8Array : t instanceof Int32Array)) fail(field, `tensor '${key}' must be ${dtype}`);
+      if (length !== undefined && t.length !== length) fail(field, `tensor '${key}' has ${t.length} elements, expected ${length}`);
+      return t;
+    },
+  };
+  const shape = (entry!.rule as Rule<Op>)(ctx as RuleContext<never>);
+  if (!sameShape(shape, output.shape)) fail("output", `value '${output.id}' is declared [${output.shape.join(", ")}] but the node produces [${shape.join(", ")}]`);
+  st.shapes.set(n.output, shape.map((d, i) => (d >= 0 ? d : output.shape[i])));
+}
