@@ -1,69 +1,34 @@
 /**
- * Engine benchmarks (issue 2): matmul GFLOP/s, conv2d forward/backward on the SmallCNN
- * shapes at batch 64, and per-op overhead on tiny tensors. Each returns numbers with the
- * same keys as bench/torch_ref.py so run.ts can print ratios.
+ * The `core` bench suite (issue 2): the reference (plain TypeScript) backend at 1 thread against
+ * the PyTorch peer at 1 thread — matmul GFLOP/s, the SmallCNN convolutions at batch 64, and
+ * per-op overhead on 4-element tensors. Cases for bench/paired.ts; called by bench/run.ts (which selects the ref backend).
  */
-import { conv2d } from "../src/ops/conv.js";
 import { add } from "../src/ops/binary.js";
-import { matmul } from "../src/ops/matmul.js";
 import { relu } from "../src/ops/unary.js";
 import { randn } from "../src/tensor/creation.js";
-import { backward } from "../src/autograd/backward.js";
-import { onesLike } from "../src/tensor/creation.js";
+import { manualSeed } from "../src/tensor/random.js";
+import { type PairedCase, timeit } from "./paired.js";
+import type { TorchPeer } from "./torch-peer.js";
+import { convCases, matmulCase } from "./wasm.js";
 
-/** Median seconds of fn over at least minReps runs and minTime seconds (after one warm-up). */
-export function timeit(fn: () => void, minTime = 0.5, minReps = 3): number {
-  fn();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < minReps || performance.now() - start < minTime * 1e3) {
-    const t0 = performance.now();
-    fn();
-    times.push((performance.now() - t0) / 1e3);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
-}
-
-export function benchMatmul(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const n of [256, 1024]) {
-    const a = randn([n, n]);
-    const b = randn([n, n]);
-    out[`matmul${n}`] = (2 * n ** 3) / timeit(() => matmul(a, b)) / 1e9;
-  }
-  return out;
-}
-
-export function benchConv(): Record<string, number> {
-  const out: Record<string, number> = {};
-  const shapes: Record<string, [number, number, number]> = { conv1: [1, 16, 28], conv2: [16, 32, 14] };
-  for (const [name, [c, oc, hw]] of Object.entries(shapes)) {
-    const x = randn([64, c, hw, hw]);
-    const w = randn([oc, c, 3, 3]);
-    x.requiresGrad = true;
-    w.requiresGrad = true;
-    out[`${name}_fwd_ms`] = timeit(() => conv2d(x, w, null, { padding: 1 })) * 1e3;
-    out[`${name}_fwdbwd_ms`] = timeit(() => {
-      const y = conv2d(x, w, null, { padding: 1 });
-      backward(y, onesLike(y));
-    }) * 1e3;
-  }
-  return out;
-}
-
-export function benchOverhead(): Record<string, number> {
+function overheadCases(peer: TorchPeer | null): PairedCase[] {
   const small = randn([4]);
-  const smallg = randn([4]);
-  smallg.requiresGrad = true;
+  const smallGrad = randn([4]).requiresGrad_();
   const reps = 20000;
-  const perOp = (fn: () => void) =>
-    (timeit(() => {
-      for (let i = 0; i < reps; i++) fn();
-    }, 0.3) / reps) * 1e6;
-  return {
-    op_add_us: perOp(() => add(small, small)),
-    op_relu_us: perOp(() => relu(small)),
-    op_add_grad_us: perOp(() => add(smallg, smallg)),
-  };
+  const ops: [string, string, () => unknown][] = [
+    ["add", "add, 4 elements (per-op overhead)", () => add(small, small)],
+    ["relu", "relu, 4 elements", () => relu(small)],
+    ["add_grad", "add, 4 elements, recording autograd", () => add(smallGrad, smallGrad)],
+  ];
+  return ops.map(([kind, label, op]) => ({
+    label, threads: 1, unit: "µs",
+    ours: () => timeit(() => { for (let i = 0; i < reps; i++) op(); }, 0.3) / reps,
+    peer: peer && (() => peer.seconds({ op: "overhead", kind, threads: 1, min_time: 0.3 })),
+  }));
+}
+
+/** Cases at 1 thread (the reference backend is single-threaded). */
+export function coreCases(peer: TorchPeer | null): PairedCase[] {
+  manualSeed(0);
+  return [matmulCase(256, 1, peer), matmulCase(1024, 1, peer, 1), ...convCases(1, peer), ...overheadCases(peer)];
 }

@@ -15,7 +15,7 @@ import { prepareQat } from "../src/quant/prepare.js";
 import { qconfigs } from "../src/quant/qconfig.js";
 import { convert } from "../src/quant/convert.js";
 import { getBackend, setBackend } from "../src/backend/index.js";
-import { timeit } from "./core.js";
+import { timeit } from "./paired.js";
 import "../src/index.js";
 
 const MODELS: [string, () => Module][] = [

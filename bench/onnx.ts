@@ -1,11 +1,11 @@
 /**
- * The `onnx` bench suite (issue 7): the same SmallCNN — QAT-prepared with the x86 qconfig,
- * calibrated on the embedded Fashion-MNIST sample, converted — run as our Int8Model
- * (Int8Model.run, integer kernels in JS) and as its QDQ export in onnxruntime-node (graph
- * optimisation "all", so the Conv / Gemm groups run as QLinearConv / QGemm), at batch 1 and
- * 256, onnxruntime with 1 intra-op thread and with its default thread count. Ratios are
- * onnxruntime's time over ours (> 1 = we are faster). Skipped (empty figures) when
- * onnxruntime-node does not load. Called by bench/run.ts (async suite).
+ * The `onnx` bench suite (issues 7 and 15): the same SmallCNN — QAT-prepared with the x86
+ * qconfig, calibrated on the embedded Fashion-MNIST sample, converted — run as our Int8Model
+ * (wasm integer kernels) and as its QDQ export in onnxruntime-node (graph optimisation "all",
+ * so the Conv / Gemm groups run as QLinearConv / QGemm), at batch 1 and 256, with equal
+ * threads on both sides (our setNumThreads = onnxruntime's intraOpNumThreads, 1 and all cores).
+ * Cases for bench/paired.ts, interleaved like the PyTorch suites; none when onnxruntime-node
+ * does not load. Called by bench/run.ts.
  */
 import "../src/autograd/backward.js";
 import "../src/ops/index.js";
@@ -16,13 +16,14 @@ import { smallCnn } from "../src/nn/models/small-cnn.js";
 import { calibrate, convert, disableObserver, prepareQat, qconfigs } from "../src/quant/index.js";
 import { exportInt8Model } from "../src/onnx/index.js";
 import { manualSeed } from "../src/tensor/random.js";
-import type { Tensor } from "../src/tensor/tensor.js";
-import { timeit } from "./core.js";
+import { timeit } from "./paired.js";
+import type { PairedCase } from "./paired.js";
 
 type Ort = typeof import("onnxruntime-node");
+type Session = Awaited<ReturnType<Ort["InferenceSession"]["create"]>>;
 
 /** Median seconds of an async fn over at least minReps runs and minTime seconds (after a warm-up). */
-async function timeAsync(fn: () => Promise<unknown>, minTime = 0.5, minReps = 3): Promise<number> {
+async function timeAsync(fn: () => Promise<unknown>, minTime: number, minReps = 5): Promise<number> {
   await fn();
   const times: number[] = [];
   const start = performance.now();
@@ -35,24 +36,23 @@ async function timeAsync(fn: () => Promise<unknown>, minTime = 0.5, minReps = 3)
   return times[times.length >> 1];
 }
 
-async function ortMs(ort: Ort, bytes: Uint8Array, x: Tensor, threads: number | undefined): Promise<number> {
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all", ...(threads ? { intraOpNumThreads: threads } : {}) });
-  const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", x.toFloat32Array(), [...x.shape]) };
+export async function onnxruntimeVersion(): Promise<string> {
   try {
-    return (await timeAsync(() => session.run(feeds))) * 1e3;
-  } finally {
-    await session.release();
+    const ort = await import("onnxruntime-node");
+    return `onnxruntime-node ${ort.env.versions.common ?? ""}`.trim();
+  } catch {
+    return "onnxruntime-node";
   }
 }
 
-/** Runs the suite: times in ms per batch and the onnxruntime / ours ratios. */
-export async function benchOnnx(): Promise<Record<string, number>> {
+/** Int8Model vs onnxruntime on the QDQ export, batch 1 and 256, at each thread count. */
+export async function onnxCases(threads: number[]): Promise<PairedCase[]> {
   let ort: Ort;
   try {
     ort = await import("onnxruntime-node");
   } catch (e) {
     console.error(`(onnxruntime-node unavailable: ${(e as Error).message})`);
-    return {};
+    return [];
   }
   manualSeed(0);
   const sample = fashionMnistSample();
@@ -61,15 +61,26 @@ export async function benchOnnx(): Promise<Record<string, number>> {
   disableObserver(qm);
   const int8 = convert(qm, { example: sample.test.getBatch([0]).x });
   const bytes = exportInt8Model(int8, { format: "qdq" });
-  const out: Record<string, number> = {};
+  const sessions = new Map<number, Promise<Session>>();
+  const session = (t: number) => {
+    if (!sessions.has(t)) sessions.set(t, ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all", intraOpNumThreads: t, interOpNumThreads: 1 }));
+    return sessions.get(t)!;
+  };
+  const cases: PairedCase[] = [];
   for (const batch of [1, 256]) {
     const x = sample.test.getBatch(Array.from({ length: batch }, (_, i) => i)).x;
-    const ours = timeit(() => int8.run(x), batch === 1 ? 0.5 : 2) * 1e3;
-    out[`int8_b${batch}_ms`] = ours;
-    out[`ort_b${batch}_t1_ms`] = await ortMs(ort, bytes, x, 1);
-    out[`ort_b${batch}_ms`] = await ortMs(ort, bytes, x, undefined);
-    out[`ratio_b${batch}_t1`] = out[`ort_b${batch}_t1_ms`] / ours;
-    out[`ratio_b${batch}`] = out[`ort_b${batch}_ms`] / ours;
+    const minTime = batch === 1 ? 0.5 : 1.5;
+    for (const t of threads) {
+      cases.push({
+        label: `SmallCNN int8 (x86 preset), batch ${batch}: Int8Model.run vs onnxruntime QDQ`, threads: t, unit: "ms",
+        ours: () => timeit(() => int8.run(x), minTime, 5),
+        peer: async () => {
+          const s = await session(t);
+          const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", x.toFloat32Array(), [...x.shape]) };
+          return timeAsync(() => s.run(feeds), minTime);
+        },
+      });
+    }
   }
-  return out;
+  return cases;
 }

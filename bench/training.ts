@@ -1,7 +1,8 @@
 /**
  * Training-step benchmarks (issues 3 and 5): SmallCNN images/s for a float training step and
  * a QAT step (x86 preset, after calibration), batch 64, in the same process, and the QAT/float
- * cost ratio; bench/torch_training.py measures the same in PyTorch for the side-by-side.
+ * cost ratio, on the wasm backend (1 thread, all cores) and the reference backend. Our side
+ * only: the PyTorch comparison of the same steps is the `smallcnn` suite (bench/smallcnn.ts).
  */
 import { SGD } from "../src/optim/sgd.js";
 import { smallCnn } from "../src/nn/models/small-cnn.js";
@@ -12,7 +13,7 @@ import { manualSeed } from "../src/tensor/random.js";
 import { noGrad } from "../src/tensor/grad-mode.js";
 import { prepareQat } from "../src/quant/prepare.js";
 import { qconfigs } from "../src/quant/qconfig.js";
-import { timeit } from "./core.js";
+import { timeit } from "./paired.js";
 import { getBackend, getNumThreads, setBackend, setNumThreads } from "../src/backend/index.js";
 import "../src/index.js";
 

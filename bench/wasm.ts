@@ -1,92 +1,65 @@
 /**
- * The `wasm` bench suite (issue 3): float32 matmul 1024³ in GFLOP/s on the reference backend
- * and on the wasm backend with 1 and 2 threads, the SmallCNN convolutions at batch 64
- * (forward, forward + backward through ops and autograd) and one SmallCNN SGD training step
- * at batch 64, each with 1 and 2 threads. Keys match bench/torch_wasm.py (torch threads = 1
- * and 2) so bench/run.ts prints ratios. Times are best-of-runs on both sides (see timeit).
+ * The `wasm` bench suite (issues 3 and 15): the WebAssembly SIMD backend's float32 matmul 1024³
+ * (GFLOP/s) and the SmallCNN convolutions at batch 64 (forward; forward + backward through ops
+ * and autograd), at 1 thread and at all cores, side by side with the PyTorch peer at the same
+ * thread counts (its BLAS checked, OMP_WAIT_POLICY=PASSIVE; bench/peers/torch_peer.py).
+ * Cases for bench/paired.ts; `matmulScaling` adds our 2-thread speed-up under the table.
  * Called by bench/run.ts.
  */
 import { backward } from "../src/autograd/backward.js";
-import { getBackend, setBackend, setNumThreads } from "../src/backend/index.js";
-import { workersReadySync } from "../src/backend/wasm/index.js";
-import { SmallCNN } from "../src/nn/models/small-cnn.js";
 import { conv2d } from "../src/ops/conv.js";
-import { crossEntropy } from "../src/ops/loss.js";
 import { matmul } from "../src/ops/matmul.js";
-import { SGD } from "../src/optim/sgd.js";
-import { onesLike, randint, randn } from "../src/tensor/creation.js";
+import { onesLike, randn } from "../src/tensor/creation.js";
 import { manualSeed } from "../src/tensor/random.js";
+import { timeit } from "./paired.js";
+import type { PairedCase, PairedRun } from "./paired.js";
+import { median } from "./paired.js";
+import type { TorchPeer } from "./torch-peer.js";
 
-/**
- * Best seconds of fn over at least minReps runs and minTime seconds, after one warm-up.
- * The minimum (not the median) because this 2-core machine is shared: other load only ever
- * adds time. bench/torch_wasm.py measures the same way.
- */
-function timeit(fn: () => void, minTime = 0.5, minReps = 5): number {
-  fn();
-  let best = Infinity;
-  const start = performance.now();
-  for (let reps = 0; reps < minReps || performance.now() - start < minTime * 1e3; reps++) {
-    const t0 = performance.now();
-    fn();
-    best = Math.min(best, (performance.now() - t0) / 1e3);
-  }
-  return best;
-}
+export const CONV_SHAPES: Record<string, [number, number, number]> = { "conv 1→16 3×3 p1, 64×28×28": [1, 16, 28], "conv 16→32 3×3 p1, 64×14×14": [16, 32, 14] };
 
-function matmulGflops(): number {
-  const n = 1024;
+export function matmulCase(n: number, threads: number, peer: TorchPeer | null, minTime = 0.5): PairedCase {
   const a = randn([n, n]);
   const b = randn([n, n]);
-  return (2 * n ** 3) / timeit(() => matmul(a, b)) / 1e9;
+  return {
+    label: `matmul ${n}³`, threads, unit: "GFLOP/s", work: 2 * n ** 3,
+    ours: () => timeit(() => matmul(a, b), minTime, 5),
+    peer: peer && (() => peer.seconds({ op: "matmul", n, threads, min_time: minTime })),
+  };
 }
 
-function convFigures(suffix: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  const shapes: Record<string, [number, number, number]> = { conv1: [1, 16, 28], conv2: [16, 32, 14] };
-  for (const [name, [c, oc, hw]] of Object.entries(shapes)) {
+export function convCases(threads: number, peer: TorchPeer | null): PairedCase[] {
+  const cases: PairedCase[] = [];
+  for (const [name, [c, oc, hw]] of Object.entries(CONV_SHAPES)) {
     const x = randn([64, c, hw, hw]).requiresGrad_();
     const w = randn([oc, c, 3, 3]).requiresGrad_();
-    out[`${name}_fwd_ms_${suffix}`] = timeit(() => conv2d(x, w, null, { padding: 1 })) * 1e3;
-    out[`${name}_fwdbwd_ms_${suffix}`] = timeit(() => {
-      const y = conv2d(x, w, null, { padding: 1 });
-      backward(y, onesLike(y));
-    }) * 1e3;
+    const req = { op: "conv", batch: 64, c, oc, hw, threads, min_time: 0.5 };
+    cases.push({
+      label: `${name}, forward`, threads, unit: "ms",
+      ours: () => timeit(() => conv2d(x, w, null, { padding: 1 }), 0.5, 5),
+      peer: peer && (() => peer.seconds({ ...req, backward: false })),
+    }, {
+      label: `${name}, forward + backward`, threads, unit: "ms",
+      ours: () => timeit(() => {
+        const y = conv2d(x, w, null, { padding: 1 });
+        backward(y, onesLike(y));
+      }, 0.5, 5),
+      peer: peer && (() => peer.seconds({ ...req, backward: true })),
+    });
   }
-  return out;
+  return cases;
 }
 
-function smallCnnImagesPerSecond(): number {
+export function wasmCases(peer: TorchPeer | null, threads: number[]): PairedCase[] {
   manualSeed(0);
-  const model = new SmallCNN();
-  const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
-  const x = randn([64, 1, 28, 28]);
-  const y = randint(0, 10, [64]);
-  const step = () => {
-    opt.zeroGrad();
-    backward(crossEntropy(model.forward(x), y));
-    opt.step();
-  };
-  for (let i = 0; i < 3; i++) step();
-  return 64 / timeit(step, 1.0);
+  return threads.flatMap((t) => [matmulCase(1024, t, peer), ...convCases(t, peer)]);
 }
 
-/** Runs the suite; leaves the backend as it found it. */
-export function benchWasm(): Record<string, number> {
-  const before = getBackend();
-  const out: Record<string, number> = {};
-  manualSeed(0);
-  setBackend("ref");
-  out.matmul1024_ref = matmulGflops();
-  setBackend("wasm");
-  for (const threads of [1, 2]) {
-    setNumThreads(threads);
-    workersReadySync();
-    out[`matmul1024_t${threads}`] = matmulGflops();
-    Object.assign(out, convFigures(`t${threads}`));
-    out[`smallcnn_img_s_t${threads}`] = smallCnnImagesPerSecond();
-  }
-  out.scaling_t2 = out.matmul1024_t2 / out.matmul1024_t1;
-  setBackend(before);
-  return out;
+/** Our matmul 1024³ at all cores over 1 thread (medians), the issue-3 scaling figure. */
+export function matmulScaling(cases: PairedCase[], run: PairedRun): string {
+  const m = cases.map((c, i) => ({ c, r: run.results[i] })).filter(({ c }) => c.label === "matmul 1024³");
+  const one = m.find(({ c }) => c.threads === 1);
+  const all = m.find(({ c }) => c.threads > 1);
+  if (!one || !all) return "";
+  return `matmul 1024³, wasm, ${all.c.threads} threads over 1 thread: ${(median(one.r.ours) / median(all.r.ours)).toFixed(2)}× (medians).`;
 }
