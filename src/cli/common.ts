@@ -112,7 +112,7 @@ export function loadFloat(file: string): { model: Module; ckpt: Checkpoint } {
 /** A prepared model from a `qat qat` / `qat calibrate` checkpoint. */
 export function loadQat(file: string): { model: QatModel; ckpt: Checkpoint } {
   const ckpt = loadCheckpoint(file);
-  return { model: loadPrepared(ckpt), ckpt };
+  return { model: loadPrepared(ckpt, { source: file }), ckpt };
 }
 
 /** The one-line error policy: typed errors print their message; others their class too. */

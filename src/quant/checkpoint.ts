@@ -5,10 +5,11 @@
  * rebuilds the exact QatModel without the user re-running prepare by hand; resuming
  * training from it (Trainer.restore) is exact. Called by user code and the CLI.
  */
-import { ValueError } from "../tensor/errors.js";
+import { FormatError, ValueError } from "../tensor/errors.js";
 import type { Module } from "../nn/module.js";
 import { type ModelSpec, buildModel } from "../nn/models/registry.js";
 import type { Checkpoint } from "../train/checkpoint.js";
+import { MetaChecker, validateQuantState } from "../train/checkpoint-validate.js";
 import { type QConfigOverride, prepareQat } from "./prepare.js";
 import { qconfigByName } from "./qconfig.js";
 import type { PrepareDescription, QatModel } from "./stubs.js";
@@ -29,20 +30,56 @@ export function preparedConfig(qm: QatModel, model: ModelSpec | null): { qat: Pr
  * Rebuilds a prepared model from a checkpoint written with `preparedConfig` and loads its
  * state (strict). Pass `model` (the float architecture) when it is not a zoo model.
  */
-export function loadPrepared(ckpt: Checkpoint, opts: { model?: Module } = {}): QatModel {
+export function loadPrepared(ckpt: Checkpoint, opts: { model?: Module; source?: string } = {}): QatModel {
+  const source = opts.source ?? "loadPrepared";
   const cfg = (ckpt.config as { qat?: PreparedConfig } | undefined)?.qat;
-  if (!cfg) throw new ValueError("loadPrepared: checkpoint has no 'qat' config (was it saved with quant.preparedConfig?)");
+  if (!cfg) throw new ValueError(`${source}: checkpoint has no 'qat' config (was it saved with quant.preparedConfig?)`);
+  checkPreparedConfig(cfg, source);
   const float = opts.model ?? (cfg.model ? buildModel(cfg.model) : null);
-  if (!float) throw new ValueError("loadPrepared: the checkpoint names no zoo model; pass { model } with the float architecture");
+  if (!float) throw new ValueError(`${source}: the checkpoint names no zoo model; pass { model } with the float architecture`);
   const d = cfg.description;
-  const overrides: QConfigOverride[] = d.overrides.map((o) => {
+  const overrides: QConfigOverride[] = d.overrides.map((o, i) => {
     const qconfig = o.qconfig === null ? null : qconfigByName(o.qconfig);
     if (o.name !== undefined) return { name: o.name, qconfig };
-    if (o.regex !== undefined) return { regex: new RegExp(o.regex), qconfig };
-    throw new ValueError(`loadPrepared: override by type '${String(o.type)}' cannot be restored by name; pass the prepared model yourself`);
+    if (o.regex !== undefined) return { regex: compileRegex(o.regex, `config.qat.description.overrides[${i}].regex`, source), qconfig };
+    throw new ValueError(`${source}: override by type '${String(o.type)}' cannot be restored by name; pass the prepared model yourself`);
   });
+  validateQuantState(ckpt.model, source);
   const qm = prepareQat(float, { qconfig: qconfigByName(d.qconfig), overrides, fuse: d.fusionGroups, inplace: true });
   qm.loadStateDict(ckpt.model, { strict: true });
   qm.inputShape = cfg.inputShape;
   return qm;
+}
+
+function compileRegex(pattern: string, field: string, source: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (e) {
+    throw new FormatError(`${source}: checkpoint field '${field}' is not a valid regular expression (${(e as Error).message})`);
+  }
+}
+
+/** Types and ranges of `config.qat`, each bad field a FormatError naming it. */
+function checkPreparedConfig(cfg: unknown, source: string): asserts cfg is PreparedConfig {
+  const c = new MetaChecker(source);
+  const q = c.object("config.qat", cfg);
+  if (q.model !== null && q.model !== undefined) {
+    const m = c.object("config.qat.model", q.model);
+    c.string("config.qat.model.zoo", m.zoo);
+    if (m.options !== undefined) c.object("config.qat.model.options", m.options);
+  }
+  const d = c.object("config.qat.description", q.description);
+  c.string("config.qat.description.qconfig", d.qconfig);
+  c.array("config.qat.description.overrides", d.overrides).forEach((o, i) => {
+    const f = `config.qat.description.overrides[${i}]`;
+    const ov = c.object(f, o);
+    if (ov.qconfig !== null) c.string(`${f}.qconfig`, ov.qconfig);
+    for (const k of ["name", "regex", "type"]) if (ov[k] !== undefined) c.string(`${f}.${k}`, ov[k]);
+  });
+  c.array("config.qat.description.fusionGroups", d.fusionGroups).forEach((g, i) => {
+    c.array(`config.qat.description.fusionGroups[${i}]`, g).forEach((name, k) => c.string(`config.qat.description.fusionGroups[${i}][${k}]`, name));
+  });
+  if (q.inputShape !== null && q.inputShape !== undefined) {
+    c.array("config.qat.inputShape", q.inputShape).forEach((dim, i) => c.int(`config.qat.inputShape[${i}]`, dim, 1));
+  } else q.inputShape = null;
 }

@@ -12,6 +12,7 @@ import { Tensor } from "../tensor/tensor.js";
 import { decodeSafetensorsWithMetadata, encodeSafetensors } from "../nn/safetensors.js";
 import type { StateDict } from "../nn/state-dict.js";
 import type { TrainerState } from "./trainer.js";
+import { validateCheckpointMeta } from "./checkpoint-validate.js";
 
 const KEY = "qat_ts.checkpoint";
 const VERSION = 1;
@@ -64,7 +65,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = "<checkpoint>"): Ch
   } catch (e) {
     throw new FormatError(`${source}: checkpoint metadata is not valid JSON (${(e as Error).message})`);
   }
-  if (meta.version !== VERSION) throw new FormatError(`${source}: checkpoint version ${String(meta.version)} is not supported (expected ${VERSION})`);
+  validateCheckpointMeta(meta, source, VERSION);
   const model: StateDict = {};
   const optState: Record<string, Record<string, Tensor | number>> = {};
   for (const [k, t] of Object.entries(tensors)) {

@@ -24,7 +24,7 @@ export const ZOO: Record<string, (opts?: Record<string, unknown>) => Module> = {
 
 /** Builds a zoo model; unknown names list the choices. */
 export function buildModel(spec: ModelSpec): Module {
-  const make = ZOO[spec.zoo];
+  const make = Object.prototype.hasOwnProperty.call(ZOO, spec.zoo) ? ZOO[spec.zoo] : undefined;
   if (!make) throw new ValueError(`unknown model '${spec.zoo}'; choose one of ${Object.keys(ZOO).join(", ")}`);
   return make(spec.options ?? {});
 }
