@@ -6,7 +6,10 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Builds the WebAssembly kernels when missing or stale (they are generated, not committed).
     globalSetup: ["test/backend/setup.ts"],
-    // QAT_BACKEND=wasm runs every test on the wasm backend (default: ref).
+    // The default backend is the library's: "wasm" where WebAssembly SIMD exists, else "ref".
+    // QAT_BACKEND=ref (or =wasm) runs every test on that backend; CI (.ci/run) runs the whole
+    // suite on the default and the kernel/op/quant/int8 suites again with QAT_BACKEND=ref.
+    // Tests that must cover both backends in one run use describeEachBackend (test/backend/helpers.ts).
     setupFiles: ["test/backend/select-backend.ts"],
     pool: "forks",
     testTimeout: 60_000,

@@ -1,5 +1,6 @@
 /**
- * Run directories on disk (Node only): loadRunDir reads run.json, metrics-*.jsonl and
+ * Run directories on disk (Node only): loadRunDir reads run.json (or, for directories of
+ * `qat train` / `qat qat`, builds the summary from the metrics), metrics-*.jsonl and
  * layers.json into ReportData; writeReport renders `<dir>/report.html` with Chart.js's UMD
  * build inlined, written atomically. Node's modules are looked up at call time (as in
  * src/nn/fs.ts), so importing src/report stays browser-safe. Called by `qat report`,
@@ -12,7 +13,7 @@ import { writeFileAtomic } from "../nn/fs.js";
 import { FormatError, NotSupportedError } from "../tensor/errors.js";
 import { renderReport } from "./html.js";
 import { parseLayers, parseMetricsJsonl, parseRunSummary } from "./parse.js";
-import type { ReportData } from "./types.js";
+import type { MetricRecord, ReportData, RunSummary, StageSummary } from "./types.js";
 
 interface NodeApis {
   fs: typeof NodeFs;
@@ -37,29 +38,70 @@ function readOptional(fs: typeof NodeFs, file: string): string | null {
   }
 }
 
+const RUN_FILES = ["metrics-float.jsonl", "metrics-qat.jsonl", "layers.json"];
+
 /**
- * Reads a run directory. run.json is required (FormatError naming the directory when absent);
- * missing metrics files give empty arrays and a missing layers.json no layers. Malformed
- * content throws a FormatError naming the file (and line, for JSON Lines).
+ * Reads a run directory. run.json (written by `qat demo`) gives the summary; a directory
+ * without it but with the files `qat train` / `qat qat` / `qat inspect` write (metrics-*.jsonl,
+ * layers.json) gets a summary built from them (see summaryFromMetrics); a directory with none
+ * of these is a FormatError naming it. Missing metrics files give empty arrays and a missing
+ * layers.json no layers. Malformed content throws a FormatError naming the file (and line,
+ * for JSON Lines).
  */
 export function loadRunDir(dir: string): ReportData {
   const { fs, path } = node("loadRunDir");
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new FormatError(`report: ${dir} is not a directory`);
-  const runFile = path.join(dir, "run.json");
-  const runText = readOptional(fs, runFile);
-  if (runText === null) throw new FormatError(`report: ${dir} has no run.json (not a qat-ts run directory?)`);
   const metrics = (name: string) => {
     const file = path.join(dir, name);
     const text = readOptional(fs, file);
     return text === null ? [] : parseMetricsJsonl(text, file);
   };
+  const runFile = path.join(dir, "run.json");
+  const runText = readOptional(fs, runFile);
+  const summary = runText === null ? null : parseRunSummary(runText, runFile);
   const layersFile = path.join(dir, "layers.json");
   const layersText = readOptional(fs, layersFile);
-  return {
-    summary: parseRunSummary(runText, runFile),
+  const data = {
     floatMetrics: metrics("metrics-float.jsonl"),
     qatMetrics: metrics("metrics-qat.jsonl"),
     layers: layersText === null ? [] : parseLayers(layersText, layersFile),
+  };
+  if (summary) return { summary, ...data };
+  const present = RUN_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
+  if (present.length === 0) {
+    throw new FormatError(`report: ${dir} has no run.json and none of ${RUN_FILES.join(", ")} (not a qat-ts run directory?)`);
+  }
+  const newest = Math.max(...present.map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
+  return { summary: summaryFromMetrics(path.basename(path.resolve(dir)), new Date(newest).toISOString(), data.floatMetrics, data.qatMetrics), ...data };
+}
+
+/** The last epoch's test accuracy in a metrics log, or null when none was measured. */
+function lastTestAccuracy(records: readonly MetricRecord[]): number | null {
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i];
+    if (r.kind === "epoch") return r.testAccuracy ?? null;
+  }
+  return null;
+}
+
+/**
+ * The summary of a directory `qat train` / `qat qat` wrote (no run.json): one stage per
+ * metrics log present ("float", "fake-quant (QAT)") with its last epoch's test accuracy;
+ * sizes and latencies are unknown (null), and a note says so.
+ */
+export function summaryFromMetrics(name: string, createdAt: string, floatMetrics: readonly MetricRecord[], qatMetrics: readonly MetricRecord[]): RunSummary {
+  const stage = (stageName: string, records: readonly MetricRecord[]): StageSummary => ({
+    name: stageName, accuracy: lastTestAccuracy(records), sizeBytes: null, latencyMs: { batch1: null, batch256: null },
+  });
+  const stages: StageSummary[] = [];
+  if (floatMetrics.length > 0) stages.push(stage("float", floatMetrics));
+  if (qatMetrics.length > 0) stages.push(stage("fake-quant (QAT)", qatMetrics));
+  return {
+    title: name,
+    createdAt,
+    config: {},
+    stages,
+    notes: ["No run.json in this directory (only `qat demo` writes one): stages come from the metrics logs; sizes and latencies were not measured."],
   };
 }
 

@@ -3,7 +3,8 @@
  * quantizes, converts and exports, and what src/report turns into one HTML page.
  * Written by src/cli (train / qat / inspect / demo); read by ./parse.ts and ./html.ts.
  *
- *   <run-dir>/run.json            RunSummary (required)
+ *   <run-dir>/run.json            RunSummary (written by `qat demo`; without it the summary is
+ *                                 built from the metrics logs, src/report/fs.ts)
  *   <run-dir>/metrics-float.jsonl MetricRecord per line, float training (optional)
  *   <run-dir>/metrics-qat.jsonl   MetricRecord per line, QAT fine-tuning (optional)
  *   <run-dir>/layers.json         LayerReport[] (optional; written by `qat inspect`)

@@ -93,11 +93,19 @@ export function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number
   if (worst > 1) throw new Error(`index ${at}: got ${actual[at]}, expected ${expected[at]} (error ${worst.toFixed(2)}× the tolerance)`);
 }
 
-/** Asserts two arrays are identical element by element (Object.is, so −0 ≠ +0 and NaN = NaN). */
-export function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>): void {
-  expect(actual.length).toBe(expected.length);
+/**
+ * Asserts two arrays are identical element by element (Object.is, so −0 ≠ +0 and NaN = NaN);
+ * reports the first difference (index, both values) and how many elements differ in all —
+ * never a whole-array diff (which takes minutes on large tensors).
+ */
+export function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>, what = "array"): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    if (!Object.is(actual[i], expected[i])) throw new Error(`index ${i}: got ${actual[i]}, expected ${expected[i]}`);
+    if (!Object.is(actual[i], expected[i])) {
+      let count = 0;
+      for (let j = i; j < expected.length; j++) if (!Object.is(actual[j], expected[j])) count++;
+      throw new Error(`${what}: index ${i}: got ${actual[i]}, expected ${expected[i]} (${count} of ${expected.length} elements differ)`);
+    }
   }
 }
 

@@ -3,8 +3,8 @@
  * sizes, cycles, missing initializers, wrong element types, deep nesting) fail fast with a
  * typed QatError; a seeded fuzz loop mutates valid models (bit flips, truncation, byte runs,
  * chunk swaps) and checks that importing — and running what imports — only ever throws
- * QatError subclasses, each import within a time bound (running is not timed: a mutated
- * Pad may legitimately ask for a large tensor).
+ * QatError subclasses (no timing assertions: the test timeout bounds a hang; "refused before
+ * allocating" is checked by the limit errors themselves).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,9 +35,8 @@ function model(nodes: NodeProto[], inits: TensorProto[] = [], opts: { opset?: nu
   }, { opset: opts.opset ?? 13 });
 }
 
-/** Imports and expects a QatError of `type` (whose message matches `re`), within 200 ms. */
+/** Imports and expects a QatError of `type` (whose message matches `re`). */
 function expectRejected(bytes: Uint8Array, type: typeof QatError, re?: RegExp): void {
-  const t0 = performance.now();
   let caught: unknown = null;
   try {
     importModel(bytes);
@@ -46,7 +45,6 @@ function expectRejected(bytes: Uint8Array, type: typeof QatError, re?: RegExp): 
   }
   expect(caught, "should throw").toBeInstanceOf(type);
   if (re) expect((caught as Error).message).toMatch(re);
-  expect(performance.now() - t0).toBeLessThan(200);
 }
 
 const relu = (i: string, o: string) => makeNode("Relu", [i], [o]);
@@ -222,7 +220,7 @@ describe("fuzzing", () => {
     { name: "view_net", bytes: new Uint8Array(readFileSync(join(import.meta.dirname, "..", "golden", "onnx", "view_net.onnx"))), input: () => randn([1, 1, 12, 12]) },
   ];
 
-  it("300 mutated models: only QatErrors come out of import and run, each attempt bounded", () => {
+  it("300 mutated models: only QatErrors come out of import and run; both paths are exercised", () => {
     const r = rng(20240607);
     const outcomes: Record<string, number> = {};
     const names = Object.keys(MUTATIONS);
@@ -231,25 +229,21 @@ describe("fuzzing", () => {
       const kind = names[Math.floor(r() * names.length)];
       const bytes = MUTATIONS[kind](base.bytes, r);
       let outcome = "ok";
-      let importMs = 0;
       try {
-        const t0 = performance.now();
-        let m;
-        try {
-          m = importModel(bytes);
-        } finally {
-          importMs = performance.now() - t0;
-        }
+        const m = importModel(bytes);
         if (m instanceof OnnxModule) m.eval().forward(base.input());
         else m.run(base.input()); // a mutation can turn the graph quantized: then it is an Int8Model
       } catch (e) {
         if (!(e instanceof QatError)) throw new Error(`iteration ${iter} (${base.name}, ${kind}): non-QatError ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
         outcome = e.constructor.name;
       }
-      expect(importMs, `iteration ${iter} (${base.name}, ${kind}): import took ${importMs.toFixed(0)} ms`).toBeLessThan(2000);
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
     }
     console.log("[onnx fuzz] outcomes:", JSON.stringify(outcomes));
-    expect(Object.values(outcomes).reduce((a, b) => a + b, 0)).toBe(300);
+    // The mutations must exercise both sides: models that still import and run (the seeded run
+    // gives 64 of 300) and rejections of more than one kind (FormatError, NotSupportedError, …).
+    expect(outcomes.ok ?? 0).toBeGreaterThanOrEqual(30);
+    expect(300 - (outcomes.ok ?? 0)).toBeGreaterThanOrEqual(100);
+    expect(Object.keys(outcomes).filter((k) => k !== "ok").length).toBeGreaterThanOrEqual(2);
   });
 });

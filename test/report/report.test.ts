@@ -110,12 +110,27 @@ describe("loadRunDir", () => {
     expect(html).toContain("No per-layer data in this run");
   });
 
-  it("names the directory when run.json is missing", () => {
+  it("without run.json (a `qat train` / `qat qat` directory) builds the stages from the metrics logs", () => {
+    const dir = join(tmp, "no-run-json");
+    writeRunDir(dir, { layers: false });
+    rmSync(join(dir, "run.json"));
+    const data = loadRunDir(dir);
+    expect(data.summary.title).toBe("no-run-json");
+    expect(data.summary.stages.map((st) => [st.name, st.accuracy, st.sizeBytes])).toEqual([["float", 0.9012, null], ["fake-quant (QAT)", 0.8996, null]]);
+    expect(Number.isNaN(Date.parse(data.summary.createdAt))).toBe(false);
+    const html = readFileSync(writeReport(dir), "utf8");
+    expect(html).toContain("No run.json in this directory");
+    expect(html).toContain("90.12");
+    rmSync(join(dir, "metrics-qat.jsonl"));
+    expect(loadRunDir(dir).summary.stages.map((st) => st.name)).toEqual(["float"]);
+  });
+
+  it("names the directory when it has neither run.json nor metrics nor layers", () => {
     const dir = join(tmp, "empty");
-    writeRunDir(dir);
+    writeRunDir(dir, { float: false, qat: false, layers: false });
     rmSync(join(dir, "run.json"));
     expect(() => loadRunDir(dir)).toThrow(FormatError);
-    expect(() => loadRunDir(dir)).toThrow(`${dir} has no run.json`);
+    expect(() => loadRunDir(dir)).toThrow(`${dir} has no run.json and none of metrics-float.jsonl`);
   });
 
   it("names the file and line of a malformed JSON line", () => {

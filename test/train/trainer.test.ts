@@ -13,6 +13,7 @@ import { smallCnn } from "../../src/nn/models/small-cnn.js";
 import { SGD } from "../../src/optim/sgd.js";
 import { StepLR } from "../../src/optim/lr-scheduler.js";
 import { manualSeed } from "../../src/tensor/random.js";
+import { noGrad } from "../../src/tensor/grad-mode.js";
 import { FormatError } from "../../src/tensor/errors.js";
 import { Trainer, evaluate, type StepContext } from "../../src/train/trainer.js";
 import { decodeCheckpoint, encodeCheckpoint } from "../../src/train/checkpoint.js";
@@ -107,12 +108,35 @@ describe("Trainer", () => {
     expect(() => new Trainer({ model: wrong, optimizer: other.optimizer, progress: false }).restore(back)).toThrow(/0\.weight|weight/);
   });
 
-  it("evaluate restores the training mode and needs no gradients", () => {
+  it("evaluate: the hand-computed accuracy and loss, in eval mode without gradients, then restores the training mode", () => {
     const s = setup(1);
+    s.trainer.fit(s.loader, { epochs: 1 });
     s.model.train();
+    for (const p of s.model.parameters()) p.grad = null;
+    const seen: { training: boolean; grad: boolean }[] = [];
+    const hook = s.model.registerForwardHook((m, _inputs, out) => void seen.push({ training: m.training, grad: out.requiresGrad }));
     const r = evaluate(s.model, new DataLoader(sample.test, { batchSize: 500 }));
-    expect(r.count).toBe(1000);
-    expect(r.accuracy).toBeGreaterThanOrEqual(0);
+    hook.remove();
+    expect(seen).toEqual([{ training: false, grad: false }, { training: false, grad: false }]);
     expect(s.model.training).toBe(true);
+    expect(s.model.parameters().every((p) => p.grad === null)).toBe(true);
+    // The same numbers by hand: argmax and log-softmax of each row of the eval-mode logits.
+    s.model.eval();
+    let correct = 0, lossSum = 0;
+    for (const { x, y } of new DataLoader(sample.test, { batchSize: 500 })) {
+      const logits = noGrad(() => s.model.forward(x));
+      const [n, k] = logits.shape;
+      for (let i = 0; i < n; i++) {
+        const row = Array.from(logits.data.subarray(i * k, (i + 1) * k));
+        const top = row.indexOf(Math.max(...row));
+        const lse = Math.log(row.reduce((a, v) => a + Math.exp(v - row[top]), 0)) + row[top];
+        if (top === y.data[i]) correct++;
+        lossSum += lse - row[y.data[i]];
+      }
+    }
+    expect(r.count).toBe(1000);
+    expect(r.accuracy).toBe(correct / 1000);
+    expect(r.accuracy).toBeGreaterThan(0.5); // one epoch on 640 images: far above chance (0.1)
+    expect(r.loss).toBeCloseTo(lossSum / 1000, 4);
   });
 });
