@@ -142,3 +142,49 @@ describe("scalar maps", () => {
     expect(() => quantizeArray([1, 2], s, 0, 0, 1, new Uint8Array(1))).toThrow(ValueError);
   });
 });
+
+/** Cases mutation testing found open (scripts/golden/qparams_edges.py; docs/TESTING.md). */
+describe("edges (qparams_edges.json)", () => {
+  const E = loadGolden("qparams_edges.json");
+
+  test("int32 affine ranges: PyTorch's float → int32 overflow of round(min/S) (INT32_MIN, wrapping)", () => {
+    const spec = makeQuantSpec({ dtype: "int32" } as never, { qscheme: "per_tensor_affine" }, "test");
+    expect([spec.qmin, spec.qmax]).toEqual([-(2 ** 31), 2 ** 31 - 1]);
+    for (const [lo, hi, scale, zp] of E.int32_affine as [number, number, number, number][]) {
+      const q = chooseQParams(lo, hi, spec);
+      expect([q.scale, q.zeroPoint], `[${lo}, ${hi}]`).toEqual([scale, zp]);
+    }
+  });
+
+  test("ChooseQuantizationParams on tiny ranges touching zero", () => {
+    for (const c of E.fused) {
+      for (const [lo, hi, scale, zp] of c.results as [number, number, number, number][]) {
+        const q = chooseQParamsFused(lo, hi, c.qmin, c.qmax, c.symmetric);
+        expect([q.scale, q.zeroPoint], `[${c.qmin}, ${c.qmax}] sym=${c.symmetric} [${lo}, ${hi}]`).toEqual([scale, zp]);
+      }
+    }
+  });
+
+  test("fake quantization at the int64 limit |x/S| = 2^63", () => {
+    for (const c of E.fake_quant_int64_limit) {
+      const y = (c.x as number[]).map((v) => fakeQuantizeValue(v, c.scale, c.zero_point, c.qmin, c.qmax));
+      expect(y, JSON.stringify(c)).toEqual(c.y);
+    }
+  });
+
+  test("errors name the function, the channel and the sizes", () => {
+    const spec = makeQuantSpec({}, { qscheme: "per_tensor_affine" }, "test");
+    expect(() => chooseQParams(0, -Infinity, spec)).toThrow(/^chooseQParams: min 0 should be less than max -Infinity/);
+    expect(() => chooseQParams(Infinity, 5, spec)).toThrow(/^chooseQParams: min Infinity/);
+    expect(chooseQParams(Infinity, -Infinity, spec)).toEqual({ scale: 1, zeroPoint: 0 });
+    expect(() => chooseQParamsPerChannel([0, 1], [1], spec)).toThrow(/^chooseQParamsPerChannel: 2 minimums but 1 maximums/);
+    expect(() => chooseQParamsPerChannel([0, 2], [1, 1], spec)).toThrow(/^chooseQParamsPerChannel \(channel 1\): min 2 should be less than max 1/);
+    expect(() => chooseQParamsFused(1, 0, 0, 255, false)).toThrow(/^chooseQParamsFused: min 1/);
+    expect(() => quantizeArray([1, 2], 0.1, 0, 0, 1, new Uint8Array(1))).toThrow(/^quantizeArray: output holds 1 values, input 2$/);
+    expect(() => dequantizeArray([1, 2], 0.1, 0, new Float32Array(1))).toThrow(/^dequantizeArray: output holds 1 values, input 2$/);
+  });
+
+  test("dequantizeArray subtracts the zero point", () => {
+    expect(Array.from(dequantizeArray(Int8Array.of(3, -2), 0.5, 1))).toEqual([1, -1.5]);
+  });
+});
