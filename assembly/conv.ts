@@ -9,9 +9,10 @@
  *   col[(ci, ky, kx), p] = x[b, gi·Cg + ci, oy·sh − ph + ky·dh, ox·sw − pw + kx·dw] (0 outside)
  *   forward          Y_g[OCg, pc]  = W_g[OCg, K] · col[K, pc]
  *   backward input   dcol[K, pc]   = W_gᵀ · dY_g[OCg, pc],  then dx += col2im(dcol)
- *   backward weight  dW_g[OCg, K] += dY_g[OCg, pc] · colᵀ
+ *   backward weight  dW_gᵀ[K, OCg] += col[K, pc] · dY_g[OCg, pc]ᵀ  (then transposed into dw)
  * 1×1 stride-1 unpadded convolutions use x itself as the column matrix.
- * Scratch per call: sgemmScratchBytes() followed by the column buffer (conv2dScratchBytes).
+ * Scratch per call: sgemmScratchBytes() followed by the column buffer (conv2dScratchBytes);
+ * backward weight adds the dwᵀ block after those (conv2dWeightScratchBytes).
  */
 import { sgemm, sgemmScratchBytes } from "./sgemm";
 
@@ -208,10 +209,20 @@ export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, g: usize, b0
   }
 }
 
+/** Scratch bytes of one backward-weight call: conv2dScratchBytes plus the dwᵀ block [K, OCg]. */
+export function conv2dWeightScratchBytes(g: usize): i32 {
+  const k = (geom(g, G_C) / geom(g, G_GROUPS)) * geom(g, G_KH) * geom(g, G_KW);
+  return conv2dScratchBytes(g) + k * (geom(g, G_OC) / geom(g, G_GROUPS)) * 4;
+}
+
 /**
  * Columns [k0, k1) of dw[OC, K] (K = Cg·KH·KW), overwritten: Σ over every image of the
  * correlation of x with dy. Splitting K (not the batch) lets threads share the work without
- * partial sums, so the result is bitwise the same for any split.
+ * partial sums, so the result is bitwise the same for any split. Computed transposed,
+ * dwᵀ[kn, OCg] = col[kn, pc] · dY_gᵀ[pc, OCg], into scratch and copied into dw at the end:
+ * the column matrix is then the GEMM's row-contiguous A operand (packed 4 rows at a time)
+ * and only dY is read transposed (OCg ≤ K columns), and the first product overwrites dwᵀ,
+ * so nothing is zero-filled. Each element is the same sum in the same order as dY·colᵀ.
  */
 export function conv2dBackwardWeight(x: usize, dy: usize, dw: usize, g: usize, k0: i32, k1: i32, scratch: usize): void {
   const groups = geom(g, G_GROUPS), c = geom(g, G_C), oc = geom(g, G_OC), n = geom(g, G_N);
@@ -224,21 +235,29 @@ export function conv2dBackwardWeight(x: usize, dy: usize, dw: usize, g: usize, k
   const pw = isPointwise(g);
   const pcMax = colsPerChunk(g);
   const col = scratch + <usize>sgemmScratchBytes();
-  for (let o = 0; o < oc; o++) memory.fill(fptr(dw, o * K + k0), 0, <usize>kn << 2);
-  for (let b = 0; b < n; b++) {
-    for (let gi = 0; gi < groups; gi++) {
+  const dwT = scratch + <usize>conv2dScratchBytes(g);
+  for (let gi = 0; gi < groups; gi++) {
+    let first = true;
+    for (let b = 0; b < n; b++) {
       const xg = fptr(x, (b * c + gi * cg) * HW);
       const yg = fptr(dy, (b * oc + gi * ocg) * P);
-      const dwg = fptr(dw, gi * ocg * K + k0);
       if (pw) {
-        sgemm(ocg, kn, P, yg, P, 1, fptr(xg, k0 * P), 1, P, dwg, K, 1, scratch);
+        sgemm(kn, ocg, P, fptr(xg, k0 * P), P, 1, yg, 1, P, dwT, ocg, first ? 0 : 1, scratch);
+        first = false;
         continue;
       }
       for (let p0 = 0; p0 < P; p0 += pcMax) {
         const pc = min(pcMax, P - p0);
         im2col(xg, g, cg, p0, pc, col, false, k0, k1);
-        sgemm(ocg, kn, pc, fptr(yg, p0), P, 1, col, 1, pc, dwg, K, 1, scratch);
+        sgemm(kn, ocg, pc, col, pc, 1, fptr(yg, p0), 1, P, dwT, ocg, first ? 0 : 1, scratch);
+        first = false;
       }
+    }
+    // dw[gi·OCg + o, k0 + r] = dwᵀ[r, o]
+    const dwg = fptr(dw, gi * ocg * K + k0);
+    for (let o = 0; o < ocg; o++) {
+      const d = dwg + (<usize>(o * K) << 2);
+      for (let r = 0; r < kn; r++) store<f32>(d + (<usize>r << 2), load<f32>(fptr(dwT, r * ocg + o)));
     }
   }
 }

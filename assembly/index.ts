@@ -5,7 +5,7 @@
  * module runs on the main thread and on every worker of the pool over the same memory.
  */
 export { sgemm, sgemmScratchBytes, sgemmBatch } from "./sgemm";
-export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dScratchBytes } from "./conv";
+export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dScratchBytes, conv2dWeightScratchBytes } from "./conv";
 export { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } from "./pool";
 export { batchNormStats, batchNormApply, batchNormBackward } from "./batchnorm";
 export { binaryF32, binaryScalarF32, binaryRowF32, binaryF32U8, compareF32, unaryF32, clampF32, addInto, zeroBytes } from "./elementwise";

@@ -1,8 +1,9 @@
 /**
  * Wasm conv2d kernels (forward and both backward passes) over assembly/conv.ts. Forward and
  * backward-input split the batch across threads; backward-weight splits the columns of
- * dw[OC, Cg·KH·KW] (each thread im2cols only its rows), so no partial sums are needed and
- * every result is bitwise independent of the thread count. Float64 goes to the reference.
+ * dw[OC, Cg·KH·KW] (each thread im2cols only its rows and builds its slice transposed in its
+ * own scratch), so no partial sums are needed and every result is bitwise independent of the
+ * thread count. Float64 goes to the reference.
  */
 import type { FloatArray } from "../../tensor/dtype.js";
 import type { Conv2dGeom } from "../kernels.js";
@@ -65,7 +66,7 @@ export function conv2dBackwardWeight(x: FloatArray, dy: FloatArray, dw: FloatArr
   const call = new Call(r);
   try {
     const px = call.in(x), pdy = call.in(dy), pdw = call.out(dw), pg = call.i32(geomStruct(g));
-    const bytes = r.k.conv2dScratchBytes(pg);
+    const bytes = r.k.conv2dWeightScratchBytes(pg);
     const K = (g.c / g.groups) * g.kh * g.kw;
     runJobs(r, splitJobs(r, "conv2dBackwardWeight", K, flops(g), bytes, 8, (lo, hi, s) => [px, pdy, pdw, pg, lo, hi, s]));
   } finally {

@@ -38,6 +38,7 @@ export interface KernelExports {
   conv2dBackwardInput(dy: number, w: number, dx: number, g: number, b0: number, b1: number, scratch: number): void;
   conv2dBackwardWeight(x: number, dy: number, dw: number, g: number, k0: number, k1: number, scratch: number): void;
   conv2dScratchBytes(g: number): number;
+  conv2dWeightScratchBytes(g: number): number;
   maxPool2d(x: number, y: number, argmax: number, g: number, pl0: number, pl1: number): void;
   maxPool2dBackward(dy: number, argmax: number, dx: number, g: number, pl0: number, pl1: number): void;
   avgPool2d(x: number, y: number, g: number, pl0: number, pl1: number): void;
