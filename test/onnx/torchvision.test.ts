@@ -11,13 +11,16 @@
  * it). What fails today is `it.fails` with its reason (KNOWN below): it fails the suite once
  * fixed, or when it fails for a reason other than the one recorded.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { noGrad } from "../../src/autograd/index.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { disableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
 import { exportModel } from "../../src/onnx/index.js";
 import { loadOrt, ortUnavailable, relDiff, runOrt } from "./helpers.js";
-import { fmtParity, parity } from "./quantized-helpers.js";
+import { fmtParity, opCounts, parity, runOrtWith } from "./quantized-helpers.js";
 import { fmtLayerReport, qdqLayerParity } from "./layer-parity-helpers.js";
 import { Pipeline, importFresh, onnxBytesOf, outputScale, randomImages, shareWithinOne, torchvisionDoc as doc, torchvisionInput as input } from "./torchvision-helpers.js";
 
@@ -118,18 +121,23 @@ describe(`torchvision ${doc.torchvision_version} (PyTorch ${doc.torch_version}) 
         expect(parity(y.toFloat32Array(), fq, outputScale(int8), 10).top1).toBe(1);
       });
 
-      step(name, "qdq", "QDQ export in onnxruntime ≡ Int8Model layer by layer: differences only by 1 at rounding ties (end-to-end figures printed)", async () => {
+      step(name, "qdq", "QDQ export in onnxruntime ≡ Int8Model layer by layer (differences only by 1 at rounding ties); onnxruntime fuses every Conv / Gemm; end-to-end figures printed", async () => {
         const int8 = p.int8();
         const bytes = exportModel(p.trained(), { example: input, format: "qdq" });
         const layers = await qdqLayerParity(ort!, int8, layerBatch, () => bytes);
         const ours = int8.run(parityBatch).toFloat32Array();
-        const theirs = await ortRun(bytes, parityBatch);
+        const optimized = join(mkdtempSync(join(tmpdir(), "qat-torchvision-")), `${name}.onnx`);
+        const theirs = await runOrtWith(ort!, bytes, parityBatch, { optimizedModelFilePath: optimized });
+        const [before, after] = [opCounts(bytes), opCounts(new Uint8Array(readFileSync(optimized)))];
+        rmSync(dirname(optimized), { recursive: true, force: true });
         const scale = outputScale(int8);
         const e2e = `${fmtParity(parity(theirs, ours, scale, 10))}, ${(100 * shareWithinOne(theirs, ours, scale)).toFixed(2)} % within ±1`;
         console.log(`[torchvision] ${name} QDQ vs Int8Model: layers ${fmtLayerReport(layers)}; end to end (${parityBatch.shape[0]} images) ${e2e}`);
         expect(layers.missing, "values the QDQ file does not expose").toEqual([]);
         expect(layers.offTie.slice(0, 5)).toEqual([]);
         expect(layers.differ / layers.elements).toBeLessThan(1e-4);
+        // onnxruntime's QDQ fusion takes every Conv and Gemm of the file (integer kernels, as on x86 deployments)
+        expect([after.Conv ?? 0, after.Gemm ?? 0, after.QLinearConv, after.QGemm]).toEqual([0, 0, before.Conv, before.Gemm]);
       }, true);
     });
   }
