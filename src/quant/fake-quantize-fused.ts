@@ -8,6 +8,7 @@
  *   qparams: ATen's ChooseQuantizationParams (chooseQParamsFused: float64 scale, scale
  *            floor 6.1e-5, zero point nudged), recomputed on every forward that fake-quantizes
  *   when fake_quant_enabled = 0: output = input, scale/zero_point are not updated
+ *   a batch holding NaN / ±Infinity: counted by the observer, running min/max unchanged
  *
  * State-dict keys are FakeQuantize's (the switches are int64 in PyTorch, int32 here).
  * Called by the qconfig presets and prepareQat.
@@ -66,10 +67,12 @@ export class FusedMovingAvgObsFakeQuantize extends FakeQuantize {
     const c = f32(obs.averagingConstant);
     if (this.isPerChannel) {
       const [mins, maxs] = aminmaxPerChannel(x, axis);
+      if (obs.skipNonFinite(x, mins, maxs)) return;
       movingAverage(obs.min_val.data, mins, c);
       movingAverage(obs.max_val.data, maxs, c);
     } else {
       const [mn, mx] = aminmax(x.data);
+      if (obs.skipNonFinite(x, [mn, mx])) return;
       movingAverage(obs.min_val.data, [mn], c);
       movingAverage(obs.max_val.data, [mx], c);
     }

@@ -23,7 +23,7 @@ import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.j
 import { Tensor } from "../tensor/tensor.js";
 import { Parameter } from "../nn/module.js";
 import { FakeQuantizeBase, INT64_LIMIT, RINT_MAGIC, type ObserverKwargs, buildObserver, fakeQuantPerChannelKernel, fakeQuantPerTensorKernel, requireRangedObserver, steBackwardKernel } from "./fake-quantize.js";
-import { MovingAverageMinMaxObserver, type ObserverLike, type QParamsTensors, channelAxis } from "./observer.js";
+import { MovingAverageMinMaxObserver, type ObserverLike, type QParamsTensors, allFinite, channelAxis } from "./observer.js";
 import { rint } from "./qparams.js";
 import { FLOAT32_EPS, type QScheme, isPerChannel, isSymmetric } from "./quant-spec.js";
 
@@ -324,7 +324,12 @@ export class LearnableFakeQuantize extends FakeQuantizeBase {
   }
 
   private staticEstimate(x: Tensor): void {
-    this.activation_post_process.forward(x);
+    const obs = this.activation_post_process;
+    if (!allFinite(x.data)) {
+      obs.skipNonFinite(x, [NaN]); // counted; a non-finite batch never moves the step size
+      return;
+    }
+    obs.forward(x);
     const q = this.activation_post_process.calculateQParams();
     if (this.initMode === "lsq") LearnableFakeQuantize.copyInto(this.scale, this.lsqScale(x), "scale");
     else LearnableFakeQuantize.copyInto(this.scale, q.scale.data, "scale");
@@ -350,7 +355,7 @@ export class LearnableFakeQuantize extends FakeQuantizeBase {
     this.ensureChannels(x);
     if (this.static_enabled.data[0] === 1) this.staticEstimate(x);
     else {
-      if (this.initMode === "lsq" && !this.initialized) {
+      if (this.initMode === "lsq" && !this.initialized && allFinite(x.data)) {
         LearnableFakeQuantize.copyInto(this.scale, this.lsqScale(x), "scale");
         this.initialized = true;
       }

@@ -103,16 +103,17 @@ export class HistogramObserver extends UniformQuantizationObserverBase {
   forward(x: Tensor): Tensor {
     if (x.size === 0) return x;
     const data = x.dtype === "float32" ? (x.data as Float32Array) : Float32Array.from(x.data);
+    const [mn, mx] = aminmax(data);
+    if (this.skipNonFinite(x, [mn, mx])) return x;
     const minVal = this.min_val.data[0];
     const maxVal = this.max_val.data[0];
     if ((minVal === Infinity && maxVal === -Infinity) || minVal === maxVal) {
-      const [mn, mx] = aminmax(data);
       this.min_val.data[0] = mn;
       this.max_val.data[0] = mx;
       this.histogram.data.set(histc(data, this.bins, pyInt(mn, "min_val"), pyInt(mx, "max_val")));
       return x;
     }
-    const [newMin, newMax] = aminmax(data);
+    const [newMin, newMax] = [mn, mx];
     const combinedMin0 = Math.min(newMin, minVal);
     const combinedMax0 = Math.max(newMax, maxVal);
     const { combinedMin, combinedMax, downsampleRate, startIdx } = this.adjustMinMax(combinedMin0, combinedMax0);

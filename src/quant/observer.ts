@@ -2,7 +2,8 @@
  * Observers (torch.ao.quantization.observer): modules that watch the tensors flowing through
  * them, keep running statistics in buffers named as PyTorch names them (`eps`, `min_val`,
  * `max_val`, so state dicts move between the two) and turn them into (scale, zero point).
- * `forward(x)` records and returns x unchanged. Every class has `withArgs(...)`, returning a
+ * `forward(x)` records and returns x unchanged; a batch holding NaN or ±Infinity is counted
+ * (`nonFiniteValues`, `nonFiniteBatches`) and never updates the statistics. Every class has `withArgs(...)`, returning a
  * factory a QConfig can hold. HistogramObserver lives in observer-histogram.ts.
  * Called by FakeQuantize / LearnableFakeQuantize (as `activation_post_process`), prepare,
  * calibrate and convert.
@@ -48,6 +49,23 @@ export abstract class ObserverBase extends Module {
 
   abstract override forward(x: Tensor): Tensor;
 
+  /** NaN / ±Infinity input values seen so far (never part of the statistics). */
+  nonFiniteValues = 0;
+  /** Batches skipped whole because they held such values: a non-finite batch never updates statistics. */
+  nonFiniteBatches = 0;
+
+  /**
+   * Numerics policy: true when `stats` (the batch's min/max, per tensor or per channel) are
+   * not all finite — the batch holds NaN or ±Infinity — after counting those values; the
+   * caller then leaves its statistics untouched. Called by every observer's forward.
+   */
+  skipNonFinite(x: Tensor, ...stats: ArrayLike<number>[]): boolean {
+    if (stats.every(allFinite)) return false;
+    this.nonFiniteValues += countNonFinite(x.data);
+    this.nonFiniteBatches++;
+    return true;
+  }
+
   /** The (scale, zero point) the statistics seen so far call for. */
   abstract calculateQParams(): QParamsTensors;
 
@@ -76,6 +94,19 @@ export function scalarF32(v: number): Tensor {
 /** Packs per-tensor or per-channel qparams as float32 / int32 tensors of shape [n]. */
 export function qparamsTensors(scales: ArrayLike<number>, zeroPoints: ArrayLike<number>): QParamsTensors {
   return { scale: new Tensor(Float32Array.from(scales), [scales.length]), zeroPoint: new Tensor(Int32Array.from(zeroPoints), [zeroPoints.length]) };
+}
+
+/** Whether every element is finite. */
+export function allFinite(a: ArrayLike<number>): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+/** How many elements are NaN or ±Infinity. */
+export function countNonFinite(a: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) n++;
+  return n;
 }
 
 /** [min, max] of x (NaN if any element is NaN, like torch.aminmax), as float32. */
@@ -222,6 +253,7 @@ export class MinMaxObserver extends UniformQuantizationObserverBase {
   forward(x: Tensor): Tensor {
     if (x.size === 0) return x;
     const [mn, mx] = aminmax(x.data);
+    if (this.skipNonFinite(x, [mn, mx])) return x;
     this.min_val.data[0] = Math.min(mn, this.min_val.data[0]);
     this.max_val.data[0] = Math.max(mx, this.max_val.data[0]);
     return x;
@@ -262,6 +294,7 @@ export class MovingAverageMinMaxObserver extends MinMaxObserver {
   override forward(x: Tensor): Tensor {
     if (x.size === 0) return x;
     const [curMin, curMax] = aminmax(x.data);
+    if (this.skipNonFinite(x, [curMin, curMax])) return x;
     const mn = this.min_val.data;
     const mx = this.max_val.data;
     if (mn[0] === Infinity && mx[0] === -Infinity) {
@@ -313,6 +346,7 @@ export class PerChannelMinMaxObserver extends UniformQuantizationObserverBase {
   forward(x: Tensor): Tensor {
     if (x.size === 0) return x;
     const [mins, maxs] = this.batchMinMax(x);
+    if (this.skipNonFinite(x, mins, maxs)) return x;
     if (this.min_val.size !== 0) {
       const rmin = this.min_val.data;
       const rmax = this.max_val.data;
@@ -367,6 +401,7 @@ export class MovingAveragePerChannelMinMaxObserver extends PerChannelMinMaxObser
   override forward(x: Tensor): Tensor {
     if (x.size === 0) return x;
     const [mins, maxs] = this.batchMinMax(x);
+    if (this.skipNonFinite(x, mins, maxs)) return x;
     if (this.min_val.size !== 0) {
       const c = f32(this.averagingConstant);
       const rmin = this.min_val.data;

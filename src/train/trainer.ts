@@ -9,7 +9,7 @@
 import { noGrad } from "../tensor/grad-mode.js";
 import { ValueError } from "../tensor/errors.js";
 import { getRngState, setRngState } from "../tensor/random.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
 import { crossEntropy } from "../ops/loss.js";
 import type { Module } from "../nn/module.js";
 import type { DataLoader, DataLoaderState } from "../data/loader.js";
@@ -107,6 +107,19 @@ export interface TrainerState {
   rng: number[];
   loader: DataLoaderState | null;
   history: EpochRecord[];
+}
+
+/** Copies of every buffer by state-dict key, to undo a rejected step with loadStateDict (strict: false). */
+function snapshotBuffers(model: Module): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [k, t] of model.namedBuffers()) out[k] = new Tensor(t.data.slice(), [...t.shape]);
+  return out;
+}
+
+function countNonFinite(a: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) n++;
+  return n;
 }
 
 export interface EvalResult {
@@ -231,15 +244,31 @@ export class Trainer {
   /** forward → loss → backward → step; returns the batch loss. */
   trainStep(x: Tensor, y: Tensor, metrics?: RunningMetrics): number {
     for (const cb of this.opts.callbacks ?? []) cb.onStepStart?.(this.ctx());
+    const bad = countNonFinite(x.data);
+    if (bad > 0) {
+      throw new ValueError(`Trainer: the batch at step ${this.step + 1} (epoch ${this.epoch + 1}) holds ${bad} NaN/Infinity input value${bad === 1 ? "" : "s"}; the step was not applied (parameters, BN statistics and observers unchanged)`);
+    }
     this.optimizer.zeroGrad();
-    const logits = this.model.forward(x);
-    const loss = this.lossFn(logits, y);
+    // A diverged step must not change the model either: buffers (BN running statistics,
+    // observer ranges) are restored and no parameter is updated when the loss is not finite.
+    const buffers = snapshotBuffers(this.model);
+    let value = NaN;
+    let logits: Tensor;
+    let loss: Tensor;
+    try {
+      logits = this.model.forward(x);
+      loss = this.lossFn(logits, y);
+      value = loss.item();
+    } finally {
+      if (!Number.isFinite(value)) this.model.loadStateDict(buffers, { strict: false });
+    }
+    if (!Number.isFinite(value)) {
+      throw new ValueError(`Trainer: loss became ${value} at step ${this.step + 1} (epoch ${this.epoch + 1}); lower the learning rate. The step was not applied (parameters, BN statistics and observers unchanged)`);
+    }
     loss.backward();
     this.optimizer.step();
     this.step++;
     if (this.scheduler && this.opts.schedulerInterval === "step") this.scheduler.step();
-    const value = loss.item();
-    if (!Number.isFinite(value)) throw new ValueError(`Trainer: loss became ${value} at step ${this.step} (epoch ${this.epoch + 1}); lower the learning rate`);
     metrics?.add(value, countCorrect(logits, y), y.shape[0]);
     for (const cb of this.opts.callbacks ?? []) cb.onStepEnd?.(this.ctx(), value);
     return value;

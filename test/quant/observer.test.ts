@@ -105,10 +105,14 @@ describe("observer behaviour", () => {
     expect(new NoopObserver().dtype).toBe("float16");
   });
 
-  test("NaN inputs propagate into min/max (torch.aminmax)", () => {
+  test("a batch holding NaN/±Infinity is counted and skipped (issue #16 policy; PyTorch would propagate NaN)", () => {
     const o = new MinMaxObserver();
     o.forward(new Tensor(Float32Array.of(1, NaN, -1), [3]));
-    expect(Number.isNaN(o.min_val.data[0])).toBe(true);
+    expect([o.min_val.data[0], o.max_val.data[0]]).toEqual([Infinity, -Infinity]);
+    o.forward(new Tensor(Float32Array.of(0.5, -0.25), [2]));
+    o.forward(new Tensor(Float32Array.of(Infinity, 3, -Infinity), [3]));
+    expect([o.min_val.data[0], o.max_val.data[0]]).toEqual([-0.25, 0.5]);
+    expect([o.nonFiniteValues, o.nonFiniteBatches]).toEqual([3, 2]);
   });
 
   test("histc follows torch.histc: last edge inclusive, outside dropped, lo == hi uses the data range", () => {
