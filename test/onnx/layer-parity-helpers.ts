@@ -13,6 +13,7 @@ import type { Int8Model } from "../../src/int8/model.js";
 import type { Int8Node } from "../../src/int8/graph.js";
 import type { QuantArray, QuantResult } from "../../src/int8/kernels/common.js";
 import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
+import type { ModelProto, NodeProto } from "../../src/onnx/proto.js";
 
 type Ort = typeof import("onnxruntime-node");
 
@@ -26,11 +27,7 @@ export type Values = Map<string, QuantResult>;
 export async function ortValues(ort: Ort, bytes: Uint8Array, x: Tensor, int8: Int8Model): Promise<Values> {
   const model = decodeModel(bytes);
   const g = model.graph!;
-  const wanted = new Map<string, string>();
-  for (const n of g.node!) {
-    const m = n.opType === "DequantizeLinear" ? /^.*\/(.+?)_(?:quantized|clamped)(?:_\d+)?$/.exec(n.input![0]) : null;
-    if (m && !wanted.has(m[1])) wanted.set(m[1], n.input![0]);
-  }
+  const wanted = dequantizedTensors(model);
   const elemType = (id: string) => (int8.value(id).q.dtype === "uint8" ? 2 : 3);
   g.output!.push(...[...wanted].map(([id, name]) => ({ name, type: { tensorType: { elemType: elemType(id) } } })));
   const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: "disabled" });
@@ -42,6 +39,79 @@ export async function ortValues(ort: Ort, bytes: Uint8Array, x: Tensor, int8: In
   } finally {
     await session.release();
   }
+}
+
+/** "<consumer>/<value id>_quantized|_clamped[_k]": the integer tensors export-qdq.ts dequantizes, one pair per consumer. */
+const DQ_SOURCE = /^.*\/(.+?)_(?:quantized|clamped)(?:_\d+)?$/;
+
+/** Value id → the first integer tensor a DequantizeLinear reads it from ("<consumer>/<id>_quantized|_clamped"). */
+function dequantizedTensors(model: ModelProto): Map<string, string> {
+  const wanted = new Map<string, string>();
+  for (const n of model.graph!.node!) {
+    const m = n.opType === "DequantizeLinear" ? DQ_SOURCE.exec(n.input![0]) : null;
+    if (m && !wanted.has(m[1])) wanted.set(m[1], n.input![0]);
+  }
+  return wanted;
+}
+
+/**
+ * Each node's share of the QDQ file as a model of its own — its integer inputs (as its
+ * DequantizeLinear nodes read them) → DQ → op → Q [→ Clip] → its integer output — run with all
+ * of onnxruntime's optimizations (DQ→Conv→Q becomes QLinearConv, Add QLinearAdd, …) on the
+ * integer inputs `inputs` (e.g. ortValues'). Returns each node's output by value id.
+ */
+export async function ortFusedNodes(ort: Ort, bytes: Uint8Array, m: Int8Model, inputs: Values): Promise<Values> {
+  const model = decodeModel(bytes);
+  const g = model.graph!;
+  const outTensor = dequantizedTensors(model);
+  const producer = new Map(g.node!.map((n) => [n.output![0], n]));
+  const inits = new Map(g.initializer!.map((t) => [t.name!, t]));
+  const fused: Values = new Map();
+  for (const node of m.graph.nodes) {
+    const out = outTensor.get(node.output);
+    if (!out) continue;
+    // Walk back from the output to the tensors this node's own DequantizeLinear nodes read.
+    const ins = new Map<string, string>();
+    for (const n of g.node!) {
+      const id = n.opType === "DequantizeLinear" && n.name!.startsWith(`${node.name}/`) ? DQ_SOURCE.exec(n.input![0])?.[1] : undefined;
+      if (id && node.inputs.includes(id)) ins.set(n.input![0], id);
+    }
+    const nodes = new Set<NodeProto>();
+    const used = new Set<string>();
+    const stack = [out];
+    while (stack.length) {
+      const t = stack.pop()!;
+      if (ins.has(t) || used.has(t)) continue;
+      used.add(t);
+      const p = producer.get(t);
+      if (p && !nodes.has(p)) {
+        nodes.add(p);
+        stack.push(...p.input!.filter((i) => i));
+      }
+    }
+    const sub: ModelProto = {
+      ...model,
+      graph: {
+        name: node.name,
+        node: g.node!.filter((n) => nodes.has(n)),
+        initializer: [...used].filter((t) => inits.has(t)).map((t) => inits.get(t)!),
+        input: [...ins].map(([t, id]) => ({ name: t, type: { tensorType: { elemType: m.value(id).q.dtype === "uint8" ? 2 : 3 } } })),
+        output: [{ name: out, type: { tensorType: { elemType: m.value(node.output).q.dtype === "uint8" ? 2 : 3 } } }],
+      },
+    };
+    const session = await ort.InferenceSession.create(encodeModel(sub), { graphOptimizationLevel: "all" });
+    try {
+      const feeds = Object.fromEntries([...ins].map(([t, id]) => {
+        const v = inputs.get(id)!;
+        return [t, new ort.Tensor(m.value(id).q.dtype, v.data, v.shape)];
+      }));
+      const y = (await session.run(feeds))[out];
+      fused.set(node.output, { data: y.data as QuantArray, shape: [...y.dims] });
+    } finally {
+      await session.release();
+    }
+  }
+  return fused;
 }
 
 /** The exact (float64) pre-rounding value of element `i` of a node's output, or null for ops without requantization. */
@@ -109,14 +179,17 @@ export interface LayerReport {
   missing: string[];
 }
 
-/** Teacher-forced comparison of every node of `m` with onnxruntime's values (see the header). */
-export function compareLayers(m: Int8Model, theirs: Values, x: Tensor): LayerReport {
+/**
+ * Teacher-forced comparison of every node of `m` with onnxruntime's values (see the header):
+ * Int8Model reads `theirs` as its inputs and is compared with `reference` (default `theirs`).
+ */
+export function compareLayers(m: Int8Model, theirs: Values, x: Tensor, reference: Values = theirs): LayerReport {
   const teacher: Values = new Map();
   for (const [id, v] of theirs) teacher.set(id, { data: m.value(id).q.dtype === "uint8" ? Uint8Array.from(v.data) : Int8Array.from(v.data), shape: v.shape });
   const ours = m.runQuantized(m.quantizeInput(x), { collect: true, teacher }).values!;
   const report: LayerReport = { elements: 0, differ: 0, offTie: [], missing: [] };
   for (const n of m.graph.nodes) {
-    const t = theirs.get(n.output);
+    const t = reference.get(n.output);
     if (!t) {
       report.missing.push(n.output);
       continue;

@@ -5,6 +5,8 @@
  * prepareQat (x86), six SGD steps on a fixed random batch, convert — computed once, in order,
  * each step rethrowing an earlier step's failure.
  */
+import "../../src/autograd/backward.js";
+import "../../src/ops/index.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { randn, tensor } from "../../src/tensor/creation.js";
