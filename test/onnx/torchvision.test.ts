@@ -82,6 +82,12 @@ describe(`torchvision ${doc.torchvision_version} (PyTorch ${doc.torch_version}) 
     describe(`${name}: ${g.built}`, () => {
       const p = new Pipeline(g);
 
+      if (ort) {
+        it("the golden itself: onnxruntime on the file matches PyTorch's output within 1e-4 of the output scale", async () => {
+          expect(relDiff(await ortRun(onnxBytesOf(g), input), g.output.data)).toBeLessThan(1e-4);
+        });
+      }
+
       step(name, "import", "imports; its float forward equals PyTorch's within 1e-4 of the output scale", () => {
         const y = noGrad(() => p.model().forward(input));
         expect([...y.shape]).toEqual(g.output.shape);
