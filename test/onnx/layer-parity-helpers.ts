@@ -26,11 +26,33 @@ export type Values = Map<string, QuantResult>;
  */
 export async function ortValues(ort: Ort, bytes: Uint8Array, x: Tensor, int8: Int8Model): Promise<Values> {
   const model = decodeModel(bytes);
+  return runExposed(ort, model, dequantizedTensors(model), x, int8, "disabled");
+}
+
+/**
+ * Runs a QOperator file (src/onnx/export-qoperator.ts) in onnxruntime with all optimizations
+ * and returns each Int8Model value: node "<name>" writes "<name>_clamped" after an integer
+ * Clip, else "<name>_output"; the input is "input_clamped" or "input_quantized".
+ */
+export async function ortQOperatorValues(ort: Ort, bytes: Uint8Array, x: Tensor, int8: Int8Model): Promise<Values> {
+  const model = decodeModel(bytes);
+  const produced = new Set(model.graph!.node!.flatMap((n) => n.output!));
+  const pick = (base: string) => [`${base}_clamped`, `${base}_output`, `${base}_quantized`].find((t) => produced.has(t));
+  const wanted = new Map<string, string>();
+  for (const [id, base] of [[int8.graph.input.id, "input"], ...int8.graph.nodes.map((n) => [n.output, n.name])]) {
+    const t = pick(base);
+    if (t) wanted.set(id, t);
+  }
+  return runExposed(ort, model, wanted, x, int8, "all");
+}
+
+/** Runs `model` with the tensors of `wanted` (value id → tensor name) as extra outputs. */
+async function runExposed(ort: Ort, model: ModelProto, wanted: Map<string, string>, x: Tensor, int8: Int8Model, level: "disabled" | "all"): Promise<Values> {
   const g = model.graph!;
-  const wanted = dequantizedTensors(model);
   const elemType = (id: string) => (int8.value(id).q.dtype === "uint8" ? 2 : 3);
-  g.output!.push(...[...wanted].map(([id, name]) => ({ name, type: { tensorType: { elemType: elemType(id) } } })));
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: "disabled" });
+  const outputs = new Set(g.output!.map((o) => o.name));
+  g.output!.push(...[...wanted].filter(([, name]) => !outputs.has(name)).map(([id, name]) => ({ name, type: { tensorType: { elemType: elemType(id) } } })));
+  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: level });
   try {
     const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", x.toFloat32Array(), [...x.shape]) });
     const values: Values = new Map();
