@@ -5,8 +5,10 @@
  * file), Int8Model runs teacher-forced on those tensors so each node sees identical inputs, and
  * every differing element is checked to be off by exactly 1 where its exact value (integer
  * accumulator × Sx·Sw/Sy + Zy in float64) lies within 1e-4 of a rounding tie — there onnxruntime's
- * float32 arithmetic may round the other way. Also: how far one LSB moved in one value moves the
- * output (why end-to-end ±1 quantum can fail on sensitive models).
+ * float32 arithmetic may round the other way. Variants: each node's part of the QDQ file alone,
+ * fully optimized (ortFusedNodes: what onnxruntime deploys, QLinearConv …), and the QOperator
+ * file (ortQOperatorValues). Also: how far one LSB moved in one value moves the output (why
+ * end-to-end ±1 quantum can fail on sensitive models).
  */
 import type { Tensor } from "../../src/tensor/tensor.js";
 import type { Int8Model } from "../../src/int8/model.js";
