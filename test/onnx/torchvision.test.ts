@@ -39,8 +39,14 @@ interface Known {
   match: RegExp;
 }
 
-/** What fails today, and why. Remove an entry when its fix lands (the test then fails until you do). */
+/** What fails at commit 508e9b0, and why. Remove an entry when its fix lands (the test then fails until you do). */
 const KNOWN: Record<string, Partial<Record<Step, Known>>> = {
+  resnet18: {
+    prepare: {
+      reason: "issue #13: fusion follows registration order and fuses each block's ReLU, which runs after the residual Add, into conv2+bn2 (0.41 of the output scale)",
+      match: /fake quantization off differs from the float model/,
+    },
+  },
   mobilenet_v3_small: {
     convert: { reason: "issue #13: convert refuses Hardswish / HardSigmoid / Mul (imported as OnnxOp): no float islands yet", match: /has no integer implementation/ },
     qdq: { reason: "needs convert (Hardswish has no integer implementation)", match: /has no integer implementation/ },
