@@ -22,6 +22,9 @@ Same structure as torchvision's models, fewer channels, 10 classes:
   - shufflenet_v2: torchvision ShuffleNetV2(stages_repeats=[4, 8, 4],
     stages_out_channels=[8, 16, 32, 64, 128]) (x0.5 has [24, 48, 96, 192, 1024]); channel
     split and shuffle kept.
+With `--full DIR`, writes the full-size torchvision models instead (resnet18, mobilenet_v2,
+mobilenet_v3_small, shufflenet_v2_x0_5; 1000 classes, input [N, 3, 224, 224], same BN treatment,
+no outputs recorded) to DIR, for benchmarks; they are ~75 MB together and not committed.
 Random weights (torchvision's initialisers, seed 20261207), BN affine parameters drawn
 uniformly (γ ∈ [0.5, 1.5], β ∈ [−0.25, 0.25]) so they are not the identity, BN running
 statistics from 4 train-mode forward batches of 8 random N(0, 1) images (cumulative average),
@@ -29,6 +32,7 @@ then eval().
 """
 import json
 import os
+import sys
 
 import torch
 import torch.nn as nn
@@ -80,7 +84,15 @@ def build(name):
     raise ValueError(name)
 
 
-def set_batchnorm(model, gen):
+FULL = {
+    "resnet18": lambda: torchvision.models.resnet18(),
+    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(),
+    "mobilenet_v3_small": lambda: torchvision.models.mobilenet_v3_small(),
+    "shufflenet_v2_x0_5": lambda: torchvision.models.shufflenet_v2_x0_5(),
+}
+
+
+def set_batchnorm(model, gen, image=IMAGE):
     """Random affine parameters, then running statistics from train-mode batches of random images."""
     with torch.no_grad():
         for m in model.modules():
@@ -91,7 +103,7 @@ def set_batchnorm(model, gen):
                 m.momentum = None  # cumulative moving average over the batches below
         model.train()
         for _ in range(4):
-            model(torch.randn(8, *IMAGE, generator=gen))
+            model(torch.randn(8, *image, generator=gen))
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.momentum = 0.1
@@ -116,7 +128,27 @@ def export(name, x, gen):
             "output": {"shape": list(y.shape), "data": [float(v) for v in y.reshape(-1).tolist()]}}
 
 
+def export_full(out_dir):
+    """Full-size torchvision models (random weights) for the benchmarks."""
+    os.makedirs(out_dir, exist_ok=True)
+    gen = torch.Generator().manual_seed(SEED)
+    for name, make in FULL.items():
+        torch.manual_seed(SEED)
+        model = make()
+        set_batchnorm(model, gen, (3, 224, 224))
+        path = os.path.join(out_dir, name + ".onnx")
+        torch.onnx.export(
+            model, torch.randn(1, 3, 224, 224, generator=gen), path, opset_version=13, do_constant_folding=True,
+            training=torch.onnx.TrainingMode.EVAL, input_names=["input"], output_names=["output"],
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+        )
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {os.path.getsize(path)} bytes -> {path}")
+    print("torch", torch.__version__, "torchvision", torchvision.__version__)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--full":
+        return export_full(sys.argv[2])
     os.makedirs(OUT_DIR, exist_ok=True)
     gen = torch.Generator().manual_seed(SEED)
     x = torch.randn(2, *IMAGE, generator=gen)
