@@ -214,3 +214,85 @@ describe("single-rounding requantization", () => {
     }
   });
 });
+
+/** b⁻¹ mod 2^n for odd b (Newton iteration over BigInt). */
+function inverseMod2n(b: bigint, n: bigint): bigint {
+  const m = 1n << n;
+  let inv = 1n;
+  for (let i = 0; i < 7; i++) inv = (inv * (2n - ((b * inv) % m))) % m;
+  return ((inv % m) + m) % m;
+}
+
+/** C frexp of a normal double from its IEEE-754 bits (independent of Math.log2): x = q·2^e, q ∈ [0.5, 1). */
+function frexpBits(x: number): [number, number] {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const e = ((view.getUint16(0) >> 4) & 0x7ff) - 1022;
+  return [x / 2 ** e, e];
+}
+
+// Cases found open by mutation testing (docs/TESTING.md).
+describe("fixed point: paths the random properties rarely reach", () => {
+  test("frexp next to every power of two (where Math.log2 rounds to the integer)", () => {
+    // Normal doubles only: frexp's 2^−e overflows for subnormal x (never reached: quantizeMultiplier
+    // handles x < 2^−40 before calling it).
+    for (let k = -1000; k <= 1000; k++) {
+      for (const x of [2 ** k, 2 ** k * (1 - 2 ** -53), 2 ** k * (1 + 2 ** -52), 2 ** k * 0.75]) {
+        if (!(x > 0) || !Number.isFinite(x)) continue;
+        const [q, e] = frexp(x);
+        const [wq, we] = frexpBits(x);
+        if (q !== wq || e !== we) throw new Error(`frexp(${x}) = [${q}, ${e}], expected [${wq}, ${we}]`);
+      }
+    }
+  });
+
+  test("quantizeMultiplier names itself and the bad value", () => {
+    expect(() => quantizeMultiplier(-2)).toThrow(/^quantizeMultiplier: real multiplier must be finite and ≥ 0, got -2$/);
+  });
+
+  test("SRDHM when a·b + nudge is an exact negative multiple of 2^31 (no truncation correction)", () => {
+    const rng = new Rng(21);
+    let n = 0;
+    for (let i = 0; n < 300; i++) {
+      // a·b ≡ 2^30 − 1 (mod 2^31) and a·b ≤ −2^52: (a·b + 1 − 2^30) / 2^31 is an exact negative integer.
+      const b = -((2 * rng.int(2 ** 24, 2 ** 29)) + 1);
+      const a = Number(((2n ** 30n - 1n) * inverseMod2n(BigInt(b), 31n)) % 2n ** 31n);
+      if (a * -b < 2 ** 52 || a > I32_MAX) continue;
+      expect(BigInt(a) * BigInt(b) % 2n ** 31n).toBe(-(2n ** 30n) - 1n);
+      expectSame("srdhm exact", saturatingRoundingDoublingHighMul(a, b), srdhmRef(a, b), a, b);
+      expectSame("srdhm exact", saturatingRoundingDoublingHighMul(b, a), srdhmRef(b, a), b, a);
+      n++;
+    }
+  });
+
+  test("single rounding at exact ties with |x| ≥ 2^21 (where x·M0 is no longer exact in a double)", async () => {
+    const { multiplyByQuantizedMultiplierSingleRounding: single } = await import("../../src/int8/fixed-point.js");
+    const { mbqmSingleRef } = await import("./reference.js");
+    const rng = new Rng(22);
+    let cases = 0;
+    for (let i = 0; cases < 2000; i++) {
+      const t = rng.int(25, 30);
+      const x = (2 * rng.int(2 ** 22, 2 ** (t - 1) - 1) + 1) * (rng.int(0, 1) ? 1 : -1);
+      // M0 ≡ 2^(t−1)·x⁻¹ (mod 2^t), lifted into [2^30, 2^31): x·M0·2^−t is exactly k + ½.
+      const r = Number(((2n ** BigInt(t - 1)) * inverseMod2n(BigInt(x), BigInt(t))) % 2n ** BigInt(t));
+      const m0 = r + 2 ** t * rng.int(Math.ceil((2 ** 30 - r) / 2 ** t), Math.floor((I32_MAX - r) / 2 ** t));
+      if (m0 < 2 ** 30 || m0 > I32_MAX) continue;
+      expect((BigInt(x) * BigInt(m0)) % 2n ** BigInt(t)).toBe(x > 0 ? 2n ** BigInt(t - 1) : -(2n ** BigInt(t - 1)));
+      expectSame("single tie", single(x, m0, 31 - t), mbqmSingleRef(x, m0, 31 - t), x, m0, 31 - t);
+      cases++;
+    }
+  });
+
+  test("single rounding for any multiplier 1 … 2^31 − 1 and every shift (the t ≤ 16 branches stay in range)", async () => {
+    const { multiplyByQuantizedMultiplierSingleRounding: single } = await import("../../src/int8/fixed-point.js");
+    const { mbqmSingleRef } = await import("./reference.js");
+    const rng = new Rng(23);
+    for (let shift = -31; shift <= 30; shift++) {
+      for (let k = 0; k < 200; k++) {
+        const m0 = Math.min(I32_MAX, Math.floor(2 ** rng.uniform(0, 31)));
+        const x = (k % 2 ? rng.int32() : rng.int32LogUniform()) | 0;
+        expectSame("single", single(x, m0, shift), mbqmSingleRef(x, m0, shift), x, m0, shift);
+      }
+    }
+  });
+});
