@@ -53,23 +53,70 @@ export function loaders(spec: string, batchSize: number, seed: number) {
   };
 }
 
-/** Options from `--config file` (JSON or YAML) under the command's flags (flags win). */
-export function withConfig<T extends object>(opts: T & GlobalOptions, defaults: Partial<T>, given: Set<string>): T {
+/**
+ * Options from `--config file` (JSON, or YAML with the core schema only: no custom tags)
+ * under the command's flags (flags win). `known` lists the command's option names
+ * (camelCase); any other key is an error listing them.
+ */
+export function withConfig<T extends object>(opts: T & GlobalOptions, defaults: Partial<T>, given: Set<string>, known?: readonly string[]): T {
   if (!opts.config) return opts;
-  if (!existsSync(opts.config)) throw new ValueError(`--config: file ${opts.config} does not exist`);
-  const text = readFileSync(opts.config, "utf8");
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = (opts.config.endsWith(".json") ? JSON.parse(text) : YAML.parse(text)) as Record<string, unknown>;
-  } catch (e) {
-    throw new ValueError(`--config: ${opts.config} is not valid ${opts.config.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message}`);
-  }
+  const cfg = readConfigFile(opts.config);
   const merged: Record<string, unknown> = { ...defaults, ...opts };
-  for (const [k, v] of Object.entries(cfg ?? {})) {
+  for (const [k, v] of Object.entries(cfg)) {
     const key = k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (known && (!known.includes(key) || key === "config")) {
+      const valid = known.filter((n) => n !== "config").map((n) => n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+      throw new ValueError(`--config: ${opts.config}: unknown key '${k}'; valid keys: ${valid.join(", ")}`);
+    }
     if (!given.has(key)) merged[key] = v;
   }
   return merged as T;
+}
+
+/** Why a file cannot be read, in words, from its errno code. */
+function readFailure(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "does not exist";
+  if (code === "EISDIR") return "is a directory, not a file";
+  if (code === "EACCES" || code === "EPERM") return "cannot be read (permission denied)";
+  return `cannot be read (${(e as Error).message})`;
+}
+
+/** The bytes of a file the user named; a failure is a ValueError naming the file and why (`what`: "--from", "model file"). */
+export function readUserFile(file: string, what: string): Uint8Array {
+  try {
+    const b = readFileSync(file);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    throw new ValueError(`${what}: ${file} ${readFailure(e)}`);
+  }
+}
+
+/** Parses a config file into a plain mapping; every failure names the file. */
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ValueError(`--config: ${file} ${readFailure(e)}`);
+  }
+  const json = file.endsWith(".json");
+  let cfg: unknown;
+  if (json) {
+    try {
+      cfg = JSON.parse(text);
+    } catch (e) {
+      throw new ValueError(`--config: ${file} is not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    const doc = YAML.parseDocument(text, { schema: "core", customTags: [], prettyErrors: false });
+    const problem = doc.errors[0] ?? doc.warnings[0];
+    if (problem) throw new ValueError(`--config: ${file} is not valid YAML (core schema: no custom tags): ${problem.message.split("\n")[0]}`);
+    cfg = doc.toJS();
+  }
+  if (cfg === null || cfg === undefined) return {};
+  if (typeof cfg !== "object" || Array.isArray(cfg)) throw new ValueError(`--config: ${file} must hold a mapping of option names to values, got ${Array.isArray(cfg) ? "a list" : typeof cfg}`);
+  return cfg as Record<string, unknown>;
 }
 
 /** Prints a result: JSON with --json, else the human text. */

@@ -7,6 +7,8 @@
 import { Command, CommanderError } from "commander";
 import "../index.js";
 import { describeError, emit, num, setSubset, withConfig } from "./common.js";
+import { ValueError } from "../tensor/errors.js";
+import { ZOO } from "../nn/models/registry.js";
 import { configureWasmMemory, listBackends, setBackend, setNumThreads } from "../backend/index.js";
 import { qatCommand, trainCommand, type QatOptions, type TrainOptions } from "./commands/train.js";
 import { calibrateCommand, convertCommand, evalCommand, formatLayers, inspectCommand } from "./commands/model-ops.js";
@@ -21,7 +23,8 @@ type Action = (opts: Record<string, unknown>, cmd: Command) => Promise<void>;
 function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSON.stringify(r, null, 2)): Action {
   return async (opts, cmd) => {
     const given = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === "cli"));
-    const o = withConfig(opts, {}, given);
+    const o = withConfig(opts, {}, given, cmd.options.map((op) => op.attributeName()));
+    checkChoices(o);
     setSubset(o.subset as string | undefined);
     if (o.backend !== undefined) setBackend(String(o.backend));
     if (o.threads !== undefined) setNumThreads(num(o.threads, "threads", { int: true, min: 1 }));
@@ -33,6 +36,20 @@ function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSO
     const r = await (fn as (o: unknown) => unknown)(o);
     if (r !== undefined) emit(o, r, human(r as never));
   };
+}
+
+/** Flags whose value is one of a fixed set (checked after the config file is merged, so both are covered). */
+const CHOICES: Record<string, readonly string[]> = {
+  schedule: ["none", "cosine"], format: ["float", "qdq", "qoperator"], backend: ["wasm", "ref"], model: Object.keys(ZOO),
+};
+
+function checkChoices(o: Record<string, unknown>): void {
+  for (const [key, valid] of Object.entries(CHOICES)) {
+    const v = o[key];
+    if (v !== undefined && !(typeof v === "string" && valid.includes(v))) {
+      throw new ValueError(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: expected one of ${valid.join(", ")}, got '${String(v)}'`);
+    }
+  }
 }
 
 const data = ["--data <spec>", "embedded | fashion-mnist:<dir> | mnist:<dir> | idx:<dir>", "embedded"] as const;
@@ -61,13 +78,14 @@ export function buildProgram(): Command {
     .option("--epochs <n>", "epochs", "1").option("--batch-size <n>", "batch size", "64").option("--lr <x>", "learning rate", "0.005").option("--momentum <x>", "momentum", "0.9")
     .option("--freeze-bn <x>", "freeze BN statistics at this fraction of the run (≤ 1) or step (> 1)", "0.6")
     .option("--freeze-observer <x>", "freeze observers at this fraction or step; auto = 0.3 with LSQ quantizers, else 0.8", "auto").option("--act-delay <steps>", "steps before activations are fake-quantized", "0")
-    .option("--calibrate-batches <n>", "PTQ calibration batches before training", "16").option("--seed <n>", "random seed", "0").option("--out <dir>", "run directory", "runs/train").option("--no-progress", "no progress bar")
+    .option("--calibrate-batches <n>", "PTQ calibration batches before training", "16").option("--percentile <q>", "clip calibrated activation ranges to this percentile, e.g. 99.99 (default: full range)").option("--seed <n>", "random seed", "0").option("--out <dir>", "run directory", "runs/train").option("--no-progress", "no progress bar")
     .addHelpText("after", "\nExample:  qat qat --from runs/fm --qconfig x86 --epochs 1 --out runs/fm")
     .action(run((o: QatOptions) => qatCommand(o), (r: { testAccuracy: number; checkpoint: string }) => `fake-quant test accuracy ${(r.testAccuracy * 100).toFixed(2)} % → ${r.checkpoint}`));
 
   common(p.command("calibrate").description("post-training quantization: calibrate observers, no training"))
     .requiredOption("--from <ckpt|dir>", "float checkpoint or run directory").option(...data).option("--qconfig <name>", "qconfig preset", "x86")
-    .option("--batches <n>", "calibration batches", "16").option("--out <dir>", "run directory", "runs/train")
+    .option("--batches <n>", "calibration batches", "16").option("--percentile <q>", "clip activation ranges to this percentile, e.g. 99.99 (default: full range)")
+    .option("--out <dir>", "run directory", "runs/train")
     .action(run(calibrateCommand as never));
 
   common(p.command("convert").description("convert a QAT checkpoint to an integer-only Int8Model file"))

@@ -5,7 +5,7 @@
  * 6000/1000 Fashion-MNIST subset shipped in the package's assets/ (made by
  * scripts/make-embedded-dataset.ts). Called by users, the CLI (`qat demo`) and tests.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { constants as zlibConstants, gunzipSync } from "node:zlib";
@@ -125,7 +125,13 @@ function findFile(dir: string, base: string, op: string): string {
     const path = join(dir, name);
     if (existsSync(path)) return path;
   }
-  const why = existsSync(dir) ? "" : " (the directory does not exist)";
+  let why = "";
+  try {
+    readdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    why = code === "ENOENT" ? " (the directory does not exist)" : code === "ENOTDIR" ? " (it is not a directory)" : code === "EACCES" || code === "EPERM" ? " (the directory cannot be read: permission denied)" : ` (${(e as Error).message})`;
+  }
   throw new ValueError(`${op}: no ${base} file in ${dir}${why}; looked for ${names.join(", ")}`);
 }
 

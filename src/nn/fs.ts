@@ -6,11 +6,12 @@
  * writeFileAtomic: write a temporary file in the target's directory, fsync it, rename it
  * over the target (atomic on POSIX), fsync the directory. A crash or error at any point
  * leaves either the old file or the new one, never a torn mix; the temp file is removed
- * on error.
+ * on error, and the temp files of writers that died (kill -9) are removed by the next write
+ * to the same target (removeStaleTemps). Errors name the target path, never the temp file.
  */
 import type * as NodeFs from "node:fs";
 import type * as NodePath from "node:path";
-import { NotSupportedError } from "../tensor/errors.js";
+import { NotSupportedError, ValueError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { type EncodeOptions, type SafetensorsContents, decodeSafetensorsWithMetadata, encodeSafetensors } from "./safetensors.js";
 import type { StateDict } from "./state-dict.js";
@@ -37,27 +38,103 @@ export interface AtomicWriteOptions {
 
 let tempCounter = 0;
 
-/** Replaces `path` with `data` atomically (see the header). */
+/** Our temp-file naming: `.<target name>.<pid>.<ms>.<n>.tmp` in the target's directory. */
+const TEMP_NAME = /^\.(.+)\.(\d+)\.(\d+)\.(\d+)\.tmp$/;
+
+/** Whether process `pid` is alive (signal 0 probes without signalling). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the temp files our writer left for `target` when a process died mid-write (kill -9,
+ * power loss): names matching TEMP_NAME for that target whose process is gone. Best effort.
+ */
+export function removeStaleTemps(target: string): string[] {
+  const { fs, path: p } = node("removeStaleTemps");
+  const dir = p.dirname(p.resolve(target));
+  const base = p.basename(target);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || m[1] !== base || alive(Number(m[2]))) continue;
+    try {
+      fs.rmSync(p.join(dir, name), { force: true });
+      removed.push(p.join(dir, name));
+    } catch {
+      // another process may be cleaning up too
+    }
+  }
+  return removed;
+}
+
+/** Re-throws a file-system error naming the user's path (never our temp file) and what to do. */
+function fileError(e: unknown, path: string): never {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code !== "string") throw e;
+  const hint: Record<string, string> = {
+    EACCES: "permission denied; choose a writable location", EPERM: "operation not permitted; choose a writable location",
+    ENOENT: "its directory does not exist; create it first", EISDIR: "it is a directory; give a file name",
+    ENOSPC: "no space left on the device", EROFS: "the file system is read-only", ENOTDIR: "a parent of it is not a directory",
+  };
+  throw new ValueError(`cannot write ${path}: ${hint[err.code] ?? err.message} (${err.code})`);
+}
+
+/** Replaces `path` with `data` atomically (see the header); stale temp files of earlier crashed writes are removed first. */
 export function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): void {
   const { fs, path: p } = node("writeFileAtomic");
   const dir = p.dirname(p.resolve(path));
+  removeStaleTemps(path);
+  let isDir = false;
+  try {
+    isDir = fs.statSync(path).isDirectory();
+  } catch {
+    // absent (the usual case) or unreachable: opening the temp file below reports it
+  }
+  if (isDir) fileError(Object.assign(new Error("is a directory"), { code: "EISDIR" }), path);
   const temp = p.join(dir, `.${p.basename(path)}.${process.pid}.${Date.now()}.${tempCounter++}.tmp`);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  let fd: number | null = fs.openSync(temp, "wx", 0o644);
+  let fd: number | null = null;
   try {
+    fd = fs.openSync(temp, "wx", 0o644);
     let off = 0;
     while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = null;
+  } catch (e) {
+    if (fd !== null) fs.closeSync(fd);
+    removeQuietly(fs, temp);
+    fileError(e, path);
+  }
+  try {
     opts.beforeRename?.(temp);
     fs.renameSync(temp, path);
   } catch (e) {
-    if (fd !== null) fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw e;
+    removeQuietly(fs, temp);
+    fileError(e, path);
   }
   syncDir(fs, dir);
+}
+
+function removeQuietly(fs: typeof NodeFs, file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // nothing was created there (e.g. a parent is not a directory)
+  }
 }
 
 /** fsyncs a directory so the rename is durable; a no-op where directories cannot be opened. */

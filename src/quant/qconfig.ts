@@ -119,7 +119,7 @@ export type QConfigPreset = keyof typeof qconfigs;
  * and activations), `-lsqw` (weights only) or `-lsqa`; unknown names list the choices.
  */
 export function qconfigByName(name: string): QConfig {
-  if (name in qconfigs) return qconfigs[name as QConfigPreset];
+  if (Object.prototype.hasOwnProperty.call(qconfigs, name)) return qconfigs[name as QConfigPreset];
   const m = /^w([2-8])a([2-8])(-lsq(w|a)?)?$/.exec(name);
   if (!m) throw new ValueError(`unknown qconfig '${name}'; choose one of ${Object.keys(qconfigs).join(", ")} or w<2-8>a<2-8>[-lsq|-lsqw|-lsqa]`);
   const lsq = m[3] !== undefined;

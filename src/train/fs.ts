@@ -3,7 +3,7 @@
  * A checkpoint is written to a temporary file, fsynced and renamed over the old one, so a
  * crash mid-write leaves the previous checkpoint intact. Called by user code and the CLI.
  */
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { FormatError } from "../tensor/errors.js";
 import { writeFileAtomic } from "../nn/fs.js";
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "./checkpoint.js";
@@ -25,4 +25,31 @@ export function loadCheckpoint(path: string): Checkpoint {
 /** Appends each record as one JSON line to `path`. */
 export function jsonlSink(path: string): (record: object) => void {
   return (record) => appendFileSync(path, JSON.stringify(record) + "\n");
+}
+
+/**
+ * Rewrites the JSON-lines file `path` (atomically) keeping the records `keep` accepts, in
+ * order; a torn last line (a crash mid-append) is dropped. Resuming a run truncates its
+ * metrics log to the checkpoint this way, so no record appears twice. Returns the records kept.
+ */
+export function truncateJsonl(path: string, keep: (record: Record<string, unknown>) => boolean): number {
+  if (!existsSync(path)) return 0;
+  const kept: string[] = [];
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (line.trim() === "") continue;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue; // torn write
+    }
+    if (rec !== null && typeof rec === "object" && keep(rec as Record<string, unknown>)) kept.push(line);
+  }
+  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(""));
+  return kept.length;
+}
+
+/** Keeps the metric records (step and epoch kinds) up to `step`: the log of a run resumed from a checkpoint at that step. */
+export function truncateMetricsTo(path: string, step: number): number {
+  return truncateJsonl(path, (r) => typeof r.step === "number" && r.step <= step);
 }

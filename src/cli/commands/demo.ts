@@ -12,7 +12,8 @@ import type { Tensor } from "../../tensor/tensor.js";
 import { loadInt8Model } from "../../int8/fs.js";
 import { inspectModel } from "../../quant/inspect.js";
 import { evaluatePredictor } from "../../train/trainer.js";
-import { ARTIFACTS, type GlobalOptions, loadFloat, loadQat, loaders } from "../common.js";
+import { ARTIFACTS, type GlobalOptions, loadFloat, loadQat, loaders, num } from "../common.js";
+import { qconfigByName } from "../../quant/qconfig.js";
 import { qatCommand, trainCommand } from "./train.js";
 import { convertCommand } from "./model-ops.js";
 import { exportArtifact, ortLatency, runOnnx } from "./onnx.js";
@@ -54,13 +55,18 @@ function say(o: DemoOptions, msg: string): void {
 }
 
 export async function demoCommand(o: DemoOptions): Promise<{ runDir: string; stages: Stage[]; report: string }> {
+  // Check every flag before the first stage runs (and name each by its own flag).
+  num(o.epochs, "epochs", { int: true, min: 1 });
+  num(o.qatEpochs, "qat-epochs", { int: true, min: 1 });
+  num(o.seed, "seed", { int: true });
+  qconfigByName(o.qconfig);
   mkdirSync(o.out, { recursive: true });
   const common = { data: o.data, seed: o.seed, json: true, progress: o.progress };
   say(o, `qat demo → ${o.out} (data: ${o.data})`);
   say(o, `1/6 float training (${o.model}, ${o.epochs} epochs)`);
   trainCommand({ ...common, model: o.model, epochs: o.epochs, batchSize: 64, lr: 0.05, momentum: 0.9, weightDecay: 0, schedule: "none", out: o.out });
   say(o, `2/6 quantization-aware fine-tuning (${o.qconfig}, ${o.qatEpochs} epoch)`);
-  qatCommand({ ...common, from: o.out, qconfig: o.qconfig, epochs: o.qatEpochs, batchSize: 64, lr: 0.005, momentum: 0.9, freezeBn: 0.6, freezeObserver: 0.8, actDelay: 0, calibrateBatches: 16, out: o.out });
+  qatCommand({ ...common, from: o.out, qconfig: o.qconfig, epochs: o.qatEpochs, batchSize: 64, lr: 0.005, momentum: 0.9, freezeBn: 0.6, freezeObserver: 0.8, actDelay: 0, calibrateBatches: 16, out: o.out }, "qat-epochs");
   say(o, "3/6 convert to an integer-only model");
   const int8File = path.join(o.out, ARTIFACTS.int8);
   if (!existsSync(int8File)) convertCommand({ from: o.out, out: int8File });

@@ -2,10 +2,11 @@
  * `qat calibrate` (PTQ), `qat convert` (→ Int8Model file), `qat eval` (any artifact) and
  * `qat inspect` (per-layer table with SQNR). Called by src/cli/main.ts and demo.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { ValueError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
+import type { Module } from "../../nn/module.js";
 import { Int8Model } from "../../int8/model.js";
 import { loadInt8Model, saveInt8Model } from "../../int8/fs.js";
 import { prepareQat } from "../../quant/prepare.js";
@@ -18,20 +19,29 @@ import { type LayerReport, inspectModel } from "../../quant/inspect.js";
 import { evaluate, evaluatePredictor, type EvalResult } from "../../train/trainer.js";
 import { saveCheckpoint } from "../../train/fs.js";
 import { decodeSafetensorsWithMetadata } from "../../nn/safetensors.js";
-import { ARTIFACTS, type GlobalOptions, loadData, loadFloat, loadQat, loaders, num, resolveArtifact } from "../common.js";
+import { ARTIFACTS, type GlobalOptions, loadData, loadFloat, loadQat, loaders, num, readUserFile, resolveArtifact } from "../common.js";
 
-export function calibrateCommand(o: GlobalOptions & { from: string; data: string; qconfig: string; batches: number | string; out: string }) {
+/** `calibrate` with the CLI's --percentile and its outlier warnings (printed on stderr, returned for --json). */
+export function calibrateFromCli(qm: Module, loader: Iterable<{ x: Tensor }>, batches: number, percentile: number | string | undefined, cmd: string): { seen: number; rangeWarnings: string[] } {
+  const rangeWarnings: string[] = [];
+  const p = percentile === undefined ? undefined : num(percentile, "percentile", { min: 50 });
+  const seen = calibrate(qm, loader, { batches, percentile: p, onWarning: (w) => w.forEach((x) => rangeWarnings.push(x.message)) });
+  for (const m of rangeWarnings) console.warn(`qat ${cmd}: warning: ${m}`);
+  return { seen, rangeWarnings };
+}
+
+export function calibrateCommand(o: GlobalOptions & { from: string; data: string; qconfig: string; batches: number | string; percentile?: number | string; out: string }) {
   const { model, ckpt } = loadFloat(resolveArtifact(o.from, ARTIFACTS.float));
   const l = loaders(o.data, 64, 0);
   const qm = prepareQat(model, { qconfig: qconfigByName(o.qconfig) });
   qm.inputShape = [1, ...l.trainSet.get(0).x.shape];
-  const seen = calibrate(qm, l.train, { batches: num(o.batches, "batches", { int: true, min: 1 }) });
+  const { seen, rangeWarnings } = calibrateFromCli(qm, l.train, num(o.batches, "batches", { int: true, min: 1 }), o.percentile, "calibrate");
   disableObserver(qm);
   const acc = evaluate(qm, l.test).accuracy;
   mkdirSync(o.out, { recursive: true });
   const file = path.join(o.out, ARTIFACTS.ptq);
   saveCheckpoint(file, { model: qm.stateDict(), config: { ...preparedConfig(qm, (ckpt.config as { model: { zoo: string } }).model), qconfig: o.qconfig } });
-  return { checkpoint: file, samples: seen, fakeQuantAccuracy: acc };
+  return { checkpoint: file, samples: seen, fakeQuantAccuracy: acc, rangeWarnings };
 }
 
 export function convertCommand(o: GlobalOptions & { from: string; out: string }) {
@@ -46,13 +56,19 @@ export function convertCommand(o: GlobalOptions & { from: string; out: string })
 
 /** What kind of artifact a file is, from its content. */
 export function artifactKind(file: string): "int8" | "qat" | "float" | "onnx" {
-  const bytes = readFileSync(file);
+  const bytes = readUserFile(file, "model file");
   if (file.endsWith(".onnx")) return "onnx";
   const meta = decodeSafetensorsWithMetadata(bytes, file).metadata ?? {};
   if ("qat_ts.int8" in meta) return "int8";
   const ck = meta["qat_ts.checkpoint"];
   if (ck === undefined) throw new ValueError(`${file}: neither a qat-ts checkpoint nor an Int8Model`);
-  return (JSON.parse(ck) as { config?: { qat?: unknown } }).config?.qat ? "qat" : "float";
+  let parsed: { config?: { qat?: unknown } } | null;
+  try {
+    parsed = JSON.parse(ck) as typeof parsed;
+  } catch (e) {
+    throw new ValueError(`${file}: checkpoint metadata is not valid JSON (${(e as Error).message})`);
+  }
+  return parsed?.config?.qat ? "qat" : "float";
 }
 
 /** A predictor for any artifact: float/QAT checkpoints, Int8Model files. */

@@ -8,10 +8,13 @@ import { buildModel } from "../../nn/models/registry.js";
 import { SGD } from "../../optim/sgd.js";
 import { CosineAnnealingLR } from "../../optim/lr-scheduler.js";
 import { Trainer, evaluate } from "../../train/trainer.js";
-import { jsonlSink, loadCheckpoint, saveCheckpoint } from "../../train/fs.js";
+import { jsonlSink, loadCheckpoint, saveCheckpoint, truncateMetricsTo } from "../../train/fs.js";
+import { requireResumable } from "../../train/checkpoint.js";
+import { ValueError } from "../../tensor/errors.js";
+import { describeError } from "../common.js";
 import { prepareQat } from "../../quant/prepare.js";
 import { qconfigByName } from "../../quant/qconfig.js";
-import { calibrate } from "../../quant/calibrate.js";
+import { calibrateFromCli } from "./model-ops.js";
 import { qatSchedule } from "../../quant/schedule.js";
 import { LearnableFakeQuantize } from "../../quant/lsq.js";
 import { preparedConfig } from "../../quant/checkpoint.js";
@@ -40,6 +43,30 @@ export interface TrainResult {
   resumedFrom: number | null;
 }
 
+/**
+ * Resumes `trainer` from the checkpoint `file` of an interrupted run: a checkpoint of another
+ * model or optimizer is one line saying so; the metrics log is truncated to the checkpoint
+ * (records written after it would otherwise appear twice). Returns the epoch resumed from.
+ */
+function resumeFrom(trainer: Trainer, file: string, metricsFile: string, before?: (ckpt: ReturnType<typeof loadCheckpoint>) => void): number {
+  const ckpt = loadCheckpoint(file);
+  requireResumable(ckpt, file);
+  try {
+    before?.(ckpt);
+    trainer.restore(ckpt);
+  } catch (e) {
+    throw new ValueError(`${file} is the checkpoint of a different run and cannot be resumed here (${describeError(e)}); use another --out or delete it`);
+  }
+  truncateMetricsTo(metricsFile, trainer.step);
+  return trainer.epoch;
+}
+
+/** A flag value that must be one of `choices`; the error lists them. */
+export function choice(v: unknown, name: string, choices: readonly string[]): string {
+  if (typeof v !== "string" || !choices.includes(v)) throw new ValueError(`--${name}: expected one of ${choices.join(", ")}, got '${String(v)}'`);
+  return v;
+}
+
 /** Runs the loop with a checkpoint written atomically after every epoch. */
 function fitWithCheckpoints(trainer: Trainer, file: string, config: Record<string, unknown>, epochs: number, l: ReturnType<typeof loaders>): void {
   trainer.fit(l.train, { epochs, test: l.test, onCheckpoint: (t) => saveCheckpoint(file, t.toCheckpoint(l.train, config)) });
@@ -55,14 +82,12 @@ export function trainCommand(o: TrainOptions): TrainResult {
   const spec = { zoo: o.model };
   const model = buildModel(spec);
   const optimizer = new SGD(model.parameters(), { lr: num(o.lr, "lr", { min: 0 }), momentum: num(o.momentum, "momentum", { min: 0 }), weightDecay: num(o.weightDecay, "weight-decay", { min: 0 }) });
-  const scheduler = o.schedule === "cosine" ? new CosineAnnealingLR(optimizer, { tMax: epochs }) : null;
+  const scheduler = choice(o.schedule, "schedule", ["none", "cosine"]) === "cosine" ? new CosineAnnealingLR(optimizer, { tMax: epochs }) : null;
   const metricsFile = path.join(o.out, ARTIFACTS.floatMetrics);
   const trainer = new Trainer({ model, optimizer, scheduler, log: jsonlSink(metricsFile), logEvery: 10, progress: o.progress !== false && !o.json, label: "float" });
   let resumedFrom: number | null = null;
-  if (existsSync(file)) {
-    trainer.restore(loadCheckpoint(file));
-    resumedFrom = trainer.epoch;
-  } else if (existsSync(metricsFile)) rmSync(metricsFile);
+  if (existsSync(file)) resumedFrom = resumeFrom(trainer, file, metricsFile);
+  else if (existsSync(metricsFile)) rmSync(metricsFile);
   const t0 = performance.now();
   fitWithCheckpoints(trainer, file, { model: spec, data: o.data, seed }, epochs, l);
   const acc = trainer.history.at(-1)?.testAccuracy ?? evaluate(model, l.test).accuracy;
@@ -81,6 +106,8 @@ export interface QatOptions extends GlobalOptions {
   freezeObserver: number | string;
   actDelay: number | string;
   calibrateBatches: number | string;
+  /** Clip calibrated activation ranges to this percentile (e.g. 99.99). */
+  percentile?: number | string;
   seed: number | string;
   out: string;
   progress?: boolean;
@@ -100,8 +127,8 @@ function stepAt(v: number, total: number): number {
   return v <= 1 ? Math.floor(v * total) : Math.floor(v);
 }
 
-export function qatCommand(o: QatOptions): TrainResult & { fakeQuantAccuracy: number } {
-  const epochs = num(o.epochs, "epochs", { int: true, min: 1 });
+export function qatCommand(o: QatOptions, epochsFlag = "epochs"): TrainResult & { fakeQuantAccuracy: number } {
+  const epochs = num(o.epochs, epochsFlag, { int: true, min: 1 });
   const seed = num(o.seed, "seed", { int: true });
   mkdirSync(o.out, { recursive: true });
   const file = path.join(o.out, ARTIFACTS.qat);
@@ -122,13 +149,10 @@ export function qatCommand(o: QatOptions): TrainResult & { fakeQuantAccuracy: nu
   const trainer = new Trainer({ model: qm, optimizer, callbacks: [schedule], log: jsonlSink(metricsFile), logEvery: 10, progress: o.progress !== false && !o.json, label: "qat" });
   let resumedFrom: number | null = null;
   if (existsSync(file)) {
-    const resume = loadCheckpoint(file);
-    qm.loadStateDict(resume.model);
-    trainer.restore(resume);
-    resumedFrom = trainer.epoch;
+    resumedFrom = resumeFrom(trainer, file, metricsFile, (resume) => qm.loadStateDict(resume.model));
   } else {
     if (existsSync(metricsFile)) rmSync(metricsFile);
-    calibrate(qm, l.train, { batches: num(o.calibrateBatches, "calibrate-batches", { int: true, min: 1 }) });
+    calibrateFromCli(qm, l.train, num(o.calibrateBatches, "calibrate-batches", { int: true, min: 1 }), o.percentile, "qat");
   }
   const t0 = performance.now();
   qm.inputShape = [1, ...l.trainSet.get(0).x.shape];
