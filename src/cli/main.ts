@@ -8,7 +8,6 @@ import { Command, CommanderError } from "commander";
 import "../index.js";
 import { describeError, emit, num, setSubset, withConfig } from "./common.js";
 import { ValueError } from "../tensor/errors.js";
-import { ZOO } from "../nn/models/registry.js";
 import { configureWasmMemory, listBackends, setBackend, setNumThreads } from "../backend/index.js";
 import { qatCommand, trainCommand, type QatOptions, type TrainOptions } from "./commands/train.js";
 import { calibrateCommand, convertCommand, evalCommand, formatLayers, inspectCommand } from "./commands/model-ops.js";
@@ -40,7 +39,7 @@ function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSO
 
 /** Flags whose value is one of a fixed set (checked after the config file is merged, so both are covered). */
 const CHOICES: Record<string, readonly string[]> = {
-  schedule: ["none", "cosine"], format: ["float", "qdq", "qoperator"], backend: ["wasm", "ref"], model: Object.keys(ZOO),
+  schedule: ["none", "cosine"], format: ["float", "qdq", "qoperator"], backend: ["wasm", "ref"],
 };
 
 function checkChoices(o: Record<string, unknown>): void {
