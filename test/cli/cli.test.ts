@@ -34,17 +34,24 @@ describe("qat CLI", () => {
 
   it("train → qat → calibrate → convert → eval → inspect → export → bench → report, with --json", () => {
     const sub = ["--subset", "256", "--json"];
+    // Accuracies are on the 1,000 test images: chance is 0.1; one epoch on 256 images gives ~0.34
+    // (float) and ~0.49 (after the QAT epoch) on both backends, so 0.25 is far from either.
     const t = json(qat("train", "--epochs", "1", "--out", dir, ...sub));
-    expect(t.testAccuracy as number).toBeGreaterThan(0.1);
+    expect(t.testAccuracy as number).toBeGreaterThan(0.25);
     const q = json(qat("qat", "--from", dir, "--out", dir, "--calibrate-batches", "2", ...sub));
     expect(existsSync(q.checkpoint as string)).toBe(true);
+    expect(q.fakeQuantAccuracy as number).toBeGreaterThan(0.25);
     const p = json(qat("calibrate", "--from", dir, "--out", dir, "--batches", "2", ...sub));
-    expect(p.fakeQuantAccuracy as number).toBeGreaterThan(0.1);
+    // 8-bit post-training quantization of the float model keeps its accuracy within 3 points.
+    expect(Math.abs((p.fakeQuantAccuracy as number) - (t.testAccuracy as number))).toBeLessThanOrEqual(0.03);
+    // `eval` of a checkpoint reproduces what the command that wrote it reported.
+    expect(json(qat("eval", path.join(dir, "float.ckpt.safetensors"), ...sub)).accuracy).toBe(t.testAccuracy);
     const c = json(qat("convert", "--from", dir, "--out", dir, "--json"));
     expect(c.bytes as number).toBeGreaterThan(1000);
     const e = json(qat("eval", c.model as string, ...sub));
     expect(e.kind).toBe("int8");
     const fe = json(qat("eval", path.join(dir, "qat.ckpt.safetensors"), ...sub));
+    expect(fe.accuracy).toBe(q.fakeQuantAccuracy);
     expect(Math.abs((fe.accuracy as number) - (e.accuracy as number))).toBeLessThanOrEqual(0.02);
     const layers = json(qat("inspect", "--from", dir, "--samples", "16", ...sub)) as unknown as { name: string; sqnrDb: number }[];
     expect(layers.map((l) => l.name)).toContain("module.conv1");
@@ -54,10 +61,14 @@ describe("qat CLI", () => {
     expect(im.kind).toBe("float");
     const b = json(qat("bench", "--from", dir, ...sub));
     expect(b.int8_b1_ms as number).toBeGreaterThan(0);
-    writeFileSync(path.join(dir, "layers.json"), JSON.stringify(layers));
-    writeFileSync(path.join(dir, "run.json"), JSON.stringify({ title: "t", createdAt: "now", config: {}, stages: [] }));
+    // A train/qat directory has no run.json (only demo writes one): report builds its stages
+    // from the metrics logs the two commands wrote.
+    expect(existsSync(path.join(dir, "run.json"))).toBe(false);
     const r = json(qat("report", dir, "--json"));
-    expect(readFileSync(r.report as string, "utf8")).toContain("<html");
+    const html = readFileSync(r.report as string, "utf8");
+    expect(html).toContain("<html");
+    expect(html).toContain("No run.json in this directory");
+    expect(html).toContain(`${((t.testAccuracy as number) * 100).toFixed(2)}`);
   }, 300_000);
 
   it("a config file supplies options; flags override it", () => {
@@ -74,7 +85,7 @@ describe("qat CLI", () => {
       [["train", "--data", "nowhere:1", "--epochs", "1"], /--data/],
       [["train", "--model", "gpt5", "--subset", "64"], /unknown model 'gpt5'/],
       [["qat", "--from", path.join(dir, "missing")], /does not exist/],
-      [["convert", "--from", path.join(dir, "float.ckpt.safetensors"), "--out", dir], /qat|quantiz|checkpoint/i],
+      [["convert", "--from", path.join(dir, "float.ckpt.safetensors"), "--out", dir], /checkpoint has no 'qat' config/],
       [["eval", path.join(dir, "cfg.yaml")], /cfg\.yaml/],
       [["qat", "--from", dir, "--qconfig", "w9a9", "--out", path.join(dir, "x"), "--subset", "64"], /unknown qconfig 'w9a9'/],
       [["calibrate", "--from", dir, "--batches", "0", "--out", path.join(dir, "y"), "--subset", "64"], /--batches/],
