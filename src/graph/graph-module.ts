@@ -14,8 +14,16 @@ import { type Arg, Graph, type GraphNode, isBatchDim, isRef } from "./graph.js";
 
 type AnyOp = (...args: unknown[]) => unknown;
 
+/**
+ * Runs after a node, may replace its output. Hooks are plain functions that receive the
+ * GraphModule (never closures over modules), so a cloned GraphModule uses its own modules.
+ */
+export type NodeHook = (gm: GraphModule, node: GraphNode, args: unknown[], out: Tensor) => Tensor | void;
+
 export class GraphModule extends Module {
   graph: Graph;
+  /** Per node name: a hook run after the node (passes use them, e.g. to tag quantization grids). */
+  readonly nodeHooks = new Map<string, NodeHook>();
   /** Class name of the captured model, for printing. */
   readonly sourceType: string;
 
@@ -50,7 +58,9 @@ export class GraphModule extends Module {
 
   /** Runs one node, storing its outputs in env. Exposed for passes that interpret graphs. */
   runNode(n: GraphNode, env: Map<number, Tensor>): void {
-    const out = this.evalNode(n, env);
+    let out = this.evalNode(n, env);
+    const hook = this.nodeHooks.get(n.name);
+    if (hook && !Array.isArray(out)) out = hook(this, n, resolveArgs(n.args, env), out) ?? out;
     const list = Array.isArray(out) ? out : [out];
     n.outputs.forEach((id, i) => env.set(id, list[i]));
   }

@@ -128,7 +128,30 @@ export interface FlattenNode extends NodeBase {
   startDim: number;
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode;
+/** A reshape: moves no bytes (row-major data); -1 in `shape` is the batch dim. */
+export interface ReshapeNode extends NodeBase {
+  op: "reshape";
+  /** Target shape with the batch dim as -1 (at most one other dim may be inferred as -2). */
+  shape: number[];
+}
+
+/**
+ * A float island (DESIGN.md §1): an op with no integer kernel runs in float between a
+ * dequantize of its inputs and a quantize of its output (onnxruntime's quantizer and PT2E do
+ * the same). `call` is a functional op with literal arguments (`{ input: k }` = k-th input),
+ * rebuilt when a file is loaded; a module island (`call` absent) runs only in the process
+ * that converted it.
+ */
+export interface FloatIslandNode extends NodeBase {
+  op: "float";
+  /** The op name (src/ops) or module class that runs in float. */
+  fn: string;
+  /** Where it comes from: module path or graph node name. */
+  source: string;
+  call?: { op: string; args: unknown[] };
+}
+
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | FloatIslandNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */

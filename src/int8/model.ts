@@ -7,7 +7,9 @@
  * (./graph.ts) as JSON metadata. Built by quant.convert and the ONNX importer; saved and
  * loaded by ./fs.ts; inspected by the CLI.
  */
-import { DTypeError, FormatError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
+import { DTypeError, FormatError, NotSupportedError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
+import { noGrad } from "../tensor/grad-mode.js";
+import { OPS, isOpTarget } from "../ops/captured.js";
 import { Tensor } from "../tensor/tensor.js";
 import { isFloatDType } from "../tensor/dtype.js";
 import { decodeSafetensorsWithMetadata, encodeSafetensors } from "../nn/safetensors.js";
@@ -27,6 +29,9 @@ const META_KEY = "qat_ts.int8";
 const FORMAT_VERSION = 1;
 
 export type Int8Tensors = Map<string, Int8Array | Int32Array>;
+
+/** The float computation of an island node: float inputs → float output. */
+export type IslandFn = (inputs: Tensor[]) => Tensor;
 
 /** One row of inspect(). */
 export interface LayerInfo {
@@ -48,6 +53,22 @@ export interface LayerInfo {
 }
 
 const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
+
+/** The float function of a functional island stored in a file: the op on its literal arguments. */
+function islandFromCall(name: string, call: { op: string; args: unknown[] }): IslandFn {
+  if (!isOpTarget(call.op)) throw new FormatError(`Int8Model: float island '${name}' calls unknown op '${call.op}'`);
+  const op = OPS[call.op] as (...a: unknown[]) => Tensor;
+  const bind = (a: unknown, xs: Tensor[]): unknown => {
+    if (Array.isArray(a)) return a.map((v) => bind(v, xs));
+    if (a !== null && typeof a === "object") {
+      const k = (a as { input?: unknown }).input;
+      if (typeof k === "number" && Object.keys(a).length === 1) return xs[k];
+      return Object.fromEntries(Object.entries(a).map(([key, v]) => [key, bind(v, xs)]));
+    }
+    return a;
+  };
+  return (xs) => op(...(bind(call.args, xs) as unknown[]));
+}
 
 /** A max pool whose windows all lie inside the input: no padding, dilation 1, floor mode. */
 function windowsInside(n: Extract<Int8Node, { op: "maxpool2d" }>): boolean {
@@ -77,10 +98,20 @@ export class Int8Model {
   private readonly fast = new Map<string, FastWeights>();
   private readonly requants = new Map<string, GemmRequant>();
   private readonly readers = new Map<string, number>();
+  private readonly islands = new Map<string, IslandFn>();
 
-  constructor(graph: Int8Graph, tensors: Int8Tensors) {
+  /**
+   * `islands` gives the float computation of island nodes by node name (convert passes the
+   * module islands); functional islands with a `call` are rebuilt from the graph.
+   */
+  constructor(graph: Int8Graph, tensors: Int8Tensors, islands?: ReadonlyMap<string, IslandFn>) {
     this.graph = graph;
     this.tensors = tensors;
+    for (const n of graph.nodes) {
+      if (n.op !== "float") continue;
+      const fn = islands?.get(n.name) ?? (n.call ? islandFromCall(n.name, n.call) : null);
+      if (fn) this.islands.set(n.name, fn);
+    }
     for (const v of graph.values) this.values.set(v.id, v);
     this.validate();
     // How many nodes read each value (+1 for the model output): conv + pool fuse only when the pool is the sole reader.
@@ -214,11 +245,39 @@ export class Int8Model {
         const table = this.int32(node.table)!;
         return qlut({ x: x.data, table, outDType: yq.dtype, shape: x.shape });
       }
+      case "reshape": {
+        const shape = node.shape.map((d) => (d === -1 ? x.shape[0] : d));
+        const known = shape.reduce((a, d) => (d === -2 ? a : a * d), 1);
+        return { data: x.data, shape: shape.map((d) => (d === -2 ? x.data.length / known : d)) };
+      }
+      case "float":
+        return this.runIsland(node, env, yq);
       case "flatten": {
         const s = x.shape;
         return { data: x.data, shape: [...s.slice(0, node.startDim), s.slice(node.startDim).reduce((a, b) => a * b, 1)] };
       }
     }
+  }
+
+  /** Float islands by name, with the op or module each runs (for reports). */
+  get floatIslands(): { name: string; fn: string; source: string; runnable: boolean }[] {
+    return this.graph.nodes.flatMap((n) => (n.op === "float" ? [{ name: n.name, fn: n.fn, source: n.source, runnable: this.islands.has(n.name) }] : []));
+  }
+
+  /** Dequantize the inputs, run the float op, quantize the output (round half to even, clamp). */
+  private runIsland(node: Extract<Int8Node, { op: "float" }>, env: Map<string, QuantResult>, yq: ValueInfo["q"]): QuantResult {
+    const fn = this.islands.get(node.name);
+    if (!fn) {
+      throw new NotSupportedError(`Int8Model: float island '${node.name}' (${node.fn} at '${node.source}') was converted from a module and cannot run from a file; export the model to ONNX, or run it in the process that converted it`);
+    }
+    const xs = node.inputs.map((id) => {
+      const v = env.get(id)!;
+      const q = this.value(id).q;
+      return new Tensor(dequantizeTensor(v.data as QuantArray, q.scale, q.zeroPoint), v.shape);
+    });
+    const y = noGrad(() => fn(xs));
+    const yf = y.dtype === "float32" ? (y.data as Float32Array) : Float32Array.from(y.data as ArrayLike<number>);
+    return { data: quantizeTensor(yf, yq.scale, yq.zeroPoint, yq.qmin, yq.qmax, yq.dtype), shape: [...y.shape] };
   }
 
   /**

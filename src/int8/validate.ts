@@ -235,6 +235,22 @@ const flatten: Rule<"flatten"> = (c) => {
   return [...s.slice(0, d), tail.some((x) => x < 0) ? -1 : tail.reduce((a, b) => a * b, 1)];
 };
 
+const reshape: Rule<"reshape"> = (c) => {
+  const shape = c.node.shape;
+  if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !isInt(d) || d < -2 || d === 0)) c.fail("shape", `must be a non-empty array of positive integers, -1 (batch) or -2 (inferred), got ${fmt(shape)}`);
+  if (shape.filter((d) => d === -2).length > 1) c.fail("shape", `may infer at most one dim (-2), got ${fmt(shape)}`);
+  sameDType(c);
+  return shape.map((d) => (d < 0 ? -1 : d));
+};
+
+const float: Rule<"float"> = (c) => {
+  const { fn, source, call } = c.node;
+  if (typeof fn !== "string" || fn === "") c.fail("fn", `must name the op or module, got ${fmt(fn)}`);
+  if (typeof source !== "string") c.fail("source", `must be a string, got ${fmt(source)}`);
+  if (call !== undefined && (call === null || typeof call.op !== "string" || !Array.isArray(call.args))) c.fail("call", `must be { op, args[] }, got ${fmt(call)}`);
+  return [...c.output.shape];
+};
+
 /** One rule per node kind, with its input count ([min, max]). */
 const RULES = {
   conv2d: { arity: [1, 1], rule: conv2d },
@@ -247,6 +263,8 @@ const RULES = {
   requantize: { arity: [1, 1], rule: requantize },
   lut: { arity: [1, 1], rule: lut },
   flatten: { arity: [1, 1], rule: flatten },
+  reshape: { arity: [1, 1], rule: reshape },
+  float: { arity: [1, 1024], rule: float },
 } satisfies { [K in Op]: { arity: [number, number]; rule: Rule<K> } };
 
 /** The node kinds the validator (and Int8Model) know. */

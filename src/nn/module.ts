@@ -75,6 +75,23 @@ export abstract class Module {
     });
   }
 
+  /**
+   * Shapes of the tensor inputs of the last forward call (null before the first). Graph
+   * capture (quant.prepareQat, onnx export) uses them when no example input is given.
+   */
+  lastInputShapes: number[][] | null = null;
+
+  private recordInputShapes(inputs: unknown[]): void {
+    if (inputs.length === 0) return;
+    const shapes: number[][] = [];
+    for (const x of inputs) {
+      const shape = (x as { shape?: unknown } | null)?.shape;
+      if (!Array.isArray(shape)) return;
+      shapes.push([...(shape as number[])]);
+    }
+    this.lastInputShapes = shapes;
+  }
+
   /** The computation. Call it directly: hooks run around it. */
   abstract forward(...inputs: any[]): Tensor;
 
@@ -85,6 +102,7 @@ export abstract class Module {
 
   private runForward(impl: ((...inputs: unknown[]) => Tensor) | undefined, inputs: unknown[]): Tensor {
     if (typeof impl !== "function") throw new ValueError(`${this.typeName}: forward is not implemented`);
+    this.recordInputShapes(inputs);
     if (this._preHooks.size === 0 && this._hooks.size === 0) return impl.apply(this, inputs);
     let args = inputs;
     for (const hook of [...this._preHooks.values()]) {

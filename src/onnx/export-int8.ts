@@ -218,6 +218,37 @@ export function emitFlatten(em: QuantEmitter, x: string, startDim: number, name:
   em.ctx.addNode("Reshape", [x, shape], [y], { name });
 }
 
+/** Emits a reshape of the quantized (or float) tensor: the batch dim (-1) copies (0), -2 is inferred (-1). */
+export function emitReshape(em: QuantEmitter, x: string, n: Extract<Int8Node, { op: "reshape" }>, y: string): void {
+  const shape = em.ctx.constant(int64TensorProto(`${n.name}.shape`, n.shape.map((d) => (d === -1 ? 0 : d === -2 ? -1 : d))));
+  em.ctx.addNode("Reshape", [x, shape], [y], { name: n.name });
+}
+
+/** ONNX ops for functional float islands: op name → ONNX op type and attributes from the literal args. */
+const ISLAND_ONNX: Record<string, (args: unknown[], opset: number) => { op: string; attributes?: AttributeProto[] }> = {
+  add: () => ({ op: "Add" }), sub: () => ({ op: "Sub" }), mul: () => ({ op: "Mul" }), div: () => ({ op: "Div" }),
+  maximum: () => ({ op: "Max" }), minimum: () => ({ op: "Min" }), matmul: () => ({ op: "MatMul" }),
+  exp: () => ({ op: "Exp" }), log: () => ({ op: "Log" }), sqrt: () => ({ op: "Sqrt" }), abs: () => ({ op: "Abs" }), neg: () => ({ op: "Neg" }),
+  tanh: () => ({ op: "Tanh" }), sigmoid: () => ({ op: "Sigmoid" }), relu: () => ({ op: "Relu" }),
+  softmax: (a) => ({ op: "Softmax", attributes: [attr.int("axis", typeof a[1] === "number" ? a[1] : -1)] }),
+  logSoftmax: (a) => ({ op: "LogSoftmax", attributes: [attr.int("axis", typeof a[1] === "number" ? a[1] : -1)] }),
+};
+
+/**
+ * The float op of an island node on float inputs (the writers put DequantizeLinear before and
+ * QuantizeLinear after): functional islands whose op ONNX has; module islands are not
+ * exportable yet and are named in the error.
+ */
+export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "float" }>, inputs: string[], y: string): void {
+  const rule = n.call ? ISLAND_ONNX[n.call.op] : undefined;
+  const inputsAreArgs = n.call && n.call.args.every((a, i) => i >= inputs.length || (typeof a === "object" && a !== null && (a as { input?: number }).input === i));
+  if (!rule || !n.call || !inputsAreArgs) {
+    throw new NotSupportedError(`onnx export: float island '${n.name}' (${n.fn} from '${n.source}') has no ONNX mapping yet; it runs in Int8Model, or keep that layer quantizable`);
+  }
+  const { op, attributes } = rule(n.call.args, em.opset);
+  em.ctx.addNode(op, inputs, [y], { name: n.name, ...(attributes ? { attributes } : {}) });
+}
+
 /** The quantized ONNX bytes of an integer model. */
 export function exportInt8Model(int8: Int8Model, opts: Int8ExportOptions): Uint8Array {
   if (!(int8 instanceof Int8Model)) throw new ValueError("exportInt8Model: expected an Int8Model (quant.convert's result)");

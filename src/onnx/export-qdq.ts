@@ -25,7 +25,7 @@
 import type { Int8Node } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
-import { type QuantEmitter, convAttributes, emitFlatten, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
+import { type QuantEmitter, convAttributes, emitFlatten, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
 
 interface Source {
   /** Float tensor whose QuantizeLinear gives the value. */
@@ -131,6 +131,16 @@ class QdqWriter {
       case "flatten": {
         const y = this.out(n);
         emitFlatten(this.em, this.dq(n.inputs[0], n.name), n.startDim, n.name, y);
+        return this.setSource(n.output, y, null, n.name);
+      }
+      case "reshape": {
+        const y = this.out(n);
+        emitReshape(this.em, this.dq(n.inputs[0], n.name), n, y);
+        return this.setSource(n.output, y, null, n.name);
+      }
+      case "float": {
+        const y = this.out(n);
+        emitIslandFloat(this.em, n, n.inputs.map((i) => this.dq(i, n.name)), y);
         return this.setSource(n.output, y, null, n.name);
       }
     }

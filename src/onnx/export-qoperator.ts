@@ -25,7 +25,7 @@
 import type { Int8Node, QParams } from "../int8/graph.js";
 import { attr } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
-import { type QuantEmitter, emitFlatten, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
+import { type QuantEmitter, emitFlatten, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
 
 const MS = "com.microsoft";
 
@@ -109,6 +109,20 @@ class QopWriter {
       case "flatten":
         emitFlatten(this.em, this.name(n.inputs[0]), n.startDim, n.name, y);
         return this.define(n, y, null);
+      case "reshape":
+        emitReshape(this.em, this.name(n.inputs[0]), n, y);
+        return this.define(n, y, null);
+      case "float": {
+        const floats = n.inputs.map((id, k) => {
+          const f = ctx.temp(`${n.name}_in${k}_float`);
+          ctx.addNode("DequantizeLinear", this.triple(id), [f], { name: `${n.name}/DequantizeLinear_${k}` });
+          return f;
+        });
+        const f = ctx.temp(`${n.name}_float`);
+        emitIslandFloat(this.em, n, floats, f);
+        ctx.addNode("QuantizeLinear", [f, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
+        return this.define(n, y, null);
+      }
     }
   }
 }

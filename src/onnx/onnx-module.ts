@@ -11,6 +11,7 @@
  */
 import { NotSupportedError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { zeros } from "../tensor/creation.js";
 import { BatchNormBase } from "../nn/layers/batchnorm.js";
 import { Module } from "../nn/module.js";
 import type { Kernel } from "./onnx-ops.js";
@@ -122,6 +123,21 @@ export class OnnxModule extends Module {
     this.steps = spec.steps;
     this.constants = spec.constants;
     this.opset = spec.opset;
+  }
+
+  /**
+   * Zeros shaped as the declared inputs (a symbolic or unknown batch dim becomes 1), for graph
+   * capture; null when another dim is unknown.
+   */
+  exampleInputs(): Tensor[] | null {
+    const shapes: number[][] = [];
+    for (const spec of this.inputSpecs) {
+      if (!spec.dims) return null;
+      const dims = spec.dims.map((d, i) => (typeof d === "number" && d > 0 ? d : i === 0 ? 1 : null));
+      if (dims.some((d) => d === null)) return null;
+      shapes.push(dims as number[]);
+    }
+    return shapes.map((s) => zeros(s));
   }
 
   /** Runs the graph; returns the first graph output. */

@@ -31,20 +31,28 @@ import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from "../nn/layers/pooling.js
 import { Flatten } from "../nn/layers/shape.js";
 import { cloneModule } from "../nn/clone.js";
 import type { Module } from "../nn/module.js";
-import { type TraceNode, traceModel } from "../nn/trace.js";
+import type { TraceNode } from "../nn/trace.js";
+import { type Arg, type Graph, type GraphNode, isRef, refsOf } from "../graph/graph.js";
+import { GraphModule, resolveArgs } from "../graph/graph-module.js";
+import { DataFlow } from "../graph/pattern.js";
+import { OPS, type OpTarget } from "../ops/captured.js";
 import type { Int8Graph, Int8Node, QParams, ValueInfo } from "../int8/graph.js";
-import { Int8Model, type Int8Tensors } from "../int8/model.js";
+import { type IslandFn, Int8Model, type Int8Tensors } from "../int8/model.js";
 import { quantizeMultiplier } from "../int8/fixed-point.js";
 import { roundHalfEven } from "../int8/kernels/quantize.js";
 import { convRequant, lutTable, quantizeBias, qaddParams } from "../int8/kernels/params.js";
 import { sigmoid } from "../ops/unary.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type ActClamp } from "./qat-modules.js";
-import { DeQuantStub, QatModel, QuantStub, outputQuantizerOf } from "./stubs.js";
-import { disableObserver } from "./schedule.js";
+import { DeQuantStub, QatModel, outputQuantizerOf } from "./stubs.js";
+import { disableObserver, freezeBnStats } from "./schedule.js";
+import { SHARES_INPUT_QPARAMS } from "./prepare.js";
+import { functionalAct } from "./fuse.js";
 
 export interface ConvertOptions {
-  /** An example input (batch of any size); default: zeros of the last shape the model saw. */
+  /** Optional: checked against the captured input shape (the graph was captured by prepare). */
   example?: Tensor;
+  /** Fail (naming them) instead of leaving ops without an integer kernel as float islands. */
+  strict?: boolean;
 }
 
 interface QuantizerLike {
@@ -241,38 +249,250 @@ function addBatchNorm(b: GraphBuilder, n: TraceNode, m: BatchNorm2d, x: ValueInf
   });
 }
 
-/** Modules traced as one node: QAT layers, modules carrying an output quantizer, leaves. */
-function atomicForConvert(m: Module): boolean {
-  if (m instanceof QatWeightLayer) return true;
-  return m.namedChildren().every(([name]) => name === "activation_post_process");
+/** What convert did: integer nodes, float islands (with where they come from). */
+export interface ConvertReport {
+  islands: { name: string; fn: string; source: string; reason: string }[];
 }
+
+/** The graph node list of a prepared model as convert walks it (one per op, quantizers folded in). */
+interface Walk {
+  gm: GraphModule;
+  graph: Graph;
+  flow: DataFlow;
+  islands: Map<string, IslandFn>;
+  report: ConvertReport;
+  strict: boolean;
+}
+
+/** The node's path in the QAT model (as module paths were before graphs: "module.conv1", "module.add_1"). */
+const pathOf = (n: GraphNode): string => `module.${n.kind === "call_module" ? n.target : n.name}`;
+
+const isQuantizerNode = (gm: GraphModule, n: GraphNode): boolean => n.kind === "call_module" && /^activation_post_process(_\d+)?$/.test(n.target) && gm.getSubmodule(n.target) !== null;
+
+/** The quantizer that sets `n`'s output parameters: attached to its module, or an inserted node reading it alone. */
+function outputQuantizer(w: Walk, n: GraphNode): { fq: Module; where: string; node: GraphNode | null } | null {
+  if (n.kind === "call_module") {
+    const own = outputQuantizerOf(w.gm.getSubmodule(n.target));
+    if (own) return { fq: own, where: `${pathOf(n)}.activation_post_process`, node: null };
+  }
+  const r = w.flow.soleReader(n) ?? w.flow.readersOf(n.outputs[0]).find((x) => isQuantizerNode(w.gm, x)) ?? null;
+  if (r && isQuantizerNode(w.gm, r)) return { fq: w.gm.getSubmodule(r.target), where: r.target, node: r };
+  return null;
+}
+
+function traceNodeOf(w: Walk, n: GraphNode): TraceNode {
+  const ins = refsOf(n.args);
+  return {
+    path: pathOf(n), module: w.gm.getSubmodule(n.target), inputs: ins, output: n.outputs[0],
+    inputShapes: ins.map((id) => w.graph.value(id).shape), outputShape: w.graph.value(n.outputs[0]).shape,
+  };
+}
+
+/** A float island: dequantize inputs, run `fn`, quantize with the output quantizer. */
+function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string): void {
+  const source = pathOf(n);
+  const fn = n.kind === "call_module" ? w.gm.getSubmodule(n.target).typeName : n.target;
+  if (w.strict) throw new NotSupportedError(`convert (strict): '${source}' (${fn}) has no integer implementation: ${reason}`);
+  const q = outputQuantizer(w, n);
+  if (!q) throw new NotSupportedError(`convert: '${source}' (${fn}) runs in float but its output has no quantizer`);
+  const quantized = refsOf(n.args).filter((id) => b.values.has(id));
+  const inputs = quantized.map((id) => b.value(id, source));
+  const y = b.define(n.outputs[0], w.graph.value(n.outputs[0]).shape, activationQParams(q.fq, q.where), source);
+  const name = `${source}#float`;
+  const node: Int8Node = { op: "float", name, inputs: inputs.map((v) => v.id), output: y.id, fn, source };
+  const call = n.kind === "call_function" ? literalCall(n, quantized) : null;
+  if (call) node.call = call;
+  else w.islands.set(name, islandFunction(w, n, quantized));
+  b.nodes.push(node);
+  w.report.islands.push({ name, fn, source, reason });
+  if (q.node) b.alias(n.outputs[0], q.node.outputs[0]);
+}
+
+/** `{ op, args }` with `{ input: k }` for the k-th quantized input, or null if an argument is a float tensor. */
+function literalCall(n: GraphNode, inputs: number[]): { op: string; args: unknown[] } | null {
+  let ok = true;
+  const args = mapArgs(n.args, (id) => {
+    const k = inputs.indexOf(id);
+    if (k < 0) ok = false;
+    return { input: k };
+  });
+  return ok ? { op: n.target, args } : null;
+}
+
+/** The island's float computation in this process: the op or the module's own forward (no hooks). */
+function islandFunction(w: Walk, n: GraphNode, inputs: number[]): IslandFn {
+  const env = new Map<number, Tensor>();
+  for (const id of refsOf(n.args)) {
+    if (inputs.includes(id)) continue;
+    const p = w.graph.producer(id);
+    if (!p || (p.kind !== "get_attr" && p.kind !== "constant")) throw new NotSupportedError(`convert: '${n.name}' reads value %${id}, which is neither quantized nor a constant`);
+    w.gm.runNode(p, env);
+    env.set(id, noGrad(() => env.get(id)!.detach()));
+  }
+  const gm = w.gm;
+  return (xs) => {
+    const local = new Map(env);
+    inputs.forEach((id, k) => local.set(id, xs[k]));
+    if (n.kind === "call_function") return (OPS[n.target as OpTarget] as (...a: unknown[]) => Tensor)(...resolveArgs(n.args, local));
+    const mod = gm.getSubmodule(n.target);
+    const impl = (Object.getPrototypeOf(mod) as { forward: (...a: unknown[]) => Tensor }).forward;
+    return impl.apply(mod, resolveArgs(n.args, local));
+  };
+}
+
+function mapArgs(args: readonly Arg[], f: (id: number) => unknown): unknown[] {
+  const walk = (a: Arg): unknown => {
+    if (isRef(a)) return f(a.ref);
+    if (Array.isArray(a)) return (a as Arg[]).map(walk);
+    if (typeof a === "object" && a !== null) {
+      if ("batchOf" in a) return -1;
+      return Object.fromEntries(Object.entries(a).map(([k, x]) => [k, walk(x as Arg)]));
+    }
+    return a;
+  };
+  return args.map(walk);
+}
+
+/** Functional ops with an integer form; returns false to make the node a float island. */
+function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
+  const ins = refsOf(n.args);
+  if (!ins.every((id) => b.values.has(id))) return "an input is a float tensor (parameter or constant)";
+  const x = b.value(ins[0], pathOf(n));
+  const out = n.outputs[0];
+  const shape = w.graph.value(out).shape;
+  const a = n.args;
+  if (SHARES_INPUT_QPARAMS.has(n.target)) {
+    if (n.target === "dropout") return b.alias(ins[0], out), null;
+    if (["reshape", "flatten", "squeeze", "unsqueeze"].includes(n.target)) {
+      if (shape[0] !== w.graph.value(ins[0]).shape[0]) return `${n.target} changes the batch dimension`;
+      const y = b.define(out, shape, x.q, pathOf(n));
+      b.nodes.push({ op: "reshape", name: pathOf(n), inputs: [x.id], output: y.id, shape: [-1, ...shape.slice(1)] });
+      return null;
+    }
+    if (n.target === "maxPool2d") {
+      const o = (a[2] ?? {}) as { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; ceilMode?: boolean };
+      const k = pair(a[1] as number | [number, number]);
+      const y = b.define(out, shape, x.q, pathOf(n));
+      b.nodes.push({ op: "maxpool2d", name: pathOf(n), inputs: [x.id], output: y.id, kernel: k, stride: pair(o.stride ?? k), padding: pair(o.padding ?? 0), dilation: pair(o.dilation ?? 1), ceilMode: o.ceilMode ?? false });
+      return null;
+    }
+    return `${n.target} has no integer kernel yet`;
+  }
+  const q = outputQuantizer(w, n);
+  if (!q) return "its output has no quantizer";
+  const y = b.define(out, shape, activationQParams(q.fq, q.where), pathOf(n));
+  if (q.node) b.alias(out, q.node.outputs[0]);
+  const relu = functionalAct(n);
+  if (relu) {
+    const act = relu instanceof Hardtanh ? { min: relu.minVal, max: relu.maxVal } : { min: 0, max: Infinity };
+    b.nodes.push({ op: "requantize", name: pathOf(n), inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+    return null;
+  }
+  if (n.target === "add" && ins.length === 2 && sameShape(w, ins)) {
+    const xb = b.value(ins[1], pathOf(n));
+    const p = qaddParams(x.q.scale, xb.q.scale, y.q.scale);
+    const mp = (v: { multiplier: number; shift: number }): [number, number] => [v.multiplier, v.shift];
+    b.nodes.push({ op: "add", name: pathOf(n), inputs: [x.id, xb.id], output: y.id, aMultiplier: mp(p.aMultiplier), bMultiplier: mp(p.bMultiplier), outMultiplier: mp(p.outMultiplier), leftShift: p.leftShift, clamp: [y.q.qmin, y.q.qmax] });
+    return null;
+  }
+  if (n.target === "concat") {
+    const vs = ins.map((id) => b.value(id, pathOf(n)));
+    const axis0 = (a[1] ?? 0) as number;
+    const axis = axis0 < 0 ? axis0 + shape.length : axis0;
+    b.nodes.push({ op: "concat", name: pathOf(n), inputs: vs.map((v) => v.id), output: y.id, axis, multipliers: vs.map((v) => (v.q.scale === y.q.scale && v.q.zeroPoint === y.q.zeroPoint ? null : pairOf(v.q.scale / y.q.scale))) });
+    return null;
+  }
+  // not integer: undo the definition, the caller makes an island
+  b.values.delete(out);
+  if (q.node) b.values.delete(q.node.outputs[0]);
+  return `${n.target} has no integer kernel`;
+}
+
+const sameShape = (w: Walk, ids: number[]): boolean => ids.every((id) => w.graph.value(id).shape.join() === w.graph.value(ids[0]).shape.join());
 
 /** The integer-only model of a prepared (and trained or calibrated) QAT model. */
 export function convert(model: QatModel, opts: ConvertOptions = {}): Int8Model {
+  return convertWithReport(model, opts).model;
+}
+
+/**
+ * convert, also returning the report (float islands with their reasons). Freezes the live
+ * model first: observers off and BN statistics frozen (PyTorch's convert ends training), so
+ * nothing a later forward does can change what convert or an export reads.
+ */
+export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): { model: Int8Model; report: ConvertReport } {
   if (!(model instanceof QatModel)) throw new ValueError("convert: expected the model returned by quant.prepareQat");
-  const example = opts.example ?? (model.inputShape ? zeros([1, ...model.inputShape.slice(1)]) : null);
-  if (!example) throw new ValueError("convert: the model has not seen an input yet; pass { example } with an input batch");
+  if (!(model.module instanceof GraphModule)) throw new ValueError("convert: the QAT model has no captured graph; prepare it with quant.prepareQat");
+  disableObserver(model);
+  freezeBnStats(model);
+  const inGraph = (model.module as GraphModule).graph;
+  if (inGraph.inputs.length !== 1) throw new NotSupportedError(`convert: the model takes ${inGraph.inputs.length} inputs; Int8Model runs single-input models`);
+  const inShape = inGraph.value(inGraph.inputs[0]).shape;
+  if (opts.example) checkExample(opts.example, inShape);
+  // One forward with observers off: fused fake-quantizers (PyTorch's FusedMovingAvgObsFakeQuantize)
+  // derive their scale from the observed range only when they run, so the live model's scale
+  // buffers become the ones convert reads (and an export after more forwards reads the same).
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    noGrad(() => model.forward(opts.example ?? zeros([1, ...inShape.slice(1)])));
+  } finally {
+    model.train(wasTraining);
+  }
   const m = cloneModule(model);
-  disableObserver(m);
-  const trace = traceModel(m, example, atomicForConvert);
+  const gm = m.module as GraphModule;
+  const graph = gm.graph;
+  const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [] }, strict: opts.strict ?? false };
   const b = new GraphBuilder();
-  let input: ValueInfo | null = null;
-  for (const n of trace.nodes) {
-    if (n.module instanceof QuantStub) {
-      const fq = outputQuantizerOf(n.module)!;
-      input = b.define(n.output, n.outputShape, activationQParams(fq, "quant.activation_post_process"), "quant");
-      if (n.inputs[0] !== trace.input) throw new NotSupportedError("convert: the QuantStub must consume the model input");
+  const input = b.define(graph.inputs[0], graph.value(graph.inputs[0]).shape, activationQParams(outputQuantizerOf(m.quant)!, "quant.activation_post_process"), "quant");
+  for (const n of graph.nodes) {
+    if (n.kind === "get_attr" || n.kind === "constant" || (isQuantizerNode(gm, n) && b.values.has(n.outputs[0]))) continue;
+    if (isQuantizerNode(gm, n)) {
+      // a quantizer after a value no node defined yet (e.g. after a module called twice): requantize
+      const x = b.value(refsOf(n.args)[0], pathOf(n));
+      const y = b.define(n.outputs[0], graph.value(n.outputs[0]).shape, activationQParams(gm.getSubmodule(n.target), pathOf(n)), pathOf(n));
+      b.nodes.push({ op: "requantize", name: pathOf(n), inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: [y.q.qmin, y.q.qmax] });
       continue;
     }
-    addNode(b, n);
+    const why = n.kind === "call_function" ? addFunction(b, w, n) : addModuleCall(b, w, n);
+    if (why !== null) addIsland(b, w, n, why);
   }
-  if (!input) throw new NotSupportedError("convert: the model has no QuantStub at its entry");
-  const out = b.value(trace.output, "model output");
-  const graph: Int8Graph = {
+  const out = b.value(graph.outputs[0], "model output");
+  const int8Graph: Int8Graph = {
     input, output: out.id,
     values: [...new Map([...b.values.values()].map((v) => [v.id, v])).values()],
     nodes: b.nodes,
-    meta: { qconfig: model.description.qconfig, producer: "qat-ts convert" },
+    meta: { qconfig: model.description.qconfig, producer: "qat-ts convert", floatIslands: w.report.islands.map((i) => i.source) },
   };
-  return new Int8Model(graph, b.tensors);
+  return { model: new Int8Model(int8Graph, b.tensors, w.islands), report: w.report };
+}
+
+/** A module call: its integer form, or the reason it becomes a float island. */
+function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
+  const t = traceNodeOf(w, n);
+  if (!t.inputs.every((id) => b.values.has(id))) return "an input is a float tensor";
+  const m = t.module;
+  const q = outputQuantizerOf(m) ? null : outputQuantizer(w, n);
+  if (q?.node && (m instanceof ReLU || m instanceof Hardtanh)) {
+    // a module called more than once: its quantizer is a graph node after each call
+    const x = b.value(t.inputs[0], n.target);
+    const y = b.define(t.output, t.outputShape, activationQParams(q.fq, q.where), n.target);
+    b.alias(t.output, q.node.outputs[0]);
+    const act = m instanceof Hardtanh ? { min: m.minVal, max: m.maxVal } : { min: 0, max: Infinity };
+    b.nodes.push({ op: "requantize", name: `${pathOf(n)}#${n.name}`, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+    return null;
+  }
+  try {
+    addNode(b, t);
+    return null;
+  } catch (e) {
+    if (e instanceof NotSupportedError && /no integer implementation/.test(e.message)) return `${t.module.typeName} has no integer kernel`;
+    throw e;
+  }
+}
+
+function checkExample(x: Tensor, shape: readonly number[]): void {
+  if (x.ndim !== shape.length || x.shape.some((d, i) => i > 0 && d !== shape[i])) {
+    throw new ValueError(`convert: example of shape [${x.shape.join(", ")}] does not match the captured input [N, ${shape.slice(1).join(", ")}]`);
+  }
 }

@@ -6,9 +6,10 @@
  * Fused container for its QAT module (BN folding simulated, see qat-modules.ts).
  *
  * `fuseModules(model, [["conv1","bn1","relu1"], …])` fuses listed groups (for models written
- * by hand); `findFusionGroups(model)` detects them automatically: consecutive children of the
- * same parent, in registration order, forming a supported pattern with matching channel
- * counts. Called by src/quant/prepare.ts and user code.
+ * by hand); `fusionGroupsOf(graph, model)` detects them on the captured graph by DATA FLOW
+ * (never by registration order: a ReLU registered after bn2 but applied after a residual add
+ * must not fuse), and `applyFusion` rewrites module tree and graph together.
+ * Called by src/quant/prepare.ts and user code.
  */
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Hardtanh, ReLU, ReLU6 } from "../nn/layers/activation.js";
@@ -17,6 +18,11 @@ import { Sequential } from "../nn/layers/container.js";
 import { Conv2d } from "../nn/layers/conv.js";
 import { Identity, Linear } from "../nn/layers/linear.js";
 import type { Module } from "../nn/module.js";
+import type { Tensor } from "../tensor/tensor.js";
+import type { Graph, GraphNode } from "../graph/graph.js";
+import { capture, isAtomicModule } from "../graph/capture.js";
+import { exampleInputsFor } from "../graph/example.js";
+import { DataFlow } from "../graph/pattern.js";
 
 export type FusionPattern = "conv-bn" | "conv-bn-act" | "conv-act" | "linear-act" | "linear-bn" | "linear-bn-act";
 
@@ -87,22 +93,80 @@ export function fuseModules(model: Module, groups: readonly (readonly string[])[
   return model;
 }
 
-/** Groups of consecutive children (dotted paths) that form a fusion pattern, longest first. */
-export function findFusionGroups(model: Module): string[][] {
-  const groups: string[][] = [];
-  for (const [path, parent] of model.namedModules()) {
-    if (parent instanceof Fused) continue;
-    const kids = parent.namedChildren();
-    for (let i = 0; i < kids.length; i++) {
-      for (const len of [3, 2]) {
-        const slice = kids.slice(i, i + len);
-        if (slice.length === len && patternOf(slice.map(([, m]) => m))) {
-          groups.push(slice.map(([name]) => (path ? `${path}.${name}` : name)));
-          i += len - 1;
-          break;
-        }
-      }
-    }
+/** A fusion group found in a graph: the member nodes, in data-flow order. */
+export interface FusionMatch {
+  pattern: FusionPattern;
+  nodes: GraphNode[];
+  /** Module paths of the members; a functional activation appears as "<node>()". */
+  paths: string[];
+}
+
+/** The activation a functional node applies, if it folds into an output clamp. */
+export function functionalAct(n: GraphNode): ReLU | ReLU6 | Hardtanh | null {
+  if (n.kind !== "call_function") return null;
+  const [, a, b] = n.args;
+  if (n.target === "relu" && n.args.length === 1) return new ReLU();
+  if (n.target === "relu6" && n.args.length === 1) return new ReLU6();
+  if ((n.target === "hardtanh" || n.target === "clamp") && a === 0 && typeof b === "number" && b > 0) return b === 6 ? new ReLU6() : new Hardtanh(0, b);
+  return null;
+}
+
+/**
+ * Fusion groups by data flow (DESIGN.md §1): conv→bn→act, conv→bn, conv→act, linear(→bn)(→act),
+ * where each link is the sole reader of the previous node's output (DataFlow.matchChain), every
+ * member module is called exactly once in the graph, and channel counts match. The activation
+ * may be a module (ReLU, ReLU6, Hardtanh(0, x)) or a functional relu/relu6/clamp(0, x).
+ */
+export function fusionGroupsOf(graph: Graph, root: Module): FusionMatch[] {
+  const calls = new Map<string, number>();
+  for (const n of graph.nodes) if (n.kind === "call_module") calls.set(n.target, (calls.get(n.target) ?? 0) + 1);
+  const moduleAt = (n: GraphNode): Module | null => (n.kind === "call_module" && calls.get(n.target) === 1 ? root.getSubmodule(n.target) : null);
+  const flow = new DataFlow(graph);
+  const matches: FusionMatch[] = [];
+  const taken = new Set<GraphNode>();
+  for (const anchor of graph.nodes) {
+    const layer = moduleAt(anchor);
+    if (!(layer instanceof Conv2d || layer instanceof Linear) || taken.has(anchor)) continue;
+    const isConv = layer instanceof Conv2d;
+    const n = isConv ? layer.outChannels : layer.outFeatures;
+    const chain = flow.matchChain(anchor, [
+      { match: () => true },
+      { match: (x) => bnFits(moduleAt(x), n, isConv), optional: true },
+      { match: (x) => (moduleAt(x) !== null && isFusableAct(moduleAt(x)!)) || functionalAct(x) !== null, optional: true },
+    ]);
+    if (!chain || chain.length < 2 || chain.some((x) => taken.has(x))) continue;
+    const mods = chain.map((x) => moduleAt(x) ?? functionalAct(x)!);
+    const pattern = patternOf(mods);
+    if (!pattern) continue;
+    for (const x of chain) taken.add(x);
+    matches.push({ pattern, nodes: chain, paths: chain.map((x) => (x.kind === "call_module" ? x.target : `${x.name}()`)) });
   }
-  return groups;
+  return matches;
+}
+
+function bnFits(bn: Module | null, n: number, conv: boolean): boolean {
+  return (conv ? bn instanceof BatchNorm2d : bn instanceof BatchNorm1d) && (bn as BatchNorm2d).numFeatures === n && (bn as BatchNorm2d).trackRunningStats;
+}
+
+/**
+ * Applies a match to `root` and its graph: a Fused container at the first member's path, the
+ * other member modules become Identity, and the graph keeps one call_module node that
+ * produces what the last member produced.
+ */
+export function applyFusion(root: Module, graph: Graph, m: FusionMatch): void {
+  const mods = m.nodes.map((x) => (x.kind === "call_module" ? root.getSubmodule(x.target) : functionalAct(x)!));
+  const [first, ...rest] = m.nodes;
+  root.setSubmodule(first.target, new Fused(m.pattern, mods));
+  for (const x of rest) if (x.kind === "call_module") root.setSubmodule(x.target, new Identity());
+  first.outputs = [...rest[rest.length - 1].outputs];
+  graph.nodes = graph.nodes.filter((x) => !rest.includes(x));
+}
+
+/**
+ * The fusion groups of `model` (module paths; a functional activation as "<node>()"), found by
+ * capturing it on `example` (default: exampleInputsFor) — the groups prepareQat fuses.
+ */
+export function findFusionGroups(model: Module, example?: Tensor | readonly Tensor[]): string[][] {
+  const graph = capture(model, exampleInputsFor(model, example, "findFusionGroups"), { atomic: (m) => m instanceof Fused || isAtomicModule(m) });
+  return fusionGroupsOf(graph, model).map((g) => g.paths);
 }

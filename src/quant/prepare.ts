@@ -1,39 +1,48 @@
 /**
- * `prepareQat(model, { qconfig })`: turns a float model into a QAT model, like
- * torch.ao.quantization.prepare_qat after fuse_modules_qat, but automatic:
+ * `prepareQat(model, { qconfig })`: turns a float model into a QAT model — PT2E's
+ * `prepare_pt2e` over our graph, with the eager API's names:
  *
- * 1. copies the model (unless `inplace`),
- * 2. fuses conv→bn(→relu/relu6), conv→relu, linear(→bn)(→relu) (auto-detected, or the
- *    groups you pass as `fuse`),
- * 3. swaps Conv2d/Linear and fused groups for QAT modules whose weights pass through
- *    `weight_fake_quant` (BN folding simulated, src/quant/qat-modules.ts),
- * 4. attaches an output quantizer (`activation_post_process`) after every op whose output
- *    gets new quantization parameters: conv/linear (after the fused activation), standalone
- *    ReLU/ReLU6/Hardtanh/Sigmoid, Add, Concat, average pools — while MaxPool, Flatten,
- *    Dropout and Identity keep their input's parameters, as in the integer engine,
+ * 1. copies the model (unless `inplace`) and captures it (src/graph/capture.ts) on
+ *    `example` (or what exampleInputsFor finds): functional ops are nodes too;
+ * 2. fuses conv→bn(→relu/relu6), conv→relu, linear(→bn)(→relu) by DATA FLOW
+ *    (fuse.ts: each link the sole reader of the previous one), or the groups you pass;
+ * 3. wraps the model in a GraphModule (same child names, same state-dict keys) and swaps
+ *    Conv2d/Linear and fused groups for QAT modules whose weights pass through
+ *    `weight_fake_quant` (BN folding simulated, src/quant/qat-modules.ts);
+ * 4. gives every float-valued node an output quantizer — modules get a child
+ *    `activation_post_process`, functional ops an inserted `activation_post_process_<k>`
+ *    node — except ops that keep their input's parameters (max pool, flatten, reshape,
+ *    permute, transpose, slice, dropout, identity: SHARES_INPUT_QPARAMS);
  * 5. wraps the result in a QatModel with a QuantStub at the entry (input quantizer).
+ * An op with no integer kernel still gets its output quantizer: convert makes it a float
+ * island between dequantize and quantize.
  *
- * Per-module choices: `overrides` match by exact path (also applying to the module's
- * descendants, as PyTorch's module-name qconfig), by RegExp on the path, or by layer class;
- * the first match wins, and `qconfig: null` keeps that module in float.
+ * Per-node choices: `overrides` match by exact path (also applying to the module's
+ * descendants, as PyTorch's module-name qconfig; a functional node by its graph name, e.g.
+ * "add_1"), by RegExp on the path, or by layer class; the first match wins, and
+ * `qconfig: null` keeps that node's computation in float (weights not fake-quantized; a float
+ * island after convert) while its output is still quantized for its consumers.
  * Called by user code, the CLI and quant.loadPrepared.
  */
 import { ValueError } from "../tensor/errors.js";
-import { Hardtanh, ReLU, Sigmoid } from "../nn/layers/activation.js";
 import { Conv2d } from "../nn/layers/conv.js";
 import { Linear } from "../nn/layers/linear.js";
-import { Add, Concat } from "../nn/layers/merge.js";
-import { AdaptiveAvgPool2d, AvgPool2d } from "../nn/layers/pooling.js";
 import { cloneModule } from "../nn/clone.js";
 import type { Module } from "../nn/module.js";
-import { Fused, findFusionGroups, fuseModules } from "./fuse.js";
+import { Fused, type FusionMatch, applyFusion, fusionGroupsOf } from "./fuse.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { NotSupportedError } from "../tensor/errors.js";
+import type { Graph, GraphNode } from "../graph/graph.js";
+import { capture, isAtomicModule } from "../graph/capture.js";
+import { exampleInputsFor } from "../graph/example.js";
+import { GraphModule, type NodeHook } from "../graph/graph-module.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, actClampOf } from "./qat-modules.js";
-import { type PrepareDescription, QatModel, attachGridPassThrough, attachOutputQuantizer } from "./stubs.js";
+import { type PrepareDescription, QatModel, attachGridPassThrough, attachOutputQuantizer, inheritGrid, markGrid } from "./stubs.js";
 import { MaxPool2d } from "../nn/layers/pooling.js";
 import { Flatten } from "../nn/layers/shape.js";
 import { Dropout } from "../nn/layers/dropout.js";
 import { Identity as IdentityLayer } from "../nn/layers/linear.js";
-import { type BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
+import type { BatchNorm1d, BatchNorm2d } from "../nn/layers/batchnorm.js";
 
 /** What a weight-quantizer factory learns about the layer it quantizes. */
 export interface WeightContext {
@@ -65,9 +74,16 @@ export interface PrepareOptions {
   fuse?: boolean | string[][];
   /** Modify `model` itself instead of a copy (default false). */
   inplace?: boolean;
+  /**
+   * Input batch(es) to capture the graph with (PT2E's example_inputs). Default: the model's
+   * `exampleInputs()`, else zeros shaped like its last forward's inputs.
+   */
+  example?: Tensor | readonly Tensor[];
 }
 
-function resolver(opts: PrepareOptions): (path: string, m: Module) => QConfig | null {
+type Resolver = (path: string, m: Module | null) => QConfig | null;
+
+function resolver(opts: PrepareOptions): Resolver {
   const overrides = opts.overrides ?? [];
   for (const o of overrides) {
     const n = Number(o.name !== undefined) + Number(o.regex !== undefined) + Number(o.type !== undefined);
@@ -77,16 +93,10 @@ function resolver(opts: PrepareOptions): (path: string, m: Module) => QConfig | 
     for (const o of overrides) {
       if (o.name !== undefined && (path === o.name || path.startsWith(o.name + "."))) return o.qconfig;
       if (o.regex && o.regex.test(path)) return o.qconfig;
-      if (o.type && m instanceof o.type) return o.qconfig;
+      if (o.type && m !== null && m instanceof o.type) return o.qconfig;
     }
     return opts.qconfig;
   };
-}
-
-/** Modules whose output gets its own quantization parameters. */
-function needsOutputQuantizer(m: Module): boolean {
-  return m instanceof ReLU || m instanceof Hardtanh || m instanceof Sigmoid || m instanceof Add || m instanceof Concat || m instanceof BatchNorm2d ||
-    m instanceof AvgPool2d || m instanceof AdaptiveAvgPool2d || m instanceof QatWeightLayer;
 }
 
 /** The QAT replacement for a float layer or fused group, or null to keep it. */
@@ -115,39 +125,114 @@ function describe(opts: PrepareOptions, groups: string[][]): PrepareDescription 
   };
 }
 
-/** Fuses, swaps in QAT modules, attaches quantizers; see the file header. */
-export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
-  if (!opts || !opts.qconfig) throw new ValueError("prepareQat: options.qconfig is required (e.g. quant.qconfigs.x86)");
-  const m = opts.inplace ? model : cloneModule(model);
-  const groups = opts.fuse === false ? [] : Array.isArray(opts.fuse) ? opts.fuse : findFusionGroups(m);
-  fuseModules(m, groups);
-  const qconfigFor = resolver(opts);
-  // Paths whose subtree is settled: kept float, or replaced by a QAT module.
-  const done: string[] = [];
-  for (const [path, mod] of m.namedModules()) {
-    if (path === "" || done.some((p) => path.startsWith(p + "."))) continue;
-    const qc = qconfigFor(path, mod);
-    if (!qc) {
-      done.push(path);
+/** Modules (or ONNX ops) that keep their input's quantization parameters. */
+function keepsInputGrid(m: Module): boolean {
+  if (m instanceof MaxPool2d || m instanceof Flatten || m instanceof Dropout || m instanceof IdentityLayer) return true;
+  const opType = (m as unknown as { opType?: unknown }).opType;
+  return typeof opType === "string" && PASS_THROUGH_ONNX.has(opType);
+}
+
+const PASS_THROUGH_ONNX = new Set(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Identity", "Dropout"]);
+
+/**
+ * Functional ops that keep their input's quantization parameters (the integer engine moves
+ * bytes, PT2E's SharedQuantizationSpec). Every other float-valued functional op gets its own
+ * output quantizer: an integer kernel where one exists, a float island otherwise.
+ */
+export const SHARES_INPUT_QPARAMS = new Set(["reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "maxPool2d", "slice", "dropout", "broadcastTo"]);
+
+const isFloatValue = (graph: Graph, id: number) => graph.value(id).dtype === "float32" || graph.value(id).dtype === "float64";
+
+/** Node hook of an inserted quantizer node: tags its output with the quantizer's grid. */
+const tagQuantizerGrid: NodeHook = (gm, node, _args, out) => markGrid(out, gm.getSubmodule(node.target));
+/** Node hook of a functional op that keeps its input's parameters. */
+const passInputGrid: NodeHook = (_gm, _node, args, out) => inheritGrid(args[0], out);
+
+/** Inserts a quantizer module after `node` (PT2E's observer insertion); returns its node. */
+function insertQuantizer(gm: GraphModule, node: GraphNode, fq: Module): void {
+  const g = gm.graph;
+  const out = node.outputs[0];
+  const name = g.uniqueName("activation_post_process");
+  gm.registerModule(name, fq);
+  const v = g.addValue(g.value(out).shape, g.value(out).dtype);
+  const q = g.addNode({ kind: "call_module", target: name, args: [{ ref: out }], outputs: [v], name }, g.nodes.indexOf(node) + 1);
+  g.replaceUses(out, v, q);
+  gm.nodeHooks.set(q.name, tagQuantizerGrid);
+}
+
+/** Swaps QAT modules in and gives every module call its output quantization. */
+function quantizeModuleCalls(gm: GraphModule, qconfigFor: Resolver, fallback: QConfig): void {
+  const g = gm.graph;
+  const calls = new Map<string, GraphNode[]>();
+  for (const n of g.nodes) if (n.kind === "call_module") calls.set(n.target, [...(calls.get(n.target) ?? []), n]);
+  for (const [path, nodes] of calls) {
+    const mod = gm.getSubmodule(path);
+    const own = qconfigFor(path, mod);
+    // qconfig null: the op stays float (a float island after convert); its output is still
+    // quantized (global qconfig) so that quantized consumers get integer inputs, as in PT2E.
+    const qc = own ?? fallback;
+    const swapped = own ? swapFor(mod, qc) : null;
+    if (swapped) gm.setSubmodule(path, swapped);
+    const target = swapped ?? mod;
+    if (keepsInputGrid(target)) attachGridPassThrough(target);
+    else if (!nodes.every((n) => isFloatValue(g, n.outputs[0]))) continue;
+    else if (nodes.length === 1) attachOutputQuantizer(target, qc.activation());
+    else for (const n of nodes) insertQuantizer(gm, n, qc.activation()); // a module called twice gets one quantizer per call
+  }
+}
+
+/** Output quantizers (or shared parameters) for functional ops. */
+function quantizeFunctionCalls(gm: GraphModule, qconfigFor: Resolver, fallback: QConfig): void {
+  const g = gm.graph;
+  for (const n of [...g.nodes]) {
+    if (n.kind !== "call_function" || n.outputs.length !== 1 || !isFloatValue(g, n.outputs[0])) continue;
+    if (SHARES_INPUT_QPARAMS.has(n.target)) {
+      gm.nodeHooks.set(n.name, passInputGrid);
       continue;
     }
-    const swapped = swapFor(mod, qc);
-    const target = swapped ?? mod;
-    if (swapped) {
-      m.setSubmodule(path, swapped);
-      done.push(path);
-    }
-    if (needsOutputQuantizer(target)) attachOutputQuantizer(target, qc.activation());
-    else if (target instanceof MaxPool2d || target instanceof Flatten || target instanceof Dropout || target instanceof IdentityLayer) attachGridPassThrough(target);
+    insertQuantizer(gm, n, (qconfigFor(n.name, null) ?? fallback).activation());
   }
-  const top = swapFor(m, opts.qconfig);
-  if (top) throw new ValueError("prepareQat: the model itself is a single layer; wrap it in nn.Sequential");
-  const qm = new QatModel(m, describe(opts, groups));
+}
+
+/** The fusion groups to apply: all found, none, or the listed ones (each must be found). */
+function chooseGroups(found: FusionMatch[], fuse: PrepareOptions["fuse"]): FusionMatch[] {
+  if (fuse === false) return [];
+  if (!Array.isArray(fuse)) return found;
+  return fuse.map((paths) => {
+    const m = found.find((f) => f.paths.join("|") === paths.join("|"));
+    if (!m) {
+      throw new NotSupportedError(
+        `prepareQat: cannot fuse [${paths.join(", ")}]: in the captured graph these are not a conv/linear → bn → act chain where each reads the previous one alone ` +
+          `(fusable here: ${found.map((f) => `[${f.paths.join(", ")}]`).join(" ") || "none"})`,
+      );
+    }
+    return m;
+  });
+}
+
+/** Modules captured as one node during prepare. */
+const atomicForPrepare = (m: Module): boolean => m instanceof Fused || m instanceof QatWeightLayer || isAtomicModule(m);
+
+/** Captures, fuses by data flow, swaps in QAT modules, inserts quantizers; see the file header. */
+export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
+  if (!opts || !opts.qconfig) throw new ValueError("prepareQat: options.qconfig is required (e.g. quant.qconfigs.x86)");
+  if (swapFor(model, opts.qconfig)) throw new ValueError("prepareQat: the model itself is a single layer; wrap it in nn.Sequential");
+  const examples = exampleInputsFor(model, opts.example, "prepareQat");
+  const m = opts.inplace ? model : cloneModule(model);
+  const graph = capture(m, examples, { atomic: atomicForPrepare });
+  const groups = chooseGroups(fusionGroupsOf(graph, m), opts.fuse);
+  for (const group of groups) applyFusion(m, graph, group);
+  const gm = new GraphModule(m, graph);
+  const qconfigFor = resolver(opts);
+  quantizeModuleCalls(gm, qconfigFor, opts.qconfig);
+  quantizeFunctionCalls(gm, qconfigFor, opts.qconfig);
+  const qm = new QatModel(gm, describe(opts, groups.map((g) => g.paths)));
   // The input quantizer is addressed as `quant` (or by type QuantStub) in overrides, as
   // PyTorch users set `model.quant.qconfig`; e.g. keep 8-bit images in front of a W4A4 network.
   const inputQc = qconfigFor("quant", qm.quant);
   if (!inputQc) throw new ValueError("prepareQat: the input quantizer (QuantStub `quant`) cannot be left float: an override maps it to null");
   attachOutputQuantizer(qm.quant, inputQc.activation());
+  qm.inputShape = [...examples[0].shape];
   qm.train(model.training);
   return qm;
 }

@@ -51,6 +51,17 @@ function applyOutputQuantizer(m: Module, _inputs: unknown[], out: Tensor): Tenso
   return y;
 }
 
+/** Records that `t` lies on fq's grid (when fq is fake-quantizing). */
+export function markGrid(t: Tensor, fq: Module): void {
+  if ((fq as unknown as { fake_quant_enabled?: Tensor }).fake_quant_enabled?.data[0] === 1) gridOf.set(t, fq);
+}
+
+/** Gives `out` the grid of `input`, if it has one (ops that keep their input's parameters). */
+export function inheritGrid(input: unknown, out: Tensor): void {
+  const q = gridOf.get(input as Tensor);
+  if (q) gridOf.set(out, q);
+}
+
 function passGrid(_m: Module, inputs: unknown[], out: Tensor): void {
   const q = gridOf.get(inputs[0] as Tensor);
   if (q) gridOf.set(out, q);

@@ -16,6 +16,7 @@ import { resnet20 } from "../../src/nn/models/resnet.js";
 import { mobilenetV2Small } from "../../src/nn/models/mobilenet.js";
 import type { Module } from "../../src/nn/module.js";
 import { NotSupportedError, ValueError } from "../../src/tensor/errors.js";
+import { noGrad } from "../../src/tensor/grad-mode.js";
 import { convert, enableObserver, qconfigFor, qconfigs, type QConfig, type QatModel } from "../../src/quant/index.js";
 import type { Int8Model } from "../../src/int8/model.js";
 import { decodeModel, exportInt8Model, exportModel, type ModelProto } from "../../src/onnx/index.js";
@@ -200,12 +201,24 @@ describe("errors and side effects", () => {
     expect(() => exportModel(CASES[0].qm!, { example, format: "qdq", opset: 12 })).toThrow(/per-axis .* opset ≥ 13/);
   });
 
-  it("exporting converts a clone: the QAT model's observers and parameters are untouched", () => {
+  it("export freezes the QAT model like convert (observers off, BN statistics frozen): weights and ranges untouched, later forwards cannot change an export", () => {
     const qm = calibrated(() => smallCnn(), qconfigs.x86);
     enableObserver(qm);
-    const before = Object.entries(qm.stateDict()).map(([k, t]) => [k, Array.from(t.data)]);
-    exportModel(qm, { example: testImages(8), format: "qdq" });
-    exportModel(qm, { example: testImages(8), format: "qoperator" });
-    expect(Object.entries(qm.stateDict()).map(([k, t]) => [k, Array.from(t.data)])).toEqual(before);
+    const state = (skip: RegExp) => Object.entries(qm.stateDict()).filter(([k]) => !skip.test(k)).map(([k, t]) => [k, Array.from(t.data)]);
+    // weights, BN statistics and observed ranges: export reads them, never moves them
+    const observed = () => state(/(observer_enabled|fake_quant_enabled|scale|zero_point)$/);
+    const before = observed();
+    const qdq = exportModel(qm, { example: testImages(8), format: "qdq" });
+    const qop = exportModel(qm, { example: testImages(8), format: "qoperator" });
+    expect(observed()).toEqual(before);
+    // with observers still on, these forwards would have moved the ranges and BN statistics
+    const frozen = state(/^$/);
+    qm.train();
+    noGrad(() => qm.forward(testImages(16)));
+    qm.eval();
+    noGrad(() => qm.forward(testImages(16)));
+    expect(state(/^$/)).toEqual(frozen);
+    expect(Buffer.from(exportModel(qm, { example: testImages(8), format: "qdq" })).equals(Buffer.from(qdq))).toBe(true);
+    expect(Buffer.from(exportModel(qm, { example: testImages(8), format: "qoperator" })).equals(Buffer.from(qop))).toBe(true);
   });
 });

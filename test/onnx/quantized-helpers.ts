@@ -35,7 +35,7 @@ export function testImages(n: number): Tensor {
 /** A QAT-prepared model calibrated on 3 batches of 32 training images, observers disabled, eval mode. */
 export function calibrated(make: () => Module, qconfig: QConfig, seed = 0): QatModel {
   manualSeed(seed);
-  const qm = prepareQat(make(), { qconfig });
+  const qm = prepareQat(make(), { qconfig, example: testImages(2) });
   calibrate(qm, new DataLoader(calibSet, { batchSize: 32, seed: 1 }), { batches: 3 });
   disableObserver(qm);
   qm.eval();

@@ -23,7 +23,7 @@ import { prepareQat } from "../../src/quant/prepare.js";
 import { qconfigFor, qconfigs } from "../../src/quant/qconfig.js";
 import { qatSchedule } from "../../src/quant/schedule.js";
 import { calibrate } from "../../src/quant/calibrate.js";
-import { convert } from "../../src/quant/convert.js";
+import { convert, convertWithReport } from "../../src/quant/convert.js";
 import { Int8Model } from "../../src/int8/model.js";
 import { QuantStub, type QatModel } from "../../src/quant/stubs.js";
 import type { QuantResult } from "../../src/int8/kernels/common.js";
@@ -35,7 +35,7 @@ const testBatch = sample.test.getBatch(Array.from({ length: 128 }, (_, i) => i *
 const smallBatch = sample.test.getBatch(Array.from({ length: 32 }, (_, i) => i * 29));
 
 function finetune(model: Module, steps: number): QatModel {
-  const qm = prepareQat(model, { qconfig: qconfigs.x86 });
+  const qm = prepareQat(model, { qconfig: qconfigs.x86, example: smallBatch.x });
   calibrate(qm, new DataLoader(trainSet, { batchSize: 64, seed: 2 }), { batches: 2 });
   const opt = new SGD(qm.parameters(), { lr: 0.01, momentum: 0.9 });
   const loader = new DataLoader(trainSet, { batchSize: 32, shuffle: true, seed: 3 });
@@ -132,11 +132,24 @@ describe("prepareQat", () => {
     expect(qm.module.getSubmodule("fc1").constructor.name).toBe("QatLinear");
   });
 
-  it("a null qconfig override keeps a layer in float, and convert then names it", () => {
+  it("a null qconfig override keeps a layer in float: convert makes it a float island and reports it; strict names it", () => {
+    manualSeed(5);
     const qm = prepareQat(smallCnn(), { qconfig: qconfigs.x86, overrides: [{ name: "fc2", qconfig: null }] });
     expect(qm.module.getSubmodule("fc2").constructor.name).toBe("Linear");
     noGrad(() => qm.forward(testBatch.x));
-    expect(() => convert(qm)).toThrow(/fc2/);
+    expect(() => convert(qm, { strict: true })).toThrow(/strict.*module\.fc2.*Linear/);
+    const { model: int8, report } = convertWithReport(qm);
+    expect(report.islands.map((i) => i.source)).toEqual(["module.fc2"]);
+    expect(int8.floatIslands.map((i) => i.fn)).toEqual(["Linear"]);
+    // the island computes in float between dequantize and quantize: the int8 model still matches fake-quant
+    qm.eval();
+    const fq = noGrad(() => qm.forward(testBatch.x));
+    const out = int8.run(testBatch.x);
+    const s = int8.value(int8.graph.output).q.scale;
+    let within = 0;
+    for (let i = 0; i < fq.size; i++) if (Math.abs(fq.data[i] - out.data[i]) <= s * 1.001) within++;
+    expect(within / fq.size).toBeGreaterThanOrEqual(0.999);
+    expect(top1Agreement(fq, out)).toBe(1);
   });
 
   it("the input quantizer takes its own qconfig through an override on `quant` or type QuantStub", () => {

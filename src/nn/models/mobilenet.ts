@@ -12,6 +12,7 @@
  * _make_divisible).
  */
 import type { Tensor } from "../../tensor/tensor.js";
+import { zeros } from "../../tensor/creation.js";
 import { ValueError } from "../../tensor/errors.js";
 import { ReLU6 } from "../layers/activation.js";
 import { BatchNorm2d } from "../layers/batchnorm.js";
@@ -104,6 +105,12 @@ export class MobileNetV2 extends Module {
     this.pool = this.registerModule("pool", new AdaptiveAvgPool2d(1));
     this.flatten = this.registerModule("flatten", new Flatten());
     this.classifier = this.registerModule("classifier", new Sequential(new Dropout(opts.dropout ?? 0.2), new Linear(lastC, opts.classes ?? 10)));
+  }
+
+  /** One 28×28 image batch: what graph capture runs when no example is given. */
+  exampleInputs(): Tensor[] {
+    const first = this.features.modules().find((m) => m instanceof Conv2d) as Conv2d;
+    return [zeros([1, first.inChannels, 28, 28])];
   }
 
   forward(x: Tensor): Tensor {

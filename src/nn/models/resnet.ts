@@ -9,6 +9,7 @@
  * comparison is in scripts/golden/nn_layers.py.
  */
 import type { Tensor } from "../../tensor/tensor.js";
+import { zeros } from "../../tensor/creation.js";
 import { ValueError } from "../../tensor/errors.js";
 import { ReLU } from "../layers/activation.js";
 import { BatchNorm2d } from "../layers/batchnorm.js";
@@ -90,6 +91,11 @@ export class ResNet extends Module {
     this.avgpool = this.registerModule("avgpool", new AdaptiveAvgPool2d(1));
     this.flatten = this.registerModule("flatten", new Flatten());
     this.fc = this.registerModule("fc", new Linear(4 * w, opts.classes ?? 10));
+  }
+
+  /** One 28×28 image batch: what graph capture runs when no example is given. */
+  exampleInputs(): Tensor[] {
+    return [zeros([1, this.conv1.inChannels, 28, 28])];
   }
 
   forward(x: Tensor): Tensor {

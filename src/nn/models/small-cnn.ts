@@ -6,6 +6,7 @@
  * the two through safetensors.
  */
 import type { Tensor } from "../../tensor/tensor.js";
+import { zeros } from "../../tensor/creation.js";
 import { ValueError } from "../../tensor/errors.js";
 import { ReLU } from "../layers/activation.js";
 import { BatchNorm2d } from "../layers/batchnorm.js";
@@ -55,6 +56,11 @@ export class SmallCNN extends Module {
     this.fc1 = this.registerModule("fc1", new Linear(32 * side * side, 128));
     this.relu3 = this.registerModule("relu3", new ReLU());
     this.fc2 = this.registerModule("fc2", new Linear(128, opts.classes ?? 10));
+  }
+
+  /** One 28×28 image batch: what graph capture runs when no example is given. */
+  exampleInputs(): Tensor[] {
+    return [zeros([1, this.conv1.inChannels, 28, 28])];
   }
 
   forward(x: Tensor): Tensor {
