@@ -11,6 +11,7 @@ import { type ModelSpec, buildModel } from "../nn/models/registry.js";
 import type { Checkpoint } from "../train/checkpoint.js";
 import { MetaChecker, validateQuantState } from "../train/checkpoint-validate.js";
 import { type QConfigOverride, prepareQat } from "./prepare.js";
+import { zeros } from "../tensor/creation.js";
 import { qconfigByName } from "./qconfig.js";
 import type { PrepareDescription, QatModel } from "./stubs.js";
 
@@ -45,7 +46,9 @@ export function loadPrepared(ckpt: Checkpoint, opts: { model?: Module; source?: 
     throw new ValueError(`${source}: override by type '${String(o.type)}' cannot be restored by name; pass the prepared model yourself`);
   });
   validateQuantState(ckpt.model, source);
-  const qm = prepareQat(float, { qconfig: qconfigByName(d.qconfig), overrides, fuse: d.fusionGroups, inplace: true });
+  // capture on the input shape the prepared model was saved with (the graph, hence the fusion, is the same)
+  const example = cfg.inputShape ? zeros([1, ...cfg.inputShape.slice(1)]) : undefined;
+  const qm = prepareQat(float, { qconfig: qconfigByName(d.qconfig), overrides, fuse: d.fusionGroups, inplace: true, example });
   qm.loadStateDict(ckpt.model, { strict: true });
   qm.inputShape = cfg.inputShape;
   return qm;

@@ -39,17 +39,10 @@ interface Known {
   match: RegExp;
 }
 
-/** What fails at commit 508e9b0, and why. Remove an entry when its fix lands (the test then fails until you do). */
+/** What fails today, and why. Remove an entry when its fix lands (the test then fails until you do). */
 const KNOWN: Record<string, Partial<Record<Step, Known>>> = {
-  resnet18: {
-    prepare: {
-      reason: "issue #13: fusion follows registration order and fuses each block's ReLU, which runs after the residual Add, into conv2+bn2 (0.41 of the output scale)",
-      match: /fake quantization off differs from the float model/,
-    },
-  },
   mobilenet_v3_small: {
-    convert: { reason: "issue #13: convert refuses Hardswish / HardSigmoid / Mul (imported as OnnxOp): no float islands yet", match: /has no integer implementation/ },
-    qdq: { reason: "needs convert (Hardswish has no integer implementation)", match: /has no integer implementation/ },
+    qdq: { reason: "issue #13: its float islands are imported ONNX ops (HardSwish, HardSigmoid, Mul), which the QDQ writer cannot emit yet", match: /no ONNX mapping yet/ },
   },
   shufflenet_v2: {
     import: { reason: "issue #14: the importer has no Slice (torch.chunk at opset 13)", match: /op Slice/ },
