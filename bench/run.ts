@@ -177,7 +177,8 @@ async function main(): Promise<void> {
       console.log(`\n## ${suite.title}\n`);
       const body = await runPairedSuite(suite, torch, threads, rounds);
       console.log(body);
-      if (args.includes("--write")) writeBlock(suite.name, `### ${suite.title}\n\n${date} · ${machine()} · \`npm run bench -- --only ${suite.name}\`\n${body}`);
+      const command = `npm run bench -- --only ${suite.name}${rounds !== 3 ? ` --rounds ${rounds}` : ""}`;
+      if (args.includes("--write")) writeBlock(suite.name, `### ${suite.title}\n\n${date} · ${machine()} · \`${command}\`\n${body}`);
     }
     for (const suite of OWN.filter((s) => !only || s.name === only)) {
       console.log(`\n## ${suite.title}\n`);
