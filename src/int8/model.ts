@@ -30,8 +30,12 @@ const FORMAT_VERSION = 1;
 
 export type Int8Tensors = Map<string, Int8Array | Int32Array>;
 
-/** The float computation of an island node: float inputs → float output. */
-export type IslandFn = (inputs: Tensor[]) => Tensor;
+/**
+ * The float computation of an island node: float inputs → float output. `module`, when set,
+ * is the module that computes it (a module island), which the ONNX writers export with the
+ * float exporter's rule for that module.
+ */
+export type IslandFn = ((inputs: Tensor[]) => Tensor) & { module?: unknown };
 
 /** One row of inspect(). */
 export interface LayerInfo {
@@ -262,6 +266,11 @@ export class Int8Model {
   /** Float islands by name, with the op or module each runs (for reports). */
   get floatIslands(): { name: string; fn: string; source: string; runnable: boolean }[] {
     return this.graph.nodes.flatMap((n) => (n.op === "float" ? [{ name: n.name, fn: n.fn, source: n.source, runnable: this.islands.has(n.name) }] : []));
+  }
+
+  /** The module a module island runs (for exporters), or null. */
+  islandModule(name: string): unknown {
+    return this.islands.get(name)?.module ?? null;
   }
 
   /** Dequantize the inputs, run the float op, quantize the output (round half to even, clamp). */

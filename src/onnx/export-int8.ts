@@ -13,7 +13,9 @@
  * users and the CLI.
  */
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
-import type { Module } from "../nn/module.js";
+import { Module } from "../nn/module.js";
+import { findExportRule } from "./op-map.js";
+import { exportFloatCall } from "./export.js";
 import type { ConvNode, Int8Node, LinearNode, QParams, ValueInfo } from "../int8/graph.js";
 import { Int8Model } from "../int8/model.js";
 import { convert } from "../quant/convert.js";
@@ -70,6 +72,8 @@ export class QuantEmitter {
   readonly inputName: string;
   readonly outputName: string;
   private readonly qparamNames = new Map<string, [string, string]>();
+  /** Module islands emitted so far (synthetic value ids for the float exporter). */
+  islandCount = 0;
   private readonly clampNames = new Map<string, [string, string]>();
 
   constructor(model: Int8Model, opset: number, inputName: string, outputName: string) {
@@ -240,6 +244,15 @@ const ISLAND_ONNX: Record<string, (args: unknown[], opset: number) => { op: stri
  * exportable yet and are named in the error.
  */
 export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "float" }>, inputs: string[], y: string): void {
+  const mod = em.model.islandModule(n.name);
+  if (mod instanceof Module && findExportRule(mod)) {
+    // a module island: the float exporter's rule for that module, on the dequantized inputs
+    const id = -1 - em.islandCount++;
+    const shape = em.value(n.output).shape;
+    exportFloatCall(em.ctx, { path: n.source, module: mod, inputs, inputShapes: n.inputs.map((i) => em.value(i).shape), output: id, outputShape: shape });
+    em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
+    return;
+  }
   const rule = n.call ? ISLAND_ONNX[n.call.op] : undefined;
   const inputsAreArgs = n.call && n.call.args.every((a, i) => i >= inputs.length || (typeof a === "object" && a !== null && (a as { input?: number }).input === i));
   if (!rule || !n.call || !inputsAreArgs) {

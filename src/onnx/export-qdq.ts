@@ -141,7 +141,8 @@ class QdqWriter {
       case "float": {
         const y = this.out(n);
         emitIslandFloat(this.em, n, n.inputs.map((i) => this.dq(i, n.name)), y);
-        return this.setSource(n.output, y, null, n.name);
+        const q = this.em.value(n.output).q; // Int8Model quantizes into [qmin, qmax] (e.g. reduce_range's [0, 127])
+        return this.setSource(n.output, y, [q.qmin, q.qmax], n.name);
       }
     }
   }

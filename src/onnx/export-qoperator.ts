@@ -121,7 +121,7 @@ class QopWriter {
         const f = ctx.temp(`${n.name}_float`);
         emitIslandFloat(this.em, n, floats, f);
         ctx.addNode("QuantizeLinear", [f, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
-        return this.define(n, y, null);
+        return this.define(n, y, [this.q(n).qmin, this.q(n).qmax]);
       }
     }
   }

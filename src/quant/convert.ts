@@ -330,7 +330,7 @@ function islandFunction(w: Walk, n: GraphNode, inputs: number[]): IslandFn {
     env.set(id, noGrad(() => env.get(id)!.detach()));
   }
   const gm = w.gm;
-  return (xs) => {
+  const fn: IslandFn = (xs) => {
     const local = new Map(env);
     inputs.forEach((id, k) => local.set(id, xs[k]));
     if (n.kind === "call_function") return (OPS[n.target as OpTarget] as (...a: unknown[]) => Tensor)(...resolveArgs(n.args, local));
@@ -338,6 +338,8 @@ function islandFunction(w: Walk, n: GraphNode, inputs: number[]): IslandFn {
     const impl = (Object.getPrototypeOf(mod) as { forward: (...a: unknown[]) => Tensor }).forward;
     return impl.apply(mod, resolveArgs(n.args, local));
   };
+  if (n.kind === "call_module") fn.module = gm.getSubmodule(n.target);
+  return fn;
 }
 
 function mapArgs(args: readonly Arg[], f: (id: number) => unknown): unknown[] {

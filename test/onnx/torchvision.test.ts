@@ -41,9 +41,6 @@ interface Known {
 
 /** What fails today, and why. Remove an entry when its fix lands (the test then fails until you do). */
 const KNOWN: Record<string, Partial<Record<Step, Known>>> = {
-  mobilenet_v3_small: {
-    qdq: { reason: "issue #13: its float islands are imported ONNX ops (HardSwish, HardSigmoid, Mul), which the QDQ writer cannot emit yet", match: /no ONNX mapping yet/ },
-  },
   shufflenet_v2: {
     import: { reason: "issue #14: the importer has no Slice (torch.chunk at opset 13)", match: /op Slice/ },
     onnxruntime: { reason: "needs import (Slice)", match: /op Slice/ },
