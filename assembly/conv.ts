@@ -10,11 +10,12 @@
  *   forward          Y_g[OCg, pc]  = W_g[OCg, K] · col[K, pc]
  *   backward input   dcol[K, pc]   = W_gᵀ · dY_g[OCg, pc],  then dx += col2im(dcol)
  *   backward weight  dW_gᵀ[K, OCg] += col[K, pc] · dY_g[OCg, pc]ᵀ  (then transposed into dw)
- * 1×1 stride-1 unpadded convolutions use x itself as the column matrix.
+ * 1×1 stride-1 unpadded convolutions use x itself as the column matrix. With one group the
+ * weights (Wᵀ for backward input) are packed once per call, not once per image.
  * Scratch per call: sgemmScratchBytes() followed by the column buffer (conv2dScratchBytes);
  * backward weight adds the dwᵀ block after those (conv2dWeightScratchBytes).
  */
-import { sgemm, sgemmScratchBytes } from "./sgemm";
+import { sgemm, sgemmPackAll, sgemmPackedABytes, sgemmPrepackedA, sgemmScratchBytes } from "./sgemm";
 
 const G_N = 0, G_C = 1, G_H = 2, G_W = 3, G_OC = 4, G_KH = 5, G_KW = 6, G_OH = 7, G_OW = 8;
 const G_SH = 9, G_SW = 10, G_PH = 11, G_PW = 12, G_DH = 13, G_DW = 14, G_GROUPS = 15;
@@ -43,10 +44,22 @@ function colsPerChunk(g: usize): i32 {
   return max(1, min(p, COL_LIMIT / max(k, 1)));
 }
 
-/** Scratch bytes one conv call needs (GEMM packing + column chunk). */
-export function conv2dScratchBytes(g: usize): i32 {
+/** Bytes of the column chunk (none for pointwise convolutions, which use x itself). */
+function colBytes(g: usize): i32 {
   const k = (geom(g, G_C) / geom(g, G_GROUPS)) * geom(g, G_KH) * geom(g, G_KW);
-  return sgemmScratchBytes() + (isPointwise(g) ? 0 : k * colsPerChunk(g) * 4);
+  return isPointwise(g) ? 0 : k * colsPerChunk(g) * 4;
+}
+
+/** Bytes of the weights packed once per call (W for forward, Wᵀ for backward input; groups = 1). */
+function packedWeightBytes(g: usize): i32 {
+  if (geom(g, G_GROUPS) != 1) return 0;
+  const k = geom(g, G_C) * geom(g, G_KH) * geom(g, G_KW), oc = geom(g, G_OC);
+  return max(sgemmPackedABytes(oc, k), sgemmPackedABytes(k, oc));
+}
+
+/** Scratch bytes of a forward or backward-input call: GEMM packing, column chunk, packed weights. */
+export function conv2dScratchBytes(g: usize): i32 {
+  return sgemmScratchBytes() + colBytes(g) + packedWeightBytes(g);
 }
 
 /** First output index o with o·s + off ≥ 0, clamped to [0, n]. */
@@ -162,6 +175,24 @@ export function conv2dForward(x: usize, w: usize, y: usize, g: usize, b0: i32, b
   const pw = isPointwise(g);
   const pcMax = colsPerChunk(g);
   const col = scratch + <usize>sgemmScratchBytes();
+  if (groups == 1 && b1 > b0) {
+    // One weight matrix for every image: pack it once (same blocks and values as sgemm's).
+    const pW = col + <usize>colBytes(g);
+    sgemmPackAll(oc, K, w, K, 1, pW);
+    for (let b = b0; b < b1; b++) {
+      const xb = fptr(x, b * c * HW), yb = fptr(y, b * oc * P);
+      if (pw) {
+        sgemmPrepackedA(oc, P, K, pW, xb, P, 1, yb, P, 0, scratch);
+        continue;
+      }
+      for (let p0 = 0; p0 < P; p0 += pcMax) {
+        const pc = min(pcMax, P - p0);
+        im2col(xb, g, cg, p0, pc, col, false, 0, K);
+        sgemmPrepackedA(oc, pc, K, pW, col, pc, 1, fptr(yb, p0), P, 0, scratch);
+      }
+    }
+    return;
+  }
   for (let b = b0; b < b1; b++) {
     for (let gi = 0; gi < groups; gi++) {
       const xg = fptr(x, (b * c + gi * cg) * HW);
@@ -191,6 +222,24 @@ export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, g: usize, b0
   const pcMax = colsPerChunk(g);
   const col = scratch + <usize>sgemmScratchBytes();
   if (b1 > b0) memory.fill(fptr(dx, b0 * c * HW), 0, <usize>((b1 - b0) * c * HW) << 2);
+  if (groups == 1 && b1 > b0) {
+    // Wᵀ[K, OC] for every image: pack it once.
+    const pW = col + <usize>colBytes(g);
+    sgemmPackAll(K, oc, w, 1, K, pW);
+    for (let b = b0; b < b1; b++) {
+      const xb = fptr(dx, b * c * HW), yb = fptr(dy, b * oc * P);
+      if (pw) {
+        sgemmPrepackedA(K, P, oc, pW, yb, P, 1, xb, P, 0, scratch);
+        continue;
+      }
+      for (let p0 = 0; p0 < P; p0 += pcMax) {
+        const pc = min(pcMax, P - p0);
+        sgemmPrepackedA(K, pc, oc, pW, fptr(yb, p0), P, 1, col, pc, 0, scratch);
+        im2col(xb, g, cg, p0, pc, col, true, 0, K);
+      }
+    }
+    return;
+  }
   for (let b = b0; b < b1; b++) {
     for (let gi = 0; gi < groups; gi++) {
       const xg = fptr(dx, (b * c + gi * cg) * HW);
@@ -209,10 +258,10 @@ export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, g: usize, b0
   }
 }
 
-/** Scratch bytes of one backward-weight call: conv2dScratchBytes plus the dwᵀ block [K, OCg]. */
+/** Scratch bytes of one backward-weight call: GEMM packing, column chunk, the dwᵀ block [K, OCg]. */
 export function conv2dWeightScratchBytes(g: usize): i32 {
   const k = (geom(g, G_C) / geom(g, G_GROUPS)) * geom(g, G_KH) * geom(g, G_KW);
-  return conv2dScratchBytes(g) + k * (geom(g, G_OC) / geom(g, G_GROUPS)) * 4;
+  return sgemmScratchBytes() + colBytes(g) + k * (geom(g, G_OC) / geom(g, G_GROUPS)) * 4;
 }
 
 /**
@@ -235,7 +284,7 @@ export function conv2dBackwardWeight(x: usize, dy: usize, dw: usize, g: usize, k
   const pw = isPointwise(g);
   const pcMax = colsPerChunk(g);
   const col = scratch + <usize>sgemmScratchBytes();
-  const dwT = scratch + <usize>conv2dScratchBytes(g);
+  const dwT = col + <usize>colBytes(g);
   for (let gi = 0; gi < groups; gi++) {
     let first = true;
     for (let b = 0; b < n; b++) {

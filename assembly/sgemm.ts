@@ -1,6 +1,7 @@
 /**
  * Float32 GEMM in WebAssembly SIMD128 (AssemblyScript). Called through the JS wrappers in
- * src/backend/wasm/gemm.ts (matmul) and by ./conv.ts (im2col convolutions).
+ * src/backend/wasm/gemm.ts (matmul) and by ./conv.ts (im2col convolutions, which pack their
+ * weights once per call with sgemmPackAll and multiply with sgemmPrepackedA).
  *
  *   C[i, j] = (accumulate ? C[i, j] : 0) + Σ_p A[i, p]·B[p, j],   i < m, j < n, p < k
  *
@@ -51,6 +52,57 @@ export function sgemm(
         const mc = min(MC, m - ic);
         packA(a + (<usize>(ic * ars + pc * acs) << 2), ars, acs, mc, kc, pA);
         macroKernel(mc, nc, kc, pA, pB, c + (<usize>(ic * ldc + jc) << 2), ldc, beta, edge);
+      }
+    }
+  }
+}
+
+/** Bytes sgemmPackAll writes for an m×k A operand (rows padded to MR). */
+export function sgemmPackedABytes(m: i32, k: i32): i32 {
+  return ((m + MR - 1) / MR) * MR * k * 4;
+}
+
+/**
+ * Packs all of A[m, k] (strided as in sgemm) the way sgemm packs it block by block: block
+ * (pc, ic) at float offset pc·mPad + ic·kc of dst (mPad = m rounded up to MR). For operands
+ * multiplied many times (convolution weights, once per image): see sgemmPrepackedA.
+ */
+export function sgemmPackAll(m: i32, k: i32, a: usize, ars: i32, acs: i32, dst: usize): void {
+  const mPad = ((m + MR - 1) / MR) * MR;
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    for (let ic = 0; ic < m; ic += MC) {
+      packA(a + (<usize>(ic * ars + pc * acs) << 2), ars, acs, min(MC, m - ic), kc, dst + (<usize>(pc * mPad + ic * kc) << 2));
+    }
+  }
+}
+
+/**
+ * sgemm with A already packed by sgemmPackAll(m, k, …) at pA: the same blocks, packed values
+ * and micro-kernel, so the same result bit for bit, without repacking A on every call.
+ */
+export function sgemmPrepackedA(
+  m: i32, n: i32, k: i32, pA: usize,
+  b: usize, brs: i32, bcs: i32,
+  c: usize, ldc: i32, accumulate: i32, scratch: usize,
+): void {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate) for (let i = 0; i < m; i++) memory.fill(c + (<usize>(i * ldc) << 2), 0, <usize>n << 2);
+    return;
+  }
+  const mPad = ((m + MR - 1) / MR) * MR;
+  const pB = scratch + PACK_A_BYTES;
+  const edge = pB + PACK_B_BYTES;
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      packB(b + (<usize>(pc * brs + jc * bcs) << 2), brs, bcs, kc, nc, pB);
+      const beta = pc > 0 || accumulate != 0;
+      for (let ic = 0; ic < m; ic += MC) {
+        const blockA = pA + (<usize>(pc * mPad + ic * kc) << 2);
+        macroKernel(min(MC, m - ic), nc, kc, blockA, pB, c + (<usize>(ic * ldc + jc) << 2), ldc, beta, edge);
       }
     }
   }
