@@ -7,7 +7,7 @@
  * mutants `npm run mutation` found surviving (docs/TESTING.md).
  */
 import { describe, expect, test } from "vitest";
-import { type QuantDType, qconcat, qrequantize, quantizeMultiplier } from "../../src/int8/index-kernels.js";
+import { type QuantDType, qadd, qconcat, qrequantize, quantizeMultiplier } from "../../src/int8/index-kernels.js";
 import { mbqmSingleRef } from "./reference.js";
 import { expectIdentical } from "../backend/helpers.js";
 
@@ -59,5 +59,21 @@ describe("qconcat", () => {
       want.push(...expected(b.subarray(o * 2, o * 2 + 2), 128, mb, 0, -128, 127));
     }
     expectIdentical(y.data, want, "concat");
+  });
+});
+
+describe("multiplier and shift checks (qrequantize, qadd)", () => {
+  const x = Uint8Array.of(1, 2, 3);
+  const message = (op: string, name: string, m: number, s: number) => `${op}: ${name} must have multiplier ∈ [0, 2^31 − 1] and shift ∈ [−31, 30], got ${m}, ${s}`;
+  test("each bound alone, and the bounds themselves accepted", () => {
+    for (const [m, s] of [[-1, 0], [2 ** 31, 0], [1.5, 0], [2 ** 30, -32], [2 ** 30, 31], [2 ** 30, 0.5]]) {
+      expect(() => qrequantize({ x, xZp: 0, multiplier: { multiplier: m, shift: s }, yZp: 0, outDType: "uint8" }), `${m}, ${s}`).toThrow(message("qrequantize", "multiplier", m, s));
+    }
+    for (const [m, s] of [[0, -31], [2 ** 31 - 1, 30]]) expect(() => qrequantize({ x, xZp: 0, multiplier: { multiplier: m, shift: s }, yZp: 0, outDType: "uint8" })).not.toThrow();
+    const p = { a: x, aZp: 0, b: x, bZp: 0, aMultiplier: ONE, bMultiplier: ONE, outMultiplier: ONE, outZp: 0, outDType: "uint8" as const };
+    expect(() => qadd({ ...p, bMultiplier: { multiplier: -1, shift: 0 } })).toThrow(message("qadd", "bMultiplier", -1, 0));
+    expect(() => qadd({ ...p, aMultiplier: { multiplier: 1, shift: 40 } })).toThrow(message("qadd", "aMultiplier", 1, 40));
+    for (const ls of [-1, 23, 1.5]) expect(() => qadd({ ...p, leftShift: ls })).toThrow(`qadd: leftShift must be an integer in [0, 22] (255·2^22 < 2^31), got ${ls}`);
+    for (const ls of [0, 22]) expect(() => qadd({ ...p, leftShift: ls })).not.toThrow();
   });
 });
