@@ -91,6 +91,7 @@ const CONV_CASES: ConvCase[] = [
   { name: "stride 2, asymmetric padding, dilation 2, int8 → int8", xShape: [2, 3, 11, 9], wShape: [5, 3, 3, 2], stride: [2, 1], padding: [2, 1], dilation: [2, 3], xDType: "int8", xZp: -5, outDType: "int8", yZp: -7 },
   { name: "groups 2, per-tensor, no bias", xShape: [1, 4, 6, 6], wShape: [6, 2, 3, 3], padding: [1, 1], groups: 2, xDType: "uint8", xZp: 128, outDType: "uint8", yZp: 128, perTensor: true, noBias: true },
   { name: "depthwise (groups = C = OC), ReLU6", xShape: [2, 8, 9, 9], wShape: [8, 1, 3, 3], padding: [1, 1], groups: 8, xDType: "uint8", xZp: 17, outDType: "uint8", yZp: 20, act: "relu6" },
+  { name: "depthwise, no bias, per-tensor", xShape: [2, 4, 6, 6], wShape: [4, 1, 3, 3], padding: [1, 1], groups: 4, xDType: "uint8", xZp: 5, outDType: "uint8", yZp: 9, perTensor: true, noBias: true },
   { name: "depthwise, multiplier 2, stride 2", xShape: [1, 3, 10, 10], wShape: [6, 1, 5, 5], stride: [2, 2], padding: [2, 2], groups: 3, xDType: "int8", xZp: 0, outDType: "int8", yZp: 0 },
   { name: "grouped, 4 outputs per group (general path)", xShape: [1, 4, 5, 5], wShape: [8, 2, 3, 3], padding: [1, 1], groups: 2, xDType: "int8", xZp: 9, outDType: "uint8", yZp: 33 },
   { name: "1×1 pointwise, nonzero weight zp", xShape: [3, 7, 4, 5], wShape: [9, 7, 1, 1], xDType: "uint8", xZp: 250, wZp: 7, outDType: "int8", yZp: 0 },
