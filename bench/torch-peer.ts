@@ -25,6 +25,13 @@ export interface PeerHello {
   refused: Record<string, string>;
 }
 
+/** The peer's refusal to time a case: its BLAS ran below 50 GFLOP/s per thread at that thread count. */
+export class PeerRefused extends Error {
+  constructor(readonly threads: number, readonly gflops: number | null, message: string) {
+    super(message);
+  }
+}
+
 export type PeerRequest = Record<string, unknown> & { op: string; threads: number; min_time?: number };
 
 export class TorchPeer {
@@ -70,9 +77,10 @@ export class TorchPeer {
       this.pending.push({ resolve, reject });
       this.child.stdin.write(JSON.stringify(req) + "\n", (e) => e && reject(e));
     });
-    const r = JSON.parse(line) as { seconds?: number; refused?: string; error?: string };
+    const r = JSON.parse(line) as { seconds?: number; refused?: string; gflops?: number | null; error?: string };
     if (r.seconds !== undefined) return r.seconds;
-    throw new Error(r.refused ? `PyTorch refused: ${r.refused}` : `PyTorch peer error on ${req.op}: ${r.error ?? line}`);
+    if (r.refused) throw new PeerRefused(req.threads, r.gflops ?? null, `PyTorch refused: ${r.refused}`);
+    throw new Error(`PyTorch peer error on ${req.op}: ${r.error ?? line}`);
   }
 
   /** Writes an array as a raw little-endian file the peer reads with numpy.fromfile. */
@@ -88,8 +96,9 @@ export class TorchPeer {
     const blas = this.hello.blas as { libraries?: string[]; openblas_core?: string };
     const lib = (blas.libraries ?? []).map((l) => path.basename(l)).find((l) => /openblas/i.test(l)) ?? (blas.libraries ?? []).join(", ");
     const gf = Object.entries(this.hello.gflops).map(([t, g]) => `${g.toFixed(0)} GFLOP/s on ${t} thread(s)`).join(", ");
-    const refused = Object.keys(this.hello.refused).length ? `; refused at ${Object.keys(this.hello.refused).join(", ")} thread(s) (below 50 GFLOP/s per thread)` : "";
-    return `PyTorch ${this.hello.torch}, BLAS ${lib || "unknown"}${blas.openblas_core ? ` (${blas.openblas_core} kernels)` : ""}, 1024³ matmul ${gf}${refused}, OMP_WAIT_POLICY=PASSIVE`;
+    const low = Object.keys(this.hello.refused);
+    const refused = low.length ? ` (below 50 GFLOP/s per thread at ${low.join(", ")} thread(s): checked again when a case asks)` : "";
+    return `PyTorch ${this.hello.torch}, BLAS ${lib || "unknown"}${blas.openblas_core ? ` (${blas.openblas_core} kernels)` : ""}, 1024³ matmul at start-up ${gf}${refused}, OMP_WAIT_POLICY=PASSIVE`;
   }
 
   close(): void {
