@@ -12,6 +12,7 @@
 import os from "node:os";
 import { getBackend, setNumThreads } from "../src/backend/index.js";
 import { workersReadySync } from "../src/backend/wasm/index.js";
+import { PeerRefused } from "./torch-peer.js";
 
 export type PairedUnit = "img/s" | "ms" | "µs" | "GFLOP/s";
 
@@ -37,6 +38,8 @@ export interface PairedResult {
   ratios: number[];
   /** Why the peer has no figure (refused, error), if so. */
   note?: string;
+  /** The peer's BLAS GFLOP/s when it refused (below 50 per thread), if it said. */
+  refusedGflops?: number | null;
 }
 
 export interface PairedRun {
@@ -95,6 +98,7 @@ export async function runPaired(cases: PairedCase[], rounds: number): Promise<Pa
           return await c.peer!();
         } catch (e) {
           res.note = (e as Error).message;
+          if (e instanceof PeerRefused) res.refusedGflops = e.gflops;
           return undefined;
         }
       };
@@ -134,16 +138,26 @@ export function pairedTable(title: string, peerName: string, cases: PairedCase[]
     "|---|---:|---|---:|---:|---:|",
   ];
   const notes: string[] = [];
+  const refused = new Map<number, number[]>();
   for (const [i, c] of cases.entries()) {
     const r = run.results[i];
     const ours = r.ours.map((s) => display(c, s));
     const peer = r.peer.map((s) => display(c, s));
-    const n = r.note === undefined ? -1 : notes.indexOf(r.note) >= 0 ? notes.indexOf(r.note) : notes.push(r.note) - 1;
-    const mark = n >= 0 ? ` [${n + 1}]` : "";
+    let mark = "";
+    if (r.refusedGflops !== undefined) {
+      mark = " refused†";
+      refused.set(c.threads, [...(refused.get(c.threads) ?? []), ...(r.refusedGflops === null ? [] : [r.refusedGflops])]);
+    } else if (r.note !== undefined) {
+      mark = ` [${(notes.indexOf(r.note) + 1 || notes.push(r.note))}]`;
+    }
     lines.push(`| ${c.label} | ${c.threads} | ${c.unit} | ${spread(ours)} | ${spread(peer)}${mark} | ${spread(r.ratios, "×")} |`);
   }
   const rounds = run.results[0]?.ours.length ?? 0;
   lines.push("", `${rounds} interleaved rounds; 1-minute load average ${run.load.map((l) => l.toFixed(1)).join(" → ")} (${os.cpus().length} cores).`);
+  for (const [t, g] of refused) {
+    const seen = g.length ? ` (${fmt(Math.min(...g))}–${fmt(Math.max(...g))} GFLOP/s measured when asked)` : "";
+    lines.push(`† At ${t} thread(s) the PyTorch peer's 1024³ matmul ran below 50 GFLOP/s per thread${seen}: it refuses to report there (with OpenBLAS, as the header line shows, that means other jobs held the cores).`);
+  }
   for (const [i, n] of notes.entries()) lines.push(`[${i + 1}] ${n}`);
   return lines.join("\n");
 }
