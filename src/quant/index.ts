@@ -14,6 +14,6 @@ export {
   type QatScheduleOptions,
 } from "./schedule.js";
 export { calibrate, type CalibrateOptions } from "./calibrate.js";
-export { convert, quantizerParams, type ConvertOptions } from "./convert.js";
+export { convert, convertWithReport, quantizerParams, type ConvertOptions, type ConvertReport } from "./convert.js";
 export { loadPrepared, preparedConfig, type PreparedConfig } from "./checkpoint.js";
 export { inspectModel, histogram, type LayerReport, type Histogram } from "./inspect.js";

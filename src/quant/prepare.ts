@@ -232,6 +232,7 @@ export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
   const inputQc = qconfigFor("quant", qm.quant);
   if (!inputQc) throw new ValueError("prepareQat: the input quantizer (QuantStub `quant`) cannot be left float: an override maps it to null");
   attachOutputQuantizer(qm.quant, inputQc.activation());
+  for (let i = 1; i < graph.inputs.length; i++) attachOutputQuantizer(qm.addInputStub(), (qconfigFor(`quant_${i}`, null) ?? opts.qconfig).activation());
   qm.inputShape = [...examples[0].shape];
   qm.train(model.training);
   return qm;

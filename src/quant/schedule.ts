@@ -38,7 +38,8 @@ export function quantizers(model: Module, which: Which = "all"): Switchable[] {
   const out: Switchable[] = [];
   for (const [path, m] of model.namedModules()) {
     const leaf = path.split(".").pop();
-    const isAct = leaf === OUTPUT_QUANTIZER;
+    // module output quantizers, and those prepare inserts after functional ops (activation_post_process_<k>)
+    const isAct = leaf === OUTPUT_QUANTIZER || /^activation_post_process_\d+$/.test(leaf ?? "");
     const isWeight = leaf === "weight_fake_quant";
     if ((isAct && which !== "weights") || (isWeight && which !== "activations")) out.push(m as Switchable);
   }

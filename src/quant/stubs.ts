@@ -12,6 +12,7 @@
  */
 import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "../nn/module.js";
+import { ValueError } from "../tensor/errors.js";
 
 export const OUTPUT_QUANTIZER = "activation_post_process";
 
@@ -112,8 +113,20 @@ export class QatModel extends Module {
     this.description = description;
   }
 
-  forward(x: Tensor): Tensor {
+  /** Input quantizers of the inputs after the first (`quant_1`, `quant_2`, … for multi-input graphs). */
+  readonly extraInputStubs: QuantStub[] = [];
+
+  /** Adds a QuantStub for one more model input (prepareQat, for multi-input graphs). */
+  addInputStub(): QuantStub {
+    const stub = this.registerModule(`quant_${this.extraInputStubs.length + 1}`, new QuantStub());
+    this.extraInputStubs.push(stub);
+    return stub;
+  }
+
+  forward(x: Tensor, ...rest: Tensor[]): Tensor {
     this.inputShape = [...x.shape];
-    return this.dequant.forward(this.module.forward(this.quant.forward(x)));
+    if (rest.length !== this.extraInputStubs.length) throw new ValueError(`QatModel: the model takes ${this.extraInputStubs.length + 1} input(s), got ${rest.length + 1}`);
+    const more = rest.map((t, i) => this.extraInputStubs[i].forward(t));
+    return this.dequant.forward(this.module.forward(this.quant.forward(x), ...more));
   }
 }
