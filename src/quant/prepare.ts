@@ -152,7 +152,11 @@ const passInputGrid: NodeHook = (_gm, _node, args, out) => inheritGrid(args[0], 
 function insertQuantizer(gm: GraphModule, node: GraphNode, fq: Module): void {
   const g = gm.graph;
   const out = node.outputs[0];
-  const name = g.uniqueName("activation_post_process");
+  // PT2E's naming: activation_post_process_0, _1, … as children of the GraphModule
+  const taken = new Set(gm.namedChildren().map(([n]) => n));
+  let k = 0;
+  while (taken.has(`activation_post_process_${k}`)) k++;
+  const name = `activation_post_process_${k}`;
   gm.registerModule(name, fq);
   const v = g.addValue(g.value(out).shape, g.value(out).dtype);
   const q = g.addNode({ kind: "call_module", target: name, args: [{ ref: out }], outputs: [v], name }, g.nodes.indexOf(node) + 1);
