@@ -26,6 +26,9 @@ function run(fn: (o: never) => unknown, human: (r: never) => string = (r) => JSO
     checkChoices(o);
     setSubset(o.subset as string | undefined);
     if (o.backend !== undefined) setBackend(String(o.backend));
+    // The qat command owns its process: it opts in to synchronous wasm memory reclamation
+    // (two V8 flags), which a library import never sets (src/backend/wasm/host.ts).
+    if (listBackends().includes("wasm")) configureWasmMemory({ syncReclaim: true });
     if (o.threads !== undefined) setNumThreads(num(o.threads, "threads", { int: true, min: 1 }));
     if (o.memory !== undefined) {
       // Cap on the wasm backend's collection threshold: less memory, more forced collections.

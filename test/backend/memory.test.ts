@@ -106,7 +106,9 @@ describe("tensor storage through ops", () => {
 
   it("memory plateaus over many synchronous training steps (conv2d + relu + sum + backward)", () => {
     manualSeed(0);
-    configureWasmMemory({ gcThresholdBytes: 32 << 20, gcThresholdMaxBytes: 32 << 20 });
+    // Synchronous reclamation switched on explicitly (importing the package sets no V8 flag;
+    // otherwise it switches on lazily under memory pressure, stranding the arrays before that).
+    configureWasmMemory({ gcThresholdBytes: 32 << 20, gcThresholdMaxBytes: 32 << 20, syncReclaim: true });
     const x = randn([16, 3, 16, 16]);
     const w = randn([8, 3, 3, 3]).requiresGrad_();
     const step = () => {

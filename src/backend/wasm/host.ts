@@ -7,9 +7,14 @@
  *    collected arrays synchronously (without it they run only when the event loop turns);
  *  - a `gc()` function, to collect when the allocator would otherwise grow memory.
  * Both come from V8 flags set at run time (`v8.setFlagsFromString`) and a fresh `vm`
- * context, the technique Jest uses for `gc`; nothing is required on the command line. Where
- * a flag is unknown (other V8 versions) the facility is simply absent. In a browser every
- * field is null and the backend runs single-threaded with finalizer-driven reclamation.
+ * context, the technique Jest uses for `gc`. Those flags are process-wide, so importing the
+ * package sets nothing: `reclaimTools()` sets them when synchronous reclamation is switched
+ * on — lazily, the first time wasm memory reaches the collection threshold (./storage.ts),
+ * or at once with `configureWasmMemory({ syncReclaim: true })` / QAT_SYNC_RECLAIM=1, never
+ * with QAT_SYNC_RECLAIM=0. `existingReclaimTools()` uses what the process already
+ * has (e.g. `node --expose-gc --harmony-weak-refs-with-cleanup-some`). Where a flag is
+ * unknown (other V8 versions) the facility is simply absent. In a browser every field is
+ * null and the backend runs single-threaded with finalizer-driven reclamation.
  * Loaded once with top-level await by ./runtime.ts.
  */
 import type { Worker as NodeWorker, WorkerOptions } from "node:worker_threads";
@@ -19,8 +24,10 @@ export interface NodeHost {
   Worker: new (filename: string, options?: WorkerOptions) => NodeWorker;
   /** Cores available to this process. */
   cpuCount: number;
-  /** Creates V8 tools for synchronous reclamation (memoised; null members where unavailable). */
+  /** Creates V8 tools for synchronous reclamation, setting two V8 flags (memoised; null members where unavailable). */
   reclaimTools(): ReclaimTools;
+  /** The same tools when the process already has them (no flag set), else null. */
+  existingReclaimTools(): ReclaimTools | null;
 }
 
 export interface ReclaimTools {
@@ -54,6 +61,7 @@ async function loadNodeHost(): Promise<NodeHost | null> {
       Worker: wt.Worker,
       cpuCount: Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
       reclaimTools: () => (tools ??= makeReclaimTools(v8, vm)),
+      existingReclaimTools: () => tools ?? existingTools(),
     };
   } catch {
     return null;
@@ -77,6 +85,20 @@ function makeReclaimTools(v8: V8Module, vm: VmModule): ReclaimTools {
   }
   const globalGc = (globalThis as { gc?: () => void }).gc;
   return { Registry, gc: typeof globalGc === "function" ? globalGc : gc };
+}
+
+/** gc() and a FinalizationRegistry with cleanupSome() when the main context already has both. */
+function existingTools(): ReclaimTools | null {
+  const g = globalThis as { gc?: () => void };
+  const FR = globalThis.FinalizationRegistry as FinalizationRegistryConstructor | undefined;
+  const hasCleanup = typeof (FR?.prototype as { cleanupSome?: unknown } | undefined)?.cleanupSome === "function";
+  return typeof g.gc === "function" && FR && hasCleanup ? { Registry: FR, gc: g.gc } : null;
+}
+
+/** QAT_SYNC_RECLAIM: "1" → true (switch on at once), "0" → false (never), else undefined (lazily). */
+export function syncReclaimRequested(): boolean | undefined {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.QAT_SYNC_RECLAIM;
+  return v === "1" ? true : v === "0" ? false : undefined;
 }
 
 /** The Node host, or null outside Node. */

@@ -19,6 +19,7 @@ import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "./fakequant
 import { binary, clamp, unary } from "./elementwise.js";
 import { gemmInt8, matmul } from "./gemm.js";
 import { precompileKernels, wasmSimdSupported } from "./module.js";
+import { nodeHost } from "./host.js";
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pooling.js";
 import { runtime, setThreadCount, threadCount } from "./runtime.js";
 import type { MemoryOptions, StorageStats } from "./storage.js";
@@ -119,7 +120,11 @@ export function wasmMemoryStats(): StorageStats | null {
 /** Tunes the tensor allocator (see MemoryOptions in ./storage.ts). */
 export function configureWasmMemory(options: Partial<MemoryOptions>): void {
   const storage = runtime().storage;
-  if (storage) Object.assign(storage.options, options);
+  if (!storage) return;
+  const { syncReclaim, ...rest } = options;
+  Object.assign(storage.options, rest);
+  // Opting in sets the two V8 flags (process-wide) — only ever on this explicit request.
+  if (syncReclaim === true) storage.enableSyncReclaim(nodeHost ? nodeHost.reclaimTools() : null);
 }
 
 /**

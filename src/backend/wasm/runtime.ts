@@ -6,7 +6,7 @@
  */
 import type { AnyArray } from "../../tensor/dtype.js";
 import { WasmHeap } from "./heap.js";
-import { nodeHost } from "./host.js";
+import { nodeHost, syncReclaimRequested } from "./host.js";
 import { type KernelExports, loadKernels } from "./module.js";
 import { TensorStorage } from "./storage.js";
 import { type Job, WorkerPool } from "./threads.js";
@@ -32,7 +32,12 @@ export function runtime(): Runtime {
   if (rt) return rt;
   const loaded = loadKernels(true);
   const heap = new WasmHeap(loaded.memory, loaded.maxBytes, (p, n) => loaded.exports.zeroBytes(p, n));
-  const storage = loaded.shared ? new TensorStorage(heap, nodeHost ? nodeHost.reclaimTools() : null) : null;
+  // Synchronous reclamation needs process-wide V8 flags: never at import; at once on request,
+  // else lazily under memory pressure unless forbidden (./host.ts, MemoryOptions.syncReclaim).
+  const wish = syncReclaimRequested();
+  const tools = nodeHost ? (wish === true ? nodeHost.reclaimTools() : nodeHost.existingReclaimTools()) : null;
+  const provider = nodeHost && wish !== false ? () => nodeHost!.reclaimTools() : null;
+  const storage = loaded.shared ? new TensorStorage(heap, tools, wish === false ? { syncReclaim: false } : {}, provider) : null;
   const pool = loaded.shared && nodeHost ? new WorkerPool(nodeHost, loaded.module, loaded.memory, loaded.exports) : null;
   rt = { k: loaded.exports, heap, storage, pool, scratch: [] };
   pool?.ensure(threads - 1);
