@@ -208,6 +208,7 @@ export class Trainer {
 
   /** One pass over `loader` (or the rest of it, after a mid-epoch resume). */
   trainEpoch(loader: DataLoader): EpochRecord {
+    if (loader.length === 0) throw new ValueError("Trainer: the training loader has no batches (is the dataset empty?)");
     if (this.resumeLoader) {
       loader.setState(this.resumeLoader);
       this.resumeLoader = null;

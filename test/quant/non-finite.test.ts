@@ -133,3 +133,14 @@ describe("a non-finite training batch leaves the model intact", () => {
     for (const k of Object.keys(before)) if (k.includes("running_")) expect(after[k], k).toEqual(before[k]);
   });
 });
+
+describe("edge cases", () => {
+  it("training on an empty dataset is a typed error, not trainLoss: null", async () => {
+    const { DataLoader } = await import("../../src/data/loader.js");
+    const { ImageDataset } = await import("../../src/data/dataset.js");
+    const empty = new ImageDataset({ images: new Uint8Array(0), labels: new Uint8Array(0), shape: [0, 1, 28, 28], mean: 0, std: 1 });
+    const model = smallCnn();
+    const trainer = new Trainer({ model, optimizer: new SGD(model.parameters(), { lr: 0.01 }), progress: false });
+    expect(() => trainer.fit(new DataLoader(empty, { batchSize: 8 }), { epochs: 1 })).toThrow(/Trainer: the training loader has no batches \(is the dataset empty\?\)/);
+  });
+});
