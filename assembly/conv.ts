@@ -85,6 +85,9 @@ function im2col(x: usize, g: usize, cg: i32, p0: i32, pc: i32, col: usize, scatt
   const sh = geom(g, G_SH), sw = geom(g, G_SW), dh = geom(g, G_DH), dw = geom(g, G_DW);
   const oy0 = p0 / ow;
   const oy1 = (p0 + pc - 1) / ow;
+  // Stride 1 and OW = W: output pixel p reads input pixel p + shift (see gatherShifted).
+  const planar = sh == 1 && sw == 1 && ow == w;
+  const oh = geom(g, G_OH);
   let r = 0;
   for (let ci = 0; ci < cg; ci++) {
     const xc = x + (<usize>(ci * h * w) << 2);
@@ -96,6 +99,10 @@ function im2col(x: usize, g: usize, cg: i32, p0: i32, pc: i32, col: usize, scatt
         const xShift = kx * dw - geom(g, G_PW);
         const oxLo = firstValid(xShift, sw, ow);
         const oxHi = endValid(xShift, sw, w, ow);
+        if (!scatter && planar) {
+          gatherShifted(xc, h * w, ow, firstValid(yShift, 1, oh), endValid(yShift, 1, h, oh), yShift * w + xShift, oxLo, oxHi, p0, pc, fptr(col, rowBase));
+          continue;
+        }
         for (let oy = oy0; oy <= oy1; oy++) {
           const a = oy == oy0 ? p0 - oy * ow : 0;
           const b = oy == oy1 ? p0 + pc - oy * ow : ow;
@@ -112,6 +119,36 @@ function im2col(x: usize, g: usize, cg: i32, p0: i32, pc: i32, col: usize, scatt
         }
       }
     }
+  }
+}
+
+/**
+ * One column-matrix row for stride 1 and OW = W, where output pixel p = oy·W + ox reads input
+ * pixel p + shift (shift = yShift·W + xShift) when oy ∈ [oyLo, oyHi) and ox ∈ [oxLo, oxHi), and
+ * is 0 otherwise: d[p − p0] for p ∈ [p0, p0 + pc) as one SIMD copy of the plane, then zeroes
+ * for the rows and the border columns outside the plane (whose copied values belong to a
+ * neighbouring row, or were not copied because they lie outside the plane's [0, HW)).
+ * The same values as the row-by-row gather, written with fewer, longer copies.
+ */
+function gatherShifted(xc: usize, hw: i32, ow: i32, oyLo: i32, oyHi: i32, shift: i32, oxLo: i32, oxHi: i32, p0: i32, pc: i32, d: usize): void {
+  const lo = min(max(oyLo * ow, p0), p0 + pc);
+  const hi = max(min(oyHi * ow, p0 + pc), lo);
+  zeroFloats(d, 0, lo - p0);
+  zeroFloats(d, hi - p0, pc);
+  const cLo = max(lo, -shift), cHi = min(hi, hw - shift);
+  if (cHi > cLo) {
+    const src = fptr(xc, cLo + shift), dst = fptr(d, cLo - p0);
+    const n = cHi - cLo;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+    for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+  }
+  if (hi <= lo || (oxLo == 0 && oxHi == ow)) return;
+  for (let oy = lo / ow; oy <= (hi - 1) / ow; oy++) {
+    const rowP = oy * ow - p0;
+    const a = max(rowP, lo - p0), b = min(rowP + ow, hi - p0);
+    zeroFloats(d, a, min(rowP + oxLo, b));
+    zeroFloats(d, max(rowP + oxHi, a), b);
   }
 }
 
