@@ -85,7 +85,7 @@ function im2col(x: usize, g: usize, cg: i32, p0: i32, pc: i32, col: usize, scatt
   const sh = geom(g, G_SH), sw = geom(g, G_SW), dh = geom(g, G_DH), dw = geom(g, G_DW);
   const oy0 = p0 / ow;
   const oy1 = (p0 + pc - 1) / ow;
-  // Stride 1 and OW = W: output pixel p reads input pixel p + shift (see gatherShifted).
+  // Stride 1 and OW = W: output pixel p reads input pixel p + shift (gatherShifted, scatterShifted).
   const planar = sh == 1 && sw == 1 && ow == w;
   const oh = geom(g, G_OH);
   let r = 0;
@@ -99,8 +99,10 @@ function im2col(x: usize, g: usize, cg: i32, p0: i32, pc: i32, col: usize, scatt
         const xShift = kx * dw - geom(g, G_PW);
         const oxLo = firstValid(xShift, sw, ow);
         const oxHi = endValid(xShift, sw, w, ow);
-        if (!scatter && planar) {
-          gatherShifted(xc, h * w, ow, firstValid(yShift, 1, oh), endValid(yShift, 1, h, oh), yShift * w + xShift, oxLo, oxHi, p0, pc, fptr(col, rowBase));
+        if (planar) {
+          const oyLo = firstValid(yShift, 1, oh), oyHi = endValid(yShift, 1, h, oh), shift = yShift * w + xShift;
+          if (scatter) scatterShifted(xc, h * w, ow, oyLo, oyHi, shift, oxLo, oxHi, p0, pc, fptr(col, rowBase));
+          else gatherShifted(xc, h * w, ow, oyLo, oyHi, shift, oxLo, oxHi, p0, pc, fptr(col, rowBase));
           continue;
         }
         for (let oy = oy0; oy <= oy1; oy++) {
@@ -150,6 +152,28 @@ function gatherShifted(xc: usize, hw: i32, ow: i32, oyLo: i32, oyHi: i32, shift:
     zeroFloats(d, a, min(rowP + oxLo, b));
     zeroFloats(d, max(rowP + oxHi, a), b);
   }
+}
+
+/**
+ * col2im of one column-matrix row for stride 1 and OW = W: x[p + shift] += d[p − p0] over the
+ * valid rows as one SIMD add, after zeroing d's border columns (scratch, read once), so the
+ * pixels those positions alias in a neighbouring row receive + 0. Each x element gets the same
+ * contributions in the same order as the row-by-row scatter (a −0 in x may become +0).
+ */
+function scatterShifted(xc: usize, hw: i32, ow: i32, oyLo: i32, oyHi: i32, shift: i32, oxLo: i32, oxHi: i32, p0: i32, pc: i32, d: usize): void {
+  const lo = min(max(oyLo * ow, p0), p0 + pc);
+  const hi = max(min(oyHi * ow, p0 + pc), lo);
+  if (hi <= lo) return;
+  if (oxLo > 0 || oxHi < ow) {
+    for (let oy = lo / ow; oy <= (hi - 1) / ow; oy++) {
+      const rowP = oy * ow - p0;
+      const a = max(rowP, lo - p0), b = min(rowP + ow, hi - p0);
+      zeroFloats(d, a, min(rowP + oxLo, b));
+      zeroFloats(d, max(rowP + oxHi, a), b);
+    }
+  }
+  const cLo = max(lo, -shift), cHi = min(hi, hw - shift);
+  if (cHi > cLo) scatterRow(fptr(xc, cLo + shift), 1, fptr(d, cLo - p0), cHi - cLo);
 }
 
 /** Zeroes floats [a, b) at d (inline: rows are short, a memory.fill call costs more). */
