@@ -18,6 +18,7 @@ import { matmulScaling, wasmCases } from "./wasm.js";
 import { onnxCases, onnxruntimeVersion } from "./onnx.js";
 import { qatOverFloat, resnet20Cases, smallCnnCases } from "./smallcnn.js";
 import { benchInt8 } from "./int8.js";
+import { benchGraph } from "./graph.js";
 import { type PairedCase, type PairedRun, pairedTable, runPaired } from "./paired.js";
 import { TorchPeer } from "./torch-peer.js";
 
@@ -100,6 +101,22 @@ const OWN: OwnSuite[] = [
         { key: `infer256_ms_${s}`, label: `float inference, batch 256 — ${where}`, unit: "ms" },
       ];
     }),
+  },
+  {
+    name: "graph",
+    title: "Graph capture and GraphModule (issue #13), wasm backend, all cores",
+    run: benchGraph,
+    rows: [
+      ...(["narrow", "full"] as const).flatMap((k) => [
+        { key: `resnet18_${k}_import_s`, label: `ResNet-18 (${k === "narrow" ? "narrow test variant" : "full size, 224×224"}) ONNX import`, unit: "s" },
+        { key: `resnet18_${k}_prepare_s`, label: `ResNet-18 (${k === "narrow" ? "narrow test variant" : "full size, 224×224"}) capture + prepareQat (target < 1 s)`, unit: "s" },
+      ]),
+      ...[["smallcnn", "SmallCNN, batch 64"], ["resnet20", "ResNet-20, batch 32"]].flatMap(([k, n]) => [
+        { key: `${k}_module_step_ms`, label: `${n}: float SGD step, module`, unit: "ms" },
+        { key: `${k}_graph_step_ms`, label: `${n}: float SGD step, GraphModule of the same modules`, unit: "ms" },
+        { key: `${k}_graph_over_module`, label: `${n}: GraphModule / module step time (median of 3 interleaved rounds; target ≤ 1)`, unit: "×" },
+      ]),
+    ],
   },
   {
     name: "int8",

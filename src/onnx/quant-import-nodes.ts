@@ -12,10 +12,11 @@ import { NotSupportedError } from "../tensor/errors.js";
 import type { QParams, ValueInfo } from "../int8/graph.js";
 import { convRequant, globalAvgPoolMultiplier, lutTable, qaddParams, quantizeBias, requantMultiplier } from "../int8/kernels/params.js";
 import { Tensor } from "../tensor/tensor.js";
+import { zeros } from "../tensor/creation.js";
 import { noGrad } from "../tensor/grad-mode.js";
 import { sigmoid } from "../ops/unary.js";
 import type { IrNode } from "./graph.js";
-import { type Act, type Bias, type Pending, type PoolGeometry, type QuantImporter, type WConst, where } from "./quant-import-state.js";
+import { type Act, type Bias, type Pending, type PoolGeometry, type FloatIsland, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
 const pairOf = (m: { multiplier: number; shift: number }): [number, number] => [m.multiplier, m.shift];
 
@@ -167,7 +168,42 @@ export function materialize(imp: QuantImporter, p: Pending, act: Act | null, q: 
       return imp.requantize(p.x, q, clamp, p.name);
     case "sigmoid":
       return sigmoidNode(imp, p.x, q, clamp, p.name);
+    case "island":
+      return islandNode(imp, p.island, q, clamp, p.name);
   }
+}
+
+/** The quantized leaves of an island tree (each once, in first-use order). */
+function islandLeaves(island: FloatIsland, out: ValueInfo[] = []): ValueInfo[] {
+  for (const i of island.inputs) {
+    if (i.kind === "dq" && !out.includes(i.v)) out.push(i.v);
+    else if (i.kind === "island") islandLeaves(i.island, out);
+  }
+  return out;
+}
+
+/** Evaluates an island tree on the dequantized leaves. */
+function evalIsland(island: FloatIsland, leaves: ValueInfo[], xs: Tensor[]): Tensor {
+  const args = island.inputs.map((i) => (i.kind === "dq" ? xs[leaves.indexOf(i.v)] : i.kind === "island" ? evalIsland(i.island, leaves, xs) : i.t));
+  return island.kernel(args);
+}
+
+/**
+ * A float island (DQ → float ops → Q): an Int8Model "float" node that dequantizes its
+ * inputs, runs the ONNX kernels in float and quantizes with q (clamped to `clamp`). Its output
+ * shape is found by running it once on zeros of batch 1.
+ */
+export function islandNode(imp: QuantImporter, island: FloatIsland, q: QParams, clamp: [number, number], name: string): ValueInfo {
+  const leaves = islandLeaves(island);
+  if (leaves.length === 0) throw new NotSupportedError(`onnx import (quantized): float op '${name}' reads no quantized tensor`);
+  const probe = noGrad(() => evalIsland(island, leaves, leaves.map((v) => zeros(v.shape.map((d) => (d < 0 ? 1 : d))))));
+  const shape = [-1, ...probe.shape.slice(1)];
+  const qv = { ...q, qmin: Math.max(q.qmin, clamp[0]), qmax: Math.min(q.qmax, clamp[1]) };
+  const y = imp.newValue(shape, qv, name);
+  const nodeName = imp.nodeName(`${name}#float`);
+  imp.nodes.push({ op: "float", name: nodeName, inputs: leaves.map((v) => v.id), output: y.id, fn: island.opType, source: name });
+  imp.islands.set(nodeName, (xs) => evalIsland(island, leaves, xs));
+  return y;
 }
 
 /** Symmetric 2-D pads from ONNX [top, left, bottom, right]. */

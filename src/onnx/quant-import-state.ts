@@ -16,7 +16,7 @@
 import { NotSupportedError, FormatError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { type Int8Graph, type Int8Node, type QParams, type ValueInfo, nodeTensorKeys } from "../int8/graph.js";
-import { Int8Model, type Int8Tensors } from "../int8/model.js";
+import { type IslandFn, Int8Model, type Int8Tensors } from "../int8/model.js";
 import { requantMultiplier } from "../int8/kernels/params.js";
 import { describeNode, type IrGraph, type IrNode } from "./graph.js";
 import { type ActParams, ConstTable, storageRange } from "./quant-import-consts.js";
@@ -58,7 +58,19 @@ export type Pending = { name: string; shape: number[] } & (
   | { op: "avgpool"; x: ValueInfo; pool: PoolGeometry }
   | { op: "identity"; x: ValueInfo }
   | { op: "sigmoid"; x: ValueInfo }
+  | { op: "island"; island: FloatIsland }
 );
+
+/**
+ * A float op with no integer form between DequantizeLinear and QuantizeLinear (a float island):
+ * its ONNX kernel, and per input a dequantized value, another island (chains of float ops) or
+ * a constant. Materialized as an Int8Model "float" node when its QuantizeLinear is reached.
+ */
+export interface FloatIsland {
+  opType: string;
+  kernel: (inputs: readonly (Tensor | null)[]) => Tensor;
+  inputs: ({ kind: "dq"; v: ValueInfo } | { kind: "island"; island: FloatIsland } | { kind: "const"; t: Tensor | null })[];
+}
 
 export type FloatRef =
   | { kind: "input" }
@@ -80,6 +92,8 @@ export class QuantImporter {
   readonly values: ValueInfo[] = [];
   readonly nodes: Int8Node[] = [];
   readonly tensors: Int8Tensors = new Map();
+  /** Float computations of island nodes, by node name. */
+  readonly islands = new Map<string, IslandFn>();
   input: ValueInfo | null = null;
   /** Node indices already handled (Clips folded into their producer). */
   readonly done = new Set<number>();
@@ -207,7 +221,7 @@ export class QuantImporter {
     const keys = new Set(nodes.flatMap(nodeTensorKeys));
     const tensors: Int8Tensors = new Map([...this.tensors].filter(([k]) => keys.has(k)));
     const graph: Int8Graph = { input: this.input, output: out.id, values: this.values.filter((v) => used.has(v.id)), nodes, meta };
-    return new Int8Model(graph, tensors);
+    return new Int8Model(graph, tensors, this.islands);
   }
 
   /** The nodes the output depends on, in order (memoised duplicates and dead ends dropped). */
