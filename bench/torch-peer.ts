@@ -93,12 +93,12 @@ export class TorchPeer {
 
   /** One line for a results header: version, BLAS, matmul GFLOP/s by threads, refusals. */
   describe(): string {
-    const blas = this.hello.blas as { libraries?: string[]; openblas_core?: string };
+    const blas = this.hello.blas as { libraries?: string[]; openblas_core?: string; OPENBLAS_CORETYPE?: string | null };
     const lib = (blas.libraries ?? []).map((l) => path.basename(l)).find((l) => /openblas/i.test(l)) ?? (blas.libraries ?? []).join(", ");
     const gf = Object.entries(this.hello.gflops).map(([t, g]) => `${g.toFixed(0)} GFLOP/s on ${t} thread(s)`).join(", ");
     const low = Object.keys(this.hello.refused);
     const refused = low.length ? ` (below 50 GFLOP/s per thread at ${low.join(", ")} thread(s): checked again when a case asks)` : "";
-    return `PyTorch ${this.hello.torch}, BLAS ${lib || "unknown"}${blas.openblas_core ? ` (${blas.openblas_core} kernels)` : ""}, 1024³ matmul at start-up ${gf}${refused}, OMP_WAIT_POLICY=PASSIVE`;
+    return `PyTorch ${this.hello.torch}, BLAS ${lib || "unknown"}${blas.openblas_core ? ` (${blas.openblas_core} kernels${blas.OPENBLAS_CORETYPE ? `, OPENBLAS_CORETYPE=${blas.OPENBLAS_CORETYPE}` : ""})` : ""}, 1024³ matmul at start-up ${gf}${refused}, OMP_WAIT_POLICY=PASSIVE`;
   }
 
   close(): void {
