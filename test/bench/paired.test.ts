@@ -52,6 +52,14 @@ describe("bench/paired", () => {
     expect(table).toContain("† At 2 thread(s) the PyTorch peer's 1024³ matmul ran below 50 GFLOP/s per thread (41.5–41.5 GFLOP/s");
   });
 
+  it("times our side alone when a case has no peer", async () => {
+    let calls = 0;
+    const c: PairedCase = { label: "solo", threads: 2, unit: "img/s", work: 64, ours: () => { calls++; return 0.5; }, peer: null };
+    const run = await runPaired([c], 3);
+    expect(calls).toBe(3);
+    expect(pairedTable("Suite", "PyTorch", [c], run)).toContain("| solo | 2 | img/s | 128 (128–128) | — | — |");
+  });
+
   it("numbers other peer errors as notes", async () => {
     const c: PairedCase = { label: "x", threads: 1, unit: "ms", ours: () => 0.001, peer: async () => { throw new Error("boom"); } };
     const table = pairedTable("Suite", "PyTorch", [c], await runPaired([c], 3));
