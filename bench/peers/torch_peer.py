@@ -182,6 +182,7 @@ def serve():
         req = json.loads(line)
         try:
             t = int(req["threads"])
+            g = None
             if t not in allowed and t in refused:  # refused at start: check again, the load may have dropped
                 g = matmul_gflops(1024, t)
                 if g / t >= MIN_GFLOPS_PER_THREAD:
@@ -189,7 +190,7 @@ def serve():
                 else:
                     refused[t] = refusal(g, t)
             if t not in allowed:
-                print(json.dumps({"refused": refused.get(t, f"thread count {t} was not checked")}), flush=True)
+                print(json.dumps({"refused": refused.get(t, f"thread count {t} was not checked"), "gflops": g if t in refused else None}), flush=True)
                 continue
             torch.set_num_threads(t)
             min_time, per = float(req.get("min_time", 1.0)), 1
