@@ -26,6 +26,8 @@ import { type Arg, Graph, type GraphNode } from "./graph.js";
 export interface CaptureOptions {
   /** Which modules become one node (default: leaves and classes with `traceAtomic`). */
   atomic?: (m: Module, path: string) => boolean;
+  /** Capture the root module itself as one call_module node with target "" (default false). */
+  rootAtomic?: boolean;
   /** Runs the model (default: `forwardAll` when the module has one, else `forward`). */
   run?: (model: Module, inputs: Tensor[]) => Tensor | Tensor[];
 }
@@ -179,7 +181,8 @@ export function capture(model: Module, examples: Tensor | readonly Tensor[], opt
   const handles: HookHandle[] = [];
   const recorded: boolean[] = [];
   for (const [path, m] of model.namedModules()) {
-    if (path === "" || !atomic(m, path)) continue;
+    // the root is one node (target "") only when asked: a single library layer being exported
+    if (path === "" ? !opts.rootAtomic : !atomic(m, path)) continue;
     handles.push(
       m.registerForwardPreHook(() => {
         recorded.push(atCaptureTop());

@@ -1,6 +1,6 @@
 /**
- * `exportModel(model, { example, format, opset })` → ONNX bytes. The model is traced on the
- * example (src/nn/trace.ts: every atomic module call with its tensors), then a format
+ * `exportModel(model, { example, format, opset })` → ONNX bytes. The model is captured on the
+ * example (src/graph: every atomic module call and every functional op, export-graph.ts), then a format
  * exporter writes nodes through an ExportContext and the result is checked (unique names,
  * topological order, graph input/output shapes; the batch dim symbolic "N" by default).
  *
@@ -14,7 +14,8 @@
 import { DTypeError, NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { Module } from "../nn/module.js";
-import { type Trace, type TraceNode, isAtomic, traceModel } from "../nn/trace.js";
+import { type Trace, type TraceNode, isAtomic } from "../nn/trace.js";
+import { graphTrace } from "./export-graph.js";
 import { makeModel, makeValueInfo } from "./builders.js";
 import { ExportContext } from "./export-context.js";
 import { type ExportCall, exportableModules, findExportRule } from "./op-map.js";
@@ -133,7 +134,7 @@ export function exportModel(model: Module, opts: ExportOptions): Uint8Array {
   if (o.opset < exporter.minOpset) throw new NotSupportedError(`onnx export: format '${o.format}' needs opset ≥ ${exporter.minOpset}, got ${o.opset}`);
   if (exporter.exportWhole) return exporter.exportWhole(model, o);
   const quantInfo = exporter.quantInfo?.(model, o);
-  const trace = traceModel(model, o.example, exporter.atomic ?? isAtomic);
+  const trace = graphTrace(model, o.example, exporter.atomic ?? isAtomic);
   const ctx = new ExportContext(o.opset);
   ctx.bind(trace.input, ctx.reserve(o.inputName));
   ctx.setGraphOutput(trace.output, o.outputName);

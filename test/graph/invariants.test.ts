@@ -158,6 +158,37 @@ describe("graph invariants on user-written models", () => {
     });
   }
 
+  it("float ONNX export reads the captured graph: a user model's functional ops run in onnxruntime as in qat-ts", async () => {
+    manualSeed(11);
+    const net = new ResidualConcatNet();
+    net.eval();
+    const x = images(4, 12);
+    const bytes = exportModel(net, { example: x, format: "float" });
+    if (!ort) return console.warn(`[graph invariants] onnxruntime check skipped: ${ortUnavailable}`);
+    const got = await runOrtWith(ort, bytes, x);
+    const want = noGrad(() => net.forward(x));
+    for (let i = 0; i < want.size; i++) expect(Math.abs(got[i] - want.data[i])).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(want)));
+  });
+
+  it("a model with no child modules (parameters and a functional forward) is captured op by op, trains, converts", () => {
+    class FunctionalMlp extends Module {
+      w1 = this.registerParameter("w1", randn([12, 16]).mul(0.3).detach().requiresGrad_());
+      w2 = this.registerParameter("w2", randn([16, 10]).mul(0.3).detach().requiresGrad_());
+      forward(x: Tensor): Tensor {
+        return ops.matmul(ops.matmul(x, this.w1).relu(), this.w2);
+      }
+    }
+    manualSeed(12);
+    const net = new FunctionalMlp();
+    const x = randn([8, 12]);
+    const qm = prepareQat(net, { qconfig: qconfigs.x86, example: x });
+    qm.forward(x).square().mean().backward();
+    expect(net.w1.grad === null && qm.parameters().some((p) => p.grad !== null)).toBe(true);
+    const { report } = convertWithReport(qm);
+    // matmul with a parameter weight has no integer kernel yet (the weight is not fake-quantized): islands, reported
+    expect(report.islands.map((i) => i.fn)).toEqual(["matmul", "matmul"]);
+  });
+
   it("two-input model: (a) prepare is a no-op with quantization off; fake-quant trains; convert says Int8Model is single-input", () => {
     manualSeed(9);
     const net = new TwoInputNet();
