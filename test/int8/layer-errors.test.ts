@@ -89,6 +89,14 @@ describe("qlinear checks", () => {
     expectError("groups", () => qlinear(lin({ w: { ...twoGroups, K: 3 } })), ShapeError, "qlinear: packed weights have groups 2, wZp 0; expected 1, 0");
   });
 
+  test("the accumulator bound counts the bias: |x − xZp|·Σ|w| + |bias| past 2^31 − 1 is refused", () => {
+    const args = lin({ x: new Int8Array(3).fill(127), xShape: [1, 3], w: new Int8Array(6).fill(-128), wShape: [2, 3], xZp: -128 });
+    // maxDev 255, Σ|w| = 384 per channel: 97,920 + |bias|.
+    expect(() => qlinear({ ...args, bias: Int32Array.of(0, 2 ** 31 - 1 - 97920) })).not.toThrow();
+    expectError("bias overflow", () => qlinear({ ...args, bias: Int32Array.of(0, -(2 ** 31 - 97920)) }), ValueError,
+      "qlinear: int32 accumulator of output channel 1 could overflow (worst case 2147483648 > 2^31 − 1)");
+  });
+
   test("several row blocks, a partial last one (N = 6 rows, 4 per block)", () => {
     const N = 6, K = 5, O = 3;
     const x = Int8Array.from({ length: N * K }, (_, i) => ((i * 7) % 11) - 5);
