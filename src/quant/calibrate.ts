@@ -97,7 +97,8 @@ function clipRanges(model: Module, collectors: Map<string, RangeCollector>, q: n
     const c = collectors.get(layer);
     if (!c || c.count === 0) continue;
     const obs = ((fq as { activation_post_process?: unknown }).activation_post_process ?? fq) as Partial<RangeObserver>;
-    if (!obs.min_val || !obs.max_val || obs.min_val.size !== 1) continue; // per-tensor range observers only
+    // Per-tensor min/max observers only: a histogram observer's L2 range search already discounts outliers.
+    if (!obs.min_val || !obs.max_val || obs.min_val.size !== 1 || "histogram" in obs) continue;
     const lo = Math.max(obs.min_val.data[0], c.percentile(100 - q));
     const hi = Math.min(obs.max_val.data[0], c.percentile(q));
     obs.min_val.data[0] = Math.min(lo, hi);
