@@ -9,7 +9,7 @@
 import { describe, expect, test } from "vitest";
 import { type QuantDType, qadd, qconcat, qrequantize, quantizeMultiplier } from "../../src/int8/index-kernels.js";
 import { mbqmSingleRef } from "./reference.js";
-import { expectIdentical } from "../backend/helpers.js";
+import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 
 const ONE = { multiplier: 2 ** 30, shift: 1 };
 
@@ -22,7 +22,7 @@ function expected(x: ArrayLike<number>, xZp: number, m: { multiplier: number; sh
   return Array.from(x, (v) => Math.min(hi, Math.max(lo, yZp + mbqmSingleRef(v - xZp, m.multiplier, m.shift))));
 }
 
-describe("qrequantize routes agree with the formula", () => {
+describeEachBackend("qrequantize routes agree with the formula", () => {
   const cases: [string, QuantDType, number, { multiplier: number; shift: number }, number, QuantDType, number?, number?][] = [
     ["identity", "uint8", 7, ONE, 7, "uint8"],
     ["M ≠ 1, same zero points and dtype", "uint8", 7, quantizeMultiplier(0.75), 7, "uint8"],
@@ -47,7 +47,23 @@ describe("qrequantize routes agree with the formula", () => {
   }
 });
 
-describe("qconcat", () => {
+describeEachBackend("qconcat", () => {
+  test("long inputs (table route) concatenated into the middle of the output", () => {
+    // Each input is requantized in ranges that start past 0 in x and in out: on wasm only a
+    // whole-array range may take the SIMD table lookup.
+    const a = codes("uint8", 2 * 600) as Uint8Array, b = codes("uint8", 2 * 700) as Uint8Array;
+    const ma = quantizeMultiplier(0.75), mb = quantizeMultiplier(1.5);
+    const y = qconcat({ inputs: [{ x: a, shape: [2, 600], zp: 10, multiplier: ma }, { x: b, shape: [2, 700], zp: 20, multiplier: mb }], axis: 1, outZp: 5, outDType: "uint8" });
+    const want: number[] = [];
+    for (let o = 0; o < 2; o++) {
+      want.push(...expected(a.subarray(o * 600, o * 600 + 600), 10, ma, 5, 0, 255));
+      want.push(...expected(b.subarray(o * 700, o * 700 + 700), 20, mb, 5, 0, 255));
+    }
+    expectIdentical(y.data, want, "long concat");
+    const one = qrequantize({ x: a, xZp: 10, multiplier: ma, yZp: 5, outDType: "uint8" });
+    expectIdentical(one.data, expected(a, 10, ma, 5, 0, 255), "whole array");
+  });
+
   test("negative axis, int8 output, identity and requantized inputs side by side", () => {
     const a = codes("int8", 2 * 3 * 2) as Int8Array, b = codes("uint8", 2 * 1 * 2) as Uint8Array;
     const mb = quantizeMultiplier(0.5);
