@@ -156,6 +156,8 @@ export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNod
 export interface Int8Graph {
   /** The float input is quantized into this value. */
   input: ValueInfo;
+  /** Further inputs of a multi-input model, in order (absent for one input). */
+  extraInputs?: ValueInfo[];
   /** The quantized output, dequantized by run(). */
   output: string;
   values: ValueInfo[];

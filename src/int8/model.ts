@@ -58,6 +58,13 @@ export interface LayerInfo {
 
 const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
 
+/** Throws a ShapeError unless `shape` fits value v's declared shape (-1 = any batch). */
+function checkShape(shape: readonly number[], v: ValueInfo): void {
+  const want = v.shape;
+  const ok = shape.length === want.length && want.every((d, i) => d === -1 || d === shape[i]);
+  if (!ok) throw new ShapeError(`Int8Model: input shape ${fmtShape(shape)} does not match the model's [N, ${want.slice(1).join(", ")}]`);
+}
+
 /** The float function of a functional island stored in a file: the op on its literal arguments. */
 function islandFromCall(name: string, call: { op: string; args: unknown[] }): IslandFn {
   if (!isOpTarget(call.op)) throw new FormatError(`Int8Model: float island '${name}' calls unknown op '${call.op}'`);
@@ -124,7 +131,7 @@ export class Int8Model {
   }
 
   private validate(): void {
-    const known = new Set<string>([this.graph.input.id]);
+    const known = new Set<string>([this.graph.input.id, ...(this.graph.extraInputs ?? []).map((v) => v.id)]);
     for (const n of this.graph.nodes) {
       for (const i of n.inputs) if (!known.has(i)) throw new FormatError(`Int8Model: node '${n.name}' reads value '${i}' before it is produced`);
       if (!this.values.has(n.output)) throw new FormatError(`Int8Model: node '${n.name}' writes undeclared value '${n.output}'`);
@@ -141,12 +148,26 @@ export class Int8Model {
     return v;
   }
 
-  /** Float input [N, ...] → float output, integer arithmetic in between. */
-  run(x: Tensor): Tensor {
+  /** Float input(s) [N, ...] → float output, integer arithmetic in between. */
+  run(x: Tensor, ...more: Tensor[]): Tensor {
     const q = this.quantizeInput(x);
-    const { output } = this.runQuantized(q);
+    const extra = this.inputs().slice(1);
+    if (more.length !== extra.length) throw new ValueError(`Int8Model.run: the model takes ${extra.length + 1} input(s), got ${more.length + 1}`);
+    const inputs = more.map((t, i) => this.quantizeAs(t, extra[i]));
+    const { output } = this.runQuantized(q, { inputs });
     const out = this.value(this.graph.output);
     return new Tensor(dequantizeTensor(output.data as QuantArray, out.q.scale, out.q.zeroPoint), output.shape);
+  }
+
+  /** The graph inputs in order (the first is `graph.input`). */
+  inputs(): ValueInfo[] {
+    return [this.graph.input, ...(this.graph.extraInputs ?? [])];
+  }
+
+  private quantizeAs(x: Tensor, v: ValueInfo): Tensor {
+    if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: input '${v.id}' must be float32 or float64, got ${x.dtype}`);
+    checkShape(x.shape, v);
+    return new Tensor(quantizeTensor(x.data as Float32Array | Float64Array, v.q.scale, v.q.zeroPoint, v.q.qmin, v.q.qmax, v.q.dtype), x.shape);
   }
 
   /** The quantized input tensor (uint8/int8) for a float input. */
@@ -158,9 +179,7 @@ export class Int8Model {
   }
 
   private checkInputShape(shape: readonly number[]): void {
-    const want = this.graph.input.shape;
-    const ok = shape.length === want.length && want.every((d, i) => d === -1 || d === shape[i]);
-    if (!ok) throw new ShapeError(`Int8Model: input shape ${fmtShape(shape)} does not match the model's [N, ${want.slice(1).join(", ")}]`);
+    checkShape(shape, this.graph.input);
   }
 
   /**
@@ -168,11 +187,19 @@ export class Int8Model {
    * (value id → tensor) makes each node read those values instead of its own upstream
    * results — layer-by-layer parity checks against a reference model use it.
    */
-  runQuantized(q: Tensor, opts: { collect?: boolean; teacher?: Map<string, QuantResult> } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
+  runQuantized(q: Tensor, opts: { collect?: boolean; teacher?: Map<string, QuantResult>; inputs?: Tensor[] } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
     const want = this.graph.input.q.dtype;
     if (q.dtype !== want) throw new DTypeError(`Int8Model.runQuantized: input must be ${want}, got ${q.dtype}`);
     this.checkInputShape(q.shape);
     const env = new Map<string, QuantResult>([[this.graph.input.id, { data: q.data as QuantArray, shape: [...q.shape] }]]);
+    const extra = this.graph.extraInputs ?? [];
+    if ((opts.inputs?.length ?? 0) !== extra.length) throw new ValueError(`Int8Model.runQuantized: the model takes ${extra.length} more input(s), got ${opts.inputs?.length ?? 0}`);
+    extra.forEach((v, i) => {
+      const t = opts.inputs![i];
+      if (t.dtype !== v.q.dtype) throw new DTypeError(`Int8Model.runQuantized: input '${v.id}' must be ${v.q.dtype}, got ${t.dtype}`);
+      checkShape(t.shape, v);
+      env.set(v.id, { data: t.data as QuantArray, shape: [...t.shape] });
+    });
     const teacher = opts.teacher;
     const nodes = this.graph.nodes;
     for (let i = 0; i < nodes.length; i++) {

@@ -318,6 +318,14 @@ export function validateInt8Graph(graph: unknown, tensors: Int8TensorTable): ass
     values.set(info.id, info);
   });
   const shapes = new Map<string, Shape>([[input.id, input.shape]]);
+  if (g.extraInputs !== undefined) {
+    if (!Array.isArray(g.extraInputs)) throw new FormatError(`Int8Model graph: 'extraInputs' must be an array, got ${fmt(g.extraInputs)}`);
+    g.extraInputs.forEach((v, i) => {
+      const info = checkValue(v, `extraInputs[${i}]`);
+      if (!values.has(info.id)) throw new FormatError(`Int8Model graph: extraInputs[${i}] '${info.id}' is not among the declared values`);
+      shapes.set(info.id, info.shape);
+    });
+  }
   g.nodes.forEach((node, i) => checkNode(node, i, { values, shapes, tensors, input }));
   if (!shapes.has(g.output)) throw new FormatError(`Int8Model graph: output '${g.output}' is never produced`);
 }

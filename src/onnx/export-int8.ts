@@ -265,6 +265,7 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
 /** The quantized ONNX bytes of an integer model. */
 export function exportInt8Model(int8: Int8Model, opts: Int8ExportOptions): Uint8Array {
   if (!(int8 instanceof Int8Model)) throw new ValueError("exportInt8Model: expected an Int8Model (quant.convert's result)");
+  if (int8.graph.extraInputs?.length) throw new NotSupportedError(`exportInt8Model: the model takes ${int8.graph.extraInputs.length + 1} inputs; quantized ONNX export writes single-input models for now`);
   const format = formats.get(opts?.format);
   if (!format) throw new ValueError(`exportInt8Model: unknown format '${String(opts?.format)}' (qdq, qoperator)`);
   const opset = opts.opset ?? 13;

@@ -428,7 +428,6 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   disableObserver(model);
   freezeBnStats(model);
   const inGraph = (model.module as GraphModule).graph;
-  if (inGraph.inputs.length !== 1) throw new NotSupportedError(`convert: the model takes ${inGraph.inputs.length} inputs; Int8Model runs single-input models`);
   const inShape = inGraph.value(inGraph.inputs[0]).shape;
   if (opts.example) checkExample(opts.example, inShape);
   // One forward with observers off: fused fake-quantizers (PyTorch's FusedMovingAvgObsFakeQuantize)
@@ -437,7 +436,8 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   const wasTraining = model.training;
   model.eval();
   try {
-    noGrad(() => model.forward(opts.example ?? zeros([1, ...inShape.slice(1)])));
+    const rest = inGraph.inputs.slice(1).map((id) => zeros([1, ...inGraph.value(id).shape.slice(1)]));
+    noGrad(() => model.forward(opts.example ?? zeros([1, ...inShape.slice(1)]), ...rest));
   } finally {
     model.train(wasTraining);
   }
@@ -447,6 +447,10 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [] }, strict: opts.strict ?? false };
   const b = new GraphBuilder();
   const input = b.define(graph.inputs[0], graph.value(graph.inputs[0]).shape, activationQParams(outputQuantizerOf(m.quant)!, "quant.activation_post_process"), "quant");
+  const extraInputs = graph.inputs.slice(1).map((id, i) => {
+    const where = `quant_${i + 1}`;
+    return b.define(id, graph.value(id).shape, activationQParams(outputQuantizerOf(m.extraInputStubs[i])!, `${where}.activation_post_process`), where);
+  });
   for (const n of graph.nodes) {
     if (n.kind === "get_attr" || n.kind === "constant" || (isQuantizerNode(gm, n) && b.values.has(n.outputs[0]))) continue;
     if (isQuantizerNode(gm, n)) {
@@ -460,8 +464,9 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
     if (why !== null) addIsland(b, w, n, why);
   }
   const out = b.value(graph.outputs[0], "model output");
+  if (graph.outputs.length !== 1) throw new NotSupportedError(`convert: the model has ${graph.outputs.length} outputs; Int8Model returns one`);
   const int8Graph: Int8Graph = {
-    input, output: out.id,
+    input, output: out.id, ...(extraInputs.length ? { extraInputs } : {}),
     values: [...new Map([...b.values.values()].map((v) => [v.id, v])).values()],
     nodes: b.nodes,
     meta: { qconfig: model.description.qconfig, producer: "qat-ts convert", floatIslands: w.report.islands.map((i) => i.source) },

@@ -19,7 +19,7 @@ import { randn } from "../../src/tensor/creation.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { SGD } from "../../src/optim/sgd.js";
-import { calibrate, convertWithReport, disableFakeQuant, prepareQat, qconfigs, type QatModel } from "../../src/quant/index.js";
+import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs, type QatModel } from "../../src/quant/index.js";
 import { exportModel, importModel } from "../../src/onnx/index.js";
 import type { Int8Model } from "../../src/int8/model.js";
 import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
@@ -189,16 +189,29 @@ describe("graph invariants on user-written models", () => {
     expect(report.islands.map((i) => i.fn)).toEqual(["matmul", "matmul"]);
   });
 
-  it("two-input model: (a) prepare is a no-op with quantization off; fake-quant trains; convert says Int8Model is single-input", () => {
+  it("two-input model: (a) prepare is a no-op with quantization off; (b) fake-quant ≡ Int8Model (one input quantizer per input); ONNX export says it is single-input", () => {
     manualSeed(9);
     const net = new TwoInputNet();
-    const x = randn([8, 6]), y = randn([8, 4]);
+    const x = randn([64, 6]), y = randn([64, 4]);
     const qm = prepareQat(net, { qconfig: qconfigs.x86, example: [x, y] });
+    expect(Object.keys(qm.stateDict())).toContain("quant_1.activation_post_process.scale");
     qm.eval();
     disableFakeQuant(qm);
     const ref = noGrad(() => net.forward(x, y));
     const off = noGrad(() => qm.forward(x, y));
     for (let i = 0; i < ref.size; i++) expect(Math.abs(ref.data[i] - off.data[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(ref)));
-    expect(() => convertWithReport(qm)).toThrow(/2 inputs.*single-input/);
+    enableFakeQuant(qm);
+    qm.train();
+    noGrad(() => qm.forward(x, y));
+    const { model: int8, report } = convertWithReport(qm);
+    expect(report.islands.map((i) => i.fn)).toEqual(["matmul"]); // a matmul with a parameter weight: float island
+    qm.eval();
+    const fq = noGrad(() => qm.forward(x, y));
+    const got = int8.run(x, y);
+    const a = agreement(fq, got, int8.value(int8.graph.output).q.scale, 3);
+    expect(a.within).toBeGreaterThanOrEqual(0.999);
+    expect(a.top1).toBe(1);
+    expect(() => int8.run(x)).toThrow(/takes 2 input/);
+    expect(() => exportModel(qm, { example: x, format: "qdq" })).toThrow(/single-input/);
   });
 });
