@@ -404,10 +404,34 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     b.nodes.push({ op: "concat", name: pathOf(n), inputs: vs.map((v) => v.id), output: y.id, axis, multipliers: vs.map((v) => (v.q.scale === y.q.scale && v.q.zeroPoint === y.q.zeroPoint ? null : pairOf(v.q.scale / y.q.scale))) });
     return null;
   }
+  const gap = globalPoolOf(n, w.graph.value(ins[0]).shape, shape);
+  if (gap) {
+    // global average pooling written functionally: adaptiveAvgPool2d(x, 1) or x.mean([2, 3])
+    const hw = gap.hw;
+    const keep = shape.length === 4;
+    const pooled = keep ? y : b.define(-1 - out, [shape[0], shape[1], 1, 1], y.q, `${pathOf(n)}#pooled`);
+    b.nodes.push({ op: "globalavgpool", name: pathOf(n), inputs: [x.id], output: pooled.id, multiplier: pairOf(x.q.scale / (y.q.scale * hw)), clamp: [y.q.qmin, y.q.qmax] });
+    if (!keep) b.nodes.push({ op: "reshape", name: `${pathOf(n)}.reshape`, inputs: [pooled.id], output: y.id, shape: [-1, shape[1]] });
+    return null;
+  }
   // not integer: undo the definition, the caller makes an island
   b.values.delete(out);
   if (q.node) b.values.delete(q.node.outputs[0]);
   return `${n.target} has no integer kernel`;
+}
+
+/** A functional global average pool over H, W of a 4-D input: adaptiveAvgPool2d(x, 1), mean(x, [2, 3] | [-2, -1]). */
+function globalPoolOf(n: GraphNode, inShape: readonly number[], outShape: readonly number[]): { hw: number } | null {
+  if (inShape.length !== 4 || !(inShape[2] > 0 && inShape[3] > 0)) return null;
+  const hw = inShape[2] * inShape[3];
+  const [, a, o] = n.args;
+  if (n.target === "adaptiveAvgPool2d" && (a === 1 || (Array.isArray(a) && a[0] === 1 && a[1] === 1))) return { hw };
+  if (n.target === "mean" && Array.isArray(a) && a.length === 2) {
+    const axes = (a as number[]).map((d) => (d < 0 ? d + 4 : d)).sort();
+    const keepdim = (o as { keepdim?: boolean } | undefined)?.keepdim === true;
+    if (axes[0] === 2 && axes[1] === 3 && outShape.length === (keepdim ? 4 : 2)) return { hw };
+  }
+  return null;
 }
 
 const sameShape = (w: Walk, ids: number[]): boolean => ids.every((id) => w.graph.value(id).shape.join() === w.graph.value(ids[0]).shape.join());

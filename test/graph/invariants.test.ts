@@ -44,6 +44,18 @@ class SiluNet extends ResidualConcatNet {
   }
 }
 
+/** Global average pooling written functionally, both ways: adaptiveAvgPool2d(x, 1) and x.mean([2, 3]). */
+class GapNet extends Module {
+  a = this.registerModule("a", new Conv2d(3, 8, 3, { padding: 1 }));
+  b = this.registerModule("b", new Conv2d(3, 8, 3, { padding: 1 }));
+  fc = this.registerModule("fc", new Linear(16, 10));
+  forward(x: Tensor): Tensor {
+    const p = ops.adaptiveAvgPool2d(this.a.forward(x).relu(), 1).flatten(1);
+    const q = this.b.forward(x).relu().mean([2, 3]);
+    return this.fc.forward(ops.concat([p, q], 1));
+  }
+}
+
 /** A small conv net whose classifier input is built by reshape + functional relu + concat. */
 class ConcatHead extends Module {
   a = this.registerModule("a", new Conv2d(3, 4, 3, { padding: 1, stride: 2 }));
@@ -103,6 +115,7 @@ describe("graph invariants on user-written models", () => {
   for (const [name, make, islands] of [
     ["functional residual add + concat + reshape", () => new ResidualConcatNet(), []],
     ["reshape + functional relu + concat head", () => new ConcatHead(), []],
+    ["functional global average pooling (adaptiveAvgPool2d, mean)", () => new GapNet(), []],
     ["a functional tanh (float island)", () => new WithIsland(), ["module.tanh"]],
     ["functional SiLU x·sigmoid(x) (two float islands)", () => new SiluNet(), ["module.sigmoid", "module.mul"]],
   ] as [string, () => Module, string[]][]) {
