@@ -5,7 +5,9 @@
  *   layer (layer-builders.ts) or a generic OnnxOp (onnx-ops.ts) registered as a child.
  * Float initializers are trainable: standard layers copy them into their own parameters,
  * OnnxOps register them as parameters, and an initializer used twice stays one tensor.
- * Children are placed at dotted paths (naming.ts). Called by import.ts.
+ * Children are placed at dotted paths (naming.ts). A Split becomes one OnnxSplitPart per used
+ * output. INT64 constants beyond int32 (Slice's INT64_MAX "to the end") saturate to int32.
+ * Called by import.ts.
  */
 import { FormatError, NotSupportedError } from "../tensor/errors.js";
 import { noGrad } from "../tensor/grad-mode.js";
@@ -15,9 +17,10 @@ import type { Module } from "../nn/module.js";
 import { describeNode, type IrGraph, type IrNode } from "./graph.js";
 import { LAYER_BUILDERS, type BuildContext } from "./layer-builders.js";
 import { ChildPlacer, pathCandidates } from "./naming.js";
-import { OnnxModule, OnnxOp, type InputSlot, type OnnxStep } from "./onnx-module.js";
+import { OnnxModule, OnnxOp, type InputSlot, type OnnxOpOptions, type OnnxStep } from "./onnx-module.js";
+import { OnnxSplitPart } from "./onnx-split-part.js";
 import { GENERIC_OPS, type OpContext } from "./onnx-ops.js";
-import { DataType } from "./proto.js";
+import { DataType, type TensorProto } from "./proto.js";
 import { readTensorProto } from "./tensor-proto.js";
 
 /** Ops the float importer handles (Constant and Identity are resolved at import). */
@@ -42,7 +45,7 @@ class GraphImporter {
     this.root = new OnnxModule({ inputs: g.inputs.map((i) => ({ name: i.name, dims: i.dims })), outputs: [], steps: this.steps, constants: this.constants, opset: g.opset, graphName: g.name });
     this.placer = new ChildPlacer(this.root);
     for (const [name, tp] of g.initializers) {
-      const t = readTensorProto(tp, `initializer '${name}'`);
+      const t = readTensorProto(saturateInt64(tp), `initializer '${name}'`);
       if (t.dtype === "float32" || t.dtype === "float64") this.floatInits.set(name, t.dtype === "float32" ? t : cast(t, "float32"));
       else this.constants.set(name, t);
       if (tp.dataType === DataType.INT64) this.int64.add(name);
@@ -82,6 +85,7 @@ class GraphImporter {
     if (node.opType === "Constant") return this.setConstant(out, this.constantValue(node, where), this.int64Constant(node));
     if (node.opType === "Identity" && node.inputs.length === 1) return this.identity(node.inputs[0], out);
     if (this.isNoOpPad(node)) return this.identity(node.inputs[0], out);
+    if (node.opType === "Split") return this.split(node, where);
     if (node.inputs.length > 0 && node.inputs.every((v) => v === "" || this.constants.has(v))) return this.fold(node, where, out);
     this.producerOp.set(out, node.opType);
     const built = this.tryLayer(node, where);
@@ -115,6 +119,7 @@ class GraphImporter {
 
   /** Only the first output may be used (MaxPool indices, Dropout masks, BN training outputs are not). */
   private checkExtraOutputs(node: IrNode, where: string): void {
+    if (node.opType === "Split") return;
     node.outputs.slice(1).forEach((o) => {
       if (o !== "" && (this.g.consumers.has(o) || this.g.outputs.includes(o))) {
         throw new NotSupportedError(`onnx import: ${where} output ${o} is used, but only the first output of ${node.opType} is supported`);
@@ -124,6 +129,8 @@ class GraphImporter {
 
   private constantValue(node: IrNode, where: string): Tensor {
     const a = node.attrs;
+    const tp = node.proto.attribute?.find((x) => x.name === "value")?.t;
+    if (tp && tp.dataType === DataType.INT64) return readTensorProto(saturateInt64(tp), `${where} attribute 'value'`);
     const t = a.tensor("value");
     if (t) return t;
     if (a.has("value_float")) return new Tensor(Float32Array.of(a.float("value_float", 0)), []);
@@ -147,18 +154,31 @@ class GraphImporter {
     return v;
   }
 
-  private opContext(node: IrNode, where: string): OpContext {
-    return { opType: node.opType, where, attrs: node.attrs, opset: this.g.opset, consts: node.inputs.map((v) => this.valueOf(v)) };
+  private opContext(node: IrNode, where: string, outputIndex = 0): OpContext {
+    const consts = node.inputs.map((v) => this.valueOf(v));
+    return { opType: node.opType, where, attrs: node.attrs, opset: this.g.opset, consts, outputCount: node.outputs.length, outputIndex };
   }
 
-  private compile(node: IrNode, where: string) {
+  private compile(node: IrNode, where: string, outputIndex = 0) {
     const compiler = GENERIC_OPS[node.opType];
     if (!compiler) throw new NotSupportedError(`onnx import: ${where} cannot run here with these inputs (op ${node.opType} supports only the layer form)`);
-    return compiler(this.opContext(node, where));
+    return compiler(this.opContext(node, where, outputIndex));
   }
 
-  private fold(node: IrNode, where: string, out: string): void {
-    const kernel = this.compile(node, where);
+  /** Split: each used output is folded (constant input) or computed by its own OnnxSplitPart. */
+  private split(node: IrNode, where: string): void {
+    const constant = node.inputs.every((v) => v === "" || this.constants.has(v));
+    node.outputs.forEach((out, k) => {
+      if (out === "" || (!this.g.consumers.has(out) && !this.g.outputs.includes(out))) return;
+      if (constant) return this.fold(node, where, out, k);
+      this.producerOp.set(out, node.opType);
+      const part = new OnnxSplitPart({ ...this.genericOptions(node, where, k), outputIndex: k, outputCount: node.outputs.length });
+      this.place(node, part, node.inputs.filter((v) => v !== "" && this.valueOf(v) === undefined), out);
+    });
+  }
+
+  private fold(node: IrNode, where: string, out: string, outputIndex = 0): void {
+    const kernel = this.compile(node, where, outputIndex);
     const value = noGrad(() => kernel(node.inputs.map((v) => this.valueOf(v) ?? null)));
     const fromInt64 = node.opType === "Shape" || (node.opType === "Cast" ? node.attrs.int("to", 0) === DataType.INT64 : node.inputs.some((v) => this.int64.has(v)));
     this.setConstant(out, value, fromInt64 && value.dtype === "int32");
@@ -179,7 +199,12 @@ class GraphImporter {
   }
 
   private genericOp(node: IrNode, where: string): OnnxOp {
-    const kernel = this.compile(node, where);
+    return new OnnxOp(this.genericOptions(node, where));
+  }
+
+  /** A generic node's kernel, input slots and parameters (float initializers, shared by name). */
+  private genericOptions(node: IrNode, where: string, outputIndex = 0): OnnxOpOptions {
+    const kernel = this.compile(node, where, outputIndex);
     const params: [string, Tensor][] = [];
     const slots: InputSlot[] = node.inputs.map((v, i) => {
       if (v === "") return { kind: "absent" };
@@ -194,7 +219,7 @@ class GraphImporter {
       const c = this.constants.get(v);
       return c ? { kind: "const", value: c, int64: this.int64.has(v) } : { kind: "dynamic" };
     });
-    return new OnnxOp({ opType: node.opType, domain: node.domain, attributes: node.proto.attribute ?? [], slots, kernel, params });
+    return { opType: node.opType, domain: node.domain, attributes: node.proto.attribute ?? [], slots, kernel, params };
   }
 
   private place(node: IrNode, module: Module, inputs: string[], out: string): void {
@@ -212,6 +237,30 @@ function paramName(init: string, slot: number, taken: readonly [string, Tensor][
 }
 
 const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
+
+/**
+ * An INT64 tensor with values outside int32 saturated to the int32 range (our int64 storage):
+ * exporters write INT64_MAX / INT64_MIN for "to the end" in Slice starts/ends, which clamp to
+ * the axis anyway. Other element types are returned unchanged.
+ */
+function saturateInt64(tp: TensorProto): TensorProto {
+  if (tp.dataType !== DataType.INT64) return tp;
+  const lo = -(2 ** 31);
+  const hi = 2 ** 31 - 1;
+  const raw = tp.rawData;
+  if (raw && raw.length > 0 && raw.length % 8 === 0) {
+    const src = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const out = new Uint8Array(raw.length);
+    const dst = new DataView(out.buffer);
+    for (let o = 0; o < raw.length; o += 8) {
+      const v = src.getBigInt64(o, true);
+      dst.setBigInt64(o, v < BigInt(lo) ? BigInt(lo) : v > BigInt(hi) ? BigInt(hi) : v, true);
+    }
+    return { ...tp, rawData: out };
+  }
+  if (tp.int64Data) return { ...tp, int64Data: tp.int64Data.map((v) => (typeof v === "number" ? Math.min(Math.max(v, lo), hi) : v)) };
+  return tp;
+}
 
 /** The float OnnxModule of a graph. */
 export function buildOnnxModule(g: IrGraph): OnnxModule {

@@ -8,60 +8,33 @@
  * Called by onnx-module.ts (OnnxOp) and import.ts.
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
-import type { DType } from "../tensor/dtype.js";
+import { type DType, isFloatDType, promoteTypes } from "../tensor/dtype.js";
 import { normalizeAxis, numel } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import { add, div, mul, sub } from "../ops/binary.js";
+import { add, div, lt, mul, sub, where } from "../ops/binary.js";
 import { cast, concat, pad, permute, reshape, transpose } from "../ops/layout.js";
 import { matmul } from "../ops/matmul.js";
-import { softmax } from "../ops/softmax.js";
-import { clamp, relu, sigmoid } from "../ops/unary.js";
-import type { Attrs } from "./attrs.js";
+import { logSoftmax, softmax } from "../ops/softmax.js";
+import { ceil, clamp, floor, relu, sigmoid } from "../ops/unary.js";
 import { DataType } from "./proto.js";
 import { MAX_TENSOR_ELEMENTS } from "./tensor-proto.js";
+import { type Compiler, type Kernel, type OpContext, binary, get, intValues, need, unary } from "./onnx-ops-util.js";
+import { MATH_OPS } from "./onnx-ops-math.js";
+import { REDUCE_OPS } from "./onnx-ops-reduce.js";
+import { SHAPE_OPS } from "./onnx-ops-shape.js";
 
-/** What a kernel compiler knows about a node at import time. */
-export interface OpContext {
-  opType: string;
-  /** "Reshape node 'x'" for messages. */
-  where: string;
-  attrs: Attrs;
-  opset: number;
-  /** Per input: its value when constant, null when omitted, undefined when computed at run time. */
-  consts: readonly (Tensor | null | undefined)[];
+export type { Compiler, Kernel, OpContext } from "./onnx-ops-util.js";
+export { intValues } from "./onnx-ops-util.js";
+
+/** ONNX Div: integer inputs divide with truncation toward zero (shape arithmetic), floats truly. */
+function divOp(a: Tensor, b: Tensor): Tensor {
+  if (isFloatDType(a.dtype) || isFloatDType(b.dtype)) return div(a, b);
+  return cast(trunc(div(a, b)), promoteTypes(a.dtype, b.dtype));
 }
 
-export type Kernel = (inputs: readonly (Tensor | null)[]) => Tensor;
-type Compiler = (c: OpContext) => Kernel;
-
-/** Integer values of a small int (or integral float) tensor. */
-export function intValues(t: Tensor, what: string): number[] {
-  const out = t.toList();
-  if (out.some((v) => !Number.isInteger(v))) throw new FormatError(`${what}: expected integers, got [${out.slice(0, 8).join(", ")}]`);
-  return out;
+function trunc(x: Tensor): Tensor {
+  return where(lt(x, 0), ceil(x), floor(x));
 }
-
-function need(c: OpContext, min: number, max = min): void {
-  const n = c.consts.length;
-  if (n < min || n > max) throw new FormatError(`${c.where}: expects ${min === max ? min : `${min}–${max}`} inputs, got ${n}`);
-  for (let i = 0; i < min; i++) if (c.consts[i] === null) throw new FormatError(`${c.where}: required input ${i} is empty`);
-}
-
-function get(inputs: readonly (Tensor | null)[], i: number): Tensor {
-  const t = inputs[i];
-  if (!t) throw new FormatError(`input ${i} is missing`);
-  return t;
-}
-
-const binary = (f: (a: Tensor, b: Tensor) => Tensor): Compiler => (c) => {
-  need(c, 2);
-  return (i) => f(get(i, 0), get(i, 1));
-};
-
-const unary = (f: (x: Tensor) => Tensor): Compiler => (c) => {
-  need(c, 1);
-  return (i) => f(get(i, 0));
-};
 
 function gemm(c: OpContext): Kernel {
   need(c, 2, 3);
@@ -102,18 +75,19 @@ function hardSigmoidOf(x: Tensor, alpha: number, beta: number): Tensor {
   return clamp(add(mul(x, alpha), beta), 0, 1);
 }
 
-function softmaxOp(c: OpContext): Kernel {
+/** Softmax / LogSoftmax: along `axis` from opset 13, on the input coerced to 2-D at `axis` before. */
+const softmaxOp = (fn: (x: Tensor, axis: number) => Tensor): Compiler => (c) => {
   need(c, 1);
   const axis = c.attrs.int("axis", c.opset >= 13 ? -1 : 1);
-  if (c.opset >= 13) return (i) => softmax(get(i, 0), axis);
+  if (c.opset >= 13) return (i) => fn(get(i, 0), axis);
   // Before opset 13 the input is coerced to 2-D at `axis`.
   return (i) => {
     const x = get(i, 0);
     const a = normalizeAxis(axis, x.ndim, c.where);
-    const y = softmax(reshape(x, [numel(x.shape.slice(0, a)), numel(x.shape.slice(a))]), -1);
+    const y = fn(reshape(x, [numel(x.shape.slice(0, a)), numel(x.shape.slice(a))]), -1);
     return reshape(y, x.shape);
   };
-}
+};
 
 function flatten(c: OpContext): Kernel {
   need(c, 1);
@@ -263,7 +237,7 @@ function castOp(c: OpContext): Kernel {
 
 /** Kernel compilers by op type (default domain). */
 export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
-  Add: binary(add), Sub: binary(sub), Mul: binary(mul), Div: binary(div),
+  Add: binary(add), Sub: binary(sub), Mul: binary(mul), Div: binary(divOp),
   MatMul: binary(matmul), Gemm: gemm,
   Relu: unary(relu), Sigmoid: unary(sigmoid), Clip: clip,
   HardSigmoid: (c) => {
@@ -272,11 +246,12 @@ export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
     return (i) => hardSigmoidOf(get(i, 0), alpha, beta);
   },
   HardSwish: unary((x) => mul(x, hardSigmoidOf(x, 1 / 6, 0.5))),
-  Softmax: softmaxOp, Flatten: flatten, Reshape: reshapeOp, Transpose: transposeOp, Concat: concatOp,
+  Softmax: softmaxOp(softmax), LogSoftmax: softmaxOp(logSoftmax), Flatten: flatten, Reshape: reshapeOp, Transpose: transposeOp, Concat: concatOp,
   Shape: shapeOp, Gather: gather, Unsqueeze: unsqueezeOp, Squeeze: squeezeOp, Cast: castOp, Pad: padOp,
   Identity: unary((x) => x),
   Dropout: (c) => {
     need(c, 1, 3);
     return (i) => get(i, 0);
   },
+  ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS,
 };

@@ -5,7 +5,8 @@
  * inputs, opset ≥ 11), Sigmoid, MaxPool2d→MaxPool, AvgPool2d→AveragePool,
  * AdaptiveAvgPool2d→GlobalAveragePool (1×1) or AveragePool (divisible sizes), Flatten,
  * Add, Concat; Identity and Dropout are aliases (no node). Imported graphs' generic nodes
- * (OnnxOp) re-emit themselves. `registerExportRule` adds or overrides a rule (newest wins),
+ * (OnnxOp) re-emit themselves; each used output of an imported Split (OnnxSplitPart) re-emits
+ * the whole Split. `registerExportRule` adds or overrides a rule (newest wins),
  * which is how quantized modules plug in. Called by export.ts.
  */
 import { NotSupportedError } from "../tensor/errors.js";
@@ -22,6 +23,7 @@ import type { Module } from "../nn/module.js";
 import { attr, floatTensorProto, int64TensorProto } from "./builders.js";
 import type { ExportContext } from "./export-context.js";
 import { OnnxOp } from "./onnx-module.js";
+import { OnnxSplitPart } from "./onnx-split-part.js";
 import type { AttributeProto } from "./proto.js";
 
 /** One traced module call, with its inputs already named. */
@@ -199,22 +201,37 @@ function concatRule(ctx: ExportContext, call: ExportCall): void {
   emitNode(ctx, call, "Concat", call.inputs, [attr.int("axis", m.dim < 0 ? m.dim + rank : m.dim)]);
 }
 
-/** Re-emits a node kept from an imported graph, with current parameter values. */
-function onnxOpRule(ctx: ExportContext, call: ExportCall): void {
-  const m = call.module as OnnxOp;
+/** The input names of a node kept from an imported graph: its own inputs, parameters and constants. */
+function onnxOpInputs(ctx: ExportContext, call: ExportCall, m: OnnxOp): string[] {
   let next = 0;
-  const inputs = m.slots.map((slot, i) => {
+  return m.slots.map((slot, i) => {
     if (slot.kind === "dynamic") return call.inputs[next++];
     if (slot.kind === "absent") return "";
     const t: Tensor = slot.kind === "param" ? m.getParameter(slot.name) : slot.value;
     const base = at(call, slot.kind === "param" ? slot.name : `in${i}`);
     return slot.kind === "const" && slot.int64 ? ctx.constant(int64TensorProto(base, t.toList(), t.shape)) : ctx.initializer(t, base);
   });
+}
+
+/** Re-emits a node kept from an imported graph, with current parameter values. */
+function onnxOpRule(ctx: ExportContext, call: ExportCall): void {
+  const m = call.module as OnnxOp;
+  const inputs = onnxOpInputs(ctx, call, m);
   const out = ctx.produce(call.output, `${call.path || m.opType}_out`);
   ctx.addNode(m.opType, inputs, [out], { name: call.path || m.opType, attributes: m.attributes, domain: m.domain || undefined });
 }
 
+/** One used output of an imported Split: the whole Split again, the other outputs left unread. */
+function splitPartRule(ctx: ExportContext, call: ExportCall): void {
+  const m = call.module as OnnxSplitPart;
+  const inputs = onnxOpInputs(ctx, call, m);
+  const base = call.path || "Split";
+  const outputs = [...Array(m.outputCount).keys()].map((k) => (k === m.outputIndex ? ctx.produce(call.output, `${base}_out`) : ctx.uniqueName(`${base}_unused${k}`)));
+  ctx.addNode("Split", inputs, outputs, { name: base, attributes: m.attributes });
+}
+
 registerExportRule(OnnxOp, onnxOpRule);
+registerExportRule(OnnxSplitPart, splitPartRule);
 registerExportRule(Identity, alias);
 registerExportRule(Dropout, alias);
 registerExportRule(Concat, concatRule);

@@ -162,9 +162,9 @@ describe("generic ops", () => {
   });
 
   it("reports unsupported ops with the op type, node name and supported list", () => {
-    const bytes = graphBytes([makeNode("Erf", ["x"], ["y"], { name: "my_erf" })], []);
+    const bytes = graphBytes([makeNode("Einsum", ["x"], ["y"], { name: "my_einsum" })], []);
     expect(() => importModel(bytes)).toThrow(NotSupportedError);
-    expect(() => importModel(bytes)).toThrow(/op Erf \(Erf node 'my_erf'\) is not supported; supported ops: .*BatchNormalization.*Conv/);
+    expect(() => importModel(bytes)).toThrow(/op Einsum \(Einsum node 'my_einsum'\) is not supported; supported ops: .*BatchNormalization.*Conv/);
   });
 
   it("hands quantized graphs to the quantized importer (an Int8Model); importFloatModel rejects them", () => {

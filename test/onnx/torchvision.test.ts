@@ -42,12 +42,11 @@ interface Known {
 /** What fails today, and why. Remove an entry when its fix lands (the test then fails until you do). */
 const KNOWN: Record<string, Partial<Record<Step, Known>>> = {
   shufflenet_v2: {
-    import: { reason: "issue #14: the importer has no Slice (torch.chunk at opset 13)", match: /op Slice/ },
-    onnxruntime: { reason: "needs import (Slice)", match: /op Slice/ },
-    prepare: { reason: "needs import (Slice)", match: /op Slice/ },
-    train: { reason: "needs import (Slice)", match: /op Slice/ },
-    convert: { reason: "needs import (Slice)", match: /op Slice/ },
-    qdq: { reason: "needs import (Slice)", match: /op Slice/ },
+    convert: {
+      reason: "issue #14: channel_shuffle / chunk compute their Reshape targets and Slice ends at run time (Shape→Gather→Div→Mul on int tensors); convert asks those int-valued nodes for an activation quantizer instead of running them as shape arithmetic",
+      match: /Shape' \(OnnxOp\) runs in float but its output has no quantizer/,
+    },
+    qdq: { reason: "needs convert (run-time shape arithmetic)", match: /Shape' \(OnnxOp\) runs in float but its output has no quantizer/ },
   },
 };
 
