@@ -23,9 +23,9 @@ import {
   makeFactory,
   makeQuantSpec,
 } from "./quant-spec.js";
-import { getBackend } from "../backend/index.js";
-import { minmaxF32, minmaxPerChannelF32 } from "../backend/wasm/affine.js";
-import { WASM_MIN_ELEMENTS as WASM_MIN } from "../backend/wasm/runtime.js";
+import { aminmax, aminmaxPerChannel, allFinite, countNonFinite } from "./minmax.js";
+
+export { aminmax, aminmaxPerChannel, allFinite, countNonFinite };
 
 const f32 = Math.fround;
 
@@ -94,64 +94,6 @@ export function scalarF32(v: number): Tensor {
 /** Packs per-tensor or per-channel qparams as float32 / int32 tensors of shape [n]. */
 export function qparamsTensors(scales: ArrayLike<number>, zeroPoints: ArrayLike<number>): QParamsTensors {
   return { scale: new Tensor(Float32Array.from(scales), [scales.length]), zeroPoint: new Tensor(Int32Array.from(zeroPoints), [zeroPoints.length]) };
-}
-
-/** Whether every element is finite. */
-export function allFinite(a: ArrayLike<number>): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
-}
-
-/** How many elements are NaN or ±Infinity. */
-export function countNonFinite(a: ArrayLike<number>): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) n++;
-  return n;
-}
-
-/** [min, max] of x (NaN if any element is NaN, like torch.aminmax), as float32. */
-export function aminmax(x: ArrayLike<number>): [number, number] {
-  if (x instanceof Float32Array && x.length >= WASM_MIN && getBackend() === "wasm") return minmaxF32(x);
-  let mn = Infinity;
-  let mx = -Infinity;
-  let nan = false;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (v < mn) mn = v;
-    if (v > mx) mx = v;
-    if (v !== v) nan = true;
-  }
-  return nan ? [NaN, NaN] : [f32(mn), f32(mx)];
-}
-
-/** Per-channel [mins, maxs] along `axis` of a row-major tensor (NaN-propagating), float32. */
-export function aminmaxPerChannel(x: Tensor, axis: number): [Float32Array, Float32Array] {
-  const C = x.shape[axis];
-  let inner = 1;
-  for (let d = axis + 1; d < x.ndim; d++) inner *= x.shape[d];
-  const outer = C * inner === 0 ? 0 : x.size / (C * inner);
-  if (x.data instanceof Float32Array && x.size >= WASM_MIN && getBackend() === "wasm") return minmaxPerChannelF32(x.data, outer, C, inner);
-  const mins = new Float32Array(C).fill(Infinity);
-  const maxs = new Float32Array(C).fill(-Infinity);
-  const nan = new Uint8Array(C);
-  const d = x.data;
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < C; c++) {
-      let mn = mins[c];
-      let mx = maxs[c];
-      const base = (o * C + c) * inner;
-      for (let i = base; i < base + inner; i++) {
-        const v = d[i];
-        if (v < mn) mn = v;
-        if (v > mx) mx = v;
-        if (v !== v) nan[c] = 1;
-      }
-      mins[c] = mn;
-      maxs[c] = mx;
-    }
-  }
-  for (let c = 0; c < C; c++) if (nan[c]) mins[c] = maxs[c] = NaN;
-  return [mins, maxs];
 }
 
 /** Resolves a possibly negative channel axis against x's rank. */
