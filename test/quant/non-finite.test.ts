@@ -16,6 +16,7 @@ import { SGD } from "../../src/optim/sgd.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { prepareQat } from "../../src/quant/prepare.js";
 import { qconfigs } from "../../src/quant/qconfig.js";
+import { convert } from "../../src/quant/convert.js";
 import { type ObserverBase, MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver } from "../../src/quant/observer.js";
 import { HistogramObserver } from "../../src/quant/observer-histogram.js";
 import { FakeQuantize } from "../../src/quant/fake-quantize.js";
@@ -116,6 +117,10 @@ describe("a non-finite training batch leaves the model intact", () => {
       expect(v.every((e) => !Number.isNaN(e)), k).toBe(true);
       if (k.endsWith(".scale")) expect(v.every((e) => Number.isFinite(e) && e > 0), k).toBe(true);
     }
+    // and it still converts (the issue: "afterwards every forward on clean data and convert fail")
+    qm.eval();
+    const out = convert(qm).run(x).toFloat32Array();
+    expect(out.every(Number.isFinite)).toBe(true);
   });
 
   it("a diverged step (finite input, NaN weights) restores the buffers it touched", () => {
