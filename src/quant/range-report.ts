@@ -118,15 +118,22 @@ export function rangeWarnings(ranges: readonly LayerRange[], opts: { ratio?: num
   return out;
 }
 
-/** The activation quantizers of a prepared model, by the path of the layer they follow. */
+/** Names of activation quantizers: a module's output quantizer, or a functional op's (`_<k>`). */
+const ACT_QUANTIZER = /^activation_post_process(?:_\d+)?$/;
+
+/** The activation quantizers of a prepared model, by the path of the layer they follow (or their own, for functional ops). */
 export function activationQuantizers(model: Module): [string, Module][] {
   const out: [string, Module][] = [];
   for (const [path, m] of model.namedModules()) {
     const dot = path.lastIndexOf(".");
     const leaf = path.slice(dot + 1);
-    if (leaf !== "activation_post_process") continue;
+    if (!ACT_QUANTIZER.test(leaf)) continue;
     const owner = dot < 0 ? "" : path.slice(0, dot);
-    if (owner.endsWith("weight_fake_quant") || owner.endsWith("activation_post_process")) continue; // a quantizer's own observer
+    if (owner.endsWith("weight_fake_quant") || ACT_QUANTIZER.test(owner.slice(owner.lastIndexOf(".") + 1))) continue; // a quantizer's own observer
+    if (leaf !== "activation_post_process") {
+      out.push([`${owner ? `${owner}.` : ""}${leaf}`, m]); // a functional op's output quantizer (activation_post_process_<k>)
+      continue;
+    }
     out.push([owner || "(input)", m]);
   }
   return out;

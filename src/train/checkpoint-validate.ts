@@ -114,7 +114,7 @@ export function validateCheckpointMeta(meta: unknown, source: string, version: n
 }
 
 /** Buffers of observers and fake-quantizers (`…weight_fake_quant.scale`, `…activation_post_process.min_val`). */
-const QUANT_STATE_KEY = /(?:^|\.)(?:\w*fake_quant|activation_post_process)\.(scale|zero_point|min_val|max_val)$/;
+const QUANT_STATE_KEY = /(?:^|\.)(?:\w*fake_quant|activation_post_process(?:_\d+)?)\.(scale|zero_point|min_val|max_val)$/;
 
 /**
  * Observer and fake-quantizer state in a model state dict: every `scale` positive and finite,
