@@ -135,6 +135,12 @@ export interface ReshapeNode extends NodeBase {
   shape: number[];
 }
 
+/** A transpose of the quantized tensor (moves bytes): output dim i is input dim perm[i]. */
+export interface TransposeNode extends NodeBase {
+  op: "transpose";
+  perm: number[];
+}
+
 /**
  * A float island (DESIGN.md §1): an op with no integer kernel runs in float between a
  * dequantize of its inputs and a quantize of its output (onnxruntime's quantizer and PT2E do
@@ -151,7 +157,7 @@ export interface FloatIslandNode extends NodeBase {
   call?: { op: string; args: unknown[] };
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | FloatIslandNode;
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | FloatIslandNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */

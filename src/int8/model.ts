@@ -58,6 +58,28 @@ export interface LayerInfo {
 
 const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
 
+/** A row-major N-D transpose of quantized data: output dim i is input dim perm[i]. */
+function transposeQuant(x: QuantResult, perm: readonly number[]): QuantResult {
+  const inShape = x.shape;
+  const rank = inShape.length;
+  const outShape = perm.map((p) => inShape[p]);
+  const inStrides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) inStrides[i] = inStrides[i + 1] * inShape[i + 1];
+  const src = x.data;
+  const out = new (src.constructor as new (n: number) => typeof src)(src.length);
+  const idx = new Array<number>(rank).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let off = 0;
+    for (let i = 0; i < rank; i++) off += idx[i] * inStrides[perm[i]];
+    out[o] = src[off];
+    for (let i = rank - 1; i >= 0; i--) {
+      if (++idx[i] < outShape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return { data: out, shape: outShape };
+}
+
 /** Throws a ShapeError unless `shape` fits value v's declared shape (-1 = any batch). */
 function checkShape(shape: readonly number[], v: ValueInfo): void {
   const want = v.shape;
@@ -283,6 +305,8 @@ export class Int8Model {
       }
       case "float":
         return this.runIsland(node, env, yq);
+      case "transpose":
+        return transposeQuant(x, node.perm);
       case "flatten": {
         const s = x.shape;
         return { data: x.data, shape: [...s.slice(0, node.startDim), s.slice(node.startDim).reduce((a, b) => a * b, 1)] };

@@ -243,6 +243,16 @@ const reshape: Rule<"reshape"> = (c) => {
   return shape.map((d) => (d < 0 ? -1 : d));
 };
 
+const transpose: Rule<"transpose"> = (c) => {
+  const s = c.inputs[0].shape;
+  const perm = c.node.perm;
+  const ok = Array.isArray(perm) && perm.length === s.length && perm.every((d) => isInt(d) && d >= 0 && d < s.length) && new Set(perm).size === perm.length;
+  if (!ok) c.fail("perm", `must be a permutation of 0…${s.length - 1}, got ${fmt(perm)}`);
+  if (perm[0] !== 0) c.fail("perm", `must keep the batch dim first, got ${fmt(perm)}`);
+  sameDType(c);
+  return perm.map((d) => s[d]);
+};
+
 const float: Rule<"float"> = (c) => {
   const { fn, source, call } = c.node;
   if (typeof fn !== "string" || fn === "") c.fail("fn", `must name the op or module, got ${fmt(fn)}`);
@@ -264,6 +274,7 @@ const RULES = {
   lut: { arity: [1, 1], rule: lut },
   flatten: { arity: [1, 1], rule: flatten },
   reshape: { arity: [1, 1], rule: reshape },
+  transpose: { arity: [1, 1], rule: transpose },
   float: { arity: [1, 1024], rule: float },
 } satisfies { [K in Op]: { arity: [number, number]; rule: Rule<K> } };
 

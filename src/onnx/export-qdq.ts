@@ -138,6 +138,11 @@ class QdqWriter {
         emitReshape(this.em, this.dq(n.inputs[0], n.name), n, y);
         return this.setSource(n.output, y, null, n.name);
       }
+      case "transpose": {
+        const y = this.out(n);
+        ctx.addNode("Transpose", [this.dq(n.inputs[0], n.name)], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
+        return this.setSource(n.output, y, null, n.name);
+      }
       case "float": {
         const y = this.out(n);
         emitIslandFloat(this.em, n, n.inputs.map((i) => this.dq(i, n.name)), y);

@@ -112,6 +112,9 @@ class QopWriter {
       case "reshape":
         emitReshape(this.em, this.name(n.inputs[0]), n, y);
         return this.define(n, y, null);
+      case "transpose":
+        ctx.addNode("Transpose", [this.name(n.inputs[0])], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
+        return this.define(n, y, null);
       case "float": {
         const floats = n.inputs.map((id, k) => {
           const f = ctx.temp(`${n.name}_in${k}_float`);

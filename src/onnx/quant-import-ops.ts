@@ -216,6 +216,18 @@ const reshape: Handler = (imp, n) => {
   gridOp(imp, n, (x) => flattenNode(imp, x, flattenStart(Array.from(s.data), x.shape, n), n.name || `Reshape_${n.index}`));
 };
 
+/** Transpose on a quantized (or dequantized) tensor: a byte-moving transpose node on the input grid. */
+const transpose: Handler = (imp, n) => {
+  gridOp(imp, n, (x) => {
+    const rank = x.shape.length;
+    const perm = n.attrs.ints("perm", Array.from({ length: rank }, (_, i) => rank - 1 - i));
+    if (perm.length !== rank || perm[0] !== 0) throw new NotSupportedError(`${where(n)}: perm [${perm.join(", ")}] must keep the batch dim first`);
+    const y = imp.newValue(perm.map((d) => x.shape[d]), x.q, n.name || `Transpose_${n.index}`);
+    imp.nodes.push({ op: "transpose", name: imp.nodeName(n), inputs: [x.id], output: y.id, perm });
+    return y;
+  });
+};
+
 /** The start dim k of a Reshape that flattens dims k.. (shape [0 | d_0, …, 0 | d_{k−1}, −1 | prod]). */
 function flattenStart(shape: number[], x: readonly number[], n: IrNode): number {
   const k = shape.length - 1;
@@ -263,7 +275,7 @@ const concat: Handler = (imp, n) => {
 /** Handlers by op type (default domain). */
 export const QDQ_HANDLERS: Record<string, Handler> = {
   QuantizeLinear: quantizeLinear, DequantizeLinear: dequantizeLinear, Conv: conv, Gemm: gemm, MatMul: matmul, Add: add,
-  Relu: (imp, n) => activation(imp, n, { min: 0, max: Infinity }), Clip: clip, MaxPool: maxPool, Flatten: flatten, Reshape: reshape,
+  Relu: (imp, n) => activation(imp, n, { min: 0, max: Infinity }), Clip: clip, MaxPool: maxPool, Flatten: flatten, Reshape: reshape, Transpose: transpose,
   Identity: alias, Dropout: alias, Cast: alias, GlobalAveragePool: pool("gap"), AveragePool: pool("avgpool"), Concat: concat,
   Sigmoid: (imp, n) => {
     const x = imp.dq(n.inputs[0], n);

@@ -371,6 +371,15 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
       b.nodes.push({ op: "reshape", name: pathOf(n), inputs: [x.id], output: y.id, shape: [-1, ...shape.slice(1)] });
       return null;
     }
+    if (n.target === "permute" || n.target === "transpose") {
+      const rank = w.graph.value(ins[0]).shape.length;
+      const norm = (d: unknown) => ((d as number) < 0 ? (d as number) + rank : (d as number));
+      const perm = n.target === "permute" ? (a[1] as number[]).map(norm) : swapPerm(rank, norm(a[1]), norm(a[2]));
+      if (perm[0] !== 0) return `${n.target} moves the batch dimension`;
+      const y = b.define(out, shape, x.q, pathOf(n));
+      b.nodes.push({ op: "transpose", name: pathOf(n), inputs: [x.id], output: y.id, perm });
+      return null;
+    }
     if (n.target === "maxPool2d") {
       const o = (a[2] ?? {}) as { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number | [number, number]; ceilMode?: boolean };
       const k = pair(a[1] as number | [number, number]);
@@ -418,6 +427,13 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   b.values.delete(out);
   if (q.node) b.values.delete(q.node.outputs[0]);
   return `${n.target} has no integer kernel`;
+}
+
+/** The permutation that swaps dims d0 and d1. */
+function swapPerm(rank: number, d0: number, d1: number): number[] {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  [perm[d0], perm[d1]] = [perm[d1], perm[d0]];
+  return perm;
 }
 
 /** A functional global average pool over H, W of a 4-D input: adaptiveAvgPool2d(x, 1), mean(x, [2, 3] | [-2, -1]). */

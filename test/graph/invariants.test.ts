@@ -56,6 +56,16 @@ class GapNet extends Module {
   }
 }
 
+/** An NHWC flatten (as TensorFlow-exported heads do): permute then reshape, and a transpose pair. */
+class NhwcHead extends Module {
+  a = this.registerModule("a", new Conv2d(3, 6, 3, { padding: 1, stride: 2 }));
+  fc = this.registerModule("fc", new Linear(6 * 4 * 4, 10));
+  forward(x: Tensor): Tensor {
+    const y = this.a.forward(x).relu().permute([0, 2, 3, 1]).transpose(1, 2).transpose(2, 1);
+    return this.fc.forward(y.reshape([y.shape[0], -1]));
+  }
+}
+
 /** A small conv net whose classifier input is built by reshape + functional relu + concat. */
 class ConcatHead extends Module {
   a = this.registerModule("a", new Conv2d(3, 4, 3, { padding: 1, stride: 2 }));
@@ -116,6 +126,7 @@ describe("graph invariants on user-written models", () => {
     ["functional residual add + concat + reshape", () => new ResidualConcatNet(), []],
     ["reshape + functional relu + concat head", () => new ConcatHead(), []],
     ["functional global average pooling (adaptiveAvgPool2d, mean)", () => new GapNet(), []],
+    ["NHWC flatten: permute, transposes, reshape", () => new NhwcHead(), []],
     ["a functional tanh (float island)", () => new WithIsland(), ["module.tanh"]],
     ["functional SiLU x·sigmoid(x) (two float islands)", () => new SiluNet(), ["module.sigmoid", "module.mul"]],
   ] as [string, () => Module, string[]][]) {

@@ -16,7 +16,7 @@ import { mobilenetV2Small } from "../../src/nn/models/mobilenet.js";
 import type { Module } from "../../src/nn/module.js";
 import { tensor } from "../../src/tensor/creation.js";
 import { NotSupportedError, QatError } from "../../src/tensor/errors.js";
-import type { Tensor } from "../../src/tensor/tensor.js";
+import { Tensor } from "../../src/tensor/tensor.js";
 import { convert, qconfigs } from "../../src/quant/index.js";
 import { Int8Model } from "../../src/int8/model.js";
 import {
@@ -172,10 +172,20 @@ describe("unsupported patterns and damaged files", () => {
     makeNode("QuantizeLinear", ["h", "ys", "yz"], ["yq"]), makeNode("DequantizeLinear", ["yq", "ys", "yz"], ["y"]),
   ], [...qparamInits(), ...inits], 4, 4);
 
-  it("an op without an integer pattern names the node, the op type and the supported ops", () => {
-    const bytes = wrap([makeNode("Tanh", ["xf"], ["h"], { name: "gate" })]);
+  it("a float op between DequantizeLinear and QuantizeLinear becomes a float island that computes what onnxruntime computes", async () => {
+    const bytes = wrap([makeNode("Sqrt", ["xf"], ["a"], { name: "root" }), makeNode("Neg", ["a"], ["h"], { name: "gate" })]);
+    const m = importInt8(bytes);
+    expect(m.floatIslands.map((i) => i.fn)).toEqual(["Neg"]); // the chain Sqrt → Neg is one island, named by its last op
+    if (!ort) return;
+    const x = new Tensor(Float32Array.from({ length: 12 }, (_, i) => (i % 5) * 0.3), [3, 4]);
+    const p = parity(m.run(x).data, await runOrtWith(ort, bytes, x), 0.07, 3);
+    expect(p.maxQuanta).toBeLessThanOrEqual(1);
+  });
+
+  it("an op neither pattern nor float kernel knows names the node, the op type and the supported ops", () => {
+    const bytes = wrap([makeNode("Gate", ["xf"], ["h"], { name: "gate", domain: "com.example" })]);
     expect(() => importModel(bytes)).toThrow(NotSupportedError);
-    expect(() => importModel(bytes)).toThrow(/Tanh node 'gate'.*supported: QuantizeLinear/);
+    expect(() => importModel(bytes)).toThrow(/Gate node 'gate'.*com\.example::Gate is not supported.*supported: QuantizeLinear/);
   });
 
   it("float weights (no DequantizeLinear), re-interpreting DequantizeLinear, float graph outputs", () => {
