@@ -3,7 +3,7 @@
  *   Constant → a known value; Identity → an alias; a node whose inputs are all constants
  *   (not trainable initializers) → folded now with its generic kernel; otherwise a standard
  *   layer (layer-builders.ts) or a generic OnnxOp (onnx-ops.ts) registered as a child.
- * Float initializers are trainable: standard layers copy them into their own parameters,
+ * Float initializers are trainable (except settings such as Pow's exponent, FROZEN_INPUTS): standard layers copy them into their own parameters,
  * OnnxOps register them as parameters, and an initializer used twice stays one tensor.
  * Children are placed at dotted paths (naming.ts). A Split becomes one OnnxSplitPart per used
  * output. INT64 constants beyond int32 (Slice's INT64_MAX "to the end") saturate to int32.
@@ -86,7 +86,7 @@ class GraphImporter {
     if (node.opType === "Identity" && node.inputs.length === 1) return this.identity(node.inputs[0], out);
     if (this.isNoOpPad(node)) return this.identity(node.inputs[0], out);
     if (node.opType === "Split") return this.split(node, where);
-    if (node.inputs.length > 0 && node.inputs.every((v) => v === "" || this.constants.has(v))) return this.fold(node, where, out);
+    if (node.inputs.length > 0 && node.inputs.every((v, i) => v === "" || this.constants.has(v) || this.frozen(node, i))) return this.fold(node, where, out);
     this.producerOp.set(out, node.opType);
     const built = this.tryLayer(node, where);
     // A layer's forward inputs must be computed values; an initializer there goes the generic way.
@@ -167,7 +167,7 @@ class GraphImporter {
 
   /** Split: each used output is folded (constant input) or computed by its own OnnxSplitPart. */
   private split(node: IrNode, where: string): void {
-    const constant = node.inputs.every((v) => v === "" || this.constants.has(v));
+    const constant = node.inputs.every((v, i) => v === "" || this.constants.has(v) || this.frozen(node, i));
     node.outputs.forEach((out, k) => {
       if (out === "" || (!this.g.consumers.has(out) && !this.g.outputs.includes(out))) return;
       if (constant) return this.fold(node, where, out, k);
@@ -198,6 +198,11 @@ class GraphImporter {
     return builder(ctx);
   }
 
+  /** A float initializer at an input that is a setting, not a weight (Pow's exponent, Range's bounds): constant, not trained. */
+  private frozen(node: IrNode, i: number): boolean {
+    return (FROZEN_INPUTS[node.opType]?.includes(i) ?? false) && this.floatInits.has(node.inputs[i]);
+  }
+
   private genericOp(node: IrNode, where: string): OnnxOp {
     return new OnnxOp(this.genericOptions(node, where));
   }
@@ -209,6 +214,7 @@ class GraphImporter {
     const slots: InputSlot[] = node.inputs.map((v, i) => {
       if (v === "") return { kind: "absent" };
       const init = this.floatInits.get(v);
+      if (init && this.frozen(node, i)) return { kind: "const", value: init, int64: false };
       if (init) {
         const name = paramName(v, i, params);
         const shared = this.params.get(v);
@@ -235,6 +241,12 @@ function paramName(init: string, slot: number, taken: readonly [string, Tensor][
   const ok = /^[A-Za-z_][A-Za-z0-9_]*$/.test(last) && !(last in OnnxOp.prototype) && !RESERVED.has(last) && !taken.some(([n]) => n === last);
   return ok ? last : `p${slot}`;
 }
+
+/**
+ * Inputs whose float initializers stay constants: exponents (`x ** 2` in a LayerNorm spelled as
+ * ops — training one would give NaN gradients for negative bases), Range bounds, Clip bounds.
+ */
+const FROZEN_INPUTS: Readonly<Record<string, readonly number[]>> = { Pow: [1], Range: [0, 1, 2], Clip: [1, 2] };
 
 const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
 
