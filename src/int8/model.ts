@@ -187,6 +187,7 @@ export class Int8Model {
   }
 
   private quantizeAs(x: Tensor, v: ValueInfo): Tensor {
+    if (!(x instanceof Tensor)) throw new ValueError(`Int8Model.run: input '${v.id}' must be a Tensor, got ${x === null ? "null" : typeof x}`);
     if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: input '${v.id}' must be float32 or float64, got ${x.dtype}`);
     checkShape(x.shape, v);
     return new Tensor(quantizeTensor(x.data as Float32Array | Float64Array, v.q.scale, v.q.zeroPoint, v.q.qmin, v.q.qmax, v.q.dtype), x.shape);
@@ -194,6 +195,7 @@ export class Int8Model {
 
   /** The quantized input tensor (uint8/int8) for a float input. */
   quantizeInput(x: Tensor): Tensor {
+    if (!(x instanceof Tensor)) throw new ValueError(`Int8Model.run: the input must be a Tensor, got ${x === null ? "null" : typeof x}`);
     if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: input must be float32 or float64, got ${x.dtype}`);
     this.checkInputShape(x.shape);
     const q = this.graph.input.q;

@@ -45,6 +45,7 @@ import { sigmoid } from "../ops/unary.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type ActClamp } from "./qat-modules.js";
 import { DeQuantStub, QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver, freezeBnStats } from "./schedule.js";
+import { type RangeWarning, lastRangeReport, rangeWarnings } from "./range-report.js";
 import { SHARES_INPUT_QPARAMS } from "./prepare.js";
 import { functionalAct } from "./fuse.js";
 
@@ -252,6 +253,8 @@ function addBatchNorm(b: GraphBuilder, n: TraceNode, m: BatchNorm2d, x: ValueInf
 /** What convert did: integer nodes, float islands (with where they come from). */
 export interface ConvertReport {
   islands: { name: string; fn: string; source: string; reason: string }[];
+  /** Activation ranges dominated by a few outliers in the last calibration (range-report.ts), if any. */
+  rangeWarnings: RangeWarning[];
 }
 
 /** The graph node list of a prepared model as convert walks it (one per op, quantizers folded in). */
@@ -484,7 +487,7 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   const m = cloneModule(model);
   const gm = m.module as GraphModule;
   const graph = gm.graph;
-  const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [] }, strict: opts.strict ?? false };
+  const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: rangeWarnings(lastRangeReport(model) ?? []) }, strict: opts.strict ?? false };
   const b = new GraphBuilder();
   const input = b.define(graph.inputs[0], graph.value(graph.inputs[0]).shape, activationQParams(outputQuantizerOf(m.quant)!, "quant.activation_post_process"), "quant");
   const extraInputs = graph.inputs.slice(1).map((id, i) => {

@@ -12,7 +12,7 @@ import { loadInt8Model, saveInt8Model } from "../../int8/fs.js";
 import { prepareQat } from "../../quant/prepare.js";
 import { qconfigByName } from "../../quant/qconfig.js";
 import { calibrate } from "../../quant/calibrate.js";
-import { convert } from "../../quant/convert.js";
+import { convertWithReport } from "../../quant/convert.js";
 import { disableObserver } from "../../quant/schedule.js";
 import { preparedConfig } from "../../quant/checkpoint.js";
 import { type LayerReport, inspectModel } from "../../quant/inspect.js";
@@ -47,11 +47,14 @@ export function calibrateCommand(o: GlobalOptions & { from: string; data: string
 export function convertCommand(o: GlobalOptions & { from: string; out: string }) {
   const src = resolveArtifact(o.from, ARTIFACTS.qat);
   const { model } = loadQat(src);
-  const int8 = convert(model);
+  const { model: int8, report } = convertWithReport(model);
+  for (const i of report.islands) console.warn(`qat convert: float island '${i.source}' (${i.fn}): ${i.reason}`);
+  const moduleIslands = int8.graph.nodes.filter((n) => n.op === "float" && !n.call).map((n) => n.name);
+  if (moduleIslands.length) console.warn(`qat convert: warning: ${moduleIslands.length} float island(s) run a module (${moduleIslands.join(", ")}); the saved Int8Model cannot run them — use 'qat export' (ONNX QDQ) for this model`);
   const file = o.out.endsWith(".safetensors") ? o.out : path.join(o.out, ARTIFACTS.int8);
   mkdirSync(path.dirname(file), { recursive: true });
   saveInt8Model(file, int8);
-  return { model: file, bytes: int8.sizeBytes, layers: int8.graph.nodes.length };
+  return { model: file, bytes: int8.sizeBytes, layers: int8.graph.nodes.length, floatIslands: report.islands.map((i) => ({ source: i.source, op: i.fn, reason: i.reason })) };
 }
 
 /** What kind of artifact a file is, from its content. */
