@@ -6,7 +6,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: [
-      "test/quant/{qparams,observer,fake-quantize,fake-quantize-edges,lsq,lsq-edges,rounding-ties,convbn-golden,convbn-folded,non-finite}.test.ts",
+      "test/quant/{qparams,observer,observer-edges,fake-quantize,fake-quantize-edges,lsq,lsq-edges,rounding-ties,convbn-golden,convbn-folded,non-finite}.test.ts",
       "test/int8/{fixed-point,kernels,kernels-misc,kernels-errors,fast-kernels,boundary-params,common-checks,layer-errors,requantize-paths,pool-rules}.test.ts",
       "test/backend/{conv,fakequant,qat-kernels}.test.ts",
       "test/ops/conv.test.ts",

@@ -1,0 +1,61 @@
+/**
+ * Observers beyond the goldens: per-channel statistics along a middle axis (outer and inner
+ * both > 1) against a hand loop, an empty batch that must leave every statistic untouched,
+ * and the channel-axis check with its exact message. Runs on every backend. Written to kill
+ * the mutants `npm run mutation` found surviving (docs/TESTING.md).
+ */
+import { expect, test } from "vitest";
+import { Tensor } from "../../src/tensor/tensor.js";
+import { AxisError } from "../../src/tensor/errors.js";
+import {
+  MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver, channelAxis,
+} from "../../src/quant/observer.js";
+import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
+
+const stats = (o: { min_val: Tensor; max_val: Tensor }) => [Array.from(o.min_val.data), Array.from(o.max_val.data)];
+
+describeEachBackend("observer edges", () => {
+  test("per channel along the middle axis of [2, 3, 4] (and −2)", () => {
+    const x = Float32Array.from({ length: 24 }, (_, i) => Math.fround(Math.sin(i * 1.7) * (1 + (i % 5))));
+    const mins = [Infinity, Infinity, Infinity], maxs = [-Infinity, -Infinity, -Infinity];
+    x.forEach((v, i) => {
+      const c = Math.floor(i / 4) % 3;
+      mins[c] = Math.min(mins[c], v);
+      maxs[c] = Math.max(maxs[c], v);
+    });
+    for (const chAxis of [1, -2]) {
+      const o = new PerChannelMinMaxObserver({ chAxis });
+      o.forward(new Tensor(x, [2, 3, 4]));
+      expectIdentical(o.min_val.data, mins, "min");
+      expectIdentical(o.max_val.data, maxs, "max");
+      const m = new MovingAveragePerChannelMinMaxObserver({ chAxis });
+      m.forward(new Tensor(x, [2, 3, 4]));
+      expectIdentical(m.min_val.data, mins, "moving min (first batch)");
+    }
+  });
+
+  test("an empty batch leaves every statistic as it was", () => {
+    const x = new Tensor(Float32Array.of(-1, 2, -3, 4), [2, 2]);
+    const empty = new Tensor(new Float32Array(0), [0, 2]);
+    for (const o of [new MinMaxObserver(), new MovingAverageMinMaxObserver(), new PerChannelMinMaxObserver({ chAxis: 1 }), new MovingAveragePerChannelMinMaxObserver({ chAxis: 1 })]) {
+      const before = stats(o);
+      expect(o.forward(empty)).toBe(empty);
+      expect(stats(o), `${o.constructor.name} before any data`).toEqual(before);
+      o.forward(x);
+      const after = stats(o);
+      o.forward(empty);
+      expect(stats(o), `${o.constructor.name} after data`).toEqual(after);
+    }
+  });
+});
+
+test("channelAxis: in range, negative from the end, else an AxisError naming the axis and shape", () => {
+  const x = new Tensor(new Float32Array(6), [2, 3]);
+  expect(channelAxis(1, x, "w")).toBe(1);
+  expect(channelAxis(-1, x, "w")).toBe(1);
+  expect(channelAxis(-2, x, "w")).toBe(0);
+  for (const axis of [2, -3, 0.5]) {
+    expect(() => channelAxis(axis, x, "w")).toThrow(AxisError);
+    expect(() => channelAxis(axis, x, "w")).toThrow(`w: chAxis ${axis} is out of range for input of shape [2, 3]`);
+  }
+});
