@@ -59,3 +59,25 @@ test("channelAxis: in range, negative from the end, else an AxisError naming the
     expect(() => channelAxis(axis, x, "w")).toThrow(`w: chAxis ${axis} is out of range for input of shape [2, 3]`);
   }
 });
+
+test("FixedQParamsObserver: fixed buffers, defaults, pass-through, exact errors", async () => {
+  const { FixedQParamsObserver, PlaceholderObserver, NoopObserver } = await import("../../src/quant/observer-fixed.js");
+  const { NotSupportedError, ValueError } = await import("../../src/tensor/errors.js");
+  const o = new FixedQParamsObserver({ scale: 2 / 256, zeroPoint: 128 });
+  expect([o.qscheme, o.quantMin, o.quantMax, o.dtype]).toEqual(["per_tensor_affine", 0, 255, "uint8"]);
+  const q = o.calculateQParams();
+  expect(q.scale).toBe(o.scale);
+  expect([q.scale.data[0], q.zeroPoint.data[0]]).toEqual([2 / 256, 128]);
+  const x = new Tensor(Float32Array.of(-5, 5), [2]);
+  expect(o.forward(x)).toBe(x);
+  const s = new FixedQParamsObserver({ scale: 1 / 128, zeroPoint: 0, dtype: "int8", qscheme: "per_tensor_symmetric", quantMin: -128, quantMax: 127 });
+  expect([s.qscheme, s.quantMin, s.quantMax, s.dtype]).toEqual(["per_tensor_symmetric", -128, 127, "int8"]);
+  expect(() => new FixedQParamsObserver({ scale: 0, zeroPoint: 0 })).toThrow(ValueError);
+  expect(() => new FixedQParamsObserver({ scale: 0, zeroPoint: 0 })).toThrow("FixedQParamsObserver: scale must be a positive number, got 0");
+  expect(() => new FixedQParamsObserver({ scale: 1, zeroPoint: 0.5 })).toThrow("FixedQParamsObserver: zeroPoint must be an integer, got 0.5");
+  const p = new PlaceholderObserver({ customOpName: "op" });
+  expect([p.dtype, p.customOpName, new NoopObserver().dtype]).toEqual(["float32", "op", "float16"]);
+  expect(p.forward(x)).toBe(x);
+  expect(() => p.calculateQParams()).toThrow(NotSupportedError);
+  expect(() => p.calculateQParams()).toThrow("calculateQParams should not be called for PlaceholderObserver");
+});
