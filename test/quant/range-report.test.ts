@@ -17,6 +17,7 @@ import type { Module } from "../../src/nn/module.js";
 import { prepareQat } from "../../src/quant/prepare.js";
 import { qconfigs } from "../../src/quant/qconfig.js";
 import { calibrate } from "../../src/quant/calibrate.js";
+import { convertWithReport } from "../../src/quant/convert.js";
 import { RangeCollector, type RangeWarning, lastRangeReport, rangeWarnings } from "../../src/quant/range-report.js";
 
 const sample = fashionMnistSample();
@@ -79,6 +80,9 @@ describe("range report", () => {
     calibrate(hostile, batches(1e30), { onWarning: (w) => (warned = w) });
     expect(warned.map((w) => w.layer)).toContain("quant");
     expect(warned.find((w) => w.layer === "quant")!.ratio).toBeGreaterThan(1e20);
+    // convert's report carries the same warnings; a clean calibration gives none
+    expect(convertWithReport(hostile).report.rangeWarnings.map((w) => w.layer)).toContain("quant");
+    expect(convertWithReport(clean).report.rangeWarnings).toEqual([]);
 
     const clipped = prepareQat(float, { qconfig: qconfigs.x86 });
     calibrate(clipped, batches(1e30), { percentile: 99.99, onWarning: () => {} });
