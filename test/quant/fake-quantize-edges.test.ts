@@ -64,3 +64,30 @@ test("argument checks, one at a time", () => {
   const fq = new FakeQuantize({ quantMin: 0, quantMax: 15 });
   expect([(fq as unknown as { quantMin: number }).quantMin, (fq as unknown as { quantMax: number }).quantMax]).toEqual([0, 15]);
 });
+
+test("FakeQuantize module plumbing: observers without a range, state dicts that resize the buffers", async () => {
+  const { PlaceholderObserver, FixedQParamsObserver } = await import("../../src/quant/observer-fixed.js");
+  const { MovingAveragePerChannelMinMaxObserver } = await import("../../src/quant/observer.js");
+  const { FixedQParamsFakeQuantize } = await import("../../src/quant/fake-quantize.js");
+  const { DTypeError } = await import("../../src/tensor/errors.js");
+  expectError(() => new FakeQuantize({ observer: PlaceholderObserver }), ValueError, "FakeQuantize: observer PlaceholderObserver has no quantization range (quantMin/quantMax/qscheme)");
+  expectError(() => new FixedQParamsFakeQuantize({ observer: MovingAveragePerChannelMinMaxObserver as never }), ValueError, "FixedQParamsFakeQuantize: observer must be a FixedQParamsObserver, got MovingAveragePerChannelMinMaxObserver");
+  // A per-channel fake-quantizer starts with [1] buffers; a state dict with 3 channels resizes them.
+  const a = new FakeQuantize({ observer: MovingAveragePerChannelMinMaxObserver, quantMin: -128, quantMax: 127, dtype: "int8", qscheme: "per_channel_symmetric" } as never);
+  a.forward(new Tensor(Float32Array.from({ length: 12 }, (_, i) => i - 6), [3, 4]));
+  expect(a.scale.shape).toEqual([3]);
+  const b = new FakeQuantize({ observer: MovingAveragePerChannelMinMaxObserver, quantMin: -128, quantMax: 127, dtype: "int8", qscheme: "per_channel_symmetric" } as never);
+  expect(b.scale.shape).toEqual([1]);
+  b.loadStateDict(a.stateDict());
+  expect([b.scale.shape, Array.from(b.scale.data), Array.from(b.zero_point.data)]).toEqual([[3], Array.from(a.scale.data), Array.from(a.zero_point.data)]);
+  expect(b.zero_point.dtype).toBe("int32");
+  const x = new Tensor(Float32Array.from({ length: 12 }, (_, i) => (i - 6) * 0.7), [3, 4]);
+  (b as unknown as { observer_enabled: Tensor }).observer_enabled.data[0] = 0;
+  (a as unknown as { observer_enabled: Tensor }).observer_enabled.data[0] = 0;
+  expectIdentical(b.forward(x).data, a.forward(x).data, "loaded per-channel fake quant");
+  const sd = a.stateDict();
+  sd.scale = new Tensor(Int32Array.of(1, 1, 1), [3]);
+  expect(() => b.loadStateDict(sd)).toThrow(DTypeError);
+  expect(() => b.loadStateDict(sd)).toThrow("dtype mismatch for scale: checkpoint has int32, current model has float32");
+  expect(new FixedQParamsFakeQuantize({ observer: FixedQParamsObserver.withArgs({ scale: 1 / 256, zeroPoint: 0 }) }).scale.data[0]).toBe(1 / 256);
+});
