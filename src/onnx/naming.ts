@@ -53,13 +53,15 @@ interface Slots {
   childSlots(): [string, Module | null][];
 }
 
-function childOf(m: Module, name: string): Module | null | undefined {
-  const hit = (m as unknown as Slots).childSlots().find(([n]) => n === name);
-  return hit ? hit[1] : undefined;
-}
-
-/** Registers modules at dotted paths under a root, creating namespaces as needed. */
+/**
+ * Registers modules at dotted paths under a root, creating namespaces as needed. It keeps its
+ * own index of each module's children (read once from `childSlots()`, then updated on every
+ * registration it makes), so a probe costs O(1) and importing an n-node graph O(n) — copying
+ * the child list on every probe made a 20,000-node chain take tens of seconds.
+ */
 export class ChildPlacer {
+  private readonly index = new Map<Module, Map<string, Module | null>>();
+
   constructor(private readonly root: Module) {}
 
   /** Places `module` at the first free candidate path, else at a flat unique name; returns the path. */
@@ -68,8 +70,8 @@ export class ChildPlacer {
     const base = sanitizeName(fallback);
     for (let i = 0; ; i++) {
       const name = i === 0 ? base : `${base}_${i}`;
-      if (free(this.root, name)) {
-        this.root.registerModule(name, module);
+      if (this.free(this.root, name)) {
+        this.register(this.root, name, module);
         return name;
       }
     }
@@ -80,22 +82,42 @@ export class ChildPlacer {
     let cur = this.root;
     let depth = 0;
     for (; depth < parts.length - 1; depth++) {
-      const existing = childOf(cur, parts[depth]);
+      const existing = this.childOf(cur, parts[depth]);
       if (!(existing instanceof OnnxContainer)) break;
       cur = existing;
     }
     // Every remaining segment must be free: the first on `cur`, the rest on fresh containers.
     probe ??= new OnnxContainer();
-    if (!free(cur, parts[depth]) || parts.slice(depth + 1).some((seg) => !free(probe!, seg))) return false;
-    for (; depth < parts.length - 1; depth++) cur = cur.registerModule(parts[depth], new OnnxContainer());
-    cur.registerModule(parts[depth], module);
+    if (!this.free(cur, parts[depth]) || parts.slice(depth + 1).some((seg) => !this.free(probe!, seg))) return false;
+    for (; depth < parts.length - 1; depth++) cur = this.register(cur, parts[depth], new OnnxContainer());
+    this.register(cur, parts[depth], module);
     return true;
+  }
+
+  private children(m: Module): Map<string, Module | null> {
+    let kids = this.index.get(m);
+    if (!kids) {
+      kids = new Map((m as unknown as Slots).childSlots());
+      this.index.set(m, kids);
+    }
+    return kids;
+  }
+
+  private childOf(m: Module, name: string): Module | null | undefined {
+    const kids = this.children(m);
+    return kids.has(name) ? kids.get(name) : undefined;
+  }
+
+  /** A name can be registered on `m` when nothing (child, parameter, property) holds it. */
+  private free(m: Module, name: string): boolean {
+    return this.childOf(m, name) === undefined && !(name in m);
+  }
+
+  private register<M extends Module>(parent: Module, name: string, module: M): M {
+    parent.registerModule(name, module);
+    this.children(parent).set(name, module);
+    return module;
   }
 }
 
 let probe: OnnxContainer | undefined;
-
-/** A name can be registered on `m` when nothing (child, parameter, property) holds it. */
-function free(m: Module, name: string): boolean {
-  return childOf(m, name) === undefined && !(name in m);
-}
