@@ -9,7 +9,7 @@
  */
 import { defineOp } from "../autograd/custom.js";
 import { allocArray } from "../tensor/dtype.js";
-import { FormatError, ShapeError, fmtShape } from "../tensor/errors.js";
+import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { broadcastShapes, normalizeAxis, numel, stridesOf } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { broadcastTo, reshape, slice } from "../ops/layout.js";
@@ -103,6 +103,8 @@ function splitSizes(c: OpContext, dim: number, given: number[] | undefined): num
 
 function splitOp(c: OpContext) {
   need(c, 1, 2);
+  // A caller that runs one output per node (the quantized importer's float islands) cannot use Split.
+  if (c.outputCount === undefined) throw new NotSupportedError(`${c.where}: Split is supported in float graphs only (here each node may have one output)`);
   const axis = c.attrs.int("axis", 0);
   const part = c.outputIndex ?? 0;
   return (i: readonly (Tensor | null)[]): Tensor => {

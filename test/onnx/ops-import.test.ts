@@ -13,11 +13,12 @@ import { manualSeed } from "../../src/tensor/random.js";
 import { randn, tensor } from "../../src/tensor/creation.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
+import { NotSupportedError } from "../../src/tensor/errors.js";
 import { cast } from "../../src/ops/layout.js";
 import { mul } from "../../src/ops/binary.js";
 import { sum } from "../../src/ops/reduce.js";
 import {
-  DataType, attr, encodeModel, exportModel, floatTensorProto, importFloatModel, int64TensorProto, makeModel, makeNode, makeValueInfo,
+  DataType, attr, encodeModel, exportModel, floatTensorProto, importFloatModel, importModel, int64TensorProto, makeModel, makeNode, makeValueInfo,
   type OnnxModule,
 } from "../../src/onnx/index.js";
 import type { NodeProto, TensorProto } from "../../src/onnx/proto.js";
@@ -294,6 +295,15 @@ describe("bad input", () => {
     expect(() => run({ title: "", nodes: [node("Slice", ["x", "s", "e", "a", "st"])], inputs: [X([3])], inits: [i64("s", [0]), i64("e", [2]), i64("a", [0]), i64("st", [0])] })).toThrow(/Slice node 'slice_0'.*step of 0/);
     expect(() => run({ title: "", outputs: [{ name: "y0" }], nodes: [node("Split", ["x", "sp"], ["y0", "y1"], [attr.int("axis", 1)])], inputs: [X()], inits: [i64("sp", [1, 1])] })).toThrow(/Split node 'split_0'.*do not add up/);
     expect(() => run({ title: "", nodes: [node("Tile", ["x", "r"])], inputs: [X()], inits: [i64("r", [2, 2])] })).toThrow(/Tile node 'tile_0'.*repeats/);
+  });
+  it("Split between DequantizeLinear and QuantizeLinear (quantized import, one output per island) is a named NotSupportedError", () => {
+    const bytes = encodeModel(makeModel({
+      name: "q", initializer: [floatTensorProto("s", [0.05], []), i64("sp", [2, 2])],
+      node: [node("QuantizeLinear", ["x", "s"], ["q"]), node("DequantizeLinear", ["q", "s"], ["d"]), node("Split", ["d", "sp"], ["a", "b"], [attr.int("axis", 1)]), node("QuantizeLinear", ["a", "s"], ["qa"]), node("DequantizeLinear", ["qa", "s"], ["y"])],
+      input: [makeValueInfo("x", DataType.FLOAT, [1, 4])], output: [makeValueInfo("y", DataType.FLOAT, [1, 2])],
+    }, { opset: 13 }));
+    expect(() => importModel(bytes)).toThrow(NotSupportedError);
+    expect(() => importModel(bytes)).toThrow(/Split node 'split_0': Split is supported in float graphs only/);
   });
   it("float-only ops refuse integer tensors by name", () => {
     const c: Case = { title: "", nodes: [node("Shape", ["x"], ["s"]), node("Sqrt", ["s"], ["y"])], inputs: [X()], outputs: [{ name: "y", type: "int64" }] };
