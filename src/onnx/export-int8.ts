@@ -15,6 +15,7 @@
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Module } from "../nn/module.js";
 import { findExportRule } from "./op-map.js";
+import { OnnxOp } from "./onnx-module.js";
 import { exportFloatCall } from "./export.js";
 import type { ConvNode, Int8Node, LinearNode, QParams, ValueInfo } from "../int8/graph.js";
 import { Int8Model } from "../int8/model.js";
@@ -245,6 +246,10 @@ const ISLAND_ONNX: Record<string, (args: unknown[], opset: number) => { op: stri
  */
 export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "float" }>, inputs: string[], y: string): void {
   const mod = em.model.islandModule(n.name);
+  const dynamic = mod instanceof OnnxOp ? mod.slots.filter((sl) => sl.kind === "dynamic").length : n.inputs.length;
+  if (dynamic !== n.inputs.length) {
+    throw new NotSupportedError(`onnx export: float island '${n.name}' (${n.fn} from '${n.source}') computes part of its inputs at run time (shape arithmetic); its ONNX form is not written yet`);
+  }
   if (mod instanceof Module && findExportRule(mod)) {
     // a module island: the float exporter's rule for that module, on the dequantized inputs
     const id = -1 - em.islandCount++;

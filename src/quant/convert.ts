@@ -21,6 +21,7 @@
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { zeros } from "../tensor/creation.js";
+import { isFloatDType } from "../tensor/dtype.js";
 import { noGrad } from "../tensor/grad-mode.js";
 import { Hardtanh, ReLU, Sigmoid } from "../nn/layers/activation.js";
 import { Dropout } from "../nn/layers/dropout.js";
@@ -46,7 +47,7 @@ import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type 
 import { DeQuantStub, QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver, freezeBnStats } from "./schedule.js";
 import { type RangeWarning, lastRangeReport, rangeWarnings } from "./range-report.js";
-import { SHARES_INPUT_QPARAMS } from "./prepare.js";
+import { SHARES_INPUT_QPARAMS, keepsInputGrid } from "./prepare.js";
 import { functionalAct } from "./fuse.js";
 
 export interface ConvertOptions {
@@ -297,18 +298,21 @@ function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string): void
   const fn = n.kind === "call_module" ? w.gm.getSubmodule(n.target).typeName : n.target;
   if (w.strict) throw new NotSupportedError(`convert (strict): '${source}' (${fn}) has no integer implementation: ${reason}`);
   const q = outputQuantizer(w, n);
-  if (!q) throw new NotSupportedError(`convert: '${source}' (${fn}) runs in float but its output has no quantizer`);
-  const quantized = refsOf(n.args).filter((id) => b.values.has(id));
+  // ops that keep their input's parameters (reshape, slice, … without an integer kernel) quantize their output with them
+  const shares = n.kind === "call_module" ? keepsInputGrid(w.gm.getSubmodule(n.target)) : SHARES_INPUT_QPARAMS.has(n.target);
+  if (!q && !shares) throw new NotSupportedError(`convert: '${source}' (${fn}) runs in float but its output has no quantizer`);
+  const { leaves: quantized, side } = islandClosure(b, w, n);
   const inputs = quantized.map((id) => b.value(id, source));
-  const y = b.define(n.outputs[0], w.graph.value(n.outputs[0]).shape, activationQParams(q.fq, q.where), source);
+  if (!q && inputs.length === 0) throw new NotSupportedError(`convert: '${source}' (${fn}) reads no quantized value`);
+  const y = b.define(n.outputs[0], w.graph.value(n.outputs[0]).shape, q ? activationQParams(q.fq, q.where) : inputs[0].q, source);
   const name = `${source}#float`;
   const node: Int8Node = { op: "float", name, inputs: inputs.map((v) => v.id), output: y.id, fn, source };
-  const call = n.kind === "call_function" ? literalCall(n, quantized) : null;
+  const call = n.kind === "call_function" && side.length === 0 ? literalCall(n, quantized) : null;
   if (call) node.call = call;
-  else w.islands.set(name, islandFunction(w, n, quantized));
+  else w.islands.set(name, islandFunction(w, n, quantized, side));
   b.nodes.push(node);
   w.report.islands.push({ name, fn, source, reason });
-  if (q.node) b.alias(n.outputs[0], q.node.outputs[0]);
+  if (q?.node) b.alias(n.outputs[0], q.node.outputs[0]);
 }
 
 /** `{ op, args }` with `{ input: k }` for the k-th quantized input, or null if an argument is a float tensor. */
@@ -323,19 +327,19 @@ function literalCall(n: GraphNode, inputs: number[]): { op: string; args: unknow
 }
 
 /** The island's float computation in this process: the op or the module's own forward (no hooks). */
-function islandFunction(w: Walk, n: GraphNode, inputs: number[]): IslandFn {
+function islandFunction(w: Walk, n: GraphNode, inputs: number[], side: GraphNode[]): IslandFn {
   const env = new Map<number, Tensor>();
-  for (const id of refsOf(n.args)) {
-    if (inputs.includes(id)) continue;
-    const p = w.graph.producer(id);
-    if (!p || (p.kind !== "get_attr" && p.kind !== "constant")) throw new NotSupportedError(`convert: '${n.name}' reads value %${id}, which is neither quantized nor a constant`);
+  for (const p of side) {
+    if (p.kind !== "get_attr" && p.kind !== "constant") continue;
     w.gm.runNode(p, env);
-    env.set(id, noGrad(() => env.get(id)!.detach()));
+    for (const id of p.outputs) env.set(id, noGrad(() => env.get(id)!.detach()));
   }
+  const run = side.filter((p) => p.kind !== "get_attr" && p.kind !== "constant");
   const gm = w.gm;
   const fn: IslandFn = (xs) => {
     const local = new Map(env);
     inputs.forEach((id, k) => local.set(id, xs[k]));
+    for (const p of run) gm.runNode(p, local); // run-time shape arithmetic (Shape → Gather → …) on the dequantized inputs
     if (n.kind === "call_function") return (OPS[n.target as OpTarget] as (...a: unknown[]) => Tensor)(...resolveArgs(n.args, local));
     const mod = gm.getSubmodule(n.target);
     const impl = (Object.getPrototypeOf(mod) as { forward: (...a: unknown[]) => Tensor }).forward;
@@ -343,6 +347,32 @@ function islandFunction(w: Walk, n: GraphNode, inputs: number[]): IslandFn {
   };
   if (n.kind === "call_module") fn.module = gm.getSubmodule(n.target);
   return fn;
+}
+
+/**
+ * What an island needs: the quantized values it reads (directly, or through integer-valued
+ * shape arithmetic such as ONNX Shape → Gather → Mul feeding a Reshape), and the nodes of that
+ * arithmetic and the constants, in graph order. A float value that is not quantized is an error.
+ */
+function islandClosure(b: GraphBuilder, w: Walk, n: GraphNode): { leaves: number[]; side: GraphNode[] } {
+  const leaves: number[] = [];
+  const side = new Set<GraphNode>();
+  const visit = (id: number): void => {
+    if (b.values.has(id)) {
+      if (!leaves.includes(id)) leaves.push(id);
+      return;
+    }
+    const p = w.graph.producer(id);
+    const intValued = p !== null && p.outputs.every((o) => !isFloatDType(w.graph.value(o).dtype));
+    if (!p || !(p.kind === "get_attr" || p.kind === "constant" || intValued)) {
+      throw new NotSupportedError(`convert: '${pathOf(n)}' reads value %${id}, which is neither quantized, a constant, nor shape arithmetic on quantized values`);
+    }
+    if (side.has(p)) return;
+    side.add(p);
+    for (const r of refsOf(p.args)) visit(r);
+  };
+  for (const id of refsOf(n.args)) visit(id);
+  return { leaves, side: w.graph.nodes.filter((x) => side.has(x)) };
 }
 
 function mapArgs(args: readonly Arg[], f: (id: number) => unknown): unknown[] {
@@ -496,6 +526,8 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   });
   for (const n of graph.nodes) {
     if (n.kind === "get_attr" || n.kind === "constant" || (isQuantizerNode(gm, n) && b.values.has(n.outputs[0]))) continue;
+    // integer-valued shape arithmetic runs inside the islands that read it (islandClosure)
+    if (n.outputs.every((o) => !isFloatDType(graph.value(o).dtype))) continue;
     if (isQuantizerNode(gm, n)) {
       // a quantizer after a value no node defined yet (e.g. after a module called twice): requantize
       const x = b.value(refsOf(n.args)[0], pathOf(n));

@@ -126,13 +126,13 @@ function describe(opts: PrepareOptions, groups: string[][]): PrepareDescription 
 }
 
 /** Modules (or ONNX ops) that keep their input's quantization parameters. */
-function keepsInputGrid(m: Module): boolean {
+export function keepsInputGrid(m: Module): boolean {
   if (m instanceof MaxPool2d || m instanceof Flatten || m instanceof Dropout || m instanceof IdentityLayer) return true;
   const opType = (m as unknown as { opType?: unknown }).opType;
   return typeof opType === "string" && PASS_THROUGH_ONNX.has(opType);
 }
 
-const PASS_THROUGH_ONNX = new Set(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Identity", "Dropout"]);
+const PASS_THROUGH_ONNX = new Set(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Identity", "Dropout", "Slice", "Split"]);
 
 /**
  * Functional ops that keep their input's quantization parameters (the integer engine moves
