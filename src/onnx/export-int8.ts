@@ -71,6 +71,8 @@ export class QuantEmitter {
   readonly model: Int8Model;
   readonly opset: number;
   readonly inputName: string;
+  /** Names of the further graph inputs of a multi-input model (`<inputName>_1`, …), with their values. */
+  readonly extraInputs: { name: string; value: ValueInfo }[];
   readonly outputName: string;
   private readonly qparamNames = new Map<string, [string, string]>();
   /** Module islands emitted so far (synthetic value ids for the float exporter). */
@@ -82,6 +84,7 @@ export class QuantEmitter {
     this.opset = opset;
     this.ctx = new ExportContext(opset);
     this.inputName = this.ctx.reserve(inputName);
+    this.extraInputs = (model.graph.extraInputs ?? []).map((v, i) => ({ name: this.ctx.reserve(`${inputName}_${i + 1}`), value: v }));
     this.outputName = this.ctx.reserve(outputName);
   }
 
@@ -188,7 +191,7 @@ export class QuantEmitter {
     const dims = (shape: readonly number[]) => shape.map((d, i) => (i === 0 ? ((opts.dynamicBatch ?? true) ? "N" : (opts.batch ?? 1)) : d));
     const graph = this.ctx.toGraph(
       String(g.meta.name ?? "int8_model"),
-      [makeValueInfo(this.inputName, DataType.FLOAT, dims(g.input.shape))],
+      [makeValueInfo(this.inputName, DataType.FLOAT, dims(g.input.shape)), ...this.extraInputs.map((e) => makeValueInfo(e.name, DataType.FLOAT, dims(e.value.shape)))],
       [makeValueInfo(this.outputName, DataType.FLOAT, dims(this.value(g.output).shape))],
     );
     return encodeModel(makeModel(graph, { opset: this.opset, extraOpsets: this.ctx.extraOpsets(), docString: opts.docString ?? `qat-ts ${opts.format} export (qconfig ${String(g.meta.qconfig ?? "?")})` }));
@@ -270,7 +273,6 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
 /** The quantized ONNX bytes of an integer model. */
 export function exportInt8Model(int8: Int8Model, opts: Int8ExportOptions): Uint8Array {
   if (!(int8 instanceof Int8Model)) throw new ValueError("exportInt8Model: expected an Int8Model (quant.convert's result)");
-  if (int8.graph.extraInputs?.length) throw new NotSupportedError(`exportInt8Model: the model takes ${int8.graph.extraInputs.length + 1} inputs; quantized ONNX export writes single-input models for now`);
   const format = formats.get(opts?.format);
   if (!format) throw new ValueError(`exportInt8Model: unknown format '${String(opts?.format)}' (qdq, qoperator)`);
   const opset = opts.opset ?? 13;

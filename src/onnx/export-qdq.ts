@@ -42,6 +42,7 @@ class QdqWriter {
   run(): void {
     const g = this.em.model.graph;
     this.setSource(g.input.id, this.em.inputName, [g.input.q.qmin, g.input.q.qmax], "input");
+    for (const e of this.em.extraInputs) this.setSource(e.value.id, e.name, [e.value.q.qmin, e.value.q.qmax], e.name);
     for (const n of g.nodes) this.node(n);
     this.dq(g.output, "output", this.em.outputName);
   }

@@ -41,6 +41,11 @@ class QopWriter {
     const q = ctx.temp("input_quantized");
     ctx.addNode("QuantizeLinear", [this.em.inputName, ...this.em.qparams(g.input.q)], [q], { name: "input/QuantizeLinear" });
     this.names.set(g.input.id, this.em.clampInt(q, [g.input.q.qmin, g.input.q.qmax], g.input.q.dtype, "input"));
+    for (const e of this.em.extraInputs) {
+      const qe = ctx.temp(`${e.name}_quantized`);
+      ctx.addNode("QuantizeLinear", [e.name, ...this.em.qparams(e.value.q)], [qe], { name: `${e.name}/QuantizeLinear` });
+      this.names.set(e.value.id, this.em.clampInt(qe, [e.value.q.qmin, e.value.q.qmax], e.value.q.dtype, e.name));
+    }
     for (const n of g.nodes) this.node(n);
     const out = this.em.value(g.output).q;
     ctx.addNode("DequantizeLinear", [this.name(g.output), ...this.em.qparams(out)], [this.em.outputName], { name: "output/DequantizeLinear" });
