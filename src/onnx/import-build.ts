@@ -20,7 +20,7 @@ import { ChildPlacer, pathCandidates } from "./naming.js";
 import { OnnxModule, OnnxOp, type InputSlot, type OnnxOpOptions, type OnnxStep } from "./onnx-module.js";
 import { OnnxSplitPart } from "./onnx-split-part.js";
 import { GENERIC_OPS, type OpContext } from "./onnx-ops.js";
-import { DataType, type TensorProto } from "./proto.js";
+import { AttrType, DataType, type TensorProto } from "./proto.js";
 import { readTensorProto } from "./tensor-proto.js";
 
 /** Ops the float importer handles (Constant and Identity are resolved at import). */
@@ -156,7 +156,8 @@ class GraphImporter {
 
   private opContext(node: IrNode, where: string, outputIndex = 0): OpContext {
     const consts = node.inputs.map((v) => this.valueOf(v));
-    return { opType: node.opType, where, attrs: node.attrs, opset: this.g.opset, consts, outputCount: node.outputs.length, outputIndex };
+    const saturatedInts = (name: string) => saturatedIntsAttr(node, name, where);
+    return { opType: node.opType, where, attrs: node.attrs, opset: this.g.opset, consts, outputCount: node.outputs.length, outputIndex, saturatedInts };
   }
 
   private compile(node: IrNode, where: string, outputIndex = 0) {
@@ -272,6 +273,19 @@ function saturateInt64(tp: TensorProto): TensorProto {
   }
   if (tp.int64Data) return { ...tp, int64Data: tp.int64Data.map((v) => (typeof v === "number" ? Math.min(Math.max(v, lo), hi) : v)) };
   return tp;
+}
+
+/** An INTS attribute (type-checked by Attrs first when it is in range) with values saturated to int32. */
+function saturatedIntsAttr(node: IrNode, name: string, where: string): number[] | undefined {
+  const a = node.proto.attribute?.find((x) => x.name === name);
+  if (!a) return undefined;
+  if (a.type !== undefined && a.type !== AttrType.INTS) throw new FormatError(`${where}: attribute '${name}' must be INTS`);
+  const list = a.ints ?? [];
+  if (list.length > 1024) throw new FormatError(`${where}: attribute '${name}' has ${list.length} values (limit 1024)`);
+  return list.map((v) => {
+    if (typeof v !== "number" || Number.isNaN(v) || !Number.isInteger(v)) throw new FormatError(`${where}: attribute '${name}' holds ${String(v)}, not an integer`);
+    return Math.min(Math.max(v, -(2 ** 31)), 2 ** 31 - 1);
+  });
 }
 
 /** The float OnnxModule of a graph. */

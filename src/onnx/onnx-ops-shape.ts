@@ -61,8 +61,9 @@ function sliceOp(c: OpContext) {
   const ints = (t: Tensor | null, what: string): number[] | undefined => (t ? intValues(t, `${c.where} ${what}`) : undefined);
   return (i: readonly (Tensor | null)[]): Tensor => {
     const x = get(i, 0);
-    const starts = fromAttrs ? c.attrs.ints("starts") : ints(get(i, 1), "starts");
-    const ends = fromAttrs ? c.attrs.ints("ends") : ints(get(i, 2), "ends");
+    const attrInts = (name: string) => (c.saturatedInts ? c.saturatedInts(name) : c.attrs.ints(name));
+    const starts = fromAttrs ? attrInts("starts") : ints(get(i, 1), "starts");
+    const ends = fromAttrs ? attrInts("ends") : ints(get(i, 2), "ends");
     if (!starts || !ends || starts.length !== ends.length) throw new FormatError(`${c.where}: starts and ends must be given with equal lengths`);
     const axes = (fromAttrs ? c.attrs.ints("axes") : ints(opt(i, 3), "axes")) ?? starts.map((_, k) => k);
     const steps = (fromAttrs ? undefined : ints(opt(i, 4), "steps")) ?? starts.map(() => 1);

@@ -22,6 +22,11 @@ export interface OpContext {
   outputCount?: number;
   /** Which output this kernel computes, for multi-output nodes (Split); default 0. */
   outputIndex?: number;
+  /**
+   * An INTS attribute with values beyond int32 saturated (Slice starts/ends before opset 10 say
+   * "to the end" with INT64_MAX, which `attrs.ints` rejects as unsafe); undefined when absent.
+   */
+  saturatedInts?(name: string): number[] | undefined;
 }
 
 export type Kernel = (inputs: readonly (Tensor | null)[]) => Tensor;

@@ -21,7 +21,7 @@ import {
   DataType, attr, encodeModel, exportModel, floatTensorProto, importFloatModel, importModel, int64TensorProto, makeModel, makeNode, makeValueInfo,
   type OnnxModule,
 } from "../../src/onnx/index.js";
-import type { NodeProto, TensorProto } from "../../src/onnx/proto.js";
+import { AttrType, type NodeProto, type TensorProto } from "../../src/onnx/proto.js";
 import { erfScalar } from "../../src/onnx/onnx-ops-math.js";
 import { loadOrt, ortUnavailable } from "./helpers.js";
 
@@ -128,6 +128,12 @@ const CASES: Case[] = [
   { title: "Slice with negative steps", nodes: [node("Slice", ["x", "s", "e", "a", "st"])], inputs: [X([3, 5, 6])], inits: [i64("s", [-1, 4]), i64("e", [-INT64_MAX, 0]), i64("a", [2, 1]), i64("st", [-2, -1])] },
   { title: "Slice without axes and steps, empty result on one axis", nodes: [node("Slice", ["x", "s", "e"])], inputs: [X([3, 5])], inits: [i64("s", [1, 3]), i64("e", [3, 3])] },
   { title: "Slice (opset 9 attributes)", opset: 9, nodes: [node("Slice", ["x"], ["y"], [attr.ints("starts", [1, -3]), attr.ints("ends", [3, 1000]), attr.ints("axes", [0, 2])])], inputs: [X([3, 5, 6])] },
+  {
+    title: "Slice (opset 9 attributes) with INT64_MAX ends",
+    opset: 9,
+    nodes: [node("Slice", ["x"], ["y"], [attr.ints("starts", [1, -3]), { name: "ends", type: AttrType.INTS, ints: ["9223372036854775807", "-9223372036854775807"] as unknown as number[] }, attr.ints("axes", [0, 2])])],
+    inputs: [X([3, 5, 6])],
+  },
   {
     title: "Slice with ends computed at run time (Shape → Gather → Div, as torch.chunk exports)",
     nodes: [
