@@ -5,16 +5,18 @@
  * gradients reach the Gemm and LayerNorm parameters), prepares for QAT as the float function
  * when fake quantization is off, converts with the new ops as float islands, and its QDQ
  * export in onnxruntime agrees with the Int8Model within ±1 output quantum on ≥ 99.9 % of
- * values (DESIGN.md §1 invariant).
+ * values (DESIGN.md §1 invariant). The same pipeline for a model with a Split (two
+ * OnnxSplitPart modules), LeakyRelu, Tanh and a negative-step Slice.
  */
 import { describe, expect, it } from "vitest";
 import { manualSeed } from "../../src/tensor/random.js";
 import { randn } from "../../src/tensor/creation.js";
+import type { Tensor } from "../../src/tensor/tensor.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import { mseLoss } from "../../src/ops/loss.js";
 import { SGD } from "../../src/optim/index.js";
-import { DataType, attr, encodeModel, exportModel, floatTensorProto, importFloatModel, makeModel, makeNode, makeValueInfo } from "../../src/onnx/index.js";
-import { convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
+import { DataType, attr, encodeModel, exportModel, floatTensorProto, importFloatModel, int64TensorProto, makeModel, makeNode, makeValueInfo } from "../../src/onnx/index.js";
+import { convertWithReport, disableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
 import { loadOrt, relDiff, runOrt } from "./helpers.js";
 
 const ort = await loadOrt();
@@ -44,6 +46,26 @@ function lnGeluBytes(): Uint8Array {
     name: "ln_gelu", node: nodes, initializer: inits,
     input: [makeValueInfo("x", DataType.FLOAT, ["N", D])], output: [makeValueInfo("y", DataType.FLOAT, ["N", D])],
   }, { opset: 13 }));
+}
+
+/** Share of values within ±1 output quantum between the Int8Model and onnxruntime on its QDQ export, and the worst gap. */
+async function qdqParity(bytes: Uint8Array, x: Tensor): Promise<{ within: number; worst: number; islands: string[] }> {
+  const qm = prepareQat(importFloatModel(bytes), { qconfig: qconfigs.x86 });
+  qm.train();
+  for (let k = 0; k < 4; k++) noGrad(() => qm.forward(x));
+  qm.eval();
+  const { model: int8, report } = convertWithReport(qm);
+  const ours = int8.run(x).toFloat32Array();
+  const theirs = (await runOrt(ort!, exportModel(qm, { example: x, format: "qdq" }), x)).data;
+  const scale = int8.value(int8.graph.output).q.scale;
+  let within = 0;
+  let worst = 0;
+  for (let k = 0; k < ours.length; k++) {
+    const d = Math.abs(ours[k] - theirs[k]) / scale;
+    worst = Math.max(worst, d);
+    if (d <= 1 + 1e-3) within++;
+  }
+  return { within: within / ours.length, worst, islands: report.islands.map((i) => i.source) };
 }
 
 describe("LayerNorm and GELU spelled as ONNX ops", () => {
@@ -81,20 +103,38 @@ describe("LayerNorm and GELU spelled as ONNX ops", () => {
     qm.eval();
     disableFakeQuant(qm);
     expect(relDiff(noGrad(() => qm.forward(x)).toFloat32Array(), float)).toBeLessThanOrEqual(1e-6);
-    enableFakeQuant(qm);
-    const { model: int8, report } = convertWithReport(qm);
-    expect(report.islands.map((i) => i.source)).toEqual(expect.arrayContaining([expect.stringMatching(/Erf/), expect.stringMatching(/ReduceMean/)]));
-    const ours = int8.run(x).toFloat32Array();
-    const theirs = (await runOrt(ort!, exportModel(qm, { example: x, format: "qdq" }), x)).data;
-    const scale = int8.value(int8.graph.output).q.scale;
-    let within = 0;
-    let worst = 0;
-    for (let k = 0; k < ours.length; k++) {
-      const d = Math.abs(ours[k] - theirs[k]) / scale;
-      worst = Math.max(worst, d);
-      if (d <= 1 + 1e-3) within++;
-    }
-    console.log(`[ops-composite] QDQ vs Int8Model: ${(100 * within / ours.length).toFixed(2)} % within ±1 quantum, worst ${worst.toFixed(2)} quanta, ${report.islands.length} float islands`);
-    expect(within / ours.length).toBeGreaterThanOrEqual(0.999);
+    const p = await qdqParity(lnGeluBytes(), x);
+    expect(p.islands).toEqual(expect.arrayContaining([expect.stringMatching(/Erf/), expect.stringMatching(/ReduceMean/)]));
+    console.log(`[ops-composite] LayerNorm+GELU QDQ vs Int8Model: ${(100 * p.within).toFixed(2)} % within ±1 quantum, worst ${p.worst.toFixed(2)} quanta, ${p.islands.length} float islands`);
+    expect(p.within).toBeGreaterThanOrEqual(0.999);
+  });
+});
+
+/** Gemm → Split [3, 5] → LeakyRelu | Tanh → Slice (step −1, reversed) → Concat → Gemm. */
+function splitBytes(): Uint8Array {
+  const n = (op: string, ins: string[], outs: string[], attributes = [] as ReturnType<typeof attr.int>[]) => makeNode(op, ins, outs, { attributes });
+  const nodes = [
+    n("Gemm", ["x", "fc.weight", "fc.bias"], ["h"], [attr.int("transB", 1)]), n("Split", ["h", "sp"], ["a", "b"], [attr.int("axis", 1)]),
+    n("LeakyRelu", ["a"], ["la"], [attr.float("alpha", 0.1)]), n("Tanh", ["b"], ["tb"]), n("Slice", ["tb", "s", "e", "ax", "st"], ["rb"]),
+    n("Concat", ["la", "rb"], ["c"], [attr.int("axis", 1)]), n("Gemm", ["c", "fc2.weight"], ["y"], [attr.int("transB", 1)]),
+  ];
+  const inits = [
+    floatTensorProto("fc.weight", Array.from({ length: D * D }, (_, i) => Math.sin(i) * 0.4), [D, D]), floatTensorProto("fc.bias", Array.from({ length: D }, (_, i) => 0.1 * i - 0.3), [D]),
+    int64TensorProto("sp", [3, 5]), int64TensorProto("s", [-1]), int64TensorProto("e", [-100]), int64TensorProto("ax", [1]), int64TensorProto("st", [-1]),
+    floatTensorProto("fc2.weight", Array.from({ length: 4 * D }, (_, i) => Math.cos(i) * 0.3), [4, D]),
+  ];
+  return encodeModel(makeModel({ name: "split", node: nodes, initializer: inits, input: [makeValueInfo("x", DataType.FLOAT, ["N", D])], output: [makeValueInfo("y", DataType.FLOAT, ["N", 4])] }, { opset: 13 }));
+}
+
+describe("Split, LeakyRelu, Tanh and a reversing Slice between two Gemms", () => {
+  manualSeed(6);
+  const x = randn([64, D]);
+  itOrt("float import equals onnxruntime; QDQ export (each Split output re-emits the Split) equals the Int8Model within ±1 quantum on ≥ 99.9 %", async () => {
+    const bytes = splitBytes();
+    expect(relDiff(noGrad(() => importFloatModel(bytes).eval().forward(x)).toFloat32Array(), (await runOrt(ort!, bytes, x)).data)).toBeLessThan(1e-5);
+    const p = await qdqParity(bytes, x);
+    expect(p.islands).toEqual(["module.Split_1", "module.Split_1_1", "module.LeakyRelu_2", "module.Tanh_3", "module.Slice_4"]);
+    console.log(`[ops-composite] Split model QDQ vs Int8Model: ${(100 * p.within).toFixed(2)} % within ±1 quantum, worst ${p.worst.toFixed(2)} quanta`);
+    expect(p.within).toBeGreaterThanOrEqual(0.999);
   });
 });
