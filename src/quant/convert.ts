@@ -295,7 +295,9 @@ function traceNodeOf(w: Walk, n: GraphNode): TraceNode {
 /** A float island: dequantize inputs, run `fn`, quantize with the output quantizer. */
 function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string): void {
   const source = pathOf(n);
-  const fn = n.kind === "call_module" ? w.gm.getSubmodule(n.target).typeName : n.target;
+  const mod = n.kind === "call_module" ? w.gm.getSubmodule(n.target) : null;
+  const opType = (mod as { opType?: unknown } | null)?.opType; // an imported ONNX op names itself
+  const fn = mod ? (typeof opType === "string" ? opType : mod.typeName) : n.target;
   if (w.strict) throw new NotSupportedError(`convert (strict): '${source}' (${fn}) has no integer implementation: ${reason}`);
   const q = outputQuantizer(w, n);
   // ops that keep their input's parameters (reshape, slice, … without an integer kernel) quantize their output with them
