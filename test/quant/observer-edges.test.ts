@@ -81,3 +81,17 @@ test("FixedQParamsObserver: fixed buffers, defaults, pass-through, exact errors"
   expect(() => p.calculateQParams()).toThrow(NotSupportedError);
   expect(() => p.calculateQParams()).toThrow("calculateQParams should not be called for PlaceholderObserver");
 });
+
+test("histc equals torch.histc at the edges (histc_edges.json: dropped values, x = hi, lo = hi, empty, errors)", async () => {
+  const { histc } = await import("../../src/quant/observer-histogram.js");
+  const { ValueError } = await import("../../src/tensor/errors.js");
+  const { loadGolden } = await import("./helpers.js");
+  const G = loadGolden("histc_edges.json") as { cases: { bins: number; lo: number; hi: number; x: number[]; hist: number[] }[]; errors: { lo: string; hi: string; error: string }[] };
+  for (const c of G.cases) expect(Array.from(histc(Float32Array.from(c.x), c.bins, c.lo, c.hi)), JSON.stringify(c)).toEqual(c.hist);
+  for (const e of G.errors) {
+    const num = (s: string) => (s === "inf" ? Infinity : s === "-inf" ? -Infinity : Number(s));
+    const lo = num(e.lo), hi = num(e.hi);
+    expect(() => histc([0.5], 2, lo, hi)).toThrow(ValueError);
+    expect(() => histc([0.5], 2, lo, hi)).toThrow(e.error.replace(/^torch\./, "").replace("[0, inf]", "[0, Infinity]").replace("[nan, 1]", "[NaN, 1]"));
+  }
+});
