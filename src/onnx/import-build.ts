@@ -18,7 +18,7 @@ import { describeNode, type IrGraph, type IrNode } from "./graph.js";
 import { LAYER_BUILDERS, type BuildContext } from "./layer-builders.js";
 import { ChildPlacer, pathCandidates } from "./naming.js";
 import { OnnxModule, OnnxOp, type InputSlot, type OnnxOpOptions, type OnnxStep } from "./onnx-module.js";
-import { OnnxSplitPart } from "./onnx-split-part.js";
+import { IMPORTED_OPSET, OnnxSplitPart } from "./onnx-split-part.js";
 import { GENERIC_OPS, type OpContext } from "./onnx-ops.js";
 import { AttrType, DataType, type TensorProto } from "./proto.js";
 import { readTensorProto } from "./tensor-proto.js";
@@ -174,6 +174,7 @@ class GraphImporter {
       if (constant) return this.fold(node, where, out, k);
       this.producerOp.set(out, node.opType);
       const part = new OnnxSplitPart({ ...this.genericOptions(node, where, k), outputIndex: k, outputCount: node.outputs.length });
+      IMPORTED_OPSET.set(part, this.g.opset);
       this.place(node, part, node.inputs.filter((v) => v !== "" && this.valueOf(v) === undefined), out);
     });
   }
@@ -205,7 +206,9 @@ class GraphImporter {
   }
 
   private genericOp(node: IrNode, where: string): OnnxOp {
-    return new OnnxOp(this.genericOptions(node, where));
+    const op = new OnnxOp(this.genericOptions(node, where));
+    IMPORTED_OPSET.set(op, this.g.opset);
+    return op;
   }
 
   /** A generic node's kernel, input slots and parameters (float initializers, shared by name). */

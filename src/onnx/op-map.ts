@@ -5,7 +5,8 @@
  * inputs, opset ≥ 11), Sigmoid, MaxPool2d→MaxPool, AvgPool2d→AveragePool,
  * AdaptiveAvgPool2d→GlobalAveragePool (1×1) or AveragePool (divisible sizes), Flatten,
  * Add, Concat; Identity and Dropout are aliases (no node). Imported graphs' generic nodes
- * (OnnxOp) re-emit themselves; each used output of an imported Split (OnnxSplitPart) re-emits
+ * (OnnxOp) re-emit themselves (refused at an opset where their form differs from the one they
+ * were imported at); each used output of an imported Split (OnnxSplitPart) re-emits
  * the whole Split. `registerExportRule` adds or overrides a rule (newest wins),
  * which is how quantized modules plug in. Called by export.ts.
  */
@@ -23,7 +24,7 @@ import type { Module } from "../nn/module.js";
 import { attr, floatTensorProto, int64TensorProto } from "./builders.js";
 import type { ExportContext } from "./export-context.js";
 import { OnnxOp } from "./onnx-module.js";
-import { OnnxSplitPart } from "./onnx-split-part.js";
+import { OnnxSplitPart, checkExportOpset } from "./onnx-split-part.js";
 import type { AttributeProto } from "./proto.js";
 
 /** One traced module call, with its inputs already named. */
@@ -216,6 +217,7 @@ function onnxOpInputs(ctx: ExportContext, call: ExportCall, m: OnnxOp): string[]
 /** Re-emits a node kept from an imported graph, with current parameter values. */
 function onnxOpRule(ctx: ExportContext, call: ExportCall): void {
   const m = call.module as OnnxOp;
+  checkExportOpset(m, ctx.opset, call.path);
   const inputs = onnxOpInputs(ctx, call, m);
   const out = ctx.produce(call.output, `${call.path || m.opType}_out`);
   ctx.addNode(m.opType, inputs, [out], { name: call.path || m.opType, attributes: m.attributes, domain: m.domain || undefined });
@@ -224,6 +226,7 @@ function onnxOpRule(ctx: ExportContext, call: ExportCall): void {
 /** One used output of an imported Split: the whole Split again, the other outputs left unread. */
 function splitPartRule(ctx: ExportContext, call: ExportCall): void {
   const m = call.module as OnnxSplitPart;
+  checkExportOpset(m, ctx.opset, call.path);
   const inputs = onnxOpInputs(ctx, call, m);
   const base = call.path || "Split";
   const outputs = [...Array(m.outputCount).keys()].map((k) => (k === m.outputIndex ? ctx.produce(call.output, `${base}_out`) : ctx.uniqueName(`${base}_unused${k}`)));

@@ -311,6 +311,13 @@ describe("bad input", () => {
     expect(() => importModel(bytes)).toThrow(NotSupportedError);
     expect(() => importModel(bytes)).toThrow(/Split node 'split_0': Split is supported in float graphs only/);
   });
+  it("an imported node is not re-exported at an opset where its form changed (ReduceSum axes: attribute ≤ 12, input ≥ 13)", () => {
+    const c: Case = { title: "", opset: 11, nodes: [node("ReduceSum", ["x"], ["y"], [attr.ints("axes", [1])])], inputs: [X()] };
+    const m = importFloatModel(modelBytes(c));
+    const [x] = inputTensors(c, 1);
+    expect(() => exportModel(m, { example: x, opset: 13 })).toThrow(/'reducesum_0' is a ReduceSum node imported at opset 11, whose form changed at opset 13; export at opset 11/);
+    expect(() => exportModel(m, { example: x, opset: 12 })).not.toThrow();
+  });
   it("float-only ops refuse integer tensors by name", () => {
     const c: Case = { title: "", nodes: [node("Shape", ["x"], ["s"]), node("Sqrt", ["s"], ["y"])], inputs: [X()], outputs: [{ name: "y", type: "int64" }] };
     expect(() => run(c)).toThrow(/Sqrt node 'sqrt_0'.*int32/);
