@@ -18,7 +18,7 @@ import { describeNode, type IrGraph, type IrNode } from "./graph.js";
 import { LAYER_BUILDERS, type BuildContext } from "./layer-builders.js";
 import { ChildPlacer, pathCandidates } from "./naming.js";
 import { OnnxModule, OnnxOp, type InputSlot, type OnnxOpOptions, type OnnxStep } from "./onnx-module.js";
-import { IMPORTED_OPSET, OnnxSplitPart } from "./onnx-split-part.js";
+import { IMPORTED_OPSET, OnnxSplitPart } from "./onnx-imported-op.js";
 import { GENERIC_OPS, type OpContext } from "./onnx-ops.js";
 import { AttrType, DataType, type TensorProto } from "./proto.js";
 import { readTensorProto } from "./tensor-proto.js";

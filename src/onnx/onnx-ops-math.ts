@@ -14,6 +14,7 @@ import { defineOp } from "../autograd/custom.js";
 import { isFloatDType } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
 import { add, div, eq, ge, gt, le, lt, maximum, minimum, mul, ne, pow, sub, where } from "../ops/binary.js";
+import { cast } from "../ops/layout.js";
 import { abs, ceil, exp, floor, log, neg, reciprocal, round, sign, sqrt, tanh } from "../ops/unary.js";
 import { type Compiler, type OpContext, binary, floatInput, floatUnary, get, nary, need, unary } from "./onnx-ops-util.js";
 
@@ -112,8 +113,10 @@ export const MATH_OPS: Readonly<Record<string, Compiler>> = {
   Pow: (c) => {
     need(c, 2);
     return (i) => {
-      const [x, y] = [floatInput(c, get(i, 0)), get(i, 1)];
-      return pow(x, isFloatDType(y.dtype) ? y : cast32(y));
+      const [x, y] = [get(i, 0), get(i, 1)];
+      // Integer bases (opset 12+): computed in float64, truncated back to the base's type as onnxruntime's std::pow cast does.
+      if (!isFloatDType(x.dtype)) return cast(pow(cast(x, "float64"), cast(y, "float64")), x.dtype);
+      return pow(x, isFloatDType(y.dtype) ? y : cast(y, "float32"));
     };
   },
   Abs: anyUnary(abs), Neg: anyUnary(neg), Sign: anyUnary(sign),
@@ -130,8 +133,3 @@ export const MATH_OPS: Readonly<Record<string, Compiler>> = {
     return (i) => where(get(i, 0), get(i, 1), get(i, 2));
   },
 };
-
-/** An integer exponent as float32 (pow promotes by dtype; the output keeps the base's float type). */
-function cast32(y: Tensor): Tensor {
-  return new Tensor(Float32Array.from(y.data as ArrayLike<number>), y.shape);
-}

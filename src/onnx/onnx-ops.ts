@@ -4,8 +4,12 @@
  * imported module trains. Used for nodes that do not become standard layers (MatMul, Mul,
  * Reshape, Transpose, Softmax, HardSwish, …), for the Shape→Gather→Unsqueeze→Concat→Reshape
  * chains PyTorch emits for `x.view(x.size(0), -1)` (run on small int32 tensors, so the batch
- * stays dynamic), and to constant-fold nodes whose inputs are all constants.
- * Called by onnx-module.ts (OnnxOp) and import.ts.
+ * stays dynamic), and to constant-fold nodes whose inputs are all constants. This file holds
+ * the table (GENERIC_OPS) and the matrix / layout ops; the families of issue #14 live in
+ * onnx-ops-math.ts (elementwise, logic, Where, Erf), onnx-ops-reduce.ts (Reduce*, ArgMax,
+ * GlobalMaxPool) and onnx-ops-shape.ts (Slice, Split, Expand, Tile, Range, ConstantOfShape);
+ * shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
+ * import-quantized.ts (float islands).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { type DType, isFloatDType, promoteTypes } from "../tensor/dtype.js";

@@ -24,7 +24,7 @@ import type { Module } from "../nn/module.js";
 import { attr, floatTensorProto, int64TensorProto } from "./builders.js";
 import type { ExportContext } from "./export-context.js";
 import { OnnxOp } from "./onnx-module.js";
-import { OnnxSplitPart, checkExportOpset } from "./onnx-split-part.js";
+import { OnnxSplitPart, checkExportOpset } from "./onnx-imported-op.js";
 import type { AttributeProto } from "./proto.js";
 
 /** One traced module call, with its inputs already named. */

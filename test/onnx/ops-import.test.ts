@@ -89,6 +89,11 @@ const CASES: Case[] = [
   { title: "Pow by a scalar initializer 2 (negative bases)", noParams: true, nodes: [node("Pow", ["x", "e"])], inputs: [X()], inits: [floatTensorProto("e", [2], [])] },
   { title: "Pow by a broadcast [4] exponent (a constant, not trained)", nodes: [node("Pow", ["x", "pow.weight"])], inputs: [X([2, 3, 4], { positive: true })], noParams: true, inits: [floatTensorProto("pow.weight", [0.5, 1.5, -1, 3], [4])] },
   { title: "Pow by an int64 exponent 3", nodes: [node("Pow", ["x", "e"])], inputs: [X()], inits: [i64("e", [3], [])] },
+  {
+    title: "Pow of an int64 base (Cast) by a float exponent, cast back to float", grad: false,
+    nodes: [makeNode("Cast", ["x"], ["xi"], { attributes: [attr.int("to", DataType.INT64)] }), node("Pow", ["xi", "e"], ["p"]), makeNode("Cast", ["p"], ["y"], { attributes: [attr.int("to", DataType.FLOAT)] })],
+    inputs: [X([6], { data: [0, 1, 2, 3, 4, 7] })], inits: [floatTensorProto("e", [1.5], [])], // a negative base would give NaN, whose int64 cast is undefined
+  },
   { title: "Pow of two computed tensors", nodes: [node("Pow", ["x", "z"])], inputs: [X([2, 3, 4], { positive: true }), Z([3, 4])] },
   unaryCase("Abs"),
   unaryCase("Neg"),
