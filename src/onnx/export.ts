@@ -30,7 +30,7 @@ export interface ExportOptions {
   example: Tensor;
   /** Default "float". */
   format?: ExportFormat;
-  /** Default-domain opset (default 13). */
+  /** Default-domain opset (default 13; an imported graph exported as "float": its own opset, at least 11). */
   opset?: number;
   /** Graph input name (default "input"). */
   inputNames?: string[];
@@ -104,13 +104,15 @@ registerFormatExporter("float", {
   },
 });
 
-function resolveOptions(opts: ExportOptions): ResolvedExportOptions {
+function resolveOptions(opts: ExportOptions, model?: Module): ResolvedExportOptions {
   if (!opts || !(opts.example instanceof Tensor)) throw new ValueError("onnx export: options.example must be a Tensor the model can run on");
   if (opts.example.dtype !== "float32") throw new DTypeError(`onnx export: the example must be float32, got ${opts.example.dtype}`);
   if (opts.example.ndim < 1) throw new ValueError("onnx export: the example must have a batch dimension");
   const format = opts.format ?? "float";
   if (!["float", "qdq", "qoperator"].includes(format)) throw new ValueError(`onnx export: unknown format '${format}' (float, qdq, qoperator)`);
-  const opset = opts.opset ?? 13;
+  // a float export of an imported graph defaults to the graph's own opset (its nodes' forms are that opset's)
+  const own = (opts.format ?? "float") === "float" && model instanceof OnnxModule ? Math.max(model.opset, 11) : undefined;
+  const opset = opts.opset ?? own ?? 13;
   if (!Number.isInteger(opset) || opset < 7 || opset > 21) throw new ValueError(`onnx export: opset must be an integer in [7, 21], got ${opset}`);
   const [inputName = "input"] = opts.inputNames ?? [];
   const [outputName = "output"] = opts.outputNames ?? [];
@@ -126,7 +128,7 @@ function dimsOf(shape: readonly number[], batch: number, dynamic: boolean): (num
 
 /** Traces `model` on `example` and returns the ONNX bytes of the requested format. */
 export function exportModel(model: Module, opts: ExportOptions): Uint8Array {
-  const o = resolveOptions(opts);
+  const o = resolveOptions(opts, model);
   const exporter = exporters.get(o.format);
   if (!exporter) {
     throw new NotSupportedError(`onnx export: format '${o.format}' is not available in this build yet (needs the quantized exporter); use format "float"`);
