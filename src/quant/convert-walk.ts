@@ -1,0 +1,156 @@
+/**
+ * The walk over a prepared model's graph that `convert` does, and its float islands: which
+ * quantizer sets a node's output parameters (attached to a module, or an inserted
+ * activation_post_process_<k> node), and for an op with no integer kernel the Int8Model
+ * "float" node — dequantize its quantized inputs (reached directly or through integer-valued
+ * shape arithmetic), run the op or module in float, quantize with its output parameters.
+ * Called by ./convert.ts.
+ */
+import { NotSupportedError } from "../tensor/errors.js";
+import { Tensor } from "../tensor/tensor.js";
+import { isFloatDType } from "../tensor/dtype.js";
+import { noGrad } from "../tensor/grad-mode.js";
+import type { Module } from "../nn/module.js";
+import type { TraceNode } from "../nn/trace.js";
+import { type Arg, type Graph, type GraphNode, isRef, refsOf } from "../graph/graph.js";
+import { GraphModule, resolveArgs } from "../graph/graph-module.js";
+import { DataFlow } from "../graph/pattern.js";
+import { OPS, type OpTarget } from "../ops/captured.js";
+import type { Int8Node } from "../int8/graph.js";
+import { type IslandFn } from "../int8/model.js";
+import { outputQuantizerOf } from "./stubs.js";
+import { SHARES_INPUT_QPARAMS, keepsInputGrid } from "./prepare.js";
+import { type GraphBuilder, activationQParams } from "./convert-layers.js";
+import type { ConvertReport } from "./convert.js";
+
+/** The graph node list of a prepared model as convert walks it (one per op, quantizers folded in). */
+export interface Walk {
+  gm: GraphModule;
+  graph: Graph;
+  flow: DataFlow;
+  islands: Map<string, IslandFn>;
+  report: ConvertReport;
+  strict: boolean;
+}
+
+/** The node's path in the QAT model (as module paths were before graphs: "module.conv1", "module.add_1"). */
+export const pathOf = (n: GraphNode): string => `module.${n.kind === "call_module" ? n.target : n.name}`;
+
+export const isQuantizerNode = (gm: GraphModule, n: GraphNode): boolean => n.kind === "call_module" && /^activation_post_process(_\d+)?$/.test(n.target) && gm.getSubmodule(n.target) !== null;
+
+/** The quantizer that sets `n`'s output parameters: attached to its module, or an inserted node reading it alone. */
+export function outputQuantizer(w: Walk, n: GraphNode): { fq: Module; where: string; node: GraphNode | null } | null {
+  if (n.kind === "call_module") {
+    const own = outputQuantizerOf(w.gm.getSubmodule(n.target));
+    if (own) return { fq: own, where: `${pathOf(n)}.activation_post_process`, node: null };
+  }
+  const r = w.flow.soleReader(n) ?? w.flow.readersOf(n.outputs[0]).find((x) => isQuantizerNode(w.gm, x)) ?? null;
+  if (r && isQuantizerNode(w.gm, r)) return { fq: w.gm.getSubmodule(r.target), where: r.target, node: r };
+  return null;
+}
+
+export function traceNodeOf(w: Walk, n: GraphNode): TraceNode {
+  const ins = refsOf(n.args);
+  return {
+    path: pathOf(n), module: w.gm.getSubmodule(n.target), inputs: ins, output: n.outputs[0],
+    inputShapes: ins.map((id) => w.graph.value(id).shape), outputShape: w.graph.value(n.outputs[0]).shape,
+  };
+}
+
+/** A float island: dequantize inputs, run `fn`, quantize with the output quantizer. */
+export function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string): void {
+  const source = pathOf(n);
+  const mod = n.kind === "call_module" ? w.gm.getSubmodule(n.target) : null;
+  const opType = (mod as { opType?: unknown } | null)?.opType; // an imported ONNX op names itself
+  const fn = mod ? (typeof opType === "string" ? opType : mod.typeName) : n.target;
+  if (w.strict) throw new NotSupportedError(`convert (strict): '${source}' (${fn}) has no integer implementation: ${reason}`);
+  const q = outputQuantizer(w, n);
+  // ops that keep their input's parameters (reshape, slice, … without an integer kernel) quantize their output with them
+  const shares = n.kind === "call_module" ? keepsInputGrid(w.gm.getSubmodule(n.target)) : SHARES_INPUT_QPARAMS.has(n.target);
+  if (!q && !shares) throw new NotSupportedError(`convert: '${source}' (${fn}) runs in float but its output has no quantizer`);
+  const { leaves: quantized, side } = islandClosure(b, w, n);
+  const inputs = quantized.map((id) => b.value(id, source));
+  if (!q && inputs.length === 0) throw new NotSupportedError(`convert: '${source}' (${fn}) reads no quantized value`);
+  const y = b.define(n.outputs[0], w.graph.value(n.outputs[0]).shape, q ? activationQParams(q.fq, q.where) : inputs[0].q, source);
+  const name = `${source}#float`;
+  const node: Int8Node = { op: "float", name, inputs: inputs.map((v) => v.id), output: y.id, fn, source };
+  const call = n.kind === "call_function" && side.length === 0 ? literalCall(n, quantized) : null;
+  if (call) node.call = call;
+  else w.islands.set(name, islandFunction(w, n, quantized, side));
+  b.nodes.push(node);
+  w.report.islands.push({ name, fn, source, reason });
+  if (q?.node) b.alias(n.outputs[0], q.node.outputs[0]);
+}
+
+/** `{ op, args }` with `{ input: k }` for the k-th quantized input, or null if an argument is a float tensor. */
+export function literalCall(n: GraphNode, inputs: number[]): { op: string; args: unknown[] } | null {
+  let ok = true;
+  const args = mapArgs(n.args, (id) => {
+    const k = inputs.indexOf(id);
+    if (k < 0) ok = false;
+    return { input: k };
+  });
+  return ok ? { op: n.target, args } : null;
+}
+
+/** The island's float computation in this process: the op or the module's own forward (no hooks). */
+export function islandFunction(w: Walk, n: GraphNode, inputs: number[], side: GraphNode[]): IslandFn {
+  const env = new Map<number, Tensor>();
+  for (const p of side) {
+    if (p.kind !== "get_attr" && p.kind !== "constant") continue;
+    w.gm.runNode(p, env);
+    for (const id of p.outputs) env.set(id, noGrad(() => env.get(id)!.detach()));
+  }
+  const run = side.filter((p) => p.kind !== "get_attr" && p.kind !== "constant");
+  const gm = w.gm;
+  const fn: IslandFn = (xs) => {
+    const local = new Map(env);
+    inputs.forEach((id, k) => local.set(id, xs[k]));
+    for (const p of run) gm.runNode(p, local); // run-time shape arithmetic (Shape → Gather → …) on the dequantized inputs
+    if (n.kind === "call_function") return (OPS[n.target as OpTarget] as (...a: unknown[]) => Tensor)(...resolveArgs(n.args, local));
+    const mod = gm.getSubmodule(n.target);
+    const impl = (Object.getPrototypeOf(mod) as { forward: (...a: unknown[]) => Tensor }).forward;
+    return impl.apply(mod, resolveArgs(n.args, local));
+  };
+  if (n.kind === "call_module") fn.module = gm.getSubmodule(n.target);
+  return fn;
+}
+
+/**
+ * What an island needs: the quantized values it reads (directly, or through integer-valued
+ * shape arithmetic such as ONNX Shape → Gather → Mul feeding a Reshape), and the nodes of that
+ * arithmetic and the constants, in graph order. A float value that is not quantized is an error.
+ */
+export function islandClosure(b: GraphBuilder, w: Walk, n: GraphNode): { leaves: number[]; side: GraphNode[] } {
+  const leaves: number[] = [];
+  const side = new Set<GraphNode>();
+  const visit = (id: number): void => {
+    if (b.values.has(id)) {
+      if (!leaves.includes(id)) leaves.push(id);
+      return;
+    }
+    const p = w.graph.producer(id);
+    const intValued = p !== null && p.outputs.every((o) => !isFloatDType(w.graph.value(o).dtype));
+    if (!p || !(p.kind === "get_attr" || p.kind === "constant" || intValued)) {
+      throw new NotSupportedError(`convert: '${pathOf(n)}' reads value %${id}, which is neither quantized, a constant, nor shape arithmetic on quantized values`);
+    }
+    if (side.has(p)) return;
+    side.add(p);
+    for (const r of refsOf(p.args)) visit(r);
+  };
+  for (const id of refsOf(n.args)) visit(id);
+  return { leaves, side: w.graph.nodes.filter((x) => side.has(x)) };
+}
+
+export function mapArgs(args: readonly Arg[], f: (id: number) => unknown): unknown[] {
+  const walk = (a: Arg): unknown => {
+    if (isRef(a)) return f(a.ref);
+    if (Array.isArray(a)) return (a as Arg[]).map(walk);
+    if (typeof a === "object" && a !== null) {
+      if ("batchOf" in a) return -1;
+      return Object.fromEntries(Object.entries(a).map(([k, x]) => [k, walk(x as Arg)]));
+    }
+    return a;
+  };
+  return args.map(walk);
+}
