@@ -95,3 +95,10 @@ test("histc equals torch.histc at the edges (histc_edges.json: dropped values, x
     expect(() => histc([0.5], 2, lo, hi)).toThrow(e.error.replace(/^torch\./, "").replace("[0, inf]", "[0, Infinity]").replace("[nan, 1]", "[NaN, 1]"));
   }
 });
+
+test("PyTorch's default fixed-qparams observers: sigmoid S = 1/256, Z = 0; tanh S = 2/256, Z = 128 (uint8, [0, 255])", async () => {
+  const { defaultFixedQParamsRange0to1Observer, defaultFixedQParamsRangeNeg1to1Observer } = await import("../../src/quant/observer-fixed.js");
+  const sig = defaultFixedQParamsRange0to1Observer(), tanh = defaultFixedQParamsRangeNeg1to1Observer();
+  expect([sig.scale.data[0], sig.zero_point.data[0], sig.dtype, sig.quantMin, sig.quantMax]).toEqual([1 / 256, 0, "uint8", 0, 255]);
+  expect([tanh.scale.data[0], tanh.zero_point.data[0], tanh.dtype, tanh.quantMin, tanh.quantMax]).toEqual([2 / 256, 128, "uint8", 0, 255]);
+});
