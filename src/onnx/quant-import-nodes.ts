@@ -9,6 +9,7 @@
  * Called by quant-import-ops.ts and quant-import-qop.ts.
  */
 import { NotSupportedError } from "../tensor/errors.js";
+import { outputClamp } from "../quant/convert-layers.js";
 import type { QParams, ValueInfo } from "../int8/graph.js";
 import { convRequant, globalAvgPoolMultiplier, lutTable, qaddParams, quantizeBias, requantMultiplier } from "../int8/kernels/params.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -22,10 +23,7 @@ const pairOf = (m: { multiplier: number; shift: number }): [number, number] => [
 
 /** The node clamp: the value's range narrowed by a float activation range (convert's rule). */
 export function actClamp(q: QParams, act: Act | null): [number, number] {
-  if (!act) return [q.qmin, q.qmax];
-  const lo = Math.max(q.qmin, Math.min(q.qmax, q.zeroPoint + Math.round(act.min / q.scale)));
-  const hi = act.max === Infinity ? q.qmax : Math.max(lo, Math.min(q.qmax, q.zeroPoint + Math.round(act.max / q.scale)));
-  return [lo, hi];
+  return outputClamp(q, act);
 }
 
 /** Per-channel list of length n from a vector or a scalar. */

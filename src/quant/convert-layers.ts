@@ -54,11 +54,11 @@ export function activationQParams(q: Module, where: string): QParams {
   return { scale: Math.fround(p.scales[0]), zeroPoint: p.zps[0], dtype, qmin: p.qmin, qmax: p.qmax };
 }
 
-/** Output clamp: the quantizer range narrowed by a fused activation. */
+/** Output clamp: the quantizer range narrowed by a fused activation; bounds rounded half to even, as fake-quant rounds the clamped float. */
 export function outputClamp(q: QParams, act: ActClamp | null): [number, number] {
   if (!act) return [q.qmin, q.qmax];
-  const lo = Math.max(q.qmin, Math.min(q.qmax, q.zeroPoint + Math.round(act.min / q.scale)));
-  const hi = act.max === Infinity ? q.qmax : Math.max(lo, Math.min(q.qmax, q.zeroPoint + Math.round(act.max / q.scale)));
+  const lo = Math.max(q.qmin, Math.min(q.qmax, q.zeroPoint + roundHalfEven(act.min / q.scale)));
+  const hi = act.max === Infinity ? q.qmax : Math.max(lo, Math.min(q.qmax, q.zeroPoint + roundHalfEven(act.max / q.scale)));
   return [lo, hi];
 }
 
