@@ -62,7 +62,9 @@ export function quantizeMultiplier(real: number): QuantizedMultiplier {
 /** C frexp for finite x > 0: x = q · 2^e with q ∈ [0.5, 1). Exact (power-of-two scaling only). */
 export function frexp(x: number): [number, number] {
   let e = Math.floor(Math.log2(x)) + 1;
-  let q = x * Math.pow(2, -e);
+  // 2^-e in two factors: for a subnormal x, 2^-e alone overflows to Infinity (and the loop below never ends)
+  const half = Math.trunc(-e / 2);
+  let q = x * Math.pow(2, half) * Math.pow(2, -e - half);
   // log2 may be off by one near powers of two or in the subnormal range; fix exactly.
   while (q >= 1) {
     q /= 2;

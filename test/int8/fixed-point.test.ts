@@ -186,6 +186,16 @@ describe("quantizeMultiplier", () => {
     expect(frexp(0.5)).toEqual([0.5, 0]);
   });
 
+  test("frexp at the ends of the double range: subnormals (2^-e alone would overflow) and near the maximum", () => {
+    expect(frexp(5e-324)).toEqual([0.5, -1073]);
+    expect(frexp(2.2250738585072014e-308)).toEqual([0.5, -1021]);
+    for (const x of [1e-310, 3e-320, 1e300, 1.7976931348623157e308]) {
+      const [q, e] = frexp(x);
+      expect(q >= 0.5 && q < 1).toBe(true);
+      expect(q * Math.pow(2, Math.trunc(e / 2)) * Math.pow(2, e - Math.trunc(e / 2))).toBe(x);
+    }
+  });
+
   test("requantizing with the quantized multiplier is the real product ±1", () => {
     const rng = new Rng(9);
     for (let i = 0; i < 5000; i++) {
