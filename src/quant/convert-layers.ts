@@ -91,6 +91,29 @@ export class GraphBuilder {
   }
 }
 
+/** The float range an activation module keeps: ReLU [0, ∞), Hardtanh/ReLU6 [min, max]. */
+export function actRange(m: ReLU | Hardtanh): ActClamp {
+  return m instanceof Hardtanh ? { min: m.minVal, max: m.maxVal } : { min: 0, max: Infinity };
+}
+
+/** y = requantize(x) clamped to y's range narrowed by `act` (a standalone activation). */
+export function pushRequantize(b: GraphBuilder, name: string, x: ValueInfo, y: ValueInfo, act: ActClamp | null): void {
+  b.nodes.push({ op: "requantize", name, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+}
+
+/** y = x + xb with TFLite-style rescaling multipliers. */
+export function pushAdd(b: GraphBuilder, name: string, x: ValueInfo, xb: ValueInfo, y: ValueInfo): void {
+  const p = qaddParams(x.q.scale, xb.q.scale, y.q.scale);
+  const mp = (q: { multiplier: number; shift: number }): [number, number] => [q.multiplier, q.shift];
+  b.nodes.push({ op: "add", name, inputs: [x.id, xb.id], output: y.id, aMultiplier: mp(p.aMultiplier), bMultiplier: mp(p.bMultiplier), outMultiplier: mp(p.outMultiplier), leftShift: p.leftShift, clamp: [y.q.qmin, y.q.qmax] });
+}
+
+/** y = concat(ins, axis), each input rescaled to y's parameters unless already on them. */
+export function pushConcat(b: GraphBuilder, name: string, ins: ValueInfo[], y: ValueInfo, axis: number): void {
+  const multipliers = ins.map((v) => (v.q.scale === y.q.scale && v.q.zeroPoint === y.q.zeroPoint ? null : pairOf(v.q.scale / y.q.scale)));
+  b.nodes.push({ op: "concat", name, inputs: ins.map((v) => v.id), output: y.id, axis, multipliers });
+}
+
 export function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer): void {
   const x = b.value(n.inputs[0], n.path);
   const fq = outputQuantizerOf(m);
@@ -159,8 +182,7 @@ export function addNode(b: GraphBuilder, n: TraceNode): void {
   if (!fq) throw new NotSupportedError(`convert: module '${n.path}' (${m.constructor.name}) has no integer implementation or output quantizer (kept in float, or not fused?)`);
   const y = own();
   if (m instanceof ReLU || m instanceof Hardtanh) {
-    const act = m instanceof Hardtanh ? { min: m.minVal, max: m.maxVal } : { min: 0, max: Infinity };
-    b.nodes.push({ op: "requantize", name: n.path, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+    pushRequantize(b, n.path, x, y, actRange(m));
   } else if (m instanceof BatchNorm2d) {
     addBatchNorm(b, n, m, x, y);
   } else if (m instanceof Sigmoid) {
@@ -170,21 +192,16 @@ export function addNode(b: GraphBuilder, n: TraceNode): void {
     b.tensors.set(key, lutTable(x.q, y.q, clamp, f));
     b.nodes.push({ op: "lut", name: n.path, inputs: [x.id], output: y.id, fn: "sigmoid", table: key, clamp });
   } else if (m instanceof Add) {
-    const xb = b.value(n.inputs[1], n.path);
-    const p = qaddParams(x.q.scale, xb.q.scale, y.q.scale);
-    const mp = (q: { multiplier: number; shift: number }): [number, number] => [q.multiplier, q.shift];
-    b.nodes.push({ op: "add", name: n.path, inputs: [x.id, xb.id], output: y.id, aMultiplier: mp(p.aMultiplier), bMultiplier: mp(p.bMultiplier), outMultiplier: mp(p.outMultiplier), leftShift: p.leftShift, clamp: [y.q.qmin, y.q.qmax] });
+    pushAdd(b, n.path, x, b.value(n.inputs[1], n.path), y);
   } else if (m instanceof Concat) {
-    const ins = n.inputs.map((id) => b.value(id, n.path));
-    const axis = m.dim < 0 ? m.dim + n.outputShape.length : m.dim;
-    b.nodes.push({ op: "concat", name: n.path, inputs: ins.map((v) => v.id), output: y.id, axis, multipliers: ins.map((v) => (v.q.scale === y.q.scale && v.q.zeroPoint === y.q.zeroPoint ? null : pairOf(v.q.scale / y.q.scale))) });
+    pushConcat(b, n.path, n.inputs.map((id) => b.value(id, n.path)), y, m.dim < 0 ? m.dim + n.outputShape.length : m.dim);
   } else if (m instanceof AdaptiveAvgPool2d && n.outputShape[2] === 1 && n.outputShape[3] === 1) {
     const hw = n.inputShapes[0][2] * n.inputShapes[0][3];
     b.nodes.push({ op: "globalavgpool", name: n.path, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / (y.q.scale * hw)), clamp: [y.q.qmin, y.q.qmax] });
   } else if (m instanceof AvgPool2d) {
     const mid = b.define(-n.output - 1, n.outputShape, x.q, `${n.path}#pooled`);
     b.nodes.push({ op: "avgpool2d", name: n.path, inputs: [x.id], output: mid.id, kernel: pair(m.kernelSize), stride: pair(m.stride), padding: pair(m.padding), ceilMode: m.ceilMode, countIncludePad: m.countIncludePad });
-    b.nodes.push({ op: "requantize", name: `${n.path}.requant`, inputs: [mid.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: [y.q.qmin, y.q.qmax] });
+    pushRequantize(b, `${n.path}.requant`, mid, y, null);
   } else {
     throw new NotSupportedError(`convert: module '${n.path}' (${m.constructor.name}) has no integer implementation`);
   }

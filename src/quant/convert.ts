@@ -31,13 +31,12 @@ import { GraphModule } from "../graph/graph-module.js";
 import { DataFlow } from "../graph/pattern.js";
 import type { Int8Graph } from "../int8/graph.js";
 import { Int8Model } from "../int8/model.js";
-import { qaddParams } from "../int8/kernels/params.js";
 import { QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver, freezeBnStats } from "./schedule.js";
 import { type RangeWarning, lastRangeReport, rangeWarnings } from "./range-report.js";
 import { SHARES_INPUT_QPARAMS } from "./prepare.js";
 import { functionalAct } from "./fuse.js";
-import { GraphBuilder, activationQParams, addNode, outputClamp, pairOf, pair } from "./convert-layers.js";
+import { GraphBuilder, activationQParams, actRange, addNode, pairOf, pair, pushAdd, pushConcat, pushRequantize } from "./convert-layers.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
 export { quantizerParams } from "./convert-layers.js";
 
@@ -95,22 +94,16 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   if (q.node) b.alias(out, q.node.outputs[0]);
   const relu = functionalAct(n);
   if (relu) {
-    const act = relu instanceof Hardtanh ? { min: relu.minVal, max: relu.maxVal } : { min: 0, max: Infinity };
-    b.nodes.push({ op: "requantize", name: pathOf(n), inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+    pushRequantize(b, pathOf(n), x, y, actRange(relu));
     return null;
   }
   if (n.target === "add" && ins.length === 2 && sameShape(w, ins)) {
-    const xb = b.value(ins[1], pathOf(n));
-    const p = qaddParams(x.q.scale, xb.q.scale, y.q.scale);
-    const mp = (v: { multiplier: number; shift: number }): [number, number] => [v.multiplier, v.shift];
-    b.nodes.push({ op: "add", name: pathOf(n), inputs: [x.id, xb.id], output: y.id, aMultiplier: mp(p.aMultiplier), bMultiplier: mp(p.bMultiplier), outMultiplier: mp(p.outMultiplier), leftShift: p.leftShift, clamp: [y.q.qmin, y.q.qmax] });
+    pushAdd(b, pathOf(n), x, b.value(ins[1], pathOf(n)), y);
     return null;
   }
   if (n.target === "concat") {
-    const vs = ins.map((id) => b.value(id, pathOf(n)));
-    const axis0 = (a[1] ?? 0) as number;
-    const axis = axis0 < 0 ? axis0 + shape.length : axis0;
-    b.nodes.push({ op: "concat", name: pathOf(n), inputs: vs.map((v) => v.id), output: y.id, axis, multipliers: vs.map((v) => (v.q.scale === y.q.scale && v.q.zeroPoint === y.q.zeroPoint ? null : pairOf(v.q.scale / y.q.scale))) });
+    const axis = (a[1] ?? 0) as number;
+    pushConcat(b, pathOf(n), ins.map((id) => b.value(id, pathOf(n))), y, axis < 0 ? axis + shape.length : axis);
     return null;
   }
   const gap = globalPoolOf(n, w.graph.value(ins[0]).shape, shape);
@@ -199,7 +192,7 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
       // a quantizer after a value no node defined yet (e.g. after a module called twice): requantize
       const x = b.value(refsOf(n.args)[0], pathOf(n));
       const y = b.define(n.outputs[0], graph.value(n.outputs[0]).shape, activationQParams(gm.getSubmodule(n.target), pathOf(n)), pathOf(n));
-      b.nodes.push({ op: "requantize", name: pathOf(n), inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: [y.q.qmin, y.q.qmax] });
+      pushRequantize(b, pathOf(n), x, y, null);
       continue;
     }
     const why = n.kind === "call_function" ? addFunction(b, w, n) : addModuleCall(b, w, n);
@@ -227,8 +220,7 @@ function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     const x = b.value(t.inputs[0], n.target);
     const y = b.define(t.output, t.outputShape, activationQParams(q.fq, q.where), n.target);
     b.alias(t.output, q.node.outputs[0]);
-    const act = m instanceof Hardtanh ? { min: m.minVal, max: m.maxVal } : { min: 0, max: Infinity };
-    b.nodes.push({ op: "requantize", name: `${pathOf(n)}#${n.name}`, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+    pushRequantize(b, `${pathOf(n)}#${n.name}`, x, y, actRange(m));
     return null;
   }
   try {
