@@ -9,7 +9,6 @@
  */
 import { DTypeError, FormatError, NotSupportedError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
 import { noGrad } from "../tensor/grad-mode.js";
-import { OPS, isOpTarget } from "../ops/captured.js";
 import { Tensor } from "../tensor/tensor.js";
 import { isFloatDType } from "../tensor/dtype.js";
 import { decodeSafetensorsWithMetadata, encodeSafetensors } from "../nn/safetensors.js";
@@ -22,6 +21,9 @@ import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
 import { qadd, qconcat, qlut, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
+import { transposeQuant } from "./kernels/layout.js";
+import { type IslandFn, islandFromCall } from "./islands.js";
+export type { IslandFn } from "./islands.js";
 import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
 import { getBackend } from "../backend/index.js";
 
@@ -29,13 +31,6 @@ const META_KEY = "qat_ts.int8";
 const FORMAT_VERSION = 1;
 
 export type Int8Tensors = Map<string, Int8Array | Int32Array>;
-
-/**
- * The float computation of an island node: float inputs → float output. `module`, when set,
- * is the module that computes it (a module island), which the ONNX writers export with the
- * float exporter's rule for that module.
- */
-export type IslandFn = ((inputs: Tensor[]) => Tensor) & { module?: unknown };
 
 /** One row of inspect(). */
 export interface LayerInfo {
@@ -58,28 +53,6 @@ export interface LayerInfo {
 
 const pairOf = (p: [number, number]) => ({ multiplier: p[0], shift: p[1] });
 
-/** A row-major N-D transpose of quantized data: output dim i is input dim perm[i]. */
-function transposeQuant(x: QuantResult, perm: readonly number[]): QuantResult {
-  const inShape = x.shape;
-  const rank = inShape.length;
-  const outShape = perm.map((p) => inShape[p]);
-  const inStrides = new Array<number>(rank).fill(1);
-  for (let i = rank - 2; i >= 0; i--) inStrides[i] = inStrides[i + 1] * inShape[i + 1];
-  const src = x.data;
-  const out = new (src.constructor as new (n: number) => typeof src)(src.length);
-  const idx = new Array<number>(rank).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let off = 0;
-    for (let i = 0; i < rank; i++) off += idx[i] * inStrides[perm[i]];
-    out[o] = src[off];
-    for (let i = rank - 1; i >= 0; i--) {
-      if (++idx[i] < outShape[i]) break;
-      idx[i] = 0;
-    }
-  }
-  return { data: out, shape: outShape };
-}
-
 /** Throws a ShapeError unless `shape` fits value v's declared shape (-1 = any batch). */
 function checkShape(shape: readonly number[], v: ValueInfo): void {
   const want = v.shape;
@@ -87,21 +60,6 @@ function checkShape(shape: readonly number[], v: ValueInfo): void {
   if (!ok) throw new ShapeError(`Int8Model: input shape ${fmtShape(shape)} does not match the model's [N, ${want.slice(1).join(", ")}]`);
 }
 
-/** The float function of a functional island stored in a file: the op on its literal arguments. */
-function islandFromCall(name: string, call: { op: string; args: unknown[] }): IslandFn {
-  if (!isOpTarget(call.op)) throw new FormatError(`Int8Model: float island '${name}' calls unknown op '${call.op}'`);
-  const op = OPS[call.op] as (...a: unknown[]) => Tensor;
-  const bind = (a: unknown, xs: Tensor[]): unknown => {
-    if (Array.isArray(a)) return a.map((v) => bind(v, xs));
-    if (a !== null && typeof a === "object") {
-      const k = (a as { input?: unknown }).input;
-      if (typeof k === "number" && Object.keys(a).length === 1) return xs[k];
-      return Object.fromEntries(Object.entries(a).map(([key, v]) => [key, bind(v, xs)]));
-    }
-    return a;
-  };
-  return (xs) => op(...(bind(call.args, xs) as unknown[]));
-}
 
 /** A max pool whose windows all lie inside the input: no padding, dilation 1, floor mode. */
 function windowsInside(n: Extract<Int8Node, { op: "maxpool2d" }>): boolean {
@@ -186,20 +144,17 @@ export class Int8Model {
     return [this.graph.input, ...(this.graph.extraInputs ?? [])];
   }
 
-  private quantizeAs(x: Tensor, v: ValueInfo): Tensor {
-    if (!(x instanceof Tensor)) throw new ValueError(`Int8Model.run: input '${v.id}' must be a Tensor, got ${x === null ? "null" : typeof x}`);
-    if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: input '${v.id}' must be float32 or float64, got ${x.dtype}`);
+  /** x quantized with value v's parameters; `what` names it in errors ("input", "input 'v3'"). */
+  private quantizeAs(x: Tensor, v: ValueInfo, what = `input '${v.id}'`): Tensor {
+    if (!(x instanceof Tensor)) throw new ValueError(`Int8Model.run: ${what === "input" ? "the input" : what} must be a Tensor, got ${x === null ? "null" : typeof x}`);
+    if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: ${what} must be float32 or float64, got ${x.dtype}`);
     checkShape(x.shape, v);
     return new Tensor(quantizeTensor(x.data as Float32Array | Float64Array, v.q.scale, v.q.zeroPoint, v.q.qmin, v.q.qmax, v.q.dtype), x.shape);
   }
 
   /** The quantized input tensor (uint8/int8) for a float input. */
   quantizeInput(x: Tensor): Tensor {
-    if (!(x instanceof Tensor)) throw new ValueError(`Int8Model.run: the input must be a Tensor, got ${x === null ? "null" : typeof x}`);
-    if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: input must be float32 or float64, got ${x.dtype}`);
-    this.checkInputShape(x.shape);
-    const q = this.graph.input.q;
-    return new Tensor(quantizeTensor(x.data as Float32Array | Float64Array, q.scale, q.zeroPoint, q.qmin, q.qmax, q.dtype), x.shape);
+    return this.quantizeAs(x, this.graph.input, "input");
   }
 
   private checkInputShape(shape: readonly number[]): void {
