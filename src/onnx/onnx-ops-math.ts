@@ -6,15 +6,14 @@
  * comparisons and logic on 0/1 uint8 masks (ONNX bool), and Where. Piecewise functions pick
  * their branch with `where` and feed the other branch a clamped input, so no inf·0 reaches a
  * gradient; their derivative at the kink follows PyTorch (LeakyRelu/PRelu: slope for x ≤ 0,
- * Elu: α·eˣ at 0, Softplus: σ(x)). Erf is its own op (defineOp): forward in float64 (series
- * for |x| < 3, continued fraction of erfc above, ≤ 1e-12 absolute error — far below float32's
- * resolution), backward 2/√π·e^(−x²). Called by onnx-ops.ts (GENERIC_OPS).
+ * Elu: α·eˣ at 0, Softplus: σ(x)). Erf is the op of src/ops/nn-functional.ts (float64 forward,
+ * ≤ 1e-12 absolute error, backward 2/√π·e^(−x²)). Called by onnx-ops.ts (GENERIC_OPS).
  */
-import { defineOp } from "../autograd/custom.js";
 import { isFloatDType } from "../tensor/dtype.js";
-import { Tensor } from "../tensor/tensor.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { add, div, eq, ge, gt, le, lt, maximum, minimum, mul, ne, pow, sub, where } from "../ops/binary.js";
 import { cast } from "../ops/layout.js";
+import { erf } from "../ops/nn-functional.js";
 import { abs, ceil, exp, floor, log, neg, reciprocal, round, sign, sqrt, tanh } from "../ops/unary.js";
 import { type Compiler, type OpContext, binary, floatInput, floatUnary, get, nary, need, unary } from "./onnx-ops-util.js";
 
@@ -45,42 +44,8 @@ const withFloatAttrs = (names: [string, number][], f: (x: Tensor, ...v: number[]
   return (i) => f(floatInput(c, get(i, 0)), ...values);
 };
 
-/** erf(x) in float64: Maclaurin series for |x| < 3, 1 − erfc(x) by its continued fraction above, ±1 beyond 6. */
-export function erfScalar(x: number): number {
-  const a = Math.abs(x);
-  if (Number.isNaN(x)) return x;
-  if (a >= 6) return Math.sign(x);
-  if (a < 3) {
-    // erf(x) = 2/√π Σ (−1)ⁿ x^(2n+1) / (n!(2n+1)); terms shrink below 1e-17 of the sum by n = 60.
-    let term = x;
-    let sum = x;
-    const x2 = x * x;
-    for (let n = 1; n < 100; n++) {
-      term *= -x2 / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-    }
-    return (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc(a) = e^(−a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …)))), evaluated bottom-up.
-  let f = a;
-  for (let k = 60; k >= 1; k--) f = a + k / 2 / f;
-  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
-  return Math.sign(x) * (1 - erfc);
-}
-
-const erfOp = defineOp<null>({
-  name: "erf",
-  forward([x]) {
-    const out = new Tensor(x.dtype === "float64" ? new Float64Array(x.size) : new Float32Array(x.size), x.shape);
-    for (let k = 0; k < x.size; k++) out.data[k] = erfScalar(x.data[k]);
-    return { output: out, saved: null };
-  },
-  backward(g, _saved, [x]) {
-    return [mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))];
-  },
-});
+// erf lives in src/ops (a fused differentiable op shared with gelu); re-exported for the importer tests.
+export { erfScalar } from "../ops/nn-functional.js";
 
 /** Nonzero → 1, zero → 0 (ONNX bool inputs arrive as uint8 0/1, but any dtype is accepted). */
 const truth = (x: Tensor): Tensor => ne(x, 0);
@@ -109,7 +74,7 @@ export const MATH_OPS: Readonly<Record<string, Compiler>> = {
   Log: floatUnary(log),
   Sqrt: floatUnary(sqrt),
   Reciprocal: floatUnary(reciprocal),
-  Erf: floatUnary((x) => erfOp(x)),
+  Erf: floatUnary(erf),
   Pow: (c) => {
     need(c, 2);
     return (i) => {

@@ -20,6 +20,7 @@ import * as sm from "./softmax.js";
 import * as ls from "./loss.js";
 import * as dr from "./dropout.js";
 import * as ca from "./channel-affine.js";
+import * as nf from "./nn-functional.js";
 
 /** Every capturable op by graph target name (the unwrapped function). */
 export const OPS = {
@@ -35,6 +36,7 @@ export const OPS = {
   nllLoss: ls.nllLoss, crossEntropy: ls.crossEntropy, mseLoss: ls.mseLoss,
   dropout: dr.dropout,
   channelAffine: ca.channelAffine,
+  erf: nf.erf, gelu: nf.gelu, layerNorm: nf.layerNorm, embedding: nf.embedding,
 } as const;
 
 /** A graph node target: the name of a capturable op. */
@@ -110,3 +112,7 @@ export const crossEntropy = capturable("crossEntropy", ls.crossEntropy);
 export const mseLoss = capturable("mseLoss", ls.mseLoss);
 export const dropout = capturable("dropout", dr.dropout);
 export const channelAffine = capturable("channelAffine", ca.channelAffine);
+export const erf = capturable("erf", nf.erf);
+export const gelu = capturable("gelu", nf.gelu);
+export const layerNorm = capturable("layerNorm", nf.layerNorm);
+export const embedding = capturable("embedding", nf.embedding);

@@ -16,10 +16,12 @@ export * from "./softmax.js";
 export * from "./loss.js";
 export * from "./dropout.js";
 export * from "./channel-affine.js";
+export * from "./nn-functional.js";
+export { scaledDotProductAttention, causalMask, type ScaledDotProductAttentionOptions } from "./attention.js";
 export type { TensorLike } from "./util.js";
 // The capturable versions (captured.ts) shadow the family files' exports of the same names,
 // so user code that calls ops through the package root is seen by graph capture.
 export {
-  neg, exp, log, sqrt, abs, relu, sigmoid, tanh, round, floor, ceil, sign, reciprocal, square, clamp, hardtanh, relu6, add, sub, mul, div, pow, maximum, minimum, gt, ge, lt, le, eq, ne, where, sum, mean, max, min, variance, argmax, argmin, sumToShape, reshape, flatten, squeeze, unsqueeze, permute, transpose, broadcastTo, concat, stack, pad, slice, cast, matmul, linear, conv2d, maxPool2d, avgPool2d, adaptiveAvgPool2d, batchNorm, softmax, logSoftmax, nllLoss, crossEntropy, mseLoss, dropout, channelAffine,
+  neg, exp, log, sqrt, abs, relu, sigmoid, tanh, round, floor, ceil, sign, reciprocal, square, clamp, hardtanh, relu6, add, sub, mul, div, pow, maximum, minimum, gt, ge, lt, le, eq, ne, where, sum, mean, max, min, variance, argmax, argmin, sumToShape, reshape, flatten, squeeze, unsqueeze, permute, transpose, broadcastTo, concat, stack, pad, slice, cast, matmul, linear, conv2d, maxPool2d, avgPool2d, adaptiveAvgPool2d, batchNorm, softmax, logSoftmax, nllLoss, crossEntropy, mseLoss, dropout, channelAffine, erf, gelu, layerNorm, embedding,
 } from "./captured.js";
 import "./methods.js";
