@@ -1,10 +1,12 @@
 /**
- * Activation modules: ReLU, ReLU6, Hardtanh, Sigmoid (torch.nn equivalents; no state).
+ * Activation modules: ReLU, ReLU6, Hardtanh, Sigmoid, Tanh, GELU, Softmax (torch.nn equivalents; no state).
  * Quantization maps ReLU/ReLU6/Hardtanh onto integer clamps, so they stay separate modules.
  */
 import { ValueError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { hardtanh, relu, sigmoid } from "../../ops/unary.js";
+import { hardtanh, relu, sigmoid, tanh } from "../../ops/unary.js";
+import { type GeluApproximate, gelu } from "../../ops/nn-functional.js";
+import { softmax } from "../../ops/softmax.js";
 import { Module } from "../module.js";
 import { pyFloat } from "../repr.js";
 
@@ -49,5 +51,50 @@ export class ReLU6 extends Hardtanh {
 export class Sigmoid extends Module {
   forward(x: Tensor): Tensor {
     return sigmoid(x);
+  }
+}
+
+export class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return tanh(x);
+  }
+}
+
+/** x·Φ(x) (torch.nn.GELU); approximate "tanh" uses the tanh form. */
+export class GELU extends Module {
+  readonly approximate: GeluApproximate;
+
+  constructor(opts: { approximate?: GeluApproximate } = {}) {
+    super();
+    const a = opts.approximate ?? "none";
+    if (a !== "none" && a !== "tanh") throw new ValueError(`GELU: approximate must be "none" or "tanh", got ${JSON.stringify(a)}`);
+    this.approximate = a;
+  }
+
+  forward(x: Tensor): Tensor {
+    return gelu(x, this.approximate);
+  }
+
+  override extraRepr(): string {
+    return `approximate='${this.approximate}'`;
+  }
+}
+
+/** softmax along `dim` (torch.nn.Softmax; PyTorch's dim=None legacy guess is not offered: give the dim). */
+export class Softmax extends Module {
+  readonly dim: number;
+
+  constructor(dim = -1) {
+    super();
+    if (!Number.isInteger(dim)) throw new ValueError(`Softmax: dim must be an integer, got ${dim}`);
+    this.dim = dim;
+  }
+
+  forward(x: Tensor): Tensor {
+    return softmax(x, this.dim);
+  }
+
+  override extraRepr(): string {
+    return `dim=${this.dim}`;
   }
 }
