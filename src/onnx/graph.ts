@@ -18,6 +18,18 @@ export const MAX_INITIALIZERS = 100_000;
 export const MIN_OPSET = 7;
 export const MAX_OPSET = 22;
 
+/**
+ * Ops whose every version before opset 7 computes what their opset-7 form does (the legacy
+ * `consumed_inputs` hint aside): a graph of opset 1–6 imports when all its nodes are among
+ * them; anything else there (Add's `broadcast` attribute, BatchNormalization's `is_test`, …)
+ * is a NotSupportedError naming the node.
+ */
+export const LEGACY_OPSET_OPS: ReadonlySet<string> = new Set([
+  "Abs", "Ceil", "Clip", "Conv", "Elu", "Exp", "Flatten", "Floor", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid", "Identity",
+  "InstanceNormalization", "LeakyRelu", "Log", "LogSoftmax", "Max", "Mean", "Min", "Neg", "Not", "Reciprocal", "Relu", "Selu",
+  "Sigmoid", "Softmax", "Softplus", "Softsign", "Sqrt", "Sum", "Tanh", "Transpose",
+]);
+
 export interface IrNode {
   /** Position in the file. */
   index: number;
@@ -70,7 +82,7 @@ function opsets(model: ModelProto): { opset: number; domains: Map<string, number
     else domains.set(d, v);
   }
   if (opset === undefined) throw new FormatError("onnx import: the model imports no default-domain opset");
-  if (opset < MIN_OPSET || opset > MAX_OPSET) throw new NotSupportedError(`onnx import: opset ${opset} is not supported (${MIN_OPSET}–${MAX_OPSET})`);
+  if (opset < 1 || opset > MAX_OPSET) throw new NotSupportedError(`onnx import: opset ${opset} is not supported (${MIN_OPSET}–${MAX_OPSET})`);
   return { opset, domains };
 }
 
@@ -134,6 +146,10 @@ export function parseGraph(model: ModelProto): IrGraph {
   const outputs = (g.output ?? []).map((v) => v.name ?? "");
   if (outputs.length === 0 || outputs.some((o) => o === "")) throw new FormatError("onnx import: the graph declares no (or an unnamed) output");
   const nodes = readNodes(g.node ?? []);
+  if (opset < MIN_OPSET) {
+    const bad = nodes.find((n) => n.domain !== "" || !LEGACY_OPSET_OPS.has(n.opType));
+    if (bad) throw new NotSupportedError(`onnx import: opset ${opset} is not supported (${MIN_OPSET}–${MAX_OPSET}) for ${describeNode(bad)}; below ${MIN_OPSET} only ${[...LEGACY_OPSET_OPS].join(", ")} import`);
+  }
   const sorted = topoSort(nodes, new Set([...initializers.keys(), ...inputs.map((i) => i.name)]), outputs);
   const consumers = new Map<string, number[]>();
   sorted.forEach((n, i) => {

@@ -20,7 +20,7 @@ import { ChildPlacer, pathCandidates } from "./naming.js";
 import { OnnxModule, OnnxOp, type InputSlot, type OnnxOpOptions, type OnnxStep } from "./onnx-module.js";
 import { IMPORTED_OPSET, OnnxSplitPart } from "./onnx-imported-op.js";
 import { GENERIC_OPS, type OpContext } from "./onnx-ops.js";
-import { AttrType, DataType, type TensorProto } from "./proto.js";
+import { AttrType, DataType, dataTypeName, type TensorProto } from "./proto.js";
 import { readTensorProto } from "./tensor-proto.js";
 
 /** Ops the float importer handles (Constant and Identity are resolved at import). */
@@ -51,7 +51,8 @@ class GraphImporter {
       if (tp.dataType === DataType.INT64) this.int64.add(name);
     }
     for (const i of g.inputs) {
-      if (i.elemType !== DataType.FLOAT) throw new NotSupportedError(`onnx import: graph input '${i.name}' is ${i.elemType === DataType.DOUBLE ? "DOUBLE" : `element type ${i.elemType}`}; float graphs take FLOAT inputs`);
+      if (!GRAPH_INPUT_TYPES.has(i.elemType)) throw new NotSupportedError(`onnx import: graph input '${i.name}' is ${dataTypeName(i.elemType)}; float graphs take FLOAT, DOUBLE, INT64 (as int32), INT32, INT8, UINT8 or BOOL (as uint8) inputs`);
+      if (i.elemType === DataType.INT64) this.int64.add(i.name);
     }
   }
 
@@ -248,9 +249,13 @@ function paramName(init: string, slot: number, taken: readonly [string, Tensor][
 
 /**
  * Inputs whose float initializers stay constants: exponents (`x ** 2` in a LayerNorm spelled as
- * ops — training one would give NaN gradients for negative bases), Range bounds, Clip bounds.
+ * ops — training one would give NaN gradients for negative bases), Range bounds, Clip bounds,
+ * Resize's roi and scales.
  */
-const FROZEN_INPUTS: Readonly<Record<string, readonly number[]>> = { Pow: [1], Range: [0, 1, 2], Clip: [1, 2] };
+const FROZEN_INPUTS: Readonly<Record<string, readonly number[]>> = { Pow: [1], Range: [0, 1, 2], Clip: [1, 2], Resize: [1, 2] };
+
+/** Graph input element types a float graph accepts (INT64 arrives as int32, BOOL as uint8, as our tensors store them). */
+const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.INT8, DataType.UINT8, DataType.BOOL]);
 
 const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
 

@@ -5,7 +5,8 @@
  * MaxPool→MaxPool2d, AveragePool→AvgPool2d, GlobalAveragePool→AdaptiveAvgPool2d(1),
  * Flatten(axis 1)→Flatten, Add→nn.Add and Concat→nn.Concat between computed tensors,
  * Dropout→Dropout. Attributes are validated; what a layer cannot express (asymmetric pads,
- * 1-D/3-D kernels) is a NotSupportedError; `null` means "use a generic OnnxOp".
+ * 1-D kernels, a weight computed at run time) falls back to the functional kernels of
+ * onnx-ops-conv.ts; `null` means "use a generic OnnxOp".
  * Weights are copied in; an initializer used by several layers stays one shared parameter.
  * Called by import.ts.
  */
@@ -232,17 +233,30 @@ const dropout: Builder = (b) => {
 const allDynamic = (b: BuildContext): boolean => b.node.inputs.length > 0 && b.node.inputs.every((_, i) => isDynamic(b, i));
 const simple = (make: () => Module): Builder => (b) => (b.node.inputs.length === 1 && isDynamic(b, 0) ? { module: make(), dynamicInputs: [0] } : null);
 
+/**
+ * A builder whose NotSupportedError (a weight computed at run time, 1-D kernels, asymmetric
+ * pads, auto_pad SAME with strides, …) means "use the functional kernel" (onnx-ops-conv.ts).
+ */
+const orGeneric = (builder: Builder): Builder => (b) => {
+  try {
+    return builder(b);
+  } catch (e) {
+    if (e instanceof NotSupportedError) return null;
+    throw e;
+  }
+};
+
 /** Builders by op type (default domain). */
 export const LAYER_BUILDERS: Readonly<Record<string, Builder>> = {
-  Conv: conv,
+  Conv: orGeneric(conv),
   Gemm: gemm,
   MatMul: matmul,
   BatchNormalization: batchNorm,
   Relu: simple(() => new ReLU()),
   Sigmoid: simple(() => new Sigmoid()),
   Clip: (b) => (isDynamic(b, 0) ? clip(b) : null),
-  MaxPool: maxPool,
-  AveragePool: avgPool,
+  MaxPool: orGeneric(maxPool),
+  AveragePool: orGeneric(avgPool),
   GlobalAveragePool: simple(() => new AdaptiveAvgPool2d(1)),
   Flatten: (b) => (b.node.attrs.int("axis", 1) === 1 && isDynamic(b, 0) ? { module: new Flatten(1, -1), dynamicInputs: [0] } : null),
   Add: (b) => (b.node.inputs.length === 2 && allDynamic(b) ? { module: new Add(), dynamicInputs: [0, 1] } : null),

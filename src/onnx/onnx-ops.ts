@@ -7,8 +7,9 @@
  * stays dynamic), and to constant-fold nodes whose inputs are all constants. This file holds
  * the table (GENERIC_OPS) and the matrix / layout ops; the families of issue #14 live in
  * onnx-ops-math.ts (elementwise, logic, Where, Erf), onnx-ops-reduce.ts (Reduce*, ArgMax,
- * GlobalMaxPool) and onnx-ops-shape.ts (Slice, Split, Expand, Tile, Range, ConstantOfShape);
- * shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
+ * GlobalMaxPool), onnx-ops-shape.ts (Slice, Split, Expand, Tile, Range, ConstantOfShape),
+ * onnx-ops-conv.ts (functional Conv / ConvTranspose / pooling, InstanceNormalization) and
+ * onnx-ops-resize.ts (Resize); shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
  * import-quantized.ts (float islands).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
@@ -26,6 +27,8 @@ import { type Compiler, type Kernel, type OpContext, binary, get, intValues, nee
 import { MATH_OPS } from "./onnx-ops-math.js";
 import { REDUCE_OPS } from "./onnx-ops-reduce.js";
 import { SHAPE_OPS } from "./onnx-ops-shape.js";
+import { CONV_OPS } from "./onnx-ops-conv.js";
+import { resize } from "./onnx-ops-resize.js";
 
 export type { Compiler, Kernel, OpContext } from "./onnx-ops-util.js";
 export { intValues } from "./onnx-ops-util.js";
@@ -257,5 +260,6 @@ export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
     need(c, 1, 3);
     return (i) => get(i, 0);
   },
-  ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS,
+  Resize: resize,
+  ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS, ...CONV_OPS,
 };
