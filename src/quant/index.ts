@@ -17,3 +17,6 @@ export { calibrate, type CalibrateOptions } from "./calibrate.js";
 export { convert, convertWithReport, quantizerParams, type ConvertOptions, type ConvertReport } from "./convert.js";
 export { loadPrepared, preparedConfig, type PreparedConfig } from "./checkpoint.js";
 export { inspectModel, histogram, type LayerReport, type Histogram } from "./inspect.js";
+export { dynamicQConfig, type DynamicQConfigOptions } from "./dynamic-qconfig.js";
+export { DynamicFakeQuantize, FloatActivation, fakeQuantizeDynamic, dynamicQParams, type DynamicGranularity, type DynamicFakeQuantizeOptions } from "./dynamic-fake-quant.js";
+export { GroupwiseFakeQuantize, fakeQuantizeGrouped, fakeQuantizeGroupedLsq, type GroupwiseFakeQuantizeOptions } from "./groupwise.js";

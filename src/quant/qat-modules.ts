@@ -152,13 +152,19 @@ export class QatLinear extends QatWeightLayer {
   readonly inFeatures: number;
   readonly outFeatures: number;
 
+  /** Run-time input quantizer of the dynamic qconfigs (quant/dynamic-qconfig.ts), when the weight quantizer names one. */
+  declare input_fake_quant?: Module;
+
   constructor(lin: Linear, weightFakeQuant: Module, act: ActClamp | null = null) {
     super(lin.weight, lin.bias, weightFakeQuant, act);
     this.inFeatures = lin.inFeatures;
     this.outFeatures = lin.outFeatures;
+    const input = (weightFakeQuant as { inputQuantizer?: () => Module }).inputQuantizer;
+    if (input) this.registerModule("input_fake_quant", input());
   }
 
   forward(x: Tensor): Tensor {
+    if (this.input_fake_quant) x = this.input_fake_quant.forward(x);
     const w = this.weight_fake_quant.forward(this.weight);
     const b = this.bias ? simulatedBias(this.bias, x, this.weight_fake_quant) : null;
     return applyAct(linear(x, w, b), this.act);

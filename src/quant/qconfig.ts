@@ -15,6 +15,16 @@
  *                 per channel (TFLite's int8 spec).
  *   w4a8        = 4-bit per-channel symmetric LSQ weights, 8-bit activations.
  *
+ *   dynamic              = int8 per-channel symmetric weights (PyTorch's per-channel qint8 rule,
+ *                          S = amax/127.5), activations stay float and each Linear quantizes its
+ *                          input at run time, per tensor, uint8 (onnxruntime DynamicQuantizeLinear).
+ *   int4WeightOnly       = 4-bit grouped weights (groupSize 32, asymmetric uint4 with an integer
+ *                          zero point, as MatMulNBits stores), float activations.
+ *   int8DynActInt4Weight = "8da4w": 4-bit grouped symmetric weights (groupSize 32), int8 per-token
+ *                          dynamic activations (torchao's Int8DynActInt4WeightQATQuantizer).
+ *   torchao's QAT quantizers default to groupsize 256; 32 here so that widths of 64 divide it
+ *   (any divisor of in_features works: dynamicQConfig({ groupSize })).
+ *
  * `qconfigFor({ weightBits, activationBits, … })` builds the same kind of config for 2–8 bits,
  * with LSQ (learnable step size) optional on either side. Called by user code and the CLI.
  */
@@ -25,6 +35,7 @@ import { defaultFusedActFakeQuant, defaultFusedPerChannelWtFakeQuant } from "./f
 import { lsqActivationFakeQuant, lsqWeightFakeQuant } from "./lsq-presets.js";
 import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "./observer.js";
 import type { QConfig, WeightContext } from "./prepare.js";
+import { dynamicQConfig } from "./dynamic-qconfig.js";
 
 export interface QConfigOptions {
   /** 2–8 (default 8). */
@@ -109,6 +120,15 @@ export const qconfigs = {
   },
   get w4a8(): QConfig {
     return qconfigFor({ name: "w4a8", weightBits: 4, lsqWeights: true });
+  },
+  get dynamic(): QConfig {
+    return dynamicQConfig({ name: "dynamic" });
+  },
+  get int4WeightOnly(): QConfig {
+    return dynamicQConfig({ name: "int4WeightOnly", weightBits: 4, groupSize: 32, symmetric: false, activations: "none" });
+  },
+  get int8DynActInt4Weight(): QConfig {
+    return dynamicQConfig({ name: "int8DynActInt4Weight", weightBits: 4, groupSize: 32, activations: "per_token" });
   },
 };
 
