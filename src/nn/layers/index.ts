@@ -15,3 +15,4 @@ export {
   ModuleList, TransformerEncoderLayer, TransformerEncoder,
   type TransformerActivation, type TransformerEncoderLayerOptions, type TransformerEncoderOptions, type EncoderCallOptions,
 } from "./transformer.js";
+export { LSTM, GRU, type RnnOptions } from "./rnn.js";
