@@ -10,7 +10,7 @@
 import "../src/autograd/backward.js";
 import "../src/ops/index.js";
 import { DataLoader } from "../src/data/loader.js";
-import { fashionMnistSample } from "../src/data/fs.js";
+import { fashionMnistSample } from "../src/datasets/fashion-mnist-sample.js";
 import { subset } from "../src/data/dataset.js";
 import { smallCnn } from "../src/nn/models/small-cnn.js";
 import { calibrate, convert, disableObserver, prepareQat, qconfigs } from "../src/quant/index.js";

@@ -5,13 +5,14 @@
  */
 import { writeFileSync } from "node:fs";
 import { manualSeed, nn, optim, data, onnx, quant, train, zeros, type Tensor } from "../src/index.js";
+import { fashionMnistSample } from "../src/datasets/fashion-mnist-sample.js";
 
 manualSeed(0);
 const float = nn.models.smallCnn();
 const bytes = onnx.exportModel(float, { example: zeros([1, 1, 28, 28]), format: "float" });
 const imported = onnx.importModel(bytes) as nn.Module; // float graph → trainable module
 
-const { train: trainSet, test } = data.fashionMnistSample();
+const { train: trainSet, test } = fashionMnistSample();
 const loader = new data.DataLoader(trainSet.select(Array.from({ length: 1024 }, (_, i) => i)), { batchSize: 64, shuffle: true, seed: 1 });
 new train.Trainer({ model: imported, optimizer: new optim.SGD(imported.parameters(), { lr: 0.05, momentum: 0.9 }) }).fit(loader, { epochs: 1 });
 

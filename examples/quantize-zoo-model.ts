@@ -4,9 +4,10 @@
  *   node --import tsx examples/quantize-zoo-model.ts
  */
 import { manualSeed, nn, optim, data, quant, train } from "../src/index.js";
+import { fashionMnistSample } from "../src/datasets/fashion-mnist-sample.js";
 
 manualSeed(0);
-const { train: trainSet, test } = data.fashionMnistSample();
+const { train: trainSet, test } = fashionMnistSample();
 const loader = new data.DataLoader(trainSet.select(Array.from({ length: 2048 }, (_, i) => i)), { batchSize: 64, shuffle: true, seed: 1 });
 const testLoader = new data.DataLoader(test, { batchSize: 250 });
 

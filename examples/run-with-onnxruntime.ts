@@ -5,12 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
-import { data, onnx, Int8Model } from "../src/index.js";
+import { onnx, Int8Model } from "../src/index.js";
+import { fashionMnistSample } from "../src/datasets/fashion-mnist-sample.js";
 
 const file = process.argv[2] ?? "/tmp/qat-ts-example.qdq.onnx";
 const bytes = readFileSync(file);
 const session = await ort.InferenceSession.create(bytes);
-const { test } = data.fashionMnistSample();
+const { test } = fashionMnistSample();
 const x = test.getBatch([0, 1, 2, 3]).x;
 const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", Float32Array.from(x.data), [...x.shape]) });
 const logits = out[session.outputNames[0]].data as Float32Array;

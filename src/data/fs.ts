@@ -1,15 +1,12 @@
 /**
- * File-system dataset loaders (Node only: node:fs, node:zlib). readIdxFile reads an IDX file,
- * gunzipping it when it starts with the gzip magic 1f 8b; fashionMnist/mnist load the four
- * standard files of a directory (gzipped or raw); fashionMnistSample loads the class-balanced
- * 6000/1000 Fashion-MNIST subset shipped in the package's assets/ (made by
- * scripts/make-embedded-dataset.ts). Called by users, the CLI (`qat demo`) and tests.
+ * File-system dataset loaders (Node only: node:fs, node:zlib, looked up at call time through
+ * ../tensor/node-builtins.ts so importing this stays browser-safe). readIdxFile reads an IDX
+ * file, gunzipping it when it starts with the gzip magic 1f 8b; fashionMnist/mnist load the
+ * four standard files of a directory (gzipped or raw); loadMnistLikeDir is the loader the
+ * embedded sample (src/datasets/fashion-mnist-sample.ts) uses. Called by users, the CLI and tests.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { constants as zlibConstants, gunzipSync } from "node:zlib";
 import { FormatError, ValueError } from "../tensor/errors.js";
+import { nodeBuiltin } from "../tensor/node-builtins.js";
 import {
   FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageDataset, MNIST_CLASSES, MNIST_MEAN, MNIST_STD,
 } from "./dataset.js";
@@ -32,6 +29,7 @@ export interface ReadIdxOptions {
  * hostile file never inflates more than a few hundred kilobytes here.
  */
 function declaredGzipIdxSize(bytes: Uint8Array, path: string): number {
+  const { constants: zlibConstants, gunzipSync } = nodeBuiltin("node:zlib", "readIdxFile");
   // Each round at most doubles the compressed prefix, so the round that first completes the
   // header (≤ 1,024 bytes) inflates at most 1032 × 2 × (gzip header + ~1.1 KB) bytes.
   for (let take = 64; ; take *= 2) {
@@ -62,6 +60,8 @@ const HEADER_PROBE_MAX = 16 << 20;
 export function readIdxFile(path: string, opts: ReadIdxOptions = {}): IdxArray {
   const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES_DEFAULT;
   if (!(maxBytes > 0)) throw new ValueError(`readIdxFile: maxBytes must be positive, got ${maxBytes}`);
+  const { readFileSync } = nodeBuiltin("node:fs", "readIdxFile");
+  const { gunzipSync } = nodeBuiltin("node:zlib", "readIdxFile");
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -120,6 +120,8 @@ function candidates(base: string): string[] {
 }
 
 function findFile(dir: string, base: string, op: string): string {
+  const { existsSync, readdirSync } = nodeBuiltin("node:fs", op);
+  const { join } = nodeBuiltin("node:path", op);
   const names = candidates(base);
   for (const name of names) {
     const path = join(dir, name);
@@ -179,25 +181,7 @@ export function mnist(dir: string, opts: MnistLikeOptions = {}): ImageSplits {
   return loadSplits(dir, { op: "mnist", classes: MNIST_CLASSES, mean: MNIST_MEAN, std: MNIST_STD }, opts);
 }
 
-/**
- * Directory of the embedded Fashion-MNIST sample. This module is src/data/fs.ts or
- * dist/data/fs.js, both two levels below the package root, where assets/ lives.
- */
-export function embeddedSampleDir(): string {
-  return fileURLToPath(new URL("../../assets/fashion-mnist-sample/", import.meta.url));
+/** Train and test splits of a directory in the MNIST layout, as `op` (the loader named in errors). */
+export function loadMnistLikeDir(dir: string, op: string, classes: readonly string[], mean: number, std: number, opts: MnistLikeOptions = {}): ImageSplits {
+  return loadSplits(dir, { op, classes, mean, std }, opts);
 }
-
-/**
- * The Fashion-MNIST sample shipped with the package: 6000 training images (600 per class) and
- * 1000 test images (100 per class), chosen by scripts/make-embedded-dataset.ts (see the README
- * beside the files for provenance and licence). Works offline; loads in well under a second.
- */
-export function loadEmbeddedFashionMnist(opts: MnistLikeOptions = {}): ImageSplits {
-  return loadSplits(
-    embeddedSampleDir(),
-    { op: "fashionMnistSample", classes: FASHION_MNIST_CLASSES, mean: FASHION_MNIST_MEAN, std: FASHION_MNIST_STD },
-    opts,
-  );
-}
-
-export { loadEmbeddedFashionMnist as fashionMnistSample };

@@ -1,7 +1,8 @@
 /**
  * The `data` namespace: datasets, the DataLoader, batch transforms, the IDX codec and the
- * Node file loaders (fashionMnist, mnist, fashionMnistSample). Re-exports only. Everything
- * except ./fs.js is browser-safe; this index imports ./fs.js (node:fs, node:zlib).
+ * Node file loaders (fashionMnist, mnist, readIdxFile: they look node:fs / node:zlib up when
+ * called, so this index is browser-safe). Re-exports only. The embedded Fashion-MNIST sample
+ * is the separate entry `qat-ts/datasets/fashion-mnist-sample` (src/datasets/).
  */
 export {
   type Dataset, type Sample, type Batch, type BatchSource, type ImageDatasetOptions,
@@ -14,6 +15,5 @@ export {
 } from "./transforms.js";
 export { type IdxArray, type IdxData, type IdxDType, parseIdx, encodeIdx, expectIdx } from "./idx.js";
 export {
-  type ImageSplits, type MnistLikeOptions, readIdxFile, fashionMnist, mnist, fashionMnistSample,
-  loadEmbeddedFashionMnist, embeddedSampleDir,
+  type ImageSplits, type MnistLikeOptions, type ReadIdxOptions, readIdxFile, fashionMnist, mnist,
 } from "./fs.js";

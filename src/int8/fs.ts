@@ -1,9 +1,11 @@
 /**
  * Node file I/O for Int8Model: atomic save, load with file-named errors. Installs
- * `Int8Model.prototype.save(path)` and `Int8Model.load(path)`. Called by users and the CLI.
+ * `Int8Model.prototype.save(path)` and `Int8Model.load(path)`. node:fs is looked up when
+ * called (../tensor/node-builtins.ts), so importing this stays browser-safe. Called by users
+ * and the CLI.
  */
-import { readFileSync } from "node:fs";
 import { FormatError } from "../tensor/errors.js";
+import { nodeBuiltin } from "../tensor/node-builtins.js";
 import { writeFileAtomic } from "../nn/fs.js";
 import { Int8Model } from "./model.js";
 
@@ -12,6 +14,7 @@ export function saveInt8Model(path: string, model: Int8Model): void {
 }
 
 export function loadInt8Model(path: string): Int8Model {
+  const { readFileSync } = nodeBuiltin("node:fs", "loadInt8Model");
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);

@@ -1,10 +1,12 @@
 /**
  * Node file helpers for training: atomic checkpoint save/load and a JSON-lines metrics sink.
  * A checkpoint is written to a temporary file, fsynced and renamed over the old one, so a
- * crash mid-write leaves the previous checkpoint intact. Called by user code and the CLI.
+ * crash mid-write leaves the previous checkpoint intact. node:fs is looked up when called
+ * (../tensor/node-builtins.ts), so importing this stays browser-safe. Called by user code
+ * and the CLI.
  */
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { FormatError } from "../tensor/errors.js";
+import { nodeBuiltin } from "../tensor/node-builtins.js";
 import { writeFileAtomic } from "../nn/fs.js";
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "./checkpoint.js";
 
@@ -13,6 +15,7 @@ export function saveCheckpoint(path: string, c: Checkpoint): void {
 }
 
 export function loadCheckpoint(path: string): Checkpoint {
+  const { readFileSync } = nodeBuiltin("node:fs", "loadCheckpoint");
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -24,6 +27,7 @@ export function loadCheckpoint(path: string): Checkpoint {
 
 /** Appends each record as one JSON line to `path`. */
 export function jsonlSink(path: string): (record: object) => void {
+  const { appendFileSync } = nodeBuiltin("node:fs", "jsonlSink");
   return (record) => appendFileSync(path, JSON.stringify(record) + "\n");
 }
 
@@ -33,6 +37,7 @@ export function jsonlSink(path: string): (record: object) => void {
  * metrics log to the checkpoint this way, so no record appears twice. Returns the records kept.
  */
 export function truncateJsonl(path: string, keep: (record: Record<string, unknown>) => boolean): number {
+  const { existsSync, readFileSync } = nodeBuiltin("node:fs", "truncateJsonl");
   if (!existsSync(path)) return 0;
   const kept: string[] = [];
   for (const line of readFileSync(path, "utf8").split("\n")) {

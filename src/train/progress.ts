@@ -1,12 +1,17 @@
 /**
- * Progress reporting for training loops. The Trainer talks to a `ProgressReporter`; the
- * default one draws a cli-progress bar (images/s, ETA, loss) only when stdout is a TTY, and is
- * silent otherwise (CI logs, pipes, browsers). Called by src/train/trainer.ts and the CLI.
+ * Progress reporting for training loops. The Trainer talks to a `ProgressReporter` it is
+ * given (`progress` option); this module is browser-safe and holds the interface, the silent
+ * reporter and `lineProgress` (one Keras-style line per epoch through a `write` function,
+ * console.log by default). The terminal bar (cli-progress) is Node-only and lives in
+ * ./progress-node.ts (exported from `qat-ts/node`), so importing `train` never loads it.
+ * Called by src/train/trainer.ts, ./progress-node.ts, the CLI and user code.
  */
-import cliProgress from "cli-progress";
 
+/** What the Trainer reports: `start` once per epoch, `update` after every step, `stop` at the end. */
 export interface ProgressReporter {
+  /** An epoch (or phase) of `total` steps begins; `label` names it ("epoch 3", "qat"). */
   start(label: string, total: number): void;
+  /** `done` steps of `total` are finished; `loss` is the last mini-batch loss. */
   update(done: number, info: { loss: number; imagesPerSec: number }): void;
   stop(): void;
 }
@@ -20,33 +25,32 @@ export function isTty(): boolean {
   return Boolean(p?.stdout?.isTTY);
 }
 
-/** A terminal progress bar: `label |████░░| 120/938 · loss 0.4312 · 5,100 img/s · ETA 12s`. */
-export function terminalProgress(): ProgressReporter {
-  let bar: cliProgress.SingleBar | null = null;
+/**
+ * One line per epoch when it stops, Keras-style:
+ * `epoch 1      938/938 · loss 0.4312 · 5,100 img/s · 12.3s`. For logs, pipes and web pages.
+ */
+export function lineProgress(write: (line: string) => void = (l) => console.log(l)): ProgressReporter {
+  let label = "";
+  let total = 0;
+  let done = 0;
+  let last = { loss: NaN, imagesPerSec: NaN };
+  let t0 = 0;
   return {
-    start(label, total) {
-      bar = new cliProgress.SingleBar(
-        {
-          format: `${label.padEnd(12)} |{bar}| {value}/{total} · loss {loss} · {ips} img/s · ETA {eta_formatted}`,
-          hideCursor: true,
-          clearOnComplete: false,
-          etaBuffer: 50,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      bar.start(total, 0, { loss: "-", ips: "-" });
+    start(l, t) {
+      label = l;
+      total = t;
+      done = 0;
+      last = { loss: NaN, imagesPerSec: NaN };
+      t0 = performance.now();
     },
-    update(done, info) {
-      bar?.update(done, { loss: info.loss.toFixed(4), ips: Math.round(info.imagesPerSec).toLocaleString("en-US") });
+    update(d, info) {
+      done = d;
+      last = info;
     },
     stop() {
-      bar?.stop();
-      bar = null;
+      const secs = (performance.now() - t0) / 1e3;
+      const ips = Number.isFinite(last.imagesPerSec) ? Math.round(last.imagesPerSec).toLocaleString("en-US") : "-";
+      write(`${label.padEnd(12)} ${done}/${total} · loss ${Number.isFinite(last.loss) ? last.loss.toFixed(4) : "-"} · ${ips} img/s · ${secs.toFixed(1)}s`);
     },
   };
-}
-
-/** The default: a bar on a TTY, silence elsewhere. */
-export function autoProgress(): ProgressReporter {
-  return isTty() ? terminalProgress() : silentProgress;
 }

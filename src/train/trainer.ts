@@ -1,12 +1,14 @@
 /**
  * The training loop: `Trainer.fit()` runs epochs of forward → loss → backward → optimizer
- * step over a DataLoader, with loss/accuracy metrics, a progress bar on a TTY, a JSON-lines
- * metrics sink, callbacks at step and epoch boundaries (the QAT schedule hooks in there), and
- * checkpoints that resume bit-identically (model, optimizer, scheduler, RNG, loader position).
+ * step over a DataLoader, with loss/accuracy metrics, an injected progress reporter
+ * (./progress.ts; the terminal bar is ./progress-node.ts), a JSON-lines metrics sink,
+ * callbacks at step and epoch boundaries (the QAT schedule hooks in there), and checkpoints
+ * that resume bit-identically (model, optimizer, scheduler, RNG, loader position).
+ * `fitAsync()` runs the same loop, yielding to the event loop after every step
+ * (./yield.ts), and stops at a step boundary when its AbortSignal fires.
  * Deterministic given a seed. Browser-safe; file output lives in ./fs.ts.
  * Called by user code, quant experiments and the CLI (`qat train`, `qat qat`).
  */
-import { noGrad } from "../tensor/grad-mode.js";
 import { ValueError } from "../tensor/errors.js";
 import { getRngState, setRngState } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -15,7 +17,9 @@ import type { Module } from "../nn/module.js";
 import type { DataLoader, DataLoaderState } from "../data/loader.js";
 import type { Checkpoint } from "./checkpoint.js";
 import { RunningMetrics, countCorrect } from "./metrics.js";
-import { type ProgressReporter, autoProgress, silentProgress } from "./progress.js";
+import { evaluate } from "./evaluate.js";
+import { type ProgressReporter, lineProgress, silentProgress } from "./progress.js";
+import { yieldToEventLoop } from "./yield.js";
 
 /** What the Trainer needs from an optimizer (src/optim's Optimizer satisfies it). */
 export interface OptimizerLike {
@@ -89,7 +93,10 @@ export interface TrainerOptions {
   /** When the scheduler steps (default "epoch", like most PyTorch recipes). */
   schedulerInterval?: "epoch" | "step";
   lossFn?: LossFn;
-  /** true/false or a reporter; default: a bar on a TTY only. */
+  /**
+   * A reporter (e.g. `terminalProgress()` from `qat-ts/node`), true for one line per epoch on
+   * the console (`lineProgress()`), false or absent for none.
+   */
   progress?: boolean | ProgressReporter;
   /** Receives every epoch record, and step records when logEvery > 0 (e.g. a JSON-lines sink from ./fs.ts). */
   log?: (record: MetricRecord) => void;
@@ -98,6 +105,33 @@ export interface TrainerOptions {
   callbacks?: TrainerCallbacks[];
   /** Label shown on the progress bar. */
   label?: string;
+}
+
+/** Options of `Trainer.fit` / `fitAsync`. */
+export interface FitOptions {
+  /** Train until this many epochs are complete in total (a resumed trainer continues). */
+  epochs: number;
+  /** Evaluated after every epoch (testLoss / testAccuracy in the epoch record). */
+  test?: Iterable<{ x: Tensor; y: Tensor }>;
+  /** Called after every epoch (e.g. to save a checkpoint). */
+  onCheckpoint?: (t: Trainer) => void;
+  /** Overrides the trainer's reporter for this call. */
+  progress?: ProgressReporter;
+  /** After every optimizer step, with the mini-batch loss. */
+  onStep?: (ctx: StepContext, loss: number) => void;
+  /** After every epoch, with its record. */
+  onEpoch?: (record: EpochRecord, ctx: StepContext) => void;
+}
+
+/** Options of `Trainer.fitAsync`: those of fit plus an abort signal. */
+export interface FitAsyncOptions extends FitOptions {
+  /**
+   * Stops training at the next step boundary: the last step is complete (parameters,
+   * optimizer and BN/observer state consistent), the partial epoch gets no record, and the
+   * next fit/fitAsync continues that epoch from the next batch. fitAsync then resolves with
+   * the history of the completed epochs (check `signal.aborted`), as Keras's stop_training.
+   */
+  signal?: AbortSignal;
 }
 
 /** Everything needed to continue training exactly where it stopped. */
@@ -122,41 +156,7 @@ function countNonFinite(a: ArrayLike<number>): number {
   return n;
 }
 
-export interface EvalResult {
-  loss: number;
-  accuracy: number;
-  count: number;
-}
-
-/** Mean loss and top-1 accuracy of `model` over `loader`, in eval mode, without gradients. */
-export function evaluate(model: Module, loader: Iterable<{ x: Tensor; y: Tensor }>, lossFn: LossFn = crossEntropy): EvalResult {
-  const wasTraining = model.training;
-  model.eval();
-  const m = new RunningMetrics();
-  try {
-    noGrad(() => {
-      for (const { x, y } of loader) {
-        const logits = model.forward(x);
-        m.add(lossFn(logits, y).item(), countCorrect(logits, y), y.shape[0]);
-      }
-    });
-  } finally {
-    model.train(wasTraining);
-  }
-  return { loss: m.loss, accuracy: m.accuracy, count: m.count };
-}
-
-/** Mean loss and top-1 accuracy of any predictor (e.g. an Int8Model's run) over `loader`. */
-export function evaluatePredictor(run: (x: Tensor) => Tensor, loader: Iterable<{ x: Tensor; y: Tensor }>, lossFn: LossFn = crossEntropy): EvalResult {
-  const m = new RunningMetrics();
-  noGrad(() => {
-    for (const { x, y } of loader) {
-      const logits = run(x);
-      m.add(lossFn(logits, y).item(), countCorrect(logits, y), y.shape[0]);
-    }
-  });
-  return { loss: m.loss, accuracy: m.accuracy, count: m.count };
-}
+export { evaluate, evaluatePredictor, type EvalResult } from "./evaluate.js";
 
 export class Trainer {
   readonly model: Module;
@@ -171,6 +171,7 @@ export class Trainer {
   private readonly lossFn: LossFn;
   private readonly progress: ProgressReporter;
   private resumeLoader: DataLoaderState | null = null;
+  private pausing = false;
   private activeLoader: DataLoader | null = null;
 
   constructor(opts: TrainerOptions) {
@@ -180,14 +181,48 @@ export class Trainer {
     this.scheduler = opts.scheduler ?? null;
     this.lossFn = opts.lossFn ?? crossEntropy;
     const p = opts.progress;
-    this.progress = p === undefined || p === true ? autoProgress() : p === false ? silentProgress : p;
+    this.progress = p === true ? lineProgress() : p === undefined || p === false ? silentProgress : p;
   }
 
   /** Trains until `epochs` epochs are complete in total (a resumed trainer continues). */
-  fit(train: DataLoader, opts: { epochs: number; test?: Iterable<{ x: Tensor; y: Tensor }>; onCheckpoint?: (t: Trainer) => void }): EpochRecord[] {
-    if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new ValueError(`Trainer.fit: epochs must be a non-negative integer, got ${opts.epochs}`);
+  fit(train: DataLoader, opts: FitOptions): EpochRecord[] {
+    const steps = this.fitSteps(train, opts, "Trainer.fit");
+    while (!steps.next().done) {
+      // one optimizer step (or epoch boundary) per iteration
+    }
+    return this.history;
+  }
+
+  /**
+   * fit() that yields to the event loop after every step (scheduler.yield, setImmediate or a
+   * MessageChannel), so a page stays responsive and callbacks can update it; `signal` stops
+   * it at a step boundary (see FitAsyncOptions.signal). Resolves with the history.
+   */
+  async fitAsync(train: DataLoader, opts: FitAsyncOptions): Promise<EpochRecord[]> {
+    const steps = this.fitSteps(train, opts, "Trainer.fitAsync");
+    const { signal } = opts;
+    if (signal?.aborted) return this.history;
+    for (;;) {
+      if (steps.next().done) break;
+      await yieldToEventLoop();
+      if (signal?.aborted) {
+        this.pausing = true;
+        try {
+          steps.return(undefined);
+        } finally {
+          this.pausing = false;
+        }
+        break;
+      }
+    }
+    return this.history;
+  }
+
+  /** The fit loop as a generator: yields after every step but an epoch's last, and after every epoch. */
+  private *fitSteps(train: DataLoader, opts: FitOptions, op: string): Generator<void, void, void> {
+    if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new ValueError(`${op}: epochs must be a non-negative integer, got ${opts.epochs}`);
     while (this.epoch < opts.epochs) {
-      const rec = this.trainEpoch(train);
+      const rec = yield* this.epochSteps(train, opts);
       if (opts.test) {
         const ev = evaluate(this.model, opts.test, this.lossFn);
         rec.testLoss = ev.loss;
@@ -197,9 +232,10 @@ export class Trainer {
       this.history.push(rec);
       this.opts.log?.(rec);
       for (const cb of this.opts.callbacks ?? []) cb.onEpochEnd?.(this.ctx(), rec);
+      opts.onEpoch?.(rec, this.ctx());
       opts.onCheckpoint?.(this);
+      yield;
     }
-    return this.history;
   }
 
   private ctx(): StepContext {
@@ -208,6 +244,15 @@ export class Trainer {
 
   /** One pass over `loader` (or the rest of it, after a mid-epoch resume). */
   trainEpoch(loader: DataLoader): EpochRecord {
+    const steps = this.epochSteps(loader, {});
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** trainEpoch as a generator: yields after every step, returns the epoch record. */
+  private *epochSteps(loader: DataLoader, opts: Pick<FitOptions, "progress" | "onStep">): Generator<void, EpochRecord, void> {
     if (loader.length === 0) throw new ValueError("Trainer: the training loader has no batches (is the dataset empty?)");
     if (this.resumeLoader) {
       loader.setState(this.resumeLoader);
@@ -217,7 +262,8 @@ export class Trainer {
     const metrics = new RunningMetrics();
     const lr = this.currentLr();
     const t0 = performance.now();
-    this.progress.start(this.opts.label ?? `epoch ${this.epoch + 1}`, loader.length);
+    const progress = opts.progress ?? this.progress;
+    progress.start(this.opts.label ?? `epoch ${this.epoch + 1}`, loader.length);
     this.activeLoader = loader;
     let done = loader.state().batch;
     try {
@@ -227,10 +273,15 @@ export class Trainer {
         const every = this.opts.logEvery ?? 0;
         if (every > 0 && this.step % every === 0) this.opts.log?.({ kind: "step", step: this.step, epoch: this.epoch + 1, loss, lr });
         const secs = (performance.now() - t0) / 1e3;
-        this.progress.update(done, { loss, imagesPerSec: metrics.count / Math.max(secs, 1e-9) });
+        progress.update(done, { loss, imagesPerSec: metrics.count / Math.max(secs, 1e-9) });
+        opts.onStep?.(this.ctx(), loss);
+        // The epoch's last step runs on to the epoch's end (record, evaluation) first.
+        if (done < loader.length) yield;
       }
     } finally {
-      this.progress.stop();
+      // Paused by fitAsync's signal: the next fit continues this epoch after the last step.
+      if (this.pausing) this.resumeLoader = loader.state();
+      progress.stop();
       this.activeLoader = null;
     }
     this.epoch++;

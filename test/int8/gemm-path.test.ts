@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import "../../src/index.js";
 import { getBackend, listBackends, setBackend } from "../../src/backend/index.js";
-import { fashionMnistSample } from "../../src/data/fs.js";
+import { fashionMnistSample } from "../../src/datasets/fashion-mnist-sample.js";
 import { smallCnn } from "../../src/nn/models/small-cnn.js";
 import { resnet20 } from "../../src/nn/models/resnet.js";
 import { mobilenetV2Small } from "../../src/nn/models/mobilenet.js";

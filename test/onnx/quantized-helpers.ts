@@ -7,7 +7,7 @@
 import "../../src/autograd/backward.js";
 import "../../src/ops/index.js";
 import { DataLoader } from "../../src/data/loader.js";
-import { fashionMnistSample } from "../../src/data/fs.js";
+import { fashionMnistSample } from "../../src/datasets/fashion-mnist-sample.js";
 import { subset } from "../../src/data/dataset.js";
 import type { Module } from "../../src/nn/module.js";
 import { manualSeed } from "../../src/tensor/random.js";

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import "../../src/index.js";
 import { DataLoader } from "../../src/data/loader.js";
-import { fashionMnistSample } from "../../src/data/fs.js";
+import { fashionMnistSample } from "../../src/datasets/fashion-mnist-sample.js";
 import { subset } from "../../src/data/dataset.js";
 import { smallCnn } from "../../src/nn/models/small-cnn.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import "../../src/autograd/backward.js";
 import "../../src/ops/index.js";
 import { DataLoader } from "../../src/data/loader.js";
-import { fashionMnistSample } from "../../src/data/fs.js";
+import { fashionMnistSample } from "../../src/datasets/fashion-mnist-sample.js";
 import { subset } from "../../src/data/dataset.js";
 import { mlp } from "../../src/nn/models/mlp.js";
 import { smallCnn } from "../../src/nn/models/small-cnn.js";

@@ -7,7 +7,8 @@
  * ./threads.ts. Used by ./threads.ts.
  */
 export const WORKER_SOURCE = `
-const { workerData } = require("node:worker_threads");
+const WORKER_THREADS = "node:worker_threads";
+const { workerData } = typeof process.getBuiltinModule === "function" ? process.getBuiltinModule(WORKER_THREADS) : require(WORKER_THREADS);
 const { module, memory, control, slot, names, spinLimit } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const fns = names.map((n) => instance.exports[n]);
