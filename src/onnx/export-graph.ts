@@ -17,6 +17,7 @@ import { attr, floatTensorProto, int64TensorProto } from "./builders.js";
 import type { ExportContext } from "./export-context.js";
 import { type ExportCall, emitNode, findExportRule, registerExportRule } from "./op-map.js";
 import type { AttributeProto } from "./proto.js";
+import { transformerFunctionRule } from "./export-transformer.js";
 
 /** A functional op as a trace node: its name and its arguments (`{ input: k }` = k-th dynamic input). */
 export class FunctionCall extends Module {
@@ -102,6 +103,8 @@ function functionRule(ctx: ExportContext, call: ExportCall): void {
     case "flatten": {
       const start = axisOf(a[1], rank, 0);
       if (axisOf(a[2], rank, rank - 1) !== rank - 1) break;
+      // ONNX Flatten always yields 2-D, which is torch.flatten only for start 1; else Reshape [0…, -1]
+      if (start !== 1) return emit("Reshape", [x(), ctx.constant(int64TensorProto(`${call.path}.shape`, [...new Array<number>(start).fill(0), -1]))]);
       return emit("Flatten", [x()], [attr.int("axis", start)]);
     }
     case "transpose": {
@@ -116,6 +119,7 @@ function functionRule(ctx: ExportContext, call: ExportCall): void {
     case "logSoftmax":
       return emit(f.op === "softmax" ? "Softmax" : "LogSoftmax", [x()], [attr.int("axis", axisOf(a[1], rank, rank - 1))]);
     case "linear": {
+      if (rank !== 2 && transformerFunctionRule(ctx, call, f.op, a, (v, i) => operand(ctx, call, v, i))) return;
       const ins = [x(), operand(ctx, call, a[1], 1)];
       if (a[2] !== undefined && a[2] !== null) ins.push(operand(ctx, call, a[2], 2));
       return emit("Gemm", ins, [attr.int("transB", 1)]);
@@ -129,6 +133,7 @@ function functionRule(ctx: ExportContext, call: ExportCall): void {
       return emit("MaxPool", [x()], [attr.ints("kernel_shape", k), attr.ints("strides", s), attr.ints("pads", [p[0], p[1], p[0], p[1]])]);
     }
   }
+  if (transformerFunctionRule(ctx, call, f.op, a, (v, i) => operand(ctx, call, v, i))) return;
   throw new NotSupportedError(`onnx export: functional op '${f.op}' (node ${call.path}) has no float ONNX mapping yet; wrap it in a module with an export rule`);
 }
 
