@@ -2,15 +2,19 @@
  * Backend registry and selection. `kernels()` returns the active kernel table: the selected
  * backend's kernels over the reference kernels, so any kernel a fast backend lacks falls back
  * to the readable definition in ./ref. The WebAssembly backend ("wasm", ./wasm) registers
- * itself here when the host supports WebAssembly SIMD and is the default then. Called by src/ops/*.
+ * itself here when the host supports WebAssembly SIMD; the native CPU backend ("native",
+ * ./native: C kernels behind Node-API) when its addon loads in Node. The default is the
+ * fastest registered: native, else wasm, else ref. Called by src/ops/*.
  */
 import { ValueError } from "../tensor/errors.js";
 import type { Backend, Kernels } from "./kernels.js";
 import { refKernels } from "./ref/index.js";
+import { nativeBackend } from "./native/index.js";
 import { configureWasmMemory, getNumThreads, setNumThreads, wasmBackend, wasmBackendAvailable, wasmMemoryStats } from "./wasm/index.js";
 
 const registry = new Map<string, Backend>([["ref", { name: "ref", kernels: refKernels }]]);
 if (wasmBackendAvailable()) registry.set(wasmBackend.name, wasmBackend);
+if (nativeBackend) registry.set(nativeBackend.name, nativeBackend);
 let active: Kernels = refKernels;
 let activeName = "ref";
 
@@ -29,9 +33,9 @@ export function setBackend(name: string): void {
   b.activate?.();
 }
 
-/** Selects the fastest registered backend ("wasm" where available, else "ref") and returns its name. */
+/** Selects the fastest registered backend ("native", else "wasm", else "ref") and returns its name. */
 export function useFastestBackend(): string {
-  setBackend(registry.has("wasm") ? "wasm" : "ref");
+  setBackend(["wasm", "ref"].find((name) => registry.has(name))!);
   return activeName;
 }
 
@@ -49,15 +53,16 @@ export function kernels(): Kernels {
 }
 
 /**
- * Default: the fastest backend ("wasm" where WebAssembly SIMD is available), unless the
- * QAT_BACKEND environment variable names one (e.g. QAT_BACKEND=ref to run on the reference
- * kernels only).
+ * Default: the fastest backend ("native" in Node when its addon is built, else "wasm" where
+ * WebAssembly SIMD is available), unless the QAT_BACKEND environment variable names one
+ * (QAT_BACKEND=wasm also keeps the native addon from loading; QAT_BACKEND=ref runs on the
+ * reference kernels only).
  */
 const requested = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.QAT_BACKEND;
 if (requested) setBackend(requested);
 else useFastestBackend();
 
-/** Kernel threads of the wasm backend (main thread included): see ./wasm/index.ts. */
+/** Kernel threads of the wasm and native backends (main thread included): see ./wasm/index.ts. */
 export { getNumThreads, setNumThreads, configureWasmMemory, wasmMemoryStats };
 
 export type { Backend, Kernels } from "./kernels.js";

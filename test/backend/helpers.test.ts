@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { getBackend, kernels, setBackend } from "../../src/backend/index.js";
+import { nativeKernels } from "../../src/backend/native/index.js";
 import { refKernels } from "../../src/backend/ref/index.js";
 import { releaseArray, wasmKernels } from "../../src/backend/wasm/index.js";
 import { allocArray } from "../../src/tensor/dtype.js";
@@ -37,7 +38,7 @@ describe("backend helpers switch for real and restore", () => {
   }
 
   it("lists ref first, then every other registered backend", () => {
-    expect(backendsUnderTest()).toEqual(["ref", "wasm"]);
+    expect(backendsUnderTest()).toEqual(["ref", "wasm", ...(nativeKernels ? ["native"] : [])]);
   });
 });
 
@@ -45,7 +46,8 @@ const seen: string[] = [];
 describeEachBackend("describeEachBackend", (name) => {
   it("selects the named backend for the block's tests", () => {
     expect(getBackend()).toBe(name);
-    expect(kernels().matmul).toBe(name === "ref" ? refKernels.matmul : wasmKernels.matmul);
+    const table: Record<string, unknown> = { ref: refKernels.matmul, wasm: wasmKernels.matmul, native: nativeKernels?.matmul };
+    expect(kernels().matmul).toBe(table[name]);
     seen.push(name);
   });
 });

@@ -1,0 +1,176 @@
+/*
+ * Convolution passes of the native backend on NCHW/OIHW float32, as GEMMs (sgemm.c):
+ *   forward       y[n, g]  = W[g] · col(x[n, g])            (col: Cg·KH·KW × OH·OW)
+ *   backward in   dx[n, g] = col2im(W[g]ᵀ · dy[n, g])
+ *   backward w    dW[g]ᵀ   = Σ_n col(x[n, g]) · dy[n, g]ᵀ   (split over dW's columns)
+ * A 1×1, stride-1, unpadded convolution skips col. Forward and backward-input run images in
+ * parallel; backward-weight splits the K = Cg·KH·KW columns of dW among tasks, each building
+ * only its rows of col, so no partial sums exist and results do not depend on the thread
+ * count. Called by binding.c.
+ */
+#include "qat.h"
+
+#include <string.h>
+
+static int pointwise(const qat_conv_geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->oh == g->h &&
+         g->ow == g->w;
+}
+
+/* Rows [r0, r1) of col for one image and group: row r = (ci, ky, kx), column = oy·OW + ox. */
+static void im2col(const float *x, const qat_conv_geom *g, int r0, int r1, float *col) {
+  int khw = g->kh * g->kw, ohw = g->oh * g->ow;
+  for (int r = r0; r < r1; r++) {
+    int ci = r / khw, ky = (r % khw) / g->kw, kx = r % g->kw;
+    const float *plane = x + (long)ci * g->h * g->w;
+    float *dst = col + (long)(r - r0) * ohw;
+    for (int oy = 0; oy < g->oh; oy++, dst += g->ow) {
+      int iy = oy * g->sh - g->ph + ky * g->dh;
+      if (iy < 0 || iy >= g->h) {
+        memset(dst, 0, g->ow * sizeof(float));
+        continue;
+      }
+      const float *row = plane + (long)iy * g->w;
+      int ix0 = kx * g->dw - g->pw;
+      if (g->sw == 1) {
+        /* contiguous: zero the borders, copy the middle */
+        int lo = ix0 < 0 ? -ix0 : 0, hi = g->w - ix0;
+        if (hi > g->ow) hi = g->ow;
+        if (hi < lo) hi = lo;
+        for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+        if (hi > lo) memcpy(dst + lo, row + ix0 + lo, (hi - lo) * sizeof(float));
+        for (int ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
+      } else {
+        for (int ox = 0; ox < g->ow; ox++) {
+          int ix = ox * g->sw + ix0;
+          dst[ox] = ix >= 0 && ix < g->w ? row[ix] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+/* dx (one image, one group, Cg planes) += col2im(col). */
+static void col2im_add(const float *col, const qat_conv_geom *g, int cg, float *dx) {
+  int khw = g->kh * g->kw;
+  for (int r = 0; r < cg * khw; r++) {
+    int ci = r / khw, ky = (r % khw) / g->kw, kx = r % g->kw;
+    float *plane = dx + (long)ci * g->h * g->w;
+    const float *src = col + (long)r * g->oh * g->ow;
+    for (int oy = 0; oy < g->oh; oy++, src += g->ow) {
+      int iy = oy * g->sh - g->ph + ky * g->dh;
+      if (iy < 0 || iy >= g->h) continue;
+      float *row = plane + (long)iy * g->w;
+      int ix0 = kx * g->dw - g->pw;
+      for (int ox = 0; ox < g->ow; ox++) {
+        int ix = ox * g->sw + ix0;
+        if (ix >= 0 && ix < g->w) row[ix] += src[ox];
+      }
+    }
+  }
+}
+
+typedef struct {
+  const float *in, *w;
+  float *out;
+  const qat_conv_geom *g;
+} conv_ctx;
+
+static void forward_task(void *p, int n, int thread) {
+  const conv_ctx *cx = p;
+  const qat_conv_geom *g = cx->g;
+  int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, ohw = g->oh * g->ow;
+  int direct = pointwise(g);
+  float *col = direct ? NULL : qat_scratch(thread, 2, (size_t)K * ohw * sizeof(float));
+  for (int gi = 0; gi < g->groups; gi++) {
+    const float *x = cx->in + ((long)n * g->c + (long)gi * cg) * g->h * g->w;
+    float *y = cx->out + ((long)n * g->oc + (long)gi * ocg) * ohw;
+    const float *b = x;
+    if (!direct) {
+      im2col(x, g, 0, K, col);
+      b = col;
+    }
+    qat_sgemm(ocg, ohw, K, cx->w + (long)gi * ocg * K, K, 1, b, ohw, 1, y, ohw, 0, thread);
+  }
+}
+
+static int threads_for(const qat_conv_geom *g) {
+  double flops = 2.0 * g->n * g->oc * (g->c / g->groups) * g->kh * g->kw * g->oh * g->ow;
+  return flops >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
+}
+
+void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g) {
+  conv_ctx cx = {x, w, y, g};
+  qat_parallel(g->n, threads_for(g), forward_task, &cx);
+}
+
+static void bwd_input_task(void *p, int n, int thread) {
+  const conv_ctx *cx = p;
+  const qat_conv_geom *g = cx->g;
+  int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, ohw = g->oh * g->ow;
+  int direct = pointwise(g);
+  float *col = direct ? NULL : qat_scratch(thread, 2, (size_t)K * ohw * sizeof(float));
+  for (int gi = 0; gi < g->groups; gi++) {
+    const float *dy = cx->in + ((long)n * g->oc + (long)gi * ocg) * ohw;
+    float *dx = cx->out + ((long)n * g->c + (long)gi * cg) * g->h * g->w;
+    const float *wg = cx->w + (long)gi * ocg * K;
+    if (direct) {
+      qat_sgemm(K, ohw, ocg, wg, 1, K, dy, ohw, 1, dx, ohw, 0, thread);
+    } else {
+      qat_sgemm(K, ohw, ocg, wg, 1, K, dy, ohw, 1, col, ohw, 0, thread);
+      memset(dx, 0, (size_t)cg * g->h * g->w * sizeof(float));
+      col2im_add(col, g, cg, dx);
+    }
+  }
+}
+
+void qat_conv2d_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g) {
+  conv_ctx cx = {dy, w, dx, g};
+  qat_parallel(g->n, threads_for(g), bwd_input_task, &cx);
+}
+
+typedef struct {
+  const float *x, *dy;
+  float *dw;
+  const qat_conv_geom *g;
+  int chunk; /* columns of dW per task */
+} wgrad_ctx;
+
+static void bwd_weight_task(void *p, int task, int thread) {
+  const wgrad_ctx *cx = p;
+  const qat_conv_geom *g = cx->g;
+  int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, ohw = g->oh * g->ow;
+  int r0 = task * cx->chunk, r1 = r0 + cx->chunk < K ? r0 + cx->chunk : K, rows = r1 - r0;
+  int direct = pointwise(g);
+  float *col = direct ? NULL : qat_scratch(thread, 2, (size_t)rows * ohw * sizeof(float));
+  float *dwt = qat_scratch(thread, 3, (size_t)rows * ocg * sizeof(float)); /* dWᵀ slice: rows × ocg */
+  for (int gi = 0; gi < g->groups; gi++) {
+    for (int n = 0; n < g->n; n++) {
+      const float *x = cx->x + ((long)n * g->c + (long)gi * cg) * g->h * g->w;
+      const float *dy = cx->dy + ((long)n * g->oc + (long)gi * ocg) * ohw;
+      const float *a = direct ? x + (long)r0 * ohw : col;
+      if (!direct) im2col(x, g, r0, r1, col);
+      /* dWᵀ[r, o] (+)= Σ_p col[r, p]·dy[o, p] */
+      qat_sgemm(rows, ocg, ohw, a, ohw, 1, dy, 1, ohw, dwt, ocg, n > 0, thread);
+    }
+    float *dw = cx->dw + (long)gi * ocg * K;
+    for (int o = 0; o < ocg; o++)
+      for (int r = 0; r < rows; r++) dw[(long)o * K + r0 + r] = dwt[(long)r * ocg + o];
+  }
+}
+
+void qat_conv2d_bwd_weight(const float *x, const float *dy, float *dw, const qat_conv_geom *g) {
+  int K = (g->c / g->groups) * g->kh * g->kw;
+  int threads = threads_for(g);
+  int tasks = threads == 1 ? 1 : threads * 2;
+  int chunk = (K + tasks - 1) / tasks;
+  chunk = ((chunk + 5) / 6) * 6; /* whole micro-kernel rows */
+  if (chunk > K) chunk = K;
+  tasks = (K + chunk - 1) / chunk;
+  if (g->n == 0) {
+    memset(dw, 0, (size_t)g->oc * K * sizeof(float));
+    return;
+  }
+  wgrad_ctx cx = {x, dy, dw, g, chunk};
+  qat_parallel(tasks, threads, bwd_weight_task, &cx);
+}

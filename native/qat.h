@@ -1,0 +1,81 @@
+/*
+ * Shared declarations of the native CPU backend (qat-native): the thread pool, per-thread
+ * scratch, ISA dispatch, the float GEMM and the kernels the Node-API binding (binding.c)
+ * exposes to src/backend/native/. Every kernel takes raw pointers and sizes and writes into
+ * caller-owned memory, like the TypeScript `Kernels` interface it implements.
+ */
+#ifndef QAT_NATIVE_H
+#define QAT_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define QAT_X86 1
+#else
+#define QAT_X86 0
+#endif
+
+/* ---- ISA dispatch (isa.c) ---- */
+enum { QAT_ISA_SCALAR = 0, QAT_ISA_AVX2 = 1 };
+/* The ISA the kernels use: the best the CPU supports, unless lowered by qat_set_isa. */
+int qat_isa(void);
+/* Lowers the ISA (for tests of the scalar path); returns the ISA now in effect. */
+int qat_set_isa(int isa);
+const char *qat_isa_name(int isa);
+
+/* ---- threads (threads.c) ---- */
+typedef void (*qat_task_fn)(void *ctx, int task, int thread);
+/* Runs fn(ctx, t, thread) for t in [0, ntasks) on up to nthreads threads (the caller is thread 0). */
+void qat_parallel(int ntasks, int nthreads, qat_task_fn fn, void *ctx);
+/* Thread count the kernels use (set from JS before each call). */
+extern int qat_threads;
+/* Per-thread scratch: slot s of thread t, at least bytes long, 64-byte aligned (grown, never shrunk). */
+void *qat_scratch(int thread, int slot, size_t bytes);
+#define QAT_MAX_THREADS 64
+
+/* ---- float GEMM (sgemm.c) ----
+ * C[i, j] (+)= Σ_p A[i, p]·B[p, j], A element (i, p) at a[i·ars + p·acs], B (p, j) at
+ * b[p·brs + j·bcs], C row-major with leading dimension ldc. Single-threaded; `thread` picks
+ * the packing scratch. Each C element is computed by the same instruction sequence whatever
+ * its position, so callers may split C among threads with bitwise identical results. */
+void qat_sgemm(int m, int n, int k, const float *a, long ars, long acs, const float *b, long brs, long bcs,
+               float *c, long ldc, int accumulate, int thread);
+
+/* Batched matmul C[b] (+)= op(A[b])·op(B[b]) (the Kernels `matmul` entry), threaded. */
+typedef struct {
+  int batch, m, n, k;
+  long a_stride, b_stride, c_stride;
+  int trans_a, trans_b, accumulate;
+} qat_matmul_geom;
+void qat_matmul(const float *a, const float *b, float *c, const qat_matmul_geom *g);
+
+/* ---- float kernels (conv.c, nn.c) ---- */
+typedef struct {
+  int n, c, h, w, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups;
+} qat_conv_geom;
+void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g);
+void qat_conv2d_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g);
+void qat_conv2d_bwd_weight(const float *x, const float *dy, float *dw, const qat_conv_geom *g);
+
+typedef struct {
+  int n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, count_include_pad;
+} qat_pool_geom;
+void qat_max_pool2d(const float *x, float *y, int32_t *argmax, const qat_pool_geom *g);
+void qat_max_pool2d_bwd(const float *dy, const int32_t *argmax, float *dx, const qat_pool_geom *g);
+void qat_avg_pool2d(const float *x, float *y, const qat_pool_geom *g);
+void qat_avg_pool2d_bwd(const float *dy, float *dx, const qat_pool_geom *g);
+
+void qat_bn_stats(const float *x, int n, int c, int hw, float *mean, float *var);
+void qat_bn_apply(const float *x, const float *mean, const float *inv_std, const float *gamma, const float *beta,
+                  float *y, int n, int c, int hw);
+void qat_bn_backward(const float *dy, const float *x, const float *mean, const float *inv_std, const float *gamma,
+                     float *dx, float *dgamma, float *dbeta, int n, int c, int hw, int training);
+void qat_channel_affine(const float *x, const float *scale, const float *bias, float *y, int n, int c, int inner);
+void qat_channel_affine_bwd(const float *g, const float *x, const float *scale, float *dx, float *dscale, float *dbias,
+                            int n, int c, int inner);
+
+/* Below this many flops a product runs on one thread (waking a worker costs tens of µs). */
+#define QAT_PARALLEL_MIN_FLOPS (1L << 22)
+
+#endif

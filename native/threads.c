@@ -1,0 +1,147 @@
+/*
+ * The native backend's thread pool: persistent pthreads started on demand, woken per
+ * parallel region (spin briefly, then sleep on a condition variable), tasks handed out by an
+ * atomic counter; the calling thread works too. Also the per-thread scratch buffers and the
+ * ISA choice. Used by every kernel file; the thread count comes from JS (setNumThreads).
+ */
+#include "qat.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#if QAT_X86
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+int qat_threads = 1;
+
+/* ---- ISA ---- */
+static int isa_best = -1, isa_now = -1;
+
+static int detect_isa(void) {
+#if QAT_X86 && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return QAT_ISA_AVX2;
+#endif
+  return QAT_ISA_SCALAR;
+}
+
+int qat_isa(void) {
+  if (isa_now < 0) isa_now = isa_best = detect_isa();
+  return isa_now;
+}
+
+int qat_set_isa(int isa) {
+  qat_isa();
+  isa_now = isa < isa_best ? (isa < 0 ? 0 : isa) : isa_best;
+  return isa_now;
+}
+
+const char *qat_isa_name(int isa) { return isa == QAT_ISA_AVX2 ? "avx2-fma" : "scalar"; }
+
+/* ---- scratch ---- */
+typedef struct { void *p; size_t size; } block;
+#define SLOTS 4
+static block scratch[QAT_MAX_THREADS][SLOTS];
+
+void *qat_scratch(int thread, int slot, size_t bytes) {
+  block *b = &scratch[thread][slot];
+  if (b->size >= bytes) return b->p;
+  free(b->p);
+  size_t size = bytes > 2 * b->size ? bytes : 2 * b->size;
+  size = (size + 63) & ~(size_t)63;
+  b->p = aligned_alloc(64, size);
+  b->size = b->p ? size : 0;
+  if (!b->p) abort(); /* out of memory: nothing sensible to return to a kernel */
+  return b->p;
+}
+
+/* ---- pool ---- */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static int started = 0;                  /* workers running (thread ids 1..started) */
+static atomic_int generation = 0;        /* bumped per region */
+static atomic_int go[QAT_MAX_THREADS];   /* go[id] = the region worker id must join next */
+static atomic_int next_task = 0;
+static atomic_int pending = 0;           /* workers still inside the current region */
+static int region_tasks = 0;
+static qat_task_fn region_fn = NULL;
+static void *region_ctx = NULL;
+
+#define SPIN 4000
+
+static void drain(int thread) {
+  for (;;) {
+    int t = atomic_fetch_add(&next_task, 1);
+    if (t >= region_tasks) break;
+    region_fn(region_ctx, t, thread);
+  }
+}
+
+static void *worker(void *arg) {
+  int id = (int)(intptr_t)arg;
+  int seen = 0;
+  for (;;) {
+    int gen = atomic_load(&go[id]);
+    for (int i = 0; gen == seen && i < SPIN; i++) {
+      CPU_RELAX();
+      gen = atomic_load(&go[id]);
+    }
+    if (gen == seen) {
+      pthread_mutex_lock(&mu);
+      while ((gen = atomic_load(&go[id])) == seen) pthread_cond_wait(&wake, &mu);
+      pthread_mutex_unlock(&mu);
+    }
+    seen = gen;
+    drain(id);
+    atomic_fetch_sub(&pending, 1);
+  }
+  return NULL;
+}
+
+static void ensure_workers(int n) {
+  while (started < n && started < QAT_MAX_THREADS - 1) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, worker, (void *)(intptr_t)(started + 1)) != 0) {
+      pthread_attr_destroy(&attr);
+      break;
+    }
+    pthread_attr_destroy(&attr);
+    started++;
+  }
+}
+
+void qat_parallel(int ntasks, int nthreads, qat_task_fn fn, void *ctx) {
+  if (ntasks <= 0) return;
+  if (nthreads > ntasks) nthreads = ntasks;
+  if (nthreads > QAT_MAX_THREADS) nthreads = QAT_MAX_THREADS;
+  if (nthreads > 1) ensure_workers(nthreads - 1);
+  if (nthreads <= 1 || started == 0) {
+    for (int t = 0; t < ntasks; t++) fn(ctx, t, 0);
+    return;
+  }
+  int helpers = nthreads - 1 < started ? nthreads - 1 : started;
+  region_fn = fn;
+  region_ctx = ctx;
+  region_tasks = ntasks;
+  atomic_store(&next_task, 0);
+  atomic_store(&pending, helpers);
+  int gen = atomic_fetch_add(&generation, 1) + 1;
+  pthread_mutex_lock(&mu);
+  for (int id = 1; id <= helpers; id++) atomic_store(&go[id], gen);
+  pthread_cond_broadcast(&wake);
+  pthread_mutex_unlock(&mu);
+  drain(0);
+  for (int i = 0; atomic_load(&pending) > 0; i++) {
+    if (i < SPIN) CPU_RELAX();
+    else sched_yield();
+  }
+}

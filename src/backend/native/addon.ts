@@ -1,0 +1,90 @@
+/**
+ * Loads the native CPU backend's Node-API module (native/*.c, built by
+ * scripts/build-native.mjs into dist/native/qat-native-<platform>-<arch>.node) without a
+ * static import of any Node module, so browser bundles stay valid. Outside Node, with
+ * QAT_BACKEND=wasm (which forces the WebAssembly backend: no native code is loaded), or when
+ * the file is absent or fails to load, the addon is null and `nativeStatus()` says why. Loaded once with top-level await; used by
+ * ./index.ts and ./kernels.ts.
+ */
+
+/** The functions native/binding.c exports (typed arrays are used in place). */
+export interface NativeAddon {
+  info(): { isa: string; threads: number; maxThreads: number };
+  setThreads(n: number): void;
+  /** Lowers the instruction set (0 scalar, 1 AVX2+FMA) for tests; returns the ISA in effect. */
+  setIsa(isa: number): string;
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number,
+    aStride: number, bStride: number, cStride: number, transA: number, transB: number, accumulate: number): void;
+  /** One-thread C[cOff..] (+)= A·B with explicit strides (benchmarks). */
+  sgemm(m: number, n: number, k: number, a: Float32Array, aOff: number, ars: number, acs: number,
+    b: Float32Array, bOff: number, brs: number, bcs: number, c: Float32Array, cOff: number, ldc: number, accumulate: number): void;
+  conv2d(x: Float32Array, w: Float32Array, y: Float32Array, geom: Int32Array): void;
+  conv2dBackwardInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  conv2dBackwardWeight(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): void;
+  maxPool2d(x: Float32Array, y: Float32Array, argmax: Int32Array, geom: Int32Array): void;
+  maxPool2dBackward(dy: Float32Array, argmax: Int32Array, dx: Float32Array, geom: Int32Array): void;
+  avgPool2d(x: Float32Array, y: Float32Array, geom: Int32Array): void;
+  avgPool2dBackward(dy: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  batchNormStats(x: Float32Array, n: number, c: number, hw: number, mean: Float32Array, variance: Float32Array): void;
+  batchNormApply(x: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
+    y: Float32Array, n: number, c: number, hw: number): void;
+  batchNormBackward(dy: Float32Array, x: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
+    dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, n: number, c: number, hw: number, training: number): void;
+  channelAffine(x: Float32Array, scale: Float32Array, bias: Float32Array | null, y: Float32Array, n: number, c: number, inner: number): void;
+  channelAffineBackward(g: Float32Array, x: Float32Array, scale: Float32Array, dx: Float32Array | null, dscale: Float32Array | null,
+    dbias: Float32Array | null, n: number, c: number, inner: number): void;
+}
+
+interface NodeProcess {
+  versions?: { node?: string };
+  platform?: string;
+  arch?: string;
+  env?: Record<string, string | undefined>;
+}
+
+let status = "not loaded";
+
+async function loadAddon(): Promise<NativeAddon | null> {
+  const proc = (globalThis as { process?: NodeProcess }).process;
+  if (!proc?.versions?.node) {
+    status = "not Node.js";
+    return null;
+  }
+  const forced = proc.env?.QAT_BACKEND;
+  if (forced === "wasm") {
+    status = `QAT_BACKEND=${forced}`;
+    return null;
+  }
+  // A variable specifier keeps bundlers from resolving Node built-ins for browser builds.
+  const load = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
+  try {
+    const [{ createRequire }, { fileURLToPath }, fs] = (await Promise.all(["node:module", "node:url", "node:fs"].map(load))) as [
+      { createRequire(url: string): (id: string) => unknown },
+      { fileURLToPath(url: URL): string },
+      { existsSync(p: string): boolean },
+    ];
+    const file = `qat-native-${proc.platform}-${proc.arch}.node`;
+    // From src/backend/native/ (tsx, vitest) and from dist/backend/native/ (the package).
+    const candidates = [new URL(`../../../dist/native/${file}`, import.meta.url), new URL(`../../native/${file}`, import.meta.url)]
+      .map((u) => fileURLToPath(u));
+    const found = candidates.find((p) => fs.existsSync(p));
+    if (!found) {
+      status = `${file} not built (npm run build compiles it when a C compiler exists)`;
+      return null;
+    }
+    const addon = createRequire(import.meta.url)(found) as NativeAddon;
+    status = `loaded ${file} (${addon.info().isa})`;
+    return addon;
+  } catch (e) {
+    status = `failed to load: ${(e as Error).message.split("\n")[0]}`;
+    return null;
+  }
+}
+
+/** The loaded addon, or null. */
+export const addon: NativeAddon | null = await loadAddon();
+
+/** Why the native backend is or is not available (one line). */
+export function nativeStatus(): string {
+  return status;
+}
