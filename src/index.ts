@@ -1,5 +1,8 @@
 /**
- * qat-ts public API. Re-exports only; see docs/ARCHITECTURE.md for where things live.
+ * qat-ts public API (the package root, `qat-ts`). Re-exports only; browser-safe: nothing
+ * reachable from here imports a Node built-in (test/package/browser-bundle.test.ts). Node-only
+ * helpers are in ./node.ts (`qat-ts/node`), the embedded dataset in
+ * ./datasets/fashion-mnist-sample.ts. See docs/ARCHITECTURE.md ("Entry points").
  */
 export { Tensor } from "./tensor/tensor.js";
 export { tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand, randint, type TensorOptions, type NestedArray } from "./tensor/creation.js";
@@ -8,6 +11,7 @@ export { Generator, manualSeed, getRngState, setRngState, defaultGenerator } fro
 export { QatError, ShapeError, DTypeError, AxisError, ValueError, FormatError, NotSupportedError, CaptureError } from "./tensor/errors.js";
 export { noGrad, enableGrad, isGradEnabled } from "./tensor/grad-mode.js";
 export { setBackend, getBackend, listBackends, registerBackend, useFastestBackend, setNumThreads, getNumThreads, configureWasmMemory, wasmMemoryStats } from "./backend/index.js";
+export { initWasmBackend, workersReady, wasmThreadStats } from "./backend/wasm/index.js";
 export * as ops from "./ops/index.js";
 export * as autograd from "./autograd/index.js";
 import "./autograd/backward.js";

@@ -70,7 +70,7 @@ export async function initWasmBackend(): Promise<void> {
   runtime();
 }
 
-/** Threads the wasm kernels use (main thread included); defaults to the core count in Node, 1 elsewhere. */
+/** Threads the wasm kernels use (main thread included); defaults to the core count in Node and in cross-origin isolated pages, 1 elsewhere. */
 export function getNumThreads(): number {
   return threadCount();
 }

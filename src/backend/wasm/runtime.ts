@@ -1,6 +1,7 @@
 /**
  * The wasm backend's state: kernels instantiated on one memory, the heap over it, tensor
- * storage (when the memory is shared), the worker pool (Node), per-thread scratch, and the
+ * storage (when the memory is shared), the worker pool (Node, or a cross-origin isolated
+ * page), per-thread scratch, and the
  * `Call` helper that turns typed arrays into addresses. Created lazily on first use. Used by
  * the kernel wrappers (./gemm.ts, ./conv.ts, …) and ./index.ts.
  */
@@ -9,7 +10,7 @@ import { WasmHeap } from "./heap.js";
 import { nodeHost, syncReclaimRequested } from "./host.js";
 import { type KernelExports, loadKernels } from "./module.js";
 import { TensorStorage } from "./storage.js";
-import { type Job, WorkerPool } from "./threads.js";
+import { type Job, WorkerPool, workerHost } from "./threads.js";
 
 export interface Runtime {
   k: KernelExports;
@@ -25,7 +26,9 @@ export interface Runtime {
 export const WASM_MIN_ELEMENTS = 1024;
 
 let rt: Runtime | null = null;
-let threads = nodeHost ? nodeHost.cpuCount : 1;
+/** Node's worker_threads, a cross-origin isolated page's Web Workers, or null (one thread). */
+const workers = workerHost(nodeHost);
+let threads = workers ? workers.cpuCount : 1;
 
 /** The runtime, instantiated on first call. */
 export function runtime(): Runtime {
@@ -38,7 +41,7 @@ export function runtime(): Runtime {
   const tools = nodeHost ? (wish === true ? nodeHost.reclaimTools() : nodeHost.existingReclaimTools()) : null;
   const provider = nodeHost && wish !== false ? () => nodeHost!.reclaimTools() : null;
   const storage = loaded.shared ? new TensorStorage(heap, tools, wish === false ? { syncReclaim: false } : {}, provider) : null;
-  const pool = loaded.shared && nodeHost ? new WorkerPool(nodeHost, loaded.module, loaded.memory, loaded.exports) : null;
+  const pool = loaded.shared && workers ? new WorkerPool(workers, loaded.module, loaded.memory, loaded.exports) : null;
   rt = { k: loaded.exports, heap, storage, pool, scratch: [] };
   pool?.ensure(threads - 1);
   return rt;
@@ -52,7 +55,7 @@ export function threadCount(): number {
 /** Sets the thread count (1 = single-threaded); missing workers start at once if the runtime exists. */
 export function setThreadCount(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: expected an integer ≥ 1, got ${n}`);
-  threads = nodeHost ? n : 1;
+  threads = workers ? n : 1;
   rt?.pool?.ensure(threads - 1);
 }
 

@@ -1,27 +1,98 @@
 /**
- * The kernel worker pool: persistent worker_threads that share the WebAssembly memory and
- * run slices of one kernel call (GEMM column/row panels, conv images or weight columns, BN
- * channels). The main thread runs slice 0 itself, then waits for the others. Node only (the
- * backend is single-threaded elsewhere). Used by ./runtime.ts.
+ * The kernel worker pool: persistent threads that share the WebAssembly memory and run slices
+ * of one kernel call (GEMM column/row panels, conv images or weight columns, BN channels).
+ * The main thread runs slice 0 itself, then waits for the others. Threads are Node
+ * worker_threads, or in a browser Web Workers — only when the page is cross-origin isolated
+ * (`crossOriginIsolated`: COOP/COEP headers), since shared memory needs it; elsewhere there
+ * is no pool and the backend runs on one thread (`workerHost()` decides). Used by ./runtime.ts.
  *
  * Signalling, per worker slot in a SharedArrayBuffer (64 int32 = 256 bytes, so slots never
  * share a cache line): i32[0] seq (bumped by main per job), [1] done (= seq when finished),
  * [2] export index (−1 = exit), [3] argument count, [4] error flag, [5] ready; f64 arguments
  * from byte 32. Workers spin on seq for `spinLimit` polls (≈ 0.1–0.2 ms) after each job, then
  * sleep in Atomics.wait (waking a sleeper costs ~60 µs here); main spins on done, then waits
- * in 1 ms slices. A slot whose worker is not ready yet (start-up takes tens of ms) is not
- * given work: main runs that slice too, so results never depend on timing.
+ * in 1 ms slices where the main thread may block (Node, or a library running inside a Web
+ * Worker) and keeps spinning where it may not (a browser's main thread forbids Atomics.wait).
+ * A slot whose worker is not ready yet (start-up takes tens of ms; in a browser a worker
+ * starts only once the page's event loop turns, e.g. between fitAsync steps) is not given
+ * work: main runs that slice too, so results never depend on timing.
  */
-import type { Worker as NodeWorker } from "node:worker_threads";
 import type { NodeHost } from "./host.js";
 import { type KernelExports, type KernelName, type WasmMemory, type WasmModule, exportedFunctions } from "./module.js";
-import { WORKER_SOURCE } from "./worker-source.js";
+import { BROWSER_WORKER_SOURCE, WORKER_SOURCE } from "./worker-source.js";
 
 const SLOT_I32 = 64;
 const MAX_ARGS = 28;
 const MAX_WORKERS = 64;
 const SPIN_LIMIT = 20000;
 const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, ERROR = 4, READY = 5;
+
+/** What a worker receives at start: the module, the shared memory and its control slot. */
+export interface WorkerInit {
+  module: WasmModule;
+  memory: WasmMemory;
+  control: SharedArrayBuffer;
+  slot: number;
+  names: string[];
+  spinLimit: number;
+}
+
+/** Where pool threads come from: Node's worker_threads or a browser's Web Workers. */
+export interface WorkerHost {
+  /** Threads the host offers (cores), the main thread included. */
+  cpuCount: number;
+  /** Starts one worker running the pool loop with `init`. */
+  spawn(init: WorkerInit): void;
+}
+
+/** Node: worker_threads evaluating WORKER_SOURCE, unref'd so they never keep a process alive. */
+function nodeWorkers(host: NodeHost): WorkerHost {
+  return {
+    cpuCount: host.cpuCount,
+    spawn(init) {
+      new host.Worker(WORKER_SOURCE, { eval: true, workerData: init }).unref();
+    },
+  };
+}
+
+interface BrowserGlobals {
+  crossOriginIsolated?: boolean;
+  Worker?: new (url: string, opts?: { name?: string }) => { postMessage(m: unknown): void };
+  Blob?: new (parts: string[], opts: { type: string }) => unknown;
+  URL?: { createObjectURL?(blob: unknown): string };
+  navigator?: { hardwareConcurrency?: number };
+}
+
+/** Browsers: Web Workers from a Blob URL, when cross-origin isolated (shared memory can be posted). */
+function browserWorkers(): WorkerHost | null {
+  const g = globalThis as BrowserGlobals;
+  const { Worker: W, Blob: B } = g;
+  if (g.crossOriginIsolated !== true || typeof W !== "function" || typeof B !== "function" || typeof g.URL?.createObjectURL !== "function") return null;
+  if (typeof SharedArrayBuffer === "undefined") return null;
+  let url: string | null = null;
+  return {
+    cpuCount: Math.max(1, g.navigator?.hardwareConcurrency ?? 1),
+    spawn(init) {
+      url ??= g.URL!.createObjectURL!(new B([BROWSER_WORKER_SOURCE], { type: "text/javascript" }));
+      new W(url, { name: `qat-ts kernel worker ${init.slot}` }).postMessage(init);
+    },
+  };
+}
+
+/** The thread source for this host: Node's worker_threads, a cross-origin isolated page's Web Workers, or none. */
+export function workerHost(node: NodeHost | null): WorkerHost | null {
+  return node ? nodeWorkers(node) : browserWorkers();
+}
+
+/** Whether this thread may block in Atomics.wait (not a browser's main thread). */
+function canBlock(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** One slice of a kernel call: the export to run and its arguments. */
 export interface Job {
@@ -33,14 +104,18 @@ export class WorkerPool {
   private readonly control = new SharedArrayBuffer(SLOT_I32 * 4 * MAX_WORKERS);
   private readonly I = new Int32Array(this.control);
   private readonly F = new Float64Array(this.control);
-  private readonly workers: NodeWorker[] = [];
+  /** Workers started (they are never stopped). */
+  private started = 0;
+  private readonly blocking = canBlock();
+  /** Set when the host refused a worker (e.g. a page's CSP forbids blob: workers): no more tries. */
+  private spawnFailed = false;
   private readonly fnIndex: Map<KernelName, number>;
   private readonly names: KernelName[];
   /** Jobs handed to workers so far. */
   posted = 0;
 
   constructor(
-    private readonly host: NodeHost,
+    private readonly host: WorkerHost,
     private readonly module: WasmModule,
     private readonly memory: WasmMemory,
     private readonly exports: KernelExports,
@@ -51,13 +126,13 @@ export class WorkerPool {
 
   /** Workers (threads besides the main one). */
   get size(): number {
-    return this.workers.length;
+    return this.started;
   }
 
   /** Workers that have started and can take jobs. */
   readyCount(): number {
     let n = 0;
-    for (let w = 0; w < this.workers.length; w++) if (Atomics.load(this.I, w * SLOT_I32 + READY) === 1) n++;
+    for (let w = 0; w < this.started; w++) if (Atomics.load(this.I, w * SLOT_I32 + READY) === 1) n++;
     return n;
   }
 
@@ -67,7 +142,7 @@ export class WorkerPool {
    */
   ensure(count: number): void {
     count = Math.max(0, Math.min(MAX_WORKERS, count));
-    while (this.workers.length < count) this.start(this.workers.length);
+    while (!this.spawnFailed && this.started < count) this.start(this.started);
   }
 
   /**
@@ -78,7 +153,7 @@ export class WorkerPool {
     const sent: number[] = [];
     for (let i = 1; i < jobs.length; i++) {
       const w = i - 1;
-      if (w < this.workers.length && Atomics.load(this.I, w * SLOT_I32 + READY) === 1) {
+      if (w < this.started && Atomics.load(this.I, w * SLOT_I32 + READY) === 1) {
         this.post(w, jobs[i]);
         sent.push(w);
       }
@@ -113,7 +188,7 @@ export class WorkerPool {
     for (let spins = 0; ; spins++) {
       const done = Atomics.load(this.I, base + DONE);
       if (done === seq) break;
-      if (spins > SPIN_LIMIT) Atomics.wait(this.I, base + DONE, done, 1);
+      if (spins > SPIN_LIMIT && this.blocking) Atomics.wait(this.I, base + DONE, done, 1);
     }
     return Atomics.load(this.I, base + ERROR) !== 0;
   }
@@ -123,11 +198,11 @@ export class WorkerPool {
     Atomics.store(this.I, base + READY, 0);
     Atomics.store(this.I, base + SEQ, 0);
     Atomics.store(this.I, base + DONE, 0);
-    const worker = new this.host.Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { module: this.module, memory: this.memory, control: this.control, slot: w, names: this.names, spinLimit: SPIN_LIMIT },
-    });
-    worker.unref();
-    this.workers.push(worker);
+    try {
+      this.host.spawn({ module: this.module, memory: this.memory, control: this.control, slot: w, names: this.names, spinLimit: SPIN_LIMIT });
+      this.started++;
+    } catch {
+      this.spawnFailed = true; // the pool keeps the workers it has (maybe none): still correct
+    }
   }
 }
