@@ -1,0 +1,550 @@
+"""qat-ts runtime for an exported QAT model (written by qat-ts `exportTorch`; do not edit).
+
+Every quantizer and QAT layer here reproduces qat-ts's numerics, so that the PyTorch model and
+the qat-ts model compute the same fake-quantized function:
+  - fake quantization: ATen's fake_quantize_per_{tensor,channel}_affine (round half to even,
+    float32 reciprocal of the scale), straight-through gradient;
+  - qparams: PyTorch 1.13's observer formulas (FakeQuantize) or ATen's
+    ChooseQuantizationParams (FusedMovingAvgObsFakeQuantize), computed in float32 / float64
+    exactly where qat-ts computes them;
+  - conv-bn: simulated folding fq(W*s) with s = gamma / sqrt(running_var + eps); with BN on
+    running statistics the folded form conv(x, fq(W*s)) + b_fold, the bias on the int32 grid
+    S_x*S_w (what qat-ts's convert produces);
+  - the schedule (activation delay, BN freeze, observer freeze) as step counts.
+Distributed training (torchrun): observer statistics are ALL-REDUCED before each update (the
+batch min with MIN, the batch max with MAX, then the moving average of the reduced values),
+so every rank holds identical observer state, equal to one process seeing the global batch;
+BN uses cross-rank batch statistics (all-reduced sums; torch 1.13's SyncBatchNorm refuses CPU
+tensors). Used by model.py, train_ddp.py and predict.py.
+"""
+import json
+import math
+import os
+import re
+import struct
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+SYNC = {"observers": True}
+
+
+def f32(v):
+    """Rounds a Python float to float32 (Math.fround)."""
+    try:
+        return struct.unpack("<f", struct.pack("<f", v))[0]
+    except OverflowError:
+        return math.copysign(math.inf, v)
+
+
+def rint(v):
+    """Round half to even (C nearbyint)."""
+    return float(round(v))
+
+
+def distributed():
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+# ---------------------------------------------------------------- observer statistics
+
+def batch_minmax(x, per_channel, axis):
+    """Batch min and max (per channel along `axis`), all-reduced across ranks when distributed.
+    Returns None when there is nothing finite to record (qat-ts skips such batches)."""
+    x = x.detach()
+    if per_channel:
+        ax = axis % x.dim()
+        y = x.transpose(0, ax).reshape(x.shape[ax], -1)
+        mn, mx = torch.aminmax(y, dim=1)
+    else:
+        mn, mx = torch.aminmax(x)
+    mn = mn.float().reshape(-1)
+    mx = mx.float().reshape(-1)
+    finite = bool(torch.isfinite(mn).all() and torch.isfinite(mx).all())
+    if SYNC["observers"] and distributed():
+        if not finite:
+            mn = torch.full_like(mn, math.inf)
+            mx = torch.full_like(mx, -math.inf)
+        both = torch.cat([-mn, mx])
+        dist.all_reduce(both, op=dist.ReduceOp.MAX)
+        mn, mx = -both[: mn.numel()], both[mn.numel():]
+        finite = bool(torch.isfinite(mn).all() and torch.isfinite(mx).all())
+    return (mn, mx) if finite else None
+
+
+def choose_qparams(mn, mx, qmin, qmax, dtype, symmetric, custom_range, eps):
+    """PyTorch 1.13 UniformQuantizationObserverBase._calculate_qparams for one range (float32)."""
+    if mn == math.inf and mx == -math.inf:
+        return 1.0, 0
+    mn, mx, eps = f32(mn), f32(mx), f32(eps)
+    min_neg, max_pos = min(mn, 0.0), max(mx, 0.0)
+    if symmetric:
+        amax = max(-min_neg, max_pos)
+        scale = max(f32(amax / f32((qmax - qmin) / 2)), eps)
+        zp = 0
+        if dtype == "uint8":
+            zp = (qmin + qmax) // 2 if custom_range else 128
+        return scale, zp
+    scale = max(f32(f32(max_pos - min_neg) / f32(qmax - qmin)), eps)
+    r = rint(f32(min_neg / scale))
+    r = int(r) if -(2 ** 31) <= r < 2 ** 31 else -(2 ** 31)
+    zp = ((qmin - r + 2 ** 31) % 2 ** 32) - 2 ** 31
+    return scale, min(max(zp, qmin), qmax)
+
+
+SMALL_SCALE = f32(6.1e-5)
+
+
+def choose_qparams_fused(mn, mx, qmin, qmax, preserve_sparsity):
+    """ATen quant_utils::ChooseQuantizationParams (the fused observer + fake-quant kernel)."""
+    mn, mx = f32(mn), f32(mx)
+    if mn < 0 and mx > 0 and preserve_sparsity:
+        half = int((qmax - qmin) / 2)
+        sym_qmin = -(half + 1)
+        max_scale = max(abs(f32(mn / sym_qmin)), abs(f32(mx / half)))
+        mn, mx = f32(max_scale * sym_qmin), f32(max_scale * half)
+    mn, mx = min(mn, 0.0), max(mx, 0.0)
+    scale = (mx - mn) / (qmax - qmin)
+    if f32(scale) == 0 or not math.isfinite(f32(1 / f32(scale))):
+        scale = 0.1
+    if scale < SMALL_SCALE:
+        org = f32(scale)
+        scale = SMALL_SCALE
+        if mn == 0:
+            mx = f32(SMALL_SCALE * (qmax - qmin))
+        elif mx == 0:
+            mn = f32(-SMALL_SCALE * (qmax - qmin))
+        else:
+            amp = f32(SMALL_SCALE / org)
+            mn, mx = f32(mn * amp), f32(mx * amp)
+    from_min, from_max = qmin - mn / scale, qmax - mx / scale
+    err_min, err_max = abs(qmin) - abs(mn / scale), abs(qmax) - abs(mx / scale)
+    initial = from_min if err_min < err_max else from_max
+    if mn < 0 and mx > 0 and preserve_sparsity:
+        initial = (qmin + qmax) / 2
+    zp = qmin if initial < qmin else qmax if initial > qmax else int(rint(initial))
+    return f32(scale), zp
+
+
+class MovingAverageMinMaxObserver(nn.Module):
+    """torch MovingAverage(PerChannel)MinMaxObserver: buffers eps, min_val, max_val."""
+
+    def __init__(self, qmin, qmax, dtype, qscheme, eps, custom_range=False, averaging_constant=0.01, ch_axis=0):
+        super().__init__()
+        self.qmin, self.qmax, self.dtype_name, self.qscheme = qmin, qmax, dtype, qscheme
+        self.per_channel = qscheme.startswith("per_channel")
+        self.symmetric = qscheme.endswith("symmetric")
+        self.custom_range, self.averaging_constant, self.ch_axis = custom_range, averaging_constant, ch_axis
+        self.register_buffer("eps", torch.tensor([eps], dtype=torch.float32))
+        if self.per_channel:
+            self.register_buffer("min_val", torch.zeros(0))
+            self.register_buffer("max_val", torch.zeros(0))
+        else:
+            self.register_buffer("min_val", torch.tensor(math.inf))
+            self.register_buffer("max_val", torch.tensor(-math.inf))
+
+    def unobserved(self):
+        if self.per_channel:
+            return self.min_val.numel() == 0
+        return self.min_val.item() == math.inf and self.max_val.item() == -math.inf
+
+    def forward(self, x):
+        if x.numel() == 0:
+            return x
+        r = batch_minmax(x, self.per_channel, self.ch_axis)
+        if r is None:
+            return x
+        mn, mx = r
+        if not self.per_channel:
+            mn, mx = mn.reshape(()), mx.reshape(())
+        if not self.unobserved():
+            c = self.averaging_constant
+            mn = self.min_val + c * (mn - self.min_val)
+            mx = self.max_val + c * (mx - self.max_val)
+        self.min_val, self.max_val = mn.clone(), mx.clone()
+        return x
+
+    def calculate_qparams(self):
+        mins = self.min_val.reshape(-1).tolist()
+        maxs = self.max_val.reshape(-1).tolist()
+        if self.per_channel and not mins:
+            mins, maxs = [math.inf], [-math.inf]
+        eps = self.eps.item()
+        qs = [choose_qparams(a, b, self.qmin, self.qmax, self.dtype_name, self.symmetric, self.custom_range, eps) for a, b in zip(mins, maxs)]
+        return torch.tensor([q[0] for q in qs], dtype=torch.float32), torch.tensor([q[1] for q in qs], dtype=torch.int32)
+
+
+class FakeQuantizeBase(nn.Module):
+    def __init__(self, switch_dtype):
+        super().__init__()
+        self.register_buffer("fake_quant_enabled", torch.tensor([1], dtype=switch_dtype))
+        self.register_buffer("observer_enabled", torch.tensor([1], dtype=switch_dtype))
+
+    def enable_fake_quant(self, on=True):
+        self.fake_quant_enabled[0] = 1 if on else 0
+
+    def enable_observer(self, on=True):
+        self.observer_enabled[0] = 1 if on else 0
+
+    def fake_quantize(self, x):
+        obs = self.activation_post_process
+        if self.scale.numel() > 1 or obs.per_channel:
+            axis = obs.ch_axis % x.dim()
+            return torch.fake_quantize_per_channel_affine(x, self.scale, self.zero_point.to(torch.int32), axis, obs.qmin, obs.qmax)
+        return torch.fake_quantize_per_tensor_affine(x, float(self.scale[0]), int(self.zero_point[0]), obs.qmin, obs.qmax)
+
+    def set_qparams(self, scale, zp):
+        if self.scale.shape != scale.shape:
+            self.scale = scale.clone()
+            self.zero_point = zp.clone()
+        else:
+            self.scale.copy_(scale)
+            self.zero_point.copy_(zp)
+
+
+class FakeQuantize(FakeQuantizeBase):
+    """torch FakeQuantize: observe, copy the observer's qparams, fake-quantize."""
+
+    def __init__(self, observer):
+        super().__init__(torch.uint8)
+        self.activation_post_process = observer
+        self.register_buffer("scale", torch.tensor([1.0]))
+        self.register_buffer("zero_point", torch.tensor([0], dtype=torch.int32))
+
+    def forward(self, x):
+        if self.observer_enabled[0] == 1:
+            self.activation_post_process(x.detach())
+            self.set_qparams(*self.activation_post_process.calculate_qparams())
+        return self.fake_quantize(x) if self.fake_quant_enabled[0] == 1 else x
+
+
+class FusedMovingAvgObsFakeQuantize(FakeQuantizeBase):
+    """torch FusedMovingAvgObsFakeQuantize (PyTorch 1.13's default QAT quantizer), explicitly."""
+
+    def __init__(self, observer):
+        super().__init__(torch.int32)
+        self.activation_post_process = observer
+        self.register_buffer("scale", torch.tensor([1.0]))
+        self.register_buffer("zero_point", torch.tensor([0], dtype=torch.int32))
+
+    def forward(self, x):
+        obs = self.activation_post_process
+        if obs.per_channel and obs.min_val.numel() == 0:
+            c = x.shape[obs.ch_axis % x.dim()]
+            obs.min_val = torch.full((c,), math.inf)
+            obs.max_val = torch.full((c,), -math.inf)
+            self.scale = torch.zeros(c)
+            self.zero_point = torch.zeros(c, dtype=torch.int32)
+        if self.observer_enabled[0] != 0:
+            r = batch_minmax(x, obs.per_channel, obs.ch_axis)
+            if r is not None:
+                c = obs.averaging_constant
+                for name, cur in (("min_val", r[0]), ("max_val", r[1])):
+                    run = getattr(obs, name).reshape(-1)
+                    new = torch.where(torch.isinf(run), cur, run + c * (cur - run))
+                    setattr(obs, name, new.reshape(getattr(obs, name).shape).clone())
+        if self.fake_quant_enabled[0] == 0:
+            return x
+        qs = [choose_qparams_fused(a, b, obs.qmin, obs.qmax, obs.symmetric) for a, b in zip(obs.min_val.reshape(-1).tolist(), obs.max_val.reshape(-1).tolist())]
+        self.scale.copy_(torch.tensor([q[0] for q in qs], dtype=torch.float32))
+        self.zero_point.copy_(torch.tensor([q[1] for q in qs], dtype=torch.int32))
+        return self.fake_quantize(x)
+
+
+# ---------------------------------------------------------------- layers
+
+def bn_forward(bn, x):
+    """BatchNorm as qat-ts runs it; in training across ranks, with global batch statistics."""
+    if not bn.training:
+        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    factor = bn.momentum if bn.momentum is not None else 0.0
+    if bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:
+            factor = 1.0 / float(bn.num_batches_tracked.item())
+    if not distributed():
+        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, factor, bn.eps)
+    from torch.distributed.nn.functional import all_reduce as dall_reduce
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    count = torch.tensor([float(x.numel() // x.shape[1])])
+    dist.all_reduce(count)
+    n = float(count.item())
+    mean = dall_reduce(x.sum(dims)) / n
+    d = x - mean.reshape(shape)
+    var = dall_reduce((d * d).sum(dims)) / n
+    y = d * torch.rsqrt(var + bn.eps).reshape(shape)
+    if bn.weight is not None:
+        y = y * bn.weight.reshape(shape) + bn.bias.reshape(shape)
+    if bn.track_running_stats:
+        with torch.no_grad():
+            bn.running_mean.mul_(1 - factor).add_(mean.detach() * factor)
+            bn.running_var.mul_(1 - factor).add_(var.detach() * (n / max(n - 1, 1)) * factor)
+    return y
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    def forward(self, x):
+        return bn_forward(self, x)
+
+
+class BatchNorm1d(nn.BatchNorm1d):
+    def forward(self, x):
+        return bn_forward(self, x)
+
+
+def simulated_bias(b, xq, wq):
+    """The bias on the int32 grid S_x*S_w once the input's grid is known (qat-ts simulatedBias)."""
+    if xq is None or int(xq.fake_quant_enabled[0]) != 1 or int(wq.fake_quant_enabled[0]) != 1:
+        return b
+    sx = torch.tensor(abs(float(xq.scale.reshape(-1)[0])), dtype=torch.float32)
+    sw = wq.scale.detach().abs().to(torch.float32)
+    if sw.numel() != 1 and sw.numel() != b.numel():
+        return b
+    s = (sx * sw).double()
+    q = torch.clamp(torch.round(b.detach().double() / s), -(2 ** 31), 2 ** 31 - 1)
+    bq = (q * s).float()
+    return b + (bq - b).detach()
+
+
+def apply_act(y, act):
+    if act is None:
+        return y
+    lo, hi = act
+    return F.relu(y) if hi == math.inf else F.hardtanh(y, lo, hi)
+
+
+class QatConv2d(nn.Module):
+    def __init__(self, cin, cout, kernel, stride, padding, dilation, groups, bias, act=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(cout, cin // groups, *kernel))
+        self.bias = nn.Parameter(torch.empty(cout)) if bias else None
+        self.conv = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        self.act = act
+
+    def forward(self, x, xq=None):
+        w = self.weight_fake_quant(self.weight)
+        b = simulated_bias(self.bias, xq, self.weight_fake_quant) if self.bias is not None else None
+        return apply_act(F.conv2d(x, w, b, **self.conv), self.act)
+
+
+class QatLinear(nn.Module):
+    def __init__(self, fin, fout, bias, act=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(fout, fin))
+        self.bias = nn.Parameter(torch.empty(fout)) if bias else None
+        self.act = act
+
+    def forward(self, x, xq=None):
+        w = self.weight_fake_quant(self.weight)
+        b = simulated_bias(self.bias, xq, self.weight_fake_quant) if self.bias is not None else None
+        return apply_act(F.linear(x, w, b), self.act)
+
+
+class _BnFolded(nn.Module):
+    """conv/linear -> BN (-> act) with simulated BN folding (qat-ts QatConvBn2d / QatLinearBn1d)."""
+
+    def __init__(self, weight_shape, bias, bn, act):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(*weight_shape))
+        self.bias = nn.Parameter(torch.empty(weight_shape[0])) if bias else None
+        self.bn = bn
+        self.act = act
+        self.freeze_bn = False
+
+    def layer(self, x, w, b):
+        raise NotImplementedError
+
+    def forward(self, x, xq=None):
+        bn = self.bn
+        std = torch.sqrt(bn.running_var + bn.eps)
+        s = bn.weight / std if bn.weight is not None else 1 / std
+        w = self.weight_fake_quant(self.weight * s.reshape([-1] + [1] * (self.weight.dim() - 1)))
+        if not bn.training:
+            centered = self.bias - bn.running_mean if self.bias is not None else -bn.running_mean
+            b = s * centered
+            if bn.bias is not None:
+                b = bn.bias + b
+            return apply_act(self.layer(x, w, simulated_bias(b, xq, self.weight_fake_quant)), self.act)
+        y = self.layer(x, w, None)
+        shape = [1, -1] + [1] * (y.dim() - 2)
+        y = y * (1 / s).reshape(shape)
+        if self.bias is not None:
+            y = y + self.bias.reshape(shape)
+        return apply_act(bn_forward(bn, y), self.act)
+
+    def freeze_bn_stats(self):
+        self.freeze_bn = True
+        self.bn.train(False)
+
+    def train(self, mode=True):
+        self.training = mode
+        for name, m in self.named_children():
+            if name != "bn" or not self.freeze_bn:
+                m.train(mode)
+        return self
+
+
+class QatConvBn2d(_BnFolded):
+    def __init__(self, cin, cout, kernel, stride, padding, dilation, groups, bias, bn, act=None):
+        super().__init__((cout, cin // groups, *kernel), bias, bn, act)
+        self.conv = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+    def layer(self, x, w, b):
+        return F.conv2d(x, w, b, **self.conv)
+
+
+class QatLinearBn1d(_BnFolded):
+    def __init__(self, fin, fout, bias, bn, act=None):
+        super().__init__((fout, fin), bias, bn, act)
+
+    def layer(self, x, w, b):
+        return F.linear(x, w, b)
+
+
+class Add(nn.Module):
+    def forward(self, a, b):
+        return a + b
+
+
+class Concat(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs):
+        return torch.cat(xs, self.dim)
+
+
+class Node(nn.Module):
+    """A container at a dotted path (children may be named 0, 1, ... as in nn.Sequential)."""
+
+    def __getitem__(self, i):
+        return self._modules[str(i)]
+
+
+def place(root, path, module):
+    """Registers `module` at dotted `path` under root, creating Node containers on the way."""
+    parts = path.split(".")
+    owner = root
+    for p in parts[:-1]:
+        if p not in owner._modules:
+            owner.add_module(p, Node())
+        owner = owner._modules[p]
+    owner.add_module(parts[-1], module)
+    return module
+
+
+# ---------------------------------------------------------------- schedule
+
+ACT_QUANTIZER = re.compile(r"(^|\.)activation_post_process(_\d+)?$")
+
+
+def quantizers(model, which="all"):
+    out = []
+    for name, m in model.named_modules():
+        if not isinstance(m, FakeQuantizeBase):
+            continue
+        is_weight = name.endswith("weight_fake_quant")
+        if (is_weight and which != "activations") or (not is_weight and ACT_QUANTIZER.search(name) and which != "weights"):
+            out.append(m)
+    return out
+
+
+def schedule_state(schedule, step):
+    act_on = step >= schedule.get("activationQuantDelaySteps", 0)
+    fb, fo = schedule.get("freezeBnStep"), schedule.get("freezeObserverStep")
+    return act_on, fb is not None and step >= fb, fo is not None and step >= fo
+
+
+def apply_schedule(model, schedule, step):
+    """qat-ts qatSchedule at the start of `step` (idempotent)."""
+    act_on, bn_frozen, obs_frozen = schedule_state(schedule, step)
+    for q in quantizers(model, "activations"):
+        q.enable_fake_quant(act_on)
+    if bn_frozen:
+        for m in model.modules():
+            if isinstance(m, _BnFolded):
+                m.freeze_bn_stats()
+    if obs_frozen:
+        for q in quantizers(model):
+            q.enable_observer(False)
+
+
+def frozen_bn_paths(model):
+    return [n for n, m in model.named_modules() if isinstance(m, _BnFolded) and m.freeze_bn]
+
+
+# ---------------------------------------------------------------- safetensors (no extra package)
+
+_DT = {"F32": torch.float32, "F64": torch.float64, "I32": torch.int32, "I64": torch.int64, "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "BOOL": torch.bool}
+_NAME = {v: k for k, v in _DT.items()}
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", None) or {}
+    base = 8 + n
+    out = {}
+    for key, h in header.items():
+        if h["dtype"] not in _DT:
+            raise ValueError(f"{path}: tensor '{key}' has unsupported dtype {h['dtype']}")
+        a, b = h["data_offsets"]
+        dt = _DT[h["dtype"]]
+        if b == a:
+            out[key] = torch.zeros(h["shape"], dtype=dt)
+        else:
+            out[key] = torch.frombuffer(bytearray(data[base + a:base + b]), dtype=dt).reshape(h["shape"]).clone()
+    return out, meta
+
+
+def save_safetensors(path, tensors, meta=None):
+    """Writes atomically: a temporary file in the same directory, then os.replace."""
+    header, blobs, off = {}, [], 0
+    for key in sorted(tensors):
+        t = tensors[key].detach().contiguous().cpu()
+        raw = t.numpy().tobytes() if t.numel() else b""
+        header[key] = {"dtype": _NAME[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    if meta:
+        header["__metadata__"] = {k: str(v) for k, v in meta.items()}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_state(model, tensors):
+    """Strict load that accepts resized observer buffers (per-channel min/max, scale, zero point)."""
+    own = dict(model.named_parameters())
+    bufs = {n: b for n, b in model.named_buffers()}
+    missing = sorted((set(own) | set(bufs)) - set(tensors))
+    extra = sorted(set(tensors) - set(own) - set(bufs))
+    if missing or extra:
+        raise KeyError(f"state mismatch: missing {missing[:8]}, unexpected {extra[:8]}")
+    with torch.no_grad():
+        for name, p in own.items():
+            if p.shape != tensors[name].shape:
+                raise ValueError(f"parameter {name}: shape {list(tensors[name].shape)} in the file, {list(p.shape)} in the model")
+            p.copy_(tensors[name].to(p.dtype))
+        for name, b in bufs.items():
+            owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+            leaf = name.rsplit(".", 1)[-1]
+            owner._buffers[leaf] = tensors[name].to(b.dtype).clone()
+
+
+def state_tensors(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
