@@ -96,6 +96,14 @@ export class Attrs {
     return utf8.decode(a.s ?? new Uint8Array(0));
   }
 
+  strings(name: string): string[] | undefined {
+    const a = this.get(name, AttrType.STRINGS, "STRINGS");
+    if (!a) return undefined;
+    const list = a.strings ?? [];
+    if (list.length > MAX_LIST) throw new FormatError(`${this.where}: attribute '${name}' has ${list.length} values (limit ${MAX_LIST})`);
+    return list.map((b) => utf8.decode(b));
+  }
+
   tensor(name: string): Tensor | undefined {
     const a = this.get(name, AttrType.TENSOR, "TENSOR");
     if (!a) return undefined;

@@ -5,8 +5,8 @@
  *   layer (layer-builders.ts) or a generic OnnxOp (onnx-ops.ts) registered as a child.
  * Float initializers are trainable (except settings such as Pow's exponent, FROZEN_INPUTS): standard layers copy them into their own parameters,
  * OnnxOps register them as parameters, and an initializer used twice stays one tensor.
- * Children are placed at dotted paths (naming.ts). A Split becomes one OnnxSplitPart per used
- * output. INT64 constants beyond int32 (Slice's INT64_MAX "to the end") saturate to int32.
+ * Children are placed at dotted paths (naming.ts). A Split, LSTM or GRU becomes one
+ * OnnxSplitPart per used output. INT64 constants beyond int32 (Slice's INT64_MAX "to the end") saturate to int32.
  * Called by import.ts.
  */
 import { FormatError, NotSupportedError } from "../tensor/errors.js";
@@ -81,12 +81,12 @@ class GraphImporter {
     if (node.domain !== "") throw new NotSupportedError(`onnx import: ${where} is in domain '${node.domain}', which the float importer does not handle`);
     node.inputs = node.inputs.map((v) => this.resolve(v));
     this.checkExtraOutputs(node, where);
+    if (MULTI_OUTPUT.has(node.opType)) return this.multiOutput(node, where);
     const out = node.outputs[0];
     if (out === undefined || out === "") throw new FormatError(`onnx import: ${where} has no output`);
     if (node.opType === "Constant") return this.setConstant(out, this.constantValue(node, where), this.int64Constant(node));
     if (node.opType === "Identity" && node.inputs.length === 1) return this.identity(node.inputs[0], out);
     if (this.isNoOpPad(node)) return this.identity(node.inputs[0], out);
-    if (node.opType === "Split") return this.split(node, where);
     if (node.inputs.length > 0 && node.inputs.every((v, i) => v === "" || this.constants.has(v) || this.frozen(node, i))) return this.fold(node, where, out);
     this.producerOp.set(out, node.opType);
     const built = this.tryLayer(node, where);
@@ -120,7 +120,7 @@ class GraphImporter {
 
   /** Only the first output may be used (MaxPool indices, Dropout masks, BN training outputs are not). */
   private checkExtraOutputs(node: IrNode, where: string): void {
-    if (node.opType === "Split") return;
+    if (MULTI_OUTPUT.has(node.opType)) return;
     node.outputs.slice(1).forEach((o) => {
       if (o !== "" && (this.g.consumers.has(o) || this.g.outputs.includes(o))) {
         throw new NotSupportedError(`onnx import: ${where} output ${o} is used, but only the first output of ${node.opType} is supported`);
@@ -167,8 +167,9 @@ class GraphImporter {
     return compiler(this.opContext(node, where, outputIndex));
   }
 
-  /** Split: each used output is folded (constant input) or computed by its own OnnxSplitPart. */
-  private split(node: IrNode, where: string): void {
+  /** Split, LSTM, GRU: each used output is folded (constant inputs) or computed by its own OnnxSplitPart. */
+  private multiOutput(node: IrNode, where: string): void {
+    if (!node.outputs.some((o) => o !== "")) throw new FormatError(`onnx import: ${where} has no output`);
     const constant = node.inputs.every((v, i) => v === "" || this.constants.has(v) || this.frozen(node, i));
     node.outputs.forEach((out, k) => {
       if (out === "" || (!this.g.consumers.has(out) && !this.g.outputs.includes(out))) return;
@@ -256,6 +257,9 @@ const FROZEN_INPUTS: Readonly<Record<string, readonly number[]>> = { Pow: [1], R
 
 /** Graph input element types a float graph accepts (INT64 arrives as int32, BOOL as uint8, as our tensors store them). */
 const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.INT8, DataType.UINT8, DataType.BOOL]);
+
+/** Ops whose outputs after the first are importable: one OnnxSplitPart per used output. */
+const MULTI_OUTPUT: ReadonlySet<string> = new Set(["Split", "LSTM", "GRU"]);
 
 const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
 

@@ -2,7 +2,7 @@
  * What the importer records about generic nodes (OnnxOp) beyond onnx-module.ts: the opset each
  * was read at (IMPORTED_OPSET; op-map.ts refuses to re-emit one verbatim at an opset where its
  * form differs, checkExportOpset), and OnnxSplitPart, one output of an imported ONNX Split
- * node: the float OnnxModule runs one child per step and each step has one output, so
+ * (or LSTM / GRU) node: the float OnnxModule runs one child per step and each step has one output, so
  * import-build.ts makes one OnnxSplitPart per used output (its kernel computes that part only);
  * the export rule in op-map.ts re-emits the whole Split with every output named and only this
  * one consumed. Called by import-build.ts and op-map.ts.
@@ -46,6 +46,6 @@ export class OnnxSplitPart extends OnnxOp {
   }
 
   override extraRepr(): string {
-    return `Split output ${this.outputIndex} of ${this.outputCount}`;
+    return `${this.opType} output ${this.outputIndex} of ${this.outputCount}`;
   }
 }

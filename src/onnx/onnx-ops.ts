@@ -9,7 +9,7 @@
  * onnx-ops-math.ts (elementwise, logic, Where, Erf), onnx-ops-reduce.ts (Reduce*, ArgMax,
  * GlobalMaxPool), onnx-ops-shape.ts (Slice, Split, Expand, Tile, Range, ConstantOfShape),
  * onnx-ops-conv.ts (functional Conv / ConvTranspose / pooling, InstanceNormalization) and
- * onnx-ops-resize.ts (Resize); shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
+ * onnx-ops-transformer.ts (LayerNormalization, Gelu), onnx-ops-resize.ts (Resize), onnx-ops-rnn.ts (LSTM, GRU); shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
  * import-quantized.ts (float islands).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
@@ -29,6 +29,8 @@ import { REDUCE_OPS } from "./onnx-ops-reduce.js";
 import { SHAPE_OPS } from "./onnx-ops-shape.js";
 import { CONV_OPS } from "./onnx-ops-conv.js";
 import { resize } from "./onnx-ops-resize.js";
+import { TRANSFORMER_OPS, gatherFloat } from "./onnx-ops-transformer.js";
+import { RNN_OPS } from "./onnx-ops-rnn.js";
 
 export type { Compiler, Kernel, OpContext } from "./onnx-ops-util.js";
 export { intValues } from "./onnx-ops-util.js";
@@ -159,13 +161,13 @@ function gather(c: OpContext): Kernel {
   const axis = c.attrs.int("axis", 0);
   return (i) => {
     const [data, indices] = [get(i, 0), get(i, 1)];
-    if (data.requiresGrad) throw new NotSupportedError(`${c.where}: Gather on trainable float tensors is not supported (only on shapes)`);
     const a = normalizeAxis(axis, data.ndim, c.where);
     const n = data.shape[a];
     const idx = intValues(indices, c.where).map((v) => {
       if (v < -n || v >= n) throw new ShapeError(`${c.where}: index ${v} is out of range for size ${n}`);
       return v < 0 ? v + n : v;
     });
+    if (isFloatDType(data.dtype)) return gatherFloat(data, a, idx, indices.shape); // differentiable (onnx-ops-transformer.ts)
     const outer = numel(data.shape.slice(0, a));
     const inner = numel(data.shape.slice(a + 1));
     const out: number[] = [];
@@ -261,5 +263,5 @@ export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
     return (i) => get(i, 0);
   },
   Resize: resize,
-  ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS, ...CONV_OPS,
+  ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS, ...CONV_OPS, ...RNN_OPS, ...TRANSFORMER_OPS,
 };

@@ -4,14 +4,14 @@
  * rank 2), Conv2d→Conv, BatchNorm→BatchNormalization, ReLU→Relu, ReLU6/Hardtanh→Clip (min/max
  * inputs, opset ≥ 11), Sigmoid, MaxPool2d→MaxPool, AvgPool2d→AveragePool,
  * AdaptiveAvgPool2d→GlobalAveragePool (1×1) or AveragePool (divisible sizes), Flatten,
- * Add, Concat; Identity and Dropout are aliases (no node). Imported graphs' generic nodes
+ * Add, Concat, LSTM / GRU → ONNX LSTM / GRU (opset ≥ 14); Identity and Dropout are aliases (no node). Imported graphs' generic nodes
  * (OnnxOp) re-emit themselves (refused at an opset where their form differs from the one they
- * were imported at); each used output of an imported Split (OnnxSplitPart) re-emits
- * the whole Split. `registerExportRule` adds or overrides a rule (newest wins),
+ * were imported at); each used output of an imported Split / LSTM / GRU (OnnxSplitPart)
+ * re-emits the whole node. `registerExportRule` adds or overrides a rule (newest wins),
  * which is how quantized modules plug in. Called by export.ts.
  */
 import { NotSupportedError } from "../tensor/errors.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
 import { Hardtanh, ReLU, Sigmoid } from "../nn/layers/activation.js";
 import { BatchNormBase } from "../nn/layers/batchnorm.js";
 import { Conv2d } from "../nn/layers/conv.js";
@@ -20,6 +20,7 @@ import { Identity, Linear } from "../nn/layers/linear.js";
 import { Add, Concat } from "../nn/layers/merge.js";
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from "../nn/layers/pooling.js";
 import { Flatten } from "../nn/layers/shape.js";
+import { GRU, LSTM } from "../nn/layers/rnn.js";
 import type { Module } from "../nn/module.js";
 import { attr, floatTensorProto, int64TensorProto } from "./builders.js";
 import type { ExportContext } from "./export-context.js";
@@ -228,9 +229,70 @@ function splitPartRule(ctx: ExportContext, call: ExportCall): void {
   const m = call.module as OnnxSplitPart;
   checkExportOpset(m, ctx.opset, call.path);
   const inputs = onnxOpInputs(ctx, call, m);
-  const base = call.path || "Split";
+  const base = call.path || m.opType;
   const outputs = [...Array(m.outputCount).keys()].map((k) => (k === m.outputIndex ? ctx.produce(call.output, `${base}_out`) : ctx.uniqueName(`${base}_unused${k}`)));
-  ctx.addNode("Split", inputs, outputs, { name: base, attributes: m.attributes });
+  ctx.addNode(m.opType, inputs, outputs, { name: base, attributes: m.attributes });
+}
+
+/** Rows of a [G·H, …] gate tensor in another gate order (blocks of H rows), as a new tensor. */
+function gateRows(t: Tensor, h: number, order: readonly number[]): Float32Array {
+  const row = t.size / t.shape[0];
+  const out = new Float32Array(t.size);
+  order.forEach((k, j) => out.set(Float32Array.from(t.data.subarray(k * h * row, (k + 1) * h * row) as ArrayLike<number>), j * h * row));
+  return out;
+}
+
+/**
+ * nn.LSTM / nn.GRU → one ONNX LSTM / GRU node per layer (both directions in one node; GRU with
+ * linear_before_reset = 1, PyTorch's form). Gate rows go from PyTorch's order to ONNX's (LSTM
+ * i f g o → i o f c, GRU r z n → z r h); between layers Y [T, D, B, H] is transposed and
+ * reshaped to [T, B, D·H]; batch_first input is transposed in and out. Needs opset ≥ 14.
+ */
+function rnnRule(ctx: ExportContext, call: ExportCall): void {
+  const m = call.module as LSTM | GRU;
+  const isLstm = m instanceof LSTM;
+  if (call.inputs.length !== 1) throw new NotSupportedError(`onnx export: '${call.path}' (${m.constructor.name}) is called with an initial state; export supports the zero initial state only`);
+  if (ctx.opset < 14) throw new NotSupportedError(`onnx export: '${call.path}' (${m.constructor.name}) needs opset ≥ 14, got ${ctx.opset}`);
+  const rank = call.inputShapes[0].length;
+  if (rank !== 3) throw new NotSupportedError(`onnx export: '${call.path}' (${m.constructor.name}) exports batched [T, B, I] / [B, T, I] input only, got rank ${rank}`);
+  const h = m.hiddenSize;
+  const order = isLstm ? [0, 3, 1, 2] : [1, 0, 2];
+  const g = order.length;
+  const dirs = m.suffixes();
+  let x = call.inputs[0];
+  if (m.batchFirst) {
+    const t = ctx.temp(at(call, "time_major"));
+    ctx.addNode("Transpose", [x], [t], { name: at(call, "to_time_major"), attributes: [attr.ints("perm", [1, 0, 2])] });
+    x = t;
+  }
+  const merge = ctx.constant(int64TensorProto(at(call, "merge_dirs"), [0, 0, -1]));
+  for (let l = 0; l < m.numLayers; l++) {
+    const ws = dirs.map((sfx) => m.weights(l, sfx));
+    const inF = ws[0].wih.shape[1];
+    const stackRows = (pick: (k: number) => Float32Array) => Float32Array.from(dirs.flatMap((_, k) => Array.from(pick(k))));
+    const w = ctx.initializer(new Tensor(stackRows((k) => gateRows(ws[k].wih, h, order)), [dirs.length, g * h, inF]), at(call, `W_l${l}`));
+    const r = ctx.initializer(new Tensor(stackRows((k) => gateRows(ws[k].whh, h, order)), [dirs.length, g * h, h]), at(call, `R_l${l}`));
+    const bias = (k: number) => {
+      const { bih, bhh } = ws[k];
+      const out = new Float32Array(2 * g * h);
+      if (bih && bhh) {
+        out.set(gateRows(bih, h, order), 0);
+        out.set(gateRows(bhh, h, order), g * h);
+      }
+      return out;
+    };
+    const b = ctx.initializer(new Tensor(stackRows(bias), [dirs.length, 2 * g * h]), at(call, `B_l${l}`));
+    const y = ctx.temp(at(call, `Y_l${l}`));
+    const attributes = [attr.int("hidden_size", h), attr.string("direction", dirs.length === 2 ? "bidirectional" : "forward")];
+    if (!isLstm) attributes.push(attr.int("linear_before_reset", 1));
+    ctx.addNode(isLstm ? "LSTM" : "GRU", [x, w, r, b], [y], { name: at(call, `${isLstm ? "LSTM" : "GRU"}_l${l}`), attributes });
+    const yt = ctx.temp(at(call, `Y_l${l}_tbdh`));
+    ctx.addNode("Transpose", [y], [yt], { name: at(call, `Y_l${l}_transpose`), attributes: [attr.ints("perm", [0, 2, 1, 3])] });
+    const last = l === m.numLayers - 1 && !m.batchFirst;
+    x = last ? ctx.produce(call.output, `${call.path || "rnn"}_out`) : ctx.temp(at(call, `H_l${l}`));
+    ctx.addNode("Reshape", [yt, merge], [x], { name: at(call, `Y_l${l}_merge`) });
+  }
+  if (m.batchFirst) emitNode(ctx, call, "Transpose", [x], [attr.ints("perm", [1, 0, 2])]);
 }
 
 registerExportRule(OnnxOp, onnxOpRule);
@@ -249,3 +311,5 @@ registerExportRule(ReLU, (ctx, call) => void emitNode(ctx, call, "Relu", call.in
 registerExportRule(BatchNormBase, batchNormRule);
 registerExportRule(Conv2d, convRule);
 registerExportRule(Linear, linearRule);
+registerExportRule(LSTM, rnnRule);
+registerExportRule(GRU, rnnRule);

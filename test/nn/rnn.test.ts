@@ -15,6 +15,10 @@ import { zeros } from "../../src/tensor/creation.js";
 import { ShapeError, ValueError } from "../../src/tensor/errors.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import * as nn from "../../src/nn/index.js";
+import { prepareQat } from "../../src/quant/prepare.js";
+import { convertWithReport } from "../../src/quant/convert.js";
+import { qconfigs } from "../../src/quant/index.js";
+import { randn } from "../../src/tensor/creation.js";
 import { expectClose, expectGrad, leaf } from "../core/helpers.js";
 import { type GoldenTensor, fromGolden, readGolden } from "./golden.js";
 
@@ -77,6 +81,23 @@ describe("nn.LSTM / nn.GRU vs PyTorch 1.13", () => {
     expect(() => new nn.LSTM(3, 4).forward(zeros([2, 2, 5]))).toThrow(ShapeError);
     expect(() => new nn.GRU(3, 4).forward(zeros([2, 2, 3]), zeros([2, 2, 4]))).toThrow(/h_0 must be \[1, 2, 4\]/);
   });
+});
+
+describe("LSTM / GRU in QAT", () => {
+  for (const make of [() => new nn.LSTM(3, 4), () => new nn.GRU(3, 4, { bidirectional: true })]) {
+    it(`${make().constructor.name}: prepare keeps it float, convert makes it a float island, Int8Model ≡ fake-quant`, () => {
+      const rnn = make();
+      const m = new nn.Sequential(new nn.Linear(3, 3), rnn, new nn.Linear(rnn.bidirectional ? 8 : 4, 2));
+      const x = randn([5, 2, 3]);
+      const q = prepareQat(m, { qconfig: qconfigs.x86, example: x });
+      q.forward(x);
+      const { model, report } = convertWithReport(q);
+      expect(report.islands.map((i) => i.fn)).toEqual([rnn.constructor.name]);
+      const [a, b] = [q.forward(x), model.run(x)];
+      expect(b.shape).toEqual(a.shape);
+      expectClose(b.data, a.data, 1e-6, 0);
+    });
+  }
 });
 
 describe("recurrence gradients (float64 central differences)", () => {

@@ -1,0 +1,97 @@
+/**
+ * ONNX LSTM / GRU: PyTorch 1.13 exports (test/golden/rnn/lstm.onnx — 2-layer bidirectional
+ * LSTM + Linear; gru.onnx — batch_first GRU + Linear; from scripts/golden/rnn.py) import,
+ * equal PyTorch's outputs and onnxruntime's, and train (gradients reach W, R and B of every
+ * recurrent node); re-exported they still run in onnxruntime. nn.LSTM / nn.GRU export to ONNX
+ * LSTM / GRU nodes (opset 14) that onnxruntime runs to our forward's values.
+ */
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import "../../src/ops/index.js";
+import { backward } from "../../src/autograd/backward.js";
+import { mul, sum } from "../../src/ops/index.js";
+import { randn } from "../../src/tensor/creation.js";
+import { manualSeed } from "../../src/tensor/random.js";
+import { NotSupportedError } from "../../src/tensor/errors.js";
+import type { Tensor } from "../../src/tensor/tensor.js";
+import * as nn from "../../src/nn/index.js";
+import { exportModel, importModel, OnnxModule, OnnxOp } from "../../src/onnx/index.js";
+import { expectClose } from "../core/helpers.js";
+import { fromGolden, goldenPath, readGolden, type GoldenTensor } from "../nn/golden.js";
+import { loadOrt, runOrt } from "./helpers.js";
+
+const ort = await loadOrt();
+const itOrt = ort ? it : it.skip;
+const doc = readGolden<Record<"lstm" | "gru", { x: GoldenTensor; y: GoldenTensor }>>("rnn/onnx_models.json");
+
+class Head extends nn.Module {
+  readonly rnn: nn.LSTM | nn.GRU;
+  readonly head: nn.Linear;
+  constructor(rnn: nn.LSTM | nn.GRU, head: nn.Linear) {
+    super();
+    this.rnn = this.registerModule("rnn", rnn);
+    this.head = this.registerModule("head", head);
+  }
+  forward(x: Tensor): Tensor {
+    return this.head.forward(this.rnn.forward(x));
+  }
+}
+
+describe("ONNX LSTM / GRU", () => {
+  for (const name of ["lstm", "gru"] as const) {
+    it(`${name}.onnx (torch.onnx.export, opset 14) imports, equals PyTorch and trains`, async () => {
+      const bytes = readFileSync(goldenPath(`rnn/${name}.onnx`));
+      const m = importModel(bytes) as OnnxModule;
+      m.eval();
+      const x = fromGolden(doc[name].x);
+      const y = m.forward(x);
+      expect(y.shape).toEqual(doc[name].y.shape);
+      expectClose(y.data, doc[name].y.data, 1e-5, 1e-4);
+      if (ort) expectClose((await runOrt(ort, bytes, x)).data, doc[name].y.data, 1e-5, 1e-4);
+      // Training: every recurrent node's W, R, B receive non-zero gradients.
+      m.train();
+      backward(sum(mul(m.forward(x), m.forward(x))));
+      const rnnParams = m.namedModules().filter(([, mod]) => mod instanceof OnnxOp && (mod.opType === "LSTM" || mod.opType === "GRU"))
+        .flatMap(([path, mod]) => mod.namedParameters(path));
+      expect(rnnParams.length).toBeGreaterThanOrEqual(3);
+      for (const [key, p] of rnnParams) {
+        expect(p.grad, key).toBeTruthy();
+        expect(Array.from(p.grad!.data).some((v) => v !== 0 && Number.isFinite(v)), `${key} gradient`).toBe(true);
+      }
+    });
+
+    itOrt(`${name}.onnx re-exported after import runs in onnxruntime`, async () => {
+      const m = importModel(readFileSync(goldenPath(`rnn/${name}.onnx`))) as OnnxModule;
+      m.eval();
+      const x = fromGolden(doc[name].x);
+      const out = await runOrt(ort!, exportModel(m, { example: x, opset: 14 }), x);
+      expectClose(out.data, doc[name].y.data, 1e-5, 1e-4);
+    });
+  }
+
+  const exports: [string, () => nn.Module, number[]][] = [
+    ["LSTM, 2 layers, bidirectional", () => new Head(new nn.LSTM(3, 4, { numLayers: 2, bidirectional: true }), new nn.Linear(8, 2)), [5, 2, 3]],
+    ["GRU, batch_first, no bias", () => new Head(new nn.GRU(3, 5, { batchFirst: true, bias: false }), new nn.Linear(5, 2)), [2, 6, 3]],
+    ["GRU, 2 layers, bidirectional, batch_first", () => new Head(new nn.GRU(2, 3, { numLayers: 2, bidirectional: true, batchFirst: true }), new nn.Linear(6, 1)), [3, 4, 2]],
+  ];
+  for (const [title, make, shape] of exports) {
+    itOrt(`export of nn ${title} (opset 14) runs in onnxruntime equal to our forward; re-import equal`, async () => {
+      manualSeed(5);
+      const model = make().eval();
+      const x = randn(shape);
+      const want = model.forward(x);
+      const bytes = exportModel(model, { example: x, opset: 14 });
+      const got = await runOrt(ort!, bytes, x);
+      expect(got.dims).toEqual(want.shape);
+      expectClose(got.data, want.data, 1e-5, 1e-4);
+      const back = (importModel(bytes) as OnnxModule).eval();
+      expectClose(back.forward(x).data, want.data, 1e-5, 1e-4);
+    });
+  }
+
+  it("export below opset 14 is refused naming the layer", () => {
+    const model = new Head(new nn.LSTM(3, 4), new nn.Linear(4, 2));
+    expect(() => exportModel(model, { example: randn([2, 1, 3]), opset: 13 })).toThrow(NotSupportedError);
+    expect(() => exportModel(model, { example: randn([2, 1, 3]), opset: 13 })).toThrow(/rnn.*opset ≥ 14/);
+  });
+});
