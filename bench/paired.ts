@@ -10,7 +10,7 @@
  * Called by bench/run.ts.
  */
 import os from "node:os";
-import { getBackend, setNumThreads } from "../src/backend/index.js";
+import { wasmPathsActive, setNumThreads } from "../src/backend/index.js";
 import { workersReadySync } from "../src/backend/wasm/index.js";
 import { PeerRefused } from "./torch-peer.js";
 
@@ -78,7 +78,7 @@ export function median(xs: number[]): number {
 }
 
 function setThreads(n: number): void {
-  if (getBackend() !== "wasm") return;
+  if (!wasmPathsActive()) return;
   setNumThreads(n);
   workersReadySync();
 }

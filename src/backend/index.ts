@@ -43,6 +43,15 @@ export function getBackend(): string {
   return activeName;
 }
 
+/**
+ * True when the wasm kernels outside the Kernels interface (the integer engine's fast path,
+ * fused fake-quant, observers' min/max, the SGD step) should run: on "wasm", and on
+ * "native", whose tensors live in the same wasm memory and which does not replace them.
+ */
+export function wasmPathsActive(): boolean {
+  return activeName === "wasm" || activeName === "native";
+}
+
 export function listBackends(): string[] {
   return [...registry.keys()];
 }

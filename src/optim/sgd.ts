@@ -8,7 +8,7 @@
  * State key: momentum_buffer.
  */
 import { ValueError } from "../tensor/errors.js";
-import { getBackend } from "../backend/index.js";
+import { wasmPathsActive } from "../backend/index.js";
 import { sgdStepF32 } from "../backend/wasm/optim.js";
 import { WASM_MIN_ELEMENTS } from "../backend/wasm/runtime.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -54,7 +54,7 @@ export class SGD extends Optimizer<SGDOptions> {
 }
 
 function sgdUpdate(p: Float32Array, grad: Float32Array, buf: Float32Array | null, first: boolean, g: SGDOptions): void {
-  if (p instanceof Float32Array && grad instanceof Float32Array && (buf === null || buf instanceof Float32Array) && p.length >= WASM_MIN_ELEMENTS && getBackend() === "wasm") {
+  if (p instanceof Float32Array && grad instanceof Float32Array && (buf === null || buf instanceof Float32Array) && p.length >= WASM_MIN_ELEMENTS && wasmPathsActive()) {
     return sgdStepF32(p, grad, buf, first, g); // the same arithmetic in wasm (assembly/optim.ts)
   }
   const { lr, momentum: mu, dampening, weightDecay: wd, nesterov, maximize } = g;

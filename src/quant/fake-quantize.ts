@@ -34,7 +34,7 @@ import {
 import { type Factory, type QScheme, dtypeBounds, isPerChannel, makeFactory, normalizeDType } from "./quant-spec.js";
 
 import { allocArray } from "../tensor/dtype.js";
-import { getBackend, kernels } from "../backend/index.js";
+import { wasmPathsActive, kernels } from "../backend/index.js";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "../backend/wasm/fakequant.js";
 
 const f32 = Math.fround;
@@ -96,7 +96,7 @@ function allocLike(x: FloatArray): FakeQuantResult {
 }
 
 /** The wasm backend's fused kernels take over float32 data when that backend is active. */
-const onWasm = (x: FloatArray): x is Float32Array => x instanceof Float32Array && getBackend() === "wasm";
+const onWasm = (x: FloatArray): x is Float32Array => x instanceof Float32Array && wasmPathsActive();
 
 /** Runs a wasm kernel; false (so the caller uses the JS loop) when WebAssembly memory is exhausted. */
 function tryWasm(run: () => void): boolean {

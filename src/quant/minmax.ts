@@ -5,7 +5,7 @@
  * NaN or ±Infinity). Called by ./observer.ts (which re-exports them) and the fake-quantizers.
  */
 import type { Tensor } from "../tensor/tensor.js";
-import { getBackend } from "../backend/index.js";
+import { wasmPathsActive } from "../backend/index.js";
 import { minmaxF32, minmaxPerChannelF32 } from "../backend/wasm/affine.js";
 import { WASM_MIN_ELEMENTS as WASM_MIN } from "../backend/wasm/runtime.js";
 
@@ -26,7 +26,7 @@ export function countNonFinite(a: ArrayLike<number>): number {
 
 /** [min, max] of x (NaN if any element is NaN, like torch.aminmax), as float32. */
 export function aminmax(x: ArrayLike<number>): [number, number] {
-  if (x instanceof Float32Array && x.length >= WASM_MIN && getBackend() === "wasm") return minmaxF32(x);
+  if (x instanceof Float32Array && x.length >= WASM_MIN && wasmPathsActive()) return minmaxF32(x);
   let mn = Infinity;
   let mx = -Infinity;
   let nan = false;
@@ -45,7 +45,7 @@ export function aminmaxPerChannel(x: Tensor, axis: number): [Float32Array, Float
   let inner = 1;
   for (let d = axis + 1; d < x.ndim; d++) inner *= x.shape[d];
   const outer = C * inner === 0 ? 0 : x.size / (C * inner);
-  if (x.data instanceof Float32Array && x.size >= WASM_MIN && getBackend() === "wasm") return minmaxPerChannelF32(x.data, outer, C, inner);
+  if (x.data instanceof Float32Array && x.size >= WASM_MIN && wasmPathsActive()) return minmaxPerChannelF32(x.data, outer, C, inner);
   const mins = new Float32Array(C).fill(Infinity);
   const maxs = new Float32Array(C).fill(-Infinity);
   const nan = new Uint8Array(C);

@@ -11,7 +11,7 @@ import {
   type QuantArray, type QuantDType, type QuantResult,
   checkQuantDType, checkZeroPoint, clampRange, outputArray, quantDTypeOf, requantizeOne,
 } from "./common.js";
-import { getBackend } from "../../backend/index.js";
+import { wasmPathsActive } from "../../backend/index.js";
 import { lut8Wasm, qaddWasm } from "../../backend/wasm/int8.js";
 import { WASM_MIN_ELEMENTS as WASM_MIN } from "../../backend/wasm/runtime.js";
 
@@ -71,7 +71,7 @@ export function qadd(args: QAddArgs): QuantResult {
   const am = args.aMultiplier.multiplier, as = args.aMultiplier.shift;
   const bm = args.bMultiplier.multiplier, bs = args.bMultiplier.shift;
   const om = args.outMultiplier.multiplier, os = args.outMultiplier.shift;
-  if (n >= WASM_MIN && getBackend() === "wasm") {
+  if (n >= WASM_MIN && wasmPathsActive()) {
     qaddWasm(a, aZp, b, bZp, { a: [am, as], b: [bm, bs], out: [om, os], yZp: outZp, lo, hi, leftShift }, out);
     return { data: out, shape: args.shape ? [...args.shape] : [n] };
   }
@@ -140,7 +140,7 @@ function requantizeRange(
   const base = xType === "uint8" ? 0 : -128;
   const lut = new Int16Array(256);
   for (let v = 0; v < 256; v++) lut[v] = requantizeOne(v + base - xZp, m.multiplier, m.shift, yZp, lo, hi);
-  if (getBackend() === "wasm" && s === 0 && o === 0 && len === x.length && len === out.length) {
+  if (wasmPathsActive() && s === 0 && o === 0 && len === x.length && len === out.length) {
     lut8Wasm(x, new Uint8Array(lut), out); // the output bytes (int8 values wrap to their two's complement)
     return;
   }
@@ -227,7 +227,7 @@ export function qlut(args: QLutArgs): QuantResult {
   const n = x.length;
   const out = outputArray(OP, undefined, outType, n);
   const base = xType === "uint8" ? 0 : -128;
-  if (n >= WASM_MIN && getBackend() === "wasm") lut8Wasm(x, new Uint8Array(table), out);
+  if (n >= WASM_MIN && wasmPathsActive()) lut8Wasm(x, new Uint8Array(table), out);
   else for (let i = 0; i < n; i++) out[i] = table[x[i] - base];
   return { data: out, shape: args.shape ? [...args.shape] : [n] };
 }

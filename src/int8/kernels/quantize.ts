@@ -17,7 +17,7 @@
  */
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import { allocArray } from "../../tensor/dtype.js";
-import { getBackend } from "../../backend/index.js";
+import { wasmPathsActive } from "../../backend/index.js";
 import { dequantizeF32Wasm, quantizeF32Wasm } from "../../backend/wasm/int8.js";
 import { WASM_MIN_ELEMENTS as WASM_MIN } from "../../backend/wasm/runtime.js";
 import { type QuantArray, type QuantDType, allocQuant, checkQuantDType, qrange, quantDTypeOf } from "./common.js";
@@ -72,7 +72,7 @@ export function quantizeTensor(x: FloatInput, scale: number, zp: number, qmin: n
   checkQRange(OP, qmin, qmax, d, zp);
   const s32 = checkScale(OP, "scale", scale);
   const out = allocQuant(d, x.length);
-  if (x instanceof Float32Array && x.length >= WASM_MIN && getBackend() === "wasm") {
+  if (x instanceof Float32Array && x.length >= WASM_MIN && wasmPathsActive()) {
     const nan = quantizeF32Wasm(x, s32, zp, qmin, qmax, out);
     if (nan >= 0) quantizeOne(OP, x[nan], nan, s32, zp, qmin, qmax); // throws the NaN error
     return out;
@@ -125,7 +125,7 @@ export function dequantizeTensor(q: QuantArray | Int32Array, scale: number, zp: 
   if (!Number.isInteger(zp)) throw new ValueError(`${OP}: zero point must be an integer, got ${zp}`);
   const s32 = checkScale(OP, "scale", scale);
   const out = allocArray("float32", q.length);
-  if (!(q instanceof Int32Array) && q.length >= WASM_MIN && getBackend() === "wasm") dequantizeF32Wasm(q, s32, zp, out);
+  if (!(q instanceof Int32Array) && q.length >= WASM_MIN && wasmPathsActive()) dequantizeF32Wasm(q, s32, zp, out);
   else for (let i = 0; i < q.length; i++) out[i] = (q[i] - zp) * s32;
   return out;
 }
