@@ -21,6 +21,10 @@ Writes (read by test/nn/transformer-layers.test.ts; tests never run Python):
   test/golden/transformer/encoder_state.safetensors + encoder_state.json: a 2-layer
     TransformerEncoder's state_dict written in the safetensors format (writer shared with
     safetensors_torch.py), a fixed input and the eval-mode output, to prove the keys load.
+  test/golden/transformer/{encoder_layer,vit}_opset{13,17}.onnx + onnx_fixtures.json:
+    torch.onnx.export of a post-norm GELU TransformerEncoderLayer and of a tiny ViT
+    (bench/peers/vit_torch.py: dim 32, depth 2) with a fixed input and torch's eval output,
+    for the ONNX import tests (test/onnx/transformer-import.test.ts).
 Floats are stored with 9 significant digits (exact for float32).
 """
 import json
@@ -269,7 +273,39 @@ def main():
     with open(os.path.join(OUT, "layers.json"), "w") as f:
         json.dump(doc, f, separators=(",", ":"))
     encoder_safetensors()
+    onnx_fixtures()
     print("wrote", OUT)
+
+
+
+def onnx_fixtures():
+    """torch.onnx.export of a TransformerEncoderLayer and of a tiny ViT (bench/peers/vit_torch.py),
+    opsets 13 and 17, for the import tests; with a fixed input and torch's eval output."""
+    import io
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "peers"))
+    from vit_torch import ViT  # noqa: E402
+    torch.manual_seed(2718)
+    layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.1, activation="gelu", batch_first=True, norm_first=False)
+    vit = ViT(image_size=28, patch_size=7, in_channels=1, dim=32, depth=2, heads=4, mlp_dim=64, num_classes=10)
+    with torch.no_grad():
+        for p in list(layer.parameters()) + list(vit.parameters()):
+            p.add_(torch.randn_like(p) * 0.05)
+    meta = {"torch": torch.__version__, "models": {}}
+    for name, model, x in [("encoder_layer", layer, torch.randn(2, 6, 16)), ("vit", vit, torch.randn(2, 1, 28, 28))]:
+        model.eval()
+        with torch.no_grad():
+            y = model(x)
+        for opset in [13, 17]:
+            buf = io.BytesIO()
+            torch.onnx.export(model, (x,), buf, opset_version=opset, input_names=["input"], output_names=["output"],
+                              dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, do_constant_folding=True,
+                              training=torch.onnx.TrainingMode.EVAL)
+            fname = f"{name}_opset{opset}.onnx"
+            with open(os.path.join(OUT, fname), "wb") as f:
+                f.write(buf.getvalue())
+        meta["models"][name] = {"x": T(x), "y": T(y), "state_keys": list(model.state_dict().keys())}
+    with open(os.path.join(OUT, "onnx_fixtures.json"), "w") as f:
+        json.dump(meta, f, separators=(",", ":"))
 
 
 if __name__ == "__main__":
