@@ -1,12 +1,13 @@
 /**
  * The op-level suite on both backends: the same seeded computations (forward values and
- * every gradient) through src/ops on "ref" and on "wasm" agree within the tolerance of
+ * every gradient) through src/ops on "ref" and on each fast backend registered ("wasm", and
+ * "native" where its addon is built) agree within the tolerance of
  * ./helpers.ts (relative 1e-5 of the magnitude, see expectOp), and SmallCNN trained for 200
  * SGD steps follows the same loss curve on both.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { backward } from "../../src/autograd/backward.js";
-import { getBackend, setBackend } from "../../src/backend/index.js";
+import { getBackend, listBackends, setBackend } from "../../src/backend/index.js";
 import { SmallCNN } from "../../src/nn/models/small-cnn.js";
 import * as ops from "../../src/ops/index.js";
 import { crossEntropy } from "../../src/ops/loss.js";
@@ -30,17 +31,22 @@ function evaluate(backend: string, shapes: number[][], fn: (...xs: Tensor[]) => 
   return [y, ...xs.map((x) => x.grad!)].map((t) => Float32Array.from(t.data as Float32Array));
 }
 
-/** Compares ref and wasm results with tolerance 1e-5·(max |ref| of that output) + 1e-6. */
+/** The fast backends compared with ref. */
+const FAST = listBackends().filter((b) => b !== "ref");
+
+/** Compares ref and each fast backend's results with tolerance 1e-5·(max |ref| of that output) + 1e-6. */
 function expectOp(shapes: number[][], fn: (...xs: Tensor[]) => Tensor): void {
   const want = evaluate("ref", shapes, fn);
-  const got = evaluate("wasm", shapes, fn);
-  want.forEach((w, i) => {
-    const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    expectNear(got[i], w, new Float32Array(w.length).fill(scale));
-  });
+  for (const fast of FAST) {
+    const got = evaluate(fast, shapes, fn);
+    want.forEach((w, i) => {
+      const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expectNear(got[i], w, new Float32Array(w.length).fill(scale));
+    });
+  }
 }
 
-describe("ops on ref and wasm agree", () => {
+describe(`ops on ref and ${FAST.join(", ")} agree`, () => {
   it("matmul and linear (batched, transposed weight)", () => {
     expectOp([[37, 45], [45, 29]], (a, b) => ops.matmul(a, b));
     expectOp([[3, 17, 33], [33, 9]], (a, b) => ops.matmul(a, b));
@@ -98,9 +104,11 @@ function lossCurve(backend: string, steps: number): number[] {
 describe("SmallCNN training on both backends", () => {
   it("200 SGD steps give the same loss curve", () => {
     const want = lossCurve("ref", 200);
-    const got = lossCurve("wasm", 200);
-    expectNear(got.slice(0, 20), want.slice(0, 20), undefined, 1e-4, 1e-6);
-    expectNear(got, want, undefined, 1e-2, 1e-4);
+    for (const fast of FAST) {
+      const got = lossCurve(fast, 200);
+      expectNear(got.slice(0, 20), want.slice(0, 20), undefined, 1e-4, 1e-6);
+      expectNear(got, want, undefined, 1e-2, 1e-4);
+    }
     expect(want[199]).toBeLessThan(want[0]);
   });
 });
