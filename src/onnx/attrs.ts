@@ -7,7 +7,7 @@
  */
 import { FormatError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { AttrType, type AttributeProto } from "./proto.js";
+import { AttrType, type AttributeProto, type GraphProto } from "./proto.js";
 import { readTensorProto } from "./tensor-proto.js";
 
 /** Longest ints/floats attribute we accept (pads of a 32-D tensor need 64). */
@@ -102,6 +102,13 @@ export class Attrs {
     const list = a.strings ?? [];
     if (list.length > MAX_LIST) throw new FormatError(`${this.where}: attribute '${name}' has ${list.length} values (limit ${MAX_LIST})`);
     return list.map((b) => utf8.decode(b));
+  }
+
+  graph(name: string): GraphProto | undefined {
+    const a = this.get(name, AttrType.GRAPH, "GRAPH");
+    if (!a) return undefined;
+    if (!a.g) throw new FormatError(`${this.where}: attribute '${name}' holds no graph`);
+    return a.g;
   }
 
   tensor(name: string): Tensor | undefined {

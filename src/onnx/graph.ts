@@ -10,7 +10,7 @@
  */
 import { FormatError, NotSupportedError } from "../tensor/errors.js";
 import { Attrs } from "./attrs.js";
-import { DataType, dataTypeName, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
+import { DataType, dataTypeName, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 import { MAX_TENSOR_ELEMENTS } from "./tensor-proto.js";
 
 export const MAX_NODES = 100_000;
@@ -40,6 +40,8 @@ export interface IrNode {
   /** Input value names ("" = omitted optional input). */
   inputs: string[];
   outputs: string[];
+  /** Outer-scope values read inside the node's subgraphs (If branches), not in `inputs`. */
+  implicitInputs: string[];
   attrs: Attrs;
   proto: NodeProto;
 }
@@ -125,8 +127,40 @@ function readNodes(protos: readonly NodeProto[]): IrNode[] {
     const inputs = stringList(p.input, where);
     const outputs = stringList(p.output, where);
     const attrs = new Attrs(p.attribute ?? [], where);
-    return { index, opType, domain: p.domain === "ai.onnx" ? "" : (p.domain ?? ""), name, inputs, outputs, attrs, proto: p };
+    const implicitInputs = outerReads(p);
+    return { index, opType, domain: p.domain === "ai.onnx" ? "" : (p.domain ?? ""), name, inputs, outputs, implicitInputs, attrs, proto: p };
   });
+}
+
+/** Names a node's subgraphs (GRAPH / GRAPHS attributes, recursively) read from the enclosing scope. */
+function outerReads(p: NodeProto, depth = 0): string[] {
+  const graphs = (p.attribute ?? []).flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]);
+  if (graphs.length === 0) return [];
+  if (depth > 16) throw new FormatError(`onnx import: subgraphs nested more than 16 deep`);
+  const reads = new Set<string>();
+  for (const g of graphs) {
+    const local = new Set<string>([...(g.initializer ?? []).map((t) => t.name ?? ""), ...(g.input ?? []).map((v) => v.name ?? "")]);
+    for (const n of g.node ?? []) for (const o of n.output ?? []) local.add(o);
+    for (const n of g.node ?? []) {
+      for (const v of [...(n.input ?? []), ...outerReads(n, depth + 1)]) if (v !== "" && !local.has(v)) reads.add(v);
+    }
+    for (const o of g.output ?? []) if (o.name && !local.has(o.name)) reads.add(o.name);
+  }
+  return [...reads];
+}
+
+/**
+ * The nodes of a subgraph (an If branch) in topological order, validated as a graph whose
+ * predefined values are `outer` plus the subgraph's own initializers; `where` names the
+ * owning node in errors. Called by import-build.ts when it folds an If.
+ */
+export function parseSubgraph(g: GraphProto, outer: ReadonlySet<string>, where: string): { nodes: IrNode[]; initializers: TensorProto[]; outputs: string[] } {
+  const initializers = g.initializer ?? [];
+  const outputs = (g.output ?? []).map((v) => v.name ?? "");
+  if (outputs.some((o) => o === "")) throw new FormatError(`onnx import: ${where}: a subgraph output has no name`);
+  const nodes = readNodes(g.node ?? []);
+  const predefined = new Set([...outer, ...initializers.map((t) => t.name ?? "")]);
+  return { nodes: topoSort(nodes, predefined, outputs), initializers, outputs };
 }
 
 /** Validates the graph and sorts its nodes. */
@@ -153,7 +187,7 @@ export function parseGraph(model: ModelProto): IrGraph {
   const sorted = topoSort(nodes, new Set([...initializers.keys(), ...inputs.map((i) => i.name)]), outputs);
   const consumers = new Map<string, number[]>();
   sorted.forEach((n, i) => {
-    for (const v of n.inputs) {
+    for (const v of [...n.inputs, ...n.implicitInputs]) {
       if (v === "") continue;
       const list = consumers.get(v);
       if (list) list.push(i);
@@ -182,7 +216,7 @@ function topoSort(nodes: IrNode[], predefined: ReadonlySet<string>, outputs: rea
   const pending = new Array<number>(nodes.length).fill(0);
   const users: number[][] = nodes.map(() => []);
   for (const n of nodes) {
-    for (const v of new Set(n.inputs)) {
+    for (const v of new Set([...n.inputs, ...n.implicitInputs])) {
       if (v === "" || predefined.has(v)) continue;
       const p = producer.get(v);
       if (p === undefined) throw new FormatError(`onnx import: ${describeNode(n)} reads '${v}', which no node, initializer or graph input defines`);

@@ -1,6 +1,7 @@
 /**
  * Builds an OnnxModule from a validated, sorted IrGraph. Per node, in order:
- *   Constant → a known value; Identity → an alias; a node whose inputs are all constants
+ *   Constant → a known value; Identity → an alias; If → its taken branch, inlined (the
+ *   condition must fold at import, onnx-ops-control.ts); a node whose inputs are all constants
  *   (not trainable initializers) → folded now with its generic kernel; otherwise a standard
  *   layer (layer-builders.ts) or a generic OnnxOp (onnx-ops.ts) registered as a child.
  * Float initializers are trainable (except settings such as Pow's exponent, FROZEN_INPUTS): standard layers copy them into their own parameters,
@@ -14,7 +15,8 @@ import { noGrad } from "../tensor/grad-mode.js";
 import { Tensor } from "../tensor/tensor.js";
 import { cast } from "../ops/layout.js";
 import type { Module } from "../nn/module.js";
-import { describeNode, type IrGraph, type IrNode } from "./graph.js";
+import { describeNode, parseSubgraph, type IrGraph, type IrNode } from "./graph.js";
+import { staticValue } from "./onnx-ops-control.js";
 import { LAYER_BUILDERS, type BuildContext } from "./layer-builders.js";
 import { ChildPlacer, pathCandidates } from "./naming.js";
 import { OnnxModule, OnnxOp, type InputSlot, type OnnxOpOptions, type OnnxStep } from "./onnx-module.js";
@@ -25,7 +27,7 @@ import { readTensorProto } from "./tensor-proto.js";
 
 /** Ops the float importer handles (Constant and Identity are resolved at import). */
 export function supportedFloatOps(): string[] {
-  return [...new Set([...Object.keys(LAYER_BUILDERS), ...Object.keys(GENERIC_OPS), "Constant", "Identity"])].sort();
+  return [...new Set([...Object.keys(LAYER_BUILDERS), ...Object.keys(GENERIC_OPS), "Constant", "Identity", "If"])].sort();
 }
 
 class GraphImporter {
@@ -36,6 +38,8 @@ class GraphImporter {
   private readonly params = new Map<string, Tensor>();
   private readonly int64 = new Set<string>();
   private readonly aliases = new Map<string, string>();
+  /** Values read inside inlined If branches (the graph's consumer map does not see them). */
+  private readonly branchUses = new Set<string>();
   private readonly producerOp = new Map<string, string>();
   private readonly steps: OnnxStep[] = [];
   private readonly root: OnnxModule;
@@ -44,16 +48,19 @@ class GraphImporter {
   constructor(private readonly g: IrGraph) {
     this.root = new OnnxModule({ inputs: g.inputs.map((i) => ({ name: i.name, dims: i.dims })), outputs: [], steps: this.steps, constants: this.constants, opset: g.opset, graphName: g.name });
     this.placer = new ChildPlacer(this.root);
-    for (const [name, tp] of g.initializers) {
-      const t = readTensorProto(saturateInt64(tp), `initializer '${name}'`);
-      if (t.dtype === "float32" || t.dtype === "float64") this.floatInits.set(name, t.dtype === "float32" ? t : cast(t, "float32"));
-      else this.constants.set(name, t);
-      if (tp.dataType === DataType.INT64) this.int64.add(name);
-    }
+    for (const [name, tp] of g.initializers) this.addInitializer(name, tp);
     for (const i of g.inputs) {
       if (!GRAPH_INPUT_TYPES.has(i.elemType)) throw new NotSupportedError(`onnx import: graph input '${i.name}' is ${dataTypeName(i.elemType)}; float graphs take FLOAT, DOUBLE, INT64 (as int32), INT32, INT8, UINT8 or BOOL (as uint8) inputs`);
       if (i.elemType === DataType.INT64) this.int64.add(i.name);
     }
+  }
+
+  private addInitializer(name: string, tp: TensorProto): void {
+    if (name === "" || this.floatInits.has(name) || this.constants.has(name)) throw new FormatError(`onnx import: initializer name '${name}' is empty or used twice`);
+    const t = readTensorProto(saturateInt64(tp), `initializer '${name}'`);
+    if (t.dtype === "float32" || t.dtype === "float64") this.floatInits.set(name, t.dtype === "float32" ? t : cast(t, "float32"));
+    else this.constants.set(name, t);
+    if (tp.dataType === DataType.INT64) this.int64.add(name);
   }
 
   build(): OnnxModule {
@@ -82,6 +89,7 @@ class GraphImporter {
     node.inputs = node.inputs.map((v) => this.resolve(v));
     this.checkExtraOutputs(node, where);
     if (MULTI_OUTPUT.has(node.opType)) return this.multiOutput(node, where);
+    if (node.opType === "If") return this.foldIf(node, where);
     const out = node.outputs[0];
     if (out === undefined || out === "") throw new FormatError(`onnx import: ${where} has no output`);
     if (node.opType === "Constant") return this.setConstant(out, this.constantValue(node, where), this.int64Constant(node));
@@ -120,9 +128,9 @@ class GraphImporter {
 
   /** Only the first output may be used (MaxPool indices, Dropout masks, BN training outputs are not). */
   private checkExtraOutputs(node: IrNode, where: string): void {
-    if (MULTI_OUTPUT.has(node.opType)) return;
+    if (MULTI_OUTPUT.has(node.opType) || node.opType === "If") return;
     node.outputs.slice(1).forEach((o) => {
-      if (o !== "" && (this.g.consumers.has(o) || this.g.outputs.includes(o))) {
+      if (o !== "" && this.isUsed(o)) {
         throw new NotSupportedError(`onnx import: ${where} output ${o} is used, but only the first output of ${node.opType} is supported`);
       }
     });
@@ -172,12 +180,47 @@ class GraphImporter {
     if (!node.outputs.some((o) => o !== "")) throw new FormatError(`onnx import: ${where} has no output`);
     const constant = node.inputs.every((v, i) => v === "" || this.constants.has(v) || this.frozen(node, i));
     node.outputs.forEach((out, k) => {
-      if (out === "" || (!this.g.consumers.has(out) && !this.g.outputs.includes(out))) return;
+      if (out === "" || !this.isUsed(out)) return;
       if (constant) return this.fold(node, where, out, k);
       this.producerOp.set(out, node.opType);
       const part = new OnnxSplitPart({ ...this.genericOptions(node, where, k), outputIndex: k, outputCount: node.outputs.length });
       IMPORTED_OPSET.set(part, this.g.opset);
       this.place(node, part, node.inputs.filter((v) => v !== "" && this.valueOf(v) === undefined), out);
+    });
+  }
+
+  /** Read by a node (of the graph or of an inlined If branch) or a graph output. */
+  private isUsed(name: string): boolean {
+    return this.g.consumers.has(name) || this.g.outputs.includes(name) || this.branchUses.has(name);
+  }
+
+  /**
+   * If: its condition must fold at import (onnx-ops-control.ts); the taken branch's
+   * initializers and nodes are then imported in place, and the If's outputs alias the
+   * branch's outputs. A data-dependent condition is a NotSupportedError naming the node.
+   */
+  private foldIf(node: IrNode, where: string): void {
+    const condName = node.inputs[0] ?? "";
+    const cond = staticValue(condName, {
+      graph: this.g,
+      constant: (v) => this.valueOf(this.resolve(v)) ?? undefined,
+      run: (n, inputs) => this.compile(n, describeNode(n))(inputs),
+    });
+    if (!cond) throw new NotSupportedError(`onnx import: ${where} branches on '${condName}', which depends on the input data; only an If whose condition folds at import (a constant, or computed from initializers and static input shapes) is supported`);
+    if (cond.size !== 1) throw new FormatError(`onnx import: ${where} condition '${condName}' must hold one value, got ${cond.size}`);
+    const taken = cond.item() !== 0 ? "then_branch" : "else_branch";
+    const branch = node.attrs.graph(taken);
+    if (!branch) throw new FormatError(`onnx import: ${where} has no ${taken}`);
+    const outer = new Set<string>([...this.g.initializers.keys(), ...this.g.inputs.map((i) => i.name), ...this.constants.keys(), ...this.floatInits.keys(), ...this.aliases.keys()]);
+    for (const n of this.g.nodes) for (const o of n.outputs) outer.add(o);
+    const sub = parseSubgraph(branch, outer, `${where} ${taken}`);
+    if (sub.outputs.length !== node.outputs.length) throw new FormatError(`onnx import: ${where} ${taken} has ${sub.outputs.length} outputs, the If ${node.outputs.length}`);
+    for (const tp of sub.initializers) this.addInitializer(tp.name ?? "", tp);
+    for (const n of sub.nodes) for (const v of [...n.inputs, ...n.implicitInputs]) this.branchUses.add(v);
+    sub.outputs.forEach((o, k) => node.outputs[k] !== "" && this.branchUses.add(o));
+    for (const n of sub.nodes) this.addNode(n);
+    sub.outputs.forEach((o, k) => {
+      if (node.outputs[k] !== "") this.identity(this.resolve(o), node.outputs[k]);
     });
   }
 
