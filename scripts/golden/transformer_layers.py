@@ -25,6 +25,9 @@ Writes (read by test/nn/transformer-layers.test.ts; tests never run Python):
     torch.onnx.export of a post-norm GELU TransformerEncoderLayer and of a tiny ViT
     (bench/peers/vit_torch.py: dim 32, depth 2) with a fixed input and torch's eval output,
     for the ONNX import tests (test/onnx/transformer-import.test.ts).
+  test/golden/transformer/vit_state.safetensors + vit_state.json: a tiny ViT's state_dict (dim 16,
+    depth 1), a fixed input and torch's eval logits, for the zoo model's key/weight check; also the
+    state-dict keys of the CharTransformer twin.
 Floats are stored with 9 significant digits (exact for float32).
 """
 import json
@@ -266,6 +269,22 @@ def encoder_safetensors():
         json.dump(meta, f, separators=(",", ":"))
 
 
+def vit_safetensors():
+    """A tiny ViT (bench/peers/vit_torch.py) state_dict through safetensors, with torch's eval logits."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "peers"))
+    from vit_torch import CharTransformer, ViT  # noqa: E402
+    torch.manual_seed(31415)
+    opts = {"image_size": 28, "patch_size": 7, "in_channels": 1, "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32, "num_classes": 10}
+    vit = ViT(**opts).eval()
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        y = vit(x)
+    write_safetensors(os.path.join(OUT, "vit_state.safetensors"), dict(vit.state_dict()), {"format": "pt", "source": "transformer_layers.py"})
+    with open(os.path.join(OUT, "vit_state.json"), "w") as f:
+        json.dump({"torch": torch.__version__, "options": opts, "keys": list(vit.state_dict().keys()), "x": T(x), "y": T(y),
+                   "char_keys": list(CharTransformer(50, 16, dim=16, depth=2, heads=2).state_dict().keys())}, f, separators=(",", ":"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     layers, encoder = encoder_cases()
@@ -274,6 +293,7 @@ def main():
         json.dump(doc, f, separators=(",", ":"))
     encoder_safetensors()
     onnx_fixtures()
+    vit_safetensors()
     print("wrote", OUT)
 
 

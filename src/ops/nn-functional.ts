@@ -2,7 +2,9 @@
  * Transformer building blocks as fused differentiable ops (torch.nn.functional names):
  * erf (torch.erf), gelu (exact erf form and the tanh approximation), layerNorm and embedding.
  * Each computes its forward in one pass with float64 accumulators and records a hand-written
- * vjp (no intermediate tensors; see the timing in test/nn/transformer-ops.test.ts). Called by the
+ * vjp (no intermediate tensors). Measured once (/tmp script, load average 12 on 2 cores) for
+ * forward+backward: layerNorm on [64, 17, 64] 32 ms fused vs 76 ms composed of mean/sub/mul/
+ * sqrt/div; gelu on [64, 17, 128] 108 ms fused vs 129 ms composed (erf dominates both). Called by the
  * layers in src/nn/layers (GELU, LayerNorm, Embedding), the ONNX importer (Erf) and users
  * (through the capturable versions in ./captured.ts).
  *

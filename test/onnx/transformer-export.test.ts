@@ -1,7 +1,7 @@
 /**
  * Float ONNX export of transformer models (src/onnx/export-transformer.ts + the FunctionCall
  * rule): TransformerEncoderLayer/Encoder (pre- and post-norm, GELU and ReLU, causal mask), a
- * user's functional attention module, run by onnxruntime-node at opset 13 (LayerNorm
+ * user's functional attention module and the zoo's vitTiny, run by onnxruntime-node at opset 13 (LayerNorm
  * decomposed) and 17 (LayerNormalization) and compared with our forward.
  */
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { noGrad } from "../../src/tensor/grad-mode.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { exportModel } from "../../src/onnx/export.js";
 import { decodeModel } from "../../src/onnx/proto.js";
+import { vitTiny } from "../../src/nn/models/vit.js";
 import { UserAttention } from "../nn/transformer-helpers.js";
 import { loadOrt, ortUnavailable, relDiff, runOrt } from "./helpers.js";
 
@@ -37,6 +38,7 @@ function randomizeNorms(m: nn.Module): void {
 const cases: [string, () => nn.Module, number[]][] = [
   ["pre-norm GELU batch-first layer", () => new nn.TransformerEncoderLayer(16, 4, { dimFeedforward: 32, activation: "gelu", batchFirst: true, normFirst: true }), [2, 6, 16]],
   ["post-norm ReLU seq-first layer", () => new nn.TransformerEncoderLayer(16, 2, { dimFeedforward: 24 }), [6, 2, 16]],
+  ["vitTiny (pad-in class token, functional slice/flatten head)", () => vitTiny({ dim: 32, depth: 2, heads: 4, mlpDim: 64 }), [2, 1, 28, 28]],
   ["causal 2-layer encoder with final norm", () => new Causal(new nn.TransformerEncoderLayer(16, 4, { dimFeedforward: 32, activation: "gelu", batchFirst: true })), [2, 5, 16]],
 ];
 
