@@ -35,7 +35,7 @@ export function setBackend(name: string): void {
 
 /** Selects the fastest registered backend ("native", else "wasm", else "ref") and returns its name. */
 export function useFastestBackend(): string {
-  setBackend(["wasm", "ref"].find((name) => registry.has(name))!);
+  setBackend(["native", "wasm", "ref"].find((name) => registry.has(name))!);
   return activeName;
 }
 
