@@ -24,6 +24,7 @@ Writes (read by test/nn/transformer-layers.test.ts; tests never run Python):
   test/golden/transformer/{encoder_layer,vit}_opset{13,17}.onnx + onnx_fixtures.json:
     torch.onnx.export of a post-norm GELU TransformerEncoderLayer and of a tiny ViT
     (bench/peers/vit_torch.py: dim 32, depth 2) with a fixed input and torch's eval output,
+    and char_lm_opset17.onnx, a 1-layer CharTransformer (int64 tokens, Gather, Trilu),
     for the ONNX import tests (test/onnx/transformer-import.test.ts).
   test/golden/transformer/vit_state.safetensors + vit_state.json: a tiny ViT's state_dict (dim 16,
     depth 1), a fixed input and torch's eval logits, for the zoo model's key/weight check; also the
@@ -324,6 +325,19 @@ def onnx_fixtures():
             with open(os.path.join(OUT, fname), "wb") as f:
                 f.write(buf.getvalue())
         meta["models"][name] = {"x": T(x), "y": T(y), "state_keys": list(model.state_dict().keys())}
+    # a character LM: int64 token input, Embedding → Gather, the causal mask → Trilu (opset ≥ 14)
+    from vit_torch import CharTransformer  # noqa: E402
+    torch.manual_seed(1414)
+    lm = CharTransformer(40, 12, dim=16, depth=1, heads=2).eval()
+    x = torch.randint(0, 40, (2, 12))
+    with torch.no_grad():
+        y = lm(x)
+    buf = io.BytesIO()
+    torch.onnx.export(lm, (x,), buf, opset_version=17, input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, training=torch.onnx.TrainingMode.EVAL)
+    with open(os.path.join(OUT, "char_lm_opset17.onnx"), "wb") as f:
+        f.write(buf.getvalue())
+    meta["models"]["char_lm"] = {"x": T(x), "y": T(y), "state_keys": list(lm.state_dict().keys())}
     with open(os.path.join(OUT, "onnx_fixtures.json"), "w") as f:
         json.dump(meta, f, separators=(",", ":"))
 

@@ -2,17 +2,19 @@
  * Generic ONNX kernels for transformer graphs, built from the differentiable ops of src/ops so
  * an imported model fine-tunes through them: LayerNormalization (opset 17; output Y — the
  * optional Mean / InvStdDev outputs are refused) over the axes [axis, rank), Scale and B
- * broadcast to those dims; Gelu (opset 20; approximate "none" or "tanh"); `gatherFloat`, the
+ * broadcast to those dims; Gelu (opset 20; approximate "none" or "tanh"); Trilu (opset 14, the
+ * causal mask of torch.triu/tril); `gatherFloat`, the
  * differentiable Gather of float data that onnx-ops.ts's Gather calls. A PyTorch
  * TransformerEncoderLayer exported at opset 13 arrives decomposed (ReduceMean, Pow, Sqrt, Erf)
  * and needs none of these. Registered in onnx-ops.ts (GENERIC_OPS).
  */
-import { NotSupportedError } from "../tensor/errors.js";
+import { NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { normalizeAxis, numel, shapesEqual } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { where } from "../ops/binary.js";
 import { broadcastTo, permute, reshape } from "../ops/layout.js";
 import { embedding, gelu, layerNorm } from "../ops/nn-functional.js";
-import { type Compiler, floatInput, get, need, opt } from "./onnx-ops-util.js";
+import { type Compiler, floatInput, get, intValues, need, opt } from "./onnx-ops-util.js";
 
 const layerNormalization: Compiler = (c) => {
   need(c, 2, 3);
@@ -35,9 +37,26 @@ const geluOp: Compiler = (c) => {
   return (i) => gelu(floatInput(c, get(i, 0)), approximate);
 };
 
+/** Trilu (opset 14): keeps the upper (j − i ≥ k) or lower (j − i ≤ k) triangle of the last two dims, zeroes the rest. */
+const trilu: Compiler = (c) => {
+  need(c, 1, 2);
+  const upper = c.attrs.int("upper", 1) !== 0;
+  return (i) => {
+    const x = get(i, 0);
+    const kt = opt(i, 1);
+    const k = kt ? intValues(kt, c.where)[0] ?? 0 : 0;
+    if (x.ndim < 2) throw new ShapeError(`${c.where}: Trilu needs a tensor of rank ≥ 2, got ${fmtShape(x.shape)}`);
+    const [r, col] = x.shape.slice(-2);
+    const keep = new Uint8Array(r * col);
+    for (let a = 0; a < r; a++) for (let b = 0; b < col; b++) keep[a * col + b] = (upper ? b - a >= k : b - a <= k) ? 1 : 0;
+    return where(new Tensor(keep, [r, col]), x, 0);
+  };
+};
+
 export const TRANSFORMER_OPS: Readonly<Record<string, Compiler>> = {
   LayerNormalization: layerNormalization,
   Gelu: geluOp,
+  Trilu: trilu,
 };
 
 /**
