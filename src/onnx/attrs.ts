@@ -3,12 +3,13 @@
  * `a.ints("pads", [0, 0, 0, 0])`, … Each getter checks the declared attribute type and the
  * value (safe integers, finite lists of bounded length) and throws a FormatError naming the
  * node, so a hostile file cannot smuggle a wrong type or a billion-element list past it.
+ * `saturatedInt(s)` clamp int64 values beyond int32 instead of rejecting them.
  * Called by the layer builders and generic op kernels of the importer.
  */
 import { FormatError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { AttrType, type AttributeProto, type GraphProto } from "./proto.js";
-import { readTensorProto } from "./tensor-proto.js";
+import { clampToInt32, readTensorProto } from "./tensor-proto.js";
 
 /** Longest ints/floats attribute we accept (pads of a 32-D tensor need 64). */
 const MAX_LIST = 1024;
@@ -72,6 +73,33 @@ export class Attrs {
     const list = a.ints ?? [];
     if (list.length > MAX_LIST) throw new FormatError(`${this.where}: attribute '${name}' has ${list.length} values (limit ${MAX_LIST})`);
     return list.map((v) => this.checkInt(name, v));
+  }
+
+  /**
+   * An INTS attribute with values beyond int32 clamped to it (INT64_MAX / INT64_MIN mean "to
+   * the end" in Slice starts / ends before opset 10); the decoder reads int64 as Number, so
+   * values beyond 2^53 are approximate but clamp to the same bound. Undefined when absent.
+   */
+  saturatedInts(name: string): number[] | undefined {
+    const a = this.get(name, AttrType.INTS, "INTS");
+    if (!a) return undefined;
+    const list = a.ints ?? [];
+    if (list.length > MAX_LIST) throw new FormatError(`${this.where}: attribute '${name}' has ${list.length} values (limit ${MAX_LIST})`);
+    return list.map((v) => this.saturate(name, v));
+  }
+
+  /** An INT attribute clamped to int32 (as saturatedInts). */
+  saturatedInt(name: string, dflt: number): number;
+  saturatedInt(name: string): number | undefined;
+  saturatedInt(name: string, dflt?: number): number | undefined {
+    const a = this.get(name, AttrType.INT, "INT");
+    return a ? this.saturate(name, a.i ?? 0) : dflt;
+  }
+
+  private saturate(name: string, v: unknown): number {
+    if (typeof v === "bigint") return clampToInt32(v);
+    if (typeof v !== "number" || !Number.isInteger(v)) throw new FormatError(`${this.where}: attribute '${name}' holds ${String(v)}, not an integer`);
+    return clampToInt32(v);
   }
 
   float(name: string, dflt: number): number {

@@ -22,7 +22,7 @@ import { ChildPlacer, pathCandidates } from "./naming.js";
 import { OnnxModule, OnnxOp, type InputSlot, type OnnxOpOptions, type OnnxStep } from "./onnx-module.js";
 import { IMPORTED_OPSET, OnnxSplitPart } from "./onnx-imported-op.js";
 import { GENERIC_OPS, type OpContext } from "./onnx-ops.js";
-import { AttrType, DataType, dataTypeName, type TensorProto } from "./proto.js";
+import { DataType, dataTypeName, type TensorProto } from "./proto.js";
 import { readTensorProto } from "./tensor-proto.js";
 
 /** Ops the float importer handles (Constant and Identity are resolved at import). */
@@ -57,7 +57,7 @@ class GraphImporter {
 
   private addInitializer(name: string, tp: TensorProto): void {
     if (name === "" || this.floatInits.has(name) || this.constants.has(name)) throw new FormatError(`onnx import: initializer name '${name}' is empty or used twice`);
-    const t = readTensorProto(saturateInt64(tp), `initializer '${name}'`);
+    const t = readTensorProto(tp, `initializer '${name}'`, { int64: "saturate" });
     if (t.dtype === "float32" || t.dtype === "float64") this.floatInits.set(name, t.dtype === "float32" ? t : cast(t, "float32"));
     else this.constants.set(name, t);
     if (tp.dataType === DataType.INT64) this.int64.add(name);
@@ -139,7 +139,7 @@ class GraphImporter {
   private constantValue(node: IrNode, where: string): Tensor {
     const a = node.attrs;
     const tp = node.proto.attribute?.find((x) => x.name === "value")?.t;
-    if (tp && tp.dataType === DataType.INT64) return readTensorProto(saturateInt64(tp), `${where} attribute 'value'`);
+    if (tp && tp.dataType === DataType.INT64) return readTensorProto(tp, `${where} attribute 'value'`, { int64: "saturate" });
     const t = a.tensor("value");
     if (t) return t;
     if (a.has("value_float")) return new Tensor(Float32Array.of(a.float("value_float", 0)), []);
@@ -165,7 +165,7 @@ class GraphImporter {
 
   private opContext(node: IrNode, where: string, outputIndex = 0): OpContext {
     const consts = node.inputs.map((v) => this.valueOf(v));
-    const saturatedInts = (name: string) => saturatedIntsAttr(node, name, where);
+    const saturatedInts = (name: string) => node.attrs.saturatedInts(name);
     return { opType: node.opType, where, attrs: node.attrs, opset: this.g.opset, consts, outputCount: node.outputs.length, outputIndex, saturatedInts };
   }
 
@@ -305,43 +305,6 @@ const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType
 const MULTI_OUTPUT: ReadonlySet<string> = new Set(["Split", "LSTM", "GRU"]);
 
 const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
-
-/**
- * An INT64 tensor with values outside int32 saturated to the int32 range (our int64 storage):
- * exporters write INT64_MAX / INT64_MIN for "to the end" in Slice starts/ends, which clamp to
- * the axis anyway. Other element types are returned unchanged.
- */
-function saturateInt64(tp: TensorProto): TensorProto {
-  if (tp.dataType !== DataType.INT64) return tp;
-  const lo = -(2 ** 31);
-  const hi = 2 ** 31 - 1;
-  const raw = tp.rawData;
-  if (raw && raw.length > 0 && raw.length % 8 === 0) {
-    const src = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const out = new Uint8Array(raw.length);
-    const dst = new DataView(out.buffer);
-    for (let o = 0; o < raw.length; o += 8) {
-      const v = src.getBigInt64(o, true);
-      dst.setBigInt64(o, v < BigInt(lo) ? BigInt(lo) : v > BigInt(hi) ? BigInt(hi) : v, true);
-    }
-    return { ...tp, rawData: out };
-  }
-  if (tp.int64Data) return { ...tp, int64Data: tp.int64Data.map((v) => (typeof v === "number" ? Math.min(Math.max(v, lo), hi) : v)) };
-  return tp;
-}
-
-/** An INTS attribute (type-checked by Attrs first when it is in range) with values saturated to int32. */
-function saturatedIntsAttr(node: IrNode, name: string, where: string): number[] | undefined {
-  const a = node.proto.attribute?.find((x) => x.name === name);
-  if (!a) return undefined;
-  if (a.type !== undefined && a.type !== AttrType.INTS) throw new FormatError(`${where}: attribute '${name}' must be INTS`);
-  const list = a.ints ?? [];
-  if (list.length > 1024) throw new FormatError(`${where}: attribute '${name}' has ${list.length} values (limit 1024)`);
-  return list.map((v) => {
-    if (typeof v !== "number" || Number.isNaN(v) || !Number.isInteger(v)) throw new FormatError(`${where}: attribute '${name}' holds ${String(v)}, not an integer`);
-    return Math.min(Math.max(v, -(2 ** 31)), 2 ** 31 - 1);
-  });
-}
 
 /** The float OnnxModule of a graph. */
 export function buildOnnxModule(g: IrGraph): OnnxModule {

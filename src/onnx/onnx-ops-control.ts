@@ -66,8 +66,8 @@ function shapeOf(n: IrNode, g: IrGraph): Known {
   if (!input?.dims) return null;
   const dims = input.dims.map((d) => (typeof d === "number" ? d : null));
   const clampIdx = (i: number) => Math.min(Math.max(i < 0 ? i + dims.length : i, 0), dims.length);
-  const start = clampIdx(n.attrs.int("start", 0));
-  const end = clampIdx(n.attrs.int("end", dims.length));
+  const start = clampIdx(n.attrs.saturatedInt("start", 0));
+  const end = clampIdx(n.attrs.saturatedInt("end", dims.length));
   const part = dims.slice(start, end);
   if (part.every((d) => d !== null)) return new Tensor(Int32Array.from(part as number[]), [part.length]);
   return { dims: part };

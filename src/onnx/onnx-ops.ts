@@ -9,7 +9,7 @@
  * onnx-ops-math.ts (elementwise, logic, Where, Erf), onnx-ops-reduce.ts (Reduce*, ArgMax,
  * GlobalMaxPool), onnx-ops-shape.ts (Slice, Split, Expand, Tile, Range, ConstantOfShape),
  * onnx-ops-conv.ts (functional Conv / ConvTranspose / pooling, InstanceNormalization) and
- * onnx-ops-transformer.ts (LayerNormalization, Gelu), onnx-ops-resize.ts (Resize); shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
+ * onnx-ops-transformer.ts (LayerNormalization, Gelu), onnx-ops-resize.ts (Resize), onnx-ops-rnn.ts (LSTM, GRU); shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
  * import-quantized.ts (float islands).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
@@ -30,6 +30,7 @@ import { SHAPE_OPS } from "./onnx-ops-shape.js";
 import { CONV_OPS } from "./onnx-ops-conv.js";
 import { resize } from "./onnx-ops-resize.js";
 import { TRANSFORMER_OPS, gatherFloat } from "./onnx-ops-transformer.js";
+import { RNN_OPS } from "./onnx-ops-rnn.js";
 
 export type { Compiler, Kernel, OpContext } from "./onnx-ops-util.js";
 export { intValues } from "./onnx-ops-util.js";
@@ -144,8 +145,8 @@ function concatOp(c: OpContext): Kernel {
 
 function shapeOp(c: OpContext): Kernel {
   need(c, 1);
-  const start = c.attrs.int("start", 0);
-  const end = c.attrs.int("end");
+  const start = c.attrs.saturatedInt("start", 0);
+  const end = c.attrs.saturatedInt("end");
   return (i) => {
     const dims = get(i, 0).shape;
     const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + dims.length : v, 0), dims.length);
@@ -262,5 +263,5 @@ export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
     return (i) => get(i, 0);
   },
   Resize: resize,
-  ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS, ...CONV_OPS, ...TRANSFORMER_OPS,
+  ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS, ...CONV_OPS, ...RNN_OPS, ...TRANSFORMER_OPS,
 };

@@ -2,8 +2,8 @@
  * TensorProto → Tensor with every size checked before anything is allocated: dims must be
  * integers in [0, 2^31), the element count at most MAX_TENSOR_ELEMENTS, and the stored data
  * (raw_data or the typed *_data field) exactly that many elements — so no declared size can
- * make us allocate more than the file itself holds. INT64 becomes int32 (range-checked),
- * BOOL uint8. Called by import.ts (initializers, Constant nodes) and the quantized importer.
+ * make us allocate more than the file itself holds. INT64 becomes int32 (range-checked, or
+ * saturated on request: `saturateInt64`, read as BigInt), BOOL uint8. Called by import.ts (initializers, Constant nodes) and the quantized importer.
  */
 import { type AnyArray, type DType, allocArray, intRange, isFloatDType } from "../tensor/dtype.js";
 import { FormatError, NotSupportedError, fmtShape } from "../tensor/errors.js";
@@ -63,8 +63,43 @@ function checkStorage(tp: TensorProto, what: string): void {
   if (tp.segment) throw new NotSupportedError(`${what}: segmented tensors are not supported`);
 }
 
+export interface ReadOptions {
+  /**
+   * INT64 values outside int32 (our int64 storage): "strict" (default) is a FormatError;
+   * "saturate" clamps them to [−2^31, 2^31 − 1] — exporters write INT64_MAX / INT64_MIN for
+   * "to the end" in Slice starts / ends and Shape / Split bounds, which clamp to the axis anyway.
+   * raw_data is read as BigInt, so values beyond 2^53 clamp exactly.
+   */
+  int64?: "strict" | "saturate";
+}
+
+/** v clamped to the int32 range (BigInt or Number input). */
+export function clampToInt32(v: bigint | number): number {
+  if (typeof v === "bigint") return v < BigInt(INT32_MIN) ? INT32_MIN : v > BigInt(INT32_MAX) ? INT32_MAX : Number(v);
+  return v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : v;
+}
+
+/**
+ * An INT64 TensorProto with every value clamped to int32 (see ReadOptions.int64); other
+ * element types are returned unchanged. raw_data values are read as BigInt.
+ */
+export function saturateInt64(tp: TensorProto): TensorProto {
+  if (tp.dataType !== DataType.INT64) return tp;
+  const raw = tp.rawData;
+  if (raw && raw.length > 0 && raw.length % 8 === 0) {
+    const src = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const out = new Uint8Array(raw.length);
+    const dst = new DataView(out.buffer);
+    for (let o = 0; o < raw.length; o += 8) dst.setBigInt64(o, BigInt(clampToInt32(src.getBigInt64(o, true))), true);
+    return { ...tp, rawData: out };
+  }
+  if (tp.int64Data) return { ...tp, int64Data: tp.int64Data.map((v) => (typeof v === "number" && !Number.isNaN(v) ? clampToInt32(v) : v)) };
+  return tp;
+}
+
 /** Converts an initializer or Constant value; `what` names it in errors. */
-export function readTensorProto(tp: TensorProto, what = `tensor '${tp.name ?? ""}'`): Tensor {
+export function readTensorProto(tp: TensorProto, what = `tensor '${tp.name ?? ""}'`, opts: ReadOptions = {}): Tensor {
+  if (opts.int64 === "saturate") tp = saturateInt64(tp);
   checkStorage(tp, what);
   const spec = SPECS[tp.dataType ?? 0];
   if (!spec) {
