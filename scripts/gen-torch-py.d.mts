@@ -1,0 +1,2 @@
+// Types of gen-torch-py.mjs (imported by test/interop/torch-codegen.test.ts).
+export function render(): string;
