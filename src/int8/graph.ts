@@ -4,6 +4,8 @@
  * biases and multipliers live in a separate tensor table referenced by key.
  * Written by quant.convert (and the ONNX importer), executed by ./model.ts.
  */
+import { type DynamicLinearNode, type LinearNBitsNode, dynamicTensorKeys } from "./graph-dynamic.js";
+export { FLOAT_Q, type DynamicActivation, type DynamicLinearNode, type LinearNBitsNode } from "./graph-dynamic.js";
 
 /** Quantization parameters of one activation tensor. r = scale·(q − zeroPoint). */
 export interface QParams {
@@ -22,6 +24,8 @@ export interface ValueInfo {
   q: QParams;
   /** Where the value comes from in the source model (module path), for inspection. */
   source?: string;
+  /** A float32 value of a dynamic model (./graph-dynamic.ts); `q` is then FLOAT_Q and unused. */
+  float?: boolean;
 }
 
 /** Keys into the tensor table. */
@@ -157,7 +161,7 @@ export interface FloatIslandNode extends NodeBase {
   call?: { op: string; args: unknown[] };
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | FloatIslandNode;
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */
@@ -176,5 +180,6 @@ export interface Int8Graph {
 export function nodeTensorKeys(n: Int8Node): string[] {
   if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : []), ...(n.wZeroPoints ? [n.wZeroPoints] : [])];
   if (n.op === "lut") return [n.table];
+  if (n.op === "dynamic_linear" || n.op === "linear_nbits") return dynamicTensorKeys(n);
   return [];
 }

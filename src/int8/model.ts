@@ -23,6 +23,7 @@ import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
 import { transposeQuant } from "./kernels/layout.js";
 import { type IslandFn, islandFromCall } from "./islands.js";
+import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 export type { IslandFn } from "./islands.js";
 import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
 import { getBackend } from "../backend/index.js";
@@ -136,6 +137,7 @@ export class Int8Model {
     const inputs = more.map((t, i) => this.quantizeAs(t, extra[i]));
     const { output } = this.runQuantized(q, { inputs });
     const out = this.value(this.graph.output);
+    if (out.float) return new Tensor(output.data, output.shape); // a dynamic model ends in float
     return new Tensor(dequantizeTensor(output.data as QuantArray, out.q.scale, out.q.zeroPoint), output.shape);
   }
 
@@ -149,6 +151,7 @@ export class Int8Model {
     if (!(x instanceof Tensor)) throw new ValueError(`Int8Model.run: ${what === "input" ? "the input" : what} must be a Tensor, got ${x === null ? "null" : typeof x}`);
     if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: ${what} must be float32 or float64, got ${x.dtype}`);
     checkShape(x.shape, v);
+    if (v.float) return new Tensor(Float32Array.from(x.data as Float32Array), x.shape); // a float input (dynamic models)
     return new Tensor(quantizeTensor(x.data as Float32Array | Float64Array, v.q.scale, v.q.zeroPoint, v.q.qmin, v.q.qmax, v.q.dtype), x.shape);
   }
 
@@ -167,7 +170,7 @@ export class Int8Model {
    * results — layer-by-layer parity checks against a reference model use it.
    */
   runQuantized(q: Tensor, opts: { collect?: boolean; teacher?: Map<string, QuantResult>; inputs?: Tensor[] } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
-    const want = this.graph.input.q.dtype;
+    const want = this.graph.input.float ? "float32" : this.graph.input.q.dtype;
     if (q.dtype !== want) throw new DTypeError(`Int8Model.runQuantized: input must be ${want}, got ${q.dtype}`);
     this.checkInputShape(q.shape);
     const env = new Map<string, QuantResult>([[this.graph.input.id, { data: q.data as QuantArray, shape: [...q.shape] }]]);
@@ -260,6 +263,10 @@ export class Int8Model {
         const known = shape.reduce((a, d) => (d === -2 ? a : a * d), 1);
         return { data: x.data, shape: shape.map((d) => (d === -2 ? x.data.length / known : d)) };
       }
+      case "dynamic_linear":
+        return dynamicLinear(node, x, this.tensors);
+      case "linear_nbits":
+        return linearNBits(node, x, this.tensors);
       case "float":
         return this.runIsland(node, env, yq);
       case "transpose":
@@ -290,10 +297,12 @@ export class Int8Model {
     const xs = node.inputs.map((id) => {
       const v = env.get(id)!;
       const q = this.value(id).q;
+      if (this.value(id).float) return new Tensor(v.data as unknown as Float32Array, v.shape);
       return new Tensor(dequantizeTensor(v.data as QuantArray, q.scale, q.zeroPoint), v.shape);
     });
     const y = noGrad(() => fn(xs));
     const yf = y.dtype === "float32" ? (y.data as Float32Array) : Float32Array.from(y.data as ArrayLike<number>);
+    if (this.value(node.output).float) return { data: yf as unknown as QuantArray, shape: [...y.shape] };
     return { data: quantizeTensor(yf, yq.scale, yq.zeroPoint, yq.qmin, yq.qmax, yq.dtype), shape: [...y.shape] };
   }
 

@@ -38,6 +38,7 @@ import { SHARES_INPUT_QPARAMS } from "./prepare.js";
 import { functionalAct } from "./fuse.js";
 import { GraphBuilder, activationQParams, actRange, addNode, pairOf, pair, pushAdd, pushConcat, pushRequantize } from "./convert-layers.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
+import { convertDynamic, isDynamicModel } from "./convert-dynamic.js";
 export { quantizerParams } from "./convert-layers.js";
 
 export interface ConvertOptions {
@@ -158,6 +159,7 @@ export function convert(model: QatModel, opts: ConvertOptions = {}): Int8Model {
 export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): { model: Int8Model; report: ConvertReport } {
   if (!(model instanceof QatModel)) throw new ValueError("convert: expected the model returned by quant.prepareQat");
   if (!(model.module instanceof GraphModule)) throw new ValueError("convert: the QAT model has no captured graph; prepare it with quant.prepareQat");
+  if (isDynamicModel(model)) return convertDynamic(model, opts); // dynamic qconfigs: float values, run-time quantized Linear layers
   disableObserver(model);
   freezeBnStats(model);
   const inGraph = (model.module as GraphModule).graph;

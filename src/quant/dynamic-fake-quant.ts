@@ -16,7 +16,8 @@
  * range — every element is, by construction, unless a rounding pushes the extreme over);
  * `FloatActivation` is the output "quantizer" of dynamic qconfigs: values stay float.
  * Called by the dynamic qconfig presets (qconfig.ts), QatLinear's input quantizer,
- * convert-dynamic.ts and the integer kernels in src/int8/kernels/dynamic.ts.
+ * convert-dynamic.ts; the parameter rule itself lives with the integer kernels
+ * (src/int8/kernels/dynamic-qparams.ts).
  */
 import { defineOp } from "../autograd/custom.js";
 import type { FloatArray } from "../tensor/dtype.js";
@@ -25,64 +26,14 @@ import { DTypeError, NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { FakeQuantizeBase } from "./fake-quantize.js";
 import type { QParamsTensors } from "./observer.js";
+import { type DynamicRow, dynamicQParams, dynamicRange, roundHalfEvenF } from "../int8/kernels/dynamic-qparams.js";
 
 const f32 = Math.fround;
 
 /** Per tensor (one scale for the batch) or per token (one per row of the last dim). */
 export type DynamicGranularity = "per_tensor" | "per_token";
 
-/** Round to nearest, ties to even (float32 values are exact in double). */
-function rhe(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/** onnxruntime's GetQuantizationParameter for a range [min, max] (float32 arithmetic). */
-export function dynamicQParams(min: number, max: number, qmin: number, qmax: number): { scale: number; zeroPoint: number } {
-  const lo = Math.min(f32(min), 0);
-  const hi = Math.max(f32(max), 0);
-  const scale = hi === lo ? 1 : f32(f32(hi - lo) / (qmax - qmin));
-  const init = f32(qmin - f32(lo / scale));
-  return { scale, zeroPoint: rhe(Math.max(qmin, Math.min(qmax, init))) };
-}
-
-/** The integer range of a dynamic dtype: uint8 [0, 255] (onnxruntime) or int8 [−128, 127] (torchao). */
-export function dynamicRange(dtype: "uint8" | "int8"): [number, number] {
-  return dtype === "uint8" ? [0, 255] : [-128, 127];
-}
-
-/** One row's (or the whole tensor's) codes, scale and zero point. */
-export interface DynamicRow {
-  scale: number;
-  zeroPoint: number;
-}
-
-/**
- * Quantizes `x` (rows of length `rowLen`, or one row for per tensor) into `out`; returns each
- * row's parameters. Throws a ValueError naming the index of a NaN or infinite value.
- */
-export function quantizeDynamic(x: ArrayLike<number>, rowLen: number, qmin: number, qmax: number, out: Int32Array | Uint8Array | Int8Array, where: string): DynamicRow[] {
-  const rows = rowLen === 0 ? 0 : x.length / rowLen;
-  const params: DynamicRow[] = [];
-  for (let r = 0; r < rows; r++) {
-    const base = r * rowLen;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let k = 0; k < rowLen; k++) {
-      const v = x[base + k];
-      if (!Number.isFinite(v)) throw new ValueError(`${where}: cannot quantize the non-finite value ${v} at index ${base + k} dynamically`);
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    const p = dynamicQParams(lo, hi, qmin, qmax);
-    for (let k = 0; k < rowLen; k++) out[base + k] = Math.min(qmax, Math.max(qmin, rhe(f32(x[base + k] / p.scale)) + p.zeroPoint));
-    params.push(p);
-  }
-  return params;
-}
+export { dynamicQParams, dynamicRange, quantizeDynamic, type DynamicRow } from "../int8/kernels/dynamic-qparams.js";
 
 /** Fake-quantized values and the straight-through mask (1 where the code was not clamped). */
 function fakeQuantDynamicKernel(x: FloatArray, rowLen: number, qmin: number, qmax: number): { out: FloatArray; mask: Uint8Array; params: DynamicRow[] } {
@@ -112,7 +63,7 @@ function fakeQuantDynamicKernel(x: FloatArray, rowLen: number, qmin: number, qma
     }
     const p = dynamicQParams(lo, hi, qmin, qmax);
     for (let k = 0; k < rowLen; k++) {
-      const q = rhe(f32(x[base + k] / p.scale)) + p.zeroPoint;
+      const q = roundHalfEvenF(f32(x[base + k] / p.scale)) + p.zeroPoint;
       const c = Math.min(qmax, Math.max(qmin, q));
       mask[base + k] = q === c ? 1 : 0;
       out[base + k] = f32((c - p.zeroPoint) * p.scale);
