@@ -88,7 +88,7 @@ class GraphImporter {
     if (node.domain !== "") throw new NotSupportedError(`onnx import: ${where} is in domain '${node.domain}', which the float importer does not handle`);
     node.inputs = node.inputs.map((v) => this.resolve(v));
     this.checkExtraOutputs(node, where);
-    if (MULTI_OUTPUT.has(node.opType)) return this.multiOutput(node, where);
+    if (MULTI_OUTPUT.has(node.opType) || (EXTRA_OUTPUTS.has(node.opType) && node.outputs.slice(1).some((o) => o !== "" && this.isUsed(o)))) return this.multiOutput(node, where);
     if (node.opType === "If") return this.foldIf(node, where);
     const out = node.outputs[0];
     if (out === undefined || out === "") throw new FormatError(`onnx import: ${where} has no output`);
@@ -128,7 +128,7 @@ class GraphImporter {
 
   /** Only the first output may be used (MaxPool indices, Dropout masks, BN training outputs are not). */
   private checkExtraOutputs(node: IrNode, where: string): void {
-    if (MULTI_OUTPUT.has(node.opType) || node.opType === "If") return;
+    if (MULTI_OUTPUT.has(node.opType) || EXTRA_OUTPUTS.has(node.opType) || node.opType === "If") return;
     node.outputs.slice(1).forEach((o) => {
       if (o !== "" && this.isUsed(o)) {
         throw new NotSupportedError(`onnx import: ${where} output ${o} is used, but only the first output of ${node.opType} is supported`);
@@ -303,6 +303,8 @@ const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType
 
 /** Ops whose outputs after the first are importable: one OnnxSplitPart per used output. */
 const MULTI_OUTPUT: ReadonlySet<string> = new Set(["Split", "LSTM", "GRU"]);
+/** Ops imported the single-output way unless a later output is used (then as MULTI_OUTPUT). */
+const EXTRA_OUTPUTS: ReadonlySet<string> = new Set(["LayerNormalization"]);
 
 const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
 

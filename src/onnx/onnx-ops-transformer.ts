@@ -1,7 +1,7 @@
 /**
  * Generic ONNX kernels for transformer graphs, built from the differentiable ops of src/ops so
- * an imported model fine-tunes through them: LayerNormalization (opset 17; output Y — the
- * optional Mean / InvStdDev outputs are refused) over the axes [axis, rank), Scale and B
+ * an imported model fine-tunes through them: LayerNormalization (opset 17; output Y, and the
+ * optional Mean / InvStdDev, each its own step) over the axes [axis, rank), Scale and B
  * broadcast to those dims; Gelu (opset 20; approximate "none" or "tanh"); Trilu (opset 14, the
  * causal mask of torch.triu/tril); `gatherFloat`, the
  * differentiable Gather of float data that onnx-ops.ts's Gather calls. A PyTorch
@@ -11,24 +11,36 @@
 import { NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { normalizeAxis, numel, shapesEqual } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import { where } from "../ops/binary.js";
+import { add, div, mul, sub, where } from "../ops/binary.js";
+import { mean } from "../ops/reduce.js";
+import { sqrt } from "../ops/unary.js";
 import { broadcastTo, permute, reshape } from "../ops/layout.js";
 import { embedding, gelu, layerNorm } from "../ops/nn-functional.js";
 import { type Compiler, floatInput, get, intValues, need, opt } from "./onnx-ops-util.js";
 
 const layerNormalization: Compiler = (c) => {
   need(c, 2, 3);
-  if ((c.outputIndex ?? 0) !== 0) throw new NotSupportedError(`${c.where}: only output 0 (Y) of LayerNormalization is supported, not Mean / InvStdDev`);
   const axis = c.attrs.int("axis", -1);
   const eps = c.attrs.float("epsilon", 1e-5);
+  const output = c.outputIndex ?? 0;
   return (i) => {
     const x = floatInput(c, get(i, 0));
     const a = normalizeAxis(axis, x.ndim, c.where);
+    if (output > 0) return layerNormStat(x, a, eps, output);
     const ns = x.shape.slice(a);
     const fit = (t: Tensor | null): Tensor | null => (t === null || shapesEqual(t.shape, ns) ? t : broadcastTo(t, ns));
     return layerNorm(x, ns, fit(get(i, 1)), fit(opt(i, 2)), eps);
   };
 };
+
+/** LayerNormalization's optional outputs: Mean (1) and InvStdDev = 1 / √(var + ε) (2), reduced over [a, rank) with kept dims. */
+function layerNormStat(x: Tensor, a: number, eps: number, output: number): Tensor {
+  const axes = Array.from({ length: x.ndim - a }, (_, k) => a + k);
+  const mu = mean(x, axes, { keepdim: true });
+  if (output === 1) return mu;
+  const centred = sub(x, mu);
+  return div(1, sqrt(add(mean(mul(centred, centred), axes, { keepdim: true }), eps)));
+}
 
 const geluOp: Compiler = (c) => {
   need(c, 1);

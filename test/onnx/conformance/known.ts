@@ -14,14 +14,6 @@ const groups: [reason: string, names: string[]][] = [
   ["optional and sequence types are not tensors", ["test_identity_opt", "test_identity_sequence", "test_if_opt", "test_if_seq"]],
   ["If on a graph input (a data-dependent condition) is not supported; an If whose condition folds at import is", ["test_if"]],
   ["max pooling of uint8 tensors: the MaxPool2d layer takes float input only", ["test_maxpool_2d_uint8"]],
-  ["LayerNormalization import is the transformer work's (issue #18, src/onnx/onnx-ops-transformer.ts)", [
-    "test_layer_normalization_2d_axis0", "test_layer_normalization_2d_axis1", "test_layer_normalization_2d_axis_negative_1", "test_layer_normalization_2d_axis_negative_2",
-    "test_layer_normalization_3d_axis0_epsilon", "test_layer_normalization_3d_axis1_epsilon", "test_layer_normalization_3d_axis2_epsilon",
-    "test_layer_normalization_3d_axis_negative_1_epsilon", "test_layer_normalization_3d_axis_negative_2_epsilon", "test_layer_normalization_3d_axis_negative_3_epsilon",
-    "test_layer_normalization_4d_axis0", "test_layer_normalization_4d_axis1", "test_layer_normalization_4d_axis2", "test_layer_normalization_4d_axis3",
-    "test_layer_normalization_4d_axis_negative_1", "test_layer_normalization_4d_axis_negative_2", "test_layer_normalization_4d_axis_negative_3",
-    "test_layer_normalization_4d_axis_negative_4", "test_layer_normalization_default_axis",
-  ]],
 ];
 
 export const KNOWN: Readonly<Record<string, string>> = Object.fromEntries(groups.flatMap(([reason, names]) => names.map((n) => [n, reason])));
