@@ -7,6 +7,7 @@ import type { Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 // The capturable ops (captured.ts), so that `x.add(y)` in a forward is seen by graph capture.
 import * as c from "./captured.js";
+import type { GeluApproximate } from "./nn-functional.js";
 import type { ReduceOptions } from "./reduce.js";
 import type { TensorLike } from "./util.js";
 
@@ -60,6 +61,9 @@ declare module "../tensor/tensor.js" {
     broadcastTo(shape: Shape): Tensor;
     matmul(o: Tensor): Tensor;
     to(dtype: DType): Tensor;
+    erf(): Tensor;
+    gelu(approximate?: GeluApproximate): Tensor;
+    softmax(axis?: number): Tensor;
   }
 }
 
@@ -132,4 +136,13 @@ P.matmul = function (this: Tensor, o: Tensor) {
 };
 P.to = function (this: Tensor, dtype: DType) {
   return c.cast(this, dtype);
+};
+P.erf = function (this: Tensor) {
+  return c.erf(this);
+};
+P.gelu = function (this: Tensor, approximate?: GeluApproximate) {
+  return c.gelu(this, approximate);
+};
+P.softmax = function (this: Tensor, axis?: number) {
+  return c.softmax(this, axis);
 };

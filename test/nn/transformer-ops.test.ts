@@ -25,6 +25,10 @@ describe("erf and gelu", () => {
     const t = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
     expectClose(approx, xs.map(t), 1e-14, 0);
     expect(() => gelu(x, "fast" as "none")).toThrow(ValueError);
+    // the Tensor methods call the same (capturable) ops
+    expect(x.gelu("tanh").toArray()).toEqual(approx);
+    expect(x.erf().toArray()).toEqual(erf(x).toArray());
+    expect(x.softmax(0).toArray()).toEqual(softmax(x, 0).toArray());
   });
 
   it("erf, gelu (both forms) have central-difference gradients", () => {
