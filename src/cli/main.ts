@@ -15,6 +15,7 @@ import { exportArtifact, importCommand } from "./commands/onnx.js";
 import { reportCommand } from "./commands/report.js";
 import { demoCommand, type DemoOptions } from "./commands/demo.js";
 import { benchCommand } from "./commands/bench.js";
+import { registerTorchCommands } from "./commands/torch.js";
 
 type Action = (opts: Record<string, unknown>, cmd: Command) => Promise<void>;
 
@@ -121,6 +122,7 @@ export function buildProgram(): Command {
     .option("--epochs <n>", "float epochs", "3").option("--qat-epochs <n>", "QAT epochs", "1").option("--qconfig <name>", "qconfig", "x86")
     .option("--seed <n>", "seed", "0").option("--no-progress", "no progress bars")
     .action(run((o: DemoOptions) => demoCommand(o), () => ""));
+  registerTorchCommands(p); // export-torch, import-torch (src/cli/commands/torch.ts)
   return p;
 }
 
