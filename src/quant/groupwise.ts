@@ -110,7 +110,7 @@ export function groupCodes(w: ArrayLike<number>, rows: number, cols: number, gro
 export interface GroupwiseFakeQuantizeOptions {
   /** 2–8 (default 4). */
   bits?: number;
-  /** Input features per group (default 32), or "row" for one group per output channel. */
+  /** Input features per group (default 32; a row narrower than that is one group), or "row" for one group per output channel. */
   groupSize?: number | "row";
   /** Signed codes with Z = 0 (default true), or unsigned codes with an integer zero point. */
   symmetric?: boolean;
@@ -153,7 +153,8 @@ export class GroupwiseFakeQuantize extends FakeQuantizeBase {
 
   /** The group size for a weight with `cols` input features (checked to divide it). */
   groupSizeFor(cols: number): number {
-    const g = this.groupSizeOption === "row" ? cols : this.groupSizeOption;
+    // a group wider than the row is the row (a narrow layer in a model quantized with groups of 32)
+    const g = this.groupSizeOption === "row" ? cols : Math.min(this.groupSizeOption, cols);
     if (cols % g !== 0) throw new ShapeError(`GroupwiseFakeQuantize: groupSize ${g} does not divide the ${cols} input features (use a divisor of ${cols}, or "row")`);
     return g;
   }

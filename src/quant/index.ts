@@ -20,3 +20,4 @@ export { inspectModel, histogram, type LayerReport, type Histogram } from "./ins
 export { dynamicQConfig, type DynamicQConfigOptions } from "./dynamic-qconfig.js";
 export { DynamicFakeQuantize, FloatActivation, fakeQuantizeDynamic, dynamicQParams, type DynamicGranularity, type DynamicFakeQuantizeOptions } from "./dynamic-fake-quant.js";
 export { GroupwiseFakeQuantize, fakeQuantizeGrouped, fakeQuantizeGroupedLsq, type GroupwiseFakeQuantizeOptions } from "./groupwise.js";
+export { quantizeDynamic, quantizeDynamicQConfig, DynamicQuantizedLinear, type QuantizeDynamicOptions } from "./quantize-dynamic.js";
