@@ -4,7 +4,7 @@
  * Each computes its forward in one pass with float64 accumulators and records a hand-written
  * vjp (no intermediate tensors). Measured once (/tmp script, load average 12 on 2 cores) for
  * forward+backward: layerNorm on [64, 17, 64] 32 ms fused vs 76 ms composed of mean/sub/mul/
- * sqrt/div; gelu on [64, 17, 128] 108 ms fused vs 129 ms composed (erf dominates both). Called by the
+ * sqrt/div. erf (and gelu) evaluate a tabulated Hermite interpolant (`erfFast`). Called by the
  * layers in src/nn/layers (GELU, LayerNorm, Embedding), the ONNX importer (Erf) and users
  * (through the capturable versions in ./captured.ts).
  *
@@ -46,6 +46,35 @@ export function erfScalar(x: number): number {
   return Math.sign(x) * (1 - erfc);
 }
 
+/**
+ * erf by cubic Hermite interpolation of erfScalar on a 1/512 grid over [0, 6] (values and the
+ * exact derivative 2/√π·e^(−x²) at the knots): measured ≤ 1.7e-13 absolute error on a 1e-6
+ * grid over [−7, 7] (checked in test/nn/transformer-ops.test.ts), 6–11× faster than the series
+ * (1M values, load average 12), which had made GELU about a fifth of a ViT training step.
+ */
+const ERF_STEPS = 512;
+const ERF_KNOTS = 6 * ERF_STEPS + 2;
+const ERF_Y = new Float64Array(ERF_KNOTS);
+const ERF_DH = new Float64Array(ERF_KNOTS); // derivative × step
+for (let i = 0; i < ERF_KNOTS; i++) {
+  const v = i / ERF_STEPS;
+  ERF_Y[i] = erfScalar(v);
+  ERF_DH[i] = ((2 / Math.sqrt(Math.PI)) * Math.exp(-v * v)) / ERF_STEPS;
+}
+
+/** erf(x) from the table above (≤ ~1e-13 absolute error); NaN stays NaN, ±1 beyond |x| ≥ 6. */
+export function erfFast(x: number): number {
+  const a = Math.abs(x);
+  if (!(a < 6)) return Number.isNaN(x) ? x : Math.sign(x);
+  const u = a * ERF_STEPS;
+  const i = u | 0;
+  const t = u - i;
+  const t2 = t * t;
+  const t3 = t2 * t;
+  const r = (2 * t3 - 3 * t2 + 1) * ERF_Y[i] + (t3 - 2 * t2 + t) * ERF_DH[i] + (3 * t2 - 2 * t3) * ERF_Y[i + 1] + (t3 - t2) * ERF_DH[i + 1];
+  return x < 0 ? -r : r;
+}
+
 /** Elementwise map with a pointwise derivative: y = f(x), dx = g·f'(x). */
 function pointwise(x: Tensor, op: string, f: (v: number) => number, df: (v: number) => number): Tensor {
   requireFloat(x, op);
@@ -70,7 +99,7 @@ const GELU_C = 0.044715;
 
 /** The Gauss error function (torch.erf); gradient 2/√π·e^(−x²). */
 export function erf(x: Tensor): Tensor {
-  return pointwise(x, "erf", erfScalar, (v) => TWO_OVER_SQRT_PI * Math.exp(-v * v));
+  return pointwise(x, "erf", erfFast, (v) => TWO_OVER_SQRT_PI * Math.exp(-v * v));
 }
 
 export type GeluApproximate = "none" | "tanh";
@@ -80,8 +109,8 @@ export function gelu(x: Tensor, approximate: GeluApproximate = "none"): Tensor {
   if (approximate === "none") {
     return pointwise(
       x, "gelu",
-      (v) => 0.5 * v * (1 + erfScalar(v * INV_SQRT2)),
-      (v) => 0.5 * (1 + erfScalar(v * INV_SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v),
+      (v) => 0.5 * v * (1 + erfFast(v * INV_SQRT2)),
+      (v) => 0.5 * (1 + erfFast(v * INV_SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v),
     );
   }
   if (approximate === "tanh") {
