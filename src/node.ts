@@ -17,3 +17,5 @@ export {
   saveSafetensors, loadSafetensors, loadSafetensorsWithMetadata, writeFileAtomic, type AtomicWriteOptions,
 } from "./nn/fs.js";
 export { loadRunDir, writeReport } from "./report/fs.js";
+// PyTorch round trip (docs/SCALING.md): a prepared model → a torchrun/DDP project, and back
+export { exportTorch, importTorch, type ExportTorchOptions, type ImportTorchResult, type TorchRecipe } from "./interop/torch/index.js";
