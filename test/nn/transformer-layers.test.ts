@@ -12,6 +12,7 @@ import { embedding, gelu, layerNorm } from "../../src/ops/nn-functional.js";
 import { scaledDotProductAttention } from "../../src/ops/attention.js";
 import { tensor } from "../../src/tensor/creation.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
+import { manualSeed } from "../../src/tensor/random.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import * as nn from "../../src/nn/index.js";
 import { expectClose } from "../core/helpers.js";
@@ -139,6 +140,24 @@ describe("nn.MultiheadAttention vs torch.nn.MultiheadAttention", () => {
       expectClose(again.data, y.data, 0, 0);
     });
   }
+
+  it("attention dropout acts in training only, drawing from the seeded generator", () => {
+    const m = new nn.MultiheadAttention(4, 2, { batchFirst: true, dropout: 0.5 });
+    const x = tensor(Float32Array.from({ length: 24 }, (_, i) => Math.cos(i)), { shape: [2, 3, 4] });
+    m.eval();
+    const plain = noGrad(() => m.forward(x, x, x));
+    m.train();
+    manualSeed(9);
+    const a = noGrad(() => m.forwardWithWeights(x, x, x, { averageAttnWeights: false }));
+    manualSeed(9);
+    const b = noGrad(() => m.forward(x, x, x));
+    expect(Array.from(a[0].data)).toEqual(Array.from(b.data));
+    expect(Array.from(a[0].data)).not.toEqual(Array.from(plain.data));
+    // the returned weights are the dropped-out ones (as PyTorch returns them): each entry 0 or 2·softmax
+    const w = Array.from(a[1]!.data);
+    expect(w.some((v) => v === 0)).toBe(true);
+    expect(w.some((v) => v > 1)).toBe(true);
+  });
 
   it("isCausal builds the causal mask; shapes and masks are checked", () => {
     const m = new nn.MultiheadAttention(4, 2, { batchFirst: true });
