@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import "../../src/autograd/backward.js";
 import * as nn from "../../src/nn/index.js";
 import { manualSeed } from "../../src/tensor/random.js";
-import { randn } from "../../src/tensor/creation.js";
+import { randn, tensor } from "../../src/tensor/creation.js";
+import * as ops from "../../src/ops/index.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { exportModel } from "../../src/onnx/export.js";
@@ -42,7 +43,36 @@ const cases: [string, () => nn.Module, number[]][] = [
   ["causal 2-layer encoder with final norm", () => new Causal(new nn.TransformerEncoderLayer(16, 4, { dimFeedforward: 32, activation: "gelu", batchFirst: true })), [2, 5, 16]],
 ];
 
+/** Functional ops with their own export rules: embedding of constant indices, erf, pad, where, slice, flatten(2), bare layerNorm. */
+class MiscOps extends nn.Module {
+  readonly table = this.registerParameter("table", randn([5, 4]));
+  forward(x: Tensor): Tensor {
+    const idx = tensor([[0, 3, 3], [4, 1, 0]], { dtype: "int32" }); // a constant: Gather on an initializer
+    let y = ops.add(x, ops.embedding(idx, this.table)); // [N, 2, 3, 4]
+    y = ops.erf(ops.layerNorm(y, [4]));
+    y = ops.pad(y, [1, 0, 0, 2], 0.25); // [N, 2, 5, 5]
+    const keep = tensor(Array.from({ length: 25 }, (_, i) => (i % 3 === 0 ? 1 : 0)), { shape: [5, 5], dtype: "uint8" });
+    y = ops.where(keep, y, -1);
+    return ops.flatten(ops.slice(y, 3, 1, 5, 2), 2); // [N, 2, 10]
+  }
+}
+
 describe("float ONNX export of transformer layers", () => {
+  for (const opset of [13, 17]) {
+    it.skipIf(!ort)(`functional embedding / erf / pad / where / slice / flatten / layerNorm without affine, opset ${opset}`, async () => {
+      manualSeed(13);
+      const m = new MiscOps();
+      const x = randn([3, 1, 3, 4]);
+      const bytes = exportModel(m, { example: x, format: "float", opset });
+      const kinds = new Set((decodeModel(bytes).graph?.node ?? []).map((n) => n.opType));
+      for (const op of ["Gather", "Erf", "Pad", "Where", "Slice"]) expect(kinds.has(op), op).toBe(true);
+      const want = noGrad(() => m.forward(x));
+      const got = await runOrt(ort!, bytes, x);
+      expect(got.dims).toEqual(want.shape);
+      expect(relDiff(got.data, want.data)).toBeLessThan(1e-6);
+    });
+  }
+
   for (const [name, make, shape] of cases) {
     for (const opset of [13, 17]) {
       it.skipIf(!ort)(`${name}, opset ${opset}: onnxruntime equals our forward`, async () => {
