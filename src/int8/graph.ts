@@ -113,8 +113,11 @@ export interface GlobalAvgPoolNode extends NodeBase {
 
 export interface RequantizeNode extends NodeBase {
   op: "requantize";
+  /** [M0, shift] of factor·Sx/Sy. */
   multiplier: [number, number];
   clamp: [number, number];
+  /** A real factor the value is multiplied by (x·c, x/c with c > 0, e.g. attention's 1/√d); absent = 1. Exported as a float Mul. */
+  factor?: number;
 }
 
 /** An 8-bit elementwise function tabulated at conversion (Sigmoid); exported as that op. */
@@ -145,6 +148,33 @@ export interface TransposeNode extends NodeBase {
   perm: number[];
 }
 
+/** Elements start, start+step, … below end along `axis` (normalized: 0 ≤ start ≤ end ≤ dim; not the batch axis); moves bytes. */
+export interface SliceNode extends NodeBase {
+  op: "slice";
+  axis: number;
+  start: number;
+  end: number;
+  step: number;
+}
+
+/**
+ * A product of two quantized activations (attention's Q·Kᵀ, P·V), batch dims broadcast as
+ * torch.matmul; int32 accumulation of centred values, per-tensor requantization by
+ * Sa·Sb/Sy ([M0, shift]), kernels/qmatmul.ts.
+ */
+export interface MatMulNode extends NodeBase {
+  op: "matmul";
+  multiplier: [number, number];
+  clamp: [number, number];
+}
+
+/** An elementwise product of two quantized activations (NumPy broadcasting), requantized by Sa·Sb/Sy. */
+export interface MulNode extends NodeBase {
+  op: "mul";
+  multiplier: [number, number];
+  clamp: [number, number];
+}
+
 /**
  * A float island (DESIGN.md §1): an op with no integer kernel runs in float between a
  * dequantize of its inputs and a quantize of its output (onnxruntime's quantizer and PT2E do
@@ -161,7 +191,7 @@ export interface FloatIslandNode extends NodeBase {
   call?: { op: string; args: unknown[] };
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode;
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */

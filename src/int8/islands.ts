@@ -13,7 +13,11 @@ import { OPS, isOpTarget } from "../ops/captured.js";
  * is the module that computes it (a module island), which the ONNX writers export with the
  * float exporter's rule for that module.
  */
-export type IslandFn = ((inputs: Tensor[]) => Tensor) & { module?: unknown };
+export type IslandFn = ((inputs: Tensor[]) => Tensor) & {
+  module?: unknown;
+  /** A functional island that reads parameters: the op and its arguments, `{ input: k }` for the k-th quantized input and the parameters' frozen values as Tensors (for the ONNX writers). */
+  opCall?: { op: string; args: unknown[] };
+};
 
 /** The float function of a functional island stored in a file: the op on its literal arguments. */
 export function islandFromCall(name: string, call: { op: string; args: unknown[] }): IslandFn {

@@ -21,7 +21,8 @@ import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
 import { qadd, qconcat, qlut, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
-import { transposeQuant } from "./kernels/layout.js";
+import { sliceQuant, transposeQuant } from "./kernels/layout.js";
+import { qmatmul, qmul } from "./kernels/qmatmul.js";
 import { type IslandFn, islandFromCall } from "./islands.js";
 import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 export type { IslandFn } from "./islands.js";
@@ -204,7 +205,15 @@ export class Int8Model {
   }
 
   private exec(node: Int8Node, env: Map<string, QuantResult>): QuantResult {
-    const x = env.get(node.inputs[0])!;
+    const x0 = env.get(node.inputs[0])!;
+    if (node.op === "linear" && x0.shape.length > 2) {
+      // a linear layer on [..., K] (tokens of a transformer): the leading dims are rows
+      const k = x0.shape[x0.shape.length - 1];
+      const inner = new Map(env).set(node.inputs[0], { data: x0.data, shape: [x0.data.length / k, k] });
+      const y = this.exec(node, inner);
+      return { data: y.data, shape: [...x0.shape.slice(0, -1), node.wShape[0]] };
+    }
+    const x = x0;
     const xq = this.value(node.inputs[0]).q;
     const yq = this.value(node.output).q;
     const fast = this.gemmPath(node, x, xq.zeroPoint, yq);
@@ -271,6 +280,17 @@ export class Int8Model {
         return this.runIsland(node, env, yq);
       case "transpose":
         return transposeQuant(x, node.perm);
+      case "slice":
+        return sliceQuant(x, node.axis, node.start, Math.min(node.end, x.shape[node.axis]), node.step);
+      case "matmul":
+      case "mul": {
+        const b = env.get(node.inputs[1])!;
+        const args = {
+          a: x.data, aZp: xq.zeroPoint, aShape: x.shape, b: b.data, bZp: this.value(node.inputs[1]).q.zeroPoint, bShape: b.shape,
+          multiplier: node.multiplier, yZp: yq.zeroPoint, outDType: yq.dtype, clampMin: node.clamp[0], clampMax: node.clamp[1],
+        };
+        return node.op === "matmul" ? qmatmul(args) : qmul(args);
+      }
       case "flatten": {
         const s = x.shape;
         return { data: x.data, shape: [...s.slice(0, node.startDim), s.slice(node.startDim).reduce((a, b) => a * b, 1)] };
@@ -281,6 +301,11 @@ export class Int8Model {
   /** Float islands by name, with the op or module each runs (for reports). */
   get floatIslands(): { name: string; fn: string; source: string; runnable: boolean }[] {
     return this.graph.nodes.flatMap((n) => (n.op === "float" ? [{ name: n.name, fn: n.fn, source: n.source, runnable: this.islands.has(n.name) }] : []));
+  }
+
+  /** The op and arguments (parameters as Tensors) of a functional island that reads parameters (for exporters), or null. */
+  islandCall(name: string): { op: string; args: unknown[] } | null {
+    return this.islands.get(name)?.opCall ?? null;
   }
 
   /** The module a module island runs (for exporters), or null. */

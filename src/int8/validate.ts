@@ -147,9 +147,11 @@ const conv2d: Rule<"conv2d"> = (c) => {
 
 const linear: Rule<"linear"> = (c) => {
   const [o, k] = weightLayer(c, 2);
-  const [b, f] = rankOf(c, 0, 2, "linear ([N, K])");
+  const s = c.inputs[0].shape;
+  if (s.length < 2) c.fail("inputs[0]", `value '${c.inputs[0].id}' has shape [${s.join(", ")}] but linear needs rank ≥ 2 ([…, K])`);
+  const f = s[s.length - 1];
   if (f >= 0 && f !== k) c.fail("wShape", `[${o}, ${k}] needs ${k} input features, the input has ${f}`);
-  return [b, o];
+  return [...s.slice(0, -1), o];
 };
 
 const add: Rule<"add"> = (c) => {
@@ -212,6 +214,8 @@ const globalavgpool: Rule<"globalavgpool"> = (c) => {
 
 const requantize: Rule<"requantize"> = (c) => {
   multiplierPair(c, "multiplier", c.node.multiplier);
+  const f = c.node.factor;
+  if (f !== undefined && !(typeof f === "number" && f > 0 && Number.isFinite(f))) c.fail("factor", `must be a positive finite number, got ${fmt(f)}`);
   clampOf(c, c.node.clamp);
   return [...c.inputs[0].shape];
 };
@@ -251,6 +255,46 @@ const transpose: Rule<"transpose"> = (c) => {
   if (perm[0] !== 0) c.fail("perm", `must keep the batch dim first, got ${fmt(perm)}`);
   sameDType(c);
   return perm.map((d) => s[d]);
+};
+
+const slice: Rule<"slice"> = (c) => {
+  const { axis, start, end, step } = c.node;
+  const s = c.inputs[0].shape;
+  if (!isInt(axis) || axis < 1 || axis >= s.length) c.fail("axis", `must be an integer in [1, ${s.length}) (not the batch axis), got ${fmt(axis)}`);
+  if (!isInt(step) || step < 1) c.fail("step", `must be a positive integer, got ${fmt(step)}`);
+  const dim = s[axis];
+  if (!isInt(start) || !isInt(end) || start < 0 || end < start || (dim >= 0 && end > dim)) c.fail("start", `[${fmt(start)}, ${fmt(end)}) must satisfy 0 ≤ start ≤ end ≤ ${dim}`);
+  sameDType(c);
+  const out = [...s];
+  out[axis] = Math.ceil((end - start) / step);
+  return out;
+};
+
+/** NumPy broadcast of two shapes with unknown (−1) dims; fails naming the node. */
+function broadcast(c: RuleContext<unknown>, a: Shape, b: Shape): Shape {
+  const rank = Math.max(a.length, b.length);
+  return Array.from({ length: rank }, (_, i) => {
+    const x = a[a.length - rank + i] ?? 1;
+    const y = b[b.length - rank + i] ?? 1;
+    if (x >= 0 && y >= 0 && x !== y && x !== 1 && y !== 1) c.fail("inputs", `shapes [${a.join(", ")}] and [${b.join(", ")}] do not broadcast`);
+    return x === 1 ? y : y === 1 ? x : x >= 0 ? x : y;
+  });
+}
+
+const matmul: Rule<"matmul"> = (c) => {
+  multiplierPair(c, "multiplier", c.node.multiplier);
+  clampOf(c, c.node.clamp);
+  const [a, b] = [c.inputs[0].shape, c.inputs[1].shape];
+  if (a.length < 2 || b.length < 2) c.fail("inputs", `matmul needs rank ≥ 2 on both inputs, got [${a.join(", ")}] and [${b.join(", ")}]`);
+  const [k, k2] = [a[a.length - 1], b[b.length - 2]];
+  if (k >= 0 && k2 >= 0 && k !== k2) c.fail("inputs", `[${a.join(", ")}] @ [${b.join(", ")}] disagree on K`);
+  return [...broadcast(c, a.slice(0, -2), b.slice(0, -2)), a[a.length - 2], b[b.length - 1]];
+};
+
+const mul: Rule<"mul"> = (c) => {
+  multiplierPair(c, "multiplier", c.node.multiplier);
+  clampOf(c, c.node.clamp);
+  return broadcast(c, c.inputs[0].shape, c.inputs[1].shape);
 };
 
 /** A float32 tensor stored as bits in an int32 tensor: every value finite (and > 0 when `positive`). */
@@ -332,6 +376,9 @@ const RULES = {
   flatten: { arity: [1, 1], rule: flatten },
   reshape: { arity: [1, 1], rule: reshape },
   transpose: { arity: [1, 1], rule: transpose },
+  slice: { arity: [1, 1], rule: slice },
+  matmul: { arity: [2, 2], rule: matmul },
+  mul: { arity: [2, 2], rule: mul },
   float: { arity: [1, 1024], rule: float },
   dynamic_linear: { arity: [1, 1], rule: dynamicLinear },
   linear_nbits: { arity: [1, 1], rule: linearNBits },

@@ -17,6 +17,7 @@ import { Module } from "../nn/module.js";
 import { findExportRule } from "./op-map.js";
 import { OnnxOp } from "./onnx-module.js";
 import { exportFloatCall } from "./export.js";
+import { FunctionCall } from "./export-graph.js";
 import type { ConvNode, Int8Node, LinearNode, QParams, ValueInfo } from "../int8/graph.js";
 import { Int8Model } from "../int8/model.js";
 import { convert } from "../quant/convert.js";
@@ -130,16 +131,20 @@ export class QuantEmitter {
    * [-8, 7], the weights and zero point are stored as packed INT4 instead (same values, half
    * the bytes of int8 rounded up); otherwise int8.
    */
-  weight(node: ConvNode | LinearNode, opts: { allowInt4?: boolean } = {}): QuantConst {
-    const w = this.model.tensors.get(node.weight);
-    if (!(w instanceof Int8Array)) throw new ValueError(`onnx export: weight '${node.weight}' is not int8`);
+  weight(node: ConvNode | LinearNode, opts: { allowInt4?: boolean; transposed?: boolean } = {}): QuantConst {
+    const stored = this.model.tensors.get(node.weight);
+    if (!(stored instanceof Int8Array)) throw new ValueError(`onnx export: weight '${node.weight}' is not int8`);
+    // `transposed`: a linear weight as MatMul reads it, [K, O] with per-output parameters on axis 1
+    const [o, k] = node.wShape;
+    const w = opts.transposed ? Int8Array.from({ length: stored.length }, (_, i) => stored[(i % o) * k + Math.floor(i / o)]) : stored;
+    const wShape = opts.transposed ? [k, o] : node.wShape;
     const oc = node.wShape[0];
     const zps = node.wZeroPoints ? Array.from(this.model.tensors.get(node.wZeroPoints)!) : new Array<number>(oc).fill(0);
     const scales = node.wScales.map((s) => Math.fround(s));
     const inInt4 = (v: number) => v >= -8 && v <= 7;
     const int4 = opts.allowInt4 === true && this.opset >= 21 && node.weightBits <= 4 && w.every(inInt4) && zps.every(inInt4);
     const data = this.ctx.constant(
-      int4 ? int4TensorProto(`${node.name}.weight_quantized`, w, node.wShape) : tensorProto(`${node.name}.weight_quantized`, { dtype: "int8", shape: node.wShape, data: w }),
+      int4 ? int4TensorProto(`${node.name}.weight_quantized`, w, wShape) : tensorProto(`${node.name}.weight_quantized`, { dtype: "int8", shape: wShape, data: w }),
     );
     const zeroPoint = (name: string, values: number[], dims: number[]) =>
       this.ctx.constant(int4 ? int4TensorProto(name, values, dims) : tensorProto(name, { dtype: "int8", shape: dims, data: Int8Array.from(values) }));
@@ -148,7 +153,7 @@ export class QuantEmitter {
     }
     if (this.opset < 13) throw new NotSupportedError(`onnx export: '${node.name}' has per-channel weight scales; per-axis (De)QuantizeLinear needs opset ≥ 13, got ${this.opset}`);
     return {
-      data, axis: 0,
+      data, axis: opts.transposed ? 1 : 0,
       scale: this.ctx.constant(floatTensorProto(`${node.name}.weight_scale`, scales)),
       zeroPoint: zeroPoint(`${node.name}.weight_zero_point`, zps, [oc]),
     };
@@ -232,14 +237,55 @@ export function emitReshape(em: QuantEmitter, x: string, n: Extract<Int8Node, { 
   em.ctx.addNode("Reshape", [x, shape], [y], { name: n.name });
 }
 
+/**
+ * A linear layer on [..., K] in ONNX ops that take 2-D inputs (QGemm): Reshape to [rows, K],
+ * then `gemm(rows2d, y2d)`, then Reshape back to [-1, d1, …, O] (the non-batch dims of an
+ * int8 value are static). Rank-2 inputs call `gemm` directly.
+ */
+export function emitRowsGemm(em: QuantEmitter, n: LinearNode, x: string, y: string, gemm: (x2d: string, y2d: string) => void): void {
+  if (em.value(n.inputs[0]).shape.length <= 2) return gemm(x, y);
+  const { ctx } = em;
+  const k = n.wShape[1];
+  const x2d = ctx.temp(`${n.name}_rows`);
+  ctx.addNode("Reshape", [x, ctx.constant(int64TensorProto(`${n.name}.rows_shape`, [-1, k]))], [x2d], { name: `${n.name}/Reshape_rows` });
+  const y2d = ctx.temp(`${n.name}_rows_out`);
+  gemm(x2d, y2d);
+  const back = [-1, ...em.value(n.output).shape.slice(1)];
+  ctx.addNode("Reshape", [y2d, ctx.constant(int64TensorProto(`${n.name}.out_shape`, back))], [y], { name: `${n.name}/Reshape_out` });
+}
+
+/** A slice node as ONNX Slice (starts / ends / axes / steps as int64 inputs, opset ≥ 10). */
+export function emitSlice(em: QuantEmitter, x: string, n: Extract<Int8Node, { op: "slice" }>, y: string): void {
+  const c = (what: string, v: number) => em.ctx.constant(int64TensorProto(`${n.name}.${what}`, [v]));
+  em.ctx.addNode("Slice", [x, c("starts", n.start), c("ends", n.end), c("axes", n.axis), c("steps", n.step)], [y], { name: n.name });
+}
+
+/** The ONNX op of a functional float island: type, attributes, and int64 vectors appended as constant inputs. */
+interface IslandOnnx {
+  op: string;
+  attributes?: AttributeProto[];
+  int64Inputs?: number[][];
+}
+
+/** ReduceMean / ReduceSum / ReduceMax / ReduceMin of ops' (x, axes?, { keepdim }): axes an attribute below opset 18 (13 for ReduceSum), an input from then on. */
+function reduce(op: string, inputFrom: number) {
+  return (a: unknown[], opset: number): IslandOnnx => {
+    const axes = a[1] === undefined || a[1] === null ? null : Array.isArray(a[1]) ? (a[1] as number[]) : [a[1] as number];
+    const keep = attr.int("keepdims", (a[2] as { keepdim?: boolean } | undefined)?.keepdim ? 1 : 0);
+    if (axes === null) return { op, attributes: [keep] };
+    return opset >= inputFrom ? { op, attributes: [keep], int64Inputs: [axes] } : { op, attributes: [keep, attr.ints("axes", axes)] };
+  };
+}
+
 /** ONNX ops for functional float islands: op name → ONNX op type and attributes from the literal args. */
-const ISLAND_ONNX: Record<string, (args: unknown[], opset: number) => { op: string; attributes?: AttributeProto[] }> = {
+const ISLAND_ONNX: Record<string, (args: unknown[], opset: number) => IslandOnnx> = {
   add: () => ({ op: "Add" }), sub: () => ({ op: "Sub" }), mul: () => ({ op: "Mul" }), div: () => ({ op: "Div" }),
   maximum: () => ({ op: "Max" }), minimum: () => ({ op: "Min" }), matmul: () => ({ op: "MatMul" }),
   exp: () => ({ op: "Exp" }), log: () => ({ op: "Log" }), sqrt: () => ({ op: "Sqrt" }), abs: () => ({ op: "Abs" }), neg: () => ({ op: "Neg" }),
   tanh: () => ({ op: "Tanh" }), sigmoid: () => ({ op: "Sigmoid" }), relu: () => ({ op: "Relu" }),
   softmax: (a) => ({ op: "Softmax", attributes: [attr.int("axis", typeof a[1] === "number" ? a[1] : -1)] }),
   logSoftmax: (a) => ({ op: "LogSoftmax", attributes: [attr.int("axis", typeof a[1] === "number" ? a[1] : -1)] }),
+  mean: reduce("ReduceMean", 18), sum: reduce("ReduceSum", 13), max: reduce("ReduceMax", 18), min: reduce("ReduceMin", 18),
 };
 
 /**
@@ -261,13 +307,23 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
     em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
     return;
   }
+  // a functional island: the float exporter's rule for that op (export-graph.ts), its parameters as initializers
+  const call = n.call ?? em.model.islandCall(n.name);
+  if (call && (!n.call || !ISLAND_ONNX[call.op])) {
+    const id = -1 - em.islandCount++;
+    const fc = new FunctionCall(call.op, call.args);
+    exportFloatCall(em.ctx, { path: n.name, module: fc, inputs, inputShapes: n.inputs.map((i) => em.value(i).shape), output: id, outputShape: em.value(n.output).shape });
+    em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
+    return;
+  }
   const rule = n.call ? ISLAND_ONNX[n.call.op] : undefined;
   const inputsAreArgs = n.call && n.call.args.every((a, i) => i >= inputs.length || (typeof a === "object" && a !== null && (a as { input?: number }).input === i));
   if (!rule || !n.call || !inputsAreArgs) {
     throw new NotSupportedError(`onnx export: float island '${n.name}' (${n.fn} from '${n.source}') has no ONNX mapping yet; it runs in Int8Model, or keep that layer quantizable`);
   }
-  const { op, attributes } = rule(n.call.args, em.opset);
-  em.ctx.addNode(op, inputs, [y], { name: n.name, ...(attributes ? { attributes } : {}) });
+  const { op, attributes, int64Inputs } = rule(n.call.args, em.opset);
+  const extra = (int64Inputs ?? []).map((v, i) => em.ctx.constant(int64TensorProto(`${n.name}.arg${i}`, v)));
+  em.ctx.addNode(op, [...inputs, ...extra], [y], { name: n.name, ...(attributes ? { attributes } : {}) });
 }
 
 /** The quantized ONNX bytes of an integer model. */

@@ -25,7 +25,7 @@
 import type { Int8Node } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
-import { type QuantEmitter, convAttributes, emitFlatten, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
+import { type QuantEmitter, convAttributes, emitFlatten, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
 
 interface Source {
   /** Float tensor whose QuantizeLinear gives the value. */
@@ -92,11 +92,21 @@ class QdqWriter {
       case "conv2d":
       case "linear": {
         const x = this.dq(n.inputs[0], n.name);
+        const y = this.out(n);
+        if (n.op === "linear" && this.em.value(n.inputs[0]).shape.length > 2) {
+          // a linear layer on [..., K] (transformer tokens): MatMul with the [K, O] weight, then Add bias —
+          // the form PyTorch exports and onnxruntime's quantizer writes for it
+          const w = this.em.weight(n, { allowInt4: true, transposed: true });
+          const b = this.em.bias(n, { ...w, axis: w.axis === undefined ? undefined : 0 });
+          const mm = b ? ctx.temp(`${n.name}_matmul`) : y;
+          ctx.addNode("MatMul", [x, this.em.dequantizeConst(w, `${n.name}.weight`)], [mm], { name: n.name });
+          if (b) ctx.addNode("Add", [mm, this.em.dequantizeConst(b, `${n.name}.bias`)], [y], { name: `${n.name}/Add` });
+          return this.setSource(n.output, y, n.clamp, n.name);
+        }
         const w = this.em.weight(n, { allowInt4: true });
         const ins = [x, this.em.dequantizeConst(w, `${n.name}.weight`)];
         const b = this.em.bias(n, w);
         if (b) ins.push(this.em.dequantizeConst(b, `${n.name}.bias`));
-        const y = this.out(n);
         if (n.op === "conv2d") ctx.addNode("Conv", ins, [y], { name: n.name, attributes: convAttributes(n) });
         else ctx.addNode("Gemm", ins, [y], { name: n.name, attributes: [attr.int("transB", 1)] });
         return this.setSource(n.output, y, n.clamp, n.name);
@@ -104,6 +114,17 @@ class QdqWriter {
       case "add": {
         const y = this.out(n);
         ctx.addNode("Add", [this.dq(n.inputs[0], n.name), this.dq(n.inputs[1], n.name)], [y], { name: n.name });
+        return this.setSource(n.output, y, n.clamp, n.name);
+      }
+      case "slice": {
+        const y = this.out(n);
+        emitSlice(this.em, this.dq(n.inputs[0], n.name), n, y);
+        return this.setSource(n.output, y, null, n.name);
+      }
+      case "matmul":
+      case "mul": {
+        const y = this.out(n);
+        ctx.addNode(n.op === "matmul" ? "MatMul" : "Mul", [this.dq(n.inputs[0], n.name), this.dq(n.inputs[1], n.name)], [y], { name: n.name });
         return this.setSource(n.output, y, n.clamp, n.name);
       }
       case "concat": {
@@ -122,8 +143,13 @@ class QdqWriter {
         ctx.addNode("GlobalAveragePool", [this.dq(n.inputs[0], n.name)], [y], { name: n.name });
         return this.setSource(n.output, y, n.clamp, n.name);
       }
-      case "requantize":
-        return this.setSource(n.output, this.dq(n.inputs[0], n.name), n.clamp, n.name);
+      case "requantize": {
+        const x = this.dq(n.inputs[0], n.name);
+        if (n.factor === undefined || n.factor === 1) return this.setSource(n.output, x, n.clamp, n.name);
+        const y = this.out(n);
+        ctx.addNode("Mul", [x, ctx.constant(scalarTensorProto(`${n.name}.factor`, n.factor))], [y], { name: n.name });
+        return this.setSource(n.output, y, n.clamp, n.name);
+      }
       case "lut": {
         const y = this.out(n);
         ctx.addNode("Sigmoid", [this.dq(n.inputs[0], n.name)], [y], { name: n.name });

@@ -11,6 +11,9 @@
  *                kernel, and what its own QDQ fusion produces for Gemm. (QLinearMatMul has no
  *                bias input; adding the bias after requantization with QLinearAdd would round
  *                twice and clamp a fused ReLU before the bias, so it is not exact.)
+ *                on [..., K] inputs: Reshape to rows → QGemm → Reshape back (emitRowsGemm)
+ *   matmul       QLinearMatMul (two quantized activations: attention's Q·Kᵀ, P·V)
+ *   mul          com.microsoft QLinearMul
  *   add          com.microsoft QLinearAdd
  *   concat       com.microsoft QLinearConcat
  *   maxpool2d    MaxPool directly on uint8 / int8 (opset ≥ 12)
@@ -23,9 +26,9 @@
  * multipliers: ±1 LSB at rounding ties. Opset ≥ 12. Registered as format "qoperator".
  */
 import type { Int8Node, QParams } from "../int8/graph.js";
-import { attr } from "./builders.js";
+import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
-import { type QuantEmitter, emitFlatten, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
+import { type QuantEmitter, emitFlatten, emitRowsGemm, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
 
 const MS = "com.microsoft";
 
@@ -82,8 +85,11 @@ class QopWriter {
           const ins = [...this.triple(n.inputs[0]), w.data, w.scale, w.zeroPoint, ...out(), ...(b ? [b] : [])];
           ctx.addNode("QLinearConv", ins, [y], { name: n.name, attributes: convAttributes(n) });
         } else {
-          const ins = [...this.triple(n.inputs[0]), w.data, w.scale, w.zeroPoint, b ?? "", ...out()];
-          ctx.addNode("QGemm", ins, [y], { name: n.name, domain: MS, attributes: [attr.int("transB", 1)] });
+          const [x, ...xq] = this.triple(n.inputs[0]);
+          emitRowsGemm(this.em, n, x, y, (x2d, y2d) => {
+            const ins = [x2d, ...xq, w.data, w.scale, w.zeroPoint, b ?? "", ...out()];
+            ctx.addNode("QGemm", ins, [y2d], { name: n.name, domain: MS, attributes: [attr.int("transB", 1)] });
+          });
         }
         return this.define(n, y, n.clamp);
       }
@@ -105,9 +111,23 @@ class QopWriter {
       case "requantize": {
         const f = ctx.temp(`${n.name}_float`);
         ctx.addNode("DequantizeLinear", this.triple(n.inputs[0]), [f], { name: `${n.name}/DequantizeLinear` });
-        ctx.addNode("QuantizeLinear", [f, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
+        let g = f;
+        if (n.factor !== undefined && n.factor !== 1) {
+          g = ctx.temp(`${n.name}_scaled`);
+          ctx.addNode("Mul", [f, ctx.constant(scalarTensorProto(`${n.name}.factor`, n.factor))], [g], { name: `${n.name}/Mul` });
+        }
+        ctx.addNode("QuantizeLinear", [g, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
         return this.define(n, y, n.clamp);
       }
+      case "slice":
+        emitSlice(this.em, this.name(n.inputs[0]), n, y);
+        return this.define(n, y, null);
+      case "matmul":
+        ctx.addNode("QLinearMatMul", [...this.triple(n.inputs[0]), ...this.triple(n.inputs[1]), ...out()], [y], { name: n.name });
+        return this.define(n, y, n.clamp);
+      case "mul":
+        ctx.addNode("QLinearMul", [...this.triple(n.inputs[0]), ...this.triple(n.inputs[1]), ...out()], [y], { name: n.name, domain: MS });
+        return this.define(n, y, n.clamp);
       case "lut":
         ctx.addNode("QLinearSigmoid", [...this.triple(n.inputs[0]), ...out()], [y], { name: n.name, domain: MS });
         return this.define(n, y, n.clamp);

@@ -51,7 +51,7 @@ export function importQuantizedGraph(model: ModelProto, g: IrGraph): Int8Model {
     if (imp.done.has(i)) return;
     if (n.outputs.length === 0 || n.outputs[0] === "") throw new FormatError(`${where(n)} has no output`);
     const handler = n.domain === "" ? (QDQ_HANDLERS[n.opType] ?? QOP_HANDLERS[n.opType]) : n.domain === "com.microsoft" ? MS_HANDLERS[n.opType] : undefined;
-    if (handler) return handler(imp, n);
+    if (handler && handler(imp, n) !== false) return;
     if (n.domain === "" && GENERIC_OPS[n.opType]) return floatIsland(imp, n);
     const op = n.domain ? `${n.domain}::${n.opType}` : n.opType;
     throw new NotSupportedError(`${where(n)}: op ${op} is not supported in quantized graphs; supported: ${supportedQuantizedOps().join(", ")}, and as float islands ${Object.keys(GENERIC_OPS).join(", ")}`);

@@ -97,6 +97,22 @@ export function addNode(imp: QuantImporter, a: ValueInfo, b: ValueInfo, q: QPara
   return y;
 }
 
+/** An integer product of two quantized activations (matmul / elementwise mul), requantized by Sa·Sb/Sy. */
+export function productNode(imp: QuantImporter, op: "matmul" | "mul", a: ValueInfo, b: ValueInfo, q: QParams, clamp: [number, number], name: string, shape: number[]): ValueInfo {
+  const y = imp.newValue(shape, q, name);
+  imp.nodes.push({ op, name: imp.nodeName(name), inputs: [a.id, b.id], output: y.id, multiplier: pairOf(requantMultiplier(a.q.scale * b.q.scale, q.scale)), clamp });
+  return y;
+}
+
+/** NumPy broadcast of two shapes (−1 unknown), for product outputs. */
+export function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  return Array.from({ length: rank }, (_, i) => {
+    const x = a[a.length - rank + i] ?? 1, y = b[b.length - rank + i] ?? 1;
+    return x === 1 ? y : y === 1 ? x : x >= 0 ? x : y;
+  });
+}
+
 /** Concat (clamped to the storage range by the kernel), then a requantize when the clamp is narrower. */
 export function concatNode(imp: QuantImporter, inputs: ValueInfo[], axis: number, q: QParams, clamp: [number, number], name: string, shape: number[]): ValueInfo {
   const full: QParams = { ...q, ...rangeOf(q.dtype) };
@@ -168,6 +184,14 @@ export function materialize(imp: QuantImporter, p: Pending, act: Act | null, q: 
       return sigmoidNode(imp, p.x, q, clamp, p.name);
     case "island":
       return islandNode(imp, p.island, q, clamp, p.name);
+    case "matmul":
+    case "mul":
+      return productNode(imp, p.op, p.a, p.b, q, clamp, p.name, p.shape);
+    case "scale": {
+      const y = imp.newValue(p.x.shape, q, p.name);
+      imp.nodes.push({ op: "requantize", name: imp.nodeName(p.name), inputs: [p.x.id], output: y.id, multiplier: pairOf(requantMultiplier(p.x.q.scale * p.factor, q.scale)), clamp, factor: p.factor });
+      return y;
+    }
   }
 }
 

@@ -13,7 +13,7 @@ import { Tensor } from "../tensor/tensor.js";
 import type { ValueInfo } from "../int8/graph.js";
 import type { IrNode } from "./graph.js";
 import { actParams, vectorParams } from "./quant-import-consts.js";
-import { convGeometry, flattenNode, materialize, maxPoolNode, poolGeometry, windowShape } from "./quant-import-nodes.js";
+import { broadcastShape, convGeometry, flattenNode, materialize, maxPoolNode, poolGeometry, windowShape } from "./quant-import-nodes.js";
 import { type Act, type Bias, type FloatRef, type Handler, type Pending, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
 /** Shape of the graph's float input, batch dim −1. */
@@ -129,12 +129,38 @@ const gemm: Handler = (imp, n) => {
   pending(imp, n, { op: "linear", name: n.name || `Gemm_${n.index}`, shape: [x.shape[0], w.shape[0]], x, w, b: biasOf(imp, n.inputs[2], n) });
 };
 
+/** MatMul: a linear layer when B is a quantized weight constant (x [..., K], W [K, O]), else a product of two dequantized activations. */
 const matmul: Handler = (imp, n) => {
+  const [fa, fb] = [imp.float(n.inputs[0], n), imp.floats.get(n.inputs[1])];
+  if (fa.kind === "dq" && fb?.kind === "dq") {
+    const [a, b] = [fa.v.shape, fb.v.shape];
+    if (a.length < 2 || b.length < 2) throw new NotSupportedError(`${where(n)}: a product of activations needs rank ≥ 2 on both sides`);
+    const shape = [...broadcastShape(a.slice(0, -2), b.slice(0, -2)), a[a.length - 2], b[b.length - 1]];
+    return pending(imp, n, { op: "matmul", name: n.name || `MatMul_${n.index}`, shape, a: fa.v, b: fb.v });
+  }
   const x = imp.dq(n.inputs[0], n);
-  if (x.shape.length !== 2) throw new NotSupportedError(`${where(n)}: the input must be 2-D`);
+  if (x.shape.length < 2) throw new NotSupportedError(`${where(n)}: the input must have rank ≥ 2`);
   const w = transposeWeight(wconst(imp, n.inputs[1], n, "weight"), n);
-  pending(imp, n, { op: "linear", name: n.name || `MatMul_${n.index}`, shape: [x.shape[0], w.shape[0]], x, w, b: null });
+  pending(imp, n, { op: "linear", name: n.name || `MatMul_${n.index}`, shape: [...x.shape.slice(0, -1), w.shape[0]], x, w, b: null });
 };
+
+/** Mul of two dequantized activations (an integer product); Mul / Div of one by a positive scalar constant (a requantization); else a float island. */
+function product(op: "Mul" | "Div"): Handler {
+  return (imp, n) => {
+    const [fa, fb] = n.inputs.map((i) => imp.floats.get(i) ?? null);
+    if (op === "Mul" && fa?.kind === "dq" && fb?.kind === "dq") {
+      return pending(imp, n, { op: "mul", name: n.name || `Mul_${n.index}`, shape: broadcastShape(fa.v.shape, fb.v.shape), a: fa.v, b: fb.v });
+    }
+    const scalarAt = (i: number) => {
+      const t = imp.consts.get(n.inputs[i]);
+      return t && t.size === 1 && t.dtype === "float32" ? t.data[0] : null;
+    };
+    const [x, c] = fa?.kind === "dq" ? [fa.v, scalarAt(1)] : op === "Mul" && fb?.kind === "dq" ? [fb.v, scalarAt(0)] : [null, null];
+    const factor = c === null ? null : op === "Mul" ? c : Math.fround(1 / c);
+    if (x && factor !== null && factor > 0 && Number.isFinite(factor)) return pending(imp, n, { op: "scale", name: n.name || `${op}_${n.index}`, shape: x.shape, x, factor });
+    return false;
+  };
+}
 
 const add: Handler = (imp, n) => {
   const [fa, fb] = [imp.float(n.inputs[0], n), imp.float(n.inputs[1], n)];
@@ -213,7 +239,59 @@ const flatten: Handler = (imp, n) => {
 const reshape: Handler = (imp, n) => {
   const s = imp.consts.get(n.inputs[1]);
   if (!s) throw new NotSupportedError(`${where(n)}: the target shape must be a constant`);
-  gridOp(imp, n, (x) => flattenNode(imp, x, flattenStart(Array.from(s.data), x.shape, n), n.name || `Reshape_${n.index}`));
+  gridOp(imp, n, (x) => {
+    const shape = Array.from(s.data);
+    try {
+      return flattenNode(imp, x, flattenStart(shape, x.shape, n), n.name || `Reshape_${n.index}`);
+    } catch {
+      return reshapeNode(imp, x, shape, n);
+    }
+  });
+};
+
+/**
+ * Any other Reshape with a constant shape (0 copies the input dim, −1 is inferred; allowzero 0):
+ * an int8 reshape node — −1 for a batch dim copied from the input, −2 for the inferred one.
+ */
+function reshapeNode(imp: QuantImporter, x: ValueInfo, shape: number[], n: IrNode): ValueInfo {
+  if (n.attrs.int("allowzero", 0) !== 0) throw new NotSupportedError(`${where(n)}: allowzero 1 is not supported`);
+  if (shape.filter((d) => d === -1).length > 1 || shape.some((d) => d < -1)) throw new NotSupportedError(`${where(n)}: shape [${shape.join(", ")}] is not a valid reshape`);
+  const target = shape.map((d, i) => (d === 0 ? (i === 0 ? -1 : x.shape[i]) : d === -1 ? -2 : d));
+  const known = target.reduce((a, d) => (d < 0 ? a : a * d), 1);
+  const inner = x.shape.slice(1).reduce((a, d) => a * d, 1);
+  // the output shape with the batch unknown: an inferred first dim is the batch when the rest keeps the row size
+  const out = target.map((d, i) => (d === -1 ? -1 : d === -2 ? (i === 0 && known === inner ? -1 : target[0] === -1 ? inner / known : -1) : d));
+  if (target[0] === -2 && known === inner) target[0] = -1;
+  const y = imp.newValue(out, x.q, n.name || `Reshape_${n.index}`);
+  imp.nodes.push({ op: "reshape", name: imp.nodeName(n), inputs: [x.id], output: y.id, shape: target });
+  return y;
+}
+
+/** Slice with constant starts / ends / axes / steps on a quantized (or dequantized) tensor, along one non-batch axis. */
+const slice: Handler = (imp, n) => {
+  const vec = (i: number): number[] | null => {
+    if (!n.inputs[i]) return null;
+    const t = imp.consts.get(n.inputs[i]);
+    if (!t) throw new NotSupportedError(`${where(n)}: starts / ends / axes / steps must be constants`);
+    return Array.from(t.data, Number);
+  };
+  if (imp.g.opset < 10) throw new NotSupportedError(`${where(n)}: Slice before opset 10 (attributes) is not supported in quantized graphs`);
+  const [starts, ends, axes, steps] = [vec(1)!, vec(2)!, vec(3), vec(4)];
+  if (starts.length !== 1) throw new NotSupportedError(`${where(n)}: only a slice along one axis is supported`);
+  gridOp(imp, n, (x) => {
+    const rank = x.shape.length;
+    const axis = ((axes?.[0] ?? 0) + rank) % rank;
+    const step = steps?.[0] ?? 1;
+    const dim = x.shape[axis];
+    if (axis === 0 || step < 1 || dim < 0) throw new NotSupportedError(`${where(n)}: only forward slices of a known non-batch axis are supported`);
+    const at = (i: number) => Math.min(Math.max(i < 0 ? i + dim : i, 0), dim);
+    const start = at(starts[0]), end = Math.max(start, at(ends[0]));
+    const shape = [...x.shape];
+    shape[axis] = Math.ceil((end - start) / step);
+    const y = imp.newValue(shape, x.q, n.name || `Slice_${n.index}`);
+    imp.nodes.push({ op: "slice", name: imp.nodeName(n), inputs: [x.id], output: y.id, axis, start, end, step });
+    return y;
+  });
 };
 
 /** Transpose on a quantized (or dequantized) tensor: a byte-moving transpose node on the input grid. */
@@ -274,7 +352,7 @@ const concat: Handler = (imp, n) => {
 
 /** Handlers by op type (default domain). */
 export const QDQ_HANDLERS: Record<string, Handler> = {
-  QuantizeLinear: quantizeLinear, DequantizeLinear: dequantizeLinear, Conv: conv, Gemm: gemm, MatMul: matmul, Add: add,
+  QuantizeLinear: quantizeLinear, DequantizeLinear: dequantizeLinear, Conv: conv, Gemm: gemm, MatMul: matmul, Add: add, Mul: product("Mul"), Div: product("Div"), Slice: slice,
   Relu: (imp, n) => activation(imp, n, { min: 0, max: Infinity }), Clip: clip, MaxPool: maxPool, Flatten: flatten, Reshape: reshape, Transpose: transpose,
   Identity: alias, Dropout: alias, Cast: alias, GlobalAveragePool: pool("gap"), AveragePool: pool("avgpool"), Concat: concat,
   Sigmoid: (imp, n) => {

@@ -11,7 +11,7 @@ import { NotSupportedError } from "../tensor/errors.js";
 import type { ValueInfo } from "../int8/graph.js";
 import type { IrNode } from "./graph.js";
 import { type ActParams, actParams, vectorParams } from "./quant-import-consts.js";
-import { addNode, avgPoolNode, concatNode, convGeometry, convNode, gapNode, linearNode, poolGeometry, sigmoidNode, windowShape } from "./quant-import-nodes.js";
+import { addNode, avgPoolNode, broadcastShape, productNode, concatNode, convGeometry, convNode, gapNode, linearNode, poolGeometry, sigmoidNode, windowShape } from "./quant-import-nodes.js";
 import { transposeWeight } from "./quant-import-ops.js";
 import { type Bias, type Handler, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
@@ -74,6 +74,14 @@ const qgemm: Handler = (imp, n) => {
 
 const qlinearMatMul: Handler = (imp, n) => {
   const x = operand(imp, n, 0);
+  if (imp.ints.has(n.inputs[3])) {
+    // B is a quantized activation: an integer product (attention's Q·Kᵀ, P·V)
+    const b = operand(imp, n, 3);
+    if (x.shape.length < 2 || b.shape.length < 2) throw new NotSupportedError(`${where(n)}: a product of activations needs rank ≥ 2 on both sides`);
+    const shape = [...broadcastShape(x.shape.slice(0, -2), b.shape.slice(0, -2)), x.shape[x.shape.length - 2], b.shape[b.shape.length - 1]];
+    imp.produce(n.outputs[0], outParams(imp, n, 6), null, (q) => productNode(imp, "matmul", x, b, q, [q.qmin, q.qmax], nameOf(n), shape));
+    return;
+  }
   const w = transposeWeight(weight(imp, n, 3, 1), n);
   if (x.shape.length !== 2) throw new NotSupportedError(`${where(n)}: the input must be 2-D`);
   imp.produce(n.outputs[0], outParams(imp, n, 6), null, (q) => linearNode(imp, { x, w, b: null, name: nameOf(n), shape: [x.shape[0], w.shape[0]] }, q, [q.qmin, q.qmax], where(n)));
@@ -83,6 +91,12 @@ const qlinearAdd: Handler = (imp, n) => {
   const [a, b] = [operand(imp, n, 0), operand(imp, n, 3)];
   if (a.shape.join() !== b.shape.join()) throw new NotSupportedError(`${where(n)}: broadcasting QLinearAdd is not supported`);
   imp.produce(n.outputs[0], outParams(imp, n, 6), null, (q) => addNode(imp, a, b, q, [q.qmin, q.qmax], nameOf(n)));
+};
+
+/** com.microsoft QLinearMul: an elementwise product of two quantized activations (broadcasting). */
+const qlinearMul: Handler = (imp, n) => {
+  const [a, b] = [operand(imp, n, 0), operand(imp, n, 3)];
+  imp.produce(n.outputs[0], outParams(imp, n, 6), null, (q) => productNode(imp, "mul", a, b, q, [q.qmin, q.qmax], nameOf(n), broadcastShape(a.shape, b.shape)));
 };
 
 const qlinearConcat: Handler = (imp, n) => {
@@ -126,6 +140,6 @@ export const QOP_HANDLERS: Record<string, Handler> = { QLinearConv: qlinearConv,
 
 /** com.microsoft handlers. */
 export const MS_HANDLERS: Record<string, Handler> = {
-  QGemm: qgemm, QLinearAdd: qlinearAdd, QLinearConcat: qlinearConcat, QLinearGlobalAveragePool: qlinearGap, QLinearAveragePool: qlinearAvgPool,
+  QGemm: qgemm, QLinearAdd: qlinearAdd, QLinearMul: qlinearMul, QLinearConcat: qlinearConcat, QLinearGlobalAveragePool: qlinearGap, QLinearAveragePool: qlinearAvgPool,
   QLinearSigmoid: qlinearSigmoid,
 };

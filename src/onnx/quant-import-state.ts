@@ -59,6 +59,8 @@ export type Pending = { name: string; shape: number[] } & (
   | { op: "identity"; x: ValueInfo }
   | { op: "sigmoid"; x: ValueInfo }
   | { op: "island"; island: FloatIsland }
+  | { op: "matmul" | "mul"; a: ValueInfo; b: ValueInfo }
+  | { op: "scale"; x: ValueInfo; factor: number }
 );
 
 /**
@@ -79,7 +81,8 @@ export type FloatRef =
   | { kind: "wconst"; w: WConst }
   | { kind: "fconst"; t: Tensor };
 
-export type Handler = (imp: QuantImporter, n: IrNode) => void;
+/** Handles one node; returning false hands it to the float-island fallback (an op with no integer pattern here). */
+export type Handler = (imp: QuantImporter, n: IrNode) => void | false;
 
 /** "QuantizeLinear node 'x'" for messages. */
 export const where = (n: IrNode): string => `onnx import (quantized): ${describeNode(n)}`;

@@ -121,16 +121,36 @@ export function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer)
   const y = b.define(n.output, n.outputShape, activationQParams(fq, `${n.path}.activation_post_process`), n.path);
   const wq = quantizerParams(m.weight_fake_quant, `${n.path}.weight_fake_quant`);
   const wf = noGrad(() => m.quantizedWeight());
+  const biasF = m instanceof QatConvBn2d || m instanceof QatLinearBn1d ? m.foldedBias() : m.bias ? m.bias.data : null;
+  const common = weightLayerFields(b, n.path || "layer", n.path, x, y, wf, wq, biasF, m.act);
+  if (m instanceof QatConv2d || m instanceof QatConvBn2d) {
+    const g = m.geometry;
+    if (typeof g.padding === "string") throw new NotSupportedError(`convert: '${n.path}' uses padding='${g.padding}'; give explicit padding`);
+    b.nodes.push({ ...common, op: "conv2d", stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
+  } else if (m instanceof QatLinear || m instanceof QatLinearBn1d) {
+    if (m instanceof QatLinearBn1d && n.inputShapes[0].length !== 2) throw new NotSupportedError(`convert: linear+bn '${n.path}' needs 2-D input, got rank ${n.inputShapes[0].length}`);
+    b.nodes.push({ ...common, op: "linear" });
+  }
+}
+
+/**
+ * The integer weight-layer fields shared by conv and linear (module or functional): int8
+ * weights w_q = clamp(round(w_fq / S_w[c]) + Z_w[c]), the int32 bias on S_x·S_w[c], per-channel
+ * multipliers S_x·S_w[c]/S_y and the output clamp; the tensors go in the builder's table under `key`.
+ */
+export function weightLayerFields(
+  b: GraphBuilder, key: string, name: string, x: ValueInfo, y: ValueInfo, wf: Tensor,
+  wq: { scales: number[]; zps: number[]; qmin: number; qmax: number }, biasF: ArrayLike<number> | null, act: ActClamp | null,
+) {
   const oc = wf.shape[0];
   const per = wf.size / oc;
   const sw = wq.scales.length === 1 ? new Array<number>(oc).fill(wq.scales[0]) : wq.scales;
   const zw = wq.zps.length === 1 ? new Array<number>(oc).fill(wq.zps[0]) : wq.zps;
+  if (sw.length !== oc) throw new ValueError(`convert: '${name}' has ${oc} output channels but its weight quantizer has ${sw.length} scales`);
   const wInt = new Int8Array(wf.size);
   for (let c = 0; c < oc; c++) {
     for (let k = 0; k < per; k++) wInt[c * per + k] = Math.min(wq.qmax, Math.max(wq.qmin, roundHalfEven(wf.data[c * per + k] / sw[c]) + zw[c]));
   }
-  const biasF = m instanceof QatConvBn2d || m instanceof QatLinearBn1d ? m.foldedBias() : m.bias ? m.bias.data : null;
-  const key = n.path || "layer";
   b.tensors.set(`${key}.weight`, wInt);
   // Symmetric weights have zero points 0; PyTorch's fused observer gives a one-signed channel
   // an affine zero point (e.g. 127), which the kernels subtract while packing.
@@ -141,19 +161,11 @@ export function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer)
   b.tensors.set(`${key}.multiplier`, rq.multiplier);
   b.tensors.set(`${key}.shift`, rq.shift);
   const bits = Math.ceil(Math.log2(wq.qmax - wq.qmin + 1));
-  const common = {
-    name: n.path, inputs: [x.id], output: y.id, weight: `${key}.weight`, wShape: [...wf.shape], bias: biasF ? `${key}.bias` : null,
-    requant: { multiplier: `${key}.multiplier`, shift: `${key}.shift` }, clamp: outputClamp(y.q, m.act), wScales: sw, weightBits: bits,
+  return {
+    name, inputs: [x.id], output: y.id, weight: `${key}.weight`, wShape: [...wf.shape], bias: biasF ? `${key}.bias` : null,
+    requant: { multiplier: `${key}.multiplier`, shift: `${key}.shift` }, clamp: outputClamp(y.q, act), wScales: sw, weightBits: bits,
     ...(hasZp ? { wZeroPoints: `${key}.weight_zero_point` } : {}),
   };
-  if (m instanceof QatConv2d || m instanceof QatConvBn2d) {
-    const g = m.geometry;
-    if (typeof g.padding === "string") throw new NotSupportedError(`convert: '${n.path}' uses padding='${g.padding}'; give explicit padding`);
-    b.nodes.push({ ...common, op: "conv2d", stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
-  } else if (m instanceof QatLinear || m instanceof QatLinearBn1d) {
-    if (n.inputShapes[0].length !== 2) throw new NotSupportedError(`convert: linear '${n.path}' needs 2-D input, got rank ${n.inputShapes[0].length}`);
-    b.nodes.push({ ...common, op: "linear" });
-  }
 }
 
 export function pair(v: number | readonly [number, number]): [number, number] {

@@ -31,6 +31,8 @@ export interface Walk {
   islands: Map<string, IslandFn>;
   report: ConvertReport;
   strict: boolean;
+  /** Values computed from parameters and constants alone (prepare.ts parameterOnlyValues). */
+  constant: Set<number>;
 }
 
 /** The node's path in the QAT model (as module paths were before graphs: "module.conv1", "module.add_1"). */
@@ -76,10 +78,35 @@ export function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string
   const node: Int8Node = { op: "float", name, inputs: inputs.map((v) => v.id), output: y.id, fn, source };
   const call = n.kind === "call_function" && side.length === 0 ? literalCall(n, quantized) : null;
   if (call) node.call = call;
-  else w.islands.set(name, islandFunction(w, n, quantized, side));
+  else {
+    const fn = islandFunction(w, n, quantized, side);
+    // parameters read directly or through parameter-only ops: their frozen values, for the exporters
+    if (n.kind === "call_function" && side.every((p) => p.outputs.every((o) => w.constant.has(o)))) fn.opCall = { op: n.target, args: parameterCall(w, n, quantized) };
+    w.islands.set(name, fn);
+  }
   b.nodes.push(node);
   w.report.islands.push({ name, fn, source, reason });
   if (q?.node) b.alias(n.outputs[0], q.node.outputs[0]);
+}
+
+/** The arguments of a functional island: `{ input: k }` for the k-th quantized input, parameter-only values as frozen Tensors. */
+function parameterCall(w: Walk, n: GraphNode, inputs: number[]): unknown[] {
+  const env = new Map<number, Tensor>();
+  const need = new Set<GraphNode>();
+  const visit = (id: number): void => {
+    const p = w.graph.producer(id);
+    if (!p || need.has(p) || inputs.includes(id)) return;
+    need.add(p);
+    for (const r of refsOf(p.args)) visit(r);
+  };
+  for (const id of refsOf(n.args)) if (!inputs.includes(id)) visit(id);
+  noGrad(() => {
+    for (const p of w.graph.nodes) if (need.has(p)) w.gm.runNode(p, env);
+  });
+  return mapArgs(n.args, (id) => {
+    const k = inputs.indexOf(id);
+    return k >= 0 ? { input: k } : noGrad(() => env.get(id)!.detach());
+  });
 }
 
 /** `{ op, args }` with `{ input: k }` for the k-th quantized input, or null if an argument is a float tensor. */
@@ -131,7 +158,7 @@ export function islandClosure(b: GraphBuilder, w: Walk, n: GraphNode): { leaves:
     }
     const p = w.graph.producer(id);
     const intValued = p !== null && p.outputs.every((o) => !isFloatDType(w.graph.value(o).dtype));
-    if (!p || !(p.kind === "get_attr" || p.kind === "constant" || intValued)) {
+    if (!p || !(p.kind === "get_attr" || p.kind === "constant" || intValued || w.constant.has(id))) {
       throw new NotSupportedError(`convert: '${pathOf(n)}' reads value %${id}, which is neither quantized, a constant, nor shape arithmetic on quantized values`);
     }
     if (side.has(p)) return;

@@ -34,7 +34,9 @@ import { Int8Model } from "../int8/model.js";
 import { QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver, freezeBnStats } from "./schedule.js";
 import { type RangeWarning, lastRangeReport, rangeWarnings } from "./range-report.js";
-import { SHARES_INPUT_QPARAMS } from "./prepare.js";
+import { SHARES_INPUT_QPARAMS, parameterOnlyValues } from "./prepare.js";
+import { addFunctionalLinear, addProduct } from "./convert-functional.js";
+import type { ValueInfo } from "../int8/graph.js";
 import { functionalAct } from "./fuse.js";
 import { GraphBuilder, activationQParams, actRange, addNode, pairOf, pair, pushAdd, pushConcat, pushRequantize } from "./convert-layers.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
@@ -57,6 +59,7 @@ export interface ConvertReport {
 
 /** Functional ops with an integer form; returns false to make the node a float island. */
 function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
+  if (PRODUCTS.has(n.target)) return withOutput(b, w, n, (y) => (n.target === "linear" ? addFunctionalLinear(b, w, n, y) : addProduct(b, n, y)));
   const ins = refsOf(n.args);
   if (!ins.every((id) => b.values.has(id))) return "an input is a float tensor (parameter or constant)";
   const x = b.value(ins[0], pathOf(n));
@@ -78,6 +81,17 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
       if (perm[0] !== 0) return `${n.target} moves the batch dimension`;
       const y = b.define(out, shape, x.q, pathOf(n));
       b.nodes.push({ op: "transpose", name: pathOf(n), inputs: [x.id], output: y.id, perm });
+      return null;
+    }
+    if (n.target === "slice") {
+      const inShape = w.graph.value(ins[0]).shape;
+      const axis = (a[1] as number) < 0 ? (a[1] as number) + inShape.length : (a[1] as number);
+      if (axis === 0) return "slice along the batch dimension";
+      const dim = inShape[axis];
+      const at = (i: number) => Math.min(Math.max(i < 0 ? i + dim : i, 0), dim);
+      const start = at(a[2] as number), end = Math.max(start, at((a[3] as number | undefined) ?? dim));
+      const y = b.define(out, shape, x.q, pathOf(n));
+      b.nodes.push({ op: "slice", name: pathOf(n), inputs: [x.id], output: y.id, axis, start, end, step: (a[4] as number | undefined) ?? 1 });
       return null;
     }
     if (n.target === "maxPool2d") {
@@ -121,6 +135,24 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   b.values.delete(out);
   if (q.node) b.values.delete(q.node.outputs[0]);
   return `${n.target} has no integer kernel`;
+}
+
+/** Functional ops convert-functional.ts makes integer (or explains why not). */
+const PRODUCTS = new Set(["linear", "matmul", "mul", "div"]);
+
+/** Defines n's output from its quantizer, then runs `make`; undoes the definition when `make` gives a reason. */
+function withOutput(b: GraphBuilder, w: Walk, n: GraphNode, make: (y: ValueInfo) => string | null): string | null {
+  const q = outputQuantizer(w, n);
+  if (!q) return "its output has no quantizer";
+  const out = n.outputs[0];
+  const y = b.define(out, w.graph.value(out).shape, activationQParams(q.fq, q.where), pathOf(n));
+  const why = make(y);
+  if (why === null) {
+    if (q.node) b.alias(out, q.node.outputs[0]);
+    return null;
+  }
+  b.values.delete(out);
+  return why;
 }
 
 /** The permutation that swaps dims d0 and d1. */
@@ -179,7 +211,10 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   const m = cloneModule(model);
   const gm = m.module as GraphModule;
   const graph = gm.graph;
-  const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: rangeWarnings(lastRangeReport(model) ?? []) }, strict: opts.strict ?? false };
+  const w: Walk = {
+    gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: rangeWarnings(lastRangeReport(model) ?? []) },
+    strict: opts.strict ?? false, constant: parameterOnlyValues(graph),
+  };
   const b = new GraphBuilder();
   const input = b.define(graph.inputs[0], graph.value(graph.inputs[0]).shape, activationQParams(outputQuantizerOf(m.quant)!, "quant.activation_post_process"), "quant");
   const extraInputs = graph.inputs.slice(1).map((id, i) => {
@@ -188,6 +223,8 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   });
   for (const n of graph.nodes) {
     if (n.kind === "get_attr" || n.kind === "constant" || (isQuantizerNode(gm, n) && b.values.has(n.outputs[0]))) continue;
+    // weights and other values computed from parameters alone are read by the nodes that use them
+    if (n.outputs.every((o) => w.constant.has(o))) continue;
     // integer-valued shape arithmetic runs inside the islands that read it (islandClosure)
     if (n.outputs.every((o) => !isFloatDType(graph.value(o).dtype))) continue;
     if (isQuantizerNode(gm, n)) {

@@ -32,7 +32,8 @@ import type { Module } from "../nn/module.js";
 import { Fused, type FusionMatch, applyFusion, fusionGroupsOf } from "./fuse.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { NotSupportedError } from "../tensor/errors.js";
-import type { Graph, GraphNode } from "../graph/graph.js";
+import { type Graph, type GraphNode, isRef, mapRefs, refsOf } from "../graph/graph.js";
+import { DataFlow } from "../graph/pattern.js";
 import { capture, isAtomicModule } from "../graph/capture.js";
 import { exampleInputsFor } from "../graph/example.js";
 import { GraphModule, type NodeHook } from "../graph/graph-module.js";
@@ -185,17 +186,69 @@ function quantizeModuleCalls(gm: GraphModule, qconfigFor: Resolver, fallback: QC
   }
 }
 
-/** Output quantizers (or shared parameters) for functional ops. */
+/** Output quantizers (or shared parameters) for functional ops; none on values computed from parameters alone. */
 function quantizeFunctionCalls(gm: GraphModule, qconfigFor: Resolver, fallback: QConfig): void {
   const g = gm.graph;
+  const constant = parameterOnlyValues(g);
   for (const n of [...g.nodes]) {
-    if (n.kind !== "call_function" || n.outputs.length !== 1 || !isFloatValue(g, n.outputs[0])) continue;
+    if (n.kind !== "call_function" || n.outputs.length !== 1 || !isFloatValue(g, n.outputs[0]) || constant.has(n.outputs[0])) continue;
     if (SHARES_INPUT_QPARAMS.has(n.target)) {
       gm.nodeHooks.set(n.name, passInputGrid);
       continue;
     }
     insertQuantizer(gm, n, (qconfigFor(n.name, null) ?? fallback).activation());
   }
+}
+
+/**
+ * Weight quantizers for functional `linear(x, W, b)` whose W is a parameter (or rows of one,
+ * `W.slice(0, …)`, as attention's packed in_proj_weight): a `weight_fake_quant_<k>` node after
+ * the parameter's get_attr, per output channel (axis 0), read by those linears only — the
+ * functional counterpart of a QAT Linear's weight_fake_quant. convert makes them integer
+ * linear layers. A linear with `qconfig: null` (by its node name) keeps a float weight.
+ */
+function quantizeFunctionalWeights(gm: GraphModule, qconfigFor: Resolver): void {
+  const g = gm.graph;
+  const flow = new DataFlow(g);
+  for (const p of [...g.nodes]) {
+    if (p.kind !== "get_attr" || !isFloatValue(g, p.outputs[0]) || g.value(p.outputs[0]).shape.length !== 2) continue;
+    const uses = weightUses(flow, p.outputs[0]);
+    if (uses.length === 0) continue;
+    const qcs = uses.map((u) => qconfigFor(u.linear.name, null));
+    if (qcs.some((q) => q === null)) continue;
+    const fq = qcs[0]!.weight({ outChannels: g.value(p.outputs[0]).shape[0] });
+    const taken = new Set(gm.namedChildren().map(([n]) => n));
+    let k = 0;
+    while (taken.has(`weight_fake_quant_${k}`)) k++;
+    const name = `weight_fake_quant_${k}`;
+    gm.registerModule(name, fq);
+    const v = g.addValue(g.value(p.outputs[0]).shape, g.value(p.outputs[0]).dtype);
+    g.addNode({ kind: "call_module", target: name, args: [{ ref: p.outputs[0] }], outputs: [v], name }, g.nodes.indexOf(p) + 1);
+    for (const u of uses) u.reader.args = mapRefs(u.reader.args, (id) => (id === p.outputs[0] ? v : id));
+  }
+}
+
+/** Readers of parameter `id` that feed a linear's weight argument, directly or through a slice of rows. */
+function weightUses(flow: DataFlow, id: number): { reader: GraphNode; linear: GraphNode }[] {
+  const out: { reader: GraphNode; linear: GraphNode }[] = [];
+  for (const r of flow.readersOf(id)) {
+    if (r.kind !== "call_function") return [];
+    if (r.target === "linear" && isRef(r.args[1]) && r.args[1].ref === id && !refsOf([r.args[0]]).includes(id)) out.push({ reader: r, linear: r });
+    else if (r.target === "slice" && (r.args[1] === 0 || r.args[1] === -2) && flow.readersOf(r.outputs[0]).every((l) => l.kind === "call_function" && l.target === "linear" && isRef(l.args[1]) && l.args[1].ref === r.outputs[0])) {
+      for (const l of flow.readersOf(r.outputs[0])) out.push({ reader: r, linear: l });
+    } else return []; // the parameter is read as something else too: leave it float
+  }
+  return out;
+}
+
+/** Values computed from parameters and constants alone (no graph input reaches them). */
+export function parameterOnlyValues(g: Graph): Set<number> {
+  const out = new Set<number>();
+  for (const n of g.nodes) {
+    const only = n.kind === "get_attr" || n.kind === "constant" || (refsOf(n.args).length > 0 && refsOf(n.args).every((id) => out.has(id)));
+    if (only) for (const o of n.outputs) out.add(o);
+  }
+  return out;
 }
 
 /** The fusion groups to apply: all found, none, or the listed ones (each must be found). */
@@ -230,6 +283,7 @@ export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
   const qconfigFor = resolver(opts);
   quantizeModuleCalls(gm, qconfigFor, opts.qconfig);
   quantizeFunctionCalls(gm, qconfigFor, opts.qconfig);
+  quantizeFunctionalWeights(gm, qconfigFor);
   const qm = new QatModel(gm, describe(opts, groups.map((g) => g.paths)));
   // The input quantizer is addressed as `quant` (or by type QuantStub) in overrides, as
   // PyTorch users set `model.quant.qconfig`; e.g. keep 8-bit images in front of a W4A4 network.

@@ -76,7 +76,8 @@ const MUTATIONS: Mutation[] = [
   ["multiplier −2^31", (_g, t) => { t.set("cm", Int32Array.from([-(2 ** 31), 1 << 30])); }, /'conv'.*requant channel 0: M0 -2147483648/],
   ["multiplier 0 with a shift", (_g, t) => { t.set("lm", Int32Array.from([0])); }, /'fc'.*requant channel 0: M0 0, shift -6/],
   ["multiplier below 2^30", (_g, t) => { t.set("lm", Int32Array.from([12345])); }, /'fc'.*requant channel 0: M0 12345/],
-  ["linear fed a 4-D value", (g) => { node(g, 3).inputs = ["p"]; }, /'fc'.*inputs\[0\] value 'p' has shape \[-1, 2, 3, 3\] but linear \(\[N, K\]\) needs rank 2/],
+  // a linear layer reads [..., K] (transformer tokens), so a 4-D value is fine when its last dim is K
+  ["linear fed a 4-D value whose last dim is not K", (g) => { node(g, 3).inputs = ["p"]; }, /'fc'.*wShape.*input features, the input has 3/],
   ["unknown op", (g) => { node(g, 2).op = "gelu"; }, /node 'flat' \("gelu"\): op is not a known Int8Model op \(known: conv2d, linear/],
   ["missing op", (g) => { delete node(g, 2).op; }, /op is not a known Int8Model op/],
   ["op named like an Object method", (g) => { node(g, 2).op = "toString"; }, /op is not a known Int8Model op/],

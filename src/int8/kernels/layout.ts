@@ -1,6 +1,6 @@
 /**
  * Layout kernels on quantized tensors: they move bytes and keep the quantization parameters.
- * Called by ../model.ts (the "transpose" node).
+ * Called by ../model.ts (the "transpose" and "slice" nodes).
  */
 import type { QuantResult } from "./common.js";
 
@@ -24,4 +24,23 @@ function transposeQuant(x: QuantResult, perm: readonly number[]): QuantResult {
     }
   }
   return { data: out, shape: outShape };
+}
+
+/** Elements start, start+step, … below end along `axis` of row-major quantized data. */
+export function sliceQuant(x: QuantResult, axis: number, start: number, end: number, step: number): QuantResult {
+  const shape = [...x.shape];
+  const len = Math.max(0, Math.ceil((end - start) / step));
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const dim = shape[axis];
+  shape[axis] = len;
+  const src = x.data;
+  const out = new (src.constructor as new (n: number) => typeof src)(outer * len * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < len; i++) {
+      const from = (o * dim + start + i * step) * inner;
+      out.set(src.subarray(from, from + inner), (o * len + i) * inner);
+    }
+  }
+  return { data: out, shape };
 }

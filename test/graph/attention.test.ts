@@ -1,0 +1,134 @@
+/**
+ * A user's own attention written with functional ops (no attention layer from the library):
+ * packed in-projection `linear(x, in_proj_weight, in_proj_bias)` with parameters, head split
+ * by reshape/transpose, Q·Kᵀ scaled by 1/√d, softmax, P·V, out projection, mean over tokens,
+ * classifier. prepareQat quantizes it without changes to the user's code:
+ *  - the parameter weights get weight_fake_quant_<k> (per-channel) and convert makes integer
+ *    linear layers on [B, T, E] tokens;
+ *  - Q·Kᵀ and P·V are integer products of two quantized activations (int8 "matmul" nodes),
+ *    the 1/√d scaling a requantization; softmax stays a float island.
+ * The DESIGN.md §1 invariants are checked as for every model: (a) prepared with quantization
+ * off ≡ float; (b) fake-quant ≡ Int8Model ≡ onnxruntime (QDQ and QOperator) within ±1 quantum;
+ * (c) an export after more forwards is byte-identical (export reads frozen parameters).
+ */
+import { describe, expect, it } from "vitest";
+import "../../src/autograd/backward.js";
+import * as ops from "../../src/ops/index.js";
+import { Module } from "../../src/nn/module.js";
+import { Linear } from "../../src/nn/layers/linear.js";
+import { manualSeed } from "../../src/tensor/random.js";
+import { randn } from "../../src/tensor/creation.js";
+import { noGrad } from "../../src/tensor/grad-mode.js";
+import type { Tensor } from "../../src/tensor/tensor.js";
+import { Adam } from "../../src/optim/adam.js";
+import { calibrate, convertWithReport, disableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
+import { exportModel, importModel } from "../../src/onnx/index.js";
+import type { Int8Model } from "../../src/int8/model.js";
+import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
+import { runOrtWith } from "../onnx/quantized-helpers.js";
+
+const ort = await loadOrt();
+const [T, E, H, C] = [6, 16, 2, 5];
+
+/** Self-attention in the user's own code, batch first: x [B, T, E] → logits [B, C]. */
+class MyAttention extends Module {
+  in_proj_weight = this.registerParameter("in_proj_weight", randn([3 * E, E]).mul(1 / Math.sqrt(E)).detach());
+  in_proj_bias = this.registerParameter("in_proj_bias", randn([3 * E]).mul(0.1).detach());
+  out_proj = this.registerModule("out_proj", new Linear(E, E));
+  head = this.registerModule("head", new Linear(E, C));
+
+  forward(x: Tensor): Tensor {
+    const [b, t] = x.shape;
+    const d = E / H;
+    const qkv = ops.linear(x, this.in_proj_weight, this.in_proj_bias); // [B, T, 3E]
+    const heads = (k: number) => ops.slice(qkv, 2, k * E, (k + 1) * E).reshape([b, t, H, d]).transpose(1, 2); // [B, H, T, d]
+    const [q, k, v] = [heads(0), heads(1), heads(2)];
+    const scores = ops.matmul(q, k.transpose(2, 3)).mul(1 / Math.sqrt(d));
+    const ctx = ops.matmul(ops.softmax(scores, -1), v); // [B, H, T, d]
+    const y = this.out_proj.forward(ctx.transpose(1, 2).reshape([b, t, E]));
+    return this.head.forward(y.mean(1));
+  }
+}
+
+const tokens = (n: number, seed: number) => {
+  manualSeed(seed);
+  return randn([n, T, E]);
+};
+
+function maxAbs(t: Tensor): number {
+  let m = 0;
+  for (let i = 0; i < t.size; i++) m = Math.max(m, Math.abs(t.data[i]));
+  return m;
+}
+
+function within(a: ArrayLike<number>, b: ArrayLike<number>, scale: number): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) <= scale * 1.0001) n++;
+  return n / a.length;
+}
+
+describe("a user-written attention module quantizes without changes", () => {
+  it("weights fake-quantized, Q·Kᵀ and P·V integer, softmax a float island; invariants (a) (b) (c) with onnxruntime", async () => {
+    manualSeed(21);
+    const float = new MyAttention();
+    const x = tokens(8, 1);
+    const qm = prepareQat(float, { qconfig: qconfigs.x86, example: tokens(2, 0) });
+    // the packed in-projection weight has its own per-channel weight quantizer; out_proj/head are QAT Linears
+    expect(Object.keys(qm.stateDict())).toEqual(expect.arrayContaining(["module.in_proj_weight", "module.weight_fake_quant_0.scale", "module.out_proj.weight_fake_quant.scale"]));
+    // (a)
+    qm.eval();
+    disableFakeQuant(qm);
+    const ref = noGrad(() => float.forward(x));
+    const off = noGrad(() => qm.forward(x));
+    for (let i = 0; i < ref.size; i++) expect(Math.abs(ref.data[i] - off.data[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(ref)));
+    // calibrate, then QAT steps: the weight quantizer's STE reaches the parameter
+    qm.train();
+    calibrate(qm, [0, 1, 2].map((s) => ({ x: tokens(16, 10 + s) })), { batches: 3 });
+    const opt = new Adam(qm.parameters(), { lr: 1e-3 });
+    for (let s = 0; s < 3; s++) {
+      opt.zeroGrad();
+      qm.forward(tokens(16, 20 + s)).square().mean().backward();
+      const w = qm.parameters().find((p) => p.shape.join() === [3 * E, E].join())!;
+      expect(w.grad && maxAbs(w.grad) > 0).toBe(true);
+      opt.step();
+    }
+    // (b)
+    const { model: int8, report } = convertWithReport(qm);
+    expect(report.islands.map((i) => i.fn)).toEqual(["softmax", "mean"]);
+    const ops8 = int8.graph.nodes.map((n) => n.op);
+    expect(ops8.filter((o) => o === "linear")).toHaveLength(3); // in_proj (functional), out_proj, head
+    expect(ops8.filter((o) => o === "matmul")).toHaveLength(2);
+    qm.eval();
+    const fq = noGrad(() => qm.forward(x));
+    const scale = int8.value(int8.graph.output).q.scale;
+    const got = int8.run(x);
+    expect(within(fq.data, got.data, scale)).toBeGreaterThanOrEqual(0.99);
+    for (const format of ["qdq", "qoperator"] as const) {
+      const bytes = exportModel(qm, { example: x, format });
+      if (!ort) {
+        console.warn(`[attention] onnxruntime parity skipped: ${ortUnavailable}`);
+        break;
+      }
+      const viaOrt = await runOrtWith(ort, bytes, x);
+      expect(within(got.data, viaOrt, scale), format).toBeGreaterThanOrEqual(0.99);
+      // (c)
+      qm.train();
+      noGrad(() => qm.forward(tokens(16, 40)));
+      qm.eval();
+      expect(Buffer.from(exportModel(qm, { example: x, format })).equals(Buffer.from(bytes)), format).toBe(true);
+      // the export imports back to an Int8Model with the same integer products
+      const back = importModel(bytes) as Int8Model;
+      expect(back.graph.nodes.filter((n) => n.op === "matmul"), format).toHaveLength(2);
+      expect(within(got.data, back.run(x).data, scale), format).toBeGreaterThanOrEqual(0.99);
+    }
+  });
+
+  it("qconfig null on the in-projection keeps its weight float (no weight quantizer; a float island after convert)", () => {
+    manualSeed(22);
+    const qm = prepareQat(new MyAttention(), { qconfig: qconfigs.x86, example: tokens(2, 0), overrides: [{ name: "linear", qconfig: null }] });
+    expect(Object.keys(qm.stateDict()).some((k) => k.includes("weight_fake_quant_"))).toBe(false);
+    noGrad(() => qm.forward(tokens(4, 3)));
+    const { report } = convertWithReport(qm);
+    expect(report.islands.map((i) => i.fn)).toContain("linear");
+  });
+});
