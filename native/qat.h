@@ -75,6 +75,19 @@ void qat_channel_affine(const float *x, const float *scale, const float *bias, f
 void qat_channel_affine_bwd(const float *g, const float *x, const float *scale, float *dx, float *dscale, float *dbias,
                             int n, int c, int inner);
 
+/* ---- int8 engine (int8.c) ---- */
+typedef struct {
+  const int32_t *bias, *mult, *shift; /* bias per output channel (nullable); mult/shift per channel or one */
+  int per_channel, yzp, lo, hi, y_signed;
+} qat_requant;
+size_t qat_qpack_words(int oc, int k);
+void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp_len, int32_t *out);
+void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
+                 const qat_requant *rq, void *y);
+void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
+                 const qat_requant *rq, void *y);
+void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *bpanels, int32_t *c);
+
 /* Below this many flops a product runs on one thread (waking a worker costs tens of µs). */
 #define QAT_PARALLEL_MIN_FLOPS (1L << 22)
 

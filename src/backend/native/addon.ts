@@ -33,6 +33,16 @@ export interface NativeAddon {
   channelAffine(x: Float32Array, scale: Float32Array, bias: Float32Array | null, y: Float32Array, n: number, c: number, inner: number): void;
   channelAffineBackward(g: Float32Array, x: Float32Array, scale: Float32Array, dx: Float32Array | null, dscale: Float32Array | null,
     dbias: Float32Array | null, n: number, c: number, inner: number): void;
+  /** Int32 words of packed int8 weights [oc, k] (4-row panels of int16 pairs). */
+  qpackWords(oc: number, k: number): number;
+  qpackWeights(w: Int8Array, oc: number, k: number, wZp: Int32Array | null, out: Int32Array): void;
+  /** ints = [perChannel, yZp, lo, hi, ySigned]. */
+  qconv2d(x: Uint8Array | Int8Array, xZp: number, w: Int32Array, geom: Int32Array, bias: Int32Array | null, multiplier: Int32Array,
+    shift: Int32Array, ints: Int32Array, y: Uint8Array | Int8Array): void;
+  qlinear(x: Uint8Array | Int8Array, xZp: number, m: number, k: number, w: Int32Array, n: number, bias: Int32Array | null,
+    multiplier: Int32Array, shift: Int32Array, ints: Int32Array, y: Uint8Array | Int8Array): void;
+  /** One-thread raw int16-pair GEMM c[m, n] = packed A · B panels (benchmarks). */
+  igemmBench(m: number, n: number, k: number, a: Int32Array, bPanels: Int32Array, c: Int32Array): void;
 }
 
 interface NodeProcess {

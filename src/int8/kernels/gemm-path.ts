@@ -15,6 +15,9 @@
  * to them (test/int8/gemm-path.test.ts). Conv weights may have per-channel zero points
  * (subtracted when packing: w − wZp ∈ [−255, 255] is still int16); linear weights must be symmetric.
  * Weights are packed once per layer (`prepare*Weights`) and kept by the model.
+ * With the native backend active, conv (groups = 1, no fused pool) and linear run the native
+ * kernels instead (src/backend/native/int8.ts: the same sums and requantization, bit-identical);
+ * their weights are packed too, once, when the addon is loaded.
  *
  * Validation layer: the wasm kernels trust their arguments (a negative padding there reads
  * outside the input), so every entry point here first runs the checks the direct kernels
@@ -23,6 +26,8 @@
  * checkLinearCall, checkRequantCall, and the max-pool window checks).
  */
 import { type FastRequant, packConvWeights, packLinearWeights, qconv2dWasm, qdepthwiseWasm, qlinearWasm, qmaxPool2dWasm } from "../../backend/wasm/int8.js";
+import { getBackend } from "../../backend/index.js";
+import { nativeInt8Available, packNativeWeights, qconv2dNative, qlinearNative } from "../../backend/native/int8.js";
 import { allocArray } from "../../tensor/dtype.js";
 import { ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import type { QuantArray, QuantDType } from "./common.js";
@@ -42,6 +47,13 @@ export interface FastWeights {
   readonly absSum: Float64Array;
   readonly outChannels: number;
   readonly K: number;
+  /** The same weights packed for the native kernels (null without the native addon, and for depthwise). */
+  readonly native?: Int32Array | null;
+}
+
+/** True when a layer with these weights takes the native kernels. */
+function onNative(fw: FastWeights): fw is FastWeights & { native: Int32Array } {
+  return fw.native != null && getBackend() === "native";
 }
 
 /** Σ_k |w[c, k] − wZp[c]| per output channel. */
@@ -58,7 +70,8 @@ function absSums(w: Int8Array, oc: number, k: number, wZp: Int32Array | null = n
 
 /** Conv weights OIHW (groups = 1) as [OC, C·KH·KW] minus per-channel zero points, packed for the conv kernel. */
 export function prepareConvWeights(w: Int8Array, oc: number, k: number, wZp: Int32Array | null = null): FastWeights {
-  return { packed: packConvWeights(w, oc, k, wZp), absSum: absSums(w, oc, k, wZp), outChannels: oc, K: k };
+  const native = nativeInt8Available() ? packNativeWeights(w, oc, k, wZp) : null;
+  return { packed: packConvWeights(w, oc, k, wZp), absSum: absSums(w, oc, k, wZp), outChannels: oc, K: k, native };
 }
 
 /** Depthwise weights [C, 1, KH, KW] minus their zero points, as int32 (inside wasm memory when possible). */
@@ -70,7 +83,8 @@ export function prepareDepthwiseWeights(w: Int8Array, c: number, k: number, wZp:
 
 /** Linear weights [O, K] (symmetric), packed for the GEMM. */
 export function prepareLinearWeights(w: Int8Array, o: number, k: number): FastWeights {
-  return { packed: packLinearWeights(w, o, k), absSum: absSums(w, o, k), outChannels: o, K: k };
+  const native = nativeInt8Available() ? packNativeWeights(w, o, k) : null;
+  return { packed: packLinearWeights(w, o, k), absSum: absSums(w, o, k), outChannels: o, K: k, native };
 }
 
 /** 2^30: below it, |round(acc·M)| + |yZp| cannot leave int32 (the vector epilogue's condition). */
@@ -121,7 +135,9 @@ function computeFastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: num
 export function qlinearGemm(x: QuantArray, xZp: number, n: number, k: number, fw: FastWeights, r: GemmRequant): QuantArray {
   checkLinearCall(x, xZp, n, k, fw);
   const out = allocQuant(r.outDType, n * fw.outChannels);
-  qlinearWasm(x, xZp, n, k, fw.packed as Int8Array, fw.outChannels, fastRequant("qlinear", fw, x, xZp, r), out);
+  const rq = fastRequant("qlinear", fw, x, xZp, r);
+  if (onNative(fw)) qlinearNative(x, xZp, n, k, fw.native, fw.outChannels, rq, out);
+  else qlinearWasm(x, xZp, n, k, fw.packed as Int8Array, fw.outChannels, rq, out);
   return out;
 }
 
@@ -149,7 +165,9 @@ export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWe
   if (pool2 && (s.oh < 2 || s.ow < 2)) throw new ShapeError(`qconv2d: a fused 2×2 pool needs a conv output of at least 2×2, got ${s.oh}×${s.ow}`);
   const [oh, ow] = pool2 ? [s.oh >> 1, s.ow >> 1] : [s.oh, s.ow];
   const out = allocQuant(r.outDType, s.n * s.oc * oh * ow);
-  qconv2dWasm(x, xZp, fw.packed as Int8Array, s, fastRequant("qconv2d", fw, x, xZp, r), out, pool2);
+  const rq = fastRequant("qconv2d", fw, x, xZp, r);
+  if (!pool2 && onNative(fw)) qconv2dNative(x, xZp, fw.native, s, rq, out);
+  else qconv2dWasm(x, xZp, fw.packed as Int8Array, s, rq, out, pool2);
   return out;
 }
 

@@ -1,0 +1,283 @@
+/*
+ * Integer convolution (groups = 1) and linear layers of the native backend, for the int8
+ * engine (src/int8/kernels/gemm-path.ts through src/backend/native/int8.ts):
+ *   acc[o, p] = Σ_k (w[o, k] − wZp[o]) · (x[k, p] − xZp)       exact in int32
+ *   y[o, p]   = clamp(yZp + sat32(⌊(acc + bias[o])·M0[o] / 2^t + ½⌋), lo, hi), t = 31 − shift[o]
+ * — the single-rounding requantization of src/int8/fixed-point.ts, computed in int64, so
+ * results equal the TypeScript kernels bit for bit. Both operands are widened to int16 (x − xZp
+ * and w − wZp lie in [−255, 255]) and multiplied in pairs along k: with AVX2, vpmaddwd
+ * (16-bit × 16-bit → 32-bit, two products summed: at most 2·255² — it cannot saturate, unlike
+ * vpmaddubsw's 16-bit sums of u8×s8, which can); in portable C, the same sums. Weights are
+ * packed once per layer as 4-row panels of int16 pairs; activations are packed per call
+ * (the conv's im2col writes the pairs directly). The caller checks the accumulator bound.
+ */
+#include "qat.h"
+
+#include <string.h>
+#if QAT_X86
+#include <immintrin.h>
+#endif
+
+#define QMR 4   /* weight rows (output channels) per micro-tile */
+#define QNR 16  /* columns (pixels or batch rows) per micro-tile */
+#define QKC 256 /* k pairs per block */
+
+static int kpairs(int k) { return (k + 1) / 2; }
+
+size_t qat_qpack_words(int oc, int k) { return (size_t)((oc + QMR - 1) / QMR) * QMR * kpairs(k); }
+
+/* w [oc, k] int8 → panels of QMR rows; word (panel, kp, r) = (w[o, 2kp] − zp, w[o, 2kp+1] − zp) as int16 pair. */
+void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp_len, int32_t *out) {
+  int kp = kpairs(k);
+  for (int o0 = 0; o0 < oc; o0 += QMR) {
+    for (int p = 0; p < kp; p++) {
+      for (int r = 0; r < QMR; r++) {
+        int o = o0 + r;
+        int16_t lo = 0, hi = 0;
+        if (o < oc) {
+          int zp = wzp ? wzp[wzp_len > 1 ? o : 0] : 0;
+          lo = (int16_t)(w[(long)o * k + 2 * p] - zp);
+          if (2 * p + 1 < k) hi = (int16_t)(w[(long)o * k + 2 * p + 1] - zp);
+        }
+        uint32_t word = (uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
+        out[((long)o0 / QMR * kp + p) * QMR + r] = (int32_t)word;
+      }
+    }
+  }
+}
+
+static inline int32_t pair16(int a, int b) { return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16)); }
+
+/* ---- micro-kernels: acc (QMR × QNR int32, row stride ldc) (+)= Σ_kp a[kp, r] · b[kp, j] ---- */
+static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, int32_t *c, long ldc, int load) {
+  int32_t t[QMR * QNR];
+  for (int i = 0; i < QMR * QNR; i++) t[i] = 0;
+  for (int p = 0; p < kc; p++) {
+    for (int r = 0; r < QMR; r++) {
+      int32_t aw = a[p * QMR + r];
+      int a0 = (int16_t)(aw & 0xffff), a1 = (int16_t)((uint32_t)aw >> 16);
+      for (int j = 0; j < QNR; j++) {
+        int32_t bw = b[p * QNR + j];
+        t[r * QNR + j] += a0 * (int16_t)(bw & 0xffff) + a1 * (int16_t)((uint32_t)bw >> 16);
+      }
+    }
+  }
+  for (int r = 0; r < QMR; r++)
+    for (int j = 0; j < QNR; j++) c[r * ldc + j] = load ? c[r * ldc + j] + t[r * QNR + j] : t[r * QNR + j];
+}
+
+#if QAT_X86
+__attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, const int32_t *b, int32_t *c, long ldc,
+                                                       int load) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = _mm256_setzero_si256(), c10 = _mm256_setzero_si256(),
+          c11 = _mm256_setzero_si256(), c20 = _mm256_setzero_si256(), c21 = _mm256_setzero_si256(),
+          c30 = _mm256_setzero_si256(), c31 = _mm256_setzero_si256();
+  for (int p = 0; p < kc; p++) {
+    __m256i b0 = _mm256_load_si256((const __m256i *)b), b1 = _mm256_load_si256((const __m256i *)(b + 8));
+    __m256i a0 = _mm256_set1_epi32(a[0]), a1 = _mm256_set1_epi32(a[1]);
+    c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
+    c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
+    c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a1, b0));
+    c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a1, b1));
+    a0 = _mm256_set1_epi32(a[2]);
+    a1 = _mm256_set1_epi32(a[3]);
+    c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a0, b0));
+    c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a0, b1));
+    c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a1, b0));
+    c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a1, b1));
+    a += QMR;
+    b += QNR;
+  }
+  __m256i acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
+  for (int r = 0; r < QMR; r++) {
+    __m256i *cr = (__m256i *)(c + r * ldc);
+    __m256i lo = acc[2 * r], hi = acc[2 * r + 1];
+    if (load) {
+      lo = _mm256_add_epi32(lo, _mm256_loadu_si256(cr));
+      hi = _mm256_add_epi32(hi, _mm256_loadu_si256(cr + 1));
+    }
+    _mm256_storeu_si256(cr, lo);
+    _mm256_storeu_si256(cr + 1, hi);
+  }
+}
+#endif
+
+typedef void (*qukr_fn)(int, const int32_t *, const int32_t *, int32_t *, long, int);
+
+static qukr_fn pick_qukr(void) {
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) return qukr_avx2;
+#endif
+  return qukr_scalar;
+}
+
+/*
+ * acc [ocp × ldc] (ocp = oc rounded up to QMR, ldc = np rounded up to QNR) = packed weights ·
+ * B, where B is given as column panels: bpan[(j / QNR) · kp · QNR + kp_i · QNR + j % QNR].
+ */
+static void igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *bpan, int32_t *acc, long ldc) {
+  qukr_fn ukr = pick_qukr();
+  for (int pc = 0; pc < kp; pc += QKC) {
+    int kc = kp - pc < QKC ? kp - pc : QKC;
+    for (int j = 0; j < np; j += QNR) {
+      const int32_t *bp = bpan + (long)j * kp + (long)pc * QNR;
+      for (int o = 0; o < oc; o += QMR)
+        ukr(kc, wpacked + (long)o * kp + (long)pc * QMR, bp, acc + (long)o * ldc + j, ldc, pc > 0);
+    }
+  }
+}
+
+static inline int requant_one(int32_t acc, int32_t bias, int32_t m0, int32_t shift, int yzp, int lo, int hi) {
+  int t = 31 - shift;
+  int64_t v = ((int64_t)acc + bias) * (int64_t)m0 + ((int64_t)1 << (t - 1));
+  v >>= t; /* arithmetic: floor */
+  if (v > 2147483647) v = 2147483647;
+  if (v < -2147483647 - 1) v = -2147483647 - 1;
+  v += yzp;
+  return v < lo ? lo : v > hi ? hi : (int)v;
+}
+
+/* Row o of acc (n values) → y[o·ystride + j·ycol] requantized. */
+static void requant_row(const int32_t *acc, int n, int o, const qat_requant *rq, void *y, long off, long ycol) {
+  int ch = rq->per_channel ? o : 0;
+  int32_t bias = rq->bias ? rq->bias[o] : 0, m0 = rq->mult[ch], sh = rq->shift[ch];
+  if (rq->y_signed) {
+    int8_t *d = (int8_t *)y + off;
+    for (int j = 0; j < n; j++) d[j * ycol] = (int8_t)requant_one(acc[j], bias, m0, sh, rq->yzp, rq->lo, rq->hi);
+  } else {
+    uint8_t *d = (uint8_t *)y + off;
+    for (int j = 0; j < n; j++) d[j * ycol] = (uint8_t)requant_one(acc[j], bias, m0, sh, rq->yzp, rq->lo, rq->hi);
+  }
+}
+
+static inline int xval(const void *x, int unsigned_x, long i) {
+  return unsigned_x ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
+}
+
+/* ---- conv ---- */
+typedef struct {
+  const void *x;
+  int xu, xzp;
+  const int32_t *w;
+  const qat_conv_geom *g;
+  const qat_requant *rq;
+  void *y;
+  int chunks, chunk; /* pixel chunks per image, pixels per chunk (multiple of QNR) */
+} qconv_ctx;
+
+/* Packs im2col(x − xZp) for pixels [p0, p0 + np) as QNR-column panels of int16 pairs (zero padded). */
+static void pack_cols(const qconv_ctx *cx, const void *x, int p0, int np, int kp, int32_t *dst) {
+  const qat_conv_geom *g = cx->g;
+  int khw = g->kh * g->kw, K = g->c * khw;
+  int iy0[QNR], ix0[QNR];
+  int16_t v[2][QNR];
+  for (int j0 = 0; j0 < np; j0 += QNR) {
+    int32_t *panel = dst + (long)j0 * kp;
+    int nj = np - j0 < QNR ? np - j0 : QNR;
+    for (int jj = 0; jj < nj; jj++) {
+      int pix = p0 + j0 + jj;
+      iy0[jj] = (pix / g->ow) * g->sh - g->ph;
+      ix0[jj] = (pix % g->ow) * g->sw - g->pw;
+    }
+    for (int p = 0; p < kp; p++) {
+      for (int h = 0; h < 2; h++) {
+        int k = 2 * p + h;
+        for (int jj = 0; jj < QNR; jj++) v[h][jj] = 0;
+        if (k >= K) continue;
+        int ci = k / khw, r = k % khw, dy = (r / g->kw) * g->dh, dx = (r % g->kw) * g->dw;
+        long plane = (long)ci * g->h * g->w;
+        for (int jj = 0; jj < nj; jj++) {
+          int iy = iy0[jj] + dy, ix = ix0[jj] + dx;
+          if ((unsigned)iy < (unsigned)g->h && (unsigned)ix < (unsigned)g->w)
+            v[h][jj] = (int16_t)(xval(x, cx->xu, plane + (long)iy * g->w + ix) - cx->xzp);
+        }
+      }
+      for (int jj = 0; jj < QNR; jj++) panel[p * QNR + jj] = pair16(v[0][jj], v[1][jj]);
+    }
+  }
+}
+
+static void qconv_task(void *p, int task, int thread) {
+  const qconv_ctx *cx = p;
+  const qat_conv_geom *g = cx->g;
+  int img = task / cx->chunks, ohw = g->oh * g->ow;
+  int p0 = (task % cx->chunks) * cx->chunk, np = ohw - p0 < cx->chunk ? ohw - p0 : cx->chunk;
+  if (np <= 0) return;
+  int K = g->c * g->kh * g->kw, kp = kpairs(K);
+  int npad = (np + QNR - 1) / QNR * QNR, ocp = (g->oc + QMR - 1) / QMR * QMR;
+  long bytes_x = (long)g->c * g->h * g->w;
+  int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kp * 4);
+  int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
+  const char *x = (const char *)cx->x + img * bytes_x;
+  pack_cols(cx, x, p0, np, kp, cols);
+  igemm(g->oc, npad, kp, cx->w, cols, acc, npad);
+  for (int o = 0; o < g->oc; o++)
+    requant_row(acc + (long)o * npad, np, o, cx->rq, cx->y, ((long)img * g->oc + o) * ohw + p0, 1);
+}
+
+void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
+                 const qat_requant *rq, void *y) {
+  int ohw = g->oh * g->ow;
+  double macs = (double)g->n * g->oc * ohw * g->c * g->kh * g->kw;
+  int threads = 2 * macs >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
+  int chunks = g->n >= threads ? 1 : (threads + g->n - 1) / g->n;
+  int chunk = (ohw + chunks - 1) / chunks;
+  chunk = (chunk + QNR - 1) / QNR * QNR;
+  /* bound the per-task column panel (kp·chunk words) to keep it cache-sized */
+  int kp = kpairs(g->c * g->kh * g->kw);
+  while (chunk > QNR && (long)chunk * kp > (1L << 18)) chunk = (chunk / 2 + QNR - 1) / QNR * QNR;
+  chunks = (ohw + chunk - 1) / chunk;
+  qconv_ctx cx = {x, x_unsigned, xzp, wpacked, g, rq, y, chunks, chunk};
+  qat_parallel(g->n * chunks, threads, qconv_task, &cx);
+}
+
+/* ---- linear: y[m, n] = requant((x[m, k] − xZp) · w[n, k]ᵀ + bias), computed transposed ---- */
+typedef struct {
+  const void *x;
+  int xu, xzp, m, k, n;
+  const int32_t *w;
+  const qat_requant *rq;
+  void *y;
+  int chunk;
+} qlin_ctx;
+
+static void qlinear_task(void *p, int task, int thread) {
+  const qlin_ctx *cx = p;
+  int r0 = task * cx->chunk, rows = cx->m - r0 < cx->chunk ? cx->m - r0 : cx->chunk;
+  int kp = kpairs(cx->k), npad = (rows + QNR - 1) / QNR * QNR, ocp = (cx->n + QMR - 1) / QMR * QMR;
+  int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kp * 4);
+  int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
+  for (int j0 = 0; j0 < npad; j0 += QNR) {
+    int32_t *panel = cols + (long)j0 * kp;
+    for (int jj = 0; jj < QNR; jj++) {
+      int j = j0 + jj;
+      long row = (long)(r0 + j) * cx->k;
+      for (int q = 0; q < kp; q++) {
+        int a = 0, b = 0;
+        if (j < rows) {
+          a = xval(cx->x, cx->xu, row + 2 * q) - cx->xzp;
+          if (2 * q + 1 < cx->k) b = xval(cx->x, cx->xu, row + 2 * q + 1) - cx->xzp;
+        }
+        panel[q * QNR + jj] = pair16(a, b);
+      }
+    }
+  }
+  igemm(cx->n, npad, kp, cx->w, cols, acc, npad);
+  for (int o = 0; o < cx->n; o++) requant_row(acc + (long)o * npad, rows, o, cx->rq, cx->y, (long)r0 * cx->n + o, cx->n);
+}
+
+void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
+                 const qat_requant *rq, void *y) {
+  double macs = (double)m * n * k;
+  int threads = 2 * macs >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
+  int chunk = (m + threads - 1) / threads;
+  chunk = (chunk + QNR - 1) / QNR * QNR;
+  if (chunk < QNR) chunk = QNR;
+  qlin_ctx cx = {x, x_unsigned, xzp, m, k, n, wpacked, rq, y, chunk};
+  qat_parallel((m + chunk - 1) / chunk, threads, qlinear_task, &cx);
+}
+
+/* ---- raw int GEMM for the benchmark: C[m, n] = Σ_kp packedA · packedB (panels as above) ---- */
+void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *bpanels, int32_t *c) {
+  igemm(m, n, kpairs(k), wpacked, bpanels, c, n);
+}

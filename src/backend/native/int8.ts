@@ -1,0 +1,86 @@
+/**
+ * The native backend's entry points for the integer engine (not part of the float `Kernels`
+ * interface): int8 weight packing, convolution (groups = 1) and linear with the
+ * single-rounding requantization fused, bit-identical to src/int8/kernels/ (native/int8.c).
+ * Called by src/int8/kernels/gemm-path.ts when the native backend is active; that file runs
+ * every validity check (shapes, zero points, accumulator bound) before calling here, and
+ * these wrappers re-check the array lengths so C never reads or writes out of bounds.
+ */
+import { threadCount } from "../wasm/runtime.js";
+import { addon } from "./addon.js";
+
+type Q = Uint8Array | Int8Array;
+
+/** The requantization of one layer (the fields of the wasm path's FastRequant these kernels use). */
+export interface NativeRequant {
+  bias: Int32Array | null;
+  multiplier: Int32Array;
+  shift: Int32Array;
+  yZp: number;
+  lo: number;
+  hi: number;
+  ySigned: boolean;
+}
+
+export interface NativeConvGeometry {
+  n: number; c: number; h: number; w: number;
+  oc: number; kh: number; kw: number; oh: number; ow: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+}
+
+/** True when the addon is loaded (the int8 kernels exist). */
+export function nativeInt8Available(): boolean {
+  return addon !== null;
+}
+
+let threads = -1;
+function sync(): void {
+  const t = threadCount();
+  if (t !== threads) addon!.setThreads((threads = t));
+}
+
+function need(kernel: string, what: string, a: { length: number } | null, n: number): void {
+  if (a !== null && a.length < n) throw new RangeError(`native ${kernel}: ${what} has ${a.length} elements, needs ${n}`);
+}
+
+/** Weights [oc, k] int8 minus per-channel (or one) zero points, packed for qconv2dNative / qlinearNative. */
+export function packNativeWeights(w: Int8Array, oc: number, k: number, wZp: Int32Array | null = null): Int32Array {
+  need("qpackWeights", "weights", w, oc * k);
+  if (wZp && wZp.length !== 1 && wZp.length !== oc) throw new RangeError(`native qpackWeights: ${wZp.length} zero points for ${oc} channels`);
+  const out = new Int32Array(addon!.qpackWords(oc, k));
+  addon!.qpackWeights(w, oc, k, wZp, out);
+  return out;
+}
+
+const ints = new Int32Array(5);
+const geom = new Int32Array(16);
+
+function requantArgs(kernel: string, rq: NativeRequant, channels: number): Int32Array {
+  const per = rq.multiplier.length > 1;
+  need(kernel, "multiplier", rq.multiplier, per ? channels : 1);
+  need(kernel, "shift", rq.shift, per ? channels : 1);
+  need(kernel, "bias", rq.bias, channels);
+  ints.set([per ? 1 : 0, rq.yZp, rq.lo, rq.hi, rq.ySigned ? 1 : 0]);
+  return ints;
+}
+
+/** y (NCHW, preallocated) = requant(conv(x − xZp, w) + bias), groups = 1; w from packNativeWeights. */
+export function qconv2dNative(x: Q, xZp: number, packed: Int32Array, g: NativeConvGeometry, rq: NativeRequant, y: Q): void {
+  need("qconv2d", "input", x, g.n * g.c * g.h * g.w);
+  need("qconv2d", "output", y, g.n * g.oc * g.oh * g.ow);
+  need("qconv2d", "packed weights", packed, addon!.qpackWords(g.oc, g.c * g.kh * g.kw));
+  const r = requantArgs("qconv2d", rq, g.oc);
+  geom.set([g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, 1]);
+  sync();
+  addon!.qconv2d(x, xZp, packed, geom, rq.bias, rq.multiplier, rq.shift, r, y);
+}
+
+/** y [m, n] (preallocated) = requant((x − xZp) · wᵀ + bias); w [n, k] from packNativeWeights. */
+export function qlinearNative(x: Q, xZp: number, m: number, k: number, packed: Int32Array, n: number, rq: NativeRequant, y: Q): void {
+  need("qlinear", "input", x, m * k);
+  need("qlinear", "output", y, m * n);
+  need("qlinear", "packed weights", packed, addon!.qpackWords(n, k));
+  const r = requantArgs("qlinear", rq, n);
+  sync();
+  addon!.qlinear(x, xZp, m, k, packed, n, rq.bias, rq.multiplier, rq.shift, r, y);
+}

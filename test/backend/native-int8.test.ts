@@ -1,0 +1,145 @@
+/**
+ * The native int8 kernels (native/int8.c via src/backend/native/int8.ts) equal the
+ * TypeScript integer kernels (src/int8/kernels/qconv2d.ts, qlinear.ts) bit for bit: conv
+ * with padding, stride, dilation, odd K, channel and pixel counts off the 4×16 tiles, batch
+ * split across threads or one image split by pixels; linear over odd shapes; uint8 and int8
+ * on both sides; per-tensor and per-channel requantization including multipliers large
+ * enough to saturate; extreme inputs (every value at the range ends). Both ISA paths.
+ * Skipped, with the reason printed, where the addon is not built.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { nativeInt8Available, packNativeWeights, qconv2dNative, qlinearNative } from "../../src/backend/native/int8.js";
+import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
+import { quantizeMultipliers } from "../../src/int8/fixed-point.js";
+import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm } from "../../src/int8/kernels/gemm-path.js";
+import { qconv2d } from "../../src/int8/kernels/qconv2d.js";
+import { qlinear } from "../../src/int8/kernels/qlinear.js";
+import { expectIdentical, newGen, onBackend } from "./helpers.js";
+
+const threadsBefore = getNumThreads();
+afterAll(() => {
+  setNumThreads(threadsBefore);
+  setNativeIsa("best");
+});
+if (!nativeInt8Available()) console.log(`native int8 kernels not tested: ${nativeStatus()}`);
+const d = nativeInt8Available() ? describe : describe.skip;
+
+type QT = "uint8" | "int8";
+const gen = newGen(5);
+const randInt = (lo: number, hi: number) => lo + Math.floor(gen.uniform() * (hi - lo + 1));
+
+function randomQ(dtype: QT, n: number, extreme = false): Uint8Array | Int8Array {
+  const [lo, hi] = dtype === "uint8" ? [0, 255] : [-128, 127];
+  const a = dtype === "uint8" ? new Uint8Array(n) : new Int8Array(n);
+  for (let i = 0; i < n; i++) a[i] = extreme ? (gen.uniform() < 0.5 ? lo : hi) : randInt(lo, hi);
+  return a;
+}
+
+interface Layer {
+  xType: QT; yType: QT; xZp: number; yZp: number; wZp: number; perChannel: boolean; scale: number; extreme?: boolean;
+  lo?: number; hi?: number;
+}
+
+function requantFor(l: Layer, oc: number) {
+  const reals = Array.from({ length: l.perChannel ? oc : 1 }, (_, i) => l.scale * (0.5 + ((i * 37) % 11) / 10));
+  const { multiplier, shift } = quantizeMultipliers(reals);
+  const [qlo, qhi] = l.yType === "uint8" ? [0, 255] : [-128, 127];
+  return { multiplier, shift, lo: l.lo ?? qlo, hi: l.hi ?? qhi };
+}
+
+function checkConv(c: number, h: number, w: number, oc: number, k: [number, number], n: number, geo: { stride?: [number, number]; padding?: [number, number]; dilation?: [number, number] }, l: Layer): void {
+  const [sh, sw] = geo.stride ?? [1, 1], [ph, pw] = geo.padding ?? [0, 0], [dh, dw] = geo.dilation ?? [1, 1];
+  const oh = Math.floor((h + 2 * ph - dh * (k[0] - 1) - 1) / sh) + 1, ow = Math.floor((w + 2 * pw - dw * (k[1] - 1) - 1) / sw) + 1;
+  const x = randomQ(l.xType, n * c * h * w, l.extreme);
+  const wt = randomQ("int8", oc * c * k[0] * k[1], l.extreme) as Int8Array;
+  const bias = Int32Array.from({ length: oc }, () => randInt(-5000, 5000));
+  const rq = requantFor(l, oc);
+  const want = qconv2d({
+    x, xZp: l.xZp, xShape: [n, c, h, w], w: wt, wShape: [oc, c, k[0], k[1]], wZp: l.wZp, bias, geometry: { stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw] },
+    requant: { multiplier: rq.multiplier, shift: rq.shift }, yZp: l.yZp, clampMin: rq.lo, clampMax: rq.hi, outDType: l.yType,
+  });
+  const packed = packNativeWeights(wt, oc, c * k[0] * k[1], l.wZp ? Int32Array.of(l.wZp) : null);
+  const y = l.yType === "uint8" ? new Uint8Array(want.data.length) : new Int8Array(want.data.length);
+  qconv2dNative(x, l.xZp, packed, { n, c, h, w, oc, kh: k[0], kw: k[1], oh, ow, sh, sw, ph, pw, dh, dw },
+    { bias, multiplier: rq.multiplier, shift: rq.shift, yZp: l.yZp, lo: rq.lo, hi: rq.hi, ySigned: l.yType === "int8" }, y);
+  expect(want.shape).toEqual([n, oc, oh, ow]);
+  expectIdentical(y, want.data, "qconv2d");
+}
+
+function checkLinear(m: number, k: number, o: number, l: Layer): void {
+  const x = randomQ(l.xType, m * k, l.extreme), wt = randomQ("int8", o * k, l.extreme) as Int8Array;
+  const bias = Int32Array.from({ length: o }, () => randInt(-5000, 5000));
+  const rq = requantFor(l, o);
+  const want = qlinear({
+    x, xZp: l.xZp, xShape: [m, k], w: wt, wShape: [o, k], bias, requant: { multiplier: rq.multiplier, shift: rq.shift },
+    yZp: l.yZp, clampMin: rq.lo, clampMax: rq.hi, outDType: l.yType,
+  });
+  const y = l.yType === "uint8" ? new Uint8Array(m * o) : new Int8Array(m * o);
+  qlinearNative(x, l.xZp, m, k, packNativeWeights(wt, o, k), o,
+    { bias, multiplier: rq.multiplier, shift: rq.shift, yZp: l.yZp, lo: rq.lo, hi: rq.hi, ySigned: l.yType === "int8" }, y);
+  expectIdentical(y, want.data, "qlinear");
+}
+
+const U8: Layer = { xType: "uint8", yType: "uint8", xZp: 3, yZp: 7, wZp: 0, perChannel: true, scale: 2e-3 };
+const S8: Layer = { xType: "int8", yType: "int8", xZp: -5, yZp: 2, wZp: 0, perChannel: false, scale: 5e-3 };
+
+d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
+  for (const isa of ["best", "scalar"] as const) {
+    it(`[${isa}] conv: SmallCNN shapes, odd geometry, dilation, weight zero point, both dtypes, ReLU clamp`, () => {
+      setNativeIsa(isa);
+      checkConv(1, 28, 28, 16, [3, 3], 3, { padding: [1, 1] }, U8);
+      checkConv(16, 14, 14, 32, [3, 3], 2, { padding: [1, 1] }, { ...S8, lo: 2 });
+      checkConv(5, 11, 9, 7, [3, 2], 2, { stride: [2, 1], padding: [1, 0] }, { ...U8, xType: "int8", xZp: 0 });
+      checkConv(3, 13, 17, 6, [3, 3], 1, { stride: [3, 2], padding: [2, 1], dilation: [2, 2] }, { ...S8, yType: "uint8", yZp: 128 });
+      checkConv(12, 5, 7, 10, [1, 1], 3, {}, { ...U8, wZp: -3, perChannel: false });
+      checkConv(64, 8, 8, 64, [3, 3], 1, { stride: [2, 2], padding: [1, 1] }, U8);
+    });
+
+    it(`[${isa}] conv and linear: extreme inputs, multipliers large enough to saturate`, () => {
+      setNativeIsa(isa);
+      checkConv(32, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...U8, extreme: true, xZp: 0, scale: 0.5 });
+      checkConv(8, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...S8, extreme: true, xZp: 127, scale: 64 });
+      checkLinear(5, 300, 9, { ...S8, extreme: true, xZp: -128, scale: 40 });
+      checkLinear(3, 7, 5, { ...U8, extreme: true, xZp: 255, scale: 1e-4 });
+    });
+
+    it(`[${isa}] linear: odd shapes, both dtypes, per-channel`, () => {
+      setNativeIsa(isa);
+      checkLinear(1, 1, 1, U8);
+      checkLinear(37, 157, 33, U8);
+      checkLinear(64, 1568, 128, { ...S8, perChannel: true });
+      checkLinear(256, 300, 10, { ...U8, yType: "int8", yZp: -3 });
+    });
+  }
+
+  it("threads: images split, one image split by pixels, linear rows split — identical results", () => {
+    setNativeIsa("best");
+    for (const t of [1, 2, 3]) {
+      setNumThreads(t);
+      checkConv(16, 16, 16, 32, [3, 3], 4, { padding: [1, 1] }, U8);
+      checkConv(32, 24, 24, 32, [3, 3], 1, { padding: [1, 1] }, S8);
+      checkLinear(200, 512, 64, U8);
+    }
+    setNumThreads(threadsBefore);
+  });
+
+  it("the int8 engine's gemm path takes the native kernels on 'native' and agrees with the wasm ones", () => {
+    setNativeIsa("best");
+    const x = randomQ("uint8", 2 * 16 * 14 * 14), wt = randomQ("int8", 32 * 16 * 9) as Int8Array;
+    const fw = prepareConvWeights(wt, 32, 16 * 9);
+    expect(fw.native).toBeInstanceOf(Int32Array);
+    const { multiplier, shift } = quantizeMultipliers(Array.from({ length: 32 }, (_, i) => 1e-3 * (1 + i / 32)));
+    const r = { bias: Int32Array.from({ length: 32 }, (_, i) => 100 * i - 1600), multiplier, shift, yZp: 5, lo: 5, hi: 255, outDType: "uint8" as const };
+    const s = { n: 2, c: 16, h: 14, w: 14, oc: 32, kh: 3, kw: 3, oh: 14, ow: 14, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1 };
+    expectIdentical(onBackend("native", () => qconv2dGemm(x, 3, s, fw, r)), onBackend("wasm", () => qconv2dGemm(x, 3, s, fw, r)), "conv");
+    const xl = randomQ("int8", 7 * 100), wl = randomQ("int8", 32 * 100) as Int8Array, fl = prepareLinearWeights(wl, 32, 100);
+    expectIdentical(onBackend("native", () => qlinearGemm(xl, -2, 7, 100, fl, r)), onBackend("wasm", () => qlinearGemm(xl, -2, 7, 100, fl, r)), "linear");
+  });
+
+  it("refuses arrays shorter than the geometry", () => {
+    const rq = { bias: null, multiplier: Int32Array.of(1 << 30), shift: Int32Array.of(0), yZp: 0, lo: 0, hi: 255, ySigned: false };
+    expect(() => qlinearNative(new Uint8Array(10), 0, 2, 6, packNativeWeights(new Int8Array(18), 3, 6), 3, rq, new Uint8Array(6)))
+      .toThrow(/native qlinear: input has 10 elements, needs 12/);
+  });
+});
