@@ -4,17 +4,18 @@
  * run time (gradients reach both inputs), 1-D kernels (run as 2-D with height 1), asymmetric
  * pads, every auto_pad mode with any stride, pads larger than half a pooling kernel, and
  * ConvTranspose (zero-insertion by the stride, then a stride-1 convolution with the
- * group-transposed, spatially flipped weight, cropped by the pads). Also InstanceNormalization.
+ * group-transposed, spatially flipped weight, cropped by the pads), and MaxPool's Indices
+ * output. Also InstanceNormalization.
  * All are compositions of differentiable ops, so imported models train. 3-D (rank-5) inputs
  * are a NotSupportedError naming the node. Registered in onnx-ops.ts (GENERIC_OPS).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
 import { ones } from "../tensor/creation.js";
 import { add, div, mul, sub } from "../ops/binary.js";
 import { conv2d } from "../ops/conv.js";
 import { concat, pad, permute, reshape, slice } from "../ops/layout.js";
-import { avgPool2d, maxPool2d } from "../ops/pool.js";
+import { avgPool2d, maxPool2d, maxPool2dWithIndices } from "../ops/pool.js";
 import { mean } from "../ops/reduce.js";
 import { sqrt } from "../ops/unary.js";
 import { type Compiler, type Kernel, type OpContext, get, need, opt } from "./onnx-ops-util.js";
@@ -180,8 +181,10 @@ const pool = (kind: "max" | "avg"): Compiler => (c) => {
   need(c, 1);
   const kernel = c.attrs.ints("kernel_shape");
   if (!kernel || kernel.length < 1 || kernel.some((v) => v < 1 || v > 65536)) throw new FormatError(`${c.where}: kernel_shape must be given as positive integers`);
-  if (kind === "max" && c.attrs.int("storage_order", 0) !== 0) throw new NotSupportedError(`${c.where}: storage_order 1 is not supported`);
+  const columnMajor = kind === "max" && c.attrs.int("storage_order", 0) === 1;
   const ceilMode = c.attrs.int("ceil_mode", 0) === 1;
+  const output = c.outputIndex ?? 0;
+  if (output > (kind === "max" ? 1 : 0)) throw new FormatError(`${c.where}: ${c.opType} has no output ${output}`);
   const includePad = c.attrs.int("count_include_pad", 0) === 1;
   return (i) => {
     const x = get(i, 0);
@@ -200,6 +203,7 @@ const pool = (kind: "max" | "avg"): Compiler => (c) => {
     const x4 = to2d(x, rank);
     if (kind === "max") {
       const xp = pad2d(x4, begin, [end[0] + more[0], end[1] + more[1]], -Infinity);
+      if (output === 1) return from2d(onnxIndices(maxPool2dWithIndices(xp, k2, { stride: s2, dilation: d2 }).indices, xp.shape, x4.shape, begin, columnMajor), rank);
       return from2d(maxPool2d(xp, k2, { stride: s2, dilation: d2 }), rank);
     }
     const allEnd: [number, number] = [end[0] + more[0], end[1] + more[1]];
@@ -209,6 +213,25 @@ const pool = (kind: "max" | "avg"): Compiler => (c) => {
     return from2d(div(sum, avgPool2d(counted, k2, { stride: s2 })), rank);
   };
 };
+
+/**
+ * MaxPool's Indices output: PyTorch-style per-plane argmax in the padded plane → ONNX's flat
+ * index into the unpadded input: (n·C + c)·H·W + h·W + w, or + w·H + h with storage_order 1.
+ */
+function onnxIndices(arg: Tensor, padded: readonly number[], orig: readonly number[], begin: [number, number], columnMajor: boolean): Tensor {
+  const [n, c, oh, ow] = arg.shape;
+  const [wp, h, w] = [padded[3], orig[2], orig[3]];
+  const out = new Int32Array(arg.size);
+  for (let p = 0; p < n * c; p++) {
+    for (let k = 0; k < oh * ow; k++) {
+      const i = p * oh * ow + k;
+      const a = arg.data[i];
+      const [y, x] = [Math.floor(a / wp) - begin[0], (a % wp) - begin[1]];
+      out[i] = p * h * w + (columnMajor ? x * h + y : y * w + x);
+    }
+  }
+  return new Tensor(out, [n, c, oh, ow]);
+}
 
 /** InstanceNormalization: per (n, c) plane, (x − mean) / √(var + ε) · scale[c] + B[c]. */
 function instanceNorm(c: OpContext): Kernel {

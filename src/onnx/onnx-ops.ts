@@ -17,7 +17,7 @@ import { type DType, isFloatDType, promoteTypes } from "../tensor/dtype.js";
 import { normalizeAxis, numel } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { add, div, lt, mul, sub, where } from "../ops/binary.js";
-import { cast, concat, pad, permute, reshape, transpose } from "../ops/layout.js";
+import { broadcastTo, cast, concat, pad, permute, reshape, slice, transpose } from "../ops/layout.js";
 import { matmul } from "../ops/matmul.js";
 import { logSoftmax, softmax } from "../ops/softmax.js";
 import { ceil, clamp, floor, relu, sigmoid } from "../ops/unary.js";
@@ -211,11 +211,11 @@ function squeezeOp(c: OpContext): Kernel {
   };
 }
 
-/** Pad (constant mode): ONNX pads [b0, b1, …, e0, e1, …] → F.pad order [b_last, e_last, …]. */
+/** Pad (constant, edge and reflect modes): ONNX pads [b0, b1, …, e0, e1, …] → F.pad order [b_last, e_last, …]. */
 function padOp(c: OpContext): Kernel {
   need(c, 1, 4);
   const mode = c.attrs.string("mode", "constant");
-  if (mode !== "constant") throw new NotSupportedError(`${c.where}: Pad mode '${mode}' is not supported (only constant)`);
+  if (mode !== "constant" && mode !== "edge" && mode !== "reflect") throw new NotSupportedError(`${c.where}: Pad mode '${mode}' is not supported (constant, edge, reflect)`);
   if (c.consts.length > 3 && c.consts[3] !== null) throw new NotSupportedError(`${c.where}: Pad with axes is not supported`);
   return (i) => {
     const x = get(i, 0);
@@ -226,10 +226,28 @@ function padOp(c: OpContext): Kernel {
     if (pads.every((p) => p === 0)) return x;
     const grown = x.shape.map((d, k) => d + pads[k] + pads[x.ndim + k]);
     if (numel(grown) > MAX_TENSOR_ELEMENTS) throw new ShapeError(`${c.where}: padding ${fmtShape(x.shape)} to ${fmtShape(grown)} is over the limit of ${MAX_TENSOR_ELEMENTS} elements`);
+    if (mode !== "constant") return padBorder(x, pads, mode === "edge", c.where);
     const torchOrder: number[] = [];
     for (let d = x.ndim - 1; d >= 0; d--) torchOrder.push(pads[d], pads[x.ndim + d]);
     return pad(x, torchOrder, value);
   };
+}
+
+/** Edge (repeat the border) or reflect (mirror without the border) padding, one axis at a time; differentiable. */
+function padBorder(x: Tensor, pads: readonly number[], edge: boolean, where: string): Tensor {
+  let y = x;
+  for (let d = 0; d < x.ndim; d++) {
+    const [b, e] = [pads[d], pads[x.ndim + d]];
+    if (b === 0 && e === 0) continue;
+    const n = y.shape[d];
+    if (n === 0 || (!edge && (b > n - 1 || e > n - 1))) throw new ShapeError(`${where}: ${edge ? "edge" : "reflect"} padding of ${b} / ${e} does not fit axis ${d} of size ${n}`);
+    const one = (k: number) => slice(y, d, k, k + 1);
+    const repeat = (k: number, times: number) => broadcastTo(one(k), y.shape.map((s, a) => (a === d ? times : s)));
+    const before = b === 0 ? [] : edge ? [repeat(0, b)] : Array.from({ length: b }, (_, k) => one(b - k));
+    const after = e === 0 ? [] : edge ? [repeat(n - 1, e)] : Array.from({ length: e }, (_, k) => one(n - 2 - k));
+    y = concat([...before, y, ...after], d);
+  }
+  return y;
 }
 
 const CAST_TARGETS: Partial<Record<number, DType>> = {

@@ -3,7 +3,7 @@
  * initializers import as functional ops (src/onnx/onnx-ops-conv.ts, onnx-ops.ts): outputs equal
  * onnxruntime's on the same bytes, and gradients reach the data and the weight inputs (float64
  * central differences through the imported module). The same checks for the functional pooling
- * forms (SAME padding, 1-D, ceil_mode), InstanceNormalization and Resize. A weight-normalised Conv (w = v · g, two
+ * forms (SAME padding, 1-D, ceil_mode), InstanceNormalization, Pad edge / reflect and Resize. A weight-normalised Conv (w = v · g, two
  * initializers combined by a Mul node) trains both v and g.
  */
 import { describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import { randn } from "../../src/tensor/creation.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import {
-  DataType, attr, encodeModel, floatTensorProto, importModel, makeModel, makeNode, makeValueInfo, type OnnxModule,
+  DataType, attr, encodeModel, floatTensorProto, importModel, int64TensorProto, makeModel, makeNode, makeValueInfo, type OnnxModule,
 } from "../../src/onnx/index.js";
 import type { NodeProto, TensorProto } from "../../src/onnx/proto.js";
 import { expectClose, expectGrad, leaf } from "../core/helpers.js";
@@ -40,6 +40,8 @@ const cases: Case[] = [
   { title: "AveragePool SAME_LOWER stride 2, pads not counted", node: makeNode("AveragePool", ["x"], ["y"], { attributes: [attr.ints("kernel_shape", [3, 3]), attr.ints("strides", [2, 2]), attr.string("auto_pad", "SAME_LOWER")] }), inputs: [["x", [1, 2, 5, 5]]] },
   { title: "MaxPool 1-D, asymmetric pads, ceil_mode", node: makeNode("MaxPool", ["x"], ["y"], { attributes: [attr.ints("kernel_shape", [3]), attr.ints("strides", [2]), attr.ints("pads", [1, 2]), attr.int("ceil_mode", 1)] }), inputs: [["x", [2, 2, 7]]] },
   { title: "InstanceNormalization, scale and B inputs", node: makeNode("InstanceNormalization", ["x", "s", "b"], ["y"], { attributes: [attr.float("epsilon", 1e-3)] }), inputs: [["x", [2, 3, 4, 2]], ["s", [3]], ["b", [3]]] },
+  { title: "Pad reflect", node: makeNode("Pad", ["x", "pads"], ["y"], { attributes: [attr.string("mode", "reflect")] }), inputs: [["x", [1, 2, 3, 4]]], inits: [int64TensorProto("pads", [0, 0, 2, 1, 0, 0, 1, 3])] },
+  { title: "Pad edge", node: makeNode("Pad", ["x", "pads"], ["y"], { attributes: [attr.string("mode", "edge")] }), inputs: [["x", [2, 3]]], inits: [int64TensorProto("pads", [1, 2, 0, 3])] },
   { title: "Resize linear (half_pixel) by scales", node: makeNode("Resize", ["x", "", "scales"], ["y"], { attributes: [attr.string("mode", "linear")] }), inputs: [["x", [1, 2, 3, 4]]], inits: [floatTensorProto("scales", [1, 1, 2, 1.5])] },
 ];
 
