@@ -19,7 +19,7 @@ import { zeros } from "../../tensor/creation.js";
 import { ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import type { Generator } from "../../tensor/random.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { div, dropout, linear, matmul, mul, reshape, slice, softmax, sum, transpose, unsqueeze, squeeze } from "../../ops/captured.js";
+import { div, dropout, linear, matmul, mul, permute, reshape, slice, softmax, sum, transpose, unsqueeze, squeeze } from "../../ops/captured.js";
 import { applyAttentionMask, causalMask } from "../../ops/attention.js";
 import { xavierUniform } from "../init.js";
 import { Module } from "../module.js";
@@ -114,7 +114,8 @@ export class MultiheadAttention extends Module {
     const H = this.numHeads;
     const D = this.headDim;
     const heads = (t: Tensor): Tensor => transpose(reshape(t, [n, -1, H, D]), 1, 2); // [N, H, len, D]
-    let scores = matmul(mul(heads(q), 1 / Math.sqrt(D)), transpose(heads(k), -2, -1)); // [N, H, L, S]
+    const kT = permute(reshape(k, [n, -1, H, D]), [0, 2, 3, 1]); // [N, H, D, S] in one copy
+    let scores = matmul(mul(heads(q), 1 / Math.sqrt(D)), kT); // [N, H, L, S]
     let attnMask = opts.attnMask ?? null;
     if (!attnMask && opts.isCausal) attnMask = invert(causalMask(l, s));
     if (attnMask) {

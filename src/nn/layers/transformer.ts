@@ -1,6 +1,8 @@
 /**
  * TransformerEncoderLayer and TransformerEncoder (torch.nn, PyTorch 1.13 semantics, the math
- * path — no fused "fast path", no nested tensors) and ModuleList. State-dict keys are
+ * path — no fused "fast path", no nested tensors: with a key padding mask, padded positions keep
+ * their computed values, where 1.13's eval fast path with enable_nested_tensor returns zeros
+ * there) and ModuleList. State-dict keys are
  * PyTorch's: `self_attn.in_proj_weight`, `self_attn.in_proj_bias`, `self_attn.out_proj.*`,
  * `linear1.*`, `linear2.*`, `norm1.*`, `norm2.*`; an encoder holds `layers.<i>.…` and an
  * optional `norm.*`. Dropout children (`dropout`, `dropout1`, `dropout2`) have no state.
