@@ -17,11 +17,14 @@
  * null and the backend runs single-threaded with finalizer-driven reclamation.
  * Loaded once with top-level await by ./runtime.ts.
  */
-import type { Worker as NodeWorker, WorkerOptions } from "node:worker_threads";
+/** The part of worker_threads' Worker used here (typed locally: the published typings need no @types/node). */
+export interface NodeWorkerLike {
+  unref(): void;
+}
 
 export interface NodeHost {
   /** worker_threads' Worker constructor. */
-  Worker: new (filename: string, options?: WorkerOptions) => NodeWorker;
+  Worker: new (filename: string, options?: { eval?: boolean; workerData?: unknown }) => NodeWorkerLike;
   /** Cores available to this process. */
   cpuCount: number;
   /** Creates V8 tools for synchronous reclamation, setting two V8 flags (memoised; null members where unavailable). */
