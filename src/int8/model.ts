@@ -27,7 +27,7 @@ import { type IslandFn, islandFromCall } from "./islands.js";
 import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 export type { IslandFn } from "./islands.js";
 import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
-import { getBackend } from "../backend/index.js";
+import { wasmPathsActive } from "../backend/index.js";
 
 const META_KEY = "qat_ts.int8";
 const FORMAT_VERSION = 1;
@@ -337,7 +337,7 @@ export class Int8Model {
    * direct kernels (./kernels/gemm-path.ts).
    */
   private gemmPath(node: Int8Node, x: QuantResult, xZp: number, yq: ValueInfo["q"]): QuantResult | null {
-    if (getBackend() !== "wasm") return null;
+    if (!wasmPathsActive()) return null;
     if (node.op === "maxpool2d") {
       const plain = windowsInside(node) && x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
       return plain ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
@@ -388,7 +388,7 @@ export class Int8Model {
    */
   private convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
     if (!next || node.op !== "conv2d" || next.op !== "maxpool2d" || next.inputs[0] !== node.output) return null;
-    if (getBackend() !== "wasm" || node.groups !== 1) return null;
+    if (!wasmPathsActive() || node.groups !== 1) return null;
     const poolOk = windowsInside(next) && next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2;
     if (!poolOk || this.readers.get(node.output) !== 1) return null;
     const x = env.get(node.inputs[0])!;
