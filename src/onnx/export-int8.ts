@@ -24,6 +24,7 @@ import { convert } from "../quant/convert.js";
 import { QatModel } from "../quant/stubs.js";
 import { attr, floatTensorProto, int4TensorProto, int64TensorProto, makeModel, makeValueInfo, scalarTensorProto, tensorProto } from "./builders.js";
 import { ExportContext } from "./export-context.js";
+import { emitDynamicGraph, isDynamicGraph } from "./export-dynamic.js";
 import type { FormatExporter, ResolvedExportOptions } from "./export.js";
 import { DataType, encodeModel, type AttributeProto } from "./proto.js";
 
@@ -338,7 +339,8 @@ export function exportInt8Model(int8: Int8Model, opts: Int8ExportOptions): Uint8
   const outputName = opts.outputName ?? "output";
   if (!inputName || !outputName || inputName === outputName) throw new ValueError("exportInt8Model: input and output names must be distinct and non-empty");
   const em = new QuantEmitter(int8, opset, inputName, outputName);
-  format.emit(em);
+  if (isDynamicGraph(int8.graph)) emitDynamicGraph(em); // float values: DynamicQuantizeLinear + MatMulInteger, MatMulNBits (export-dynamic.ts)
+  else format.emit(em);
   return em.finish(opts);
 }
 

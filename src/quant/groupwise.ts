@@ -1,6 +1,8 @@
 /**
  * Grouped (block-wise) weight fake quantization for Linear weights [O, I]: each row is cut
- * into groups of `groupSize` consecutive input features (groupSize = I: per channel), each
+ * into groups of `groupSize` consecutive input features (groupSize = I: per channel; the last
+ * group shorter when groupSize does not divide I, as MatMulNBits pads K — torchao requires a
+ * divisor), each
  * group with its own scale (and zero point when asymmetric) — torchao's
  * `_fake_quantize_per_channel_group` and onnxruntime's MatMulNBits blocks. 2–8 bits.
  *
@@ -55,7 +57,7 @@ export function groupRange(bits: number, symmetric: boolean): [number, number] {
 
 /** Per-group min/max parameters (see the file header). */
 export function groupQParams(w: ArrayLike<number>, rows: number, cols: number, groupSize: number, qmin: number, qmax: number, symmetric: boolean): { scales: Float32Array; zeroPoints: Int32Array } {
-  const G = cols / groupSize;
+  const G = Math.ceil(cols / groupSize);
   const scales = new Float32Array(rows * G);
   const zeroPoints = new Int32Array(rows * G);
   for (let r = 0; r < rows; r++) {
@@ -63,7 +65,8 @@ export function groupQParams(w: ArrayLike<number>, rows: number, cols: number, g
       let lo = 0;
       let hi = 0;
       const base = r * cols + g * groupSize;
-      for (let k = 0; k < groupSize; k++) {
+      const len = Math.min(groupSize, cols - g * groupSize);
+      for (let k = 0; k < len; k++) {
         const v = w[base + k];
         if (v < lo) lo = v;
         if (v > hi) hi = v;
@@ -88,7 +91,7 @@ export function groupQParams(w: ArrayLike<number>, rows: number, cols: number, g
 
 /** Codes of w with the given per-group parameters, and the straight-through mask. */
 export function groupCodes(w: ArrayLike<number>, rows: number, cols: number, groupSize: number, scales: ArrayLike<number>, zeroPoints: ArrayLike<number>, qmin: number, qmax: number): { codes: Int32Array; mask: Uint8Array } {
-  const G = cols / groupSize;
+  const G = Math.ceil(cols / groupSize);
   const codes = new Int32Array(rows * cols);
   const mask = new Uint8Array(rows * cols);
   for (let r = 0; r < rows; r++) {
@@ -96,7 +99,8 @@ export function groupCodes(w: ArrayLike<number>, rows: number, cols: number, gro
       const inv = f32(1 / f32(scales[r * G + g]));
       const z = zeroPoints[r * G + g];
       const base = r * cols + g * groupSize;
-      for (let k = 0; k < groupSize; k++) {
+      const len = Math.min(groupSize, cols - g * groupSize);
+      for (let k = 0; k < len; k++) {
         const q = rhe(f32(w[base + k] * inv)) + z;
         const c = Math.min(qmax, Math.max(qmin, q));
         codes[base + k] = c;
@@ -153,10 +157,9 @@ export class GroupwiseFakeQuantize extends FakeQuantizeBase {
 
   /** The group size for a weight with `cols` input features (checked to divide it). */
   groupSizeFor(cols: number): number {
-    // a group wider than the row is the row (a narrow layer in a model quantized with groups of 32)
-    const g = this.groupSizeOption === "row" ? cols : Math.min(this.groupSizeOption, cols);
-    if (cols % g !== 0) throw new ShapeError(`GroupwiseFakeQuantize: groupSize ${g} does not divide the ${cols} input features (use a divisor of ${cols}, or "row")`);
-    return g;
+    // a group wider than the row is the row (a narrow layer in a model quantized with groups of 32); a last
+    // group shorter than the others when groupSize does not divide the row, as MatMulNBits pads K
+    return this.groupSizeOption === "row" ? cols : Math.min(this.groupSizeOption, cols);
   }
 
   private dims(w: Tensor): [number, number, number] {
@@ -183,12 +186,12 @@ export class GroupwiseFakeQuantize extends FakeQuantizeBase {
     const [rows, cols, gs] = this.dims(w);
     const p = this.paramsFor(w);
     const { codes } = groupCodes(w.data, rows, cols, gs, p.scales, p.zeroPoints, this.quantMin, this.quantMax);
-    return { codes, scales: p.scales, zeroPoints: p.zeroPoints, groups: cols / gs, groupSize: gs };
+    return { codes, scales: p.scales, zeroPoints: p.zeroPoints, groups: Math.ceil(cols / gs), groupSize: gs };
   }
 
   private initLsq(w: Tensor, rows: number, cols: number, gs: number): void {
     const p = groupQParams(w.data, rows, cols, gs, this.quantMin, this.quantMax, this.symmetric);
-    const G = cols / gs;
+    const G = Math.ceil(cols / gs);
     this.registerParameter("group_scale", Parameter(new Tensor(Float32Array.from(p.scales), [rows, G])));
     if (!this.symmetric) this.registerParameter("group_zero_point", Parameter(new Tensor(Float32Array.from(p.zeroPoints), [rows, G])));
   }
@@ -223,7 +226,7 @@ export class GroupwiseFakeQuantize extends FakeQuantizeBase {
 export function fakeQuantizeGrouped(w: Tensor, groupSize: number, scales: ArrayLike<number>, zeroPoints: ArrayLike<number>, qmin: number, qmax: number): Tensor {
   const [rows, cols] = w.shape;
   const { codes, mask } = groupCodes(w.data, rows, cols, groupSize, scales, zeroPoints, qmin, qmax);
-  const G = cols / groupSize;
+  const G = Math.ceil(cols / groupSize);
   const out = allocArray(w.dtype === "float64" ? "float64" : "float32", w.size) as FloatArray;
   for (let i = 0; i < out.length; i++) {
     const j = Math.floor(i / cols) * G + Math.floor((i % cols) / groupSize);
@@ -250,7 +253,7 @@ export function fakeQuantizeGrouped(w: Tensor, groupSize: number, scales: ArrayL
  */
 export function fakeQuantizeGroupedLsq(w: Tensor, scale: Tensor, zeroPoint: Tensor, groupSize: number, qmin: number, qmax: number, gradFactor: number): Tensor {
   const [rows, cols] = w.shape;
-  const G = cols / groupSize;
+  const G = Math.ceil(cols / groupSize);
   if (scale.size !== rows * G || zeroPoint.size !== rows * G) throw new ShapeError(`fakeQuantizeGroupedLsq: scale ${fmtShape(scale.shape)} and zero point ${fmtShape(zeroPoint.shape)} must have ${rows}×${G} elements`);
   const f64 = w.dtype === "float64";
   const rnd = (v: number) => (f64 ? v : f32(v));

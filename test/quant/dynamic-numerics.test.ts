@@ -142,7 +142,7 @@ describe("grouped weight fake quantization", () => {
     const masked = Array.from(codes, (q) => (q > 7 ? 0 : 1));
     expect(Array.from(w.grad!.data)).toEqual(masked);
     expect(masked.filter((v) => v === 1).length).toBeGreaterThanOrEqual(12);
-    expect(() => fq.forward(randn([2, 6]))).toThrow(ShapeError);
+    expect(fq.quantizeCodes(randn([2, 6])).groups).toBe(2); // a shorter last group (MatMulNBits pads K)
     expect(() => fq.forward(randn([2, 2, 4]))).toThrow(ShapeError);
     expect(() => new GroupwiseFakeQuantize({ bits: 9 })).toThrow(ValueError);
     expect(() => new GroupwiseFakeQuantize({ groupSize: 0 })).toThrow(ValueError);
