@@ -3,10 +3,11 @@
  * override), output (`--json` or human text), artifacts on disk, and the one-line error
  * policy. Node-only. Called by src/cli/main.ts and src/cli/commands/*.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import { QatError, ValueError } from "../tensor/errors.js";
+import { writeFileAtomic } from "../nn/fs.js";
 import { fashionMnist, mnist } from "../data/fs.js";
 import { fashionMnistSample } from "../datasets/fashion-mnist-sample.js";
 import type { ImageDataset } from "../data/dataset.js";
@@ -120,10 +121,10 @@ function readConfigFile(file: string): Record<string, unknown> {
   return cfg as Record<string, unknown>;
 }
 
-/** Prints a result: JSON with --json, else the human text. */
+/** Prints a result: one JSON document on stdout with --json, else the human text. */
 export function emit(opts: GlobalOptions, result: unknown, human: string): void {
-  if (opts.json) console.log(JSON.stringify(result));
-  else console.log(human);
+  if (opts.json) process.stdout.write(JSON.stringify(result) + "\n");
+  else if (human) console.log(human);
 }
 
 export function num(v: unknown, name: string, { int = false, min = -Infinity } = {}): number {
@@ -136,15 +137,62 @@ export function seedAll(seed: number): void {
   manualSeed(seed);
 }
 
-/** A checkpoint file, or the named artifact inside a run directory. */
-export function resolveArtifact(p: string, inDir: string): string {
+/**
+ * `--from`: a file is used as it is; a run directory gives its first artifact among
+ * `candidates` (file names, in order of preference). Missing either way is a ValueError
+ * naming the path and what was looked for (`hint`: the verb that writes it).
+ */
+export function resolveFrom(p: string, candidates: readonly string[], hint: string): string {
   if (existsSync(p) && statSync(p).isDirectory()) {
-    const f = path.join(p, inDir);
-    if (!existsSync(f)) throw new ValueError(`${p} has no ${inDir}; run the previous step first`);
-    return f;
+    for (const c of candidates) if (existsSync(path.join(p, c))) return path.join(p, c);
+    throw new ValueError(`--from: ${p} has no ${candidates.join(" or ")}; ${hint}`);
   }
-  if (!existsSync(p)) throw new ValueError(`file ${p} does not exist`);
+  if (!existsSync(p)) throw new ValueError(`--from: ${p} does not exist`);
   return p;
+}
+
+/** A checkpoint file, or the named artifact inside a run directory (kept for demo's own chain). */
+export function resolveArtifact(p: string, inDir: string): string {
+  return resolveFrom(p, [inDir], "run the previous step first");
+}
+
+/** A verb's record in its run directory (`<out>/<verb>.json`): what it read, with which options, and what it found. */
+export interface RunRecord {
+  verb: string;
+  createdAt: string;
+  /** The artifact the verb read (resolved from --from), or null. */
+  from: string | null;
+  options: Record<string, unknown>;
+  result: Record<string, unknown>;
+}
+
+const NOT_OPTIONS = new Set(["json", "config", "progress", "out", "from"]);
+
+/** Writes `<dir>/<verb>.json` atomically (read by `qat report`, which follows `from` back along the chain). */
+export function writeRecord(dir: string, verb: string, from: string | null, options: object, result: object): void {
+  mkdirSync(dir, { recursive: true });
+  const opts = Object.fromEntries(Object.entries(options).filter(([k, v]) => !NOT_OPTIONS.has(k) && v !== undefined));
+  const rec: RunRecord = { verb, createdAt: new Date().toISOString(), from: from === null ? null : path.resolve(from), options: opts, result: result as Record<string, unknown> };
+  writeFileAtomic(path.join(dir, `${verb}.json`), JSON.stringify(rec, null, 2) + "\n");
+}
+
+/**
+ * The one message for a float checkpoint where a quantized one is needed (convert, inspect,
+ * a quantized export): names the file and the two verbs that make one.
+ */
+export function needsQuantized(file: string, verb: string): ValueError {
+  return new ValueError(`${verb}: ${file} is a float checkpoint; ${verb} needs a QAT or PTQ checkpoint (run 'qat qat' or 'qat calibrate' on it first)`);
+}
+
+/**
+ * A deprecated positional argument (`qat eval <file>`): used as --from, with a one-line note
+ * on stderr; given together with --from it is an error.
+ */
+export function positionalAsFrom(verb: string, positional: string | undefined, opts: Record<string, unknown>, fromGiven: boolean): void {
+  if (positional === undefined) return;
+  if (fromGiven) throw new ValueError(`${verb}: give the input once, as --from (the positional argument '${positional}' is deprecated)`);
+  console.error(`qat ${verb}: note: the positional argument is deprecated; use --from ${positional}`);
+  opts.from = positional;
 }
 
 /** A float model from a `qat train` checkpoint. */
@@ -176,6 +224,11 @@ export const ARTIFACTS = {
   ptq: "ptq.ckpt.safetensors",
   int8: "model.int8.safetensors",
   onnx: "model.qdq.onnx",
+  /** `qat export --format f` into a directory writes model.<f>.onnx. */
+  onnxOf: (format: string) => `model.${format}.onnx`,
+  /** `qat import` of a float ONNX model: its weights (the graph stays in the .onnx file). */
+  importedWeights: "weights.safetensors",
+  layers: "layers.json",
   floatMetrics: "metrics-float.jsonl",
   qatMetrics: "metrics-qat.jsonl",
 } as const;

@@ -1,122 +1,167 @@
 /**
- * The `qat` command line as a subprocess: every command's success path on a tiny subset of
- * the embedded dataset, and a bad-input path (one-line error, non-zero exit).
+ * The `qat` command line as a subprocess, on a tiny subset of the embedded dataset: the two
+ * chains of the one grammar (train → qat → convert → export → report, and calibrate →
+ * convert → export, each verb reading the previous one's run directory with --from), every
+ * other verb's success path, `--json` as exactly one JSON document on stdout (progress on
+ * stderr), Keras-style progress lines in piped human output and the deprecated positionals.
+ * Bad input is tested in process (test/cli/strict.test.ts), the help grammar in grammar.test.ts.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { pathToFileURL } from "node:url";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const dir = mkdtempSync(path.join(os.tmpdir(), "qat-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const at = (...p: string[]) => path.join(dir, ...p);
 
-function qat(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** tsx's loader by URL: the commands run in `dir`, where a bare "tsx" would not resolve. */
+const TSX = pathToFileURL(createRequire(path.join(ROOT, "package.json")).resolve("tsx")).href;
+
+/** `qat <args>` as a child process in `dir` (real pipes: stdout is not a TTY). */
+function qatProcess(...args: string[]): Run {
+  const r = spawnSync(process.execPath, ["--import", TSX, path.join(ROOT, "src/cli/main.ts"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr.split("\n").filter((l) => l && !l.startsWith("npm warn")).join("\n") };
 }
 
-function json(r: { code: number; out: string; err: string }): Record<string, unknown> {
-  expect(r.err, r.err).toBe("");
-  expect(r.code).toBe(0);
-  return JSON.parse(r.out.trim().split("\n").pop()!) as Record<string, unknown>;
+/**
+ * `qat <args>` in this process through main(), in `dir` (process.chdir: vitest runs each test
+ * file in its own forked process). What the command writes to stdout and stderr — directly or
+ * through console — is captured. Most runs are in process: a child process costs seconds of
+ * start-up on a loaded machine.
+ */
+async function qat(...args: string[]): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const to = (sink: string[]) => (s: string | Uint8Array) => (sink.push(String(s)), true);
+  const line = (sink: string[]) => (...a: unknown[]) => void sink.push(`${a.join(" ")}\n`);
+  const spies = [
+    vi.spyOn(process.stdout, "write").mockImplementation(to(out) as never),
+    vi.spyOn(process.stderr, "write").mockImplementation(to(err) as never),
+    vi.spyOn(console, "log").mockImplementation(line(out)),
+    vi.spyOn(console, "warn").mockImplementation(line(err)),
+    vi.spyOn(console, "error").mockImplementation(line(err)),
+  ];
+  const cwd = process.cwd();
+  process.chdir(dir);
+  let code: number;
+  try {
+    code = await main(args);
+  } finally {
+    process.chdir(cwd);
+    for (const s of spies) s.mockRestore();
+  }
+  return { code, out: out.join(""), err: err.join("").split("\n").filter(Boolean).join("\n") };
 }
 
-describe("qat CLI", () => {
-  it("--help lists every command; unknown commands and options fail with exit 2", () => {
-    const h = qat("--help");
-    expect(h.code).toBe(0);
-    for (const c of ["train", "qat", "calibrate", "convert", "eval", "export", "import", "inspect", "report", "bench", "demo"]) expect(h.out).toContain(c);
-    expect(qat("train", "--help").out).toContain("Example:");
-    expect(qat("frobnicate").code).toBe(2);
-    expect(qat("train", "--bogus").code).toBe(2);
-  });
+/** `--json` output: exit 0, no error line, and stdout exactly one JSON document (progress went to stderr). */
+function json(r: Run): Record<string, unknown> {
+  expect(r.code, r.err).toBe(0);
+  expect(r.err.split("\n").filter((l) => l.startsWith("qat:"))).toEqual([]);
+  expect(r.out.trim().split("\n"), r.out).toHaveLength(1);
+  return JSON.parse(r.out) as Record<string, unknown>;
+}
 
-  it("train → qat → calibrate → convert → eval → inspect → export → bench → report, with --json", () => {
-    const sub = ["--subset", "256", "--json"];
-    // Accuracies are on the 1,000 test images: chance is 0.1; one epoch on 256 images gives ~0.34
-    // (float) and ~0.49 (after the QAT epoch) on both backends, so 0.25 is far from either.
-    const t = json(qat("train", "--epochs", "1", "--out", dir, ...sub));
-    expect(t.testAccuracy as number).toBeGreaterThan(0.25);
-    const q = json(qat("qat", "--from", dir, "--out", dir, "--calibrate-batches", "2", ...sub));
-    expect(existsSync(q.checkpoint as string)).toBe(true);
+const SUB = ["--subset", "256", "--json"];
+
+/** A verb's record in its run directory. */
+const record = (f: string) => JSON.parse(readFileSync(at("runs", f), "utf8")) as { verb: string; from: string | null; result: Record<string, unknown> };
+
+describe("qat CLI: the chains", () => {
+  it("train → qat → convert → export → report, each --from the previous run directory, --out runs/<verb> by default", async () => {
+    // A child process with its output piped: one Keras-style line per epoch, then the result
+    // table. (Also checks that --memory is accepted on a real run.) Accuracies are on 128 test images: chance is
+    // 0.1; one epoch on 256 images gives ~0.4–0.6.
+    const t = qatProcess("train", "--epochs", "2", "--subset", "256", "--memory", "64");
+    expect(t.code, t.err).toBe(0);
+    expect(t.out).toMatch(/^float epoch 1\/2\s+4 steps · [\d.]+ s · loss [\d.]+ · acc [\d.]+ % · test loss [\d.]+ · test acc [\d.]+ % · [\d,]+ img\/s$/m);
+    expect(t.out).toMatch(/^float epoch 2\/2 /m);
+    expect(t.out).toMatch(/^test accuracy\s+\d+\.\d\d %$/m);
+    expect(t.out).toMatch(/^checkpoint\s+runs\/train\/float\.ckpt\.safetensors$/m);
+    const train = record("train/train.json");
+    expect(train.result.testAccuracy as number).toBeGreaterThan(0.25);
+    // --json from a child process: stdout is exactly the JSON document, progress went to stderr.
+    const qr = qatProcess("qat", "--from", "runs/train", "--calibrate-batches", "2", ...SUB);
+    expect(qr.err).toMatch(/^calibrate\s+2\/2 batches/m);
+    expect(qr.err).toMatch(/^qat epoch 1\/1 /m);
+    const q = json(qr);
+    expect(q.checkpoint).toBe(path.join("runs", "qat", "qat.ckpt.safetensors"));
     expect(q.fakeQuantAccuracy as number).toBeGreaterThan(0.25);
-    const p = json(qat("calibrate", "--from", dir, "--out", dir, "--batches", "2", ...sub));
-    // 8-bit post-training quantization of the float model keeps its accuracy within 3 points.
-    expect(Math.abs((p.fakeQuantAccuracy as number) - (t.testAccuracy as number))).toBeLessThanOrEqual(0.03);
-    // `eval` of a checkpoint reproduces what the command that wrote it reported.
-    expect(json(qat("eval", path.join(dir, "float.ckpt.safetensors"), ...sub)).accuracy).toBe(t.testAccuracy);
-    const c = json(qat("convert", "--from", dir, "--out", dir, "--json"));
+    const c = json(await qat("convert", "--from", "runs/qat", "--json"));
+    expect(c.model).toBe(path.join("runs", "convert", "model.int8.safetensors"));
     expect(c.bytes as number).toBeGreaterThan(1000);
-    const e = json(qat("eval", c.model as string, ...sub));
-    expect(e.kind).toBe("int8");
-    const fe = json(qat("eval", path.join(dir, "qat.ckpt.safetensors"), ...sub));
-    expect(fe.accuracy).toBe(q.fakeQuantAccuracy);
-    expect(Math.abs((fe.accuracy as number) - (e.accuracy as number))).toBeLessThanOrEqual(0.02);
-    const layers = json(qat("inspect", "--from", dir, "--samples", "16", ...sub)) as unknown as { name: string; sqnrDb: number }[];
-    expect(layers.map((l) => l.name)).toContain("module.conv1");
-    const ex = json(qat("export", "--from", path.join(dir, "float.ckpt.safetensors"), "--format", "float", "--out", path.join(dir, "f.onnx"), "--json"));
-    expect(ex.bytes as number).toBeGreaterThan(1000);
-    const im = json(qat("import", path.join(dir, "f.onnx"), ...sub));
-    expect(im.kind).toBe("float");
-    const b = json(qat("bench", "--from", dir, ...sub));
-    expect(b.int8_b1_ms as number).toBeGreaterThan(0);
-    // A train/qat directory has no run.json (only demo writes one): report builds its stages
-    // from the metrics logs the two commands wrote.
-    expect(existsSync(path.join(dir, "run.json"))).toBe(false);
-    const r = json(qat("report", dir, "--json"));
-    const html = readFileSync(r.report as string, "utf8");
+    const ex = json(await qat("export", "--from", "runs/convert", "--json"));
+    expect(ex).toMatchObject({ file: path.join("runs", "export", "model.qdq.onnx"), source: path.join("runs", "convert", "model.int8.safetensors"), sourceKind: "int8", format: "qdq" });
+    expect(readFileSync(at("runs/export/model.qdq.onnx")).length).toBe(ex.bytes);
+    // Each record names what it read; the report of the last directory follows them back to train.
+    expect(record("export/export.json").from).toBe(at("runs/convert/model.int8.safetensors"));
+    expect(record("convert/convert.json").from).toBe(at("runs/qat/qat.ckpt.safetensors"));
+    expect(record("qat/qat.json").from).toBe(at("runs/train/float.ckpt.safetensors"));
+    // (the deprecated positional form: still works, with a note on stderr)
+    const rr = await qat("report", "runs/export", "--json");
+    expect(rr.err).toBe("qat report: note: the positional argument is deprecated; use --from runs/export");
+    const r = json(rr);
+    expect(r.report).toBe(path.join("runs", "export", "report.html"));
+    expect(r.stages).toEqual(["float", "fake-quant (QAT)", "int8", "onnx qdq"]);
+    const html = readFileSync(at(r.report as string), "utf8");
     expect(html).toContain("<html");
-    expect(html).toContain("No run.json in this directory");
-    expect(html).toContain(`${((t.testAccuracy as number) * 100).toFixed(2)}`);
-  }, 300_000);
+    expect(html).toContain(`${((q.fakeQuantAccuracy as number) * 100).toFixed(2)}`);
+    // eval of a checkpoint reproduces what the command that wrote it reported (human table).
+    const e = await qat("eval", "--from", "runs/train/float.ckpt.safetensors", "--subset", "256");
+    expect(e.out).toMatch(/^eval float\s+1\/1 batches/m);
+    expect(e.out).toContain(`runs/train/float.ckpt.safetensors  float  ${((train.result.testAccuracy as number) * 100).toFixed(2)} %`);
+  }, 240_000);
 
-  it("a config file supplies options; flags override it", () => {
-    const cfg = path.join(dir, "cfg.yaml");
-    writeFileSync(cfg, "epochs: 0\n");
-    const r = qat("train", "--config", cfg, "--out", path.join(dir, "cfgrun"), "--subset", "64");
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^qat: --epochs: expected an integer ≥ 1, got '0'$/);
-  });
-
-  it("bad input: one line on stderr naming the cause, exit 1", () => {
-    const cases: [string[], RegExp][] = [
-      [["train", "--epochs", "x"], /--epochs/],
-      [["train", "--data", "nowhere:1", "--epochs", "1"], /--data/],
-      [["train", "--model", "gpt5", "--subset", "64"], /unknown model 'gpt5'/],
-      [["qat", "--from", path.join(dir, "missing")], /does not exist/],
-      [["convert", "--from", path.join(dir, "float.ckpt.safetensors"), "--out", dir], /checkpoint has no 'qat' config/],
-      [["eval", path.join(dir, "cfg.yaml")], /cfg\.yaml/],
-      [["qat", "--from", dir, "--qconfig", "w9a9", "--out", path.join(dir, "x"), "--subset", "64"], /unknown qconfig 'w9a9'/],
-      [["calibrate", "--from", dir, "--batches", "0", "--out", path.join(dir, "y"), "--subset", "64"], /--batches/],
-      [["export", "--from", path.join(dir, "float.ckpt.safetensors"), "--format", "qdq", "--out", path.join(dir, "z.onnx")], /needs a QAT checkpoint/],
-      [["import", path.join(dir, "cfg.yaml")], /onnx|protobuf|format|decode/i],
-      [["inspect", "--from", path.join(dir, "nope")], /does not exist/],
-      [["report", path.join(dir, "nope-dir")], /run\.json|nope-dir/],
-      [["bench", "--from", path.join(dir, "nope-dir")], /nope-dir/],
-      [["demo", "--out", path.join(dir, "demo-bad"), "--qconfig", "w1a1", "--subset", "64", "--epochs", "1"], /qconfig/],
-    ];
-    for (const [args, re] of cases) {
-      const r = qat(...args);
-      expect(r.code, args.join(" ")).toBe(1);
-      expect(r.err.split("\n")).toHaveLength(1);
-      expect(r.err).toMatch(re);
-      expect(r.err.startsWith("qat: ")).toBe(true);
-    }
-  }, 120_000);
+  it("calibrate → convert → export by directory (convert takes calibrate's ptq.ckpt.safetensors); eval, import, inspect, bench, report on them", async () => {
+    const p = json(await qat("calibrate", "--from", "runs/train", "--batches", "2", ...SUB));
+    expect(p.checkpoint).toBe(path.join("runs", "calibrate", "ptq.ckpt.safetensors"));
+    // 8-bit post-training quantization keeps the float model's accuracy within 5 points (128 images).
+    expect(Math.abs((p.fakeQuantAccuracy as number) - (record("train/train.json").result.testAccuracy as number))).toBeLessThanOrEqual(0.05);
+    json(await qat("convert", "--from", "runs/calibrate", "--out", "runs/convert-ptq", "--json"));
+    const ex = json(await qat("export", "--from", "runs/convert-ptq", "--format", "qoperator", "--out", "runs/export-ptq", "--json"));
+    expect(ex.file).toBe(path.join("runs", "export-ptq", "model.qoperator.onnx"));
+    // eval of a run directory evaluates every model in it, and reproduces what calibrate reported.
+    const e = json(await qat("eval", "--from", "runs/calibrate", ...SUB)) as { results: { kind: string; accuracy: number }[] };
+    expect(e.results.map((x) => x.kind)).toEqual(["qat"]);
+    expect(e.results[0].accuracy).toBe(p.fakeQuantAccuracy);
+    // import of the QOperator file: an Int8Model as accurate as the fake-quant model it came from.
+    const im = json(await qat("import", "--from", ex.file as string, "--data", "embedded", "--out", "runs/import", ...SUB));
+    expect(im).toMatchObject({ kind: "int8", saved: path.join("runs", "import", "model.int8.safetensors") });
+    expect(Math.abs((im.accuracy as number) - (p.fakeQuantAccuracy as number))).toBeLessThanOrEqual(0.03);
+    const ins = json(await qat("inspect", "--from", "runs/calibrate", "--samples", "16", ...SUB)) as { layers: { name: string }[]; layersFile: string };
+    expect(ins.layers.map((l) => l.name)).toContain("module.conv1");
+    expect(JSON.parse(readFileSync(at(ins.layersFile), "utf8"))).toHaveLength(ins.layers.length);
+    const b = json(await qat("bench", "--from", "runs/import", "--json")) as { models: { kind: string; latencyMs: { batch1: number } }[]; int8SpeedupB256: number | null };
+    expect(b.models.map((m) => m.kind)).toEqual(["int8"]);
+    expect(b.models[0].latencyMs.batch1).toBeGreaterThan(0);
+    expect(b.int8SpeedupB256).toBeNull(); // no float model in that directory
+    const r = json(await qat("report", "--from", "runs/import", "--json"));
+    expect(r.stages).toEqual(["float", "fake-quant (PTQ)", "int8", "onnx qoperator", "imported int8"]);
+  }, 240_000);
 });
 
 describe("qat demo", () => {
-  it("runs end to end, prints the summary and resumes without redoing finished stages", () => {
-    const out = path.join(dir, "demo");
-    const r = qat("demo", "--out", out, "--epochs", "1", "--subset", "384", "--no-progress");
+  it("runs end to end, prints the stage lines and summary, and resumes without redoing finished stages", async () => {
+    const out = at("demo");
+    const r = qatProcess("demo", "--out", out, "--epochs", "1", "--subset", "384");
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toContain("stage");
-    expect(r.out).toMatch(/int8\s+\d+\.\d+ %/);
+    for (const s of ["1/6 float training", "float epoch 1/1", "2/6 quantization-aware", "qat epoch 1/1", "3/6 convert", "4/6 export", "5/6 evaluate", "6/6 report"]) expect(r.out, s).toContain(s);
+    expect(r.out).toMatch(/^int8\s+\d+\.\d\d %/m);
     for (const f of ["float.ckpt.safetensors", "qat.ckpt.safetensors", "model.int8.safetensors", "run.json", "layers.json", "report.html"]) expect(existsSync(path.join(out, f)), f).toBe(true);
     const before = readFileSync(path.join(out, "model.int8.safetensors"));
-    const again = qat("demo", "--out", out, "--epochs", "1", "--subset", "384", "--json");
-    expect(again.code).toBe(0);
+    const again = json(await qat("demo", "--out", out, "--epochs", "1", "--subset", "384", "--json"));
+    expect((again.stages as unknown[]).length).toBeGreaterThanOrEqual(3);
     expect(readFileSync(path.join(out, "model.int8.safetensors")).equals(before)).toBe(true);
   }, 400_000);
 });
@@ -129,14 +174,4 @@ describe("qat --freeze-observer auto", () => {
     expect(autoObserverFreeze(prepareQat(smallCnn(), { qconfig: qconfigs.x86 }))).toBe(0.8);
     expect(autoObserverFreeze(prepareQat(smallCnn(), { qconfig: qconfigByName("w4a4-lsq") }))).toBe(0.3);
   });
-});
-
-describe("qat --memory", () => {
-  it("caps the wasm collection threshold, and refuses values below 16 MiB", () => {
-    const r = json(qat("train", "--out", path.join(dir, "mem"), "--subset", "128", "--epochs", "1", "--memory", "64", "--json"));
-    expect(r.epochs).toBe(1);
-    const bad = qat("train", "--out", path.join(dir, "mem2"), "--subset", "128", "--memory", "8");
-    expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/memory/);
-  }, 60_000);
 });

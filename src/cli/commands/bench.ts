@@ -1,9 +1,16 @@
-/** `qat bench`: float vs Int8Model inference latency (batch 1 and 256) on one run directory. */
+/**
+ * `qat bench`: inference latency (median of 7, batch 1 and 256) of every model artifact in a
+ * run directory (float, QAT/PTQ fake-quant, Int8Model) or of one model file, with the int8
+ * speed-up over float at batch 256 when both are there. Writes bench.json in --out.
+ * Called by src/cli/main.ts.
+ */
 import path from "node:path";
-import { loadInt8Model } from "../../int8/fs.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { noGrad } from "../../tensor/grad-mode.js";
-import { ARTIFACTS, type GlobalOptions, loadData, loadFloat } from "../common.js";
+import { type GlobalOptions, loadData, writeRecord } from "../common.js";
+import { sig, table } from "../format.js";
+import { Progress } from "../progress.js";
+import { modelsFrom, predictorOf } from "./model-ops.js";
 
 function median(fn: () => void, reps = 7): number {
   fn();
@@ -16,16 +23,43 @@ function median(fn: () => void, reps = 7): number {
   return t.sort((a, b) => a - b)[reps >> 1];
 }
 
-export function benchCommand(o: GlobalOptions & { from: string; data: string }) {
-  const float = loadFloat(path.join(o.from, ARTIFACTS.float)).model.eval();
-  const int8 = loadInt8Model(path.join(o.from, ARTIFACTS.int8));
+export interface BenchRow {
+  file: string;
+  kind: string;
+  latencyMs: { batch1: number; batch256: number };
+}
+
+export interface BenchResult {
+  from: string;
+  models: BenchRow[];
+  /** float batch-256 latency / int8 batch-256 latency; null unless both were measured. */
+  int8SpeedupB256: number | null;
+}
+
+export function benchCommand(o: GlobalOptions & { from: string; data: string; out: string }, p = new Progress(o)): BenchResult {
+  const files = modelsFrom(o.from, "bench");
   const { test } = loadData(o.data);
   const batch = (n: number): Tensor => test.getBatch(Array.from({ length: n }, (_, i) => i % test.length)).x;
-  const rows: Record<string, number> = {};
-  for (const n of [1, 256]) {
-    const x = batch(n);
-    rows[`float_b${n}_ms`] = median(() => noGrad(() => float.forward(x)));
-    rows[`int8_b${n}_ms`] = median(() => int8.run(x));
+  const inputs = { batch1: batch(1), batch256: batch(256) };
+  const models: BenchRow[] = [];
+  for (const file of files) {
+    const m = predictorOf(file);
+    const latencyMs = { batch1: 0, batch256: 0 };
+    for (const key of ["batch1", "batch256"] as const) {
+      latencyMs[key] = p.stage(`bench ${m.kind} ${key === "batch1" ? "b1" : "b256"}`, () => median(() => noGrad(() => m.run(inputs[key]))), (ms) => `${sig(ms)} ms (median of 7)`);
+    }
+    models.push({ file, kind: m.kind, latencyMs });
   }
-  return { ...rows, int8SpeedupB256: rows.float_b256_ms / rows.int8_b256_ms };
+  const float = models.find((m) => m.kind === "float");
+  const int8 = models.find((m) => m.kind === "int8");
+  const r = { from: o.from, models, int8SpeedupB256: float && int8 ? float.latencyMs.batch256 / int8.latencyMs.batch256 : null };
+  writeRecord(o.out, "bench", files.length === 1 ? files[0] : o.from, o, r);
+  return r;
+}
+
+/** The bench table, figures to 3 significant digits. */
+export function formatBench(r: BenchResult): string {
+  const rows = r.models.map((m) => [path.basename(m.file), m.kind, sig(m.latencyMs.batch1), sig(m.latencyMs.batch256)]);
+  const t = table(["model", "kind", "batch 1 (ms)", "batch 256 (ms)"], rows);
+  return r.int8SpeedupB256 === null ? t : `${t}\n\nint8 speed-up over float at batch 256: ${sig(r.int8SpeedupB256)}×`;
 }

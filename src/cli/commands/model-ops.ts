@@ -1,8 +1,10 @@
 /**
- * `qat calibrate` (PTQ), `qat convert` (→ Int8Model file), `qat eval` (any artifact) and
- * `qat inspect` (per-layer table with SQNR). Called by src/cli/main.ts and demo.
+ * `qat calibrate` (PTQ → ptq.ckpt.safetensors), `qat convert` (a QAT or PTQ checkpoint →
+ * model.int8.safetensors), `qat eval` (any model artifact, or every one in a run directory)
+ * and `qat inspect` (per-layer table with SQNR → layers.json). Each writes its record
+ * (`<verb>.json`) in its --out directory. Called by src/cli/main.ts and demo.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { ValueError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
@@ -19,33 +21,59 @@ import { type LayerReport, inspectModel } from "../../quant/inspect.js";
 import { evaluate, evaluatePredictor, type EvalResult } from "../../train/trainer.js";
 import { saveCheckpoint } from "../../train/fs.js";
 import { decodeSafetensorsWithMetadata } from "../../nn/safetensors.js";
-import { ARTIFACTS, type GlobalOptions, loadData, loadFloat, loadQat, loaders, num, readUserFile, resolveArtifact } from "../common.js";
+import { writeFileAtomic } from "../../nn/fs.js";
+import { ARTIFACTS, type GlobalOptions, loadData, loadFloat, loadQat, loaders, needsQuantized, num, readUserFile, resolveFrom, writeRecord } from "../common.js";
+import { percent, sig, table } from "../format.js";
+import { Progress } from "../progress.js";
 
-/** `calibrate` with the CLI's --percentile and its outlier warnings (printed on stderr, returned for --json). */
-export function calibrateFromCli(qm: Module, loader: Iterable<{ x: Tensor }>, batches: number, percentile: number | string | undefined, cmd: string): { seen: number; rangeWarnings: string[] } {
+/** `calibrate` with the CLI's --percentile, a progress bar/line, and its outlier warnings (printed on stderr, returned for --json). */
+export function calibrateFromCli(qm: Module, loader: Iterable<{ x: Tensor }> & { length: number }, batches: number, percentile: number | string | undefined, cmd: string, p: Progress): { seen: number; rangeWarnings: string[] } {
   const rangeWarnings: string[] = [];
-  const p = percentile === undefined ? undefined : num(percentile, "percentile", { min: 50 });
-  const seen = calibrate(qm, loader, { batches, percentile: p, onWarning: (w) => w.forEach((x) => rangeWarnings.push(x.message)) });
+  const q = percentile === undefined ? undefined : num(percentile, "percentile", { min: 50 });
+  const seen = calibrate(qm, p.iterate("calibrate", loader, Math.min(batches, loader.length)), { batches, percentile: q, onWarning: (w) => w.forEach((x) => rangeWarnings.push(x.message)) });
   for (const m of rangeWarnings) console.warn(`qat ${cmd}: warning: ${m}`);
   return { seen, rangeWarnings };
 }
 
-export function calibrateCommand(o: GlobalOptions & { from: string; data: string; qconfig: string; batches: number | string; percentile?: number | string; out: string }) {
-  const { model, ckpt } = loadFloat(resolveArtifact(o.from, ARTIFACTS.float));
+export interface CalibrateOptions extends GlobalOptions {
+  from: string;
+  data: string;
+  qconfig: string;
+  batches: number | string;
+  percentile?: number | string;
+  out: string;
+}
+
+export function calibrateCommand(o: CalibrateOptions, p = new Progress(o)) {
+  const src = resolveFrom(o.from, [ARTIFACTS.float], "run 'qat train' first");
+  const { model, ckpt } = loadFloat(src);
+  const batches = num(o.batches, "batches", { int: true, min: 1 });
+  const qconfig = qconfigByName(o.qconfig);
   const l = loaders(o.data, 64, 0);
-  const qm = prepareQat(model, { qconfig: qconfigByName(o.qconfig) });
+  const qm = prepareQat(model, { qconfig });
   qm.inputShape = [1, ...l.trainSet.get(0).x.shape];
-  const { seen, rangeWarnings } = calibrateFromCli(qm, l.train, num(o.batches, "batches", { int: true, min: 1 }), o.percentile, "calibrate");
+  const { seen, rangeWarnings } = calibrateFromCli(qm, l.train, batches, o.percentile, "calibrate", p);
   disableObserver(qm);
-  const acc = evaluate(qm, l.test).accuracy;
+  const acc = evaluate(qm, p.iterate("evaluate", l.test, l.test.length, "batches")).accuracy;
   mkdirSync(o.out, { recursive: true });
   const file = path.join(o.out, ARTIFACTS.ptq);
   saveCheckpoint(file, { model: qm.stateDict(), config: { ...preparedConfig(qm, (ckpt.config as { model: { zoo: string } }).model), qconfig: o.qconfig } });
-  return { checkpoint: file, samples: seen, fakeQuantAccuracy: acc, rangeWarnings };
+  const r = { checkpoint: file, samples: seen, fakeQuantAccuracy: acc, rangeWarnings };
+  writeRecord(o.out, "calibrate", src, o, r);
+  return r;
+}
+
+/** A QAT (`qat qat`) or PTQ (`qat calibrate`) checkpoint from --from; a float one is the one needsQuantized error. */
+export function quantizedFrom(from: string, verb: string): string {
+  const file = resolveFrom(from, [ARTIFACTS.qat, ARTIFACTS.ptq], "run 'qat qat' or 'qat calibrate' first");
+  const kind = artifactKind(file);
+  if (kind === "float") throw needsQuantized(file, verb);
+  if (kind !== "qat") throw new ValueError(`${verb}: ${file} is an ${kind === "int8" ? "Int8Model" : "ONNX file"}; ${verb} needs a QAT or PTQ checkpoint`);
+  return file;
 }
 
 export function convertCommand(o: GlobalOptions & { from: string; out: string }) {
-  const src = resolveArtifact(o.from, ARTIFACTS.qat);
+  const src = quantizedFrom(o.from, "convert");
   const { model } = loadQat(src);
   const { model: int8, report } = convertWithReport(model);
   for (const i of report.islands) console.warn(`qat convert: float island '${i.source}' (${i.fn}): ${i.reason}`);
@@ -54,7 +82,9 @@ export function convertCommand(o: GlobalOptions & { from: string; out: string })
   const file = o.out.endsWith(".safetensors") ? o.out : path.join(o.out, ARTIFACTS.int8);
   mkdirSync(path.dirname(file), { recursive: true });
   saveInt8Model(file, int8);
-  return { model: file, bytes: int8.sizeBytes, layers: int8.graph.nodes.length, floatIslands: report.islands.map((i) => ({ source: i.source, op: i.fn, reason: i.reason })) };
+  const r = { model: file, bytes: int8.sizeBytes, layers: int8.graph.nodes.length, floatIslands: report.islands.map((i) => ({ source: i.source, op: i.fn, reason: i.reason })) };
+  writeRecord(path.dirname(file), "convert", src, o, r);
+  return r;
 }
 
 /** What kind of artifact a file is, from its content. */
@@ -81,29 +111,67 @@ export function predictorOf(file: string): { kind: string; run: (x: Tensor) => T
     const m = loadInt8Model(file);
     return { kind, run: (x) => m.run(x), int8: m };
   }
-  if (kind === "onnx") throw new ValueError(`${file}: evaluate ONNX files with 'qat import --eval'`);
+  if (kind === "onnx") throw new ValueError(`${file}: evaluate an ONNX file with 'qat import --from ${file} --data <spec>'`);
   const model = kind === "qat" ? loadQat(file).model : loadFloat(file).model;
   model.eval();
   return { kind, run: (x) => model.forward(x) };
 }
 
-export function evalCommand(o: GlobalOptions & { file: string; data: string }): EvalResult & { kind: string; file: string } {
-  const p = predictorOf(o.file);
-  const { test } = loadData(o.data);
-  const r = evaluatePredictor(p.run, loaders(o.data, 500, 0).test);
-  return { file: o.file, kind: p.kind, ...r, count: test.length };
+/** The model artifacts `qat eval` / `qat bench` use in a run directory, in pipeline order. */
+export const MODEL_ARTIFACTS = [ARTIFACTS.float, ARTIFACTS.qat, ARTIFACTS.ptq, ARTIFACTS.int8] as const;
+
+/** --from as a list of model files: the file itself, or every model artifact in a run directory. */
+export function modelsFrom(from: string, verb: string): string[] {
+  if (existsSync(from) && statSync(from).isDirectory()) {
+    const files = MODEL_ARTIFACTS.map((f) => path.join(from, f)).filter((f) => existsSync(f));
+    if (files.length === 0) throw new ValueError(`--from: ${from} has none of ${MODEL_ARTIFACTS.join(", ")}; ${verb} needs a model (run 'qat train', 'qat qat', 'qat calibrate' or 'qat convert' first)`);
+    return files;
+  }
+  readUserFile(from, "--from");
+  return [from];
 }
 
-export function inspectCommand(o: GlobalOptions & { from: string; data: string; samples: number | string }): LayerReport[] {
-  const { model } = loadQat(resolveArtifact(o.from, ARTIFACTS.qat));
+export interface EvalRow extends EvalResult {
+  file: string;
+  kind: string;
+}
+
+export function evalCommand(o: GlobalOptions & { from: string; data: string; out: string }, p = new Progress(o)): { from: string; results: EvalRow[] } {
+  const files = modelsFrom(o.from, "eval");
+  const results: EvalRow[] = [];
+  for (const file of files) {
+    const pred = predictorOf(file);
+    const test = loaders(o.data, 500, 0).test;
+    const r = evaluatePredictor(pred.run, p.iterate(`eval ${pred.kind}`, test, test.length));
+    results.push({ file, kind: pred.kind, ...r });
+  }
+  const out = { from: o.from, results };
+  writeRecord(o.out, "eval", files.length === 1 ? files[0] : o.from, o, out);
+  return out;
+}
+
+export function formatEval(r: { results: EvalRow[] }): string {
+  return table(["model", "kind", "accuracy", "loss", "images"], r.results.map((x) => [x.file, x.kind, percent(x.accuracy), sig(x.loss, 4), String(x.count)]));
+}
+
+export function inspectCommand(o: GlobalOptions & { from: string; data: string; samples: number | string; out: string }, p = new Progress(o)) {
+  const src = quantizedFrom(o.from, "inspect");
+  const { model } = loadQat(src);
   const n = num(o.samples, "samples", { int: true, min: 1 });
   const { test } = loadData(o.data);
   const batch = test.getBatch(Array.from({ length: Math.min(n, test.length) }, (_, i) => i));
-  return inspectModel(model, batch.x);
+  const layers = p.stage("inspect", () => inspectModel(model, batch.x), (r) => `${r.length} layers · ${batch.x.shape[0]} images`);
+  mkdirSync(o.out, { recursive: true });
+  const layersFile = path.join(o.out, ARTIFACTS.layers);
+  writeFileAtomic(layersFile, JSON.stringify(layers));
+  const r = { from: src, samples: batch.x.shape[0], layersFile, layers };
+  writeRecord(o.out, "inspect", src, o, { from: src, samples: r.samples, layersFile, layers: layers.length });
+  return r;
 }
 
 /** The inspect table as text, worst SQNR marked. */
-export function formatLayers(rows: LayerReport[]): string {
+export function formatLayers(r: { layers: LayerReport[] }): string {
+  const rows = r.layers;
   const sq = rows.map((r) => r.sqnrDb ?? Infinity);
   const worst = new Set([...sq].sort((a, b) => a - b).slice(0, 3));
   const head = ["layer", "type", "bits", "w scale", "act scale", "zp", "act range", "SQNR dB"];
@@ -114,7 +182,5 @@ export function formatLayers(rows: LayerReport[]): string {
     `[${r.activationRange[0].toFixed(2)}, ${r.activationRange[1].toFixed(2)}]`,
     (r.sqnrDb === null ? "∞" : r.sqnrDb.toFixed(1)) + (worst.has(sq[i]) && Number.isFinite(sq[i]) ? "  ◀ worst" : ""),
   ]);
-  const widths = head.map((h, c) => Math.max(h.length, ...lines.map((l) => l[c].length)));
-  const fmt = (l: string[]) => l.map((v, c) => v.padEnd(widths[c])).join("  ");
-  return [fmt(head), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt)].join("\n");
+  return table(head, lines);
 }

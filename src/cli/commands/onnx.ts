@@ -1,10 +1,11 @@
 /**
  * `qat export` (float / QDQ / QOperator ONNX from a checkpoint or Int8Model source) and
- * `qat import` (ONNX → qat-ts, optional evaluation), plus the onnxruntime-node runner the demo
+ * `qat import` (ONNX → an Int8Model or float weights in a run directory, optional
+ * evaluation), each writing its record (`export.json`, `import.json`), plus the onnxruntime-node runner the demo
  * uses to check an exported model. onnxruntime-node is loaded on demand (a dev dependency);
  * without it the check is skipped with a stated reason. Called by src/cli/main.ts and demo.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Tensor } from "../../tensor/tensor.js";
 import { zeros } from "../../tensor/creation.js";
@@ -14,25 +15,45 @@ import type { ExportFormat } from "../../onnx/export.js";
 import { saveSafetensors } from "../../nn/fs.js";
 import { evaluatePredictor } from "../../train/trainer.js";
 import { ValueError } from "../../tensor/errors.js";
-import { type GlobalOptions, loaders } from "../common.js";
+import { exportInt8Model, type QuantizedFormat } from "../../onnx/export-int8.js";
+import { ARTIFACTS, type GlobalOptions, loadFloat, loadQat, loaders, needsQuantized, num, readUserFile, resolveFrom, writeRecord } from "../common.js";
 import { artifactKind } from "./model-ops.js";
 import { Int8Model } from "../../int8/model.js";
-import { saveInt8Model } from "../../int8/fs.js";
+import { loadInt8Model, saveInt8Model } from "../../int8/fs.js";
 import type { Module } from "../../nn/module.js";
-import { loadFloat, loadQat } from "../common.js";
+import { Progress } from "../progress.js";
 
-/** Exports a float or QAT checkpoint to ONNX; returns the file written. */
-export function exportArtifact(from: string, format: string, opset: number, out: string): { file: string; bytes: number } {
+/**
+ * Exports a float checkpoint (format float), a QAT/PTQ checkpoint (any format) or an
+ * Int8Model file (qdq, qoperator) to the ONNX file `out`; returns the file written.
+ */
+export function exportArtifact(from: string, format: string, opset: number, out: string): { file: string; bytes: number; source: string; sourceKind: string } {
   const kind = artifactKind(from);
-  if (kind !== "float" && kind !== "qat") throw new ValueError(`export: ${from} is a ${kind} artifact; export a float or QAT checkpoint`);
-  if (kind === "float" && format !== "float") throw new ValueError(`export: ${from} is a float checkpoint; format '${format}' needs a QAT checkpoint (run qat qat first)`);
-  const model = kind === "qat" ? loadQat(from).model : loadFloat(from).model;
-  const shape = kind === "qat" ? (model as unknown as { inputShape: number[] | null }).inputShape ?? [1, 1, 28, 28] : [1, 1, 28, 28];
-  model.eval();
-  const bytes = exportModel(model, { example: zeros(shape), format: format as ExportFormat, opset });
+  if (kind === "onnx") throw new ValueError(`export: ${from} is already an ONNX file`);
+  if (kind === "float" && format !== "float") throw needsQuantized(from, `export --format ${format}`);
+  let bytes: Uint8Array;
+  if (kind === "int8") {
+    if (format === "float") throw new ValueError(`export: ${from} is an Int8Model; it exports as --format qdq or qoperator (float needs the float checkpoint)`);
+    bytes = exportInt8Model(loadInt8Model(from), { format: format as QuantizedFormat, opset });
+  } else {
+    const model = kind === "qat" ? loadQat(from).model : loadFloat(from).model;
+    const shape = kind === "qat" ? (model as unknown as { inputShape: number[] | null }).inputShape ?? [1, 1, 28, 28] : [1, 1, 28, 28];
+    model.eval();
+    bytes = exportModel(model, { example: zeros(shape), format: format as ExportFormat, opset });
+  }
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileAtomic(out, bytes);
-  return { file: out, bytes: bytes.length };
+  return { file: out, bytes: bytes.length, source: from, sourceKind: kind };
+}
+
+/** `qat export`: --from a file or run directory (the Int8Model, else the QAT/PTQ checkpoint; the float checkpoint for --format float), --out a directory or .onnx file. */
+export function exportCommand(o: GlobalOptions & { from: string; format: string; opset: number | string; out: string }) {
+  const candidates = o.format === "float" ? [ARTIFACTS.float] : [ARTIFACTS.int8, ARTIFACTS.qat, ARTIFACTS.ptq];
+  const src = resolveFrom(o.from, candidates, o.format === "float" ? "run 'qat train' first" : "run 'qat convert', 'qat qat' or 'qat calibrate' first");
+  const file = o.out.endsWith(".onnx") ? o.out : path.join(o.out, ARTIFACTS.onnxOf(o.format));
+  const r = { ...exportArtifact(src, o.format, num(o.opset, "opset", { int: true, min: 7 }), file), format: o.format };
+  writeRecord(path.dirname(file), "export", src, o, r);
+  return r;
 }
 
 export interface OrtRunner {
@@ -84,24 +105,35 @@ export async function ortLatency(r: OrtRunner, x: Tensor): Promise<number> {
   return t.sort((a, b) => a - b)[2];
 }
 
-export async function importCommand(o: GlobalOptions & { file: string; out?: string; data?: string }) {
-  const imported = importModel(new Uint8Array(readFileSync(o.file)));
-  const result: Record<string, unknown> = { file: o.file };
+/** `qat import`: an ONNX file → an Int8Model (quantized graphs) or float weights in --out, optionally evaluated on --data. */
+export async function importCommand(o: GlobalOptions & { from: string; out: string; data?: string }, p = new Progress(o)) {
+  const imported = importModel(readUserFile(o.from, "--from"));
+  const result: Record<string, unknown> = { from: o.from };
+  const target = (name: string) => (o.out.endsWith(".safetensors") ? o.out : path.join(o.out, name));
   let run: (x: Tensor) => Tensor;
+  let saved: string;
   if (imported instanceof Int8Model) {
     result.kind = "int8";
     result.layers = imported.graph.nodes.length;
-    if (o.out) saveInt8Model(o.out, imported);
+    saved = target(ARTIFACTS.int8);
+    mkdirSync(path.dirname(saved), { recursive: true });
+    saveInt8Model(saved, imported);
     run = (x) => imported.run(x);
   } else {
     const model = imported as Module;
     result.kind = "float";
-    result.parameters = model.parameters().reduce((s, p) => s + p.size, 0);
-    if (o.out) saveSafetensors(o.out, model.stateDict());
+    result.parameters = model.parameters().reduce((s, q) => s + q.size, 0);
+    saved = target(ARTIFACTS.importedWeights);
+    mkdirSync(path.dirname(saved), { recursive: true });
+    saveSafetensors(saved, model.stateDict());
     model.eval();
     run = (x) => model.forward(x);
   }
-  if (o.out) result.saved = o.out;
-  if (o.data) result.accuracy = evaluatePredictor(run, loaders(o.data, 500, 0).test).accuracy;
+  result.saved = saved;
+  if (o.data) {
+    const test = loaders(o.data, 500, 0).test;
+    result.accuracy = evaluatePredictor(run, p.iterate(`eval ${String(result.kind)}`, test, test.length)).accuracy;
+  }
+  writeRecord(path.dirname(saved), "import", o.from, o, result);
   return result;
 }
