@@ -46,11 +46,36 @@ function flatten(data: NestedArray, shape: readonly number[], dim: number, out: 
   for (const d of data as readonly NestedArray[]) flatten(d, shape, dim + 1, out);
 }
 
+const TENSOR_OPTIONS = new Set(["dtype", "requiresGrad", "shape"]);
+
+/**
+ * tensor()'s second argument must be an options object: JavaScript callers writing
+ * `tensor(data, [2, 3])` (PyTorch habit) or `{ requires_grad: true }` get a ValueError
+ * saying what to write instead, never a silently ignored argument.
+ */
+function checkTensorOptions(opts: unknown): void {
+  if (opts === undefined) return;
+  if (Array.isArray(opts) || ArrayBuffer.isView(opts)) {
+    const shape = Array.isArray(opts) ? JSON.stringify(opts) : `[${Array.from(opts as AnyArray).join(", ")}]`;
+    throw new ValueError(`tensor: the second argument is an options object, got the array ${shape}; for a shape write tensor(data, { shape: ${shape} }) or tensor(data).reshape(${shape})`);
+  }
+  if (opts === null || typeof opts !== "object") {
+    throw new ValueError(`tensor: the second argument must be an options object ({ dtype, requiresGrad, shape }), got ${opts === null ? "null" : typeof opts} ${String(opts)}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!TENSOR_OPTIONS.has(key)) {
+      const hint = key === "requires_grad" ? " (did you mean requiresGrad?)" : "";
+      throw new ValueError(`tensor: unknown option '${key}'${hint}; known options: dtype, requiresGrad, shape`);
+    }
+  }
+}
+
 /**
  * Creates a tensor. `data` may be a typed array (used as storage, not copied, unless a dtype
  * conversion is asked for), a plain number array, nested arrays or a single number.
  */
 export function tensor(data: AnyArray | NestedArray, opts: TensorOptions & { shape?: Shape } = {}): Tensor {
+  checkTensorOptions(opts);
   if (ArrayBuffer.isView(data)) {
     const arr = data as AnyArray;
     const shape = opts.shape ? checkShape(opts.shape, "tensor") : [arr.length];
