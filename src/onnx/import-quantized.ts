@@ -23,6 +23,7 @@ import { QDQ_HANDLERS } from "./quant-import-ops.js";
 import { MS_HANDLERS, QOP_HANDLERS } from "./quant-import-qop.js";
 import { type FloatIsland, QuantImporter, where } from "./quant-import-state.js";
 import { GENERIC_OPS } from "./onnx-ops.js";
+import { importDynamicGraph, isDynamicOnnxGraph } from "./quant-import-dynamic.js";
 
 declare module "./import.js" {
   interface ImportedModels {
@@ -39,6 +40,7 @@ export function supportedQuantizedOps(): string[] {
 
 /** Builds the Int8Model of a validated quantized graph. */
 export function importQuantizedGraph(model: ModelProto, g: IrGraph): Int8Model {
+  if (isDynamicOnnxGraph(g)) return importDynamicGraph(model, g); // DynamicQuantizeLinear → MatMulInteger, MatMulNBits (quant-import-dynamic.ts)
   if (g.inputs.length !== 1) throw new NotSupportedError(`onnx import (quantized): the graph has ${g.inputs.length} inputs; an Int8Model has one`);
   if (g.inputs[0].elemType !== DataType.FLOAT) throw new NotSupportedError(`onnx import (quantized): the graph input '${g.inputs[0].name}' must be FLOAT`);
   const imp = new QuantImporter(g);

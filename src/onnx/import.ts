@@ -39,6 +39,7 @@ export const QUANTIZED_OPS: ReadonlySet<string> = new Set([
   "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul",
   "QLinearGlobalAveragePool", "QLinearConcat", "QLinearAveragePool", "QLinearSigmoid", "QLinearLeakyRelu",
   "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear", "QGemm",
+  "MatMulNBits", // com.microsoft block-quantized weights (quant-import-dynamic.ts)
 ]);
 
 export function isQuantizedGraph(g: IrGraph): boolean {
