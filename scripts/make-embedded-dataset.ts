@@ -100,7 +100,7 @@ kept. Taken from the Debian package \`dataset-fashion-mnist\` version ${DEBIAN_V
 
 Format: standard IDX (uint8 images [N, 28, 28], uint8 labels [N]), gzip level 9, same file names
 as the original dataset, so \`data.fashionMnist(dir)\` loads this directory too
-(\`data.fashionMnistSample()\` does it for you).
+(\`fashionMnistSample()\` from \`qat-ts/datasets/fashion-mnist-sample\` does it for you).
 
 ## Selection rule
 
