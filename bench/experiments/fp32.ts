@@ -13,6 +13,7 @@ import { SGD } from "../../src/optim/sgd.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import { Trainer, evaluate } from "../../src/train/trainer.js";
 import { saveCheckpoint } from "../../src/train/fs.js";
+import { autoProgress } from "../../src/train/progress-node.js";
 import "../../src/index.js";
 
 const arg = (name: string, def: string) => {
@@ -31,7 +32,7 @@ const testLoader = new DataLoader(test, { batchSize: 500 });
 const model = smallCnn();
 const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
 const log = (r: object) => console.log(JSON.stringify(r));
-const trainer = new Trainer({ model, optimizer, log, label: "fp32" });
+const trainer = new Trainer({ model, optimizer, log, label: "fp32", progress: autoProgress() });
 const t0 = performance.now();
 trainer.fit(loader, { epochs: 3, test: testLoader });
 const threeEpochSeconds = (performance.now() - t0) / 1e3;

@@ -22,6 +22,7 @@ import { noGrad } from "../../src/tensor/grad-mode.js";
 import { Trainer, type TrainerCallbacks, evaluate, evaluatePredictor } from "../../src/train/trainer.js";
 import { subset } from "../../src/data/dataset.js";
 import { loadCheckpoint } from "../../src/train/fs.js";
+import { autoProgress } from "../../src/train/progress-node.js";
 import { prepareQat, type QConfig, type QConfigOverride } from "../../src/quant/prepare.js";
 import { qconfigFor, qconfigs } from "../../src/quant/qconfig.js";
 import { calibrate } from "../../src/quant/calibrate.js";
@@ -105,7 +106,7 @@ function freshFloat(): Module {
 function oneEpoch(model: Module, callbacks: TrainerCallbacks[] = [], epochs = 1) {
   const loader = new DataLoader(train, { batchSize: 64, shuffle: true, seed: seed + 11 });
   const opt = new SGD(model.parameters(), { lr: 0.005, momentum: 0.9 });
-  const trainer = new Trainer({ model, optimizer: opt, label: "epoch", callbacks });
+  const trainer = new Trainer({ model, optimizer: opt, label: "epoch", callbacks, progress: autoProgress() });
   const t0 = performance.now();
   trainer.fit(loader, { epochs });
   return { seconds: (performance.now() - t0) / 1e3, steps: loader.length };
