@@ -1,8 +1,9 @@
 /**
  * Our quantizer modules as Python constructor expressions of the exported runtime
  * (py/qat_runtime.py): FakeQuantize and FusedMovingAvgObsFakeQuantize over moving-average
- * (per-tensor or per-channel) min/max observers — the quantizers of every preset except the
- * LSQ ones. Anything else is refused with a NotSupportedError naming the quantizer's path.
+ * (per-tensor or per-channel) min/max observers, and LearnableFakeQuantize (LSQ / LSQ+) — the
+ * quantizers of every preset. Anything else is refused with a NotSupportedError naming the
+ * quantizer's path.
  * Called by ./codegen.ts.
  */
 import { NotSupportedError } from "../../tensor/errors.js";
@@ -10,6 +11,7 @@ import type { Module } from "../../nn/module.js";
 import { FakeQuantize, FixedQParamsFakeQuantize } from "../../quant/fake-quantize.js";
 import { FusedMovingAvgObsFakeQuantize } from "../../quant/fake-quantize-fused.js";
 import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "../../quant/observer.js";
+import { LearnableFakeQuantize } from "../../quant/lsq.js";
 
 /** A JS number as a Python literal (inf, nan spelled as Python spells them). */
 export function pyNum(v: number): string {
@@ -38,7 +40,7 @@ function observerExpr(obs: Module, path: string): string {
       `custom_range=${pyLiteral(s.customRange)}, averaging_constant=${pyNum(obs.averagingConstant)}, ch_axis=${chAxis})`
     );
   }
-  throw new NotSupportedError(`exportTorch: quantizer '${path}' uses observer ${obs.typeName}; the PyTorch export supports moving-average min/max observers (every preset but the LSQ ones)`);
+  throw new NotSupportedError(`exportTorch: quantizer '${path}' uses observer ${obs.typeName}; the PyTorch export supports moving-average min/max observers (those of every preset)`);
 }
 
 /** True for the quantizer modules the export knows (the fake-quantize family). */
@@ -53,7 +55,11 @@ export function quantizerExpr(q: Module, path: string): string {
   }
   if (q instanceof FusedMovingAvgObsFakeQuantize) return `FusedMovingAvgObsFakeQuantize(${observerExpr(q.activation_post_process, `${path}.activation_post_process`)})`;
   if (q instanceof FakeQuantize) return `FakeQuantize(${observerExpr(q.activation_post_process, `${path}.activation_post_process`)})`;
+  if (q instanceof LearnableFakeQuantize) {
+    const obs = observerExpr(q.activation_post_process, `${path}.activation_post_process`);
+    return `LearnableFakeQuantize(${obs}, ${q.quantMin}, ${q.quantMax}, channels=${q.scale.size}, use_grad_scaling=${pyLiteral(q.useGradScaling)}, init_mode=${JSON.stringify(q.initMode)})`;
+  }
   throw new NotSupportedError(
-    `exportTorch: quantizer '${path}' is a ${q.typeName}; the PyTorch export supports FakeQuantize and FusedMovingAvgObsFakeQuantize (LSQ quantizers are not exported yet)`,
+    `exportTorch: quantizer '${path}' is a ${q.typeName}; the PyTorch export supports FakeQuantize, FusedMovingAvgObsFakeQuantize and LearnableFakeQuantize`,
   );
 }

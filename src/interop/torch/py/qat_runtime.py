@@ -1,13 +1,13 @@
 """qat-ts runtime for an exported QAT model (written by qat-ts `exportTorch`; do not edit).
 
-Every quantizer and QAT layer here reproduces qat-ts's numerics, so that the PyTorch model and
-the qat-ts model compute the same fake-quantized function:
+The quantizers here and the layers of qat_layers.py reproduce qat-ts's numerics, so that the
+PyTorch model and the qat-ts model compute the same fake-quantized function:
   - fake quantization: ATen's fake_quantize_per_{tensor,channel}_affine (round half to even,
     float32 reciprocal of the scale), straight-through gradient;
   - qparams: PyTorch 1.13's observer formulas (FakeQuantize) or ATen's
     ChooseQuantizationParams (FusedMovingAvgObsFakeQuantize), computed in float32 / float64
-    exactly where qat-ts computes them;
-  - conv-bn: simulated folding fq(W*s) with s = gamma / sqrt(running_var + eps); with BN on
+    exactly where qat-ts computes them; LSQ through ATen's _fake_quantize_learnable_* ops;
+  - conv-bn (qat_layers.py): simulated folding fq(W*s) with s = gamma / sqrt(running_var + eps); with BN on
     running statistics the folded form conv(x, fq(W*s)) + b_fold, the bias on the int32 grid
     S_x*S_w (what qat-ts's convert produces);
   - the schedule (activation delay, BN freeze, observer freeze) as step counts.
@@ -15,7 +15,8 @@ Distributed training (torchrun): observer statistics are ALL-REDUCED before each
 batch min with MIN, the batch max with MAX, then the moving average of the reduced values),
 so every rank holds identical observer state, equal to one process seeing the global batch;
 BN uses cross-rank batch statistics (all-reduced sums; torch 1.13's SyncBatchNorm refuses CPU
-tensors). Used by model.py, train_ddp.py and predict.py.
+tensors). Also: the schedule, safetensors I/O without extra packages, a strict state load.
+Used by model.py, qat_layers.py, train_ddp.py and predict.py.
 """
 import json
 import math
@@ -253,188 +254,59 @@ class FusedMovingAvgObsFakeQuantize(FakeQuantizeBase):
         return self.fake_quantize(x)
 
 
-# ---------------------------------------------------------------- layers
+class LearnableFakeQuantize(FakeQuantizeBase):
+    """torch _LearnableFakeQuantize as qat-ts's LearnableFakeQuantize: learnable scale / zero point
+    (ATen's _fake_quantize_learnable_* ops), static estimate from the observer, LSQ initialisation
+    S = 2*mean|x|/sqrt(qmax) on the first batch when init_mode is "lsq"."""
 
-def bn_forward(bn, x):
-    """BatchNorm as qat-ts runs it; in training across ranks, with global batch statistics."""
-    if not bn.training:
-        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
-    factor = bn.momentum if bn.momentum is not None else 0.0
-    if bn.track_running_stats and bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:
-            factor = 1.0 / float(bn.num_batches_tracked.item())
-    if not distributed():
-        return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, factor, bn.eps)
-    from torch.distributed.nn.functional import all_reduce as dall_reduce
-    dims = [0] + list(range(2, x.dim()))
-    shape = [1, -1] + [1] * (x.dim() - 2)
-    count = torch.tensor([float(x.numel() // x.shape[1])])
-    dist.all_reduce(count)
-    n = float(count.item())
-    mean = dall_reduce(x.sum(dims)) / n
-    d = x - mean.reshape(shape)
-    var = dall_reduce((d * d).sum(dims)) / n
-    y = d * torch.rsqrt(var + bn.eps).reshape(shape)
-    if bn.weight is not None:
-        y = y * bn.weight.reshape(shape) + bn.bias.reshape(shape)
-    if bn.track_running_stats:
+    def __init__(self, observer, qmin, qmax, channels, use_grad_scaling, init_mode):
+        super().__init__(torch.uint8)
+        self.activation_post_process = observer
+        self.qmin, self.qmax, self.use_grad_scaling, self.init_mode = qmin, qmax, use_grad_scaling, init_mode
+        self.scale = nn.Parameter(torch.ones(channels))
+        self.zero_point = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("static_enabled", torch.tensor([1], dtype=torch.uint8))
+        self.register_buffer("learning_enabled", torch.tensor([0], dtype=torch.uint8))
+        self.register_buffer("eps", torch.tensor([torch.finfo(torch.float32).eps]))
+        self.initialized = False
+
+    def enable_observer(self, on=True):
+        self.static_enabled[0] = 1 if on else 0
+
+    def lsq_scale(self, x):
+        x = x.detach().abs().double()
+        obs = self.activation_post_process
+        if obs.per_channel and self.scale.numel() > 1:
+            ax = obs.ch_axis % x.dim()
+            mean = x.transpose(0, ax).reshape(x.shape[ax], -1).mean(1)
+        else:
+            mean = x.mean().reshape(1)
+        return torch.clamp(2 * mean / math.sqrt(self.qmax), min=float(self.eps[0])).float()
+
+    def forward(self, x):
+        obs = self.activation_post_process
         with torch.no_grad():
-            bn.running_mean.mul_(1 - factor).add_(mean.detach() * factor)
-            bn.running_var.mul_(1 - factor).add_(var.detach() * (n / max(n - 1, 1)) * factor)
-    return y
-
-
-class BatchNorm2d(nn.BatchNorm2d):
-    def forward(self, x):
-        return bn_forward(self, x)
-
-
-class BatchNorm1d(nn.BatchNorm1d):
-    def forward(self, x):
-        return bn_forward(self, x)
-
-
-def simulated_bias(b, xq, wq):
-    """The bias on the int32 grid S_x*S_w once the input's grid is known (qat-ts simulatedBias)."""
-    if xq is None or int(xq.fake_quant_enabled[0]) != 1 or int(wq.fake_quant_enabled[0]) != 1:
-        return b
-    sx = torch.tensor(abs(float(xq.scale.reshape(-1)[0])), dtype=torch.float32)
-    sw = wq.scale.detach().abs().to(torch.float32)
-    if sw.numel() != 1 and sw.numel() != b.numel():
-        return b
-    s = (sx * sw).double()
-    q = torch.clamp(torch.round(b.detach().double() / s), -(2 ** 31), 2 ** 31 - 1)
-    bq = (q * s).float()
-    return b + (bq - b).detach()
-
-
-def apply_act(y, act):
-    if act is None:
-        return y
-    lo, hi = act
-    return F.relu(y) if hi == math.inf else F.hardtanh(y, lo, hi)
-
-
-class QatConv2d(nn.Module):
-    def __init__(self, cin, cout, kernel, stride, padding, dilation, groups, bias, act=None):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(cout, cin // groups, *kernel))
-        self.bias = nn.Parameter(torch.empty(cout)) if bias else None
-        self.conv = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-        self.act = act
-
-    def forward(self, x, xq=None):
-        w = self.weight_fake_quant(self.weight)
-        b = simulated_bias(self.bias, xq, self.weight_fake_quant) if self.bias is not None else None
-        return apply_act(F.conv2d(x, w, b, **self.conv), self.act)
-
-
-class QatLinear(nn.Module):
-    def __init__(self, fin, fout, bias, act=None):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(fout, fin))
-        self.bias = nn.Parameter(torch.empty(fout)) if bias else None
-        self.act = act
-
-    def forward(self, x, xq=None):
-        w = self.weight_fake_quant(self.weight)
-        b = simulated_bias(self.bias, xq, self.weight_fake_quant) if self.bias is not None else None
-        return apply_act(F.linear(x, w, b), self.act)
-
-
-class _BnFolded(nn.Module):
-    """conv/linear -> BN (-> act) with simulated BN folding (qat-ts QatConvBn2d / QatLinearBn1d)."""
-
-    def __init__(self, weight_shape, bias, bn, act):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(*weight_shape))
-        self.bias = nn.Parameter(torch.empty(weight_shape[0])) if bias else None
-        self.bn = bn
-        self.act = act
-        self.freeze_bn = False
-
-    def layer(self, x, w, b):
-        raise NotImplementedError
-
-    def forward(self, x, xq=None):
-        bn = self.bn
-        std = torch.sqrt(bn.running_var + bn.eps)
-        s = bn.weight / std if bn.weight is not None else 1 / std
-        w = self.weight_fake_quant(self.weight * s.reshape([-1] + [1] * (self.weight.dim() - 1)))
-        if not bn.training:
-            centered = self.bias - bn.running_mean if self.bias is not None else -bn.running_mean
-            b = s * centered
-            if bn.bias is not None:
-                b = bn.bias + b
-            return apply_act(self.layer(x, w, simulated_bias(b, xq, self.weight_fake_quant)), self.act)
-        y = self.layer(x, w, None)
-        shape = [1, -1] + [1] * (y.dim() - 2)
-        y = y * (1 / s).reshape(shape)
-        if self.bias is not None:
-            y = y + self.bias.reshape(shape)
-        return apply_act(bn_forward(bn, y), self.act)
-
-    def freeze_bn_stats(self):
-        self.freeze_bn = True
-        self.bn.train(False)
-
-    def train(self, mode=True):
-        self.training = mode
-        for name, m in self.named_children():
-            if name != "bn" or not self.freeze_bn:
-                m.train(mode)
-        return self
-
-
-class QatConvBn2d(_BnFolded):
-    def __init__(self, cin, cout, kernel, stride, padding, dilation, groups, bias, bn, act=None):
-        super().__init__((cout, cin // groups, *kernel), bias, bn, act)
-        self.conv = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-
-    def layer(self, x, w, b):
-        return F.conv2d(x, w, b, **self.conv)
-
-
-class QatLinearBn1d(_BnFolded):
-    def __init__(self, fin, fout, bias, bn, act=None):
-        super().__init__((fout, fin), bias, bn, act)
-
-    def layer(self, x, w, b):
-        return F.linear(x, w, b)
-
-
-class Add(nn.Module):
-    def forward(self, a, b):
-        return a + b
-
-
-class Concat(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, *xs):
-        return torch.cat(xs, self.dim)
-
-
-class Node(nn.Module):
-    """A container at a dotted path (children may be named 0, 1, ... as in nn.Sequential)."""
-
-    def __getitem__(self, i):
-        return self._modules[str(i)]
-
-
-def place(root, path, module):
-    """Registers `module` at dotted `path` under root, creating Node containers on the way."""
-    parts = path.split(".")
-    owner = root
-    for p in parts[:-1]:
-        if p not in owner._modules:
-            owner.add_module(p, Node())
-        owner = owner._modules[p]
-    owner.add_module(parts[-1], module)
-    return module
+            if self.static_enabled[0] == 1:
+                if bool(torch.isfinite(x).all()):
+                    obs(x.detach())
+                    s, z = obs.calculate_qparams()
+                    self.scale.copy_(self.lsq_scale(x) if self.init_mode == "lsq" else s.expand_as(self.scale) if s.numel() == 1 else s)
+                    self.zero_point.copy_(z.float().expand_as(self.zero_point) if z.numel() == 1 else z.float())
+                    self.initialized = True
+            else:
+                if self.init_mode == "lsq" and not self.initialized and bool(torch.isfinite(x).all()):
+                    self.scale.copy_(self.lsq_scale(x))
+                    self.initialized = True
+                self.scale.clamp_(min=float(self.eps[0]))
+        if self.fake_quant_enabled[0] != 1:
+            return x
+        if obs.symmetric:
+            with torch.no_grad():
+                self.zero_point.zero_()
+        gf = 1.0 / math.sqrt(x.numel() * self.qmax) if self.use_grad_scaling else 1.0
+        if obs.per_channel:
+            return torch._fake_quantize_learnable_per_channel_affine(x, self.scale, self.zero_point, obs.ch_axis % x.dim(), self.qmin, self.qmax, gf)
+        return torch._fake_quantize_learnable_per_tensor_affine(x, self.scale, self.zero_point, self.qmin, self.qmax, gf)
 
 
 # ---------------------------------------------------------------- schedule
@@ -466,7 +338,7 @@ def apply_schedule(model, schedule, step):
         q.enable_fake_quant(act_on)
     if bn_frozen:
         for m in model.modules():
-            if isinstance(m, _BnFolded):
+            if hasattr(m, "freeze_bn_stats"):
                 m.freeze_bn_stats()
     if obs_frozen:
         for q in quantizers(model):
@@ -474,7 +346,7 @@ def apply_schedule(model, schedule, step):
 
 
 def frozen_bn_paths(model):
-    return [n for n, m in model.named_modules() if isinstance(m, _BnFolded) and m.freeze_bn]
+    return [n for n, m in model.named_modules() if getattr(m, "freeze_bn", False)]
 
 
 # ---------------------------------------------------------------- safetensors (no extra package)
@@ -544,6 +416,9 @@ def load_state(model, tensors):
             owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
             leaf = name.rsplit(".", 1)[-1]
             owner._buffers[leaf] = tensors[name].to(b.dtype).clone()
+    for m in model.modules():
+        if isinstance(m, LearnableFakeQuantize):
+            m.initialized = True  # a loaded scale is an estimate (qat-ts: applyStateEntry)
 
 
 def state_tensors(model):
