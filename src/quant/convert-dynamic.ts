@@ -16,7 +16,7 @@ import { isFloatDType } from "../tensor/dtype.js";
 import { cloneModule } from "../nn/clone.js";
 import type { Module } from "../nn/module.js";
 import type { TraceNode } from "../nn/trace.js";
-import { type GraphNode, refsOf } from "../graph/graph.js";
+import { type Graph, type GraphNode, refsOf } from "../graph/graph.js";
 import type { GraphModule } from "../graph/graph-module.js";
 import { DataFlow } from "../graph/pattern.js";
 import type { Int8Graph, Int8Node, ValueInfo } from "../int8/graph.js";
@@ -102,20 +102,32 @@ function isDynamicLinear(m: Module): m is QatLinear {
   return m instanceof QatLinear && m.weight_fake_quant instanceof GroupwiseFakeQuantize;
 }
 
+/** Values computed from parameters and constants alone (folded into the islands that read them). */
+function parameterOnly(g: Graph): Set<number> {
+  const out = new Set<number>();
+  for (const n of g.nodes) {
+    const ins = refsOf(n.args);
+    if (n.kind === "get_attr" || n.kind === "constant" || (ins.length > 0 && ins.every((id) => out.has(id)))) for (const o of n.outputs) out.add(o);
+  }
+  return out;
+}
+
 /** The Int8Model of a dynamic QAT model (see the file header). */
 export function convertDynamic(model: QatModel, opts: { strict?: boolean } = {}): { model: Int8Model; report: ConvertReport } {
   disableObserver(model);
   const m = cloneModule(model);
   const gm = m.module as GraphModule;
   const graph = gm.graph;
-  const walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: [] }, strict: opts.strict ?? false, constant: new Set<number>() };
+  const constant = parameterOnly(graph);
+  const walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: [] }, strict: opts.strict ?? false, constant };
   const w = walk as Walk;
   const b = new GraphBuilder();
   const input = defineFloat(b, graph.inputs[0], graph.value(graph.inputs[0]).shape, "quant");
   const extraInputs = graph.inputs.slice(1).map((id, i) => defineFloat(b, id, graph.value(id).shape, `quant_${i + 1}`));
   for (const n of graph.nodes) {
     if (n.kind === "get_attr" || n.kind === "constant") continue;
-    if (n.outputs.every((o) => !isFloatDType(graph.value(o).dtype))) continue; // shape arithmetic runs inside the islands
+    // shape arithmetic and values computed from parameters alone run inside the islands that read them
+    if (n.outputs.every((o) => !isFloatDType(graph.value(o).dtype) || constant.has(o))) continue;
     if (isQuantizerNode(gm, n)) {
       const q = gm.getSubmodule(n.target);
       if (!isFloatActivation(q)) throw new NotSupportedError(`convert: '${pathOf(n)}' (${q.constructor.name}) quantizes statically in a dynamic model; give every op a dynamic qconfig (or none)`);
