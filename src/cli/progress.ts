@@ -46,7 +46,7 @@ export class Progress {
   private bar(label: string, total: number, unit: string, extra: string, payload: Record<string, string> = {}): cliProgress.SingleBar | null {
     if (!this.tty) return null;
     const bar = new cliProgress.SingleBar({
-      format: `${label.padEnd(14)} |{bar}| {value}/{total} ${unit}${extra} · ETA {eta_formatted}`,
+      format: `${label.padEnd(16)} |{bar}| {value}/{total} ${unit}${extra} · ETA {eta_formatted}`,
       stream: this.stream as NodeJS.WriteStream, hideCursor: true, clearOnComplete: true, etaBuffer: 50,
     }, cliProgress.Presets.shades_classic);
     bar.start(total, 0, payload);
@@ -76,7 +76,7 @@ export class Progress {
       bar?.stop();
       if (!failed) {
         const tail = summary?.();
-        this.line(`${label.padEnd(14)} ${done}/${total} ${unit} · ${secs(performance.now() - t0)}${tail ? ` · ${tail}` : ""}`);
+        this.line(`${label.padEnd(16)} ${done}/${total} ${unit} · ${secs(performance.now() - t0)}${tail ? ` · ${tail}` : ""}`);
       }
     }
   }
@@ -86,7 +86,7 @@ export class Progress {
     const t0 = performance.now();
     const r = fn();
     const tail = summary?.(r);
-    this.line(`${label.padEnd(14)} ${secs(performance.now() - t0)}${tail ? ` · ${tail}` : ""}`);
+    this.line(`${label.padEnd(16)} ${secs(performance.now() - t0)}${tail ? ` · ${tail}` : ""}`);
     return r;
   }
 
@@ -95,7 +95,7 @@ export class Progress {
     const t0 = performance.now();
     const r = await fn();
     const tail = summary?.(r);
-    this.line(`${label.padEnd(14)} ${secs(performance.now() - t0)}${tail ? ` · ${tail}` : ""}`);
+    this.line(`${label.padEnd(16)} ${secs(performance.now() - t0)}${tail ? ` · ${tail}` : ""}`);
     return r;
   }
 

@@ -100,9 +100,10 @@ describe("qat: bad input after a real run (one line naming the cause, exit 1)", 
     ["an unknown qconfig", () => ["qat", "--from", run, "--qconfig", "w9a9", "--out", path.join(dir, "x"), "--subset", "64"], /unknown qconfig 'w9a9'/],
     ["calibrate --batches 0", () => ["calibrate", "--from", run, "--batches", "0", "--out", path.join(dir, "y"), "--subset", "64"], /--batches/],
     ["import of a non-ONNX file", () => ["import", "--from", path.join(dir, "notes.yaml")], /onnx|protobuf|format|decode/i],
-    ["report of a missing directory", () => ["report", "--from", path.join(dir, "nope-dir")], /nope-dir is not a directory$/],
+    ["report of a missing directory", () => ["report", "--from", path.join(dir, "nope-dir")], /^qat: --from: .*nope-dir does not exist$/],
     ["report of an empty directory", () => ["report", "--from", path.join(dir, "empty")], /empty is not a qat run directory/],
-    ["bench of a missing directory", () => ["bench", "--from", path.join(dir, "nope-dir")], /nope-dir/],
+    ["bench of a missing directory", () => ["bench", "--from", path.join(dir, "nope-dir"), "--out", path.join(dir, "m")], /^qat: --from: .*nope-dir does not exist$/],
+    ["report of a model file: its directory", () => ["report", "--from", path.join(dir, "notes.yaml")], /is not a qat run directory/],
   ];
   for (const [what, args, message] of cases) {
     it(`${what}: exit 1, one line naming it`, async () => {

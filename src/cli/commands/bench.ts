@@ -46,7 +46,7 @@ export function benchCommand(o: GlobalOptions & { from: string; data: string; ou
     const m = predictorOf(file);
     const latencyMs = { batch1: 0, batch256: 0 };
     for (const key of ["batch1", "batch256"] as const) {
-      latencyMs[key] = p.stage(`bench ${m.kind} ${key === "batch1" ? "b1" : "b256"}`, () => median(() => noGrad(() => m.run(inputs[key]))), (ms) => `${sig(ms)} ms (median of 7)`);
+      latencyMs[key] = p.stage(`${m.kind} batch ${key === "batch1" ? 1 : 256}`, () => median(() => noGrad(() => m.run(inputs[key]))), (ms) => `${sig(ms)} ms (median of 7)`);
     }
     models.push({ file, kind: m.kind, latencyMs });
   }

@@ -92,7 +92,8 @@ function stagesOf(f: Found): StageSummary[] {
 
 /** ReportData of any run directory (see the header). */
 export function runDirData(dir: string): ReportData {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ValueError(`report: --from ${dir} is not a directory`);
+  if (!existsSync(dir)) throw new ValueError(`--from: ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new ValueError(`report: --from ${dir} is not a directory`);
   if (existsSync(path.join(dir, "run.json"))) return loadRunDir(dir);
   const f = collect(dir);
   if (f.records.length === 0 && !f.floatMetrics.length && !f.qatMetrics.length && !f.layers.length) {
@@ -110,8 +111,10 @@ export function runDirData(dir: string): ReportData {
 
 /** Writes `<out>/report.html` (`out` defaults to the run directory; a path ending in .html is the file). */
 export function reportCommand(o: { from: string; out?: string }): { report: string; stages: string[] } {
-  const data = runDirData(o.from);
-  const out = o.out === undefined ? path.join(o.from, "report.html") : o.out.endsWith(".html") ? o.out : path.join(o.out, "report.html");
+  // A file in a run directory (`--from runs/convert/model.int8.safetensors`) stands for its directory.
+  const dir = existsSync(o.from) && statSync(o.from).isFile() ? path.dirname(o.from) : o.from;
+  const data = runDirData(dir);
+  const out = o.out === undefined ? path.join(dir, "report.html") : o.out.endsWith(".html") ? o.out : path.join(o.out, "report.html");
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileAtomic(out, renderReport(data, { chartJsSource: readChartJsSource() }));
   return { report: out, stages: data.summary.stages.map((s) => s.name) };
