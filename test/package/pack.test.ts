@@ -103,6 +103,12 @@ console.log(JSON.stringify({ y, train: train.length, test: test.length, dir: emb
     expect(r.kinds).toEqual(new Array(6).fill("function"));
   });
 
+  it("the qat command runs from the installed package", () => {
+    const help = run(process.execPath, [path.join(app, "node_modules/qat-ts/dist/cli/main.js"), "--help"], app);
+    expect(help).toMatch(/Usage: qat/);
+    expect(help).toContain("demo");
+  });
+
   it("require() says the package is ESM-only", () => {
     writeFileSync(path.join(app, "main.cjs"), `
 for (const id of ["qat-ts", "qat-ts/node"]) {
