@@ -119,8 +119,7 @@ export function convertDynamic(model: QatModel, opts: { strict?: boolean } = {})
   const gm = m.module as GraphModule;
   const graph = gm.graph;
   const constant = parameterOnly(graph);
-  const walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: [] }, strict: opts.strict ?? false, constant };
-  const w = walk as Walk;
+  const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: [] }, strict: opts.strict ?? false, constant };
   const b = new GraphBuilder();
   const input = defineFloat(b, graph.inputs[0], graph.value(graph.inputs[0]).shape, "quant");
   const extraInputs = graph.inputs.slice(1).map((id, i) => defineFloat(b, id, graph.value(id).shape, `quant_${i + 1}`));
