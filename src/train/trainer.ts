@@ -251,7 +251,7 @@ export class Trainer {
     }
   }
 
-  /** trainEpoch as a generator: yields after every step, returns the epoch record. */
+  /** trainEpoch as a generator: yields after every step but the last (the epoch then ends first), returns the epoch record. */
   private *epochSteps(loader: DataLoader, opts: Pick<FitOptions, "progress" | "onStep">): Generator<void, EpochRecord, void> {
     if (loader.length === 0) throw new ValueError("Trainer: the training loader has no batches (is the dataset empty?)");
     if (this.resumeLoader) {
