@@ -4,8 +4,9 @@
  * has torch; onnx: onnxruntime-node) time each case on both sides interleaved for `--rounds`
  * rounds (default 3) at 1 thread each and at all cores, and report medians, ranges and the
  * median per-round ratio with the machine's load (bench/paired.ts). Our-only suites (training,
- * int8) print our figures. `--only <suite>` runs one suite; `--write` replaces the suite's
- * generated block in bench/RESULTS.md.
+ * int8, native) print our figures. `--only <suite>` runs one suite; `--write` replaces the suite's
+ * generated block in bench/RESULTS.md. `--backend native` runs a paired suite's side on the
+ * native backend instead of wasm (its block is then written as `<suite>-native`).
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -18,6 +19,7 @@ import { matmulScaling, wasmCases } from "./wasm.js";
 import { onnxCases, onnxruntimeVersion } from "./onnx.js";
 import { qatOverFloat, resnet20Cases, smallCnnCases } from "./smallcnn.js";
 import { benchInt8 } from "./int8.js";
+import { NATIVE_ROWS, benchNative } from "./native.js";
 import { benchGraph } from "./graph.js";
 import { type PairedCase, type PairedRun, pairedTable, runPaired } from "./paired.js";
 import { TorchPeer } from "./torch-peer.js";
@@ -88,6 +90,12 @@ const PAIRED: PairedSuite[] = [
 ];
 
 const OWN: OwnSuite[] = [
+  {
+    name: "native",
+    title: "Native backend (C, AVX2+FMA) vs WebAssembly SIMD, 1 thread each, median of 5 interleaved rounds",
+    run: () => benchNative(5),
+    rows: NATIVE_ROWS,
+  },
   {
     name: "training",
     title: "SmallCNN training step, float vs QAT (x86): wasm 1 thread / all cores, reference backend",
@@ -162,11 +170,11 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-async function runPairedSuite(suite: PairedSuite, torch: () => Promise<TorchPeer | null>, threads: number[], rounds: number): Promise<string> {
+async function runPairedSuite(suite: PairedSuite, torch: () => Promise<TorchPeer | null>, threads: number[], rounds: number, backend?: string): Promise<string> {
   const before = getBackend();
   const beforeThreads = getNumThreads();
   try {
-    setBackend(suite.backend ?? "wasm");
+    setBackend(suite.backend ?? backend ?? "wasm");
     const peer = suite.peer === "pytorch" ? await torch() : null;
     const cases = await suite.cases(peer, suite.backend === "ref" ? [1] : threads);
     if (cases.length === 0) return "(no cases: the peer is unavailable)";
@@ -185,17 +193,20 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const only = option(args, "--only");
   const rounds = Math.max(3, Number(option(args, "--rounds") ?? 3));
+  const backend = option(args, "--backend");
   const threads = [...new Set([1, os.cpus().length])];
   let peer: Promise<TorchPeer | null> | undefined;
   const torch = () => (peer ??= TorchPeer.start(threads));
   const date = new Date().toISOString().slice(0, 10);
   try {
     for (const suite of PAIRED.filter((s) => !only || s.name === only)) {
-      console.log(`\n## ${suite.title}\n`);
-      const body = await runPairedSuite(suite, torch, threads, rounds);
+      const other = backend && !suite.backend ? backend : undefined;
+      const title = other ? suite.title.replace("(wasm)", `(${other})`).replace("(wasm backend)", `(${other} backend)`) : suite.title;
+      console.log(`\n## ${title}\n`);
+      const body = await runPairedSuite(suite, torch, threads, rounds, other);
       console.log(body);
-      const command = `npm run bench -- --only ${suite.name}${rounds !== 3 ? ` --rounds ${rounds}` : ""}`;
-      if (args.includes("--write")) writeBlock(suite.name, `### ${suite.title}\n\n${date} · ${machine()} · \`${command}\`\n${body}`);
+      const command = `npm run bench -- --only ${suite.name}${rounds !== 3 ? ` --rounds ${rounds}` : ""}${other ? ` --backend ${other}` : ""}`;
+      if (args.includes("--write")) writeBlock(other ? `${suite.name}-${other}` : suite.name, `### ${title}\n\n${date} · ${machine()} · \`${command}\`\n${body}`);
     }
     for (const suite of OWN.filter((s) => !only || s.name === only)) {
       console.log(`\n## ${suite.title}\n`);

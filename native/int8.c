@@ -8,8 +8,9 @@
  * and w − wZp lie in [−255, 255]) and multiplied in pairs along k: with AVX2, vpmaddwd
  * (16-bit × 16-bit → 32-bit, two products summed: at most 2·255² — it cannot saturate, unlike
  * vpmaddubsw's 16-bit sums of u8×s8, which can); in portable C, the same sums. Weights are
- * packed once per layer as 4-row panels of int16 pairs; activations are packed per call
- * (the conv's im2col writes the pairs directly). The caller checks the accumulator bound.
+ * packed once per layer as 4-row panels of int16 pairs; activations are packed per call as
+ * 16-column panels of pairs (the conv: an int16 im2col, then rows 2p and 2p + 1 interleaved).
+ * The caller checks the accumulator bound.
  */
 #include "qat.h"
 
@@ -49,7 +50,7 @@ void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int w
 static inline int32_t pair16(int a, int b) { return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16)); }
 
 /* ---- micro-kernels: acc (QMR × QNR int32, row stride ldc) (+)= Σ_kp a[kp, r] · b[kp, j] ---- */
-static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, int32_t *c, long ldc, int load) {
+static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc, int load) {
   int32_t t[QMR * QNR];
   for (int i = 0; i < QMR * QNR; i++) t[i] = 0;
   for (int p = 0; p < kc; p++) {
@@ -57,7 +58,7 @@ static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, int32_t *c, 
       int32_t aw = a[p * QMR + r];
       int a0 = (int16_t)(aw & 0xffff), a1 = (int16_t)((uint32_t)aw >> 16);
       for (int j = 0; j < QNR; j++) {
-        int32_t bw = b[p * QNR + j];
+        int32_t bw = b[p * ldb + j];
         t[r * QNR + j] += a0 * (int16_t)(bw & 0xffff) + a1 * (int16_t)((uint32_t)bw >> 16);
       }
     }
@@ -67,13 +68,13 @@ static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, int32_t *c, 
 }
 
 #if QAT_X86
-__attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, const int32_t *b, int32_t *c, long ldc,
-                                                       int load) {
+__attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c,
+                                                       long ldc, int load) {
   __m256i c00 = _mm256_setzero_si256(), c01 = _mm256_setzero_si256(), c10 = _mm256_setzero_si256(),
           c11 = _mm256_setzero_si256(), c20 = _mm256_setzero_si256(), c21 = _mm256_setzero_si256(),
           c30 = _mm256_setzero_si256(), c31 = _mm256_setzero_si256();
   for (int p = 0; p < kc; p++) {
-    __m256i b0 = _mm256_load_si256((const __m256i *)b), b1 = _mm256_load_si256((const __m256i *)(b + 8));
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
     __m256i a0 = _mm256_set1_epi32(a[0]), a1 = _mm256_set1_epi32(a[1]);
     c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
     c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
@@ -86,7 +87,7 @@ __attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, 
     c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a1, b0));
     c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a1, b1));
     a += QMR;
-    b += QNR;
+    b += ldb;
   }
   __m256i acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
   for (int r = 0; r < QMR; r++) {
@@ -102,7 +103,7 @@ __attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, 
 }
 #endif
 
-typedef void (*qukr_fn)(int, const int32_t *, const int32_t *, int32_t *, long, int);
+typedef void (*qukr_fn)(int, const int32_t *, const int32_t *, long, int32_t *, long, int);
 
 static qukr_fn pick_qukr(void) {
 #if QAT_X86
@@ -112,17 +113,17 @@ static qukr_fn pick_qukr(void) {
 }
 
 /*
- * acc [ocp × ldc] (ocp = oc rounded up to QMR, ldc = np rounded up to QNR) = packed weights ·
- * B, where B is given as column panels: bpan[(j / QNR) · kp · QNR + kp_i · QNR + j % QNR].
+ * acc [ocp × ldc] (ocp = oc rounded up to QMR) = packed weights · B for np columns (a multiple
+ * of QNR), B as QNR-column panels of int16-pair words: (p, j) at b[(j / QNR)·kp·QNR + p·QNR + j % QNR].
  */
-static void igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *bpan, int32_t *acc, long ldc) {
+static void igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
   qukr_fn ukr = pick_qukr();
   for (int pc = 0; pc < kp; pc += QKC) {
     int kc = kp - pc < QKC ? kp - pc : QKC;
     for (int j = 0; j < np; j += QNR) {
-      const int32_t *bp = bpan + (long)j * kp + (long)pc * QNR;
+      const int32_t *bp = b + (long)j * kp + (long)pc * QNR;
       for (int o = 0; o < oc; o += QMR)
-        ukr(kc, wpacked + (long)o * kp + (long)pc * QMR, bp, acc + (long)o * ldc + j, ldc, pc > 0);
+        ukr(kc, wpacked + (long)o * kp + (long)pc * QMR, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
     }
   }
 }
@@ -137,16 +138,57 @@ static inline int requant_one(int32_t acc, int32_t bias, int32_t m0, int32_t shi
   return v < lo ? lo : v > hi ? hi : (int)v;
 }
 
-/* Row o of acc (n values) → y[o·ystride + j·ycol] requantized. */
+#if QAT_X86
+/*
+ * n contiguous outputs of one channel, 8 per step: (acc + bias)·M0 in 64-bit lanes, the
+ * floor shift as a logical shift of the value offset by 2^63 (AVX2 has no 64-bit arithmetic
+ * shift), then the clamp to [lo − yZp, hi − yZp] in 64 bits — the same integers as
+ * requant_one, since clamping after int32 saturation or before it gives the same output.
+ * Returns how many outputs it wrote (a multiple of 8).
+ */
+__attribute__((target("avx2"))) static int requant_run_avx2(const int32_t *acc, int n, int32_t bias, int32_t m0, int shift,
+                                                             const qat_requant *rq, void *dst) {
+  int t = 31 - shift;
+  const __m256i vb = _mm256_set1_epi32(bias), vm = _mm256_set1_epi64x(m0);
+  const __m256i rnd = _mm256_set1_epi64x((long long)(0x8000000000000000ULL + (1ULL << (t - 1))));
+  const __m256i off = _mm256_set1_epi64x((long long)(1ULL << (63 - t)));
+  const __m128i sh = _mm_cvtsi32_si128(t);
+  const __m256i vlo = _mm256_set1_epi64x((long long)rq->lo - rq->yzp), vhi = _mm256_set1_epi64x((long long)rq->hi - rq->yzp);
+  const __m256i vz = _mm256_set1_epi32(rq->yzp);
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)), vb);
+    __m256i e = _mm256_mul_epi32(v, vm), o = _mm256_mul_epi32(_mm256_srli_epi64(v, 32), vm);
+    e = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_add_epi64(e, rnd), sh), off);
+    o = _mm256_sub_epi64(_mm256_srl_epi64(_mm256_add_epi64(o, rnd), sh), off);
+    e = _mm256_blendv_epi8(e, vlo, _mm256_cmpgt_epi64(vlo, e));
+    e = _mm256_blendv_epi8(e, vhi, _mm256_cmpgt_epi64(e, vhi));
+    o = _mm256_blendv_epi8(o, vlo, _mm256_cmpgt_epi64(vlo, o));
+    o = _mm256_blendv_epi8(o, vhi, _mm256_cmpgt_epi64(o, vhi));
+    __m256i r = _mm256_add_epi32(_mm256_blend_epi32(e, _mm256_slli_epi64(o, 32), 0xAA), vz);
+    __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(r, r), 0x08); /* 8 int16 in the low half */
+    __m128i h = _mm256_castsi256_si128(w);
+    __m128i b8 = rq->y_signed ? _mm_packs_epi16(h, h) : _mm_packus_epi16(h, h);
+    _mm_storel_epi64((__m128i *)((char *)dst + j), b8);
+  }
+  return j;
+}
+#endif
+
+/* Row o of acc (n values) → y[off + j·ycol] requantized. */
 static void requant_row(const int32_t *acc, int n, int o, const qat_requant *rq, void *y, long off, long ycol) {
   int ch = rq->per_channel ? o : 0;
   int32_t bias = rq->bias ? rq->bias[o] : 0, m0 = rq->mult[ch], sh = rq->shift[ch];
+  int j = 0;
+#if QAT_X86
+  if (ycol == 1 && qat_isa() >= QAT_ISA_AVX2) j = requant_run_avx2(acc, n, bias, m0, sh, rq, (char *)y + off);
+#endif
   if (rq->y_signed) {
     int8_t *d = (int8_t *)y + off;
-    for (int j = 0; j < n; j++) d[j * ycol] = (int8_t)requant_one(acc[j], bias, m0, sh, rq->yzp, rq->lo, rq->hi);
+    for (; j < n; j++) d[j * ycol] = (int8_t)requant_one(acc[j], bias, m0, sh, rq->yzp, rq->lo, rq->hi);
   } else {
     uint8_t *d = (uint8_t *)y + off;
-    for (int j = 0; j < n; j++) d[j * ycol] = (uint8_t)requant_one(acc[j], bias, m0, sh, rq->yzp, rq->lo, rq->hi);
+    for (; j < n; j++) d[j * ycol] = (uint8_t)requant_one(acc[j], bias, m0, sh, rq->yzp, rq->lo, rq->hi);
   }
 }
 
@@ -165,34 +207,73 @@ typedef struct {
   int chunks, chunk; /* pixel chunks per image, pixels per chunk (multiple of QNR) */
 } qconv_ctx;
 
-/* Packs im2col(x − xZp) for pixels [p0, p0 + np) as QNR-column panels of int16 pairs (zero padded). */
-static void pack_cols(const qconv_ctx *cx, const void *x, int p0, int np, int kp, int32_t *dst) {
+/* Rows [0, K) of im2col(x − xZp) for pixels [p0, p0 + np), as int16: col[k · np + j] (0 where padded). */
+static void im2col16(const qconv_ctx *cx, const void *x, int p0, int np, int16_t *col) {
   const qat_conv_geom *g = cx->g;
-  int khw = g->kh * g->kw, K = g->c * khw;
-  int iy0[QNR], ix0[QNR];
-  int16_t v[2][QNR];
-  for (int j0 = 0; j0 < np; j0 += QNR) {
-    int32_t *panel = dst + (long)j0 * kp;
-    int nj = np - j0 < QNR ? np - j0 : QNR;
-    for (int jj = 0; jj < nj; jj++) {
-      int pix = p0 + j0 + jj;
-      iy0[jj] = (pix / g->ow) * g->sh - g->ph;
-      ix0[jj] = (pix % g->ow) * g->sw - g->pw;
-    }
-    for (int p = 0; p < kp; p++) {
-      for (int h = 0; h < 2; h++) {
-        int k = 2 * p + h;
-        for (int jj = 0; jj < QNR; jj++) v[h][jj] = 0;
-        if (k >= K) continue;
-        int ci = k / khw, r = k % khw, dy = (r / g->kw) * g->dh, dx = (r % g->kw) * g->dw;
-        long plane = (long)ci * g->h * g->w;
-        for (int jj = 0; jj < nj; jj++) {
-          int iy = iy0[jj] + dy, ix = ix0[jj] + dx;
-          if ((unsigned)iy < (unsigned)g->h && (unsigned)ix < (unsigned)g->w)
-            v[h][jj] = (int16_t)(xval(x, cx->xu, plane + (long)iy * g->w + ix) - cx->xzp);
+  int khw = g->kh * g->kw, K = g->c * khw, zp = cx->xzp;
+  int oy_start = p0 / g->ow, ox_start = p0 % g->ow;
+  for (int k = 0; k < K; k++) {
+    int ci = k / khw, r = k % khw, dy = (r / g->kw) * g->dh - g->ph, dx = (r % g->kw) * g->dw - g->pw;
+    long plane = (long)ci * g->h * g->w;
+    int16_t *dst = col + (long)k * np;
+    int j = 0, oy = oy_start, ox0 = ox_start;
+    for (; j < np; oy++, ox0 = 0) {
+      int run = g->ow - ox0 < np - j ? g->ow - ox0 : np - j; /* pixels left on this output row */
+      int iy = oy * g->sh + dy;
+      if (iy < 0 || iy >= g->h) {
+        memset(dst + j, 0, (size_t)run * sizeof(int16_t));
+      } else {
+        long row = plane + (long)iy * g->w;
+        /* valid t: 0 ≤ (ox0 + t)·sw + dx < w */
+        int base = ox0 * g->sw + dx, lo = 0, hi = run, lim = g->w - base; /* t·sw < lim */
+        if (g->sw == 1) {
+          if (base < 0) lo = -base;
+          if (lim < hi) hi = lim;
+        } else {
+          if (base < 0) lo = (-base + g->sw - 1) / g->sw;
+          if (lim <= 0) hi = 0;
+          else if ((lim + g->sw - 1) / g->sw < hi) hi = (lim + g->sw - 1) / g->sw;
         }
+        if (lo > run) lo = run;
+        if (hi < lo) hi = lo;
+        int16_t *o = dst + j;
+        for (int t = 0; t < lo; t++) o[t] = 0;
+        if (g->sw == 1) {
+          if (cx->xu) {
+            const uint8_t *src = (const uint8_t *)x + row + base;
+            for (int t = lo; t < hi; t++) o[t] = (int16_t)(src[t] - zp);
+          } else {
+            const int8_t *src = (const int8_t *)x + row + base;
+            for (int t = lo; t < hi; t++) o[t] = (int16_t)(src[t] - zp);
+          }
+        } else {
+          for (int t = lo; t < hi; t++) o[t] = (int16_t)(xval(x, cx->xu, row + base + (long)t * g->sw) - zp);
+        }
+        for (int t = hi; t < run; t++) o[t] = 0;
       }
-      for (int jj = 0; jj < QNR; jj++) panel[p * QNR + jj] = pair16(v[0][jj], v[1][jj]);
+      j += run;
+    }
+  }
+}
+
+/*
+ * Interleaves int16 rows 2p and 2p + 1 of col (K × np) into QNR-column panels of words:
+ * word (p, j) at b[(j / QNR)·kp·QNR + p·QNR + j % QNR] (zero beyond K and np; npad columns).
+ */
+static void pair_rows(const int16_t *col, int K, int np, int npad, int32_t *b) {
+  int kp = kpairs(K);
+  for (int p = 0; p < kp; p++) {
+    const int16_t *r0 = col + (long)(2 * p) * np, *r1 = 2 * p + 1 < K ? r0 + np : NULL;
+    for (int j0 = 0; j0 < npad; j0 += QNR) {
+      int32_t *d = b + (long)j0 * kp + (long)p * QNR;
+      int nj = np - j0 < QNR ? np - j0 : QNR;
+      if (nj < 0) nj = 0;
+      int jj = 0;
+      if (r1)
+        for (; jj < nj; jj++) d[jj] = pair16(r0[j0 + jj], r1[j0 + jj]);
+      else
+        for (; jj < nj; jj++) d[jj] = pair16(r0[j0 + jj], 0);
+      for (; jj < QNR; jj++) d[jj] = 0;
     }
   }
 }
@@ -208,8 +289,10 @@ static void qconv_task(void *p, int task, int thread) {
   long bytes_x = (long)g->c * g->h * g->w;
   int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kp * 4);
   int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
+  int16_t *col16 = qat_scratch(thread, 1, (size_t)K * np * 2);
   const char *x = (const char *)cx->x + img * bytes_x;
-  pack_cols(cx, x, p0, np, kp, cols);
+  im2col16(cx, x, p0, np, col16);
+  pair_rows(col16, K, np, npad, cols);
   igemm(g->oc, npad, kp, cx->w, cols, acc, npad);
   for (int o = 0; o < g->oc; o++)
     requant_row(acc + (long)o * npad, np, o, cx->rq, cx->y, ((long)img * g->oc + o) * ohw + p0, 1);
@@ -247,19 +330,17 @@ static void qlinear_task(void *p, int task, int thread) {
   int kp = kpairs(cx->k), npad = (rows + QNR - 1) / QNR * QNR, ocp = (cx->n + QMR - 1) / QMR * QMR;
   int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kp * 4);
   int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
-  for (int j0 = 0; j0 < npad; j0 += QNR) {
-    int32_t *panel = cols + (long)j0 * kp;
-    for (int jj = 0; jj < QNR; jj++) {
-      int j = j0 + jj;
-      long row = (long)(r0 + j) * cx->k;
-      for (int q = 0; q < kp; q++) {
-        int a = 0, b = 0;
-        if (j < rows) {
-          a = xval(cx->x, cx->xu, row + 2 * q) - cx->xzp;
-          if (2 * q + 1 < cx->k) b = xval(cx->x, cx->xu, row + 2 * q + 1) - cx->xzp;
-        }
-        panel[q * QNR + jj] = pair16(a, b);
-      }
+  for (int j = 0; j < npad; j++) {
+    int32_t *d = cols + (long)(j / QNR) * kp * QNR + j % QNR;
+    if (j >= rows) {
+      for (int q = 0; q < kp; q++) d[q * QNR] = 0;
+      continue;
+    }
+    long row = (long)(r0 + j) * cx->k;
+    for (int q = 0; q < kp; q++) {
+      int a = xval(cx->x, cx->xu, row + 2 * q) - cx->xzp;
+      int b = 2 * q + 1 < cx->k ? xval(cx->x, cx->xu, row + 2 * q + 1) - cx->xzp : 0;
+      d[q * QNR] = pair16(a, b);
     }
   }
   igemm(cx->n, npad, kp, cx->w, cols, acc, npad);
@@ -277,7 +358,7 @@ void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int
   qat_parallel((m + chunk - 1) / chunk, threads, qlinear_task, &cx);
 }
 
-/* ---- raw int GEMM for the benchmark: C[m, n] = Σ_kp packedA · packedB (panels as above) ---- */
-void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *bpanels, int32_t *c) {
-  igemm(m, n, kpairs(k), wpacked, bpanels, c, n);
+/* ---- raw int GEMM for the benchmark: C[m, n] = packed A · B (B in QNR-column panels, n % 16 = 0) ---- */
+void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *b, int32_t *c) {
+  igemm(m, n, kpairs(k), wpacked, b, c, n);
 }

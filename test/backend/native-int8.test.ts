@@ -100,6 +100,8 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       setNativeIsa(isa);
       checkConv(32, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...U8, extreme: true, xZp: 0, scale: 0.5 });
       checkConv(8, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...S8, extreme: true, xZp: 127, scale: 64 });
+      checkConv(8, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...U8, scale: 0.05, lo: 7, hi: 200 }); // ReLU6-like clamp
+      checkConv(8, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...S8, scale: 0.05, lo: -20, hi: 90 });
       checkLinear(5, 300, 9, { ...S8, extreme: true, xZp: -128, scale: 40 });
       checkLinear(3, 7, 5, { ...U8, extreme: true, xZp: 255, scale: 1e-4 });
     });

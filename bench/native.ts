@@ -1,0 +1,154 @@
+/**
+ * The native CPU backend (native/*.c behind Node-API) against the WebAssembly SIMD backend,
+ * one thread each, interleaved rounds (median of the per-round figures): raw f32 GEMM
+ * (GFLOP/s per core; issue 20 target ≥ 80), conv2d passes of SmallCNN and ResNet-20 layers,
+ * raw int8 GEMM (GMAC/s per core; target ≥ 150) and the int8 engine's conv / linear with the
+ * requantization. Registered as the `native` suite in bench/run.ts
+ * (`npm run bench -- --only native`). Without the addon it reports nothing.
+ */
+import os from "node:os";
+import { setBackend, getBackend, kernels, getNumThreads, setNumThreads } from "../src/backend/index.js";
+import type { Conv2dGeom, MatmulGeom } from "../src/backend/kernels.js";
+import { nativeAddon, nativeIsa } from "../src/backend/native/index.js";
+import { gemmInt8, workersReadySync } from "../src/backend/wasm/index.js";
+import { quantizeMultipliers } from "../src/int8/fixed-point.js";
+import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm } from "../src/int8/kernels/gemm-path.js";
+import { median, timeit } from "./paired.js";
+
+interface Case {
+  key: string;
+  /** Work per call: flops, MACs, or 1 for a time. */
+  work: number;
+  unit: "GFLOP/s" | "GMAC/s" | "ms";
+  native: () => void;
+  wasm: () => void;
+}
+
+const rand = (n: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => (Math.sin(i * 12.9898) * 43758.5453 % 1) * scale);
+const randI8 = (n: number) => Int8Array.from({ length: n }, (_, i) => ((i * 2654435761) >>> 24) - 128);
+const randU8 = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 40503) >>> 8 & 255);
+
+function mm(m: number, n: number, k: number): MatmulGeom {
+  return { batch: 1, m, n, k, aBatchStride: 0, bBatchStride: 0, cBatchStride: 0, transA: false, transB: false, accumulate: false };
+}
+
+function conv(n: number, c: number, hw: number, oc: number): Conv2dGeom {
+  return { n, c, h: hw, w: hw, oc, kh: 3, kw: 3, oh: hw, ow: hw, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 1 };
+}
+
+/** A float kernel timed on each backend's table. */
+function onTable(name: string, f: (k: ReturnType<typeof kernels>) => void): () => void {
+  setBackend(name);
+  const k = kernels();
+  return () => f(k);
+}
+
+export function cases(): Case[] {
+  const addon = nativeAddon!;
+  const out: Case[] = [];
+  for (const s of [256, 512, 1024]) {
+    const a = rand(s * s), b = rand(s * s), c = new Float32Array(s * s);
+    out.push({
+      key: `sgemm_${s}`, work: 2 * s ** 3, unit: "GFLOP/s",
+      native: () => addon.sgemm(s, s, s, a, 0, s, 1, b, 0, s, 1, c, 0, s, 0),
+      wasm: onTable("wasm", (k) => k.matmul(a, b, c, mm(s, s, s))),
+    });
+  }
+  const layers: [string, Conv2dGeom][] = [["smallcnn_conv2_b64", conv(64, 16, 14, 32)], ["resnet20_16x16_b32", conv(32, 16, 32, 16)], ["resnet20_64x64_b32", conv(32, 64, 8, 64)]];
+  for (const [name, g] of layers) {
+    const x = rand(g.n * g.c * g.h * g.w), w = rand(g.oc * g.c * 9, 0.1), y = new Float32Array(g.n * g.oc * g.oh * g.ow), dw = new Float32Array(w.length), dx = new Float32Array(x.length);
+    const pass = (k: ReturnType<typeof kernels>) => {
+      k.conv2d(x, w, y, g);
+      k.conv2dBackwardInput(y, w, dx, g);
+      k.conv2dBackwardWeight(x, y, dw, g);
+    };
+    out.push({ key: `conv_${name}_fwd_bwd`, work: 1, unit: "ms", native: onTable("native", pass), wasm: onTable("wasm", pass) });
+  }
+  // int8: the raw GEMM (native: pre-packed int16 pairs; wasm: gemmInt8, which packs inside)
+  for (const s of [256, 512, 1024]) {
+    const kp = s / 2;
+    const wp = new Int32Array(addon.qpackWords(s, s));
+    addon.qpackWeights(randI8(s * s), s, s, null, wp);
+    const bp = Int32Array.from({ length: s * kp }, (_, i) => ((i * 2654435761) & 0x007f007f));
+    const c = new Int32Array(s * s);
+    const a8 = randU8(s * s), b8 = randI8(s * s);
+    out.push({
+      key: `igemm_${s}`, work: s ** 3, unit: "GMAC/s",
+      native: () => addon.igemmBench(s, s, s, wp, bp, c),
+      wasm: () => gemmInt8(s, s, s, a8, 3, b8, 0, c),
+    });
+  }
+  // int8 engine layers end to end (packing of activations, GEMM, requantization)
+  const { multiplier, shift } = quantizeMultipliers(Array.from({ length: 512 }, () => 1e-3));
+  const rq = (oc: number) => ({ bias: new Int32Array(oc), multiplier: multiplier.slice(0, oc), shift: shift.slice(0, oc), yZp: 3, lo: 3, hi: 255, outDType: "uint8" as const });
+  {
+    const [m, k, n] = [256, 1024, 512];
+    const x = randU8(m * k), fw = prepareLinearWeights(randI8(n * k), n, k), r = rq(n);
+    out.push({
+      key: "qlinear_256x1024x512", work: m * n * k, unit: "GMAC/s",
+      native: () => { setBackend("native"); qlinearGemm(x, 3, m, k, fw, r); },
+      wasm: () => { setBackend("wasm"); qlinearGemm(x, 3, m, k, fw, r); },
+    });
+  }
+  for (const [name, c, hw, oc, n] of [["resnet_64x16x16_b8", 64, 16, 64, 8], ["smallcnn_conv2_b256", 16, 14, 32, 256]] as const) {
+    const s = { n, c, h: hw, w: hw, oc, kh: 3, kw: 3, oh: hw, ow: hw, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1 };
+    const x = randU8(n * c * hw * hw), fw = prepareConvWeights(randI8(oc * c * 9), oc, c * 9), r = rq(oc);
+    out.push({
+      key: `qconv_${name}`, work: n * oc * c * 9 * hw * hw, unit: "GMAC/s",
+      native: () => { setBackend("native"); qconv2dGemm(x, 3, s, fw, r); },
+      wasm: () => { setBackend("wasm"); qconv2dGemm(x, 3, s, fw, r); },
+    });
+  }
+  return out;
+}
+
+const value = (c: Case, seconds: number) => (c.unit === "ms" ? seconds * 1e3 : c.work / seconds / 1e9);
+
+/** Rows for bench/run.ts: per case, native, wasm and native ÷ wasm (throughput) or wasm ÷ native (time). */
+export const NATIVE_ROWS: { key: string; label: string; unit: string }[] = [
+  ...["256", "512", "1024"].flatMap((s) => [
+    { key: `sgemm_${s}_native`, label: `f32 GEMM ${s}³, native (target ≥ 80)`, unit: "GFLOP/s" },
+    { key: `sgemm_${s}_wasm`, label: `f32 GEMM ${s}³, wasm`, unit: "GFLOP/s" },
+  ]),
+  ...["smallcnn_conv2_b64", "resnet20_16x16_b32", "resnet20_64x64_b32"].flatMap((s) => [
+    { key: `conv_${s}_fwd_bwd_native`, label: `conv2d fwd + both bwd, ${s}, native`, unit: "ms" },
+    { key: `conv_${s}_fwd_bwd_wasm`, label: `conv2d fwd + both bwd, ${s}, wasm`, unit: "ms" },
+  ]),
+  ...["256", "512", "1024"].flatMap((s) => [
+    { key: `igemm_${s}_native`, label: `int8 GEMM ${s}³, native int16-pair kernel, pre-packed (target ≥ 150)`, unit: "GMAC/s" },
+    { key: `igemm_${s}_wasm`, label: `int8 GEMM ${s}³, wasm gemmInt8 (packs inside)`, unit: "GMAC/s" },
+  ]),
+  ...["qlinear_256x1024x512", "qconv_resnet_64x16x16_b8", "qconv_smallcnn_conv2_b256"].flatMap((s) => [
+    { key: `${s}_native`, label: `int8 engine ${s} (requantized), native`, unit: "GMAC/s" },
+    { key: `${s}_wasm`, label: `int8 engine ${s} (requantized), wasm`, unit: "GMAC/s" },
+  ]),
+];
+
+export function benchNative(rounds = 5): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!nativeAddon) return out;
+  const before = getBackend(), threads = getNumThreads();
+  try {
+    setNumThreads(1);
+    workersReadySync();
+    const list = cases();
+    const per: Record<string, { native: number[]; wasm: number[] }> = {};
+    for (let r = 0; r < rounds; r++) {
+      for (const c of list) {
+        const p = (per[c.key] ??= { native: [], wasm: [] });
+        const sides: ["native" | "wasm", () => void][] = r % 2 ? [["wasm", c.wasm], ["native", c.native]] : [["native", c.native], ["wasm", c.wasm]];
+        for (const [side, fn] of sides) p[side].push(value(c, timeit(fn, 0.2, 3)));
+      }
+    }
+    for (const c of list) {
+      out[`${c.key}_native`] = median(per[c.key].native);
+      out[`${c.key}_wasm`] = median(per[c.key].wasm);
+    }
+    out.isa_avx2 = nativeIsa() === "avx2-fma" ? 1 : 0;
+    out.load = os.loadavg()[0];
+    return out;
+  } finally {
+    setBackend(before);
+    setNumThreads(threads);
+  }
+}
