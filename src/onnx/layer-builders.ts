@@ -4,14 +4,16 @@
  * Gemm, MatMul, Flatten) / OnnxBatchNorm, Relu→ReLU, Clip→ReLU6 / ReLU / Hardtanh, Sigmoid,
  * MaxPool→MaxPool2d, AveragePool→AvgPool2d, GlobalAveragePool→AdaptiveAvgPool2d(1),
  * Flatten(axis 1)→Flatten, Add→nn.Add and Concat→nn.Concat between computed tensors,
- * Dropout→Dropout. Attributes are validated; what a layer cannot express (asymmetric pads,
+ * Dropout→Dropout. Conv with explicit asymmetric pads becomes Sequential(zero Pad, Conv2d).
+ * Attributes are validated; what a layer cannot express (auto_pad SAME with strides,
  * 1-D kernels, a weight computed at run time) falls back to the functional kernels of
  * onnx-ops-conv.ts; `null` means "use a generic OnnxOp".
  * Weights are copied in; an initializer used by several layers stays one shared parameter.
  * Called by import.ts.
  */
 import { FormatError, NotSupportedError, fmtShape } from "../tensor/errors.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
+import { pad } from "../ops/layout.js";
 import { Hardtanh, ReLU, ReLU6, Sigmoid } from "../nn/layers/activation.js";
 import { BatchNorm1d, BatchNorm2d, type BatchNormBase } from "../nn/layers/batchnorm.js";
 import { Conv2d } from "../nn/layers/conv.js";
@@ -20,10 +22,12 @@ import { Linear } from "../nn/layers/linear.js";
 import { Add, Concat } from "../nn/layers/merge.js";
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from "../nn/layers/pooling.js";
 import { Flatten } from "../nn/layers/shape.js";
+import { Sequential } from "../nn/layers/container.js";
 import type { Module } from "../nn/module.js";
 import { shortestFloat32 } from "./attrs.js";
 import type { IrNode } from "./graph.js";
-import { OnnxBatchNorm } from "./onnx-module.js";
+import { OnnxBatchNorm, OnnxOp } from "./onnx-module.js";
+import { IMPORTED_OPSET } from "./onnx-imported-op.js";
 
 /** What a builder can ask about the node's inputs. */
 export interface BuildContext {
@@ -114,12 +118,40 @@ const conv: Builder = (b) => {
   if (group < 1 || group > w.shape[0]) throw new FormatError(`${b.where}: group ${group} is invalid for ${w.shape[0]} output channels`);
   const stride = pairAttr(b, "strides", 1, 1);
   const dilation = pairAttr(b, "dilations", 1, 1);
-  const padding = convPadding(b, kernel, dilation, stride);
+  const explicit = asymmetricPads(b);
+  const padding = explicit ? ([0, 0] as [number, number]) : convPadding(b, kernel, dilation, stride);
   const layer = new Conv2d(w.shape[1] * group, w.shape[0], kernel, { stride, padding, dilation, groups: group, bias: bias !== null });
   fill(b, layer, "weight", w, 1, "Conv weight");
   if (bias !== null) fill(b, layer, "bias", constInput(b, 2, "Conv bias"), 2, "Conv bias");
-  return { module: layer, dynamicInputs: [0] };
+  return { module: explicit ? new Sequential(zeroPad(b, explicit), layer) : layer, dynamicInputs: [0] };
 };
+
+/** Explicit pads [top, left, bottom, right] when they differ between the two sides (TF "SAME" written out), else null. */
+function asymmetricPads(b: BuildContext): number[] | null {
+  if (b.node.attrs.string("auto_pad", "NOTSET") !== "NOTSET") return null;
+  const p = b.node.attrs.ints("pads", [0, 0, 0, 0]);
+  if (p.length !== 4 || p.some((v) => v < 0 || v > 65536)) throw new FormatError(`${b.where}: pads must be 4 integers in [0, 65536], got [${p.join(", ")}]`);
+  return p[0] !== p[2] || p[1] !== p[3] ? p : null;
+}
+
+/**
+ * A constant zero Pad node in front of a Conv2d with padding 0: an asymmetric-pad Conv imports
+ * as Sequential(Pad, Conv2d), so the convolution stays a layer that prepare fuses and convert
+ * makes integer (the Pad is a float island that moves no value off its grid).
+ */
+function zeroPad(b: BuildContext, p: readonly number[]): OnnxOp {
+  const torchOrder = [p[1], p[3], p[0], p[2]];
+  const onnxPads = [0, 0, p[0], p[1], 0, 0, p[2], p[3]];
+  const op = new OnnxOp({
+    opType: "Pad", domain: "", attributes: [],
+    slots: [{ kind: "dynamic" }, { kind: "const", value: new Tensor(Int32Array.from(onnxPads), [8]), int64: true }],
+    kernel: (i) => pad(i[0]!, torchOrder),
+    params: [],
+  });
+  // Made here, not read from the file: in Pad's opset-11 form (pads as an input), which float export (opset ≥ 11) writes.
+  IMPORTED_OPSET.set(op, Math.max(b.opset, 11));
+  return op;
+}
 
 /** Gemm(A, B, C) with constant B (and C) as Linear: W = alpha·(transB ? B : Bᵀ), b = beta·C. */
 const gemm: Builder = (b) => {

@@ -3,7 +3,9 @@
  * initializers import as functional ops (src/onnx/onnx-ops-conv.ts, onnx-ops.ts): outputs equal
  * onnxruntime's on the same bytes, and gradients reach the data and the weight inputs (float64
  * central differences through the imported module). The same checks for the functional pooling
- * forms (SAME padding, 1-D, ceil_mode), InstanceNormalization, Pad edge / reflect and Resize. A weight-normalised Conv (w = v · g, two
+ * forms (SAME padding, 1-D, ceil_mode), InstanceNormalization, Pad edge / reflect and Resize.
+ * A Conv with explicit asymmetric pads and a constant weight imports as Sequential(Pad,
+ * Conv2d) (so convert makes the convolution integer) and re-exports (imported at opsets 9 and 13). A weight-normalised Conv (w = v · g, two
  * initializers combined by a Mul node) trains both v and g.
  */
 import { describe, expect, it } from "vitest";
@@ -14,11 +16,11 @@ import { randn } from "../../src/tensor/creation.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import {
-  DataType, attr, encodeModel, floatTensorProto, importModel, int64TensorProto, makeModel, makeNode, makeValueInfo, type OnnxModule,
+  DataType, OnnxOp, attr, encodeModel, exportModel, floatTensorProto, importModel, int64TensorProto, makeModel, makeNode, makeValueInfo, type OnnxModule,
 } from "../../src/onnx/index.js";
 import type { NodeProto, TensorProto } from "../../src/onnx/proto.js";
 import { expectClose, expectGrad, leaf } from "../core/helpers.js";
-import { loadOrt } from "./helpers.js";
+import { loadOrt, runOrt } from "./helpers.js";
 
 const ort = await loadOrt();
 
@@ -73,6 +75,26 @@ describe("runtime weights (Conv / ConvTranspose / Gemm / MatMul)", () => {
       }
       const r = randn(y.shape, { dtype: "float64" });
       expectGrad((...ins: Tensor[]) => sum(mul(m.forward(...ins), r)), c.inputs.map(([, s]) => leaf(s, 0.5)));
+    });
+  }
+
+  for (const opset of [9, 13]) {
+    it(`Conv with explicit asymmetric pads (initializer weight, opset ${opset}) imports as Sequential(Pad, Conv2d), equals onnxruntime, re-exports`, async () => {
+      manualSeed(6);
+      const w = floatTensorProto("conv.weight", Array.from(randn([3, 2, 3, 3]).data), [3, 2, 3, 3]);
+      const bytes = encodeModel(makeModel({
+        name: "asym", initializer: [w],
+        node: [makeNode("Conv", ["x", "conv.weight"], ["y"], { name: "conv", attributes: [attr.ints("pads", [0, 1, 1, 0]), attr.ints("strides", [2, 2])] })],
+        input: [makeValueInfo("x", DataType.FLOAT, [1, 2, 6, 7])], output: [{ name: "y", type: { tensorType: { elemType: DataType.FLOAT } } }],
+      }, { opset }));
+      const m = importModel(bytes) as OnnxModule;
+      const kinds = m.namedModules().map(([, mod]) => (mod instanceof OnnxOp ? mod.opType : mod.constructor.name));
+      expect(kinds).toEqual(expect.arrayContaining(["Sequential", "Pad", "Conv2d"]));
+      const x = randn([1, 2, 6, 7]);
+      const y = m.forward(x);
+      if (!ort) return;
+      expectClose(y.data, (await runOrt(ort, bytes, x)).data, 1e-5, 1e-4);
+      expectClose(y.data, (await runOrt(ort, exportModel(m, { example: x }), x)).data, 1e-5, 1e-4);
     });
   }
 
