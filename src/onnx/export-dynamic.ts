@@ -148,6 +148,21 @@ function emitLinearNBits(em: QuantEmitter, n: LinearNBitsNode, x: string, y: str
   });
 }
 
+const BINARY: Record<string, string> = { add: "Add", sub: "Sub", mul: "Mul", div: "Div" };
+
+/** A float island: a binary op with a number literal (attention's q·(1/√d)) here, the rest by emitIslandFloat. */
+function emitFloatNode(em: QuantEmitter, n: Extract<Int8Node, { op: "float" }>, inputs: string[], y: string): void {
+  const a = n.call?.args ?? [];
+  const op = n.call ? BINARY[n.call.op] : undefined;
+  const isIn = (v: unknown) => typeof v === "object" && v !== null && (v as { input?: unknown }).input === 0;
+  if (op && inputs.length === 1 && a.length === 2 && (typeof a[0] === "number" || typeof a[1] === "number") && (isIn(a[0]) || isIn(a[1]))) {
+    const c = em.ctx.constant(scalarTensorProto(`${n.name}.scalar`, (typeof a[0] === "number" ? a[0] : a[1]) as number));
+    em.ctx.addNode(op, typeof a[0] === "number" ? [c, inputs[0]] : [inputs[0], c], [y], { name: n.name });
+    return;
+  }
+  emitIslandFloat(em, n, inputs, y);
+}
+
 /** Writes every node of a dynamic Int8Model (the caller adds graph inputs / outputs). */
 export function emitDynamicGraph(em: QuantEmitter): void {
   const g = em.model.graph;
@@ -167,7 +182,7 @@ export function emitDynamicGraph(em: QuantEmitter): void {
     const x = nameOf(node.inputs[0]);
     if (node.op === "dynamic_linear") emitDynamicLinear(em, node, x, y);
     else if (node.op === "linear_nbits") emitLinearNBits(em, node, x, y);
-    else if (node.op === "float") emitIslandFloat(em, node, node.inputs.map(nameOf), y);
+    else if (node.op === "float") emitFloatNode(em, node, node.inputs.map(nameOf), y);
     else throw new NotSupportedError(`onnx export: '${node.name}' (${node.op}) in a dynamic model has no float-valued ONNX form`);
     names.set(node.output, y);
   }

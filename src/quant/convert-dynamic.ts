@@ -7,16 +7,20 @@
  * (blocks of 2/4/8-bit codes; float input for weight-only, run-time quantized otherwise) —
  * and every other op is a float island on float values, as PyTorch's dynamically quantized
  * models are float graphs with integer GEMMs. A fused ReLU / ReLU6 follows as a float island.
+ * A functional linear on a parameter behind prepare's weight_fake_quant_<k> (attention's packed
+ * in-projection) becomes a weight-only linear_nbits: QAT fake-quantizes that weight only.
  * Weight codes come from the weight quantizer itself (GroupwiseFakeQuantize.quantizeCodes), so
  * the Int8Model computes what the fake-quant model did, up to float summation order.
  * Called by convert() (src/quant/convert.ts) when the model's input quantizer is a FloatActivation.
  */
 import { NotSupportedError } from "../tensor/errors.js";
 import { isFloatDType } from "../tensor/dtype.js";
+import { noGrad } from "../tensor/grad-mode.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { cloneModule } from "../nn/clone.js";
 import type { Module } from "../nn/module.js";
 import type { TraceNode } from "../nn/trace.js";
-import { type Graph, type GraphNode, refsOf } from "../graph/graph.js";
+import { type Graph, type GraphNode, isRef, mapRefs, refsOf } from "../graph/graph.js";
 import type { GraphModule } from "../graph/graph-module.js";
 import { DataFlow } from "../graph/pattern.js";
 import type { Int8Graph, Int8Node, ValueInfo } from "../int8/graph.js";
@@ -42,19 +46,35 @@ function defineFloat(b: GraphBuilder, id: number, shape: readonly number[], sour
   return v;
 }
 
-/** The integer node of a dynamic Linear (see the file header). */
+/** The integer node of a dynamic Linear module (see the file header). */
 export function addDynamicLinear(b: GraphBuilder, n: TraceNode, m: QatLinear, y: ValueInfo): void {
   const x = b.value(n.inputs[0], n.path);
-  const wq = m.weight_fake_quant as GroupwiseFakeQuantize;
   const inq = m.input_fake_quant;
   if (inq && !isDynamicFakeQuantize(inq)) throw new NotSupportedError(`convert: '${n.path}' has an input quantizer of type ${inq.constructor.name}; dynamic convert knows DynamicFakeQuantize`);
   const act: DynamicActivation | null = inq && isDynamicFakeQuantize(inq) ? { granularity: inq.granularity, dtype: inq.dtype } : null;
-  const c = wq.quantizeCodes(m.weight);
-  const [nOut, k] = m.weight.shape;
-  const key = n.path || "linear";
-  const bias = m.bias ? `${key}.bias` : null;
-  if (m.bias) b.tensors.set(`${key}.bias`, f32Bits(m.bias.data));
-  const base = { name: n.path, inputs: [x.id], output: y.id, wShape: [nOut, k] as [number, number], bias };
+  pushDynamicLinear(b, { path: n.path, x, y, weight: m.weight, bias: m.bias ? m.bias.data : null, wq: m.weight_fake_quant as GroupwiseFakeQuantize, act });
+}
+
+interface DynamicLinearSpec {
+  path: string;
+  x: ValueInfo;
+  y: ValueInfo;
+  /** The float weight [N, K] before fake quantization. */
+  weight: Tensor;
+  bias: ArrayLike<number> | null;
+  wq: GroupwiseFakeQuantize;
+  act: DynamicActivation | null;
+}
+
+/** dynamic_linear (groupSize "row" with a run-time quantized input) or linear_nbits, codes from the weight quantizer. */
+function pushDynamicLinear(b: GraphBuilder, s: DynamicLinearSpec): void {
+  const { wq, act } = s;
+  const c = wq.quantizeCodes(s.weight);
+  const [nOut, k] = s.weight.shape;
+  const key = s.path || "linear";
+  const bias = s.bias ? `${key}.bias` : null;
+  if (s.bias) b.tensors.set(`${key}.bias`, f32Bits(s.bias));
+  const base = { name: s.path, inputs: [s.x.id], output: s.y.id, wShape: [nOut, k] as [number, number], bias };
   if (wq.groupSizeOption === "row" && act) {
     // signed int8 weights: symmetric codes as they are, asymmetric ones moved down by 2^(b−1) with their zero points
     const shift = wq.symmetric ? 0 : 2 ** (wq.bits - 1);
@@ -67,7 +87,7 @@ export function addDynamicLinear(b: GraphBuilder, n: TraceNode, m: QatLinear, y:
     b.nodes.push({ ...base, op: "dynamic_linear", wInt8: `${key}.weight`, wScales: `${key}.weight_scale`, ...(hasZp ? { wZeroPoints: `${key}.weight_zero_point` } : {}), act, weightBits: wq.bits });
     return;
   }
-  if (![2, 4, 8].includes(wq.bits)) throw new NotSupportedError(`convert: '${n.path}' has ${wq.bits}-bit grouped weights; linear_nbits packs 2, 4 or 8 bits (use one of them, or groupSize "row" with dynamic activations)`);
+  if (![2, 4, 8].includes(wq.bits)) throw new NotSupportedError(`convert: '${s.path}' has ${wq.bits}-bit grouped weights; linear_nbits packs 2, 4 or 8 bits (use one of them, or groupSize "row" with dynamic activations)`);
   // unsigned codes: symmetric q ∈ [−2^(b−1), 2^(b−1) − 1] becomes q + 2^(b−1) with the default zero point 2^(b−1)
   const shift = wq.symmetric ? 2 ** (wq.bits - 1) : 0;
   b.tensors.set(`${key}.weight_packed`, packCodes(Int32Array.from(c.codes, (q) => q + shift), nOut, k, wq.bits, c.groupSize));
@@ -77,6 +97,55 @@ export function addDynamicLinear(b: GraphBuilder, n: TraceNode, m: QatLinear, y:
     ...base, op: "linear_nbits", wPacked: `${key}.weight_packed`, bits: wq.bits, blockSize: c.groupSize, scales: `${key}.weight_scale`,
     zeroPoints: wq.symmetric ? null : `${key}.weight_zero_point`, act,
   });
+}
+
+/** Evaluates parameter-only value `id` (graph order), with `subst` replacing values (a fake-quantizer's output by its input). */
+function evalConst(w: Walk, id: number, subst: Map<number, number> = new Map()): Tensor {
+  const need = new Set<GraphNode>();
+  const visit = (v: number): void => {
+    const src = subst.get(v) ?? v;
+    const p = w.graph.producer(src);
+    if (!p || need.has(p)) return;
+    need.add(p);
+    for (const r of refsOf(p.args)) visit(r);
+  };
+  visit(id);
+  const env = new Map<number, Tensor>();
+  noGrad(() => {
+    for (const p of w.graph.nodes) {
+      if (!need.has(p)) continue;
+      const args = p.args;
+      if (subst.size) p.args = mapRefs(args, (r) => subst.get(r) ?? r);
+      try {
+        w.gm.runNode(p, env);
+      } finally {
+        p.args = args;
+      }
+    }
+  });
+  return env.get(subst.get(id) ?? id)!;
+}
+
+/**
+ * A functional `linear(x, W, b)` whose W is a parameter (or rows of one: attention's packed
+ * in_proj_weight) behind a grouped weight fake-quantizer node (prepare's weight_fake_quant_<k>):
+ * a weight-only integer node (QAT fake-quantizes that weight but not the linear's input).
+ */
+function addFunctionalLinear(b: GraphBuilder, w: Walk, n: GraphNode): boolean {
+  if (n.kind !== "call_function" || n.target !== "linear" || !isRef(n.args[0]) || !isRef(n.args[1]) || !b.values.has(n.args[0].ref)) return false;
+  const wid = n.args[1].ref;
+  let p = w.graph.producer(wid);
+  if (p?.kind === "call_function" && p.target === "slice" && isRef(p.args[0])) p = w.graph.producer(p.args[0].ref);
+  if (!p || p.kind !== "call_module" || !(w.gm.getSubmodule(p.target) instanceof GroupwiseFakeQuantize) || !isRef(p.args[0])) return false;
+  const wq = w.gm.getSubmodule(p.target) as GroupwiseFakeQuantize;
+  const raw = evalConst(w, wid, new Map([[p.outputs[0], p.args[0].ref]]));
+  const bias = n.args[2] !== undefined && n.args[2] !== null ? (isRef(n.args[2]) && w.constant.has(n.args[2].ref) ? evalConst(w, n.args[2].ref) : undefined) : null;
+  if (bias === undefined) return false;
+  const path = pathOf(n);
+  const x = b.value(n.args[0].ref, path);
+  const y = defineFloat(b, n.outputs[0], w.graph.value(n.outputs[0]).shape, path);
+  pushDynamicLinear(b, { path, x, y, weight: raw, bias: bias ? bias.data : null, wq, act: null });
+  return true;
 }
 
 /** A float island on float values: the op or module runs as it did in the QAT model. */
@@ -148,6 +217,7 @@ export function convertDynamic(model: QatModel, opts: { strict?: boolean } = {})
       }
       continue;
     }
+    if (addFunctionalLinear(b, w, n)) continue;
     if (mod instanceof QatWeightLayer) throw new NotSupportedError(`convert: '${pathOf(n)}' (${mod.typeName}) has no dynamic kernel (dynamic qconfigs quantize Linear layers only); override it with qconfig null to keep it float`);
     addFloatIsland(b, w, n, mod ? `${mod.typeName} runs in float in a dynamic model` : `${n.target} runs in float in a dynamic model`);
   }

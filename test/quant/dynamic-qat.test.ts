@@ -3,8 +3,9 @@
  * QatLinear builds (per token int8 for 8da4w, per tensor uint8 for dynamic, none for
  * weight-only), per-module overrides (another dynamic scheme, or float), training with
  * learned per-group scales (LSQ: the loss falls, the scales move, convert then gives the
- * trained model's outputs), a transformer encoder layer (its Linear layers become integer
- * nodes, the rest float islands) and the refusal of static + dynamic mixtures.
+ * trained model's outputs), a transformer encoder layer (its Linear layers and attention's
+ * functional in-projection become integer nodes, the rest float islands) and the refusal of
+ * static + dynamic mixtures.
  */
 import { describe, expect, it } from "vitest";
 import "../../src/autograd/backward.js";
@@ -111,7 +112,8 @@ describe("a transformer encoder layer", () => {
       qm.eval();
       const y = noGrad(() => qm.forward(x));
       const int8 = convert(qm);
-      expect(int8.graph.nodes.filter((n) => n.op === "dynamic_linear" || n.op === "linear_nbits").length).toBe(4); // out_proj, linear1, linear2, head
+      // in_proj (functional linear on the packed in_proj_weight: weight-only), out_proj, linear1, linear2, head
+      expect(int8.graph.nodes.filter((n) => n.op === "dynamic_linear" || n.op === "linear_nbits").length).toBe(5);
       expect(maxDiff(int8.run(x), y)).toBeLessThanOrEqual(1e-5 * maxAbs(y));
     }
   });
