@@ -118,3 +118,17 @@ describe("a transformer encoder layer", () => {
     }
   });
 });
+
+describe("the QAT schedule", () => {
+  it("switches the run-time input quantizers with the activations (activation delay)", async () => {
+    const { disableFakeQuant, enableFakeQuant } = await import("../../src/quant/schedule.js");
+    const x = randn([4, 32]);
+    const qm = prepareQat(mlp(), { qconfig: qconfigs.int8DynActInt4Weight, example: x });
+    const inq = (qm.module.getSubmodule("0") as QatLinear).input_fake_quant as DynamicFakeQuantize;
+    disableFakeQuant(qm, "activations");
+    expect(inq.fake_quant_enabled.data[0]).toBe(0);
+    expect(((qm.module.getSubmodule("0") as QatLinear).weight_fake_quant as GroupwiseFakeQuantize).fake_quant_enabled.data[0]).toBe(1);
+    enableFakeQuant(qm, "activations");
+    expect(inq.fake_quant_enabled.data[0]).toBe(1);
+  });
+});
