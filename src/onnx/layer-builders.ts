@@ -190,6 +190,7 @@ const matmul: Builder = (b) => {
 const batchNorm: Builder = (b) => {
   const a = b.node.attrs;
   if (a.int("spatial", 1) !== 1) throw new NotSupportedError(`${b.where}: BatchNormalization with spatial=0 is not supported`);
+  if (a.int("training_mode", 0) === 1) return null; // a training graph's BN: the functional kernel (onnx-ops-conv.ts)
   const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => constInput(b, i, `BatchNormalization input ${i}`));
   const c = scale.size;
   if (scale.ndim !== 1 || [bias, mean, variance].some((t) => t.ndim !== 1 || t.size !== c)) {

@@ -5,7 +5,7 @@
  * pads, every auto_pad mode with any stride, pads larger than half a pooling kernel, and
  * ConvTranspose (zero-insertion by the stride, then a stride-1 convolution with the
  * group-transposed, spatially flipped weight, cropped by the pads), and MaxPool's Indices
- * output. Also InstanceNormalization.
+ * output. Also InstanceNormalization, and BatchNormalization with training_mode = 1.
  * All are compositions of differentiable ops, so imported models train. 3-D (rank-5) inputs
  * are a NotSupportedError naming the node. Registered in onnx-ops.ts (GENERIC_OPS).
  */
@@ -248,7 +248,38 @@ function instanceNorm(c: OpContext): Kernel {
   };
 }
 
+/**
+ * BatchNormalization with training_mode = 1 (opset ≥ 14; the layer builder takes the other
+ * nodes): Y normalised by the batch's own mean and biased variance over every axis but 1,
+ * and the running statistics outputs, mean · momentum + batch mean · (1 − momentum) (the same
+ * for var), as onnx's reference does.
+ */
+function batchNormTraining(c: OpContext): Kernel {
+  need(c, 5);
+  const eps = c.attrs.float("epsilon", 1e-5);
+  const momentum = c.attrs.float("momentum", 0.9);
+  const output = c.outputIndex ?? 0;
+  if (output > 2) throw new FormatError(`${c.where}: BatchNormalization has no output ${output}`);
+  return (i) => {
+    const [x, scale, bias, runMean, runVar] = [0, 1, 2, 3, 4].map((k) => get(i, k));
+    const ch = x.shape[1];
+    if (x.ndim < 2 || [scale, bias, runMean, runVar].some((t) => t.size !== ch)) throw new ShapeError(`${c.where}: input ${fmtShape(x.shape)} and its [C] parameters do not fit`);
+    const axes = [0, ...Array.from({ length: x.ndim - 2 }, (_, k) => k + 2)];
+    const bcast = [1, ch, ...axes.slice(1).map(() => 1)];
+    const mu = mean(x, axes, { keepdim: true });
+    const centred = sub(x, mu);
+    const variance = mean(mul(centred, centred), axes, { keepdim: true });
+    if (output === 1) return add(mul(runMean, momentum), mul(reshape(mu, [ch]), 1 - momentum));
+    if (output === 2) return add(mul(runVar, momentum), mul(reshape(variance, [ch]), 1 - momentum));
+    return add(mul(div(centred, sqrt(add(variance, eps))), reshape(scale, bcast)), reshape(bias, bcast));
+  };
+}
+
 export const CONV_OPS: Readonly<Record<string, Compiler>> = {
   Conv: conv, ConvTranspose: convTranspose, MaxPool: pool("max"), AveragePool: pool("avg"), InstanceNormalization: instanceNorm,
+  BatchNormalization: (c) => {
+    if (c.attrs.int("training_mode", 0) !== 1) throw new NotSupportedError(`${c.where}: BatchNormalization runs as a layer (a BatchNorm module) unless training_mode = 1`);
+    return batchNormTraining(c);
+  },
 };
 

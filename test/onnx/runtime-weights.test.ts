@@ -3,7 +3,8 @@
  * initializers import as functional ops (src/onnx/onnx-ops-conv.ts, onnx-ops.ts): outputs equal
  * onnxruntime's on the same bytes, and gradients reach the data and the weight inputs (float64
  * central differences through the imported module). The same checks for the functional pooling
- * forms (SAME padding, 1-D, ceil_mode), InstanceNormalization, Pad edge / reflect and Resize.
+ * forms (SAME padding, 1-D, ceil_mode), InstanceNormalization, training-mode BatchNormalization,
+ * Pad edge / reflect and Resize.
  * A Conv with explicit asymmetric pads and a constant weight imports as Sequential(Pad,
  * Conv2d) (so convert makes the convolution integer) and re-exports (imported at opsets 9 and 13). A weight-normalised Conv (w = v · g, two
  * initializers combined by a Mul node) trains both v and g.
@@ -30,6 +31,7 @@ interface Case {
   /** Graph inputs: name and shape. */
   inputs: [string, number[]][];
   inits?: TensorProto[];
+  opset?: number;
 }
 
 const cases: Case[] = [
@@ -42,6 +44,7 @@ const cases: Case[] = [
   { title: "AveragePool SAME_LOWER stride 2, pads not counted", node: makeNode("AveragePool", ["x"], ["y"], { attributes: [attr.ints("kernel_shape", [3, 3]), attr.ints("strides", [2, 2]), attr.string("auto_pad", "SAME_LOWER")] }), inputs: [["x", [1, 2, 5, 5]]] },
   { title: "MaxPool 1-D, asymmetric pads, ceil_mode", node: makeNode("MaxPool", ["x"], ["y"], { attributes: [attr.ints("kernel_shape", [3]), attr.ints("strides", [2]), attr.ints("pads", [1, 2]), attr.int("ceil_mode", 1)] }), inputs: [["x", [2, 2, 7]]] },
   { title: "InstanceNormalization, scale and B inputs", node: makeNode("InstanceNormalization", ["x", "s", "b"], ["y"], { attributes: [attr.float("epsilon", 1e-3)] }), inputs: [["x", [2, 3, 4, 2]], ["s", [3]], ["b", [3]]] },
+  { title: "BatchNormalization training_mode = 1 (batch statistics)", node: makeNode("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "running_mean", "running_var"], { attributes: [attr.int("training_mode", 1), attr.float("epsilon", 1e-3)] }), inputs: [["x", [3, 2, 2, 2]], ["s", [2]], ["b", [2]], ["m", [2]], ["v", [2]]], opset: 15 },
   { title: "Pad reflect", node: makeNode("Pad", ["x", "pads"], ["y"], { attributes: [attr.string("mode", "reflect")] }), inputs: [["x", [1, 2, 3, 4]]], inits: [int64TensorProto("pads", [0, 0, 2, 1, 0, 0, 1, 3])] },
   { title: "Pad edge", node: makeNode("Pad", ["x", "pads"], ["y"], { attributes: [attr.string("mode", "edge")] }), inputs: [["x", [2, 3]]], inits: [int64TensorProto("pads", [1, 2, 0, 3])] },
   { title: "Resize linear (half_pixel) by scales", node: makeNode("Resize", ["x", "", "scales"], ["y"], { attributes: [attr.string("mode", "linear")] }), inputs: [["x", [1, 2, 3, 4]]], inits: [floatTensorProto("scales", [1, 1, 2, 1.5])] },
@@ -53,7 +56,7 @@ function modelBytes(c: Case): Uint8Array {
     input: c.inputs.map(([n, s]) => makeValueInfo(n, DataType.FLOAT, s)),
     output: [{ name: "y", type: { tensorType: { elemType: DataType.FLOAT } } }],
   };
-  return encodeModel(makeModel(graph, { opset: 13 }));
+  return encodeModel(makeModel(graph, { opset: c.opset ?? 13 }));
 }
 
 describe("runtime weights (Conv / ConvTranspose / Gemm / MatMul)", () => {

@@ -5,7 +5,6 @@
  */
 const groups: [reason: string, names: string[]][] = [
   ["3-D convolution / pooling (rank-5 input) is not implemented; 1-D and 2-D are", ["test_averagepool_3d_default", "test_maxpool_3d_default", "test_convtranspose_3d"]],
-  ["BatchNormalization training-mode outputs (running mean / var) are not importable: only a node's first output is", ["test_batchnorm_epsilon_training_mode", "test_batchnorm_example_training_mode"]],
   ["float16 / bfloat16 tensors have no qat-ts dtype", ["test_cast_BFLOAT16_to_FLOAT", "test_cast_DOUBLE_to_FLOAT16", "test_cast_FLOAT16_to_DOUBLE", "test_cast_FLOAT16_to_FLOAT", "test_cast_FLOAT_to_BFLOAT16", "test_cast_FLOAT_to_FLOAT16", "test_max_float16", "test_min_float16"]],
   ["int16 / uint16 / uint32 / uint64 tensors have no qat-ts dtype", ["test_max_int16", "test_max_uint16", "test_max_uint32", "test_max_uint64", "test_min_int16", "test_min_uint16", "test_min_uint32", "test_min_uint64", "test_pow_types_float32_uint32", "test_pow_types_float32_uint64"]],
   ["Dropout's mask output is not importable (only its first output is)", ["test_dropout_default_mask", "test_dropout_default_mask_ratio", "test_training_dropout_default_mask", "test_training_dropout_mask", "test_training_dropout_zero_ratio_mask"]],
