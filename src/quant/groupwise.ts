@@ -124,7 +124,8 @@ export interface GroupwiseFakeQuantizeOptions {
 
 /**
  * Grouped weight fake-quantizer (see the file header). `inputQuantizer`, when set by a
- * qconfig, is what QatLinear uses to build its run-time input quantizer (`input_fake_quant`).
+ * qconfig, is what QatLinear builds its run-time input quantizer (`input_fake_quant`) with,
+ * through bindLinear.
  */
 export class GroupwiseFakeQuantize extends FakeQuantizeBase {
   readonly bits: number;
@@ -187,6 +188,18 @@ export class GroupwiseFakeQuantize extends FakeQuantizeBase {
     const p = this.paramsFor(w);
     const { codes } = groupCodes(w.data, rows, cols, gs, p.scales, p.zeroPoints, this.quantMin, this.quantMax);
     return { codes, scales: p.scales, zeroPoints: p.zeroPoints, groups: Math.ceil(cols / gs), groupSize: gs };
+  }
+
+  /**
+   * Called by QatLinear with its weight: creates the LSQ parameters now (so a checkpoint loads
+   * before any forward) and returns the run-time input quantizer the qconfig names, if any.
+   */
+  bindLinear(weight: Tensor): Module | null {
+    if (this.mode === "lsq" && !this.group_scale) {
+      const [rows, cols, gs] = this.dims(weight);
+      this.initLsq(weight, rows, cols, gs);
+    }
+    return this.inputQuantizer ? this.inputQuantizer() : null;
   }
 
   private initLsq(w: Tensor, rows: number, cols: number, gs: number): void {

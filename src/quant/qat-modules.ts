@@ -159,8 +159,11 @@ export class QatLinear extends QatWeightLayer {
     super(lin.weight, lin.bias, weightFakeQuant, act);
     this.inFeatures = lin.inFeatures;
     this.outFeatures = lin.outFeatures;
-    const input = (weightFakeQuant as { inputQuantizer?: () => Module }).inputQuantizer;
-    if (input) this.registerModule("input_fake_quant", input());
+    // a weight quantizer that knows the layer (grouped weights: LSQ scales sized from the weight, so a
+    // checkpoint loads before any forward) may name a run-time input quantizer for it (dynamic qconfigs)
+    const bind = (weightFakeQuant as { bindLinear?: (weight: Tensor) => Module | null }).bindLinear;
+    const input = bind ? bind.call(weightFakeQuant, lin.weight) : null;
+    if (input) this.registerModule("input_fake_quant", input);
   }
 
   forward(x: Tensor): Tensor {

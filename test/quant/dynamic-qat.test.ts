@@ -80,7 +80,6 @@ describe("training with learned 4-bit group scales", () => {
     const student = new Sequential(new Linear(32, 64), new ReLU(), new Linear(64, 32), new ReLU(), new Linear(32, 4));
     const qc = dynamicQConfig({ weightBits: 4, groupSize: 16, lsq: true, activations: "per_token" });
     const qm = prepareQat(student, { qconfig: qc, example: x });
-    noGrad(() => qm.forward(x)); // the LSQ scales start from min/max on the first forward
     const fq = (qm.module.getSubmodule("0") as QatLinear).weight_fake_quant as GroupwiseFakeQuantize;
     const s0 = Float32Array.from(fq.group_scale!.data);
     const opt = new SGD(qm.parameters(), { lr: 0.05, momentum: 0.9 });
@@ -98,6 +97,12 @@ describe("training with learned 4-bit group scales", () => {
     qm.eval();
     const y = noGrad(() => qm.forward(x));
     expect(maxDiff(convert(qm).run(x), y)).toBeLessThanOrEqual(1e-5 * maxAbs(y));
+    // the learned scales are state: a freshly prepared model loads them before any forward
+    manualSeed(43);
+    const again = prepareQat(new Sequential(new Linear(32, 64), new ReLU(), new Linear(64, 32), new ReLU(), new Linear(32, 4)), { qconfig: qc, example: x });
+    again.loadStateDict(qm.stateDict());
+    again.eval();
+    expect(Array.from(noGrad(() => again.forward(x)).data)).toEqual(Array.from(y.data));
   });
 });
 
