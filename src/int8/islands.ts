@@ -17,9 +17,11 @@ export type IslandFn = ((inputs: Tensor[]) => Tensor) & {
   module?: unknown;
   /** A functional island that reads parameters: the op and its arguments, `{ input: k }` for the k-th quantized input and the parameters' frozen values as Tensors (for the ONNX writers). */
   opCall?: { op: string; args: unknown[] };
+  /** A functional island of several ops (e.g. a −∞ mask, then softmax): like opCall per step, `{ step: j }` the j-th step's output; the last step is the result. */
+  opSteps?: { op: string; args: unknown[] }[];
 };
 
-/** The float function of a functional island stored in a file: the op on its literal arguments. */
+/** The float function of a functional island stored in a file: the op on its literal arguments (`{ input: k }` the k-th input, `{ batchOf: k }` its batch size). */
 export function islandFromCall(name: string, call: { op: string; args: unknown[] }): IslandFn {
   if (!isOpTarget(call.op)) throw new FormatError(`Int8Model: float island '${name}' calls unknown op '${call.op}'`);
   const op = OPS[call.op] as (...a: unknown[]) => Tensor;
@@ -28,6 +30,9 @@ export function islandFromCall(name: string, call: { op: string; args: unknown[]
     if (a !== null && typeof a === "object") {
       const k = (a as { input?: unknown }).input;
       if (typeof k === "number" && Object.keys(a).length === 1) return xs[k];
+      // { batchOf: k }: the batch size of the k-th input at run time (a reshape to [N, …])
+      const b = (a as { batchOf?: unknown }).batchOf;
+      if (typeof b === "number" && Object.keys(a).length === 1 && xs[b]) return xs[b].shape[0];
       return Object.fromEntries(Object.entries(a).map(([key, v]) => [key, bind(v, xs)]));
     }
     return a;

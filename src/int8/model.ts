@@ -308,6 +308,11 @@ export class Int8Model {
     return this.islands.get(name)?.opCall ?? null;
   }
 
+  /** The steps of a functional island of several ops (a −∞ mask, then softmax), for exporters, or null. */
+  islandSteps(name: string): { op: string; args: unknown[] }[] | null {
+    return this.islands.get(name)?.opSteps ?? null;
+  }
+
   /** The module a module island runs (for exporters), or null. */
   islandModule(name: string): unknown {
     return this.islands.get(name)?.module ?? null;

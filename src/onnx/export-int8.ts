@@ -14,6 +14,7 @@
  */
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Module } from "../nn/module.js";
+import { Tensor } from "../tensor/tensor.js";
 import { findExportRule } from "./op-map.js";
 import { OnnxOp } from "./onnx-module.js";
 import { exportFloatCall } from "./export.js";
@@ -308,11 +309,43 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
     em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
     return;
   }
+  const steps = n.call ? null : em.model.islandSteps(n.name);
+  if (steps) {
+    // several ops (a −∞ mask, then softmax): each through the float exporter's rule, in order
+    const names: string[] = [];
+    steps.forEach((st, j) => {
+      const ins: string[] = [];
+      const shapes: number[][] = [];
+      const bind = (a: unknown): unknown => {
+        if (Array.isArray(a)) return a.map(bind);
+        if (a === null || typeof a !== "object" || a instanceof Tensor) return a;
+        const o = a as { input?: number; step?: number; batchOf?: number };
+        const key = Object.keys(o).join();
+        if (key === "batchOf") return 0;
+        if (key === "input" || key === "step") {
+          ins.push(key === "input" ? inputs[o.input!] : names[o.step!]);
+          shapes.push([...(key === "input" ? em.value(n.inputs[o.input!]).shape : em.value(n.output).shape)]);
+          return { input: ins.length - 1 };
+        }
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, bind(v)]));
+      };
+      const args = st.args.map(bind);
+      const id = -1 - em.islandCount++;
+      const last = j === steps.length - 1;
+      exportFloatCall(em.ctx, { path: `${n.name}.${j}`, module: new FunctionCall(st.op, args), inputs: ins, inputShapes: shapes, output: id, outputShape: em.value(n.output).shape });
+      names.push(em.ctx.nameOf(id));
+      if (last) em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
+    });
+    return;
+  }
   // a functional island: the float exporter's rule for that op (export-graph.ts), its parameters as initializers
   const call = n.call ?? em.model.islandCall(n.name);
   if (call && (!n.call || !ISLAND_ONNX[call.op])) {
     const id = -1 - em.islandCount++;
-    const fc = new FunctionCall(call.op, call.args);
+    // { batchOf: k } (a reshape to the run-time batch) is ONNX Reshape's 0: copy that dim
+    const batchToZero = (a: unknown): unknown =>
+      Array.isArray(a) ? a.map(batchToZero) : a !== null && typeof a === "object" && !(a instanceof Tensor) && Object.keys(a).join() === "batchOf" ? 0 : a;
+    const fc = new FunctionCall(call.op, call.args.map(batchToZero));
     exportFloatCall(em.ctx, { path: n.name, module: fc, inputs, inputShapes: n.inputs.map((i) => em.value(i).shape), output: id, outputShape: em.value(n.output).shape });
     em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
     return;

@@ -114,11 +114,12 @@ export function pushConcat(b: GraphBuilder, name: string, ins: ValueInfo[], y: V
   b.nodes.push({ op: "concat", name, inputs: ins.map((v) => v.id), output: y.id, axis, multipliers });
 }
 
-export function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer): void {
+export function addWeightLayer(b: GraphBuilder, n: TraceNode, m: QatWeightLayer, out?: { fq: Module; where: string }): void {
   const x = b.value(n.inputs[0], n.path);
-  const fq = outputQuantizerOf(m);
+  // a layer called more than once has one quantizer node per call (`out`) instead of its own child
+  const fq = out?.fq ?? outputQuantizerOf(m);
   if (!fq) throw new NotSupportedError(`convert: layer '${n.path}' has no output quantizer`);
-  const y = b.define(n.output, n.outputShape, activationQParams(fq, `${n.path}.activation_post_process`), n.path);
+  const y = b.define(n.output, n.outputShape, activationQParams(fq, out?.where ?? `${n.path}.activation_post_process`), n.path);
   const wq = quantizerParams(m.weight_fake_quant, `${n.path}.weight_fake_quant`);
   const wf = noGrad(() => m.quantizedWeight());
   const biasF = m instanceof QatConvBn2d || m instanceof QatLinearBn1d ? m.foldedBias() : m.bias ? m.bias.data : null;

@@ -19,7 +19,7 @@ import { OPS, type OpTarget } from "../ops/captured.js";
 import type { Int8Node } from "../int8/graph.js";
 import { type IslandFn } from "../int8/model.js";
 import { outputQuantizerOf } from "./stubs.js";
-import { SHARES_INPUT_QPARAMS, keepsInputGrid } from "./prepare.js";
+import { SHARES_INPUT_QPARAMS, appliesInfiniteMask, keepsInputGrid } from "./prepare.js";
 import { type GraphBuilder, activationQParams } from "./convert-layers.js";
 import type { ConvertReport } from "./convert.js";
 
@@ -82,11 +82,37 @@ export function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string
     const fn = islandFunction(w, n, quantized, side);
     // parameters read directly or through parameter-only ops: their frozen values, for the exporters
     if (n.kind === "call_function" && side.every((p) => p.outputs.every((o) => w.constant.has(o)))) fn.opCall = { op: n.target, args: parameterCall(w, n, quantized) };
+    // a −∞ mask applied before the op: the mask op, then the op, for the exporters
+    else if (n.kind === "call_function" && side.every((p) => appliesInfiniteMask(p) || p.outputs.every((o) => w.constant.has(o)))) fn.opSteps = islandSteps(w, n, quantized, side);
     w.islands.set(name, fn);
   }
   b.nodes.push(node);
   w.report.islands.push({ name, fn, source, reason });
   if (q?.node) b.alias(n.outputs[0], q.node.outputs[0]);
+}
+
+/**
+ * A functional island of several ops (a −∞ mask then softmax): each step's op and arguments —
+ * `{ input: k }` a quantized input, `{ step: j }` an earlier step's output, parameter-only values
+ * as frozen Tensors; the last step is the island's output.
+ */
+function islandSteps(w: Walk, n: GraphNode, inputs: number[], side: GraphNode[]): { op: string; args: unknown[] }[] {
+  const ops = [...side.filter((p) => appliesInfiniteMask(p)), n];
+  const outs = ops.map((p) => p.outputs[0]);
+  return ops.map((p) => {
+    const leaves = [...inputs];
+    const args = parameterCall(w, p, leaves.concat(outs.filter((o) => o !== p.outputs[0])));
+    const remap = (a: unknown): unknown => {
+      if (Array.isArray(a)) return a.map(remap);
+      if (a !== null && typeof a === "object" && !(a instanceof Tensor)) {
+        const o = a as { input?: number; batchOf?: number };
+        if (Object.keys(o).join() === "input" && o.input! >= inputs.length) return { step: outs.indexOf(outs.filter((x) => x !== p.outputs[0])[o.input! - inputs.length]) };
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, remap(v)]));
+      }
+      return a;
+    };
+    return { op: p.target, args: args.map(remap) };
+  });
 }
 
 /** The arguments of a functional island: `{ input: k }` for the k-th quantized input, parameter-only values as frozen Tensors. */
@@ -103,20 +129,25 @@ function parameterCall(w: Walk, n: GraphNode, inputs: number[]): unknown[] {
   noGrad(() => {
     for (const p of w.graph.nodes) if (need.has(p)) w.gm.runNode(p, env);
   });
-  return mapArgs(n.args, (id) => {
-    const k = inputs.indexOf(id);
-    return k >= 0 ? { input: k } : noGrad(() => env.get(id)!.detach());
-  });
+  return mapArgs(
+    n.args,
+    (id) => {
+      const k = inputs.indexOf(id);
+      return k >= 0 ? { input: k } : noGrad(() => env.get(id)!.detach());
+    },
+    (id) => (inputs.includes(id) ? { batchOf: inputs.indexOf(id) } : -1),
+  );
 }
 
 /** `{ op, args }` with `{ input: k }` for the k-th quantized input, or null if an argument is a float tensor. */
 export function literalCall(n: GraphNode, inputs: number[]): { op: string; args: unknown[] } | null {
   let ok = true;
-  const args = mapArgs(n.args, (id) => {
+  const index = (id: number): number => {
     const k = inputs.indexOf(id);
     if (k < 0) ok = false;
-    return { input: k };
-  });
+    return k;
+  };
+  const args = mapArgs(n.args, (id) => ({ input: index(id) }), (id) => ({ batchOf: index(id) }));
   return ok ? { op: n.target, args } : null;
 }
 
@@ -158,7 +189,7 @@ export function islandClosure(b: GraphBuilder, w: Walk, n: GraphNode): { leaves:
     }
     const p = w.graph.producer(id);
     const intValued = p !== null && p.outputs.every((o) => !isFloatDType(w.graph.value(o).dtype));
-    if (!p || !(p.kind === "get_attr" || p.kind === "constant" || intValued || w.constant.has(id))) {
+    if (!p || !(p.kind === "get_attr" || p.kind === "constant" || intValued || w.constant.has(id) || appliesInfiniteMask(p))) {
       throw new NotSupportedError(`convert: '${pathOf(n)}' reads value %${id}, which is neither quantized, a constant, nor shape arithmetic on quantized values`);
     }
     if (side.has(p)) return;
@@ -169,12 +200,13 @@ export function islandClosure(b: GraphBuilder, w: Walk, n: GraphNode): { leaves:
   return { leaves, side: w.graph.nodes.filter((x) => side.has(x)) };
 }
 
-export function mapArgs(args: readonly Arg[], f: (id: number) => unknown): unknown[] {
+/** The argument tree with each reference replaced by f(id) and each batch dim by batch(id) (default −1). */
+export function mapArgs(args: readonly Arg[], f: (id: number) => unknown, batch: (id: number) => unknown = () => -1): unknown[] {
   const walk = (a: Arg): unknown => {
     if (isRef(a)) return f(a.ref);
     if (Array.isArray(a)) return (a as Arg[]).map(walk);
     if (typeof a === "object" && a !== null) {
-      if ("batchOf" in a) return -1;
+      if ("batchOf" in a) return batch((a as { batchOf: number }).batchOf);
       return Object.fromEntries(Object.entries(a).map(([k, x]) => [k, walk(x as Arg)]));
     }
     return a;

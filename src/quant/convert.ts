@@ -34,11 +34,12 @@ import { Int8Model } from "../int8/model.js";
 import { QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver, freezeBnStats } from "./schedule.js";
 import { type RangeWarning, lastRangeReport, rangeWarnings } from "./range-report.js";
-import { SHARES_INPUT_QPARAMS, parameterOnlyValues } from "./prepare.js";
+import { SHARES_INPUT_QPARAMS, appliesInfiniteMask, parameterOnlyValues } from "./prepare.js";
 import { addFunctionalLinear, addProduct } from "./convert-functional.js";
 import type { ValueInfo } from "../int8/graph.js";
 import { functionalAct } from "./fuse.js";
-import { GraphBuilder, activationQParams, actRange, addNode, pairOf, pair, pushAdd, pushConcat, pushRequantize } from "./convert-layers.js";
+import { QatWeightLayer } from "./qat-modules.js";
+import { GraphBuilder, activationQParams, actRange, addNode, addWeightLayer, pairOf, pair, pushAdd, pushConcat, pushRequantize } from "./convert-layers.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
 import { convertDynamic, isDynamicModel } from "./convert-dynamic.js";
 export { quantizerParams } from "./convert-layers.js";
@@ -225,8 +226,8 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
     if (n.kind === "get_attr" || n.kind === "constant" || (isQuantizerNode(gm, n) && b.values.has(n.outputs[0]))) continue;
     // weights and other values computed from parameters alone are read by the nodes that use them
     if (n.outputs.every((o) => w.constant.has(o))) continue;
-    // integer-valued shape arithmetic runs inside the islands that read it (islandClosure)
-    if (n.outputs.every((o) => !isFloatDType(graph.value(o).dtype))) continue;
+    // integer-valued shape arithmetic and −∞ masking run inside the islands that read them (islandClosure)
+    if (n.outputs.every((o) => !isFloatDType(graph.value(o).dtype)) || appliesInfiniteMask(n)) continue;
     if (isQuantizerNode(gm, n)) {
       // a quantizer after a value no node defined yet (e.g. after a module called twice): requantize
       const x = b.value(refsOf(n.args)[0], pathOf(n));
@@ -260,6 +261,12 @@ function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     const y = b.define(t.output, t.outputShape, activationQParams(q.fq, q.where), n.target);
     b.alias(t.output, q.node.outputs[0]);
     pushRequantize(b, `${pathOf(n)}#${n.name}`, x, y, actRange(m));
+    return null;
+  }
+  if (q?.node && m instanceof QatWeightLayer) {
+    // a conv / linear called more than once: each call its own integer layer, with its own output parameters
+    addWeightLayer(b, { ...t, path: `${t.path}#${n.name}` }, m, q);
+    b.alias(t.output, q.node.outputs[0]);
     return null;
   }
   try {

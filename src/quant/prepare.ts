@@ -192,6 +192,7 @@ function quantizeFunctionCalls(gm: GraphModule, qconfigFor: Resolver, fallback: 
   const constant = parameterOnlyValues(g);
   for (const n of [...g.nodes]) {
     if (n.kind !== "call_function" || n.outputs.length !== 1 || !isFloatValue(g, n.outputs[0]) || constant.has(n.outputs[0])) continue;
+    if (appliesInfiniteMask(n)) continue; // −∞ has no quantized form: the masked scores stay float inside the softmax island that reads them
     if (SHARES_INPUT_QPARAMS.has(n.target)) {
       gm.nodeHooks.set(n.name, passInputGrid);
       continue;
@@ -239,6 +240,15 @@ function weightUses(flow: DataFlow, id: number): { reader: GraphNode; linear: Gr
     } else return []; // the parameter is read as something else too: leave it float
   }
   return out;
+}
+
+/**
+ * An op that writes ±∞ into a value — attention masking `where(mask, scores, -Infinity)`: its
+ * output gets no quantizer (no grid holds −∞); convert runs it in float inside the island of the
+ * op that reads it (softmax), as onnxruntime's quantizer leaves a mask Add before Softmax float.
+ */
+export function appliesInfiniteMask(n: GraphNode): boolean {
+  return n.kind === "call_function" && n.target === "where" && n.args.slice(1).some((a) => typeof a === "number" && !Number.isFinite(a));
 }
 
 /** Values computed from parameters and constants alone (no graph input reaches them). */

@@ -132,3 +132,34 @@ describe("a user-written attention module quantizes without changes", () => {
     expect(report.islands.map((i) => i.fn)).toContain("linear");
   });
 });
+
+describe("masked attention: the −∞ mask runs in float inside the softmax island", () => {
+  /** Causal self-attention through ops.scaledDotProductAttention (where(mask, scores, −∞) → softmax); qkv is called three times (one integer layer per call). */
+  class CausalNet extends Module {
+    qkv = this.registerModule("qkv", new Linear(E, 3 * E));
+    head = this.registerModule("head", new Linear(E, C));
+    forward(x: Tensor): Tensor {
+      const [q, k, v] = [0, 1, 2].map((i) => ops.slice(this.qkv.forward(x), -1, i * E, (i + 1) * E));
+      return this.head.forward(ops.scaledDotProductAttention(q, k, v, { isCausal: true }));
+    }
+  }
+
+  it("prepare leaves the masked scores unquantized; Int8Model ≡ fake-quant ≡ onnxruntime (QDQ)", async () => {
+    manualSeed(23);
+    const qm = prepareQat(new CausalNet(), { qconfig: qconfigs.x86, example: tokens(2, 0) });
+    qm.train();
+    calibrate(qm, [0, 1].map((s) => ({ x: tokens(16, 30 + s) })), { batches: 2 });
+    const { model: int8, report } = convertWithReport(qm);
+    expect(report.islands.map((i) => i.fn)).toEqual(["softmax"]);
+    expect(int8.graph.nodes.filter((n) => n.op === "matmul")).toHaveLength(2);
+    const x = tokens(8, 5);
+    qm.eval();
+    const fq = noGrad(() => qm.forward(x));
+    const got = int8.run(x);
+    const scale = int8.value(int8.graph.output).q.scale;
+    expect(within(fq.data, got.data, scale)).toBeGreaterThanOrEqual(0.99);
+    if (!ort) return console.warn(`[attention] onnxruntime parity skipped: ${ortUnavailable}`);
+    const viaOrt = await runOrtWith(ort, exportModel(qm, { example: x, format: "qdq" }), x);
+    expect(within(got.data, viaOrt, scale)).toBeGreaterThanOrEqual(0.99);
+  });
+});

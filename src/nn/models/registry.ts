@@ -8,6 +8,7 @@ import { mlp } from "./mlp.js";
 import { mobilenetV2Small } from "./mobilenet.js";
 import { resnet20 } from "./resnet.js";
 import { smallCnn } from "./small-cnn.js";
+import { type CharTransformerOptions, charTransformer, vitTiny } from "./vit.js";
 
 /** A zoo model reference stored in checkpoints. */
 export interface ModelSpec {
@@ -20,6 +21,8 @@ export const ZOO: Record<string, (opts?: Record<string, unknown>) => Module> = {
   smallCnn: (o) => smallCnn(o),
   resnet20: (o) => resnet20(o),
   mobilenetV2Small: (o) => mobilenetV2Small(o),
+  vitTiny: (o) => vitTiny(o),
+  charTransformer: (o) => charTransformer((o ?? {}) as unknown as CharTransformerOptions),
 };
 
 /** Builds a zoo model; unknown names list the choices. */
