@@ -304,7 +304,7 @@ const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType
 /** Ops whose outputs after the first are importable: one OnnxSplitPart per used output. */
 const MULTI_OUTPUT: ReadonlySet<string> = new Set(["Split", "LSTM", "GRU"]);
 /** Ops imported the single-output way unless a later output is used (then as MULTI_OUTPUT). */
-const EXTRA_OUTPUTS: ReadonlySet<string> = new Set(["LayerNormalization", "MaxPool", "BatchNormalization"]);
+const EXTRA_OUTPUTS: ReadonlySet<string> = new Set(["LayerNormalization", "MaxPool", "BatchNormalization", "Dropout"]);
 
 const RESERVED = new Set(["opType", "domain", "attributes", "slots", "kernel", "training"]);
 

@@ -262,6 +262,31 @@ function castOp(c: OpContext): Kernel {
   return (i) => cast(get(i, 0), to);
 }
 
+/**
+ * Dropout as a generic kernel: inference semantics, the identity, and its mask output all
+ * true. The mask of a training_mode that is true (with a ratio above 0) or computed at run
+ * time would be random: refused. (When only the first output is read, import-build makes a
+ * Dropout layer, which drops in training mode.)
+ */
+function dropoutOp(c: OpContext): Kernel {
+  need(c, 1, 3);
+  const known = (k: number): number | null | undefined => {
+    if (k >= c.consts.length) return null;
+    const t = c.consts[k];
+    return t === undefined ? undefined : t === null || t.size === 0 ? null : t.item();
+  };
+  const ratio = c.opset >= 12 ? known(1) : c.attrs.float("ratio", 0.5);
+  const training = c.opset >= 12 ? known(2) : 0;
+  const mask = (c.outputIndex ?? 0) === 1;
+  if (mask && (training === undefined || (training && ratio !== 0))) {
+    throw new NotSupportedError(`${c.where}: the mask of a training-mode Dropout (training_mode true or computed at run time) is random; only an inference-mode mask imports`);
+  }
+  return (i) => {
+    const x = get(i, 0);
+    return mask ? new Tensor(new Uint8Array(x.size).fill(1), x.shape) : x;
+  };
+}
+
 /** Kernel compilers by op type (default domain). */
 export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
   Add: binary(add), Sub: binary(sub), Mul: binary(mul), Div: binary(divOp),
@@ -276,10 +301,7 @@ export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
   Softmax: softmaxOp(softmax), LogSoftmax: softmaxOp(logSoftmax), Flatten: flatten, Reshape: reshapeOp, Transpose: transposeOp, Concat: concatOp,
   Shape: shapeOp, Gather: gather, Unsqueeze: unsqueezeOp, Squeeze: squeezeOp, Cast: castOp, Pad: padOp,
   Identity: unary((x) => x),
-  Dropout: (c) => {
-    need(c, 1, 3);
-    return (i) => get(i, 0);
-  },
+  Dropout: dropoutOp,
   Resize: resize,
   ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS, ...CONV_OPS, ...RNN_OPS, ...TRANSFORMER_OPS,
 };

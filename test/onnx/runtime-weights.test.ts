@@ -101,6 +101,21 @@ describe("runtime weights (Conv / ConvTranspose / Gemm / MatMul)", () => {
     });
   }
 
+  it("Dropout's mask output: all true in inference mode; a training-mode mask is a NotSupportedError", () => {
+    const model = (inits: TensorProto[], inputs: string[]) => encodeModel(makeModel({
+      name: "d", initializer: inits, node: [makeNode("Dropout", inputs, ["y", "mask"])],
+      input: [makeValueInfo("x", DataType.FLOAT, [2, 3])],
+      output: [{ name: "y", type: { tensorType: { elemType: DataType.FLOAT } } }, { name: "mask", type: { tensorType: { elemType: DataType.BOOL } } }],
+    }, { opset: 13 }));
+    const m = importModel(model([], ["x"])) as OnnxModule;
+    const x = randn([2, 3]);
+    const [y, mask] = m.forwardAll(x);
+    expect(y.toList()).toEqual(x.toList());
+    expect(mask.toList()).toEqual([1, 1, 1, 1, 1, 1]);
+    const training: TensorProto = { name: "t", dims: [], dataType: DataType.BOOL, int32Data: [1] };
+    expect(() => importModel(model([floatTensorProto("r", [0.5], []), training], ["x", "r", "t"]))).toThrow(/Dropout node.*mask of a training-mode Dropout/);
+  });
+
   it("weight-normalised Conv (w = v · g from two initializers) trains v and g", () => {
     manualSeed(4);
     const v = floatTensorProto("conv.weight_v", Array.from(randn([2, 1, 3, 3]).data), [2, 1, 3, 3]);
