@@ -13,7 +13,19 @@ import { nativeAddon, nativeIsa } from "../src/backend/native/index.js";
 import { gemmInt8, workersReadySync } from "../src/backend/wasm/index.js";
 import { quantizeMultipliers } from "../src/int8/fixed-point.js";
 import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm } from "../src/int8/kernels/gemm-path.js";
+import { SGD } from "../src/optim/sgd.js";
+import { smallCnn } from "../src/nn/models/small-cnn.js";
+import { resnet20 } from "../src/nn/models/resnet.js";
+import type { Module } from "../src/nn/module.js";
+import { crossEntropy } from "../src/ops/loss.js";
+import { randint, randn } from "../src/tensor/creation.js";
+import { manualSeed } from "../src/tensor/random.js";
+import { noGrad } from "../src/tensor/grad-mode.js";
+import { prepareQat } from "../src/quant/prepare.js";
+import { qconfigs } from "../src/quant/qconfig.js";
+import { convert } from "../src/quant/convert.js";
 import { median, timeit } from "./paired.js";
+import "../src/index.js";
 
 interface Case {
   key: string;
@@ -99,6 +111,36 @@ export function cases(): Case[] {
       wasm: () => { setBackend("wasm"); qconv2dGemm(x, 3, s, fw, r); },
     });
   }
+  // whole models: one SGD step (forward, backward, update) and Int8Model inference
+  const step = (model: Module, shape: number[]) => {
+    const opt = new SGD(model.parameters(), { lr: 0.005, momentum: 0.9 });
+    const x = randn(shape), y = randint(0, 10, [shape[0]]);
+    return () => {
+      model.train();
+      opt.zeroGrad();
+      crossEntropy(model.forward(x), y).backward();
+      opt.step();
+    };
+  };
+  const on = (name: string, f: () => void) => () => { setBackend(name); f(); };
+  manualSeed(0);
+  const models: [string, () => Module, number[]][] = [["smallcnn", () => smallCnn(), [64, 1, 28, 28]], ["resnet20", () => resnet20({ inChannels: 3 }), [32, 3, 32, 32]]];
+  for (const [name, make, shape] of models) {
+    const f = step(make(), shape);
+    out.push({ key: `${name}_fp32_step`, work: 1, unit: "ms", native: on("native", f), wasm: on("wasm", f) });
+    const qm = prepareQat(make(), { qconfig: qconfigs.onednn });
+    noGrad(() => qm.forward(randn(shape)));
+    const q = step(qm, shape);
+    out.push({ key: `${name}_qat_step`, work: 1, unit: "ms", native: on("native", q), wasm: on("wasm", q) });
+  }
+  const qm = prepareQat(smallCnn(), { qconfig: qconfigs.x86 });
+  noGrad(() => { for (let i = 0; i < 3; i++) qm.forward(randn([32, 1, 28, 28])); });
+  qm.eval();
+  const int8 = convert(qm);
+  for (const b of [1, 256]) {
+    const x = randn([b, 1, 28, 28]);
+    out.push({ key: `smallcnn_int8_b${b}`, work: 1, unit: "ms", native: on("native", () => int8.run(x)), wasm: on("wasm", () => int8.run(x)) });
+  }
   return out;
 }
 
@@ -121,6 +163,12 @@ export const NATIVE_ROWS: { key: string; label: string; unit: string }[] = [
   ...["qlinear_256x1024x512", "qconv_resnet_64x16x16_b8", "qconv_smallcnn_conv2_b256"].flatMap((s) => [
     { key: `${s}_native`, label: `int8 engine ${s} (requantized), native`, unit: "GMAC/s" },
     { key: `${s}_wasm`, label: `int8 engine ${s} (requantized), wasm`, unit: "GMAC/s" },
+  ]),
+  ...[["smallcnn_fp32_step", "SmallCNN FP32 SGD step, batch 64"], ["smallcnn_qat_step", "SmallCNN QAT (onednn) SGD step, batch 64"],
+    ["resnet20_fp32_step", "ResNet-20 FP32 SGD step, batch 32"], ["resnet20_qat_step", "ResNet-20 QAT (onednn) SGD step, batch 32"],
+    ["smallcnn_int8_b1", "SmallCNN Int8Model.run, batch 1"], ["smallcnn_int8_b256", "SmallCNN Int8Model.run, batch 256"]].flatMap(([k, label]) => [
+    { key: `${k}_native`, label: `${label}, native`, unit: "ms" },
+    { key: `${k}_wasm`, label: `${label}, wasm`, unit: "ms" },
   ]),
 ];
 

@@ -43,9 +43,11 @@ static void max_task(void *p, int pl, int thread) {
   const float *x = cx->x + (long)pl * g->h * g->w;
   long o = (long)pl * g->oh * g->ow;
   for (int oy = 0; oy < g->oh; oy++) {
-    int y0 = oy * g->sh - g->ph, lo_y = first_tap(y0, g->dh, g->kh), hi_y = end_tap(y0, g->dh, g->kh, g->h);
+    int y0 = oy * g->sh - g->ph, lo_y = 0, hi_y = g->kh;
+    if (y0 < 0 || y0 + (g->kh - 1) * g->dh >= g->h) lo_y = first_tap(y0, g->dh, g->kh), hi_y = end_tap(y0, g->dh, g->kh, g->h);
     for (int ox = 0; ox < g->ow; ox++, o++) {
-      int x0 = ox * g->sw - g->pw, lo_x = first_tap(x0, g->dw, g->kw), hi_x = end_tap(x0, g->dw, g->kw, g->w);
+      int x0 = ox * g->sw - g->pw, lo_x = 0, hi_x = g->kw;
+      if (x0 < 0 || x0 + (g->kw - 1) * g->dw >= g->w) lo_x = first_tap(x0, g->dw, g->kw), hi_x = end_tap(x0, g->dw, g->kw, g->w);
       float best = -INFINITY;
       int at = -1;
       for (int ky = lo_y; ky < hi_y; ky++) {
@@ -53,10 +55,9 @@ static void max_task(void *p, int pl, int thread) {
         for (int kx = lo_x; kx < hi_x; kx++) {
           int idx = row + x0 + kx * g->dw;
           float v = x[idx];
-          if (v > best || v != v || at < 0) {
-            best = v;
-            at = idx;
-          }
+          int take = (v > best) | (v != v) | (at < 0); /* branch-free: data-dependent branches mispredict */
+          best = take ? v : best;
+          at = take ? idx : at;
         }
       }
       cx->y[o] = best;

@@ -58,7 +58,7 @@ function run(verb: string, fn: Fn, human: (r: never) => string, { requireFrom = 
 
 /** Flags whose value is one of a fixed set (checked after the config file is merged, so both are covered). */
 const CHOICES: Record<string, readonly string[]> = {
-  schedule: ["none", "cosine"], format: ["float", "qdq", "qoperator"], backend: ["wasm", "ref"],
+  schedule: ["none", "cosine"], format: ["float", "qdq", "qoperator"], backend: ["native", "wasm", "ref"],
 };
 
 function checkChoices(o: Record<string, unknown>): void {
@@ -83,7 +83,7 @@ const opt = {
   /** --data without a default (import evaluates only when it is given). */
   dataOptional: (c: Command) => (c.options.some((o) => o.long === "--data") ? c : c.option("--data <spec>", `evaluate on this dataset: ${DATA_SPECS}`))
     .option("--subset <n>", "use only the first n training (n/2 test) images, for quick tries"),
-  compute: (c: Command) => c.option("--threads <n>", "kernel threads (default: all cores)").option("--backend <name>", "wasm | ref (default: the fastest available)")
+  compute: (c: Command) => c.option("--threads <n>", "kernel threads (default: all cores)").option("--backend <name>", "native | wasm | ref (default: the fastest available)")
     .option("--memory <MiB>", "wasm backend: collect dead tensors past this many MiB (default self-tunes 256–1024; lower = less RAM, slower)"),
   progress: (c: Command) => c.option("--no-progress", "no progress bar or progress lines"),
 };
