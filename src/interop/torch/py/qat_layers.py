@@ -31,7 +31,7 @@ def bn_forward(bn, x):
     from torch.distributed.nn.functional import all_reduce as dall_reduce
     dims = [0] + list(range(2, x.dim()))
     shape = [1, -1] + [1] * (x.dim() - 2)
-    count = torch.tensor([float(x.numel() // x.shape[1])])
+    count = torch.tensor([float(x.numel() // x.shape[1])], device=x.device)
     dist.all_reduce(count)
     n = float(count.item())
     mean = dall_reduce(x.sum(dims)) / n

@@ -174,7 +174,8 @@ class MovingAverageMinMaxObserver(nn.Module):
             mins, maxs = [math.inf], [-math.inf]
         eps = self.eps.item()
         qs = [choose_qparams(a, b, self.qmin, self.qmax, self.dtype_name, self.symmetric, self.custom_range, eps) for a, b in zip(mins, maxs)]
-        return torch.tensor([q[0] for q in qs], dtype=torch.float32), torch.tensor([q[1] for q in qs], dtype=torch.int32)
+        dev = self.min_val.device
+        return torch.tensor([q[0] for q in qs], dtype=torch.float32, device=dev), torch.tensor([q[1] for q in qs], dtype=torch.int32, device=dev)
 
 
 class FakeQuantizeBase(nn.Module):
@@ -198,8 +199,8 @@ class FakeQuantizeBase(nn.Module):
 
     def set_qparams(self, scale, zp):
         if self.scale.shape != scale.shape:
-            self.scale = scale.clone()
-            self.zero_point = zp.clone()
+            self.scale = scale.to(self.scale.device).clone()
+            self.zero_point = zp.to(self.zero_point.device).clone()
         else:
             self.scale.copy_(scale)
             self.zero_point.copy_(zp)
@@ -234,10 +235,10 @@ class FusedMovingAvgObsFakeQuantize(FakeQuantizeBase):
         obs = self.activation_post_process
         if obs.per_channel and obs.min_val.numel() == 0:
             c = x.shape[obs.ch_axis % x.dim()]
-            obs.min_val = torch.full((c,), math.inf)
-            obs.max_val = torch.full((c,), -math.inf)
-            self.scale = torch.zeros(c)
-            self.zero_point = torch.zeros(c, dtype=torch.int32)
+            obs.min_val = torch.full((c,), math.inf, device=x.device)
+            obs.max_val = torch.full((c,), -math.inf, device=x.device)
+            self.scale = torch.zeros(c, device=x.device)
+            self.zero_point = torch.zeros(c, dtype=torch.int32, device=x.device)
         if self.observer_enabled[0] != 0:
             r = batch_minmax(x, obs.per_channel, obs.ch_axis)
             if r is not None:

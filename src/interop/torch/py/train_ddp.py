@@ -64,9 +64,10 @@ def evaluate(model, data):
         q.enable_observer(False)
     model.eval()
     correct = 0
+    device = next(model.parameters()).device
     with torch.no_grad():
         for x, y in DataLoader(data, batch_size=500):
-            correct += int((model(x).argmax(1) == y).sum())
+            correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
     for q, on in saved:
         q.enable_observer(bool(on))
     model.train()
