@@ -6,8 +6,9 @@
  * ConvTranspose (zero-insertion by the stride, then a stride-1 convolution with the
  * group-transposed, spatially flipped weight, cropped by the pads), and MaxPool's Indices
  * output. Also InstanceNormalization, and BatchNormalization with training_mode = 1.
- * All are compositions of differentiable ops, so imported models train. 3-D (rank-5) inputs
- * are a NotSupportedError naming the node. Registered in onnx-ops.ts (GENERIC_OPS).
+ * All are compositions of differentiable ops, so imported models train. 3-D Conv and pooling
+ * run through onnx-ops-conv3d.ts; a 3-D ConvTranspose is a NotSupportedError naming the node.
+ * Registered in onnx-ops.ts (GENERIC_OPS).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -19,6 +20,7 @@ import { avgPool2d, maxPool2d, maxPool2dWithIndices } from "../ops/pool.js";
 import { mean } from "../ops/reduce.js";
 import { sqrt } from "../ops/unary.js";
 import { type Compiler, type Kernel, type OpContext, get, need, opt } from "./onnx-ops-util.js";
+import { conv3d, pool3d } from "./onnx-ops-conv3d.js";
 
 /** Per spatial axis (1 or 2 of them): pads before and after. */
 interface Pads {
@@ -32,12 +34,12 @@ function listAttr(c: OpContext, name: string, n: number, dflt: number, min: numb
   return v;
 }
 
-/** Spatial rank of an input, 1 or 2 (3-D convolution and pooling are not supported). */
-function spatialRank(c: OpContext, x: Tensor): number {
+/** Spatial rank of an input: 1 or 2, or 3 where the caller handles volumes. */
+function spatialRank(c: OpContext, x: Tensor, allow3d = false): number {
   const r = x.ndim - 2;
-  if (r === 1 || r === 2) return r;
+  if (r === 1 || r === 2 || (r === 3 && allow3d)) return r;
   if (r === 3) throw new NotSupportedError(`${c.where}: 3-D ${c.opType} (input ${fmtShape(x.shape)}) is not supported; 1-D and 2-D are`);
-  throw new ShapeError(`${c.where}: ${c.opType} needs an [N, C, L] or [N, C, H, W] input, got ${fmtShape(x.shape)}`);
+  throw new ShapeError(`${c.where}: ${c.opType} needs an [N, C, L], [N, C, H, W]${allow3d ? " or [N, C, D, H, W]" : ""} input, got ${fmtShape(x.shape)}`);
 }
 
 /** ONNX pads for Conv / pooling: explicit, VALID, or SAME_UPPER / SAME_LOWER (output ⌈in / s⌉). */
@@ -74,7 +76,7 @@ function conv(c: OpContext): Kernel {
   const group = c.attrs.int("group", 1);
   return (i) => {
     const [x, w, b] = [get(i, 0), get(i, 1), opt(i, 2)];
-    const rank = spatialRank(c, x);
+    const rank = spatialRank(c, x, true);
     if (w.ndim !== rank + 2) throw new ShapeError(`${c.where}: weight ${fmtShape(w.shape)} does not match input ${fmtShape(x.shape)}`);
     if (group < 1 || w.shape[0] % group !== 0 || x.shape[1] !== w.shape[1] * group) throw new ShapeError(`${c.where}: group ${group} does not fit input ${fmtShape(x.shape)} and weight ${fmtShape(w.shape)}`);
     const k = w.shape.slice(2);
@@ -83,6 +85,7 @@ function conv(c: OpContext): Kernel {
     const stride = listAttr(c, "strides", rank, 1, 1);
     const dil = listAttr(c, "dilations", rank, 1, 1);
     const p = padsOf(c, x.shape.slice(2), k.map((kk, a) => dil[a] * (kk - 1) + 1), stride);
+    if (rank === 3) return conv3d(x, w, b, p.begin, p.end, stride, dil, group);
     const x2 = pad2d(to2d(x, rank), pair2(p.begin, 0), pair2(p.end, 0), 0);
     const w2 = rank === 1 ? reshape(w, [w.shape[0], w.shape[1], 1, w.shape[2]]) : w;
     return from2d(conv2d(x2, w2, b, { stride: pair2(stride), dilation: pair2(dil), groups: group }), rank);
@@ -188,7 +191,7 @@ const pool = (kind: "max" | "avg"): Compiler => (c) => {
   const includePad = c.attrs.int("count_include_pad", 0) === 1;
   return (i) => {
     const x = get(i, 0);
-    const rank = spatialRank(c, x);
+    const rank = spatialRank(c, x, output === 0);
     if (kernel.length !== rank) throw new ShapeError(`${c.where}: kernel_shape [${kernel.join(", ")}] does not match input ${fmtShape(x.shape)}`);
     const stride = listAttr(c, "strides", rank, 1, 1);
     const dil = kind === "max" ? listAttr(c, "dilations", rank, 1, 1) : new Array<number>(rank).fill(1);
@@ -198,6 +201,7 @@ const pool = (kind: "max" | "avg"): Compiler => (c) => {
     const p = padsOf(c, size, eff, stride);
     // Extra cells at the end so that a floor-mode pool over the padded input gives the ONNX length.
     const extra = size.map((s, a) => Math.max(0, (poolLen(s, eff[a], stride[a], p.begin[a], p.end[a], ceilMode) - 1) * stride[a] + eff[a] - (s + p.begin[a] + p.end[a])));
+    if (rank === 3) return pool3d(x, kind, kernel, stride, dil, p.begin, p.end, extra, includePad);
     const [begin, end, more] = [pair2(p.begin, 0), pair2(p.end, 0), pair2(extra, 0)];
     const [k2, s2, d2] = [pair2(kernel), pair2(stride), pair2(dil)];
     const x4 = to2d(x, rank);

@@ -2,7 +2,7 @@
  * Conv, ConvTranspose, Gemm and MatMul whose weight (and bias) are graph values rather than
  * initializers import as functional ops (src/onnx/onnx-ops-conv.ts, onnx-ops.ts): outputs equal
  * onnxruntime's on the same bytes, and gradients reach the data and the weight inputs (float64
- * central differences through the imported module). The same checks for the functional pooling
+ * central differences through the imported module), 1-D to 3-D. The same checks for the functional pooling
  * forms (SAME padding, 1-D, ceil_mode), InstanceNormalization, training-mode BatchNormalization,
  * Pad edge / reflect and Resize.
  * A Conv with explicit asymmetric pads and a constant weight imports as Sequential(Pad,
@@ -39,6 +39,9 @@ const cases: Case[] = [
   { title: "Conv 1-D, grouped, weight input", node: makeNode("Conv", ["x", "w"], ["y"], { attributes: [attr.int("group", 2), attr.string("auto_pad", "SAME_UPPER")] }), inputs: [["x", [2, 4, 7]], ["w", [6, 2, 3]]] },
   { title: "ConvTranspose, weight input, stride 2, output_padding", node: makeNode("ConvTranspose", ["x", "w"], ["y"], { attributes: [attr.ints("strides", [2, 2]), attr.ints("output_padding", [1, 0]), attr.ints("pads", [1, 0, 0, 1])] }), inputs: [["x", [1, 2, 3, 4]], ["w", [2, 3, 3, 2]]] },
   { title: "ConvTranspose 1-D, groups 2, dilation 2, bias input", node: makeNode("ConvTranspose", ["x", "w", "b"], ["y"], { attributes: [attr.int("group", 2), attr.ints("dilations", [2]), attr.ints("strides", [3]), attr.ints("pads", [1, 2])] }), inputs: [["x", [2, 4, 5]], ["w", [4, 3, 3]], ["b", [6]]] },
+  { title: "Conv 3-D, groups 2, strides, dilation, asymmetric pads, bias input", node: makeNode("Conv", ["x", "w", "b"], ["y"], { attributes: [attr.int("group", 2), attr.ints("strides", [2, 1, 2]), attr.ints("dilations", [1, 2, 1]), attr.ints("pads", [1, 0, 1, 0, 1, 0])] }), inputs: [["x", [1, 4, 4, 5, 4]], ["w", [2, 2, 2, 2, 3]], ["b", [2]]] },
+  { title: "MaxPool 3-D, pads, ceil_mode", node: makeNode("MaxPool", ["x"], ["y"], { attributes: [attr.ints("kernel_shape", [2, 3, 2]), attr.ints("strides", [2, 2, 1]), attr.ints("pads", [1, 0, 0, 0, 1, 1]), attr.int("ceil_mode", 1)] }), inputs: [["x", [1, 2, 5, 5, 3]]] },
+  { title: "AveragePool 3-D, SAME_UPPER, pads not counted", node: makeNode("AveragePool", ["x"], ["y"], { attributes: [attr.ints("kernel_shape", [3, 2, 2]), attr.ints("strides", [2, 2, 2]), attr.string("auto_pad", "SAME_UPPER")] }), inputs: [["x", [2, 1, 5, 4, 3]]] },
   { title: "Gemm, B and C inputs, transB, alpha/beta", node: makeNode("Gemm", ["x", "w", "c"], ["y"], { attributes: [attr.int("transB", 1), attr.float("alpha", 0.5), attr.float("beta", 2)] }), inputs: [["x", [3, 4]], ["w", [5, 4]], ["c", [5]]] },
   { title: "MatMul, both operands inputs (batched)", node: makeNode("MatMul", ["x", "w"], ["y"]), inputs: [["x", [2, 3, 4]], ["w", [2, 4, 5]]] },
   // Functional pooling / normalisation / resize (no weights): the same checks.
