@@ -97,7 +97,10 @@ export function top1(a: ArrayLike<number>, b: ArrayLike<number>, classes: number
   return same / rows;
 }
 
-/** Largest relative difference per key between two state dicts (over keys in both), and how many keys are bit-identical. */
+/**
+ * Largest difference between two state dicts, per key relative to that tensor's largest |value|
+ * (so near-zero elements do not dominate), and how many keys are bit-identical.
+ */
 export function stateRelDiff(a: StateDict, b: StateDict): { worst: number; key: string; identical: number; keys: number } {
   let worst = 0;
   let key = "";
@@ -108,12 +111,14 @@ export function stateRelDiff(a: StateDict, b: StateDict): { worst: number; key: 
     if (!o || o.size !== t.size) return { worst: Infinity, key: `${k} (missing or resized)`, identical, keys };
     keys++;
     let same = true;
+    let top = 1e-12;
+    for (let i = 0; i < t.size; i++) if (Number.isFinite(Number(t.data[i]))) top = Math.max(top, Math.abs(Number(t.data[i])));
     for (let i = 0; i < t.size; i++) {
       const x = Number(t.data[i]);
       const y = Number(o.data[i]);
       if (Object.is(x, y)) continue;
       same = false;
-      const d = Math.abs(x - y) / Math.max(Math.abs(x), Math.abs(y), 1e-6);
+      const d = Math.abs(x - y) / top;
       if (d > worst) [worst, key] = [d, k];
     }
     if (same) identical++;

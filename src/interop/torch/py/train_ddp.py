@@ -87,6 +87,7 @@ def main():
     p.add_argument("--subset", type=int, default=0, help="first n training (n/2 test) images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-sync-observers", action="store_true", help="keep each rank's observer statistics local (for comparison)")
+    p.add_argument("--no-shuffle", action="store_true", help="read the training set in order (rank r takes images r, r+N, ...: the global batch is one process's)")
     p.add_argument("--dump-rank-states", action="store_true", help="each rank writes rank<r>.safetensors at the end (tests)")
     a = p.parse_args()
 
@@ -123,8 +124,9 @@ def main():
     d = recipe["data"]
     train = dataset(a.data, "train", d["mean"], d["std"], a.subset)
     test = dataset(a.data, "test", d["mean"], d["std"], a.subset // 2)
-    sampler = DistributedSampler(train, num_replicas=world, rank=rank, shuffle=True, seed=a.seed, drop_last=True) if world > 1 else None
-    loader = DataLoader(train, batch_size=batch, sampler=sampler, shuffle=sampler is None, drop_last=True,
+    shuffle = not a.no_shuffle
+    sampler = DistributedSampler(train, num_replicas=world, rank=rank, shuffle=shuffle, seed=a.seed, drop_last=True) if world > 1 else None
+    loader = DataLoader(train, batch_size=batch, sampler=sampler, shuffle=shuffle and sampler is None, drop_last=True,
                         generator=torch.Generator().manual_seed(a.seed + state["epoch"]))
     step, epoch = state["step"], state["epoch"]
     last = a.steps or (state["step"] + a.epochs * len(loader))
