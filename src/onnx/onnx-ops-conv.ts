@@ -6,8 +6,8 @@
  * ConvTranspose (zero-insertion by the stride, then a stride-1 convolution with the
  * group-transposed, spatially flipped weight, cropped by the pads), and MaxPool's Indices
  * output. Also InstanceNormalization, and BatchNormalization with training_mode = 1.
- * All are compositions of differentiable ops, so imported models train. 3-D Conv and pooling
- * run through onnx-ops-conv3d.ts; a 3-D ConvTranspose is a NotSupportedError naming the node.
+ * All are compositions of differentiable ops, so imported models train. 1-D to 3-D: volumes
+ * run through onnx-ops-conv3d.ts (MaxPool's Indices output is 1-D / 2-D only).
  * Registered in onnx-ops.ts (GENERIC_OPS).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
@@ -38,7 +38,7 @@ function listAttr(c: OpContext, name: string, n: number, dflt: number, min: numb
 function spatialRank(c: OpContext, x: Tensor, allow3d = false): number {
   const r = x.ndim - 2;
   if (r === 1 || r === 2 || (r === 3 && allow3d)) return r;
-  if (r === 3) throw new NotSupportedError(`${c.where}: 3-D ${c.opType} (input ${fmtShape(x.shape)}) is not supported; 1-D and 2-D are`);
+  if (r === 3) throw new NotSupportedError(`${c.where}: the Indices output of a 3-D ${c.opType} (input ${fmtShape(x.shape)}) is not supported`);
   throw new ShapeError(`${c.where}: ${c.opType} needs an [N, C, L], [N, C, H, W]${allow3d ? " or [N, C, D, H, W]" : ""} input, got ${fmtShape(x.shape)}`);
 }
 
@@ -92,7 +92,7 @@ function conv(c: OpContext): Kernel {
   };
 }
 
-/** x with s − 1 zeros inserted between neighbours along axis `axis` (rank-4 x). */
+/** x with s − 1 zeros inserted between neighbours along axis `axis`. */
 function insertZeros(x: Tensor, axis: number, s: number): Tensor {
   if (s === 1) return x;
   const shape = x.shape;
@@ -117,7 +117,7 @@ function convTranspose(c: OpContext): Kernel {
   const group = c.attrs.int("group", 1);
   return (i) => {
     const [x, w, b] = [get(i, 0), get(i, 1), opt(i, 2)];
-    const rank = spatialRank(c, x);
+    const rank = spatialRank(c, x, true);
     if (w.ndim !== rank + 2 || group < 1 || w.shape[0] !== x.shape[1] || x.shape[1] % group !== 0) {
       throw new ShapeError(`${c.where}: weight ${fmtShape(w.shape)} (group ${group}) does not match input ${fmtShape(x.shape)}`);
     }
@@ -131,24 +131,36 @@ function convTranspose(c: OpContext): Kernel {
     const p = transposePads(c, size, full, outPad, stride, rank);
     const outLen = full.map((f, a) => f + outPad[a] - p.begin[a] - p.end[a]);
     if (outLen.some((l) => l < 1)) throw new ShapeError(`${c.where}: output size [${outLen.join(", ")}] is empty`);
+    // 1-D runs as 2-D with height 1: every per-axis list gets a leading entry.
+    const lift = (v: readonly number[], lead: number) => (rank === 1 ? [lead, ...v] : [...v]);
+    const [st, dl, begin, len] = [lift(stride, 1), lift(dil, 1), lift(p.begin, 0), lift(outLen, 1)];
     // The equivalent stride-1 convolution: weight [G·Og, Cg, k…], flipped in space.
     const [cin, og] = [w.shape[0], w.shape[1]];
     const cg = cin / group;
-    let w2 = rank === 1 ? reshape(w, [cin, og, 1, k[0]]) : w;
-    const [kh, kw] = [w2.shape[2], w2.shape[3]];
-    w2 = reshape(permute(reshape(w2, [group, cg, og, kh, kw]), [0, 2, 1, 3, 4]), [group * og, cg, kh, kw]);
-    w2 = flip(flip(w2, 2), 3);
-    const [sh, sw] = pair2(stride);
-    const [dh, dw] = pair2(dil);
-    const xz = insertZeros(insertZeros(to2d(x, rank), 2, sh), 3, sw);
-    let y = conv2d(xz, w2, null, { padding: [dh * (kh - 1), dw * (kw - 1)], dilation: [dh, dw], groups: group });
-    // y spans the full output [0, full); take [begin, begin + outLen), zeros past its end.
-    const [b0, b1] = pair2(p.begin, 0);
-    const [l0, l1] = pair2(outLen, 1);
-    y = pad2d(y, [0, 0], [Math.max(0, b0 + l0 - y.shape[2]), Math.max(0, b1 + l1 - y.shape[3])], 0);
-    y = slice(slice(y, 2, b0, b0 + l0), 3, b1, b1 + l1);
-    if (b) y = add(y, reshape(b, [1, b.size, 1, 1]));
-    return from2d(y, rank);
+    const ks = lift(k, 1);
+    const axes = ks.map((_, a) => a + 2);
+    let w2 = reshape(w, [group, cg, og, ...ks]);
+    w2 = reshape(permute(w2, [0, 2, 1, ...axes.map((a) => a + 1)]), [group * og, cg, ...ks]);
+    for (const a of axes) w2 = flip(w2, a);
+    let xz = rank === 1 ? to2d(x, 1) : x;
+    for (const a of axes) xz = insertZeros(xz, a, st[a - 2]);
+    const reach = ks.map((kk, a) => dl[a] * (kk - 1));
+    let y = ks.length === 3
+      ? conv3d(xz, w2, null, reach, reach, [1, 1, 1], dl, group)
+      : conv2d(xz, w2, null, { padding: [reach[0], reach[1]], dilation: [dl[0], dl[1]], groups: group });
+    // y spans the full output [0, full) per axis; take [begin, begin + len), zeros past its end.
+    for (const a of axes) {
+      const [b0, l0] = [begin[a - 2], len[a - 2]];
+      const short = b0 + l0 - y.shape[a];
+      if (short > 0) {
+        const torch = new Array<number>(2 * (y.ndim - a)).fill(0);
+        torch[torch.length - 1] = short;
+        y = pad(y, torch);
+      }
+      y = slice(y, a, b0, b0 + l0);
+    }
+    if (b) y = add(y, reshape(b, [1, b.size, ...axes.map(() => 1)]));
+    return rank === 1 ? from2d(y, 1) : y;
   };
 }
 
