@@ -26,6 +26,8 @@ export interface ValueInfo {
   source?: string;
   /** A float32 value of a dynamic model (./graph-dynamic.ts); `q` is then FLOAT_Q and unused. */
   float?: boolean;
+  /** An int32 graph input passed through unquantized (token ids of a language model); only float islands (an embedding) read it; `q` is unused. */
+  int?: boolean;
 }
 
 /** Keys into the tensor table. */

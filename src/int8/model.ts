@@ -150,6 +150,12 @@ export class Int8Model {
   /** x quantized with value v's parameters; `what` names it in errors ("input", "input 'v3'"). */
   private quantizeAs(x: Tensor, v: ValueInfo, what = `input '${v.id}'`): Tensor {
     if (!(x instanceof Tensor)) throw new ValueError(`Int8Model.run: ${what === "input" ? "the input" : what} must be a Tensor, got ${x === null ? "null" : typeof x}`);
+    if (v.int) {
+      // token ids: passed through as int32
+      if (x.dtype !== "int32") throw new DTypeError(`Int8Model.run: ${what} holds token ids and must be int32, got ${x.dtype}`);
+      checkShape(x.shape, v);
+      return new Tensor(Int32Array.from(x.data as Int32Array), x.shape);
+    }
     if (!isFloatDType(x.dtype)) throw new DTypeError(`Int8Model.run: ${what} must be float32 or float64, got ${x.dtype}`);
     checkShape(x.shape, v);
     if (v.float) return new Tensor(Float32Array.from(x.data as Float32Array), x.shape); // a float input (dynamic models)
@@ -171,7 +177,7 @@ export class Int8Model {
    * results — layer-by-layer parity checks against a reference model use it.
    */
   runQuantized(q: Tensor, opts: { collect?: boolean; teacher?: Map<string, QuantResult>; inputs?: Tensor[] } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
-    const want = this.graph.input.float ? "float32" : this.graph.input.q.dtype;
+    const want = this.graph.input.int ? "int32" : this.graph.input.float ? "float32" : this.graph.input.q.dtype;
     if (q.dtype !== want) throw new DTypeError(`Int8Model.runQuantized: input must be ${want}, got ${q.dtype}`);
     this.checkInputShape(q.shape);
     const env = new Map<string, QuantResult>([[this.graph.input.id, { data: q.data as QuantArray, shape: [...q.shape] }]]);
@@ -179,7 +185,8 @@ export class Int8Model {
     if ((opts.inputs?.length ?? 0) !== extra.length) throw new ValueError(`Int8Model.runQuantized: the model takes ${extra.length} more input(s), got ${opts.inputs?.length ?? 0}`);
     extra.forEach((v, i) => {
       const t = opts.inputs![i];
-      if (t.dtype !== v.q.dtype) throw new DTypeError(`Int8Model.runQuantized: input '${v.id}' must be ${v.q.dtype}, got ${t.dtype}`);
+      const dtype = v.int ? "int32" : v.float ? "float32" : v.q.dtype;
+      if (t.dtype !== dtype) throw new DTypeError(`Int8Model.runQuantized: input '${v.id}' must be ${dtype}, got ${t.dtype}`);
       checkShape(t.shape, v);
       env.set(v.id, { data: t.data as QuantArray, shape: [...t.shape] });
     });
@@ -328,6 +335,7 @@ export class Int8Model {
       const v = env.get(id)!;
       const q = this.value(id).q;
       if (this.value(id).float) return new Tensor(v.data as unknown as Float32Array, v.shape);
+      if (this.value(id).int) return new Tensor(v.data as unknown as Int32Array, v.shape);
       return new Tensor(dequantizeTensor(v.data as QuantArray, q.scale, q.zeroPoint), v.shape);
     });
     const y = noGrad(() => fn(xs));

@@ -477,6 +477,8 @@ function checkNode(node: unknown, index: number, st: GraphState): void {
   if (st.shapes.has(n.output)) fail("output", `writes value '${n.output}', which is already produced`);
   const output = st.values.get(n.output)!;
   if (!FLOAT_VALUE_OPS.has(n.op) && [...inputs, output].some((v) => v.float)) fail("inputs", "read or write a float value; only float islands and dynamic nodes do");
+  if (n.op !== "float" && inputs.some((v) => v.int)) fail("inputs", "read an int32 input (token ids); only float islands (an embedding) do");
+  if (output.int) fail("output", "writes an int32 value; only graph inputs are int32");
   const ctx: RuleContext<Int8Node> = {
     node: n, inputs, output, fail,
     tensor(field, key, dtype, length) {

@@ -198,7 +198,7 @@ export class QuantEmitter {
     const dims = (shape: readonly number[]) => shape.map((d, i) => (i === 0 ? ((opts.dynamicBatch ?? true) ? "N" : (opts.batch ?? 1)) : d));
     const graph = this.ctx.toGraph(
       String(g.meta.name ?? "int8_model"),
-      [makeValueInfo(this.inputName, DataType.FLOAT, dims(g.input.shape)), ...this.extraInputs.map((e) => makeValueInfo(e.name, DataType.FLOAT, dims(e.value.shape)))],
+      [makeValueInfo(this.inputName, g.input.int ? DataType.INT32 : DataType.FLOAT, dims(g.input.shape)), ...this.extraInputs.map((e) => makeValueInfo(e.name, e.value.int ? DataType.INT32 : DataType.FLOAT, dims(e.value.shape)))],
       [makeValueInfo(this.outputName, DataType.FLOAT, dims(this.value(g.output).shape))],
     );
     return encodeModel(makeModel(graph, { opset: this.opset, extraOpsets: this.ctx.extraOpsets(), docString: opts.docString ?? `qat-ts ${opts.format} export (qconfig ${String(g.meta.qconfig ?? "?")})` }));

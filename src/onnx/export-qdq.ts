@@ -73,6 +73,7 @@ class QdqWriter {
     const { ctx } = this.em;
     const v = this.em.value(id);
     const src = this.sources.get(id)!;
+    if (v.int) return src.float; // int32 token ids reach their embedding as they are
     const [s, z] = this.em.qparams(v.q);
     const q = ctx.temp(`${consumer}/${id}_quantized`);
     ctx.addNode("QuantizeLinear", [src.float, s, z], [q], { name: `${consumer}/QuantizeLinear` });

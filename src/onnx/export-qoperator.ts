@@ -41,9 +41,12 @@ class QopWriter {
   run(): void {
     const { ctx } = this.em;
     const g = this.em.model.graph;
-    const q = ctx.temp("input_quantized");
-    ctx.addNode("QuantizeLinear", [this.em.inputName, ...this.em.qparams(g.input.q)], [q], { name: "input/QuantizeLinear" });
-    this.names.set(g.input.id, this.em.clampInt(q, [g.input.q.qmin, g.input.q.qmax], g.input.q.dtype, "input"));
+    if (g.input.int) this.names.set(g.input.id, this.em.inputName); // int32 token ids: no quantization
+    else {
+      const q = ctx.temp("input_quantized");
+      ctx.addNode("QuantizeLinear", [this.em.inputName, ...this.em.qparams(g.input.q)], [q], { name: "input/QuantizeLinear" });
+      this.names.set(g.input.id, this.em.clampInt(q, [g.input.q.qmin, g.input.q.qmax], g.input.q.dtype, "input"));
+    }
     for (const e of this.em.extraInputs) {
       const qe = ctx.temp(`${e.name}_quantized`);
       ctx.addNode("QuantizeLinear", [e.name, ...this.em.qparams(e.value.q)], [qe], { name: `${e.name}/QuantizeLinear` });
@@ -142,6 +145,7 @@ class QopWriter {
         return this.define(n, y, null);
       case "float": {
         const floats = n.inputs.map((id, k) => {
+          if (this.em.value(id).int) return this.name(id);
           const f = ctx.temp(`${n.name}_in${k}_float`);
           ctx.addNode("DequantizeLinear", this.triple(id), [f], { name: `${n.name}/DequantizeLinear_${k}` });
           return f;

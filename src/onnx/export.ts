@@ -106,7 +106,8 @@ registerFormatExporter("float", {
 
 function resolveOptions(opts: ExportOptions, model?: Module): ResolvedExportOptions {
   if (!opts || !(opts.example instanceof Tensor)) throw new ValueError("onnx export: options.example must be a Tensor the model can run on");
-  if (opts.example.dtype !== "float32") throw new DTypeError(`onnx export: the example must be float32, got ${opts.example.dtype}`);
+  // float32 inputs, or int32 token ids (a language model's embedding reads them; ONNX INT32 input)
+  if (opts.example.dtype !== "float32" && opts.example.dtype !== "int32") throw new DTypeError(`onnx export: the example must be float32 (or int32 token ids), got ${opts.example.dtype}`);
   if (opts.example.ndim < 1) throw new ValueError("onnx export: the example must have a batch dimension");
   const format = opts.format ?? "float";
   if (!["float", "qdq", "qoperator"].includes(format)) throw new ValueError(`onnx export: unknown format '${format}' (float, qdq, qoperator)`);
@@ -145,7 +146,7 @@ export function exportModel(model: Module, opts: ExportOptions): Uint8Array {
   const batch = trace.inputShape[0];
   const graph = ctx.toGraph(
     (model instanceof OnnxModule ? model.graphName : model.constructor.name) || "model",
-    [makeValueInfo(o.inputName, DataType.FLOAT, dimsOf(trace.inputShape, batch, o.dynamicBatch))],
+    [makeValueInfo(o.inputName, o.example.dtype === "int32" ? DataType.INT32 : DataType.FLOAT, dimsOf(trace.inputShape, batch, o.dynamicBatch))],
     [makeValueInfo(o.outputName, DataType.FLOAT, dimsOf(trace.outputShape, batch, o.dynamicBatch))],
   );
   return encodeModel(makeModel(graph, { opset: o.opset, extraOpsets: ctx.extraOpsets(), docString: o.docString }));

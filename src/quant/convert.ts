@@ -26,6 +26,7 @@ import { isFloatDType } from "../tensor/dtype.js";
 import { noGrad } from "../tensor/grad-mode.js";
 import { Hardtanh, ReLU } from "../nn/layers/activation.js";
 import { cloneModule } from "../nn/clone.js";
+import type { Module } from "../nn/module.js";
 import { type GraphNode, refsOf } from "../graph/graph.js";
 import { GraphModule } from "../graph/graph-module.js";
 import { DataFlow } from "../graph/pattern.js";
@@ -138,6 +139,9 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   return `${n.target} has no integer kernel`;
 }
 
+/** The unused `q` of an int32 input value. */
+const INT_Q = { scale: 1, zeroPoint: 0, dtype: "int8", qmin: -128, qmax: 127 } as const;
+
 /** Functional ops convert-functional.ts makes integer (or explains why not). */
 const PRODUCTS = new Set(["linear", "matmul", "mul", "div"]);
 
@@ -204,8 +208,9 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   const wasTraining = model.training;
   model.eval();
   try {
-    const rest = inGraph.inputs.slice(1).map((id) => zeros([1, ...inGraph.value(id).shape.slice(1)]));
-    noGrad(() => model.forward(opts.example ?? zeros([1, ...inShape.slice(1)]), ...rest));
+    const zerosOf = (id: number) => zeros([1, ...inGraph.value(id).shape.slice(1)], { dtype: inGraph.value(id).dtype });
+    const rest = inGraph.inputs.slice(1).map(zerosOf);
+    noGrad(() => model.forward(opts.example ?? zerosOf(inGraph.inputs[0]), ...rest));
   } finally {
     model.train(wasTraining);
   }
@@ -217,11 +222,13 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
     strict: opts.strict ?? false, constant: parameterOnlyValues(graph),
   };
   const b = new GraphBuilder();
-  const input = b.define(graph.inputs[0], graph.value(graph.inputs[0]).shape, activationQParams(outputQuantizerOf(m.quant)!, "quant.activation_post_process"), "quant");
-  const extraInputs = graph.inputs.slice(1).map((id, i) => {
-    const where = `quant_${i + 1}`;
-    return b.define(id, graph.value(id).shape, activationQParams(outputQuantizerOf(m.extraInputStubs[i])!, `${where}.activation_post_process`), where);
-  });
+  // an int32 input (token ids) is passed through unquantized to the islands that read it (an embedding)
+  const defineInput = (id: number, stub: Module, where: string): ValueInfo => {
+    if (graph.value(id).dtype === "int32") return Object.assign(b.define(id, graph.value(id).shape, INT_Q, where), { int: true });
+    return b.define(id, graph.value(id).shape, activationQParams(outputQuantizerOf(stub)!, `${where}.activation_post_process`), where);
+  };
+  const input = defineInput(graph.inputs[0], m.quant, "quant");
+  const extraInputs = graph.inputs.slice(1).map((id, i) => defineInput(id, m.extraInputStubs[i], `quant_${i + 1}`));
   for (const n of graph.nodes) {
     if (n.kind === "get_attr" || n.kind === "constant" || (isQuantizerNode(gm, n) && b.values.has(n.outputs[0]))) continue;
     // weights and other values computed from parameters alone are read by the nodes that use them

@@ -297,10 +297,15 @@ export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
   const qm = new QatModel(gm, describe(opts, groups.map((g) => g.paths)));
   // The input quantizer is addressed as `quant` (or by type QuantStub) in overrides, as
   // PyTorch users set `model.quant.qconfig`; e.g. keep 8-bit images in front of a W4A4 network.
+  // An int32 input (token ids) gets no quantizer: the embedding that reads it is its quantization point.
+  const isInt = (i: number) => graph.value(graph.inputs[i]).dtype === "int32";
   const inputQc = qconfigFor("quant", qm.quant);
   if (!inputQc) throw new ValueError("prepareQat: the input quantizer (QuantStub `quant`) cannot be left float: an override maps it to null");
-  attachOutputQuantizer(qm.quant, inputQc.activation());
-  for (let i = 1; i < graph.inputs.length; i++) attachOutputQuantizer(qm.addInputStub(), (qconfigFor(`quant_${i}`, null) ?? opts.qconfig).activation());
+  if (!isInt(0)) attachOutputQuantizer(qm.quant, inputQc.activation());
+  for (let i = 1; i < graph.inputs.length; i++) {
+    const stub = qm.addInputStub();
+    if (!isInt(i)) attachOutputQuantizer(stub, (qconfigFor(`quant_${i}`, null) ?? opts.qconfig).activation());
+  }
   qm.inputShape = [...examples[0].shape];
   qm.train(model.training);
   return qm;

@@ -17,7 +17,8 @@ import * as ops from "../../src/ops/index.js";
 import { Module } from "../../src/nn/module.js";
 import { Linear } from "../../src/nn/layers/linear.js";
 import { manualSeed } from "../../src/tensor/random.js";
-import { randn } from "../../src/tensor/creation.js";
+import { randint, randn } from "../../src/tensor/creation.js";
+import { charTransformer } from "../../src/nn/models/vit.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { Adam } from "../../src/optim/adam.js";
@@ -161,5 +162,45 @@ describe("masked attention: the −∞ mask runs in float inside the softmax isl
     if (!ort) return console.warn(`[attention] onnxruntime parity skipped: ${ortUnavailable}`);
     const viaOrt = await runOrtWith(ort, exportModel(qm, { example: x, format: "qdq" }), x);
     expect(within(got.data, viaOrt, scale)).toBeGreaterThanOrEqual(0.99);
+  });
+});
+
+describe("a character language model: int32 token ids in", () => {
+  it("prepare gives the token input no quantizer; convert passes it to the embedding island; Int8Model ≡ fake-quant ≡ onnxruntime (QDQ, QOperator)", async () => {
+    manualSeed(24);
+    const lm = charTransformer({ vocab: 12, context: 8, dim: 16, depth: 1, heads: 2 });
+    const ids = (n: number, seed: number) => {
+      manualSeed(seed);
+      return randint(0, 12, [n, 8], { dtype: "int32" });
+    };
+    const qm = prepareQat(lm, { qconfig: qconfigs.x86 });
+    expect(Object.keys(qm.stateDict()).some((k) => k.startsWith("quant.activation_post_process"))).toBe(false);
+    qm.train();
+    calibrate(qm, [0, 1].map((s) => ({ x: ids(16, 40 + s) })), { batches: 2 });
+    const { model: int8, report } = convertWithReport(qm);
+    // the embedding, + position embedding, LayerNorms, softmax (with its causal −∞ mask) and GELU are float; every linear and both products integer
+    expect(new Set(report.islands.map((i) => i.fn))).toEqual(new Set(["Embedding", "add", "LayerNorm", "softmax", "gelu"]));
+    expect(int8.graph.nodes.filter((n) => n.op === "matmul")).toHaveLength(2);
+    expect(int8.graph.input.int).toBe(true);
+    expect(() => int8.run(randn([2, 8]))).toThrow(/token ids and must be int32/);
+    const x = ids(6, 50);
+    qm.eval();
+    const fq = noGrad(() => qm.forward(x));
+    const got = int8.run(x);
+    const scale = int8.value(int8.graph.output).q.scale;
+    expect(within(fq.data, got.data, scale)).toBeGreaterThanOrEqual(0.99);
+    if (!ort) return console.warn(`[attention] onnxruntime parity skipped: ${ortUnavailable}`);
+    for (const format of ["qdq", "qoperator"] as const) {
+      const bytes = exportModel(qm, { example: x, format });
+      const sess = await ort.InferenceSession.create(bytes);
+      const res = await sess.run({ input: new ort.Tensor("int32", Int32Array.from(x.data as Int32Array), x.shape) });
+      expect(within(got.data, res.output.data as Float32Array, scale), format).toBeGreaterThanOrEqual(0.99);
+    }
+    // the float model exports with an INT32 input too
+    const float = exportModel(lm, { example: x, format: "float" });
+    const sf = await ort.InferenceSession.create(float);
+    const rf = await sf.run({ input: new ort.Tensor("int32", Int32Array.from(x.data as Int32Array), x.shape) });
+    const want = noGrad(() => lm.forward(x));
+    for (let i = 0; i < want.size; i++) expect(Math.abs((rf.output.data as Float32Array)[i] - want.data[i])).toBeLessThan(1e-4);
   });
 });
