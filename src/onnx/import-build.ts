@@ -233,7 +233,9 @@ class GraphImporter {
 
   private tryLayer(node: IrNode, where: string) {
     const builder = LAYER_BUILDERS[node.opType];
-    if (!builder) return null;
+    // Standard layers take float input: a node reading an integer graph input runs its generic kernel.
+    const input = this.g.inputs.find((i) => i.name === node.inputs[0]);
+    if (!builder || (input && input.elemType !== DataType.FLOAT && input.elemType !== DataType.DOUBLE)) return null;
     const ctx: BuildContext = {
       node, where, opset: this.g.opset,
       value: (i) => this.valueOf(node.inputs[i] ?? ""),

@@ -12,10 +12,11 @@
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
+import { isFloatDType } from "../tensor/dtype.js";
 import { ones } from "../tensor/creation.js";
 import { add, div, mul, sub } from "../ops/binary.js";
 import { conv2d } from "../ops/conv.js";
-import { concat, pad, permute, reshape, slice } from "../ops/layout.js";
+import { cast, concat, pad, permute, reshape, slice } from "../ops/layout.js";
 import { avgPool2d, maxPool2d, maxPool2dWithIndices } from "../ops/pool.js";
 import { mean } from "../ops/reduce.js";
 import { sqrt } from "../ops/unary.js";
@@ -217,6 +218,12 @@ const pool = (kind: "max" | "avg"): Compiler => (c) => {
     const [begin, end, more] = [pair2(p.begin, 0), pair2(p.end, 0), pair2(extra, 0)];
     const [k2, s2, d2] = [pair2(kernel), pair2(stride), pair2(dil)];
     const x4 = to2d(x, rank);
+    if (kind === "max" && !isFloatDType(x4.dtype)) {
+      // MaxPool of int8 / uint8 (opset 12): exact in float64, padding still never wins.
+      const y = maxPool2d(pad2d(cast(x4, "float64"), begin, [end[0] + more[0], end[1] + more[1]], -Infinity), k2, { stride: s2, dilation: d2 });
+      if (output === 1) throw new NotSupportedError(`${c.where}: the Indices output of an integer MaxPool is not supported`);
+      return from2d(cast(y, x4.dtype), rank);
+    }
     if (kind === "max") {
       const xp = pad2d(x4, begin, [end[0] + more[0], end[1] + more[1]], -Infinity);
       if (output === 1) return from2d(onnxIndices(maxPool2dWithIndices(xp, k2, { stride: s2, dilation: d2 }).indices, xp.shape, x4.shape, begin, columnMajor), rank);

@@ -68,7 +68,7 @@ function clip(c: OpContext): Kernel {
   let hi = c.attrs.float("max", Infinity);
   if (c.opset >= 11) {
     const bound = (k: number, dflt: number): number => {
-      const t = c.consts[k];
+      const t = k < c.consts.length ? c.consts[k] : null;
       if (t === undefined) throw new NotSupportedError(`${c.where}: Clip bounds computed at run time are not supported (make them initializers)`);
       if (t === null) return dflt;
       if (t.size !== 1) throw new FormatError(`${c.where}: Clip bound ${k} must be a scalar, got ${fmtShape(t.shape)}`);

@@ -9,7 +9,6 @@ const groups: [reason: string, names: string[]][] = [
   ["training-mode Dropout draws a random mask; onnx's expected values come from NumPy's generator (the mask output is refused, the values differ)", ["test_training_dropout", "test_training_dropout_default", "test_training_dropout_default_mask", "test_training_dropout_mask"]],
   ["optional and sequence types are not tensors", ["test_identity_opt", "test_identity_sequence", "test_if_opt", "test_if_seq"]],
   ["If on a graph input (a data-dependent condition) is not supported; an If whose condition folds at import is", ["test_if"]],
-  ["max pooling of uint8 tensors: the MaxPool2d layer takes float input only", ["test_maxpool_2d_uint8"]],
 ];
 
 export const KNOWN: Readonly<Record<string, string>> = Object.fromEntries(groups.flatMap(([reason, names]) => names.map((n) => [n, reason])));
