@@ -50,8 +50,9 @@ export interface DynamicLinearNode extends Base {
  * blocks of `blockSize` along K (the last block zero-padded), packed low bits first, so each
  * row holds ceil(K / blockSize) · blockSize · bits / 8 bytes (the int8 tensor holds the bytes);
  * a float32 scale and an integer zero point per (row, block). `act` null: float input times the
- * dequantized weight fl((q − z)·s); otherwise the input is quantized at run time and each
- * block accumulates in int32: y = Σ_g fl(S_x·S_w[n, g])·acc_g + b[n].
+ * dequantized weight ŵ = fl((q − z)·s); otherwise the input is quantized at run time and
+ * y = S_x·Σ_k (q_x − Z_x)·ŵ + b[n] (float sums: equal to the fake-quant model and to
+ * MatMulNBits up to summation order).
  */
 export interface LinearNBitsNode extends Base {
   op: "linear_nbits";

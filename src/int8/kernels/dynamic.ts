@@ -6,16 +6,22 @@
  *   q_x = the input quantized with run-time parameters (quant/dynamic-fake-quant.ts rule),
  *   acc = Σ_k (q_x − Z_x)·(q_w − Z_w)   exact int32,
  *   y = fl(fl(fl(acc) · fl(S_x·S_w[n])) + b[n])   (float32 Cast, Mul, Add as the ONNX graph).
- * linear_nbits — MatMulNBits: unpack the codes, then either
- *   float input:  y = fl(Σ_k x_k · fl((q − z)·s)) + b   (float64 sum, one rounding), or
- *   quantized input: acc_g per block in int32, y = fl(Σ_g fl(S_x·s[n, g])·acc_g) + b.
- * Called by Int8Model.exec (../model.ts).
+ * linear_nbits — MatMulNBits: the dequantized weight ŵ = fl((q − z)·s) (cached), then either
+ *   float input:      y = fl(Σ_k x_k · ŵ_k) + b, or
+ *   quantized input:  y = fl(S_x · Σ_k (q_x − Z_x)_k · ŵ_k) + b   (S_x, Z_x per row or tensor),
+ *   each Σ one float32 GEMM on the backend's matmul (float summation order; MatMulNBits' own
+ *   float path sums fl((q_x − Z_x)·S_x)·ŵ, the same up to rounding).
+ * Derived weight arrays (centred, unpacked, dequantized) are cached per weight tensor.
+ * Called by Int8Model.exec (../model.ts) and quant.quantizeDynamic's layers.
  */
 import { FormatError, ShapeError, fmtShape } from "../../tensor/errors.js";
 import { dynamicRange, quantizeDynamic } from "./dynamic-qparams.js";
 import type { DynamicActivation, DynamicLinearNode, LinearNBitsNode } from "../graph-dynamic.js";
 import { bitsF32, unpackCodes } from "../graph-dynamic.js";
 import type { QuantArray, QuantResult } from "./common.js";
+import { Tensor } from "../../tensor/tensor.js";
+import { noGrad } from "../../tensor/grad-mode.js";
+import { linear } from "../../ops/matmul.js";
 
 const f32 = Math.fround;
 
@@ -54,6 +60,47 @@ function rowsOf(x: QuantResult, k: number, name: string): number {
   return s.slice(0, -1).reduce((a, b) => a * b, 1);
 }
 
+/** Per-weight derived arrays (centred, unpacked, dequantized), computed once per weight tensor. */
+const cache = new WeakMap<object, Map<string, unknown>>();
+function prepared<T>(key: object, make: () => T, tag = ""): T {
+  let m = cache.get(key);
+  if (!m) cache.set(key, (m = new Map()));
+  if (!m.has(tag)) m.set(tag, make());
+  return m.get(tag) as T;
+}
+
+/** a [m, k] · b[n, k]ᵀ on the backend's float32 matmul kernel (the wasm SIMD GEMM when active). */
+function gemmNT(a: Float32Array, m: number, k: number, b: Float32Array, n: number): Float32Array {
+  return noGrad(() => linear(new Tensor(a, [m, k]), new Tensor(b, [n, k]))).data as Float32Array;
+}
+
+/** Columns [from, from + len) of a row-major [rows, k] matrix. */
+function columns(a: Float32Array, rows: number, k: number, from: number, len: number): Float32Array {
+  if (from === 0 && len === k) return a;
+  const out = new Float32Array(rows * len);
+  for (let r = 0; r < rows; r++) out.set(a.subarray(r * k + from, r * k + from + len), r * len);
+  return out;
+}
+
+/** Columns per float32 GEMM: 256 · 255 · 255 < 2^24, so every partial sum of integer products is exact. */
+const EXACT_CHUNK = 256;
+
+/**
+ * Σ_j a[r, j]·b[c, j] over columns [from, from + len) for integer-valued a, b with |a|, |b| ≤ 255,
+ * exactly: float32 GEMMs over chunks of 256 columns (any summation order stays below 2^24),
+ * the chunks summed in float64. `key` caches b's column chunks.
+ */
+function intGemm(a: Float32Array, m: number, k: number, from: number, len: number, b: Float32Array, n: number, key: object): Float64Array {
+  const acc = new Float64Array(m * n);
+  for (let c0 = from; c0 < from + len; c0 += EXACT_CHUNK) {
+    const cl = Math.min(EXACT_CHUNK, from + len - c0);
+    const bc = prepared(key, () => columns(b, n, k, c0, cl), `cols:${c0}:${cl}`);
+    const part = gemmNT(columns(a, m, k, c0, cl), m, cl, bc, n);
+    for (let i = 0; i < acc.length; i++) acc[i] += part[i];
+  }
+  return acc;
+}
+
 function floatData(x: QuantResult): Float32Array {
   return x.data as unknown as Float32Array;
 }
@@ -72,18 +119,19 @@ export function dynamicLinear(node: DynamicLinearNode, x: QuantResult, t: Tensor
   const bias = node.bias ? bitsF32(int32(t, node.bias)) : null;
   const { q, scales, zps } = quantizeRows(floatData(x), m, k, node.act, `Int8Model '${node.name}'`);
   const y = new Float32Array(m * n);
-  // centred weights once per call (exact small integers)
-  const wc = new Int32Array(n * k);
-  for (let c = 0; c < n; c++) for (let j = 0; j < k; j++) wc[c * k + j] = w[c * k + j] - (wz ? wz[c] : 0);
-  const xc = new Int32Array(k);
+  // centred weights (integers in [−255, 255]) once per weight tensor; the integer GEMM runs exactly on the
+  // backend's float32 matmul in chunks of 256 along K (intGemm)
+  const wc = prepared(w, () => {
+    const out = new Float32Array(n * k);
+    for (let c = 0; c < n; c++) for (let j = 0; j < k; j++) out[c * k + j] = w[c * k + j] - (wz ? wz[c] : 0);
+    return out;
+  });
+  const xc = new Float32Array(m * k);
+  for (let r = 0; r < m; r++) for (let j = 0; j < k; j++) xc[r * k + j] = q[r * k + j] - zps[r];
+  const acc = intGemm(xc, m, k, 0, k, wc, n, w);
   for (let r = 0; r < m; r++) {
-    const zx = zps[r];
-    for (let j = 0; j < k; j++) xc[j] = q[r * k + j] - zx;
     for (let c = 0; c < n; c++) {
-      let acc = 0;
-      const base = c * k;
-      for (let j = 0; j < k; j++) acc += xc[j] * wc[base + j];
-      const prod = f32(f32(acc) * f32(scales[r] * ws[ws.length === 1 ? 0 : c]));
+      const prod = f32(f32(acc[r * n + c]) * f32(scales[r] * ws[ws.length === 1 ? 0 : c]));
       y[r * n + c] = bias ? f32(prod + bias[c]) : prod;
     }
   }
@@ -96,42 +144,40 @@ export function linearNBits(node: LinearNBitsNode, x: QuantResult, t: TensorTabl
   const m = rowsOf(x, k, node.name);
   const bs = node.blockSize;
   const blocks = Math.ceil(k / bs);
-  const codes = unpackCodes(int8(t, node.wPacked), n, k, node.bits, bs);
-  const s = bitsF32(int32(t, node.scales));
+  const packed = int8(t, node.wPacked);
+  const codes = prepared(packed, () => unpackCodes(packed, n, k, node.bits, bs)) as Uint8Array;
+  const sBits = int32(t, node.scales);
+  const s = bitsF32(sBits);
   const z = node.zeroPoints ? int32(t, node.zeroPoints) : null;
   const zDefault = 2 ** (node.bits - 1);
   const bias = node.bias ? bitsF32(int32(t, node.bias)) : null;
   const xf = floatData(x);
   const y = new Float32Array(m * n);
-  if (node.act === null) {
-    const wd = new Float32Array(n * k);
+  // the dequantized weight fl((q − z)·s), once per weight tensor
+  const wd = prepared(sBits, () => {
+    const out = new Float32Array(n * k);
     for (let c = 0; c < n; c++) {
       for (let j = 0; j < k; j++) {
         const g = c * blocks + Math.floor(j / bs);
-        wd[c * k + j] = f32((codes[c * k + j] - (z ? z[g] : zDefault)) * s[g]);
+        out[c * k + j] = f32((codes[c * k + j] - (z ? z[g] : zDefault)) * s[g]);
       }
     }
-    for (let r = 0; r < m; r++) {
-      for (let c = 0; c < n; c++) {
-        let acc = 0;
-        for (let j = 0; j < k; j++) acc += xf[r * k + j] * wd[c * k + j];
-        y[r * n + c] = bias ? f32(f32(acc) + bias[c]) : f32(acc);
-      }
-    }
+    return out;
+  }) as Float32Array;
+  if (node.act === null) {
+    const acc = gemmNT(xf, m, k, wd, n);
+    for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) y[r * n + c] = bias ? f32(acc[r * n + c] + bias[c]) : acc[r * n + c];
     return result(y, x, n);
   }
+  // run-time quantized input: the centred integer codes times the dequantized weight, scaled by S_x per row
   const { q, scales, zps } = quantizeRows(xf, m, k, node.act, `Int8Model '${node.name}'`);
+  const xc = new Float32Array(m * k);
+  for (let r = 0; r < m; r++) for (let j = 0; j < k; j++) xc[r * k + j] = q[r * k + j] - zps[r];
+  const acc = gemmNT(xc, m, k, wd, n);
   for (let r = 0; r < m; r++) {
     for (let c = 0; c < n; c++) {
-      let sum = 0;
-      for (let g = 0; g < blocks; g++) {
-        const zw = z ? z[c * blocks + g] : zDefault;
-        let acc = 0;
-        const end = Math.min(k, (g + 1) * bs);
-        for (let j = g * bs; j < end; j++) acc += (q[r * k + j] - zps[r]) * (codes[c * k + j] - zw);
-        sum += f32(scales[r] * s[c * blocks + g]) * acc;
-      }
-      y[r * n + c] = bias ? f32(f32(sum) + bias[c]) : f32(sum);
+      const v = f32(acc[r * n + c] * scales[r]);
+      y[r * n + c] = bias ? f32(v + bias[c]) : v;
     }
   }
   return result(y, x, n);
