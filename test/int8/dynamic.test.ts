@@ -75,6 +75,20 @@ describe("dynamic_linear", () => {
   });
 });
 
+describe("dynamic_linear with K beyond one exact float32 chunk", () => {
+  it("K = 600 (three chunks of at most 256), full-range weights and zero points: still bit for bit", () => {
+    manualSeed(14);
+    const [m, k, n] = [5, 600, 7];
+    const x = randn([m, k]);
+    const w = Int8Array.from({ length: n * k }, (_, i) => (i * 97) % 2 === 0 ? 127 : -128); // worst-case magnitudes
+    const ws = Float32Array.from({ length: n }, (_, i) => 0.002 * (i + 1));
+    const tensors = new Map<string, Int8Array | Int32Array>([["w", w], ["s", new Int32Array(ws.buffer)]]);
+    const node: DynamicLinearNode = { op: "dynamic_linear", name: "l", inputs: ["x"], output: "y", wInt8: "w", wShape: [n, k], wScales: "s", bias: null, act: { granularity: "per_tensor", dtype: "uint8" }, weightBits: 8 };
+    const got = dynamicLinear(node, { data: x.data as unknown as QuantArray, shape: [m, k] }, tensors);
+    expect(Array.from(got.data as unknown as Float32Array)).toEqual(Array.from(ortDynamicLinear(x.data as Float32Array, m, k, w, n, ws, null)));
+  });
+});
+
 describe("packing", () => {
   it("2/4/8-bit codes round-trip through MatMulNBits blocks (last block padded)", () => {
     for (const bits of [2, 4, 8]) {
