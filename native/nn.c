@@ -1,14 +1,20 @@
 /*
  * Pooling, batch-norm and per-channel affine kernels of the native backend. They follow
- * src/backend/ref/pool.ts, batchnorm.ts and channel-affine.ts operation for operation (the
- * float64 accumulations in the same order, no contraction into FMA: the build passes
- * -ffp-contract=off), so their results equal the reference bit for bit; the planes or
- * channels are split among threads. Called by binding.c.
+ * src/backend/ref/pool.ts, batchnorm.ts and channel-affine.ts: pooling and every elementwise
+ * step operation for operation (no contraction into FMA: the build passes -ffp-contract=off),
+ * so those results equal the reference bit for bit; the per-channel sums of batch norm and of
+ * the affine backward are float64 like the reference's but with four independent
+ * accumulators (a single chain costs 4 cycles an element), so they agree with it to float64
+ * rounding, and what depends on them (mean, variance, gradients) to float32 rounding. The
+ * planes or channels are split among threads. Called by binding.c.
  */
 #include "qat.h"
 
 #include <math.h>
 #include <string.h>
+#if QAT_X86
+#include <immintrin.h>
+#endif
 
 #define ELEMENTWISE_MIN (1L << 16) /* elements below which a kernel stays on one thread */
 
@@ -36,10 +42,73 @@ typedef struct {
   const qat_pool_geom *g;
 } pool_ctx;
 
+#if QAT_X86
+/*
+ * 2×2 stride-2 windows without padding, 8 outputs per step: the window's four values in
+ * row-major order, each taking over when greater or NaN — the reference's rule, in lanes.
+ * Returns the number of outputs done on this row (a multiple of 8).
+ */
+__attribute__((target("avx2"))) static int max2x2_row_avx2(const float *r0, const float *r1, int row0, int w, int ow, float *y,
+                                                            int32_t *am) {
+  int ox = 0;
+  const __m256i step = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  for (; ox + 8 <= ow; ox += 8) {
+    const float *a = r0 + 2 * ox, *b = r1 + 2 * ox;
+    __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8), b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    __m256 v00 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+    __m256 v01 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+    __m256 v10 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xD8));
+    __m256 v11 = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0xDD)), 0xD8));
+    __m256i i00 = _mm256_add_epi32(_mm256_set1_epi32(row0 + 2 * ox), step);
+    __m256i i01 = _mm256_add_epi32(i00, _mm256_set1_epi32(1)), i10 = _mm256_add_epi32(i00, _mm256_set1_epi32(w));
+    __m256i i11 = _mm256_add_epi32(i10, _mm256_set1_epi32(1));
+    __m256 best = v00, at = _mm256_castsi256_ps(i00);
+#define TAKE(v, i)                                                                                              \
+  {                                                                                                             \
+    __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));            \
+    best = _mm256_blendv_ps(best, v, t);                                                                        \
+    at = _mm256_blendv_ps(at, _mm256_castsi256_ps(i), t);                                                       \
+  }
+    TAKE(v01, i01)
+    TAKE(v10, i10)
+    TAKE(v11, i11)
+#undef TAKE
+    _mm256_storeu_ps(y + ox, best);
+    _mm256_storeu_si256((__m256i *)(am + ox), _mm256_castps_si256(at));
+  }
+  return ox;
+}
+#endif
+
 static void max_task(void *p, int pl, int thread) {
   (void)thread;
   const pool_ctx *cx = p;
   const qat_pool_geom *g = cx->g;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2 && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 &&
+      g->dh == 1 && g->dw == 1) {
+    const float *x = cx->x + (long)pl * g->h * g->w;
+    for (int oy = 0; oy < g->oh; oy++) {
+      long o = ((long)pl * g->oh + oy) * g->ow;
+      int row0 = 2 * oy * g->w;
+      int done = max2x2_row_avx2(x + row0, x + row0 + g->w, row0, g->w, g->ow, cx->y + o, cx->argmax + o);
+      for (int ox = done; ox < g->ow; ox++) {
+        int idx[4] = {row0 + 2 * ox, row0 + 2 * ox + 1, row0 + g->w + 2 * ox, row0 + g->w + 2 * ox + 1};
+        float best = x[idx[0]];
+        int at = idx[0];
+        for (int t = 1; t < 4; t++) {
+          float v = x[idx[t]];
+          int take = (v > best) | (v != v);
+          best = take ? v : best;
+          at = take ? idx[t] : at;
+        }
+        cx->y[o + ox] = best;
+        cx->argmax[o + ox] = at;
+      }
+    }
+    return;
+  }
+#endif
   const float *x = cx->x + (long)pl * g->h * g->w;
   long o = (long)pl * g->oh * g->ow;
   for (int oy = 0; oy < g->oh; oy++) {
@@ -148,6 +217,57 @@ void qat_avg_pool2d_bwd(const float *dy, float *dx, const qat_pool_geom *g) {
   qat_parallel(g->n * g->c, threads_for((long)g->n * g->c * g->h * g->w), avg_bwd_task, &cx);
 }
 
+/* ---- sums: four independent float64 accumulators (a serial chain costs 4 cycles an element) ---- */
+static double sum_f32(const float *x, int n) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    a0 += x[j];
+    a1 += x[j + 1];
+    a2 += x[j + 2];
+    a3 += x[j + 3];
+  }
+  for (; j < n; j++) a0 += x[j];
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* Σ (x − m)² */
+static double sumsq_dev(const float *x, int n, double m) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    double d0 = x[j] - m, d1 = x[j + 1] - m, d2 = x[j + 2] - m, d3 = x[j + 3] - m;
+    a0 += d0 * d0;
+    a1 += d1 * d1;
+    a2 += d2 * d2;
+    a3 += d3 * d3;
+  }
+  for (; j < n; j++) {
+    double d = x[j] - m;
+    a0 += d * d;
+  }
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* Σ g and Σ g·(x − m) */
+static void sum_g_gx(const float *g, const float *x, int n, double m, double *sg, double *sgx) {
+  double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+  int j = 0;
+  for (; j + 2 <= n; j += 2) {
+    double g0 = g[j], g1 = g[j + 1];
+    a0 += g0;
+    a1 += g1;
+    b0 += g0 * ((double)x[j] - m);
+    b1 += g1 * ((double)x[j + 1] - m);
+  }
+  for (; j < n; j++) {
+    a0 += g[j];
+    b0 += (double)g[j] * ((double)x[j] - m);
+  }
+  *sg = a0 + a1;
+  *sgx = b0 + b1;
+}
+
 /* ---- batch norm: x viewed as [n, c, hw]; one task per channel ---- */
 typedef struct {
   const float *x, *dy, *mean, *inv_std, *gamma, *beta;
@@ -159,18 +279,9 @@ static void stats_task(void *p, int ch, int thread) {
   (void)thread;
   const bn_ctx *b = p;
   double count = (double)b->n * b->hw, s = 0, ss = 0;
-  for (int i = 0; i < b->n; i++) {
-    const float *row = b->x + ((long)i * b->c + ch) * b->hw;
-    for (int j = 0; j < b->hw; j++) s += row[j];
-  }
+  for (int i = 0; i < b->n; i++) s += sum_f32(b->x + ((long)i * b->c + ch) * b->hw, b->hw);
   double m = s / count;
-  for (int i = 0; i < b->n; i++) {
-    const float *row = b->x + ((long)i * b->c + ch) * b->hw;
-    for (int j = 0; j < b->hw; j++) {
-      double d = row[j] - m;
-      ss += d * d;
-    }
-  }
+  for (int i = 0; i < b->n; i++) ss += sumsq_dev(b->x + ((long)i * b->c + ch) * b->hw, b->hw, m);
   b->out_mean[ch] = (float)m;
   b->out_var[ch] = (float)(ss / count);
 }
@@ -203,11 +314,10 @@ static void bn_bwd_task(void *p, int ch, int thread) {
   double count = (double)b->n * b->hw, m = b->mean[ch], is = b->inv_std[ch], sdy = 0, sdyx = 0;
   for (int i = 0; i < b->n; i++) {
     long base = ((long)i * b->c + ch) * b->hw;
-    for (int j = 0; j < b->hw; j++) {
-      double gv = b->dy[base + j];
-      sdy += gv;
-      sdyx += gv * ((double)b->x[base + j] - m);
-    }
+    double sg, sgx;
+    sum_g_gx(b->dy + base, b->x + base, b->hw, m, &sg, &sgx);
+    sdy += sg;
+    sdyx += sgx;
   }
   double dg = sdyx * is;
   if (b->dgamma) b->dgamma[ch] = (float)dg;
@@ -251,13 +361,10 @@ static void affine_bwd_task(void *p, int ch, int thread) {
   float dscale = 0, dbias = 0; /* the reference accumulates per image into the float32 outputs */
   for (int i = 0; i < b->n; i++) {
     long o = ((long)i * b->c + ch) * b->hw;
-    double gs = 0, gx = 0;
-    for (int j = 0; j < b->hw; j++) {
-      double gv = b->dy[o + j];
-      if (b->y) b->y[o + j] = (float)(gv * s);
-      gs += gv;
-      gx += gv * b->x[o + j];
-    }
+    double gs, gx;
+    if (b->y)
+      for (int j = 0; j < b->hw; j++) b->y[o + j] = (float)((double)b->dy[o + j] * s);
+    sum_g_gx(b->dy + o, b->x + o, b->hw, 0.0, &gs, &gx);
     dscale = (float)((double)dscale + gx);
     dbias = (float)((double)dbias + gs);
   }
