@@ -183,4 +183,10 @@ describe("validation of dynamic graphs", () => {
     expect(reload(int8, (g) => (g.nodes[0].act = { granularity: "per_row", dtype: "uint8" }))).toThrow(/granularity/);
     expect(bitsF32(int8.tensors.get(node.wScales) as Int32Array).every((v) => v > 0)).toBe(true);
   });
+  it("refuses a float value read by an integer op (only float islands and dynamic nodes touch float values)", () => {
+    const int8 = build();
+    const i = int8.graph.nodes.findIndex((n) => n.op === "float");
+    expect(i).toBeGreaterThan(0);
+    expect(reload(int8, (g) => (g.nodes[i] = { op: "reshape", name: g.nodes[i].name, inputs: g.nodes[i].inputs, output: g.nodes[i].output, shape: [-1, 32] }))).toThrow(/float value/);
+  });
 });
