@@ -50,7 +50,7 @@ class GraphImporter {
     this.placer = new ChildPlacer(this.root);
     for (const [name, tp] of g.initializers) this.addInitializer(name, tp);
     for (const i of g.inputs) {
-      if (!GRAPH_INPUT_TYPES.has(i.elemType)) throw new NotSupportedError(`onnx import: graph input '${i.name}' is ${dataTypeName(i.elemType)}; float graphs take FLOAT, DOUBLE, INT64 (as int32), INT32, INT8, UINT8 or BOOL (as uint8) inputs`);
+      if (!GRAPH_INPUT_TYPES.has(i.elemType)) throw new NotSupportedError(`onnx import: graph input '${i.name}' is ${dataTypeName(i.elemType)}; float graphs take FLOAT, DOUBLE, INT64 / INT16 / UINT16 (as int32), INT32, INT8, UINT8 or BOOL (as uint8) inputs`);
       if (i.elemType === DataType.INT64) this.int64.add(i.name);
     }
   }
@@ -300,8 +300,8 @@ function paramName(init: string, slot: number, taken: readonly [string, Tensor][
  */
 const FROZEN_INPUTS: Readonly<Record<string, readonly number[]>> = { Pow: [1], Range: [0, 1, 2], Clip: [1, 2], Resize: [1, 2] };
 
-/** Graph input element types a float graph accepts (INT64 arrives as int32, BOOL as uint8, as our tensors store them). */
-const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.INT8, DataType.UINT8, DataType.BOOL]);
+/** Graph input element types a float graph accepts (INT64, INT16 and UINT16 arrive as int32, BOOL as uint8, as our tensors store them). */
+const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.INT16, DataType.UINT16, DataType.INT8, DataType.UINT8, DataType.BOOL]);
 
 /** Ops whose outputs after the first are importable: one OnnxSplitPart per used output. */
 const MULTI_OUTPUT: ReadonlySet<string> = new Set(["Split", "LSTM", "GRU"]);

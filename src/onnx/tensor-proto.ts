@@ -3,7 +3,8 @@
  * integers in [0, 2^31), the element count at most MAX_TENSOR_ELEMENTS, and the stored data
  * (raw_data or the typed *_data field) exactly that many elements — so no declared size can
  * make us allocate more than the file itself holds. INT64 becomes int32 (range-checked, or
- * saturated on request: `saturateInt64`, read as BigInt), BOOL uint8. Called by import.ts (initializers, Constant nodes) and the quantized importer.
+ * saturated on request: `saturateInt64`, read as BigInt), INT16 / UINT16 / UINT32 / UINT64
+ * int32 too (the unsigned 32/64-bit ones range-checked), BOOL uint8. Called by import.ts (initializers, Constant nodes) and the quantized importer.
  */
 import { type AnyArray, type DType, allocArray, intRange, isFloatDType } from "../tensor/dtype.js";
 import { FormatError, NotSupportedError, fmtShape } from "../tensor/errors.js";
@@ -18,7 +19,7 @@ export const MAX_RANK = 8;
 interface ElemSpec {
   dtype: DType;
   bytes: number;
-  field: "floatData" | "int32Data" | "int64Data" | "doubleData";
+  field: "floatData" | "int32Data" | "int64Data" | "doubleData" | "uint64Data";
   read: (v: DataView, offset: number) => number;
 }
 
@@ -36,6 +37,11 @@ const SPECS: Partial<Record<number, ElemSpec>> = {
   [DataType.DOUBLE]: { dtype: "float64", bytes: 8, field: "doubleData", read: (v, o) => v.getFloat64(o, true) },
   [DataType.INT32]: { dtype: "int32", bytes: 4, field: "int32Data", read: (v, o) => v.getInt32(o, true) },
   [DataType.INT64]: { dtype: "int32", bytes: 8, field: "int64Data", read: readInt64 },
+  // Widened to int32: INT16 / UINT16 losslessly, UINT32 / UINT64 range-checked (as INT64).
+  [DataType.INT16]: { dtype: "int32", bytes: 2, field: "int32Data", read: (v, o) => v.getInt16(o, true) },
+  [DataType.UINT16]: { dtype: "int32", bytes: 2, field: "int32Data", read: (v, o) => v.getUint16(o, true) },
+  [DataType.UINT32]: { dtype: "int32", bytes: 4, field: "uint64Data", read: (v, o) => v.getUint32(o, true) },
+  [DataType.UINT64]: { dtype: "int32", bytes: 8, field: "uint64Data", read: (v, o) => { const x = v.getBigUint64(o, true); return x > BigInt(INT32_MAX) ? Number.NaN : Number(x); } },
   [DataType.INT8]: { dtype: "int8", bytes: 1, field: "int32Data", read: (v, o) => v.getInt8(o) },
   [DataType.UINT8]: { dtype: "uint8", bytes: 1, field: "int32Data", read: (v, o) => v.getUint8(o) },
   [DataType.BOOL]: { dtype: "uint8", bytes: 1, field: "int32Data", read: (v, o) => (v.getUint8(o) ? 1 : 0) },
@@ -104,7 +110,7 @@ export function readTensorProto(tp: TensorProto, what = `tensor '${tp.name ?? ""
   const spec = SPECS[tp.dataType ?? 0];
   if (!spec) {
     const known = Object.values(DataType).includes(tp.dataType as never);
-    const msg = `${what}: element type ${dataTypeName(tp.dataType)} is not supported (FLOAT, DOUBLE, INT64, INT32, INT8, UINT8, BOOL)`;
+    const msg = `${what}: element type ${dataTypeName(tp.dataType)} is not supported (FLOAT, DOUBLE, INT64, INT32, INT16, INT8, UINT64, UINT32, UINT16, UINT8, BOOL)`;
     throw known ? new NotSupportedError(msg) : new FormatError(msg);
   }
   const { dims, count } = checkedDims(tp.dims, what);

@@ -5,6 +5,7 @@
  * FormatError naming the tensor. Attrs.saturatedInt(s) clamp attributes the same way. End to
  * end: Slice with ends = INT64_MAX (an initializer, opset 13) and with an INT64_MAX `ends`
  * attribute (opset 9), and Shape with end = INT64_MAX, import and compute the right values.
+ * INT16 / UINT16 widen to int32; UINT32 / UINT64 too, range-checked.
  */
 import { describe, expect, it } from "vitest";
 import "../../src/ops/index.js";
@@ -37,6 +38,19 @@ describe("INT64 saturation", () => {
     const tp: TensorProto = { name: "t", dims: [3], dataType: DataType.INT64, int64Data: [2 ** 60, -(2 ** 62), 12] };
     expect(readTensorProto(tp, "t", { int64: "saturate" }).toList()).toEqual([2 ** 31 - 1, -(2 ** 31), 12]);
     expect(() => readTensorProto({ ...tp, int64Data: [Number.NaN, 1, 2] }, "t", { int64: "saturate" })).toThrow(FormatError);
+  });
+
+  it("INT16 / UINT16 widen to int32; UINT32 / UINT64 too, range-checked", () => {
+    const raw = (bytes: number[]) => Uint8Array.from(bytes);
+    expect(readTensorProto({ name: "a", dims: [2], dataType: DataType.INT16, rawData: raw([0x00, 0x80, 0xff, 0x7f]) }).toList()).toEqual([-32768, 32767]);
+    expect(readTensorProto({ name: "b", dims: [1], dataType: DataType.UINT16, rawData: raw([0xff, 0xff]) }).toList()).toEqual([65535]);
+    expect(readTensorProto({ name: "c", dims: [2], dataType: DataType.UINT32, uint64Data: [7, 2 ** 31 - 1] }).dtype).toBe("int32");
+    expect(() => readTensorProto({ name: "d", dims: [1], dataType: DataType.UINT32, uint64Data: [2 ** 31] })).toThrow(/'d'|d:/);
+    const big = new Uint8Array(8);
+    new DataView(big.buffer).setBigUint64(0, 2n ** 40n, true);
+    expect(() => readTensorProto({ name: "e", dims: [1], dataType: DataType.UINT64, rawData: big })).toThrow(FormatError);
+    new DataView(big.buffer).setBigUint64(0, 12n, true);
+    expect(readTensorProto({ name: "f", dims: [1], dataType: DataType.UINT64, rawData: big }).toList()).toEqual([12]);
   });
 
   it("Attrs.saturatedInt(s) clamp; Attrs.int(s) reject unsafe values", () => {

@@ -75,11 +75,12 @@ function half(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-/** The first input as our Tensor: float32 / float64 as they are, int64 as int32, bool as uint8. */
+/** The first input as our Tensor: float32 / float64 as they are, int64 / int16 / uint16 as int32, bool as uint8. */
 export function toTensor(t: CaseTensor): Tensor {
   const v = values(t);
   const arrays: Record<string, () => Tensor["data"]> = {
     float32: () => Float32Array.from(v), float64: () => Float64Array.from(v), int64: () => Int32Array.from(v), int32: () => Int32Array.from(v),
+    int16: () => Int32Array.from(v), uint16: () => Int32Array.from(v),
     int8: () => Int8Array.from(v), uint8: () => Uint8Array.from(v), bool: () => Uint8Array.from(v),
   };
   const make = arrays[t.dtype];
