@@ -6,7 +6,7 @@
  * outputs compared at the suite's tolerances (rtol 1e-3, atol 1e-7; integers and bools exactly).
  * A case in KNOWN is a `test.fails` with its reason (it must still fail: a fix shows up as a
  * failing test here, and then moves out of KNOWN).
- * Pass rate: 466 / 497 = 93.8 % (was 127 / 416 = 30.5 % before issue #14 part 2, over a smaller
+ * Pass rate: 476 / 497 = 95.8 % (was 127 / 416 = 30.5 % before issue #14 part 2, over a smaller
  * op list); per op in docs/OPS.md (`node --import tsx scripts/onnx-conformance/report.ts --table`).
  */
 import { describe, expect, it } from "vitest";
