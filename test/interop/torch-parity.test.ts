@@ -79,8 +79,8 @@ describe.skipIf(why !== "")("exportTorch: the PyTorch model computes what qat-ts
       const x = randn([16, ...shape.slice(1)]);
       saveSafetensors(path.join(dir, "x.safetensors"), { x });
       const reference = qm.stateDict();
+      runPy(dir, ["predict.py", "--input", "x.safetensors", "--modes", "frozen,eval,train", "--out-dir", "pred"]);
       for (const mode of ["frozen", "eval", "train"] as const) {
-        runPy(dir, ["predict.py", "--input", "x.safetensors", "--out", "y.safetensors", "--state-out", "s.safetensors", ...(mode === "train" ? ["--train"] : []), ...(mode === "frozen" ? ["--no-observe"] : [])]);
         // the same forward in qat-ts, on the exported state (a fresh prepare of the same model +
         // the state; importTorch is checked in torch-codegen.test.ts and torch-ddp.test.ts)
         const ours = prepareQat("rebuild" in src ? src.rebuild() : make(), { qconfig: qconfigByName(qc), example: randn([2, ...shape.slice(1)]) });
@@ -89,8 +89,8 @@ describe.skipIf(why !== "")("exportTorch: the PyTorch model computes what qat-ts
         ours.train(mode === "train");
         if (mode === "frozen") disableObserver(ours);
         const y = noGrad(() => ours.forward(x));
-        const yt = loadSafetensors(path.join(dir, "y.safetensors")).y;
-        const after = loadSafetensors(path.join(dir, "s.safetensors"));
+        const yt = loadSafetensors(path.join(dir, "pred", `y_${mode}.safetensors`)).y;
+        const after = loadSafetensors(path.join(dir, "pred", `state_${mode}.safetensors`));
         const q = inQuanta(y, yt, outScale(ours));
         const st = stateRelDiff(ours.stateDict(), after);
         console.log(`[torch parity] ${name}, ${mode} forward: max ${q.max.toFixed(3)} quanta, ${(q.exact * 100).toFixed(1)} % identical; state: ${st.identical}/${st.keys} keys identical, worst ${st.worst.toExponential(2)} (${st.key})`);
