@@ -1,7 +1,8 @@
 /**
  * Shared pieces of the `qat` commands: dataset specs, config files (JSON or YAML, flags
- * override), output (`--json` or human text), artifacts on disk, and the one-line error
- * policy. Node-only. Called by src/cli/main.ts and src/cli/commands/*.
+ * override), output (`--json` or human text), artifacts on disk (`--from` resolution in run
+ * directories, each verb's record `<verb>.json`), the shared error messages and the one-line
+ * error policy. Node-only. Called by src/cli/main.ts and src/cli/commands/*.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
@@ -151,7 +152,7 @@ export function resolveFrom(p: string, candidates: readonly string[], hint: stri
   return p;
 }
 
-/** A checkpoint file, or the named artifact inside a run directory (kept for demo's own chain). */
+/** A checkpoint file, or the named artifact inside a run directory (`qat export-torch`). */
 export function resolveArtifact(p: string, inDir: string): string {
   return resolveFrom(p, [inDir], "run the previous step first");
 }
