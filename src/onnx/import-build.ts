@@ -211,7 +211,7 @@ class GraphImporter {
     const taken = cond.item() !== 0 ? "then_branch" : "else_branch";
     const branch = node.attrs.graph(taken);
     if (!branch) throw new FormatError(`onnx import: ${where} has no ${taken}`);
-    const outer = new Set<string>([...this.g.initializers.keys(), ...this.g.inputs.map((i) => i.name), ...this.constants.keys(), ...this.floatInits.keys(), ...this.aliases.keys()]);
+    const outer = new Set<string>([...this.g.initializers.keys(), ...this.g.inputs.map((i) => i.name), ...this.constants.keys(), ...this.floatInits.keys(), ...this.aliases.keys(), ...this.steps.map((st) => st.output)]);
     for (const n of this.g.nodes) for (const o of n.outputs) outer.add(o);
     const sub = parseSubgraph(branch, outer, `${where} ${taken}`);
     if (sub.outputs.length !== node.outputs.length) throw new FormatError(`onnx import: ${where} ${taken} has ${sub.outputs.length} outputs, the If ${node.outputs.length}`);

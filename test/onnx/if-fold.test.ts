@@ -3,7 +3,8 @@
  * Gemm → If(Relu | Sigmoid) → MatMul): a condition that is a constant (Constant → Not) or is
  * computed from a static input shape (Shape → Gather → Equal on the declared feature size,
  * with a symbolic batch) folds into the taken branch — the imported module has no If, equals
- * onnxruntime and trains; a condition on the input data (ReduceSum → Greater) is a
+ * onnxruntime and trains; a false constant takes the else branch (its own initializer and a
+ * nested If are imported too); a condition on the input data (ReduceSum → Greater) is a
  * NotSupportedError naming the If node.
  */
 import { describe, expect, it } from "vitest";
@@ -14,7 +15,8 @@ import { sum } from "../../src/ops/index.js";
 import { randn } from "../../src/tensor/creation.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import { NotSupportedError } from "../../src/tensor/errors.js";
-import { importModel, OnnxModule, OnnxOp } from "../../src/onnx/index.js";
+import { DataType, encodeModel, floatTensorProto, importModel, makeModel, makeNode, makeValueInfo, OnnxModule, OnnxOp } from "../../src/onnx/index.js";
+import { AttrType, type AttributeProto, type GraphProto, type NodeProto } from "../../src/onnx/proto.js";
 import { expectClose } from "../core/helpers.js";
 import { goldenPath } from "../nn/golden.js";
 import { loadOrt, runOrt } from "./helpers.js";
@@ -39,6 +41,29 @@ describe("ONNX If folding", () => {
       for (const [key, p] of m.namedParameters()) expect(p.grad, key).toBeTruthy();
     });
   }
+
+  it("a false constant takes the else branch, with its own initializer and a nested If", () => {
+    const out = (name: string) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } });
+    const graphAttr = (name: string, g: GraphProto): AttributeProto => ({ name, type: AttrType.GRAPH, g });
+    const boolConst = (name: string, v: boolean) => makeNode("Constant", [], [name], { attributes: [{ name: "value", type: AttrType.TENSOR, t: { name: "v", dims: [], dataType: DataType.BOOL, int32Data: [v ? 1 : 0] } }] });
+    const inner: NodeProto = makeNode("If", ["inner_cond"], ["z"], { name: "inner", attributes: [
+      graphAttr("then_branch", { name: "t2", node: [makeNode("Mul", ["s", "two"], ["z_then"])], output: [out("z_then")] }),
+      graphAttr("else_branch", { name: "e2", node: [makeNode("Neg", ["s"], ["z_else"])], output: [out("z_else")] }),
+    ] });
+    const elseBranch: GraphProto = {
+      name: "else", initializer: [floatTensorProto("two", [2], [])],
+      node: [makeNode("Sigmoid", ["x"], ["s"]), boolConst("inner_cond", true), inner], output: [out("z")],
+    };
+    const thenBranch: GraphProto = { name: "then", node: [makeNode("Relu", ["x"], ["r"])], output: [out("r")] };
+    const model = makeModel({
+      name: "if_else", node: [boolConst("cond", false), makeNode("If", ["cond"], ["y"], { name: "outer", attributes: [graphAttr("then_branch", thenBranch), graphAttr("else_branch", elseBranch)] })],
+      input: [makeValueInfo("x", DataType.FLOAT, [2, 3])], output: [out("y")],
+    }, { opset: 13 });
+    const m = importModel(encodeModel(model)) as OnnxModule;
+    const x = randn([2, 3]);
+    const want = Array.from(x.data, (v) => 2 / (1 + Math.exp(-v)));
+    expectClose(m.forward(x).data, want, 1e-6, 1e-6);
+  });
 
   it("if_dynamic: a condition on the data is a NotSupportedError naming the If", () => {
     expect(() => importModel(bytes("if_dynamic"))).toThrow(NotSupportedError);
