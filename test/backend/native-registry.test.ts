@@ -3,6 +3,7 @@
  * Node when the addon is built (storage in wasm memory, its kernels over wasm's over ref),
  * QAT_BACKEND=wasm keeps the addon from loading, a missing compiler makes the build print
  * one line and exit 0 (so `npm ci` never fails on it), and the addon's own type checks.
+ * With QAT_REQUIRE_NATIVE=1 a missing addon fails the suite instead of skipping it.
  */
 import { spawnSync } from "node:child_process";
 import path from "node:path";
@@ -46,6 +47,13 @@ d("native backend registration", () => {
     expect(() => nativeAddon!.conv2d(new Float32Array(4), new Float64Array(4) as never, new Float32Array(4), geom))
       .toThrow(/qat-native conv2d: argument 1 must be a Float32Array/);
     expect(() => (nativeAddon!.matmul as (...a: unknown[]) => void)(new Float32Array(1))).toThrow(/qat-native matmul: expected 13 arguments, got 1/);
+  });
+});
+
+describe("where the native backend is required (QAT_REQUIRE_NATIVE=1, e.g. CI on a machine with a C compiler)", () => {
+  it.runIf(process.env.QAT_REQUIRE_NATIVE === "1")("the addon is loaded", () => {
+    expect(nativeStatus()).toMatch(/^loaded /);
+    expect(getBackend()).toBe(process.env.QAT_BACKEND || "native");
   });
 });
 
