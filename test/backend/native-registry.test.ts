@@ -53,7 +53,7 @@ d("native backend registration", () => {
 describe("where the native backend is required (QAT_REQUIRE_NATIVE=1, e.g. CI on a machine with a C compiler)", () => {
   it.runIf(process.env.QAT_REQUIRE_NATIVE === "1")("the addon is loaded", () => {
     expect(nativeStatus()).toMatch(/^loaded /);
-    expect(getBackend()).toBe(process.env.QAT_BACKEND || "native");
+    expect(listBackends()).toContain("native");
   });
 });
 
