@@ -30,6 +30,20 @@ export interface DynamicQConfigOptions {
   name?: string;
 }
 
+/**
+ * The options of a generated dynamicQConfig name (`dynamic-w4g32-lsq-pertoken`, …), so that
+ * quant.qconfigByName and QAT checkpoints find it again; null for other names.
+ */
+export function parseDynamicQConfigName(name: string): DynamicQConfigOptions | null {
+  const m = /^dynamic-w([2-8])(?:g(\d+))?(-asym)?(-lsq)?(-weightonly|-pertoken)?(-uint8|-int8)?$/.exec(name);
+  if (!m) return null;
+  const acts = m[5] === "-weightonly" ? "none" : m[5] === "-pertoken" ? "per_token" : "per_tensor";
+  return {
+    name, weightBits: Number(m[1]), groupSize: m[2] ? Number(m[2]) : "row", symmetric: !m[3], lsq: Boolean(m[4]), activations: acts,
+    ...(m[6] ? { activationDType: m[6].slice(1) as "uint8" | "int8" } : {}),
+  };
+}
+
 /** A qconfig for dynamic / weight-only quantization of Linear layers. */
 export function dynamicQConfig(o: DynamicQConfigOptions = {}): QConfig {
   const acts = o.activations ?? "per_tensor";
@@ -37,7 +51,8 @@ export function dynamicQConfig(o: DynamicQConfigOptions = {}): QConfig {
   const dtype = o.activationDType ?? (acts === "per_token" ? "int8" : "uint8");
   const wb = o.weightBits ?? 8;
   const gs = o.groupSize ?? "row";
-  const name = o.name ?? `dynamic-w${wb}${gs === "row" ? "" : `g${gs}`}${acts === "none" ? "-weightonly" : acts === "per_token" ? "-pertoken" : ""}`;
+  const dtypeTag = o.activationDType && o.activationDType !== (acts === "per_token" ? "int8" : "uint8") ? `-${o.activationDType}` : "";
+  const name = o.name ?? `dynamic-w${wb}${gs === "row" ? "" : `g${gs}`}${o.symmetric === false ? "-asym" : ""}${o.lsq ? "-lsq" : ""}${acts === "none" ? "-weightonly" : acts === "per_token" ? "-pertoken" : ""}${dtypeTag}`;
   // checks the options now rather than at the first layer
   new GroupwiseFakeQuantize({ bits: wb, groupSize: gs, symmetric: o.symmetric ?? true, scales: o.lsq ? "lsq" : "minmax" });
   const weight = (): Module => {

@@ -35,7 +35,7 @@ import { defaultFusedActFakeQuant, defaultFusedPerChannelWtFakeQuant } from "./f
 import { lsqActivationFakeQuant, lsqWeightFakeQuant } from "./lsq-presets.js";
 import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "./observer.js";
 import type { QConfig, WeightContext } from "./prepare.js";
-import { dynamicQConfig } from "./dynamic-qconfig.js";
+import { dynamicQConfig, parseDynamicQConfigName } from "./dynamic-qconfig.js";
 
 export interface QConfigOptions {
   /** 2–8 (default 8). */
@@ -136,12 +136,15 @@ export type QConfigPreset = keyof typeof qconfigs;
 
 /**
  * A preset by name, or a bit-width spec `w<bits>a<bits>` with optional `-lsq` (LSQ on weights
- * and activations), `-lsqw` (weights only) or `-lsqa`; unknown names list the choices.
+ * and activations), `-lsqw` (weights only) or `-lsqa`, or a dynamicQConfig name
+ * (`dynamic-w4g32-lsq-pertoken`); unknown names list the choices.
  */
 export function qconfigByName(name: string): QConfig {
   if (Object.prototype.hasOwnProperty.call(qconfigs, name)) return qconfigs[name as QConfigPreset];
+  const dyn = parseDynamicQConfigName(name);
+  if (dyn) return dynamicQConfig(dyn);
   const m = /^w([2-8])a([2-8])(-lsq(w|a)?)?$/.exec(name);
-  if (!m) throw new ValueError(`unknown qconfig '${name}'; choose one of ${Object.keys(qconfigs).join(", ")} or w<2-8>a<2-8>[-lsq|-lsqw|-lsqa]`);
+  if (!m) throw new ValueError(`unknown qconfig '${name}'; choose one of ${Object.keys(qconfigs).join(", ")}, w<2-8>a<2-8>[-lsq|-lsqw|-lsqa] or dynamic-w<2-8>[g<size>][-asym][-lsq][-weightonly|-pertoken]`);
   const lsq = m[3] !== undefined;
   return qconfigFor({
     name, weightBits: Number(m[1]), activationBits: Number(m[2]),

@@ -137,3 +137,19 @@ describe("the QAT schedule", () => {
     expect(inq.fake_quant_enabled.data[0]).toBe(1);
   });
 });
+
+describe("dynamic qconfig names", () => {
+  it("a generated dynamicQConfig name resolves again (qconfigByName, so QAT checkpoints reload); other names are refused", async () => {
+    const { qconfigByName } = await import("../../src/quant/qconfig.js");
+    const { parseDynamicQConfigName } = await import("../../src/quant/dynamic-qconfig.js");
+    for (const o of [{ weightBits: 4, groupSize: 32, lsq: true, activations: "per_token" as const }, { weightBits: 3, groupSize: 16 as const, symmetric: false, activations: "none" as const }, { weightBits: 8 }]) {
+      const name = dynamicQConfig(o).name;
+      const back = parseDynamicQConfigName(name)!;
+      expect(dynamicQConfig(back).name).toBe(name);
+      const w = qconfigByName(name).weight({ outChannels: 4 }) as GroupwiseFakeQuantize;
+      expect([w.bits, w.groupSizeOption, w.mode]).toEqual([o.weightBits, o.groupSize ?? "row", o.lsq ? "lsq" : "minmax"]);
+    }
+    expect(qconfigByName("int8DynActInt4Weight").name).toBe("int8DynActInt4Weight");
+    expect(() => qconfigByName("dynamic-w9")).toThrow(/dynamic-w<2-8>/);
+  });
+});
