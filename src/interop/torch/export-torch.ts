@@ -12,7 +12,7 @@
  *   data/               (option sampleData) the embedded Fashion-MNIST sample as IDX files
  * Every file is written atomically. Called by user code and `qat export-torch`.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { ValueError } from "../../tensor/errors.js";
 import { saveSafetensors, writeFileAtomic } from "../../nn/fs.js";
@@ -89,7 +89,7 @@ export function exportTorch(qm: QatModel, dir: string, opts: ExportTorchOptions 
   files.push("weights.safetensors");
   const recipe: TorchRecipe = {
     format: RECIPE_FORMAT,
-    sourceType: qm.module.typeName === "GraphModule" ? (qm.module as unknown as { sourceType: string }).sourceType : qm.module.typeName,
+    sourceType: (qm.module as unknown as { sourceType?: string }).sourceType ?? qm.module.typeName,
     prepared: { model: opts.model ?? null, description: qm.description, inputShape: qm.inputShape },
     schedule,
     step: opts.step ?? 0,
@@ -108,6 +108,5 @@ export function exportTorch(qm: QatModel, dir: string, opts: ExportTorchOptions 
       files.push(`data/${f}`);
     }
   }
-  if (!existsSync(path.join(dir, "model.py"))) throw new ValueError(`exportTorch: ${dir}/model.py was not written`);
   return { dir, files, recipe };
 }

@@ -18,7 +18,7 @@ export function pyNum(v: number): string {
   if (v === Infinity) return "math.inf";
   if (v === -Infinity) return "-math.inf";
   if (Number.isNaN(v)) return "math.nan";
-  return Number.isInteger(v) ? String(v) : String(v);
+  return String(v); // JS's shortest round-trip form; Python parses it to the same double
 }
 
 /** A JSON-like value as a Python literal. */
