@@ -35,7 +35,7 @@ describe("exportTorch code generation", () => {
   it("py-sources.ts is up to date with src/interop/torch/py/*.py", () => {
     const file = path.join(import.meta.dirname, "../../src/interop/torch/py-sources.ts");
     expect(readFileSync(file, "utf8")).toBe(render());
-    expect(Object.keys(PY_SOURCES).sort()).toEqual(["predict.py", "qat_layers.py", "qat_runtime.py", "train_ddp.py"]);
+    expect(Object.keys(PY_SOURCES).sort()).toEqual(["predict.py", "qat_io.py", "qat_layers.py", "qat_runtime.py", "train_ddp.py"]);
   });
 
   it("writes ResNet-20 as one forward line per graph node, with qat-ts's paths, and reads it back bit for bit", () => {

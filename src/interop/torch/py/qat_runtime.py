@@ -18,16 +18,15 @@ BN uses cross-rank batch statistics (all-reduced sums; torch 1.13's SyncBatchNor
 tensors). Also: the schedule, safetensors I/O without extra packages, a strict state load.
 Used by model.py, qat_layers.py, train_ddp.py and predict.py.
 """
-import json
 import math
-import os
 import re
 import struct
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
+
+from qat_io import load_safetensors, save_safetensors  # noqa: F401 (re-exported: rt.load_safetensors)
 
 SYNC = {"observers": True}
 
@@ -350,55 +349,7 @@ def frozen_bn_paths(model):
     return [n for n, m in model.named_modules() if getattr(m, "freeze_bn", False)]
 
 
-# ---------------------------------------------------------------- safetensors (no extra package)
-
-_DT = {"F32": torch.float32, "F64": torch.float64, "I32": torch.int32, "I64": torch.int64, "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "BOOL": torch.bool}
-_NAME = {v: k for k, v in _DT.items()}
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = header.pop("__metadata__", None) or {}
-    base = 8 + n
-    out = {}
-    for key, h in header.items():
-        if h["dtype"] not in _DT:
-            raise ValueError(f"{path}: tensor '{key}' has unsupported dtype {h['dtype']}")
-        a, b = h["data_offsets"]
-        dt = _DT[h["dtype"]]
-        if b == a:
-            out[key] = torch.zeros(h["shape"], dtype=dt)
-        else:
-            out[key] = torch.frombuffer(bytearray(data[base + a:base + b]), dtype=dt).reshape(h["shape"]).clone()
-    return out, meta
-
-
-def save_safetensors(path, tensors, meta=None):
-    """Writes atomically: a temporary file in the same directory, then os.replace."""
-    header, blobs, off = {}, [], 0
-    for key in sorted(tensors):
-        t = tensors[key].detach().contiguous().cpu()
-        raw = t.numpy().tobytes() if t.numel() else b""
-        header[key] = {"dtype": _NAME[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    if meta:
-        header["__metadata__"] = {k: str(v) for k, v in meta.items()}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
+# ---------------------------------------------------------------- state
 
 def load_state(model, tensors):
     """Strict load that accepts resized observer buffers (per-channel min/max, scale, zero point)."""
