@@ -170,7 +170,7 @@ function option(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-async function runPairedSuite(suite: PairedSuite, torch: () => Promise<TorchPeer | null>, threads: number[], rounds: number, backend?: string): Promise<string> {
+async function runPairedSuite(suite: PairedSuite, torch: () => Promise<TorchPeer | null>, threads: number[], rounds: number, backend?: string, title = suite.title): Promise<string> {
   const before = getBackend();
   const beforeThreads = getNumThreads();
   try {
@@ -182,7 +182,7 @@ async function runPairedSuite(suite: PairedSuite, torch: () => Promise<TorchPeer
     const peerName = suite.peer === "onnxruntime" ? "onnxruntime" : "PyTorch";
     const who = suite.peer === "onnxruntime" ? await onnxruntimeVersion() : peer ? peer.describe() : "PyTorch not available in this run";
     const after = suite.after?.(cases, run);
-    return `${who}\n\n${pairedTable(suite.title.split(" vs ")[0], peerName, cases, run)}${after ? `\n\n${after}` : ""}`;
+    return `${who}\n\n${pairedTable(title.split(" vs ")[0], peerName, cases, run)}${after ? `\n\n${after}` : ""}`;
   } finally {
     setBackend(before);
     setNumThreads(beforeThreads);
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
       const other = backend && !suite.backend ? backend : undefined;
       const title = other ? suite.title.replace("(wasm)", `(${other})`).replace("(wasm backend)", `(${other} backend)`) : suite.title;
       console.log(`\n## ${title}\n`);
-      const body = await runPairedSuite(suite, torch, threads, rounds, other);
+      const body = await runPairedSuite(suite, torch, threads, rounds, other, title);
       console.log(body);
       const command = `npm run bench -- --only ${suite.name}${rounds !== 3 ? ` --rounds ${rounds}` : ""}${other ? ` --backend ${other}` : ""}`;
       if (args.includes("--write")) writeBlock(other ? `${suite.name}-${other}` : suite.name, `### ${title}\n\n${date} · ${machine()} · \`${command}\`\n${body}`);
