@@ -5,9 +5,9 @@
  * order to PyTorch's: LSTM (i, o, f, c) → (i, f, g, o), GRU (z, r, h) → (r, z, n); B is
  * [Wb, Rb]; peepholes P are (i, o, f). Supported: direction forward / reverse / bidirectional,
  * layout 0 and 1, clip, GRU linear_before_reset 0 (ONNX's default) and 1 (PyTorch's),
- * initial_h / initial_c, sequence_lens equal to the sequence length. Not supported (a
- * NotSupportedError naming the node): activations other than the defaults, LSTM
- * input_forget, shorter sequence_lens. Each used output (Y, Y_h, Y_c) is its own step, as
+ * initial_h / initial_c, sequence_lens (per-element lengths: state kept and outputs zero past
+ * them). Not supported (a NotSupportedError naming the node): activations other than the
+ * defaults, LSTM input_forget. Each used output (Y, Y_h, Y_c) is its own step, as
  * for Split (import-build.ts): the recurrence runs once per used output. Registered in
  * onnx-ops.ts.
  */
@@ -65,7 +65,8 @@ const rnn = (kind: "LSTM" | "GRU"): Compiler => (c: OpContext) => {
     want(w, [dirs, gates * h, inSize], "W");
     want(r, [dirs, gates * h, h], "R");
     if (b) want(b, [dirs, 2 * gates * h], "B");
-    if (seqLens && intValues(seqLens, c.where).some((v) => v !== steps)) throw new NotSupportedError(`${c.where}: sequence_lens shorter than the sequence (${steps}) are not supported`);
+    const lengths = seqLens ? intValues(seqLens, c.where) : null;
+    if (lengths && (lengths.length !== batch || lengths.some((v) => v < 0 || v > steps))) throw new ShapeError(`${c.where}: sequence_lens must hold ${batch} lengths in [0, ${steps}], got [${lengths.join(", ")}]`);
     const state = (t: Tensor | null, what: string): Tensor => {
       if (!t) return zeros([dirs, batch, h], { dtype: x.dtype });
       const s = layout === 1 ? transpose(t, 0, 1) : t;
@@ -89,12 +90,12 @@ const rnn = (kind: "LSTM" | "GRU"): Compiler => (c: OpContext) => {
       if (kind === "LSTM") {
         const pd = p ? dir(p, d) : null;
         const peepholes = pd ? { i: slice(pd, 0, 0, h), o: slice(pd, 0, h, 2 * h), f: slice(pd, 0, 2 * h, 3 * h) } : null;
-        const res = lstmSequence(x, dir(h0, d), dir(c0!, d), weights, reverse, { peepholes, clip: clipAttr });
+        const res = lstmSequence(x, dir(h0, d), dir(c0!, d), weights, reverse, { peepholes, clip: clipAttr, lengths });
         ys.push(res.y);
         hs.push(res.h);
         cs.push(res.c);
       } else {
-        const res = gruSequence(x, dir(h0, d), weights, reverse, { linearBeforeReset: lbr, clip: clipAttr });
+        const res = gruSequence(x, dir(h0, d), weights, reverse, { linearBeforeReset: lbr, clip: clipAttr, lengths });
         ys.push(res.y);
         hs.push(res.h);
       }

@@ -10,13 +10,14 @@
  *         n = tanh(Wn·x + bn + Rn·(r⊙h) + rbn)        (ONNX's default, linear_before_reset = 0)
  *         h' = (1 − z)⊙n + z⊙h
  *
- * Peepholes and the pre-activation clip exist for ONNX import (src/onnx/onnx-ops-rnn.ts).
+ * Peepholes, the pre-activation clip and per-element sequence lengths exist for ONNX import
+ * (src/onnx/onnx-ops-rnn.ts).
  * Called by nn.LSTM / nn.GRU (src/nn/layers/rnn.ts) and the ONNX importer.
  */
 import { ShapeError, fmtShape } from "../tensor/errors.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
 import { add, mul, sub } from "./binary.js";
-import { reshape, slice, stack } from "./layout.js";
+import { cast, reshape, slice, stack } from "./layout.js";
 import { linear } from "./matmul.js";
 import { clamp, sigmoid, tanh } from "./unary.js";
 
@@ -29,17 +30,35 @@ export interface RnnWeights {
   bhh?: Tensor | null;
 }
 
+/**
+ * Per batch element, how many timesteps are real (ONNX sequence_lens): from its length on an
+ * element keeps its state and its outputs are zero. A reversed pass starts at length − 1.
+ */
+export type SequenceLengths = readonly number[] | null | undefined;
+
+/** [B, 1] mask: 1 where timestep t is inside the element's length. */
+function activeMask(lengths: SequenceLengths, t: number, like: Tensor): Tensor | null {
+  if (!lengths) return null;
+  const m = new Float64Array(lengths.length).map((_, b) => (t < lengths[b] ? 1 : 0));
+  return cast(new Tensor(m, [lengths.length, 1]), like.dtype);
+}
+
+/** m ? next : prev, elementwise over the batch (m null: next). */
+const keep = (m: Tensor | null, next: Tensor, prev: Tensor): Tensor => (m ? add(mul(m, next), mul(sub(1, m), prev)) : next);
+
 export interface LstmOptions {
   /** Peephole weights [H] each (ONNX P = [i, o, f]). */
   peepholes?: { i: Tensor; f: Tensor; o: Tensor } | null;
   /** Clip gate pre-activations to [−clip, clip] (ONNX `clip`). */
   clip?: number;
+  lengths?: SequenceLengths;
 }
 
 export interface GruOptions {
   /** PyTorch's form (true, the default) or ONNX's default (false). */
   linearBeforeReset?: boolean;
   clip?: number;
+  lengths?: SequenceLengths;
 }
 
 /** Timestep t of [T, B, F] → [B, F]. */
@@ -75,11 +94,13 @@ export function lstmSequence(x: Tensor, h0: Tensor, c0: Tensor, w: RnnWeights, r
     const i = sigmoid(clipped(zi, opts.clip));
     const f = sigmoid(clipped(zf, opts.clip));
     const g = tanh(clipped(gate(z, 2, hs), opts.clip));
-    c = add(mul(f, c), mul(i, g));
+    const cNext = add(mul(f, c), mul(i, g));
     let zo = gate(z, 3, hs);
-    if (p) zo = add(zo, mul(p.o, c));
-    h = mul(sigmoid(clipped(zo, opts.clip)), tanh(c));
-    ys[t] = h;
+    if (p) zo = add(zo, mul(p.o, cNext));
+    const hNext = mul(sigmoid(clipped(zo, opts.clip)), tanh(cNext));
+    const m = activeMask(opts.lengths, t, x);
+    [h, c] = [keep(m, hNext, h), keep(m, cNext, c)];
+    ys[t] = m ? mul(m, hNext) : hNext;
   }
   return { y: stack(ys, 0), h, c };
 }
@@ -103,8 +124,10 @@ export function gruSequence(x: Tensor, h0: Tensor, w: RnnWeights, reverse = fals
     const z = sigmoid(clipped(slice(rz, -1, hs, 2 * hs), opts.clip));
     const hn = lbr ? mul(r, linear(h, whhN, rbn)) : linear(mul(r, h), whhN, rbn);
     const n = tanh(clipped(add(slice(xt, -1, 2 * hs, 3 * hs), hn), opts.clip));
-    h = add(mul(sub(1, z), n), mul(z, h));
-    ys[t] = h;
+    const hNext = add(mul(sub(1, z), n), mul(z, h));
+    const m = activeMask(opts.lengths, t, x);
+    h = keep(m, hNext, h);
+    ys[t] = m ? mul(m, hNext) : hNext;
   }
   return { y: stack(ys, 0), h };
 }

@@ -108,6 +108,14 @@ describe("recurrence gradients (float64 central differences)", () => {
       return add(sum(mul(r.y, r.y)), sum(r.c));
     }, [leaf([T, B, I]), leaf([B, H]), leaf([B, H]), leaf([4 * H, I], 0.5), leaf([4 * H, H], 0.5), leaf([4 * H]), leaf([H])]);
   });
+  it("LSTM and GRU with per-element lengths (reversed): state and outputs masked, gradients exact", () => {
+    expectGrad((x, h, c, wih, whh) => {
+      const r = lstmSequence(x, h, c, { wih, whh }, true, { lengths: [3, 1] });
+      return add(sum(mul(r.y, r.y)), sum(r.h));
+    }, [leaf([T, B, I]), leaf([B, H]), leaf([B, H]), leaf([4 * H, I], 0.5), leaf([4 * H, H], 0.5)]);
+    expectGrad((x, h, wih, whh) => sum(mul(gruSequence(x, h, { wih, whh }, false, { lengths: [2, 0] }).y, 1.5)),
+      [leaf([T, B, I]), leaf([B, H]), leaf([3 * H, I], 0.5), leaf([3 * H, H], 0.5)]);
+  });
   for (const lbr of [true, false]) {
     it(`GRU (linearBeforeReset ${lbr}), reversed`, () => {
       expectGrad((x, h, wih, whh, bi, bh) => sum(mul(gruSequence(x, h, { wih, whh, bih: bi, bhh: bh }, true, { linearBeforeReset: lbr }).y, 1.5)),

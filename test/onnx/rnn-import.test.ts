@@ -3,7 +3,8 @@
  * LSTM + Linear; gru.onnx — batch_first GRU + Linear; from scripts/golden/rnn.py) import,
  * equal PyTorch's outputs and onnxruntime's, and train (gradients reach W, R and B of every
  * recurrent node); re-exported they still run in onnxruntime. nn.LSTM / nn.GRU export to ONNX
- * LSTM / GRU nodes (opset 14) that onnxruntime runs to our forward's values.
+ * LSTM / GRU nodes (opset 14) that onnxruntime runs to our forward's values. Hand-built LSTM / GRU
+ * nodes with sequence_lens, both directions and an initial state equal onnxruntime on every output.
  */
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
@@ -15,7 +16,7 @@ import { manualSeed } from "../../src/tensor/random.js";
 import { NotSupportedError } from "../../src/tensor/errors.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import * as nn from "../../src/nn/index.js";
-import { exportModel, importModel, OnnxModule, OnnxOp } from "../../src/onnx/index.js";
+import { DataType, attr, encodeModel, exportModel, floatTensorProto, importModel, makeModel, makeNode, makeValueInfo, OnnxModule, OnnxOp } from "../../src/onnx/index.js";
 import { expectClose } from "../core/helpers.js";
 import { fromGolden, goldenPath, readGolden, type GoldenTensor } from "../nn/golden.js";
 import { loadOrt, runOrt } from "./helpers.js";
@@ -66,6 +67,41 @@ describe("ONNX LSTM / GRU", () => {
       const x = fromGolden(doc[name].x);
       const out = await runOrt(ort!, exportModel(m, { example: x, opset: 14 }), x);
       expectClose(out.data, doc[name].y.data, 1e-5, 1e-4);
+    });
+  }
+
+  for (const kind of ["LSTM", "GRU"] as const) {
+    itOrt(`${kind} node with sequence_lens, bidirectional, initial state: Y, Y_h${kind === "LSTM" ? ", Y_c" : ""} equal onnxruntime`, async () => {
+      manualSeed(12);
+      const [T, B, I, H, G] = [4, 3, 2, 3, kind === "LSTM" ? 4 : 3];
+      const rnd = (name: string, shape: number[]) => floatTensorProto(name, Array.from(randn(shape).data, (v) => 0.5 * v), shape);
+      const inits = [rnd("W", [2, G * H, I]), rnd("R", [2, G * H, H]), rnd("B", [2, 2 * G * H]), rnd("h0", [2, B, H]),
+        { name: "lens", dims: [B], dataType: DataType.INT32, int32Data: [4, 2, 1] }];
+      const ins = ["X", "W", "R", "B", "lens", "h0"];
+      const outs = ["Y", "Y_h"];
+      if (kind === "LSTM") {
+        inits.push(rnd("c0", [2, B, H]));
+        ins.push("c0");
+        outs.push("Y_c");
+      }
+      const attributes = [attr.int("hidden_size", H), attr.string("direction", "bidirectional")];
+      if (kind === "GRU") attributes.push(attr.int("linear_before_reset", 1));
+      const bytes = encodeModel(makeModel({
+        name: "seq", initializer: inits, node: [makeNode(kind, ins, outs, { attributes })],
+        input: [makeValueInfo("X", DataType.FLOAT, [T, B, I])], output: outs.map((o) => ({ name: o, type: { tensorType: { elemType: DataType.FLOAT } } })),
+      }, { opset: 14 }));
+      const m = importModel(bytes) as OnnxModule;
+      const x = randn([T, B, I]);
+      const ours = m.forwardAll(x);
+      const session = await ort!.InferenceSession.create(bytes);
+      const res = await session.run({ X: new ort!.Tensor("float32", x.toFloat32Array(), [T, B, I]) });
+      outs.forEach((o, k) => {
+        expect(ours[k].shape, o).toEqual([...res[o].dims]);
+        expectClose(ours[k].data, res[o].data as Float32Array, 1e-5, 1e-4);
+      });
+      await session.release();
+      // Past its length an element's outputs are zero.
+      expect(Array.from(ours[0].data.slice(3 * 2 * B * H, 4 * 2 * B * H)).filter((_, j) => Math.floor(j / H) % B !== 0).every((v) => v === 0)).toBe(true);
     });
   }
 
