@@ -9,9 +9,10 @@
  *
  * Inputs: src/, assembly/, native/, scripts/build-*.mjs, tsconfig*.json, package.json. The
  * stamp dist/.build-stamp is written after a successful build; QAT_FORCE_BUILD=1 always builds.
+ * Either way dist/cli/main.js (the `qat` bin) is left executable.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -40,3 +41,7 @@ if (process.env.QAT_FORCE_BUILD !== "1" && stampTime > 0 && changed.length === 0
   if (r.status !== 0) process.exit(r.status ?? 1);
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
+// The bin must be executable: tsc writes it 0644, and npm sets the mode only when it links the
+// bin (a later rebuild of a fresh clone at a path npx has cached would leave it 0644).
+const bin = path.join(root, "dist", "cli", "main.js");
+if (existsSync(bin)) chmodSync(bin, 0o755);
