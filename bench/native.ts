@@ -146,11 +146,33 @@ export function cases(): Case[] {
 
 const value = (c: Case, seconds: number) => (c.unit === "ms" ? seconds * 1e3 : c.work / seconds / 1e9);
 
+/**
+ * Seconds of process CPU time per call (user + system, all threads; the kernels run on one):
+ * on a loaded machine, wall time includes the time other jobs held the core, CPU time does not.
+ */
+function cpuSeconds(fn: () => void, minTime = 0.2): number {
+  fn();
+  const u0 = process.cpuUsage(), t0 = performance.now();
+  let n = 0;
+  while (n < 3 || performance.now() - t0 < minTime * 1e3) {
+    fn();
+    n++;
+  }
+  const u = process.cpuUsage(u0);
+  return (u.user + u.system) / 1e6 / n;
+}
+
 /** Rows for bench/run.ts: per case, native, wasm and native ÷ wasm (throughput) or wasm ÷ native (time). */
 export const NATIVE_ROWS: { key: string; label: string; unit: string }[] = [
   ...["256", "512", "1024"].flatMap((s) => [
     { key: `sgemm_${s}_native`, label: `f32 GEMM ${s}³, native (target ≥ 80)`, unit: "GFLOP/s" },
     { key: `sgemm_${s}_wasm`, label: `f32 GEMM ${s}³, wasm`, unit: "GFLOP/s" },
+  ]),
+  ...["256", "512", "1024"].flatMap((s) => [
+    { key: `sgemm_${s}_native_cpu`, label: `f32 GEMM ${s}³, native, per CPU-second (load-robust)`, unit: "GFLOP/s" },
+    { key: `sgemm_${s}_wasm_cpu`, label: `f32 GEMM ${s}³, wasm, per CPU-second`, unit: "GFLOP/s" },
+    { key: `igemm_${s}_native_cpu`, label: `int8 GEMM ${s}³, native, per CPU-second`, unit: "GMAC/s" },
+    { key: `igemm_${s}_wasm_cpu`, label: `int8 GEMM ${s}³, wasm, per CPU-second`, unit: "GMAC/s" },
   ]),
   ...["smallcnn_conv2_b64", "resnet20_16x16_b32", "resnet20_64x64_b32"].flatMap((s) => [
     { key: `conv_${s}_fwd_bwd_native`, label: `conv2d fwd + both bwd, ${s}, native`, unit: "ms" },
@@ -180,17 +202,24 @@ export function benchNative(rounds = 5): Record<string, number> {
     setNumThreads(1);
     workersReadySync();
     const list = cases();
-    const per: Record<string, { native: number[]; wasm: number[] }> = {};
+    const per: Record<string, Record<"native" | "wasm" | "native_cpu" | "wasm_cpu", number[]>> = {};
     for (let r = 0; r < rounds; r++) {
       for (const c of list) {
-        const p = (per[c.key] ??= { native: [], wasm: [] });
+        const p = (per[c.key] ??= { native: [], wasm: [], native_cpu: [], wasm_cpu: [] });
         const sides: ["native" | "wasm", () => void][] = r % 2 ? [["wasm", c.wasm], ["native", c.native]] : [["native", c.native], ["wasm", c.wasm]];
-        for (const [side, fn] of sides) p[side].push(value(c, timeit(fn, 0.2, 3)));
+        for (const [side, fn] of sides) {
+          p[side].push(value(c, timeit(fn, 0.2, 3)));
+          if (c.key.includes("gemm_")) p[`${side}_cpu`].push(value(c, cpuSeconds(fn)));
+        }
       }
     }
     for (const c of list) {
       out[`${c.key}_native`] = median(per[c.key].native);
       out[`${c.key}_wasm`] = median(per[c.key].wasm);
+      if (per[c.key].native_cpu.length) {
+        out[`${c.key}_native_cpu`] = median(per[c.key].native_cpu);
+        out[`${c.key}_wasm_cpu`] = median(per[c.key].wasm_cpu);
+      }
     }
     out.isa_avx2 = nativeIsa() === "avx2-fma" ? 1 : 0;
     out.load = os.loadavg()[0];
