@@ -22,7 +22,7 @@ import { defaultHistogramFakeQuant } from "../../src/quant/fake-quantize-default
 import { exportTorch, importTorch, pyPath } from "../../src/interop/torch/index.js";
 import { PY_SOURCES } from "../../src/interop/torch/py-sources.js";
 import { render } from "../../scripts/gen-torch-py.mjs";
-import { ResidualConcatNet } from "../graph/models.js";
+import { ResidualConcatNet, TwoInputNet } from "../graph/models.js";
 import { stateDiff, tempDir } from "./torch-helpers.js";
 
 class TanhHead extends ResidualConcatNet {
@@ -88,6 +88,11 @@ describe("exportTorch code generation", () => {
     expect(() => exportTorch(qm, dir)).toThrow(NotSupportedError);
     expect(() => exportTorch(qm, dir)).toThrow(/graph node 'tanh' calls op 'tanh'/);
     expect(() => readFileSync(path.join(dir, "model.py"))).toThrow();
+  });
+
+  it("refuses a parameter read inside forward (get_attr), naming the node", () => {
+    const qm = prepareQat(new TwoInputNet(), { qconfig: qconfigs.x86, example: [randn([2, 6]), randn([2, 4])] });
+    expect(() => exportTorch(qm, tempDir("getattr"))).toThrow(/graph node '\w+' \(get_attr w\) reads a tensor inside forward/);
   });
 
   it("refuses a quantizer it cannot write, naming it", () => {

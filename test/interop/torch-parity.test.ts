@@ -1,6 +1,6 @@
 /**
  * The exported PyTorch model computes what qat-ts computes, before any training (issue 21):
- * SmallCNN (x86, onnxruntime and two LSQ presets), ResNet-20, MobileNetV2-small and a user model with a functional residual add + concat + max pool +
+ * SmallCNN (x86, x86 with BN frozen — model.py's FROZEN_BN —, onnxruntime and two LSQ presets), ResNet-20, MobileNetV2-small and a user model with a functional residual add + concat + max pool +
  * reshape, after a few qat-ts QAT steps (so scales, BN statistics and weights are not initial),
  * run by predict.py in Debian's torch 1.13.
  *  - eval forward with observers frozen: outputs within 1 output quantum, ≥ 95 % bit-identical
@@ -31,7 +31,7 @@ import { manualSeed } from "../../src/tensor/random.js";
 import { randn } from "../../src/tensor/creation.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import { SGD } from "../../src/optim/sgd.js";
-import { disableObserver, prepareQat, qconfigByName, type QatModel } from "../../src/quant/index.js";
+import { disableObserver, freezeBnStats, prepareQat, qconfigByName, type QatModel } from "../../src/quant/index.js";
 import { exportTorch } from "../../src/interop/torch/index.js";
 import { ResidualConcatNet } from "../graph/models.js";
 import { inQuanta, runPy, stateDiff, stateRelDiff, tempDir, top1, torchUnavailable } from "./torch-helpers.js";
@@ -39,9 +39,12 @@ import { inQuanta, runPy, stateDiff, stateRelDiff, tempDir, top1, torchUnavailab
 const why = torchUnavailable();
 if (why) console.warn(`[torch parity] skipped: ${why}`);
 
+/** `<preset>+frozen-bn`: the preset, with BN statistics frozen after the steps. */
+const presetOf = (qc: string) => qc.replace("+frozen-bn", "");
+
 function trained(make: () => Module, qconfig: string, shape: number[]): QatModel {
   manualSeed(3);
-  const qm = prepareQat(make(), { qconfig: qconfigByName(qconfig), example: randn([2, ...shape.slice(1)]) });
+  const qm = prepareQat(make(), { qconfig: qconfigByName(presetOf(qconfig)), example: randn([2, ...shape.slice(1)]) });
   qm.train();
   const opt = new SGD(qm.parameters(), { lr: 0.01, momentum: 0.9 });
   for (let s = 0; s < 3; s++) {
@@ -49,6 +52,7 @@ function trained(make: () => Module, qconfig: string, shape: number[]): QatModel
     qm.forward(randn([8, ...shape.slice(1)])).square().mean().backward();
     opt.step();
   }
+  if (qconfig.endsWith("+frozen-bn")) freezeBnStats(qm);
   return qm;
 }
 
@@ -61,6 +65,7 @@ const outScale = (qm: QatModel): number => {
 /** name, model, qconfig, input shape, [eval, train] bounds in output quanta (null: logged only), how importTorch rebuilds it */
 const cases: [string, () => Module, string, number[], [number, number | null], { model: { zoo: string } } | { rebuild: () => Module }][] = [
   ["SmallCNN (x86: fused moving-average fake-quant)", () => buildModel({ zoo: "smallCnn" }), "x86", [1, 1, 28, 28], [1, 1], { model: { zoo: "smallCnn" } }],
+  ["SmallCNN (x86) with BN frozen: the folded form in training mode too", () => buildModel({ zoo: "smallCnn" }), "x86+frozen-bn", [1, 1, 28, 28], [1, 1], { model: { zoo: "smallCnn" } }],
   ["SmallCNN (onnxruntime: FakeQuantize + moving-average observers)", () => buildModel({ zoo: "smallCnn" }), "onnxruntime", [1, 1, 28, 28], [1, 1], { model: { zoo: "smallCnn" } }],
   ["SmallCNN (w4a8: 4-bit LSQ weights)", () => buildModel({ zoo: "smallCnn" }), "w4a8", [1, 1, 28, 28], [1, 1], { model: { zoo: "smallCnn" } }],
   ["SmallCNN (w8a8-lsq: LSQ weights and LSQ+ activations)", () => buildModel({ zoo: "smallCnn" }), "w8a8-lsq", [1, 1, 28, 28], [1, 1], { model: { zoo: "smallCnn" } }],
@@ -83,8 +88,9 @@ describe.skipIf(why !== "")("exportTorch: the PyTorch model computes what qat-ts
       for (const mode of ["frozen", "eval", "train"] as const) {
         // the same forward in qat-ts, on the exported state (a fresh prepare of the same model +
         // the state; importTorch is checked in torch-codegen.test.ts and torch-ddp.test.ts)
-        const ours = prepareQat("rebuild" in src ? src.rebuild() : make(), { qconfig: qconfigByName(qc), example: randn([2, ...shape.slice(1)]) });
+        const ours = prepareQat("rebuild" in src ? src.rebuild() : make(), { qconfig: qconfigByName(presetOf(qc)), example: randn([2, ...shape.slice(1)]) });
         ours.loadStateDict(reference);
+        if (qc.endsWith("+frozen-bn")) freezeBnStats(ours);
         expect(stateDiff(reference, ours.stateDict())).toEqual([]);
         ours.train(mode === "train");
         if (mode === "frozen") disableObserver(ours);
