@@ -41,9 +41,10 @@ describe("qat export-torch / import-torch", () => {
     const exp = await cli(["export-torch", "--from", run, "--out", path.join(root, "torch"), "--freeze-bn-step", "200", "--lr", "0.01", "--json"]);
     expect(exp.err).toBe("");
     expect(exp.code).toBe(0);
-    const r = JSON.parse(exp.out) as { files: string[]; model: string; run: string };
+    const r = JSON.parse(exp.out) as { files: string[]; model: string; run: string; runLocal: string };
     expect(r.model).toBe("smallCnn");
     expect(r.run).toContain("torchrun --nproc_per_node 2 train_ddp.py");
+    expect(r.runLocal).toContain("python3 train_ddp.py --nproc 2");
     const recipe = JSON.parse(readFileSync(path.join(root, "torch", "recipe.json"), "utf8"));
     expect(recipe).toMatchObject({ schedule: { freezeBnStep: 200 }, train: { lr: 0.01, batchSize: 64 } });
     const imp = await cli(["import-torch", "--from", path.join(root, "torch"), "--out", path.join(root, "back"), "--json"]);

@@ -9,7 +9,7 @@
  *  - imported fake-quant ≡ PyTorch's outputs (≤ 1 quantum, ≥ 95 % identical, top-1 equal);
  *    its Int8Model ≡ fake-quant ≡ onnxruntime on the QDQ export (±1 quantum on ≥ 99.9 %, top-1);
  *  - train_ddp.py --resume continues from the checkpoint (step 50 → 60);
- *  - 2 ranks × 32 images equal 1 process × 64 (the same images, --no-shuffle) after a step: the
+ *  - 2 ranks (started by `train_ddp.py --nproc 2`) × 32 images equal 1 process × 64 (the same images, --no-shuffle) after a step: the
  *    input observer bit for bit, every other state tensor within 1e-3 of its largest value
  *    (measured 8.8e-5: float rounding of the cross-rank BN statistics and averaged gradients).
  * Skips with a printed reason when /usr/bin/python3 cannot import torch.
@@ -117,7 +117,7 @@ describe.skipIf(why !== "")("torchrun / DDP round trip", () => {
     exportTorch(qm, dir, { model: { zoo: "smallCnn" }, train: { lr: 0.02, batchSize: 64 }, sampleData: true });
     const common = ["--data", "data", "--steps", "2", "--subset", "512", "--no-shuffle", "--dump-rank-states"];
     runPy(dir, ["train_ddp.py", ...common, "--batch-size", "64", "--out", "one"]);
-    torchrun(dir, 2, [...common, "--batch-size", "32", "--out", "two"]);
+    runPy(dir, ["train_ddp.py", "--nproc", "2", ...common, "--batch-size", "32", "--out", "two"]); // the script's own launcher this time
     const one = loadSafetensors(path.join(dir, "one", "rank0.safetensors"));
     const two = loadSafetensors(path.join(dir, "two", "rank0.safetensors"));
     expect(stateDiff(one, two, (k) => k.startsWith("quant."))).toEqual([]);

@@ -47,7 +47,9 @@ export function exportTorchCommand(o: ExportTorchCliOptions) {
     sampleData: o.sampleData === true,
   });
   const data = o.sampleData ? "data" : "/usr/share/datasets/fashion-mnist";
-  return { dir: r.dir, from: file, files: r.files, model: spec?.zoo ?? null, run: `cd ${r.dir} && torchrun --nproc_per_node 2 train_ddp.py --data ${data} --steps 300` };
+  const args = `--data ${data} --steps 300`;
+  // runLocal: train_ddp.py starts the ranks itself (torch 1.13's torchrun fails under Python 3.11 without --redirects/--tee, docs/SCALING.md)
+  return { dir: r.dir, from: file, files: r.files, model: spec?.zoo ?? null, run: `cd ${r.dir} && torchrun --nproc_per_node 2 train_ddp.py ${args}`, runLocal: `cd ${r.dir} && python3 train_ddp.py --nproc 2 ${args}` };
 }
 
 export function importTorchCommand(o: GlobalOptions & { from: string; out: string }) {
@@ -87,7 +89,7 @@ export function registerTorchCommands(p: Command): void {
     .option("--weight-decay <x>", "weight decay", "0").option("--batch-size <n>", "global batch size the learning rate is for", "64")
     .option("--sample-data", "also write the embedded Fashion-MNIST sample as IDX files under <out>/data")
     .addHelpText("after", "\nExample:\n  qat export-torch --from runs/qat --out runs/torch --freeze-bn-step 200 --freeze-observer-step 250\n  cd runs/torch && torchrun --nproc_per_node 2 train_ddp.py --data /usr/share/datasets/fashion-mnist --steps 300\n")
-    .action(action(exportTorchCommand, (r: { dir: string; files: string[]; run: string }) => `PyTorch project → ${r.dir} (${r.files.length} files)\nnext: ${r.run}`));
+    .action(action(exportTorchCommand, (r: { dir: string; files: string[]; run: string; runLocal: string }) => `PyTorch project → ${r.dir} (${r.files.length} files)\nnext: ${r.run}\n  or: ${r.runLocal}`));
   base(p.command("import-torch").description("read a trained export-torch project back into a QAT run directory (then convert, export, inspect, report)"))
     .option("--from <dir>", "project directory written by export-torch (its checkpoint.safetensors, else weights.safetensors)").option("--out <dir>", "run directory", "runs/import-torch")
     .addHelpText("after", "\nExample:\n  qat import-torch --from runs/torch --out runs/qat-torch && qat convert --from runs/qat-torch --out runs/convert\n")

@@ -1,6 +1,7 @@
 """QAT fine-tuning of the exported model with DistributedDataParallel (written by qat-ts exportTorch).
 
     torchrun --nproc_per_node 2 train_ddp.py --data /usr/share/datasets/fashion-mnist --steps 300
+    python3 train_ddp.py --nproc 2 --data /usr/share/datasets/fashion-mnist --steps 300   # starts the ranks itself
     python3 train_ddp.py --data data --steps 300          # one process
 
 gloo on CPU, NCCL when CUDA is present. Each rank reads its share of the training set
@@ -16,7 +17,10 @@ import argparse
 import gzip
 import json
 import os
+import socket
 import struct
+import subprocess
+import sys
 import time
 
 import torch
@@ -74,6 +78,20 @@ def evaluate(model, data):
     return correct / len(data)
 
 
+def launch(n):
+    """What torchrun does on one machine: n copies of this script with RANK, WORLD_SIZE, LOCAL_RANK
+    and a free MASTER_PORT; exits with the first failure."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(n), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    procs = [subprocess.Popen([sys.executable] + sys.argv, env=dict(base, RANK=str(r), LOCAL_RANK=str(r))) for r in range(n)]
+    codes = [p.wait() for p in procs]
+    bad = [c for c in codes if c != 0]
+    if bad:
+        raise SystemExit(f"train_ddp.py: a rank failed (exit codes {codes})")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="folder with the Fashion-MNIST IDX files (raw or .gz)")
@@ -89,7 +107,10 @@ def main():
     p.add_argument("--no-sync-observers", action="store_true", help="keep each rank's observer statistics local (for comparison)")
     p.add_argument("--no-shuffle", action="store_true", help="read the training set in order (rank r takes images r, r+N, ...: the global batch is one process's)")
     p.add_argument("--dump-rank-states", action="store_true", help="each rank writes rank<r>.safetensors at the end (tests)")
+    p.add_argument("--nproc", type=int, default=1, help="start this many ranks on this machine (instead of torchrun)")
     a = p.parse_args()
+    if a.nproc > 1 and "RANK" not in os.environ:
+        return launch(a.nproc)
 
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(HERE, "recipe.json")) as f:
