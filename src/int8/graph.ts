@@ -122,10 +122,18 @@ export interface RequantizeNode extends NodeBase {
   factor?: number;
 }
 
-/** An 8-bit elementwise function tabulated at conversion (Sigmoid); exported as that op. */
+/** Elementwise functions an Int8Model computes as a 256-entry table (LutNode.fn). */
+export type LutFunction = "sigmoid" | "tanh" | "gelu" | "gelu_tanh";
+export const LUT_FUNCTIONS: readonly LutFunction[] = ["sigmoid", "tanh", "gelu", "gelu_tanh"];
+
+/**
+ * An 8-bit elementwise function tabulated at conversion: table[q − qmin] = Q_y(f(DQ_x(q))), the
+ * float island's exact result for each of the 256 inputs, looked up with integers only
+ * (TFLite's int8 logistic / tanh / GELU do the same). Exported as that op between DQ and Q.
+ */
 export interface LutNode extends NodeBase {
   op: "lut";
-  fn: "sigmoid";
+  fn: LutFunction;
   /** Tensor key of the int32[256] table: output by input value − qmin. */
   table: string;
   /** The output range the table was clamped to (exported as an integer Clip when narrower). */

@@ -11,7 +11,7 @@
  * Called by Int8Model.decode (every loaded file) and usable on in-memory graphs by anyone.
  */
 import { FormatError } from "../tensor/errors.js";
-import type { Int8Graph, Int8Node, QParams, ValueInfo } from "./graph.js";
+import { type Int8Graph, type Int8Node, LUT_FUNCTIONS, type QParams, type ValueInfo } from "./graph.js";
 import { dynamicLinear, linearNBits } from "./validate-dynamic.js";
 
 /** The tensor table of an Int8Model: key → int8 weights or int32 biases/multipliers/tables. */
@@ -222,7 +222,7 @@ const requantize: Rule<"requantize"> = (c) => {
 };
 
 const lut: Rule<"lut"> = (c) => {
-  if (c.node.fn !== "sigmoid") c.fail("fn", `must be 'sigmoid', got ${fmt(c.node.fn)}`);
+  if (!LUT_FUNCTIONS.includes(c.node.fn)) c.fail("fn", `must be one of ${LUT_FUNCTIONS.join(", ")}, got ${fmt(c.node.fn)}`);
   clampOf(c, c.node.clamp);
   const table = c.tensor("table", c.node.table, "int32", 256);
   const [lo, hi] = dtypeRange(c.output.q.dtype);

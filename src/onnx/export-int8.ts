@@ -256,6 +256,16 @@ export function emitRowsGemm(em: QuantEmitter, n: LinearNode, x: string, y: stri
   ctx.addNode("Reshape", [y2d, ctx.constant(int64TensorProto(`${n.name}.out_shape`, back))], [y], { name: `${n.name}/Reshape_out` });
 }
 
+/** The float function of a table node on a float input (Sigmoid, Tanh, or GELU through the float exporter's rule). */
+export function emitLutFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "lut" }>, x: string, y: string): void {
+  if (n.fn === "sigmoid" || n.fn === "tanh") return void em.ctx.addNode(n.fn === "sigmoid" ? "Sigmoid" : "Tanh", [x], [y], { name: n.name });
+  const id = -1 - em.islandCount++;
+  const shape = [...em.value(n.output).shape];
+  const call = new FunctionCall("gelu", [{ input: 0 }, n.fn === "gelu_tanh" ? "tanh" : "none"]);
+  exportFloatCall(em.ctx, { path: n.name, module: call, inputs: [x], inputShapes: [shape], output: id, outputShape: shape });
+  em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
+}
+
 /** A slice node as ONNX Slice (starts / ends / axes / steps as int64 inputs, opset ≥ 10). */
 export function emitSlice(em: QuantEmitter, x: string, n: Extract<Int8Node, { op: "slice" }>, y: string): void {
   const c = (what: string, v: number) => em.ctx.constant(int64TensorProto(`${n.name}.${what}`, [v]));

@@ -16,7 +16,7 @@
  *   float Clip before the Q does it instead (exact up to float rounding at the bounds).
  * - MaxPool / Flatten keep their input's parameters (onnxruntime drops their Q/DQ);
  *   requantize is DQ→Q with the new parameters; avgpool2d is AveragePool → Q(Sx) → requantize;
- *   a table (lut) node is its float function (Sigmoid) between DQ and Q.
+ *   a table (lut) node is its float function (Sigmoid, Tanh, GELU's Erf form) between DQ and Q.
  * - At opset ≥ 21 a conv / linear whose weightBits ≤ 4 and whose weights (and zero points) all
  *   lie in [-8, 7] stores them as packed INT4 (DequantizeLinear reads int4 from opset 21);
  *   below 21 they stay int8, numerically identical.
@@ -25,7 +25,7 @@
 import type { Int8Node } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
-import { type QuantEmitter, convAttributes, emitFlatten, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
+import { type QuantEmitter, convAttributes, emitFlatten, emitLutFloat, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
 
 interface Source {
   /** Float tensor whose QuantizeLinear gives the value. */
@@ -153,7 +153,7 @@ class QdqWriter {
       }
       case "lut": {
         const y = this.out(n);
-        ctx.addNode("Sigmoid", [this.dq(n.inputs[0], n.name)], [y], { name: n.name });
+        emitLutFloat(this.em, n, this.dq(n.inputs[0], n.name), y);
         return this.setSource(n.output, y, n.clamp, n.name);
       }
       case "flatten": {

@@ -28,7 +28,7 @@
 import type { Int8Node, QParams } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
-import { type QuantEmitter, emitFlatten, emitRowsGemm, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
+import { type QuantEmitter, emitFlatten, emitLutFloat, emitRowsGemm, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
 
 const MS = "com.microsoft";
 
@@ -131,9 +131,19 @@ class QopWriter {
       case "mul":
         ctx.addNode("QLinearMul", [...this.triple(n.inputs[0]), ...this.triple(n.inputs[1]), ...out()], [y], { name: n.name, domain: MS });
         return this.define(n, y, n.clamp);
-      case "lut":
-        ctx.addNode("QLinearSigmoid", [...this.triple(n.inputs[0]), ...out()], [y], { name: n.name, domain: MS });
+      case "lut": {
+        if (n.fn === "sigmoid") {
+          ctx.addNode("QLinearSigmoid", [...this.triple(n.inputs[0]), ...out()], [y], { name: n.name, domain: MS });
+          return this.define(n, y, n.clamp);
+        }
+        // no QLinear form in onnxruntime: the float function between DequantizeLinear and QuantizeLinear
+        const f = ctx.temp(`${n.name}_in_float`);
+        ctx.addNode("DequantizeLinear", this.triple(n.inputs[0]), [f], { name: `${n.name}/DequantizeLinear` });
+        const g = ctx.temp(`${n.name}_float`);
+        emitLutFloat(this.em, n, f, g);
+        ctx.addNode("QuantizeLinear", [g, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
         return this.define(n, y, n.clamp);
+      }
       case "flatten":
         emitFlatten(this.em, this.name(n.inputs[0]), n.startDim, n.name, y);
         return this.define(n, y, null);

@@ -147,6 +147,9 @@ const matmul: Handler = (imp, n) => {
 /** Mul of two dequantized activations (an integer product); Mul / Div of one by a positive scalar constant (a requantization); else a float island. */
 function product(op: "Mul" | "Div"): Handler {
   return (imp, n) => {
+    // an integer product or scaling only when a QuantizeLinear takes the result (else it is part of a float chain, e.g. GELU's x/√2)
+    const readers = (imp.g.consumers.get(n.outputs[0]) ?? []).map((i) => imp.g.nodes[i]);
+    if (readers.length === 0 || readers.some((r) => r.opType !== "QuantizeLinear")) return false;
     const [fa, fb] = n.inputs.map((i) => imp.floats.get(i) ?? null);
     if (op === "Mul" && fa?.kind === "dq" && fb?.kind === "dq") {
       return pending(imp, n, { op: "mul", name: n.name || `Mul_${n.index}`, shape: broadcastShape(fa.v.shape, fb.v.shape), a: fa.v, b: fb.v });
@@ -172,7 +175,7 @@ const add: Handler = (imp, n) => {
   if (lin.kind === "pending" && lin.p.op === "linear" && !lin.p.b && !lin.act) {
     return pending(imp, n, { ...lin.p, b: biasOf(imp, bias, n) });
   }
-  throw new NotSupportedError(`${where(n)}: Add must join two dequantized tensors or add a constant bias to a MatMul`);
+  return false; // part of a float chain (e.g. GELU's 1 + erf(x/√2)): a float island
 };
 
 /** Relu / Clip on a pending op or a dequantized tensor: narrows the clamp of the node the next Q makes. */

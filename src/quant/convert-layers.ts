@@ -9,7 +9,7 @@
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { noGrad } from "../tensor/grad-mode.js";
-import { Hardtanh, ReLU, Sigmoid } from "../nn/layers/activation.js";
+import { GELU, Hardtanh, ReLU, Sigmoid, Tanh } from "../nn/layers/activation.js";
 import { Dropout } from "../nn/layers/dropout.js";
 import { BatchNorm2d } from "../nn/layers/batchnorm.js";
 import { Identity } from "../nn/layers/linear.js";
@@ -18,12 +18,13 @@ import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from "../nn/layers/pooling.js
 import { Flatten } from "../nn/layers/shape.js";
 import type { Module } from "../nn/module.js";
 import type { TraceNode } from "../nn/trace.js";
-import type { Int8Node, QParams, ValueInfo } from "../int8/graph.js";
+import type { Int8Node, LutFunction, QParams, ValueInfo } from "../int8/graph.js";
 import { type Int8Tensors } from "../int8/model.js";
 import { quantizeMultiplier } from "../int8/fixed-point.js";
 import { roundHalfEven } from "../int8/kernels/quantize.js";
 import { convRequant, lutTable, quantizeBias, qaddParams } from "../int8/kernels/params.js";
-import { sigmoid } from "../ops/unary.js";
+import { sigmoid, tanh } from "../ops/unary.js";
+import { gelu } from "../ops/nn-functional.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type ActClamp } from "./qat-modules.js";
 import { DeQuantStub, outputQuantizerOf } from "./stubs.js";
 
@@ -99,6 +100,23 @@ export function actRange(m: ReLU | Hardtanh): ActClamp {
 /** y = requantize(x) clamped to y's range narrowed by `act` (a standalone activation). */
 export function pushRequantize(b: GraphBuilder, name: string, x: ValueInfo, y: ValueInfo, act: ActClamp | null): void {
   b.nodes.push({ op: "requantize", name, inputs: [x.id], output: y.id, multiplier: pairOf(x.q.scale / y.q.scale), clamp: outputClamp(y.q, act) });
+}
+
+/** The float function of each table (the op the float island would run). */
+const LUT_OPS: Record<LutFunction, (x: Tensor) => Tensor> = {
+  sigmoid: (x) => sigmoid(x),
+  tanh: (x) => tanh(x),
+  gelu: (x) => gelu(x, "none"),
+  gelu_tanh: (x) => gelu(x, "tanh"),
+};
+
+/** y = f(x) as a 256-entry table: exactly what the float island DQ → f → Q computes, with integers only. */
+export function pushLut(b: GraphBuilder, name: string, x: ValueInfo, y: ValueInfo, fn: LutFunction): void {
+  const key = `${name}.table`;
+  const f = (xs: Float32Array) => noGrad(() => LUT_OPS[fn](new Tensor(xs, [xs.length]))).data as Float32Array;
+  const clamp: [number, number] = [y.q.qmin, y.q.qmax];
+  b.tensors.set(key, lutTable(x.q, y.q, clamp, f));
+  b.nodes.push({ op: "lut", name, inputs: [x.id], output: y.id, fn, table: key, clamp });
 }
 
 /** y = x + xb with TFLite-style rescaling multipliers. */
@@ -198,12 +216,8 @@ export function addNode(b: GraphBuilder, n: TraceNode): void {
     pushRequantize(b, n.path, x, y, actRange(m));
   } else if (m instanceof BatchNorm2d) {
     addBatchNorm(b, n, m, x, y);
-  } else if (m instanceof Sigmoid) {
-    const key = `${n.path}.table`;
-    const f = (xs: Float32Array) => noGrad(() => sigmoid(new Tensor(xs, [xs.length]))).data as Float32Array;
-    const clamp: [number, number] = [y.q.qmin, y.q.qmax];
-    b.tensors.set(key, lutTable(x.q, y.q, clamp, f));
-    b.nodes.push({ op: "lut", name: n.path, inputs: [x.id], output: y.id, fn: "sigmoid", table: key, clamp });
+  } else if (m instanceof Sigmoid || m instanceof Tanh || m instanceof GELU) {
+    pushLut(b, n.path, x, y, m instanceof Sigmoid ? "sigmoid" : m instanceof Tanh ? "tanh" : m.approximate === "tanh" ? "gelu_tanh" : "gelu");
   } else if (m instanceof Add) {
     pushAdd(b, n.path, x, b.value(n.inputs[1], n.path), y);
   } else if (m instanceof Concat) {

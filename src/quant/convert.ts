@@ -37,10 +37,10 @@ import { disableObserver, freezeBnStats } from "./schedule.js";
 import { type RangeWarning, lastRangeReport, rangeWarnings } from "./range-report.js";
 import { SHARES_INPUT_QPARAMS, appliesInfiniteMask, parameterOnlyValues } from "./prepare.js";
 import { addFunctionalLinear, addProduct } from "./convert-functional.js";
-import type { ValueInfo } from "../int8/graph.js";
+import type { LutFunction, ValueInfo } from "../int8/graph.js";
 import { functionalAct } from "./fuse.js";
 import { QatWeightLayer } from "./qat-modules.js";
-import { GraphBuilder, activationQParams, actRange, addNode, addWeightLayer, pairOf, pair, pushAdd, pushConcat, pushRequantize } from "./convert-layers.js";
+import { GraphBuilder, activationQParams, actRange, addNode, addWeightLayer, pairOf, pair, pushAdd, pushConcat, pushLut, pushRequantize } from "./convert-layers.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
 import { convertDynamic, isDynamicModel } from "./convert-dynamic.js";
 export { quantizerParams } from "./convert-layers.js";
@@ -114,6 +114,11 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     pushRequantize(b, pathOf(n), x, y, actRange(relu));
     return null;
   }
+  const lut = lutOf(n);
+  if (lut) {
+    pushLut(b, pathOf(n), x, y, lut);
+    return null;
+  }
   if (n.target === "add" && ins.length === 2 && sameShape(w, ins)) {
     pushAdd(b, pathOf(n), x, b.value(ins[1], pathOf(n)), y);
     return null;
@@ -158,6 +163,13 @@ function withOutput(b: GraphBuilder, w: Walk, n: GraphNode, make: (y: ValueInfo)
   }
   b.values.delete(out);
   return why;
+}
+
+/** The table of a functional sigmoid / tanh / gelu, or null. */
+function lutOf(n: GraphNode): LutFunction | null {
+  if (n.target === "sigmoid" || n.target === "tanh") return n.target;
+  if (n.target === "gelu") return n.args[1] === "tanh" ? "gelu_tanh" : n.args[1] === undefined || n.args[1] === "none" ? "gelu" : null;
+  return null;
 }
 
 /** The permutation that swaps dims d0 and d1. */

@@ -28,15 +28,23 @@ import { ResidualConcatNet, TwoInputNet } from "./models.js";
 
 const ort = await loadOrt();
 
-/** ResidualConcatNet with a functional tanh before the classifier: tanh has no integer kernel. */
+/** ResidualConcatNet with a functional exp before the classifier: exp has no integer kernel (a float island). */
 class WithIsland extends ResidualConcatNet {
   head = this.registerModule("head", new Linear(10, 10));
   override forward(x: Tensor): Tensor {
-    return this.head.forward(super.forward(x).tanh());
+    return this.head.forward(super.forward(x).mul(0.3).exp());
   }
 }
 
-/** x·sigmoid(x) (SiLU) written functionally: the sigmoid a float island, the mul an integer product of two activations. */
+/** ResidualConcatNet with a functional tanh and GELU before the classifier: 256-entry tables in the Int8Model. */
+class WithTables extends ResidualConcatNet {
+  head = this.registerModule("head", new Linear(10, 10));
+  override forward(x: Tensor): Tensor {
+    return this.head.forward(ops.gelu(super.forward(x).tanh()));
+  }
+}
+
+/** x·sigmoid(x) (SiLU) written functionally: the sigmoid a table, the mul an integer product of two activations. */
 class SiluNet extends ResidualConcatNet {
   override forward(x: Tensor): Tensor {
     const y = super.forward(x);
@@ -122,14 +130,16 @@ function agreement(a: Float32Array | Tensor, b: Float32Array | Tensor, scale: nu
 }
 
 describe("graph invariants on user-written models", () => {
-  for (const [name, make, islands] of [
+  for (const [name, make, islands, importedIslands = []] of [
     ["functional residual add + concat + reshape", () => new ResidualConcatNet(), []],
     ["reshape + functional relu + concat head", () => new ConcatHead(), []],
     ["functional global average pooling (adaptiveAvgPool2d, mean)", () => new GapNet(), []],
     ["NHWC flatten: permute, transposes, reshape", () => new NhwcHead(), []],
-    ["a functional tanh (float island)", () => new WithIsland(), ["module.tanh"]],
-    ["functional SiLU x·sigmoid(x) (sigmoid a float island, mul an integer product)", () => new SiluNet(), ["module.sigmoid"]],
-  ] as [string, () => Module, string[]][]) {
+    ["a functional exp (float island)", () => new WithIsland(), ["module.exp"], ["Exp"]],
+    // GELU exports in its Erf form (Div, Erf, Add, Mul, Mul) and imports as one float chain, named by its last op
+    ["functional tanh and GELU (256-entry tables; onnxruntime computes them in float)", () => new WithTables(), [], ["Tanh", "Mul"]],
+    ["functional SiLU x·sigmoid(x) (sigmoid a table, mul an integer product)", () => new SiluNet(), [], []],
+  ] as [string, () => Module, string[], string[]?][]) {
     it(`${name}: (a) prepare is a no-op with quantization off; (b) fake-quant ≡ Int8Model ≡ onnxruntime; (c) export reads frozen parameters`, async () => {
       const { float, qm } = prepared(make);
       const x = images(32, 3);
@@ -165,14 +175,12 @@ describe("graph invariants on user-written models", () => {
         expect(viaOrt.within).toBeGreaterThanOrEqual(0.999);
         expect(viaOrt.top1).toBe(1);
       } else console.warn(`[graph invariants] onnxruntime parity skipped: ${ortUnavailable}`);
-      // the QDQ file imports back to an Int8Model (islands too, except ops the importer lacks: Tanh, issue #14)
-      if (!islands.includes("module.tanh")) {
-        const back = importModel(qdq) as Int8Model;
-        const rt = agreement(int8.run(x), back.run(x), scale, 10);
-        expect(rt.within).toBe(1);
-        // the importer makes a Sigmoid between DQ and Q a 256-entry table again, a Mul of two DQs an integer product
-        expect(back.floatIslands.map((i) => i.fn)).toEqual([]);
-      }
+      // the QDQ file imports back to an Int8Model: a Sigmoid between DQ and Q becomes a table again, a Mul of two
+      // DQs an integer product; Tanh / GELU import as float islands, which compute the same values as the tables
+      const back = importModel(qdq) as Int8Model;
+      const rt = agreement(int8.run(x), back.run(x), scale, 10);
+      expect(rt.within).toBe(1);
+      expect(back.floatIslands.map((i) => i.fn).filter((f, i, a) => a.indexOf(f) === i)).toEqual(importedIslands);
       // (c)
       qm.train();
       noGrad(() => qm.forward(images(16, 40)));
