@@ -162,37 +162,32 @@ function cpuSeconds(fn: () => void, minTime = 0.2): number {
   return (u.user + u.system) / 1e6 / n;
 }
 
-/** Rows for bench/run.ts: per case, native, wasm and native ÷ wasm (throughput) or wasm ÷ native (time). */
-export const NATIVE_ROWS: { key: string; label: string; unit: string }[] = [
-  ...["256", "512", "1024"].flatMap((s) => [
-    { key: `sgemm_${s}_native`, label: `f32 GEMM ${s}³, native (target ≥ 80)`, unit: "GFLOP/s" },
-    { key: `sgemm_${s}_wasm`, label: `f32 GEMM ${s}³, wasm`, unit: "GFLOP/s" },
-  ]),
-  ...["256", "512", "1024"].flatMap((s) => [
-    { key: `sgemm_${s}_native_cpu`, label: `f32 GEMM ${s}³, native, per CPU-second (load-robust)`, unit: "GFLOP/s" },
-    { key: `sgemm_${s}_wasm_cpu`, label: `f32 GEMM ${s}³, wasm, per CPU-second`, unit: "GFLOP/s" },
-    { key: `igemm_${s}_native_cpu`, label: `int8 GEMM ${s}³, native, per CPU-second`, unit: "GMAC/s" },
-    { key: `igemm_${s}_wasm_cpu`, label: `int8 GEMM ${s}³, wasm, per CPU-second`, unit: "GMAC/s" },
-  ]),
-  ...["smallcnn_conv2_b64", "resnet20_16x16_b32", "resnet20_64x64_b32"].flatMap((s) => [
-    { key: `conv_${s}_fwd_bwd_native`, label: `conv2d fwd + both bwd, ${s}, native`, unit: "ms" },
-    { key: `conv_${s}_fwd_bwd_wasm`, label: `conv2d fwd + both bwd, ${s}, wasm`, unit: "ms" },
-  ]),
-  ...["256", "512", "1024"].flatMap((s) => [
-    { key: `igemm_${s}_native`, label: `int8 GEMM ${s}³, native int16-pair kernel, pre-packed (target ≥ 150)`, unit: "GMAC/s" },
-    { key: `igemm_${s}_wasm`, label: `int8 GEMM ${s}³, wasm gemmInt8 (packs inside)`, unit: "GMAC/s" },
-  ]),
-  ...["qlinear_256x1024x512", "qconv_resnet_64x16x16_b8", "qconv_smallcnn_conv2_b256"].flatMap((s) => [
-    { key: `${s}_native`, label: `int8 engine ${s} (requantized), native`, unit: "GMAC/s" },
-    { key: `${s}_wasm`, label: `int8 engine ${s} (requantized), wasm`, unit: "GMAC/s" },
-  ]),
-  ...[["smallcnn_fp32_step", "SmallCNN FP32 SGD step, batch 64"], ["smallcnn_qat_step", "SmallCNN QAT (onednn) SGD step, batch 64"],
-    ["resnet20_fp32_step", "ResNet-20 FP32 SGD step, batch 32"], ["resnet20_qat_step", "ResNet-20 QAT (onednn) SGD step, batch 32"],
-    ["smallcnn_int8_b1", "SmallCNN Int8Model.run, batch 1"], ["smallcnn_int8_b256", "SmallCNN Int8Model.run, batch 256"]].flatMap(([k, label]) => [
-    { key: `${k}_native`, label: `${label}, native`, unit: "ms" },
-    { key: `${k}_wasm`, label: `${label}, wasm`, unit: "ms" },
-  ]),
+/** Cases of the table: key, label, unit of the throughput or time. */
+const ROW_CASES: [string, string, string][] = [
+  ...[256, 512, 1024].map((n): [string, string, string] => [`sgemm_${n}`, `f32 GEMM ${n}³ (target ≥ 80)`, "GFLOP/s"]),
+  ...[256, 512, 1024].map((n): [string, string, string] => [`igemm_${n}`, `int8 GEMM ${n}³ (native: int16-pair kernel, pre-packed; wasm: gemmInt8, packs inside; target ≥ 150)`, "GMAC/s"]),
+  ...["smallcnn_conv2_b64", "resnet20_16x16_b32", "resnet20_64x64_b32"].map((n): [string, string, string] => [`conv_${n}_fwd_bwd`, `conv2d forward + both backward, ${n}`, "ms"]),
+  ...["qlinear_256x1024x512", "qconv_resnet_64x16x16_b8", "qconv_smallcnn_conv2_b256"].map((n): [string, string, string] => [n, `int8 engine ${n} (requantized)`, "GMAC/s"]),
+  ["smallcnn_fp32_step", "SmallCNN FP32 SGD step, batch 64", "ms"], ["smallcnn_qat_step", "SmallCNN QAT (onednn) SGD step, batch 64", "ms"],
+  ["resnet20_fp32_step", "ResNet-20 FP32 SGD step, batch 32", "ms"], ["resnet20_qat_step", "ResNet-20 QAT (onednn) SGD step, batch 32", "ms"],
+  ["smallcnn_int8_b1", "SmallCNN Int8Model.run, batch 1", "ms"], ["smallcnn_int8_b256", "SmallCNN Int8Model.run, batch 256", "ms"],
 ];
+
+/**
+ * Rows for bench/run.ts: per case, native and wasm by process CPU time (robust to other jobs
+ * holding the cores; it also counts V8's helper threads), the per-round ratio (throughput
+ * native ÷ wasm, time wasm ÷ native: > 1 = native faster) of the CPU-time figures, and for the
+ * GEMMs (whose targets are per core) the wall-time figures as well.
+ */
+export const NATIVE_ROWS: { key: string; label: string; unit: string }[] = ROW_CASES.flatMap(([k, label, unit]) => [
+  { key: `${k}_native_cpu`, label: `${label} — native, by CPU time`, unit: unit === "ms" ? "CPU ms" : unit },
+  { key: `${k}_wasm_cpu`, label: `${label} — wasm, by CPU time`, unit: unit === "ms" ? "CPU ms" : unit },
+  { key: `${k}_ratio`, label: `${label} — native speed-up over wasm (CPU time, median of per-round ratios)`, unit: "×" },
+  ...(k.includes("gemm_") ? [
+    { key: `${k}_native`, label: `${label} — native, by wall time`, unit },
+    { key: `${k}_wasm`, label: `${label} — wasm, by wall time`, unit },
+  ] : []),
+]);
 
 export function benchNative(rounds = 5): Record<string, number> {
   const out: Record<string, number> = {};
@@ -209,17 +204,17 @@ export function benchNative(rounds = 5): Record<string, number> {
         const sides: ["native" | "wasm", () => void][] = r % 2 ? [["wasm", c.wasm], ["native", c.native]] : [["native", c.native], ["wasm", c.wasm]];
         for (const [side, fn] of sides) {
           p[side].push(value(c, timeit(fn, 0.2, 3)));
-          if (c.key.includes("gemm_")) p[`${side}_cpu`].push(value(c, cpuSeconds(fn)));
+          p[`${side}_cpu`].push(value(c, cpuSeconds(fn)));
         }
       }
     }
     for (const c of list) {
       out[`${c.key}_native`] = median(per[c.key].native);
       out[`${c.key}_wasm`] = median(per[c.key].wasm);
-      if (per[c.key].native_cpu.length) {
-        out[`${c.key}_native_cpu`] = median(per[c.key].native_cpu);
-        out[`${c.key}_wasm_cpu`] = median(per[c.key].wasm_cpu);
-      }
+      const p = per[c.key];
+      out[`${c.key}_native_cpu`] = median(p.native_cpu);
+      out[`${c.key}_wasm_cpu`] = median(p.wasm_cpu);
+      out[`${c.key}_ratio`] = median(p.native_cpu.map((v, i) => (c.unit === "ms" ? p.wasm_cpu[i] / v : v / p.wasm_cpu[i])));
     }
     out.isa_avx2 = nativeIsa() === "avx2-fma" ? 1 : 0;
     out.load = os.loadavg()[0];

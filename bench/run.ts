@@ -92,7 +92,7 @@ const PAIRED: PairedSuite[] = [
 const OWN: OwnSuite[] = [
   {
     name: "native",
-    title: "Native backend (C, AVX2+FMA) vs WebAssembly SIMD, 1 thread each, median of 5 interleaved rounds",
+    title: "Native backend (C, AVX2+FMA) vs WebAssembly SIMD, 1 thread each, median of 5 interleaved rounds (CPU time and wall time)",
     run: () => benchNative(5),
     rows: NATIVE_ROWS,
   },
