@@ -8,7 +8,7 @@
  *   node --import tsx scripts/bench-torch-ddp.mts [--steps 300] [--rounds 2] [--data /usr/share/datasets/fashion-mnist]
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import "../src/index.js";
@@ -56,3 +56,4 @@ console.log(`SmallCNN, x86 preset, ${steps} global steps × 64 images, lr 0.05, 
 console.log("| round | 1 process: accuracy | 1 process: train wall | 2 processes: accuracy | 2 processes: train wall | time 2p / 1p |");
 console.log("|---|---|---|---|---|---|");
 for (const r of rows) console.log(r);
+rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * PyTorch project and comes back as a QAT run directory that `qat convert` reads; the state
  * survives bit for bit; --help shows an Example; a missing --from is a one-line error.
  */
-import { describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import "../../src/index.js";
@@ -13,7 +13,7 @@ import { noGrad } from "../../src/tensor/grad-mode.js";
 import { prepareQat, preparedConfig, qconfigs } from "../../src/quant/index.js";
 import { loadCheckpoint, saveCheckpoint } from "../../src/train/fs.js";
 import { main } from "../../src/cli/main.js";
-import { stateDiff, tempDir } from "./torch-helpers.js";
+import { stateDiff, removeTempDirs, tempDir } from "./torch-helpers.js";
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -31,6 +31,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 describe("qat export-torch / import-torch", () => {
+  afterAll(removeTempDirs);
   it("round-trips a QAT run through a PyTorch project, and convert reads the result", async () => {
     const qm = prepareQat(buildModel({ zoo: "smallCnn" }), { qconfig: qconfigs.x86 });
     noGrad(() => qm.forward(randn([4, 1, 28, 28])));

@@ -5,7 +5,7 @@
  * them, bad project folders get typed errors, and src/interop/torch/py-sources.ts matches the
  * .py files it is generated from (scripts/gen-torch-py.mjs).
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import "../../src/index.js";
@@ -23,7 +23,7 @@ import { exportTorch, importTorch, pyPath } from "../../src/interop/torch/index.
 import { PY_SOURCES } from "../../src/interop/torch/py-sources.js";
 import { render } from "../../scripts/gen-torch-py.mjs";
 import { ResidualConcatNet, TwoInputNet } from "../graph/models.js";
-import { stateDiff, tempDir } from "./torch-helpers.js";
+import { stateDiff, removeTempDirs, tempDir } from "./torch-helpers.js";
 
 class TanhHead extends ResidualConcatNet {
   override forward(x: Tensor): Tensor {
@@ -32,6 +32,7 @@ class TanhHead extends ResidualConcatNet {
 }
 
 describe("exportTorch code generation", () => {
+  afterAll(removeTempDirs);
   it("py-sources.ts is up to date with src/interop/torch/py/*.py", () => {
     const file = path.join(import.meta.dirname, "../../src/interop/torch/py-sources.ts");
     expect(readFileSync(file, "utf8")).toBe(render());

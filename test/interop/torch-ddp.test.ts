@@ -14,7 +14,7 @@
  *    (measured 8.8e-5: float rounding of the cross-rank BN statistics and averaged gradients).
  * Skips with a printed reason when /usr/bin/python3 cannot import torch.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import "../../src/index.js";
@@ -31,7 +31,7 @@ import { fashionMnist } from "../../src/data/fs.js";
 import { exportTorch, importTorch } from "../../src/interop/torch/index.js";
 import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
 import { runOrtWith } from "../onnx/quantized-helpers.js";
-import { inQuanta, runPy, stateDiff, stateRelDiff, tempDir, top1, torchUnavailable, torchrun } from "./torch-helpers.js";
+import { inQuanta, runPy, stateDiff, stateRelDiff, removeTempDirs, tempDir, top1, torchUnavailable, torchrun } from "./torch-helpers.js";
 
 const why = torchUnavailable();
 if (why) console.warn(`[torch ddp] skipped: ${why}`);
@@ -40,6 +40,7 @@ const ort = await loadOrt();
 const isActObserver = (k: string) => /activation_post_process\.activation_post_process\.(min_val|max_val)$/.test(k) && !k.includes("weight_fake_quant");
 
 describe.skipIf(why !== "")("torchrun / DDP round trip", () => {
+  afterAll(removeTempDirs);
   it("exports, trains on 2 ranks with synchronised observers, imports, converts", async () => {
     manualSeed(5);
     const qm = prepareQat(buildModel({ zoo: "smallCnn" }), { qconfig: qconfigs.x86 });

@@ -5,7 +5,7 @@
  * test/interop/torch-*.test.ts.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Tensor } from "../../src/tensor/tensor.js";
@@ -23,8 +23,17 @@ export function torchUnavailable(): string {
   return probed;
 }
 
+const made: string[] = [];
+
+/** A fresh temporary directory, removed by removeTempDirs() (call it from afterAll). */
 export function tempDir(tag: string): string {
-  return mkdtempSync(path.join(tmpdir(), `qat-torch-${tag}-`));
+  const dir = mkdtempSync(path.join(tmpdir(), `qat-torch-${tag}-`));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Runs a Python script of the exported project; throws with its stderr on failure. */

@@ -21,7 +21,7 @@
  * networks the logits are near-tied, and a one-quantum shift can reorder them.
  * Skips with a printed reason when /usr/bin/python3 cannot import torch.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import path from "node:path";
 import "../../src/index.js";
 import type { Module } from "../../src/nn/module.js";
@@ -34,7 +34,7 @@ import { SGD } from "../../src/optim/sgd.js";
 import { disableObserver, freezeBnStats, prepareQat, qconfigByName, type QatModel } from "../../src/quant/index.js";
 import { exportTorch } from "../../src/interop/torch/index.js";
 import { ResidualConcatNet } from "../graph/models.js";
-import { inQuanta, runPy, stateDiff, stateRelDiff, tempDir, top1, torchUnavailable } from "./torch-helpers.js";
+import { inQuanta, runPy, stateDiff, stateRelDiff, removeTempDirs, tempDir, top1, torchUnavailable } from "./torch-helpers.js";
 
 const why = torchUnavailable();
 if (why) console.warn(`[torch parity] skipped: ${why}`);
@@ -75,6 +75,7 @@ const cases: [string, () => Module, string, number[], [number, number | null], {
 ];
 
 describe.skipIf(why !== "")("exportTorch: the PyTorch model computes what qat-ts computes", () => {
+  afterAll(removeTempDirs);
   for (const [name, make, qc, shape, [evalBound, trainBound], src] of cases) {
     it(name, () => {
       const qm = trained(make, qc, shape);
