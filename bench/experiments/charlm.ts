@@ -5,7 +5,7 @@
  * (package base-files; the GPL/LGPL/GFDL symlinks skipped so no text repeats), the last 10 % of
  * the characters held out. Bits per character (held-out cross-entropy / ln 2) for:
  *
- *   float · int8 PTQ / QAT (static: both attention products in int8, LayerNorm / softmax / GELU
+ *   float · float-control (--qat-steps more float training: the reference for QAT) · int8 PTQ / QAT (static: both attention products in int8, LayerNorm / softmax / GELU
  *   float islands) · dynamic int8 · 8da4w PTQ / QAT · int4 weight-only PTQ / QAT
  *
  * reported for the fake-quant model and the converted Int8Model.
@@ -39,7 +39,7 @@ const steps = Number(arg("steps", "3000"));
 const qatSteps = Number(arg("qat-steps", "600"));
 const context = Number(arg("context", "64"));
 const batch = 32;
-const variants = arg("variants", "float,int8-ptq,int8-qat,dynamic,8da4w-ptq,8da4w-qat,int4wo-ptq,int4wo-qat").split(",");
+const variants = arg("variants", "float,float-control,int8-ptq,int8-qat,dynamic,8da4w-ptq,8da4w-qat,int4wo-ptq,int4wo-qat").split(",");
 mkdirSync(out, { recursive: true });
 
 // the corpus: regular files only, in name order
@@ -147,6 +147,13 @@ const SCHEMES: Record<string, () => QConfig> = { int8: () => qconfigs.x86, "8da4
 function runScheme(variant: string): void {
   const [scheme, mode] = variant.split("-");
   const t = performance.now();
+  if (variant === "float-control") {
+    // the float model trained --qat-steps more at the QAT learning rate: the fair reference for the QAT rows
+    const m = makeFloat();
+    trainSteps(m, qatSteps, 1e-4, variant);
+    record({ variant, bpcFakeQuant: bpc((x) => m.forward(x)), bpcInt8: null, seconds: (performance.now() - t) / 1000 });
+    return;
+  }
   if (scheme === "dynamic") {
     const dq = quantizeDynamic(makeFloat());
     record({ variant, bpcFakeQuant: bpc((x) => dq.forward(x)), bpcInt8: null, seconds: (performance.now() - t) / 1000 });

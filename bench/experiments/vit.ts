@@ -4,6 +4,8 @@
  * quantization scheme from that one float checkpoint, evaluated on the test set:
  *
  *   float              the float model
+ *   float-control      the float model trained --qat-epochs more at the QAT learning rate (the
+ *                      fair reference for the QAT rows)
  *   int8 PTQ / QAT     static int8 (x86 preset): per-channel weights, every activation incl.
  *                      Q·Kᵀ and P·V quantized; LayerNorm, softmax, GELU float islands
  *   dynamic int8       quant.quantizeDynamic (int8 per-channel weights, activations per batch at
@@ -47,7 +49,7 @@ const out = arg("out", "/tmp/vit-exp");
 const epochs = Number(arg("epochs", "5"));
 const qatEpochs = Number(arg("qat-epochs", "1"));
 const limit = Number(arg("limit", "0"));
-const variants = arg("variants", "float,int8-ptq,int8-qat,dynamic,8da4w-ptq,8da4w-qat,int4wo-ptq,int4wo-qat").split(",");
+const variants = arg("variants", "float,float-control,int8-ptq,int8-qat,dynamic,8da4w-ptq,8da4w-qat,int4wo-ptq,int4wo-qat").split(",");
 mkdirSync(out, { recursive: true });
 
 const full = fashionMnist(arg("data", "/usr/share/datasets/fashion-mnist"));
@@ -116,6 +118,13 @@ const SCHEMES: Record<string, () => QConfig> = { int8: () => qconfigs.x86, "8da4
 function runScheme(variant: string): void {
   const [scheme, mode] = variant.split("-");
   const t = performance.now();
+  if (variant === "float-control") {
+    // the float model trained as long as QAT trains (Adam lr 1e-4, --qat-epochs): the fair reference for QAT rows
+    const m = makeFloat();
+    trainEpochs(m, qatEpochs, 1e-4, variant, seed + 200);
+    record({ variant, fakeQuant: evaluate(m, testLoader).accuracy, int8: null, seconds: (performance.now() - t) / 1000 });
+    return;
+  }
   if (scheme === "dynamic") {
     const dq = quantizeDynamic(makeFloat());
     record({ variant, fakeQuant: evaluate(dq, testLoader).accuracy, int8: null, seconds: (performance.now() - t) / 1000 });

@@ -199,6 +199,8 @@ export interface FloatIslandNode extends NodeBase {
   /** Where it comes from: module path or graph node name. */
   source: string;
   call?: { op: string; args: unknown[] };
+  /** An island of several ops (a −∞ attention mask, then softmax): each step as `call`, `{ step: j }` an earlier step's output; the last step is the result. */
+  steps?: { op: string; args: unknown[] }[];
 }
 
 export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode;

@@ -23,7 +23,7 @@ import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
 import { sliceQuant, transposeQuant } from "./kernels/layout.js";
 import { qmatmul, qmul } from "./kernels/qmatmul.js";
-import { type IslandFn, islandFromCall } from "./islands.js";
+import { type IslandFn, islandFromCall, islandFromSteps } from "./islands.js";
 import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 export type { IslandFn } from "./islands.js";
 import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
@@ -102,7 +102,7 @@ export class Int8Model {
     this.tensors = tensors;
     for (const n of graph.nodes) {
       if (n.op !== "float") continue;
-      const fn = islands?.get(n.name) ?? (n.call ? islandFromCall(n.name, n.call) : null);
+      const fn = islands?.get(n.name) ?? (n.call ? islandFromCall(n.name, n.call, tensors) : n.steps ? islandFromSteps(n.name, n.steps, tensors) : null);
       if (fn) this.islands.set(n.name, fn);
     }
     for (const v of graph.values) this.values.set(v.id, v);
@@ -317,7 +317,8 @@ export class Int8Model {
 
   /** The steps of a functional island of several ops (a −∞ mask, then softmax), for exporters, or null. */
   islandSteps(name: string): { op: string; args: unknown[] }[] | null {
-    return this.islands.get(name)?.opSteps ?? null;
+    const n = this.graph.nodes.find((x) => x.name === name);
+    return (n?.op === "float" ? n.steps : undefined) ?? this.islands.get(name)?.opSteps ?? null;
   }
 
   /** The module a module island runs (for exporters), or null. */

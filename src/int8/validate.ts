@@ -306,6 +306,27 @@ const float: Rule<"float"> = (c) => {
   if (typeof fn !== "string" || fn === "") c.fail("fn", `must name the op or module, got ${fmt(fn)}`);
   if (typeof source !== "string") c.fail("source", `must be a string, got ${fmt(source)}`);
   if (call !== undefined && (call === null || typeof call.op !== "string" || !Array.isArray(call.args))) c.fail("call", `must be { op, args[] }, got ${fmt(call)}`);
+  // parameters the call reads: { tensor, shape, dtype } entries of the tensor table (int32; float32 as bits)
+  const refs = (a: unknown): void => {
+    if (Array.isArray(a)) return a.forEach(refs);
+    if (a === null || typeof a !== "object") return;
+    const r = a as { tensor?: unknown; shape?: unknown; dtype?: unknown };
+    if (typeof r.tensor === "string" && Array.isArray(r.shape)) {
+      if (!r.shape.every((d) => isInt(d) && d >= 0)) c.fail("call", `tensor '${r.tensor}' has a bad shape ${fmt(r.shape)}`);
+      if (!["float32", "int32", "uint8"].includes(r.dtype as string)) c.fail("call", `tensor '${r.tensor}' has dtype ${fmt(r.dtype)}; expected float32, int32 or uint8`);
+      c.tensor("call", r.tensor, "int32", (r.shape as number[]).reduce((x, y) => x * y, 1));
+      return;
+    }
+    Object.values(a).forEach(refs);
+  };
+  if (call) refs(call.args);
+  const steps = c.node.steps;
+  if (steps !== undefined) {
+    if (!Array.isArray(steps) || steps.length === 0 || steps.some((st) => st === null || typeof st !== "object" || typeof st.op !== "string" || !Array.isArray(st.args))) {
+      c.fail("steps", `must be a non-empty array of { op, args[] }, got ${fmt(steps)}`);
+    }
+    steps.forEach((st) => refs(st.args));
+  }
   return [...c.output.shape];
 };
 

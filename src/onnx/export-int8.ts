@@ -21,6 +21,7 @@ import { exportFloatCall } from "./export.js";
 import { FunctionCall } from "./export-graph.js";
 import type { ConvNode, Int8Node, LinearNode, QParams, ValueInfo } from "../int8/graph.js";
 import { Int8Model } from "../int8/model.js";
+import { isFloatLiteral, isIslandTensorRef, islandTensor } from "../int8/islands.js";
 import { convert } from "../quant/convert.js";
 import { QatModel } from "../quant/stubs.js";
 import { attr, floatTensorProto, int4TensorProto, int64TensorProto, makeModel, makeValueInfo, scalarTensorProto, tensorProto } from "./builders.js";
@@ -339,7 +340,7 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
         }
         return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, bind(v)]));
       };
-      const args = st.args.map(bind);
+      const args = resolveTensorRefs(em, st.args, n.name).map(bind);
       const id = -1 - em.islandCount++;
       const last = j === steps.length - 1;
       exportFloatCall(em.ctx, { path: `${n.name}.${j}`, module: new FunctionCall(st.op, args), inputs: ins, inputShapes: shapes, output: id, outputShape: em.value(n.output).shape });
@@ -349,8 +350,9 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
     return;
   }
   // a functional island: the float exporter's rule for that op (export-graph.ts), its parameters as initializers
-  const call = n.call ?? em.model.islandCall(n.name);
-  if (call && (!n.call || !ISLAND_ONNX[call.op])) {
+  const stored = n.call ? { op: n.call.op, args: resolveTensorRefs(em, n.call.args, n.name) } : null;
+  const call = stored ?? em.model.islandCall(n.name);
+  if (call && (!n.call || hasTensorRef(n.call.args) || !ISLAND_ONNX[call.op])) {
     const id = -1 - em.islandCount++;
     // { batchOf: k } (a reshape to the run-time batch) is ONNX Reshape's 0: copy that dim
     const batchToZero = (a: unknown): unknown =>
@@ -368,6 +370,20 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
   const { op, attributes, int64Inputs } = rule(n.call.args, em.opset);
   const extra = (int64Inputs ?? []).map((v, i) => em.ctx.constant(int64TensorProto(`${n.name}.arg${i}`, v)));
   em.ctx.addNode(op, [...inputs, ...extra], [y], { name: n.name, ...(attributes ? { attributes } : {}) });
+}
+
+const hasTensorRef = (a: unknown): boolean => isIslandTensorRef(a) || (Array.isArray(a) ? a.some(hasTensorRef) : a !== null && typeof a === "object" && Object.values(a).some(hasTensorRef));
+
+/** Island call arguments with their parameter references replaced by the Tensors of the model's tensor table. */
+function resolveTensorRefs(em: QuantEmitter, args: unknown[], where: string): unknown[] {
+  const walk = (a: unknown): unknown => {
+    if (isIslandTensorRef(a)) return islandTensor(a, em.model.tensors, where);
+    if (isFloatLiteral(a)) return Number(a.float);
+    if (Array.isArray(a)) return a.map(walk);
+    if (a !== null && typeof a === "object") return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, walk(v)]));
+    return a;
+  };
+  return args.map(walk);
 }
 
 /** The quantized ONNX bytes of an integer model. */

@@ -18,6 +18,10 @@ import { DataFlow } from "../graph/pattern.js";
 import { OPS, type OpTarget } from "../ops/captured.js";
 import type { Int8Node } from "../int8/graph.js";
 import { type IslandFn } from "../int8/model.js";
+import { islandTensorEntry } from "../int8/islands.js";
+import { LayerNorm } from "../nn/layers/normalization.js";
+import { Embedding } from "../nn/layers/embedding.js";
+import { Softmax } from "../nn/layers/activation.js";
 import { outputQuantizerOf } from "./stubs.js";
 import { SHARES_INPUT_QPARAMS, appliesInfiniteMask, keepsInputGrid } from "./prepare.js";
 import { type GraphBuilder, activationQParams } from "./convert-layers.js";
@@ -80,15 +84,50 @@ export function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string
   if (call) node.call = call;
   else {
     const fn = islandFunction(w, n, quantized, side);
-    // parameters read directly or through parameter-only ops: their frozen values, for the exporters
-    if (n.kind === "call_function" && side.every((p) => p.outputs.every((o) => w.constant.has(o)))) fn.opCall = { op: n.target, args: parameterCall(w, n, quantized) };
+    // parameters read directly or through parameter-only ops: their frozen values go in the tensor table,
+    // so the island runs from a file and exports with them as initializers
+    const params = n.kind === "call_function" && side.every((p) => p.outputs.every((o) => w.constant.has(o))) ? { op: n.target, args: parameterCall(w, n, quantized) } : null;
+    const stored = params ?? (mod ? moduleCall(mod, quantized.length) : null);
+    if (stored) node.call = { op: stored.op, args: storeTensors(b, name, stored.args) };
     // a −∞ mask applied before the op: the mask op, then the op, for the exporters
-    else if (n.kind === "call_function" && side.every((p) => appliesInfiniteMask(p) || p.outputs.every((o) => w.constant.has(o)))) fn.opSteps = islandSteps(w, n, quantized, side);
+    else if (n.kind === "call_function" && side.every((p) => appliesInfiniteMask(p) || p.outputs.every((o) => w.constant.has(o)))) {
+      node.steps = islandSteps(w, n, quantized, side).map((st, j) => ({ op: st.op, args: storeTensors(b, `${name}.step${j}`, st.args) }));
+    }
     w.islands.set(name, fn);
   }
   b.nodes.push(node);
   w.report.islands.push({ name, fn, source, reason });
   if (q?.node) b.alias(n.outputs[0], q.node.outputs[0]);
+}
+
+/** Island modules with a functional form: their op and arguments (`{ input: 0 }` the input, parameters as Tensors). */
+const MODULE_CALLS: [new (...a: never[]) => Module, (m: never) => { op: string; args: unknown[] }][] = [
+  [LayerNorm, (m: LayerNorm) => ({ op: "layerNorm", args: [{ input: 0 }, m.normalizedShape, m.weight, m.bias, m.eps] })],
+  [Embedding, (m: Embedding) => ({ op: "embedding", args: [{ input: 0 }, m.weight, m.paddingIdx ?? null] })],
+  [Softmax, (m: Softmax) => ({ op: "softmax", args: [{ input: 0 }, m.dim] })],
+];
+
+function moduleCall(m: Module, inputs: number): { op: string; args: unknown[] } | null {
+  if (inputs !== 1) return null;
+  for (const [cls, make] of MODULE_CALLS) if (m instanceof cls) return make(m as never);
+  return null;
+}
+
+/** The call's Tensor arguments as tensor-table references (float32 as int32 bits) under `<island>.arg<k>`, non-finite numbers as `{ float: "-Infinity" }`. */
+function storeTensors(b: GraphBuilder, name: string, args: unknown[]): unknown[] {
+  let k = 0;
+  const walk = (a: unknown): unknown => {
+    if (a instanceof Tensor) {
+      const { ref, data } = islandTensorEntry(noGrad(() => a.detach()), `${name}.arg${k++}`);
+      b.tensors.set(ref.tensor, data);
+      return ref;
+    }
+    if (typeof a === "number" && !Number.isFinite(a)) return { float: String(a) }; // JSON has no ±Infinity / NaN
+    if (Array.isArray(a)) return a.map(walk);
+    if (a !== null && typeof a === "object") return Object.fromEntries(Object.entries(a).map(([key, v]) => [key, walk(v)]));
+    return a;
+  };
+  return args.map(walk);
 }
 
 /**
