@@ -45,10 +45,12 @@ export function loadPrepared(ckpt: Checkpoint, opts: { model?: Module; source?: 
     if (o.regex !== undefined) return { regex: compileRegex(o.regex, `config.qat.description.overrides[${i}].regex`, source), qconfig };
     throw new ValueError(`${source}: override by type '${String(o.type)}' cannot be restored by name; pass the prepared model yourself`);
   });
-  validateQuantState(ckpt.model, source);
   // capture on the input shape the prepared model was saved with (the graph, hence the fusion, is the same)
   const example = cfg.inputShape ? zeros([1, ...cfg.inputShape.slice(1)]) : undefined;
   const qm = prepareQat(float, { qconfig: qconfigByName(d.qconfig), overrides, fuse: d.fusionGroups, inplace: true, example });
+  // LSQ+ zero points are float parameters of the prepared model; every other zero point must be an integer
+  const learned = new Set(Object.entries(qm.stateDict()).filter(([k, t]) => k.endsWith(".zero_point") && (t.dtype === "float32" || t.dtype === "float64")).map(([k]) => k));
+  validateQuantState(ckpt.model, source, learned);
   qm.loadStateDict(ckpt.model, { strict: true });
   qm.inputShape = cfg.inputShape;
   return qm;

@@ -118,19 +118,22 @@ const QUANT_STATE_KEY = /(?:^|\.)(?:\w*fake_quant|activation_post_process(?:_\d+
 
 /**
  * Observer and fake-quantizer state in a model state dict: every `scale` positive and finite,
- * every `zero_point` a finite integer, `min_val`/`max_val` never NaN (±Infinity is the
- * "nothing observed yet" state). `source` names the file.
+ * every `zero_point` a finite integer (finite, for LSQ+'s learned float zero points), `min_val`/`max_val` never NaN (±Infinity is the
+ * "nothing observed yet" state). `source` names the file; `learnedZeroPoints` are the keys whose
+ * zero point the model learns as a float (LSQ+), which need only be finite.
  */
-export function validateQuantState(state: Record<string, Tensor>, source: string): void {
+export function validateQuantState(state: Record<string, Tensor>, source: string, learnedZeroPoints: ReadonlySet<string> = new Set()): void {
   for (const [key, t] of Object.entries(state)) {
     const m = QUANT_STATE_KEY.exec(key);
     if (!m) continue;
     const leaf = m[1];
     const d = t.data;
+    // LSQ+ learns its zero point as a float parameter (torch's _LearnableFakeQuantize): the model says which; every other zero point is an integer
+    const learned = leaf === "zero_point" && learnedZeroPoints.has(key);
     for (let i = 0; i < d.length; i++) {
       const v = Number(d[i]);
-      const ok = leaf === "scale" ? Number.isFinite(v) && v > 0 : leaf === "zero_point" ? Number.isInteger(v) : !Number.isNaN(v);
-      if (!ok) throw new FormatError(`${source}: model.${key}[${i}] = ${v} is not a valid ${leaf} (${leaf === "scale" ? "positive and finite" : leaf === "zero_point" ? "an integer" : "a number"})`);
+      const ok = leaf === "scale" ? Number.isFinite(v) && v > 0 : leaf === "zero_point" ? (learned ? Number.isFinite(v) : Number.isInteger(v)) : !Number.isNaN(v);
+      if (!ok) throw new FormatError(`${source}: model.${key}[${i}] = ${v} is not a valid ${leaf} (${leaf === "scale" ? "positive and finite" : leaf === "zero_point" ? (learned ? "finite" : "an integer") : "a number"})`);
     }
   }
 }
