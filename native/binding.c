@@ -8,10 +8,23 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "qat.h"
+
+/*
+ * One kernel at a time per process: the thread pool and the per-thread scratch are process
+ * globals, and Node may load this addon in several worker_threads that call it concurrently.
+ */
+static pthread_mutex_t kernel_lock = PTHREAD_MUTEX_INITIALIZER;
+#define LOCKED(stmt)                    \
+  do {                                  \
+    pthread_mutex_lock(&kernel_lock);   \
+    stmt;                               \
+    pthread_mutex_unlock(&kernel_lock); \
+  } while (0)
 
 #define MAX_ARGS 16
 
@@ -125,7 +138,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   BEGIN("setThreads", 1);
   int n = i32(&c, 0);
   if (c.failed) return NULL;
-  qat_threads = n < 1 ? 1 : n > QAT_MAX_THREADS ? QAT_MAX_THREADS : n;
+  LOCKED(qat_threads = n < 1 ? 1 : n > QAT_MAX_THREADS ? QAT_MAX_THREADS : n);
   return undef(env);
 }
 
@@ -146,7 +159,7 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   qat_matmul_geom g = {i32(&c, 3), i32(&c, 4), i32(&c, 5), i32(&c, 6), (long)f64(&c, 7), (long)f64(&c, 8),
                        (long)f64(&c, 9), i32(&c, 10), i32(&c, 11), i32(&c, 12)};
   if (c.failed) return NULL;
-  qat_matmul(a, b, out, &g);
+  LOCKED(qat_matmul(a, b, out, &g));
   return undef(env);
 }
 
@@ -161,7 +174,7 @@ static napi_value js_sgemm(napi_env env, napi_callback_info info) {
   long co = (long)f64(&c, 12), ldc = (long)f64(&c, 13);
   int acc = i32(&c, 14);
   if (c.failed) return NULL;
-  qat_sgemm(m, n, k, a + ao, ars, acs, b + bo, brs, bcs, out + co, ldc, acc, 0);
+  LOCKED(qat_sgemm(m, n, k, a + ao, ars, acs, b + bo, brs, bcs, out + co, ldc, acc, 0));
   return undef(env);
 }
 
@@ -186,7 +199,7 @@ static int pool_geom(call_t *c, int i, qat_pool_geom *g) {
     float *p2 = F32(2);                                              \
     qat_conv_geom g;                                                 \
     if (!conv_geom(&c, 3, &g) || c.failed) return NULL;              \
-    fn(p0, p1, p2, &g);                                              \
+    LOCKED(fn(p0, p1, p2, &g));                                              \
     return undef(env);                                               \
   }
 CONV_FN("conv2d", js_conv2d, qat_conv2d)
@@ -200,7 +213,7 @@ static napi_value js_max_pool(napi_env env, napi_callback_info info) {
   int32_t *am = I32A(2);
   qat_pool_geom g;
   if (!pool_geom(&c, 3, &g) || c.failed) return NULL;
-  qat_max_pool2d(x, y, am, &g);
+  LOCKED(qat_max_pool2d(x, y, am, &g));
   return undef(env);
 }
 
@@ -211,7 +224,7 @@ static napi_value js_max_pool_bwd(napi_env env, napi_callback_info info) {
   float *dx = F32(2);
   qat_pool_geom g;
   if (!pool_geom(&c, 3, &g) || c.failed) return NULL;
-  qat_max_pool2d_bwd(dy, am, dx, &g);
+  LOCKED(qat_max_pool2d_bwd(dy, am, dx, &g));
   return undef(env);
 }
 
@@ -221,7 +234,7 @@ static napi_value js_avg_pool(napi_env env, napi_callback_info info) {
   float *y = F32(1);
   qat_pool_geom g;
   if (!pool_geom(&c, 2, &g) || c.failed) return NULL;
-  qat_avg_pool2d(x, y, &g);
+  LOCKED(qat_avg_pool2d(x, y, &g));
   return undef(env);
 }
 
@@ -231,7 +244,7 @@ static napi_value js_avg_pool_bwd(napi_env env, napi_callback_info info) {
   float *dx = F32(1);
   qat_pool_geom g;
   if (!pool_geom(&c, 2, &g) || c.failed) return NULL;
-  qat_avg_pool2d_bwd(dy, dx, &g);
+  LOCKED(qat_avg_pool2d_bwd(dy, dx, &g));
   return undef(env);
 }
 
@@ -242,7 +255,7 @@ static napi_value js_bn_stats(napi_env env, napi_callback_info info) {
   float *mean = F32(4), *var = F32(5);
   int n = i32(&c, 1), ch = i32(&c, 2), hw = i32(&c, 3);
   if (c.failed) return NULL;
-  qat_bn_stats(x, n, ch, hw, mean, var);
+  LOCKED(qat_bn_stats(x, n, ch, hw, mean, var));
   return undef(env);
 }
 
@@ -253,7 +266,7 @@ static napi_value js_bn_apply(napi_env env, napi_callback_info info) {
   float *y = F32(5);
   int n = i32(&c, 6), ch = i32(&c, 7), hw = i32(&c, 8);
   if (c.failed) return NULL;
-  qat_bn_apply(x, mean, is, gamma, beta, y, n, ch, hw);
+  LOCKED(qat_bn_apply(x, mean, is, gamma, beta, y, n, ch, hw));
   return undef(env);
 }
 
@@ -264,7 +277,7 @@ static napi_value js_bn_backward(napi_env env, napi_callback_info info) {
   float *dx = F32(5), *dg = F32_OPT(6), *db = F32_OPT(7);
   int n = i32(&c, 8), ch = i32(&c, 9), hw = i32(&c, 10), tr = i32(&c, 11);
   if (c.failed) return NULL;
-  qat_bn_backward(dy, x, mean, is, gamma, dx, dg, db, n, ch, hw, tr);
+  LOCKED(qat_bn_backward(dy, x, mean, is, gamma, dx, dg, db, n, ch, hw, tr));
   return undef(env);
 }
 
@@ -275,7 +288,7 @@ static napi_value js_affine(napi_env env, napi_callback_info info) {
   float *y = F32(3);
   int n = i32(&c, 4), ch = i32(&c, 5), inner = i32(&c, 6);
   if (c.failed) return NULL;
-  qat_channel_affine(x, s, b, y, n, ch, inner);
+  LOCKED(qat_channel_affine(x, s, b, y, n, ch, inner));
   return undef(env);
 }
 
@@ -286,7 +299,7 @@ static napi_value js_affine_bwd(napi_env env, napi_callback_info info) {
   float *dx = F32_OPT(3), *ds = F32_OPT(4), *db = F32_OPT(5);
   int n = i32(&c, 6), ch = i32(&c, 7), inner = i32(&c, 8);
   if (c.failed) return NULL;
-  qat_channel_affine_bwd(g, x, s, dx, ds, db, n, ch, inner);
+  LOCKED(qat_channel_affine_bwd(g, x, s, dx, ds, db, n, ch, inner));
   return undef(env);
 }
 
@@ -307,7 +320,7 @@ static napi_value js_qpack_weights(napi_env env, napi_callback_info info) {
   size_t zlen = 0;
   if (zp) napi_get_typedarray_info(env, c.argv[3], NULL, &zlen, NULL, NULL, NULL);
   if (c.failed) return NULL;
-  qat_qpack_weights(w, oc, k, zp, (int)zlen, out);
+  LOCKED(qat_qpack_weights(w, oc, k, zp, (int)zlen, out));
   return undef(env);
 }
 
@@ -338,7 +351,7 @@ static napi_value js_qconv2d(napi_env env, napi_callback_info info) {
   if (!conv_geom(&c, 3, &g) || !requant_args(&c, 4, &rq)) return NULL;
   void *y = q8(&c, 8, &yu);
   if (c.failed) return NULL;
-  qat_qconv2d(x, xu, xzp, w, &g, &rq, y);
+  LOCKED(qat_qconv2d(x, xu, xzp, w, &g, &rq, y));
   return undef(env);
 }
 
@@ -354,7 +367,7 @@ static napi_value js_qlinear(napi_env env, napi_callback_info info) {
   if (!requant_args(&c, 6, &rq)) return NULL;
   void *y = q8(&c, 10, &yu);
   if (c.failed) return NULL;
-  qat_qlinear(x, xu, xzp, m, k, w, n, &rq, y);
+  LOCKED(qat_qlinear(x, xu, xzp, m, k, w, n, &rq, y));
   return undef(env);
 }
 
@@ -365,7 +378,7 @@ static napi_value js_igemm_bench(napi_env env, napi_callback_info info) {
   const int32_t *a = I32A(3), *b = I32A(4);
   int32_t *out = I32A(5);
   if (c.failed) return NULL;
-  qat_igemm_bench(m, n, k, a, b, out);
+  LOCKED(qat_igemm_bench(m, n, k, a, b, out));
   return undef(env);
 }
 
