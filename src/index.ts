@@ -12,6 +12,7 @@ export { QatError, ShapeError, DTypeError, AxisError, ValueError, FormatError, N
 export { noGrad, enableGrad, isGradEnabled } from "./tensor/grad-mode.js";
 export { setBackend, getBackend, listBackends, registerBackend, useFastestBackend, setNumThreads, getNumThreads, configureWasmMemory, wasmMemoryStats } from "./backend/index.js";
 export { initWasmBackend, workersReady, wasmThreadStats } from "./backend/wasm/index.js";
+export { nativeIsa, nativeStatus, setNativeIsa } from "./backend/native/index.js";
 export * as ops from "./ops/index.js";
 export * as autograd from "./autograd/index.js";
 import "./autograd/backward.js";
