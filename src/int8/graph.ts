@@ -123,8 +123,9 @@ export interface RequantizeNode extends NodeBase {
 }
 
 /** Elementwise functions an Int8Model computes as a 256-entry table (LutNode.fn). */
-export type LutFunction = "sigmoid" | "tanh" | "gelu" | "gelu_tanh";
-export const LUT_FUNCTIONS: readonly LutFunction[] = ["sigmoid", "tanh", "gelu", "gelu_tanh"];
+export type LutFunction = "sigmoid" | "tanh" | "gelu" | "gelu_tanh" | "exp" | "onnx";
+/** `onnx`: an elementwise op of an imported ONNX model (LeakyRelu, HardSwish, Elu, …; LutNode.opType names it). */
+export const LUT_FUNCTIONS: readonly LutFunction[] = ["sigmoid", "tanh", "gelu", "gelu_tanh", "exp", "onnx"];
 
 /**
  * An 8-bit elementwise function tabulated at conversion: table[q − qmin] = Q_y(f(DQ_x(q))), the
@@ -134,6 +135,8 @@ export const LUT_FUNCTIONS: readonly LutFunction[] = ["sigmoid", "tanh", "gelu",
 export interface LutNode extends NodeBase {
   op: "lut";
   fn: LutFunction;
+  /** The ONNX op type when fn is "onnx". */
+  opType?: string;
   /** Tensor key of the int32[256] table: output by input value − qmin. */
   table: string;
   /** The output range the table was clamped to (exported as an integer Clip when narrower). */

@@ -101,6 +101,8 @@ export class Int8Model {
     this.graph = graph;
     this.tensors = tensors;
     for (const n of graph.nodes) {
+      // a table of an imported ONNX op keeps its module in this process, for the exporters
+      if (n.op === "lut" && islands?.has(n.name)) this.islands.set(n.name, islands.get(n.name)!);
       if (n.op !== "float") continue;
       const fn = islands?.get(n.name) ?? (n.call ? islandFromCall(n.name, n.call, tensors) : n.steps ? islandFromSteps(n.name, n.steps, tensors) : null);
       if (fn) this.islands.set(n.name, fn);

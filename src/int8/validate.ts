@@ -223,6 +223,7 @@ const requantize: Rule<"requantize"> = (c) => {
 
 const lut: Rule<"lut"> = (c) => {
   if (!LUT_FUNCTIONS.includes(c.node.fn)) c.fail("fn", `must be one of ${LUT_FUNCTIONS.join(", ")}, got ${fmt(c.node.fn)}`);
+  if (c.node.fn === "onnx" && (typeof c.node.opType !== "string" || c.node.opType === "")) c.fail("opType", `must name the ONNX op of an 'onnx' table, got ${fmt(c.node.opType)}`);
   clampOf(c, c.node.clamp);
   const table = c.tensor("table", c.node.table, "int32", 256);
   const [lo, hi] = dtypeRange(c.output.q.dtype);

@@ -259,9 +259,18 @@ export function emitRowsGemm(em: QuantEmitter, n: LinearNode, x: string, y: stri
 
 /** The float function of a table node on a float input (Sigmoid, Tanh, or GELU through the float exporter's rule). */
 export function emitLutFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "lut" }>, x: string, y: string): void {
-  if (n.fn === "sigmoid" || n.fn === "tanh") return void em.ctx.addNode(n.fn === "sigmoid" ? "Sigmoid" : "Tanh", [x], [y], { name: n.name });
+  const simple: Partial<Record<string, string>> = { sigmoid: "Sigmoid", tanh: "Tanh", exp: "Exp" };
+  if (simple[n.fn]) return void em.ctx.addNode(simple[n.fn]!, [x], [y], { name: n.name });
   const id = -1 - em.islandCount++;
   const shape = [...em.value(n.output).shape];
+  if (n.fn === "onnx") {
+    // the imported op itself (its module's export rule), in the process that converted it
+    const mod = em.model.islandModule(n.name);
+    if (!(mod instanceof Module)) throw new NotSupportedError(`onnx export: table '${n.name}' (${n.opType}) was tabulated from an imported op; export it in the process that converted it`);
+    exportFloatCall(em.ctx, { path: n.name, module: mod, inputs: [x], inputShapes: [shape], output: id, outputShape: shape });
+    em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
+    return;
+  }
   const call = new FunctionCall("gelu", [{ input: 0 }, n.fn === "gelu_tanh" ? "tanh" : "none"]);
   exportFloatCall(em.ctx, { path: n.name, module: call, inputs: [x], inputShapes: [shape], output: id, outputShape: shape });
   em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });

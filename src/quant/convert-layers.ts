@@ -23,7 +23,7 @@ import { type Int8Tensors } from "../int8/model.js";
 import { quantizeMultiplier } from "../int8/fixed-point.js";
 import { roundHalfEven } from "../int8/kernels/quantize.js";
 import { convRequant, lutTable, quantizeBias, qaddParams } from "../int8/kernels/params.js";
-import { sigmoid, tanh } from "../ops/unary.js";
+import { exp, sigmoid, tanh } from "../ops/unary.js";
 import { gelu } from "../ops/nn-functional.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, type ActClamp } from "./qat-modules.js";
 import { DeQuantStub, outputQuantizerOf } from "./stubs.js";
@@ -103,21 +103,29 @@ export function pushRequantize(b: GraphBuilder, name: string, x: ValueInfo, y: V
 }
 
 /** The float function of each table (the op the float island would run). */
-const LUT_OPS: Record<LutFunction, (x: Tensor) => Tensor> = {
+const LUT_OPS: Record<Exclude<LutFunction, "onnx">, (x: Tensor) => Tensor> = {
   sigmoid: (x) => sigmoid(x),
   tanh: (x) => tanh(x),
   gelu: (x) => gelu(x, "none"),
   gelu_tanh: (x) => gelu(x, "tanh"),
+  exp: (x) => exp(x),
 };
 
-/** y = f(x) as a 256-entry table: exactly what the float island DQ → f → Q computes, with integers only. */
-export function pushLut(b: GraphBuilder, name: string, x: ValueInfo, y: ValueInfo, fn: LutFunction): void {
+/**
+ * y = f(x) as a 256-entry table: exactly what the float island DQ → f → Q computes, with
+ * integers only. `module` is the elementwise module of an imported ONNX op (fn "onnx").
+ */
+export function pushLut(b: GraphBuilder, name: string, x: ValueInfo, y: ValueInfo, fn: LutFunction, module?: Module & { opType: string }): void {
   const key = `${name}.table`;
-  const f = (xs: Float32Array) => noGrad(() => LUT_OPS[fn](new Tensor(xs, [xs.length]))).data as Float32Array;
+  const op = fn === "onnx" ? (t: Tensor) => module!.forward(t) : LUT_OPS[fn];
+  const f = (xs: Float32Array) => Float32Array.from(noGrad(() => op(new Tensor(xs, [xs.length]))).data as ArrayLike<number>);
   const clamp: [number, number] = [y.q.qmin, y.q.qmax];
   b.tensors.set(key, lutTable(x.q, y.q, clamp, f));
-  b.nodes.push({ op: "lut", name, inputs: [x.id], output: y.id, fn, table: key, clamp });
+  b.nodes.push({ op: "lut", name, inputs: [x.id], output: y.id, fn, table: key, clamp, ...(module ? { opType: module.opType } : {}) });
 }
+
+/** ONNX ops that are elementwise functions of one input with constant attributes: a table when their input is 8-bit. */
+export const TABLE_ONNX_OPS = new Set(["LeakyRelu", "HardSwish", "HardSigmoid", "Tanh", "Sigmoid", "Exp", "Erf", "Softplus", "Softsign", "Elu", "Selu", "Celu", "ThresholdedRelu", "Gelu", "Mish", "Neg", "Abs", "Sqrt", "Reciprocal", "Log", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign"]);
 
 /** y = x + xb with TFLite-style rescaling multipliers. */
 export function pushAdd(b: GraphBuilder, name: string, x: ValueInfo, xb: ValueInfo, y: ValueInfo): void {

@@ -40,7 +40,8 @@ import { addFunctionalLinear, addProduct } from "./convert-functional.js";
 import type { LutFunction, ValueInfo } from "../int8/graph.js";
 import { functionalAct } from "./fuse.js";
 import { QatWeightLayer } from "./qat-modules.js";
-import { GraphBuilder, activationQParams, actRange, addNode, addWeightLayer, pairOf, pair, pushAdd, pushConcat, pushLut, pushRequantize } from "./convert-layers.js";
+import { GraphBuilder, TABLE_ONNX_OPS, activationQParams, actRange, addNode, addWeightLayer, pairOf, pair, pushAdd, pushConcat, pushLut, pushRequantize } from "./convert-layers.js";
+import type { IslandFn } from "../int8/islands.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
 import { convertDynamic, isDynamicModel } from "./convert-dynamic.js";
 export { quantizerParams } from "./convert-layers.js";
@@ -165,9 +166,9 @@ function withOutput(b: GraphBuilder, w: Walk, n: GraphNode, make: (y: ValueInfo)
   return why;
 }
 
-/** The table of a functional sigmoid / tanh / gelu, or null. */
+/** The table of a functional sigmoid / tanh / exp / gelu, or null. */
 function lutOf(n: GraphNode): LutFunction | null {
-  if (n.target === "sigmoid" || n.target === "tanh") return n.target;
+  if (n.target === "sigmoid" || n.target === "tanh" || n.target === "exp") return n.target;
   if (n.target === "gelu") return n.args[1] === "tanh" ? "gelu_tanh" : n.args[1] === undefined || n.args[1] === "none" ? "gelu" : null;
   return null;
 }
@@ -280,6 +281,20 @@ function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     const y = b.define(t.output, t.outputShape, activationQParams(q.fq, q.where), n.target);
     b.alias(t.output, q.node.outputs[0]);
     pushRequantize(b, `${pathOf(n)}#${n.name}`, x, y, actRange(m));
+    return null;
+  }
+  const opType = (m as { opType?: unknown }).opType;
+  const dynamicInputs = ((m as { slots?: { kind: string }[] }).slots ?? []).filter((s) => s.kind === "dynamic").length;
+  if (typeof opType === "string" && TABLE_ONNX_OPS.has(opType) && dynamicInputs === 1 && t.inputs.length === 1) {
+    // an elementwise op of an imported ONNX model: a 256-entry table of its own forward
+    const out = outputQuantizerOf(m) ? { fq: outputQuantizerOf(m)!, where: `${t.path}.activation_post_process`, node: null } : q;
+    if (!out) return `${opType} has no output quantizer`;
+    const y = b.define(t.output, t.outputShape, activationQParams(out.fq, out.where), t.path);
+    if (out.node) b.alias(t.output, out.node.outputs[0]);
+    pushLut(b, t.path, b.value(t.inputs[0], t.path), y, "onnx", m as Module & { opType: string });
+    const fn: IslandFn = (xs) => (m as Module).forward(xs[0]);
+    fn.module = m;
+    w.islands.set(t.path, fn);
     return null;
   }
   if (q?.node && m instanceof QatWeightLayer) {
