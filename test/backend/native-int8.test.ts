@@ -8,8 +8,8 @@
  * Skipped, with the reason printed, where the addon is not built.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
-import { nativeInt8Available, packNativeWeights, qconv2dNative, qlinearNative } from "../../src/backend/native/int8.js";
+import { nativeIsa, nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { nativeInt8Available, nativeInt8Preferred, packNativeWeights, qconv2dNative, qlinearNative } from "../../src/backend/native/int8.js";
 import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
 import { quantizeMultipliers } from "../../src/int8/fixed-point.js";
 import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm } from "../../src/int8/kernels/gemm-path.js";
@@ -137,6 +137,10 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
     expectIdentical(onBackend("native", () => qconv2dGemm(x, 3, s, fw, r)), onBackend("wasm", () => qconv2dGemm(x, 3, s, fw, r)), "conv");
     const xl = randomQ("int8", 7 * 100), wl = randomQ("int8", 32 * 100) as Int8Array, fl = prepareLinearWeights(wl, 32, 100);
     expectIdentical(onBackend("native", () => qlinearGemm(xl, -2, 7, 100, fl, r)), onBackend("wasm", () => qlinearGemm(xl, -2, 7, 100, fl, r)), "linear");
+    expect(nativeInt8Preferred()).toBe(nativeIsa() !== "scalar"); // true on an AVX2 CPU
+    setNativeIsa("scalar");
+    expect(nativeInt8Preferred()).toBe(false); // the portable int8 path is slower than wasm's: not taken
+    setNativeIsa("best");
   });
 
   it("refuses arrays shorter than the geometry", () => {

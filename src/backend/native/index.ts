@@ -12,6 +12,7 @@ import type { Backend, Kernels } from "../kernels.js";
 import { refKernels } from "../ref/index.js";
 import { wasmBackend, wasmBackendAvailable, wasmKernels } from "../wasm/index.js";
 import { addon, nativeStatus } from "./addon.js";
+import { refreshNativeIsa } from "./int8.js";
 import { nativeKernelTable } from "./kernels.js";
 
 const wasmThere = wasmBackendAvailable();
@@ -44,7 +45,9 @@ export function nativeIsa(): string | null {
  * "best" restores the fastest the CPU supports). For tests and benchmarks.
  */
 export function setNativeIsa(isa: "scalar" | "best"): string | null {
-  return addon ? addon.setIsa(isa === "scalar" ? 0 : 99) : null;
+  const now = addon ? addon.setIsa(isa === "scalar" ? 0 : 99) : null;
+  refreshNativeIsa();
+  return now;
 }
 
 export { addon as nativeAddon, nativeStatus };

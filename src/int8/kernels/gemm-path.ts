@@ -15,8 +15,8 @@
  * to them (test/int8/gemm-path.test.ts). Conv weights may have per-channel zero points
  * (subtracted when packing: w − wZp ∈ [−255, 255] is still int16); linear weights must be symmetric.
  * Weights are packed once per layer (`prepare*Weights`) and kept by the model.
- * With the native backend active, conv (groups = 1, no fused pool) and linear run the native
- * kernels instead (src/backend/native/int8.ts: the same sums and requantization, bit-identical);
+ * With the native backend active on an AVX2 CPU, conv (groups = 1, no fused pool) and linear
+ * run the native kernels instead (src/backend/native/int8.ts: the same sums and requantization, bit-identical);
  * their weights are packed too, once, when the addon is loaded.
  *
  * Validation layer: the wasm kernels trust their arguments (a negative padding there reads
@@ -27,7 +27,7 @@
  */
 import { type FastRequant, packConvWeights, packLinearWeights, qconv2dWasm, qdepthwiseWasm, qlinearWasm, qmaxPool2dWasm } from "../../backend/wasm/int8.js";
 import { getBackend } from "../../backend/index.js";
-import { nativeInt8Available, packNativeWeights, qconv2dNative, qlinearNative } from "../../backend/native/int8.js";
+import { nativeInt8Available, nativeInt8Preferred, packNativeWeights, qconv2dNative, qlinearNative } from "../../backend/native/int8.js";
 import { allocArray } from "../../tensor/dtype.js";
 import { ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import type { QuantArray, QuantDType } from "./common.js";
@@ -53,7 +53,7 @@ export interface FastWeights {
 
 /** True when a layer with these weights takes the native kernels. */
 function onNative(fw: FastWeights): fw is FastWeights & { native: Int32Array } {
-  return fw.native != null && getBackend() === "native";
+  return fw.native != null && getBackend() === "native" && nativeInt8Preferred();
 }
 
 /** Σ_k |w[c, k] − wZp[c]| per output channel. */
