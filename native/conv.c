@@ -74,12 +74,15 @@ typedef struct {
   const float *in, *w;
   float *out;
   const qat_conv_geom *g;
+  int chunks, rows; /* forward: tasks per image, output channels (of a group) per task */
 } conv_ctx;
 
-static void forward_task(void *p, int n, int thread) {
+static void forward_task(void *p, int task, int thread) {
   const conv_ctx *cx = p;
   const qat_conv_geom *g = cx->g;
   int cg = g->c / g->groups, ocg = g->oc / g->groups, K = cg * g->kh * g->kw, ohw = g->oh * g->ow;
+  int n = task / cx->chunks, o0 = (task % cx->chunks) * cx->rows, o1 = o0 + cx->rows < ocg ? o0 + cx->rows : ocg;
+  if (o0 >= o1) return;
   int direct = pointwise(g);
   float *col = direct ? NULL : qat_scratch(thread, 2, (size_t)K * ohw * sizeof(float));
   for (int gi = 0; gi < g->groups; gi++) {
@@ -90,7 +93,7 @@ static void forward_task(void *p, int n, int thread) {
       im2col(x, g, 0, K, col);
       b = col;
     }
-    qat_sgemm(ocg, ohw, K, cx->w + (long)gi * ocg * K, K, 1, b, ohw, 1, y, ohw, 0, thread);
+    qat_sgemm(o1 - o0, ohw, K, cx->w + ((long)gi * ocg + o0) * K, K, 1, b, ohw, 1, y + (long)o0 * ohw, ohw, 0, thread);
   }
 }
 
@@ -100,8 +103,19 @@ static int threads_for(const qat_conv_geom *g) {
 }
 
 void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g) {
-  conv_ctx cx = {x, w, y, g};
-  qat_parallel(g->n, threads_for(g), forward_task, &cx);
+  /* Fewer images than threads (inference at batch 1): split each image's output channels too,
+   * in whole micro-kernel rows; each task builds its image's columns (cheap next to the GEMM). */
+  int threads = threads_for(g), ocg = g->oc / g->groups, chunks = 1;
+  if (g->n < threads && ocg >= 12) {
+    chunks = (threads + g->n - 1) / g->n;
+    if (chunks > ocg / 6) chunks = ocg / 6;
+  }
+  if (ocg <= 0) return;
+  int rows = (ocg + chunks - 1) / chunks;
+  rows = (rows + 5) / 6 * 6;
+  chunks = (ocg + rows - 1) / rows;
+  conv_ctx cx = {x, w, y, g, chunks, rows};
+  qat_parallel(g->n * chunks, threads, forward_task, &cx);
 }
 
 static void bwd_input_task(void *p, int n, int thread) {
@@ -125,7 +139,7 @@ static void bwd_input_task(void *p, int n, int thread) {
 }
 
 void qat_conv2d_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g) {
-  conv_ctx cx = {dy, w, dx, g};
+  conv_ctx cx = {dy, w, dx, g, 1, 0};
   qat_parallel(g->n, threads_for(g), bwd_input_task, &cx);
 }
 

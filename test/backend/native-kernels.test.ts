@@ -164,6 +164,14 @@ d("native conv2d vs reference", () => {
     const three = checkConv(native!, g, 7, (a) => a);
     setNumThreads(threadsBefore);
     one.forEach((o, i) => expectIdentical(three[i], o, `pass ${i}`));
+    // one image, more threads than images: the forward splits output channels
+    const g1 = geomOf({ n: 1, c: 32, h: 20, w: 20, oc: 45, k: [3, 3], pad: [1, 1] });
+    setNumThreads(1);
+    const single = checkConv(native!, g1, 8, (a) => a);
+    setNumThreads(4);
+    const split = checkConv(native!, g1, 8, (a) => a);
+    setNumThreads(threadsBefore);
+    single.forEach((o, i) => expectIdentical(split[i], o, `batch-1 pass ${i}`));
   });
 });
 
