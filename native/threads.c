@@ -20,6 +20,9 @@
 
 int qat_threads = 1;
 
+/* Held by the binding around every kernel call (binding.h): one kernel at a time per process. */
+pthread_mutex_t qat_kernel_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* ---- ISA ---- */
 static int isa_best = -1, isa_now = -1;
 

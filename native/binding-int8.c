@@ -1,0 +1,96 @@
+/*
+ * Node-API functions of the int8 engine's native kernels (int8.c): weight packing, conv and
+ * linear with the requantization, and the raw int GEMM for benchmarks. Registered on the
+ * addon's exports by binding.c; helpers in binding.h.
+ */
+#include "binding.h"
+
+static napi_value js_qpack_words(napi_env env, napi_callback_info info) {
+  BEGIN("qpackWords", 2);
+  int oc = i32(&c, 0), k = i32(&c, 1);
+  if (c.failed) return NULL;
+  return num(env, (double)qat_qpack_words(oc, k));
+}
+
+/* qpackWeights(w: Int8Array, oc, k, wZp: Int32Array | null, out: Int32Array) */
+static napi_value js_qpack_weights(napi_env env, napi_callback_info info) {
+  BEGIN("qpackWeights", 5);
+  const int8_t *w = arr(&c, 0, napi_int8_array, 0);
+  int oc = i32(&c, 1), k = i32(&c, 2);
+  const int32_t *zp = arr(&c, 3, napi_int32_array, 1);
+  int32_t *out = I32A(4);
+  size_t zlen = 0;
+  if (zp) napi_get_typedarray_info(env, c.argv[3], NULL, &zlen, NULL, NULL, NULL);
+  if (c.failed) return NULL;
+  LOCKED(qat_qpack_weights(w, oc, k, zp, (int)zlen, out));
+  return undef(env);
+}
+
+/* The requantization arguments at i..i+3: bias?, multiplier, shift, ints [perChannel, yZp, lo, hi, ySigned]. */
+static int requant_args(call_t *c, int i, qat_requant *rq) {
+  rq->bias = arr(c, i, napi_int32_array, 1);
+  rq->mult = arr(c, i + 1, napi_int32_array, 0);
+  rq->shift = arr(c, i + 2, napi_int32_array, 0);
+  const int32_t *v = arr(c, i + 3, napi_int32_array, 0);
+  if (c->failed) return 0;
+  rq->per_channel = v[0];
+  rq->yzp = v[1];
+  rq->lo = v[2];
+  rq->hi = v[3];
+  rq->y_signed = v[4];
+  return 1;
+}
+
+/* qconv2d(x, xZp, wPacked, geom, bias?, multiplier, shift, ints, y) */
+static napi_value js_qconv2d(napi_env env, napi_callback_info info) {
+  BEGIN("qconv2d", 9);
+  int xu = 0, yu = 0;
+  const void *x = q8(&c, 0, &xu);
+  int xzp = i32(&c, 1);
+  const int32_t *w = I32A(2);
+  qat_conv_geom g;
+  qat_requant rq;
+  if (!conv_geom(&c, 3, &g) || !requant_args(&c, 4, &rq)) return NULL;
+  void *y = q8(&c, 8, &yu);
+  if (c.failed) return NULL;
+  LOCKED(qat_qconv2d(x, xu, xzp, w, &g, &rq, y));
+  return undef(env);
+}
+
+/* qlinear(x, xZp, m, k, wPacked, n, bias?, multiplier, shift, ints, y) */
+static napi_value js_qlinear(napi_env env, napi_callback_info info) {
+  BEGIN("qlinear", 11);
+  int xu = 0, yu = 0;
+  const void *x = q8(&c, 0, &xu);
+  int xzp = i32(&c, 1), m = i32(&c, 2), k = i32(&c, 3);
+  const int32_t *w = I32A(4);
+  int n = i32(&c, 5);
+  qat_requant rq;
+  if (!requant_args(&c, 6, &rq)) return NULL;
+  void *y = q8(&c, 10, &yu);
+  if (c.failed) return NULL;
+  LOCKED(qat_qlinear(x, xu, xzp, m, k, w, n, &rq, y));
+  return undef(env);
+}
+
+/* igemmBench(m, n, k, wPacked, bPanels, c): one thread, raw int16-pair GEMM (benchmarks) */
+static napi_value js_igemm_bench(napi_env env, napi_callback_info info) {
+  BEGIN("igemmBench", 6);
+  int m = i32(&c, 0), n = i32(&c, 1), k = i32(&c, 2);
+  const int32_t *a = I32A(3), *b = I32A(4);
+  int32_t *out = I32A(5);
+  if (c.failed) return NULL;
+  LOCKED(qat_igemm_bench(m, n, k, a, b, out));
+  return undef(env);
+}
+
+void qat_define_int8(napi_env env, napi_value exports) {
+  napi_property_descriptor d[] = {
+      {"qpackWords", NULL, js_qpack_words, NULL, NULL, NULL, napi_default, NULL},
+      {"qpackWeights", NULL, js_qpack_weights, NULL, NULL, NULL, napi_default, NULL},
+      {"qconv2d", NULL, js_qconv2d, NULL, NULL, NULL, napi_default, NULL},
+      {"qlinear", NULL, js_qlinear, NULL, NULL, NULL, napi_default, NULL},
+      {"igemmBench", NULL, js_igemm_bench, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+}
