@@ -260,11 +260,34 @@ static void im2col16(const qconv_ctx *cx, const void *x, int p0, int np, int16_t
  * Interleaves int16 rows 2p and 2p + 1 of col (K × np) into QNR-column panels of words:
  * word (p, j) at b[(j / QNR)·kp·QNR + p·QNR + j % QNR] (zero beyond K and np; npad columns).
  */
-static void pair_rows(const int16_t *col, int K, int np, int npad, int32_t *b) {
-  int kp = kpairs(K);
+#if QAT_X86
+/* The full 16-column panels of pair_rows with AVX2 (interleave two rows of 16 int16 per store). */
+__attribute__((target("avx2"))) static int pair_rows_avx2(const int16_t *col, int K, int np, int32_t *b) {
+  int kp = kpairs(K), full = np / QNR * QNR;
+  const __m256i zero = _mm256_setzero_si256();
   for (int p = 0; p < kp; p++) {
     const int16_t *r0 = col + (long)(2 * p) * np, *r1 = 2 * p + 1 < K ? r0 + np : NULL;
-    for (int j0 = 0; j0 < npad; j0 += QNR) {
+    for (int j0 = 0; j0 < full; j0 += QNR) {
+      __m256i a = _mm256_loadu_si256((const __m256i *)(r0 + j0));
+      __m256i c = r1 ? _mm256_loadu_si256((const __m256i *)(r1 + j0)) : zero;
+      __m256i lo = _mm256_unpacklo_epi16(a, c), hi = _mm256_unpackhi_epi16(a, c);
+      int32_t *d = b + (long)j0 * kp + (long)p * QNR;
+      _mm256_storeu_si256((__m256i *)d, _mm256_permute2x128_si256(lo, hi, 0x20));
+      _mm256_storeu_si256((__m256i *)(d + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+  }
+  return full;
+}
+#endif
+
+static void pair_rows(const int16_t *col, int K, int np, int npad, int32_t *b) {
+  int kp = kpairs(K), start = 0;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) start = pair_rows_avx2(col, K, np, b);
+#endif
+  for (int p = 0; p < kp; p++) {
+    const int16_t *r0 = col + (long)(2 * p) * np, *r1 = 2 * p + 1 < K ? r0 + np : NULL;
+    for (int j0 = start; j0 < npad; j0 += QNR) {
       int32_t *d = b + (long)j0 * kp + (long)p * QNR;
       int nj = np - j0 < QNR ? np - j0 : QNR;
       if (nj < 0) nj = 0;
