@@ -104,7 +104,9 @@ describe("LayerNorm and GELU spelled as ONNX ops", () => {
     disableFakeQuant(qm);
     expect(relDiff(noGrad(() => qm.forward(x)).toFloat32Array(), float)).toBeLessThanOrEqual(1e-6);
     const p = await qdqParity(lnGeluBytes(), x);
-    expect(p.islands).toEqual(expect.arrayContaining([expect.stringMatching(/Erf/), expect.stringMatching(/ReduceMean/)]));
+    // the LayerNorm pieces are float islands; Erf (GELU's) is a 256-entry table
+    expect(p.islands).toEqual(expect.arrayContaining([expect.stringMatching(/ReduceMean/)]));
+    expect(p.islands.some((i) => /Erf/.test(i))).toBe(false);
     console.log(`[ops-composite] LayerNorm+GELU QDQ vs Int8Model: ${(100 * p.within).toFixed(2)} % within ±1 quantum, worst ${p.worst.toFixed(2)} quanta, ${p.islands.length} float islands`);
     expect(p.within).toBeGreaterThanOrEqual(0.999);
   });
@@ -133,7 +135,7 @@ describe("Split, LeakyRelu, Tanh and a reversing Slice between two Gemms", () =>
     const bytes = splitBytes();
     expect(relDiff(noGrad(() => importFloatModel(bytes).eval().forward(x)).toFloat32Array(), (await runOrt(ort!, bytes, x)).data)).toBeLessThan(1e-5);
     const p = await qdqParity(bytes, x);
-    expect(p.islands).toEqual(["module.Split_1", "module.Split_1_1", "module.LeakyRelu_2", "module.Tanh_3", "module.Slice_4"]);
+    expect(p.islands).toEqual(["module.Split_1", "module.Split_1_1", "module.Slice_4"]); // LeakyRelu and Tanh are 256-entry tables
     console.log(`[ops-composite] Split model QDQ vs Int8Model: ${(100 * p.within).toFixed(2)} % within ±1 quantum, worst ${p.worst.toFixed(2)} quanta`);
     expect(p.within).toBeGreaterThanOrEqual(0.999);
   });
