@@ -37,12 +37,17 @@ import { GroupwiseFakeQuantize } from "./groupwise.js";
 
 /** Does `model` use a dynamic qconfig (its input stays float)? */
 export function isDynamicModel(model: QatModel): boolean {
-  return isFloatActivation(outputQuantizerOf(model.quant));
+  const q = outputQuantizerOf(model.quant);
+  if (q) return isFloatActivation(q);
+  // an int32 token input has no quantizer: the model's other output quantizers say which scheme it uses
+  return model.namedModules().some(([path, m]) => /(^|\.)activation_post_process(_\d+)?$/.test(path) && isFloatActivation(m));
 }
 
-function defineFloat(b: GraphBuilder, id: number, shape: readonly number[], source: string): ValueInfo {
+function defineFloat(b: GraphBuilder, id: number, shape: readonly number[], source: string, int = false): ValueInfo {
   const v = b.define(id, shape, FLOAT_Q, source);
-  v.float = true;
+  // an int32 token input passes through to the embedding island
+  if (int) v.int = true;
+  else v.float = true;
   return v;
 }
 
@@ -190,8 +195,9 @@ export function convertDynamic(model: QatModel, opts: { strict?: boolean } = {})
   const constant = parameterOnly(graph);
   const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: [] }, strict: opts.strict ?? false, constant };
   const b = new GraphBuilder();
-  const input = defineFloat(b, graph.inputs[0], graph.value(graph.inputs[0]).shape, "quant");
-  const extraInputs = graph.inputs.slice(1).map((id, i) => defineFloat(b, id, graph.value(id).shape, `quant_${i + 1}`));
+  const isInt = (id: number) => graph.value(id).dtype === "int32";
+  const input = defineFloat(b, graph.inputs[0], graph.value(graph.inputs[0]).shape, "quant", isInt(graph.inputs[0]));
+  const extraInputs = graph.inputs.slice(1).map((id, i) => defineFloat(b, id, graph.value(id).shape, `quant_${i + 1}`, isInt(id)));
   for (const n of graph.nodes) {
     if (n.kind === "get_attr" || n.kind === "constant") continue;
     // shape arithmetic and values computed from parameters alone run inside the islands that read them

@@ -206,6 +206,25 @@ describe("a character language model: int32 token ids in", () => {
   });
 });
 
+describe("a character language model under the dynamic schemes (token ids in, float values between integer GEMMs)", () => {
+  for (const name of ["int8DynActInt4Weight", "int4WeightOnly"] as const) {
+    it(`${name}: convert ≡ fake-quant`, () => {
+      manualSeed(26);
+      const lm = charTransformer({ vocab: 10, context: 6, dim: 32, depth: 1, heads: 2 });
+      const qm = prepareQat(lm, { qconfig: qconfigs[name] });
+      qm.train();
+      calibrate(qm, [{ x: randint(0, 10, [8, 6], { dtype: "int32" }) }], { batches: 1 });
+      const x = randint(0, 10, [4, 6], { dtype: "int32" });
+      qm.eval();
+      const fq = noGrad(() => qm.forward(x));
+      const int8 = convertWithReport(qm).model;
+      expect(int8.graph.input.int).toBe(true);
+      const y = int8.run(x);
+      for (let i = 0; i < y.size; i++) expect(Math.abs(y.data[i] - fq.data[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(fq.data[i])));
+    });
+  }
+});
+
 describe("a converted transformer runs from a file", () => {
   it("LayerNorm / embedding / softmax islands and parameter adds are stored as calls with their tensors: encode → decode runs bit-identically, and exports", async () => {
     manualSeed(25);
