@@ -17,7 +17,7 @@ import { benchTraining } from "./training.js";
 import { getBackend, getNumThreads, setBackend, setNumThreads } from "../src/backend/index.js";
 import { matmulScaling, wasmCases } from "./wasm.js";
 import { onnxCases, onnxruntimeVersion } from "./onnx.js";
-import { qatOverFloat, resnet20Cases, smallCnnCases } from "./smallcnn.js";
+import { qatOverFloat, resnet20Cases, smallCnnCases, vitCases } from "./smallcnn.js";
 import { benchInt8 } from "./int8.js";
 import { NATIVE_ROWS, benchNative } from "./native.js";
 import { benchGraph } from "./graph.js";
@@ -66,6 +66,12 @@ const PAIRED: PairedSuite[] = [
     peer: "pytorch",
     cases: resnet20Cases,
     after: qatOverFloat,
+  },
+  {
+    name: "vit",
+    title: "ViT (issue 18: vitTiny on Fashion-MNIST), FP32 training step, batch 64, vs PyTorch 1.13",
+    peer: "pytorch",
+    cases: vitCases,
   },
   {
     name: "onnx",

@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { SGD } from "../src/optim/sgd.js";
 import { smallCnn } from "../src/nn/models/small-cnn.js";
 import { resnet20 } from "../src/nn/models/resnet.js";
+import { vitTiny } from "../src/nn/models/vit.js";
 import type { Module } from "../src/nn/module.js";
 import { crossEntropy } from "../src/ops/loss.js";
 import { manualSeed } from "../src/tensor/random.js";
@@ -60,17 +61,20 @@ function peerData(peer: TorchPeer, data: TrainData): Record<string, unknown> {
   return { x: peer.writeArray(x), y: peer.writeArray(y), shape, batch: data.batch };
 }
 
-function trainingCases(name: string, make: () => Module, data: TrainData, peer: TorchPeer | null, threads: number[], model: string): PairedCase[] {
+function trainingCases(name: string, make: () => Module, data: TrainData, peer: TorchPeer | null, threads: number[], model: string, withQat = true): PairedCase[] {
   manualSeed(0);
   const float = make();
-  const qm = prepareQat(make(), { qconfig: qconfigs.onednn });
-  noGrad(() => qm.forward(data.batches[0].x));
   const fStep = stepper(float, data);
-  const qStep = stepper(qm, data);
+  const kinds: [string, () => void, boolean][] = [["FP32", fStep, false]];
+  if (withQat) {
+    const qm = prepareQat(make(), { qconfig: qconfigs.onednn });
+    noGrad(() => qm.forward(data.batches[0].x));
+    kinds.push(["QAT (onednn)", stepper(qm, data), true]);
+  }
   const req = peer ? peerData(peer, data) : {};
   const cases: PairedCase[] = [];
   for (const t of threads) {
-    for (const [kind, step, qat] of [["FP32", fStep, false], ["QAT (onednn)", qStep, true]] as const) {
+    for (const [kind, step, qat] of kinds) {
       cases.push({
         label: `${name} ${kind} training step, batch ${data.batch}`, threads: t, unit: "img/s", work: data.batch,
         ours: () => timeit(step, TRAIN_SECONDS, 5),
@@ -118,6 +122,12 @@ export function resnet20Cases(peer: TorchPeer | null, threads: number[]): Paired
   const batches = Array.from({ length: 8 }, () => ({ x: randn([32, 3, 32, 32]), y: randint(0, 10, [32], { dtype: "int32" }) }));
   const data = { batches, batch: 32 };
   return trainingCases("ResNet-20", () => resnet20({ inChannels: 3 }), data, peer, threads, "resnet20");
+}
+
+/** The issue-18 ViT (vitTiny: 28×28, 7×7 patches, width 64, 4 layers) FP32 training step, batch 64, vs PyTorch's same model (bench/peers/vit_torch.py). */
+export function vitCases(peer: TorchPeer | null, threads: number[]): PairedCase[] {
+  const { train } = fashionBatches();
+  return trainingCases("ViT (vitTiny)", () => vitTiny(), { batches: train.batches.slice(0, 8), batch: train.batch }, peer, threads, "vit", false);
 }
 
 /** Lines under a training table: the QAT step's cost over the FP32 step, both sides (medians). */

@@ -14,7 +14,7 @@ or {refused} / {error}. Ops: matmul {n}; conv {batch, c, oc, hw, backward}; over
 train {model, qat, batch, x, y, shape} (one SGD step; x and y are raw float32 / int32 files
 written by the caller, so both sides train on the same batches); infer {model, int8, x, shape,
 train} (int8: the QAT model of `train`'s request after 3 steps, converted).
-Models: smallcnn (bench/peers/smallcnn_torch.py), resnet20 (bench/peers/resnet20_torch.py);
+Models: smallcnn (bench/peers/smallcnn_torch.py), resnet20 (bench/peers/resnet20_torch.py), vit (bench/peers/vit_torch.py, FP32);
 QAT with the onednn QAT qconfig after fuse_modules_qat, int8 with the onednn engine.
 """
 import os
@@ -96,6 +96,9 @@ class Models:
         if name == "resnet20":
             m = ResNet20()
             return m, fuse_groups(m)
+        if name == "vit":
+            from vit_torch import ViT  # noqa: E402  (issue 18: the small ViT, FP32 only — eager QAT does not cover attention's matmuls)
+            return ViT(), None
         raise ValueError(f"unknown model {name!r}")
 
     def stepper(self, req):
@@ -103,6 +106,8 @@ class Models:
         if key not in self.cache:
             model, groups = self.make(req["model"])
             if req["qat"]:
+                if groups is None:
+                    raise ValueError(f"no eager QAT recipe for {req['model']!r}")
                 model = fuse_modules_qat(model.train(), groups)
                 model.qconfig = get_default_qat_qconfig("onednn")
                 model = prepare_qat(model)
