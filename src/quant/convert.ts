@@ -221,7 +221,8 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   const wasTraining = model.training;
   model.eval();
   try {
-    const zerosOf = (id: number) => zeros([1, ...inGraph.value(id).shape.slice(1)], { dtype: inGraph.value(id).dtype });
+    // at the batch the graph was captured with: an imported graph may have that batch baked in (a GRU's h0 initializer)
+    const zerosOf = (id: number) => zeros([...inGraph.value(id).shape], { dtype: inGraph.value(id).dtype });
     const rest = inGraph.inputs.slice(1).map(zerosOf);
     noGrad(() => model.forward(opts.example ?? zerosOf(inGraph.inputs[0]), ...rest));
   } finally {
