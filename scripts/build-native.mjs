@@ -85,6 +85,8 @@ const cfiles = sources().filter((f) => f.endsWith(".c"));
 const r = spawnSync(cc, [...flags, ...cfiles, "-o", tmp, "-lm"], { encoding: "utf8" });
 if (r.status !== 0) {
   rmSync(tmp, { force: true });
+  // The sources changed and no longer compile: a binary of older sources must not be loaded.
+  rmSync(out, { force: true });
   if (!quiet) process.stderr.write(r.stderr ?? "");
   giveUp(`${cc} failed (${(r.stderr ?? "").split("\n").find((l) => l.includes("error")) ?? `status ${r.status}`})`);
 }

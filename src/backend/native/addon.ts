@@ -54,6 +54,13 @@ interface NodeProcess {
 
 let status = "not loaded";
 
+/** Every function of NativeAddon, checked on load. */
+const REQUIRED: (keyof NativeAddon)[] = [
+  "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "maxPool2d",
+  "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
+  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qlinear", "igemmBench",
+];
+
 async function loadAddon(): Promise<NativeAddon | null> {
   const proc = (globalThis as { process?: NodeProcess }).process;
   if (!proc?.versions?.node) {
@@ -83,6 +90,12 @@ async function loadAddon(): Promise<NativeAddon | null> {
       return null;
     }
     const addon = createRequire(import.meta.url)(found) as NativeAddon;
+    // A binary built from older sources may lack entry points: use wasm rather than fail later.
+    const missing = REQUIRED.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== "function");
+    if (missing.length > 0) {
+      status = `${file} is stale (no ${missing.join(", ")}): run npm run build:native`;
+      return null;
+    }
     status = `loaded ${file} (${addon.info().isa})`;
     return addon;
   } catch (e) {
