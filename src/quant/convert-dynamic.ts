@@ -134,7 +134,8 @@ function evalConst(w: Walk, id: number, subst: Map<number, number> = new Map()):
 /**
  * A functional `linear(x, W, b)` whose W is a parameter (or rows of one: attention's packed
  * in_proj_weight) behind a grouped weight fake-quantizer node (prepare's weight_fake_quant_<k>):
- * a weight-only integer node (QAT fake-quantizes that weight but not the linear's input).
+ * an integer node whose input is quantized at run time when prepare put an input_fake_quant_<k>
+ * before it (8da4w), else weight-only.
  */
 function addFunctionalLinear(b: GraphBuilder, w: Walk, n: GraphNode): boolean {
   if (n.kind !== "call_function" || n.target !== "linear" || !isRef(n.args[0]) || !isRef(n.args[1]) || !b.values.has(n.args[0].ref)) return false;
@@ -149,7 +150,11 @@ function addFunctionalLinear(b: GraphBuilder, w: Walk, n: GraphNode): boolean {
   const path = pathOf(n);
   const x = b.value(n.args[0].ref, path);
   const y = defineFloat(b, n.outputs[0], w.graph.value(n.outputs[0]).shape, path);
-  pushDynamicLinear(b, { path, x, y, weight: raw, bias: bias ? bias.data : null, wq, act: null });
+  // prepare's input_fake_quant_<k> before the linear (8da4w): its run-time quantization
+  const xp = w.graph.producer(n.args[0].ref);
+  const inq = xp?.kind === "call_module" && /^input_fake_quant_\d+$/.test(xp.target) ? w.gm.getSubmodule(xp.target) : null;
+  const act: DynamicActivation | null = inq && isDynamicFakeQuantize(inq) ? { granularity: inq.granularity, dtype: inq.dtype } : null;
+  pushDynamicLinear(b, { path, x, y, weight: raw, bias: bias ? bias.data : null, wq, act });
   return true;
 }
 
@@ -202,6 +207,11 @@ export function convertDynamic(model: QatModel, opts: { strict?: boolean } = {})
     if (n.kind === "get_attr" || n.kind === "constant") continue;
     // shape arithmetic and values computed from parameters alone run inside the islands that read them
     if (n.outputs.every((o) => !isFloatDType(graph.value(o).dtype) || constant.has(o))) continue;
+    if (n.kind === "call_module" && /^input_fake_quant_\d+$/.test(n.target)) {
+      // the run-time input quantizer of a functional linear: the integer node quantizes its float input itself
+      b.alias(refsOf(n.args)[0], n.outputs[0]);
+      continue;
+    }
     if (isQuantizerNode(gm, n)) {
       const q = gm.getSubmodule(n.target);
       if (!isFloatActivation(q)) throw new NotSupportedError(`convert: '${pathOf(n)}' (${q.constructor.name}) quantizes statically in a dynamic model; give every op a dynamic qconfig (or none)`);

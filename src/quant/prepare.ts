@@ -226,7 +226,33 @@ function quantizeFunctionalWeights(gm: GraphModule, qconfigFor: Resolver): void 
     const v = g.addValue(g.value(p.outputs[0]).shape, g.value(p.outputs[0]).dtype);
     g.addNode({ kind: "call_module", target: name, args: [{ ref: p.outputs[0] }], outputs: [v], name }, g.nodes.indexOf(p) + 1);
     for (const u of uses) u.reader.args = mapRefs(u.reader.args, (id) => (id === p.outputs[0] ? v : id));
+    // a dynamic scheme (8da4w): each of these linears quantizes its input at run time, as a QatLinear's input_fake_quant does
+    const bind = (fq as { bindLinear?: (w: Tensor) => Module | null }).bindLinear;
+    if (!bind) continue;
+    let input = bind.call(fq, parameterAt(gm, p.target));
+    for (const u of uses) {
+      if (!input) break;
+      const x = u.linear.args[0];
+      if (!isRef(x)) continue;
+      let j = 0;
+      while (gm.namedChildren().some(([n]) => n === `input_fake_quant_${j}`)) j++;
+      const qn = `input_fake_quant_${j}`;
+      gm.registerModule(qn, input);
+      const xv = g.addValue(g.value(x.ref).shape, g.value(x.ref).dtype);
+      g.addNode({ kind: "call_module", target: qn, args: [{ ref: x.ref }], outputs: [xv], name: qn }, g.nodes.indexOf(u.linear));
+      u.linear.args = [{ ref: xv }, ...u.linear.args.slice(1)];
+      input = (fq as { inputQuantizer?: () => Module }).inputQuantizer?.() ?? null;
+    }
   }
+}
+
+/** The parameter or buffer of a GraphModule at a dotted path (a get_attr target). */
+function parameterAt(gm: GraphModule, path: string): Tensor {
+  const i = path.lastIndexOf(".");
+  const owner = gm.getSubmodule(i < 0 ? "" : path.slice(0, i));
+  const t = owner.localState().find(([n]) => n === path.slice(i + 1))?.[1];
+  if (!t) throw new ValueError(`prepareQat: no parameter '${path}'`);
+  return t;
 }
 
 /** Readers of parameter `id` that feed a linear's weight argument, directly or through a slice of rows. */

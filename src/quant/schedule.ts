@@ -40,7 +40,7 @@ export function quantizers(model: Module, which: Which = "all"): Switchable[] {
     const leaf = path.split(".").pop();
     // module output quantizers, and those prepare inserts after functional ops (activation_post_process_<k>)
     // … and the run-time input quantizer of a dynamic-qconfig QatLinear (input_fake_quant)
-    const isAct = leaf === OUTPUT_QUANTIZER || /^activation_post_process_\d+$/.test(leaf ?? "") || leaf === "input_fake_quant";
+    const isAct = leaf === OUTPUT_QUANTIZER || /^activation_post_process_\d+$/.test(leaf ?? "") || /^input_fake_quant(_\d+)?$/.test(leaf ?? "");
     // weight_fake_quant of a QAT layer, weight_fake_quant_<k> of a functional linear's parameter
     const isWeight = /^weight_fake_quant(_\d+)?$/.test(leaf ?? "");
     if ((isAct && which !== "weights") || (isWeight && which !== "activations")) out.push(m as Switchable);

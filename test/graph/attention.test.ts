@@ -212,6 +212,9 @@ describe("a character language model under the dynamic schemes (token ids in, fl
       manualSeed(26);
       const lm = charTransformer({ vocab: 10, context: 6, dim: 32, depth: 1, heads: 2 });
       const qm = prepareQat(lm, { qconfig: qconfigs[name] });
+      // 8da4w quantizes the functional in-projection's input at run time too (weight-only: none)
+      const inputQuantizers = qm.namedModules().filter(([p]) => /input_fake_quant_\d+$/.test(p)).length;
+      expect(inputQuantizers).toBe(name === "int8DynActInt4Weight" ? 1 : 0);
       qm.train();
       calibrate(qm, [{ x: randint(0, 10, [8, 6], { dtype: "int32" }) }], { batches: 1 });
       const x = randint(0, 10, [4, 6], { dtype: "int32" });
