@@ -81,8 +81,8 @@ export class GraphModule extends Module {
     }
   }
 
-  /** The parameter or buffer at a dotted path. */
-  private attr(path: string): Tensor {
+  /** The parameter or buffer at a dotted path (a get_attr target). */
+  attr(path: string): Tensor {
     const i = path.lastIndexOf(".");
     const owner = this.getSubmodule(i < 0 ? "" : path.slice(0, i));
     const name = path.slice(i + 1);

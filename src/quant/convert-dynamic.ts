@@ -15,12 +15,11 @@
  */
 import { NotSupportedError } from "../tensor/errors.js";
 import { isFloatDType } from "../tensor/dtype.js";
-import { noGrad } from "../tensor/grad-mode.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { cloneModule } from "../nn/clone.js";
 import type { Module } from "../nn/module.js";
 import type { TraceNode } from "../nn/trace.js";
-import { type Graph, type GraphNode, isRef, mapRefs, refsOf } from "../graph/graph.js";
+import { type GraphNode, isRef, refsOf } from "../graph/graph.js";
 import type { GraphModule } from "../graph/graph-module.js";
 import { DataFlow } from "../graph/pattern.js";
 import type { Int8Graph, Int8Node, ValueInfo } from "../int8/graph.js";
@@ -30,7 +29,8 @@ import { QatLinear, QatWeightLayer } from "./qat-modules.js";
 import { type QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver } from "./schedule.js";
 import { GraphBuilder } from "./convert-layers.js";
-import { type Walk, isQuantizerNode, islandClosure, islandFunction, literalCall, pathOf, traceNodeOf } from "./convert-walk.js";
+import { type Walk, evalParameterValues, isQuantizerNode, islandClosure, islandFunction, literalCall, pathOf, traceNodeOf } from "./convert-walk.js";
+import { parameterOnlyValues } from "./prepare.js";
 import type { ConvertReport } from "./convert.js";
 import { isDynamicFakeQuantize, isFloatActivation } from "./dynamic-fake-quant.js";
 import { GroupwiseFakeQuantize } from "./groupwise.js";
@@ -104,31 +104,9 @@ function pushDynamicLinear(b: GraphBuilder, s: DynamicLinearSpec): void {
   });
 }
 
-/** Evaluates parameter-only value `id` (graph order), with `subst` replacing values (a fake-quantizer's output by its input). */
-function evalConst(w: Walk, id: number, subst: Map<number, number> = new Map()): Tensor {
-  const need = new Set<GraphNode>();
-  const visit = (v: number): void => {
-    const src = subst.get(v) ?? v;
-    const p = w.graph.producer(src);
-    if (!p || need.has(p)) return;
-    need.add(p);
-    for (const r of refsOf(p.args)) visit(r);
-  };
-  visit(id);
-  const env = new Map<number, Tensor>();
-  noGrad(() => {
-    for (const p of w.graph.nodes) {
-      if (!need.has(p)) continue;
-      const args = p.args;
-      if (subst.size) p.args = mapRefs(args, (r) => subst.get(r) ?? r);
-      try {
-        w.gm.runNode(p, env);
-      } finally {
-        p.args = args;
-      }
-    }
-  });
-  return env.get(subst.get(id) ?? id)!;
+/** Parameter-only value `id`, with `subst` reading a fake-quantizer's input in place of its output. */
+function evalConst(w: Walk, id: number, subst: ReadonlyMap<number, number> = new Map()): Tensor {
+  return evalParameterValues(w, [id], { subst }).get(subst.get(id) ?? id)!;
 }
 
 /**
@@ -181,23 +159,13 @@ function isDynamicLinear(m: Module): m is QatLinear {
   return m instanceof QatLinear && m.weight_fake_quant instanceof GroupwiseFakeQuantize;
 }
 
-/** Values computed from parameters and constants alone (folded into the islands that read them). */
-function parameterOnly(g: Graph): Set<number> {
-  const out = new Set<number>();
-  for (const n of g.nodes) {
-    const ins = refsOf(n.args);
-    if (n.kind === "get_attr" || n.kind === "constant" || (ins.length > 0 && ins.every((id) => out.has(id)))) for (const o of n.outputs) out.add(o);
-  }
-  return out;
-}
-
 /** The Int8Model of a dynamic QAT model (see the file header). */
 export function convertDynamic(model: QatModel, opts: { strict?: boolean } = {}): { model: Int8Model; report: ConvertReport } {
   disableObserver(model);
   const m = cloneModule(model);
   const gm = m.module as GraphModule;
   const graph = gm.graph;
-  const constant = parameterOnly(graph);
+  const constant = parameterOnlyValues(graph);
   const w: Walk = { gm, graph, flow: new DataFlow(graph), islands: new Map(), report: { islands: [], rangeWarnings: [] }, strict: opts.strict ?? false, constant };
   const b = new GraphBuilder();
   const isInt = (id: number) => graph.value(id).dtype === "int32";

@@ -12,29 +12,10 @@
  * the frozen model. Each function returns null when it made the node, else the reason it
  * becomes a float island. Called by ./convert.ts.
  */
-import type { Tensor } from "../tensor/tensor.js";
-import { noGrad } from "../tensor/grad-mode.js";
 import { type GraphNode, isRef, refsOf } from "../graph/graph.js";
 import { type GraphBuilder, pairOf, quantizerParams, weightLayerFields } from "./convert-layers.js";
-import { type Walk, pathOf } from "./convert-walk.js";
+import { type Walk, evalParameterValues, pathOf } from "./convert-walk.js";
 import type { ValueInfo } from "../int8/graph.js";
-
-/** The value of a parameter-only graph value (weights, their slices) in the frozen model. */
-export function evalParameterValue(w: Walk, id: number): Tensor {
-  const need = new Set<GraphNode>();
-  const visit = (v: number): void => {
-    const p = w.graph.producer(v);
-    if (!p || need.has(p)) return;
-    need.add(p);
-    for (const r of refsOf(p.args)) visit(r);
-  };
-  visit(id);
-  const env = new Map<number, Tensor>();
-  noGrad(() => {
-    for (const n of w.graph.nodes) if (need.has(n)) w.gm.runNode(n, env);
-  });
-  return env.get(id)!;
-}
 
 /** The weight quantizer a linear's weight comes from, and the rows it takes (a slice along axis 0). */
 function weightSource(w: Walk, id: number): { fq: string; rows: ((c: number) => number) | null; count: number } | null {
@@ -62,11 +43,11 @@ export function addFunctionalLinear(b: GraphBuilder, w: Walk, n: GraphNode, y: V
   const all = quantizerParams(w.gm.getSubmodule(src.fq), src.fq);
   const pick = (a: number[]): number[] => (a.length === 1 || !src.rows ? a : Array.from({ length: src.count }, (_, c) => a[src.rows!(c)]));
   const wq = { ...all, scales: pick(all.scales), zps: pick(all.zps) };
-  const wf = evalParameterValue(w, wa.ref);
+  const wf = evalParameterValues(w, [wa.ref]).get(wa.ref)!;
   let bias: Float32Array | null = null;
   if (isRef(ba)) {
     if (!w.constant.has(ba.ref)) return "its bias is computed from activations";
-    bias = Float32Array.from(evalParameterValue(w, ba.ref).data as ArrayLike<number>);
+    bias = Float32Array.from(evalParameterValues(w, [ba.ref]).get(ba.ref)!.data as ArrayLike<number>);
   }
   const x = b.value(xa.ref, pathOf(n));
   b.nodes.push({ ...weightLayerFields(b, pathOf(n), pathOf(n), x, y, wf, wq, bias, null), op: "linear" });

@@ -12,7 +12,7 @@ import { isFloatDType } from "../tensor/dtype.js";
 import { noGrad } from "../tensor/grad-mode.js";
 import type { Module } from "../nn/module.js";
 import type { TraceNode } from "../nn/trace.js";
-import { type Arg, type Graph, type GraphNode, isRef, refsOf } from "../graph/graph.js";
+import { type Arg, type Graph, type GraphNode, isRef, mapRefs, refsOf } from "../graph/graph.js";
 import { GraphModule, resolveArgs } from "../graph/graph-module.js";
 import { DataFlow } from "../graph/pattern.js";
 import { OPS, type OpTarget } from "../ops/captured.js";
@@ -154,20 +154,44 @@ function islandSteps(w: Walk, n: GraphNode, inputs: number[], side: GraphNode[])
   });
 }
 
-/** The arguments of a functional island: `{ input: k }` for the k-th quantized input, parameter-only values as frozen Tensors. */
-function parameterCall(w: Walk, n: GraphNode, inputs: number[]): unknown[] {
-  const env = new Map<number, Tensor>();
+/**
+ * Runs, in graph order and without gradients, the nodes that compute `ids` from parameters and
+ * constants (weights, their slices, masks), not entering values in `stop` (they come from
+ * elsewhere); `subst` makes the walk read one value in place of another (a fake-quantizer's
+ * output by its input: the raw weight). Returns the computed values by id (a substituted id
+ * under its replacement). Called by convert, convert-functional and convert-dynamic.
+ */
+export function evalParameterValues(w: Walk, ids: readonly number[], opts: { stop?: readonly number[]; subst?: ReadonlyMap<number, number> } = {}): Map<number, Tensor> {
+  const stop = opts.stop ?? [];
+  const subst = opts.subst ?? new Map<number, number>();
   const need = new Set<GraphNode>();
-  const visit = (id: number): void => {
-    const p = w.graph.producer(id);
-    if (!p || need.has(p) || inputs.includes(id)) return;
+  const visit = (v: number): void => {
+    const src = subst.get(v) ?? v;
+    const p = w.graph.producer(src);
+    if (!p || need.has(p) || stop.includes(src)) return;
     need.add(p);
     for (const r of refsOf(p.args)) visit(r);
   };
-  for (const id of refsOf(n.args)) if (!inputs.includes(id)) visit(id);
+  for (const id of ids) visit(id);
+  const env = new Map<number, Tensor>();
   noGrad(() => {
-    for (const p of w.graph.nodes) if (need.has(p)) w.gm.runNode(p, env);
+    for (const p of w.graph.nodes) {
+      if (!need.has(p)) continue;
+      const args = p.args;
+      if (subst.size) p.args = mapRefs(args, (r) => subst.get(r) ?? r);
+      try {
+        w.gm.runNode(p, env);
+      } finally {
+        p.args = args;
+      }
+    }
   });
+  return env;
+}
+
+/** The arguments of a functional island: `{ input: k }` for the k-th quantized input, parameter-only values as frozen Tensors. */
+function parameterCall(w: Walk, n: GraphNode, inputs: number[]): unknown[] {
+  const env = evalParameterValues(w, refsOf(n.args), { stop: inputs });
   return mapArgs(
     n.args,
     (id) => {

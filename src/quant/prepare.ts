@@ -229,7 +229,7 @@ function quantizeFunctionalWeights(gm: GraphModule, qconfigFor: Resolver): void 
     // a dynamic scheme (8da4w): each of these linears quantizes its input at run time, as a QatLinear's input_fake_quant does
     const bind = (fq as { bindLinear?: (w: Tensor) => Module | null }).bindLinear;
     if (!bind) continue;
-    let input = bind.call(fq, parameterAt(gm, p.target));
+    let input = bind.call(fq, gm.attr(p.target));
     for (const u of uses) {
       if (!input) break;
       const x = u.linear.args[0];
@@ -244,15 +244,6 @@ function quantizeFunctionalWeights(gm: GraphModule, qconfigFor: Resolver): void 
       input = (fq as { inputQuantizer?: () => Module }).inputQuantizer?.() ?? null;
     }
   }
-}
-
-/** The parameter or buffer of a GraphModule at a dotted path (a get_attr target). */
-function parameterAt(gm: GraphModule, path: string): Tensor {
-  const i = path.lastIndexOf(".");
-  const owner = gm.getSubmodule(i < 0 ? "" : path.slice(0, i));
-  const t = owner.localState().find(([n]) => n === path.slice(i + 1))?.[1];
-  if (!t) throw new ValueError(`prepareQat: no parameter '${path}'`);
-  return t;
 }
 
 /** Readers of parameter `id` that feed a linear's weight argument, directly or through a slice of rows. */
