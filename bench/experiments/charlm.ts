@@ -12,9 +12,10 @@
  *   node --import tsx bench/experiments/charlm.ts [--steps 3000] [--qat-steps 600] [--context 64] [--seed 0] [--out /tmp/charlm-exp] [--variants …]
  * Writes <out>/charlm-results-seed<seed>.json (a row per variant as it finishes) and prints a table.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import "../../src/index.js";
+import { arg, resultRows, runVariants } from "./rows.js";
 import { charTransformer } from "../../src/nn/models/vit.js";
 import type { Module } from "../../src/nn/module.js";
 import { loadSafetensors, saveSafetensors } from "../../src/nn/fs.js";
@@ -29,10 +30,6 @@ import { calibrate } from "../../src/quant/calibrate.js";
 import { convertWithReport } from "../../src/quant/convert.js";
 import { quantizeDynamic } from "../../src/quant/quantize-dynamic.js";
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-};
 const seed = Number(arg("seed", "0"));
 const out = arg("out", "/tmp/charlm-exp");
 const steps = Number(arg("steps", "3000"));
@@ -115,16 +112,7 @@ interface Row {
   islands?: string[];
   seconds: number;
 }
-const resultsFile = path.join(out, `charlm-results-seed${seed}.json`);
-const rows: Row[] = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")) as Row[]) : [];
-function record(r: Row): void {
-  const i = rows.findIndex((x) => x.variant === r.variant);
-  if (i >= 0) rows[i] = r;
-  else rows.push(r);
-  writeFileSync(`${resultsFile}.tmp`, JSON.stringify(rows, null, 2));
-  renameSync(`${resultsFile}.tmp`, resultsFile);
-  console.log(`[charlm] ${r.variant}: fake-quant ${r.bpcFakeQuant.toFixed(4)} bpc, Int8Model ${r.bpcInt8 === null ? "—" : r.bpcInt8.toFixed(4) + " bpc"}, ${r.seconds.toFixed(0)} s`);
-}
+const { rows, record } = resultRows<Row>(path.join(out, `charlm-results-seed${seed}.json`), (r) => `[charlm] ${r.variant}: fake-quant ${r.bpcFakeQuant.toFixed(4)} bpc, Int8Model ${r.bpcInt8 === null ? "—" : r.bpcInt8.toFixed(4) + " bpc"}, ${r.seconds.toFixed(0)} s`);
 
 const opts = { vocab, context, dim: 64, depth: 2, heads: 4, mlpDim: 128 };
 const ckpt = path.join(out, `charlm-float-${steps}steps-seed${seed}.safetensors`);
@@ -169,14 +157,7 @@ function runScheme(variant: string): void {
   record({ variant, bpcFakeQuant: fq, bpcInt8: bpc((x) => int8.run(x)), islands: [...new Set(report.islands.map((i) => i.fn))], seconds: (performance.now() - t) / 1000 });
 }
 
-for (const v of variants) {
-  if (v === "float") continue;
-  try {
-    runScheme(v);
-  } catch (e) {
-    console.error(`[charlm] ${v} failed: ${(e as Error).stack ?? String(e)}`);
-  }
-}
+runVariants(variants, runScheme, "charlm");
 console.log("\n| variant | fake-quant bpc | Int8Model bpc | Δ vs float (deployed) | time |\n|---|---|---|---|---|");
 const floatBpc = rows.find((r) => r.variant === "float")?.bpcFakeQuant ?? NaN;
 for (const r of rows) {

@@ -17,11 +17,12 @@
  * that is deployed), and the time of its QAT epoch. QAT: Adam lr 1e-4 for --qat-epochs.
  *   node --import tsx bench/experiments/vit.ts [--epochs 5] [--qat-epochs 1] [--limit 0] [--seed 0] [--out /tmp/vit-exp]
  *     [--variants float,int8-ptq,int8-qat,dynamic,8da4w-ptq,8da4w-qat,int4wo-ptq,int4wo-qat]
- * Writes <out>/vit-results.json (appending rows per variant as they finish) and prints a table.
+ * Writes <out>/vit-results-seed<seed>.json (a row per variant as it finishes) and prints a table.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import "../../src/index.js";
+import { arg, resultRows, runVariants } from "./rows.js";
 import { fashionMnist } from "../../src/data/fs.js";
 import { DataLoader } from "../../src/data/loader.js";
 import { subset } from "../../src/data/dataset.js";
@@ -40,10 +41,6 @@ import { convertWithReport } from "../../src/quant/convert.js";
 import { quantizeDynamic } from "../../src/quant/quantize-dynamic.js";
 import type { QatModel } from "../../src/quant/stubs.js";
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-};
 const seed = Number(arg("seed", "0"));
 const out = arg("out", "/tmp/vit-exp");
 const epochs = Number(arg("epochs", "5"));
@@ -65,16 +62,7 @@ interface Row {
   islands?: string[];
   seconds: number;
 }
-const resultsFile = path.join(out, `vit-results-seed${seed}.json`);
-const rows: Row[] = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, "utf8")) as Row[]) : [];
-function record(r: Row): void {
-  const i = rows.findIndex((x) => x.variant === r.variant);
-  if (i >= 0) rows[i] = r;
-  else rows.push(r);
-  writeFileSync(`${resultsFile}.tmp`, JSON.stringify(rows, null, 2));
-  renameSync(`${resultsFile}.tmp`, resultsFile);
-  console.log(`[vit] ${r.variant}: fake-quant ${(100 * r.fakeQuant).toFixed(2)} %, Int8Model ${r.int8 === null ? "—" : (100 * r.int8).toFixed(2) + " %"}, ${r.seconds.toFixed(0)} s`);
-}
+const { rows, record } = resultRows<Row>(path.join(out, `vit-results-seed${seed}.json`), (r) => `[vit] ${r.variant}: fake-quant ${(100 * r.fakeQuant).toFixed(2)} %, Int8Model ${r.int8 === null ? "—" : (100 * r.int8).toFixed(2) + " %"}, ${r.seconds.toFixed(0)} s`);
 
 function trainEpochs(model: Module, n: number, lr: number, label: string, s: number): void {
   const opt = new Adam(model.parameters(), { lr });
@@ -143,14 +131,7 @@ function runScheme(variant: string): void {
   record({ variant, fakeQuant: fq, int8: acc, islands: [...new Set(report.islands.map((i) => i.fn))], seconds: (performance.now() - t) / 1000 });
 }
 
-for (const v of variants) {
-  if (v === "float") continue;
-  try {
-    runScheme(v);
-  } catch (e) {
-    console.error(`[vit] ${v} failed: ${(e as Error).stack ?? String(e)}`);
-  }
-}
+runVariants(variants, runScheme, "vit");
 console.log("\n| variant | fake-quant acc | Int8Model acc | Δ vs float (Int8Model) | time |\n|---|---|---|---|---|");
 const floatAcc = rows.find((r) => r.variant === "float")?.fakeQuant ?? NaN;
 for (const r of rows) {
