@@ -13,13 +13,7 @@ import { OPS, isOpTarget } from "../ops/captured.js";
  * is the module that computes it (a module island), which the ONNX writers export with the
  * float exporter's rule for that module.
  */
-export type IslandFn = ((inputs: Tensor[]) => Tensor) & {
-  module?: unknown;
-  /** A functional island that reads parameters: the op and its arguments, `{ input: k }` for the k-th quantized input and the parameters' frozen values as Tensors (for the ONNX writers). */
-  opCall?: { op: string; args: unknown[] };
-  /** A functional island of several ops (e.g. a −∞ mask, then softmax): like opCall per step, `{ step: j }` the j-th step's output; the last step is the result. */
-  opSteps?: { op: string; args: unknown[] }[];
-};
+export type IslandFn = ((inputs: Tensor[]) => Tensor) & { module?: unknown };
 
 /** A parameter an island call reads: `{ tensor: key, shape, dtype }`, the values in the tensor table (float32 as their bits in int32). */
 export interface IslandTensorRef {

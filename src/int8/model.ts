@@ -312,17 +312,6 @@ export class Int8Model {
     return this.graph.nodes.flatMap((n) => (n.op === "float" ? [{ name: n.name, fn: n.fn, source: n.source, runnable: this.islands.has(n.name) }] : []));
   }
 
-  /** The op and arguments (parameters as Tensors) of a functional island that reads parameters (for exporters), or null. */
-  islandCall(name: string): { op: string; args: unknown[] } | null {
-    return this.islands.get(name)?.opCall ?? null;
-  }
-
-  /** The steps of a functional island of several ops (a −∞ mask, then softmax), for exporters, or null. */
-  islandSteps(name: string): { op: string; args: unknown[] }[] | null {
-    const n = this.graph.nodes.find((x) => x.name === name);
-    return (n?.op === "float" ? n.steps : undefined) ?? this.islands.get(name)?.opSteps ?? null;
-  }
-
   /** The module a module island runs (for exporters), or null. */
   islandModule(name: string): unknown {
     return this.islands.get(name)?.module ?? null;

@@ -329,7 +329,7 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
     em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
     return;
   }
-  const steps = n.call ? null : em.model.islandSteps(n.name);
+  const steps = n.call ? null : n.steps;
   if (steps) {
     // several ops (a −∞ mask, then softmax): each through the float exporter's rule, in order
     const names: string[] = [];
@@ -339,9 +339,8 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
       const bind = (a: unknown): unknown => {
         if (Array.isArray(a)) return a.map(bind);
         if (a === null || typeof a !== "object" || a instanceof Tensor) return a;
-        const o = a as { input?: number; step?: number; batchOf?: number };
+        const o = a as { input?: number; step?: number };
         const key = Object.keys(o).join();
-        if (key === "batchOf") return 0;
         if (key === "input" || key === "step") {
           ins.push(key === "input" ? inputs[o.input!] : names[o.step!]);
           shapes.push([...(key === "input" ? em.value(n.inputs[o.input!]).shape : em.value(n.output).shape)]);
@@ -349,7 +348,7 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
         }
         return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, bind(v)]));
       };
-      const args = resolveTensorRefs(em, st.args, n.name).map(bind);
+      const args = exportArgs(em, st.args, n.name).map(bind);
       const id = -1 - em.islandCount++;
       const last = j === steps.length - 1;
       exportFloatCall(em.ctx, { path: `${n.name}.${j}`, module: new FunctionCall(st.op, args), inputs: ins, inputShapes: shapes, output: id, outputShape: em.value(n.output).shape });
@@ -359,14 +358,9 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
     return;
   }
   // a functional island: the float exporter's rule for that op (export-graph.ts), its parameters as initializers
-  const stored = n.call ? { op: n.call.op, args: resolveTensorRefs(em, n.call.args, n.name) } : null;
-  const call = stored ?? em.model.islandCall(n.name);
-  if (call && (!n.call || hasTensorRef(n.call.args) || !ISLAND_ONNX[call.op])) {
+  if (n.call && (hasTensorRef(n.call.args) || !ISLAND_ONNX[n.call.op])) {
     const id = -1 - em.islandCount++;
-    // { batchOf: k } (a reshape to the run-time batch) is ONNX Reshape's 0: copy that dim
-    const batchToZero = (a: unknown): unknown =>
-      Array.isArray(a) ? a.map(batchToZero) : a !== null && typeof a === "object" && !(a instanceof Tensor) && Object.keys(a).join() === "batchOf" ? 0 : a;
-    const fc = new FunctionCall(call.op, call.args.map(batchToZero));
+    const fc = new FunctionCall(n.call.op, exportArgs(em, n.call.args, n.name));
     exportFloatCall(em.ctx, { path: n.name, module: fc, inputs, inputShapes: n.inputs.map((i) => em.value(i).shape), output: id, outputShape: em.value(n.output).shape });
     em.ctx.addNode("Identity", [em.ctx.nameOf(id)], [y], { name: `${n.name}/Identity` });
     return;
@@ -383,11 +377,16 @@ export function emitIslandFloat(em: QuantEmitter, n: Extract<Int8Node, { op: "fl
 
 const hasTensorRef = (a: unknown): boolean => isIslandTensorRef(a) || (Array.isArray(a) ? a.some(hasTensorRef) : a !== null && typeof a === "object" && Object.values(a).some(hasTensorRef));
 
-/** Island call arguments with their parameter references replaced by the Tensors of the model's tensor table. */
-function resolveTensorRefs(em: QuantEmitter, args: unknown[], where: string): unknown[] {
+/**
+ * Stored island call arguments as the float exporter's rules read them: parameter references as
+ * the Tensors of the model's tensor table, non-finite literals as numbers, and `{ batchOf: k }`
+ * (a reshape to the run-time batch) as ONNX Reshape's 0 (copy that dim).
+ */
+function exportArgs(em: QuantEmitter, args: unknown[], where: string): unknown[] {
   const walk = (a: unknown): unknown => {
     if (isIslandTensorRef(a)) return islandTensor(a, em.model.tensors, where);
     if (isFloatLiteral(a)) return Number(a.float);
+    if (a !== null && typeof a === "object" && Object.keys(a).join() === "batchOf") return 0;
     if (Array.isArray(a)) return a.map(walk);
     if (a !== null && typeof a === "object") return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, walk(v)]));
     return a;
