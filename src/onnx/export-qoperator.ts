@@ -111,17 +111,14 @@ class QopWriter {
       case "globalavgpool":
         ctx.addNode("QLinearGlobalAveragePool", [...this.triple(n.inputs[0]), ...out()], [y], { name: n.name, domain: MS, attributes: [attr.int("channels_last", 0)] });
         return this.define(n, y, n.clamp);
-      case "requantize": {
-        const f = ctx.temp(`${n.name}_float`);
-        ctx.addNode("DequantizeLinear", this.triple(n.inputs[0]), [f], { name: `${n.name}/DequantizeLinear` });
-        let g = f;
-        if (n.factor !== undefined && n.factor !== 1) {
-          g = ctx.temp(`${n.name}_scaled`);
+      case "requantize":
+        this.viaFloat(n, y, ([f]) => {
+          if (n.factor === undefined || n.factor === 1) return f;
+          const g = ctx.temp(`${n.name}_scaled`);
           ctx.addNode("Mul", [f, ctx.constant(scalarTensorProto(`${n.name}.factor`, n.factor))], [g], { name: `${n.name}/Mul` });
-        }
-        ctx.addNode("QuantizeLinear", [g, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
+          return g;
+        });
         return this.define(n, y, n.clamp);
-      }
       case "slice":
         emitSlice(this.em, this.name(n.inputs[0]), n, y);
         return this.define(n, y, null);
@@ -137,11 +134,11 @@ class QopWriter {
           return this.define(n, y, n.clamp);
         }
         // no QLinear form in onnxruntime: the float function between DequantizeLinear and QuantizeLinear
-        const f = ctx.temp(`${n.name}_in_float`);
-        ctx.addNode("DequantizeLinear", this.triple(n.inputs[0]), [f], { name: `${n.name}/DequantizeLinear` });
-        const g = ctx.temp(`${n.name}_float`);
-        emitLutFloat(this.em, n, f, g);
-        ctx.addNode("QuantizeLinear", [g, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
+        this.viaFloat(n, y, ([f]) => {
+          const g = ctx.temp(`${n.name}_float`);
+          emitLutFloat(this.em, n, f, g);
+          return g;
+        });
         return this.define(n, y, n.clamp);
       }
       case "flatten":
@@ -153,19 +150,29 @@ class QopWriter {
       case "transpose":
         ctx.addNode("Transpose", [this.name(n.inputs[0])], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
         return this.define(n, y, null);
-      case "float": {
-        const floats = n.inputs.map((id, k) => {
-          if (this.em.value(id).int) return this.name(id);
-          const f = ctx.temp(`${n.name}_in${k}_float`);
-          ctx.addNode("DequantizeLinear", this.triple(id), [f], { name: `${n.name}/DequantizeLinear_${k}` });
+      case "float":
+        this.viaFloat(n, y, (floats) => {
+          const f = ctx.temp(`${n.name}_float`);
+          emitIslandFloat(this.em, n, floats, f);
           return f;
         });
-        const f = ctx.temp(`${n.name}_float`);
-        emitIslandFloat(this.em, n, floats, f);
-        ctx.addNode("QuantizeLinear", [f, ...out()], [y], { name: `${n.name}/QuantizeLinear` });
         return this.define(n, y, [this.q(n).qmin, this.q(n).qmax]);
-      }
     }
+  }
+
+  /**
+   * y = QuantizeLinear(emit(DequantizeLinear of each input)): an op with no QLinear form runs in
+   * float between the two (int32 token ids reach it as they are). `emit` returns its float output.
+   */
+  private viaFloat(n: Int8Node, y: string, emit: (floats: string[]) => string): void {
+    const { ctx } = this.em;
+    const floats = n.inputs.map((id, k) => {
+      if (this.em.value(id).int) return this.name(id);
+      const f = ctx.temp(`${n.name}_in${k}_float`);
+      ctx.addNode("DequantizeLinear", this.triple(id), [f], { name: `${n.name}/DequantizeLinear_${k}` });
+      return f;
+    });
+    ctx.addNode("QuantizeLinear", [emit(floats), ...this.em.qparams(this.q(n))], [y], { name: `${n.name}/QuantizeLinear` });
   }
 }
 
