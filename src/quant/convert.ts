@@ -288,15 +288,13 @@ function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   const dynamicInputs = ((m as { slots?: { kind: string }[] }).slots ?? []).filter((s) => s.kind === "dynamic").length;
   if (typeof opType === "string" && TABLE_ONNX_OPS.has(opType) && dynamicInputs === 1 && t.inputs.length === 1) {
     // an elementwise op of an imported ONNX model: a 256-entry table of its own forward
-    const out = outputQuantizerOf(m) ? { fq: outputQuantizerOf(m)!, where: `${t.path}.activation_post_process`, node: null } : q;
-    if (!out) return `${opType} has no output quantizer`;
-    const y = b.define(t.output, t.outputShape, activationQParams(out.fq, out.where), t.path);
-    if (out.node) b.alias(t.output, out.node.outputs[0]);
-    pushLut(b, t.path, b.value(t.inputs[0], t.path), y, "onnx", m as Module & { opType: string });
-    const fn: IslandFn = (xs) => (m as Module).forward(xs[0]);
-    fn.module = m;
-    w.islands.set(t.path, fn);
-    return null;
+    return withOutput(b, w, n, (y) => {
+      pushLut(b, t.path, b.value(t.inputs[0], t.path), y, "onnx", m as Module & { opType: string });
+      const fn: IslandFn = (xs) => (m as Module).forward(xs[0]);
+      fn.module = m; // the exporters write the op itself
+      w.islands.set(t.path, fn);
+      return null;
+    });
   }
   if (q?.node && m instanceof QatWeightLayer) {
     // a conv / linear called more than once: each call its own integer layer, with its own output parameters
