@@ -14,10 +14,9 @@ import { isFloatDType } from "../tensor/dtype.js";
 import { decodeSafetensorsWithMetadata, encodeSafetensors } from "../nn/safetensors.js";
 import { type Int8Graph, type Int8Node, type ValueInfo, nodeTensorKeys } from "./graph.js";
 import { validateInt8Graph } from "./validate.js";
-import type { PackedWeights } from "./kernels/packed.js";
 import type { QuantArray, QuantResult } from "./kernels/common.js";
-import { packQConv2dWeights, qconv2d } from "./kernels/qconv2d.js";
-import { packQLinearWeights, qlinear } from "./kernels/qlinear.js";
+import { qconv2d } from "./kernels/qconv2d.js";
+import { qlinear } from "./kernels/qlinear.js";
 import { qadd, qconcat, qlut, qrequantize } from "./kernels/elementwise.js";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
@@ -26,8 +25,7 @@ import { qmatmul, qmul } from "./kernels/qmatmul.js";
 import { type IslandFn, islandFromCall, islandFromSteps } from "./islands.js";
 import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 export type { IslandFn } from "./islands.js";
-import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
-import { wasmPathsActive } from "../backend/index.js";
+import { LayerCache } from "./layer-cache.js";
 
 const META_KEY = "qat_ts.int8";
 const FORMAT_VERSION = 1;
@@ -63,34 +61,15 @@ function checkShape(shape: readonly number[], v: ValueInfo): void {
 }
 
 
-/** A max pool whose windows all lie inside the input: no padding, dilation 1, floor mode. */
-function windowsInside(n: Extract<Int8Node, { op: "maxpool2d" }>): boolean {
-  return n.padding[0] === 0 && n.padding[1] === 0 && n.dilation[0] === 1 && n.dilation[1] === 1 && !n.ceilMode;
-}
 
-/** A depthwise convolution: one input channel per group and one filter per channel. */
-function isDepthwise(node: Extract<Int8Node, { op: "conv2d" }>): boolean {
-  return node.wShape[1] === 1 && node.wShape[0] === node.groups;
-}
 
-/** map.get(key), computed by make() and stored on first use. */
-function cached<V>(map: Map<string, V>, key: string, make: () => V): V {
-  let v = map.get(key);
-  if (v === undefined) {
-    v = make();
-    map.set(key, v);
-  }
-  return v;
-}
 
 export class Int8Model {
   readonly graph: Int8Graph;
   readonly tensors: Int8Tensors;
   private readonly values = new Map<string, ValueInfo>();
-  private readonly packed = new Map<string, PackedWeights>();
-  private readonly fast = new Map<string, FastWeights>();
-  private readonly requants = new Map<string, GemmRequant>();
   private readonly readers = new Map<string, number>();
+  private readonly layers: LayerCache;
   private readonly islands = new Map<string, IslandFn>();
 
   /**
@@ -112,6 +91,7 @@ export class Int8Model {
     // How many nodes read each value (+1 for the model output): conv + pool fuse only when the pool is the sole reader.
     this.readers.set(graph.output, 1);
     for (const n of graph.nodes) for (const i of n.inputs) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
+    this.layers = new LayerCache(tensors, (id) => this.value(id), this.readers);
   }
 
   private validate(): void {
@@ -198,7 +178,7 @@ export class Int8Model {
       const node = nodes[i];
       if (!teacher) {
         // conv → 2×2 max pool in one pass when nothing else reads the conv output.
-        const pooled = opts.collect ? null : this.convPool(node, nodes[i + 1], env);
+        const pooled = opts.collect ? null : this.layers.convPool(node, nodes[i + 1], env);
         if (pooled) {
           env.set(nodes[++i].output, pooled);
           continue;
@@ -225,20 +205,20 @@ export class Int8Model {
     const x = x0;
     const xq = this.value(node.inputs[0]).q;
     const yq = this.value(node.output).q;
-    const fast = this.gemmPath(node, x, xq.zeroPoint, yq);
+    const fast = this.layers.fastLayer(node, x, xq.zeroPoint, yq);
     if (fast) return fast;
     switch (node.op) {
       case "conv2d":
         return qconv2d({
-          x: x.data, xZp: xq.zeroPoint, xShape: x.shape, w: this.packedWeights(node), wShape: node.wShape,
-          bias: this.int32(node.bias), geometry: { stride: node.stride, padding: node.padding, dilation: node.dilation, groups: node.groups },
-          requant: { multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)! },
+          x: x.data, xZp: xq.zeroPoint, xShape: x.shape, w: this.layers.packedWeights(node), wShape: node.wShape,
+          bias: this.layers.int32(node.bias), geometry: { stride: node.stride, padding: node.padding, dilation: node.dilation, groups: node.groups },
+          requant: { multiplier: this.layers.int32(node.requant.multiplier)!, shift: this.layers.int32(node.requant.shift)! },
           yZp: yq.zeroPoint, clampMin: node.clamp[0], clampMax: node.clamp[1], outDType: yq.dtype,
         });
       case "linear":
         return qlinear({
-          x: x.data, xZp: xq.zeroPoint, xShape: x.shape, w: this.packedWeights(node), wShape: node.wShape, bias: this.int32(node.bias),
-          requant: { multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)! },
+          x: x.data, xZp: xq.zeroPoint, xShape: x.shape, w: this.layers.packedWeights(node), wShape: node.wShape, bias: this.layers.int32(node.bias),
+          requant: { multiplier: this.layers.int32(node.requant.multiplier)!, shift: this.layers.int32(node.requant.shift)! },
           yZp: yq.zeroPoint, clampMin: node.clamp[0], clampMax: node.clamp[1], outDType: yq.dtype,
         });
       case "add": {
@@ -273,7 +253,7 @@ export class Int8Model {
         return { data: r.data, shape: [...x.shape] };
       }
       case "lut": {
-        const table = this.int32(node.table)!;
+        const table = this.layers.int32(node.table)!;
         return qlut({ x: x.data, table, outDType: yq.dtype, shape: x.shape });
       }
       case "reshape": {
@@ -336,107 +316,6 @@ export class Int8Model {
     return { data: quantizeTensor(yf, yq.scale, yq.zeroPoint, yq.qmin, yq.qmax, yq.dtype), shape: [...y.shape] };
   }
 
-  /**
-   * Conv (groups = 1) and linear with symmetric weights, and max pooling without padding,
-   * through the wasm integer kernels when the wasm backend is active: bit-identical to the
-   * direct kernels (./kernels/gemm-path.ts).
-   */
-  private gemmPath(node: Int8Node, x: QuantResult, xZp: number, yq: ValueInfo["q"]): QuantResult | null {
-    if (!wasmPathsActive()) return null;
-    if (node.op === "maxpool2d") {
-      const plain = windowsInside(node) && x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
-      return plain ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
-    }
-    if (node.op !== "conv2d" && node.op !== "linear") return null;
-    if (node.op === "linear" ? Boolean(node.wZeroPoints) : node.groups !== 1 && !isDepthwise(node)) return null;
-    const r = this.fastRequant(node, yq);
-    const fw = this.fastWeights(node);
-    if (node.op === "linear") {
-      const [n, k] = x.shape;
-      return { data: qlinearGemm(x.data, xZp, n, k, fw, r), shape: [n, node.wShape[0]] };
-    }
-    const s = this.convShape(node, x.shape);
-    if (!s || s.c !== node.groups * node.wShape[1]) return null; // the direct kernel reports the bad geometry
-    const data = node.groups === 1 ? qconv2dGemm(x.data, xZp, s, fw, r) : qdepthwiseGemm(x.data, xZp, s, fw, r);
-    return { data, shape: [s.n, s.oc, s.oh, s.ow] };
-  }
-
-  /** The layer's requantization in the fast kernels' form (one object per layer, reused). */
-  private fastRequant(node: Extract<Int8Node, { weight: string }>, yq: ValueInfo["q"]): GemmRequant {
-    return cached(this.requants, node.output, () => {
-      const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
-      return {
-        bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
-        yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
-      };
-    });
-  }
-
-  /** Conv geometry for an NCHW input, or null when it is not one (or the output would be empty). */
-  private convShape(node: Extract<Int8Node, { op: "conv2d" }>, shape: readonly number[]): ConvShape | null {
-    if (shape.length !== 4) return null;
-    const [n, c, h, wd] = shape;
-    const [oc, , kh, kw] = node.wShape;
-    const [sh, sw] = node.stride;
-    const [ph, pw] = node.padding;
-    const [dh, dw] = node.dilation;
-    const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-    const ow = Math.floor((wd + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-    if (oh < 1 || ow < 1) return null;
-    return { n, c, h, w: wd, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw };
-  }
-
-  /**
-   * The fused conv + 2×2 stride-2 max pool of the wasm path (./kernels/gemm-path.ts), or null
-   * when `node`/`next` are not that pair, the conv output has another reader, or the conv does
-   * not take the fast path.
-   */
-  private convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
-    if (!next || node.op !== "conv2d" || next.op !== "maxpool2d" || next.inputs[0] !== node.output) return null;
-    if (!wasmPathsActive() || node.groups !== 1) return null;
-    const poolOk = windowsInside(next) && next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2;
-    if (!poolOk || this.readers.get(node.output) !== 1) return null;
-    const x = env.get(node.inputs[0])!;
-    const s = this.convShape(node, x.shape);
-    if (!s || s.oh < 2 || s.ow < 2) return null;
-    const yq = this.value(node.output).q;
-    const data = qconv2dGemm(x.data, this.value(node.inputs[0]).q.zeroPoint, s, this.fastWeights(node), this.fastRequant(node, yq), true);
-    return { data, shape: [s.n, s.oc, s.oh >> 1, s.ow >> 1] };
-  }
-
-  /** Weights packed for the wasm integer kernels, once per layer. */
-  private fastWeights(node: Extract<Int8Node, { weight: string }>): FastWeights {
-    return cached(this.fast, node.weight, () => {
-      const w = this.int8Weight(node);
-      const oc = node.wShape[0];
-      if (node.op === "linear") return prepareLinearWeights(w, oc, w.length / oc);
-      const zp = node.wZeroPoints ? this.int32(node.wZeroPoints) : null;
-      return node.groups === 1 ? prepareConvWeights(w, oc, w.length / oc, zp) : prepareDepthwiseWeights(w, oc, w.length / oc, zp);
-    });
-  }
-
-  private int8Weight(node: Extract<Int8Node, { weight: string }>): Int8Array {
-    const w = this.tensors.get(node.weight);
-    if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
-    return w;
-  }
-
-  private int32(key: string | null): Int32Array | null {
-    if (key === null) return null;
-    const t = this.tensors.get(key);
-    if (!(t instanceof Int32Array)) throw new FormatError(`Int8Model: tensor '${key}' must be int32`);
-    return t;
-  }
-
-  private packedWeights(node: Extract<Int8Node, { weight: string }>): PackedWeights {
-    return cached(this.packed, node.weight, () => {
-      const w = this.int8Weight(node);
-      const zp = node.wZeroPoints ? this.int32(node.wZeroPoints)! : 0;
-      return node.op === "conv2d" ? packQConv2dWeights(w, node.wShape, node.groups, zp) : packQLinearWeights(w, node.wShape, zp);
-    });
-  }
-
-
   /** Per-layer summary: shapes, bits, scales, zero points, multipliers. */
   inspect(): LayerInfo[] {
     return this.graph.nodes.map((n) => {
@@ -446,8 +325,8 @@ export class Int8Model {
         info.weightShape = n.wShape;
         info.weightBits = n.weightBits;
         info.weightScale = { min: Math.min(...n.wScales), max: Math.max(...n.wScales), perChannel: n.wScales.length > 1 };
-        info.multiplier = this.int32(n.requant.multiplier)![0];
-        info.shift = this.int32(n.requant.shift)![0];
+        info.multiplier = this.layers.int32(n.requant.multiplier)![0];
+        info.shift = this.layers.int32(n.requant.shift)![0];
       }
       return info;
     });

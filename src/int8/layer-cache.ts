@@ -1,0 +1,150 @@
+/**
+ * Per-layer state an Int8Model keeps between runs: weights packed once for the direct
+ * kernels and for the wasm/native integer GEMM path, the fast path's requantization objects,
+ * and the tensor-table accessors with their type checks. `fastLayer` / `convPool` run conv,
+ * linear and max pooling through ./kernels/gemm-path.ts (bit-identical to the direct kernels)
+ * when a fast backend is active, or return null. Owned and called by ./model.ts only.
+ */
+import { FormatError } from "../tensor/errors.js";
+import type { Int8Node, ValueInfo } from "./graph.js";
+import type { PackedWeights } from "./kernels/packed.js";
+import type { QuantResult } from "./kernels/common.js";
+import { packQConv2dWeights } from "./kernels/qconv2d.js";
+import { packQLinearWeights } from "./kernels/qlinear.js";
+import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
+import { wasmPathsActive } from "../backend/index.js";
+
+type WeightNode = Extract<Int8Node, { weight: string }>;
+
+/** A max pool whose windows all lie inside the input: no padding, dilation 1, floor mode. */
+function windowsInside(n: Extract<Int8Node, { op: "maxpool2d" }>): boolean {
+  return n.padding[0] === 0 && n.padding[1] === 0 && n.dilation[0] === 1 && n.dilation[1] === 1 && !n.ceilMode;
+}
+
+/** A depthwise convolution: one input channel per group and one filter per channel. */
+function isDepthwise(node: Extract<Int8Node, { op: "conv2d" }>): boolean {
+  return node.wShape[1] === 1 && node.wShape[0] === node.groups;
+}
+
+/** map.get(key), computed by make() and stored on first use. */
+function cached<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
+/** Conv geometry for an NCHW input, or null when it is not one (or the output would be empty). */
+function convShape(node: Extract<Int8Node, { op: "conv2d" }>, shape: readonly number[]): ConvShape | null {
+  if (shape.length !== 4) return null;
+  const [n, c, h, wd] = shape;
+  const [oc, , kh, kw] = node.wShape;
+  const [sh, sw] = node.stride;
+  const [ph, pw] = node.padding;
+  const [dh, dw] = node.dilation;
+  const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((wd + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  if (oh < 1 || ow < 1) return null;
+  return { n, c, h, w: wd, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw };
+}
+
+export class LayerCache {
+  private readonly packed = new Map<string, PackedWeights>();
+  private readonly fast = new Map<string, FastWeights>();
+  private readonly requants = new Map<string, GemmRequant>();
+
+  /** `readers` counts the nodes reading each value (+1 for the model output). */
+  constructor(
+    private readonly tensors: ReadonlyMap<string, Int8Array | Int32Array>,
+    private readonly value: (id: string) => ValueInfo,
+    private readonly readers: ReadonlyMap<string, number>,
+  ) {}
+
+  /** An int32 tensor of the table (null key → null); a FormatError if it is not int32. */
+  int32(key: string | null): Int32Array | null {
+    if (key === null) return null;
+    const t = this.tensors.get(key);
+    if (!(t instanceof Int32Array)) throw new FormatError(`Int8Model: tensor '${key}' must be int32`);
+    return t;
+  }
+
+  private int8Weight(node: WeightNode): Int8Array {
+    const w = this.tensors.get(node.weight);
+    if (!(w instanceof Int8Array)) throw new FormatError(`Int8Model: weight '${node.weight}' must be int8`);
+    return w;
+  }
+
+  /** Weights packed for the direct (reference) kernels, once per layer. */
+  packedWeights(node: WeightNode): PackedWeights {
+    return cached(this.packed, node.weight, () => {
+      const w = this.int8Weight(node);
+      const zp = node.wZeroPoints ? this.int32(node.wZeroPoints)! : 0;
+      return node.op === "conv2d" ? packQConv2dWeights(w, node.wShape, node.groups, zp) : packQLinearWeights(w, node.wShape, zp);
+    });
+  }
+
+  /**
+   * Conv (groups = 1, or depthwise) and linear with symmetric weights, and max pooling
+   * without padding, through the fast integer kernels when a fast backend is active, or null.
+   */
+  fastLayer(node: Int8Node, x: QuantResult, xZp: number, yq: ValueInfo["q"]): QuantResult | null {
+    if (!wasmPathsActive()) return null;
+    if (node.op === "maxpool2d") {
+      const plain = windowsInside(node) && x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
+      return plain ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
+    }
+    if (node.op !== "conv2d" && node.op !== "linear") return null;
+    if (node.op === "linear" ? Boolean(node.wZeroPoints) : node.groups !== 1 && !isDepthwise(node)) return null;
+    const r = this.fastRequant(node, yq);
+    const fw = this.fastWeights(node);
+    if (node.op === "linear") {
+      const [n, k] = x.shape;
+      return { data: qlinearGemm(x.data, xZp, n, k, fw, r), shape: [n, node.wShape[0]] };
+    }
+    const s = convShape(node, x.shape);
+    if (!s || s.c !== node.groups * node.wShape[1]) return null; // the direct kernel reports the bad geometry
+    const data = node.groups === 1 ? qconv2dGemm(x.data, xZp, s, fw, r) : qdepthwiseGemm(x.data, xZp, s, fw, r);
+    return { data, shape: [s.n, s.oc, s.oh, s.ow] };
+  }
+
+  /**
+   * The fused conv + 2×2 stride-2 max pool of the fast path, or null when `node`/`next` are
+   * not that pair, the conv output has another reader, or the conv does not take the fast path.
+   */
+  convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
+    if (!next || node.op !== "conv2d" || next.op !== "maxpool2d" || next.inputs[0] !== node.output) return null;
+    if (!wasmPathsActive() || node.groups !== 1) return null;
+    const poolOk = windowsInside(next) && next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2;
+    if (!poolOk || this.readers.get(node.output) !== 1) return null;
+    const x = env.get(node.inputs[0])!;
+    const s = convShape(node, x.shape);
+    if (!s || s.oh < 2 || s.ow < 2) return null;
+    const yq = this.value(node.output).q;
+    const data = qconv2dGemm(x.data, this.value(node.inputs[0]).q.zeroPoint, s, this.fastWeights(node), this.fastRequant(node, yq), true);
+    return { data, shape: [s.n, s.oc, s.oh >> 1, s.ow >> 1] };
+  }
+
+  /** The layer's requantization in the fast kernels' form (one object per layer, reused). */
+  private fastRequant(node: WeightNode, yq: ValueInfo["q"]): GemmRequant {
+    return cached(this.requants, node.output, () => {
+      const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
+      return {
+        bias: this.int32(node.bias), multiplier: this.int32(node.requant.multiplier)!, shift: this.int32(node.requant.shift)!,
+        yZp: yq.zeroPoint, lo: Math.max(qmin, node.clamp[0]), hi: Math.min(qmax, node.clamp[1]), outDType: yq.dtype,
+      };
+    });
+  }
+
+  /** Weights packed for the fast integer kernels, once per layer. */
+  private fastWeights(node: WeightNode): FastWeights {
+    return cached(this.fast, node.weight, () => {
+      const w = this.int8Weight(node);
+      const oc = node.wShape[0];
+      if (node.op === "linear") return prepareLinearWeights(w, oc, w.length / oc);
+      const zp = node.wZeroPoints ? this.int32(node.wZeroPoints) : null;
+      return node.groups === 1 ? prepareConvWeights(w, oc, w.length / oc, zp) : prepareDepthwiseWeights(w, oc, w.length / oc, zp);
+    });
+  }
+}
