@@ -53,6 +53,24 @@ export interface MatmulGeom {
   accumulate: boolean;
 }
 
+/**
+ * What a conv2d or matmul applies to each output value v before storing it (a fused
+ * epilogue): v = v + bias[channel] (one float rounding), then the activation, with exactly
+ * the expressions of the unary relu and clamp kernels — so a fused result is bitwise the
+ * unfused ops' result (conv/matmul, then the bias add, then relu / hardtanh):
+ *   "relu":  v > 0 ? v : 0                      (−0 → 0, NaN → 0)
+ *   "clamp": v < lo ? lo : v > hi ? hi : v       (NaN stays NaN; hardtanh / relu6)
+ * The channel is the conv's output channel, or the matmul's column j.
+ */
+export interface Epilogue {
+  /** One value per channel, or null (no bias). */
+  bias: FloatArray | null;
+  act: "none" | "relu" | "clamp";
+  /** Bounds of "clamp" (ignored otherwise). */
+  lo: number;
+  hi: number;
+}
+
 export interface Kernels {
   /** out[i] = op(x[i]); round is half-to-even. */
   unary(op: UnaryOp, x: AnyArray, out: AnyArray): void;
@@ -70,10 +88,20 @@ export interface Kernels {
   cast(x: AnyArray, out: AnyArray): void;
   /** dst[dstOffset + Σ i_d·dstStrides_d] = src[srcOffset + Σ i_d·srcStrides_d] over `shape`. */
   copyStrided(src: AnyArray, srcOffset: number, srcStrides: readonly number[], dst: AnyArray, dstOffset: number, dstStrides: readonly number[], shape: Shape): void;
-  /** Float matrix product (see MatmulGeom). A, B, C are row-major. */
-  matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom): void;
-  /** y[n, oc, oh, ow] = Σ x·w (no bias; ops add it). */
-  conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom): void;
+  /**
+   * Float matrix product (see MatmulGeom). A, B, C are row-major. With `epi`, each final C
+   * value goes through the epilogue (bias per column j) — the same values as matmul then
+   * epilogue(c, batch·m, n, 1, epi).
+   */
+  matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom, epi?: Epilogue | null): void;
+  /**
+   * y[n, oc, oh, ow] = Σ x·w (y overwritten). With `epi`, each output goes through the
+   * epilogue (bias per output channel) — the same values as conv2d then
+   * epilogue(y, n, oc, oh·ow, epi).
+   */
+  conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom, epi?: Epilogue | null): void;
+  /** In place over y viewed as [outer, c, inner]: y = act(y + bias[c]) (see Epilogue). */
+  epilogue(y: FloatArray, outer: number, c: number, inner: number, epi: Epilogue): void;
   /** dx = conv2d transposed of dy with w (dx is overwritten). */
   conv2dBackwardInput(dy: FloatArray, w: FloatArray, dx: FloatArray, g: Conv2dGeom): void;
   /** dw = correlation of x with dy (dw is overwritten). */

@@ -7,9 +7,10 @@
  * caller can never make C write out of bounds. Used by ./index.ts.
  */
 import type { FloatArray } from "../../tensor/dtype.js";
-import type { Conv2dGeom, Kernels, MatmulGeom, Pool2dGeom } from "../kernels.js";
+import type { Conv2dGeom, Epilogue, Kernels, MatmulGeom, Pool2dGeom } from "../kernels.js";
 import { threadCount } from "../wasm/runtime.js";
 import type { NativeAddon } from "./addon.js";
+import { nativeLayoutKernels } from "./layout.js";
 
 type F32 = Float32Array;
 
@@ -60,8 +61,9 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
   };
 
   return {
-    matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom): void {
-      if (!f32(a, b, c)) return fallback.matmul(a, b, c, g);
+    ...nativeLayoutKernels(addon, fallback, sync),
+    matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom, epi?: Epilogue | null): void {
+      if (!f32(a, b, c)) return fallback.matmul(a, b, c, g, epi);
       const last = (stride: number, size: number): number => (g.batch - 1) * stride + size;
       need("matmul", "A", a, last(g.aBatchStride, g.m * g.k));
       need("matmul", "B", b, last(g.bBatchStride, g.k * g.n));
@@ -69,12 +71,16 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
       sync();
       addon.matmul(a as F32, b as F32, c as F32, g.batch, g.m, g.n, g.k, g.aBatchStride, g.bBatchStride, g.cBatchStride,
         g.transA ? 1 : 0, g.transB ? 1 : 0, g.accumulate ? 1 : 0);
+      // Epilogue not fused in C yet (#15): a separate pass by the fallback table.
+      if (epi) for (let i = 0; i < g.batch; i++) fallback.epilogue(c.subarray(i * g.cBatchStride, i * g.cBatchStride + g.m * g.n), g.m, g.n, 1, epi);
     },
-    conv2d(x, w, y, g) {
-      if (!f32(x, w, y)) return fallback.conv2d(x, w, y, g);
+    conv2d(x, w, y, g, epi) {
+      if (!f32(x, w, y)) return fallback.conv2d(x, w, y, g, epi);
       convSizes("conv2d", g, x, w, y);
       sync();
       addon.conv2d(x as F32, w as F32, y as F32, setConv(g));
+      // Epilogue not fused in C yet (#15): a separate pass by the fallback table.
+      if (epi) fallback.epilogue(y, g.n, g.oc, g.oh * g.ow, epi);
     },
     conv2dBackwardInput(dy, w, dx, g) {
       if (!f32(dy, w, dx)) return fallback.conv2dBackwardInput(dy, w, dx, g);

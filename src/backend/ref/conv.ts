@@ -14,7 +14,8 @@
  * computed as direct per-tap row updates.
  */
 import type { FloatArray } from "../../tensor/dtype.js";
-import type { Conv2dGeom } from "../kernels.js";
+import type { Conv2dGeom, Epilogue } from "../kernels.js";
+import { epilogue } from "./epilogue.js";
 import { gemm } from "./gemm.js";
 
 /** Upper bound on the im2col scratch, in elements (float64): 4 MiB. */
@@ -103,8 +104,16 @@ function im2col(x: FloatArray, xOff: number, g: Conv2dGeom, cg: number, p0: numb
   }
 }
 
-/** y[n, oc, oh, ow] = Σ_{ci, ky, kx} w[oc, ci, ky, kx] · x[n, g·Cg + ci, iy, ix] (y overwritten). */
-export function conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom): void {
+/**
+ * y[n, oc, oh, ow] = Σ_{ci, ky, kx} w[oc, ci, ky, kx] · x[n, g·Cg + ci, iy, ix] (y overwritten),
+ * then the epilogue (bias, activation) when given.
+ */
+export function conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom, epi?: Epilogue | null): void {
+  convProducts(x, w, y, g);
+  if (epi) epilogue(y, g.n, g.oc, g.oh * g.ow, epi);
+}
+
+function convProducts(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom): void {
   const L = layoutOf(g);
   if (L.direct) return directForward(x, w, y, g, L);
   const { cg, ocg, K, P, pc } = L;
