@@ -6,6 +6,8 @@
  */
 import { type DynamicLinearNode, type LinearNBitsNode, dynamicTensorKeys } from "./graph-dynamic.js";
 export { FLOAT_Q, type DynamicActivation, type DynamicLinearNode, type LinearNBitsNode } from "./graph-dynamic.js";
+import { type DynamicRnnNode, dynamicRnnTensorKeys } from "./graph-rnn.js";
+export type { DynamicRnnCell, DynamicRnnNode } from "./graph-rnn.js";
 
 /** Quantization parameters of one activation tensor. r = scale·(q − zeroPoint). */
 export interface QParams {
@@ -206,7 +208,7 @@ export interface FloatIslandNode extends NodeBase {
   steps?: { op: string; args: unknown[] }[];
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode;
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode | DynamicRnnNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */
@@ -226,5 +228,6 @@ export function nodeTensorKeys(n: Int8Node): string[] {
   if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : []), ...(n.wZeroPoints ? [n.wZeroPoints] : [])];
   if (n.op === "lut") return [n.table];
   if (n.op === "dynamic_linear" || n.op === "linear_nbits") return dynamicTensorKeys(n);
+  if (n.op === "dynamic_lstm" || n.op === "dynamic_gru") return dynamicRnnTensorKeys(n);
   return [];
 }

@@ -24,6 +24,7 @@ import { sliceQuant, transposeQuant } from "./kernels/layout.js";
 import { qmatmul, qmul } from "./kernels/qmatmul.js";
 import { type IslandFn, islandFromCall, islandFromSteps } from "./islands.js";
 import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
+import { dynamicRnn } from "./kernels/dynamic-rnn.js";
 export type { IslandFn } from "./islands.js";
 import { LayerCache } from "./layer-cache.js";
 
@@ -265,6 +266,9 @@ export class Int8Model {
         return dynamicLinear(node, x, this.tensors);
       case "linear_nbits":
         return linearNBits(node, x, this.tensors);
+      case "dynamic_lstm":
+      case "dynamic_gru":
+        return dynamicRnn(node, x, this.tensors);
       case "float":
         return this.runIsland(node, env, yq);
       case "transpose":

@@ -1,10 +1,12 @@
 /**
- * Validation rules of the dynamic nodes (dynamic_linear, linear_nbits; ./graph-dynamic.ts):
+ * Validation rules of the dynamic nodes (dynamic_linear, linear_nbits; ./graph-dynamic.ts;
+ * dynamic_lstm / dynamic_gru, ./graph-rnn.ts):
  * shapes, float32-bits tensors finite (scales positive), codes and zero points in range, the
  * run-time activation spec, float input and output values. Entries of RULES in ./validate.ts.
  */
 import type { ValueInfo } from "./graph.js";
 import type { DynamicLinearNode, LinearNBitsNode } from "./graph-dynamic.js";
+import { type DynamicRnnNode, rnnGates } from "./graph-rnn.js";
 
 /** What a rule sees (the part of validate.ts's RuleContext these rules use). */
 interface Ctx<N> {
@@ -76,4 +78,40 @@ export const linearNBits = (c: Ctx<LinearNBitsNode>): number[] => {
     if (z.some((v) => v < 0 || v >= 2 ** node.bits)) c.fail("zeroPoints", `must lie in [0, ${2 ** node.bits - 1}]`);
   }
   return out;
+};
+
+/**
+ * dynamic_lstm / dynamic_gru (./graph-rnn.ts): sizes, one cell per layer and direction with
+ * int8 weights of the right lengths, positive finite scales (per row or per tensor), finite
+ * biases, the run-time activation spec, a float [T, B, I] input; the output is [T, B, D·H].
+ */
+export const dynamicRnn = (c: Ctx<DynamicRnnNode>): number[] => {
+  const node = c.node;
+  for (const f of ["inputSize", "hiddenSize", "numLayers"] as const) if (!isInt(node[f]) || node[f] < 1) c.fail(f, `must be a positive integer, got ${fmt(node[f])}`);
+  for (const f of ["bidirectional", "batchFirst"] as const) if (typeof node[f] !== "boolean") c.fail(f, `must be a boolean, got ${fmt(node[f])}`);
+  const act = node.act as unknown;
+  if (act === null || typeof act !== "object" || !["per_tensor", "per_token"].includes((act as { granularity?: string }).granularity ?? "") || !["uint8", "int8"].includes((act as { dtype?: string }).dtype ?? "")) {
+    c.fail("act", `must be { granularity: "per_tensor" | "per_token", dtype: "uint8" | "int8" }, got ${fmt(act)}`);
+  }
+  if (node.weightBits !== 8) c.fail("weightBits", `must be 8, got ${fmt(node.weightBits)}`);
+  const D = node.bidirectional ? 2 : 1;
+  const G = rnnGates(node);
+  const H = node.hiddenSize;
+  if (!Array.isArray(node.cells) || node.cells.length !== node.numLayers * D) c.fail("cells", `must list ${node.numLayers * D} cells (layers × directions), got ${fmt(Array.isArray(node.cells) ? node.cells.length : node.cells)}`);
+  node.cells.forEach((cell, k) => {
+    const at = `cells[${k}]`;
+    if (cell === null || typeof cell !== "object") c.fail(at, `must be an object, got ${fmt(cell)}`);
+    const inF = k < D ? node.inputSize : D * H;
+    c.tensor(`${at}.wIh`, cell.wIh, "int8", G * H * inF);
+    c.tensor(`${at}.wHh`, cell.wHh, "int8", G * H * H);
+    floatBits(c, `${at}.wIhScales`, cell.wIhScales, [G * H, 1], true);
+    floatBits(c, `${at}.wHhScales`, cell.wHhScales, [G * H, 1], true);
+    if (cell.bIh !== null) floatBits(c, `${at}.bIh`, cell.bIh, G * H, false);
+    if (cell.bHh !== null) floatBits(c, `${at}.bHh`, cell.bHh, G * H, false);
+  });
+  if (!c.inputs[0].float) c.fail("inputs[0]", `value '${c.inputs[0].id}' must be a float value (this node quantizes its input at run time)`);
+  if (!c.output.float) c.fail("output", `value '${c.output.id}' must be a float value`);
+  const s = c.inputs[0].shape;
+  if (s.length !== 3 || (s[2] >= 0 && s[2] !== node.inputSize)) c.fail("inputSize", `${node.inputSize} needs input [${node.batchFirst ? "B, T" : "T, B"}, ${node.inputSize}], the input is [${s.join(", ")}]`);
+  return [s[0], s[1], D * H];
 };

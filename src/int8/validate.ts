@@ -13,7 +13,7 @@
 import { FormatError } from "../tensor/errors.js";
 import { type Int8Graph, type Int8Node, LUT_FUNCTIONS, type ValueInfo } from "./graph.js";
 import { MAX_RANK, type NodeOf, type Op, type Rule, type RuleContext, type Shape, broadcast, clampOf, dtypeRange, fmt, intPair, isInt, isMultiplier, multiplierPair, rankOf, sameDType, windowOut } from "./validate-helpers.js";
-import { dynamicLinear, linearNBits } from "./validate-dynamic.js";
+import { dynamicLinear, dynamicRnn, linearNBits } from "./validate-dynamic.js";
 
 /** The tensor table of an Int8Model: key → int8 weights or int32 biases/multipliers/tables. */
 export type Int8TensorTable = ReadonlyMap<string, Int8Array | Int32Array>;
@@ -208,7 +208,7 @@ const mul: Rule<"mul"> = (c) => {
 };
 
 /** Ops that read or write float values (dynamic models); every other op works on quantized values only. */
-const FLOAT_VALUE_OPS = new Set<string>(["dynamic_linear", "linear_nbits", "float"]);
+const FLOAT_VALUE_OPS = new Set<string>(["dynamic_linear", "linear_nbits", "dynamic_lstm", "dynamic_gru", "float"]);
 
 const float: Rule<"float"> = (c) => {
   const { fn, source, call } = c.node;
@@ -259,6 +259,8 @@ const RULES = {
   float: { arity: [1, 1024], rule: float },
   dynamic_linear: { arity: [1, 1], rule: dynamicLinear },
   linear_nbits: { arity: [1, 1], rule: linearNBits },
+  dynamic_lstm: { arity: [1, 1], rule: dynamicRnn },
+  dynamic_gru: { arity: [1, 1], rule: dynamicRnn },
 } satisfies { [K in Op]: { arity: [number, number]; rule: Rule<K> } };
 
 /** The node kinds the validator (and Int8Model) know. */

@@ -11,6 +11,11 @@
  * in-projection) becomes a weight-only linear_nbits: QAT fake-quantizes that weight only.
  * Weight codes come from the weight quantizer itself (GroupwiseFakeQuantize.quantizeCodes), so
  * the Int8Model computes what the fake-quant model did, up to float summation order.
+ * An nn.LSTM / nn.GRU whose qconfig (the model's, or an override by name, regex or type) is an
+ * int8 per-row weight qconfig with per-tensor run-time activations (the `dynamic` preset)
+ * becomes a dynamic_lstm / dynamic_gru node (quantize-dynamic-rnn.ts; post-training, as
+ * PyTorch's quantize_dynamic: the prepared model trains the recurrent layer in float); under
+ * other qconfigs it stays a float island.
  * Called by convert() (src/quant/convert.ts) when the model's input quantizer is a FloatActivation.
  */
 import { NotSupportedError } from "../tensor/errors.js";
@@ -34,6 +39,9 @@ import { parameterOnlyValues } from "./prepare.js";
 import type { ConvertReport } from "./convert.js";
 import { isDynamicFakeQuantize, isFloatActivation } from "./dynamic-fake-quant.js";
 import { GroupwiseFakeQuantize } from "./groupwise.js";
+import { GRU, LSTM } from "../nn/layers/rnn.js";
+import { dynamicRnnNode } from "./quantize-dynamic-rnn.js";
+import { qconfigByName } from "./qconfig.js";
 
 /** Does `model` use a dynamic qconfig (its input stays float)? */
 export function isDynamicModel(model: QatModel): boolean {
@@ -154,6 +162,33 @@ function addFloatIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string):
   w.report.islands.push({ name, fn, source, reason });
 }
 
+/** The qconfig name that applies to module `path` (the prepare description's overrides, first match), or null. */
+function qconfigNameFor(model: QatModel, path: string, m: Module): string | null {
+  for (const o of model.description.overrides) {
+    if (o.name !== undefined && (path === o.name || path.startsWith(`${o.name}.`))) return o.qconfig;
+    if (o.regex !== undefined && new RegExp(o.regex).test(path)) return o.qconfig;
+    if (o.type !== undefined && m.constructor.name === o.type) return o.qconfig;
+  }
+  return model.description.qconfig;
+}
+
+/** An LSTM / GRU under an int8 per-row, per-tensor-activation dynamic qconfig: a dynamic_lstm / dynamic_gru node. */
+function addDynamicRnn(b: GraphBuilder, w: Walk, model: QatModel, n: GraphNode, mod: Module): boolean {
+  if (!(mod instanceof LSTM || mod instanceof GRU) || n.kind !== "call_module" || n.outputs.length !== 1 || refsOf(n.args).length !== 1) return false;
+  const name = qconfigNameFor(model, n.target, mod);
+  const wq = name === null ? null : qconfigByName(name).weight({ outChannels: 1 });
+  const inq = wq instanceof GroupwiseFakeQuantize ? wq.inputQuantizer?.() : undefined;
+  const ok = wq instanceof GroupwiseFakeQuantize && wq.bits === 8 && wq.groupSizeOption === "row" && wq.symmetric && inq && isDynamicFakeQuantize(inq) && inq.granularity === "per_tensor" && inq.dtype === "uint8";
+  if (!ok) return false;
+  const path = pathOf(n);
+  const x = b.value(refsOf(n.args)[0], path);
+  const y = defineFloat(b, n.outputs[0], w.graph.value(n.outputs[0]).shape, path);
+  const r = dynamicRnnNode(mod, path, "per_channel", { input: x.id, output: y.id });
+  for (const [k, t] of r.tensors) b.tensors.set(k, t);
+  b.nodes.push(r.node);
+  return true;
+}
+
 /** A dynamic QatLinear: a weight quantizer that is grouped. */
 function isDynamicLinear(m: Module): m is QatLinear {
   return m instanceof QatLinear && m.weight_fake_quant instanceof GroupwiseFakeQuantize;
@@ -202,6 +237,7 @@ export function convertDynamic(model: QatModel, opts: { strict?: boolean } = {})
       continue;
     }
     if (addFunctionalLinear(b, w, n)) continue;
+    if (mod && addDynamicRnn(b, w, model, n, mod)) continue;
     if (mod instanceof QatWeightLayer) throw new NotSupportedError(`convert: '${pathOf(n)}' (${mod.typeName}) has no dynamic kernel (dynamic qconfigs quantize Linear layers only); override it with qconfig null to keep it float`);
     addFloatIsland(b, w, n, mod ? `${mod.typeName} runs in float in a dynamic model` : `${n.target} runs in float in a dynamic model`);
   }

@@ -12,8 +12,10 @@
  *
  * The weights are quantized by the same GroupwiseFakeQuantize the dynamic qconfigs use, so a
  * layer computes exactly what the Int8Model of `prepareQat(model, { qconfig }) → convert` does
- * for the matching qconfig (qconfigFor below). Modules: a list of class names ("Linear") or a
- * predicate on (path, module). Called by user code.
+ * for the matching qconfig (qconfigFor below). Modules: a list of class names ("Linear",
+ * "LSTM", "GRU") or a predicate on (path, module). nn.LSTM / nn.GRU (dtype int8 only) become
+ * DynamicQuantizedLSTM / GRU (./quantize-dynamic-rnn.ts; weights per row, or per tensor with
+ * `rnnWeights: "per_tensor"`, PyTorch's default). Called by user code.
  */
 import { ValueError } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -29,9 +31,11 @@ import { QatLinear } from "./qat-modules.js";
 import { GraphBuilder } from "./convert-layers.js";
 import { addDynamicLinear } from "./convert-dynamic.js";
 import { dynamicQConfig } from "./dynamic-qconfig.js";
+import { GRU, LSTM } from "../nn/layers/rnn.js";
+import { DynamicQuantizedGRU, DynamicQuantizedLSTM, type RnnWeightGranularity } from "./quantize-dynamic-rnn.js";
 
 export interface QuantizeDynamicOptions {
-  /** Which layers: class names (default ["Linear"]) or a predicate on (path, module). */
+  /** Which layers: class names ("Linear", "LSTM", "GRU"; default ["Linear"]) or a predicate on (path, module). */
   modules?: string[] | ((path: string, m: Module) => boolean);
   /** "int8" (default) or "int4". */
   dtype?: "int8" | "int4";
@@ -39,6 +43,8 @@ export interface QuantizeDynamicOptions {
   groupSize?: number | "row";
   /** Run-time input quantization: default "per_tensor" for int8, "per_token" for int4; "none" = weight-only. */
   activations?: "per_tensor" | "per_token" | "none";
+  /** LSTM / GRU weight scales: per output row (default) or per tensor (PyTorch's default_dynamic_qconfig). */
+  rnnWeights?: RnnWeightGranularity;
 }
 
 /** The dynamic qconfig quantizeDynamic applies (use it with prepareQat for the QAT / Int8Model path). */
@@ -88,18 +94,30 @@ export class DynamicQuantizedLinear extends Module {
   }
 }
 
-/** A copy of `model` with the selected Linear layers dynamically quantized (see the file header). */
+/** A copy of `model` with the selected Linear (and LSTM / GRU) layers dynamically quantized (see the file header). */
 export function quantizeDynamic<M extends Module>(model: M, opts: QuantizeDynamicOptions = {}): M {
   const qconfig = quantizeDynamicQConfig(opts);
   const sel = opts.modules ?? ["Linear"];
-  if (Array.isArray(sel) && sel.some((s) => s !== "Linear")) throw new ValueError(`quantizeDynamic: modules may list "Linear" (the only layer with a dynamic kernel), got ${JSON.stringify(sel)}`);
-  const pick = typeof sel === "function" ? sel : () => true;
+  const known = ["Linear", "LSTM", "GRU"];
+  if (Array.isArray(sel) && sel.some((s) => !known.includes(s))) throw new ValueError(`quantizeDynamic: modules may list ${known.map((k) => `"${k}"`).join(", ")} (the layers with a dynamic kernel), got ${JSON.stringify(sel)}`);
+  const rnnWeights = opts.rnnWeights ?? "per_channel";
+  if (rnnWeights !== "per_channel" && rnnWeights !== "per_tensor") throw new ValueError(`quantizeDynamic: rnnWeights must be "per_channel" or "per_tensor", got ${String(rnnWeights)}`);
+  const pick = (p: string, mod: Module): boolean => (typeof sel === "function" ? sel(p, mod) : sel.includes(mod instanceof Linear ? "Linear" : mod instanceof LSTM ? "LSTM" : mod instanceof GRU ? "GRU" : ""));
+  const swap = (p: string, mod: Module): Module | null => {
+    if (!(mod instanceof Linear || mod instanceof LSTM || mod instanceof GRU) || !pick(p, mod)) return null;
+    if (mod instanceof Linear) return new DynamicQuantizedLinear(mod, qconfig, p);
+    if ((opts.dtype ?? "int8") !== "int8" || (opts.activations ?? "per_tensor") !== "per_tensor" || (opts.groupSize ?? "row") !== "row") {
+      throw new ValueError(`quantizeDynamic: '${p}' (${mod.constructor.name}) quantizes to int8 weights with per-tensor uint8 activations only (dtype "int8", the default activations and groupSize); quantize it in a separate call, or leave it out of modules`);
+    }
+    return mod instanceof LSTM ? new DynamicQuantizedLSTM(mod, rnnWeights, p) : new DynamicQuantizedGRU(mod, rnnWeights, p);
+  };
   const m = cloneModule(model);
-  if (m instanceof Linear) {
-    if (!pick("", m)) return m;
-    return new DynamicQuantizedLinear(m, qconfig, "") as unknown as M;
+  const root = swap("", m);
+  if (root) return root as unknown as M;
+  const targets = m.namedModules().filter(([p]) => p !== "");
+  for (const [path, mod] of targets) {
+    const r = swap(path, mod);
+    if (r) m.setSubmodule(path, r);
   }
-  const targets = m.namedModules().filter(([p, mod]) => p !== "" && mod instanceof Linear && pick(p, mod));
-  for (const [path, lin] of targets) m.setSubmodule(path, new DynamicQuantizedLinear(lin as Linear, qconfig, path));
   return m;
 }
