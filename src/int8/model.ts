@@ -315,6 +315,8 @@ export class Int8Model {
       return new Tensor(dequantizeTensor(v.data as QuantArray, q.scale, q.zeroPoint), v.shape);
     });
     const y = noGrad(() => fn(xs));
+    // integer-valued shape arithmetic: passed on unquantized, as int32
+    if (this.value(node.output).int) return { data: Int32Array.from(y.data as ArrayLike<number>) as unknown as QuantArray, shape: [...y.shape] };
     const yf = y.dtype === "float32" ? (y.data as Float32Array) : Float32Array.from(y.data as ArrayLike<number>);
     if (this.value(node.output).float) return { data: yf as unknown as QuantArray, shape: [...y.shape] };
     return { data: quantizeTensor(yf, yq.scale, yq.zeroPoint, yq.qmin, yq.qmax, yq.dtype), shape: [...y.shape] };
@@ -373,4 +375,3 @@ export class Int8Model {
     return this.encode().length;
   }
 }
-

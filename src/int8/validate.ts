@@ -274,7 +274,7 @@ function checkValue(v: unknown, where: string): ValueInfo {
   const { id, shape, q } = v as ValueInfo;
   if (typeof id !== "string" || id === "") bad(`needs a non-empty string id, got ${fmt(id)}`);
   const name = `${where} '${id}'`;
-  if (!Array.isArray(shape) || shape.length < 1 || shape.length > MAX_RANK || !shape.every((d) => isInt(d) && (d >= 1 || d === -1))) {
+  if (!Array.isArray(shape) || shape.length < ((v as ValueInfo).int ? 0 : 1) || shape.length > MAX_RANK || !shape.every((d) => isInt(d) && (d >= 1 || d === -1))) {
     throw new FormatError(`Int8Model graph: ${name}: shape must be 1 to ${MAX_RANK} dims, each a positive integer or −1, got ${fmt(shape)}`);
   }
   if (q === null || typeof q !== "object") throw new FormatError(`Int8Model graph: ${name}: q must be an object, got ${fmt(q)}`);
@@ -357,7 +357,7 @@ function checkNode(node: unknown, index: number, st: GraphState): void {
   const output = st.values.get(n.output)!;
   if (!FLOAT_VALUE_OPS.has(n.op) && [...inputs, output].some((v) => v.float)) fail("inputs", "read or write a float value; only float islands and dynamic nodes do");
   if (n.op !== "float" && inputs.some((v) => v.int)) fail("inputs", "read an int32 input (token ids); only float islands (an embedding) do");
-  if (output.int) fail("output", "writes an int32 value; only graph inputs are int32");
+  if (output.int && n.op !== "float") fail("output", "writes an int32 value; only graph inputs and float islands (shape arithmetic) are int32");
   const ctx: RuleContext<Int8Node> = {
     node: n, inputs, output, fail,
     tensor(field, key, dtype, length) {

@@ -73,7 +73,7 @@ class QdqWriter {
     const { ctx } = this.em;
     const v = this.em.value(id);
     const src = this.sources.get(id)!;
-    if (v.int) return src.float; // int32 token ids reach their embedding as they are
+    if (v.int) return src.float; // int32 token ids and int64 shape arithmetic reach their readers as they are
     const [s, z] = this.em.qparams(v.q);
     const q = ctx.temp(`${consumer}/${id}_quantized`);
     ctx.addNode("QuantizeLinear", [src.float, s, z], [q], { name: `${consumer}/QuantizeLinear` });
@@ -174,6 +174,7 @@ class QdqWriter {
       case "float": {
         const y = this.out(n);
         emitIslandFloat(this.em, n, n.inputs.map((i) => this.dq(i, n.name)), y);
+        if (this.em.value(n.output).int) return void this.sources.set(n.output, { float: y, clamp: null }); // shape arithmetic: int64, read as is
         const q = this.em.value(n.output).q; // Int8Model quantizes into [qmin, qmax] (e.g. reduce_range's [0, 127])
         return this.setSource(n.output, y, [q.qmin, q.qmax], n.name);
       }

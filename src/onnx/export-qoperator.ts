@@ -151,6 +151,11 @@ class QopWriter {
         ctx.addNode("Transpose", [this.name(n.inputs[0])], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
         return this.define(n, y, null);
       case "float":
+        if (this.em.value(n.output).int) {
+          // integer-valued shape arithmetic: the op's own int64 output, read as is
+          emitIslandFloat(this.em, n, n.inputs.map((id, k) => (this.em.value(id).int ? this.name(id) : this.dequantize(n, id, k))), y);
+          return void this.names.set(n.output, y);
+        }
         this.viaFloat(n, y, (floats) => {
           const f = ctx.temp(`${n.name}_float`);
           emitIslandFloat(this.em, n, floats, f);
@@ -160,18 +165,20 @@ class QopWriter {
     }
   }
 
+  /** The k-th input of `n` dequantized to float. */
+  private dequantize(n: Int8Node, id: string, k: number): string {
+    const f = this.em.ctx.temp(`${n.name}_in${k}_float`);
+    this.em.ctx.addNode("DequantizeLinear", this.triple(id), [f], { name: `${n.name}/DequantizeLinear_${k}` });
+    return f;
+  }
+
   /**
    * y = QuantizeLinear(emit(DequantizeLinear of each input)): an op with no QLinear form runs in
    * float between the two (int32 token ids reach it as they are). `emit` returns its float output.
    */
   private viaFloat(n: Int8Node, y: string, emit: (floats: string[]) => string): void {
     const { ctx } = this.em;
-    const floats = n.inputs.map((id, k) => {
-      if (this.em.value(id).int) return this.name(id);
-      const f = ctx.temp(`${n.name}_in${k}_float`);
-      ctx.addNode("DequantizeLinear", this.triple(id), [f], { name: `${n.name}/DequantizeLinear_${k}` });
-      return f;
-    });
+    const floats = n.inputs.map((id, k) => (this.em.value(id).int ? this.name(id) : this.dequantize(n, id, k)));
     ctx.addNode("QuantizeLinear", [emit(floats), ...this.em.qparams(this.q(n))], [y], { name: `${n.name}/QuantizeLinear` });
   }
 }

@@ -70,6 +70,7 @@ export function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string
   const opType = (mod as { opType?: unknown } | null)?.opType; // an imported ONNX op names itself
   const fn = mod ? (typeof opType === "string" ? opType : mod.typeName) : n.target;
   if (w.strict) throw new NotSupportedError(`convert (strict): '${source}' (${fn}) has no integer implementation: ${reason}`);
+  if (isIntValued(w, n.outputs[0])) return addIntIsland(b, w, n, fn, reason);
   const q = outputQuantizer(w, n);
   // ops that keep their input's parameters (reshape, slice, … without an integer kernel) quantize their output with them
   const shares = n.kind === "call_module" ? keepsInputGrid(w.gm.getSubmodule(n.target)) : SHARES_INPUT_QPARAMS.has(n.target);
@@ -98,6 +99,39 @@ export function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string
   b.nodes.push(node);
   w.report.islands.push({ name, fn, source, reason });
   if (q?.node) b.alias(n.outputs[0], q.node.outputs[0]);
+}
+
+/** The unused `q` of an int32 value (token ids, shape arithmetic). */
+export const INT_Q = { scale: 1, zeroPoint: 0, dtype: "int8", qmin: -128, qmax: 127 } as const;
+
+/** An int32 value (ONNX int64 shape arithmetic arrives as int32). */
+const isIntValued = (w: Walk, id: number): boolean => w.graph.value(id).dtype === "int32";
+
+/**
+ * Integer-valued shape arithmetic on quantized values (ONNX Shape → Gather → Div → Concat feeding
+ * a Reshape or an Expand): a float node whose int32 output is passed through unquantized
+ * (`ValueInfo.int`) to the islands that read it, exported as the op's own int64 ONNX value.
+ * A value of rank ≥ 2 keeps −1 for the batch dim; a scalar or a shape vector keeps its shape.
+ */
+function addIntIsland(b: GraphBuilder, w: Walk, n: GraphNode, fn: string, reason: string): void {
+  const source = pathOf(n);
+  const { leaves, side } = islandClosure(b, w, n);
+  const inputs = leaves.map((id) => b.value(id, source));
+  const shape = w.graph.value(n.outputs[0]).shape;
+  const y = Object.assign(b.define(n.outputs[0], shape, { ...INT_Q }, source), { int: true });
+  if (shape.length < 2) y.shape = [...shape];
+  const name = `${source}#float`;
+  const node: Int8Node = { op: "float", name, inputs: inputs.map((v) => v.id), output: y.id, fn, source };
+  const mod = n.kind === "call_module" ? w.gm.getSubmodule(n.target) : null;
+  const call = n.kind === "call_function" && side.length === 0 ? literalCall(n, leaves) : null;
+  if (call) node.call = call;
+  else {
+    const stored = mod ? moduleCall(mod, leaves.length) : null;
+    if (stored) node.call = { op: stored.op, args: storeTensors(b, name, stored.args) };
+    w.islands.set(name, islandFunction(w, n, leaves, side));
+  }
+  b.nodes.push(node);
+  w.report.islands.push({ name, fn, source, reason });
 }
 
 /** Island modules with a functional form: their op and arguments (`{ input: 0 }` the input, parameters as Tensors). */
@@ -251,6 +285,12 @@ export function islandClosure(b: GraphBuilder, w: Walk, n: GraphNode): { leaves:
       return;
     }
     const p = w.graph.producer(id);
+    if (p && p.kind !== "get_attr" && p.kind !== "constant" && !w.constant.has(id) && isIntValued(w, id)) {
+      // int32 shape arithmetic on quantized values: its own node, read unquantized (addIntIsland)
+      addIsland(b, w, p, "integer-valued shape arithmetic");
+      if (!leaves.includes(id)) leaves.push(id);
+      return;
+    }
     const intValued = p !== null && p.outputs.every((o) => !isFloatDType(w.graph.value(o).dtype));
     if (!p || !(p.kind === "get_attr" || p.kind === "constant" || intValued || w.constant.has(id) || appliesInfiniteMask(p))) {
       throw new NotSupportedError(`convert: '${pathOf(n)}' reads value %${id}, which is neither quantized, a constant, nor shape arithmetic on quantized values`);

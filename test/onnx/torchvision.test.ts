@@ -40,14 +40,7 @@ interface Known {
 }
 
 /** What fails today, and why. Remove an entry when its fix lands (the test then fails until you do). */
-const KNOWN: Record<string, Partial<Record<Step, Known>>> = {
-  shufflenet_v2: {
-    qdq: {
-      reason: "issue #13: channel_shuffle / chunk compute Reshape targets and Slice ends at run time (Shape → Gather → Div → Mul); those islands run in Int8Model but their ONNX form (the shape arithmetic) is not written yet",
-      match: /computes part of its inputs at run time/,
-    },
-  },
-};
+const KNOWN: Record<string, Partial<Record<Step, Known>>> = {};
 
 /** A plain test, or an expected failure that must fail for its recorded reason. */
 function step(model: string, name: Step, title: string, fn: () => void | Promise<void>, needsOrt = false): void {
