@@ -4,6 +4,7 @@ showed the main goldens (scripts/golden/quant.py) leave open, from PyTorch 1.13:
     int32 (PyTorch's float -> int32 conversion gives INT32_MIN, then wraps);
   - ChooseQuantizationParams (torch.fused_moving_avg_obs_fake_quant) on tiny ranges touching 0
     from either side, for signed and unsigned, symmetric and affine ranges;
+  - ChooseQuantizationParams on an all-zero range and on subnormal ranges (S = 0 or 1/S = inf: S = 0.1);
   - fake_quantize_per_tensor_affine at |x/S| = 2^62, 2^63 (the int64 conversion limit).
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/qparams_edges.py
 Writes test/golden/quant/qparams_edges.json (records the torch version)."""
@@ -26,7 +27,8 @@ for lo, hi in [(-1000.0, 0.0), (-1000.0, 1000.0), (-600.0, 0.0), (-300.0, 0.0), 
     int32_affine.append([lo, hi, f32(s.item()), int(z.item())])
 
 fused = []
-pairs = [(-1e-7, 0.0), (0.0, 1e-7), (-3e-7, 1e-7), (-1e-7, 3e-7), (-1e-9, 0.0), (0.0, 2e-9), (-2.0, 0.0), (0.0, 3.0)]
+pairs = [(-1e-7, 0.0), (0.0, 1e-7), (-3e-7, 1e-7), (-1e-7, 3e-7), (-1e-9, 0.0), (0.0, 2e-9), (-2.0, 0.0), (0.0, 3.0),
+         (0.0, 0.0), (0.0, 1e-39), (-1e-39, 0.0), (-1e-39, 2e-39)]  # the last four: S = 0 or 1/S = inf gives S = 0.1
 for qmin, qmax, sym in ((-128, 127, False), (-8, 7, False), (-127, 127, True), (-128, 127, True), (0, 255, False), (0, 15, True), (-3, 12, False)):
     results = []
     for lo, hi in pairs:
