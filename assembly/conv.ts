@@ -15,6 +15,7 @@
  * Scratch per call: sgemmScratchBytes() followed by the column buffer (conv2dScratchBytes);
  * backward weight adds the dwᵀ block after those (conv2dWeightScratchBytes).
  */
+import { epilogueF32 } from "./epilogue";
 import { sgemm, sgemmPackAll, sgemmPackedABytes, sgemmPrepackedA, sgemmScratchBytes } from "./sgemm";
 
 const G_N = 0, G_C = 1, G_H = 2, G_W = 3, G_OC = 4, G_KH = 5, G_KW = 6, G_OH = 7, G_OW = 8;
@@ -226,8 +227,12 @@ function scatterRow(s: usize, sw: i32, c: usize, len: i32): void {
   }
 }
 
-/** y[b] = conv(x[b], w) for images b in [b0, b1) (y overwritten). */
-export function conv2dForward(x: usize, w: usize, y: usize, g: usize, b0: i32, b1: i32, scratch: usize): void {
+/**
+ * y[b] = conv(x[b], w) for images b in [b0, b1) (y overwritten), then the fused epilogue
+ * (./epilogue.ts: bias per output channel, address 0 for none; act 0 none, 1 relu, 2 clamp
+ * to [lo, hi]) over each column chunk right after its GEMM, while it is in cache.
+ */
+export function conv2dForward(x: usize, w: usize, y: usize, g: usize, b0: i32, b1: i32, scratch: usize, bias: usize, act: i32, lo: f32, hi: f32): void {
   const groups = geom(g, G_GROUPS), c = geom(g, G_C), oc = geom(g, G_OC);
   const cg = c / groups, ocg = oc / groups;
   const K = cg * geom(g, G_KH) * geom(g, G_KW);
@@ -244,12 +249,14 @@ export function conv2dForward(x: usize, w: usize, y: usize, g: usize, b0: i32, b
       const xb = fptr(x, b * c * HW), yb = fptr(y, b * oc * P);
       if (pw) {
         sgemmPrepackedA(oc, P, K, pW, xb, P, 1, yb, P, 0, scratch);
+        epilogueF32(yb, oc, P, P, bias, 1, act, lo, hi);
         continue;
       }
       for (let p0 = 0; p0 < P; p0 += pcMax) {
         const pc = min(pcMax, P - p0);
         im2col(xb, g, cg, p0, pc, col, false, 0, K);
         sgemmPrepackedA(oc, pc, K, pW, col, pc, 1, fptr(yb, p0), P, 0, scratch);
+        epilogueF32(fptr(yb, p0), oc, pc, P, bias, 1, act, lo, hi);
       }
     }
     return;
@@ -259,14 +266,17 @@ export function conv2dForward(x: usize, w: usize, y: usize, g: usize, b0: i32, b
       const xg = fptr(x, (b * c + gi * cg) * HW);
       const yg = fptr(y, (b * oc + gi * ocg) * P);
       const wg = fptr(w, gi * ocg * K);
+      const bg = bias == 0 ? 0 : fptr(bias, gi * ocg);
       if (pw) {
         sgemm(ocg, P, K, wg, K, 1, xg, P, 1, yg, P, 0, scratch);
+        epilogueF32(yg, ocg, P, P, bg, 1, act, lo, hi);
         continue;
       }
       for (let p0 = 0; p0 < P; p0 += pcMax) {
         const pc = min(pcMax, P - p0);
         im2col(xg, g, cg, p0, pc, col, false, 0, K);
         sgemm(ocg, pc, K, wg, K, 1, col, pc, 1, fptr(yg, p0), P, 0, scratch);
+        epilogueF32(fptr(yg, p0), ocg, pc, P, bg, 1, act, lo, hi);
       }
     }
   }

@@ -13,6 +13,7 @@
  * (≤ 128 KiB) streams from L2. Every pointer is a byte address in the shared memory; the
  * caller provides `scratch` (sgemmScratchBytes() bytes, one region per thread).
  */
+import { epilogueF32 } from "./epilogue";
 
 export const MR: i32 = 4;
 export const NR: i32 = 8;
@@ -297,20 +298,26 @@ function packRows4(src: usize, rsBytes: usize, kc: i32, d: usize): void {
 
 /**
  * `count` independent products starting at item `first`: item t uses A at a + t·aStride,
- * B at b + t·bStride, C at c + t·cStride (strides in elements; 0 broadcasts).
+ * B at b + t·bStride, C at c + t·cStride (strides in elements; 0 broadcasts). Then each
+ * item's C block goes through the fused epilogue (./epilogue.ts; bias per column, address 0
+ * for none; act 0 none, 1 relu, 2 clamp to [lo, hi]).
  */
 export function sgemmBatch(
   first: i32, count: i32, m: i32, n: i32, k: i32,
   a: usize, aStride: i32, ars: i32, acs: i32,
   b: usize, bStride: i32, brs: i32, bcs: i32,
   c: usize, cStride: i32, ldc: i32, accumulate: i32, scratch: usize,
+  bias: usize, act: i32, lo: f32, hi: f32,
 ): void {
   for (let t = first; t < first + count; t++) {
+    const ct = c + (<usize>(t * cStride) << 2);
     sgemm(
       m, n, k,
       a + (<usize>(t * aStride) << 2), ars, acs,
       b + (<usize>(t * bStride) << 2), brs, bcs,
-      c + (<usize>(t * cStride) << 2), ldc, accumulate, scratch,
+      ct, ldc, accumulate, scratch,
     );
+    // the fused epilogue (bias per column) while this item's C block is still in cache
+    epilogueF32(ct, m, n, ldc, bias, 0, act, lo, hi);
   }
 }

@@ -9,11 +9,12 @@
  *   OH = ⌊(H + 2·ph − dh·(KH − 1) − 1) / sh⌋ + 1   (same for OW)
  */
 import { kernels } from "../backend/index.js";
-import type { Conv2dGeom } from "../backend/kernels.js";
+import type { Conv2dGeom, Epilogue } from "../backend/kernels.js";
 import type { FloatArray } from "../tensor/dtype.js";
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
 import { record } from "../tensor/grad-mode.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { fusedActGrad, type FusedAct, epilogueOf } from "./fused-act.js";
 import { pad, reshape } from "./layout.js";
 import { empty, pair, requireFloat } from "./util.js";
 
@@ -29,23 +30,33 @@ export interface Conv2dOptions {
 
 /** 2-D convolution with autograd for input, weight and bias. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  return conv2dAct(x, weight, bias, opts, null);
+}
+
+/**
+ * conv2d followed by an activation, as one kernel call (the bias and the activation run in
+ * the convolution's fused epilogue): the same values and gradients as `relu(conv2d(…))` or
+ * `hardtanh(conv2d(…), min, max)`, bit for bit. Not a public op (graph capture never sees
+ * it): used by QAT's fused conv(-bn)-relu modules.
+ */
+export function conv2dAct(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions, act: FusedAct | null): Tensor {
   requireFloat(x, "conv2d", "input");
   requireFloat(weight, "conv2d", "weight");
   if (x.ndim === 3) {
-    const y = conv2d(reshape(x, [1, ...x.shape]), weight, bias, opts);
+    const y = conv2dAct(reshape(x, [1, ...x.shape]), weight, bias, opts, act);
     return reshape(y, y.shape.slice(1));
   }
   if (x.ndim !== 4) throw new ShapeError(`conv2d: input must be 4-D [N, C, H, W] (or 3-D [C, H, W]), got ${fmtShape(x.shape)}`);
   const stride = pair(opts.stride ?? 1, "stride", "conv2d");
   const dilation = pair(opts.dilation ?? 1, "dilation", "conv2d");
-  if (opts.padding === "same") return convSame(x, weight, bias ?? null, stride, dilation, opts.groups ?? 1);
+  if (opts.padding === "same") return convSame(x, weight, bias ?? null, stride, dilation, opts.groups ?? 1, act);
   const padding = opts.padding === "valid" ? [0, 0] : pair(opts.padding ?? 0, "padding", "conv2d", 0);
   const g = convGeom(x, weight, bias ?? null, stride, padding, dilation, opts.groups ?? 1);
-  return convRaw(x, weight, bias ?? null, g);
+  return convRaw(x, weight, bias ?? null, g, act);
 }
 
 /** "same" padding: total dilation·(k − 1) per axis, ⌊total/2⌋ on the left, the rest on the right. */
-function convSame(x: Tensor, weight: Tensor, bias: Tensor | null, stride: number[], dilation: number[], groups: number): Tensor {
+function convSame(x: Tensor, weight: Tensor, bias: Tensor | null, stride: number[], dilation: number[], groups: number, act: FusedAct | null): Tensor {
   if (stride[0] !== 1 || stride[1] !== 1) {
     throw new ValueError(`conv2d: padding "same" needs stride 1, got stride [${stride.join(", ")}] (input ${fmtShape(x.shape)})`);
   }
@@ -57,7 +68,7 @@ function convSame(x: Tensor, weight: Tensor, bias: Tensor | null, stride: number
   const extraW = totalW - 2 * left[1];
   const input = extraH || extraW ? pad(x, [0, extraW, 0, extraH]) : x;
   const g = convGeom(input, weight, bias, stride, left, dilation, groups);
-  return convRaw(input, weight, bias, g);
+  return convRaw(input, weight, bias, g, act);
 }
 
 /** Validates shapes and options and returns the kernel geometry. */
@@ -92,15 +103,15 @@ function convGeom(x: Tensor, weight: Tensor, bias: Tensor | null, stride: number
   };
 }
 
-/** Runs the kernels for validated operands and records the vjp. */
-function convRaw(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeom): Tensor {
+/** Runs the kernels for validated operands (bias and activation in the fused epilogue) and records the vjp. */
+function convRaw(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeom, act: FusedAct | null): Tensor {
   const out = empty([g.n, g.oc, g.oh, g.ow], x.dtype);
-  const y = out.data as FloatArray;
-  kernels().conv2d(x.data as FloatArray, weight.data as FloatArray, y, g);
-  // y += bias[c]: the per-channel affine kernel with unit scale, in place (one rounding per element).
-  if (bias) kernels().channelAffine(y, unitScale(g.oc, y), bias.data as FloatArray, y, g.n, g.oc, g.oh * g.ow);
+  const epi: Epilogue | null = epilogueOf(bias, act);
+  kernels().conv2d(x.data as FloatArray, weight.data as FloatArray, out.data as FloatArray, g, epi);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record(out, "conv2d", inputs, (gy) => {
+  return record(out, act ? `conv2d+${act.kind}` : "conv2d", inputs, (gOut) => {
+    // through the activation first: exactly the unfused relu / hardtanh vjp, read from the output
+    const gy = act ? fusedActGrad(gOut, out, act) : gOut;
     const dy = gy.data as FloatArray;
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
@@ -118,7 +129,6 @@ function convRaw(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeom):
   });
 }
 
-/** db[o] = Σ_{n, i, j} dy[n, o, i, j], accumulated in float64. */
 /** dL/dbias[c] = Σ_{n, pixels} dy: the per-channel affine backward's bias sum. */
 function biasGrad(dy: FloatArray, g: Conv2dGeom, bias: Tensor): Tensor {
   const db = empty(bias.shape, bias.dtype);

@@ -4,12 +4,13 @@
  * Both run on the backend's matmul kernel; vjps are matmuls with transposed operands.
  */
 import { kernels } from "../backend/index.js";
-import type { MatmulGeom } from "../backend/kernels.js";
+import type { Epilogue, MatmulGeom } from "../backend/kernels.js";
 import type { FloatArray } from "../tensor/dtype.js";
 import { DTypeError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { record } from "../tensor/grad-mode.js";
 import { broadcastShapes, numel } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { type FusedAct, epilogueOf, fusedActGrad } from "./fused-act.js";
 import { broadcastTo, reshape, squeeze, unsqueeze } from "./layout.js";
 import { sum, sumToShape } from "./reduce.js";
 import { empty, requireFloat } from "./util.js";
@@ -23,10 +24,10 @@ function geom(batch: number, m: number, n: number, k: number, transA: boolean, t
   };
 }
 
-/** Raw batched product without autograd: a [B?, m, k] · b [B?, k, n] (transposes applied to storage). */
-function mm(a: Tensor, b: Tensor, outShape: number[], g: MatmulGeom): Tensor {
+/** Raw batched product without autograd: a [B?, m, k] · b [B?, k, n] (transposes applied to storage), then the epilogue if any. */
+function mm(a: Tensor, b: Tensor, outShape: number[], g: MatmulGeom, epi: Epilogue | null = null): Tensor {
   const out = empty(outShape, a.dtype);
-  kernels().matmul(a.data as FloatArray, b.data as FloatArray, out.data as FloatArray, g);
+  kernels().matmul(a.data as FloatArray, b.data as FloatArray, out.data as FloatArray, g, epi);
   return out;
 }
 
@@ -73,6 +74,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 
 /** y = x·Wᵀ + b for x [..., in], W [out, in], b [out] (torch.nn.functional.linear). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return linearAct(x, weight, bias, null);
+}
+
+/**
+ * linear followed by an activation, as one kernel call (bias and activation in the matmul's
+ * fused epilogue): the same values and gradients as `relu(linear(…))` or
+ * `hardtanh(linear(…), min, max)`, bit for bit. Not a public op: used by QAT's fused
+ * linear(-bn)-relu modules.
+ */
+export function linearAct(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, act: FusedAct | null): Tensor {
   requireFloat(x, "linear", "input");
   requireFloat(weight, "linear", "weight");
   if (weight.ndim !== 2) throw new ShapeError(`linear: weight must be 2-D [out, in], got ${fmtShape(weight.shape)}`);
@@ -86,14 +97,11 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   if (x.dtype !== weight.dtype) throw new DTypeError(`linear: input is ${x.dtype} but weight is ${weight.dtype}`);
   const rows = x.size / k;
   const outShape = [...x.shape.slice(0, -1), outF];
-  const out = mm(x, weight, outShape, geom(1, rows, outF, k, false, true, false, false));
-  if (bias) {
-    const o = out.data;
-    const bd = bias.data;
-    for (let r = 0; r < rows; r++) for (let j = 0; j < outF; j++) o[r * outF + j] += bd[j];
-  }
+  // bias (and activation) in the matmul's epilogue: the same float rounding as adding it after
+  const out = mm(x, weight, outShape, geom(1, rows, outF, k, false, true, false, false), epilogueOf(bias ?? null, act));
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record(out, "linear", inputs, (g) => {
+  return record(out, act ? `linear+${act.kind}` : "linear", inputs, (gOut) => {
+    const g = act ? fusedActGrad(gOut, out, act) : gOut;
     // dx = g·W ; dW = gᵀ·x ; db = Σ_rows g
     const dx = x.requiresGrad ? mm(g, weight, [...x.shape], geom(1, rows, inF, outF, false, false, false, false)) : null;
     const dw = weight.requiresGrad ? mm(g, x, [outF, inF], geom(1, outF, inF, rows, true, false, false, false)) : null;

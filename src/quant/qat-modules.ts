@@ -24,9 +24,10 @@
 import { ValueError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { mul, div, add, sub } from "../ops/binary.js";
-import { conv2d } from "../ops/conv.js";
+import { conv2d, conv2dAct } from "../ops/conv.js";
+import type { FusedAct } from "../ops/fused-act.js";
 import { reshape } from "../ops/layout.js";
-import { linear } from "../ops/matmul.js";
+import { linear, linearAct } from "../ops/matmul.js";
 import { hardtanh, neg, reciprocal, relu, sqrt } from "../ops/unary.js";
 import { channelAffine } from "../ops/channel-affine.js";
 import { Hardtanh } from "../nn/layers/activation.js";
@@ -93,6 +94,12 @@ function applyAct(y: Tensor, act: ActClamp | null): Tensor {
   return act.max === Infinity ? relu(y) : hardtanh(y, act.min, act.max);
 }
 
+/** The same activation as applyAct, for the conv/linear kernels' fused epilogue (bitwise the same values and gradients). */
+function fusedAct(act: ActClamp | null): FusedAct | null {
+  if (!act) return null;
+  return act.max === Infinity ? { kind: "relu" } : { kind: "hardtanh", min: act.min, max: act.max };
+}
+
 /** Conv geometry copied from a float Conv2d. */
 export interface ConvGeometry {
   inChannels: number;
@@ -140,7 +147,7 @@ export class QatConv2d extends QatWeightLayer {
     const g = this.geometry;
     const w = this.weight_fake_quant.forward(this.weight);
     const b = this.bias ? simulatedBias(this.bias, x, this.weight_fake_quant) : null;
-    return applyAct(conv2d(x, w, b, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups }), this.act);
+    return conv2dAct(x, w, b, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups }, fusedAct(this.act));
   }
 
   quantizedWeight(): Tensor {
@@ -170,7 +177,7 @@ export class QatLinear extends QatWeightLayer {
     if (this.input_fake_quant) x = this.input_fake_quant.forward(x);
     const w = this.weight_fake_quant.forward(this.weight);
     const b = this.bias ? simulatedBias(this.bias, x, this.weight_fake_quant) : null;
-    return applyAct(linear(x, w, b), this.act);
+    return linearAct(x, w, b, fusedAct(this.act));
   }
 
   quantizedWeight(): Tensor {
@@ -227,10 +234,10 @@ abstract class QatBnFolded extends QatWeightLayer {
    * known — which is what convert produces. Same function (and gradients) as the BN path,
    * plus the bias rounding.
    */
-  protected runningForm(x: Tensor, w: Tensor, s: Tensor, layer: (x: Tensor, w: Tensor, b: Tensor) => Tensor): Tensor | null {
+  protected runningForm(x: Tensor, w: Tensor, s: Tensor, layer: (x: Tensor, w: Tensor, b: Tensor, act: FusedAct | null) => Tensor): Tensor | null {
     if (this.bn.training) return null;
     const b = simulatedBias(this.foldedBiasTensor(s), x, this.weight_fake_quant);
-    return applyAct(layer(x, w, b), this.act);
+    return layer(x, w, b, fusedAct(this.act));
   }
 
   /**
@@ -284,7 +291,7 @@ export class QatConvBn2d extends QatBnFolded {
     const g = this.geometry;
     const { w, s } = this.foldedWeight();
     const opts = { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups };
-    const folded = this.runningForm(x, w, s, (xx, ww, bb) => conv2d(xx, ww, bb, opts));
+    const folded = this.runningForm(x, w, s, (xx, ww, bb, act) => conv2dAct(xx, ww, bb, opts, act));
     if (folded) return folded;
     return this.finish(conv2d(x, w, null, opts), s);
   }
@@ -302,7 +309,7 @@ export class QatLinearBn1d extends QatBnFolded {
 
   forward(x: Tensor): Tensor {
     const { w, s } = this.foldedWeight();
-    return this.runningForm(x, w, s, linear) ?? this.finish(linear(x, w, null), s);
+    return this.runningForm(x, w, s, linearAct) ?? this.finish(linear(x, w, null), s);
   }
 }
 

@@ -6,8 +6,9 @@
  * thread count. Float64 goes to the reference.
  */
 import type { FloatArray } from "../../tensor/dtype.js";
-import type { Conv2dGeom } from "../kernels.js";
+import type { Conv2dGeom, Epilogue } from "../kernels.js";
 import * as ref from "../ref/conv.js";
+import { epilogueArgs, wasmEpilogueOk } from "./epilogue.js";
 import { PARALLEL_MIN_FLOPS } from "./gemm.js";
 import { Call, type Runtime, runJobs, runtime, scratchFor, splitRange, threadCount } from "./runtime.js";
 import type { Job } from "./threads.js";
@@ -34,14 +35,16 @@ function splitJobs(
   return splitRange(total, threads, align).map(([lo, hi], t) => ({ fn, args: args(lo, hi, scratchFor(r, t, scratchBytes)) }));
 }
 
-export function conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom): void {
-  if (!allF32(x, w, y)) return ref.conv2d(x, w, y, g);
+/** Forward, with the fused epilogue (bias, activation) applied per column chunk inside the kernel. */
+export function conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom, epi?: Epilogue | null): void {
+  if (!allF32(x, w, y) || !wasmEpilogueOk(epi)) return ref.conv2d(x, w, y, g, epi);
   const r = runtime();
   const call = new Call(r);
   try {
     const px = call.in(x), pw = call.in(w), py = call.out(y), pg = call.i32(geomStruct(g));
+    const ep = epilogueArgs(call, epi, g.oc);
     const bytes = r.k.conv2dScratchBytes(pg);
-    runJobs(r, splitJobs(r, "conv2dForward", g.n, flops(g), bytes, 1, (lo, hi, s) => [px, pw, py, pg, lo, hi, s]));
+    runJobs(r, splitJobs(r, "conv2dForward", g.n, flops(g), bytes, 1, (lo, hi, s) => [px, pw, py, pg, lo, hi, s, ...ep]));
   } finally {
     call.done();
   }

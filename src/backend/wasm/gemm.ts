@@ -7,8 +7,9 @@
  * Float64 operands go to the reference kernel.
  */
 import type { FloatArray } from "../../tensor/dtype.js";
-import type { MatmulGeom } from "../kernels.js";
+import type { Epilogue, MatmulGeom } from "../kernels.js";
 import { matmul as refMatmul } from "../ref/matmul.js";
+import { epilogueArgs, wasmEpilogueOk } from "./epilogue.js";
 import { Call, type Runtime, runJobs, runtime, scratchFor, splitRange, threadCount } from "./runtime.js";
 import type { Job } from "./threads.js";
 
@@ -18,21 +19,22 @@ import type { Job } from "./threads.js";
  */
 export const PARALLEL_MIN_FLOPS = 1 << 22;
 
-export function matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom): void {
-  if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) return refMatmul(a, b, c, g);
+/** C = op(A)·op(B), with the fused epilogue (bias per column, activation) applied per block inside sgemmBatch. */
+export function matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom, epi?: Epilogue | null): void {
+  if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array) || !wasmEpilogueOk(epi)) return refMatmul(a, b, c, g, epi);
   const r = runtime();
   const call = new Call(r);
   try {
     const pa = call.in(a), pb = call.in(b);
     const pc = g.accumulate ? call.inout(c) : call.out(c);
-    runJobs(r, matmulJobs(r, pa, pb, pc, g));
+    runJobs(r, matmulJobs(r, pa, pb, pc, g, epilogueArgs(call, epi, g.n)));
   } finally {
     call.done();
   }
 }
 
 /** sgemmBatch jobs: one per thread, over batch ranges or C panels. */
-function matmulJobs(r: Runtime, pa: number, pb: number, pc: number, g: MatmulGeom): Job[] {
+function matmulJobs(r: Runtime, pa: number, pb: number, pc: number, g: MatmulGeom, ep: number[]): Job[] {
   const { m, n, k, batch } = g;
   const [ars, acs] = g.transA ? [1, m] : [k, 1];
   const [brs, bcs] = g.transB ? [1, k] : [n, 1];
@@ -46,6 +48,8 @@ function matmulJobs(r: Runtime, pa: number, pb: number, pc: number, g: MatmulGeo
       pa + 4 * aOff, g.aBatchStride, ars, acs,
       pb + 4 * bOff, g.bBatchStride, brs, bcs,
       pc + 4 * cOff, g.cBatchStride, n, acc, scratchFor(r, t, bytes),
+      // the epilogue's bias starts at this job's first column (cOff mod n)
+      ep[0] === 0 ? 0 : ep[0] + 4 * (cOff % n), ep[1], ep[2], ep[3],
     ],
   });
   if (threads === 1) return [job(0, 0, batch, m, n, 0, 0, 0)];

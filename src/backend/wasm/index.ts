@@ -15,6 +15,7 @@ import type { Backend, Kernels } from "../kernels.js";
 import { channelAffine, channelAffineBackward } from "./affine.js";
 import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.js";
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
+import { epilogue } from "./epilogue.js";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "./fakequant.js";
 import { binary, clamp, unary } from "./elementwise.js";
 import { gemmInt8, matmul } from "./gemm.js";
@@ -29,6 +30,7 @@ export const wasmKernels = {
   conv2d,
   conv2dBackwardInput,
   conv2dBackwardWeight,
+  epilogue,
   maxPool2d,
   maxPool2dBackward,
   avgPool2d,

@@ -32,9 +32,12 @@ export interface KernelExports {
     a: number, aStride: number, ars: number, acs: number,
     b: number, bStride: number, brs: number, bcs: number,
     c: number, cStride: number, ldc: number, accumulate: number, scratch: number,
+    bias: number, act: number, lo: number, hi: number,
   ): void;
+  epilogueF32(y: number, rows: number, cols: number, ld: number, bias: number, perRow: number, act: number, lo: number, hi: number): void;
+  epilogueChannelsF32(y: number, r0: number, r1: number, c: number, inner: number, bias: number, act: number, lo: number, hi: number): void;
   sgemmScratchBytes(): number;
-  conv2dForward(x: number, w: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
+  conv2dForward(x: number, w: number, y: number, g: number, b0: number, b1: number, scratch: number, bias: number, act: number, lo: number, hi: number): void;
   conv2dBackwardInput(dy: number, w: number, dx: number, g: number, b0: number, b1: number, scratch: number): void;
   conv2dBackwardWeight(x: number, dy: number, dw: number, g: number, k0: number, k1: number, scratch: number): void;
   conv2dScratchBytes(g: number): number;
