@@ -6,6 +6,8 @@
  */
 import { type DynamicLinearNode, type LinearNBitsNode, dynamicTensorKeys } from "./graph-dynamic.js";
 export { FLOAT_Q, type DynamicActivation, type DynamicLinearNode, type LinearNBitsNode } from "./graph-dynamic.js";
+import { type IntegerNode, integerTensorKeys } from "./graph-integer.js";
+export type { IntegerNode, LayerNormIntNode, SoftmaxIntNode } from "./graph-integer.js";
 import { type DynamicRnnNode, dynamicRnnTensorKeys } from "./graph-rnn.js";
 export type { DynamicRnnCell, DynamicRnnNode } from "./graph-rnn.js";
 
@@ -208,7 +210,7 @@ export interface FloatIslandNode extends NodeBase {
   steps?: { op: string; args: unknown[] }[];
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode | DynamicRnnNode;
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | IntegerNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode | DynamicRnnNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */
@@ -227,6 +229,7 @@ export interface Int8Graph {
 export function nodeTensorKeys(n: Int8Node): string[] {
   if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : []), ...(n.wZeroPoints ? [n.wZeroPoints] : [])];
   if (n.op === "lut") return [n.table];
+  if (n.op === "softmax_int" || n.op === "layernorm_int") return integerTensorKeys(n);
   if (n.op === "dynamic_linear" || n.op === "linear_nbits") return dynamicTensorKeys(n);
   if (n.op === "dynamic_lstm" || n.op === "dynamic_gru") return dynamicRnnTensorKeys(n);
   return [];

@@ -22,6 +22,7 @@ import { qavgPool2d, qglobalAvgPool, qmaxPool2d } from "./kernels/pool.js";
 import { dequantizeTensor, quantizeTensor } from "./kernels/quantize.js";
 import { sliceQuant, transposeQuant } from "./kernels/layout.js";
 import { qmatmul, qmul } from "./kernels/qmatmul.js";
+import { runIntegerNode } from "./integer-nodes.js";
 import { type IslandFn, islandFromCall, islandFromSteps } from "./islands.js";
 import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 import { dynamicRnn } from "./kernels/dynamic-rnn.js";
@@ -271,6 +272,9 @@ export class Int8Model {
         return dynamicRnn(node, x, this.tensors);
       case "float":
         return this.runIsland(node, env, yq);
+      case "softmax_int":
+      case "layernorm_int":
+        return runIntegerNode(node, x, yq, this.tensors);
       case "transpose":
         return transposeQuant(x, node.perm);
       case "slice":

@@ -14,6 +14,7 @@ import { FormatError } from "../tensor/errors.js";
 import { type Int8Graph, type Int8Node, LUT_FUNCTIONS, type ValueInfo } from "./graph.js";
 import { MAX_RANK, type NodeOf, type Op, type Rule, type RuleContext, type Shape, broadcast, clampOf, dtypeRange, fmt, intPair, isInt, isMultiplier, multiplierPair, rankOf, sameDType, windowOut } from "./validate-helpers.js";
 import { dynamicLinear, dynamicRnn, linearNBits } from "./validate-dynamic.js";
+import { layerNormIntRule, softmaxIntRule } from "./integer-nodes.js";
 
 /** The tensor table of an Int8Model: key → int8 weights or int32 biases/multipliers/tables. */
 export type Int8TensorTable = ReadonlyMap<string, Int8Array | Int32Array>;
@@ -257,6 +258,8 @@ const RULES = {
   matmul: { arity: [2, 2], rule: matmul },
   mul: { arity: [2, 2], rule: mul },
   float: { arity: [1, 1024], rule: float },
+  softmax_int: { arity: [1, 1], rule: softmaxIntRule },
+  layernorm_int: { arity: [1, 1], rule: layerNormIntRule },
   dynamic_linear: { arity: [1, 1], rule: dynamicLinear },
   linear_nbits: { arity: [1, 1], rule: linearNBits },
   dynamic_lstm: { arity: [1, 1], rule: dynamicRnn },

@@ -25,6 +25,7 @@
 import type { Int8Node } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
+import { emitIntegerNode } from "./export-integer-ops.js";
 import { type QuantEmitter, convAttributes, emitFlatten, emitLutFloat, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
 
 interface Source {
@@ -81,6 +82,16 @@ class QdqWriter {
     const y = outName ?? ctx.temp(`${consumer}/${id}_dequantized`);
     ctx.addNode("DequantizeLinear", [c, s, z], [y], { name: `${consumer}/DequantizeLinear` });
     return y;
+  }
+
+  /** The 8-bit tensor of value `id` (Q → [Clip]) for an integer-only consumer (softmax_int, layernorm_int). */
+  private quantized(id: string, consumer: string): string {
+    const v = this.em.value(id);
+    const src = this.sources.get(id)!;
+    const [s, z] = this.em.qparams(v.q);
+    const q = this.em.ctx.temp(`${consumer}/${id}_quantized`);
+    this.em.ctx.addNode("QuantizeLinear", [src.float, s, z], [q], { name: `${consumer}/QuantizeLinear` });
+    return src.clamp ? this.em.clampInt(q, src.clamp, v.q.dtype, `${consumer}/${id}`) : q;
   }
 
   private out(n: Int8Node): string {
@@ -169,6 +180,15 @@ class QdqWriter {
       case "transpose": {
         const y = this.out(n);
         ctx.addNode("Transpose", [this.dq(n.inputs[0], n.name)], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
+        return this.setSource(n.output, y, null, n.name);
+      }
+      case "softmax_int":
+      case "layernorm_int": {
+        // integer ops on the quantized input (export-integer-ops.ts); the result dequantized for the next Q
+        const q = ctx.temp(`${n.name}_quantized`);
+        emitIntegerNode(this.em, n, this.quantized(n.inputs[0], n.name), q);
+        const y = this.out(n);
+        ctx.addNode("DequantizeLinear", [q, ...this.em.qparams(this.em.value(n.output).q)], [y], { name: `${n.name}/DequantizeLinear` });
         return this.setSource(n.output, y, null, n.name);
       }
       case "float": {

@@ -28,6 +28,7 @@
 import type { Int8Node, QParams } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
+import { emitIntegerNode } from "./export-integer-ops.js";
 import { type QuantEmitter, emitFlatten, emitLutFloat, emitRowsGemm, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
 
 const MS = "com.microsoft";
@@ -149,6 +150,10 @@ class QopWriter {
         return this.define(n, y, null);
       case "transpose":
         ctx.addNode("Transpose", [this.name(n.inputs[0])], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
+        return this.define(n, y, null);
+      case "softmax_int":
+      case "layernorm_int":
+        emitIntegerNode(this.em, n, this.name(n.inputs[0]), y); // integer ops on the quantized tensors (export-integer-ops.ts)
         return this.define(n, y, null);
       case "float":
         if (this.em.value(n.output).int) {

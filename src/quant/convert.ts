@@ -44,6 +44,7 @@ import { GraphBuilder, TABLE_ONNX_OPS, activationQParams, actRange, addNode, add
 import type { IslandFn } from "../int8/islands.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
 import { convertDynamic, isDynamicModel } from "./convert-dynamic.js";
+import { type IntegerOp, applyIntegerOps, checkIntegerOps } from "./convert-integer.js";
 export { quantizerParams } from "./convert-layers.js";
 
 export interface ConvertOptions {
@@ -51,6 +52,12 @@ export interface ConvertOptions {
   example?: Tensor;
   /** Fail (naming them) instead of leaving ops without an integer kernel as float islands. */
   strict?: boolean;
+  /**
+   * Ops to run integer-only instead of as float islands (convert-integer.ts, docs/NUMERICS.md §8c):
+   * "softmax" (over the last dim, also after a constant −∞ mask) and "layerNorm" (over the last dim).
+   * Default none: float islands. The fake-quant model is unchanged (float softmax / LayerNorm in QAT).
+   */
+  integerOps?: IntegerOp[];
 }
 
 /** What convert did: integer nodes, float islands (with where they come from). */
@@ -267,6 +274,11 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
     nodes: b.nodes,
     meta: { qconfig: model.description.qconfig, producer: "qat-ts convert", floatIslands: w.report.islands.map((i) => i.source) },
   };
+  if (opts.integerOps?.length) {
+    const done = new Set(applyIntegerOps(int8Graph, b.tensors, w.islands, checkIntegerOps(opts.integerOps)).replaced);
+    w.report.islands = w.report.islands.filter((i) => !done.has(i.source));
+    int8Graph.meta.floatIslands = w.report.islands.map((i) => i.source);
+  }
   return { model: new Int8Model(int8Graph, b.tensors, w.islands), report: w.report };
 }
 
