@@ -1,7 +1,7 @@
 // Test runner configuration for mutation testing (npm run mutation → scripts/mutation.mjs,
 // stryker.config.json): only the suites that pin the numerics core, on the reference backend
 // (the TypeScript kernels are the code being mutated; on wasm most of it would not run).
-// MUTATION_TESTS (comma-separated globs, set per source file by scripts/mutation.mjs) narrows
+// MUTATION_TESTS (globs separated by ";", set per source file by scripts/mutation.mjs) narrows
 // the list to the suites that pin the file being mutated, so a run takes minutes on 2 cores.
 import { defineConfig } from "vitest/config";
 
@@ -15,7 +15,7 @@ const all = [
 
 export default defineConfig({
   test: {
-    include: process.env.MUTATION_TESTS ? process.env.MUTATION_TESTS.split(",") : all,
+    include: process.env.MUTATION_TESTS ? process.env.MUTATION_TESTS.split(";") : all,
     globalSetup: ["test/backend/setup.ts"],
     setupFiles: ["test/backend/select-backend.ts"],
     env: { QAT_BACKEND: "ref" },

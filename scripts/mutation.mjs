@@ -78,7 +78,7 @@ for (const group of files) {
   const started = Date.now();
   console.log(`mutation: ${group} → reports/mutation/${slug}.json`);
   const members = group.split(",");
-  const tests = members.every((f) => TESTS[f]) ? [...new Set(members.flatMap((f) => TESTS[f]))].join(",") : undefined;
+  const tests = members.every((f) => TESTS[f]) ? [...new Set(members.flatMap((f) => TESTS[f]))].join(";") : undefined;
   const env = { ...process.env, ...(tests === undefined ? {} : { MUTATION_TESTS: tests }) };
   const r = spawnSync("npx", ["stryker", "run", configFile, ...concurrency, ...pass], { stdio: "inherit", env });
   console.log(`mutation: ${group} done in ${Math.round((Date.now() - started) / 1000)} s (exit ${r.status})`);
