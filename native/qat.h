@@ -88,6 +88,16 @@ void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int
                  const qat_requant *rq, void *y);
 void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *bpanels, int32_t *c);
 
+/* ---- data movement, reductions, softmax (layout.c, softmax.c) ---- */
+#define QAT_MAX_RANK 16
+enum { QAT_REDUCE_SUM = 0, QAT_REDUCE_MAX = 1, QAT_REDUCE_MIN = 2 };
+void qat_copy_strided(const void *src, long src_off, const long *src_strides, void *dst, long dst_off,
+                      const long *dst_strides, const long *shape, int rank, int elem);
+/* acc: scratch of out_len doubles */
+void qat_reduce_f32(int op, const float *x, const long *shape, const int *reduced, int rank, float *out, long out_len,
+                    double *acc);
+void qat_softmax(const float *x, float *out, long rows, long cols, int log);
+
 /* Below this many flops a product runs on one thread (waking a worker costs tens of µs). */
 #define QAT_PARALLEL_MIN_FLOPS (1L << 22)
 

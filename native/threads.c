@@ -49,7 +49,7 @@ const char *qat_isa_name(int isa) { return isa == QAT_ISA_AVX2 ? "avx2-fma" : "s
 
 /* ---- scratch ---- */
 typedef struct { void *p; size_t size; } block;
-#define SLOTS 4
+#define SLOTS 6
 static block scratch[QAT_MAX_THREADS][SLOTS];
 
 void *qat_scratch(int thread, int slot, size_t bytes) {

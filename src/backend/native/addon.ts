@@ -41,6 +41,11 @@ export interface NativeAddon {
     shift: Int32Array, ints: Int32Array, y: Uint8Array | Int8Array): void;
   qlinear(x: Uint8Array | Int8Array, xZp: number, m: number, k: number, w: Int32Array, n: number, bias: Int32Array | null,
     multiplier: Int32Array, shift: Int32Array, ints: Int32Array, y: Uint8Array | Int8Array): void;
+  /** geom: Float64Array [rank, srcOff, dstOff, shape…, srcStrides…, dstStrides…]; src and dst of one element type. */
+  copyStrided(src: ArrayBufferView, dst: ArrayBufferView, geom: Float64Array): void;
+  /** op 0 sum, 1 max, 2 min; geom: Int32Array [rank, shape…, reduced (0/1)…]. */
+  reduce(op: number, x: Float32Array, geom: Int32Array, out: Float32Array, outLen: number): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log: number): void;
   /** One-thread raw int16-pair GEMM c[m, n] = packed A · B panels (benchmarks). */
   igemmBench(m: number, n: number, k: number, a: Int32Array, bPanels: Int32Array, c: Int32Array): void;
 }
@@ -58,7 +63,7 @@ let status = "not loaded";
 const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
-  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qlinear", "igemmBench",
+  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax",
 ];
 
 async function loadAddon(): Promise<NativeAddon | null> {
