@@ -15,6 +15,7 @@
  *     onnxruntime's parameter rule, Round, Clip), since MatMulNBits only takes float inputs:
  *     equal to the Int8Model within float summation order.
  *   float islands — the float op itself (emitIslandFloat) on float inputs.
+ *   dynamic_lstm / dynamic_gru — ./export-dynamic-rnn.ts (DynamicQuantizeLSTM; an unrolled GRU).
  * Called by exportInt8Model (export-int8.ts) for graphs whose input is a float value.
  */
 import { NotSupportedError, ValueError } from "../tensor/errors.js";
@@ -23,6 +24,7 @@ import { type DynamicActivation, type DynamicLinearNode, type LinearNBitsNode, b
 import { attr, floatTensorProto, int64TensorProto, scalarTensorProto, tensorProto } from "./builders.js";
 import { type QuantEmitter, emitIslandFloat } from "./export-int8.js";
 import { DataType } from "./proto.js";
+import { emitDynamicRnn } from "./export-dynamic-rnn.js";
 
 const MS = "com.microsoft";
 
@@ -37,7 +39,7 @@ function f32Of(em: QuantEmitter, key: string): Float32Array {
   return bitsF32(t);
 }
 
-function emitDynamicLinear(em: QuantEmitter, n: DynamicLinearNode, x: string, y: string): void {
+export function emitDynamicLinear(em: QuantEmitter, n: DynamicLinearNode, x: string, y: string): void {
   if (n.act.granularity !== "per_tensor" || n.act.dtype !== "uint8") {
     throw new NotSupportedError(`onnx export: '${n.name}' quantizes its input ${n.act.granularity} to ${n.act.dtype}; DynamicQuantizeLinear is per tensor uint8 (use the dynamic preset, or grouped weights for MatMulNBits)`);
   }
@@ -182,6 +184,7 @@ export function emitDynamicGraph(em: QuantEmitter): void {
     const x = nameOf(node.inputs[0]);
     if (node.op === "dynamic_linear") emitDynamicLinear(em, node, x, y);
     else if (node.op === "linear_nbits") emitLinearNBits(em, node, x, y);
+    else if (node.op === "dynamic_lstm" || node.op === "dynamic_gru") emitDynamicRnn(em, node, x, y);
     else if (node.op === "float") emitFloatNode(em, node, node.inputs.map(nameOf), y);
     else throw new NotSupportedError(`onnx export: '${node.name}' (${node.op}) in a dynamic model has no float-valued ONNX form`);
     names.set(node.output, y);

@@ -40,6 +40,7 @@ export const QUANTIZED_OPS: ReadonlySet<string> = new Set([
   "QLinearGlobalAveragePool", "QLinearConcat", "QLinearAveragePool", "QLinearSigmoid", "QLinearLeakyRelu",
   "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear", "QGemm",
   "MatMulNBits", // com.microsoft block-quantized weights (quant-import-dynamic.ts)
+  "DynamicQuantizeLSTM", // com.microsoft quantized LSTM (quant-import-dynamic-rnn.ts)
 ]);
 
 export function isQuantizedGraph(g: IrGraph): boolean {

@@ -7,6 +7,7 @@
  *     [→ Add(bias)]  ⇒ dynamic_linear (one DynamicQuantizeLinear may feed several MatMulIntegers,
  *     as onnxruntime's quantize_dynamic shares it between Q, K and V projections; int8 or uint8 W)
  *   com.microsoft MatMulNBits(A, B, scales[, zero_points][, —, bias]) ⇒ linear_nbits (float input)
+ *   com.microsoft DynamicQuantizeLSTM ⇒ dynamic_lstm (./quant-import-dynamic-rnn.ts)
  *   any op the float importer has a kernel for (onnx-ops.ts) ⇒ a float island on float values
  *     (constant subgraphs are folded at import).
  * Called by importQuantizedGraph (import-quantized.ts) when isDynamicOnnxGraph holds.
@@ -21,17 +22,18 @@ import { DataType, type ModelProto } from "./proto.js";
 import { type IrGraph, type IrNode, describeNode } from "./graph.js";
 import { readTensorProto } from "./tensor-proto.js";
 import { GENERIC_OPS } from "./onnx-ops.js";
+import { importDynamicLstm } from "./quant-import-dynamic-rnn.js";
 
 const MS = "com.microsoft";
 const STATIC_QUANT = new Set(["QuantizeLinear", "DequantizeLinear", "QGemm", "ConvInteger"]);
 
 /** A graph with DynamicQuantizeLinear or MatMulNBits and no static quantization ops. */
 export function isDynamicOnnxGraph(g: IrGraph): boolean {
-  const dyn = g.nodes.some((n) => (n.domain === "" && n.opType === "DynamicQuantizeLinear") || (n.domain === MS && n.opType === "MatMulNBits"));
+  const dyn = g.nodes.some((n) => (n.domain === "" && n.opType === "DynamicQuantizeLinear") || (n.domain === MS && (n.opType === "MatMulNBits" || n.opType === "DynamicQuantizeLSTM")));
   return dyn && !g.nodes.some((n) => STATIC_QUANT.has(n.opType) || n.opType.startsWith("QLinear"));
 }
 
-class DynamicImporter {
+export class DynamicImporter {
   readonly values = new Map<string, ValueInfo>();
   readonly consts = new Map<string, Tensor>();
   readonly nodes: Int8Node[] = [];
@@ -208,6 +210,7 @@ export function importDynamicGraph(model: ModelProto, g: IrGraph): Int8Model {
     if (imp.done.has(n.index)) continue;
     if (n.domain === "" && n.opType === "DynamicQuantizeLinear") importDql(imp, n);
     else if (n.domain === MS && n.opType === "MatMulNBits") importMatMulNBits(imp, n);
+    else if (n.domain === MS && n.opType === "DynamicQuantizeLSTM") importDynamicLstm(imp, n);
     else if (n.opType === "MatMulInteger" || n.opType === "Cast") throw new NotSupportedError(`onnx import (dynamic): ${describeNode(n)} is not part of a DynamicQuantizeLinear → MatMulInteger → Cast → Mul chain`);
     else importFloatOp(imp, n);
   }
