@@ -12,11 +12,15 @@
  *                      run time) — PTQ only, as torch.ao.quantization.quantize_dynamic
  *   8da4w PTQ / QAT    int8 per-token dynamic activations, int4 weights in groups of 32
  *   int4wo PTQ / QAT   int4 weight-only, groups of 32
+ *   int8-ptq-integer / int8-qat-integer   the same int8 model converted with the integer-only
+ *                      softmax and LayerNorm (convert's integerOps; after int8-ptq / int8-qat in
+ *                      one run they reuse that run's calibrated / trained model, so the two rows
+ *                      differ only in the conversion)
  *
  * Each row reports the fake-quant accuracy and the converted Int8Model's accuracy (the model
  * that is deployed), and the time of its QAT epoch. QAT: Adam lr 1e-4 for --qat-epochs.
  *   node --import tsx bench/experiments/vit.ts [--epochs 5] [--qat-epochs 1] [--limit 0] [--seed 0] [--out /tmp/vit-exp]
- *     [--variants float,int8-ptq,int8-qat,dynamic,8da4w-ptq,8da4w-qat,int4wo-ptq,int4wo-qat]
+ *     [--variants float,int8-ptq,int8-qat,dynamic,8da4w-ptq,8da4w-qat,int4wo-ptq,int4wo-qat,int8-ptq-integer,int8-qat-integer]
  * Writes <out>/vit-results-seed<seed>.json (a row per variant as it finishes) and prints a table.
  */
 import { existsSync, mkdirSync } from "node:fs";
@@ -103,8 +107,11 @@ if (!existsSync(ckpt)) {
 const calibration = () => [...loader(seed + 7)].slice(0, 8);
 const SCHEMES: Record<string, () => QConfig> = { int8: () => qconfigs.x86, "8da4w": () => qconfigs.int8DynActInt4Weight, int4wo: () => qconfigs.int4WeightOnly };
 
+/** Calibrated / trained QAT models by variant, for the -integer variants of the same run. */
+const prepared = new Map<string, { qm: QatModel; fq: number; seconds: number }>();
+
 function runScheme(variant: string): void {
-  const [scheme, mode] = variant.split("-");
+  const [scheme, mode, integer] = variant.split("-");
   const t = performance.now();
   if (variant === "float-control") {
     // the float model trained as long as QAT trains (Adam lr 1e-4, --qat-epochs): the fair reference for QAT rows
@@ -118,17 +125,23 @@ function runScheme(variant: string): void {
     record({ variant, fakeQuant: evaluate(dq, testLoader).accuracy, int8: null, seconds: (performance.now() - t) / 1000 });
     return;
   }
-  const float = makeFloat();
-  float.eval();
-  // torchao's 8da4w / int4 weight-only quantize Linear layers: the patch-embedding conv stays float there
-  const overrides = scheme === "int8" ? [] : [{ type: Conv2d, qconfig: null }];
-  const qm: QatModel = prepareQat(float, { qconfig: SCHEMES[scheme](), example: calibration()[0].x, overrides });
-  calibrate(qm, calibration(), { batches: 8 });
-  if (mode === "qat") trainEpochs(qm, qatEpochs, 1e-4, variant, seed + 200);
-  const fq = evaluate(qm, testLoader).accuracy;
-  const { model: int8, report } = convertWithReport(qm);
+  const base = `${scheme}-${mode}`;
+  let p = prepared.get(base);
+  if (!p) {
+    const float = makeFloat();
+    float.eval();
+    // torchao's 8da4w / int4 weight-only quantize Linear layers: the patch-embedding conv stays float there
+    const overrides = scheme === "int8" ? [] : [{ type: Conv2d, qconfig: null }];
+    const qm: QatModel = prepareQat(float, { qconfig: SCHEMES[scheme](), example: calibration()[0].x, overrides });
+    calibrate(qm, calibration(), { batches: 8 });
+    if (mode === "qat") trainEpochs(qm, qatEpochs, 1e-4, variant, seed + 200);
+    p = { qm, fq: evaluate(qm, testLoader).accuracy, seconds: (performance.now() - t) / 1000 };
+    prepared.set(base, p);
+  }
+  const c = performance.now();
+  const { model: int8, report } = convertWithReport(p.qm, integer === "integer" ? { integerOps: ["softmax", "layerNorm"] } : {});
   const acc = evaluatePredictor((x) => int8.run(x), testLoader).accuracy;
-  record({ variant, fakeQuant: fq, int8: acc, islands: [...new Set(report.islands.map((i) => i.fn))], seconds: (performance.now() - t) / 1000 });
+  record({ variant, fakeQuant: p.fq, int8: acc, islands: [...new Set(report.islands.map((i) => i.fn))], seconds: p.seconds + (performance.now() - c) / 1000 });
 }
 
 runVariants(variants, runScheme, "vit");
