@@ -39,6 +39,8 @@ export interface GraphNode {
   args: Arg[];
   /** The values this node produces (one, or several for multi-output ops). */
   outputs: number[];
+  /** Pass data (torch.fx's node.meta), e.g. `quantizationAnnotation` written by a quant.Quantizer. */
+  meta?: Record<string, unknown>;
 }
 
 export interface GraphValue {

@@ -5,7 +5,12 @@
  */
 export * from "./index-numerics.js";
 export { qconfigs, qconfigFor, qconfigByName, type QConfigOptions, type QConfigPreset } from "./qconfig.js";
-export { prepareQat, type QConfig, type QConfigOverride, type PrepareOptions, type WeightContext } from "./prepare.js";
+export { prepareQat, prepareQatPt2e, type QConfig, type QConfigOverride, type PrepareOptions, type WeightContext } from "./prepare.js";
+export {
+  QuantizationSpec, FixedQParamsQuantizationSpec, SharedQuantizationSpec, DerivedQuantizationSpec, annotate, annotationOf, edge, isEdge, sameSpec,
+  type Quantizer, type QuantizationAnnotation, type QuantizationSpecBase, type QuantizationSpecOptions, type Edge, type EdgeOrNode, type ObserverOrFakeQuantCtr, type QuantizerCtorArgs,
+} from "./quantizer.js";
+export { DefaultQuantizer, annotateAddRelu, quantizationConfigOf, isWeightModule, type QuantizationConfig, type DefaultQuantizerOptions } from "./quantizer-default.js";
 export { Fused, fuseModules, findFusionGroups, patternOf, type FusionPattern } from "./fuse.js";
 export { QatConv2d, QatLinear, QatConvBn2d, QatLinearBn1d, QatWeightLayer, isBnFolded, simulatedBias, type ActClamp } from "./qat-modules.js";
 export { QatModel, QuantStub, DeQuantStub, attachOutputQuantizer, outputQuantizerOf, quantizerOfTensor, type PrepareDescription } from "./stubs.js";

@@ -6,13 +6,15 @@
  *    `example` (or what exampleInputsFor finds): functional ops are nodes too;
  * 2. fuses conv→bn(→relu/relu6), conv→relu, linear(→bn)(→relu) by DATA FLOW
  *    (fuse.ts: each link the sole reader of the previous one), or the groups you pass;
- * 3. wraps the model in a GraphModule (same child names, same state-dict keys) and swaps
- *    Conv2d/Linear and fused groups for QAT modules whose weights pass through
- *    `weight_fake_quant` (BN folding simulated, src/quant/qat-modules.ts);
- * 4. gives every float-valued node an output quantizer — modules get a child
- *    `activation_post_process`, functional ops an inserted `activation_post_process_<k>`
- *    node — except ops that keep their input's parameters (max pool, flatten, reshape,
- *    permute, transpose, slice, dropout, identity: SHARES_INPUT_QPARAMS);
+ * 3. wraps the model in a GraphModule (same child names, same state-dict keys) and lets the
+ *    quantizer annotate it (PT2E's Quantizer API, quantizer.ts): `options.quantizer`, or
+ *    DefaultQuantizer.fromOptions(qconfig, overrides) — one code path for both;
+ * 4. applies the annotations (quantizer-prepare.ts): Conv2d/Linear and fused groups with a weight
+ *    spec become QAT modules whose weights pass through `weight_fake_quant` (BN folding
+ *    simulated, qat-modules.ts); quantized values get quantizers — modules a child
+ *    `activation_post_process`, functional ops and shared groups an inserted
+ *    `activation_post_process_<k>` node; ops that keep their input's parameters (max pool,
+ *    flatten, reshape, permute, transpose, slice, dropout, identity: SHARES_INPUT_QPARAMS) share;
  * 5. wraps the result in a QatModel with a QuantStub at the entry (input quantizer).
  * An op with no integer kernel still gets its output quantizer: convert makes it a float
  * island between dequantize and quantize.
@@ -36,9 +38,12 @@ import { type Graph, type GraphNode, isRef, mapRefs, refsOf } from "../graph/gra
 import { DataFlow } from "../graph/pattern.js";
 import { capture, isAtomicModule } from "../graph/capture.js";
 import { exampleInputsFor } from "../graph/example.js";
-import { GraphModule, type NodeHook } from "../graph/graph-module.js";
+import { GraphModule } from "../graph/graph-module.js";
 import { QatConv2d, QatConvBn2d, QatLinear, QatLinearBn1d, QatWeightLayer, actClampOf } from "./qat-modules.js";
-import { type PrepareDescription, QatModel, attachGridPassThrough, attachOutputQuantizer, inheritGrid, markGrid } from "./stubs.js";
+import { type PrepareDescription, QatModel, attachOutputQuantizer } from "./stubs.js";
+import { type Quantizer, annotationOf } from "./quantizer.js";
+import { DefaultQuantizer } from "./quantizer-default.js";
+import { applyAnnotations, buildQuantizer } from "./quantizer-prepare.js";
 import { MaxPool2d } from "../nn/layers/pooling.js";
 import { Flatten } from "../nn/layers/shape.js";
 import { Dropout } from "../nn/layers/dropout.js";
@@ -69,8 +74,11 @@ export interface QConfigOverride {
 }
 
 export interface PrepareOptions {
-  qconfig: QConfig;
+  /** The global qconfig (with `overrides`): prepare uses DefaultQuantizer.fromOptions(qconfig, overrides). */
+  qconfig?: QConfig;
   overrides?: QConfigOverride[];
+  /** A PT2E-style quantizer (quantizer.ts) instead of qconfig / overrides. */
+  quantizer?: Quantizer;
   /** true (default): detect fusion groups; false: none; or explicit groups of paths. */
   fuse?: boolean | string[][];
   /** Modify `model` itself instead of a copy (default false). */
@@ -82,43 +90,24 @@ export interface PrepareOptions {
   example?: Tensor | readonly Tensor[];
 }
 
-type Resolver = (path: string, m: Module | null) => QConfig | null;
-
-function resolver(opts: PrepareOptions): Resolver {
-  const overrides = opts.overrides ?? [];
-  for (const o of overrides) {
-    const n = Number(o.name !== undefined) + Number(o.regex !== undefined) + Number(o.type !== undefined);
-    if (n !== 1) throw new ValueError("prepareQat: each override needs exactly one of name, regex or type");
-  }
-  return (path, m) => {
-    for (const o of overrides) {
-      if (o.name !== undefined && (path === o.name || path.startsWith(o.name + "."))) return o.qconfig;
-      if (o.regex && o.regex.test(path)) return o.qconfig;
-      if (o.type && m !== null && m instanceof o.type) return o.qconfig;
-    }
-    return opts.qconfig;
-  };
-}
-
-/** The QAT replacement for a float layer or fused group, or null to keep it. */
-function swapFor(m: Module, qc0: QConfig): Module | null {
+/** The QAT replacement for a float layer or fused group (weights through `weight()`), or null to keep it. */
+function swapFor(m: Module, weight: () => Module): Module | null {
   const layer0 = m instanceof Fused ? m.layer : m;
   if (!(layer0 instanceof Conv2d || layer0 instanceof Linear)) return null;
-  const ctx = { outChannels: layer0.weight.shape[0] };
-  const qc = { weight: () => qc0.weight(ctx) };
   if (m instanceof Fused) {
     const act = actClampOf(m.act);
     const layer = m.layer;
     const bn = m.bn;
-    if (layer instanceof Conv2d) return bn ? new QatConvBn2d(layer, bn as BatchNorm2d, qc.weight(), act) : new QatConv2d(layer, qc.weight(), act);
-    return bn ? new QatLinearBn1d(layer, bn as BatchNorm1d, qc.weight(), act) : new QatLinear(layer, qc.weight(), act);
+    if (layer instanceof Conv2d) return bn ? new QatConvBn2d(layer, bn as BatchNorm2d, weight(), act) : new QatConv2d(layer, weight(), act);
+    return bn ? new QatLinearBn1d(layer, bn as BatchNorm1d, weight(), act) : new QatLinear(layer, weight(), act);
   }
-  if (m instanceof Conv2d) return new QatConv2d(m, qc.weight());
-  if (m instanceof Linear) return new QatLinear(m, qc.weight());
+  if (m instanceof Conv2d) return new QatConv2d(m, weight());
+  if (m instanceof Linear) return new QatLinear(m, weight());
   return null;
 }
 
 function describe(opts: PrepareOptions, groups: string[][]): PrepareDescription {
+  if (!opts.qconfig) return { qconfig: opts.quantizer?.name ?? "custom", overrides: [], fusionGroups: groups };
   return {
     qconfig: opts.qconfig.name,
     overrides: (opts.overrides ?? []).map((o) => ({ name: o.name, regex: o.regex?.source, type: o.type?.name, qconfig: o.qconfig ? o.qconfig.name : null })),
@@ -133,73 +122,16 @@ export function keepsInputGrid(m: Module): boolean {
   return typeof opType === "string" && PASS_THROUGH_ONNX.has(opType);
 }
 
-const PASS_THROUGH_ONNX = new Set(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Identity", "Dropout", "Slice", "Split"]);
+const PASS_THROUGH_ONNX = new Set(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Identity", "Dropout", "Slice", "Split", "Pad", "Expand", "Resize", "Upsample"]);
 
 /**
  * Functional ops that keep their input's quantization parameters (the integer engine moves
  * bytes, PT2E's SharedQuantizationSpec). Every other float-valued functional op gets its own
  * output quantizer: an integer kernel where one exists, a float island otherwise.
  */
-export const SHARES_INPUT_QPARAMS = new Set(["reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "maxPool2d", "slice", "dropout", "broadcastTo"]);
+export const SHARES_INPUT_QPARAMS = new Set(["reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "maxPool2d", "slice", "dropout", "broadcastTo", "pad"]);
 
 const isFloatValue = (graph: Graph, id: number) => graph.value(id).dtype === "float32" || graph.value(id).dtype === "float64";
-
-/** Node hook of an inserted quantizer node: tags its output with the quantizer's grid. */
-const tagQuantizerGrid: NodeHook = (gm, node, _args, out) => markGrid(out, gm.getSubmodule(node.target));
-/** Node hook of a functional op that keeps its input's parameters. */
-const passInputGrid: NodeHook = (_gm, _node, args, out) => inheritGrid(args[0], out);
-
-/** Inserts a quantizer module after `node` (PT2E's observer insertion); returns its node. */
-function insertQuantizer(gm: GraphModule, node: GraphNode, fq: Module): void {
-  const g = gm.graph;
-  const out = node.outputs[0];
-  // PT2E's naming: activation_post_process_0, _1, … as children of the GraphModule
-  const taken = new Set(gm.namedChildren().map(([n]) => n));
-  let k = 0;
-  while (taken.has(`activation_post_process_${k}`)) k++;
-  const name = `activation_post_process_${k}`;
-  gm.registerModule(name, fq);
-  const v = g.addValue(g.value(out).shape, g.value(out).dtype);
-  const q = g.addNode({ kind: "call_module", target: name, args: [{ ref: out }], outputs: [v], name }, g.nodes.indexOf(node) + 1);
-  g.replaceUses(out, v, q);
-  gm.nodeHooks.set(q.name, tagQuantizerGrid);
-}
-
-/** Swaps QAT modules in and gives every module call its output quantization. */
-function quantizeModuleCalls(gm: GraphModule, qconfigFor: Resolver, fallback: QConfig): void {
-  const g = gm.graph;
-  const calls = new Map<string, GraphNode[]>();
-  for (const n of g.nodes) if (n.kind === "call_module") calls.set(n.target, [...(calls.get(n.target) ?? []), n]);
-  for (const [path, nodes] of calls) {
-    const mod = gm.getSubmodule(path);
-    const own = qconfigFor(path, mod);
-    // qconfig null: the op stays float (a float island after convert); its output is still
-    // quantized (global qconfig) so that quantized consumers get integer inputs, as in PT2E.
-    const qc = own ?? fallback;
-    const swapped = own ? swapFor(mod, qc) : null;
-    if (swapped) gm.setSubmodule(path, swapped);
-    const target = swapped ?? mod;
-    if (keepsInputGrid(target)) attachGridPassThrough(target);
-    else if (!nodes.every((n) => isFloatValue(g, n.outputs[0]))) continue;
-    else if (nodes.length === 1) attachOutputQuantizer(target, qc.activation());
-    else for (const n of nodes) insertQuantizer(gm, n, qc.activation()); // a module called twice gets one quantizer per call
-  }
-}
-
-/** Output quantizers (or shared parameters) for functional ops; none on values computed from parameters alone. */
-function quantizeFunctionCalls(gm: GraphModule, qconfigFor: Resolver, fallback: QConfig): void {
-  const g = gm.graph;
-  const constant = parameterOnlyValues(g);
-  for (const n of [...g.nodes]) {
-    if (n.kind !== "call_function" || n.outputs.length !== 1 || !isFloatValue(g, n.outputs[0]) || constant.has(n.outputs[0])) continue;
-    if (appliesInfiniteMask(n)) continue; // −∞ has no quantized form: the masked scores stay float inside the softmax island that reads them
-    if (SHARES_INPUT_QPARAMS.has(n.target)) {
-      gm.nodeHooks.set(n.name, passInputGrid);
-      continue;
-    }
-    insertQuantizer(gm, n, (qconfigFor(n.name, null) ?? fallback).activation());
-  }
-}
 
 /**
  * Weight quantizers for functional `linear(x, W, b)` whose W is a parameter (or rows of one,
@@ -208,16 +140,17 @@ function quantizeFunctionCalls(gm: GraphModule, qconfigFor: Resolver, fallback: 
  * functional counterpart of a QAT Linear's weight_fake_quant. convert makes them integer
  * linear layers. A linear with `qconfig: null` (by its node name) keeps a float weight.
  */
-function quantizeFunctionalWeights(gm: GraphModule, qconfigFor: Resolver): void {
+function quantizeFunctionalWeights(gm: GraphModule): void {
   const g = gm.graph;
   const flow = new DataFlow(g);
   for (const p of [...g.nodes]) {
     if (p.kind !== "get_attr" || !isFloatValue(g, p.outputs[0]) || g.value(p.outputs[0]).shape.length !== 2) continue;
     const uses = weightUses(flow, p.outputs[0]);
     if (uses.length === 0) continue;
-    const qcs = uses.map((u) => qconfigFor(u.linear.name, null));
-    if (qcs.some((q) => q === null)) continue;
-    const fq = qcs[0]!.weight({ outChannels: g.value(p.outputs[0]).shape[0] });
+    // the weight spec each linear's annotation gives the value it reads as its weight (the parameter or its rows)
+    const specs = uses.map((u) => annotationOf(u.linear)?.inputQSpecMap.get((u.linear.args[1] as { ref: number }).ref) ?? null);
+    if (specs.some((q) => q === null)) continue;
+    const fq = buildQuantizer(specs[0]!, `functional linear '${uses[0].linear.name}' weight`, { outChannels: g.value(p.outputs[0]).shape[0] });
     const taken = new Set(gm.namedChildren().map(([n]) => n));
     let k = 0;
     while (taken.has(`weight_fake_quant_${k}`)) k++;
@@ -297,33 +230,38 @@ function chooseGroups(found: FusionMatch[], fuse: PrepareOptions["fuse"]): Fusio
 /** Modules captured as one node during prepare. */
 const atomicForPrepare = (m: Module): boolean => m instanceof Fused || m instanceof QatWeightLayer || isAtomicModule(m);
 
-/** Captures, fuses by data flow, swaps in QAT modules, inserts quantizers; see the file header. */
+/** Captures, fuses by data flow, annotates (the quantizer), inserts quantizers; see the file header. */
 export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
-  if (!opts || !opts.qconfig) throw new ValueError("prepareQat: options.qconfig is required (e.g. quant.qconfigs.x86)");
-  if (swapFor(model, opts.qconfig)) throw new ValueError("prepareQat: the model itself is a single layer; wrap it in nn.Sequential");
+  if (!opts || (!opts.qconfig && !opts.quantizer)) throw new ValueError("prepareQat: options.qconfig is required (e.g. quant.qconfigs.x86), or options.quantizer");
+  if (opts.qconfig && opts.quantizer) throw new ValueError("prepareQat: give options.qconfig (with overrides) or options.quantizer, not both");
+  if (opts.quantizer && opts.overrides?.length) throw new ValueError("prepareQat: overrides go with qconfig; a quantizer makes its own per-node choices");
+  const quantizer: Quantizer = opts.quantizer ?? DefaultQuantizer.fromOptions(opts.qconfig!, opts.overrides ?? []);
+  if (swapFor(model, () => model)) throw new ValueError("prepareQat: the model itself is a single layer; wrap it in nn.Sequential");
   const examples = exampleInputsFor(model, opts.example, "prepareQat");
   const m = opts.inplace ? model : cloneModule(model);
   const graph = capture(m, examples, { atomic: atomicForPrepare });
   const groups = chooseGroups(fusionGroupsOf(graph, m), opts.fuse);
   for (const group of groups) applyFusion(m, graph, group);
   const gm = new GraphModule(m, graph);
-  const qconfigFor = resolver(opts);
-  quantizeModuleCalls(gm, qconfigFor, opts.qconfig);
-  quantizeFunctionCalls(gm, qconfigFor, opts.qconfig);
-  quantizeFunctionalWeights(gm, qconfigFor);
+  quantizer.annotate(gm);
+  quantizer.validate?.(gm);
+  const { inputQuantizers } = applyAnnotations(gm, swapFor);
+  quantizeFunctionalWeights(gm);
   const qm = new QatModel(gm, describe(opts, groups.map((g) => g.paths)));
   // The input quantizer is addressed as `quant` (or by type QuantStub) in overrides, as
   // PyTorch users set `model.quant.qconfig`; e.g. keep 8-bit images in front of a W4A4 network.
   // An int32 input (token ids) gets no quantizer: the embedding that reads it is its quantization point.
-  const isInt = (i: number) => graph.value(graph.inputs[i]).dtype === "int32";
-  const inputQc = qconfigFor("quant", qm.quant);
-  if (!inputQc) throw new ValueError("prepareQat: the input quantizer (QuantStub `quant`) cannot be left float: an override maps it to null");
-  if (!isInt(0)) attachOutputQuantizer(qm.quant, inputQc.activation());
+  if (inputQuantizers[0]) attachOutputQuantizer(qm.quant, inputQuantizers[0]);
   for (let i = 1; i < graph.inputs.length; i++) {
     const stub = qm.addInputStub();
-    if (!isInt(i)) attachOutputQuantizer(stub, (qconfigFor(`quant_${i}`, null) ?? opts.qconfig).activation());
+    if (inputQuantizers[i]) attachOutputQuantizer(stub, inputQuantizers[i]!);
   }
   qm.inputShape = [...examples[0].shape];
   qm.train(model.training);
   return qm;
+}
+
+/** PT2E's prepare_qat_pt2e(model, quantizer): prepareQat with a quantizer (captured on `example` or the model's own example inputs). */
+export function prepareQatPt2e(model: Module, quantizer: Quantizer, example?: Tensor | readonly Tensor[]): QatModel {
+  return prepareQat(model, { quantizer, example });
 }
