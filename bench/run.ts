@@ -21,6 +21,7 @@ import { qatOverFloat, resnet20Cases, smallCnnCases, vitCases } from "./smallcnn
 import { benchInt8 } from "./int8.js";
 import { NATIVE_ROWS, benchNative } from "./native.js";
 import { benchGraph } from "./graph.js";
+import { MEMORY_PHASES, benchMemory } from "./memory.js";
 import { type PairedCase, type PairedRun, pairedTable, runPaired } from "./paired.js";
 import { TorchPeer } from "./torch-peer.js";
 
@@ -96,6 +97,21 @@ const PAIRED: PairedSuite[] = [
 ];
 
 const OWN: OwnSuite[] = [
+  {
+    name: "memory",
+    title: "Memory over 2,000 steps (issue 15: RSS flat), SmallCNN batch 64, default backend, RSS sampled every 100 steps",
+    run: benchMemory,
+    rows: [
+      { key: "backend_is_native", label: "ran on the native backend (1) or wasm (0)", unit: "" },
+      ...MEMORY_PHASES.flatMap(([k, name]) => [
+        { key: `${k}_rss_warm_mb`, label: `${name}: RSS after 200 steps`, unit: "MB" },
+        { key: `${k}_rss_end_mb`, label: `${name}: RSS after 2,000 steps`, unit: "MB" },
+        { key: `${k}_rss_peak_mb`, label: `${name}: peak RSS`, unit: "MB" },
+        { key: `${k}_rss_growth_last1000_mb`, label: `${name}: RSS growth over the last 1,000 steps (target ≈ 0)`, unit: "MB" },
+        { key: `${k}_wasm_end_mb`, label: `${name}: wasm memory committed at the end`, unit: "MB" },
+      ]),
+    ],
+  },
   {
     name: "native",
     title: "Native backend (C, AVX2+FMA) vs WebAssembly SIMD, 1 thread each, median of 5 interleaved rounds (CPU time and wall time)",
