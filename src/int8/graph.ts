@@ -141,6 +141,8 @@ export interface LutNode extends NodeBase {
   fn: LutFunction;
   /** The ONNX op type when fn is "onnx". */
   opType?: string;
+  /** The imported op itself when fn is "onnx" (stored as a float island's call), so a loaded model exports it. */
+  call?: { op: string; args: unknown[] };
   /** Tensor key of the int32[256] table: output by input value − qmin. */
   table: string;
   /** The output range the table was clamped to (exported as an integer Clip when narrower). */

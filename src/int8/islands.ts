@@ -1,10 +1,11 @@
 /**
  * Float islands of the integer engine: the float computation an Int8Model "float" node runs
  * between dequantizing its inputs and quantizing its output, and how a functional island
- * stored in a file (op name + literal arguments, `{ input: k }` = k-th input) is rebuilt.
+ * stored in a file (op name + literal arguments, `{ input: k }` = k-th input) is rebuilt; module
+ * islands of other layers (imported ONNX ops) are stored through a registered codec.
  * Called by ./model.ts; IslandFn is produced by quant.convert and the quantized ONNX importer.
  */
-import { FormatError } from "../tensor/errors.js";
+import { FormatError, NotSupportedError } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { OPS, isOpTarget } from "../ops/captured.js";
 
@@ -52,8 +53,9 @@ export function islandTensorEntry(t: Tensor, key: string): { ref: IslandTensorRe
  * parameter from the tensor table).
  */
 export function islandFromCall(name: string, call: { op: string; args: unknown[] }, tensors: ReadonlyMap<string, Int8Array | Int32Array> = new Map()): IslandFn {
-  if (!isOpTarget(call.op)) throw new FormatError(`Int8Model: float island '${name}' calls unknown op '${call.op}'`);
-  const op = OPS[call.op] as (...a: unknown[]) => Tensor;
+  const codec = CODECS.get(call.op);
+  if (!codec && CODEC_HOMES[call.op]) throw new NotSupportedError(`Int8Model: float island '${name}' is ${CODEC_HOMES[call.op]}; load qat-ts's onnx module before decoding this model`);
+  if (!codec && !isOpTarget(call.op)) throw new FormatError(`Int8Model: float island '${name}' calls unknown op '${call.op}'`);
   const consts = new Map<IslandTensorRef, Tensor>();
   const bind = (a: unknown, xs: Tensor[]): unknown => {
     if (Array.isArray(a)) return a.map((v) => bind(v, xs));
@@ -72,7 +74,46 @@ export function islandFromCall(name: string, call: { op: string; args: unknown[]
     }
     return a;
   };
+  if (codec) {
+    // a module island: the module rebuilt from its stored form, called on the bound arguments
+    const [spec, ...rest] = call.args;
+    const m = codec.rebuild(bind(spec, []), name);
+    const fn: IslandFn = (xs) => m.forward(...(bind(rest, xs) as unknown[]));
+    fn.module = m;
+    return fn;
+  }
+  const op = OPS[call.op as keyof typeof OPS] as (...a: unknown[]) => Tensor;
   return (xs) => op(...(bind(call.args, xs) as unknown[]));
+}
+
+/**
+ * How the modules of another layer are stored as island calls (`{ op, args: [spec, ...forward
+ * args] }`): `describe` gives a module's stored form (Tensors for its data, which go in the
+ * tensor table; JSON otherwise) or null, `rebuild` the module from it. Imported ONNX ops
+ * register "onnx" (src/onnx/onnx-imported-op.ts), so the integer engine does not depend on the
+ * importer.
+ */
+export interface ModuleIslandCodec {
+  op: string;
+  describe(m: unknown): unknown;
+  rebuild(spec: unknown, name: string): { forward(...xs: unknown[]): Tensor };
+}
+
+const CODECS = new Map<string, ModuleIslandCodec>();
+/** Codec ops and what needs loading for them (named when a file uses one that is not registered). */
+const CODEC_HOMES: Readonly<Record<string, string>> = { onnx: "an imported ONNX op" };
+
+export function registerModuleIslandCodec(codec: ModuleIslandCodec): void {
+  CODECS.set(codec.op, codec);
+}
+
+/** A module's stored call head `{ op, spec }` from the first codec that stores it, or null. */
+export function describeModuleIsland(m: unknown): { op: string; spec: unknown } | null {
+  for (const c of CODECS.values()) {
+    const spec = c.describe(m);
+    if (spec !== null && spec !== undefined) return { op: c.op, spec };
+  }
+  return null;
 }
 
 /** An island of several ops stored in a file (FloatIslandNode.steps): each step's op on its arguments, `{ step: j }` an earlier step's output. */

@@ -84,6 +84,7 @@ export class Int8Model {
     for (const n of graph.nodes) {
       // a table of an imported ONNX op keeps its module in this process, for the exporters
       if (n.op === "lut" && islands?.has(n.name)) this.islands.set(n.name, islands.get(n.name)!);
+      else if (n.op === "lut" && n.call) this.islands.set(n.name, islandFromCall(n.name, n.call, tensors));
       if (n.op !== "float") continue;
       const fn = islands?.get(n.name) ?? (n.call ? islandFromCall(n.name, n.call, tensors) : n.steps ? islandFromSteps(n.name, n.steps, tensors) : null);
       if (fn) this.islands.set(n.name, fn);
@@ -344,6 +345,13 @@ export class Int8Model {
 
   /** Serialized model (safetensors container + graph JSON). */
   encode(): Uint8Array {
+    // a float island that runs a module with no stored form cannot run from a file: refused, naming them
+    const nodes: unknown[] = Array.isArray(this.graph.nodes) ? this.graph.nodes : []; // (tests encode malformed graphs on purpose)
+    const bound = nodes.filter((n): n is Int8Node => n !== null && typeof n === "object" && (n as Int8Node).op === "float" && !(n as { call?: unknown }).call && !(n as { steps?: unknown }).steps);
+    if (bound.length) {
+      const names = bound.slice(0, 8).map((n) => `'${n.name}' (${(n as { fn: string }).fn})`).join(", ");
+      throw new NotSupportedError(`Int8Model.encode: ${bound.length} float island(s) run a module with no stored form, so a file could not run them: ${names}${bound.length > 8 ? ", …" : ""}; export the model to ONNX (onnx.exportInt8Model) instead, or keep those layers quantizable`);
+    }
     const sd: Record<string, Tensor> = {};
     for (const [k, v] of this.tensors) sd[k] = new Tensor(v, [v.length]);
     return encodeSafetensors(sd, { metadata: { [META_KEY]: JSON.stringify({ version: FORMAT_VERSION, graph: this.graph }) } });

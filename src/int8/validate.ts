@@ -144,6 +144,7 @@ const requantize: Rule<"requantize"> = (c) => {
 const lut: Rule<"lut"> = (c) => {
   if (!LUT_FUNCTIONS.includes(c.node.fn)) c.fail("fn", `must be one of ${LUT_FUNCTIONS.join(", ")}, got ${fmt(c.node.fn)}`);
   if (c.node.fn === "onnx" && (typeof c.node.opType !== "string" || c.node.opType === "")) c.fail("opType", `must name the ONNX op of an 'onnx' table, got ${fmt(c.node.opType)}`);
+  if (c.node.call !== undefined) storedCall(c, "call", c.node.call);
   clampOf(c, c.node.clamp);
   const table = c.tensor("table", c.node.table, "int32", 256);
   const [lo, hi] = dtypeRange(c.output.q.dtype);
@@ -211,31 +212,44 @@ const mul: Rule<"mul"> = (c) => {
 /** Ops that read or write float values (dynamic models); every other op works on quantized values only. */
 const FLOAT_VALUE_OPS = new Set<string>(["dynamic_linear", "linear_nbits", "dynamic_lstm", "dynamic_gru", "float"]);
 
-const float: Rule<"float"> = (c) => {
-  const { fn, source, call } = c.node;
-  if (typeof fn !== "string" || fn === "") c.fail("fn", `must name the op or module, got ${fmt(fn)}`);
-  if (typeof source !== "string") c.fail("source", `must be a string, got ${fmt(source)}`);
-  if (call !== undefined && (call === null || typeof call.op !== "string" || !Array.isArray(call.args))) c.fail("call", `must be { op, args[] }, got ${fmt(call)}`);
-  // parameters the call reads: { tensor, shape, dtype } entries of the tensor table (int32; float32 as bits)
+/**
+ * A stored island call `{ op, args[] }` (a float island's, or the imported op a table was made
+ * from): the parameters it reads are `{ tensor, shape, dtype }` entries of the tensor table
+ * (int32; float32 as bits); an "onnx" call starts with its node (opType, attributes[], slots[]).
+ */
+function storedCall(c: RuleContext<Int8Node>, field: string, call: unknown): void {
+  const cl = call as { op?: unknown; args?: unknown } | null;
+  if (cl === null || typeof cl !== "object" || typeof cl.op !== "string" || !Array.isArray(cl.args)) return void c.fail(field, `must be { op, args[] }, got ${fmt(call)}`);
+  const spec = cl.args[0] as { opType?: unknown; attributes?: unknown; slots?: unknown } | null;
+  if (cl.op === "onnx" && (spec === null || typeof spec !== "object" || typeof spec.opType !== "string" || !Array.isArray(spec.attributes) || !Array.isArray(spec.slots))) {
+    c.fail(field, `an ONNX op's call must start with { opType, attributes[], slots[] }, got ${fmt(spec)}`);
+  }
   const refs = (a: unknown): void => {
     if (Array.isArray(a)) return a.forEach(refs);
     if (a === null || typeof a !== "object") return;
     const r = a as { tensor?: unknown; shape?: unknown; dtype?: unknown };
     if (typeof r.tensor === "string" && Array.isArray(r.shape)) {
-      if (!r.shape.every((d) => isInt(d) && d >= 0)) c.fail("call", `tensor '${r.tensor}' has a bad shape ${fmt(r.shape)}`);
-      if (!["float32", "int32", "uint8"].includes(r.dtype as string)) c.fail("call", `tensor '${r.tensor}' has dtype ${fmt(r.dtype)}; expected float32, int32 or uint8`);
-      c.tensor("call", r.tensor, "int32", (r.shape as number[]).reduce((x, y) => x * y, 1));
+      if (!r.shape.every((d) => isInt(d) && d >= 0)) c.fail(field, `tensor '${r.tensor}' has a bad shape ${fmt(r.shape)}`);
+      if (!["float32", "int32", "uint8"].includes(r.dtype as string)) c.fail(field, `tensor '${r.tensor}' has dtype ${fmt(r.dtype)}; expected float32, int32 or uint8`);
+      c.tensor(field, r.tensor, "int32", (r.shape as number[]).reduce((x, y) => x * y, 1));
       return;
     }
     Object.values(a).forEach(refs);
   };
-  if (call) refs(call.args);
+  refs(cl.args);
+}
+
+const float: Rule<"float"> = (c) => {
+  const { fn, source, call } = c.node;
+  if (typeof fn !== "string" || fn === "") c.fail("fn", `must name the op or module, got ${fmt(fn)}`);
+  if (typeof source !== "string") c.fail("source", `must be a string, got ${fmt(source)}`);
+  if (call !== undefined) storedCall(c, "call", call);
   const steps = c.node.steps;
   if (steps !== undefined) {
     if (!Array.isArray(steps) || steps.length === 0 || steps.some((st) => st === null || typeof st !== "object" || typeof st.op !== "string" || !Array.isArray(st.args))) {
       c.fail("steps", `must be a non-empty array of { op, args[] }, got ${fmt(steps)}`);
     }
-    steps.forEach((st) => refs(st.args));
+    steps.forEach((st, j) => storedCall(c, `steps[${j}]`, st));
   }
   return [...c.output.shape];
 };

@@ -18,10 +18,11 @@ import { DataFlow } from "../graph/pattern.js";
 import { OPS, type OpTarget } from "../ops/captured.js";
 import type { Int8Node } from "../int8/graph.js";
 import { type IslandFn } from "../int8/model.js";
-import { islandTensorEntry } from "../int8/islands.js";
+import { describeModuleIsland, islandTensorEntry } from "../int8/islands.js";
 import { LayerNorm } from "../nn/layers/normalization.js";
 import { Embedding } from "../nn/layers/embedding.js";
 import { Softmax } from "../nn/layers/activation.js";
+import { Linear } from "../nn/layers/linear.js";
 import { outputQuantizerOf } from "./stubs.js";
 import { SHARES_INPUT_QPARAMS, appliesInfiniteMask, keepsInputGrid } from "./prepare.js";
 import { type GraphBuilder, activationQParams } from "./convert-layers.js";
@@ -88,7 +89,7 @@ export function addIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string
     // parameters read directly or through parameter-only ops: their frozen values go in the tensor table,
     // so the island runs from a file and exports with them as initializers
     const params = n.kind === "call_function" && side.every((p) => p.outputs.every((o) => w.constant.has(o))) ? { op: n.target, args: parameterCall(w, n, quantized) } : null;
-    const stored = params ?? (mod ? moduleCall(mod, quantized.length) : null);
+    const stored = params ?? (mod ? moduleCall(w, n, mod, quantized, side) : null);
     if (stored) node.call = { op: stored.op, args: storeTensors(b, name, stored.args) };
     // a −∞ mask applied before the op: the mask op, then the op, for the exporters
     else if (n.kind === "call_function" && side.every((p) => appliesInfiniteMask(p) || p.outputs.every((o) => w.constant.has(o)))) {
@@ -126,7 +127,7 @@ function addIntIsland(b: GraphBuilder, w: Walk, n: GraphNode, fn: string, reason
   const call = n.kind === "call_function" && side.length === 0 ? literalCall(n, leaves) : null;
   if (call) node.call = call;
   else {
-    const stored = mod ? moduleCall(mod, leaves.length) : null;
+    const stored = mod ? moduleCall(w, n, mod, leaves, side) : null;
     if (stored) node.call = { op: stored.op, args: storeTensors(b, name, stored.args) };
     w.islands.set(name, islandFunction(w, n, leaves, side));
   }
@@ -139,12 +140,26 @@ const MODULE_CALLS: [new (...a: never[]) => Module, (m: never) => { op: string; 
   [LayerNorm, (m: LayerNorm) => ({ op: "layerNorm", args: [{ input: 0 }, m.normalizedShape, m.weight, m.bias, m.eps] })],
   [Embedding, (m: Embedding) => ({ op: "embedding", args: [{ input: 0 }, m.weight, m.paddingIdx ?? null] })],
   [Softmax, (m: Softmax) => ({ op: "softmax", args: [{ input: 0 }, m.dim] })],
+  [Linear, (m: Linear) => ({ op: "linear", args: [{ input: 0 }, m.weight, m.bias] })],
 ];
 
-function moduleCall(m: Module, inputs: number): { op: string; args: unknown[] } | null {
-  if (inputs !== 1) return null;
-  for (const [cls, make] of MODULE_CALLS) if (m instanceof cls) return make(m as never);
-  return null;
+/**
+ * The stored call of a module island: its functional form (MODULE_CALLS), or the module's
+ * stored form through a registered codec (an imported ONNX op: int8/islands.ts) with its
+ * arguments — `{ input: k }`, constants computed from parameters as Tensors. Null when neither.
+ */
+function moduleCall(w: Walk, n: GraphNode, m: Module, inputs: number[], side: GraphNode[]): { op: string; args: unknown[] } | null {
+  if (inputs.length === 1) for (const [cls, make] of MODULE_CALLS) if (m instanceof cls) return make(m as never);
+  const head = describeModuleIsland(m);
+  if (!head || !side.every((p) => p.outputs.every((o) => w.constant.has(o)))) return null;
+  return { op: head.op, args: [head.spec, ...parameterCall(w, n, inputs)] };
+}
+
+/** Stores the imported op a table was just made from on its node (LutNode.call), so a model loaded from a file exports the op. */
+export function storeTableOp(b: GraphBuilder, m: Module): void {
+  const node = b.nodes[b.nodes.length - 1];
+  const head = describeModuleIsland(m);
+  if (node?.op === "lut" && head) node.call = { op: head.op, args: storeTensors(b, node.name, [head.spec, { input: 0 }]) };
 }
 
 /** The call's Tensor arguments as tensor-table references (float32 as int32 bits) under `<island>.arg<k>`, non-finite numbers as `{ float: "-Infinity" }`. */

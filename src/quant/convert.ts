@@ -42,7 +42,7 @@ import { functionalAct } from "./fuse.js";
 import { QatWeightLayer } from "./qat-modules.js";
 import { GraphBuilder, TABLE_ONNX_OPS, activationQParams, actRange, addNode, addWeightLayer, pairOf, pair, pushAdd, pushConcat, pushLut, pushRequantize } from "./convert-layers.js";
 import type { IslandFn } from "../int8/islands.js";
-import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, traceNodeOf } from "./convert-walk.js";
+import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, storeTableOp, traceNodeOf } from "./convert-walk.js";
 import { convertDynamic, isDynamicModel } from "./convert-dynamic.js";
 import { type IntegerOp, applyIntegerOps, checkIntegerOps } from "./convert-integer.js";
 export { quantizerParams } from "./convert-layers.js";
@@ -302,6 +302,7 @@ function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     // an elementwise op of an imported ONNX model: a 256-entry table of its own forward
     return withOutput(b, w, n, (y) => {
       pushLut(b, t.path, b.value(t.inputs[0], t.path), y, "onnx", m as Module & { opType: string });
+      storeTableOp(b, m); // the op itself, stored with the table: a loaded model exports it
       const fn: IslandFn = (xs) => (m as Module).forward(xs[0]);
       fn.module = m; // the exporters write the op itself
       w.islands.set(t.path, fn);

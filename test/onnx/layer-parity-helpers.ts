@@ -41,7 +41,7 @@ export async function ortQOperatorValues(ort: Ort, bytes: Uint8Array, x: Tensor,
   const produced = new Set(model.graph!.node!.flatMap((n) => n.output!));
   const pick = (base: string) => [`${base}_clamped`, `${base}_output`, `${base}_quantized`].find((t) => produced.has(t));
   const wanted = new Map<string, string>();
-  for (const [id, base] of [[int8.graph.input.id, "input"], ...int8.graph.nodes.map((n) => [n.output, n.name])]) {
+  for (const [id, base] of [[int8.graph.input.id, "input"], ...int8.graph.nodes.filter((n) => !int8.value(n.output).int).map((n) => [n.output, n.name])]) {
     const t = pick(base);
     if (t) wanted.set(id, t);
   }
