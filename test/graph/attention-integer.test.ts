@@ -22,6 +22,8 @@ import { ValueError } from "../../src/tensor/errors.js";
 import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
 import { exportInt8Model } from "../../src/onnx/index.js";
 import { Int8Model } from "../../src/int8/model.js";
+import { validateInt8Graph } from "../../src/int8/validate.js";
+import { FormatError } from "../../src/tensor/errors.js";
 import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
 
 const ort = await loadOrt();
@@ -130,6 +132,17 @@ describe("a causal character LM: the constant −∞ mask goes into softmax_int"
     console.log(`[attention-integer] char LM: fake-quant vs Int8Model ${(100 * agree).toFixed(2)} % within ±1 quantum`);
     expect(agree).toBeGreaterThanOrEqual(0.99);
     expect(Array.from(Int8Model.decode(int8.encode()).run(x).data)).toEqual(Array.from(got.data));
+    // a tampered file is a FormatError naming the node and the field
+    const tampered = (edit: (n: Record<string, unknown>) => void, op: string) => {
+      const g = JSON.parse(JSON.stringify(int8.graph)) as { nodes: Record<string, unknown>[] };
+      edit(g.nodes.find((n) => n.op === op)!);
+      return () => validateInt8Graph(g, int8.tensors);
+    };
+    expect(tampered((n) => (n.p = 40), "layernorm_int")).toThrow(FormatError);
+    expect(tampered((n) => (n.p = 40), "layernorm_int")).toThrow(/layernorm_int.*: p must be an integer in \[0, 16\]/);
+    expect(tampered((n) => (n.outMultiplier = [2 ** 40, 30]), "softmax_int")).toThrow(/softmax_int.*outMultiplier .* passes 2\^53/);
+    expect(tampered((n) => ((n.mask as { shape: number[] }).shape = [4, 16]), "softmax_int")).toThrow(/mask.shape must be the input's trailing dims/);
+    expect(tampered((n) => (n.gamma = "missing"), "layernorm_int")).toThrow(/gamma needs missing tensor 'missing'/);
     if (!ort) return console.warn(`[attention-integer] onnxruntime parity skipped: ${ortUnavailable}`);
     await expectOrtExact(int8, x, "char LM");
   });
