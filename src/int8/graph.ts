@@ -195,6 +195,63 @@ export interface MulNode extends NodeBase {
 }
 
 /**
+ * Elementwise max / min of quantized activations (NumPy broadcasting) and optionally a
+ * constant: each input is requantized to the output grid (`multipliers[i]` = Si/Sy as
+ * [M0, shift], null when already on it) and clamped, then the integers are compared — exact,
+ * since Q_y is monotone: Q_y(max(a, b)) = max(Q_y(a), Q_y(b)). `constant` is a tensor key of
+ * int32 values already on the output grid (TF's Max(LeakyRelu(x), c)), broadcast as `constShape`.
+ * Kernel: kernels/reduce-quant.ts qmaxmin.
+ */
+interface MaxMinFields extends NodeBase {
+  multipliers: ([number, number] | null)[];
+  constant?: string;
+  constShape?: number[];
+  clamp: [number, number];
+}
+export type MaxMinNode = (MaxMinFields & { op: "maximum" }) | (MaxMinFields & { op: "minimum" });
+
+/**
+ * Mean over non-batch `axes` (sorted, normalized): int32 sum of centred values, then one
+ * fixed-point requantization by Sx/(Sy·count) — globalavgpool's arithmetic on any axes.
+ */
+export interface MeanNode extends NodeBase {
+  op: "mean";
+  axes: number[];
+  keepdims: boolean;
+  multiplier: [number, number];
+  clamp: [number, number];
+}
+
+/** Pad of the non-batch dims on the input grid; `pads` ONNX-ordered (all begins, then all ends; batch entries 0). */
+export interface PadNode extends NodeBase {
+  op: "pad";
+  pads: number[];
+  mode: "constant" | "edge" | "reflect";
+  /** The fill integer of constant mode (the zero point for a zero pad). */
+  value: number;
+}
+
+/** Broadcast of the non-batch dims to `shape` (same rank, batch −1; dims of 1 repeat); moves bytes. */
+export interface ExpandNode extends NodeBase {
+  op: "expand";
+  shape: number[];
+}
+
+/**
+ * Nearest-neighbour resize (ONNX Resize mode "nearest", Upsample): a gather of bytes by the
+ * int32 table `index` — for each output element of one sample, its source offset in that
+ * sample — computed at conversion by the float op itself (so it is that op's exact result).
+ * `scales` (one per dim) and the two nearest attributes are what the exporters write.
+ */
+export interface ResizeNode extends NodeBase {
+  op: "resize";
+  index: string;
+  scales: number[];
+  coordinateMode: string;
+  nearestMode: string;
+}
+
+/**
  * A float island (DESIGN.md §1): an op with no integer kernel runs in float between a
  * dequantize of its inputs and a quantize of its output (onnxruntime's quantizer and PT2E do
  * the same). `call` is a functional op with literal arguments (`{ input: k }` = k-th input),
@@ -212,7 +269,7 @@ export interface FloatIslandNode extends NodeBase {
   steps?: { op: string; args: unknown[] }[];
 }
 
-export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | IntegerNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode | DynamicRnnNode;
+export type Int8Node = ConvNode | LinearNode | AddNode | ConcatNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode | RequantizeNode | LutNode | FlattenNode | ReshapeNode | TransposeNode | SliceNode | MatMulNode | MulNode | MaxMinNode | MeanNode | PadNode | ExpandNode | ResizeNode | IntegerNode | FloatIslandNode | DynamicLinearNode | LinearNBitsNode | DynamicRnnNode;
 
 export interface Int8Graph {
   /** The float input is quantized into this value. */
@@ -232,6 +289,8 @@ export function nodeTensorKeys(n: Int8Node): string[] {
   if (n.op === "conv2d" || n.op === "linear") return [n.weight, n.requant.multiplier, n.requant.shift, ...(n.bias ? [n.bias] : []), ...(n.wZeroPoints ? [n.wZeroPoints] : [])];
   if (n.op === "lut") return [n.table];
   if (n.op === "softmax_int" || n.op === "layernorm_int") return integerTensorKeys(n);
+  if (n.op === "resize") return [n.index];
+  if ((n.op === "maximum" || n.op === "minimum") && n.constant) return [n.constant];
   if (n.op === "dynamic_linear" || n.op === "linear_nbits") return dynamicTensorKeys(n);
   if (n.op === "dynamic_lstm" || n.op === "dynamic_gru") return dynamicRnnTensorKeys(n);
   return [];

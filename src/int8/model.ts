@@ -26,6 +26,7 @@ import { runIntegerNode } from "./integer-nodes.js";
 import { type IslandFn, islandFromCall, islandFromSteps } from "./islands.js";
 import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 import { dynamicRnn } from "./kernels/dynamic-rnn.js";
+import { runLayoutNode } from "./layout-nodes.js";
 export type { IslandFn } from "./islands.js";
 import { LayerCache } from "./layer-cache.js";
 
@@ -289,6 +290,13 @@ export class Int8Model {
         };
         return node.op === "matmul" ? qmatmul(args) : qmul(args);
       }
+      case "maximum":
+      case "minimum":
+      case "mean":
+      case "pad":
+      case "expand":
+      case "resize":
+        return runLayoutNode(node, env, (id) => this.value(id), this.tensors);
       case "flatten": {
         const s = x.shape;
         return { data: x.data, shape: [...s.slice(0, node.startDim), s.slice(node.startDim).reduce((a, b) => a * b, 1)] };
@@ -387,3 +395,4 @@ export class Int8Model {
     return this.encode().length;
   }
 }
+

@@ -15,6 +15,7 @@ import { type Int8Graph, type Int8Node, LUT_FUNCTIONS, type ValueInfo } from "./
 import { MAX_RANK, type NodeOf, type Op, type Rule, type RuleContext, type Shape, broadcast, clampOf, dtypeRange, fmt, intPair, isInt, isMultiplier, multiplierPair, rankOf, sameDType, windowOut } from "./validate-helpers.js";
 import { dynamicLinear, dynamicRnn, linearNBits } from "./validate-dynamic.js";
 import { layerNormIntRule, softmaxIntRule } from "./integer-nodes.js";
+import { expandRule, maximumRule, minimumRule, meanRule, padRule, resizeRule } from "./validate-layout.js";
 
 /** The tensor table of an Int8Model: key → int8 weights or int32 biases/multipliers/tables. */
 export type Int8TensorTable = ReadonlyMap<string, Int8Array | Int32Array>;
@@ -271,6 +272,12 @@ const RULES = {
   slice: { arity: [1, 1], rule: slice },
   matmul: { arity: [2, 2], rule: matmul },
   mul: { arity: [2, 2], rule: mul },
+  maximum: { arity: [1, 1024], rule: maximumRule },
+  minimum: { arity: [1, 1024], rule: minimumRule },
+  mean: { arity: [1, 1], rule: meanRule },
+  pad: { arity: [1, 1], rule: padRule },
+  expand: { arity: [1, 1], rule: expandRule },
+  resize: { arity: [1, 1], rule: resizeRule },
   float: { arity: [1, 1024], rule: float },
   softmax_int: { arity: [1, 1], rule: softmaxIntRule },
   layernorm_int: { arity: [1, 1], rule: layerNormIntRule },

@@ -16,7 +16,9 @@
  *   float Clip before the Q does it instead (exact up to float rounding at the bounds).
  * - MaxPool / Flatten keep their input's parameters (onnxruntime drops their Q/DQ);
  *   requantize is DQ→Q with the new parameters; avgpool2d is AveragePool → Q(Sx) → requantize;
- *   a table (lut) node is its float function (Sigmoid, Tanh, GELU's Erf form) between DQ and Q.
+ *   a table (lut) node is its float function (Sigmoid, Tanh, GELU's Erf form) between DQ and Q;
+ *   pad / expand / resize / maximum / minimum / mean are Pad / Expand / Resize / Max / Min /
+ *   ReduceMean between DQ and Q (export-int8-layout.ts).
  * - At opset ≥ 21 a conv / linear whose weightBits ≤ 4 and whose weights (and zero points) all
  *   lie in [-8, 7] stores them as packed INT4 (DequantizeLinear reads int4 from opset 21);
  *   below 21 they stay int8, numerically identical.
@@ -25,6 +27,7 @@
 import type { Int8Node } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
 import { registerFormatExporter } from "./export.js";
+import { emitLayoutNode } from "./export-int8-layout.js";
 import { emitIntegerNode } from "./export-integer-ops.js";
 import { type QuantEmitter, convAttributes, emitFlatten, emitLutFloat, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format } from "./export-int8.js";
 
@@ -181,6 +184,17 @@ class QdqWriter {
         const y = this.out(n);
         ctx.addNode("Transpose", [this.dq(n.inputs[0], n.name)], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
         return this.setSource(n.output, y, null, n.name);
+      }
+      case "pad":
+      case "expand":
+      case "resize":
+      case "maximum":
+      case "minimum":
+      case "mean": {
+        // DQ → op → Q (export-int8-layout.ts); pad / expand / resize keep the input's grid
+        const y = this.out(n);
+        emitLayoutNode(this.em, n, n.inputs.map((i) => this.dq(i, n.name)), y, false);
+        return this.setSource(n.output, y, "clamp" in n ? n.clamp : null, n.name);
       }
       case "softmax_int":
       case "layernorm_int": {

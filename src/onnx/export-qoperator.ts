@@ -27,6 +27,7 @@
  */
 import type { Int8Node, QParams } from "../int8/graph.js";
 import { attr, scalarTensorProto } from "./builders.js";
+import { emitLayoutNode } from "./export-int8-layout.js";
 import { registerFormatExporter } from "./export.js";
 import { emitIntegerNode } from "./export-integer-ops.js";
 import { type QuantEmitter, emitFlatten, emitLutFloat, emitRowsGemm, emitSlice, emitIslandFloat, emitReshape, poolAttributes, quantizedFormatExporter, registerInt8Format, convAttributes } from "./export-int8.js";
@@ -151,6 +152,21 @@ class QopWriter {
       case "transpose":
         ctx.addNode("Transpose", [this.name(n.inputs[0])], [y], { name: n.name, attributes: [attr.ints("perm", n.perm)] });
         return this.define(n, y, null);
+      case "pad":
+      case "expand":
+      case "resize":
+        emitLayoutNode(this.em, n, [this.name(n.inputs[0])], y, true); // on the quantized tensor (export-int8-layout.ts)
+        return this.define(n, y, null);
+      case "maximum":
+      case "minimum":
+      case "mean":
+        // no QLinear form: DQ → Max / Min / ReduceMean → Q
+        this.viaFloat(n, y, (floats) => {
+          const f = ctx.temp(`${n.name}_float`);
+          emitLayoutNode(this.em, n, floats, f, false);
+          return f;
+        });
+        return this.define(n, y, n.clamp);
       case "softmax_int":
       case "layernorm_int":
         emitIntegerNode(this.em, n, this.name(n.inputs[0]), y); // integer ops on the quantized tensors (export-integer-ops.ts)

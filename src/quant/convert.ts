@@ -36,7 +36,8 @@ import { QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver, freezeBnStats } from "./schedule.js";
 import { type RangeWarning, lastRangeReport, rangeWarnings } from "./range-report.js";
 import { SHARES_INPUT_QPARAMS, appliesInfiniteMask, parameterOnlyValues } from "./prepare.js";
-import { addFunctionalLinear, addProduct } from "./convert-functional.js";
+import { addImportedOp } from "./convert-onnx.js";
+import { addFunctionalLinear, addMaxMin, addMean, addProduct, addSharedLayout } from "./convert-functional.js";
 import type { LutFunction, ValueInfo } from "../int8/graph.js";
 import { functionalAct } from "./fuse.js";
 import { QatWeightLayer } from "./qat-modules.js";
@@ -71,6 +72,7 @@ export interface ConvertReport {
 function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   if (PRODUCTS.has(n.target)) return withOutput(b, w, n, (y) => (n.target === "linear" ? addFunctionalLinear(b, w, n, y) : addProduct(b, n, y)));
   const ins = refsOf(n.args);
+  if (n.target === "maximum" || n.target === "minimum") return withOutput(b, w, n, (y) => addMaxMin(b, w, n, y));
   if (!ins.every((id) => b.values.has(id))) return "an input is a float tensor (parameter or constant)";
   const x = b.value(ins[0], pathOf(n));
   const out = n.outputs[0];
@@ -112,6 +114,7 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
       return null;
     }
     return `${n.target} has no integer kernel yet`;
+    if (n.target === "pad" || n.target === "broadcastTo") return addSharedLayout(b, w, n, x, shape);
   }
   const q = outputQuantizer(w, n);
   if (!q) return "its output has no quantizer";
@@ -147,6 +150,7 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     return null;
   }
   // not integer: undo the definition, the caller makes an island
+  if (n.target === "mean" && addMean(b, n, w.graph.value(ins[0]).shape, x, y) === null) return null;
   b.values.delete(out);
   if (q.node) b.values.delete(q.node.outputs[0]);
   return `${n.target} has no integer kernel`;
@@ -300,6 +304,9 @@ function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   const dynamicInputs = ((m as { slots?: { kind: string }[] }).slots ?? []).filter((s) => s.kind === "dynamic").length;
   if (typeof opType === "string" && TABLE_ONNX_OPS.has(opType) && dynamicInputs === 1 && t.inputs.length === 1) {
     // an elementwise op of an imported ONNX model: a 256-entry table of its own forward
+  // layout, Max / Min and ReduceMean nodes of an imported ONNX model (convert-onnx.ts)
+  const imported = addImportedOp(b, t, (make) => withOutput(b, w, n, make));
+  if (imported !== undefined) return imported;
     return withOutput(b, w, n, (y) => {
       pushLut(b, t.path, b.value(t.inputs[0], t.path), y, "onnx", m as Module & { opType: string });
       storeTableOp(b, m); // the op itself, stored with the table: a loaded model exports it

@@ -32,7 +32,7 @@ export interface QProductArgs {
 }
 
 /** The broadcast of two shapes (NumPy rules), or a ShapeError naming `op`. */
-function broadcastShapes(op: string, s: readonly number[], t: readonly number[]): number[] {
+export function broadcastShapes(op: string, s: readonly number[], t: readonly number[]): number[] {
   const rank = Math.max(s.length, t.length);
   const out = new Array<number>(rank);
   for (let i = 0; i < rank; i++) {
@@ -45,7 +45,7 @@ function broadcastShapes(op: string, s: readonly number[], t: readonly number[])
 }
 
 /** Element offsets into a tensor of `shape` for every index of the broadcast `outShape`. */
-function broadcastOffsets(shape: readonly number[], outShape: readonly number[]): Int32Array {
+export function broadcastOffsets(shape: readonly number[], outShape: readonly number[]): Int32Array {
   const rank = outShape.length;
   const total = outShape.reduce((p, d) => p * d, 1);
   const strides = new Array<number>(rank).fill(0);
