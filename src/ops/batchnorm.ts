@@ -18,7 +18,7 @@ import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.j
 import { record } from "../tensor/grad-mode.js";
 import { numel } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { empty, requireFloat } from "./util.js";
+import { empty, requireFloat, uninit } from "./util.js";
 
 export interface BatchNormOptions {
   training: boolean;
@@ -94,11 +94,11 @@ export function batchNorm(
     }
   }
   const gamma = weight ? (weight.data as FloatArray) : null;
-  const out = empty(x.shape, x.dtype);
+  const out = uninit(x.shape, x.dtype);
   kernels().batchNormApply(x.data as FloatArray, mean, invStd, gamma, bias ? (bias.data as FloatArray) : null, out.data as FloatArray, n, c, hw);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return record(out, "batchNorm", inputs, (gy) => {
-    const dx = empty(x.shape, x.dtype);
+    const dx = uninit(x.shape, x.dtype);
     const dgamma = weight ? empty([c], weight.dtype) : null;
     const dbeta = bias ? empty([c], bias.dtype) : null;
     kernels().batchNormBackward(

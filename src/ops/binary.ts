@@ -11,7 +11,7 @@ import { broadcastShapes } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { sumToShape } from "./reduce.js";
 import { log } from "./unary.js";
-import { type TensorLike, asTensor, empty } from "./util.js";
+import { asTensor, type TensorLike, uninit } from "./util.js";
 
 type Vjp = (a: Tensor, b: Tensor, y: Tensor, g: Tensor) => Tensor;
 
@@ -65,7 +65,7 @@ function binaryOp(op: BinaryOp, x: TensorLike, y: TensorLike): Tensor {
   const shape = broadcastShapes(a.shape, b.shape, op);
   const rule = RULES[op];
   const promoted = promoteTypes(a.dtype, b.dtype);
-  const out = empty(shape, rule.dtype ? rule.dtype(promoted) : promoted);
+  const out = uninit(shape, rule.dtype ? rule.dtype(promoted) : promoted);
   kernels().binary(op, a.data, a.shape, b.data, b.shape, out.data, shape);
   const vjp = rule.vjp;
   if (!vjp) return out;
@@ -104,7 +104,7 @@ export const ne = (a: TensorLike, b: TensorLike): Tensor => binaryOp("ne", a, b)
 export function where(cond: Tensor, x: TensorLike, y: TensorLike): Tensor {
   const [a, b] = operands(x, y);
   const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape, "where"), b.shape, "where");
-  const out = empty(shape, promoteTypes(a.dtype, b.dtype));
+  const out = uninit(shape, promoteTypes(a.dtype, b.dtype));
   kernels().where(cond.data, cond.shape, a.data, a.shape, b.data, b.shape, out.data, shape);
   return record(out, "where", [a, b], (g) => [
     a.requiresGrad ? sumToShape(where(cond, g, 0), a.shape) : null,

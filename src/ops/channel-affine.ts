@@ -7,7 +7,7 @@ import { kernels } from "../backend/index.js";
 import { DTypeError, ShapeError, fmtShape } from "../tensor/errors.js";
 import { record } from "../tensor/grad-mode.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { empty, requireFloat } from "./util.js";
+import { empty, requireFloat, uninit } from "./util.js";
 
 export function channelAffine(x: Tensor, scale: Tensor, bias: Tensor | null = null): Tensor {
   requireFloat(x, "channelAffine");
@@ -19,12 +19,12 @@ export function channelAffine(x: Tensor, scale: Tensor, bias: Tensor | null = nu
     if (t.size !== c || t.ndim !== 1) throw new ShapeError(`channelAffine: ${name} must have shape [${c}], got ${fmtShape(t.shape)}`);
     if (t.dtype !== x.dtype) throw new DTypeError(`channelAffine: ${name} is ${t.dtype}, input is ${x.dtype}`);
   }
-  const out = empty(x.shape, x.dtype);
+  const out = uninit(x.shape, x.dtype);
   const k = kernels();
   k.channelAffine(x.data as Float32Array, scale.data as Float32Array, bias ? (bias.data as Float32Array) : null, out.data as Float32Array, n, c, inner);
   const inputs = bias ? [x, scale, bias] : [x, scale];
   return record(out, "channelAffine", inputs, (g) => {
-    const dx = x.requiresGrad ? empty(x.shape, x.dtype) : null;
+    const dx = x.requiresGrad ? uninit(x.shape, x.dtype) : null;
     const ds = scale.requiresGrad ? empty(scale.shape, x.dtype) : null;
     const db = bias && bias.requiresGrad ? empty(bias.shape, x.dtype) : null;
     k.channelAffineBackward(g.data as Float32Array, x.data as Float32Array, scale.data as Float32Array, dx ? (dx.data as Float32Array) : null,

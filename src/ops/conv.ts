@@ -16,7 +16,7 @@ import { record } from "../tensor/grad-mode.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { fusedActGrad, type FusedAct, epilogueOf } from "./fused-act.js";
 import { pad, reshape } from "./layout.js";
-import { empty, pair, requireFloat } from "./util.js";
+import { empty, pair, requireFloat, uninit } from "./util.js";
 
 export type IntPair = number | readonly [number, number];
 
@@ -105,7 +105,7 @@ function convGeom(x: Tensor, weight: Tensor, bias: Tensor | null, stride: number
 
 /** Runs the kernels for validated operands (bias and activation in the fused epilogue) and records the vjp. */
 function convRaw(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeom, act: FusedAct | null): Tensor {
-  const out = empty([g.n, g.oc, g.oh, g.ow], x.dtype);
+  const out = uninit([g.n, g.oc, g.oh, g.ow], x.dtype);
   const epi: Epilogue | null = epilogueOf(bias, act);
   kernels().conv2d(x.data as FloatArray, weight.data as FloatArray, out.data as FloatArray, g, epi);
   const inputs = bias ? [x, weight, bias] : [x, weight];
@@ -117,11 +117,11 @@ function convRaw(x: Tensor, weight: Tensor, bias: Tensor | null, g: Conv2dGeom, 
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (x.requiresGrad) {
-      dx = empty(x.shape, x.dtype);
+      dx = uninit(x.shape, x.dtype);
       kernels().conv2dBackwardInput(dy, weight.data as FloatArray, dx.data as FloatArray, g);
     }
     if (weight.requiresGrad) {
-      dw = empty(weight.shape, weight.dtype);
+      dw = uninit(weight.shape, weight.dtype);
       kernels().conv2dBackwardWeight(x.data as FloatArray, dy, dw.data as FloatArray, g);
     }
     if (bias && bias.requiresGrad) db = biasGrad(dy, g, bias);

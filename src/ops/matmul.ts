@@ -13,7 +13,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import { type FusedAct, epilogueOf, fusedActGrad } from "./fused-act.js";
 import { broadcastTo, reshape, squeeze, unsqueeze } from "./layout.js";
 import { sum, sumToShape } from "./reduce.js";
-import { empty, requireFloat } from "./util.js";
+import { requireFloat, uninit } from "./util.js";
 
 function geom(batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, aBatched: boolean, bBatched: boolean): MatmulGeom {
   return {
@@ -26,7 +26,7 @@ function geom(batch: number, m: number, n: number, k: number, transA: boolean, t
 
 /** Raw batched product without autograd: a [B?, m, k] · b [B?, k, n] (transposes applied to storage), then the epilogue if any. */
 function mm(a: Tensor, b: Tensor, outShape: number[], g: MatmulGeom, epi: Epilogue | null = null): Tensor {
-  const out = empty(outShape, a.dtype);
+  const out = uninit(outShape, a.dtype);
   kernels().matmul(a.data as FloatArray, b.data as FloatArray, out.data as FloatArray, g, epi);
   return out;
 }

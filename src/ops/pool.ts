@@ -10,13 +10,13 @@
  */
 import { kernels } from "../backend/index.js";
 import type { Pool2dGeom } from "../backend/kernels.js";
-import type { FloatArray } from "../tensor/dtype.js";
+import { type FloatArray, allocArrayUninit } from "../tensor/dtype.js";
 import { ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
 import { record } from "../tensor/grad-mode.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { IntPair } from "./conv.js";
 import { reshape } from "./layout.js";
-import { empty, pair, requireFloat } from "./util.js";
+import { pair, requireFloat, uninit } from "./util.js";
 
 export interface MaxPool2dOptions {
   /** Default: the kernel size. */
@@ -84,11 +84,11 @@ function poolGeom(x: Tensor, op: string, kernel: IntPair, o: MaxPool2dOptions & 
 export function maxPool2dWithIndices(x: Tensor, kernelSize: IntPair, opts: MaxPool2dOptions = {}): { values: Tensor; indices: Tensor } {
   const { x4, unbatched } = as4d(x, "maxPool2d");
   const g = poolGeom(x4, "maxPool2d", kernelSize, opts);
-  const out = empty([g.n, g.c, g.oh, g.ow], x4.dtype);
-  const arg = new Int32Array(out.size);
+  const out = uninit([g.n, g.c, g.oh, g.ow], x4.dtype);
+  const arg = allocArrayUninit("int32", out.size);
   kernels().maxPool2d(x4.data as FloatArray, out.data as FloatArray, arg, g);
   const values = record(out, "maxPool2d", [x4], (gy) => {
-    const dx = empty(x4.shape, x4.dtype);
+    const dx = uninit(x4.shape, x4.dtype);
     kernels().maxPool2dBackward(gy.data as FloatArray, arg, dx.data as FloatArray, g);
     return [dx];
   });
@@ -109,10 +109,10 @@ export function maxPool2d(x: Tensor, kernelSize: IntPair, opts: MaxPool2dOptions
 export function avgPool2d(x: Tensor, kernelSize: IntPair, opts: AvgPool2dOptions = {}): Tensor {
   return batched(x, "avgPool2d", (x4) => {
     const g = poolGeom(x4, "avgPool2d", kernelSize, { ...opts, dilation: 1 });
-    const out = empty([g.n, g.c, g.oh, g.ow], x4.dtype);
+    const out = uninit([g.n, g.c, g.oh, g.ow], x4.dtype);
     kernels().avgPool2d(x4.data as FloatArray, out.data as FloatArray, g);
     return record(out, "avgPool2d", [x4], (gy) => {
-      const dx = empty(x4.shape, x4.dtype);
+      const dx = uninit(x4.shape, x4.dtype);
       kernels().avgPool2dBackward(gy.data as FloatArray, dx.data as FloatArray, g);
       return [dx];
     });
@@ -133,10 +133,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [numb
       throw new ValueError(`adaptiveAvgPool2d: output size must be positive integers, got ${JSON.stringify(outputSize)} (input ${fmtShape(x.shape)})`);
     }
     if (h < 1 || w < 1) throw new ShapeError(`adaptiveAvgPool2d: input ${fmtShape(x.shape)} has an empty spatial dimension`);
-    const out = empty([n, c, oh, ow], x4.dtype);
+    const out = uninit([n, c, oh, ow], x4.dtype);
     kernels().adaptiveAvgPool2d(x4.data as FloatArray, out.data as FloatArray, n, c, h, w, oh, ow);
     return record(out, "adaptiveAvgPool2d", [x4], (gy) => {
-      const dx = empty(x4.shape, x4.dtype);
+      const dx = uninit(x4.shape, x4.dtype);
       kernels().adaptiveAvgPool2dBackward(gy.data as FloatArray, dx.data as FloatArray, n, c, h, w, oh, ow);
       return [dx];
     });

@@ -12,18 +12,18 @@ import { record } from "../tensor/grad-mode.js";
 import { normalizeAxis } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { permute } from "./layout.js";
-import { empty, requireFloat } from "./util.js";
+import { requireFloat, uninit } from "./util.js";
 
 /** (log-)softmax over the last axis with its vjp. */
 function softmaxLast(x: Tensor, log: boolean, op: string): Tensor {
   const cols = x.ndim === 0 ? 1 : x.shape[x.ndim - 1];
   const rows = cols === 0 ? 0 : x.size / cols;
-  const out = empty(x.shape, x.dtype);
+  const out = uninit(x.shape, x.dtype);
   const y = out.data as FloatArray;
   kernels().softmax(x.data as FloatArray, y, rows, cols, log);
   return record(out, op, [x], (gy) => {
     const g = gy.data as FloatArray;
-    const dx = empty(x.shape, x.dtype);
+    const dx = uninit(x.shape, x.dtype);
     const d = dx.data as FloatArray;
     for (let r = 0; r < rows; r++) {
       const base = r * cols;

@@ -10,7 +10,7 @@ import { ValueError } from "../tensor/errors.js";
 import { record } from "../tensor/grad-mode.js";
 import { Tensor } from "../tensor/tensor.js";
 import { add, div, gt, lt, mul, sub } from "./binary.js";
-import { empty, requireFloat } from "./util.js";
+import { requireFloat, uninit } from "./util.js";
 
 interface UnaryRule {
   /** Needs a float input (transcendental functions). */
@@ -39,7 +39,7 @@ const RULES: Record<UnaryOp, UnaryRule> = {
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
   const rule = RULES[op];
   if (rule.float) requireFloat(x, op);
-  const out = empty(x.shape, x.dtype);
+  const out = uninit(x.shape, x.dtype);
   kernels().unary(op, x.data, out.data);
   const vjp = rule.vjp;
   if (!vjp) return out;
@@ -69,7 +69,7 @@ function checkBounds(lo: number, hi: number, op: string): void {
 /** min(max(x, lo), hi); gradient passes where lo ≤ x ≤ hi (torch.clamp). */
 export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
   checkBounds(lo, hi, "clamp");
-  const out = empty(x.shape, x.dtype);
+  const out = uninit(x.shape, x.dtype);
   kernels().clamp(x.data, lo, hi, out.data);
   return record(out, "clamp", [x], (g) => [mul(g, sub(1, add(lt(x, lo), gt(x, hi))))]);
 }
@@ -77,7 +77,7 @@ export function clamp(x: Tensor, lo = -Infinity, hi = Infinity): Tensor {
 /** clamp with a strict gradient mask lo < x < hi (torch.nn.functional.hardtanh). */
 export function hardtanh(x: Tensor, lo = -1, hi = 1): Tensor {
   checkBounds(lo, hi, "hardtanh");
-  const out = empty(x.shape, x.dtype);
+  const out = uninit(x.shape, x.dtype);
   kernels().clamp(x.data, lo, hi, out.data);
   return record(out, "hardtanh", [x], (g) => [mul(g, mul(gt(x, lo), lt(x, hi)))]);
 }

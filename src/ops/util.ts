@@ -2,7 +2,7 @@
  * Helpers shared by the op definitions: output allocation, scalar operands, input checks.
  * Not part of the public API.
  */
-import { type DType, allocArray, isFloatDType } from "../tensor/dtype.js";
+import { type DType, allocArray, allocArrayUninit, isFloatDType } from "../tensor/dtype.js";
 import { DTypeError, ValueError, fmtShape } from "../tensor/errors.js";
 import type { Shape } from "../tensor/shape.js";
 import { numel } from "../tensor/shape.js";
@@ -14,6 +14,15 @@ export type TensorLike = Tensor | number;
 /** A fresh zero-filled tensor to receive a kernel's output. */
 export function empty(shape: Shape, dtype: DType): Tensor {
   return new Tensor(allocArray(dtype, numel(shape)), shape);
+}
+
+/**
+ * A fresh tensor with unspecified contents (allocArrayUninit: no zero-fill of a reused wasm
+ * block), for the output of a kernel that writes every element on every backend (ref, wasm,
+ * native) — never for one that accumulates into its output or writes only part of it.
+ */
+export function uninit(shape: Shape, dtype: DType): Tensor {
+  return new Tensor(allocArrayUninit(dtype, numel(shape)), shape);
 }
 
 /**

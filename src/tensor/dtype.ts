@@ -31,9 +31,10 @@ const CTORS = {
 /**
  * Where tensor storage comes from: a fast backend may place arrays in its own memory (the
  * WebAssembly backend allocates them inside its linear memory, so kernels run in place).
- * Returns null to decline (the array is then an ordinary one). The result must be zero-filled.
+ * Returns null to decline (the array is then an ordinary one). The result must be zero-filled
+ * unless `zero` is false (allocUninit: the caller overwrites every element).
  */
-export type ArrayAllocator = (dtype: DType, n: number) => AnyArray | null;
+export type ArrayAllocator = (dtype: DType, n: number, zero: boolean) => AnyArray | null;
 
 let arrayAllocator: ArrayAllocator | null = null;
 
@@ -51,7 +52,20 @@ export function setArrayAllocator(allocator: ArrayAllocator | null): ArrayAlloca
  */
 export function allocArray<D extends DType>(dtype: D, n: number): ArrayOf[D] {
   if (arrayAllocator) {
-    const a = arrayAllocator(dtype, n);
+    const a = arrayAllocator(dtype, n, true);
+    if (a) return a as ArrayOf[D];
+  }
+  return new CTORS[dtype](n) as ArrayOf[D];
+}
+
+/**
+ * Like allocArray, but the contents are unspecified (a reused wasm-memory block keeps its old
+ * bytes; an ordinary typed array is still zero): only for outputs that a kernel overwrites
+ * element by element before anything reads them. Saves the zero-fill of reused blocks.
+ */
+export function allocArrayUninit<D extends DType>(dtype: D, n: number): ArrayOf[D] {
+  if (arrayAllocator) {
+    const a = arrayAllocator(dtype, n, false);
     if (a) return a as ArrayOf[D];
   }
   return new CTORS[dtype](n) as ArrayOf[D];

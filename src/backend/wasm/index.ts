@@ -50,7 +50,7 @@ export const wasmBackend: Backend = {
   kernels: wasmKernels,
   activate() {
     const storage = runtime().storage;
-    if (storage) setArrayAllocator((dtype, n) => storage.allocate(dtype, n));
+    if (storage) setArrayAllocator((dtype, n, zero) => storage.allocate(dtype, n, zero));
   },
   deactivate() {
     setArrayAllocator(null);

@@ -146,12 +146,12 @@ export class TensorStorage {
     return true;
   }
 
-  /** The allocArray hook: a zero-filled array inside wasm memory, or null to decline. */
-  allocate(dtype: DType, n: number): AnyArray | null {
+  /** The allocArray hook: an array inside wasm memory (zero-filled unless `zero` is false), or null to decline. */
+  allocate(dtype: DType, n: number, zero = true): AnyArray | null {
     const Ctor = VIEW_CTORS[dtype];
     const bytes = n * BYTES[dtype];
     if (!Ctor || bytes < this.options.minArrayBytes) return null;
-    const p = this.acquire(bytes);
+    const p = this.acquire(bytes, zero);
     if (p < 0) {
       this.counts.declined++;
       return null;
@@ -187,13 +187,13 @@ export class TensorStorage {
     if (this.heap.free(p)) this.counts.finalized++;
   }
 
-  /** Free list → harvest → (forced collection) → bump; −1 past the limit. */
-  private acquire(bytes: number): number {
+  /** Free list → harvest → (forced collection) → bump (fresh memory is zero); −1 past the limit. Reused blocks are zeroed if `zero`. */
+  private acquire(bytes: number, zero: boolean): number {
     this.allocatedSinceGc += bytes;
-    let p = this.heap.popFree(bytes, true);
+    let p = this.heap.popFree(bytes, zero);
     if (p >= 0) return p;
     this.harvest();
-    p = this.heap.popFree(bytes, true);
+    p = this.heap.popFree(bytes, zero);
     if (p >= 0) return p;
     if (!this.gc && this.toolsProvider && this.options.syncReclaim && this.heap.committedBytes + classSize(bytes) > Math.min(LAZY_SWITCH_BYTES, this.options.gcThresholdBytes)) {
       const provide = this.toolsProvider;
@@ -202,7 +202,7 @@ export class TensorStorage {
     }
     if (this.shouldCollect(bytes)) {
       this.collect();
-      p = this.heap.popFree(bytes, true);
+      p = this.heap.popFree(bytes, zero);
       if (p >= 0) return p;
     }
     return this.heap.bump(bytes, this.options.limitBytes);
