@@ -65,7 +65,8 @@ function codeOf(p: number, zp: number, single: boolean): number {
 
 /**
  * One pass over x[from, to) with one (S, Z): writes x̂ and the STE mask. Float32 data uses
- * float32 products as ATen's float kernel does; float64 data keeps the double product.
+ * float32 products as ATen's float kernel does; float64 data keeps the double product and a
+ * double output.
  */
 function fakeQuantRange(x: FloatArray, r: FakeQuantResult, from: number, to: number, scale: number, zp: number, qmin: number, qmax: number): void {
   const inv = f32(1 / scale);
@@ -84,7 +85,7 @@ function fakeQuantRange(x: FloatArray, r: FakeQuantResult, from: number, to: num
   for (let i = from; i < to; i++) {
     const q = codeOf(x[i] * inv, zp, false);
     const inRange = q >= qmin && q <= qmax;
-    out[i] = f32(((inRange ? q : q > qmax ? qmax : qmin) - zp) * scale);
+    out[i] = ((inRange ? q : q > qmax ? qmax : qmin) - zp) * scale; // double, as ATen's double kernel
     mask[i] = inRange ? 1 : 0;
   }
 }
