@@ -143,6 +143,19 @@ function storeEdge(edge: usize, c: usize, ldcBytes: usize, h: i32, w: i32, beta:
 }
 
 /**
+ * c + a·b per lane. In the relaxed-SIMD build (scripts/build-wasm.mjs's "-relaxed" variants,
+ * picked at load when the host validates them) this is `f32x4.relaxed_madd`, which V8 lowers
+ * to a fused multiply-add where the CPU has one (one rounding instead of two); otherwise a
+ * multiply then an add, exactly as before.
+ */
+// @ts-ignore: decorator
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
  * C[0:4, 0:8] (+)= Σ_p a[p]ᵀ·b[p] over packed panels: a holds 4 floats per p (one per row),
  * b 8 floats per p. Accumulator cRJ holds row R, columns 4J..4J+3.
  */
@@ -155,17 +168,17 @@ function microKernel(a: usize, b: usize, kc: i32, c: usize, ldcBytes: usize, bet
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     let av = v128.load32_splat(a);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
     av = v128.load32_splat(a, 4);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
     av = v128.load32_splat(a, 8);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
     av = v128.load32_splat(a, 12);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
     a += 16;
     b += 32;
   }

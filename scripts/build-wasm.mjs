@@ -2,9 +2,12 @@
  * Compiles the AssemblyScript kernels (assembly/*.ts) into WebAssembly and embeds the bytes
  * as base64 in src/backend/wasm/generated/kernels-wasm.ts, so that src/ (vitest, tsx) and
  * dist/ (tsc output) load the same module with no file access at run time (browser-safe).
- * Two variants: "shared" (shared memory + atomics, used with the worker pool and tensor
+ * Four variants: "shared" (shared memory + atomics, used with the worker pool and tensor
  * storage in WebAssembly memory) and "plain" (unshared memory, for hosts without
- * SharedArrayBuffer). Run by `npm run build` (and so by `npm install`, via prepare) and by
+ * SharedArrayBuffer), each also built with relaxed SIMD ("-relaxed": fused multiply-add in
+ * the GEMM micro-kernel), which the loader picks only where the host validates it (Node ≥ 22,
+ * Chrome ≥ 114; Node 20 with --experimental-wasm-relaxed-simd). Run by `npm run build` (and
+ * so by `npm install`, via prepare) and by
  * the vitest global setup when the generated file is missing or older than the sources.
  * Usage: node scripts/build-wasm.mjs [--force]
  */
@@ -24,9 +27,13 @@ const SELF = fileURLToPath(import.meta.url);
 const MAX_PAGES = 65536;
 
 const COMMON = ["-O3", "--runtime", "stub", "--noAssert", "--use", "abort=", "--enable", "simd", "--importMemory", "--initialMemory", "1"];
+const SHARED = [...COMMON, "--enable", "threads", "--sharedMemory", "--maximumMemory", String(MAX_PAGES)];
+const PLAIN = [...COMMON, "--maximumMemory", String(MAX_PAGES)];
 const VARIANTS = {
-  shared: [...COMMON, "--enable", "threads", "--sharedMemory", "--maximumMemory", String(MAX_PAGES)],
-  plain: [...COMMON, "--maximumMemory", String(MAX_PAGES)],
+  shared: SHARED,
+  plain: PLAIN,
+  sharedRelaxed: [...SHARED, "--enable", "relaxed-simd"],
+  plainRelaxed: [...PLAIN, "--enable", "relaxed-simd"],
 };
 
 function sources() {
@@ -67,12 +74,14 @@ async function main() {
     `export const MAX_PAGES: number = ${MAX_PAGES};`,
     `export const KERNELS_SHARED_BASE64: string =\n  "${out.shared.toString("base64")}";`,
     `export const KERNELS_PLAIN_BASE64: string =\n  "${out.plain.toString("base64")}";`,
+    `export const KERNELS_SHARED_RELAXED_BASE64: string =\n  "${out.sharedRelaxed.toString("base64")}";`,
+    `export const KERNELS_PLAIN_RELAXED_BASE64: string =\n  "${out.plainRelaxed.toString("base64")}";`,
     "",
   ].join("\n");
   mkdirSync(path.dirname(OUT), { recursive: true });
   writeFileSync(OUT + ".tmp", text);
   renameSync(OUT + ".tmp", OUT);
-  process.stdout.write(`build-wasm: ${path.relative(ROOT, OUT)} (shared ${out.shared.length} B, plain ${out.plain.length} B)\n`);
+  process.stdout.write(`build-wasm: ${path.relative(ROOT, OUT)} (shared ${out.shared.length} B, plain ${out.plain.length} B, relaxed ${out.sharedRelaxed.length} / ${out.plainRelaxed.length} B)\n`);
 }
 
 main().catch((e) => {

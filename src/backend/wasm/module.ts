@@ -4,9 +4,12 @@
  * instantiation. No file or network access, so it runs unchanged in Node and browsers.
  * Compilation is synchronous unless `precompileKernels()` ran first (a browser main thread
  * may refuse to compile modules synchronously: await `initWasmBackend()` there).
+ * Each variant (shared / plain memory) also exists built with relaxed SIMD (fused
+ * multiply-add in the GEMM micro-kernel); it is used where the host validates it, unless the
+ * environment sets QAT_WASM_RELAXED=0 (then results are the SIMD128 build's, bit for bit).
  * Called by ./runtime.ts.
  */
-import { KERNELS_PLAIN_BASE64, KERNELS_SHARED_BASE64, MAX_PAGES } from "./generated/kernels-wasm.js";
+import { KERNELS_PLAIN_BASE64, KERNELS_PLAIN_RELAXED_BASE64, KERNELS_SHARED_BASE64, KERNELS_SHARED_RELAXED_BASE64, MAX_PAGES } from "./generated/kernels-wasm.js";
 
 /** The parts of the WebAssembly JS API used here (typed locally: the project's lib has no DOM types). */
 export interface WasmMemory {
@@ -124,8 +127,26 @@ export function sharedMemorySupported(): boolean {
 }
 
 const compiled = new Map<boolean, WasmModule>();
+let relaxed: boolean | null = null;
+
+/**
+ * True when the relaxed-SIMD build is in use: the host validates it (Node ≥ 22, Chrome ≥ 114,
+ * Node 20 with --experimental-wasm-relaxed-simd) and QAT_WASM_RELAXED is not "0".
+ */
+export function wasmRelaxedSimd(): boolean {
+  if (relaxed === null) {
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.QAT_WASM_RELAXED;
+    try {
+      relaxed = env !== "0" && Boolean(WA?.validate(decodeBase64(KERNELS_PLAIN_RELAXED_BASE64)));
+    } catch {
+      relaxed = false;
+    }
+  }
+  return relaxed;
+}
 
 function variantBytes(shared: boolean): Uint8Array {
+  if (wasmRelaxedSimd()) return decodeBase64(shared ? KERNELS_SHARED_RELAXED_BASE64 : KERNELS_PLAIN_RELAXED_BASE64);
   return shared ? decodeBase64(KERNELS_SHARED_BASE64) : (plainBytes ??= decodeBase64(KERNELS_PLAIN_BASE64));
 }
 
