@@ -45,6 +45,7 @@ import { GraphBuilder, TABLE_ONNX_OPS, activationQParams, actRange, addNode, add
 import type { IslandFn } from "../int8/islands.js";
 import { type Walk, addIsland, isQuantizerNode, outputQuantizer, pathOf, storeTableOp, traceNodeOf } from "./convert-walk.js";
 import { convertDynamic, isDynamicModel } from "./convert-dynamic.js";
+import { addAddRelu } from "./convert-add-relu.js";
 import { type IntegerOp, applyIntegerOps, checkIntegerOps } from "./convert-integer.js";
 export { quantizerParams } from "./convert-layers.js";
 
@@ -267,6 +268,9 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
       pushRequantize(b, pathOf(n), x, y, null);
       continue;
     }
+    // computed by the node before it (an add with the ReLU the quantizer fused into it)
+    if (n.outputs.length > 0 && n.outputs.every((o) => b.values.has(o))) continue;
+    if (addAddRelu(b, w, n)) continue;
     const why = n.kind === "call_function" ? addFunction(b, w, n) : addModuleCall(b, w, n);
     if (why !== null) addIsland(b, w, n, why);
   }
