@@ -3,7 +3,8 @@
  * float op meeting its QuantizeLinear) and the QOperator ops (QLinearConv, QGemm, …): the
  * parameters come out exactly as quant.convert computes them — convRequant for conv/linear,
  * int32 biases taken as stored when their scale is fround(Sx·Sw[c]) (else re-quantized with
- * quantizeBias), qaddParams, requantMultiplier, globalAvgPoolMultiplier, clamps from the
+ * quantizeBias), qaddParams, requantMultiplier, globalAvgPoolMultiplier (Max / Min and means:
+ * quant-import-layout.ts), clamps from the
  * output range narrowed by a Relu / Clip — so an exported Int8Model imports bit-exact.
  * Also the ONNX attribute readers (Conv / pool geometry) and output-shape rules.
  * Called by quant-import-ops.ts and quant-import-qop.ts.
@@ -17,6 +18,7 @@ import { zeros } from "../tensor/creation.js";
 import { noGrad } from "../tensor/grad-mode.js";
 import { sigmoid } from "../ops/unary.js";
 import type { IrNode } from "./graph.js";
+import { maxMinNode, meanNode } from "./quant-import-layout.js";
 import { type Act, type Bias, type Pending, type PoolGeometry, type FloatIsland, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
 const pairOf = (m: { multiplier: number; shift: number }): [number, number] => [m.multiplier, m.shift];
@@ -187,6 +189,10 @@ export function materialize(imp: QuantImporter, p: Pending, act: Act | null, q: 
     case "matmul":
     case "mul":
       return productNode(imp, p.op, p.a, p.b, q, clamp, p.name, p.shape);
+    case "maxmin":
+      return maxMinNode(imp, p.kind, p.inputs, p.constant, q, clamp, p.name, p.shape);
+    case "mean":
+      return meanNode(imp, p.x, p.axes, p.keepdims, q, clamp, p.name, p.shape);
     case "scale": {
       const y = imp.newValue(p.x.shape, q, p.name);
       imp.nodes.push({ op: "requantize", name: imp.nodeName(p.name), inputs: [p.x.id], output: y.id, multiplier: pairOf(requantMultiplier(p.x.q.scale * p.factor, q.scale)), clamp, factor: p.factor });

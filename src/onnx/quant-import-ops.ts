@@ -3,7 +3,8 @@
  * QDQ graphs (DQ → op → Q chains: Conv, Gemm, MatMul (+ Add bias), Add, Concat, MaxPool,
  * AveragePool, GlobalAveragePool, Flatten, Reshape, Relu / Clip folded into clamps) and the
  * shape-only ops that also run on quantized tensors in QOperator graphs (MaxPool, Flatten,
- * Reshape, Identity, Cast to the same type, integer Clip). Each handler reads its inputs
+ * Reshape, Identity, Cast to the same type, integer Clip); Max / Min, ReduceMean, Pad, Expand,
+ * Resize and Split come from quant-import-layout.ts. Each handler reads its inputs
  * from the importer state and records its output there (see quant-import-state.ts).
  * Called by import-quantized.ts.
  */
@@ -13,6 +14,7 @@ import { Tensor } from "../tensor/tensor.js";
 import type { ValueInfo } from "../int8/graph.js";
 import type { IrNode } from "./graph.js";
 import { actParams, vectorParams } from "./quant-import-consts.js";
+import { LAYOUT_HANDLERS } from "./quant-import-layout.js";
 import { broadcastShape, convGeometry, flattenNode, materialize, maxPoolNode, poolGeometry, windowShape } from "./quant-import-nodes.js";
 import { type Act, type Bias, type FloatRef, type Handler, type Pending, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
@@ -355,6 +357,7 @@ const concat: Handler = (imp, n) => {
 
 /** Handlers by op type (default domain). */
 export const QDQ_HANDLERS: Record<string, Handler> = {
+  ...LAYOUT_HANDLERS,
   QuantizeLinear: quantizeLinear, DequantizeLinear: dequantizeLinear, Conv: conv, Gemm: gemm, MatMul: matmul, Add: add, Mul: product("Mul"), Div: product("Div"), Slice: slice,
   Relu: (imp, n) => activation(imp, n, { min: 0, max: Infinity }), Clip: clip, MaxPool: maxPool, Flatten: flatten, Reshape: reshape, Transpose: transpose,
   Identity: alias, Dropout: alias, Cast: alias, GlobalAveragePool: pool("gap"), AveragePool: pool("avgpool"), Concat: concat,

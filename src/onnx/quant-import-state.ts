@@ -61,6 +61,8 @@ export type Pending = { name: string; shape: number[] } & (
   | { op: "island"; island: FloatIsland }
   | { op: "matmul" | "mul"; a: ValueInfo; b: ValueInfo }
   | { op: "scale"; x: ValueInfo; factor: number }
+  | { op: "maxmin"; kind: "maximum" | "minimum"; inputs: ValueInfo[]; constant: Tensor | null }
+  | { op: "mean"; x: ValueInfo; axes: number[]; keepdims: boolean }
 );
 
 /**

