@@ -3,14 +3,19 @@
  * test/golden/quant/histogram_small.json): every step's min/max, the whole histogram and the
  * qparams of the non-linear search, over sequences that grow the range to the left on negative
  * data, stay inside it, start constant, or carry outliers; and the state-dict rules of its
- * min_val/max_val buffers. Written from the mutants `npm run mutation` left alive in
+ * min_val/max_val buffers; every observer's argument errors with the exact message naming the
+ * class and the value. Written from the mutants `npm run mutation` left alive in
  * src/quant/observer-histogram.ts (docs/mutation-survivors.md); runs on the default backend
  * (the observer has no backend-specific path).
  */
 import { describe, expect, test } from "vitest";
 import { Tensor } from "../../src/tensor/tensor.js";
-import { DTypeError, ShapeError } from "../../src/tensor/errors.js";
+import { DTypeError, NotSupportedError, ShapeError, ValueError } from "../../src/tensor/errors.js";
 import { HistogramObserver } from "../../src/quant/observer-histogram.js";
+import {
+  MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver, toObserverFactory,
+} from "../../src/quant/observer.js";
+import { FixedQParamsObserver } from "../../src/quant/observer-fixed.js";
 import { expectIdentical } from "../backend/helpers.js";
 import { loadGolden } from "./helpers.js";
 
@@ -64,5 +69,45 @@ describe("HistogramObserver state dicts", () => {
       "dtype mismatch for min_val: checkpoint has int32, current model has float32",
     );
     expect(() => new HistogramObserver({ bins: 8 }).loadStateDict({ ...sd, max_val: new Tensor(Int32Array.of(0), []) })).toThrow(DTypeError);
+  });
+});
+
+describe("observer argument errors name the class and the value", () => {
+  const two = () => new Tensor(Float32Array.of(1, 2, 3, 4), [2, 2]);
+  const three = () => new Tensor(Float32Array.of(1, 2, 3, 4, 5, 6), [3, 2]);
+  const cases: [() => unknown, new (...a: never[]) => Error, string][] = [
+    [() => new MinMaxObserver({ qscheme: "per_channel_affine" } as never), ValueError, "MinMaxObserver: qscheme must be per_tensor_affine or per_tensor_symmetric, got per_channel_affine"],
+    [() => new MovingAverageMinMaxObserver({ qscheme: "per_channel_affine" } as never), ValueError, "MovingAverageMinMaxObserver: qscheme must be per_tensor_affine or per_tensor_symmetric, got per_channel_affine"],
+    [() => new PerChannelMinMaxObserver({ qscheme: "per_tensor_affine" } as never), ValueError, "PerChannelMinMaxObserver: qscheme must be per_channel_affine or per_channel_symmetric, got per_tensor_affine"],
+    [() => new MovingAveragePerChannelMinMaxObserver({ qscheme: "per_tensor_affine" } as never), ValueError, "MovingAveragePerChannelMinMaxObserver: qscheme must be per_channel_affine or per_channel_symmetric, got per_tensor_affine"],
+    [() => new MinMaxObserver({ qscheme: "per_tensor_symmetric", reduceRange: true } as never), NotSupportedError, "MinMaxObserver: cannot reduce range for symmetric quantization for uint8"],
+    [() => new MovingAverageMinMaxObserver({ qscheme: "per_tensor_symmetric", reduceRange: true } as never), NotSupportedError, "MovingAverageMinMaxObserver: cannot reduce range for symmetric quantization for uint8"],
+    [() => new PerChannelMinMaxObserver({ qscheme: "per_channel_symmetric", reduceRange: true } as never), NotSupportedError, "PerChannelMinMaxObserver: cannot reduce range for symmetric quantization for uint8"],
+    [() => new PerChannelMinMaxObserver({ chAxis: 1.5 } as never), ValueError, "PerChannelMinMaxObserver: chAxis must be an integer, got 1.5"],
+    [() => new MovingAveragePerChannelMinMaxObserver({ chAxis: 1.5 } as never), ValueError, "MovingAveragePerChannelMinMaxObserver: chAxis must be an integer, got 1.5"],
+    [() => new HistogramObserver({ qscheme: "per_channel_affine" } as never), ValueError, "HistogramObserver: qscheme must be per_tensor_affine or per_tensor_symmetric, got per_channel_affine"],
+    [() => new HistogramObserver({ bins: 1.5 }), ValueError, "HistogramObserver: bins must be a positive integer, got 1.5"],
+    [() => new HistogramObserver({ upsampleRate: 0 }), ValueError, "HistogramObserver: upsampleRate must be a positive integer, got 0"],
+    [() => new FixedQParamsObserver({} as never), ValueError, "FixedQParamsObserver: scale must be a positive number, got undefined"],
+    [() => toObserverFactory(5 as never), ValueError, "observer: expected an observer class or factory, got number"],
+    [() => { const o = new PerChannelMinMaxObserver({ chAxis: 0 }); o.forward(two()); o.forward(three()); }, ShapeError, "PerChannelMinMaxObserver: input has 3 channels along axis 0, the running statistics 2"],
+    [() => { const o = new MovingAveragePerChannelMinMaxObserver({ chAxis: 0 }); o.forward(two()); o.forward(three()); }, ShapeError, "MovingAveragePerChannelMinMaxObserver: input has 3 channels along axis 0, the running statistics 2"],
+  ];
+  test.each(cases.map((c) => [c[2], c] as const))("%s", (_m, [fn, type, message]) => {
+    let caught: unknown = null;
+    try {
+      fn();
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught, message).toBeInstanceOf(type);
+    expect((caught as Error).message).toBe(message);
+  });
+
+  test("the limits themselves are accepted: symmetric int8 with reduce_range, bins = 1, upsampleRate = 1", () => {
+    expect(new MinMaxObserver({ qscheme: "per_tensor_symmetric", dtype: "int8", reduceRange: true } as never).quantMax).toBe(63);
+    const h = new HistogramObserver({ bins: 1, upsampleRate: 1 });
+    h.forward(new Tensor(Float32Array.of(-1, 2), [2]));
+    expect(Array.from(h.histogram.data)).toEqual([2]);
   });
 });
