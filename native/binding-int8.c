@@ -41,9 +41,9 @@ static int requant_args(call_t *c, int i, qat_requant *rq) {
   return 1;
 }
 
-/* qconv2d(x, xZp, wPacked, geom, bias?, multiplier, shift, ints, y) */
-static napi_value js_qconv2d(napi_env env, napi_callback_info info) {
-  BEGIN("qconv2d", 9);
+/* qconv2d(x, xZp, wPacked, geom, bias?, multiplier, shift, ints, y); qconv2dPool2: the same, then a fused 2×2 max pool */
+static napi_value qconv(napi_env env, napi_callback_info info, const char *name, int pool2) {
+  BEGIN(name, 9);
   int xu = 0, yu = 0;
   const void *x = q8(&c, 0, &xu);
   int xzp = i32(&c, 1);
@@ -53,9 +53,12 @@ static napi_value js_qconv2d(napi_env env, napi_callback_info info) {
   if (!conv_geom(&c, 3, &g) || !requant_args(&c, 4, &rq)) return NULL;
   void *y = q8(&c, 8, &yu);
   if (c.failed) return NULL;
-  LOCKED(qat_qconv2d(x, xu, xzp, w, &g, &rq, y));
+  LOCKED(qat_qconv2d(x, xu, xzp, w, &g, &rq, y, pool2));
   return undef(env);
 }
+
+static napi_value js_qconv2d(napi_env env, napi_callback_info info) { return qconv(env, info, "qconv2d", 0); }
+static napi_value js_qconv2d_pool2(napi_env env, napi_callback_info info) { return qconv(env, info, "qconv2dPool2", 1); }
 
 /* qlinear(x, xZp, m, k, wPacked, n, bias?, multiplier, shift, ints, y) */
 static napi_value js_qlinear(napi_env env, napi_callback_info info) {
@@ -89,6 +92,7 @@ void qat_define_int8(napi_env env, napi_value exports) {
       {"qpackWords", NULL, js_qpack_words, NULL, NULL, NULL, napi_default, NULL},
       {"qpackWeights", NULL, js_qpack_weights, NULL, NULL, NULL, napi_default, NULL},
       {"qconv2d", NULL, js_qconv2d, NULL, NULL, NULL, napi_default, NULL},
+      {"qconv2dPool2", NULL, js_qconv2d_pool2, NULL, NULL, NULL, napi_default, NULL},
       {"qlinear", NULL, js_qlinear, NULL, NULL, NULL, napi_default, NULL},
       {"igemmBench", NULL, js_igemm_bench, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -10,20 +10,16 @@
  * vpmaddubsw's 16-bit sums of u8×s8, which can); in portable C, the same sums. Weights are
  * packed once per layer as 4-row panels of int16 pairs; activations are packed per call as
  * 16-column panels of pairs (the conv: an int16 im2col, then rows 2p and 2p + 1 interleaved).
- * The caller checks the accumulator bound.
+ * A 2×2 stride-2 max pool after a conv can be fused: the max of each window's accumulators is
+ * requantized (the requantization is non-decreasing, so this equals pooling the outputs).
+ * Linear layers of at most 4 rows go to int8-gemv.c. The caller checks the accumulator bound.
  */
-#include "qat.h"
+#include "int8.h"
 
 #include <string.h>
 #if QAT_X86
 #include <immintrin.h>
 #endif
-
-#define QMR 4   /* weight rows (output channels) per micro-tile */
-#define QNR 16  /* columns (pixels or batch rows) per micro-tile */
-#define QKC 256 /* k pairs per block */
-
-static int kpairs(int k) { return (k + 1) / 2; }
 
 size_t qat_qpack_words(int oc, int k) { return (size_t)((oc + QMR - 1) / QMR) * QMR * kpairs(k); }
 
@@ -46,8 +42,6 @@ void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int w
     }
   }
 }
-
-static inline int32_t pair16(int a, int b) { return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16)); }
 
 /* ---- micro-kernels: acc (QMR × QNR int32, row stride ldc) (+)= Σ_kp a[kp, r] · b[kp, j] ---- */
 static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc, int load) {
@@ -128,16 +122,6 @@ static void igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t 
   }
 }
 
-static inline int requant_one(int32_t acc, int32_t bias, int32_t m0, int32_t shift, int yzp, int lo, int hi) {
-  int t = 31 - shift;
-  int64_t v = ((int64_t)acc + bias) * (int64_t)m0 + ((int64_t)1 << (t - 1));
-  v >>= t; /* arithmetic: floor */
-  if (v > 2147483647) v = 2147483647;
-  if (v < -2147483647 - 1) v = -2147483647 - 1;
-  v += yzp;
-  return v < lo ? lo : v > hi ? hi : (int)v;
-}
-
 #if QAT_X86
 /*
  * n contiguous outputs of one channel, 8 per step: (acc + bias)·M0 in 64-bit lanes, the
@@ -192,10 +176,6 @@ static void requant_row(const int32_t *acc, int n, int o, const qat_requant *rq,
   }
 }
 
-static inline int xval(const void *x, int unsigned_x, long i) {
-  return unsigned_x ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
-}
-
 /* ---- conv ---- */
 typedef struct {
   const void *x;
@@ -204,7 +184,8 @@ typedef struct {
   const qat_conv_geom *g;
   const qat_requant *rq;
   void *y;
-  int chunks, chunk; /* pixel chunks per image, pixels per chunk (multiple of QNR) */
+  int chunks, chunk; /* pixel chunks per image, pixels per chunk (whole QNR tiles, or row pairs with the pool) */
+  int pool;          /* a 2×2 stride-2 max pool follows (fused) */
 } qconv_ctx;
 
 /* Rows [0, K) of im2col(x − xZp) for pixels [p0, p0 + np), as int16: col[k · np + j] (0 where padded). */
@@ -301,11 +282,27 @@ static void pair_rows(const int16_t *col, int K, int np, int npad, int32_t *b) {
   }
 }
 
+/* Max of the 2×2 windows of acc rows (row pairs of `ow` pixels, npad apart per channel) → one pooled row per pair. */
+static void pool_rows(const int32_t *acc, int ow, int pairs, int32_t *out) {
+  int pw = ow / 2;
+  for (int r = 0; r < pairs; r++) {
+    const int32_t *a = acc + (long)2 * r * ow, *b = a + ow;
+    int32_t *o = out + (long)r * pw;
+    for (int j = 0; j < pw; j++) {
+      int32_t m = a[2 * j] > a[2 * j + 1] ? a[2 * j] : a[2 * j + 1];
+      int32_t n = b[2 * j] > b[2 * j + 1] ? b[2 * j] : b[2 * j + 1];
+      o[j] = m > n ? m : n;
+    }
+  }
+}
+
 static void qconv_task(void *p, int task, int thread) {
   const qconv_ctx *cx = p;
   const qat_conv_geom *g = cx->g;
   int img = task / cx->chunks, ohw = g->oh * g->ow;
-  int p0 = (task % cx->chunks) * cx->chunk, np = ohw - p0 < cx->chunk ? ohw - p0 : cx->chunk;
+  /* with the pool: only the rows and columns a 2×2 window covers (an odd last one is dropped) */
+  int span = cx->pool ? (g->oh / 2) * 2 * g->ow : ohw;
+  int p0 = (task % cx->chunks) * cx->chunk, np = span - p0 < cx->chunk ? span - p0 : cx->chunk;
   if (np <= 0) return;
   int K = g->c * g->kh * g->kw, kp = kpairs(K);
   int npad = (np + QNR - 1) / QNR * QNR, ocp = (g->oc + QMR - 1) / QMR * QMR;
@@ -317,24 +314,36 @@ static void qconv_task(void *p, int task, int thread) {
   im2col16(cx, x, p0, np, col16);
   pair_rows(col16, K, np, npad, cols);
   igemm(g->oc, npad, kp, cx->w, cols, acc, npad);
-  for (int o = 0; o < g->oc; o++)
-    requant_row(acc + (long)o * npad, np, o, cx->rq, cx->y, ((long)img * g->oc + o) * ohw + p0, 1);
+  if (!cx->pool) {
+    for (int o = 0; o < g->oc; o++)
+      requant_row(acc + (long)o * npad, np, o, cx->rq, cx->y, ((long)img * g->oc + o) * ohw + p0, 1);
+    return;
+  }
+  /* requantization is non-decreasing, so the max of the accumulators requantizes to the max of the outputs */
+  int pairs = np / (2 * g->ow), pw = g->ow / 2, ph = g->oh / 2, r0 = p0 / (2 * g->ow);
+  int32_t *pooled = qat_scratch(thread, 4, (size_t)pairs * pw * 4);
+  for (int o = 0; o < g->oc; o++) {
+    pool_rows(acc + (long)o * npad, g->ow, pairs, pooled);
+    requant_row(pooled, pairs * pw, o, cx->rq, cx->y, ((long)img * g->oc + o) * ph * pw + (long)r0 * pw, 1);
+  }
 }
 
 void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
-                 const qat_requant *rq, void *y) {
-  int ohw = g->oh * g->ow;
+                 const qat_requant *rq, void *y, int pool2) {
+  int ohw = g->oh * g->ow, span = pool2 ? (g->oh / 2) * 2 * g->ow : ohw;
   double macs = (double)g->n * g->oc * ohw * g->c * g->kh * g->kw;
   int threads = 2 * macs >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
   int chunks = g->n >= threads ? 1 : (threads + g->n - 1) / g->n;
-  int chunk = (ohw + chunks - 1) / chunks;
-  chunk = (chunk + QNR - 1) / QNR * QNR;
+  /* a chunk is whole QNR tiles of pixels, or with the pool whole pairs of output rows */
+  int unit = pool2 ? 2 * g->ow : QNR;
+  int chunk = (span + chunks - 1) / chunks;
+  chunk = (chunk + unit - 1) / unit * unit;
   /* bound the per-task column panel (kp·chunk words) to keep it cache-sized */
   int kp = kpairs(g->c * g->kh * g->kw);
-  while (chunk > QNR && (long)chunk * kp > (1L << 18)) chunk = (chunk / 2 + QNR - 1) / QNR * QNR;
-  chunks = (ohw + chunk - 1) / chunk;
-  qconv_ctx cx = {x, x_unsigned, xzp, wpacked, g, rq, y, chunks, chunk};
-  qat_parallel(g->n * chunks, threads, qconv_task, &cx);
+  while (chunk > unit && (long)chunk * kp > (1L << 18)) chunk = (chunk / 2 + unit - 1) / unit * unit;
+  chunks = (span + chunk - 1) / chunk;
+  qconv_ctx cx = {x, x_unsigned, xzp, wpacked, g, rq, y, chunks, chunk, pool2};
+  if (span > 0) qat_parallel(g->n * chunks, threads, qconv_task, &cx);
 }
 
 /* ---- linear: y[m, n] = requant((x[m, k] − xZp) · w[n, k]ᵀ + bias), computed transposed ---- */
@@ -372,6 +381,10 @@ static void qlinear_task(void *p, int task, int thread) {
 
 void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                  const qat_requant *rq, void *y) {
+  if (m <= QGEMV_MAX_ROWS) { /* a 16-column tile would be mostly padding */
+    qat_qlinear_gemv(x, x_unsigned, xzp, m, k, wpacked, n, rq, y);
+    return;
+  }
   double macs = (double)m * n * k;
   int threads = 2 * macs >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
   int chunk = (m + threads - 1) / threads;

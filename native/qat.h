@@ -82,8 +82,9 @@ typedef struct {
 } qat_requant;
 size_t qat_qpack_words(int oc, int k);
 void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp_len, int32_t *out);
+/* pool2: a 2×2 stride-2 max pool follows, fused (y is then [n, oc, oh/2, ow/2]). */
 void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
-                 const qat_requant *rq, void *y);
+                 const qat_requant *rq, void *y, int pool2);
 void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                  const qat_requant *rq, void *y);
 void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *bpanels, int32_t *c);

@@ -1,8 +1,8 @@
 /**
  * The native int8 kernels (native/int8.c via src/backend/native/int8.ts) equal the
  * TypeScript integer kernels (src/int8/kernels/qconv2d.ts, qlinear.ts) bit for bit: conv
- * with padding, stride, dilation, odd K, channel and pixel counts off the 4×16 tiles, batch
- * split across threads or one image split by pixels; linear over odd shapes; uint8 and int8
+ * with padding, stride, dilation, odd K, with the fused 2×2 max pool, channel and pixel counts off the 4×16 tiles, batch
+ * split across threads or one image split by pixels; linear over odd shapes, and at 1–4 rows (the matrix-vector path); uint8 and int8
  * on both sides; per-tensor and per-channel requantization including multipliers large
  * enough to saturate; extreme inputs (every value at the range ends). Both ISA paths.
  * Skipped, with the reason printed, where the addon is not built.
@@ -48,7 +48,19 @@ function requantFor(l: Layer, oc: number) {
   return { multiplier, shift, lo: l.lo ?? qlo, hi: l.hi ?? qhi };
 }
 
-function checkConv(c: number, h: number, w: number, oc: number, k: [number, number], n: number, geo: { stride?: [number, number]; padding?: [number, number]; dilation?: [number, number] }, l: Layer): void {
+/** 2×2 stride-2 max pool of NCHW data (an odd last row or column dropped), in plain JavaScript. */
+function maxPool2x2(a: ArrayLike<number>, n: number, c: number, h: number, w: number): number[] {
+  const out: number[] = [];
+  for (let p = 0; p < n * c; p++)
+    for (let y = 0; y + 1 < h; y += 2)
+      for (let x = 0; x + 1 < w; x += 2) {
+        const at = (dy: number, dx: number) => a[(p * h + y + dy) * w + x + dx];
+        out.push(Math.max(at(0, 0), at(0, 1), at(1, 0), at(1, 1)));
+      }
+  return out;
+}
+
+function checkConv(c: number, h: number, w: number, oc: number, k: [number, number], n: number, geo: { stride?: [number, number]; padding?: [number, number]; dilation?: [number, number] }, l: Layer, pool2 = false): void {
   const [sh, sw] = geo.stride ?? [1, 1], [ph, pw] = geo.padding ?? [0, 0], [dh, dw] = geo.dilation ?? [1, 1];
   const oh = Math.floor((h + 2 * ph - dh * (k[0] - 1) - 1) / sh) + 1, ow = Math.floor((w + 2 * pw - dw * (k[1] - 1) - 1) / sw) + 1;
   const x = randomQ(l.xType, n * c * h * w, l.extreme);
@@ -60,11 +72,12 @@ function checkConv(c: number, h: number, w: number, oc: number, k: [number, numb
     requant: { multiplier: rq.multiplier, shift: rq.shift }, yZp: l.yZp, clampMin: rq.lo, clampMax: rq.hi, outDType: l.yType,
   });
   const packed = packNativeWeights(wt, oc, c * k[0] * k[1], l.wZp ? Int32Array.of(l.wZp) : null);
-  const y = l.yType === "uint8" ? new Uint8Array(want.data.length) : new Int8Array(want.data.length);
+  const expected = pool2 ? maxPool2x2(want.data, n, oc, oh, ow) : want.data;
+  const y = l.yType === "uint8" ? new Uint8Array(expected.length) : new Int8Array(expected.length);
   qconv2dNative(x, l.xZp, packed, { n, c, h, w, oc, kh: k[0], kw: k[1], oh, ow, sh, sw, ph, pw, dh, dw },
-    { bias, multiplier: rq.multiplier, shift: rq.shift, yZp: l.yZp, lo: rq.lo, hi: rq.hi, ySigned: l.yType === "int8" }, y);
+    { bias, multiplier: rq.multiplier, shift: rq.shift, yZp: l.yZp, lo: rq.lo, hi: rq.hi, ySigned: l.yType === "int8" }, y, pool2);
   expect(want.shape).toEqual([n, oc, oh, ow]);
-  expectIdentical(y, want.data, "qconv2d");
+  expectIdentical(y, expected, pool2 ? "qconv2d + 2×2 max pool" : "qconv2d");
 }
 
 function checkLinear(m: number, k: number, o: number, l: Layer): void {
@@ -113,6 +126,25 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkLinear(64, 1568, 128, { ...S8, perChannel: true });
       checkLinear(256, 300, 10, { ...U8, yType: "int8", yZp: -3 });
     });
+
+    it(`[${isa}] conv with the fused 2×2 max pool: SmallCNN shapes at batch 1 and 3, odd output sizes, clamps`, () => {
+      setNativeIsa(isa);
+      checkConv(1, 28, 28, 16, [3, 3], 1, { padding: [1, 1] }, U8, true);
+      checkConv(16, 14, 14, 32, [3, 3], 3, { padding: [1, 1] }, { ...S8, lo: 2 }, true);
+      checkConv(5, 11, 9, 7, [3, 2], 2, { stride: [1, 1], padding: [1, 0] }, { ...U8, xType: "int8", xZp: 0 }, true); // 11×8 → 5×4
+      checkConv(3, 7, 13, 6, [3, 3], 1, { padding: [0, 1] }, { ...S8, yType: "uint8", yZp: 128, perChannel: true }, true); // 5×13 → 2×6
+      checkConv(8, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...U8, extreme: true, xZp: 0, scale: 0.5 }, true);
+    });
+
+    it(`[${isa}] linear with 1–4 rows (the matrix-vector path): odd k and output counts, extremes, per-channel`, () => {
+      setNativeIsa(isa);
+      checkLinear(1, 1568, 128, { ...U8, perChannel: true }); // SmallCNN fc1 at batch 1
+      checkLinear(1, 128, 10, S8);
+      checkLinear(2, 157, 10, { ...U8, yType: "int8", yZp: -3 });
+      checkLinear(3, 9, 7, { ...S8, perChannel: true });
+      checkLinear(4, 1001, 13, { ...U8, extreme: true, xZp: 0, scale: 0.5 });
+      checkLinear(1, 300, 9, { ...S8, extreme: true, xZp: -128, scale: 40 });
+    });
   }
 
   it("threads: images split, one image split by pixels, linear rows split — identical results", () => {
@@ -122,6 +154,8 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkConv(16, 16, 16, 32, [3, 3], 4, { padding: [1, 1] }, U8);
       checkConv(32, 24, 24, 32, [3, 3], 1, { padding: [1, 1] }, S8);
       checkLinear(200, 512, 64, U8);
+      checkConv(16, 14, 14, 32, [3, 3], 1, { padding: [1, 1] }, U8, true); // one image, pooled row pairs split
+      checkConv(32, 22, 22, 32, [3, 3], 3, { padding: [1, 1] }, S8, true);
     }
     setNumThreads(threadsBefore);
   });
@@ -135,6 +169,7 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
     const r = { bias: Int32Array.from({ length: 32 }, (_, i) => 100 * i - 1600), multiplier, shift, yZp: 5, lo: 5, hi: 255, outDType: "uint8" as const };
     const s = { n: 2, c: 16, h: 14, w: 14, oc: 32, kh: 3, kw: 3, oh: 14, ow: 14, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1 };
     expectIdentical(onBackend("native", () => qconv2dGemm(x, 3, s, fw, r)), onBackend("wasm", () => qconv2dGemm(x, 3, s, fw, r)), "conv");
+    expectIdentical(onBackend("native", () => qconv2dGemm(x, 3, s, fw, r, true)), onBackend("wasm", () => qconv2dGemm(x, 3, s, fw, r, true)), "conv + pool");
     const xl = randomQ("int8", 7 * 100), wl = randomQ("int8", 32 * 100) as Int8Array, fl = prepareLinearWeights(wl, 32, 100);
     expectIdentical(onBackend("native", () => qlinearGemm(xl, -2, 7, 100, fl, r)), onBackend("wasm", () => qlinearGemm(xl, -2, 7, 100, fl, r)), "linear");
     expect(nativeInt8Preferred()).toBe(nativeIsa() !== "scalar"); // true on an AVX2 CPU

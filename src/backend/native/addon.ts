@@ -39,6 +39,9 @@ export interface NativeAddon {
   /** ints = [perChannel, yZp, lo, hi, ySigned]. */
   qconv2d(x: Uint8Array | Int8Array, xZp: number, w: Int32Array, geom: Int32Array, bias: Int32Array | null, multiplier: Int32Array,
     shift: Int32Array, ints: Int32Array, y: Uint8Array | Int8Array): void;
+  /** qconv2d, then a fused 2×2 stride-2 max pool: y is [n, oc, ⌊oh/2⌋, ⌊ow/2⌋]. */
+  qconv2dPool2(x: Uint8Array | Int8Array, xZp: number, w: Int32Array, geom: Int32Array, bias: Int32Array | null, multiplier: Int32Array,
+    shift: Int32Array, ints: Int32Array, y: Uint8Array | Int8Array): void;
   qlinear(x: Uint8Array | Int8Array, xZp: number, m: number, k: number, w: Int32Array, n: number, bias: Int32Array | null,
     multiplier: Int32Array, shift: Int32Array, ints: Int32Array, y: Uint8Array | Int8Array): void;
   /** geom: Float64Array [rank, srcOff, dstOff, shape…, srcStrides…, dstStrides…]; src and dst of one element type. */
@@ -63,7 +66,7 @@ let status = "not loaded";
 const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
-  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax",
+  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax",
 ];
 
 async function loadAddon(): Promise<NativeAddon | null> {

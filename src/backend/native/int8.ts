@@ -80,15 +80,18 @@ function requantArgs(kernel: string, rq: NativeRequant, channels: number): Int32
   return ints;
 }
 
-/** y (NCHW, preallocated) = requant(conv(x − xZp, w) + bias), groups = 1; w from packNativeWeights. */
-export function qconv2dNative(x: Q, xZp: number, packed: Int32Array, g: NativeConvGeometry, rq: NativeRequant, y: Q): void {
+/**
+ * y (NCHW, preallocated) = requant(conv(x − xZp, w) + bias), groups = 1; w from packNativeWeights.
+ * With `pool2`, y is the 2×2 stride-2 max pool of that ([n, oc, ⌊oh/2⌋, ⌊ow/2⌋]), fused.
+ */
+export function qconv2dNative(x: Q, xZp: number, packed: Int32Array, g: NativeConvGeometry, rq: NativeRequant, y: Q, pool2 = false): void {
   need("qconv2d", "input", x, g.n * g.c * g.h * g.w);
-  need("qconv2d", "output", y, g.n * g.oc * g.oh * g.ow);
+  need("qconv2d", "output", y, pool2 ? g.n * g.oc * (g.oh >> 1) * (g.ow >> 1) : g.n * g.oc * g.oh * g.ow);
   need("qconv2d", "packed weights", packed, addon!.qpackWords(g.oc, g.c * g.kh * g.kw));
   const r = requantArgs("qconv2d", rq, g.oc);
   geom.set([g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, 1]);
   sync();
-  addon!.qconv2d(x, xZp, packed, geom, rq.bias, rq.multiplier, rq.shift, r, y);
+  (pool2 ? addon!.qconv2dPool2 : addon!.qconv2d)(x, xZp, packed, geom, rq.bias, rq.multiplier, rq.shift, r, y);
 }
 
 /** y [m, n] (preallocated) = requant((x − xZp) · wᵀ + bias); w [n, k] from packNativeWeights. */

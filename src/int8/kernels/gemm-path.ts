@@ -15,7 +15,7 @@
  * to them (test/int8/gemm-path.test.ts). Conv weights may have per-channel zero points
  * (subtracted when packing: w − wZp ∈ [−255, 255] is still int16); linear weights must be symmetric.
  * Weights are packed once per layer (`prepare*Weights`) and kept by the model.
- * With the native backend active on an AVX2 CPU, conv (groups = 1, no fused pool) and linear
+ * With the native backend active on an AVX2 CPU, conv (groups = 1, with or without the fused pool) and linear
  * run the native kernels instead (src/backend/native/int8.ts: the same sums and requantization, bit-identical);
  * their weights are packed too, once, when the addon is loaded.
  *
@@ -166,7 +166,7 @@ export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWe
   const [oh, ow] = pool2 ? [s.oh >> 1, s.ow >> 1] : [s.oh, s.ow];
   const out = allocQuant(r.outDType, s.n * s.oc * oh * ow);
   const rq = fastRequant("qconv2d", fw, x, xZp, r);
-  if (!pool2 && onNative(fw)) qconv2dNative(x, xZp, fw.native, s, rq, out);
+  if (onNative(fw)) qconv2dNative(x, xZp, fw.native, s, rq, out, pool2);
   else qconv2dWasm(x, xZp, fw.packed as Int8Array, s, rq, out, pool2);
   return out;
 }

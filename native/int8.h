@@ -1,0 +1,39 @@
+/*
+ * Shared pieces of the native int8 kernels (int8.c: conv and GEMM linear; int8-gemv.c: the
+ * few-row linear): tile sizes, the packed weight layout's helpers, the exact requantization of
+ * one value (src/int8/fixed-point.ts's single rounding, in int64) and the entry points between
+ * the two files. Header-only (static inline).
+ */
+#ifndef QAT_INT8_H
+#define QAT_INT8_H
+
+#include "qat.h"
+
+#define QMR 4   /* weight rows (output channels) per micro-tile */
+#define QNR 16  /* columns (pixels or batch rows) per micro-tile */
+#define QKC 256 /* k pairs per block */
+/* Linear layers with at most this many rows take the matrix-vector path (int8-gemv.c). */
+#define QGEMV_MAX_ROWS 4
+
+static inline int kpairs(int k) { return (k + 1) / 2; }
+
+static inline int32_t pair16(int a, int b) { return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16)); }
+
+static inline int requant_one(int32_t acc, int32_t bias, int32_t m0, int32_t shift, int yzp, int lo, int hi) {
+  int t = 31 - shift;
+  int64_t v = ((int64_t)acc + bias) * (int64_t)m0 + ((int64_t)1 << (t - 1));
+  v >>= t; /* arithmetic: floor */
+  if (v > 2147483647) v = 2147483647;
+  if (v < -2147483647 - 1) v = -2147483647 - 1;
+  v += yzp;
+  return v < lo ? lo : v > hi ? hi : (int)v;
+}
+
+static inline int xval(const void *x, int unsigned_x, long i) {
+  return unsigned_x ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
+}
+
+void qat_qlinear_gemv(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
+                      const qat_requant *rq, void *y);
+
+#endif
