@@ -2,7 +2,8 @@
  * Fake quantization of float64 tensors against PyTorch 1.13 (scripts/golden/fake_quant_float64.py
  * → test/golden/quant/fake_quant_float64.json): per tensor and per channel, outputs formed in
  * double (no float32 rounding), the straight-through mask, ties, codes beyond 2^24 and 2^51 with
- * int32 and wider ranges; plus the float32 kernel at the int64 limit. Runs on every backend.
+ * int32 and wider ranges; plus the float32 kernel at the int64 limit; the fused observer +
+ * fake-quantizer skipping a non-finite batch and its argument errors. Runs on every backend.
  * Written from the mutants `npm run mutation` left alive in src/quant/fake-quantize.ts
  * (docs/mutation-survivors.md).
  */
@@ -10,6 +11,8 @@ import { expect, test } from "vitest";
 import "../../src/autograd/backward.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { fakeQuantizePerChannel, fakeQuantizePerTensor } from "../../src/quant/fake-quantize.js";
+import { FusedMovingAvgObsFakeQuantize } from "../../src/quant/fake-quantize-fused.js";
+import { MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "../../src/quant/observer.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 import { loadGolden } from "./helpers.js";
 
@@ -46,4 +49,36 @@ describeEachBackend("fake quantization, float64 and extreme codes", () => {
       expectIdentical(yc.data, c.y, `per channel ${JSON.stringify(c)}`);
     }
   });
+});
+
+describeEachBackend("FusedMovingAvgObsFakeQuantize", () => {
+  const fused = {
+    "per tensor": () => new FusedMovingAvgObsFakeQuantize({ observer: MovingAverageMinMaxObserver }),
+    "per channel": () => new FusedMovingAvgObsFakeQuantize({ observer: MovingAveragePerChannelMinMaxObserver, dtype: "int8", quantMin: -128, quantMax: 127, qscheme: "per_channel_symmetric" } as never),
+  };
+  for (const [name, make] of Object.entries(fused)) {
+    test(`${name}: a batch holding NaN or ±inf leaves the running range and qparams as they were`, () => {
+      const fq = make();
+      fq.forward(new Tensor(Float32Array.of(-1, 2, 0.5, -3, 4, 1), [2, 3]));
+      const obs = fq.activation_post_process as unknown as { min_val: Tensor; max_val: Tensor };
+      const before = [Array.from(obs.min_val.data), Array.from(obs.max_val.data), Array.from(fq.scale.data), Array.from(fq.zero_point.data)];
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        fq.forward(new Tensor(Float32Array.of(-1, 2, bad, -3, 4, 1), [2, 3]));
+        expect([Array.from(obs.min_val.data), Array.from(obs.max_val.data), Array.from(fq.scale.data), Array.from(fq.zero_point.data)], String(bad)).toEqual(before);
+      }
+    });
+  }
+});
+
+test("FusedMovingAvgObsFakeQuantize argument errors name the class", () => {
+  const msg = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return [(e as Error).constructor.name, (e as Error).message];
+    }
+    return null;
+  };
+  expect(msg(() => new FusedMovingAvgObsFakeQuantize({ quantMin: 10, quantMax: 5 }))).toEqual(["ValueError", "FusedMovingAvgObsFakeQuantize: quantMin (10) must be less than or equal to quantMax (5)"]);
+  expect(msg(() => new FusedMovingAvgObsFakeQuantize().forward(new Tensor(Int32Array.of(1, 2), [2])))).toEqual(["ValueError", "FusedMovingAvgObsFakeQuantize: input must be float32 or float64, got int32"]);
 });
