@@ -6,7 +6,9 @@
  * the characters held out. Bits per character (held-out cross-entropy / ln 2) for:
  *
  *   float · float-control (--qat-steps more float training: the reference for QAT) · int8 PTQ / QAT (static: both attention products in int8, LayerNorm / softmax / GELU
- *   float islands) · dynamic int8 · 8da4w PTQ / QAT · int4 weight-only PTQ / QAT
+ *   float islands) · dynamic int8 · 8da4w PTQ / QAT · int4 weight-only PTQ / QAT · int8-ptq-integer / int8-qat-integer
+ *   (the same int8 model converted with the integer-only softmax and LayerNorm, convert's integerOps; after int8-ptq /
+ *   int8-qat in one run they reuse that run's calibrated / trained model, so the rows differ only in the conversion)
  *
  * reported for the fake-quant model and the converted Int8Model.
  *   node --import tsx bench/experiments/charlm.ts [--steps 3000] [--qat-steps 600] [--context 64] [--seed 0] [--out /tmp/charlm-exp] [--variants …]
@@ -28,6 +30,7 @@ import { type QConfig, prepareQat } from "../../src/quant/prepare.js";
 import { qconfigs } from "../../src/quant/qconfig.js";
 import { calibrate } from "../../src/quant/calibrate.js";
 import { convertWithReport } from "../../src/quant/convert.js";
+import type { QatModel } from "../../src/quant/stubs.js";
 import { quantizeDynamic } from "../../src/quant/quantize-dynamic.js";
 
 const seed = Number(arg("seed", "0"));
@@ -132,8 +135,11 @@ if (!existsSync(ckpt)) {
 }
 
 const SCHEMES: Record<string, () => QConfig> = { int8: () => qconfigs.x86, "8da4w": () => qconfigs.int8DynActInt4Weight, int4wo: () => qconfigs.int4WeightOnly };
+/** Calibrated / trained QAT models by variant, for the -integer variants of the same run. */
+const prepared = new Map<string, { qm: QatModel; fq: number; seconds: number }>();
+
 function runScheme(variant: string): void {
-  const [scheme, mode] = variant.split("-");
+  const [scheme, mode, integer] = variant.split("-");
   const t = performance.now();
   if (variant === "float-control") {
     // the float model trained --qat-steps more at the QAT learning rate: the fair reference for the QAT rows
@@ -147,14 +153,20 @@ function runScheme(variant: string): void {
     record({ variant, bpcFakeQuant: bpc((x) => dq.forward(x)), bpcInt8: null, seconds: (performance.now() - t) / 1000 });
     return;
   }
-  const qm = prepareQat(makeFloat(), { qconfig: SCHEMES[scheme]() });
-  qm.train();
-  calibrate(qm, Array.from({ length: 8 }, () => trainBatch()), { batches: 8 });
-  if (mode === "qat") trainSteps(qm, qatSteps, 1e-4, variant);
-  qm.eval();
-  const fq = bpc((x) => qm.forward(x));
-  const { model: int8, report } = convertWithReport(qm);
-  record({ variant, bpcFakeQuant: fq, bpcInt8: bpc((x) => int8.run(x)), islands: [...new Set(report.islands.map((i) => i.fn))], seconds: (performance.now() - t) / 1000 });
+  const base = `${scheme}-${mode}`;
+  let p = prepared.get(base);
+  if (!p) {
+    const qm = prepareQat(makeFloat(), { qconfig: SCHEMES[scheme]() });
+    qm.train();
+    calibrate(qm, Array.from({ length: 8 }, () => trainBatch()), { batches: 8 });
+    if (mode === "qat") trainSteps(qm, qatSteps, 1e-4, variant);
+    qm.eval();
+    p = { qm, fq: bpc((x) => qm.forward(x)), seconds: (performance.now() - t) / 1000 };
+    prepared.set(base, p);
+  }
+  const c = performance.now();
+  const { model: int8, report } = convertWithReport(p.qm, integer === "integer" ? { integerOps: ["softmax", "layerNorm"] } : {});
+  record({ variant, bpcFakeQuant: p.fq, bpcInt8: bpc((x) => int8.run(x)), islands: [...new Set(report.islands.map((i) => i.fn))], seconds: p.seconds + (performance.now() - c) / 1000 });
 }
 
 runVariants(variants, runScheme, "charlm");
