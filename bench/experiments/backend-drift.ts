@@ -4,7 +4,8 @@
  * momentum 0.9, batch 64, the embedded Fashion-MNIST sample, same seed) for `--steps` steps
  * on each backend in turn, from identical weights and batches, and prints per-step losses,
  * their relative differences against the first backend, and the largest relative parameter
- * gradient difference of the first step, per parameter.
+ * gradient difference of the first step, per parameter, with the parameter's largest gradient
+ * (a conv bias followed by batch norm has a true gradient of 0: its entries are rounding noise).
  *   node --import tsx bench/experiments/backend-drift.ts [--steps 40] [--seed 0] [--backends ref,wasm,native] [--threads 1]
  */
 import { getBackend, setBackend, setNumThreads } from "../../src/backend/index.js";
@@ -69,7 +70,7 @@ for (const [name, run] of runs.slice(1)) {
       d = Math.max(d, Math.abs(g[i] - g0[i]));
       m = Math.max(m, Math.abs(g0[i]));
     }
-    parts.push(`${p} ${(d / m).toExponential(1)}`);
+    parts.push(`${p} ${(d / m).toExponential(1)} (max ${m.toExponential(0)})`);
   }
   console.log(`  ${name}: ${parts.join(", ")}`);
 }
