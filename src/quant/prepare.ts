@@ -137,8 +137,10 @@ const isFloatValue = (graph: Graph, id: number) => graph.value(id).dtype === "fl
  * Weight quantizers for functional `linear(x, W, b)` whose W is a parameter (or rows of one,
  * `W.slice(0, …)`, as attention's packed in_proj_weight): a `weight_fake_quant_<k>` node after
  * the parameter's get_attr, per output channel (axis 0), read by those linears only — the
- * functional counterpart of a QAT Linear's weight_fake_quant. convert makes them integer
- * linear layers. A linear with `qconfig: null` (by its node name) keeps a float weight.
+ * functional counterpart of a QAT Linear's weight_fake_quant. `matmul(x, W)` with a 2-D parameter
+ * W [K, N] becomes `linear(x, Wᵀ)` with the quantizer on Wᵀ (per output channel: W's axis 1).
+ * convert makes them integer linear layers.
+ * A linear with `qconfig: null` (by its node name) keeps a float weight.
  */
 function quantizeFunctionalWeights(gm: GraphModule): void {
   const g = gm.graph;
@@ -150,18 +152,30 @@ function quantizeFunctionalWeights(gm: GraphModule): void {
     // the weight spec each linear's annotation gives the value it reads as its weight (the parameter or its rows)
     const specs = uses.map((u) => annotationOf(u.linear)?.inputQSpecMap.get((u.linear.args[1] as { ref: number }).ref) ?? null);
     if (specs.some((q) => q === null)) continue;
-    const fq = buildQuantizer(specs[0]!, `functional linear '${uses[0].linear.name}' weight`, { outChannels: g.value(p.outputs[0]).shape[0] });
+    // matmul(x, W): W is [K, N], its output channels on axis 1 (a parameter read both ways stays float)
+    const transposed = uses.some((u) => u.linear.target === "matmul");
+    if (transposed && !uses.every((u) => u.linear.target === "matmul" && u.reader === u.linear)) continue;
+    const fq = buildQuantizer(specs[0]!, `functional ${uses[0].linear.target} '${uses[0].linear.name}' weight`, { outChannels: g.value(p.outputs[0]).shape[transposed ? 1 : 0] });
     const taken = new Set(gm.namedChildren().map(([n]) => n));
     let k = 0;
     while (taken.has(`weight_fake_quant_${k}`)) k++;
     const name = `weight_fake_quant_${k}`;
     gm.registerModule(name, fq);
-    const v = g.addValue(g.value(p.outputs[0]).shape, g.value(p.outputs[0]).dtype);
-    g.addNode({ kind: "call_module", target: name, args: [{ ref: p.outputs[0] }], outputs: [v], name }, g.nodes.indexOf(p) + 1);
+    let from = p.outputs[0];
+    if (transposed) {
+      // matmul(x, W) ≡ linear(x, Wᵀ): the quantizer sees Wᵀ [N, K], per output channel, and the matmuls become those linears
+      const [k, outF] = g.value(from).shape;
+      const t = g.addValue([outF, k], g.value(from).dtype);
+      g.addNode({ kind: "call_function", target: "transpose", args: [{ ref: from }, 0, 1], outputs: [t], name: `${name}_transpose` }, g.nodes.indexOf(p) + 1);
+      for (const u of uses) u.linear.target = "linear";
+      from = t;
+    }
+    const v = g.addValue(g.value(from).shape, g.value(from).dtype);
+    g.addNode({ kind: "call_module", target: name, args: [{ ref: from }], outputs: [v], name }, g.nodes.indexOf(g.producer(from)!) + 1);
     for (const u of uses) u.reader.args = mapRefs(u.reader.args, (id) => (id === p.outputs[0] ? v : id));
     // a dynamic scheme (8da4w): each of these linears quantizes its input at run time, as a QatLinear's input_fake_quant does
     const bind = (fq as { bindLinear?: (w: Tensor) => Module | null }).bindLinear;
-    if (!bind) continue;
+    if (!bind || transposed) continue;
     let input = bind.call(fq, gm.attr(p.target));
     for (const u of uses) {
       if (!input) break;
@@ -184,7 +198,7 @@ function weightUses(flow: DataFlow, id: number): { reader: GraphNode; linear: Gr
   const out: { reader: GraphNode; linear: GraphNode }[] = [];
   for (const r of flow.readersOf(id)) {
     if (r.kind !== "call_function") return [];
-    if (r.target === "linear" && isRef(r.args[1]) && r.args[1].ref === id && !refsOf([r.args[0]]).includes(id)) out.push({ reader: r, linear: r });
+    if ((r.target === "linear" || r.target === "matmul") && isRef(r.args[1]) && r.args[1].ref === id && !refsOf([r.args[0]]).includes(id)) out.push({ reader: r, linear: r });
     else if (r.target === "slice" && (r.args[1] === 0 || r.args[1] === -2) && flow.readersOf(r.outputs[0]).every((l) => l.kind === "call_function" && l.target === "linear" && isRef(l.args[1]) && l.args[1].ref === r.outputs[0])) {
       for (const l of flow.readersOf(r.outputs[0])) out.push({ reader: r, linear: l });
     } else return []; // the parameter is read as something else too: leave it float

@@ -10,7 +10,7 @@
  *                                 output: SharedQuantizationSpec(its input edge)
  *   every other float-valued op   output: the activation spec (a float island after convert when
  *                                 there is no integer kernel)
- *   functional linear(x, W)       W (a parameter): the weight spec
+ *   functional linear(x, W)       W (a parameter): the weight spec (matmul(x, W) too)
  *   graph input i                 the edges reading it: the spec of "quant" (i = 0) / "quant_<i>"
  *
  * `addRelu: true` also annotates XNNPACK's add_relu pattern: an add whose sole reader is a
@@ -165,7 +165,9 @@ export class DefaultQuantizer implements Quantizer {
     const constant = parameterOnlyValues(g);
     for (const n of g.nodes) {
       if (n.kind !== "call_function") continue;
-      if (n.target === "linear" && isRef(n.args[1]) && constant.has(n.args[1].ref)) {
+      // matmul(x, W) with W a parameter too (its weight quantizer then works on W's axis 1)
+      const weightOf = n.target === "linear" || (n.target === "matmul" && !refsOf([n.args[0]]).every((r) => constant.has(r)));
+      if (weightOf && isRef(n.args[1]) && constant.has(n.args[1].ref)) {
         const qc = this.qconfigFor(n.name, null);
         if (qc) annotate(n, { inputQSpecMap: [[n.args[1].ref, quantizationConfigOf(qc).weight]] });
       }

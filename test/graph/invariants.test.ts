@@ -216,9 +216,10 @@ describe("graph invariants on user-written models", () => {
     const qm = prepareQat(net, { qconfig: qconfigs.x86, example: x });
     qm.forward(x).square().mean().backward();
     expect(net.w1.grad === null && qm.parameters().some((p) => p.grad !== null)).toBe(true);
-    const { report } = convertWithReport(qm);
-    // matmul with a parameter weight has no integer kernel yet (the weight is not fake-quantized): islands, reported
-    expect(report.islands.map((i) => i.fn)).toEqual(["matmul", "matmul"]);
+    const { model: int8, report } = convertWithReport(qm);
+    // matmul with a parameter weight: prepare makes it linear(x, Wᵀ) with a weight quantizer, convert an integer linear
+    expect(report.islands).toEqual([]);
+    expect(int8.graph.nodes.filter((n) => n.op === "linear").map((n) => n.op === "linear" && n.wShape)).toEqual([[16, 12], [10, 16]]);
   });
 
   it("two-input model: (a) prepare is a no-op with quantization off; (b) fake-quant ≡ Int8Model (one input quantizer per input); ONNX export says it is single-input", () => {
@@ -236,7 +237,7 @@ describe("graph invariants on user-written models", () => {
     qm.train();
     noGrad(() => qm.forward(x, y));
     const { model: int8, report } = convertWithReport(qm);
-    expect(report.islands.map((i) => i.fn)).toEqual(["matmul"]); // a matmul with a parameter weight: float island
+    expect(report.islands).toEqual([]); // a matmul with a parameter weight: an integer linear on Wᵀ
     qm.eval();
     const fq = noGrad(() => qm.forward(x, y));
     const got = int8.run(x, y);
