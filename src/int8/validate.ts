@@ -176,7 +176,6 @@ const transpose: Rule<"transpose"> = (c) => {
   const perm = c.node.perm;
   const ok = Array.isArray(perm) && perm.length === s.length && perm.every((d) => isInt(d) && d >= 0 && d < s.length) && new Set(perm).size === perm.length;
   if (!ok) c.fail("perm", `must be a permutation of 0…${s.length - 1}, got ${fmt(perm)}`);
-  if (perm[0] !== 0) c.fail("perm", `must keep the batch dim first, got ${fmt(perm)}`);
   sameDType(c);
   return perm.map((d) => s[d]);
 };

@@ -91,7 +91,7 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
       const rank = w.graph.value(ins[0]).shape.length;
       const norm = (d: unknown) => ((d as number) < 0 ? (d as number) + rank : (d as number));
       const perm = n.target === "permute" ? (a[1] as number[]).map(norm) : swapPerm(rank, norm(a[1]), norm(a[2]));
-      if (perm[0] !== 0) return `${n.target} moves the batch dimension`;
+      // a perm that moves dim 0 (a sequence-first layer's batch transposes) too: the batch is only a name
       const y = b.define(out, shape, x.q, pathOf(n));
       b.nodes.push({ op: "transpose", name: pathOf(n), inputs: [x.id], output: y.id, perm });
       return null;
