@@ -29,15 +29,13 @@ class NhwcInput extends nn.Module {
   }
 }
 
-/** Why each op of this model stays float today (what convert's report says, in words). */
+/**
+ * Why an op of this model stays float (what convert's report says, in words). The NHWC
+ * Transpose / Reshape nodes, the Pad, LeakyRelu (a 256-entry table), Max with a constant and
+ * the NHWC ReduceMean all have integer forms now (convert-onnx.ts, docs/OPS.md).
+ */
 const WHY: Record<string, string> = {
-  Transpose: "an imported layout node (NHWC <-> NCHW); it keeps its input's grid, so the island is exact, but convert has no integer form for imported Transpose nodes yet",
-  Reshape: "an imported layout node; same grid in and out, exact as an island",
-  Pad: "the zero padding in front of the Conv with explicit asymmetric pads [0, 0, 1, 1] (TF 'SAME' written out): the Conv itself is an integer Conv2d, and zeros stay on the grid",
   Conv: "auto_pad SAME_UPPER with stride 2: its pads depend on the input size, so it imports as a functional Conv",
-  LeakyRelu: "no integer kernel yet (the planned form is a 256-entry lookup table)",
-  Max: "elementwise Max with a constant has no integer kernel yet",
-  ReduceMean: "a mean over H and W of an NHWC tensor: global pooling is integer only for NCHW",
 };
 
 export interface TfExampleResult {

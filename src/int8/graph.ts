@@ -241,12 +241,14 @@ export interface ExpandNode extends NodeBase {
  * Nearest-neighbour resize (ONNX Resize mode "nearest", Upsample): a gather of bytes by the
  * int32 table `index` — for each output element of one sample, its source offset in that
  * sample — computed at conversion by the float op itself (so it is that op's exact result).
- * `scales` (one per dim) and the two nearest attributes are what the exporters write.
+ * `scales` (one per dim, as the model gave them) and the two nearest attributes are what the
+ * exporters write; `sizes` marks a model that gave output sizes instead (scales are then out/in).
  */
 export interface ResizeNode extends NodeBase {
   op: "resize";
   index: string;
   scales: number[];
+  sizes?: boolean;
   coordinateMode: string;
   nearestMode: string;
 }

@@ -74,6 +74,7 @@ export const resizeRule: Rule<"resize"> = (c) => {
   if (!Array.isArray(n.scales) || n.scales.length !== s.length || !n.scales.every((x) => typeof x === "number" && x > 0 && Number.isFinite(x)) || n.scales[0] !== 1) {
     c.fail("scales", `must be ${s.length} positive numbers, 1 for the batch, got ${fmt(n.scales)}`);
   }
+  if (n.sizes !== undefined && typeof n.sizes !== "boolean") c.fail("sizes", `must be a boolean, got ${fmt(n.sizes)}`);
   if (typeof n.coordinateMode !== "string" || typeof n.nearestMode !== "string") c.fail("coordinateMode", "and nearestMode must be strings");
   if (s.slice(1).some((d) => d < 1) || out.slice(1).some((d) => d < 1)) c.fail("inputs", "need static non-batch dims");
   const t = c.tensor("index", n.index, "int32", size(out.slice(1)));

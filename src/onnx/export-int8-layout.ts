@@ -5,7 +5,7 @@
  *   pad     → Pad (mode, pads; the constant value DQ(value), or the integer itself on
  *             quantized tensors)           expand → Expand (shape [1, d1, …])
  *   resize  → Resize mode nearest with the node's scales and nearest attributes (sizes,
- *             from Shape of the input, when a ratio is not exact in float32); Resize-10 below 11
+ *             the run-time batch then the static dims, when the model gave sizes); Resize-10 below 11
  *   maximum / minimum → Max / Min (the constant as its real value Sy·(c − Zy))
  *   mean    → ReduceMean (axes an attribute below opset 18, an input from then on)
  * In QDQ graphs each sits between DequantizeLinear and QuantizeLinear; the QOperator writer
@@ -68,12 +68,13 @@ export function emitLayoutNode(em: QuantEmitter, n: LayoutInt8Node, xs: string[]
   }
 }
 
-/** Resize mode nearest: scales when each output dim is floor(in · float32(scale)), else sizes from the input's run-time batch. */
+/** Resize mode nearest: the model's scales, or sizes (the input's run-time batch, then the static dims) when it gave sizes. */
 function resize(em: QuantEmitter, n: Extract<LayoutInt8Node, { op: "resize" }>, x: string, y: string): void {
   const { ctx } = em;
   const inShape = em.value(n.inputs[0]).shape;
   const outShape = em.value(n.output).shape;
-  const exact = n.scales.every((s, i) => i === 0 || Math.floor(Math.fround(Math.fround(s) * inShape[i])) === outShape[i]);
+  // scales as the model gave them; sizes when it gave sizes (or when float32 scales would not give these dims)
+  const exact = !n.sizes && n.scales.every((s, i) => i === 0 || Math.floor(Math.fround(s) * inShape[i]) === outShape[i]);
   if (em.opset < 11) {
     if (n.coordinateMode !== "asymmetric" || n.nearestMode !== "simple" || !exact) throw new NotSupportedError(`onnx export: Resize '${n.name}' (${n.coordinateMode}, ${n.nearestMode}) needs opset ≥ 11, got ${em.opset}`);
     ctx.addNode("Resize", [x, ctx.constant(floatTensorProto(`${n.name}.scales`, n.scales))], [y], { name: n.name, attributes: [attr.string("mode", "nearest")] });

@@ -357,7 +357,6 @@ const concat: Handler = (imp, n) => {
 
 /** Handlers by op type (default domain). */
 export const QDQ_HANDLERS: Record<string, Handler> = {
-  ...LAYOUT_HANDLERS,
   QuantizeLinear: quantizeLinear, DequantizeLinear: dequantizeLinear, Conv: conv, Gemm: gemm, MatMul: matmul, Add: add, Mul: product("Mul"), Div: product("Div"), Slice: slice,
   Relu: (imp, n) => activation(imp, n, { min: 0, max: Infinity }), Clip: clip, MaxPool: maxPool, Flatten: flatten, Reshape: reshape, Transpose: transpose,
   Identity: alias, Dropout: alias, Cast: alias, GlobalAveragePool: pool("gap"), AveragePool: pool("avgpool"), Concat: concat,
@@ -365,4 +364,5 @@ export const QDQ_HANDLERS: Record<string, Handler> = {
     const x = imp.dq(n.inputs[0], n);
     pending(imp, n, { op: "sigmoid", name: n.name || `Sigmoid_${n.index}`, shape: x.shape, x });
   },
+  ...LAYOUT_HANDLERS,
 };

@@ -189,10 +189,13 @@ function resize(b: GraphBuilder, t: TraceNode, m: ImportedOp, x: ValueInfo, defi
   if (!g || g.fill !== null) return `${m.opType} is not a gather`;
   const key = `${t.path}.index`;
   b.tensors.set(key, g.index);
-  const scales = g.shape.map((d, i) => (i === 0 ? 1 : d / inShape[i]));
-  const legacy = m.opType === "Upsample" || !m.slots[2]; // Resize-10 / Upsample: asymmetric, onnxruntime's simple nearest
+  const legacy = m.opType === "Upsample" || m.slots.length === 2; // Resize-10 / Upsample: asymmetric, onnxruntime's simple nearest
+  const given = constAt(m, legacy ? 1 : 2, t.module);
+  const sizes = !given || given.size === 0;
+  const scales = sizes ? g.shape.map((d, i) => (i === 0 ? 1 : d / inShape[i])) : Array.from(given.data, Number);
+  if (scales[0] !== 1) return `${m.opType} scales the batch dimension`;
   b.nodes.push({
-    op: "resize", name: t.path, inputs: [x.id], output: define().id, index: key, scales,
+    op: "resize", name: t.path, inputs: [x.id], output: define().id, index: key, scales, ...(sizes ? { sizes: true } : {}),
     coordinateMode: legacy ? "asymmetric" : stringAttr(m, "coordinate_transformation_mode", "half_pixel"),
     nearestMode: legacy ? "simple" : stringAttr(m, "nearest_mode", "round_prefer_floor"),
   });

@@ -137,3 +137,57 @@ describe.each([
   });
 });
 
+
+/** x [N, 2, 5, 7] → Resize (nearest unless `mode`, the given attributes and scales) → y, at `opset`. */
+function resizeModel(c: { coord?: string; nearest?: string; scales: number[]; opset?: number; mode?: string }): Uint8Array {
+  const opset = c.opset ?? 13;
+  const attributes = [attr.string("mode", c.mode ?? "nearest")];
+  if (c.coord) attributes.push(attr.string("coordinate_transformation_mode", c.coord));
+  if (c.nearest) attributes.push(attr.string("nearest_mode", c.nearest));
+  const inits = [floatTensorProto("scales", c.scales)];
+  const inputs = opset < 11 ? ["x", "scales"] : ["x", "", "scales"];
+  const out = [Math.floor(5 * c.scales[2]), Math.floor(7 * c.scales[3])];
+  const graph = {
+    name: "resize", node: [makeNode("Resize", inputs, ["y"], { name: "resize", attributes })], initializer: inits,
+    input: [makeValueInfo("x", DataType.FLOAT, ["N", 2, 5, 7])], output: [makeValueInfo("y", DataType.FLOAT, ["N", 2, ...out])],
+  };
+  return encodeModel(makeModel(graph, { opset }));
+}
+
+describe("Resize nearest: every coordinate mode and rounding rule is an exact gather", () => {
+  const cases = [
+    { coord: "half_pixel", nearest: "round_prefer_floor", scales: [1, 1, 2, 2] },
+    { coord: "asymmetric", nearest: "floor", scales: [1, 1, 1.5, 1.5] },
+    { coord: "align_corners", nearest: "round_prefer_ceil", scales: [1, 1, 0.6, 0.6] },
+    { coord: "pytorch_half_pixel", nearest: "ceil", scales: [1, 1, 0.6, 0.6] },
+    { coord: "tf_half_pixel_for_nn", nearest: "round_prefer_floor", scales: [1, 1, 1.2, 2.5] },
+    { opset: 10, scales: [1, 1, 2, 3] },
+  ];
+  it.each(cases)("%o: Int8Model ≡ fake-quant exactly; QDQ / QOperator in onnxruntime and imported back ≡ Int8Model exactly", async (c) => {
+    manualSeed(5);
+    const x = randn([4, 2, 5, 7]);
+    const qm = prepared(importModel(resizeModel(c)) as Module, x);
+    const fq = noGrad(() => qm.forward(x));
+    const { model: int8, report } = convertWithReport(qm);
+    expect(report.islands).toEqual([]);
+    expect(int8.graph.nodes.map((n) => n.op)).toEqual(["resize"]);
+    const got = int8.run(x);
+    expect(Array.from(got.data)).toEqual(Array.from(fq.data));
+    const opset = c.opset ?? 13;
+    if (opset >= 12) {
+      // below 12 the input's reduce_range clamp is a float Clip, which the quantized importer does not read back
+      const back = importModel(exportInt8Model(int8, { format: "qdq", opset })) as Int8Model;
+      expect(back.graph.nodes.map((n) => n.op)).toEqual(["resize"]);
+      expect(Array.from(back.run(x).data)).toEqual(Array.from(got.data));
+    }
+    if (!ort) return console.warn(`[integer-ops] onnxruntime parity skipped: ${ortUnavailable}`);
+    for (const format of opset < 12 ? (["qdq"] as const) : (["qdq", "qoperator"] as const)) {
+      expect(Array.from(await runOrtWith(ort, exportInt8Model(int8, { format, opset }), x)), format).toEqual(Array.from(got.data));
+    }
+  });
+  it("a linear Resize stays a float island (it interpolates), with the reason", () => {
+    const linear = importModel(resizeModel({ mode: "linear", coord: "half_pixel", scales: [1, 1, 2, 2] })) as Module;
+    const { report } = convertWithReport(prepared(linear, randn([2, 2, 5, 7])));
+    expect(report.islands.map((i) => i.reason)).toEqual([expect.stringMatching(/mode 'linear' interpolates/)]);
+  });
+});
