@@ -19,6 +19,9 @@ export {
   type QatScheduleOptions,
 } from "./schedule.js";
 export { calibrate, type CalibrateOptions } from "./calibrate.js";
+export { convertToReference, ReferenceModel } from "./reference.js";
+export { lower, lowerWithReport } from "./reference-lower.js";
+export { QuantizeLinear, DequantizeLinear, ReferenceConv2d, ReferenceLinear } from "./reference-modules.js";
 export { convert, convertWithReport, quantizerParams, type ConvertOptions, type ConvertReport } from "./convert.js";
 export { loadPrepared, preparedConfig, type PreparedConfig } from "./checkpoint.js";
 export { inspectModel, histogram, type LayerReport, type Histogram } from "./inspect.js";
