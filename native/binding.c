@@ -35,15 +35,31 @@ static napi_value js_set_isa(napi_env env, napi_callback_info info) {
   return s;
 }
 
-/* matmul(a, b, c, batch, m, n, k, aStride, bStride, cStride, transA, transB, accumulate) */
+/* matmul(a, b, c, batch, m, n, k, aStride, bStride, cStride, transA, transB, accumulate[, bias?, act, lo, hi]) */
 static napi_value js_matmul(napi_env env, napi_callback_info info) {
   BEGIN("matmul", 13);
   const float *a = F32(0), *b = F32(1);
   float *out = F32(2);
   qat_matmul_geom g = {i32(&c, 3), i32(&c, 4), i32(&c, 5), i32(&c, 6), (long)f64(&c, 7), (long)f64(&c, 8),
                        (long)f64(&c, 9), i32(&c, 10), i32(&c, 11), i32(&c, 12)};
+  qat_epi e;
+  const qat_epi *epi = epi_args(&c, 13, &e);
   if (c.failed) return NULL;
-  LOCKED(qat_matmul(a, b, out, &g));
+  if (epi) e.per_col = 1; /* matmul: bias per column of C */
+  LOCKED(qat_matmul(a, b, out, &g, epi));
+  return undef(env);
+}
+
+/* epilogue(y, outer, c, inner, bias?, act, lo, hi): y = act(y + bias[c]) in place over [outer, c, inner] */
+static napi_value js_epilogue(napi_env env, napi_callback_info info) {
+  BEGIN("epilogue", 8);
+  float *y = F32(0);
+  int outer = i32(&c, 1), ch = i32(&c, 2), inner = i32(&c, 3);
+  qat_epi e;
+  const qat_epi *epi = epi_args(&c, 4, &e);
+  if (c.failed || !epi) return NULL;
+  /* [outer·c rows, inner columns], bias per row taken modulo c: one row block per outer index */
+  LOCKED(for (int o = 0; o < outer; o++) qat_epi_apply(y + (long)o * ch * inner, inner, ch, inner, 0, 0, epi));
   return undef(env);
 }
 
@@ -69,6 +85,20 @@ static int pool_geom(call_t *c, int i, qat_pool_geom *g) {
   return 1;
 }
 
+/* conv2d(x, w, y, geom[, bias?, act, lo, hi]) */
+static napi_value js_conv2d(napi_env env, napi_callback_info info) {
+  BEGIN("conv2d", 4);
+  const float *x = F32(0), *w = F32(1);
+  float *y = F32(2);
+  qat_conv_geom g;
+  qat_epi e;
+  if (!conv_geom(&c, 3, &g)) return NULL;
+  const qat_epi *epi = epi_args(&c, 4, &e);
+  if (c.failed) return NULL;
+  LOCKED(qat_conv2d(x, w, y, &g, epi));
+  return undef(env);
+}
+
 #define CONV_FN(jsname, cname, fn)                                   \
   static napi_value cname(napi_env env, napi_callback_info info) {   \
     BEGIN(jsname, 4);                                                \
@@ -76,10 +106,9 @@ static int pool_geom(call_t *c, int i, qat_pool_geom *g) {
     float *p2 = F32(2);                                              \
     qat_conv_geom g;                                                 \
     if (!conv_geom(&c, 3, &g) || c.failed) return NULL;              \
-    LOCKED(fn(p0, p1, p2, &g));                                              \
+    LOCKED(fn(p0, p1, p2, &g));                                      \
     return undef(env);                                               \
   }
-CONV_FN("conv2d", js_conv2d, qat_conv2d)
 CONV_FN("conv2dBackwardInput", js_conv2d_bwd_input, qat_conv2d_bwd_input)
 CONV_FN("conv2dBackwardWeight", js_conv2d_bwd_weight, qat_conv2d_bwd_weight)
 
@@ -190,6 +219,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
       {"matmul", NULL, js_matmul, NULL, NULL, NULL, napi_default, NULL},
       {"sgemm", NULL, js_sgemm, NULL, NULL, NULL, napi_default, NULL},
+      {"epilogue", NULL, js_epilogue, NULL, NULL, NULL, napi_default, NULL},
       {"conv2d", NULL, js_conv2d, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackwardInput", NULL, js_conv2d_bwd_input, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackwardWeight", NULL, js_conv2d_bwd_weight, NULL, NULL, NULL, napi_default, NULL},

@@ -27,7 +27,7 @@ extern pthread_mutex_t qat_kernel_lock; /* threads.c */
     pthread_mutex_unlock(&qat_kernel_lock); \
   } while (0)
 
-#define MAX_ARGS 16
+#define MAX_ARGS 20
 
 typedef struct {
   napi_env env;
@@ -123,6 +123,17 @@ static inline napi_value num(napi_env env, double v) {
 #define BEGIN(name, n) \
   call_t c; \
   if (!begin(&c, env, info, name, n)) return NULL
+
+/* The fused epilogue at arguments i..i+3 (bias?, act, lo, hi); returns NULL when they are absent. */
+static inline const qat_epi *epi_args(call_t *c, int i, qat_epi *e) {
+  if (c->argc < (size_t)i + 4) return NULL;
+  e->bias = (const float *)arr(c, i, napi_float32_array, 1);
+  e->per_col = 0;
+  e->act = i32(c, i + 1);
+  e->lo = f64(c, i + 2);
+  e->hi = f64(c, i + 3);
+  return c->failed ? NULL : e;
+}
 
 static inline int conv_geom(call_t *c, int i, qat_conv_geom *g) {
   const int32_t *v = (const int32_t *)arr(c, i, napi_int32_array, 0);

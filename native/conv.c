@@ -3,7 +3,8 @@
  *   forward       y[n, g]  = W[g] · col(x[n, g])            (col: Cg·KH·KW × OH·OW)
  *   backward in   dx[n, g] = col2im(W[g]ᵀ · dy[n, g])
  *   backward w    dW[g]ᵀ   = Σ_n col(x[n, g]) · dy[n, g]ᵀ   (split over dW's columns)
- * A 1×1, stride-1, unpadded convolution skips col. Forward and backward-input run images in
+ * The forward's fused epilogue (bias per output channel, ReLU / clamp) runs on each output tile
+ * inside the GEMM. A 1×1, stride-1, unpadded convolution skips col. Forward and backward-input run images in
  * parallel; backward-weight splits the K = Cg·KH·KW columns of dW among tasks, each building
  * only its rows of col, so no partial sums exist and results do not depend on the thread
  * count. Called by binding.c.
@@ -74,6 +75,7 @@ typedef struct {
   const float *in, *w;
   float *out;
   const qat_conv_geom *g;
+  const qat_epi *epi; /* forward only: bias per output channel */
   int chunks, rows; /* forward: tasks per image, output channels (of a group) per task */
 } conv_ctx;
 
@@ -93,7 +95,13 @@ static void forward_task(void *p, int task, int thread) {
       im2col(x, g, 0, K, col);
       b = col;
     }
-    qat_sgemm(o1 - o0, ohw, K, cx->w + ((long)gi * ocg + o0) * K, K, 1, b, ohw, 1, y + (long)o0 * ohw, ohw, 0, thread);
+    qat_epi e;
+    if (cx->epi) { /* rows of this GEMM are channels gi·ocg + o0 … */
+      e = *cx->epi;
+      if (e.bias) e.bias += (long)gi * ocg + o0;
+    }
+    qat_sgemm_epi(o1 - o0, ohw, K, cx->w + ((long)gi * ocg + o0) * K, K, 1, b, ohw, 1, y + (long)o0 * ohw, ohw, 0, thread,
+                  cx->epi ? &e : NULL);
   }
 }
 
@@ -102,7 +110,7 @@ static int threads_for(const qat_conv_geom *g) {
   return flops >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
 }
 
-void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g) {
+void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g, const qat_epi *epi) {
   /* Fewer images than threads (inference at batch 1): split each image's output channels too,
    * in whole micro-kernel rows; each task builds its image's columns (cheap next to the GEMM). */
   int threads = threads_for(g), ocg = g->oc / g->groups, chunks = 1;
@@ -114,7 +122,7 @@ void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g
   int rows = (ocg + chunks - 1) / chunks;
   rows = (rows + 5) / 6 * 6;
   chunks = (ocg + rows - 1) / rows;
-  conv_ctx cx = {x, w, y, g, chunks, rows};
+  conv_ctx cx = {x, w, y, g, epi, chunks, rows};
   qat_parallel(g->n * chunks, threads, forward_task, &cx);
 }
 
@@ -139,7 +147,7 @@ static void bwd_input_task(void *p, int n, int thread) {
 }
 
 void qat_conv2d_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g) {
-  conv_ctx cx = {dy, w, dx, g, 1, 0};
+  conv_ctx cx = {dy, w, dx, g, NULL, 1, 0};
   qat_parallel(g->n, threads_for(g), bwd_input_task, &cx);
 }
 

@@ -42,19 +42,34 @@ void *qat_scratch(int thread, int slot, size_t bytes);
 void qat_sgemm(int m, int n, int k, const float *a, long ars, long acs, const float *b, long brs, long bcs,
                float *c, long ldc, int accumulate, int thread);
 
+/* A fused epilogue (the Kernels `Epilogue`): v = act(c + bias), applied to each C value once its
+ * sum is complete. bias (nullable) is indexed by C's row (per_col 0) or column (per_col 1) in
+ * the call's own coordinates; act: relu = v > 0 ? v : 0, clamp = v < lo ? lo : v > hi ? hi : v. */
+enum { QAT_ACT_NONE = 0, QAT_ACT_RELU = 1, QAT_ACT_CLAMP = 2 };
+typedef struct {
+  const float *bias;
+  int per_col, act;
+  double lo, hi;
+} qat_epi;
+/* qat_sgemm, then epi (nullable) on each C tile right after its last k block, while it is in cache. */
+void qat_sgemm_epi(int m, int n, int k, const float *a, long ars, long acs, const float *b, long brs, long bcs,
+                   float *c, long ldc, int accumulate, int thread, const qat_epi *epi);
+/* epi over rows [0, m) × columns [0, n) of C (row stride ldc), r0/c0 its offset for the bias. */
+void qat_epi_apply(float *c, long ldc, int m, int n, int r0, int c0, const qat_epi *epi);
+
 /* Batched matmul C[b] (+)= op(A[b])·op(B[b]) (the Kernels `matmul` entry), threaded. */
 typedef struct {
   int batch, m, n, k;
   long a_stride, b_stride, c_stride;
   int trans_a, trans_b, accumulate;
 } qat_matmul_geom;
-void qat_matmul(const float *a, const float *b, float *c, const qat_matmul_geom *g);
+void qat_matmul(const float *a, const float *b, float *c, const qat_matmul_geom *g, const qat_epi *epi);
 
 /* ---- float kernels (conv.c, nn.c) ---- */
 typedef struct {
   int n, c, h, w, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups;
 } qat_conv_geom;
-void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g);
+void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g, const qat_epi *epi);
 void qat_conv2d_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g);
 void qat_conv2d_bwd_weight(const float *x, const float *dy, float *dw, const qat_conv_geom *g);
 

@@ -3,6 +3,7 @@
  * slice into NR-wide panels, MC rows of A packed into MR-tall panels) around a 6×16
  * register-blocked micro-kernel. Two micro-kernels: AVX2+FMA (12 ymm accumulators,
  * compiled for that target by a function attribute, chosen at run time) and portable C.
+ * A fused epilogue (bias, ReLU / clamp) runs on each C tile right after its last k block.
  * Called by binding.c (matmul) and conv.c (every convolution pass).
  */
 #include "qat.h"
@@ -149,12 +150,43 @@ __attribute__((target("avx2,fma"))) static void ukr_avx2(int kc, const float *a,
 
 typedef void (*ukr_fn)(int, const float *, const float *, float *, long, int, int, int);
 
+void qat_epi_apply(float *c, long ldc, int m, int n, int r0, int c0, const qat_epi *epi) {
+  for (int i = 0; i < m; i++) {
+    float *ci = c + i * ldc;
+    if (epi->bias) {
+      if (epi->per_col) {
+        const float *b = epi->bias + c0;
+        for (int j = 0; j < n; j++) ci[j] += b[j];
+      } else {
+        float b = epi->bias[r0 + i];
+        for (int j = 0; j < n; j++) ci[j] += b;
+      }
+    }
+    if (epi->act == QAT_ACT_RELU) {
+      for (int j = 0; j < n; j++) ci[j] = ci[j] > 0 ? ci[j] : 0.0f;
+    } else if (epi->act == QAT_ACT_CLAMP) {
+      float lo = (float)epi->lo, hi = (float)epi->hi; /* a float v compares to them as to the doubles (see README) */
+      for (int j = 0; j < n; j++) {
+        float v = ci[j];
+        ci[j] = v < lo ? lo : v > hi ? hi : v;
+      }
+    }
+  }
+}
+
 void qat_sgemm(int m, int n, int k, const float *a, long ars, long acs, const float *b, long brs, long bcs,
                float *c, long ldc, int accumulate, int thread) {
+  qat_sgemm_epi(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, accumulate, thread, NULL);
+}
+
+void qat_sgemm_epi(int m, int n, int k, const float *a, long ars, long acs, const float *b, long brs, long bcs,
+                   float *c, long ldc, int accumulate, int thread, const qat_epi *epi) {
   if (m <= 0 || n <= 0) return;
+  if (epi && !epi->bias && epi->act == QAT_ACT_NONE) epi = NULL;
   if (k <= 0) {
     if (!accumulate)
       for (int i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof(float));
+    if (epi) qat_epi_apply(c, ldc, m, n, 0, 0, epi);
     return;
   }
   ukr_fn ukr = ukr_scalar;
@@ -170,7 +202,7 @@ void qat_sgemm(int m, int n, int k, const float *a, long ars, long acs, const fl
     int nc = n - jc < NC ? n - jc : NC;
     for (int pc = 0; pc < k; pc += KC) {
       int kc = k - pc < KC ? k - pc : KC;
-      int load = accumulate || pc > 0;
+      int load = accumulate || pc > 0, last = pc + kc >= k;
       pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, pb);
       for (int ic = 0; ic < m; ic += MC) {
         int mc = m - ic < MC ? m - ic : MC;
@@ -180,7 +212,9 @@ void qat_sgemm(int m, int n, int k, const float *a, long ars, long acs, const fl
           const float *bp = pb + (long)jr * kc;
           for (int ir = 0; ir < mc; ir += MR) {
             int mr = mc - ir < MR ? mc - ir : MR;
-            ukr(kc, pa + (long)ir * kc, bp, c + (long)(ic + ir) * ldc + jc + jr, ldc, load, mr, nr);
+            float *ct = c + (long)(ic + ir) * ldc + jc + jr;
+            ukr(kc, pa + (long)ir * kc, bp, ct, ldc, load, mr, nr);
+            if (epi && last) qat_epi_apply(ct, ldc, mr, nr, ic + ir, jc + jr, epi);
           }
         }
       }
@@ -193,6 +227,7 @@ typedef struct {
   const float *a, *b;
   float *c;
   const qat_matmul_geom *g;
+  const qat_epi *epi;
   int split; /* 0: batch items, 1: column panels, 2: row panels */
   int chunk;
 } matmul_ctx;
@@ -210,14 +245,19 @@ static void matmul_task(void *p, int t, int thread) {
     const float *a = cx->a + bi * g->a_stride + i0 * ars;
     const float *b = cx->b + bi * g->b_stride + j0 * bcs;
     float *c = cx->c + bi * g->c_stride + (long)i0 * g->n + j0;
-    qat_sgemm(i1 - i0, j1 - j0, g->k, a, ars, acs, b, brs, bcs, c, g->n, g->accumulate, thread);
+    qat_epi e;
+    if (cx->epi) { /* bias per column of C: this task's columns start at j0 */
+      e = *cx->epi;
+      if (e.bias) e.bias += j0;
+    }
+    qat_sgemm_epi(i1 - i0, j1 - j0, g->k, a, ars, acs, b, brs, bcs, c, g->n, g->accumulate, thread, cx->epi ? &e : NULL);
   }
 }
 
-void qat_matmul(const float *a, const float *b, float *c, const qat_matmul_geom *g) {
+void qat_matmul(const float *a, const float *b, float *c, const qat_matmul_geom *g, const qat_epi *epi) {
   double flops = 2.0 * g->m * g->n * g->k * g->batch;
   int threads = flops >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
-  matmul_ctx cx = {a, b, c, g, 0, g->batch};
+  matmul_ctx cx = {a, b, c, g, epi, 0, g->batch};
   int tasks = 1;
   if (threads > 1) {
     if (g->batch >= threads) {

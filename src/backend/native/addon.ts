@@ -13,12 +13,17 @@ export interface NativeAddon {
   setThreads(n: number): void;
   /** Lowers the instruction set (0 scalar, 1 AVX2+FMA) for tests; returns the ISA in effect. */
   setIsa(isa: number): string;
+  /** With the trailing epilogue arguments (act 0 none, 1 relu, 2 clamp), C = act(C + bias[column]) fused. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number,
-    aStride: number, bStride: number, cStride: number, transA: number, transB: number, accumulate: number): void;
+    aStride: number, bStride: number, cStride: number, transA: number, transB: number, accumulate: number,
+    bias?: Float32Array | null, act?: number, lo?: number, hi?: number): void;
+  /** y = act(y + bias[c]) in place over y viewed as [outer, c, inner]. */
+  epilogue(y: Float32Array, outer: number, c: number, inner: number, bias: Float32Array | null, act: number, lo: number, hi: number): void;
   /** One-thread C[cOff..] (+)= A·B with explicit strides (benchmarks). */
   sgemm(m: number, n: number, k: number, a: Float32Array, aOff: number, ars: number, acs: number,
     b: Float32Array, bOff: number, brs: number, bcs: number, c: Float32Array, cOff: number, ldc: number, accumulate: number): void;
-  conv2d(x: Float32Array, w: Float32Array, y: Float32Array, geom: Int32Array): void;
+  /** With the trailing epilogue arguments, y = act(y + bias[output channel]) fused into the GEMM's output tiles. */
+  conv2d(x: Float32Array, w: Float32Array, y: Float32Array, geom: Int32Array, bias?: Float32Array | null, act?: number, lo?: number, hi?: number): void;
   conv2dBackwardInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geom: Int32Array): void;
   conv2dBackwardWeight(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): void;
   maxPool2d(x: Float32Array, y: Float32Array, argmax: Int32Array, geom: Int32Array): void;
@@ -66,7 +71,7 @@ let status = "not loaded";
 const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
-  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax",
+  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue",
 ];
 
 async function loadAddon(): Promise<NativeAddon | null> {

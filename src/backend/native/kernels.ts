@@ -36,6 +36,16 @@ function setPool(g: Pool2dGeom): Int32Array {
   return poolGeom;
 }
 
+const ACT = { none: 0, relu: 1, clamp: 2 } as const;
+
+/** True when C can apply `epi` itself (a float32 bias, or none, of at least `channels` values). */
+function fusible(epi: Epilogue, channels: number, kernel: string): boolean {
+  if (epi.bias === null) return true;
+  if (!(epi.bias instanceof Float32Array)) return false;
+  if (epi.bias.length < channels) throw new RangeError(`native ${kernel}: bias has ${epi.bias.length} values, needs ${channels}`);
+  return true;
+}
+
 /** Builds the table over `addon`; `fallback` serves the cases native does not cover. */
 export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partial<Kernels> {
   let threads = -1;
@@ -69,18 +79,26 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
       need("matmul", "B", b, last(g.bBatchStride, g.k * g.n));
       need("matmul", "C", c, last(g.cBatchStride, g.m * g.n));
       sync();
-      addon.matmul(a as F32, b as F32, c as F32, g.batch, g.m, g.n, g.k, g.aBatchStride, g.bBatchStride, g.cBatchStride,
-        g.transA ? 1 : 0, g.transB ? 1 : 0, g.accumulate ? 1 : 0);
-      // Epilogue not fused in C yet (#15): a separate pass by the fallback table.
-      if (epi) for (let i = 0; i < g.batch; i++) fallback.epilogue(c.subarray(i * g.cBatchStride, i * g.cBatchStride + g.m * g.n), g.m, g.n, 1, epi);
+      const args = [a as F32, b as F32, c as F32, g.batch, g.m, g.n, g.k, g.aBatchStride, g.bBatchStride, g.cBatchStride,
+        g.transA ? 1 : 0, g.transB ? 1 : 0, g.accumulate ? 1 : 0] as const;
+      if (!epi) return addon.matmul(...args);
+      if (fusible(epi, g.n, "matmul")) return addon.matmul(...args, epi.bias as F32 | null, ACT[epi.act], epi.lo, epi.hi);
+      addon.matmul(...args);
+      for (let i = 0; i < g.batch; i++) fallback.epilogue(c.subarray(i * g.cBatchStride, i * g.cBatchStride + g.m * g.n), g.m, g.n, 1, epi);
     },
     conv2d(x, w, y, g, epi) {
       if (!f32(x, w, y)) return fallback.conv2d(x, w, y, g, epi);
       convSizes("conv2d", g, x, w, y);
       sync();
+      if (!epi) return addon.conv2d(x as F32, w as F32, y as F32, setConv(g));
+      if (fusible(epi, g.oc, "conv2d")) return addon.conv2d(x as F32, w as F32, y as F32, setConv(g), epi.bias as F32 | null, ACT[epi.act], epi.lo, epi.hi);
       addon.conv2d(x as F32, w as F32, y as F32, setConv(g));
-      // Epilogue not fused in C yet (#15): a separate pass by the fallback table.
-      if (epi) fallback.epilogue(y, g.n, g.oc, g.oh * g.ow, epi);
+      fallback.epilogue(y, g.n, g.oc, g.oh * g.ow, epi);
+    },
+    epilogue(y, outer, c, inner, epi) {
+      if (!(y instanceof Float32Array) || outer * c * inner < 1024 || !fusible(epi, c, "epilogue")) return fallback.epilogue(y, outer, c, inner, epi);
+      need("epilogue", "output", y, outer * c * inner);
+      addon.epilogue(y, outer, c, inner, epi.bias as F32 | null, ACT[epi.act], epi.lo, epi.hi);
     },
     conv2dBackwardInput(dy, w, dx, g) {
       if (!f32(dy, w, dx)) return fallback.conv2dBackwardInput(dy, w, dx, g);
