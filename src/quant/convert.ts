@@ -72,8 +72,8 @@ export interface ConvertReport {
 /** Functional ops with an integer form; returns false to make the node a float island. */
 function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
   if (PRODUCTS.has(n.target)) return withOutput(b, w, n, (y) => (n.target === "linear" ? addFunctionalLinear(b, w, n, y) : addProduct(b, n, y)));
-  const ins = refsOf(n.args);
   if (n.target === "maximum" || n.target === "minimum") return withOutput(b, w, n, (y) => addMaxMin(b, w, n, y));
+  const ins = refsOf(n.args);
   if (!ins.every((id) => b.values.has(id))) return "an input is a float tensor (parameter or constant)";
   const x = b.value(ins[0], pathOf(n));
   const out = n.outputs[0];
@@ -114,8 +114,8 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
       b.nodes.push({ op: "maxpool2d", name: pathOf(n), inputs: [x.id], output: y.id, kernel: k, stride: pair(o.stride ?? k), padding: pair(o.padding ?? 0), dilation: pair(o.dilation ?? 1), ceilMode: o.ceilMode ?? false });
       return null;
     }
-    return `${n.target} has no integer kernel yet`;
     if (n.target === "pad" || n.target === "broadcastTo") return addSharedLayout(b, w, n, x, shape);
+    return `${n.target} has no integer kernel yet`;
   }
   const q = outputQuantizer(w, n);
   if (!q) return "its output has no quantizer";
@@ -150,11 +150,12 @@ function addFunction(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     if (!keep) b.nodes.push({ op: "reshape", name: `${pathOf(n)}.reshape`, inputs: [pooled.id], output: y.id, shape: [-1, shape[1]] });
     return null;
   }
+  const meanWhy = n.target === "mean" ? addMean(b, n, w.graph.value(ins[0]).shape, x, y) : undefined;
+  if (meanWhy === null) return null;
   // not integer: undo the definition, the caller makes an island
-  if (n.target === "mean" && addMean(b, n, w.graph.value(ins[0]).shape, x, y) === null) return null;
   b.values.delete(out);
   if (q.node) b.values.delete(q.node.outputs[0]);
-  return `${n.target} has no integer kernel`;
+  return meanWhy ?? `${n.target} has no integer kernel`;
 }
 
 /** The unused `q` of an int32 input value. */
@@ -304,13 +305,13 @@ function addModuleCall(b: GraphBuilder, w: Walk, n: GraphNode): string | null {
     pushRequantize(b, `${pathOf(n)}#${n.name}`, x, y, actRange(m));
     return null;
   }
+  // layout, Max / Min and ReduceMean nodes of an imported ONNX model (convert-onnx.ts)
+  const imported = addImportedOp(b, t, (make) => withOutput(b, w, n, make));
+  if (imported !== undefined) return imported;
   const opType = (m as { opType?: unknown }).opType;
   const dynamicInputs = ((m as { slots?: { kind: string }[] }).slots ?? []).filter((s) => s.kind === "dynamic").length;
   if (typeof opType === "string" && TABLE_ONNX_OPS.has(opType) && dynamicInputs === 1 && t.inputs.length === 1) {
     // an elementwise op of an imported ONNX model: a 256-entry table of its own forward
-  // layout, Max / Min and ReduceMean nodes of an imported ONNX model (convert-onnx.ts)
-  const imported = addImportedOp(b, t, (make) => withOutput(b, w, n, make));
-  if (imported !== undefined) return imported;
     return withOutput(b, w, n, (y) => {
       pushLut(b, t.path, b.value(t.inputs[0], t.path), y, "onnx", m as Module & { opType: string });
       storeTableOp(b, m); // the op itself, stored with the table: a loaded model exports it

@@ -24,6 +24,11 @@ import { DataType, encodeModel } from "../../src/onnx/proto.js";
 import { exportInt8Model, importModel } from "../../src/onnx/index.js";
 import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs, type QatModel } from "../../src/quant/index.js";
 import { Int8Model } from "../../src/int8/model.js";
+import { validateInt8Graph } from "../../src/int8/validate.js";
+import { expandQuant, padQuant } from "../../src/int8/kernels/layout.js";
+import { qmaxmin, qmean } from "../../src/int8/kernels/reduce-quant.js";
+import { quantizeMultiplier } from "../../src/int8/fixed-point.js";
+import { FormatError, NotSupportedError } from "../../src/tensor/errors.js";
 import { loadOrt, ortUnavailable } from "./helpers.js";
 import { runOrtWith } from "./quantized-helpers.js";
 
@@ -189,5 +194,86 @@ describe("Resize nearest: every coordinate mode and rounding rule is an exact ga
     const linear = importModel(resizeModel({ mode: "linear", coord: "half_pixel", scales: [1, 1, 2, 2] })) as Module;
     const { report } = convertWithReport(prepared(linear, randn([2, 2, 5, 7])));
     expect(report.islands.map((i) => i.reason)).toEqual([expect.stringMatching(/mode 'linear' interpolates/)]);
+  });
+});
+
+describe("kernels against direct references; typed errors", () => {
+  const q = (data: number[], shape: number[]) => ({ data: Int8Array.from(data), shape });
+  it("padQuant: numpy.pad's constant / edge / reflect; expandQuant repeats dims of 1", () => {
+    const x = q([1, 2, 3], [1, 3]);
+    expect(Array.from(padQuant(x, [0, 2, 0, 3], "constant", 9).data)).toEqual([9, 9, 1, 2, 3, 9, 9, 9]);
+    expect(Array.from(padQuant(x, [0, 2, 0, 3], "edge", 0).data)).toEqual([1, 1, 1, 2, 3, 3, 3, 3]);
+    expect(Array.from(padQuant(x, [0, 2, 0, 3], "reflect", 0).data)).toEqual([3, 2, 1, 2, 3, 2, 1, 2]);
+    const e = expandQuant(q([1, 2], [1, 2, 1]), [1, 2, 3]);
+    expect([Array.from(e.data), e.shape]).toEqual([[1, 1, 1, 2, 2, 2], [1, 2, 3]]);
+  });
+  it("qmaxmin and qmean: within one quantum of the float definitions Q_y(max(DQ a, DQ b, c)) and Q_y(mean(DQ x))", () => {
+    manualSeed(11);
+    const rnd = (n: number) => Int8Array.from(randn([n]).mul(50).data, (v) => Math.max(-128, Math.min(127, Math.round(v))));
+    const [a, b] = [rnd(600), rnd(600)];
+    const [sa, za, sb, zb, sy, zy] = [0.031, 3, 0.047, -5, 0.05, 2];
+    const m = (s: number): [number, number] => { const r = quantizeMultiplier(s / sy); return [r.multiplier, r.shift]; };
+    const cq = Math.round(0.3 / sy) + zy;
+    // rounding half away from zero, as the fixed-point requantization does
+    const qy = (v: number) => Math.max(-128, Math.min(127, Math.sign(v) * Math.round(Math.abs(v / sy)) + zy));
+    for (const op of ["maximum", "minimum"] as const) {
+      const got = qmaxmin({ op, inputs: [{ x: a, shape: [600], zp: za, multiplier: m(sa) }, { x: b, shape: [600], zp: zb, multiplier: m(sb) }, { x: Int32Array.of(cq), shape: [1], zp: 0, multiplier: null }], yZp: zy, outDType: "int8" });
+      const f = op === "maximum" ? Math.max : Math.min;
+      for (let i = 0; i < 600; i++) {
+        const real = f(sa * (a[i] - za), sb * (b[i] - zb), sy * (cq - zy));
+        const want = qy(real);
+        // the fixed-point multiplier may land a rounding tie (x.5 quanta) on the other side; nothing else differs
+        const tie = Math.abs(Math.abs(real / sy) % 1 - 0.5) < 1e-9;
+        expect(Math.abs(got.data[i] - want)).toBeLessThanOrEqual(tie ? 1 : 0);
+      }
+    }
+    const r = quantizeMultiplier(sa / (sy * 12));
+    const mean = qmean({ x: a, xZp: za, xShape: [2, 3, 4, 25], axes: [1, 2], keepdims: false, multiplier: [r.multiplier, r.shift], yZp: zy, outDType: "int8" });
+    expect(mean.shape).toEqual([2, 25]);
+    for (let n = 0; n < 2; n++) {
+      for (let w = 0; w < 25; w++) {
+        let s = 0;
+        for (let k = 0; k < 12; k++) s += a[n * 300 + k * 25 + w] - za;
+        expect(Math.abs(mean.data[n * 25 + w] - qy((sa * s) / 12))).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+  it("bad attributes are FormatErrors naming the node and field; convert and quantized import name what stays float", () => {
+    manualSeed(5);
+    const x = randn([4, 2, 5, 7]);
+    const { model: int8 } = convertWithReport(prepared(importModel(resizeModel({ coord: "asymmetric", nearest: "floor", scales: [1, 1, 2, 2] })) as Module, x));
+    const bad = (patch: Record<string, unknown>) => {
+      const g = JSON.parse(JSON.stringify(int8.graph));
+      Object.assign(g.nodes[0], patch);
+      return () => validateInt8Graph(g, int8.tensors);
+    };
+    expect(bad({ scales: [2, 1, 2, 2] })).toThrow(FormatError);
+    expect(bad({ scales: [2, 1, 2, 2] })).toThrow(/node 'module.resize' \("resize"\): scales must be 4 positive numbers, 1 for the batch/);
+    const idx = int8.graph.nodes[0].op === "resize" ? int8.graph.nodes[0].index : "";
+    const tensors = new Map(int8.tensors).set(idx, Int32Array.from(int8.tensors.get(idx)!, () => 70));
+    const g = JSON.parse(JSON.stringify(int8.graph));
+    expect(() => validateInt8Graph(g, tensors)).toThrow(/index holds offsets outside \[0, 70\)/);
+    expect(bad({ op: "pad", pads: [1, 0, 0, 0, 0, 0, 0, 0], mode: "constant", value: 0 })).toThrow(/pads must not pad the batch dim/);
+    expect(bad({ op: "pad", pads: [0, 0, 0, 0, 0, 0, 0, 0], mode: "wrap", value: 0 })).toThrow(/mode must be constant, edge or reflect/);
+    expect(bad({ op: "mean", axes: [0, 2], keepdims: true, multiplier: [1 << 30, 0], clamp: [-128, 127] })).toThrow(/axes must be increasing non-batch axes/);
+    expect(bad({ op: "maximum", multipliers: [], clamp: [-128, 127] })).toThrow(/multipliers must have one entry per input/);
+    // a mean over the batch stays a float island, with the reason; strict names it
+    class BatchMean extends Module {
+      fc = this.registerModule("fc", new Linear(4, 4));
+      forward(t: Tensor): Tensor {
+        return ops.mean(this.fc.forward(t), [0], { keepdim: true });
+      }
+    }
+    const qm = prepared(new BatchMean(), randn([4, 4]));
+    expect(convertWithReport(qm).report.islands.map((i) => i.reason)).toEqual(["mean over the batch dimension"]);
+    expect(() => convertWithReport(qm, { strict: true })).toThrow(NotSupportedError);
+    // quantized import: a Pad of the batch dim is a named NotSupportedError
+    const s = floatTensorProto("s", [0.05], []);
+    const padBatch = encodeModel(makeModel({
+      name: "q", initializer: [s, int64TensorProto("p", [1, 0, 0, 0])],
+      node: [makeNode("QuantizeLinear", ["x", "s"], ["q"]), makeNode("DequantizeLinear", ["q", "s"], ["d"]), makeNode("Pad", ["d", "p"], ["e"], { name: "pad" }), makeNode("QuantizeLinear", ["e", "s"], ["qe"]), makeNode("DequantizeLinear", ["qe", "s"], ["y"])],
+      input: [makeValueInfo("x", DataType.FLOAT, [1, 4])], output: [makeValueInfo("y", DataType.FLOAT, [2, 4])],
+    }, { opset: 13 }));
+    expect(() => importModel(padBatch)).toThrow(/Pad node 'pad': pads \[1, 0, 0, 0\] must be 4 non-negative values that leave the batch dim alone/);
   });
 });
