@@ -19,7 +19,7 @@ export {
   type QatScheduleOptions,
 } from "./schedule.js";
 export { calibrate, type CalibrateOptions } from "./calibrate.js";
-export { convertToReference, ReferenceModel } from "./reference.js";
+export { convertToReference, convertPt2e, ReferenceModel } from "./reference.js";
 export { lower, lowerWithReport } from "./reference-lower.js";
 export { QuantizeLinear, DequantizeLinear, ReferenceConv2d, ReferenceLinear } from "./reference-modules.js";
 export { convert, convertWithReport, quantizerParams, type ConvertOptions, type ConvertReport } from "./convert.js";

@@ -184,3 +184,6 @@ export function convertToReference(model: QatModel, opts: ConvertOptions = {}): 
   ref.eval();
   return ref;
 }
+
+/** PT2E's name: convert_pt2e returns the reference quantized model (Q/DQ around float ops). */
+export const convertPt2e = convertToReference;

@@ -2,8 +2,8 @@
  * The two steps of convert made explicit (src/quant/reference*.ts): convertToReference → a float
  * graph of QuantizeLinear → DequantizeLinear pairs around float ops (runnable, inspectable,
  * islands marked), and lower → the Int8Model. Invariants: the reference ≡ Int8Model within
- * ±1 quantum (zoo SmallCNN and ResNet-20, user models), lower(convertToReference(m)) ≡ convert(m)
- * bit for bit (SmallCNN, a user model with a functional residual, one with a float island, one
+ * ±1 quantum (zoo SmallCNN, ResNet-20, MobileNetV2-small, user models), lower(convertToReference(m)) ≡ convert(m)
+ * bit for bit (the zoo models, a user model with a functional residual, one with a float island, one
  * with add → relu fused by its quantizer).
  */
 import { describe, expect, it } from "vitest";
@@ -16,6 +16,7 @@ import type { Module } from "../../src/nn/module.js";
 import { Linear } from "../../src/nn/layers/linear.js";
 import { smallCnn } from "../../src/nn/models/small-cnn.js";
 import { resnet20 } from "../../src/nn/models/resnet.js";
+import { mobilenetV2Small } from "../../src/nn/models/mobilenet.js";
 import {
   DefaultQuantizer, DequantizeLinear, QuantizeLinear, ReferenceConv2d, ReferenceLinear, type QatModel, convert, convertToReference, lower, prepareQat, qconfigs,
 } from "../../src/quant/index.js";
@@ -72,14 +73,16 @@ describe("reference quantized graph and lowering", () => {
     check(qm, input(64, 5), "SmallCNN");
   });
 
-  it("ResNet-20 (zoo): reference ≡ Int8Model within ±1 quantum; lower ≡ convert", () => {
-    manualSeed(2);
-    const model = resnet20();
-    const input = zooInput(model);
-    const qm = prepareQat(model, { qconfig: qconfigs.x86 });
-    qatSteps(qm, input);
-    check(qm, input(16, 6), "ResNet-20");
-  });
+  for (const [name, make, seed] of [["ResNet-20", () => resnet20(), 2], ["MobileNetV2-small", () => mobilenetV2Small(), 4]] as const) {
+    it(`${name} (zoo): reference ≡ Int8Model within ±1 quantum; lower ≡ convert bit for bit`, () => {
+      manualSeed(seed);
+      const model = make();
+      const input = zooInput(model);
+      const qm = prepareQat(model, { qconfig: qconfigs.x86 });
+      qatSteps(qm, input);
+      check(qm, input(16, 6), name);
+    });
+  }
 
   it("user models: functional residual + concat, a float island (marked in the listing), add → relu fused by the quantizer", () => {
     const x = images(64, 3);
