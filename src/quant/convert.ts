@@ -252,7 +252,10 @@ export function convertWithReport(model: QatModel, opts: ConvertOptions = {}): {
   // an int32 input (token ids) is passed through unquantized to the islands that read it (an embedding)
   const defineInput = (id: number, stub: Module, where: string): ValueInfo => {
     if (graph.value(id).dtype === "int32") return Object.assign(b.define(id, graph.value(id).shape, INT_Q, where), { int: true });
-    return b.define(id, graph.value(id).shape, activationQParams(outputQuantizerOf(stub)!, `${where}.activation_post_process`), where);
+    const fq = outputQuantizerOf(stub);
+    // a quantizer (quant.Quantizer) may leave a model input float; the integer model needs it quantized
+    if (!fq) throw new NotSupportedError(`convert: model input '${where}' has no quantizer (the quantizer left it float); annotate an edge that reads it`);
+    return b.define(id, graph.value(id).shape, activationQParams(fq, `${where}.activation_post_process`), where);
   };
   const input = defineInput(graph.inputs[0], m.quant, "quant");
   const extraInputs = graph.inputs.slice(1).map((id, i) => defineInput(id, m.extraInputStubs[i], `quant_${i + 1}`));

@@ -19,7 +19,7 @@ import { refsOf } from "../../src/graph/graph.js";
 import type { GraphModule } from "../../src/graph/graph-module.js";
 import {
   DefaultQuantizer, FakeQuantize, FixedQParamsFakeQuantize, FixedQParamsQuantizationSpec, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver,
-  QuantizationSpec, type Quantizer, SharedQuantizationSpec, annotate, convertWithReport, edge, prepareQat, prepareQatPt2e, qconfigFor, qconfigs, quantizationConfigOf,
+  QuantizationSpec, type Quantizer, SharedQuantizationSpec, annotate, annotationOf, convertWithReport, edge, prepareQat, prepareQatPt2e, qconfigFor, qconfigs, quantizationConfigOf,
 } from "../../src/quant/index.js";
 import { ResidualConcatNet, SigmoidHead, images, qatSteps, sameBits, trainedFloat, withinOne } from "./quantizer-helpers.js";
 
@@ -182,5 +182,15 @@ describe("Quantizer API", () => {
       },
     };
     expect(() => prepareQat(float, { quantizer: rejecting, example })).toThrow(/quantizer says no/);
+    // a quantizer that leaves the model input float: prepare is fine, convert names the input
+    const noInput: Quantizer = {
+      annotate(gm) {
+        new DefaultQuantizer().setGlobal(qconfigs.x86).annotate(gm);
+        for (const n of gm.graph.nodes) annotationOf(n)?.inputQSpecMap.delete(gm.graph.inputs[0]);
+      },
+    };
+    const qm = prepareQat(float, { quantizer: noInput, example });
+    noGrad(() => qm.forward(images(8, 9))); // observers see data
+    expect(() => convertWithReport(qm)).toThrow(/model input 'quant' has no quantizer/);
   });
 });
