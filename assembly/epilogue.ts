@@ -6,6 +6,7 @@
  * fused result equals the unfused op chain bit for bit:
  *   act 0 none, 1 relu (v > 0 ? v : 0), 2 clamp (v < lo ? lo : v > hi ? hi : v)
  * Called from ./conv.ts and ./sgemm.ts, and through the export by src/backend/wasm/epilogue.ts.
+ * Also maskMulF32, those activations' gradient (Kernels.maskMul).
  */
 
 // @ts-ignore: decorator
@@ -56,5 +57,25 @@ export function epilogueF32(y: usize, rows: i32, cols: i32, ld: i32, bias: usize
 export function epilogueChannelsF32(y: usize, r0: i32, r1: i32, c: i32, inner: i32, bias: usize, act: i32, lo: f32, hi: f32): void {
   for (let r = r0; r < r1; r++) {
     epilogueF32(at(y, r * inner), 1, inner, inner, bias == 0 ? 0 : at(bias, r % c), 1, act, lo, hi);
+  }
+}
+
+/**
+ * out[i] = g[i] · (lo < y[i] < hi ? 1 : 0) for i < n, hi = +∞ meaning no upper bound: the
+ * relu / hardtanh vjp in one pass.
+ */
+export function maskMulF32(g: usize, y: usize, lo: f32, hi: f32, out: usize, n: i32): void {
+  const unbounded = hi == Infinity;
+  const lv = f32x4.splat(lo), hv = f32x4.splat(hi), one = f32x4.splat(1), zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(at(y, i));
+    const above = f32x4.gt(v, lv);
+    const m = unbounded ? above : v128.and(above, f32x4.lt(v, hv));
+    v128.store(at(out, i), f32x4.mul(v128.load(at(g, i)), v128.bitselect(one, zero, m)));
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(at(y, i));
+    store<f32>(at(out, i), load<f32>(at(g, i)) * (v > lo && (unbounded || v < hi) ? <f32>1 : <f32>0));
   }
 }

@@ -5,7 +5,7 @@
  * module runs on the main thread and on every worker of the pool over the same memory.
  */
 export { sgemm, sgemmScratchBytes, sgemmBatch } from "./sgemm";
-export { epilogueF32, epilogueChannelsF32 } from "./epilogue";
+export { epilogueF32, epilogueChannelsF32, maskMulF32 } from "./epilogue";
 export { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dScratchBytes, conv2dWeightScratchBytes } from "./conv";
 export { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } from "./pool";
 export { batchNormStats, batchNormApply, batchNormBackward } from "./batchnorm";

@@ -102,6 +102,13 @@ export interface Kernels {
   conv2d(x: FloatArray, w: FloatArray, y: FloatArray, g: Conv2dGeom, epi?: Epilogue | null): void;
   /** In place over y viewed as [outer, c, inner]: y = act(y + bias[c]) (see Epilogue). */
   epilogue(y: FloatArray, outer: number, c: number, inner: number, epi: Epilogue): void;
+  /**
+   * out[i] = g[i] · (lo < y[i] < hi ? 1 : 0), where hi = +∞ means no upper bound (+∞ passes):
+   * the vjp of relu (lo = 0, hi = +∞, y its output) and of hardtanh's strict mask (finite hi),
+   * in one pass — the same values as g·(y > lo) and g·(y > lo)·(y < hi) with the comparison
+   * and multiply ops (g·0 keeps g's sign; NaN in y masks to 0).
+   */
+  maskMul(g: FloatArray, y: FloatArray, lo: number, hi: number, out: FloatArray): void;
   /** dx = conv2d transposed of dy with w (dx is overwritten). */
   conv2dBackwardInput(dy: FloatArray, w: FloatArray, dx: FloatArray, g: Conv2dGeom): void;
   /** dw = correlation of x with dy (dw is overwritten). */

@@ -1,18 +1,21 @@
 /**
  * Activations fused into a conv/linear op's epilogue (the kernels' `Epilogue`, see
  * src/backend/kernels.ts): how an op turns its bias and activation into the epilogue, and
- * the activation's vjp, computed from the fused op's output with the same ops (and so the
- * same values) as the unfused relu / hardtanh vjps in ./unary.ts:
+ * the activation's vjp, computed from the fused op's output by `maskGrad` (one kernel pass,
+ * Kernels.maskMul) — the same values as the unfused relu / hardtanh vjps:
  *   relu       g·(y > 0)
  *   hardtanh   g·((y > lo)·(y < hi))   — equal to the mask on the pre-activation x, since
  *              y = clamp(x, lo, hi) lies strictly inside (lo, hi) exactly when x does
- * Used by ./conv.ts (conv2dAct) and ./matmul.ts (linearAct).
+ * Used by ./conv.ts (conv2dAct), ./matmul.ts (linearAct) and ./unary.ts (relu, hardtanh).
  */
+import { kernels } from "../backend/index.js";
 import type { Epilogue } from "../backend/kernels.js";
 import type { FloatArray } from "../tensor/dtype.js";
 import { ValueError } from "../tensor/errors.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { record } from "../tensor/grad-mode.js";
 import { gt, lt, mul } from "./binary.js";
+import { uninit } from "./util.js";
 
 /** ReLU, or hardtanh(min, max) (relu6 = hardtanh(0, 6)), with hardtanh's strict gradient mask. */
 export type FusedAct = { kind: "relu" } | { kind: "hardtanh"; min: number; max: number };
@@ -33,6 +36,23 @@ export function epilogueOf(bias: Tensor | null, act: FusedAct | null): Epilogue 
 
 /** dL/d(pre-activation) from dL/dy and the fused op's output y. */
 export function fusedActGrad(g: Tensor, y: Tensor, act: FusedAct): Tensor {
-  if (act.kind === "relu") return mul(g, gt(y, 0));
-  return mul(g, mul(gt(y, act.min), lt(y, act.max)));
+  if (act.kind === "relu") return maskGrad(g, y, 0, Infinity);
+  // hardtanh's strict mask excludes +∞ at hi = +∞, which maskGrad reads as "no bound"
+  return act.max === Infinity ? mul(g, mul(gt(y, act.min), lt(y, act.max))) : maskGrad(g, y, act.min, act.max);
+}
+
+/**
+ * g·(lo < m < hi ? 1 : 0) elementwise, hi = +∞ meaning no upper bound (relu's mask, which
+ * passes +∞): the values of mul(g, gt(m, lo)) and mul(g, mul(gt(m, lo), lt(m, hi))), in one
+ * kernel pass with no mask tensor when g and m share a float dtype and shape (else through
+ * those ops). Differentiable in g (its vjp is the same mask), so higher-order gradients work.
+ */
+export function maskGrad(g: Tensor, m: Tensor, lo: number, hi: number): Tensor {
+  const sameShape = g.ndim === m.ndim && g.shape.every((d, i) => d === m.shape[i]);
+  if (g.dtype !== m.dtype || !sameShape || (g.dtype !== "float32" && g.dtype !== "float64")) {
+    return hi === Infinity ? mul(g, gt(m, lo)) : mul(g, mul(gt(m, lo), lt(m, hi)));
+  }
+  const out = uninit(g.shape, g.dtype);
+  kernels().maskMul(g.data as FloatArray, m.data as FloatArray, lo, hi, out.data as FloatArray);
+  return record(out, "maskGrad", [g], (gg) => [maskGrad(gg, m, lo, hi)]);
 }

@@ -10,6 +10,7 @@ import { ValueError } from "../tensor/errors.js";
 import { record } from "../tensor/grad-mode.js";
 import { Tensor } from "../tensor/tensor.js";
 import { add, div, gt, lt, mul, sub } from "./binary.js";
+import { maskGrad } from "./fused-act.js";
 import { requireFloat, uninit } from "./util.js";
 
 interface UnaryRule {
@@ -25,7 +26,7 @@ const RULES: Record<UnaryOp, UnaryRule> = {
   log: { float: true, vjp: (x, _y, g) => div(g, x) },
   sqrt: { float: true, vjp: (_x, y, g) => div(g, mul(y, 2)) },
   abs: { float: false, vjp: (x, _y, g) => mul(g, sign(x)) },
-  relu: { float: false, vjp: (_x, y, g) => mul(g, gt(y, 0)) },
+  relu: { float: false, vjp: (_x, y, g) => maskGrad(g, y, 0, Infinity) },
   sigmoid: { float: true, vjp: (_x, y, g) => mul(g, mul(y, sub(1, y))) },
   tanh: { float: true, vjp: (_x, y, g) => mul(g, sub(1, mul(y, y))) },
   round: { float: false },
@@ -79,7 +80,8 @@ export function hardtanh(x: Tensor, lo = -1, hi = 1): Tensor {
   checkBounds(lo, hi, "hardtanh");
   const out = uninit(x.shape, x.dtype);
   kernels().clamp(x.data, lo, hi, out.data);
-  return record(out, "hardtanh", [x], (g) => [mul(g, mul(gt(x, lo), lt(x, hi)))]);
+  // (maskGrad reads hi = +∞ as "no bound"; hardtanh's strict mask excludes x = +∞ there)
+  return record(out, "hardtanh", [x], (g) => [hi === Infinity ? mul(g, mul(gt(x, lo), lt(x, hi))) : maskGrad(g, x, lo, hi)]);
 }
 
 /** hardtanh(x, 0, 6). */

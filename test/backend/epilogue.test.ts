@@ -3,8 +3,10 @@
  * backend: the fused kernel equals the same backend's unfused chain (the product, then the
  * unit-scale channel affine that adds the bias, then the unary relu / clamp kernel) bit for
  * bit, including −0, NaN and ±∞; the ops conv2dAct / linearAct equal relu(conv2d(…)) /
- * hardtanh(linear(…)) in values and every gradient, bit for bit; and each fast backend's
- * fused result is within the usual tolerance of the reference's.
+ * hardtanh(linear(…)) in values and every gradient, bit for bit; maskMul (the activations'
+ * gradient in one pass) equals the comparison and multiply kernels, and relu / hardtanh
+ * gradients equal those formulas; and each fast backend's fused result is within the usual
+ * tolerance of the reference's.
  */
 import { describe, expect, it } from "vitest";
 import { backward } from "../../src/autograd/backward.js";
@@ -14,8 +16,8 @@ import { conv2d, conv2dAct } from "../../src/ops/conv.js";
 import type { FusedAct } from "../../src/ops/fused-act.js";
 import { linear, linearAct } from "../../src/ops/matmul.js";
 import { hardtanh, relu } from "../../src/ops/unary.js";
-import { mul, sum } from "../../src/ops/index.js";
-import { randn } from "../../src/tensor/creation.js";
+import { gt, lt, mul, sum } from "../../src/ops/index.js";
+import { randn, tensor } from "../../src/tensor/creation.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { backendsUnderTest, describeEachBackend, expectIdentical, expectNear, newGen, onBackend, randomF32 } from "./helpers.js";
@@ -109,6 +111,46 @@ describeEachBackend("fused epilogue kernels", () => {
           expectIdentical(fused, unfused(y, outer, c, inner, epi), `epilogue ${act} ${bias ? "bias" : ""} [${shape.join(", ")}]`);
         }
       }
+    }
+  });
+});
+
+describeEachBackend("maskMul (relu / hardtanh gradient in one pass)", () => {
+  const special = [-0, 0, NaN, Infinity, -Infinity, -0.5, 0.75, 6, 1e-40, -1e-40, 3, -3, 0.5, 7];
+  const n = 3001;
+  const y = new Float32Array(n).map((_, i) => special[i % special.length] * (i % 5 === 0 ? 1 : 1 + i / n));
+  const g = new Float32Array(n).map((_, i) => [1.5, -2, -0, NaN, Infinity, -Infinity, 0.25][i % 7]);
+  for (const [lo, hi] of [[0, Infinity], [-0.5, 0.75], [0, 6], [0.5, 0.5], [-Infinity, 3]] as const) {
+    it(`(${lo}, ${hi}) ≡ g·(y > lo)[·(y < hi)] with the comparison and multiply kernels`, () => {
+      const k = kernels();
+      const gtMask = new Uint8Array(n);
+      k.binary("gt", y, [n], new Float32Array([lo]), [], gtMask, [n]);
+      let mask: Uint8Array = gtMask;
+      if (hi !== Infinity) {
+        const ltMask = new Uint8Array(n);
+        k.binary("lt", y, [n], new Float32Array([hi]), [], ltMask, [n]);
+        mask = new Uint8Array(n);
+        k.binary("mul", gtMask, [n], ltMask, [n], mask, [n]);
+      }
+      const want = new Float32Array(n);
+      k.binary("mul", g, [n], mask, [n], want, [n]);
+      const got = new Float32Array(n).fill(NaN);
+      k.maskMul(g, y, lo, hi, got);
+      expectIdentical(got, want, "maskMul");
+    });
+  }
+  it("relu and hardtanh gradients (ops) ≡ the comparison-and-multiply formulas, +∞ included", () => {
+    const x = tensor(Float32Array.from(y), { shape: [n] }).requiresGrad_();
+    const gt0 = tensor(Float32Array.from(g), { shape: [n] });
+    const cases: [(t: Tensor) => Tensor, (t: Tensor) => Tensor][] = [
+      [relu, (t) => gt(t, 0)],
+      [(t) => hardtanh(t, -0.5, 0.75), (t) => mul(gt(t, -0.5), lt(t, 0.75))],
+      [(t) => hardtanh(t, 0, Infinity), (t) => mul(gt(t, 0), lt(t, Infinity))],
+    ];
+    for (const [f, maskOf] of cases) {
+      x.grad = null;
+      backward(sum(mul(f(x), gt0)));
+      expectIdentical(x.grad!.data, mul(gt0, maskOf(x)).data, "gradient");
     }
   });
 });

@@ -4,7 +4,8 @@
  * expressions of the unary relu and clamp kernels so that a fused conv/matmul equals the
  * unfused op chain bit for bit. A float32 y rounds each step to float32 (the store), as the
  * separate ops do. Called by ./conv.ts and ./matmul.ts, and by faster backends after their
- * own products when they do not fuse the epilogue themselves.
+ * own products when they do not fuse the epilogue themselves. Also `maskMul`, the gradient
+ * of those activations (Kernels.maskMul).
  */
 import type { FloatArray } from "../../tensor/dtype.js";
 import type { Epilogue } from "../kernels.js";
@@ -30,5 +31,19 @@ export function epilogue(y: FloatArray, outer: number, c: number, inner: number,
       const v = y[i];
       y[i] = v < lo ? lo : v > hi ? hi : v;
     }
+  }
+}
+
+/** out[i] = g[i] · (lo < y[i] < hi ? 1 : 0), hi = +∞ unbounded (Kernels.maskMul). */
+export function maskMul(g: FloatArray, y: FloatArray, lo: number, hi: number, out: FloatArray): void {
+  const n = out.length;
+  if (g.length < n || y.length < n) throw new RangeError(`maskMul: gradient (${g.length}) and mask source (${y.length}) need ${n} values`);
+  if (hi === Infinity) {
+    for (let i = 0; i < n; i++) out[i] = g[i] * (y[i] > lo ? 1 : 0);
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = y[i];
+    out[i] = g[i] * (v > lo && v < hi ? 1 : 0);
   }
 }

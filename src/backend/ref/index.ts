@@ -7,7 +7,7 @@ import type { Kernels } from "../kernels.js";
 import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.js";
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
 import { binary, cast, clamp, unary, where } from "./elementwise.js";
-import { epilogue } from "./epilogue.js";
+import { epilogue, maskMul } from "./epilogue.js";
 import { copyStrided } from "./layout.js";
 import { matmul } from "./matmul.js";
 import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pool.js";
@@ -27,6 +27,7 @@ export const refKernels = {
   matmul,
   conv2d,
   epilogue,
+  maskMul,
   conv2dBackwardInput,
   conv2dBackwardWeight,
   maxPool2d,

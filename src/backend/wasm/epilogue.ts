@@ -2,12 +2,12 @@
  * The wasm fused epilogue (Kernels.epilogue; definition in ../ref/epilogue.ts): the
  * standalone kernel over assembly/epilogue.ts, and `epilogueArgs`, the trailing
  * (bias, act, lo, hi) arguments that ./conv.ts and ./gemm.ts pass to conv2dForward and
- * sgemmBatch, which apply it to each block right after computing it. Float64 and small
- * arrays go to the reference.
+ * sgemmBatch, which apply it to each block right after computing it; and maskMul, the
+ * relu / hardtanh gradient in one pass. Float64 and small arrays go to the reference.
  */
 import type { FloatArray } from "../../tensor/dtype.js";
 import type { Epilogue } from "../kernels.js";
-import { epilogue as refEpilogue } from "../ref/epilogue.js";
+import { maskMul as refMaskMul, epilogue as refEpilogue } from "../ref/epilogue.js";
 import { Call, WASM_MIN_ELEMENTS, runJobs, runtime, splitRange, threadCount } from "./runtime.js";
 import type { Job } from "./threads.js";
 
@@ -42,6 +42,21 @@ export function epilogue(y: FloatArray, outer: number, c: number, inner: number,
       // [outer·c, inner]: rows of inner values, bias per row (channel = row mod c)
       : splitRange(outer * c, threads).map(([r0, r1]) => ({ fn: "epilogueChannelsF32", args: [py, r0, r1, c, inner, pb, act, lo, hi] }));
     runJobs(r, jobs);
+  } finally {
+    call.done();
+  }
+}
+
+export function maskMul(g: FloatArray, y: FloatArray, lo: number, hi: number, out: FloatArray): void {
+  const n = out.length;
+  if (!(g instanceof Float32Array && y instanceof Float32Array && out instanceof Float32Array) || n < WASM_MIN_ELEMENTS) return refMaskMul(g, y, lo, hi, out);
+  if (g.length < n || y.length < n) throw new RangeError(`maskMul: gradient (${g.length}) and mask source (${y.length}) need ${n} values`);
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    const pg = call.in(g), py = call.in(y), po = call.out(out);
+    const threads = n >= PARALLEL_MIN_ELEMENTS ? threadCount() : 1;
+    runJobs(r, splitRange(n, threads, 4).map(([a, b]): Job => ({ fn: "maskMulF32", args: [pg + 4 * a, py + 4 * a, lo, hi, po + 4 * a, b - a] })));
   } finally {
     call.done();
   }

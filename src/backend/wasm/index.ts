@@ -15,7 +15,7 @@ import type { Backend, Kernels } from "../kernels.js";
 import { channelAffine, channelAffineBackward } from "./affine.js";
 import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.js";
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
-import { epilogue } from "./epilogue.js";
+import { epilogue, maskMul } from "./epilogue.js";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "./fakequant.js";
 import { binary, clamp, unary } from "./elementwise.js";
 import { gemmInt8, matmul } from "./gemm.js";
@@ -31,6 +31,7 @@ export const wasmKernels = {
   conv2dBackwardInput,
   conv2dBackwardWeight,
   epilogue,
+  maskMul,
   maxPool2d,
   maxPool2dBackward,
   avgPool2d,

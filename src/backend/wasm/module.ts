@@ -39,6 +39,7 @@ export interface KernelExports {
   ): void;
   epilogueF32(y: number, rows: number, cols: number, ld: number, bias: number, perRow: number, act: number, lo: number, hi: number): void;
   epilogueChannelsF32(y: number, r0: number, r1: number, c: number, inner: number, bias: number, act: number, lo: number, hi: number): void;
+  maskMulF32(g: number, y: number, lo: number, hi: number, out: number, n: number): void;
   sgemmScratchBytes(): number;
   conv2dForward(x: number, w: number, y: number, g: number, b0: number, b1: number, scratch: number, bias: number, act: number, lo: number, hi: number): void;
   conv2dBackwardInput(dy: number, w: number, dx: number, g: number, b0: number, b1: number, scratch: number): void;
