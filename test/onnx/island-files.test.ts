@@ -8,7 +8,9 @@
  * - imported ONNX ops that become islands (and the ops a table was made from) are stored in the
  *   `.int8` file as their ONNX node (op type, attributes, parameters and constants in the tensor
  *   table): Int8Model.decode(encode(m)) computes bit for bit what m computes and exports the same
- *   bytes; the validator checks the stored nodes; a module island with no stored form is refused
+ *   bytes (ShuffleNetV2, MobileNetV3's tables, a Softmax / Resize / ReduceMax net at opsets 11 and
+ *   13 — the stored opset is the one the rebuilt kernel reads); the validator checks the stored
+ *   nodes; a module island with no stored form is refused
  *   at encode with a NotSupportedError naming it.
  */
 import { readFileSync } from "node:fs";
@@ -24,8 +26,8 @@ import * as nn from "../../src/nn/index.js";
 import { Int8Model } from "../../src/int8/model.js";
 import { validateInt8Graph } from "../../src/int8/validate.js";
 import type { Int8Graph } from "../../src/int8/graph.js";
-import { convertWithReport, prepareQat, qconfigs } from "../../src/quant/index.js";
-import { exportInt8Model, importModel, type OnnxModule } from "../../src/onnx/index.js";
+import { calibrate, convertWithReport, prepareQat, qconfigs } from "../../src/quant/index.js";
+import { DataType, attr, encodeModel, exportInt8Model, floatTensorProto, importModel, makeModel, makeNode, makeValueInfo, type OnnxModule } from "../../src/onnx/index.js";
 import { fromGolden, goldenPath, readGolden, type GoldenTensor } from "../nn/golden.js";
 import { loadOrt, ortUnavailable } from "./helpers.js";
 import { parity, runOrtWith } from "./quantized-helpers.js";
@@ -116,6 +118,54 @@ describe("torch LSTM / GRU exports: the zero initial state is Expand-ed to the r
         const par = parity(theirs, ours, scale, x.shape[x.shape.length - 1]);
         expect(par.maxQuanta, `${format}: max difference in output quanta`).toBeLessThanOrEqual(1);
       }
+    });
+  }
+});
+
+/** Conv → Softmax(axis 1) → Resize (linear, ×2) → ReduceMax(axes [1]) → Flatten → Gemm, at `opset`: three imported-op islands. */
+function islandNet(opset: number): Uint8Array {
+  manualSeed(3);
+  const rnd = (name: string, shape: number[], s = 0.3) => floatTensorProto(name, Array.from(randn(shape).data, (v) => s * v), shape);
+  const nodes = [
+    makeNode("Conv", ["x", "cw", "cb"], ["c"], { attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.ints("kernel_shape", [3, 3])] }),
+    makeNode("Softmax", ["c"], ["s"], { attributes: [attr.int("axis", 1)] }),
+    makeNode("Resize", ["s", "roi", "scales"], ["r"], { attributes: [attr.string("mode", "linear")] }),
+    makeNode("ReduceMax", ["r"], ["m"], { attributes: [attr.ints("axes", [1]), attr.int("keepdims", 1)] }),
+    makeNode("Flatten", ["m"], ["f"], { attributes: [attr.int("axis", 1)] }),
+    makeNode("Gemm", ["f", "gw", "gb"], ["y"], { attributes: [attr.int("transB", 1)] }),
+  ];
+  const inits = [rnd("cw", [4, 3, 3, 3]), rnd("cb", [4]), floatTensorProto("roi", [], [0]), floatTensorProto("scales", [1, 1, 2, 2]), rnd("gw", [5, 64], 0.1), rnd("gb", [5])];
+  const input = [makeValueInfo("x", DataType.FLOAT, ["N", 3, 4, 4])];
+  return encodeModel(makeModel({ name: "islands", node: nodes, initializer: inits, input, output: [makeValueInfo("y", DataType.FLOAT, ["N", 5])] }, { opset }));
+}
+
+describe("imported Softmax / Resize / ReduceMax islands (their ONNX node, opset and attributes in the file)", () => {
+  for (const opset of [11, 13]) {
+    it(`opset ${opset}: decode(encode) runs bit for bit${opset === 11 ? "; the stored opset is what the rebuilt kernel reads (Softmax over C·H·W at 11)" : "; QDQ / QOperator of the decoded model equal the in-memory exports and onnxruntime (±1 quantum)"}`, async () => {
+      const m = importModel(islandNet(opset)) as OnnxModule;
+      manualSeed(4);
+      const x = randn([4, 3, 4, 4]);
+      const q = prepareQat(m, { qconfig: qconfigs.x86, example: x });
+      calibrate(q, [{ x }, { x: randn([4, 3, 4, 4]) }], { batches: 2 });
+      const { model: int8, report } = convertWithReport(q);
+      expect(report.islands.map((i) => i.fn)).toEqual(["Softmax", "Resize", "ReduceMax"]);
+      if (opset === 13) {
+        const back = roundTrip(int8, x);
+        if (!ort) return;
+        for (const format of ["qdq", "qoperator"] as const) {
+          const theirs = await runOrtWith(ort, exportInt8Model(back, { format }), x);
+          expect(parity(theirs, back.run(x).data, back.value(back.graph.output).q.scale, 5).maxQuanta, format).toBeLessThanOrEqual(1);
+        }
+        return;
+      }
+      const back = Int8Model.decode(int8.encode());
+      expect(qOut(back, x)).toEqual(qOut(int8, x));
+      // the same node read at opset 13 is another function (softmax over C alone): the opset is stored and used
+      const g = JSON.parse(JSON.stringify(int8.graph)) as Int8Graph;
+      const softmax = g.nodes.find((n) => n.op === "float" && n.fn === "Softmax") as Extract<Int8Graph["nodes"][number], { op: "float" }>;
+      expect((softmax.call!.args[0] as { opset: number }).opset).toBe(11);
+      (softmax.call!.args[0] as { opset: number }).opset = 13;
+      expect(qOut(new Int8Model(g, int8.tensors), x)).not.toEqual(qOut(int8, x));
     });
   }
 });
