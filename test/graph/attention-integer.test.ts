@@ -149,6 +149,37 @@ describe("a causal character LM: the constant −∞ mask goes into softmax_int"
   });
 });
 
+describe("scaledDotProductAttention with isCausal: the keep-form mask where(mask, scores, −∞)", () => {
+  const [T, E] = [6, 16];
+  class CausalNet extends Module {
+    qkv = this.registerModule("qkv", new Linear(E, 3 * E));
+    head = this.registerModule("head", new Linear(E, 5));
+    forward(x: Tensor): Tensor {
+      const qkv = this.qkv.forward(x);
+      const [q, k, v] = [0, 1, 2].map((i) => ops.slice(qkv, -1, i * E, (i + 1) * E));
+      return this.head.forward(ops.scaledDotProductAttention(q, k, v, { isCausal: true }));
+    }
+  }
+
+  it("softmax_int holds the mask with 1 where the bool mask is 0; ≡ fake-quant; onnxruntime bit for bit", async () => {
+    manualSeed(31);
+    const qm = prepareQat(new CausalNet(), { qconfig: qconfigs.x86, example: randn([2, T, E]) });
+    qm.train();
+    calibrate(qm, [0, 1].map(() => ({ x: randn([16, T, E]) })), { batches: 2 });
+    const { model: int8, report } = convertWithReport(qm, INTEGER);
+    expect(report.islands).toEqual([]);
+    const soft = int8.graph.nodes.find((n) => n.op === "softmax_int");
+    expect(soft?.op === "softmax_int" && Array.from(int8.tensors.get(soft.mask!.tensor)!)).toEqual(Array.from({ length: T * T }, (_, k) => (k % T > Math.floor(k / T) ? 1 : 0)));
+    const x = randn([8, T, E]);
+    qm.eval();
+    const fq = noGrad(() => qm.forward(x));
+    const scale = int8.value(int8.graph.output).q.scale;
+    expect(within(fq.data, int8.run(x).data, scale)).toBeGreaterThanOrEqual(0.99);
+    if (!ort) return console.warn(`[attention-integer] onnxruntime parity skipped: ${ortUnavailable}`);
+    await expectOrtExact(int8, x, "causal SDPA");
+  });
+});
+
 describe("what stays a float island, and bad options", () => {
   /** softmax over dim 1 (not the last) and a LayerNorm over the last two dims. */
   class Odd extends Module {
