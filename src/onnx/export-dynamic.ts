@@ -180,7 +180,7 @@ export function emitDynamicGraph(em: QuantEmitter): void {
   for (const node of g.nodes as Int8Node[]) {
     const y = node.output === g.output ? em.outputName : em.ctx.temp(node.name || node.output);
     const out = em.value(node.output);
-    if (!out.float) throw new NotSupportedError(`onnx export: '${node.name}' (${node.op}) writes a quantized value in a dynamic model; export dynamic models whose values are all float`);
+    if (!out.float && !(out.int && node.op === "float")) throw new NotSupportedError(`onnx export: '${node.name}' (${node.op}) writes a quantized value in a dynamic model; export dynamic models whose values are all float`);
     const x = nameOf(node.inputs[0]);
     if (node.op === "dynamic_linear") emitDynamicLinear(em, node, x, y);
     else if (node.op === "linear_nbits") emitLinearNBits(em, node, x, y);

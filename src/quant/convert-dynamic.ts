@@ -34,7 +34,7 @@ import { QatLinear, QatWeightLayer } from "./qat-modules.js";
 import { type QatModel, outputQuantizerOf } from "./stubs.js";
 import { disableObserver } from "./schedule.js";
 import { GraphBuilder } from "./convert-layers.js";
-import { type Walk, evalParameterValues, isQuantizerNode, islandClosure, islandFunction, literalCall, pathOf, traceNodeOf } from "./convert-walk.js";
+import { type Walk, evalParameterValues, isQuantizerNode, islandClosure, islandFunction, literalCall, pathOf, storedModuleCall, traceNodeOf } from "./convert-walk.js";
 import { parameterOnlyValues } from "./prepare.js";
 import type { ConvertReport } from "./convert.js";
 import { isDynamicFakeQuantize, isFloatActivation } from "./dynamic-fake-quant.js";
@@ -157,7 +157,11 @@ function addFloatIsland(b: GraphBuilder, w: Walk, n: GraphNode, reason: string):
   const node: Int8Node = { op: "float", name, inputs: leaves.map((id) => b.value(id, source).id), output: y.id, fn, source };
   const call = n.kind === "call_function" && side.length === 0 ? literalCall(n, leaves) : null;
   if (call) node.call = call;
-  else w.islands.set(name, islandFunction(w, n, leaves, side));
+  else {
+    const stored = mod ? storedModuleCall(b, w, n, mod, name, leaves, side) : null; // an imported op: its ONNX node, so files run it
+    if (stored) node.call = stored;
+    w.islands.set(name, islandFunction(w, n, leaves, side));
+  }
   b.nodes.push(node);
   w.report.islands.push({ name, fn, source, reason });
 }

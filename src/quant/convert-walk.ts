@@ -155,6 +155,12 @@ function moduleCall(w: Walk, n: GraphNode, m: Module, inputs: number[], side: Gr
   return { op: head.op, args: [head.spec, ...parameterCall(w, n, inputs)] };
 }
 
+/** A module island's stored call with its tensors in the table (see moduleCall), or null: for convert-dynamic's float islands. */
+export function storedModuleCall(b: GraphBuilder, w: Walk, n: GraphNode, m: Module, name: string, inputs: number[], side: GraphNode[]): { op: string; args: unknown[] } | null {
+  const stored = moduleCall(w, n, m, inputs, side);
+  return stored ? { op: stored.op, args: storeTensors(b, name, stored.args) } : null;
+}
+
 /** Stores the imported op a table was just made from on its node (LutNode.call), so a model loaded from a file exports the op. */
 export function storeTableOp(b: GraphBuilder, m: Module): void {
   const node = b.nodes[b.nodes.length - 1];

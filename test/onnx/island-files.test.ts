@@ -139,6 +139,25 @@ function islandNet(opset: number): Uint8Array {
   return encodeModel(makeModel({ name: "islands", node: nodes, initializer: inits, input, output: [makeValueInfo("y", DataType.FLOAT, ["N", 5])] }, { opset }));
 }
 
+describe("torch LSTM / GRU exports under the dynamic scheme (float values between integer GEMMs)", () => {
+  for (const name of ["lstm", "gru"] as const) {
+    it(`${name}.onnx: its imported-op islands and int32 shape arithmetic are stored; the file runs bit for bit; the export equals Int8Model in onnxruntime`, async () => {
+      const m = importModel(readFileSync(goldenPath(`rnn/${name}.onnx`))) as OnnxModule;
+      const x = fromGolden(rnnDoc[name].x);
+      const q = prepareQat(m, { qconfig: qconfigs.dynamic, example: x });
+      noGrad(() => q.forward(x));
+      const { model: int8 } = convertWithReport(q);
+      expect(int8.graph.nodes.some((n) => int8.value(n.output).int)).toBe(true);
+      expect(int8.graph.nodes.filter((n) => n.op === "float" && !n.call)).toEqual([]);
+      roundTrip(int8, x, 14);
+      if (!ort) return;
+      const theirs = await runOrtWith(ort, exportInt8Model(int8, { format: "qdq", opset: 14 }), x);
+      const ours = int8.run(x).data;
+      for (let i = 0; i < ours.length; i++) expect(Math.abs(theirs[i] - ours[i])).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
+
 describe("imported Softmax / Resize / ReduceMax islands (their ONNX node, opset and attributes in the file)", () => {
   for (const opset of [11, 13]) {
     it(`opset ${opset}: decode(encode) runs bit for bit${opset === 11 ? "; the stored opset is what the rebuilt kernel reads (Softmax over C·H·W at 11)" : "; QDQ / QOperator of the decoded model equal the in-memory exports and onnxruntime (±1 quantum)"}`, async () => {
