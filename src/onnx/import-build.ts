@@ -296,9 +296,9 @@ function paramName(init: string, slot: number, taken: readonly [string, Tensor][
 /**
  * Inputs whose float initializers stay constants: exponents (`x ** 2` in a LayerNorm spelled as
  * ops — training one would give NaN gradients for negative bases), Range bounds, Clip bounds,
- * Resize's roi and scales.
+ * Resize's roi and scales, Upsample's scales.
  */
-const FROZEN_INPUTS: Readonly<Record<string, readonly number[]>> = { Pow: [1], Range: [0, 1, 2], Clip: [1, 2], Resize: [1, 2] };
+const FROZEN_INPUTS: Readonly<Record<string, readonly number[]>> = { Pow: [1], Range: [0, 1, 2], Clip: [1, 2], Resize: [1, 2], Upsample: [1] };
 
 /** Graph input element types a float graph accepts (INT64, INT16 and UINT16 arrive as int32, BOOL as uint8, as our tensors store them). */
 const GRAPH_INPUT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.INT64, DataType.INT32, DataType.INT16, DataType.UINT16, DataType.INT8, DataType.UINT8, DataType.BOOL]);

@@ -165,3 +165,15 @@ export const resize: Compiler = (c) => {
     return x.dtype === y.dtype ? y : cast(y, x.dtype);
   };
 };
+
+/**
+ * Upsample (opsets 7–9, deprecated at 10 for Resize): Resize-10's semantics (asymmetric, floor
+ * nearest when upsampling; linear) with the scales an attribute (7) or the second input (9).
+ */
+export const upsample: Compiler = (c) => {
+  const attrScales = c.attrs.floats("scales");
+  if (!attrScales) return resize({ ...c, opset: 10 });
+  const scales = new Tensor(Float32Array.from(attrScales), [attrScales.length]);
+  const inner = resize({ ...c, opset: 10, consts: [c.consts[0], scales] });
+  return (inputs) => inner([inputs[0], scales]);
+};

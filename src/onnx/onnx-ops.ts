@@ -9,7 +9,7 @@
  * onnx-ops-math.ts (elementwise, logic, Where, Erf), onnx-ops-reduce.ts (Reduce*, ArgMax,
  * GlobalMaxPool), onnx-ops-shape.ts (Slice, Split, Expand, Tile, Range, ConstantOfShape),
  * onnx-ops-conv.ts (functional Conv / ConvTranspose / pooling, InstanceNormalization) and
- * onnx-ops-transformer.ts (LayerNormalization, Gelu), onnx-ops-resize.ts (Resize), onnx-ops-rnn.ts (LSTM, GRU); shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
+ * onnx-ops-transformer.ts (LayerNormalization, Gelu), onnx-ops-resize.ts (Resize, Upsample), onnx-ops-rnn.ts (LSTM, GRU); shared helpers in onnx-ops-util.ts. Called by import-build.ts (OnnxOp kernels, folding) and
  * import-quantized.ts (float islands).
  */
 import { FormatError, NotSupportedError, ShapeError, fmtShape } from "../tensor/errors.js";
@@ -28,7 +28,7 @@ import { MATH_OPS } from "./onnx-ops-math.js";
 import { REDUCE_OPS } from "./onnx-ops-reduce.js";
 import { SHAPE_OPS } from "./onnx-ops-shape.js";
 import { CONV_OPS } from "./onnx-ops-conv.js";
-import { resize } from "./onnx-ops-resize.js";
+import { resize, upsample } from "./onnx-ops-resize.js";
 import { TRANSFORMER_OPS, gatherFloat } from "./onnx-ops-transformer.js";
 import { RNN_OPS } from "./onnx-ops-rnn.js";
 
@@ -303,5 +303,6 @@ export const GENERIC_OPS: Readonly<Record<string, Compiler>> = {
   Identity: unary((x) => x),
   Dropout: dropoutOp,
   Resize: resize,
+  Upsample: upsample,
   ...MATH_OPS, ...REDUCE_OPS, ...SHAPE_OPS, ...CONV_OPS, ...RNN_OPS, ...TRANSFORMER_OPS,
 };

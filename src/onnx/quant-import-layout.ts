@@ -147,9 +147,9 @@ const resize: Handler = (imp, n) => {
     const g = probeGather(run, x.shape);
     if (!g || g.fill !== null) throw new NotSupportedError(`${where(n)}: not a gather of its input (batch scale ≠ 1?)`);
     const legacy = n.opType === "Upsample" || imp.g.opset < 11;
-    const given = consts[legacy ? 1 : 2];
-    const sizes = !given || given.size === 0;
-    const scales = sizes ? g.shape.map((d, i) => (i === 0 ? 1 : d / x.shape[i])) : Array.from(given.data, Number);
+    const given = n.attrs.floats("scales") ?? Array.from(consts[legacy ? 1 : 2]?.data ?? [], Number); // Upsample-7: an attribute
+    const sizes = given.length === 0;
+    const scales = sizes ? g.shape.map((d, i) => (i === 0 ? 1 : d / x.shape[i])) : given;
     const y = imp.newValue([x.shape[0], ...g.shape.slice(1)], x.q, n.name || `${n.opType}_${n.index}`);
     imp.nodes.push({
       op: "resize", name: imp.nodeName(n), inputs: [x.id], output: y.id, index: imp.tensor(`${n.name || n.opType}.index`, g.index),

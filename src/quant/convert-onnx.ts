@@ -190,9 +190,9 @@ function resize(b: GraphBuilder, t: TraceNode, m: ImportedOp, x: ValueInfo, defi
   const key = `${t.path}.index`;
   b.tensors.set(key, g.index);
   const legacy = m.opType === "Upsample" || m.slots.length === 2; // Resize-10 / Upsample: asymmetric, onnxruntime's simple nearest
-  const given = constAt(m, legacy ? 1 : 2, t.module);
-  const sizes = !given || given.size === 0;
-  const scales = sizes ? g.shape.map((d, i) => (i === 0 ? 1 : d / inShape[i])) : Array.from(given.data, Number);
+  const given = attrOf(m, "scales")?.floats ?? Array.from(constAt(m, legacy ? 1 : 2, t.module)?.data ?? [], Number); // Upsample-7: an attribute
+  const sizes = given.length === 0;
+  const scales = sizes ? g.shape.map((d, i) => (i === 0 ? 1 : d / inShape[i])) : given;
   if (scales[0] !== 1) return `${m.opType} scales the batch dimension`;
   b.nodes.push({
     op: "resize", name: t.path, inputs: [x.id], output: define().id, index: key, scales, ...(sizes ? { sizes: true } : {}),

@@ -144,7 +144,7 @@ describe.each([
 
 
 /** x [N, 2, 5, 7] → Resize (nearest unless `mode`, the given attributes and scales) → y, at `opset`. */
-function resizeModel(c: { coord?: string; nearest?: string; scales: number[]; opset?: number; mode?: string }): Uint8Array {
+function resizeModel(c: { coord?: string; nearest?: string; scales: number[]; opset?: number; mode?: string; upsample?: boolean }): Uint8Array {
   const opset = c.opset ?? 13;
   const attributes = [attr.string("mode", c.mode ?? "nearest")];
   if (c.coord) attributes.push(attr.string("coordinate_transformation_mode", c.coord));
@@ -153,7 +153,7 @@ function resizeModel(c: { coord?: string; nearest?: string; scales: number[]; op
   const inputs = opset < 11 ? ["x", "scales"] : ["x", "", "scales"];
   const out = [Math.floor(5 * c.scales[2]), Math.floor(7 * c.scales[3])];
   const graph = {
-    name: "resize", node: [makeNode("Resize", inputs, ["y"], { name: "resize", attributes })], initializer: inits,
+    name: "resize", node: [makeNode(c.upsample ? "Upsample" : "Resize", inputs, ["y"], { name: "resize", attributes })], initializer: inits,
     input: [makeValueInfo("x", DataType.FLOAT, ["N", 2, 5, 7])], output: [makeValueInfo("y", DataType.FLOAT, ["N", 2, ...out])],
   };
   return encodeModel(makeModel(graph, { opset }));
@@ -167,6 +167,7 @@ describe("Resize nearest: every coordinate mode and rounding rule is an exact ga
     { coord: "pytorch_half_pixel", nearest: "ceil", scales: [1, 1, 0.6, 0.6] },
     { coord: "tf_half_pixel_for_nn", nearest: "round_prefer_floor", scales: [1, 1, 1.2, 2.5] },
     { opset: 10, scales: [1, 1, 2, 3] },
+    { opset: 9, upsample: true, scales: [1, 1, 2, 3] },
   ];
   it.each(cases)("%o: Int8Model ≡ fake-quant exactly; QDQ / QOperator in onnxruntime and imported back ≡ Int8Model exactly", async (c) => {
     manualSeed(5);
@@ -178,7 +179,7 @@ describe("Resize nearest: every coordinate mode and rounding rule is an exact ga
     expect(int8.graph.nodes.map((n) => n.op)).toEqual(["resize"]);
     const got = int8.run(x);
     expect(Array.from(got.data)).toEqual(Array.from(fq.data));
-    const opset = c.opset ?? 13;
+    const opset = Math.max(c.opset ?? 13, 10); // Upsample (opset 9) exports as Resize-10
     if (opset >= 12) {
       // below 12 the input's reduce_range clamp is a float Clip, which the quantized importer does not read back
       const back = importModel(exportInt8Model(int8, { format: "qdq", opset })) as Int8Model;
@@ -186,6 +187,9 @@ describe("Resize nearest: every coordinate mode and rounding rule is an exact ga
       expect(Array.from(back.run(x).data)).toEqual(Array.from(got.data));
     }
     if (!ort) return console.warn(`[integer-ops] onnxruntime parity skipped: ${ortUnavailable}`);
+    // the float import itself equals onnxruntime on the original model (Upsample-9 included)
+    const float = noGrad(() => (importModel(resizeModel(c)) as Module).forward(x));
+    expect(Array.from(await runOrtWith(ort, resizeModel(c), x))).toEqual(Array.from(float.data));
     for (const format of opset < 12 ? (["qdq"] as const) : (["qdq", "qoperator"] as const)) {
       expect(Array.from(await runOrtWith(ort, exportInt8Model(int8, { format, opset }), x)), format).toEqual(Array.from(got.data));
     }
