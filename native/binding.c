@@ -154,21 +154,22 @@ static napi_value js_avg_pool_bwd(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-/* batchNormStats(x, n, c, hw, mean, variance) */
+/* batchNormStats(x, n, c, hw, mean, variance): mean and variance Float64Array */
 static napi_value js_bn_stats(napi_env env, napi_callback_info info) {
   BEGIN("batchNormStats", 6);
   const float *x = F32(0);
-  float *mean = F32(4), *var = F32(5);
+  double *mean = F64(4), *var = F64(5);
   int n = i32(&c, 1), ch = i32(&c, 2), hw = i32(&c, 3);
   if (c.failed) return NULL;
   LOCKED(qat_bn_stats(x, n, ch, hw, mean, var));
   return undef(env);
 }
 
-/* batchNormApply(x, mean, invStd, gamma?, beta?, y, n, c, hw) */
+/* batchNormApply(x, mean, invStd, gamma?, beta?, y, n, c, hw): mean and invStd Float64Array */
 static napi_value js_bn_apply(napi_env env, napi_callback_info info) {
   BEGIN("batchNormApply", 9);
-  const float *x = F32(0), *mean = F32(1), *is = F32(2), *gamma = F32_OPT(3), *beta = F32_OPT(4);
+  const float *x = F32(0), *gamma = F32_OPT(3), *beta = F32_OPT(4);
+  const double *mean = F64(1), *is = F64(2);
   float *y = F32(5);
   int n = i32(&c, 6), ch = i32(&c, 7), hw = i32(&c, 8);
   if (c.failed) return NULL;
@@ -176,10 +177,11 @@ static napi_value js_bn_apply(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-/* batchNormBackward(dy, x, mean, invStd, gamma?, dx, dgamma?, dbeta?, n, c, hw, training) */
+/* batchNormBackward(dy, x, mean, invStd, gamma?, dx, dgamma?, dbeta?, n, c, hw, training): mean and invStd Float64Array */
 static napi_value js_bn_backward(napi_env env, napi_callback_info info) {
   BEGIN("batchNormBackward", 12);
-  const float *dy = F32(0), *x = F32(1), *mean = F32(2), *is = F32(3), *gamma = F32_OPT(4);
+  const float *dy = F32(0), *x = F32(1), *gamma = F32_OPT(4);
+  const double *mean = F64(2), *is = F64(3);
   float *dx = F32(5), *dg = F32_OPT(6), *db = F32_OPT(7);
   int n = i32(&c, 8), ch = i32(&c, 9), hw = i32(&c, 10), tr = i32(&c, 11);
   if (c.failed) return NULL;

@@ -73,7 +73,7 @@ static inline void *arr(call_t *c, int i, napi_typedarray_type want, int optiona
   if (is && napi_get_typedarray_info(c->env, c->argv[i], &type, &length, &data, NULL, NULL) == napi_ok &&
       type == want)
     return data;
-  fail(c, i, want == napi_float32_array ? "a Float32Array" : want == napi_int32_array ? "an Int32Array" : want == napi_int8_array ? "an Int8Array" : "a typed array");
+  fail(c, i, want == napi_float32_array ? "a Float32Array" : want == napi_float64_array ? "a Float64Array" : want == napi_int32_array ? "an Int32Array" : want == napi_int8_array ? "an Int8Array" : "a typed array");
   return NULL;
 }
 
@@ -119,6 +119,7 @@ static inline napi_value num(napi_env env, double v) {
 
 #define F32(i) ((float *)arr(&c, i, napi_float32_array, 0))
 #define F32_OPT(i) ((float *)arr(&c, i, napi_float32_array, 1))
+#define F64(i) ((double *)arr(&c, i, napi_float64_array, 0))
 #define I32A(i) ((int32_t *)arr(&c, i, napi_int32_array, 0))
 #define BEGIN(name, n) \
   call_t c; \

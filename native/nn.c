@@ -5,7 +5,8 @@
  * so those results equal the reference bit for bit; the per-channel sums of batch norm and of
  * the affine backward are float64 like the reference's but with four independent
  * accumulators (a single chain costs 4 cycles an element), so they agree with it to float64
- * rounding, and what depends on them (mean, variance, gradients) to float32 rounding. The
+ * rounding, and what depends on them (mean, variance, gradients) to float32 rounding. Batch
+ * norm's per-channel mean, variance and 1/σ are float64 arrays (the op keeps them so). The
  * planes or channels are split among threads. Called by binding.c.
  */
 #include "qat.h"
@@ -270,8 +271,10 @@ static void sum_g_gx(const float *g, const float *x, int n, double m, double *sg
 
 /* ---- batch norm: x viewed as [n, c, hw]; one task per channel ---- */
 typedef struct {
-  const float *x, *dy, *mean, *inv_std, *gamma, *beta;
-  float *y, *out_mean, *out_var, *dgamma, *dbeta;
+  const float *x, *dy, *mean, *gamma, *beta; /* mean: the channel affine's scale */
+  const double *bn_mean, *inv_std;            /* batch norm's per-channel statistics (float64, as the op keeps them) */
+  float *y, *dgamma, *dbeta;
+  double *out_mean, *out_var;
   int n, c, hw, training;
 } bn_ctx;
 
@@ -282,11 +285,11 @@ static void stats_task(void *p, int ch, int thread) {
   for (int i = 0; i < b->n; i++) s += sum_f32(b->x + ((long)i * b->c + ch) * b->hw, b->hw);
   double m = s / count;
   for (int i = 0; i < b->n; i++) ss += sumsq_dev(b->x + ((long)i * b->c + ch) * b->hw, b->hw, m);
-  b->out_mean[ch] = (float)m;
-  b->out_var[ch] = (float)(ss / count);
+  b->out_mean[ch] = m;
+  b->out_var[ch] = ss / count;
 }
 
-void qat_bn_stats(const float *x, int n, int c, int hw, float *mean, float *var) {
+void qat_bn_stats(const float *x, int n, int c, int hw, double *mean, double *var) {
   bn_ctx b = {.x = x, .out_mean = mean, .out_var = var, .n = n, .c = c, .hw = hw};
   qat_parallel(c, threads_for((long)n * c * hw), stats_task, &b);
 }
@@ -294,7 +297,7 @@ void qat_bn_stats(const float *x, int n, int c, int hw, float *mean, float *var)
 static void apply_task(void *p, int ch, int thread) {
   (void)thread;
   const bn_ctx *b = p;
-  double m = b->mean[ch], scale = (double)b->inv_std[ch] * (b->gamma ? (double)b->gamma[ch] : 1.0);
+  double m = b->bn_mean[ch], scale = b->inv_std[ch] * (b->gamma ? (double)b->gamma[ch] : 1.0);
   double shift = b->beta ? b->beta[ch] : 0.0;
   for (int i = 0; i < b->n; i++) {
     long base = ((long)i * b->c + ch) * b->hw;
@@ -302,16 +305,16 @@ static void apply_task(void *p, int ch, int thread) {
   }
 }
 
-void qat_bn_apply(const float *x, const float *mean, const float *inv_std, const float *gamma, const float *beta,
+void qat_bn_apply(const float *x, const double *mean, const double *inv_std, const float *gamma, const float *beta,
                   float *y, int n, int c, int hw) {
-  bn_ctx b = {.x = x, .mean = mean, .inv_std = inv_std, .gamma = gamma, .beta = beta, .y = y, .n = n, .c = c, .hw = hw};
+  bn_ctx b = {.x = x, .bn_mean = mean, .inv_std = inv_std, .gamma = gamma, .beta = beta, .y = y, .n = n, .c = c, .hw = hw};
   qat_parallel(c, threads_for((long)n * c * hw), apply_task, &b);
 }
 
 static void bn_bwd_task(void *p, int ch, int thread) {
   (void)thread;
   const bn_ctx *b = p;
-  double count = (double)b->n * b->hw, m = b->mean[ch], is = b->inv_std[ch], sdy = 0, sdyx = 0;
+  double count = (double)b->n * b->hw, m = b->bn_mean[ch], is = b->inv_std[ch], sdy = 0, sdyx = 0;
   for (int i = 0; i < b->n; i++) {
     long base = ((long)i * b->c + ch) * b->hw;
     double sg, sgx;
@@ -331,9 +334,9 @@ static void bn_bwd_task(void *p, int ch, int thread) {
   }
 }
 
-void qat_bn_backward(const float *dy, const float *x, const float *mean, const float *inv_std, const float *gamma,
+void qat_bn_backward(const float *dy, const float *x, const double *mean, const double *inv_std, const float *gamma,
                      float *dx, float *dgamma, float *dbeta, int n, int c, int hw, int training) {
-  bn_ctx b = {.x = x, .dy = dy, .mean = mean, .inv_std = inv_std, .gamma = gamma, .y = dx, .dgamma = dgamma,
+  bn_ctx b = {.x = x, .dy = dy, .bn_mean = mean, .inv_std = inv_std, .gamma = gamma, .y = dx, .dgamma = dgamma,
               .dbeta = dbeta, .n = n, .c = c, .hw = hw, .training = training};
   qat_parallel(c, threads_for((long)n * c * hw), bn_bwd_task, &b);
 }

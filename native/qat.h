@@ -81,10 +81,11 @@ void qat_max_pool2d_bwd(const float *dy, const int32_t *argmax, float *dx, const
 void qat_avg_pool2d(const float *x, float *y, const qat_pool_geom *g);
 void qat_avg_pool2d_bwd(const float *dy, float *dx, const qat_pool_geom *g);
 
-void qat_bn_stats(const float *x, int n, int c, int hw, float *mean, float *var);
-void qat_bn_apply(const float *x, const float *mean, const float *inv_std, const float *gamma, const float *beta,
+/* Batch norm's per-channel statistics (mean, variance, 1/σ) are float64, as src/ops/batchnorm.ts keeps them. */
+void qat_bn_stats(const float *x, int n, int c, int hw, double *mean, double *var);
+void qat_bn_apply(const float *x, const double *mean, const double *inv_std, const float *gamma, const float *beta,
                   float *y, int n, int c, int hw);
-void qat_bn_backward(const float *dy, const float *x, const float *mean, const float *inv_std, const float *gamma,
+void qat_bn_backward(const float *dy, const float *x, const double *mean, const double *inv_std, const float *gamma,
                      float *dx, float *dgamma, float *dbeta, int n, int c, int hw, int training);
 void qat_channel_affine(const float *x, const float *scale, const float *bias, float *y, int n, int c, int inner);
 void qat_channel_affine_bwd(const float *g, const float *x, const float *scale, float *dx, float *dscale, float *dbias,

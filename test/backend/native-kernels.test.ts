@@ -11,7 +11,8 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import type { Conv2dGeom, Kernels, MatmulGeom, Pool2dGeom } from "../../src/backend/kernels.js";
-import { nativeKernels, nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { nativeAddon, nativeKernels, nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { nativeKernelTable } from "../../src/backend/native/kernels.js";
 import { refKernels } from "../../src/backend/ref/index.js";
 import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
 import { absOf, expectIdentical, expectNear, newGen, randomF32, wasmCopy } from "./helpers.js";
@@ -225,11 +226,11 @@ d("native pooling, batch norm and channel affine vs the reference", () => {
     }
   });
 
-  it("batch norm stats, apply, backward (training and eval, with and without affine)", () => {
+  it.each([["float64", Float64Array], ["float32", Float32Array]] as const)("batch norm stats, apply, backward (training and eval, with and without affine), %s statistics", (_, S) => {
     for (const [n, c, hw] of [[8, 16, 196], [5, 3, 1], [64, 32, 49]]) {
       const x = randomF32(gen, n * c * hw, 3).map((v) => v + 1.5), dy = randomF32(gen, n * c * hw);
       const stats = (t: Kernels) => {
-        const m = new Float32Array(c), v = new Float32Array(c);
+        const m = new S(c), v = new S(c);
         t.batchNormStats(x, n, c, hw, m, v);
         return [m, v];
       };
@@ -254,6 +255,23 @@ d("native pooling, batch norm and channel affine vs the reference", () => {
         }
       }
     }
+  });
+
+  it("batch norm with the op's float64 statistics runs in C (no fallback)", () => {
+    const refuse = new Proxy(refKernels, {
+      get(target, key: string) {
+        if (key.startsWith("batchNorm")) throw new Error(`fell back to ${key}`);
+        return target[key as keyof Kernels];
+      },
+    });
+    const t = nativeKernelTable(nativeAddon!, refuse);
+    const [n, c, hw] = [4, 8, 49];
+    const x = randomF32(gen, n * c * hw), m = new Float64Array(c), v = new Float64Array(c);
+    t.batchNormStats!(x, n, c, hw, m, v);
+    const invStd = v.map((q) => 1 / Math.sqrt(q + 1e-5)), y = new Float32Array(x.length), dx = new Float32Array(x.length);
+    t.batchNormApply!(x, m, invStd, null, null, y, n, c, hw);
+    t.batchNormBackward!(x, x, m, invStd, null, dx, null, null, n, c, hw, true);
+    expect(Number.isFinite(y[0]) && Number.isFinite(dx[0])).toBe(true);
   });
 
   it("channel affine and its backward", () => {

@@ -30,10 +30,11 @@ export interface NativeAddon {
   maxPool2dBackward(dy: Float32Array, argmax: Int32Array, dx: Float32Array, geom: Int32Array): void;
   avgPool2d(x: Float32Array, y: Float32Array, geom: Int32Array): void;
   avgPool2dBackward(dy: Float32Array, dx: Float32Array, geom: Int32Array): void;
-  batchNormStats(x: Float32Array, n: number, c: number, hw: number, mean: Float32Array, variance: Float32Array): void;
-  batchNormApply(x: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null, beta: Float32Array | null,
+  /** Batch norm's per-channel statistics are Float64Array (as src/ops/batchnorm.ts keeps them). */
+  batchNormStats(x: Float32Array, n: number, c: number, hw: number, mean: Float64Array, variance: Float64Array): void;
+  batchNormApply(x: Float32Array, mean: Float64Array, invStd: Float64Array, gamma: Float32Array | null, beta: Float32Array | null,
     y: Float32Array, n: number, c: number, hw: number): void;
-  batchNormBackward(dy: Float32Array, x: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array | null,
+  batchNormBackward(dy: Float32Array, x: Float32Array, mean: Float64Array, invStd: Float64Array, gamma: Float32Array | null,
     dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, n: number, c: number, hw: number, training: number): void;
   channelAffine(x: Float32Array, scale: Float32Array, bias: Float32Array | null, y: Float32Array, n: number, c: number, inner: number): void;
   channelAffineBackward(g: Float32Array, x: Float32Array, scale: Float32Array, dx: Float32Array | null, dscale: Float32Array | null,

@@ -22,6 +22,11 @@ function f32(...arrays: (FloatArray | null)[]): boolean {
   return true;
 }
 
+/** A per-channel array as float64 (float32 widened exactly; a Float64Array as it is). */
+function f64(a: FloatArray): Float64Array {
+  return a instanceof Float64Array ? a : Float64Array.from(a);
+}
+
 function need(kernel: string, what: string, a: { length: number } | null, n: number): void {
   if (a !== null && a.length < n) throw new RangeError(`native ${kernel}: ${what} has ${a.length} elements, needs ${n}`);
 }
@@ -136,25 +141,29 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
       sync();
       addon.avgPool2dBackward(dy as F32, dx as F32, setPool(g));
     },
+    // Per-channel statistics: float64 (as src/ops/batchnorm.ts keeps them); float32 ones are widened (exact).
     batchNormStats(x, n, c, hw, mean, variance) {
-      if (!f32(x, mean, variance)) return fallback.batchNormStats(x, n, c, hw, mean, variance);
+      if (!f32(x)) return fallback.batchNormStats(x, n, c, hw, mean, variance);
       bnSizes("batchNormStats", n, c, hw, [x], [mean, variance]);
       sync();
-      addon.batchNormStats(x as F32, n, c, hw, mean as F32, variance as F32);
+      const m = mean instanceof Float64Array ? mean : new Float64Array(c), v = variance instanceof Float64Array ? variance : new Float64Array(c);
+      addon.batchNormStats(x as F32, n, c, hw, m, v);
+      if (m !== mean) mean.set(m.subarray(0, c));
+      if (v !== variance) variance.set(v.subarray(0, c));
     },
     batchNormApply(x, mean, invStd, gamma, beta, y, n, c, hw) {
-      if (!f32(x, mean, invStd, gamma, beta, y)) return fallback.batchNormApply(x, mean, invStd, gamma, beta, y, n, c, hw);
+      if (!f32(x, gamma, beta, y)) return fallback.batchNormApply(x, mean, invStd, gamma, beta, y, n, c, hw);
       bnSizes("batchNormApply", n, c, hw, [x, y], [mean, invStd, gamma, beta]);
       sync();
-      addon.batchNormApply(x as F32, mean as F32, invStd as F32, gamma as F32 | null, beta as F32 | null, y as F32, n, c, hw);
+      addon.batchNormApply(x as F32, f64(mean), f64(invStd), gamma as F32 | null, beta as F32 | null, y as F32, n, c, hw);
     },
     batchNormBackward(dy, x, mean, invStd, gamma, dx, dgamma, dbeta, n, c, hw, training) {
-      if (!f32(dy, x, mean, invStd, gamma, dx, dgamma, dbeta)) {
+      if (!f32(dy, x, gamma, dx, dgamma, dbeta)) {
         return fallback.batchNormBackward(dy, x, mean, invStd, gamma, dx, dgamma, dbeta, n, c, hw, training);
       }
       bnSizes("batchNormBackward", n, c, hw, [dy, x, dx], [mean, invStd, gamma, dgamma, dbeta]);
       sync();
-      addon.batchNormBackward(dy as F32, x as F32, mean as F32, invStd as F32, gamma as F32 | null, dx as F32,
+      addon.batchNormBackward(dy as F32, x as F32, f64(mean), f64(invStd), gamma as F32 | null, dx as F32,
         dgamma as F32 | null, dbeta as F32 | null, n, c, hw, training ? 1 : 0);
     },
     channelAffine(x, scale, bias, y, n, c, inner) {
