@@ -12,7 +12,8 @@
  *            it swaps linear1 / linear2 / head only: out_proj and in_proj stay float there)
  *   speed: one forward at batch 1 and 64, one thread each (ours: setNumThreads(1); PyTorch:
  *     torch.set_num_threads(1)), --rounds interleaved rounds of ≥ --min-time s per side and
- *     case; per-round ratios, medians and the load average are printed.
+ *     case; median process-CPU and wall time per forward (on a loaded machine the wall time
+ *     mostly measures the wait for a core), per-round ratios and the load average are printed.
  *   node --import tsx bench/experiments/vit-dynamic-peer.ts [--out /tmp/vit-exp] [--epochs 4] [--seed 0]
  *     [--rounds 3] [--min-time 2] [--skip-accuracy] [--data /usr/share/datasets/fashion-mnist]
  * Writes <out>/vit-dynamic-peer-seed<seed>.json and prints the rows for bench/RESULTS.md.
@@ -76,7 +77,7 @@ if (!process.argv.includes("--skip-accuracy")) {
 }
 
 /** The PyTorch timing server (one process, requests by line). */
-async function startPeer(): Promise<{ time(batch: number, qconfig: string): Promise<number>; close(): void }> {
+async function startPeer(): Promise<{ time(batch: number, qconfig: string): Promise<Sample>; close(): void }> {
   const p = spawn("/usr/bin/python3", [peer, "serve", ckpt], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: p.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, unknown>> => JSON.parse(((await lines.next()).value as string) ?? "{}") as Record<string, unknown>;
@@ -84,43 +85,57 @@ async function startPeer(): Promise<{ time(batch: number, qconfig: string): Prom
   return {
     async time(batch, qconfig) {
       p.stdin.write(`${JSON.stringify({ batch, qconfig, min_time: minTime })}\n`);
-      return (await next()).seconds as number;
+      const r = await next();
+      return { wall: r.seconds as number, cpu: r.cpu as number };
     },
     close: () => p.stdin.end(),
   };
 }
 
-function oursSeconds(batch: number): number {
+/** Median wall and process-CPU seconds of one forward (the loaded machine's wall time is mostly waiting for a core). */
+interface Sample {
+  wall: number;
+  cpu: number;
+}
+
+function ours(batch: number): Sample {
   const x = randn([batch, 1, 28, 28]);
   int8.run(x);
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   const start = performance.now();
-  while (times.length < 5 || performance.now() - start < minTime * 1000) {
+  while (wall.length < 5 || performance.now() - start < minTime * 1000) {
     const t = performance.now();
+    const c = process.cpuUsage();
     int8.run(x);
-    times.push((performance.now() - t) / 1000);
+    const u = process.cpuUsage(c);
+    wall.push((performance.now() - t) / 1000);
+    cpu.push((u.user + u.system) / 1e6);
   }
-  return median(times);
+  return { wall: median(wall), cpu: median(cpu) };
 }
 const median = (a: number[]): number => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
 
 const torch = await startPeer();
-const speed: Record<string, { ours: number[]; perTensor: number[]; perChannel: number[]; load: number[] }> = {};
+const speed: Record<string, { ours: Sample[]; perTensor: Sample[]; perChannel: Sample[]; load: number[] }> = {};
+const ms = (s: Sample) => `${(1e3 * s.cpu).toFixed(2)} ms CPU (${(1e3 * s.wall).toFixed(2)} wall)`;
 for (let r = 0; r < rounds; r++) {
   for (const batch of [1, 64]) {
     const s = (speed[`batch ${batch}`] ??= { ours: [], perTensor: [], perChannel: [], load: [] });
-    s.ours.push(oursSeconds(batch));
+    s.ours.push(ours(batch));
     s.perTensor.push(await torch.time(batch, "per_tensor"));
     s.perChannel.push(await torch.time(batch, "per_channel"));
     s.load.push(loadavg()[0]);
-    console.log(`[vit dynamic peer] round ${r + 1} batch ${batch}: ours ${(1e3 * s.ours[r]).toFixed(2)} ms, PyTorch per-tensor ${(1e3 * s.perTensor[r]).toFixed(2)} ms, per-channel ${(1e3 * s.perChannel[r]).toFixed(2)} ms; load ${s.load[r].toFixed(1)}`);
+    console.log(`[vit dynamic peer] round ${r + 1} batch ${batch}: ours ${ms(s.ours[r])}, PyTorch per-tensor ${ms(s.perTensor[r])}, per-channel ${ms(s.perChannel[r])}; load ${s.load[r].toFixed(1)}`);
   }
 }
 torch.close();
 result.speed = speed;
 writeFileAtomic(path.join(out, `vit-dynamic-peer-seed${seed}.json`), JSON.stringify(result, null, 2));
-console.log("\n| batch | Int8Model dynamic | PyTorch quantize_dynamic (per-tensor) | (per-channel) | ours / PyTorch per-tensor (per round) | load |\n|---|---|---|---|---|---|");
+const med = (a: Sample[], k: keyof Sample) => median(a.map((x) => x[k]));
+console.log("\n| batch | Int8Model dynamic | PyTorch quantize_dynamic per-tensor | per-channel | ours / PyTorch per-tensor, CPU (per round) | same, wall | load |\n|---|---|---|---|---|---|---|");
 for (const [k, s] of Object.entries(speed)) {
-  const ratios = s.ours.map((o, i) => (o / s.perTensor[i]).toFixed(2)).join(", ");
-  console.log(`| ${k} | ${(1e3 * median(s.ours)).toFixed(2)} ms | ${(1e3 * median(s.perTensor)).toFixed(2)} ms | ${(1e3 * median(s.perChannel)).toFixed(2)} ms | ${(median(s.ours) / median(s.perTensor)).toFixed(2)}× (${ratios}) | ${median(s.load).toFixed(1)} |`);
+  const ratios = s.ours.map((o, i) => (o.cpu / s.perTensor[i].cpu).toFixed(2)).join(", ");
+  const f = (a: Sample[]) => `${(1e3 * med(a, "cpu")).toFixed(2)} ms`;
+  console.log(`| ${k} | ${f(s.ours)} | ${f(s.perTensor)} | ${f(s.perChannel)} | ${(med(s.ours, "cpu") / med(s.perTensor, "cpu")).toFixed(2)}× (${ratios}) | ${(med(s.ours, "wall") / med(s.perTensor, "wall")).toFixed(2)}× | ${median(s.load).toFixed(1)} |`);
 }

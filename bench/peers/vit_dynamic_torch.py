@@ -12,8 +12,9 @@ in_proj_weight (a parameter, not a module) stay float, as in every PyTorch 1.13 
   /usr/bin/python3 bench/peers/vit_dynamic_torch.py accuracy CKPT DATA_DIR
       → one JSON line {torch, engine, float, per_tensor, per_channel, quantized, float_linears}
   /usr/bin/python3 bench/peers/vit_dynamic_torch.py serve CKPT
-      → reads lines {batch, min_time, qconfig} and answers {seconds} (median seconds of one
-        forward on one thread over ≥ min_time s and ≥ 5 calls, after a warm-up)
+      → reads lines {batch, min_time, qconfig} and answers {seconds, cpu} (median wall and
+        process-CPU seconds of one forward on one thread over ≥ min_time s and ≥ 5 calls, after
+        a warm-up)
 """
 import gzip
 import json
@@ -117,12 +118,13 @@ def main_serve(ckpt):
             with torch.no_grad():
                 model(x)
         run()
-        times, start = [], time.perf_counter()
+        times, cpu, start = [], [], time.perf_counter()
         while len(times) < 5 or time.perf_counter() - start < float(req["min_time"]):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run()
             times.append(time.perf_counter() - t0)
-        print(json.dumps({"seconds": statistics.median(times)}), flush=True)
+            cpu.append(time.process_time() - c0)
+        print(json.dumps({"seconds": statistics.median(times), "cpu": statistics.median(cpu)}), flush=True)
 
 
 if __name__ == "__main__":

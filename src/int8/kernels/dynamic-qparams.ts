@@ -6,6 +6,8 @@
 import { ValueError } from "../../tensor/errors.js";
 
 const f32 = Math.fround;
+/** 1.5·2^52: adding and subtracting it rounds a double of magnitude < 2^51 to an integer, half to even. */
+const RINT = 6755399441055744;
 
 /** Round to nearest, ties to even (float32 values are exact in double). */
 export function roundHalfEvenF(v: number): number {
@@ -45,18 +47,29 @@ export function quantizeDynamic(x: ArrayLike<number>, rowLen: number, qmin: numb
   const params: DynamicRow[] = [];
   for (let r = 0; r < rows; r++) {
     const base = r * rowLen;
+    const end = base + rowLen;
     let lo = Infinity;
     let hi = -Infinity;
-    for (let k = 0; k < rowLen; k++) {
-      const v = x[base + k];
-      if (!Number.isFinite(v)) throw new ValueError(`${where}: cannot quantize the non-finite value ${v} at index ${base + k} dynamically`);
+    let nan = false;
+    for (let k = base; k < end; k++) {
+      const v = x[k];
       if (v < lo) lo = v;
       if (v > hi) hi = v;
+      if (v !== v) nan = true;
+    }
+    if (nan || lo === -Infinity || hi === Infinity) {
+      for (let k = base; k < end; k++) if (!Number.isFinite(x[k])) throw new ValueError(`${where}: cannot quantize the non-finite value ${x[k]} at index ${k} dynamically`);
     }
     const p = dynamicQParams(lo, hi, qmin, qmax);
-    for (let k = 0; k < rowLen; k++) out[base + k] = Math.min(qmax, Math.max(qmin, roundHalfEvenF(f32(x[base + k] / p.scale)) + p.zeroPoint));
+    const s = p.scale;
+    const z = p.zeroPoint;
+    for (let k = base; k < end; k++) {
+      // round half to even of fl(x / s) (|x / s| ≤ 255 here, so the parity test is exact), then + Z and clamp
+      // (v + 1.5·2^52) − 1.5·2^52 is v rounded half to even (|v| ≤ 255 ≪ 2^51), as roundHalfEvenF
+      const q = f32(x[k] / s) + RINT - RINT + z;
+      out[k] = q < qmin ? qmin : q > qmax ? qmax : q;
+    }
     params.push(p);
   }
   return params;
 }
-

@@ -3,7 +3,8 @@
  * run-time quantized activations, float gates. For one layer and direction, X [T·B, I] the
  * layer input (all timesteps) and h, c [B, H] the state (zero, or given):
  *
- *   proj(A, W, S_W) = fl(fl(acc) · fl(S_A · S_W[n])),  acc = Σ_k (q_A − Z_A)·q_W  exact int32,
+ *   proj(A, W, S_W) = fl(fl(acc) · fl(S_A · S_W[n])),  acc = Σ_k (q_A − Z_A)·q_W  exact int32
+ *     (the static path's int8 GEMM, ./dynamic-gemm.ts, or plain loops where it is unavailable),
  *     q_A, S_A, Z_A: A quantized at run time (per tensor: one range for the whole of A,
  *     onnxruntime's DynamicQuantizeLinear rule, ./dynamic-qparams.ts)
  *   P = proj(X, W_ih)   once for the whole sequence (onnxruntime and PyTorch both do this)
@@ -24,7 +25,8 @@ import { FormatError, ShapeError, fmtShape } from "../../tensor/errors.js";
 import { type DynamicRnnNode, rnnGates } from "../graph-rnn.js";
 import { bitsF32 } from "../graph-dynamic.js";
 import type { QuantArray, QuantResult } from "./common.js";
-import { quantizeRows } from "./dynamic.js";
+import { quantizeRows, quantizeRows8 } from "./dynamic.js";
+import { dynamicIgemm, dynamicIgemmAvailable, igemmWeights } from "./dynamic-gemm.js";
 
 const f32 = Math.fround;
 const sigmoid = (v: number): number => f32(1 / (1 + Math.exp(-v)));
@@ -43,8 +45,19 @@ function tensor<T extends Int8Array | Int32Array>(t: TensorTable, key: string, t
  * the integer sums are exact (|q_A − Z_A| ≤ 255, |q_W| ≤ 128, k < 2^16).
  */
 export function dynamicProjection(a: Float32Array, m: number, k: number, w: Int8Array, ws: Float32Array, n: number, act: DynamicRnnNode["act"], where: string): Float32Array {
-  const { q, scales, zps } = quantizeRows(a, m, k, act, where);
   const out = new Float32Array(m * n);
+  const perRow = ws.length > 1;
+  if (dynamicIgemmAvailable()) {
+    // the static path's int8 GEMM (./dynamic-gemm.ts): the same exact integers as the loops below
+    const { q, scales, zps } = quantizeRows8(a, m, k, act, where);
+    const acc = dynamicIgemm(q, zps, m, k, igemmWeights(w, n, k));
+    for (let r = 0; r < m; r++) {
+      const sx = scales[r];
+      for (let c = 0; c < n; c++) out[r * n + c] = f32(f32(acc[r * n + c]) * f32(sx * ws[perRow ? c : 0]));
+    }
+    return out;
+  }
+  const { q, scales, zps } = quantizeRows(a, m, k, act, where);
   const xc = new Int32Array(k);
   for (let r = 0; r < m; r++) {
     const z = zps[r];
@@ -54,7 +67,7 @@ export function dynamicProjection(a: Float32Array, m: number, k: number, w: Int8
       let acc = 0;
       const wo = c * k;
       for (let j = 0; j < k; j++) acc += xc[j] * w[wo + j];
-      out[r * n + c] = f32(f32(acc) * f32(sx * ws[ws.length === 1 ? 0 : c]));
+      out[r * n + c] = f32(f32(acc) * f32(sx * ws[perRow ? c : 0]));
     }
   }
   return out;

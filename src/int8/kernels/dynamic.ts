@@ -4,7 +4,8 @@
  *
  * dynamic_linear — onnxruntime's DynamicQuantizeLinear + MatMulInteger + Mul + Add, bit for bit:
  *   q_x = the input quantized with run-time parameters (quant/dynamic-fake-quant.ts rule),
- *   acc = Σ_k (q_x − Z_x)·(q_w − Z_w)   exact int32,
+ *   acc = Σ_k (q_x − Z_x)·(q_w − Z_w)   exact int32 (the static path's int8 GEMM kernel,
+ *         ./dynamic-gemm.ts, or exact float32 GEMM chunks: the same integers),
  *   y = fl(fl(fl(acc) · fl(S_x·S_w[n])) + b[n])   (float32 Cast, Mul, Add as the ONNX graph).
  * linear_nbits — MatMulNBits: the dequantized weight ŵ = fl((q − z)·s) (cached), then either
  *   float input:      y = fl(Σ_k x_k · ŵ_k) + b, or
@@ -15,15 +16,18 @@
  * Called by Int8Model.exec (../model.ts) and quant.quantizeDynamic's layers.
  */
 import { FormatError, ShapeError, fmtShape } from "../../tensor/errors.js";
-import { dynamicRange, quantizeDynamic } from "./dynamic-qparams.js";
+import { dynamicQParams, dynamicRange, quantizeDynamic } from "./dynamic-qparams.js";
 import type { DynamicActivation, DynamicLinearNode, LinearNBitsNode } from "../graph-dynamic.js";
 import { bitsF32, unpackCodes } from "../graph-dynamic.js";
 import type { QuantArray, QuantResult } from "./common.js";
 import { Tensor } from "../../tensor/tensor.js";
 import { noGrad } from "../../tensor/grad-mode.js";
 import { linear } from "../../ops/matmul.js";
+import { dynamicIgemm, dynamicIgemmAvailable, igemmWeights } from "./dynamic-gemm.js";
 
 const f32 = Math.fround;
+/** 1.5·2^52: adding and subtracting it rounds a double of magnitude < 2^51 to an integer, half to even. */
+const RINT = 6755399441055744;
 
 export type TensorTable = ReadonlyMap<string, Int8Array | Int32Array>;
 
@@ -37,6 +41,54 @@ function int8(t: TensorTable, key: string): Int8Array {
   const v = t.get(key);
   if (!(v instanceof Int8Array)) throw new FormatError(`Int8Model: tensor '${key}' must be int8`);
   return v;
+}
+
+/**
+ * Run-time quantization of rows [M, K] into 8-bit codes (the igemm's input) and per-row scale /
+ * zero point: quantizeDynamic's rule and results (./dynamic-qparams.ts), in a loop specialised to
+ * float32 input and byte output (int8 codes written as their two's-complement bytes).
+ */
+export function quantizeRows8(x: Float32Array, m: number, k: number, act: DynamicActivation, where: string): { q: Uint8Array | Int8Array; scales: Float32Array; zps: Int32Array } {
+  const [qmin, qmax] = dynamicRange(act.dtype);
+  const bytes = new Uint8Array(m * k);
+  const scales = new Float32Array(m);
+  const zps = new Int32Array(m);
+  const rowLen = act.granularity === "per_tensor" ? m * k : k;
+  const rows = rowLen === 0 ? 0 : (m * k) / rowLen;
+  for (let r = 0; r < rows; r++) {
+    const base = r * rowLen;
+    const end = base + rowLen;
+    let lo = Infinity;
+    let hi = -Infinity;
+    let nan = false;
+    for (let i = base; i < end; i++) {
+      const v = x[i];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+      if (v !== v) nan = true;
+    }
+    if (nan || lo === -Infinity || hi === Infinity) quantizeDynamic(x.subarray(base, end), rowLen, qmin, qmax, new Int32Array(rowLen), where); // throws, naming the value
+    const p = dynamicQParams(lo, hi, qmin, qmax);
+    const s = p.scale;
+    const z = p.zeroPoint;
+    for (let i = base; i < end; i++) {
+      // (v + 1.5·2^52) − 1.5·2^52 rounds v to an integer half to even (|v| ≤ 255 ≪ 2^51)
+      const q = f32(x[i] / s) + RINT - RINT + z;
+      bytes[i] = q < qmin ? qmin : q > qmax ? qmax : q; // int8 codes wrap to their byte
+    }
+    if (act.granularity === "per_tensor") {
+      scales.fill(s);
+      zps.fill(z);
+    } else {
+      scales[r] = s;
+      zps[r] = z;
+    }
+  }
+  if (rows === 0) {
+    scales.fill(1);
+    zps.fill(qmin);
+  }
+  return { q: act.dtype === "uint8" ? bytes : new Int8Array(bytes.buffer), scales, zps };
 }
 
 /** Run-time quantization of rows [M, K]: codes and per-row scale / zero point. */
@@ -109,31 +161,65 @@ function result(y: Float32Array, x: QuantResult, n: number): QuantResult {
   return { data: y as unknown as QuantArray, shape: [...x.shape.slice(0, -1), n] };
 }
 
+/**
+ * The integer GEMM's route: "auto" takes the static path's int8 kernel (./dynamic-gemm.ts) when
+ * it is available and the weights are symmetric, "float-gemm" the backend's float32 matmul in
+ * exact chunks (intGemm). Both give the same integers, so the outputs are bit-identical.
+ */
+export type DynamicGemmRoute = "auto" | "float-gemm";
+let defaultRoute: DynamicGemmRoute = "auto";
+/** The route dynamic_linear takes when none is given (benchmarks and tests compare the two); returns the previous one. */
+export function setDynamicGemmRoute(route: DynamicGemmRoute): DynamicGemmRoute {
+  const prev = defaultRoute;
+  defaultRoute = route;
+  return prev;
+}
+
 /** dynamic_linear on a float input (see the file header). */
-export function dynamicLinear(node: DynamicLinearNode, x: QuantResult, t: TensorTable): QuantResult {
+export function dynamicLinear(node: DynamicLinearNode, x: QuantResult, t: TensorTable, route: DynamicGemmRoute = defaultRoute): QuantResult {
   const [n, k] = node.wShape;
   const m = rowsOf(x, k, node.name);
   const w = int8(t, node.wInt8);
   const ws = bitsF32(int32(t, node.wScales));
   const wz = node.wZeroPoints ? int32(t, node.wZeroPoints) : null;
   const bias = node.bias ? bitsF32(int32(t, node.bias)) : null;
-  const { q, scales, zps } = quantizeRows(floatData(x), m, k, node.act, `Int8Model '${node.name}'`);
+  const where = `Int8Model '${node.name}'`;
   const y = new Float32Array(m * n);
-  // centred weights (integers in [−255, 255]) once per weight tensor; the integer GEMM runs exactly on the
-  // backend's float32 matmul in chunks of 256 along K (intGemm)
-  const wc = prepared(w, () => {
-    const out = new Float32Array(n * k);
-    for (let c = 0; c < n; c++) for (let j = 0; j < k; j++) out[c * k + j] = w[c * k + j] - (wz ? wz[c] : 0);
-    return out;
-  });
-  const xc = new Float32Array(m * k);
-  for (let r = 0; r < m; r++) for (let j = 0; j < k; j++) xc[r * k + j] = q[r * k + j] - zps[r];
-  const acc = intGemm(xc, m, k, 0, k, wc, n, w);
+  let acc: ArrayLike<number>;
+  let scales: Float32Array;
+  if (route === "auto" && (!wz || wz.every((z) => z === 0)) && dynamicIgemmAvailable()) {
+    const r = quantizeRows8(floatData(x), m, k, node.act, where);
+    scales = r.scales;
+    acc = dynamicIgemm(r.q, r.zps, m, k, igemmWeights(w, n, k));
+  } else {
+    const r = quantizeRows(floatData(x), m, k, node.act, where);
+    scales = r.scales;
+    // centred weights (integers in [−255, 255]) once per weight tensor; the integer GEMM runs exactly on the
+    // backend's float32 matmul in chunks of 256 along K (intGemm)
+    const wc = prepared(w, () => {
+      const out = new Float32Array(n * k);
+      for (let c = 0; c < n; c++) for (let j = 0; j < k; j++) out[c * k + j] = w[c * k + j] - (wz ? wz[c] : 0);
+      return out;
+    });
+    const xc = new Float32Array(m * k);
+    for (let row = 0; row < m; row++) for (let j = 0; j < k; j++) xc[row * k + j] = r.q[row * k + j] - r.zps[row];
+    acc = intGemm(xc, m, k, 0, k, wc, n, w);
+  }
+  // y = fl(fl(fl(acc) · fl(S_x·S_w)) + b): each float32 operation is done in double and rounded by the
+  // Float32Array store (exact for ×, + of float32 operands), as the Math.fround form would
+  const perRow = ws.length > 1;
+  const sc = new Float32Array(n);
+  const accF = new Float32Array(acc);
   for (let r = 0; r < m; r++) {
-    for (let c = 0; c < n; c++) {
-      const prod = f32(f32(acc[r * n + c]) * f32(scales[r] * ws[ws.length === 1 ? 0 : c]));
-      y[r * n + c] = bias ? f32(prod + bias[c]) : prod;
-    }
+    const sx = scales[r];
+    for (let c = 0; c < n; c++) sc[c] = sx * ws[perRow ? c : 0];
+    const o = r * n;
+    if (bias) {
+      for (let c = 0; c < n; c++) {
+        y[o + c] = accF[o + c] * sc[c];
+        y[o + c] += bias[c];
+      }
+    } else for (let c = 0; c < n; c++) y[o + c] = accF[o + c] * sc[c];
   }
   return result(y, x, n);
 }
@@ -170,7 +256,7 @@ export function linearNBits(node: LinearNBitsNode, x: QuantResult, t: TensorTabl
     return result(y, x, n);
   }
   // run-time quantized input: the centred integer codes times the dequantized weight, scaled by S_x per row
-  const { q, scales, zps } = quantizeRows(xf, m, k, node.act, `Int8Model '${node.name}'`);
+  const { q, scales, zps } = quantizeRows8(xf, m, k, node.act, `Int8Model '${node.name}'`);
   const xc = new Float32Array(m * k);
   for (let r = 0; r < m; r++) for (let j = 0; j < k; j++) xc[r * k + j] = q[r * k + j] - zps[r];
   const acc = gemmNT(xc, m, k, wd, n);
