@@ -15,6 +15,7 @@ import type { ValueInfo } from "../int8/graph.js";
 import type { IrNode } from "./graph.js";
 import { actParams, vectorParams } from "./quant-import-consts.js";
 import { LAYOUT_HANDLERS } from "./quant-import-layout.js";
+import { importIntegerSubgraph } from "./quant-import-integer.js";
 import { broadcastShape, convGeometry, flattenNode, materialize, maxPoolNode, poolGeometry, windowShape } from "./quant-import-nodes.js";
 import { type Act, type Bias, type FloatRef, type Handler, type Pending, type QuantImporter, type WConst, where } from "./quant-import-state.js";
 
@@ -325,6 +326,7 @@ const alias: Handler = (imp, n) => {
   const x = n.inputs[0];
   const v = imp.ints.get(x);
   if (v) {
+    if (n.opType === "Cast" && importIntegerSubgraph(imp, n)) return; // an integer softmax / LayerNorm (export-integer-ops.ts)
     if (n.opType === "Cast" && n.attrs.int("to", 0) !== (v.q.dtype === "uint8" ? 2 : 3)) throw new NotSupportedError(`${where(n)} changes the type of a quantized tensor`);
     imp.ints.set(n.outputs[0], v);
     return;
