@@ -65,7 +65,7 @@ typedef struct {
 } qat_matmul_geom;
 void qat_matmul(const float *a, const float *b, float *c, const qat_matmul_geom *g, const qat_epi *epi);
 
-/* ---- float kernels (conv.c, nn.c) ---- */
+/* ---- float kernels (conv.c, nn.c: pooling, norm.c: batch norm and channel affine) ---- */
 typedef struct {
   int n, c, h, w, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups;
 } qat_conv_geom;

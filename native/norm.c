@@ -1,0 +1,245 @@
+/*
+ * Batch-norm and per-channel affine kernels of the native backend, following
+ * src/backend/ref/batchnorm.ts and channel-affine.ts: every elementwise step operation for
+ * operation (no contraction into FMA: the build passes -ffp-contract=off; on AVX2 the same
+ * row code is compiled for 4 float64 lanes), so those results equal the reference bit for bit;
+ * the per-channel sums are float64 like the reference's but with independent accumulators (a
+ * single chain costs 4 cycles an element), so they agree with it to float64 rounding, and what
+ * depends on them (gradients) to float32 rounding. Batch norm's per-channel mean, variance and
+ * 1/σ are float64 arrays (the op keeps them so). Channels are split among threads. Called by
+ * binding.c.
+ */
+#include "qat.h"
+
+#if QAT_X86
+#include <immintrin.h>
+#endif
+
+#define ELEMENTWISE_MIN (1L << 16) /* elements below which a kernel stays on one thread */
+
+static int threads_for(long elements) { return elements >= ELEMENTWISE_MIN ? qat_threads : 1; }
+
+/* ---- sums: four independent float64 accumulators (a serial chain costs 4 cycles an element) ---- */
+static double sum_f32(const float *x, int n) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    a0 += x[j];
+    a1 += x[j + 1];
+    a2 += x[j + 2];
+    a3 += x[j + 3];
+  }
+  for (; j < n; j++) a0 += x[j];
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* Σ (x − m)² */
+static double sumsq_dev(const float *x, int n, double m) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    double d0 = x[j] - m, d1 = x[j + 1] - m, d2 = x[j + 2] - m, d3 = x[j + 3] - m;
+    a0 += d0 * d0;
+    a1 += d1 * d1;
+    a2 += d2 * d2;
+    a3 += d3 * d3;
+  }
+  for (; j < n; j++) {
+    double d = x[j] - m;
+    a0 += d * d;
+  }
+  return (a0 + a1) + (a2 + a3);
+}
+
+/* Σ g and Σ g·(x − m) */
+static void sum_g_gx(const float *g, const float *x, int n, double m, double *sg, double *sgx) {
+  double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+  int j = 0;
+  for (; j + 2 <= n; j += 2) {
+    double g0 = g[j], g1 = g[j + 1];
+    a0 += g0;
+    a1 += g1;
+    b0 += g0 * ((double)x[j] - m);
+    b1 += g1 * ((double)x[j + 1] - m);
+  }
+  for (; j < n; j++) {
+    a0 += g[j];
+    b0 += (double)g[j] * ((double)x[j] - m);
+  }
+  *sg = a0 + a1;
+  *sgx = b0 + b1;
+}
+
+/*
+ * The per-element steps of batch norm as row functions, compiled twice: for the baseline and,
+ * through the same inline body, for AVX2 (4 float64 lanes instead of 2). Same operations in the
+ * same order per element (no contraction), so both equal the reference bit for bit.
+ */
+static inline __attribute__((always_inline)) void apply_row_body(const float *x, float *y, int n, double m, double scale, double shift) {
+  for (int j = 0; j < n; j++) y[j] = (float)(((double)x[j] - m) * scale + shift);
+}
+static inline __attribute__((always_inline)) void bwd_row_body(const float *dy, const float *x, float *dx, int n, double m, double scale,
+                                                               double a, double k) {
+  for (int j = 0; j < n; j++) dx[j] = (float)(scale * ((double)dy[j] - a - ((double)x[j] - m) * k));
+}
+static void apply_row(const float *x, float *y, int n, double m, double scale, double shift) { apply_row_body(x, y, n, m, scale, shift); }
+static void bwd_row(const float *dy, const float *x, float *dx, int n, double m, double scale, double a, double k) {
+  bwd_row_body(dy, x, dx, n, m, scale, a, k);
+}
+#if QAT_X86
+__attribute__((target("avx2"))) static void apply_row_avx2(const float *x, float *y, int n, double m, double scale, double shift) {
+  apply_row_body(x, y, n, m, scale, shift);
+}
+__attribute__((target("avx2"))) static void bwd_row_avx2(const float *dy, const float *x, float *dx, int n, double m, double scale,
+                                                         double a, double k) {
+  bwd_row_body(dy, x, dx, n, m, scale, a, k);
+}
+
+/* Σ g and Σ g·(x − m) in float64 with 4 lanes × 2 accumulators (another order than the reference: float64 rounding). */
+__attribute__((target("avx2"))) static void sum_g_gx_avx2(const float *g, const float *x, int n, double m, double *sg, double *sgx) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
+  const __m256d mv = _mm256_set1_pd(m);
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256d g0 = _mm256_cvtps_pd(_mm_loadu_ps(g + j)), g1 = _mm256_cvtps_pd(_mm_loadu_ps(g + j + 4));
+    __m256d x0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), mv), x1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j + 4)), mv);
+    a0 = _mm256_add_pd(a0, g0);
+    a1 = _mm256_add_pd(a1, g1);
+    b0 = _mm256_add_pd(b0, _mm256_mul_pd(g0, x0));
+    b1 = _mm256_add_pd(b1, _mm256_mul_pd(g1, x1));
+  }
+  double la[4], lb[4];
+  _mm256_storeu_pd(la, _mm256_add_pd(a0, a1));
+  _mm256_storeu_pd(lb, _mm256_add_pd(b0, b1));
+  double s = (la[0] + la[1]) + (la[2] + la[3]), t = (lb[0] + lb[1]) + (lb[2] + lb[3]);
+  for (; j < n; j++) {
+    s += g[j];
+    t += (double)g[j] * ((double)x[j] - m);
+  }
+  *sg = s;
+  *sgx = t;
+}
+#endif
+
+/* ---- batch norm: x viewed as [n, c, hw]; one task per channel ---- */
+typedef struct {
+  const float *x, *dy, *mean, *gamma, *beta; /* mean: the channel affine's scale */
+  const double *bn_mean, *inv_std;            /* batch norm's per-channel statistics (float64, as the op keeps them) */
+  float *y, *dgamma, *dbeta;
+  double *out_mean, *out_var;
+  int n, c, hw, training;
+} bn_ctx;
+
+static void stats_task(void *p, int ch, int thread) {
+  (void)thread;
+  const bn_ctx *b = p;
+  double count = (double)b->n * b->hw, s = 0, ss = 0;
+  for (int i = 0; i < b->n; i++) s += sum_f32(b->x + ((long)i * b->c + ch) * b->hw, b->hw);
+  double m = s / count;
+  for (int i = 0; i < b->n; i++) ss += sumsq_dev(b->x + ((long)i * b->c + ch) * b->hw, b->hw, m);
+  b->out_mean[ch] = m;
+  b->out_var[ch] = ss / count;
+}
+
+void qat_bn_stats(const float *x, int n, int c, int hw, double *mean, double *var) {
+  bn_ctx b = {.x = x, .out_mean = mean, .out_var = var, .n = n, .c = c, .hw = hw};
+  qat_parallel(c, threads_for((long)n * c * hw), stats_task, &b);
+}
+
+static void apply_task(void *p, int ch, int thread) {
+  (void)thread;
+  const bn_ctx *b = p;
+  double m = b->bn_mean[ch], scale = b->inv_std[ch] * (b->gamma ? (double)b->gamma[ch] : 1.0);
+  double shift = b->beta ? b->beta[ch] : 0.0;
+  void (*row)(const float *, float *, int, double, double, double) = apply_row;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) row = apply_row_avx2;
+#endif
+  for (int i = 0; i < b->n; i++) {
+    long base = ((long)i * b->c + ch) * b->hw;
+    row(b->x + base, b->y + base, b->hw, m, scale, shift);
+  }
+}
+
+void qat_bn_apply(const float *x, const double *mean, const double *inv_std, const float *gamma, const float *beta,
+                  float *y, int n, int c, int hw) {
+  bn_ctx b = {.x = x, .bn_mean = mean, .inv_std = inv_std, .gamma = gamma, .beta = beta, .y = y, .n = n, .c = c, .hw = hw};
+  qat_parallel(c, threads_for((long)n * c * hw), apply_task, &b);
+}
+
+static void bn_bwd_task(void *p, int ch, int thread) {
+  (void)thread;
+  const bn_ctx *b = p;
+  double count = (double)b->n * b->hw, m = b->bn_mean[ch], is = b->inv_std[ch], sdy = 0, sdyx = 0;
+  void (*sums)(const float *, const float *, int, double, double *, double *) = sum_g_gx;
+  void (*row)(const float *, const float *, float *, int, double, double, double, double) = bwd_row;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) {
+    sums = sum_g_gx_avx2;
+    row = bwd_row_avx2;
+  }
+#endif
+  for (int i = 0; i < b->n; i++) {
+    long base = ((long)i * b->c + ch) * b->hw;
+    double sg, sgx;
+    sums(b->dy + base, b->x + base, b->hw, m, &sg, &sgx);
+    sdy += sg;
+    sdyx += sgx;
+  }
+  double dg = sdyx * is;
+  if (b->dgamma) b->dgamma[ch] = (float)dg;
+  if (b->dbeta) b->dbeta[ch] = (float)sdy;
+  double scale = is * (b->gamma ? (double)b->gamma[ch] : 1.0);
+  double a = b->training ? sdy / count : 0.0, k = b->training ? (is * dg) / count : 0.0;
+  for (int i = 0; i < b->n; i++) {
+    long base = ((long)i * b->c + ch) * b->hw;
+    row(b->dy + base, b->x + base, b->y + base, b->hw, m, scale, a, k);
+  }
+}
+
+void qat_bn_backward(const float *dy, const float *x, const double *mean, const double *inv_std, const float *gamma,
+                     float *dx, float *dgamma, float *dbeta, int n, int c, int hw, int training) {
+  bn_ctx b = {.x = x, .dy = dy, .bn_mean = mean, .inv_std = inv_std, .gamma = gamma, .y = dx, .dgamma = dgamma,
+              .dbeta = dbeta, .n = n, .c = c, .hw = hw, .training = training};
+  qat_parallel(c, threads_for((long)n * c * hw), bn_bwd_task, &b);
+}
+
+/* ---- channel affine: y = x·scale[c] + bias[c] ---- */
+static void affine_task(void *p, int ch, int thread) {
+  (void)thread;
+  const bn_ctx *b = p;
+  double s = b->mean[ch], t = b->beta ? b->beta[ch] : 0.0;
+  for (int i = 0; i < b->n; i++) {
+    long o = ((long)i * b->c + ch) * b->hw;
+    for (int j = 0; j < b->hw; j++) b->y[o + j] = (float)((double)b->x[o + j] * s + t);
+  }
+}
+
+void qat_channel_affine(const float *x, const float *scale, const float *bias, float *y, int n, int c, int inner) {
+  bn_ctx b = {.x = x, .mean = scale, .beta = bias, .y = y, .n = n, .c = c, .hw = inner};
+  qat_parallel(c, threads_for((long)n * c * inner), affine_task, &b);
+}
+
+static void affine_bwd_task(void *p, int ch, int thread) {
+  (void)thread;
+  const bn_ctx *b = p;
+  double s = b->mean[ch];
+  float dscale = 0, dbias = 0; /* the reference accumulates per image into the float32 outputs */
+  for (int i = 0; i < b->n; i++) {
+    long o = ((long)i * b->c + ch) * b->hw;
+    double gs, gx;
+    if (b->y)
+      for (int j = 0; j < b->hw; j++) b->y[o + j] = (float)((double)b->dy[o + j] * s);
+    sum_g_gx(b->dy + o, b->x + o, b->hw, 0.0, &gs, &gx);
+    dscale = (float)((double)dscale + gx);
+    dbias = (float)((double)dbias + gs);
+  }
+  if (b->dgamma) b->dgamma[ch] = dscale;
+  if (b->dbeta) b->dbeta[ch] = dbias;
+}
+
+void qat_channel_affine_bwd(const float *g, const float *x, const float *scale, float *dx, float *dscale, float *dbias,
+                            int n, int c, int inner) {
+  bn_ctx b = {.x = x, .dy = g, .mean = scale, .y = dx, .dgamma = dscale, .dbeta = dbias, .n = n, .c = c, .hw = inner};
+  qat_parallel(c, threads_for((long)n * c * inner), affine_bwd_task, &b);
+}
