@@ -21,6 +21,8 @@ import type { Tensor } from "../../src/tensor/tensor.js";
 import { ValueError } from "../../src/tensor/errors.js";
 import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
 import { exportInt8Model, importModel } from "../../src/onnx/index.js";
+import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
+import { int64TensorProto } from "../../src/onnx/builders.js";
 import { Int8Model } from "../../src/int8/model.js";
 import { validateInt8Graph } from "../../src/int8/validate.js";
 import { FormatError } from "../../src/tensor/errors.js";
@@ -202,6 +204,26 @@ describe("what stays a float island, and bad options", () => {
       return ops.layerNorm(ops.softmax(h, 1), [4, 6]);
     }
   }
+
+  it("an integer softmax subgraph whose constants do not fit the form is a FormatError on import, naming the node", () => {
+    manualSeed(32);
+    class Soft extends Module {
+      lin = this.registerModule("lin", new Linear(6, 6));
+      forward(x: Tensor): Tensor {
+        return ops.softmax(this.lin.forward(x), -1);
+      }
+    }
+    const qm = prepareQat(new Soft(), { qconfig: qconfigs.x86, example: randn([2, 4, 6]) });
+    calibrate(qm, [{ x: randn([8, 4, 6]) }]);
+    const int8 = convertWithReport(qm, INTEGER).model;
+    const model = decodeModel(exportInt8Model(int8, { format: "qdq" }));
+    const init = model.graph!.initializer!;
+    const k = init.findIndex((t) => /two_r$/.test(t.name ?? ""));
+    expect(k).toBeGreaterThanOrEqual(0);
+    init[k] = int64TensorProto(init[k].name!, [3], []);
+    expect(() => importModel(encodeModel(model))).toThrow(FormatError);
+    expect(() => importModel(encodeModel(model))).toThrow(/Cast node '.*softmax#integer\/Cast_0'.*2\^r 3 is not a power of two/);
+  });
 
   it("softmax over another dim and a LayerNorm over two dims stay float; an unknown op name is a ValueError", () => {
     manualSeed(30);
