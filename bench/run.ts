@@ -4,7 +4,7 @@
  * has torch; onnx: onnxruntime-node) time each case on both sides interleaved for `--rounds`
  * rounds (default 3) at 1 thread each and at all cores, and report medians, ranges and the
  * median per-round ratio with the machine's load (bench/paired.ts). Our-only suites (training,
- * int8, native) print our figures. `--only <suite>` runs one suite; `--write` replaces the suite's
+ * int8, native) print our figures. `--only <suite>[,<suite>…]` runs those suites; `--write` replaces the suite's
  * generated block in bench/RESULTS.md. `--backend native` runs a paired suite's side on the
  * native backend instead of wasm (its block is then written as `<suite>-native`).
  */
@@ -213,7 +213,7 @@ async function runPairedSuite(suite: PairedSuite, torch: () => Promise<TorchPeer
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const only = option(args, "--only");
+  const only = option(args, "--only")?.split(",");
   const rounds = Math.max(3, Number(option(args, "--rounds") ?? 3));
   const backend = option(args, "--backend");
   const threads = [...new Set([1, os.cpus().length])];
@@ -221,16 +221,17 @@ async function main(): Promise<void> {
   const torch = () => (peer ??= TorchPeer.start(threads));
   const date = new Date().toISOString().slice(0, 10);
   try {
-    for (const suite of PAIRED.filter((s) => !only || s.name === only)) {
+    for (const suite of PAIRED.filter((s) => !only || only.includes(s.name))) {
       const other = backend && !suite.backend ? backend : undefined;
-      const title = other ? suite.title.replace("(wasm)", `(${other})`).replace("(wasm backend)", `(${other} backend)`) : suite.title;
+      let title = other ? suite.title.replace("(wasm)", `(${other})`).replace("(wasm backend)", `(${other} backend)`) : suite.title;
+      if (other && title === suite.title) title += ` (${other} backend)`;
       console.log(`\n## ${title}\n`);
       const body = await runPairedSuite(suite, torch, threads, rounds, other, title);
       console.log(body);
       const command = `npm run bench -- --only ${suite.name}${rounds !== 3 ? ` --rounds ${rounds}` : ""}${other ? ` --backend ${other}` : ""}`;
       if (args.includes("--write")) writeBlock(other ? `${suite.name}-${other}` : suite.name, `### ${title}\n\n${date} · ${machine()} · \`${command}\`\n${body}`);
     }
-    for (const suite of OWN.filter((s) => !only || s.name === only)) {
+    for (const suite of OWN.filter((s) => !only || only.includes(s.name))) {
       console.log(`\n## ${suite.title}\n`);
       const load0 = os.loadavg()[0];
       const t = ownTable(suite, suite.run());
