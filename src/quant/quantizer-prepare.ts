@@ -89,11 +89,21 @@ export function applyAnnotations(gm: GraphModule, swap: (m: Module, weight: () =
     }
   }
   // a graph input is quantized by its QuantStub with the spec of the first edge that reads it
+  const edgesOf = new Map<number, Point[]>(); // value → its edge points, in graph order
+  for (const p of points.values()) {
+    if (!p.user) continue;
+    const list = edgesOf.get(p.value);
+    if (list) list.push(p);
+    else edgesOf.set(p.value, [p]);
+  }
   for (const v of g.inputs) {
-    const first = [...points.values()].find((p) => p.user && p.value === v);
+    const first = edgesOf.get(v)?.[0];
     if (first) add({ key: outKey(v), value: v, user: null, node: null, spec: first.spec });
   }
+  // union-find over point keys; each root remembers a concrete spec of its group
   const parent = new Map<string, string>();
+  const specOfRoot = new Map<string, QuantizationSpecBase>();
+  for (const p of points.values()) if (!p.shares) specOfRoot.set(p.key, p.spec);
   const find = (k: string): string => {
     let r = k;
     while (parent.has(r)) r = parent.get(r)!;
@@ -101,7 +111,9 @@ export function applyAnnotations(gm: GraphModule, swap: (m: Module, weight: () =
   };
   const union = (a: string, b: string) => {
     const [ra, rb] = [find(a), find(b)];
-    if (ra !== rb) parent.set(ra, rb);
+    if (ra === rb) return;
+    parent.set(ra, rb);
+    if (!specOfRoot.has(rb) && specOfRoot.has(ra)) specOfRoot.set(rb, specOfRoot.get(ra)!);
   };
   // explicit sharing (resolved in graph order; a point sharing with a float value is dropped)
   for (const p of [...points.values()]) {
@@ -112,7 +124,7 @@ export function applyAnnotations(gm: GraphModule, swap: (m: Module, weight: () =
     if (points.has(target)) union(p.key, target);
     else points.delete(p.key);
   }
-  const concrete = (root: string): QuantizationSpecBase | null => [...points.values()].find((q) => !q.shares && find(q.key) === root)?.spec ?? null;
+  const concrete = (root: string): QuantizationSpecBase | null => specOfRoot.get(root) ?? null;
   // implicit sharing: an edge with its value's output spec, or with an equal spec of another edge of the value
   for (const p of points.values()) {
     if (!p.user || p.shares || annotationOf(p.user)?.allowImplicitSharing === false) continue;
@@ -123,7 +135,7 @@ export function applyAnnotations(gm: GraphModule, swap: (m: Module, weight: () =
     };
     if (out && out.key !== p.key && same(out)) union(p.key, out.key);
     else {
-      const other = [...points.values()].find((q) => q !== p && q.user && q.value === p.value && !q.shares && sameSpec(q.spec, p.spec));
+      const other = (edgesOf.get(p.value) ?? []).find((q) => q !== p && points.has(q.key) && !q.shares && sameSpec(q.spec, p.spec));
       if (other) union(p.key, other.key);
     }
   }
@@ -134,7 +146,11 @@ export function applyAnnotations(gm: GraphModule, swap: (m: Module, weight: () =
     return e ? groupOf(e) : null;
   };
   const sites = new Map<string, Point[]>();
-  const addSite = (p: Point) => sites.set(groupOf(p), [...(sites.get(groupOf(p)) ?? []), p]);
+  const addSite = (p: Point) => {
+    const list = sites.get(groupOf(p));
+    if (list) list.push(p);
+    else sites.set(groupOf(p), [p]);
+  };
   const outPoint = (n: GraphNode) => (n.outputs.length > 0 ? points.get(outKey(n.outputs[0])) : undefined);
   const ordered: Point[] = [];
   for (const nodes of calls.values()) for (const n of nodes) if (outPoint(n)) ordered.push(outPoint(n)!);
