@@ -51,9 +51,15 @@ export function dynamicProjection(a: Float32Array, m: number, k: number, w: Int8
     // the static path's int8 GEMM (./dynamic-gemm.ts): the same exact integers as the loops below
     const { q, scales, zps } = quantizeRows8(a, m, k, act, where);
     const acc = dynamicIgemm(q, zps, m, k, igemmWeights(w, n, k));
+    const sc = new Float32Array(n);
+    let last = NaN;
     for (let r = 0; r < m; r++) {
       const sx = scales[r];
-      for (let c = 0; c < n; c++) out[r * n + c] = f32(f32(acc[r * n + c]) * f32(sx * ws[perRow ? c : 0]));
+      if (sx !== last) {
+        for (let c = 0; c < n; c++) sc[c] = sx * ws[perRow ? c : 0];
+        last = sx;
+      }
+      for (let c = 0; c < n; c++) out[r * n + c] = f32(acc[r * n + c]) * sc[c];
     }
     return out;
   }

@@ -205,21 +205,20 @@ export function dynamicLinear(node: DynamicLinearNode, x: QuantResult, t: Tensor
     for (let row = 0; row < m; row++) for (let j = 0; j < k; j++) xc[row * k + j] = r.q[row * k + j] - r.zps[row];
     acc = intGemm(xc, m, k, 0, k, wc, n, w);
   }
-  // y = fl(fl(fl(acc) · fl(S_x·S_w)) + b): each float32 operation is done in double and rounded by the
-  // Float32Array store (exact for ×, + of float32 operands), as the Math.fround form would
+  // y = fl(fl(fl(acc) · fl(S_x·S_w)) + b), the combined scales recomputed only when S_x changes (per tensor: once);
+  // the last rounding is the Float32Array store
   const perRow = ws.length > 1;
   const sc = new Float32Array(n);
-  const accF = new Float32Array(acc);
+  let last = NaN;
   for (let r = 0; r < m; r++) {
     const sx = scales[r];
-    for (let c = 0; c < n; c++) sc[c] = sx * ws[perRow ? c : 0];
+    if (sx !== last) {
+      for (let c = 0; c < n; c++) sc[c] = sx * ws[perRow ? c : 0];
+      last = sx;
+    }
     const o = r * n;
-    if (bias) {
-      for (let c = 0; c < n; c++) {
-        y[o + c] = accF[o + c] * sc[c];
-        y[o + c] += bias[c];
-      }
-    } else for (let c = 0; c < n; c++) y[o + c] = accF[o + c] * sc[c];
+    if (bias) for (let c = 0; c < n; c++) y[o + c] = f32(f32(acc[o + c]) * sc[c]) + bias[c];
+    else for (let c = 0; c < n; c++) y[o + c] = f32(acc[o + c]) * sc[c];
   }
   return result(y, x, n);
 }
