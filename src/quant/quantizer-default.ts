@@ -197,9 +197,12 @@ export class DefaultQuantizer implements Quantizer {
   }
 }
 
-/** An add of two values (functional or an Add module). */
+/** An add of two values of the output's shape (functional or an Add module): what the integer add takes. */
 function isAdd(gm: GraphModule, n: GraphNode): boolean {
-  if (n.kind === "call_function") return n.target === "add" && refsOf(n.args).length === 2 && n.args.length === 2;
+  const ins = refsOf(n.args);
+  const shape = (id: number) => gm.graph.value(id).shape.join();
+  if (ins.length !== 2 || n.outputs.length !== 1 || !ins.every((id) => shape(id) === shape(n.outputs[0]))) return false;
+  if (n.kind === "call_function") return n.target === "add" && n.args.length === 2;
   return n.kind === "call_module" && gm.getSubmodule(n.target) instanceof Add;
 }
 

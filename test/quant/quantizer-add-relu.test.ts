@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { noGrad } from "../../src/tensor/grad-mode.js";
+import * as ops from "../../src/ops/index.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import type { Module } from "../../src/nn/module.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
@@ -60,6 +61,19 @@ describe("add → ReLU fusion on request", () => {
     const r = withinOne(noGrad(() => fused.forward(x)), i8.run(x), outScale(i8));
     expect(r.within).toBeGreaterThanOrEqual(0.999);
     await ortParity(fused, i8, x);
+  });
+
+  it("a broadcasting add (no integer add takes it) keeps its output quantizer even when asked", () => {
+    class Broadcast extends ResidualConcatNet {
+      override forward(x: Tensor): Tensor {
+        const y = this.conv1.forward(x);
+        return ops.add(y, y.mean([2, 3], { keepdim: true })).relu().flatten(1).sum(1, { keepdim: true });
+      }
+    }
+    const qm = prepareQat(trainedFloat(() => new Broadcast()), { quantizer: new DefaultQuantizer({ addRelu: true }).setGlobal(qconfigs.x86), example: images(2, 1) });
+    const g = (qm.module as GraphModule).graph;
+    const add = g.nodes.find((n) => n.target === "add")!;
+    expect(g.nodes.find((n) => n.args.some((a) => (a as { ref?: number }).ref === add.outputs[0]))!.target).toMatch(/^activation_post_process_\d+$/);
   });
 
   it("torchvision ResNet-18 (narrow, imported): every residual Add → Relu becomes one integer add; ≡ fake-quant ≡ onnxruntime", async () => {
