@@ -134,6 +134,7 @@ function readNodes(protos: readonly NodeProto[]): IrNode[] {
 
 /** Names a node's subgraphs (GRAPH / GRAPHS attributes, recursively) read from the enclosing scope. */
 function outerReads(p: NodeProto, depth = 0): string[] {
+  if (!p.attribute || p.attribute.length === 0) return [];
   const graphs = (p.attribute ?? []).flatMap((a) => [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]);
   if (graphs.length === 0) return [];
   if (depth > 16) throw new FormatError(`onnx import: subgraphs nested more than 16 deep`);
@@ -186,13 +187,15 @@ export function parseGraph(model: ModelProto): IrGraph {
   }
   const sorted = topoSort(nodes, new Set([...initializers.keys(), ...inputs.map((i) => i.name)]), outputs);
   const consumers = new Map<string, number[]>();
+  const consume = (v: string, i: number) => {
+    if (v === "") return;
+    const list = consumers.get(v);
+    if (list) list.push(i);
+    else consumers.set(v, [i]);
+  };
   sorted.forEach((n, i) => {
-    for (const v of [...n.inputs, ...n.implicitInputs]) {
-      if (v === "") continue;
-      const list = consumers.get(v);
-      if (list) list.push(i);
-      else consumers.set(v, [i]);
-    }
+    for (const v of n.inputs) consume(v, i);
+    for (const v of n.implicitInputs) consume(v, i);
   });
   return { name: typeof g.name === "string" ? g.name : "", opset, domains, nodes: sorted, initializers, inputs, outputs, consumers };
 }
@@ -216,7 +219,8 @@ function topoSort(nodes: IrNode[], predefined: ReadonlySet<string>, outputs: rea
   const pending = new Array<number>(nodes.length).fill(0);
   const users: number[][] = nodes.map(() => []);
   for (const n of nodes) {
-    for (const v of new Set([...n.inputs, ...n.implicitInputs])) {
+    const reads = n.implicitInputs.length === 0 && n.inputs.length <= 1 ? n.inputs : new Set([...n.inputs, ...n.implicitInputs]);
+    for (const v of reads) {
       if (v === "" || predefined.has(v)) continue;
       const p = producer.get(v);
       if (p === undefined) throw new FormatError(`onnx import: ${describeNode(n)} reads '${v}', which no node, initializer or graph input defines`);

@@ -50,8 +50,9 @@ export function isQuantizedGraph(g: IrGraph): boolean {
 /** Throws NotSupportedError for the first node the float importer has no rule for. */
 function checkFloatOps(g: IrGraph): void {
   const supported = supportedFloatOps();
+  const known = new Set(supported);
   for (const n of g.nodes) {
-    if (n.domain !== "" || !supported.includes(n.opType)) {
+    if (n.domain !== "" || !known.has(n.opType)) {
       const op = n.domain ? `${n.domain}::${n.opType}` : n.opType;
       throw new NotSupportedError(`onnx import: op ${op} (${describeNode(n)}) is not supported; supported ops: ${supported.join(", ")}`);
     }
