@@ -1,7 +1,7 @@
 /*
- * Node-API functions of the native data-movement, reduction and softmax kernels (layout.c,
- * softmax.c): copyStrided on any typed array whose element is 1, 2, 4 or 8 bytes, reduce and
- * softmax on Float32Array. Registered on the addon's exports by binding.c; helpers in
+ * Node-API functions of the native data-movement, reduction, softmax and maskMul kernels
+ * (layout.c, softmax.c, elementwise.c): copyStrided on any typed array whose element is 1, 2,
+ * 4 or 8 bytes, reduce, softmax and maskMul on Float32Array. Registered on the addon's exports by binding.c; helpers in
  * binding.h. Bounds are the TypeScript wrapper's (src/backend/native/layout.ts); this layer
  * checks element types and that both arrays of a copy have the same one.
  */
@@ -91,11 +91,24 @@ static napi_value js_softmax(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* maskMul(g, y, lo, hi, out, n) */
+static napi_value js_mask_mul(napi_env env, napi_callback_info info) {
+  BEGIN("maskMul", 6);
+  const float *g = F32(0), *y = F32(1);
+  double lo = f64(&c, 2), hi = f64(&c, 3);
+  float *out = F32(4);
+  long n = (long)f64(&c, 5);
+  if (c.failed) return NULL;
+  LOCKED(qat_mask_mul(g, y, lo, hi, out, n));
+  return undef(env);
+}
+
 void qat_define_layout(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"copyStrided", NULL, js_copy_strided, NULL, NULL, NULL, napi_default, NULL},
       {"reduce", NULL, js_reduce, NULL, NULL, NULL, napi_default, NULL},
       {"softmax", NULL, js_softmax, NULL, NULL, NULL, napi_default, NULL},
+      {"maskMul", NULL, js_mask_mul, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

@@ -114,6 +114,8 @@ void qat_copy_strided(const void *src, long src_off, const long *src_strides, vo
 void qat_reduce_f32(int op, const float *x, const long *shape, const int *reduced, int rank, float *out, long out_len,
                     double *acc);
 void qat_softmax(const float *x, float *out, long rows, long cols, int log);
+/* out[i] = g[i]·(lo < y[i] < hi ? 1 : 0), hi = +∞ unbounded (elementwise.c) */
+void qat_mask_mul(const float *g, const float *y, double lo, double hi, float *out, long n);
 
 /* Below this many flops a product runs on one thread (waking a worker costs tens of µs). */
 #define QAT_PARALLEL_MIN_FLOPS (1L << 22)

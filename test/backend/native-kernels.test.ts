@@ -182,8 +182,9 @@ function poolGeom(n: number, c: number, h: number, w: number, k: number, s: numb
 }
 
 /** |got − want| ≤ 1e-6·max|want| + 1e-7, per array (sums taken in another float64 order, then rounded to float32). */
-function expectClose(got: Float32Array, want: Float32Array, what: string): void {
-  const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+function expectClose(got: Float32Array | Float64Array, want: Float32Array | Float64Array, what: string): void {
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
   try {
     expectNear(got, want, new Float32Array(want.length).fill(scale), 1e-6, 1e-7);
   } catch (e) {

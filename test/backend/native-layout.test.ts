@@ -1,5 +1,5 @@
 /**
- * Native copyStrided, reduce and softmax (native/layout.c, softmax.c via
+ * Native copyStrided, reduce, softmax and maskMul (native/layout.c, softmax.c, elementwise.c via
  * src/backend/native/layout.ts) vs the reference kernels, on the AVX2 and the portable path and
  * at 1–3 threads: strided copies (permutes, broadcasts, slices, negative strides, 1-, 4- and 8-byte
  * elements) and reductions (leading, trailing, interleaved axes, NaN) must equal the reference bit
@@ -153,6 +153,31 @@ d("native softmax vs reference", () => {
         refKernels.softmax(x, want, 4, cols, log);
         expect(want.subarray(0, 3 * cols).every(Number.isNaN)).toBe(true);
         expectNear(got, want, log ? want.map((v) => Math.abs(v) + 8) : undefined, 5e-7, 1e-30);
+      }
+    });
+  }
+});
+
+d("native maskMul vs reference (exact)", () => {
+  for (const isa of ISAS) {
+    it(`[${isa}] relu and hardtanh bounds (float32 and not), −0, NaN, ±∞ in g and y, 1 and 3 threads`, () => {
+      setNativeIsa(isa);
+      const gen = newGen(9);
+      const n = (1 << 17) + 37; // several tasks, and a tail
+      const g = randomF32(gen, n), y = randomF32(gen, n);
+      const specials = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 6];
+      for (let i = 0; i < n; i += 97) y[i] = specials[(i / 97) % specials.length];
+      for (let i = 5; i < n; i += 89) g[i] = specials[(i / 89 + 3) % specials.length];
+      for (const [lo, hi] of [[0, Infinity], [-1, 1], [0, 6], [0.1, 6], [-Infinity, Infinity]]) {
+        const want = new Float32Array(n);
+        refKernels.maskMul(g, y, lo, hi, want);
+        for (const t of [1, 3]) {
+          setNumThreads(t);
+          const got = new Float32Array(n).fill(7);
+          native!.maskMul(g, y, lo, hi, got);
+          expectIdentical(got, want, `(${lo}, ${hi}), ${t} thread(s)`);
+        }
+        setNumThreads(threadsBefore);
       }
     });
   }

@@ -55,6 +55,8 @@ export interface NativeAddon {
   /** op 0 sum, 1 max, 2 min; geom: Int32Array [rank, shape…, reduced (0/1)…]. */
   reduce(op: number, x: Float32Array, geom: Int32Array, out: Float32Array, outLen: number): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log: number): void;
+  /** out[i] = g[i]·(lo < y[i] < hi ? 1 : 0) for i < n; hi = +∞ unbounded. */
+  maskMul(g: Float32Array, y: Float32Array, lo: number, hi: number, out: Float32Array, n: number): void;
   /** One-thread raw int16-pair GEMM c[m, n] = packed A · B panels (benchmarks). */
   igemmBench(m: number, n: number, k: number, a: Int32Array, bPanels: Int32Array, c: Int32Array): void;
 }
@@ -72,7 +74,7 @@ let status = "not loaded";
 const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
-  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue",
+  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
 ];
 
 async function loadAddon(): Promise<NativeAddon | null> {

@@ -1,7 +1,7 @@
 /**
- * The native backend's copyStrided, reduce and softmax entries (native/layout.c, softmax.c):
- * copyStrided for any two typed arrays of the same type (exact), reduce and softmax for
- * float32. Calls too small to repay the Node-API crossing (under MIN_ELEMENTS), other dtypes
+ * The native backend's copyStrided, reduce, softmax and maskMul entries (native/layout.c,
+ * softmax.c, elementwise.c): copyStrided for any two typed arrays of the same type (exact),
+ * reduce, softmax and maskMul (exact) for float32. Calls too small to repay the Node-API crossing (under MIN_ELEMENTS), other dtypes
  * and ranks above 16 go to the fallback table. Every index the C code will touch is checked
  * against the arrays first (a RangeError naming the kernel), so a wrong caller can never make
  * C read or write out of bounds. Used by ./kernels.ts.
@@ -27,7 +27,7 @@ function reach(offset: number, strides: readonly number[], shape: Shape): [numbe
   return [lo, hi];
 }
 
-export function nativeLayoutKernels(addon: NativeAddon, fallback: Kernels, sync: () => void): Pick<Kernels, "copyStrided" | "reduce" | "softmax"> {
+export function nativeLayoutKernels(addon: NativeAddon, fallback: Kernels, sync: () => void): Pick<Kernels, "copyStrided" | "reduce" | "softmax" | "maskMul"> {
   const geom = new Float64Array(3 + 3 * MAX_RANK);
   const rgeom = new Int32Array(1 + 2 * MAX_RANK);
   return {
@@ -78,6 +78,14 @@ export function nativeLayoutKernels(addon: NativeAddon, fallback: Kernels, sync:
       if (out.length < rows * cols) throw new RangeError(`native softmax: output has ${out.length} elements, needs ${rows * cols}`);
       sync();
       addon.softmax(x, out, rows, cols, log ? 1 : 0);
+    },
+    maskMul(g: FloatArray, y: FloatArray, lo: number, hi: number, out: FloatArray): void {
+      const n = out.length;
+      if (!(g instanceof Float32Array) || !(y instanceof Float32Array) || !(out instanceof Float32Array) || n < MIN_ELEMENTS || g.length < n || y.length < n) {
+        return fallback.maskMul(g, y, lo, hi, out); // (the fallback also reports short arrays)
+      }
+      sync();
+      addon.maskMul(g, y, lo, hi, out, n);
     },
   };
 }
