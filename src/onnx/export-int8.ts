@@ -422,7 +422,7 @@ export function quantizedFormatExporter(format: QuantizedFormat, minOpset: numbe
       if (!(model instanceof QatModel)) {
         throw new ValueError(`onnx export: format '${format}' needs the model returned by quant.prepareQat (calibrated or trained); for an Int8Model use onnx.exportInt8Model`);
       }
-      const int8 = convert(model, { example: o.example });
+      const int8 = convert(model, { example: o.example, integerOps: o.integerOps });
       return exportInt8Model(int8, { format, opset: o.opset, inputName: o.inputName, outputName: o.outputName, dynamicBatch: o.dynamicBatch, batch: o.example.shape[0], docString: o.docString });
     },
   };

@@ -22,6 +22,7 @@ import { type ExportCall, exportableModules, findExportRule } from "./op-map.js"
 import { OnnxModule } from "./onnx-module.js";
 import { DataType } from "./proto.js";
 import { encodeModel } from "./proto.js";
+import type { IntegerOp } from "../quant/convert-integer.js";
 
 export type ExportFormat = "float" | "qdq" | "qoperator";
 
@@ -39,6 +40,8 @@ export interface ExportOptions {
   /** Symbolic batch dim "N" on the graph input and output (default true). */
   dynamicBatch?: boolean;
   docString?: string;
+  /** Quantized formats: softmax / LayerNorm as integer-only nodes (convert's `integerOps`), exported as exact integer ONNX ops. */
+  integerOps?: IntegerOp[];
 }
 
 export interface ResolvedExportOptions {
@@ -49,6 +52,7 @@ export interface ResolvedExportOptions {
   outputName: string;
   dynamicBatch: boolean;
   docString?: string;
+  integerOps?: IntegerOp[];
 }
 
 /** Per traced call: the quantization parameters an emitter needs (undefined = float). */
@@ -119,7 +123,7 @@ function resolveOptions(opts: ExportOptions, model?: Module): ResolvedExportOpti
   const [outputName = "output"] = opts.outputNames ?? [];
   if ((opts.inputNames?.length ?? 1) !== 1 || (opts.outputNames?.length ?? 1) !== 1) throw new ValueError("onnx export: models have one input and one output; give one name each");
   if (!inputName || !outputName || inputName === outputName) throw new ValueError(`onnx export: input and output names must be distinct and non-empty`);
-  return { example: opts.example, format, opset, inputName, outputName, dynamicBatch: opts.dynamicBatch ?? true, docString: opts.docString };
+  return { example: opts.example, format, opset, inputName, outputName, dynamicBatch: opts.dynamicBatch ?? true, docString: opts.docString, integerOps: opts.integerOps };
 }
 
 /** The batch dim symbolic when asked (only where it equals the example's batch). */

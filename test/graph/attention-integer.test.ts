@@ -20,7 +20,7 @@ import { noGrad } from "../../src/tensor/grad-mode.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { ValueError } from "../../src/tensor/errors.js";
 import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
-import { exportInt8Model, importModel } from "../../src/onnx/index.js";
+import { exportInt8Model, exportModel, importModel } from "../../src/onnx/index.js";
 import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
 import { int64TensorProto } from "../../src/onnx/builders.js";
 import { Int8Model } from "../../src/int8/model.js";
@@ -118,6 +118,9 @@ describe("vitTiny with integer softmax and LayerNorm", () => {
     expectImportsBack(int8, images, "vitTiny");
     // exported from the decoded file: the same bytes
     expect(Buffer.from(exportInt8Model(back, { format: "qdq" })).equals(Buffer.from(exportInt8Model(int8, { format: "qdq" })))).toBe(true);
+    // exportModel of the prepared model takes the same option and writes the same graph
+    const direct = exportModel(qm, { example: images, format: "qdq", integerOps: ["softmax", "layerNorm"] });
+    expect(Buffer.from(direct).equals(Buffer.from(exportInt8Model(int8, { format: "qdq", batch: images.shape[0] })))).toBe(true);
   });
 });
 

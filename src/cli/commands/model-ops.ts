@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { ValueError } from "../../tensor/errors.js";
+import { NotSupportedError, ValueError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { Module } from "../../nn/module.js";
 import { Int8Model } from "../../int8/model.js";
@@ -77,8 +77,9 @@ export function convertCommand(o: GlobalOptions & { from: string; out: string })
   const { model } = loadQat(src);
   const { model: int8, report } = convertWithReport(model);
   for (const i of report.islands) console.warn(`qat convert: float island '${i.source}' (${i.fn}): ${i.reason}`);
-  const moduleIslands = int8.graph.nodes.filter((n) => n.op === "float" && !n.call).map((n) => n.name);
-  if (moduleIslands.length) console.warn(`qat convert: warning: ${moduleIslands.length} float island(s) run a module (${moduleIslands.join(", ")}); the saved Int8Model cannot run them — use 'qat export' (ONNX QDQ) for this model`);
+  // islands that run a module with no stored form (e.g. a float nn.LSTM) cannot go into a file
+  const bound = int8.graph.nodes.filter((n) => n.op === "float" && !n.call && !n.steps).map((n) => n.name);
+  if (bound.length) throw new NotSupportedError(`convert: ${bound.length} float island(s) run a module that an Int8Model file cannot store (${bound.join(", ")}); use 'qat export' (ONNX QDQ) for this model`);
   const file = o.out.endsWith(".safetensors") ? o.out : path.join(o.out, ARTIFACTS.int8);
   mkdirSync(path.dirname(file), { recursive: true });
   saveInt8Model(file, int8);
