@@ -120,7 +120,7 @@ describe.each([
     expect(Array.from(Int8Model.decode(int8.encode()).run(x).data)).toEqual(Array.from(got.data));
   });
 
-  it("QDQ and QOperator exports in onnxruntime ≡ Int8Model; the QDQ export imports back to the integer nodes", async () => {
+  it("QDQ and QOperator exports in onnxruntime ≡ Int8Model; both import back to the integer nodes", async () => {
     manualSeed(91);
     const x = randn([16, ...shape.slice(1)]);
     const qm = prepared(make(), x);
@@ -134,6 +134,11 @@ describe.each([
     const backKinds = new Set(back.graph.nodes.map((n) => n.op));
     for (const op of expected) expect(backKinds.has(op as never), op).toBe(true);
     expect(within(back.run(x).data, got.data, scale)).toBeGreaterThanOrEqual(0.999);
+    // the QOperator form (Pad / Expand / Resize on uint8, DQ → Max / Min / ReduceMean → Q) imports back too
+    const qop = importModel(exportInt8Model(int8, { format: "qoperator", opset: 13 })) as Int8Model;
+    const qopKinds = new Set(qop.graph.nodes.map((n) => n.op));
+    for (const op of expected) expect(qopKinds.has(op as never), `qoperator ${op}`).toBe(true);
+    expect(within(qop.run(x).data, got.data, scale)).toBeGreaterThanOrEqual(0.999);
     if (!ort) return console.warn(`[integer-ops] onnxruntime parity skipped: ${ortUnavailable}`);
     for (const format of ["qdq", "qoperator"] as const) {
       const viaOrt = await runOrtWith(ort, exportInt8Model(int8, { format, opset: 13 }), x);
