@@ -79,6 +79,8 @@ export interface PrepareOptions {
   overrides?: QConfigOverride[];
   /** A PT2E-style quantizer (quantizer.ts) instead of qconfig / overrides. */
   quantizer?: Quantizer;
+  /** With qconfig: fuse add → ReLU pairs (DefaultQuantizer's addRelu, XNNPACK's add_relu; default false). */
+  addRelu?: boolean;
   /** true (default): detect fusion groups; false: none; or explicit groups of paths. */
   fuse?: boolean | string[][];
   /** Modify `model` itself instead of a copy (default false). */
@@ -107,11 +109,13 @@ function swapFor(m: Module, weight: () => Module): Module | null {
 }
 
 function describe(opts: PrepareOptions, groups: string[][]): PrepareDescription {
-  if (!opts.qconfig) return { qconfig: opts.quantizer?.name ?? "custom", overrides: [], fusionGroups: groups };
+  // a DefaultQuantizer describes itself as qconfig + overrides (what loadPrepared rebuilds); another quantizer by its name
+  if (!opts.qconfig) return opts.quantizer instanceof DefaultQuantizer ? { ...opts.quantizer.describe(), fusionGroups: groups } : { qconfig: opts.quantizer?.name ?? "custom", overrides: [], fusionGroups: groups };
   return {
     qconfig: opts.qconfig.name,
     overrides: (opts.overrides ?? []).map((o) => ({ name: o.name, regex: o.regex?.source, type: o.type?.name, qconfig: o.qconfig ? o.qconfig.name : null })),
     fusionGroups: groups,
+    ...(opts.addRelu ? { addRelu: true } : {}),
   };
 }
 
@@ -249,7 +253,7 @@ export function prepareQat(model: Module, opts: PrepareOptions): QatModel {
   if (!opts || (!opts.qconfig && !opts.quantizer)) throw new ValueError("prepareQat: options.qconfig is required (e.g. quant.qconfigs.x86), or options.quantizer");
   if (opts.qconfig && opts.quantizer) throw new ValueError("prepareQat: give options.qconfig (with overrides) or options.quantizer, not both");
   if (opts.quantizer && opts.overrides?.length) throw new ValueError("prepareQat: overrides go with qconfig; a quantizer makes its own per-node choices");
-  const quantizer: Quantizer = opts.quantizer ?? DefaultQuantizer.fromOptions(opts.qconfig!, opts.overrides ?? []);
+  const quantizer: Quantizer = opts.quantizer ?? DefaultQuantizer.fromOptions(opts.qconfig!, opts.overrides ?? [], { addRelu: opts.addRelu });
   if (swapFor(model, () => model)) throw new ValueError("prepareQat: the model itself is a single layer; wrap it in nn.Sequential");
   const examples = exampleInputsFor(model, opts.example, "prepareQat");
   const m = opts.inplace ? model : cloneModule(model);

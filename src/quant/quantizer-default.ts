@@ -29,7 +29,7 @@ import { type GraphNode, isRef, refsOf } from "../graph/graph.js";
 import type { GraphModule } from "../graph/graph-module.js";
 import { DataFlow } from "../graph/pattern.js";
 import { Fused, functionalAct, isFusableAct } from "./fuse.js";
-import { QuantStub } from "./stubs.js";
+import { type PrepareDescription, QuantStub } from "./stubs.js";
 import type { QConfig, QConfigOverride } from "./prepare.js";
 import { SHARES_INPUT_QPARAMS, appliesInfiniteMask, keepsInputGrid, parameterOnlyValues } from "./prepare.js";
 import { DerivedQuantizationSpec, QuantizationSpec, type Quantizer, SharedQuantizationSpec, annotate, annotationOf, edge } from "./quantizer.js";
@@ -121,6 +121,20 @@ export class DefaultQuantizer implements Quantizer {
   setModuleNameRegex(regex: RegExp, qconfig: QConfig | null): this {
     this.rules.push({ regex, qconfig });
     return this;
+  }
+
+  /**
+   * This quantizer as a prepare description (qconfig name, overrides in first-match order,
+   * addRelu): what a checkpoint stores and `prepareQat(model, { qconfig, overrides, addRelu })`
+   * rebuilds. Type rules are listed by class name (loadPrepared cannot restore those).
+   */
+  describe(): Omit<PrepareDescription, "fusionGroups"> {
+    const byPriority = this.ordered ? this.rules : [(o: Rule) => o.name !== undefined, (o: Rule) => o.regex !== undefined, (o: Rule) => o.type !== undefined].flatMap((pick) => this.rules.filter(pick).reverse());
+    return {
+      qconfig: this.global?.name ?? "custom",
+      overrides: byPriority.map((o) => ({ name: o.name, regex: o.regex?.source, type: o.type?.name, qconfig: o.qconfig ? o.qconfig.name : null })),
+      ...(this.addRelu ? { addRelu: true } : {}),
+    };
   }
 
   /** The qconfig for a node path (module or null for a functional op / an input). */

@@ -95,6 +95,8 @@ export interface PrepareDescription {
   qconfig: string;
   overrides: { name?: string; regex?: string; type?: string; qconfig: string | null }[];
   fusionGroups: string[][];
+  /** Add → ReLU pairs fused on request (DefaultQuantizer's addRelu); absent = false. */
+  addRelu?: boolean;
 }
 
 export class QatModel extends Module {

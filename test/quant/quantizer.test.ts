@@ -19,7 +19,7 @@ import { refsOf } from "../../src/graph/graph.js";
 import type { GraphModule } from "../../src/graph/graph-module.js";
 import {
   DefaultQuantizer, FakeQuantize, FixedQParamsFakeQuantize, FixedQParamsQuantizationSpec, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver,
-  QuantizationSpec, type Quantizer, SharedQuantizationSpec, annotate, annotationOf, convertWithReport, edge, prepareQat, prepareQatPt2e, qconfigFor, qconfigs, quantizationConfigOf,
+  QuantizationSpec, type Quantizer, SharedQuantizationSpec, annotate, annotationOf, convertWithReport, edge, prepareQat, prepareQatPt2e, qconfigByName, qconfigFor, qconfigs, quantizationConfigOf,
 } from "../../src/quant/index.js";
 import { ResidualConcatNet, SigmoidHead, images, qatSteps, sameBits, trainedFloat, withinOne } from "./quantizer-helpers.js";
 
@@ -71,6 +71,20 @@ describe("Quantizer API", () => {
     expect(wq("conv2")).toBe(7); // a fused conv + bn matches its conv's type
     expect(wq("branch")).toBe(7);
     expect(wq("fc")).toBe(127);
+  });
+
+  it("a DefaultQuantizer describes itself as qconfig + overrides + addRelu; re-preparing from that description gives the same model", () => {
+    const float = trainedFloat(() => new ResidualConcatNet());
+    const example = images(2, 1);
+    const q = new DefaultQuantizer({ addRelu: true }).setGlobal(qconfigs.x86).setModuleNameRegex(/^conv/, qconfigs.onednn).setModuleName("conv1", qconfigs.x86);
+    const a = prepareQat(float, { quantizer: q, example });
+    const d = a.description;
+    expect(d).toMatchObject({ qconfig: "x86", addRelu: true, overrides: [{ name: "conv1", qconfig: "x86" }, { regex: "^conv", qconfig: "onednn" }] });
+    const overrides = d.overrides.map((o) => ({ ...(o.name !== undefined ? { name: o.name } : { regex: new RegExp(o.regex!) }), qconfig: o.qconfig === null ? null : qconfigByName(o.qconfig) }));
+    const b = prepareQat(float, { qconfig: qconfigByName(d.qconfig), overrides, addRelu: d.addRelu, example });
+    expect((b.module as GraphModule).graph.toString()).toBe((a.module as GraphModule).graph.toString());
+    expect(keys(b)).toEqual(keys(a));
+    expect(b.description).toEqual(a.description);
   });
 
   it("a quantizer of linears only: ReLU / Tanh outputs stay float, each linear's input edge gets its own quantizer; convert ≡ fake-quant", () => {
