@@ -237,7 +237,6 @@ export function linearNBits(node: LinearNBitsNode, x: QuantResult, t: TensorTabl
   const zDefault = 2 ** (node.bits - 1);
   const bias = node.bias ? bitsF32(int32(t, node.bias)) : null;
   const xf = floatData(x);
-  const y = new Float32Array(m * n);
   // the dequantized weight fl((q − z)·s), once per weight tensor
   const wd = prepared(sBits, () => {
     const out = new Float32Array(n * k);
@@ -249,21 +248,28 @@ export function linearNBits(node: LinearNBitsNode, x: QuantResult, t: TensorTabl
     }
     return out;
   }) as Float32Array;
+  // the epilogues write a fresh array (the GEMM's output may live in backend storage that is reclaimed with
+  // its tensor); each store rounds: fl(acc + b), fl(fl(acc·S_x) + b)
+  const y = new Float32Array(m * n);
   if (node.act === null) {
     const acc = gemmNT(xf, m, k, wd, n);
-    for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) y[r * n + c] = bias ? f32(acc[r * n + c] + bias[c]) : acc[r * n + c];
+    if (!bias) y.set(acc);
+    else for (let r = 0; r < m; r++) for (let c = 0, o = r * n; c < n; c++) y[o + c] = acc[o + c] + bias[c];
     return result(y, x, n);
   }
   // run-time quantized input: the centred integer codes times the dequantized weight, scaled by S_x per row
   const { q, scales, zps } = quantizeRows8(xf, m, k, node.act, `Int8Model '${node.name}'`);
   const xc = new Float32Array(m * k);
-  for (let r = 0; r < m; r++) for (let j = 0; j < k; j++) xc[r * k + j] = q[r * k + j] - zps[r];
+  for (let r = 0; r < m; r++) {
+    const z0 = zps[r];
+    for (let j = 0, o = r * k; j < k; j++) xc[o + j] = q[o + j] - z0;
+  }
   const acc = gemmNT(xc, m, k, wd, n);
   for (let r = 0; r < m; r++) {
-    for (let c = 0; c < n; c++) {
-      const v = f32(acc[r * n + c] * scales[r]);
-      y[r * n + c] = bias ? f32(v + bias[c]) : v;
-    }
+    const sx = scales[r];
+    const o = r * n;
+    if (bias) for (let c = 0; c < n; c++) y[o + c] = f32(acc[o + c] * sx) + bias[c];
+    else for (let c = 0; c < n; c++) y[o + c] = acc[o + c] * sx;
   }
   return result(y, x, n);
 }
