@@ -5,7 +5,8 @@
  * float gates. Both quantize their GEMM inputs by the same rule as Int8Model; onnxruntime's
  * sigmoid / tanh are MLAS approximations, and a state value that moves by an ulp can move a
  * run-time code by one, so the comparison bound is stated per case (measured values printed).
- * Import of DynamicQuantizeLSTM back into a dynamic_lstm node is checked here too.
+ * Import back is checked here too: DynamicQuantizeLSTM into dynamic_lstm nodes, the unrolled GRU
+ * into dynamic_linear nodes and float islands (the same function, bit for bit).
  */
 import { describe, expect, it } from "vitest";
 import "../../src/autograd/backward.js";
@@ -100,7 +101,7 @@ describe("dynamic LSTM / GRU export, run by onnxruntime", () => {
   });
 });
 
-describe("DynamicQuantizeLSTM import", () => {
+describe("import of the dynamic RNN exports", () => {
   for (const c of cases.filter((k) => k.ops[0] === "DynamicQuantizeLSTM")) {
     it(`${c.name}: the export imports back to dynamic_lstm nodes that compute what the original does, bit for bit`, () => {
       const int8 = single(c.make(), c.shape.map((d, i) => (i === 0 ? -1 : d)), c.gran);
@@ -120,4 +121,14 @@ describe("DynamicQuantizeLSTM import", () => {
     lstm.input![5] = "input"; // initial_h
     expect(() => importModel(encodeModel(m))).toThrow(/initial_h is not supported/);
   });
+
+  it("the unrolled GRU export imports back as dynamic_linear nodes and float islands that compute what the original does, bit for bit", () => {
+    const c = cases.find((k) => k.name.startsWith("GRU 2 layers"))!;
+    const int8 = single(c.make(), c.shape.map((d, i) => (i === 0 ? -1 : d)), c.gran);
+    const back = importModel(exportInt8Model(int8, { format: "qdq" })) as Int8Model;
+    expect(back.graph.nodes.filter((n) => n.op === "dynamic_linear").length).toBeGreaterThan(0);
+    const x = randn(c.shape);
+    expect(Array.from(back.run(x).data as Float32Array)).toEqual(Array.from(int8.run(x).data as Float32Array));
+  });
 });
+
