@@ -188,49 +188,56 @@ typedef struct {
   int pool;          /* a 2×2 stride-2 max pool follows (fused) */
 } qconv_ctx;
 
-/* Rows [0, K) of im2col(x − xZp) for pixels [p0, p0 + np), as int16: col[k · np + j] (0 where padded). */
-static void im2col16(const qconv_ctx *cx, const void *x, int p0, int np, int16_t *col) {
+/*
+ * x − xZp of one image as int16 planes with the conv's zero padding around them, padded rows
+ * [r0, r0 + rows) only ([C, rows, W + 2·PW]; a padded position is x = xZp, so 0), so that
+ * im2col16 copies runs without bounds checks.
+ */
+static void pad16(const qconv_ctx *cx, const void *x, int r0, int rows, int16_t *xp) {
   const qat_conv_geom *g = cx->g;
-  int khw = g->kh * g->kw, K = g->c * khw, zp = cx->xzp;
+  int wp = g->w + 2 * g->pw, zp = cx->xzp;
+  for (int ci = 0; ci < g->c; ci++) {
+    int16_t *plane = xp + (long)ci * rows * wp;
+    for (int r = 0; r < rows; r++) {
+      int16_t *row = plane + (long)r * wp;
+      int iy = r0 + r - g->ph;
+      if (iy < 0 || iy >= g->h) {
+        memset(row, 0, (size_t)wp * sizeof(int16_t));
+        continue;
+      }
+      for (int t = 0; t < g->pw; t++) row[t] = row[wp - 1 - t] = 0;
+      long src = ((long)ci * g->h + iy) * g->w;
+      int16_t *o = row + g->pw;
+      if (cx->xu) {
+        const uint8_t *s = (const uint8_t *)x + src;
+        for (int t = 0; t < g->w; t++) o[t] = (int16_t)(s[t] - zp);
+      } else {
+        const int8_t *s = (const int8_t *)x + src;
+        for (int t = 0; t < g->w; t++) o[t] = (int16_t)(s[t] - zp);
+      }
+    }
+  }
+}
+
+/*
+ * Rows [0, K) of im2col(x − xZp) for pixels [p0, p0 + np), as int16: col[k · np + j], from the
+ * padded planes xp (rows from oy_start·SH on, `rows` per plane).
+ */
+static void im2col16(const qconv_ctx *cx, const int16_t *xp, int rows, int p0, int np, int16_t *col) {
+  const qat_conv_geom *g = cx->g;
+  int khw = g->kh * g->kw, K = g->c * khw, wp = g->w + 2 * g->pw;
   int oy_start = p0 / g->ow, ox_start = p0 % g->ow;
   for (int k = 0; k < K; k++) {
-    int ci = k / khw, r = k % khw, dy = (r / g->kw) * g->dh - g->ph, dx = (r % g->kw) * g->dw - g->pw;
-    long plane = (long)ci * g->h * g->w;
+    int ci = k / khw, r = k % khw, ky = (r / g->kw) * g->dh, kx = (r % g->kw) * g->dw;
+    const int16_t *plane = xp + (long)ci * rows * wp + (long)ky * wp + kx;
     int16_t *dst = col + (long)k * np;
-    int j = 0, oy = oy_start, ox0 = ox_start;
-    for (; j < np; oy++, ox0 = 0) {
+    for (int j = 0, oy = oy_start, ox0 = ox_start; j < np; oy++, ox0 = 0) {
       int run = g->ow - ox0 < np - j ? g->ow - ox0 : np - j; /* pixels left on this output row */
-      int iy = oy * g->sh + dy;
-      if (iy < 0 || iy >= g->h) {
-        memset(dst + j, 0, (size_t)run * sizeof(int16_t));
+      const int16_t *src = plane + (long)(oy - oy_start) * g->sh * wp + (long)ox0 * g->sw;
+      if (g->sw == 1) {
+        memcpy(dst + j, src, (size_t)run * sizeof(int16_t));
       } else {
-        long row = plane + (long)iy * g->w;
-        /* valid t: 0 ≤ (ox0 + t)·sw + dx < w */
-        int base = ox0 * g->sw + dx, lo = 0, hi = run, lim = g->w - base; /* t·sw < lim */
-        if (g->sw == 1) {
-          if (base < 0) lo = -base;
-          if (lim < hi) hi = lim;
-        } else {
-          if (base < 0) lo = (-base + g->sw - 1) / g->sw;
-          if (lim <= 0) hi = 0;
-          else if ((lim + g->sw - 1) / g->sw < hi) hi = (lim + g->sw - 1) / g->sw;
-        }
-        if (lo > run) lo = run;
-        if (hi < lo) hi = lo;
-        int16_t *o = dst + j;
-        for (int t = 0; t < lo; t++) o[t] = 0;
-        if (g->sw == 1) {
-          if (cx->xu) {
-            const uint8_t *src = (const uint8_t *)x + row + base;
-            for (int t = lo; t < hi; t++) o[t] = (int16_t)(src[t] - zp);
-          } else {
-            const int8_t *src = (const int8_t *)x + row + base;
-            for (int t = lo; t < hi; t++) o[t] = (int16_t)(src[t] - zp);
-          }
-        } else {
-          for (int t = lo; t < hi; t++) o[t] = (int16_t)(xval(x, cx->xu, row + base + (long)t * g->sw) - zp);
-        }
-        for (int t = hi; t < run; t++) o[t] = 0;
+        for (int t = 0; t < run; t++) dst[j + t] = src[(long)t * g->sw];
       }
       j += run;
     }
@@ -310,8 +317,12 @@ static void qconv_task(void *p, int task, int thread) {
   int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kp * 4);
   int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
   int16_t *col16 = qat_scratch(thread, 1, (size_t)K * np * 2);
+  /* the padded input rows this chunk's output rows read */
+  int oy0 = p0 / g->ow, oy1 = (p0 + np - 1) / g->ow, rows = (oy1 - oy0) * g->sh + (g->kh - 1) * g->dh + 1;
+  int16_t *xp = qat_scratch(thread, 5, (size_t)g->c * rows * (g->w + 2 * g->pw) * 2);
   const char *x = (const char *)cx->x + img * bytes_x;
-  im2col16(cx, x, p0, np, col16);
+  pad16(cx, x, oy0 * g->sh, rows, xp);
+  im2col16(cx, xp, rows, p0, np, col16);
   pair_rows(col16, K, np, npad, cols);
   igemm(g->oc, npad, kp, cx->w, cols, acc, npad);
   if (!cx->pool) {
