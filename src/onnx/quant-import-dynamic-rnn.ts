@@ -6,7 +6,8 @@
  * row [D, 4H], optional bias B [D, 8H]; gate rows go back from ONNX's i o f c to PyTorch's
  * i f g o. Y [T, D, B, H] must be read as [T, B, D·H] — Transpose(0, 2, 1, 3) → Reshape([0, 0,
  * −1]) (PyTorch's and our exporter's form), or Squeeze(axis 1) for one direction — and those
- * nodes become part of the import. Not imported: sequence_lens, initial states, peepholes, the
+ * nodes become part of the import; a batch-first layer (X a Transpose(1, 0, 2) read only by the
+ * LSTM, its output transposed back) imports as one batchFirst node. Not imported: sequence_lens, initial states, peepholes, the
  * Y_h / Y_c outputs, clip, input_forget, activations other than the defaults, direction
  * "reverse" (each a NotSupportedError naming it).
  * Called by quant-import-dynamic.ts (importDynamicGraph).
@@ -31,7 +32,11 @@ export function importDynamicLstm(imp: DynamicImporter, n: IrNode): void {
   const fail = (why: string): never => {
     throw new NotSupportedError(`onnx import (dynamic): ${describeNode(n)}: ${why}`);
   };
-  const x = imp.value(n.inputs[0], n);
+  let x = imp.value(n.inputs[0], n);
+  // batch_first: X = Transpose(perm 1, 0, 2) read by nothing else (imported just before as a float island), taken in below
+  // when the output is transposed back too
+  const tIn = imp.g.nodes.find((p) => p.outputs[0] === n.inputs[0]);
+  const island = tIn && tIn.opType === "Transpose" && (tIn.attrs.ints("perm") ?? []).join() === "1,0,2" && imp.sole(n.inputs[0]) === n ? imp.nodes.findIndex((k) => k.op === "float" && k.output === x.id) : -1;
   const H = n.attrs.int("hidden_size");
   if (H === undefined) fail("needs the hidden_size attribute");
   const direction = n.attrs.string("direction", "forward");
@@ -109,9 +114,18 @@ export function importDynamicLstm(imp: DynamicImporter, n: IrNode): void {
     }
   }
   if (out === null) fail("Y [T, D, B, H] must go to Transpose(perm 0, 2, 1, 3) → Reshape([0, 0, −1]) (or Squeeze(axis 1) for one direction)");
+  const tOut = island >= 0 ? imp.sole(out!) : null;
+  const batchFirst = tOut !== null && tOut.opType === "Transpose" && (tOut.attrs.ints("perm") ?? []).join() === "1,0,2";
+  if (batchFirst) {
+    imp.nodes.splice(island, 1);
+    imp.islands.delete(`${imp.key(tIn!)}#float`);
+    x = imp.value(tIn!.inputs[0], tIn!);
+    imp.done.add(tOut.index);
+    out = tOut.outputs[0];
+  }
   const y = imp.define(out!, [x.shape[0], x.shape[1], D * h], name);
   imp.nodes.push({
-    op: "dynamic_lstm", name, inputs: [x.id], output: y.id, inputSize: inF, hiddenSize: h, numLayers: 1, bidirectional: D === 2, batchFirst: false,
+    op: "dynamic_lstm", name, inputs: [x.id], output: y.id, inputSize: inF, hiddenSize: h, numLayers: 1, bidirectional: D === 2, batchFirst,
     cells, act: { granularity: "per_tensor", dtype: "uint8" }, weightBits: 8,
   });
 }
