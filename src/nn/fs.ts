@@ -80,6 +80,25 @@ export function removeStaleTemps(target: string): string[] {
   return removed;
 }
 
+/**
+ * Removes every temp file our writer left in `dir` (any target) whose process is gone: a run
+ * directory swept before a resumed run, so a kill between a stage's writes leaves nothing behind.
+ */
+export function removeStaleTempsIn(dir: string): string[] {
+  const { fs, path: p } = node("removeStaleTempsIn");
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const targets = new Set(names.flatMap((n) => {
+    const m = TEMP_NAME.exec(n);
+    return m ? [m[1]] : [];
+  }));
+  return [...targets].flatMap((t) => removeStaleTemps(p.join(dir, t)));
+}
+
 /** Re-throws a file-system error naming the user's path (never our temp file) and what to do. */
 function fileError(e: unknown, path: string): never {
   const err = e as NodeJS.ErrnoException;

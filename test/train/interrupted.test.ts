@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { removeStaleTemps, writeFileAtomic } from "../../src/nn/fs.js";
+import { removeStaleTemps, removeStaleTempsIn, writeFileAtomic } from "../../src/nn/fs.js";
 import { truncateJsonl, truncateMetricsTo } from "../../src/train/fs.js";
 import { ValueError } from "../../src/tensor/errors.js";
 
@@ -34,6 +34,18 @@ describe("writeFileAtomic", () => {
     for (const n of stale) expect(left).not.toContain(n);
     for (const n of keep) expect(left).toContain(n);
     expect(removeStaleTemps(target)).toEqual([]);
+  });
+
+  it("removeStaleTempsIn sweeps a run directory: dead writers' temps of every target go, live ones and other files stay", () => {
+    const run = path.join(dir, "run");
+    mkdirSync(run);
+    const dead = Number(deadPid());
+    const stale = [`.convert.json.${dead}.1700000000000.6.tmp`, `.model.int8.safetensors.${dead}.1700000000000.0.tmp`];
+    const keep = [`.layers.json.${process.pid}.1700000000000.1.tmp`, "convert.json", "notes.tmp", ".x.y.tmp"];
+    for (const n of [...stale, ...keep]) writeFileSync(path.join(run, n), "half");
+    expect(removeStaleTempsIn(run).map((f) => path.basename(f)).sort()).toEqual([...stale].sort());
+    expect(readdirSync(run).sort()).toEqual([...keep].sort());
+    expect(removeStaleTempsIn(path.join(dir, "no-such-run"))).toEqual([]);
   });
 
   it("errors name the target, never the temp file", () => {

@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { writeFileAtomic } from "../../nn/fs.js";
+import { removeStaleTempsIn, writeFileAtomic } from "../../nn/fs.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { loadInt8Model } from "../../int8/fs.js";
 import { inspectModel } from "../../quant/inspect.js";
@@ -59,6 +59,8 @@ export async function demoCommand(o: DemoOptions, p = new Progress(o)): Promise<
   num(o.seed, "seed", { int: true });
   qconfigByName(o.qconfig);
   mkdirSync(o.out, { recursive: true });
+  // a resumed run: temp files of writes a killed run never finished (any stage) go first
+  removeStaleTempsIn(o.out);
   const common = { data: o.data, seed: o.seed, json: o.json, progress: o.progress };
   p.line(`qat demo → ${o.out} (data: ${o.data})`);
   p.line(`1/6 float training (${o.model}, ${o.epochs} epochs)`);
@@ -66,7 +68,9 @@ export async function demoCommand(o: DemoOptions, p = new Progress(o)): Promise<
   p.line(`2/6 quantization-aware fine-tuning (${o.qconfig}, ${o.qatEpochs} epoch)`);
   qatCommand({ ...common, from: o.out, qconfig: o.qconfig, epochs: o.qatEpochs, batchSize: 64, lr: 0.005, momentum: 0.9, freezeBn: 0.6, freezeObserver: 0.8, actDelay: 0, calibrateBatches: 16, out: o.out }, "qat-epochs", p);
   const int8File = path.join(o.out, ARTIFACTS.int8);
-  p.stage("3/6 convert", () => (existsSync(int8File) ? "done before" : `${convertCommand({ from: o.out, out: int8File }).layers} nodes`), (r) => `Int8Model ${r}`);
+  // done only with its run record too (a kill between the Int8Model and convert.json redoes it: same bytes)
+  const converted = () => existsSync(int8File) && existsSync(path.join(o.out, "convert.json"));
+  p.stage("3/6 convert", () => (converted() ? "done before" : `${convertCommand({ from: o.out, out: int8File }).layers} nodes`), (r) => `Int8Model ${r}`);
   const onnxFile = path.join(o.out, ARTIFACTS.onnx);
   const notes: string[] = [];
   p.stage("4/6 export", () => {
