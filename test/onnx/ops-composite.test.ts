@@ -104,8 +104,9 @@ describe("LayerNorm and GELU spelled as ONNX ops", () => {
     disableFakeQuant(qm);
     expect(relDiff(noGrad(() => qm.forward(x)).toFloat32Array(), float)).toBeLessThanOrEqual(1e-6);
     const p = await qdqParity(lnGeluBytes(), x);
-    // the LayerNorm pieces are float islands; Erf (GELU's) is a 256-entry table
-    expect(p.islands).toEqual(expect.arrayContaining([expect.stringMatching(/ReduceMean/)]));
+    // the LayerNorm pieces are float islands except its means (integer means since issue 14's ReduceMean); Erf (GELU's) is a 256-entry table
+    expect(p.islands.length).toBeGreaterThan(0);
+    expect(p.islands.some((i) => /ReduceMean/.test(i))).toBe(false);
     expect(p.islands.some((i) => /Erf/.test(i))).toBe(false);
     console.log(`[ops-composite] LayerNorm+GELU QDQ vs Int8Model: ${(100 * p.within).toFixed(2)} % within ±1 quantum, worst ${p.worst.toFixed(2)} quanta, ${p.islands.length} float islands`);
     expect(p.within).toBeGreaterThanOrEqual(0.999);
@@ -131,11 +132,12 @@ function splitBytes(): Uint8Array {
 describe("Split, LeakyRelu, Tanh and a reversing Slice between two Gemms", () => {
   manualSeed(6);
   const x = randn([64, D]);
-  itOrt("float import equals onnxruntime; QDQ export (each Split output re-emits the Split) equals the Int8Model within ±1 quantum on ≥ 99.9 %", async () => {
+  itOrt("float import equals onnxruntime; QDQ export (each Split output a Slice) equals the Int8Model within ±1 quantum on ≥ 99.9 %", async () => {
     const bytes = splitBytes();
     expect(relDiff(noGrad(() => importFloatModel(bytes).eval().forward(x)).toFloat32Array(), (await runOrt(ort!, bytes, x)).data)).toBeLessThan(1e-5);
     const p = await qdqParity(bytes, x);
-    expect(p.islands).toEqual(["module.Split_1", "module.Split_1_1", "module.Slice_4"]); // LeakyRelu and Tanh are 256-entry tables
+    // LeakyRelu and Tanh are 256-entry tables, each Split output a slice on the Gemm's grid; only the reversing Slice (step −1) stays float
+    expect(p.islands).toEqual(["module.Slice_4"]);
     console.log(`[ops-composite] Split model QDQ vs Int8Model: ${(100 * p.within).toFixed(2)} % within ±1 quantum, worst ${p.worst.toFixed(2)} quanta`);
     expect(p.within).toBeGreaterThanOrEqual(0.999);
   });
