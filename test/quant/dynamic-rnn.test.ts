@@ -214,7 +214,7 @@ describe("dynamic LSTM / GRU: module API, convert, files", () => {
   const x = tensorOf(c.x);
 
   it("forwardWithState returns PyTorch's shapes and continues a sequence from a given state", () => {
-    const q = new DynamicQuantizedLSTM(lstm);
+    const q = new DynamicQuantizedLSTM(lstm as LSTM);
     const [y, [h, cs]] = q.forwardWithState(x);
     expect(y.shape).toEqual([9, 3, 32]);
     expect(h.shape).toEqual([4, 3, 16]);
@@ -224,7 +224,7 @@ describe("dynamic LSTM / GRU: module API, convert, files", () => {
     expect(Array.from((h.data as Float32Array).subarray(2 * 48, 2 * 48 + 16))).toEqual(Array.from(yd.subarray(8 * 96, 8 * 96 + 16)));
     const [y2] = q.forwardWithState(x, [h, cs]);
     expect(maxDiff(y2.data, y.data)).toBeGreaterThan(0);
-    const g = new DynamicQuantizedGRU(build(golden.cases[2]));
+    const g = new DynamicQuantizedGRU(build(golden.cases[2]) as GRU);
     const [gy, gh] = g.forwardWithState(new Tensor(Float32Array.from(c.x.data.slice(0, 9 * 8)), [9, 8]));
     expect(gy.shape).toEqual([9, 32]);
     expect(gh.shape).toEqual([4, 16]);
