@@ -62,7 +62,7 @@ export function addImportedOp(b: GraphBuilder, t: TraceNode, withOutput: WithOut
   if (!GRID_OPS.has(m.opType) && !OWN_GRID_OPS.has(m.opType)) return undefined;
   const dyn = m.slots.filter((s) => s.kind === "dynamic").length;
   if (dyn !== t.inputs.length) return undefined;
-  if (!t.inputs.every((id) => b.values.has(id))) return "an input is a float tensor";
+  if (!t.inputs.every((id) => b.values.has(id))) return undefined; // run-time shape values (int32) or float inputs: convert's usual path
   const x = b.value(t.inputs[0], t.path);
   const inShape = t.inputShapes[0];
   const out = t.outputShape;
