@@ -106,7 +106,9 @@ export interface Kernels {
    * out[i] = g[i] · (lo < y[i] < hi ? 1 : 0), where hi = +∞ means no upper bound (+∞ passes):
    * the vjp of relu (lo = 0, hi = +∞, y its output) and of hardtanh's strict mask (finite hi),
    * in one pass — the same values as g·(y > lo) and g·(y > lo)·(y < hi) with the comparison
-   * and multiply ops (g·0 keeps g's sign; NaN in y masks to 0).
+   * and multiply ops (g·0 keeps g's sign; NaN in y masks to 0). lo and hi are compared as the
+   * float64 numbers given; the ops pass them rounded to y's dtype, as the comparison ops round
+   * a scalar operand.
    */
   maskMul(g: FloatArray, y: FloatArray, lo: number, hi: number, out: FloatArray): void;
   /** dx = conv2d transposed of dy with w (dx is overwritten). */

@@ -53,6 +53,8 @@ export function maskGrad(g: Tensor, m: Tensor, lo: number, hi: number): Tensor {
     return hi === Infinity ? mul(g, gt(m, lo)) : mul(g, mul(gt(m, lo), lt(m, hi)));
   }
   const out = uninit(g.shape, g.dtype);
-  kernels().maskMul(g.data as FloatArray, m.data as FloatArray, lo, hi, out.data as FloatArray);
+  // the bounds as the comparison ops see a scalar operand: rounded to the tensors' dtype
+  const round = g.dtype === "float32" ? Math.fround : (v: number): number => v;
+  kernels().maskMul(g.data as FloatArray, m.data as FloatArray, round(lo), round(hi), out.data as FloatArray);
   return record(out, "maskGrad", [g], (gg) => [maskGrad(gg, m, lo, hi)]);
 }

@@ -139,13 +139,24 @@ describeEachBackend("maskMul (relu / hardtanh gradient in one pass)", () => {
       expectIdentical(got, want, "maskMul");
     });
   }
-  it("relu and hardtanh gradients (ops) ≡ the comparison-and-multiply formulas, +∞ included", () => {
-    const x = tensor(Float32Array.from(y), { shape: [n] }).requiresGrad_();
+  it("bounds float32 cannot hold (0.3, −0.3, 0.4): the kernel compares with them as given (float64)", () => {
+    const f = Math.fround;
+    const yb = new Float32Array(n).map((_, i) => [f(0.3), f(-0.3), f(0.4), 0.3000000417232513, -0.2999999821186066, 0.39999997615814, 0, 1][i % 8]);
+    for (const [lo, hi] of [[0.3, Infinity], [-0.3, 0.4]] as const) {
+      const got = new Float32Array(n).fill(NaN);
+      kernels().maskMul(g, yb, lo, hi, got);
+      const want = g.map((v, i) => v * (yb[i] > lo && (hi === Infinity || yb[i] < hi) ? 1 : 0));
+      expectIdentical(got, want, `maskMul (${lo}, ${hi})`);
+    }
+  });
+  it("relu and hardtanh gradients (ops) ≡ the comparison-and-multiply formulas, +∞ and non-float32 bounds included", () => {
+    const x = tensor(Float32Array.from(y).map((v, i) => (i % 11 === 0 ? Math.fround(-0.7) : i % 13 === 0 ? Math.fround(0.7) : v)), { shape: [n] }).requiresGrad_();
     const gt0 = tensor(Float32Array.from(g), { shape: [n] });
     const cases: [(t: Tensor) => Tensor, (t: Tensor) => Tensor][] = [
       [relu, (t) => gt(t, 0)],
       [(t) => hardtanh(t, -0.5, 0.75), (t) => mul(gt(t, -0.5), lt(t, 0.75))],
       [(t) => hardtanh(t, 0, Infinity), (t) => mul(gt(t, 0), lt(t, Infinity))],
+      [(t) => hardtanh(t, -0.7, 0.7), (t) => mul(gt(t, -0.7), lt(t, 0.7))],
     ];
     for (const [f, maskOf] of cases) {
       x.grad = null;
@@ -167,7 +178,7 @@ function run(shapes: number[][], fn: (...xs: Tensor[]) => Tensor): Float32Array[
 const FUSED_ACTS: [string, FusedAct, (t: Tensor) => Tensor][] = [
   ["relu", { kind: "relu" }, relu],
   ["relu6", { kind: "hardtanh", min: 0, max: 6 }, (t) => hardtanh(t, 0, 6)],
-  ["hardtanh(−0.3, 0.4)", { kind: "hardtanh", min: -0.3, max: 0.4 }, (t) => hardtanh(t, -0.3, 0.4)],
+  ["hardtanh(−0.7, 0.7) (bounds float32 rounds inwards)", { kind: "hardtanh", min: -0.7, max: 0.7 }, (t) => hardtanh(t, -0.7, 0.7)],
 ];
 
 const OP_CASES: [string, number[][], (act: FusedAct | null) => (...xs: Tensor[]) => Tensor][] = [
@@ -201,6 +212,19 @@ describeEachBackend("conv2dAct / linearAct", () => {
     const bl = randn([3]);
     const wantL = unfused(linear(xl, wl).data as Float32Array, 6, 3, 1, { bias: bl.data as Float32Array, act: "none", lo: 0, hi: 0 });
     expectIdentical(linear(xl, wl, bl).data, wantL, "linear bias");
+  });
+  it("conv2dAct hardtanh(−0.7, 0.7) input gradient ≡ the unfused op's formula mul(g, gt(x, lo)·lt(x, hi)) on the pre-activation", () => {
+    manualSeed(21);
+    const x = randn([2, 3, 7, 7]).requiresGrad_();
+    const w = randn([4, 3, 3, 3]);
+    const gy = randn([2, 4, 7, 7]);
+    const yAct = conv2dAct(x, w, null, { padding: 1 }, { kind: "hardtanh", min: -0.7, max: 0.7 });
+    backward(sum(mul(yAct, gy)));
+    const pre = conv2d(x.detach(), w, null, { padding: 1 });
+    const gPre = mul(gy, mul(gt(pre, -0.7), lt(pre, 0.7)));
+    const xx = x.detach().requiresGrad_();
+    backward(sum(mul(conv2d(xx, w, null, { padding: 1 }), gPre)));
+    expectIdentical(x.grad!.data, xx.grad!.data, "input gradient");
   });
   it("rejects a hardtanh with min > max", () => {
     expect(() => linearAct(randn([2, 3]), randn([4, 3]), null, { kind: "hardtanh", min: 1, max: 0 })).toThrow(/min ≤ max/);

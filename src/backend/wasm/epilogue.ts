@@ -49,7 +49,9 @@ export function epilogue(y: FloatArray, outer: number, c: number, inner: number,
 
 export function maskMul(g: FloatArray, y: FloatArray, lo: number, hi: number, out: FloatArray): void {
   const n = out.length;
-  if (!(g instanceof Float32Array && y instanceof Float32Array && out instanceof Float32Array) || n < WASM_MIN_ELEMENTS) return refMaskMul(g, y, lo, hi, out);
+  // the kernel compares in float32: bounds that float32 cannot hold exactly go to the reference
+  const exact = Math.fround(lo) === lo && Math.fround(hi) === hi;
+  if (!(g instanceof Float32Array && y instanceof Float32Array && out instanceof Float32Array) || !exact || n < WASM_MIN_ELEMENTS) return refMaskMul(g, y, lo, hi, out);
   if (g.length < n || y.length < n) throw new RangeError(`maskMul: gradient (${g.length}) and mask source (${y.length}) need ${n} values`);
   const r = runtime();
   const call = new Call(r);
