@@ -4,7 +4,7 @@
 merge and of the non-linear parameter search visible in the result. Sequences: ranges that
 grow to the left on all-negative data (floor division of negative bin edges), batches inside
 the current range (histograms added without rescaling), a constant first batch, outliers on
-both sides; configurations uint8 affine, int8 symmetric, reduce_range, custom quant ranges.
+both sides, a widening that tiles the old range exactly (only the minimum moves); configurations uint8 affine, int8 symmetric, reduce_range, custom quant ranges.
 Records per step min_val, max_val, the histogram and calculate_qparams().
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/histogram_small.py
 Writes test/golden/quant/histogram_small.json (records the torch version)."""
@@ -47,6 +47,18 @@ for torch_kw, ts_kw in configs:
             steps.append({"min_val": float(obs.min_val), "max_val": float(obs.max_val), "histogram": obs.histogram.tolist(),
                           "scale": float(s.item()), "zero_point": int(z.item())})
         cases.append({"kwargs": ts_kw, "sequence": name, "steps": steps})
+
+# The widened range tiles the old one exactly (e = 0): the maximum stays, only the minimum moves.
+sequences["exact_tiling_left"] = [torch.linspace(0.0, 8.0, 9), torch.tensor([-8.0, -3.0, 1.0, 3.0])]
+for bins in (8, 4):
+    obs = HistogramObserver(bins=bins, upsample_rate=1)
+    steps = []
+    for b in sequences["exact_tiling_left"]:
+        obs(b)
+        s, z = obs.calculate_qparams()
+        steps.append({"min_val": float(obs.min_val), "max_val": float(obs.max_val), "histogram": obs.histogram.tolist(),
+                      "scale": float(s.item()), "zero_point": int(z.item())})
+    cases.append({"kwargs": {"bins": bins, "upsampleRate": 1}, "sequence": "exact_tiling_left", "steps": steps})
 
 out = {"torch": torch.__version__, "sequences": {k: [b.tolist() for b in v] for k, v in sequences.items()}, "cases": cases}
 path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "histogram_small.json")

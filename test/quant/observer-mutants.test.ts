@@ -2,7 +2,8 @@
  * HistogramObserver against PyTorch 1.13 with few bins (scripts/golden/histogram_small.py →
  * test/golden/quant/histogram_small.json): every step's min/max, the whole histogram and the
  * qparams of the non-linear search, over sequences that grow the range to the left on negative
- * data, stay inside it, start constant, or carry outliers; and the state-dict rules of its
+ * data (once tiling the old range exactly), stay inside it, start constant, or carry outliers;
+ * empty, non-finite and too-narrow batches; and the state-dict rules of its
  * min_val/max_val buffers; every observer's argument errors with the exact message naming the
  * class and the value. Written from the mutants `npm run mutation` left alive in
  * src/quant/observer-histogram.ts (docs/mutation-survivors.md); runs on the default backend
@@ -46,6 +47,35 @@ describe("HistogramObserver with few bins equals PyTorch at every step", () => {
     d.forward(new Tensor(Float64Array.from(b), [b.length]));
     expectIdentical(d.histogram.data, a.histogram.data, "float64 histogram");
     expect([d.min_val.data[0], d.max_val.data[0]]).toEqual([a.min_val.data[0], a.max_val.data[0]]);
+  });
+});
+
+describe("HistogramObserver batches it must not learn from", () => {
+  test("an empty batch changes nothing and is not counted as non-finite", () => {
+    const o = new HistogramObserver({ bins: 8 });
+    o.forward(new Tensor(Float32Array.of(-1, 2, 0.5), [3]));
+    const before = [o.min_val.data[0], o.max_val.data[0], Array.from(o.histogram.data)];
+    expect(o.forward(new Tensor(new Float32Array(0), [0, 3])).shape).toEqual([0, 3]);
+    expect([o.min_val.data[0], o.max_val.data[0], Array.from(o.histogram.data)]).toEqual(before);
+    expect([o.nonFiniteBatches, o.nonFiniteValues]).toEqual([0, 0]);
+  });
+
+  test("a batch holding NaN or ±inf is skipped whole and counted", () => {
+    const o = new HistogramObserver({ bins: 8 });
+    o.forward(new Tensor(Float32Array.of(-1, 2, 0.5), [3]));
+    const before = [o.min_val.data[0], o.max_val.data[0], Array.from(o.histogram.data)];
+    o.forward(new Tensor(Float32Array.of(-4, NaN, 7), [3]));
+    o.forward(new Tensor(Float32Array.of(Infinity, 1, -Infinity), [3]));
+    expect([o.min_val.data[0], o.max_val.data[0], Array.from(o.histogram.data)]).toEqual(before);
+    expect([o.nonFiniteBatches, o.nonFiniteValues]).toEqual([2, 3]);
+  });
+
+  test("a range too narrow to widen (bin width 0 in float32) is a ValueError naming downsample_rate, as PyTorch fails there", () => {
+    const o = new HistogramObserver({ bins: 8, upsampleRate: 2 });
+    o.forward(new Tensor(Float32Array.of(0, 1e-44), [2]));
+    expect(() => o.forward(new Tensor(Float32Array.of(-1, 1), [2]))).toThrow(
+      new ValueError("HistogramObserver: cannot convert downsample_rate = Infinity to an integer"),
+    );
   });
 });
 
