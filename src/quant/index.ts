@@ -29,3 +29,4 @@ export { dynamicQConfig, type DynamicQConfigOptions } from "./dynamic-qconfig.js
 export { DynamicFakeQuantize, FloatActivation, fakeQuantizeDynamic, dynamicQParams, type DynamicGranularity, type DynamicFakeQuantizeOptions } from "./dynamic-fake-quant.js";
 export { GroupwiseFakeQuantize, fakeQuantizeGrouped, fakeQuantizeGroupedLsq, type GroupwiseFakeQuantizeOptions } from "./groupwise.js";
 export { quantizeDynamic, quantizeDynamicQConfig, DynamicQuantizedLinear, type QuantizeDynamicOptions } from "./quantize-dynamic.js";
+export { DynamicQuantizedLSTM, DynamicQuantizedGRU, type RnnWeightGranularity } from "./quantize-dynamic-rnn.js";
