@@ -3,8 +3,8 @@
 2048 bins) leave open: few bins and small upsample rates make each step of the histogram
 merge and of the non-linear parameter search visible in the result. Sequences: ranges that
 grow to the left on all-negative data (floor division of negative bin edges), batches inside
-the current range (histograms added without rescaling), a constant first batch, outliers on
-both sides, a widening that tiles the old range exactly (only the minimum moves); configurations uint8 affine, int8 symmetric, reduce_range, custom quant ranges.
+the current range (histograms added without rescaling), a constant first batch, a range
+symmetric about 0, outliers on both sides, a widening that tiles the old range exactly (only the minimum moves); configurations uint8 affine, int8 symmetric, reduce_range, custom quant ranges.
 Records per step min_val, max_val, the histogram and calculate_qparams().
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/histogram_small.py
 Writes test/golden/quant/histogram_small.json (records the torch version)."""
@@ -26,6 +26,7 @@ sequences = {
     "inside_range": [torch.linspace(-3.0, 5.0, 40), r(40, scale=0.8, shift=1.0).clamp(-3.0, 5.0), r(40, scale=0.3, shift=-1.0).clamp(-3.0, 5.0)],
     "constant_first": [torch.full((16,), 0.75), r(40, scale=1.5, shift=0.5), r(40, scale=3.0)],
     "outliers": [torch.cat([r(60, scale=0.2), torch.tensor([-7.5, 9.25])]), torch.cat([r(60, scale=0.3, shift=0.2), torch.tensor([-12.0])]), r(60, scale=0.1, shift=-0.1)],
+    "symmetric": [torch.linspace(-2.0, 2.0, 33), r(40, scale=0.7).clamp(-2.0, 2.0)],
     "skewed_positive": [torch.rand(50) ** 3 * 6.0, torch.rand(50) ** 4 * 10.0 + 0.25, torch.rand(50) * 0.5],
 }
 configs = [

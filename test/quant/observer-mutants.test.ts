@@ -79,6 +79,20 @@ describe("HistogramObserver batches it must not learn from", () => {
   });
 });
 
+describe("HistogramObserver construction and degenerate ranges", () => {
+  test("its range errors name the class; default_histogram_observer is uint8 [0, 127]", async () => {
+    expect(() => new HistogramObserver({ quantMin: 5, quantMax: 1 } as never)).toThrow(new ValueError("HistogramObserver: quantMin (5) must be less than quantMax (1)"));
+    const { defaultHistogramObserver } = await import("../../src/quant/observer-histogram.js");
+    const d = defaultHistogramObserver();
+    expect([d.quantMin, d.quantMax, d.dtype]).toEqual([0, 127, "uint8"]);
+  });
+
+  test("a constant batch so large that ±1 does not widen it is a ValueError (PyTorch fails there too)", () => {
+    const o = new HistogramObserver({ bins: 8 });
+    expect(() => o.forward(new Tensor(Float32Array.of(1e20, 1e20), [2]))).toThrow(new ValueError("histc: max must be larger than min"));
+  });
+});
+
 describe("HistogramObserver state dicts", () => {
   test("min_val / max_val may come in another size (PyTorch resizes them); other buffers may not", () => {
     const src = new HistogramObserver({ bins: 8 });
