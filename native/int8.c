@@ -1,5 +1,5 @@
 /*
- * Integer convolution (groups = 1) and linear layers of the native backend, for the int8
+ * Integer GEMM and linear layers of the native backend (and the convolution's GEMM), for the int8
  * engine (src/int8/kernels/gemm-path.ts through src/backend/native/int8.ts):
  *   acc[o, p] = Σ_k (w[o, k] − wZp[o]) · (x[k, p] − xZp)       exact in int32
  *   y[o, p]   = clamp(yZp + sat32(⌊(acc + bias[o])·M0[o] / 2^t + ½⌋), lo, hi), t = 31 − shift[o]
@@ -10,9 +10,8 @@
  * vpmaddubsw's 16-bit sums of u8×s8, which can); in portable C, the same sums. Weights are
  * packed once per layer as 4-row panels of int16 pairs; activations are packed per call as
  * 16-column panels of pairs (the conv: an int16 im2col, then rows 2p and 2p + 1 interleaved).
- * A 2×2 stride-2 max pool after a conv can be fused: the max of each window's accumulators is
- * requantized (the requantization is non-decreasing, so this equals pooling the outputs).
- * Linear layers of at most 4 rows go to int8-gemv.c. The caller checks the accumulator bound.
+ * The convolution is in int8-conv.c, linear layers of at most 4 rows in int8-gemv.c. The
+ * caller checks the accumulator bound.
  */
 #include "int8.h"
 
@@ -110,7 +109,7 @@ static qukr_fn pick_qukr(void) {
  * acc [ocp × ldc] (ocp = oc rounded up to QMR) = packed weights · B for np columns (a multiple
  * of QNR), B as QNR-column panels of int16-pair words: (p, j) at b[(j / QNR)·kp·QNR + p·QNR + j % QNR].
  */
-static void igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
+void qat_igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
   qukr_fn ukr = pick_qukr();
   for (int pc = 0; pc < kp; pc += QKC) {
     int kc = kp - pc < QKC ? kp - pc : QKC;
@@ -160,7 +159,7 @@ __attribute__((target("avx2"))) static int requant_run_avx2(const int32_t *acc, 
 #endif
 
 /* Row o of acc (n values) → y[off + j·ycol] requantized. */
-static void requant_row(const int32_t *acc, int n, int o, const qat_requant *rq, void *y, long off, long ycol) {
+void qat_requant_row(const int32_t *acc, int n, int o, const qat_requant *rq, void *y, long off, long ycol) {
   int ch = rq->per_channel ? o : 0;
   int32_t bias = rq->bias ? rq->bias[o] : 0, m0 = rq->mult[ch], sh = rq->shift[ch];
   int j = 0;
@@ -174,187 +173,6 @@ static void requant_row(const int32_t *acc, int n, int o, const qat_requant *rq,
     uint8_t *d = (uint8_t *)y + off;
     for (; j < n; j++) d[j * ycol] = (uint8_t)requant_one(acc[j], bias, m0, sh, rq->yzp, rq->lo, rq->hi);
   }
-}
-
-/* ---- conv ---- */
-typedef struct {
-  const void *x;
-  int xu, xzp;
-  const int32_t *w;
-  const qat_conv_geom *g;
-  const qat_requant *rq;
-  void *y;
-  int chunks, chunk; /* pixel chunks per image, pixels per chunk (whole QNR tiles, or row pairs with the pool) */
-  int pool;          /* a 2×2 stride-2 max pool follows (fused) */
-} qconv_ctx;
-
-/*
- * x − xZp of one image as int16 planes with the conv's zero padding around them, padded rows
- * [r0, r0 + rows) only ([C, rows, W + 2·PW]; a padded position is x = xZp, so 0), so that
- * im2col16 copies runs without bounds checks.
- */
-static void pad16(const qconv_ctx *cx, const void *x, int r0, int rows, int16_t *xp) {
-  const qat_conv_geom *g = cx->g;
-  int wp = g->w + 2 * g->pw, zp = cx->xzp;
-  for (int ci = 0; ci < g->c; ci++) {
-    int16_t *plane = xp + (long)ci * rows * wp;
-    for (int r = 0; r < rows; r++) {
-      int16_t *row = plane + (long)r * wp;
-      int iy = r0 + r - g->ph;
-      if (iy < 0 || iy >= g->h) {
-        memset(row, 0, (size_t)wp * sizeof(int16_t));
-        continue;
-      }
-      for (int t = 0; t < g->pw; t++) row[t] = row[wp - 1 - t] = 0;
-      long src = ((long)ci * g->h + iy) * g->w;
-      int16_t *o = row + g->pw;
-      if (cx->xu) {
-        const uint8_t *s = (const uint8_t *)x + src;
-        for (int t = 0; t < g->w; t++) o[t] = (int16_t)(s[t] - zp);
-      } else {
-        const int8_t *s = (const int8_t *)x + src;
-        for (int t = 0; t < g->w; t++) o[t] = (int16_t)(s[t] - zp);
-      }
-    }
-  }
-}
-
-/*
- * Rows [0, K) of im2col(x − xZp) for pixels [p0, p0 + np), as int16: col[k · np + j], from the
- * padded planes xp (rows from oy_start·SH on, `rows` per plane).
- */
-static void im2col16(const qconv_ctx *cx, const int16_t *xp, int rows, int p0, int np, int16_t *col) {
-  const qat_conv_geom *g = cx->g;
-  int khw = g->kh * g->kw, K = g->c * khw, wp = g->w + 2 * g->pw;
-  int oy_start = p0 / g->ow, ox_start = p0 % g->ow;
-  for (int k = 0; k < K; k++) {
-    int ci = k / khw, r = k % khw, ky = (r / g->kw) * g->dh, kx = (r % g->kw) * g->dw;
-    const int16_t *plane = xp + (long)ci * rows * wp + (long)ky * wp + kx;
-    int16_t *dst = col + (long)k * np;
-    for (int j = 0, oy = oy_start, ox0 = ox_start; j < np; oy++, ox0 = 0) {
-      int run = g->ow - ox0 < np - j ? g->ow - ox0 : np - j; /* pixels left on this output row */
-      const int16_t *src = plane + (long)(oy - oy_start) * g->sh * wp + (long)ox0 * g->sw;
-      if (g->sw == 1) {
-        memcpy(dst + j, src, (size_t)run * sizeof(int16_t));
-      } else {
-        for (int t = 0; t < run; t++) dst[j + t] = src[(long)t * g->sw];
-      }
-      j += run;
-    }
-  }
-}
-
-/*
- * Interleaves int16 rows 2p and 2p + 1 of col (K × np) into QNR-column panels of words:
- * word (p, j) at b[(j / QNR)·kp·QNR + p·QNR + j % QNR] (zero beyond K and np; npad columns).
- */
-#if QAT_X86
-/* The full 16-column panels of pair_rows with AVX2 (interleave two rows of 16 int16 per store). */
-__attribute__((target("avx2"))) static int pair_rows_avx2(const int16_t *col, int K, int np, int32_t *b) {
-  int kp = kpairs(K), full = np / QNR * QNR;
-  const __m256i zero = _mm256_setzero_si256();
-  for (int p = 0; p < kp; p++) {
-    const int16_t *r0 = col + (long)(2 * p) * np, *r1 = 2 * p + 1 < K ? r0 + np : NULL;
-    for (int j0 = 0; j0 < full; j0 += QNR) {
-      __m256i a = _mm256_loadu_si256((const __m256i *)(r0 + j0));
-      __m256i c = r1 ? _mm256_loadu_si256((const __m256i *)(r1 + j0)) : zero;
-      __m256i lo = _mm256_unpacklo_epi16(a, c), hi = _mm256_unpackhi_epi16(a, c);
-      int32_t *d = b + (long)j0 * kp + (long)p * QNR;
-      _mm256_storeu_si256((__m256i *)d, _mm256_permute2x128_si256(lo, hi, 0x20));
-      _mm256_storeu_si256((__m256i *)(d + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
-    }
-  }
-  return full;
-}
-#endif
-
-static void pair_rows(const int16_t *col, int K, int np, int npad, int32_t *b) {
-  int kp = kpairs(K), start = 0;
-#if QAT_X86
-  if (qat_isa() >= QAT_ISA_AVX2) start = pair_rows_avx2(col, K, np, b);
-#endif
-  for (int p = 0; p < kp; p++) {
-    const int16_t *r0 = col + (long)(2 * p) * np, *r1 = 2 * p + 1 < K ? r0 + np : NULL;
-    for (int j0 = start; j0 < npad; j0 += QNR) {
-      int32_t *d = b + (long)j0 * kp + (long)p * QNR;
-      int nj = np - j0 < QNR ? np - j0 : QNR;
-      if (nj < 0) nj = 0;
-      int jj = 0;
-      if (r1)
-        for (; jj < nj; jj++) d[jj] = pair16(r0[j0 + jj], r1[j0 + jj]);
-      else
-        for (; jj < nj; jj++) d[jj] = pair16(r0[j0 + jj], 0);
-      for (; jj < QNR; jj++) d[jj] = 0;
-    }
-  }
-}
-
-/* Max of the 2×2 windows of acc rows (row pairs of `ow` pixels, npad apart per channel) → one pooled row per pair. */
-static void pool_rows(const int32_t *acc, int ow, int pairs, int32_t *out) {
-  int pw = ow / 2;
-  for (int r = 0; r < pairs; r++) {
-    const int32_t *a = acc + (long)2 * r * ow, *b = a + ow;
-    int32_t *o = out + (long)r * pw;
-    for (int j = 0; j < pw; j++) {
-      int32_t m = a[2 * j] > a[2 * j + 1] ? a[2 * j] : a[2 * j + 1];
-      int32_t n = b[2 * j] > b[2 * j + 1] ? b[2 * j] : b[2 * j + 1];
-      o[j] = m > n ? m : n;
-    }
-  }
-}
-
-static void qconv_task(void *p, int task, int thread) {
-  const qconv_ctx *cx = p;
-  const qat_conv_geom *g = cx->g;
-  int img = task / cx->chunks, ohw = g->oh * g->ow;
-  /* with the pool: only the rows and columns a 2×2 window covers (an odd last one is dropped) */
-  int span = cx->pool ? (g->oh / 2) * 2 * g->ow : ohw;
-  int p0 = (task % cx->chunks) * cx->chunk, np = span - p0 < cx->chunk ? span - p0 : cx->chunk;
-  if (np <= 0) return;
-  int K = g->c * g->kh * g->kw, kp = kpairs(K);
-  int npad = (np + QNR - 1) / QNR * QNR, ocp = (g->oc + QMR - 1) / QMR * QMR;
-  long bytes_x = (long)g->c * g->h * g->w;
-  int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kp * 4);
-  int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
-  int16_t *col16 = qat_scratch(thread, 1, (size_t)K * np * 2);
-  /* the padded input rows this chunk's output rows read */
-  int oy0 = p0 / g->ow, oy1 = (p0 + np - 1) / g->ow, rows = (oy1 - oy0) * g->sh + (g->kh - 1) * g->dh + 1;
-  int16_t *xp = qat_scratch(thread, 5, (size_t)g->c * rows * (g->w + 2 * g->pw) * 2);
-  const char *x = (const char *)cx->x + img * bytes_x;
-  pad16(cx, x, oy0 * g->sh, rows, xp);
-  im2col16(cx, xp, rows, p0, np, col16);
-  pair_rows(col16, K, np, npad, cols);
-  igemm(g->oc, npad, kp, cx->w, cols, acc, npad);
-  if (!cx->pool) {
-    for (int o = 0; o < g->oc; o++)
-      requant_row(acc + (long)o * npad, np, o, cx->rq, cx->y, ((long)img * g->oc + o) * ohw + p0, 1);
-    return;
-  }
-  /* requantization is non-decreasing, so the max of the accumulators requantizes to the max of the outputs */
-  int pairs = np / (2 * g->ow), pw = g->ow / 2, ph = g->oh / 2, r0 = p0 / (2 * g->ow);
-  int32_t *pooled = qat_scratch(thread, 4, (size_t)pairs * pw * 4);
-  for (int o = 0; o < g->oc; o++) {
-    pool_rows(acc + (long)o * npad, g->ow, pairs, pooled);
-    requant_row(pooled, pairs * pw, o, cx->rq, cx->y, ((long)img * g->oc + o) * ph * pw + (long)r0 * pw, 1);
-  }
-}
-
-void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
-                 const qat_requant *rq, void *y, int pool2) {
-  int ohw = g->oh * g->ow, span = pool2 ? (g->oh / 2) * 2 * g->ow : ohw;
-  double macs = (double)g->n * g->oc * ohw * g->c * g->kh * g->kw;
-  int threads = 2 * macs >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;
-  int chunks = g->n >= threads ? 1 : (threads + g->n - 1) / g->n;
-  /* a chunk is whole QNR tiles of pixels, or with the pool whole pairs of output rows */
-  int unit = pool2 ? 2 * g->ow : QNR;
-  int chunk = (span + chunks - 1) / chunks;
-  chunk = (chunk + unit - 1) / unit * unit;
-  /* bound the per-task column panel (kp·chunk words) to keep it cache-sized */
-  int kp = kpairs(g->c * g->kh * g->kw);
-  while (chunk > unit && (long)chunk * kp > (1L << 18)) chunk = (chunk / 2 + unit - 1) / unit * unit;
-  chunks = (span + chunk - 1) / chunk;
-  qconv_ctx cx = {x, x_unsigned, xzp, wpacked, g, rq, y, chunks, chunk, pool2};
-  if (span > 0) qat_parallel(g->n * chunks, threads, qconv_task, &cx);
 }
 
 /* ---- linear: y[m, n] = requant((x[m, k] − xZp) · w[n, k]ᵀ + bias), computed transposed ---- */
@@ -386,8 +204,8 @@ static void qlinear_task(void *p, int task, int thread) {
       d[q * QNR] = pair16(a, b);
     }
   }
-  igemm(cx->n, npad, kp, cx->w, cols, acc, npad);
-  for (int o = 0; o < cx->n; o++) requant_row(acc + (long)o * npad, rows, o, cx->rq, cx->y, (long)r0 * cx->n + o, cx->n);
+  qat_igemm(cx->n, npad, kp, cx->w, cols, acc, npad);
+  for (int o = 0; o < cx->n; o++) qat_requant_row(acc + (long)o * npad, rows, o, cx->rq, cx->y, (long)r0 * cx->n + o, cx->n);
 }
 
 void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
@@ -407,5 +225,5 @@ void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int
 
 /* ---- raw int GEMM for the benchmark: C[m, n] = packed A · B (B in QNR-column panels, n % 16 = 0) ---- */
 void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *b, int32_t *c) {
-  igemm(m, n, kpairs(k), wpacked, b, c, n);
+  qat_igemm(m, n, kpairs(k), wpacked, b, c, n);
 }

@@ -1,6 +1,6 @@
 /*
- * Shared pieces of the native int8 kernels (int8.c: conv and GEMM linear; int8-gemv.c: the
- * few-row linear): tile sizes, the packed weight layout's helpers, the exact requantization of
+ * Shared pieces of the native int8 kernels (int8.c: the GEMM and linear; int8-conv.c: the
+ * convolution; int8-gemv.c: the few-row linear): tile sizes, the packed weight layout's helpers, the exact requantization of
  * one value (src/int8/fixed-point.ts's single rounding, in int64) and the entry points between
  * the two files. Header-only (static inline).
  */
@@ -33,6 +33,10 @@ static inline int xval(const void *x, int unsigned_x, long i) {
   return unsigned_x ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
 }
 
+/* acc [ocp × ldc] = packed weights · B (np columns, a multiple of QNR, as QNR-column panels of int16-pair words) (int8.c) */
+void qat_igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc);
+/* Row o of acc (n values) → y[off + j·ycol], requantized (int8.c) */
+void qat_requant_row(const int32_t *acc, int n, int o, const qat_requant *rq, void *y, long off, long ycol);
 void qat_qlinear_gemv(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                       const qat_requant *rq, void *y);
 

@@ -107,6 +107,10 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkConv(3, 13, 17, 6, [3, 3], 1, { stride: [3, 2], padding: [2, 1], dilation: [2, 2] }, { ...S8, yType: "uint8", yZp: 128 });
       checkConv(12, 5, 7, 10, [1, 1], 3, {}, { ...U8, wZp: -3, perChannel: false });
       checkConv(64, 8, 8, 64, [3, 3], 1, { stride: [2, 2], padding: [1, 1] }, U8);
+      // stride 1 (the "wide" path: no im2col): dilation, asymmetric kernel and padding, 5×5, 1×1
+      checkConv(4, 12, 11, 9, [3, 3], 2, { padding: [2, 1], dilation: [2, 2] }, { ...U8, perChannel: false });
+      checkConv(3, 9, 13, 5, [2, 5], 2, { padding: [0, 2] }, { ...S8, yType: "uint8", yZp: 100 });
+      checkConv(7, 6, 5, 6, [1, 1], 2, { padding: [1, 0] }, U8);
     });
 
     it(`[${isa}] conv and linear: extreme inputs, multipliers large enough to saturate`, () => {
