@@ -165,7 +165,8 @@ void qat_epi_apply(float *c, long ldc, int m, int n, int r0, int c0, const qat_e
     if (epi->act == QAT_ACT_RELU) {
       for (int j = 0; j < n; j++) ci[j] = ci[j] > 0 ? ci[j] : 0.0f;
     } else if (epi->act == QAT_ACT_CLAMP) {
-      float lo = (float)epi->lo, hi = (float)epi->hi; /* a float v compares to them as to the doubles (see README) */
+      /* float32 bounds: where v < lo and v < (float)lo disagree, v == (float)lo, and both store (float)lo == v */
+      float lo = (float)epi->lo, hi = (float)epi->hi;
       for (int j = 0; j < n; j++) {
         float v = ci[j];
         ci[j] = v < lo ? lo : v > hi ? hi : v;
