@@ -3,7 +3,8 @@
  * test/golden/quant/histogram_small.json): every step's min/max, the whole histogram and the
  * qparams of the non-linear search, over sequences that grow the range to the left on negative
  * data (once tiling the old range exactly), stay inside it, start constant, or carry outliers;
- * empty, non-finite and too-narrow batches; and the state-dict rules of its
+ * empty, non-finite and too-narrow batches; the min/max observers' non-finite policy (skipped
+ * and counted, per channel too), float64 and large inputs on every backend; and the state-dict rules of its
  * min_val/max_val buffers; every observer's argument errors with the exact message naming the
  * class and the value. Written from the mutants `npm run mutation` left alive in
  * src/quant/observer-histogram.ts (docs/mutation-survivors.md); runs on the default backend
@@ -17,7 +18,8 @@ import {
   MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver, toObserverFactory,
 } from "../../src/quant/observer.js";
 import { FixedQParamsObserver } from "../../src/quant/observer-fixed.js";
-import { expectIdentical } from "../backend/helpers.js";
+import { aminmax, aminmaxPerChannel } from "../../src/quant/minmax.js";
+import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 import { loadGolden } from "./helpers.js";
 
 interface Step { min_val: number; max_val: number; histogram: number[]; scale: number; zero_point: number }
@@ -155,3 +157,74 @@ describe("observer argument errors name the class and the value", () => {
     expect(Array.from(h.histogram.data)).toEqual([2]);
   });
 });
+
+describeEachBackend("min/max observers: batches they must not learn from, and their statistics", () => {
+  const perTensor = { MinMaxObserver: () => new MinMaxObserver(), MovingAverageMinMaxObserver: () => new MovingAverageMinMaxObserver() };
+  const perChannel = {
+    PerChannelMinMaxObserver: () => new PerChannelMinMaxObserver({ chAxis: 1 }),
+    MovingAveragePerChannelMinMaxObserver: () => new MovingAveragePerChannelMinMaxObserver({ chAxis: 1 }),
+  };
+  const state = (o: { min_val: Tensor; max_val: Tensor }) => [Array.from(o.min_val.data), Array.from(o.max_val.data)];
+
+  for (const [name, make] of Object.entries({ ...perTensor, ...perChannel })) {
+    test(`${name}: empty batches are not counted; NaN / ±inf batches are skipped whole and counted`, () => {
+      const o = make();
+      o.forward(new Tensor(Float32Array.of(-1, 2, 0.5, 3, -2, 1), [2, 3]));
+      const before = state(o);
+      o.forward(new Tensor(new Float32Array(0), [0, 3]));
+      expect([o.nonFiniteBatches, o.nonFiniteValues], "empty").toEqual([0, 0]);
+      o.forward(new Tensor(Float32Array.of(-1, NaN, 0.5, 3, -2, 1), [2, 3]));
+      o.forward(new Tensor(Float32Array.of(-1, 2, Infinity, 3, -2, 1), [2, 3])); // one channel's max only
+      o.forward(new Tensor(Float32Array.of(-Infinity, 2, 0.5, 3, NaN, 1), [2, 3]));
+      expect(state(o)).toEqual(before);
+      expect([o.nonFiniteBatches, o.nonFiniteValues]).toEqual([3, 4]);
+    });
+  }
+
+  test("aminmax / aminmaxPerChannel: float64 and long inputs, NaN propagating per channel", () => {
+    const n = 3000;
+    for (const mk of [(a: number[]) => Float64Array.from(a), (a: number[]) => Float32Array.from(a)]) {
+      const v = mk(Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7))));
+      const want = [Math.fround(Math.min(...v)), Math.fround(Math.max(...v))];
+      expect(aminmax(v)).toEqual(want);
+      expect(aminmax(v.subarray(0, 10))).toEqual([Math.fround(Math.min(...v.subarray(0, 10))), Math.fround(Math.max(...v.subarray(0, 10)))]);
+      const [mins, maxs] = aminmaxPerChannel(new Tensor(v, [n / 3, 3]), 1);
+      for (let c = 0; c < 3; c++) {
+        const ch = Array.from(v).filter((_, i) => i % 3 === c);
+        expect([mins[c], maxs[c]], `channel ${c}`).toEqual([Math.fround(Math.min(...ch)), Math.fround(Math.max(...ch))]);
+      }
+      const withNaN = v.slice();
+      withNaN[4] = NaN; // channel 1
+      const [m2, x2] = aminmaxPerChannel(new Tensor(withNaN, [n / 3, 3]), 1);
+      expect([Number.isNaN(m2[1]), Number.isNaN(x2[1]), m2[0], x2[2]]).toEqual([true, true, mins[0], maxs[2]]);
+      expect(aminmax(withNaN).map(Number.isNaN)).toEqual([true, true]);
+    }
+  });
+});
+
+describe("min/max observer plumbing", () => {
+  test("FixedQParamsObserver: no options is the scale error; dtype, qscheme and range defaults", () => {
+    expect(() => new FixedQParamsObserver(undefined as never)).toThrow(new ValueError("FixedQParamsObserver: scale must be a positive number, got undefined"));
+    const f = new FixedQParamsObserver({ scale: 0.5, zeroPoint: 3 });
+    expect([f.dtype, f.qscheme, f.quantMin, f.quantMax]).toEqual(["uint8", "per_tensor_affine", 0, 255]);
+    const g = new FixedQParamsObserver({ scale: 0.5, zeroPoint: -3, dtype: "int8", qscheme: "per_tensor_symmetric", quantMin: -128, quantMax: 127 } as never);
+    expect([g.dtype, g.qscheme, g.quantMin, g.quantMax]).toEqual(["int8", "per_tensor_symmetric", -128, 127]);
+  });
+
+  test("per-channel state dicts: min_val/max_val resize, a float min_val is required, other buffers keep their shape", () => {
+    const a = new PerChannelMinMaxObserver({ chAxis: 0 });
+    a.forward(new Tensor(Float32Array.of(-1, 2, 3, -4, 5, 6), [3, 2]));
+    const b = new PerChannelMinMaxObserver({ chAxis: 0 });
+    b.loadStateDict(a.stateDict());
+    expect(state2(b)).toEqual([[-1, -4, 5], [2, 3, 6]]);
+    expect(() => new PerChannelMinMaxObserver().loadStateDict({ ...a.stateDict(), min_val: new Tensor(Int32Array.of(1, 2, 3), [3]) })).toThrow(
+      "dtype mismatch for min_val: checkpoint has int32, current model has float32",
+    );
+    expect(() => new PerChannelMinMaxObserver().loadStateDict({ ...a.stateDict(), eps: new Tensor(Float32Array.of(1, 1), [2]) })).toThrow(ShapeError);
+    b.resetMinMaxVals();
+    expect([b.min_val.shape, b.max_val.shape]).toEqual([[0], [0]]);
+    expect([new MinMaxObserver({ reduceRange: true }).reduceRange, new MinMaxObserver().reduceRange]).toEqual([true, false]);
+  });
+});
+
+const state2 = (o: { min_val: Tensor; max_val: Tensor }) => [Array.from(o.min_val.data), Array.from(o.max_val.data)];
