@@ -70,6 +70,16 @@ describeEachBackend("FusedMovingAvgObsFakeQuantize", () => {
   }
 });
 
+test("FusedMovingAvgObsFakeQuantize takes float64 input, and a disabled observer learns nothing", () => {
+  const fq = new FusedMovingAvgObsFakeQuantize({ observer: MovingAverageMinMaxObserver });
+  const y = fq.forward(new Tensor(Float64Array.of(-1, 0.3, 2), [3]));
+  expect(y.dtype).toBe("float64");
+  const qp = [fq.scale.data[0], fq.zero_point.data[0]];
+  fq.disableObserver();
+  fq.forward(new Tensor(Float32Array.of(-10, 0, 30), [3]));
+  expect([fq.scale.data[0], fq.zero_point.data[0]]).toEqual(qp);
+});
+
 test("FusedMovingAvgObsFakeQuantize argument errors name the class", () => {
   const msg = (fn: () => unknown) => {
     try {
