@@ -25,7 +25,7 @@ import { FormatError, ShapeError, fmtShape } from "../../tensor/errors.js";
 import { type DynamicRnnNode, rnnGates } from "../graph-rnn.js";
 import { bitsF32 } from "../graph-dynamic.js";
 import type { QuantArray, QuantResult } from "./common.js";
-import { quantizeRows, quantizeRows8 } from "./dynamic.js";
+import { quantizeRows, quantizeRows8, scaleAccumulators } from "./dynamic.js";
 import { dynamicIgemm, dynamicIgemmAvailable, igemmWeights } from "./dynamic-gemm.js";
 
 const f32 = Math.fround;
@@ -50,17 +50,7 @@ export function dynamicProjection(a: Float32Array, m: number, k: number, w: Int8
   if (dynamicIgemmAvailable()) {
     // the static path's int8 GEMM (./dynamic-gemm.ts): the same exact integers as the loops below
     const { q, scales, zps } = quantizeRows8(a, m, k, act, where);
-    const acc = dynamicIgemm(q, zps, m, k, igemmWeights(w, n, k));
-    const sc = new Float32Array(n);
-    let last = NaN;
-    for (let r = 0; r < m; r++) {
-      const sx = scales[r];
-      if (sx !== last) {
-        for (let c = 0; c < n; c++) sc[c] = sx * ws[perRow ? c : 0];
-        last = sx;
-      }
-      for (let c = 0; c < n; c++) out[r * n + c] = f32(acc[r * n + c]) * sc[c];
-    }
+    scaleAccumulators(dynamicIgemm(q, zps, m, k, igemmWeights(w, n, k)), scales, ws, m, n, null, out);
     return out;
   }
   const { q, scales, zps } = quantizeRows(a, m, k, act, where);

@@ -205,8 +205,16 @@ export function dynamicLinear(node: DynamicLinearNode, x: QuantResult, t: Tensor
     for (let row = 0; row < m; row++) for (let j = 0; j < k; j++) xc[row * k + j] = r.q[row * k + j] - r.zps[row];
     acc = intGemm(xc, m, k, 0, k, wc, n, w);
   }
-  // y = fl(fl(fl(acc) · fl(S_x·S_w)) + b), the combined scales recomputed only when S_x changes (per tensor: once);
-  // the last rounding is the Float32Array store
+  scaleAccumulators(acc, scales, ws, m, n, bias, y);
+  return result(y, x, n);
+}
+
+/**
+ * The dynamic GEMM's output: y[r, c] = fl(fl(fl(acc) · fl(S_x[r]·S_w[c])) + b[c]) (no bias: one
+ * rounding less; the last rounding is the Float32Array store), the combined scales recomputed
+ * only when S_x changes (per tensor: once). Used by dynamic_linear and the dynamic RNN projections.
+ */
+export function scaleAccumulators(acc: ArrayLike<number>, scales: Float32Array, ws: Float32Array, m: number, n: number, bias: Float32Array | null, y: Float32Array): void {
   const perRow = ws.length > 1;
   const sc = new Float32Array(n);
   let last = NaN;
@@ -220,7 +228,6 @@ export function dynamicLinear(node: DynamicLinearNode, x: QuantResult, t: Tensor
     if (bias) for (let c = 0; c < n; c++) y[o + c] = f32(f32(acc[o + c]) * sc[c]) + bias[c];
     else for (let c = 0; c < n; c++) y[o + c] = f32(acc[o + c]) * sc[c];
   }
-  return result(y, x, n);
 }
 
 /** linear_nbits on a float input (see the file header). */
