@@ -6,11 +6,9 @@
  * end, the peak, and the growth over the last 1,000 steps — the figure that must stay near 0.
  * Run alone for clean absolute figures: `npm run bench -- --only memory`.
  */
-import { SGD } from "../src/optim/sgd.js";
 import { smallCnn } from "../src/nn/models/small-cnn.js";
-import type { Module } from "../src/nn/module.js";
-import { randn, randint } from "../src/tensor/creation.js";
-import { crossEntropy } from "../src/ops/loss.js";
+import { randn } from "../src/tensor/creation.js";
+import { stepper } from "./training.js";
 import { manualSeed } from "../src/tensor/random.js";
 import { noGrad } from "../src/tensor/grad-mode.js";
 import { prepareQat } from "../src/quant/prepare.js";
@@ -40,18 +38,6 @@ function run(step: () => void): Trace {
   return t;
 }
 
-function trainer(model: Module): () => void {
-  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-  const x = randn([64, 1, 28, 28]);
-  const y = randint(0, 10, [64], { dtype: "int32" });
-  model.train();
-  return () => {
-    opt.zeroGrad();
-    crossEntropy(model.forward(x), y).backward();
-    opt.step();
-  };
-}
-
 function summary(name: string, t: Trace): Record<string, number> {
   const at = (k: number) => t.rss[k / EVERY - 1];
   return {
@@ -72,10 +58,10 @@ export const MEMORY_PHASES = [
 export function benchMemory(): Record<string, number> {
   manualSeed(0);
   const out: Record<string, number> = { backend_is_native: getBackend() === "native" ? 1 : 0 };
-  Object.assign(out, summary("float", run(trainer(smallCnn()))));
+  Object.assign(out, summary("float", run(stepper(smallCnn()))));
   const qm = prepareQat(smallCnn(), { qconfig: qconfigs.x86 });
   noGrad(() => qm.forward(randn([64, 1, 28, 28])));
-  Object.assign(out, summary("qat", run(trainer(qm))));
+  Object.assign(out, summary("qat", run(stepper(qm))));
   qm.eval();
   const int8 = convert(qm);
   const x = randn([64, 1, 28, 28]);
