@@ -61,6 +61,19 @@ export function timeit(fn: () => void, minTime = 0.5, minReps = 3): number {
   return median(times);
 }
 
+/** timeit for an async fn (a peer's session.run): median seconds over at least minReps runs and minTime seconds. */
+export async function timeitAsync(fn: () => Promise<unknown>, minTime = 0.5, minReps = 5): Promise<number> {
+  await fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minReps || performance.now() - start < minTime * 1e3) {
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1e3);
+  }
+  return median(times);
+}
+
 /** Seconds → the unit shown (throughputs use the case's work per call). */
 export function display(c: { unit: PairedUnit; work?: number }, seconds: number): number {
   switch (c.unit) {

@@ -17,6 +17,7 @@ import { benchTraining } from "./training.js";
 import { getBackend, getNumThreads, setBackend, setNumThreads } from "../src/backend/index.js";
 import { matmulScaling, wasmCases } from "./wasm.js";
 import { onnxCases, onnxruntimeVersion } from "./onnx.js";
+import { resnet18Cases } from "./resnet18-onnx.js";
 import { qatOverFloat, resnet20Cases, smallCnnCases, vitCases } from "./smallcnn.js";
 import { benchInt8 } from "./int8.js";
 import { NATIVE_ROWS, benchNative } from "./native.js";
@@ -79,6 +80,12 @@ const PAIRED: PairedSuite[] = [
     title: "SmallCNN int8: Int8Model (wasm) vs its QDQ export in onnxruntime-node",
     peer: "onnxruntime",
     cases: (_peer, threads) => onnxCases(threads),
+  },
+  {
+    name: "resnet18",
+    title: "ResNet-18 int8 (torchvision, 224×224, batch 1): Int8Model (wasm) vs its QDQ export in onnxruntime-node",
+    peer: "onnxruntime",
+    cases: (_peer, threads) => resnet18Cases(threads),
   },
   {
     name: "wasm",
