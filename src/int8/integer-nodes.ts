@@ -4,11 +4,12 @@
  * (kernels/softmax-int.ts, kernels/layernorm-int.ts); the validation rules are entries of
  * RULES in ./validate.ts. Called by ./model.ts exec and ./validate.ts.
  */
-import type { QParams, ValueInfo } from "./graph.js";
+import type { QParams } from "./graph.js";
 import type { IntegerNode, LayerNormIntNode, SoftmaxIntNode } from "./graph-integer.js";
 import type { QuantResult } from "./kernels/common.js";
 import { SOFTMAX_TABLE_SIZE, qsoftmaxInt } from "./kernels/softmax-int.js";
 import { LAYERNORM_MAX_N, qlayerNormInt } from "./kernels/layernorm-int.js";
+import type { RuleContext as Ctx } from "./validate-helpers.js";
 
 export function runIntegerNode(node: IntegerNode, x: QuantResult, yq: QParams, tensors: ReadonlyMap<string, Int8Array | Int32Array>): QuantResult {
   const t = (k: string) => tensors.get(k) as Int32Array;
@@ -17,14 +18,6 @@ export function runIntegerNode(node: IntegerNode, x: QuantResult, yq: QParams, t
   return qlayerNormInt({ x: x.data, shape: x.shape, p: node.p, epsTerm: node.epsTerm, g: node.g, gamma: t(node.gamma), beta: t(node.beta), ...out });
 }
 
-/** What a rule sees (the part of validate.ts's RuleContext these rules use). */
-interface Ctx<N> {
-  node: N;
-  inputs: ValueInfo[];
-  output: ValueInfo;
-  fail(field: string, why: string): never;
-  tensor(field: string, key: unknown, dtype: "int8" | "int32", length?: number): Int8Array | Int32Array;
-}
 
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
 const fmt = (v: unknown): string => JSON.stringify(v) ?? String(v);

@@ -4,18 +4,10 @@
  * shapes, float32-bits tensors finite (scales positive), codes and zero points in range, the
  * run-time activation spec, float input and output values. Entries of RULES in ./validate.ts.
  */
-import type { ValueInfo } from "./graph.js";
 import type { DynamicLinearNode, LinearNBitsNode } from "./graph-dynamic.js";
 import { type DynamicRnnNode, rnnGates } from "./graph-rnn.js";
+import type { RuleContext as Ctx } from "./validate-helpers.js";
 
-/** What a rule sees (the part of validate.ts's RuleContext these rules use). */
-interface Ctx<N> {
-  node: N;
-  inputs: ValueInfo[];
-  output: ValueInfo;
-  fail(field: string, why: string): never;
-  tensor(field: string, key: unknown, dtype: "int8" | "int32", length?: number): Int8Array | Int32Array;
-}
 
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
 const fmt = (v: unknown): string => {

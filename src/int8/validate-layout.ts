@@ -3,10 +3,9 @@
  * (./graph.ts MaxMinNode, MeanNode, PadNode, ExpandNode, ResizeNode): attributes, tensor
  * references and the shape each produces. Entries of RULES in ./validate.ts.
  */
-import type { MaxMinNode, ValueInfo } from "./graph.js";
-import { type Rule, type RuleContext, type Shape, broadcast, clampOf, fmt, isInt, multiplierPair, sameDType } from "./validate-helpers.js";
+import type { MaxMinNode } from "./graph.js";
+import { type Rule, type RuleContext, type Shape, broadcast, clampOf, dtypeRange, fmt, isInt, multiplierPair, sameDType } from "./validate-helpers.js";
 
-const range = (d: ValueInfo["q"]["dtype"]): [number, number] => (d === "uint8" ? [0, 255] : [-128, 127]);
 const size = (s: Shape) => s.reduce((a, b) => a * b, 1);
 
 function maxmin(c: RuleContext<MaxMinNode>): Shape {
@@ -19,7 +18,7 @@ function maxmin(c: RuleContext<MaxMinNode>): Shape {
     const cs = n.constShape ?? [];
     if (!Array.isArray(n.constShape) || !cs.every((d) => isInt(d) && d >= 1)) c.fail("constShape", `must be the constant's dims, got ${fmt(n.constShape)}`);
     const t = c.tensor("constant", n.constant, "int32", size(cs));
-    const [lo, hi] = range(c.output.q.dtype);
+    const [lo, hi] = dtypeRange(c.output.q.dtype);
     if (t.some((v) => v < lo || v > hi)) c.fail("constant", `holds values outside the ${c.output.q.dtype} range`);
     shape = broadcast(c, shape, cs);
   } else if (c.inputs.length < 2) c.fail("inputs", "needs two inputs, or one and a constant");
@@ -48,7 +47,7 @@ export const padRule: Rule<"pad"> = (c) => {
   if (!Array.isArray(n.pads) || n.pads.length !== 2 * r || !n.pads.every((p) => isInt(p) && p >= 0)) c.fail("pads", `must be ${2 * r} non-negative integers, got ${fmt(n.pads)}`);
   if (n.pads[0] !== 0 || n.pads[r] !== 0) c.fail("pads", `must not pad the batch dim, got ${fmt(n.pads)}`);
   if (!["constant", "edge", "reflect"].includes(n.mode)) c.fail("mode", `must be constant, edge or reflect, got ${fmt(n.mode)}`);
-  const [lo, hi] = range(c.output.q.dtype);
+  const [lo, hi] = dtypeRange(c.output.q.dtype);
   if (!isInt(n.value) || n.value < lo || n.value > hi) c.fail("value", `must be an integer in [${lo}, ${hi}], got ${fmt(n.value)}`);
   if (n.mode === "reflect" && s.some((d, i) => d >= 1 && (n.pads[i] > d - 1 || n.pads[i + r] > d - 1) && d > 1)) c.fail("pads", `reflect pads must be smaller than the dim, got ${fmt(n.pads)} for [${s.join(", ")}]`);
   sameDType(c);
