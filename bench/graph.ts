@@ -80,7 +80,7 @@ export function benchGraph(): Record<string, number> {
       const ratios: number[] = [];
       const mod: number[] = [];
       const graph: number[] = [];
-      for (let r = 0; r < 3; r++) {
+      for (let r = 0; r < 5; r++) {
         const a = timeit(viaModule, 1.0);
         const b = timeit(viaGraph, 1.0);
         mod.push(a);
@@ -90,6 +90,8 @@ export function benchGraph(): Record<string, number> {
       out[`${name}_module_step_ms`] = median(mod) * 1e3;
       out[`${name}_graph_step_ms`] = median(graph) * 1e3;
       out[`${name}_graph_over_module`] = median(ratios);
+      out[`${name}_graph_over_module_min`] = Math.min(...ratios);
+      out[`${name}_graph_over_module_max`] = Math.max(...ratios);
     }
   } finally {
     setBackend(before);
