@@ -4,7 +4,7 @@
 merge and of the non-linear parameter search visible in the result. Sequences: ranges that
 grow to the left on all-negative data (floor division of negative bin edges), batches inside
 the current range (histograms added without rescaling), a constant first batch, a range
-symmetric about 0, outliers on both sides, a widening that tiles the old range exactly (only the minimum moves); configurations uint8 affine, int8 symmetric, reduce_range, custom quant ranges.
+symmetric about 0, outliers on both sides, a widening that tiles the old range exactly (only the minimum moves); configurations uint8 affine, int8 symmetric, int32 (2^32 destination bins), reduce_range, custom quant ranges.
 Records per step min_val, max_val, the histogram and calculate_qparams().
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/histogram_small.py
 Writes test/golden/quant/histogram_small.json (records the torch version)."""
@@ -35,6 +35,7 @@ configs = [
     ({"bins": 32, "upsample_rate": 1, "reduce_range": True}, {"bins": 32, "upsampleRate": 1, "reduceRange": True}),
     ({"bins": 12, "upsample_rate": 3, "quant_min": 0, "quant_max": 15}, {"bins": 12, "upsampleRate": 3, "quantMin": 0, "quantMax": 15}),
     ({"bins": 64, "upsample_rate": 8, "dtype": torch.qint8, "quant_min": -8, "quant_max": 7}, {"bins": 64, "upsampleRate": 8, "dtype": "int8", "quantMin": -8, "quantMax": 7}),
+    ({"bins": 16, "upsample_rate": 2, "dtype": torch.qint32}, {"bins": 16, "upsampleRate": 2, "dtype": "int32"}),
 ]
 
 cases = []
