@@ -7,8 +7,8 @@
  * `quantizedFormatExporter` plugs them into `exportModel` (which converts the QAT model
  * first — a clone with observers off — instead of tracing it).
  * QuantEmitter holds what both formats share: the ExportContext, scalar scale / zero-point
- * initializers (one per distinct pair), weight and bias initializers (per-axis on axis 0 when
- * the channels differ), Conv / pool attributes and the integer-domain Clip that realises a
+ * initializers (one per distinct pair), weight (export-int8-weights.ts: int8, or uint8 per the
+ * `weightType` option) and bias initializers (per-axis on axis 0 when the channels differ), Conv / pool attributes and the integer-domain Clip that realises a
  * node's clamp (ReLU6, reduce_range's [0, 127]) exactly. Called by export.ts's registry,
  * users and the CLI.
  */
@@ -24,10 +24,11 @@ import { Int8Model } from "../int8/model.js";
 import { isFloatLiteral, isIslandTensorRef, islandTensor } from "../int8/islands.js";
 import { convert } from "../quant/convert.js";
 import { QatModel } from "../quant/stubs.js";
-import { attr, floatTensorProto, int4TensorProto, int64TensorProto, makeModel, makeValueInfo, scalarTensorProto, tensorProto } from "./builders.js";
+import { attr, floatTensorProto, int64TensorProto, makeModel, makeValueInfo, scalarTensorProto, tensorProto } from "./builders.js";
 import { ExportContext } from "./export-context.js";
 import { emitDynamicGraph, isDynamicGraph } from "./export-dynamic.js";
-import type { FormatExporter, ResolvedExportOptions } from "./export.js";
+import { type WeightOptions, weightConst } from "./export-int8-weights.js";
+import type { FormatExporter, ResolvedExportOptions, WeightType } from "./export.js";
 import { DataType, encodeModel, type AttributeProto } from "./proto.js";
 
 export type QuantizedFormat = "qdq" | "qoperator";
@@ -43,6 +44,8 @@ export interface Int8ExportOptions {
   /** The static batch when dynamicBatch is false (default 1). */
   batch?: number;
   docString?: string;
+  /** Conv / linear weight storage: "int8", "uint8" (Z_w + 128) or "auto" (default; see QuantEmitter.weight). */
+  weightType?: WeightType;
 }
 
 /** Writes the nodes of one format; `minOpset` is checked before. */
@@ -83,8 +86,11 @@ export class QuantEmitter {
   islandCount = 0;
   private readonly clampNames = new Map<string, [string, string]>();
 
-  constructor(model: Int8Model, opset: number, inputName: string, outputName: string) {
+  readonly weightType: WeightType;
+
+  constructor(model: Int8Model, opset: number, inputName: string, outputName: string, weightType: WeightType = "auto") {
     this.model = model;
+    this.weightType = weightType;
     this.opset = opset;
     this.ctx = new ExportContext(opset);
     this.inputName = this.ctx.reserve(inputName);
@@ -129,37 +135,11 @@ export class QuantEmitter {
   }
 
   /**
-   * Int8 weights with their scale and zero point (scalars when every channel agrees). With
-   * `allowInt4` (QDQ only), opset ≥ 21, weightBits ≤ 4 and every weight and zero point in
-   * [-8, 7], the weights and zero point are stored as packed INT4 instead (same values, half
-   * the bytes of int8 rounded up); otherwise int8.
+   * The weight initializers of a conv / linear node: int8, uint8 (+128) where the weightType
+   * asks for it, or packed INT4 (export-int8-weights.ts).
    */
-  weight(node: ConvNode | LinearNode, opts: { allowInt4?: boolean; transposed?: boolean } = {}): QuantConst {
-    const stored = this.model.tensors.get(node.weight);
-    if (!(stored instanceof Int8Array)) throw new ValueError(`onnx export: weight '${node.weight}' is not int8`);
-    // `transposed`: a linear weight as MatMul reads it, [K, O] with per-output parameters on axis 1
-    const [o, k] = node.wShape;
-    const w = opts.transposed ? Int8Array.from({ length: stored.length }, (_, i) => stored[(i % o) * k + Math.floor(i / o)]) : stored;
-    const wShape = opts.transposed ? [k, o] : node.wShape;
-    const oc = node.wShape[0];
-    const zps = node.wZeroPoints ? Array.from(this.model.tensors.get(node.wZeroPoints)!) : new Array<number>(oc).fill(0);
-    const scales = node.wScales.map((s) => Math.fround(s));
-    const inInt4 = (v: number) => v >= -8 && v <= 7;
-    const int4 = opts.allowInt4 === true && this.opset >= 21 && node.weightBits <= 4 && w.every(inInt4) && zps.every(inInt4);
-    const data = this.ctx.constant(
-      int4 ? int4TensorProto(`${node.name}.weight_quantized`, w, wShape) : tensorProto(`${node.name}.weight_quantized`, { dtype: "int8", shape: wShape, data: w }),
-    );
-    const zeroPoint = (name: string, values: number[], dims: number[]) =>
-      this.ctx.constant(int4 ? int4TensorProto(name, values, dims) : tensorProto(name, { dtype: "int8", shape: dims, data: Int8Array.from(values) }));
-    if (scales.every((s) => s === scales[0]) && zps.every((z) => z === zps[0])) {
-      return { data, scale: this.ctx.constant(scalarTensorProto(`${node.name}.weight_scale`, scales[0])), zeroPoint: zeroPoint(`${node.name}.weight_zero_point`, [zps[0]], []) };
-    }
-    if (this.opset < 13) throw new NotSupportedError(`onnx export: '${node.name}' has per-channel weight scales; per-axis (De)QuantizeLinear needs opset ≥ 13, got ${this.opset}`);
-    return {
-      data, axis: opts.transposed ? 1 : 0,
-      scale: this.ctx.constant(floatTensorProto(`${node.name}.weight_scale`, scales)),
-      zeroPoint: zeroPoint(`${node.name}.weight_zero_point`, zps, [oc]),
-    };
+  weight(node: ConvNode | LinearNode, opts: WeightOptions = {}): QuantConst {
+    return weightConst(this, node, opts);
   }
 
   /** The int32 bias initializer (scale Sx·Sw[c], zero point 0), or null when the layer has none. */
@@ -405,7 +385,9 @@ export function exportInt8Model(int8: Int8Model, opts: Int8ExportOptions): Uint8
   const inputName = opts.inputName ?? "input";
   const outputName = opts.outputName ?? "output";
   if (!inputName || !outputName || inputName === outputName) throw new ValueError("exportInt8Model: input and output names must be distinct and non-empty");
-  const em = new QuantEmitter(int8, opset, inputName, outputName);
+  const weightType = opts.weightType ?? "auto";
+  if (!["int8", "uint8", "auto"].includes(weightType)) throw new ValueError(`exportInt8Model: weightType must be "int8", "uint8" or "auto", got '${String(weightType)}'`);
+  const em = new QuantEmitter(int8, opset, inputName, outputName, weightType);
   if (isDynamicGraph(int8.graph)) emitDynamicGraph(em); // float values: DynamicQuantizeLinear + MatMulInteger, MatMulNBits (export-dynamic.ts)
   else format.emit(em);
   return em.finish(opts);
@@ -423,7 +405,7 @@ export function quantizedFormatExporter(format: QuantizedFormat, minOpset: numbe
         throw new ValueError(`onnx export: format '${format}' needs the model returned by quant.prepareQat (calibrated or trained); for an Int8Model use onnx.exportInt8Model`);
       }
       const int8 = convert(model, { example: o.example, integerOps: o.integerOps });
-      return exportInt8Model(int8, { format, opset: o.opset, inputName: o.inputName, outputName: o.outputName, dynamicBatch: o.dynamicBatch, batch: o.example.shape[0], docString: o.docString });
+      return exportInt8Model(int8, { format, opset: o.opset, inputName: o.inputName, outputName: o.outputName, dynamicBatch: o.dynamicBatch, batch: o.example.shape[0], docString: o.docString, weightType: o.weightType });
     },
   };
 }

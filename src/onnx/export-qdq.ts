@@ -22,6 +22,8 @@
  * - At opset ≥ 21 a conv / linear whose weightBits ≤ 4 and whose weights (and zero points) all
  *   lie in [-8, 7] stores them as packed INT4 (DequantizeLinear reads int4 from opset 21);
  *   below 21 they stay int8, numerically identical.
+ * - Weights are uint8 (q + 128, zero points + 128) where `weightType` asks for it ("auto":
+ *   where onnxruntime's fused u8×s8 AVX2 kernels could saturate; export-int8-weights.ts).
  * Opset ≥ 10 (per-tensor), ≥ 13 for per-axis weights. Registered as format "qdq".
  */
 import type { Int8Node } from "../int8/graph.js";
@@ -111,14 +113,14 @@ class QdqWriter {
         if (n.op === "linear" && this.em.value(n.inputs[0]).shape.length > 2) {
           // a linear layer on [..., K] (transformer tokens): MatMul with the [K, O] weight, then Add bias —
           // the form PyTorch exports and onnxruntime's quantizer writes for it
-          const w = this.em.weight(n, { allowInt4: true, transposed: true });
+          const w = this.em.weight(n, { allowInt4: true, transposed: true, qdq: true });
           const b = this.em.bias(n, { ...w, axis: w.axis === undefined ? undefined : 0 });
           const mm = b ? ctx.temp(`${n.name}_matmul`) : y;
           ctx.addNode("MatMul", [x, this.em.dequantizeConst(w, `${n.name}.weight`)], [mm], { name: n.name });
           if (b) ctx.addNode("Add", [mm, this.em.dequantizeConst(b, `${n.name}.bias`)], [y], { name: `${n.name}/Add` });
           return this.setSource(n.output, y, n.clamp, n.name);
         }
-        const w = this.em.weight(n, { allowInt4: true });
+        const w = this.em.weight(n, { allowInt4: true, qdq: true });
         const ins = [x, this.em.dequantizeConst(w, `${n.name}.weight`)];
         const b = this.em.bias(n, w);
         if (b) ins.push(this.em.dequantizeConst(b, `${n.name}.bias`));

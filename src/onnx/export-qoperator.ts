@@ -6,7 +6,8 @@
  *         DequantizeLinear → output
  *
  * Per int8 node:
- *   conv2d       QLinearConv (int8 weights, per-channel w_scale / w_zero_point, int32 bias)
+ *   conv2d       QLinearConv (int8 weights — uint8 + 128 where `weightType` asks for it on a
+ *                uint8 input, export-int8-weights.ts — per-channel w_scale / w_zero_point, int32 bias)
  *   linear       com.microsoft QGemm with transB = 1 and the int32 bias as C: onnxruntime's CPU
  *                kernel, and what its own QDQ fusion produces for Gemm. (QLinearMatMul has no
  *                bias input; adding the bias after requantization with QLinearAdd would round

@@ -26,6 +26,9 @@ import type { IntegerOp } from "../quant/convert-integer.js";
 
 export type ExportFormat = "float" | "qdq" | "qoperator";
 
+/** Storage type of quantized conv / linear weights (export-int8.ts's QuantEmitter.weight). */
+export type WeightType = "int8" | "uint8" | "auto";
+
 export interface ExportOptions {
   /** An input the model runs on (its shape fixes every dim but the batch). */
   example: Tensor;
@@ -42,6 +45,12 @@ export interface ExportOptions {
   docString?: string;
   /** Quantized formats: softmax / LayerNorm as integer-only nodes (convert's `integerOps`), exported as exact integer ONNX ops. */
   integerOps?: IntegerOp[];
+  /**
+   * Quantized formats: conv / linear weights stored as int8, as uint8 (zero points + 128, the
+   * same dequantized values), or "auto" (default): uint8 only where onnxruntime's u8×s8 AVX2
+   * kernels could saturate their int16 pair sums (export-int8.ts, docs/ONNX.md).
+   */
+  weightType?: WeightType;
 }
 
 export interface ResolvedExportOptions {
@@ -53,6 +62,7 @@ export interface ResolvedExportOptions {
   dynamicBatch: boolean;
   docString?: string;
   integerOps?: IntegerOp[];
+  weightType?: WeightType;
 }
 
 /** Per traced call: the quantization parameters an emitter needs (undefined = float). */
@@ -123,7 +133,7 @@ function resolveOptions(opts: ExportOptions, model?: Module): ResolvedExportOpti
   const [outputName = "output"] = opts.outputNames ?? [];
   if ((opts.inputNames?.length ?? 1) !== 1 || (opts.outputNames?.length ?? 1) !== 1) throw new ValueError("onnx export: models have one input and one output; give one name each");
   if (!inputName || !outputName || inputName === outputName) throw new ValueError(`onnx export: input and output names must be distinct and non-empty`);
-  return { example: opts.example, format, opset, inputName, outputName, dynamicBatch: opts.dynamicBatch ?? true, docString: opts.docString, integerOps: opts.integerOps };
+  return { example: opts.example, format, opset, inputName, outputName, dynamicBatch: opts.dynamicBatch ?? true, docString: opts.docString, integerOps: opts.integerOps, weightType: opts.weightType };
 }
 
 /** The batch dim symbolic when asked (only where it equals the example's batch). */

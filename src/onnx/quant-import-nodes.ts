@@ -59,18 +59,24 @@ interface WeightLayer {
   shape: number[];
 }
 
-/** Weight, bias, multiplier tensors of a conv / linear layer; returns the node fields they fill. */
+/**
+ * Weight, bias, multiplier tensors of a conv / linear layer; returns the node fields they fill.
+ * UINT8 weights (onnxruntime's U8U8 form, our weightType "uint8") become int8 q − 128 with zero
+ * points Z − 128: the same real values, so our uint8 exports import to the Int8Model they came from.
+ */
 function weightTensors(imp: QuantImporter, l: WeightLayer, q: QParams, at: string) {
-  if (!(l.w.data instanceof Int8Array)) throw new NotSupportedError(`${at}: weights must be INT8`);
+  const u8 = l.w.data instanceof Uint8Array;
+  if (!(l.w.data instanceof Int8Array) && !u8) throw new NotSupportedError(`${at}: weights must be INT8 or UINT8`);
+  const data = u8 ? Int8Array.from(l.w.data, (v) => v - 128) : (l.w.data as Int8Array);
   const oc = l.w.shape[0];
   if (l.w.scales.length > 1 && l.w.axis !== 0) throw new NotSupportedError(`${at}: per-axis weight scales must be on the output-channel axis`);
   const wScales = expand(l.w.scales, oc, "weight scales", at);
-  const zps = expand(l.w.zeroPoints, oc, "weight zero points", at);
+  const zps = expand(l.w.zeroPoints, oc, "weight zero points", at).map((z) => (u8 ? z - 128 : z));
   const bias = l.b ? imp.tensor(`${l.name}.bias`, biasInts(l.b, l.x.q.scale, wScales, at)) : null;
   const rq = convRequant(l.x.q.scale, wScales, q.scale);
   const hasZp = zps.some((z) => z !== 0);
   return {
-    weight: imp.tensor(`${l.name}.weight`, l.w.data), wShape: [...l.w.shape], bias, wScales, weightBits: 8,
+    weight: imp.tensor(`${l.name}.weight`, data), wShape: [...l.w.shape], bias, wScales, weightBits: 8,
     requant: { multiplier: imp.tensor(`${l.name}.multiplier`, rq.multiplier), shift: imp.tensor(`${l.name}.shift`, rq.shift) },
     ...(hasZp ? { wZeroPoints: imp.tensor(`${l.name}.weight_zero_point`, Int32Array.from(zps)) } : {}),
   };

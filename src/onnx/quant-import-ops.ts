@@ -114,10 +114,10 @@ const conv: Handler = (imp, n) => {
 
 /** [K, O] weights with per-column parameters (axis 1) → [O, K] with per-row ones (axis 0). */
 export function transposeWeight(w: WConst, n: IrNode): WConst {
-  if (!(w.data instanceof Int8Array) || w.shape.length !== 2) throw new NotSupportedError(`${where(n)}: the weight must be a 2-D INT8 constant`);
+  if (!(w.data instanceof Int8Array || w.data instanceof Uint8Array) || w.shape.length !== 2) throw new NotSupportedError(`${where(n)}: the weight must be a 2-D INT8 or UINT8 constant`);
   if (w.scales.length > 1 && w.axis !== 1) throw new NotSupportedError(`${where(n)}: per-axis scales of a [K, O] weight must be on axis 1`);
   const [k, o] = w.shape;
-  const data = new Int8Array(k * o);
+  const data = w.data instanceof Uint8Array ? new Uint8Array(k * o) : new Int8Array(k * o);
   for (let i = 0; i < k; i++) for (let j = 0; j < o; j++) data[j * k + i] = w.data[i * o + j];
   return { ...w, data, shape: [o, k], axis: w.scales.length > 1 ? 0 : null };
 }

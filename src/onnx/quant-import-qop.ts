@@ -30,10 +30,10 @@ function outParams(imp: QuantImporter, n: IrNode, i: number): ActParams {
   return actParams(imp.consts, n.inputs[i], n.inputs[i + 1], where(n));
 }
 
-/** An INT8 weight constant with its scales (axis: where a scale vector runs). */
+/** An INT8 (or UINT8: quant-import-nodes.ts shifts it by −128) weight constant with its scales (axis: where a scale vector runs). */
 function weight(imp: QuantImporter, n: IrNode, i: number, axis: number): WConst {
   const t = imp.consts.get(n.inputs[i]);
-  if (!t || !(t.data instanceof Int8Array)) throw new NotSupportedError(`${where(n)}: the weight '${n.inputs[i]}' must be an INT8 constant`);
+  if (!t || !(t.data instanceof Int8Array || t.data instanceof Uint8Array)) throw new NotSupportedError(`${where(n)}: the weight '${n.inputs[i]}' must be an INT8 or UINT8 constant`);
   const p = vectorParams(imp.consts, n.inputs[i + 1], n.inputs[i + 2], where(n));
   return { data: t.data, shape: [...t.shape], scales: p.scales, zeroPoints: p.zeroPoints, axis: p.scales.length > 1 ? axis : null };
 }
