@@ -5,7 +5,8 @@
  * (width 8) and MobileNetV2 (width 0.5) under the x86 qconfig; onnxruntime's optimized QDQ
  * SmallCNN has every Conv and Gemm fused into integer kernels; graph structure (per-axis
  * weights, int32 bias DQ, one Q→DQ pair per consumer, integer Clips); per-tensor models at
- * opsets 10–12; the onnxruntime preset; typed errors; exporting leaves the QAT model alone.
+ * opsets 10–12; the onnxruntime and onednn presets, fused and unfused; typed errors;
+ * exporting leaves the QAT model alone.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -172,24 +173,28 @@ describe("other qconfigs and opsets", () => {
     }
   });
 
-  itOrt("onnxruntime preset (full 8-bit activations): exact semantics ±1 quantum; fused figures reported", async () => {
-    const qm = calibrated(() => smallCnn(), qconfigs.onnxruntime);
-    const int8 = convert(qm, { example });
-    const x = testImages(200);
-    const ours = int8.run(x).data;
-    const bytes = exportModel(qm, { example, format: "qdq" });
-    // Without the QDQ fusion onnxruntime runs DQ → float op → Q: the ONNX semantics of the file.
-    const plain = parity(await runOrtWith(ort!, bytes, x, { graphOptimizationLevel: "basic" }), ours, outScale(int8), 10);
-    console.log(`[onnx qdq] SmallCNN onnxruntime preset, unfused (basic): ${fmtParity(plain)}`);
-    expect(plain.maxQuanta).toBeLessThanOrEqual(1);
-    expect(plain.top1).toBeGreaterThanOrEqual(0.995);
-    // Fused u8s8 kernels on AVX2 without VNNI saturate int16 pair sums (255·127·2 > 32767):
-    // onnxruntime's own docs advise reduce_range (the x86 preset) there. Reported, not asserted.
-    for (const format of ["qdq", "qoperator"] as const) {
-      const fused = parity(await runOrtWith(ort!, exportModel(qm, { example, format }), x), ours, outScale(int8), 10);
-      console.log(`[onnx ${format}] SmallCNN onnxruntime preset, onnxruntime integer kernels: ${fmtParity(fused)}`);
-    }
-  });
+  for (const preset of ["onnxruntime", "onednn"] as const) {
+    itOrt(`${preset} preset: exact semantics ±1 quantum unfused and in onnxruntime's integer kernels`, async () => {
+      const qm = calibrated(() => smallCnn(), qconfigs[preset]);
+      const int8 = convert(qm, { example });
+      const x = testImages(200);
+      const ours = int8.run(x).data;
+      const bytes = exportModel(qm, { example, format: "qdq" });
+      // Without the QDQ fusion onnxruntime runs DQ → float op → Q: the ONNX semantics of the file.
+      const plain = parity(await runOrtWith(ort!, bytes, x, { graphOptimizationLevel: "basic" }), ours, outScale(int8), 10);
+      console.log(`[onnx qdq] SmallCNN ${preset} preset, unfused (basic): ${fmtParity(plain)}`);
+      expect(plain.maxQuanta).toBeLessThanOrEqual(1);
+      expect(plain.top1).toBeGreaterThanOrEqual(0.995);
+      // Fused u8×s8 kernels on AVX2 without VNNI saturate int16 pair sums (255·127·2 > 32767):
+      // onednn's full 8-bit activations get uint8 weights (weightType "auto"), which they run exactly.
+      for (const format of ["qdq", "qoperator"] as const) {
+        const fused = parity(await runOrtWith(ort!, exportModel(qm, { example, format }), x), ours, outScale(int8), 10);
+        console.log(`[onnx ${format}] SmallCNN ${preset} preset, onnxruntime integer kernels: ${fmtParity(fused)}`);
+        expect(fused.maxQuanta).toBeLessThanOrEqual(1);
+        expect(fused.top1).toBeGreaterThanOrEqual(0.995);
+      }
+    });
+  }
 });
 
 describe("errors and side effects", () => {
