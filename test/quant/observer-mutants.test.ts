@@ -17,7 +17,7 @@ import { HistogramObserver } from "../../src/quant/observer-histogram.js";
 import {
   MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver, toObserverFactory,
 } from "../../src/quant/observer.js";
-import { FixedQParamsObserver } from "../../src/quant/observer-fixed.js";
+import { FixedQParamsObserver, PlaceholderObserver } from "../../src/quant/observer-fixed.js";
 import { aminmax, aminmaxPerChannel } from "../../src/quant/minmax.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 import { loadGolden } from "./helpers.js";
@@ -209,6 +209,22 @@ describe("min/max observer plumbing", () => {
     expect([f.dtype, f.qscheme, f.quantMin, f.quantMax]).toEqual(["uint8", "per_tensor_affine", 0, 255]);
     const g = new FixedQParamsObserver({ scale: 0.5, zeroPoint: -3, dtype: "int8", qscheme: "per_tensor_symmetric", quantMin: -128, quantMax: 127 } as never);
     expect([g.dtype, g.qscheme, g.quantMin, g.quantMax]).toEqual(["int8", "per_tensor_symmetric", -128, 127]);
+  });
+
+  test("printing shows the running range; a bad FixedQParamsObserver dtype names the class; PlaceholderObserver has no custom op", () => {
+    const m = new MinMaxObserver();
+    m.forward(new Tensor(Float32Array.of(-1.5, 2), [2]));
+    const p = new PerChannelMinMaxObserver({ chAxis: 0 });
+    p.forward(new Tensor(Float32Array.of(-1, 2, 3, 4), [2, 2]));
+    const h = new HistogramObserver({ bins: 4 });
+    h.forward(new Tensor(Float32Array.of(-0.5, 3), [2]));
+    expect([String(m), String(p), String(h)]).toEqual([
+      "MinMaxObserver(min_val=-1.5, max_val=2)", "PerChannelMinMaxObserver(min_val=[-1, 3], max_val=[2, 4])", "HistogramObserver(min_val=-0.5, max_val=3)",
+    ]);
+    expect(() => new FixedQParamsObserver({ scale: 1, zeroPoint: 0, dtype: "int7" } as never)).toThrow(
+      new ValueError("FixedQParamsObserver: dtype: expected one of uint8|int8|int32 (or quint8|qint8|qint32), got 'int7'"),
+    );
+    expect(new PlaceholderObserver().customOpName).toBe("");
   });
 
   test("per-channel state dicts: min_val/max_val resize, a float min_val is required, other buffers keep their shape", () => {
