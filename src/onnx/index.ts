@@ -5,7 +5,7 @@
  */
 export {
   exportModel, registerFormatExporter, exportFloatCall, callOf,
-  type ExportOptions, type ExportFormat, type ResolvedExportOptions, type FormatExporter, type QuantInfoLookup,
+  type ExportOptions, type ExportFormat, type ResolvedExportOptions, type FormatExporter, type QuantInfoLookup, type WeightType,
 } from "./export.js";
 export { ExportContext } from "./export-context.js";
 export { exportInt8Model, registerInt8Format, QuantEmitter, type Int8ExportOptions, type Int8Format, type QuantizedFormat } from "./export-int8.js";
