@@ -58,7 +58,7 @@ function run(verb: string, fn: Fn, human: (r: never) => string, { requireFrom = 
 
 /** Flags whose value is one of a fixed set (checked after the config file is merged, so both are covered). */
 const CHOICES: Record<string, readonly string[]> = {
-  schedule: ["none", "cosine"], format: ["float", "qdq", "qoperator"], backend: ["native", "wasm", "ref"],
+  schedule: ["none", "cosine"], format: ["float", "qdq", "qoperator"], backend: ["native", "wasm", "ref"], weightType: ["auto", "int8", "uint8"],
 };
 
 function checkChoices(o: Record<string, unknown>): void {
@@ -146,6 +146,8 @@ Example:
   verb(p, "export", "export to ONNX (float, qdq, qoperator) from an Int8Model or a checkpoint", [opt.from("run directory (convert, qat, calibrate, train) or model file", "runs/convert"), opt.out("run directory (or a .onnx file)", "runs/export")],
     "qat export --from runs/convert --format qdq --out runs/export")
     .option("--format <f>", "float | qdq | qoperator", "qdq").option("--opset <n>", "opset", "13")
+    .option("--weight-type <t>", "quantized formats: conv/linear weights as auto | int8 | uint8 (auto: uint8 where onnxruntime's u8×s8 AVX2 kernels could saturate)", "auto")
+    .option("--integer-ops <list>", "from a QAT/PTQ checkpoint: softmax and/or layerNorm as integer-only nodes (comma-separated: softmax,layerNorm)")
     .action(run("export", exportCommand as Fn, (r: { file: string; bytes: number; format: string; source: string }) => keyValues([
       ["ONNX", `${r.format}, ${kib(r.bytes)}`], ["from", r.source], ["file", r.file],
     ])));

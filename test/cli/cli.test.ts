@@ -14,6 +14,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
+import { DataType, decodeModel } from "../../src/onnx/index.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const dir = mkdtempSync(path.join(os.tmpdir(), "qat-cli-"));
@@ -104,6 +105,11 @@ describe("qat CLI: the chains", () => {
     const ex = json(await qat("export", "--from", "runs/convert", "--json"));
     expect(ex).toMatchObject({ file: path.join("runs", "export", "model.qdq.onnx"), source: path.join("runs", "convert", "model.int8.safetensors"), sourceKind: "int8", format: "qdq" });
     expect(readFileSync(at("runs/export/model.qdq.onnx")).length).toBe(ex.bytes);
+    // --weight-type uint8: the conv/linear weights are written as UINT8 initializers (zero points + 128)
+    const u8 = json(await qat("export", "--from", "runs/convert", "--weight-type", "uint8", "--out", "runs/export-u8", "--json"));
+    const inits = decodeModel(new Uint8Array(readFileSync(at(u8.file as string)))).graph!.initializer!;
+    expect(inits.some((t) => t.dataType === DataType.UINT8 && /weight/.test(t.name ?? ""))).toBe(true);
+    expect(inits.some((t) => t.dataType === DataType.INT8 && /weight/.test(t.name ?? ""))).toBe(false);
     // Each record names what it read; the report of the last directory follows them back to train.
     expect(record("export/export.json").from).toBe(at("runs/convert/model.int8.safetensors"));
     expect(record("convert/convert.json").from).toBe(at("runs/qat/qat.ckpt.safetensors"));

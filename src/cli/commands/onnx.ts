@@ -11,7 +11,8 @@ import { Tensor } from "../../tensor/tensor.js";
 import { zeros } from "../../tensor/creation.js";
 import { writeFileAtomic } from "../../nn/fs.js";
 import { exportModel, importModel } from "../../onnx/index.js";
-import type { ExportFormat } from "../../onnx/export.js";
+import type { ExportFormat, WeightType } from "../../onnx/export.js";
+import type { IntegerOp } from "../../quant/convert-integer.js";
 import { saveSafetensors } from "../../nn/fs.js";
 import { evaluatePredictor } from "../../train/trainer.js";
 import { ValueError } from "../../tensor/errors.js";
@@ -27,19 +28,35 @@ import { Progress } from "../progress.js";
  * Exports a float checkpoint (format float), a QAT/PTQ checkpoint (any format) or an
  * Int8Model file (qdq, qoperator) to the ONNX file `out`; returns the file written.
  */
-export function exportArtifact(from: string, format: string, opset: number, out: string): { file: string; bytes: number; source: string; sourceKind: string } {
+/** Quantized-export choices of `qat export` (--weight-type, --integer-ops). */
+export interface QuantizedExportFlags {
+  weightType?: WeightType;
+  integerOps?: IntegerOp[];
+}
+
+/** --integer-ops: a comma-separated list of softmax / layerNorm. */
+function integerOpsFlag(v: string | undefined): IntegerOp[] | undefined {
+  if (v === undefined) return undefined;
+  const ops = v.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = ops.find((op) => op !== "softmax" && op !== "layerNorm");
+  if (bad !== undefined || ops.length === 0) throw new ValueError(`--integer-ops: expected a comma-separated list of softmax, layerNorm, got '${v}'`);
+  return ops as IntegerOp[];
+}
+
+export function exportArtifact(from: string, format: string, opset: number, out: string, flags: QuantizedExportFlags = {}): { file: string; bytes: number; source: string; sourceKind: string } {
   const kind = artifactKind(from);
   if (kind === "onnx") throw new ValueError(`export: ${from} is already an ONNX file`);
   if (kind === "float" && format !== "float") throw needsQuantized(from, `export --format ${format}`);
   let bytes: Uint8Array;
   if (kind === "int8") {
     if (format === "float") throw new ValueError(`export: ${from} is an Int8Model; it exports as --format qdq or qoperator (float needs the float checkpoint)`);
-    bytes = exportInt8Model(loadInt8Model(from), { format: format as QuantizedFormat, opset });
+    if (flags.integerOps) throw new ValueError(`export: --integer-ops applies when converting a checkpoint; ${from} is already an Int8Model (convert it with the option instead)`);
+    bytes = exportInt8Model(loadInt8Model(from), { format: format as QuantizedFormat, opset, weightType: flags.weightType });
   } else {
     const model = kind === "qat" ? loadQat(from).model : loadFloat(from).model;
     const shape = kind === "qat" ? (model as unknown as { inputShape: number[] | null }).inputShape ?? [1, 1, 28, 28] : [1, 1, 28, 28];
     model.eval();
-    bytes = exportModel(model, { example: zeros(shape), format: format as ExportFormat, opset });
+    bytes = exportModel(model, { example: zeros(shape), format: format as ExportFormat, opset, weightType: flags.weightType, integerOps: flags.integerOps });
   }
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileAtomic(out, bytes);
@@ -47,11 +64,12 @@ export function exportArtifact(from: string, format: string, opset: number, out:
 }
 
 /** `qat export`: --from a file or run directory (the Int8Model, else the QAT/PTQ checkpoint; the float checkpoint for --format float), --out a directory or .onnx file. */
-export function exportCommand(o: GlobalOptions & { from: string; format: string; opset: number | string; out: string }) {
+export function exportCommand(o: GlobalOptions & { from: string; format: string; opset: number | string; out: string; weightType?: string; integerOps?: string }) {
+  const flags = { weightType: o.weightType as WeightType | undefined, integerOps: integerOpsFlag(o.integerOps) };
   const candidates = o.format === "float" ? [ARTIFACTS.float] : [ARTIFACTS.int8, ARTIFACTS.qat, ARTIFACTS.ptq];
   const src = resolveFrom(o.from, candidates, o.format === "float" ? "run 'qat train' first" : "run 'qat convert', 'qat qat' or 'qat calibrate' first");
   const file = o.out.endsWith(".onnx") ? o.out : path.join(o.out, ARTIFACTS.onnxOf(o.format));
-  const r = { ...exportArtifact(src, o.format, num(o.opset, "opset", { int: true, min: 7 }), file), format: o.format };
+  const r = { ...exportArtifact(src, o.format, num(o.opset, "opset", { int: true, min: 7 }), file, flags), format: o.format };
   writeRecord(path.dirname(file), "export", src, o, r);
   return r;
 }
