@@ -102,7 +102,12 @@ describe(`torchvision ${doc.torchvision_version} (PyTorch ${doc.torch_version}) 
         const seen = p.losses;
         console.log(`[torchvision] ${name} QAT losses: ${seen.map((l) => l.toFixed(4)).join(" → ")}`);
         expect(seen.every(Number.isFinite)).toBe(true);
-        expect(seen.at(-1)!).toBeLessThan(seen[0]);
+        // From the loss after the first step: the first train-mode forward moves the BN running
+        // statistics (imported from calibration batches) towards these 8 random images, and the
+        // folded conv-bn quantizes its weights with them (PyTorch's ConvBn QAT form), so the first
+        // loss is measured on a different quantized function — on ShuffleNetV2 the second loss is
+        // higher on every backend whatever the learning rate. Five SGD steps then lower it.
+        expect(seen.at(-1)!).toBeLessThan(seen[1]);
       });
 
       step(name, "convert", "converts to an Int8Model whose output has the float model's shape and agrees on top-1 with the fake-quant model", () => {
