@@ -9,7 +9,10 @@
 //                      docs/mutation-survivors.md, one per line:
 //                      - `file:line Mutator → "replacement"` — reason
 //                      (an entry covers every survivor with that file, line, mutator, replacement)
-// Usage: node scripts/mutation-summary.mjs [--markdown] [--equivalents FILE] [report.json ...]
+// Files of stryker.config.json's mutate list with no report here can be counted from an earlier
+// measurement: --carry docs/mutation-carried.json ({ "file": { killed, timeout, survived,
+// noCoverage, measured } }); their rows say so, their survivors are not listed.
+// Usage: node scripts/mutation-summary.mjs [--markdown] [--equivalents FILE] [--carry FILE] [report.json ...]
 //   Without reports: every per-file report reports/mutation/*.json (scripts/mutation.mjs writes
 //   one per run), oldest first; a later report of the same file replaces an earlier one.
 import { readFileSync, readdirSync, existsSync, statSync } from "node:fs";
@@ -20,7 +23,10 @@ const args = process.argv.slice(2);
 const markdown = args.includes("--markdown");
 const eqAt = args.indexOf("--equivalents");
 const eqFile = eqAt >= 0 ? args[eqAt + 1] : "docs/mutation-survivors.md";
-const files = args.filter((a, i) => a !== "--markdown" && a !== "--equivalents" && (eqAt < 0 || i !== eqAt + 1));
+const carryAt = args.indexOf("--carry");
+const carryFile = carryAt >= 0 ? args[carryAt + 1] : undefined;
+const skip = new Set([eqAt, eqAt + 1, carryAt, carryAt + 1].filter((i) => i > 0 || args[i] === "--equivalents" || args[i] === "--carry"));
+const files = args.filter((a, i) => a !== "--markdown" && !skip.has(i));
 if (files.length === 0) {
   const found = readdirSync("reports/mutation").filter((f) => f.endsWith(".json") && !f.endsWith(".incremental.json") && !f.endsWith(".config.json") && f !== "mutation.json");
   const at = (f) => statSync(`reports/mutation/${f}`).mtimeMs;
@@ -82,6 +88,17 @@ for (const [name, file] of [...byFile].sort((a, b) => a[0].localeCompare(b[0])))
   te += eq;
   const pct = (d, v) => (v === 0 ? "— (no mutants)" : `${((100 * d) / v).toFixed(1)} %`);
   rows.push([name, c.Killed, c.Timeout, c.Survived, c.NoCoverage, eq, pct(detected, valid), pct(detected, valid - eq)]);
+}
+if (carryFile) {
+  const carried = JSON.parse(readFileSync(carryFile, "utf8"));
+  for (const [name, c] of Object.entries(carried)) {
+    if (byFile.has(name)) continue;
+    const detected = c.killed + c.timeout;
+    const valid = detected + c.survived + c.noCoverage;
+    tk += detected;
+    tv += valid;
+    rows.push([`${name} (${c.measured})`, c.killed, c.timeout, c.survived, c.noCoverage, "—", `${((100 * detected) / valid).toFixed(1)} %`, "—"]);
+  }
 }
 console.log("| file | killed | timeout | survived | no coverage | equivalent | score | score, equivalents removed |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
