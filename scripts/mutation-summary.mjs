@@ -20,13 +20,16 @@ import process from "node:process";
 import console from "node:console";
 
 const args = process.argv.slice(2);
-const markdown = args.includes("--markdown");
-const eqAt = args.indexOf("--equivalents");
-const eqFile = eqAt >= 0 ? args[eqAt + 1] : "docs/mutation-survivors.md";
-const carryAt = args.indexOf("--carry");
-const carryFile = carryAt >= 0 ? args[carryAt + 1] : undefined;
-const skip = new Set([eqAt, eqAt + 1, carryAt, carryAt + 1].filter((i) => i > 0 || args[i] === "--equivalents" || args[i] === "--carry"));
-const files = args.filter((a, i) => a !== "--markdown" && !skip.has(i));
+let markdown = false;
+let eqFile = "docs/mutation-survivors.md";
+let carryFile;
+const files = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--markdown") markdown = true;
+  else if (args[i] === "--equivalents") eqFile = args[++i];
+  else if (args[i] === "--carry") carryFile = args[++i];
+  else files.push(args[i]);
+}
 if (files.length === 0) {
   const found = readdirSync("reports/mutation").filter((f) => f.endsWith(".json") && !f.endsWith(".incremental.json") && !f.endsWith(".config.json") && f !== "mutation.json");
   const at = (f) => statSync(`reports/mutation/${f}`).mtimeMs;
