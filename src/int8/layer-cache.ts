@@ -21,6 +21,26 @@ function windowsInside(n: Extract<Int8Node, { op: "maxpool2d" }>): boolean {
   return n.padding[0] === 0 && n.padding[1] === 0 && n.dilation[0] === 1 && n.dilation[1] === 1 && !n.ceilMode;
 }
 
+/**
+ * A padded max pool (ResNet's stem: 3×3, stride 2, padding 1) through the fast kernel: the
+ * planes copied into a border of the dtype's minimum, which never wins a window that holds a
+ * real element — every window does when padding ≤ kernel / 2 (PyTorch's and ONNX's rule for
+ * the pools they export). Dilation 1, floor mode only; otherwise null (the direct kernel).
+ */
+function paddedMaxPool(n: Extract<Int8Node, { op: "maxpool2d" }>, x: QuantResult): QuantResult | null {
+  const [kh, kw] = n.kernel;
+  const [ph, pw] = n.padding;
+  if (n.dilation[0] !== 1 || n.dilation[1] !== 1 || n.ceilMode || 2 * ph > kh || 2 * pw > kw) return null;
+  const [b, c, h, w] = x.shape;
+  const [H, W] = [h + 2 * ph, w + 2 * pw];
+  if (H < kh || W < kw) return null;
+  const padded = x.data instanceof Uint8Array ? new Uint8Array(b * c * H * W) : new Int8Array(b * c * H * W).fill(-128);
+  for (let p = 0; p < b * c; p++) {
+    for (let i = 0; i < h; i++) padded.set(x.data.subarray((p * h + i) * w, (p * h + i + 1) * w), (p * H + i + ph) * W + pw);
+  }
+  return qmaxPool2dFast(padded, [b, c, H, W], n.kernel, n.stride);
+}
+
 /** A depthwise convolution: one input channel per group and one filter per channel. */
 function isDepthwise(node: Extract<Int8Node, { op: "conv2d" }>): boolean {
   return node.wShape[1] === 1 && node.wShape[0] === node.groups;
@@ -92,8 +112,9 @@ export class LayerCache {
   fastLayer(node: Int8Node, x: QuantResult, xZp: number, yq: ValueInfo["q"]): QuantResult | null {
     if (!wasmPathsActive()) return null;
     if (node.op === "maxpool2d") {
-      const plain = windowsInside(node) && x.shape.length === 4 && x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1];
-      return plain ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
+      if (x.shape.length !== 4) return null;
+      if (windowsInside(node)) return x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1] ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
+      return paddedMaxPool(node, x);
     }
     if (node.op !== "conv2d" && node.op !== "linear") return null;
     if (node.op === "linear" ? Boolean(node.wZeroPoints) : node.groups !== 1 && !isDepthwise(node)) return null;
