@@ -17,24 +17,10 @@ import { calibrate, convert, disableObserver, prepareQat, qconfigs } from "../sr
 import { exportInt8Model } from "../src/onnx/index.js";
 import { manualSeed } from "../src/tensor/random.js";
 import { timeit } from "./paired.js";
-import type { PairedCase } from "./paired.js";
+import { type PairedCase, timeitAsync } from "./paired.js";
 
 type Ort = typeof import("onnxruntime-node");
 type Session = Awaited<ReturnType<Ort["InferenceSession"]["create"]>>;
-
-/** Median seconds of an async fn over at least minReps runs and minTime seconds (after a warm-up). */
-async function timeAsync(fn: () => Promise<unknown>, minTime: number, minReps = 5): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < minReps || performance.now() - start < minTime * 1e3) {
-    const t0 = performance.now();
-    await fn();
-    times.push((performance.now() - t0) / 1e3);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
-}
 
 export async function onnxruntimeVersion(): Promise<string> {
   try {
@@ -77,7 +63,7 @@ export async function onnxCases(threads: number[]): Promise<PairedCase[]> {
         peer: async () => {
           const s = await session(t);
           const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", x.toFloat32Array(), [...x.shape]) };
-          return timeAsync(() => s.run(feeds), minTime);
+          return timeitAsync(() => s.run(feeds), minTime);
         },
       });
     }
