@@ -17,7 +17,7 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import "../../src/index.js";
-import { arg, resultRows, runVariants } from "./rows.js";
+import { SCHEMES, arg, convertVariant, resultRows, runVariants } from "./rows.js";
 import { charTransformer } from "../../src/nn/models/vit.js";
 import type { Module } from "../../src/nn/module.js";
 import { loadSafetensors, saveSafetensors } from "../../src/nn/fs.js";
@@ -26,10 +26,8 @@ import { crossEntropy } from "../../src/ops/loss.js";
 import { Generator, manualSeed } from "../../src/tensor/random.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
-import { type QConfig, prepareQat } from "../../src/quant/prepare.js";
-import { qconfigs } from "../../src/quant/qconfig.js";
+import { prepareQat } from "../../src/quant/prepare.js";
 import { calibrate } from "../../src/quant/calibrate.js";
-import { convertWithReport } from "../../src/quant/convert.js";
 import type { QatModel } from "../../src/quant/stubs.js";
 import { quantizeDynamic } from "../../src/quant/quantize-dynamic.js";
 
@@ -134,7 +132,6 @@ if (!existsSync(ckpt)) {
   record({ variant: "float", bpcFakeQuant: bpc((x) => m.forward(x)), bpcInt8: null, seconds: (performance.now() - t) / 1000 });
 }
 
-const SCHEMES: Record<string, () => QConfig> = { int8: () => qconfigs.x86, "8da4w": () => qconfigs.int8DynActInt4Weight, int4wo: () => qconfigs.int4WeightOnly };
 /** Calibrated / trained QAT models by variant, for the -integer variants of the same run. */
 const prepared = new Map<string, { qm: QatModel; fq: number; seconds: number }>();
 
@@ -165,8 +162,8 @@ function runScheme(variant: string): void {
     prepared.set(base, p);
   }
   const c = performance.now();
-  const { model: int8, report } = convertWithReport(p.qm, integer === "integer" ? { integerOps: ["softmax", "layerNorm"] } : {});
-  record({ variant, bpcFakeQuant: p.fq, bpcInt8: bpc((x) => int8.run(x)), islands: [...new Set(report.islands.map((i) => i.fn))], seconds: p.seconds + (performance.now() - c) / 1000 });
+  const { int8, islands } = convertVariant(p.qm, integer);
+  record({ variant, bpcFakeQuant: p.fq, bpcInt8: bpc((x) => int8.run(x)), islands, seconds: p.seconds + (performance.now() - c) / 1000 });
 }
 
 runVariants(variants, runScheme, "charlm");

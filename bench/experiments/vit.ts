@@ -26,7 +26,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import "../../src/index.js";
-import { arg, resultRows, runVariants } from "./rows.js";
+import { SCHEMES, arg, convertVariant, resultRows, runVariants } from "./rows.js";
 import { fashionMnist } from "../../src/data/fs.js";
 import { DataLoader } from "../../src/data/loader.js";
 import { subset } from "../../src/data/dataset.js";
@@ -38,10 +38,8 @@ import { Adam } from "../../src/optim/adam.js";
 import { crossEntropy } from "../../src/ops/loss.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import { evaluate, evaluatePredictor } from "../../src/train/evaluate.js";
-import { type QConfig, prepareQat } from "../../src/quant/prepare.js";
-import { qconfigs } from "../../src/quant/qconfig.js";
+import { prepareQat } from "../../src/quant/prepare.js";
 import { calibrate } from "../../src/quant/calibrate.js";
-import { convertWithReport } from "../../src/quant/convert.js";
 import { quantizeDynamic } from "../../src/quant/quantize-dynamic.js";
 import type { QatModel } from "../../src/quant/stubs.js";
 
@@ -105,7 +103,6 @@ if (!existsSync(ckpt)) {
 }
 
 const calibration = () => [...loader(seed + 7)].slice(0, 8);
-const SCHEMES: Record<string, () => QConfig> = { int8: () => qconfigs.x86, "8da4w": () => qconfigs.int8DynActInt4Weight, int4wo: () => qconfigs.int4WeightOnly };
 
 /** Calibrated / trained QAT models by variant, for the -integer variants of the same run. */
 const prepared = new Map<string, { qm: QatModel; fq: number; seconds: number }>();
@@ -139,9 +136,9 @@ function runScheme(variant: string): void {
     prepared.set(base, p);
   }
   const c = performance.now();
-  const { model: int8, report } = convertWithReport(p.qm, integer === "integer" ? { integerOps: ["softmax", "layerNorm"] } : {});
+  const { int8, islands } = convertVariant(p.qm, integer);
   const acc = evaluatePredictor((x) => int8.run(x), testLoader).accuracy;
-  record({ variant, fakeQuant: p.fq, int8: acc, islands: [...new Set(report.islands.map((i) => i.fn))], seconds: p.seconds + (performance.now() - c) / 1000 });
+  record({ variant, fakeQuant: p.fq, int8: acc, islands, seconds: p.seconds + (performance.now() - c) / 1000 });
 }
 
 runVariants(variants, runScheme, "vit");
