@@ -24,7 +24,7 @@ import { exportModel, importModel } from "../../src/onnx/index.js";
 import type { Int8Model } from "../../src/int8/model.js";
 import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
 import { runOrtWith } from "../onnx/quantized-helpers.js";
-import { ResidualConcatNet, TwoInputNet } from "./models.js";
+import { ResidualConcatNet, TwoInputNet, images, trainedFloat } from "./models.js";
 
 const ort = await loadOrt();
 
@@ -85,10 +85,6 @@ class ConcatHead extends Module {
   }
 }
 
-const images = (n: number, seed: number) => {
-  manualSeed(seed);
-  return randn([n, 3, 8, 8]);
-};
 
 function maxAbs(t: Tensor): number {
   let m = 0;
@@ -97,16 +93,8 @@ function maxAbs(t: Tensor): number {
 }
 
 function prepared(make: () => Module): { float: Module; qm: QatModel } {
-  manualSeed(7);
-  const float = make();
   // a few float training steps so BN statistics and weights are not at their initial values
-  const opt = new SGD(float.parameters(), { lr: 0.02, momentum: 0.9 });
-  for (let s = 0; s < 4; s++) {
-    opt.zeroGrad();
-    float.forward(images(16, 100 + s)).square().mean().backward();
-    opt.step();
-  }
-  float.eval();
+  const float = trainedFloat(make);
   const qm = prepareQat(float, { qconfig: qconfigs.x86, example: images(2, 1) });
   return { float, qm };
 }

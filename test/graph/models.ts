@@ -1,7 +1,8 @@
 /**
  * User-written modules for the graph tests: a forward with functional ops that module-level
  * tracing could not see (residual add, concat, reshape, matmul with a parameter), and a
- * two-input model. Used by capture.test.ts and invariants.test.ts.
+ * two-input model; random 3×8×8 images and a float model moved off its initial values. Used by
+ * capture.test.ts, invariants.test.ts and test/quant/quantizer-helpers.ts.
  */
 import * as ops from "../../src/ops/index.js";
 import { Module } from "../../src/nn/module.js";
@@ -9,7 +10,29 @@ import { Conv2d } from "../../src/nn/layers/conv.js";
 import { BatchNorm2d } from "../../src/nn/layers/batchnorm.js";
 import { Linear } from "../../src/nn/layers/linear.js";
 import { randn } from "../../src/tensor/creation.js";
+import { manualSeed } from "../../src/tensor/random.js";
+import { SGD } from "../../src/optim/sgd.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
+
+/** n random 3×8×8 images, reproducible by seed. */
+export const images = (n: number, seed: number): Tensor => {
+  manualSeed(seed);
+  return randn([n, 3, 8, 8]);
+};
+
+/** A float model after 4 SGD steps (BN statistics and weights moved off their initial values), in eval mode. */
+export function trainedFloat(make: () => Module): Module {
+  manualSeed(7);
+  const float = make();
+  const opt = new SGD(float.parameters(), { lr: 0.02, momentum: 0.9 });
+  for (let s = 0; s < 4; s++) {
+    opt.zeroGrad();
+    float.forward(images(16, 100 + s)).square().mean().backward();
+    opt.step();
+  }
+  float.eval();
+  return float;
+}
 
 /** conv → bn → relu, a functional residual add, a concat with a second branch, reshape, linear. */
 export class ResidualConcatNet extends Module {

@@ -5,16 +5,13 @@
  */
 import "../../src/autograd/backward.js";
 import * as ops from "../../src/ops/index.js";
-import { Module } from "../../src/nn/module.js";
 import { Linear } from "../../src/nn/layers/linear.js";
-import { manualSeed } from "../../src/tensor/random.js";
-import { randn } from "../../src/tensor/creation.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { SGD } from "../../src/optim/sgd.js";
 import { calibrate, type QatModel } from "../../src/quant/index.js";
-import { ResidualConcatNet } from "../graph/models.js";
+import { ResidualConcatNet, images, trainedFloat } from "../graph/models.js";
 
-export { ResidualConcatNet };
+export { ResidualConcatNet, images, trainedFloat };
 
 /** ResidualConcatNet with a functional sigmoid gate on its logits (a table after convert). */
 export class SigmoidHead extends ResidualConcatNet {
@@ -22,25 +19,6 @@ export class SigmoidHead extends ResidualConcatNet {
   override forward(x: Tensor): Tensor {
     return this.head.forward(ops.sigmoid(super.forward(x)));
   }
-}
-
-export const images = (n: number, seed: number): Tensor => {
-  manualSeed(seed);
-  return randn([n, 3, 8, 8]);
-};
-
-/** A float model after 4 SGD steps (BN statistics and weights moved), in eval mode. */
-export function trainedFloat(make: () => Module): Module {
-  manualSeed(7);
-  const float = make();
-  const opt = new SGD(float.parameters(), { lr: 0.02, momentum: 0.9 });
-  for (let s = 0; s < 4; s++) {
-    opt.zeroGrad();
-    float.forward(images(16, 100 + s)).square().mean().backward();
-    opt.step();
-  }
-  float.eval();
-  return float;
 }
 
 /** Calibration on 3 batches, then 3 QAT steps; leaves the model in eval mode. */
