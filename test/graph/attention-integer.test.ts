@@ -14,34 +14,24 @@ import { Module } from "../../src/nn/module.js";
 import { Linear } from "../../src/nn/layers/linear.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import { randint, randn } from "../../src/tensor/creation.js";
-import { charTransformer, vitTiny } from "../../src/nn/models/vit.js";
-import { fashionMnistSample } from "../../src/datasets/fashion-mnist-sample.js";
+import { charTransformer } from "../../src/nn/models/vit.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { ValueError } from "../../src/tensor/errors.js";
-import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
+import { calibrate, convertWithReport, prepareQat, qconfigs } from "../../src/quant/index.js";
 import { exportInt8Model, exportModel, importModel } from "../../src/onnx/index.js";
 import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
 import { int64TensorProto } from "../../src/onnx/builders.js";
 import { Int8Model } from "../../src/int8/model.js";
 import { validateInt8Graph } from "../../src/int8/validate.js";
 import { FormatError } from "../../src/tensor/errors.js";
+import { calibratedVitTiny, within } from "./helpers.js";
 import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
 
 const ort = await loadOrt();
 const INTEGER = { integerOps: ["softmax", "layerNorm"] as ("softmax" | "layerNorm")[] };
 
-function maxAbs(t: Tensor): number {
-  let m = 0;
-  for (let i = 0; i < t.size; i++) m = Math.max(m, Math.abs(t.data[i]));
-  return m;
-}
 
-function within(a: ArrayLike<number>, b: ArrayLike<number>, scale: number): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) <= scale * 1.0001) n++;
-  return n / a.length;
-}
 
 /** onnxruntime's output of an Int8Model export, for a float32 or int32 input. */
 async function runOrt(bytes: Uint8Array, x: Tensor, optimization: "all" | "disabled"): Promise<Float32Array> {
@@ -79,20 +69,8 @@ async function expectOrtExact(int8: Int8Model, x: Tensor, label: string, opset =
 
 describe("vitTiny with integer softmax and LayerNorm", () => {
   it("only the parameter add stays float; (a) (b) hold; onnxruntime equals Int8Model bit for bit (was 56.9 % within ±1 with islands)", async () => {
-    manualSeed(27);
-    const vit = vitTiny({ depth: 2 });
-    vit.eval();
-    const images = fashionMnistSample().test.getBatch(Array.from({ length: 64 }, (_, i) => i)).x;
-    const qm = prepareQat(vit, { qconfig: qconfigs.x86, example: images });
-    // (a) the integer option changes nothing before convert: the fake-quant model is the same
-    qm.eval();
-    disableFakeQuant(qm);
-    const ref = noGrad(() => vit.forward(images));
-    const off = noGrad(() => qm.forward(images));
-    for (let i = 0; i < ref.size; i++) expect(Math.abs(ref.data[i] - off.data[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(ref)));
-    enableFakeQuant(qm);
-    qm.train();
-    calibrate(qm, [0, 1].map((b) => ({ x: fashionMnistSample().train.getBatch(Array.from({ length: 32 }, (_, i) => b * 32 + i)).x })), { batches: 2 });
+    // (a) asserted by the helper: the integer option changes nothing before convert, the fake-quant model is the same
+    const { images, qm } = calibratedVitTiny();
     const { model: int8, report } = convertWithReport(qm, INTEGER);
     expect(report.islands.map((i) => i.fn)).toEqual(["add"]); // the class-token pad is an integer pad (issue 14)
     expect(int8.graph.meta.floatIslands).toEqual(report.islands.map((i) => i.source));

@@ -18,16 +18,16 @@ import { Module } from "../../src/nn/module.js";
 import { Linear } from "../../src/nn/layers/linear.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import { randint, randn } from "../../src/tensor/creation.js";
-import { charTransformer, vitTiny } from "../../src/nn/models/vit.js";
-import { fashionMnistSample } from "../../src/datasets/fashion-mnist-sample.js";
+import { charTransformer } from "../../src/nn/models/vit.js";
 import { noGrad } from "../../src/tensor/grad-mode.js";
 import type { Tensor } from "../../src/tensor/tensor.js";
 import { Adam } from "../../src/optim/adam.js";
-import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
+import { calibrate, convertWithReport, disableFakeQuant, prepareQat, qconfigs } from "../../src/quant/index.js";
 import { exportInt8Model, exportModel, importModel } from "../../src/onnx/index.js";
 import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
 import { makeValueInfo } from "../../src/onnx/builders.js";
 import { Int8Model } from "../../src/int8/model.js";
+import { calibratedVitTiny, maxAbs, within } from "./helpers.js";
 import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
 import { runOrtWith } from "../onnx/quantized-helpers.js";
 
@@ -59,17 +59,7 @@ const tokens = (n: number, seed: number) => {
   return randn([n, T, E]);
 };
 
-function maxAbs(t: Tensor): number {
-  let m = 0;
-  for (let i = 0; i < t.size; i++) m = Math.max(m, Math.abs(t.data[i]));
-  return m;
-}
 
-function within(a: ArrayLike<number>, b: ArrayLike<number>, scale: number): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) <= scale * 1.0001) n++;
-  return n / a.length;
-}
 
 describe("a user-written attention module quantizes without changes", () => {
   it("weights fake-quantized, Q·Kᵀ and P·V integer, softmax a float island; invariants (a) (b) (c) with onnxruntime", async () => {
@@ -256,19 +246,7 @@ describe("a converted transformer runs from a file", () => {
 
 describe("the zoo ViT (vitTiny) under static int8: the three invariants", () => {
   it("(a) prepared with quantization off ≡ float; (b) fake-quant ≡ Int8Model ≡ onnxruntime (QDQ); (c) export reads frozen parameters", async () => {
-    manualSeed(27);
-    const vit = vitTiny({ depth: 2 });
-    vit.eval();
-    const images = fashionMnistSample().test.getBatch(Array.from({ length: 64 }, (_, i) => i)).x;
-    const qm = prepareQat(vit, { qconfig: qconfigs.x86, example: images });
-    qm.eval();
-    disableFakeQuant(qm);
-    const ref = noGrad(() => vit.forward(images));
-    const off = noGrad(() => qm.forward(images));
-    for (let i = 0; i < ref.size; i++) expect(Math.abs(ref.data[i] - off.data[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(ref)));
-    enableFakeQuant(qm);
-    qm.train();
-    calibrate(qm, [0, 1].map((b) => ({ x: fashionMnistSample().train.getBatch(Array.from({ length: 32 }, (_, i) => b * 32 + i)).x })), { batches: 2 });
+    const { images, qm } = calibratedVitTiny(); // asserts (a)
     const { model: int8 } = convertWithReport(qm);
     qm.eval();
     const fq = noGrad(() => qm.forward(images));

@@ -22,6 +22,7 @@ import { SGD } from "../../src/optim/sgd.js";
 import { calibrate, convertWithReport, disableFakeQuant, enableFakeQuant, prepareQat, qconfigs, type QatModel } from "../../src/quant/index.js";
 import { exportModel, importModel } from "../../src/onnx/index.js";
 import type { Int8Model } from "../../src/int8/model.js";
+import { maxAbs } from "./helpers.js";
 import { loadOrt, ortUnavailable } from "../onnx/helpers.js";
 import { runOrtWith } from "../onnx/quantized-helpers.js";
 import { ResidualConcatNet, TwoInputNet, images, trainedFloat } from "./models.js";
@@ -86,11 +87,6 @@ class ConcatHead extends Module {
 }
 
 
-function maxAbs(t: Tensor): number {
-  let m = 0;
-  for (let i = 0; i < t.size; i++) m = Math.max(m, Math.abs(t.data[i]));
-  return m;
-}
 
 function prepared(make: () => Module): { float: Module; qm: QatModel } {
   // a few float training steps so BN statistics and weights are not at their initial values
