@@ -11,17 +11,7 @@ import { Tensor } from "../../src/tensor/tensor.js";
 import { ShapeError, ValueError } from "../../src/tensor/errors.js";
 import { FakeQuantize, fakeQuantizePerChannel, fakeQuantizePerTensor } from "../../src/quant/fake-quantize.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
-
-function expectError(fn: () => unknown, type: new (...a: never[]) => Error, message: string): void {
-  let caught: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, message).toBeInstanceOf(type);
-  expect((caught as Error).message).toBe(message);
-}
+import { expectError } from "./expect-error.js";
 
 describeEachBackend("fake quantization edges", () => {
   test("float64: the mask is 1 at exactly qmin and qmax, 0 one step beyond", () => {

@@ -10,17 +10,7 @@ import { Tensor } from "../../src/tensor/tensor.js";
 import { DTypeError, ShapeError, ValueError } from "../../src/tensor/errors.js";
 import { LearnableFakeQuantize, fakeQuantizeLearnablePerChannel, fakeQuantizeLearnablePerTensor } from "../../src/quant/lsq.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
-
-function expectError(fn: () => unknown, type: new (...a: never[]) => Error, message: string): void {
-  let caught: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, message).toBeInstanceOf(type);
-  expect((caught as Error).message).toBe(message);
-}
+import { expectError } from "./expect-error.js";
 
 const f32t = (v: number[], shape = [v.length]) => new Tensor(Float32Array.from(v), shape);
 

@@ -21,6 +21,7 @@ import { FixedQParamsObserver, PlaceholderObserver } from "../../src/quant/obser
 import { aminmax, aminmaxPerChannel } from "../../src/quant/minmax.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 import { loadGolden } from "./helpers.js";
+import { expectError } from "./expect-error.js";
 
 interface Step { min_val: number; max_val: number; histogram: number[]; scale: number; zero_point: number }
 const G = loadGolden("histogram_small.json");
@@ -139,16 +140,7 @@ describe("observer argument errors name the class and the value", () => {
     [() => { const o = new PerChannelMinMaxObserver({ chAxis: 0 }); o.forward(two()); o.forward(three()); }, ShapeError, "PerChannelMinMaxObserver: input has 3 channels along axis 0, the running statistics 2"],
     [() => { const o = new MovingAveragePerChannelMinMaxObserver({ chAxis: 0 }); o.forward(two()); o.forward(three()); }, ShapeError, "MovingAveragePerChannelMinMaxObserver: input has 3 channels along axis 0, the running statistics 2"],
   ];
-  test.each(cases.map((c) => [c[2], c] as const))("%s", (_m, [fn, type, message]) => {
-    let caught: unknown = null;
-    try {
-      fn();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught, message).toBeInstanceOf(type);
-    expect((caught as Error).message).toBe(message);
-  });
+  test.each(cases.map((c) => [c[2], c] as const))("%s", (_m, [fn, type, message]) => expectError(fn, type, message));
 
   test("the limits themselves are accepted: symmetric int8 with reduce_range, bins = 1, upsampleRate = 1", () => {
     expect(new MinMaxObserver({ qscheme: "per_tensor_symmetric", dtype: "int8", reduceRange: true } as never).quantMax).toBe(63);
