@@ -7,21 +7,15 @@
  * products. Also the standalone Kernels.epilogue entry, and a short bias refused before C runs.
  * Skipped where the addon is not built.
  */
-import { afterAll, describe, expect, it } from "vitest";
-import type { Conv2dGeom, Epilogue, Kernels, MatmulGeom } from "../../src/backend/kernels.js";
-import { nativeKernels, nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { expect, it } from "vitest";
+import type { Conv2dGeom, Epilogue, MatmulGeom } from "../../src/backend/kernels.js";
+import { setNativeIsa } from "../../src/backend/native/index.js";
 import { refKernels } from "../../src/backend/ref/index.js";
-import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
+import { setNumThreads } from "../../src/backend/wasm/index.js";
 import { expectIdentical, newGen, randomF32 } from "./helpers.js";
+import { nativeSuite } from "./native-helpers.js";
 
-const native: Kernels | null = nativeKernels ? ({ ...refKernels, ...nativeKernels } as Kernels) : null;
-const threadsBefore = getNumThreads();
-afterAll(() => {
-  setNumThreads(threadsBefore);
-  setNativeIsa("best");
-});
-if (!native) console.log(`native backend not tested: ${nativeStatus()}`);
-const d = native ? describe : describe.skip;
+const { native, d, threadsBefore } = nativeSuite();
 
 const gen = newGen(77);
 function epis(c: number): [string, Epilogue][] {

@@ -9,24 +9,16 @@
  * outside it, float64 falling back, and lengths too short refused before any C runs.
  * Skipped, with the reason printed, where the addon is not built.
  */
-import { afterAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { Conv2dGeom, Kernels, MatmulGeom, Pool2dGeom } from "../../src/backend/kernels.js";
-import { nativeAddon, nativeKernels, nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { nativeAddon, setNativeIsa } from "../../src/backend/native/index.js";
 import { nativeKernelTable } from "../../src/backend/native/kernels.js";
 import { refKernels } from "../../src/backend/ref/index.js";
-import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
+import { setNumThreads } from "../../src/backend/wasm/index.js";
 import { absOf, expectIdentical, expectNear, newGen, randomF32, wasmCopy } from "./helpers.js";
+import { nativeSuite } from "./native-helpers.js";
 
-const native: Kernels | null = nativeKernels ? ({ ...refKernels, ...nativeKernels } as Kernels) : null;
-const threadsBefore = getNumThreads();
-afterAll(() => {
-  setNumThreads(threadsBefore);
-  setNativeIsa("best");
-});
-
-if (!native) console.log(`native backend not tested: ${nativeStatus()}`);
-const d = native ? describe : describe.skip;
-const ISAS = ["best", "scalar"] as const;
+const { native, d, ISAS, threadsBefore } = nativeSuite();
 
 function mm(batch: number, m: number, n: number, k: number, o: Partial<MatmulGeom> = {}): MatmulGeom {
   return { batch, m, n, k, aBatchStride: m * k, bBatchStride: k * n, cBatchStride: m * n, transA: false, transB: false, accumulate: false, ...o };

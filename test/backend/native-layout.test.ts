@@ -7,23 +7,15 @@
  * float64), with the reference's NaN rows (NaN, +∞ or all −∞ inputs). Arrays inside wasm memory
  * and outside; out-of-range strides refused before any C runs. Skipped where the addon is not built.
  */
-import { afterAll, describe, expect, it } from "vitest";
-import type { Kernels } from "../../src/backend/kernels.js";
-import { nativeKernels, nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { expect, it } from "vitest";
+import { setNativeIsa } from "../../src/backend/native/index.js";
 import { refKernels } from "../../src/backend/ref/index.js";
-import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
+import { setNumThreads } from "../../src/backend/wasm/index.js";
 import { stridesOf } from "../../src/tensor/shape.js";
 import { expectIdentical, expectNear, newGen, randomF32, wasmCopy } from "./helpers.js";
+import { nativeSuite } from "./native-helpers.js";
 
-const native: Kernels | null = nativeKernels ? ({ ...refKernels, ...nativeKernels } as Kernels) : null;
-const threadsBefore = getNumThreads();
-afterAll(() => {
-  setNumThreads(threadsBefore);
-  setNativeIsa("best");
-});
-if (!native) console.log(`native backend not tested: ${nativeStatus()}`);
-const d = native ? describe : describe.skip;
-const ISAS = ["best", "scalar"] as const;
+const { native, d, ISAS, threadsBefore } = nativeSuite();
 
 type Ctor = new (n: number) => Float32Array | Float64Array | Int32Array | Uint8Array | Int8Array;
 
