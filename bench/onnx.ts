@@ -18,6 +18,7 @@ import { exportInt8Model } from "../src/onnx/index.js";
 import { manualSeed } from "../src/tensor/random.js";
 import { timeit } from "./paired.js";
 import { type PairedCase, timeitAsync } from "./paired.js";
+import type { Tensor } from "../src/tensor/tensor.js";
 
 type Ort = typeof import("onnxruntime-node");
 type Session = Awaited<ReturnType<Ort["InferenceSession"]["create"]>>;
@@ -31,15 +32,34 @@ export async function onnxruntimeVersion(): Promise<string> {
   }
 }
 
-/** Int8Model vs onnxruntime on the QDQ export, batch 1 and 256, at each thread count. */
-export async function onnxCases(threads: number[]): Promise<PairedCase[]> {
-  let ort: Ort;
+/** onnxruntime-node, or null after printing why the peer is absent. */
+export async function loadOrtPeer(): Promise<Ort | null> {
   try {
-    ort = await import("onnxruntime-node");
+    return await import("onnxruntime-node");
   } catch (e) {
     console.error(`(onnxruntime-node unavailable: ${(e as Error).message})`);
-    return [];
+    return null;
   }
+}
+
+/** A session on `bytes` with `threads` intra-op threads (all graph optimizations, as users run it). */
+export function ortSession(ort: Ort, bytes: Uint8Array, threads: number): Promise<Session> {
+  return ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all", intraOpNumThreads: threads, interOpNumThreads: 1 });
+}
+
+/** The peer side of a case: median seconds of onnxruntime running the session on x. */
+export function ortPeer(ort: Ort, session: () => Promise<Session>, x: Tensor, minTime: number): () => Promise<number> {
+  return async () => {
+    const s = await session();
+    const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", x.toFloat32Array(), [...x.shape]) };
+    return timeitAsync(() => s.run(feeds), minTime);
+  };
+}
+
+/** Int8Model vs onnxruntime on the QDQ export, batch 1 and 256, at each thread count. */
+export async function onnxCases(threads: number[]): Promise<PairedCase[]> {
+  const ort = await loadOrtPeer();
+  if (!ort) return [];
   manualSeed(0);
   const sample = fashionMnistSample();
   const qm = prepareQat(smallCnn(), { qconfig: qconfigs.x86 });
@@ -49,7 +69,7 @@ export async function onnxCases(threads: number[]): Promise<PairedCase[]> {
   const bytes = exportInt8Model(int8, { format: "qdq" });
   const sessions = new Map<number, Promise<Session>>();
   const session = (t: number) => {
-    if (!sessions.has(t)) sessions.set(t, ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all", intraOpNumThreads: t, interOpNumThreads: 1 }));
+    if (!sessions.has(t)) sessions.set(t, ortSession(ort, bytes, t));
     return sessions.get(t)!;
   };
   const cases: PairedCase[] = [];
@@ -60,11 +80,7 @@ export async function onnxCases(threads: number[]): Promise<PairedCase[]> {
       cases.push({
         label: `SmallCNN int8 (x86 preset), batch ${batch}: Int8Model.run vs onnxruntime QDQ`, threads: t, unit: "ms",
         ours: () => timeit(() => int8.run(x), minTime, 5),
-        peer: async () => {
-          const s = await session(t);
-          const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", x.toFloat32Array(), [...x.shape]) };
-          return timeitAsync(() => s.run(feeds), minTime);
-        },
+        peer: ortPeer(ort, () => session(t), x, minTime),
       });
     }
   }

@@ -16,7 +16,8 @@ import { calibrate, convert, prepareQat, qconfigs } from "../src/quant/index.js"
 import { randn } from "../src/tensor/creation.js";
 import { manualSeed } from "../src/tensor/random.js";
 import type { PairedCase } from "./paired.js";
-import { timeit, timeitAsync } from "./paired.js";
+import { timeit } from "./paired.js";
+import { loadOrtPeer, ortPeer, ortSession } from "./onnx.js";
 import "../src/index.js";
 
 const FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), ".models", "resnet18.onnx");
@@ -26,13 +27,8 @@ export async function resnet18Cases(threads: number[]): Promise<PairedCase[]> {
     console.error(`(${FILE} missing: see bench/torchvision-full.ts)`);
     return [];
   }
-  let ort: typeof import("onnxruntime-node");
-  try {
-    ort = await import("onnxruntime-node");
-  } catch (e) {
-    console.error(`(onnxruntime-node unavailable: ${(e as Error).message})`);
-    return [];
-  }
+  const ort = await loadOrtPeer();
+  if (!ort) return [];
   manualSeed(0);
   const qm = prepareQat(importModel(new Uint8Array(readFileSync(FILE))) as Module, { qconfig: qconfigs.x86 });
   calibrate(qm, [0, 1].map(() => ({ x: randn([2, 3, 224, 224]) })), { batches: 2 });
@@ -41,15 +37,11 @@ export async function resnet18Cases(threads: number[]): Promise<PairedCase[]> {
   const bytes = exportModel(qm, { example: x, format: "qdq" });
   const cases: PairedCase[] = [];
   for (const t of threads) {
-    const session = ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all", intraOpNumThreads: t, interOpNumThreads: 1 });
+    const session = ortSession(ort, bytes, t);
     cases.push({
       label: "ResNet-18 int8 (x86 preset), batch 1, 224×224: Int8Model.run vs onnxruntime QDQ", threads: t, unit: "ms",
       ours: () => timeit(() => int8.run(x), 1.5, 3),
-      peer: async () => {
-        const s = await session;
-        const feeds = { [s.inputNames[0]]: new ort.Tensor("float32", x.toFloat32Array(), [...x.shape]) };
-        return timeitAsync(() => s.run(feeds), 1.5);
-      },
+      peer: ortPeer(ort, () => session, x, 1.5),
     });
   }
   return cases;
