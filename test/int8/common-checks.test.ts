@@ -10,19 +10,8 @@ import {
   outputArray, quantDTypeOf, requantizeOne, weightLength,
 } from "../../src/int8/kernels/common.js";
 import { DTypeError, ShapeError, ValueError } from "../../src/tensor/errors.js";
+import { expectError } from "../expect-error.js";
 
-type ErrorClass = new (...a: never[]) => Error;
-
-function expectError(fn: () => unknown, type: ErrorClass, message: string): void {
-  let caught: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, message).toBeInstanceOf(type);
-  expect((caught as Error).message).toBe(message);
-}
 
 const rq = (m: number[], s: number[]) => ({ multiplier: Int32Array.from(m), shift: Int32Array.from(s) });
 

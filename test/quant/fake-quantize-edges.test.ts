@@ -11,7 +11,7 @@ import { Tensor } from "../../src/tensor/tensor.js";
 import { ShapeError, ValueError } from "../../src/tensor/errors.js";
 import { FakeQuantize, fakeQuantizePerChannel, fakeQuantizePerTensor } from "../../src/quant/fake-quantize.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
-import { expectError } from "./expect-error.js";
+import { expectError } from "../expect-error.js";
 
 describeEachBackend("fake quantization edges", () => {
   test("float64: the mask is 1 at exactly qmin and qmax, 0 one step beyond", () => {

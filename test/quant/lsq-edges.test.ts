@@ -10,7 +10,7 @@ import { Tensor } from "../../src/tensor/tensor.js";
 import { DTypeError, ShapeError, ValueError } from "../../src/tensor/errors.js";
 import { LearnableFakeQuantize, fakeQuantizeLearnablePerChannel, fakeQuantizeLearnablePerTensor } from "../../src/quant/lsq.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
-import { expectError } from "./expect-error.js";
+import { expectError } from "../expect-error.js";
 
 const f32t = (v: number[], shape = [v.length]) => new Tensor(Float32Array.from(v), shape);
 

@@ -21,7 +21,7 @@ import { FixedQParamsObserver, PlaceholderObserver } from "../../src/quant/obser
 import { aminmax, aminmaxPerChannel } from "../../src/quant/minmax.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 import { loadGolden } from "./helpers.js";
-import { expectError } from "./expect-error.js";
+import { expectError } from "../expect-error.js";
 
 interface Step { min_val: number; max_val: number; histogram: number[]; scale: number; zero_point: number }
 const G = loadGolden("histogram_small.json");

@@ -1,6 +1,6 @@
 /**
  * `expectError(fn, type, message)`: fn throws an instance of `type` whose message is exactly
- * `message` (the typed-error tests of the quantizers: *-edges.test.ts, observer-mutants.test.ts).
+ * `message` (typed-error tests: test/quant *-edges and observer-mutants, test/int8/common-checks).
  */
 import { expect } from "vitest";
 
