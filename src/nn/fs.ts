@@ -53,13 +53,11 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes the temp files our writer left for `target` when a process died mid-write (kill -9,
- * power loss): names matching TEMP_NAME for that target whose process is gone. Best effort.
+ * Removes the temp files our writer left in `dir` for targets `wanted` accepts, when the
+ * process that wrote them is gone (kill -9, power loss). Best effort; returns the removed paths.
  */
-export function removeStaleTemps(target: string): string[] {
+function sweepTemps(dir: string, wanted: (target: string) => boolean): string[] {
   const { fs, path: p } = node("removeStaleTemps");
-  const dir = p.dirname(p.resolve(target));
-  const base = p.basename(target);
   const removed: string[] = [];
   let names: string[];
   try {
@@ -69,7 +67,7 @@ export function removeStaleTemps(target: string): string[] {
   }
   for (const name of names) {
     const m = TEMP_NAME.exec(name);
-    if (!m || m[1] !== base || alive(Number(m[2]))) continue;
+    if (!m || !wanted(m[1]) || alive(Number(m[2]))) continue;
     try {
       fs.rmSync(p.join(dir, name), { force: true });
       removed.push(p.join(dir, name));
@@ -80,23 +78,19 @@ export function removeStaleTemps(target: string): string[] {
   return removed;
 }
 
+/** Removes the temp files our writer left for `target` when a process died mid-write. */
+export function removeStaleTemps(target: string): string[] {
+  const { path: p } = node("removeStaleTemps");
+  const base = p.basename(target);
+  return sweepTemps(p.dirname(p.resolve(target)), (t) => t === base);
+}
+
 /**
  * Removes every temp file our writer left in `dir` (any target) whose process is gone: a run
  * directory swept before a resumed run, so a kill between a stage's writes leaves nothing behind.
  */
 export function removeStaleTempsIn(dir: string): string[] {
-  const { fs, path: p } = node("removeStaleTempsIn");
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const targets = new Set(names.flatMap((n) => {
-    const m = TEMP_NAME.exec(n);
-    return m ? [m[1]] : [];
-  }));
-  return [...targets].flatMap((t) => removeStaleTemps(p.join(dir, t)));
+  return sweepTemps(dir, () => true);
 }
 
 /** Re-throws a file-system error naming the user's path (never our temp file) and what to do. */
