@@ -19,6 +19,9 @@ export type BinaryOp =
 
 export type ReduceOp = "sum" | "max" | "min";
 
+/** GELU's two forms: exact (erf) or the tanh approximation (torch.nn.functional.gelu's `approximate`). */
+export type GeluApproximate = "none" | "tanh";
+
 /** Geometry of a 2-D convolution on NCHW input and OIHW weight (I = C / groups). */
 export interface Conv2dGeom {
   n: number; c: number; h: number; w: number;
@@ -139,6 +142,22 @@ export interface Kernels {
   channelAffineBackward(g: FloatArray, x: FloatArray, scale: FloatArray, dx: FloatArray | null, dscale: FloatArray | null, dbias: FloatArray | null, n: number, c: number, inner: number): void;
   /** Numerically stable (log-)softmax over the last axis of x viewed as [rows, cols]. */
   softmax(x: FloatArray, out: FloatArray, rows: number, cols: number, log: boolean): void;
+  /** out[i] = gelu(x[i]): ½x(1 + erf(x/√2)), or ½x(1 + tanh(√(2/π)(x + 0.044715x³))) for "tanh". */
+  gelu(x: FloatArray, out: FloatArray, approximate: GeluApproximate): void;
+  /** dx[i] = g[i]·gelu'(x[i]) (dx overwritten). */
+  geluBackward(g: FloatArray, x: FloatArray, dx: FloatArray, approximate: GeluApproximate): void;
+  /**
+   * Layer normalization of x viewed as [rows, n]: y = (x − μ)·rstd·weight + bias (weight, bias:
+   * n values or null; biased variance); writes each row's μ and rstd = 1/√(σ² + eps) (float64).
+   */
+  layerNorm(x: FloatArray, weight: FloatArray | null, bias: FloatArray | null, y: FloatArray,
+    mean: Float64Array, rstd: Float64Array, rows: number, n: number, eps: number): void;
+  /**
+   * Gradients of layerNorm from g and the saved mean / rstd: dx, dweight = Σ_rows g·x̂,
+   * dbias = Σ_rows g (each overwritten; null = not wanted).
+   */
+  layerNormBackward(g: FloatArray, x: FloatArray, weight: FloatArray | null, mean: Float64Array, rstd: Float64Array,
+    dx: FloatArray | null, dweight: FloatArray | null, dbias: FloatArray | null, rows: number, n: number): void;
 }
 
 export type KernelName = keyof Kernels;

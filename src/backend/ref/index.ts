@@ -14,6 +14,7 @@ import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackw
 import { argReduce, reduce } from "./reduce.js";
 import { softmax } from "./softmax.js";
 import { channelAffine, channelAffineBackward } from "./channel-affine.js";
+import { gelu, geluBackward, layerNorm, layerNormBackward } from "./transformer.js";
 
 export const refKernels = {
   unary,
@@ -42,4 +43,8 @@ export const refKernels = {
   softmax,
   channelAffine,
   channelAffineBackward,
+  gelu,
+  geluBackward,
+  layerNorm,
+  layerNormBackward,
 } satisfies Kernels;
