@@ -213,6 +213,7 @@ static napi_value js_affine_bwd(napi_env env, napi_callback_info info) {
 
 void qat_define_int8(napi_env env, napi_value exports);   /* binding-int8.c */
 void qat_define_layout(napi_env env, napi_value exports); /* binding-layout.c */
+void qat_define_transformer(napi_env env, napi_value exports); /* binding-transformer.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
@@ -238,6 +239,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   qat_define_int8(env, exports);
   qat_define_layout(env, exports);
+  qat_define_transformer(env, exports);
   return exports;
 }
 
