@@ -57,6 +57,19 @@ export interface NativeAddon {
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log: number): void;
   /** out[i] = g[i]·(lo < y[i] < hi ? 1 : 0) for i < n; hi = +∞ unbounded. */
   maskMul(g: Float32Array, y: Float32Array, lo: number, hi: number, out: Float32Array, n: number): void;
+  /** out[i] = gelu(x[i]) for i < n (tanh 1: the tanh approximation). */
+  gelu(x: Float32Array, out: Float32Array, n: number, tanh: number): void;
+  geluBackward(g: Float32Array, x: Float32Array, dx: Float32Array, n: number, tanh: number): void;
+  /** LayerNorm of x viewed as [rows, n]; writes each row's mean and rstd. */
+  layerNorm(x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, y: Float32Array, mean: Float64Array, rstd: Float64Array,
+    rows: number, n: number, eps: number): void;
+  layerNormBackward(g: Float32Array, x: Float32Array, weight: Float32Array | null, mean: Float64Array, rstd: Float64Array,
+    dx: Float32Array | null, dweight: Float32Array | null, dbias: Float32Array | null, rows: number, n: number): void;
+  /** Int8 max pool: geom [planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow], dilation 1, padding ≤ kernel/2 (x and y of one dtype). */
+  qmaxPool2d8(x: Uint8Array | Int8Array, y: Uint8Array | Int8Array, geom: Int32Array): void;
+  /** Quantized add; out ints [m0, shift, yZp, lo, hi, ySigned], post the same + [xZp] (the next requantization) or null. */
+  qadd(a: Uint8Array | Int8Array, aZp: number, b: Uint8Array | Int8Array, bZp: number, mults: Int32Array, leftShift: number,
+    out: Int32Array, post: Int32Array | null, y: Uint8Array | Int8Array, n: number): void;
   /** One-thread raw int16-pair GEMM c[m, n] = packed A · B panels (benchmarks). */
   igemmBench(m: number, n: number, k: number, a: Int32Array, bPanels: Int32Array, c: Int32Array): void;
 }
@@ -74,7 +87,8 @@ let status = "not loaded";
 const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
-  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
+  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
+  "gelu", "geluBackward", "layerNorm", "layerNormBackward",
 ];
 
 async function loadAddon(): Promise<NativeAddon | null> {

@@ -11,6 +11,7 @@ import type { Conv2dGeom, Epilogue, Kernels, MatmulGeom, Pool2dGeom } from "../k
 import { threadCount } from "../wasm/runtime.js";
 import type { NativeAddon } from "./addon.js";
 import { nativeLayoutKernels } from "./layout.js";
+import { nativeTransformerKernels } from "./transformer.js";
 
 type F32 = Float32Array;
 
@@ -77,6 +78,7 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
 
   return {
     ...nativeLayoutKernels(addon, fallback, sync),
+    ...nativeTransformerKernels(addon, fallback, sync),
     matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom, epi?: Epilogue | null): void {
       if (!f32(a, b, c)) return fallback.matmul(a, b, c, g, epi);
       const last = (stride: number, size: number): number => (g.batch - 1) * stride + size;

@@ -1,0 +1,185 @@
+/**
+ * The native GELU and LayerNorm kernels (native/transformer.c via src/backend/native/transformer.ts)
+ * against the reference kernels called directly, on the AVX2 and the portable path, at 1–3
+ * threads, with arrays inside and outside wasm memory:
+ *   gelu / geluBackward (erf and tanh forms): within 2 float32 ulps of the reference (both
+ *     compute in float64; the erf knots come from the C library instead of the reference's
+ *     series, exp and tanh from a vector polynomial on AVX2), the same NaN / ±∞ / ±0 results;
+ *   layerNorm: mean and rstd within 1e-12 relative (four-lane sums), y within 2 float32 ulps of
+ *     the reference's value's magnitude; layerNormBackward: dx within 1e-6 of the magnitude of
+ *     its terms, dweight / dbias bit for bit (rows summed in order in float64, the reference's
+ *     operations) — and every result bitwise the same at 1, 2 and 3 threads.
+ * Short arrays are refused before C runs; float64 data and tiny calls take the fallback
+ * kernels; the cases above do reach C (counted). Skipped where the addon is not built.
+ */
+import { expect, it } from "vitest";
+import type { GeluApproximate, Kernels } from "../../src/backend/kernels.js";
+import type { NativeAddon } from "../../src/backend/native/addon.js";
+import { nativeAddon, setNativeIsa } from "../../src/backend/native/index.js";
+import { nativeKernelTable } from "../../src/backend/native/kernels.js";
+import { refKernels } from "../../src/backend/ref/index.js";
+import { setNumThreads } from "../../src/backend/wasm/index.js";
+import { expectIdentical, expectNear, newGen, randomF32, wasmCopy } from "./helpers.js";
+import { nativeSuite } from "./native-helpers.js";
+
+const { native, d, ISAS, threadsBefore } = nativeSuite();
+const ULP2 = 2 ** -22; // two float32 ulps, relative
+const FORMS: GeluApproximate[] = ["none", "tanh"];
+
+/** Normal values ×3 with the edge cases: NaN, ±∞, ±0, beyond erf's table (|x/√2| ≥ 6), huge, tiny. */
+function geluInput(n: number, seed: number): Float32Array {
+  const x = randomF32(newGen(seed), n, 3);
+  [NaN, Infinity, -Infinity, 0, -0, 8.49, -8.49, 40, -40, 1e30, -1e30, 1e-30, -9.5].forEach((v, i) => (x[7 + 31 * i] = v));
+  return x;
+}
+
+/** Runs f at 1, 2 and 3 threads; asserts the outputs are bitwise the same and returns them. */
+function atThreads<T extends Float32Array[]>(f: () => T, what: string): T {
+  const outs = [1, 2, 3].map((t) => {
+    setNumThreads(t);
+    return f();
+  });
+  setNumThreads(threadsBefore);
+  for (const o of outs.slice(1)) o.forEach((a, i) => expectIdentical(a, outs[0][i], `${what}: output ${i}, threads`));
+  return outs[0];
+}
+
+type Entry = "gelu" | "geluBackward" | "layerNorm" | "layerNormBackward";
+
+/** A kernel table over the addon whose transformer entries count their calls (the addon's own properties are read-only). */
+function countingTable(): { table: Partial<Kernels>; counts: Record<Entry, number> } {
+  const counts: Record<Entry, number> = { gelu: 0, geluBackward: 0, layerNorm: 0, layerNormBackward: 0 };
+  const spy = Object.create(nativeAddon) as NativeAddon;
+  for (const k of Object.keys(counts) as Entry[]) {
+    const real = (nativeAddon as unknown as Record<Entry, (...args: unknown[]) => void>)[k];
+    Object.defineProperty(spy, k, { value: (...args: unknown[]) => (counts[k]++, real(...args)) });
+  }
+  return { table: nativeKernelTable(spy, refKernels), counts };
+}
+
+d("native gelu / layerNorm reach C", () => {
+  it("float32 calls of at least 256 elements call the addon; float64 and tiny ones do not", () => {
+    const { table, counts } = countingTable();
+    const x = geluInput(1000, 9), y = new Float32Array(1000), m = new Float64Array(10), r = new Float64Array(10);
+    table.gelu!(x, y, "tanh");
+    table.geluBackward!(x, x, y, "none");
+    table.layerNorm!(x, null, null, y, m, r, 10, 100, 1e-5);
+    table.layerNormBackward!(x, x, null, m, r, y, null, null, 10, 100);
+    expect(counts).toEqual({ gelu: 1, geluBackward: 1, layerNorm: 1, layerNormBackward: 1 });
+    table.gelu!(Float64Array.from(x), new Float64Array(1000), "none");
+    table.gelu!(x.subarray(0, 100), y.subarray(0, 100), "none");
+    table.layerNorm!(x.subarray(0, 200), null, null, y.subarray(0, 200), m, r, 10, 20, 1e-5);
+    expect(counts).toEqual({ gelu: 1, geluBackward: 1, layerNorm: 1, layerNormBackward: 1 });
+  });
+});
+
+d("native gelu / geluBackward vs reference", () => {
+  for (const isa of ISAS) {
+    for (const form of FORMS) {
+      it(`[${isa}] ${form}: ViT MLP activations [64·17, 128] and odd lengths, 1–3 threads, wasm memory`, () => {
+        setNativeIsa(isa);
+        for (const [n, seed] of [[64 * 17 * 128, 1], [1001, 2], [259, 3]]) {
+          const x = geluInput(n, seed), g = randomF32(newGen(seed + 10), n);
+          const want = new Float32Array(n), dwant = new Float32Array(n);
+          refKernels.gelu(x, want, form);
+          refKernels.geluBackward(g, x, dwant, form);
+          for (const place of [(a: Float32Array) => a, wasmCopy]) {
+            const [y, dx] = atThreads(() => {
+              const y = place(new Float32Array(n).fill(7)), dx = place(new Float32Array(n).fill(7));
+              native!.gelu(place(x), y, form);
+              native!.geluBackward(place(g), place(x), dx, form);
+              return [y, dx];
+            }, `gelu ${form} n ${n}`);
+            expectNear(y, want, undefined, ULP2, 1e-38);
+            expectNear(dx, dwant, undefined, ULP2, 1e-38);
+            for (let i = 0; i < n; i++) if (want[i] === 0) expect(Object.is(y[i], want[i]), `sign of zero at ${i}`).toBe(true);
+          }
+        }
+      });
+    }
+  }
+
+  it("refuses a short input before C runs; float64 and tiny arrays take the fallback (equal to the reference)", () => {
+    expect(() => native!.gelu(new Float32Array(100), new Float32Array(1000), "none")).toThrow(/native gelu: input has 100 elements, needs 1000/);
+    expect(() => native!.geluBackward(new Float32Array(1000), new Float32Array(10), new Float32Array(1000), "tanh")).toThrow(/native geluBackward: input/);
+    const x64 = Float64Array.from(geluInput(500, 4)), want = new Float64Array(500), got = new Float64Array(500);
+    refKernels.gelu(x64, want, "none");
+    native!.gelu(x64, got, "none");
+    expectIdentical(got, want, "float64");
+  });
+});
+
+interface LnCase { rows: number; n: number; weight: boolean; bias: boolean }
+
+function lnInputs(c: LnCase, seed: number): { x: Float32Array; w: Float32Array | null; b: Float32Array | null; g: Float32Array } {
+  const gen = newGen(seed);
+  const x = randomF32(gen, c.rows * c.n, 2).map((v, i) => v + (i % 7) - 3); // offsets: the mean matters
+  return { x, w: c.weight ? randomF32(gen, c.n) : null, b: c.bias ? randomF32(gen, c.n) : null, g: randomF32(gen, c.rows * c.n) };
+}
+
+d("native layerNorm / layerNormBackward vs reference", () => {
+  const cases: [string, LnCase][] = [
+    ["ViT [64·17, 64] affine", { rows: 64 * 17, n: 64, weight: true, bias: true }],
+    ["[300, 13] weight only (odd width)", { rows: 300, n: 13, weight: true, bias: false }],
+    ["[40, 100] no affine", { rows: 40, n: 100, weight: false, bias: false }],
+    ["[2000, 3] bias only", { rows: 2000, n: 3, weight: false, bias: true }],
+  ];
+  for (const isa of ISAS) {
+    for (const [name, c] of cases) {
+      it(`[${isa}] ${name}: forward, backward (dx, dweight, dbias), 1–3 threads, wasm memory`, () => {
+        setNativeIsa(isa);
+        const { rows, n } = c;
+        const { x, w, b, g } = lnInputs(c, rows + n);
+        const want = new Float32Array(rows * n), mean = new Float64Array(rows), rstd = new Float64Array(rows);
+        refKernels.layerNorm(x, w, b, want, mean, rstd, rows, n, 1e-5);
+        const dxWant = new Float32Array(rows * n), dwWant = new Float32Array(n), dbWant = new Float32Array(n);
+        refKernels.layerNormBackward(g, x, w, mean, rstd, dxWant, dwWant, dbWant, rows, n);
+        // y's scale: |x̂·w| + |b|; dx's: rstd·(|ĝ| + mean|ĝ| + |x̂|·mean|ĝ·x̂|)
+        const yScale = new Float32Array(rows * n), dxScale = new Float32Array(rows * n);
+        for (let r = 0; r < rows; r++) {
+          let sg = 0, sgx = 0;
+          for (let j = 0; j < n; j++) {
+            const xh = (x[r * n + j] - mean[r]) * rstd[r], gh = g[r * n + j] * (w ? w[j] : 1);
+            yScale[r * n + j] = Math.abs(xh * (w ? w[j] : 1)) + Math.abs(b ? b[j] : 0);
+            sg += Math.abs(gh) / n;
+            sgx += Math.abs(gh * xh) / n;
+          }
+          for (let j = 0; j < n; j++) {
+            const xh = (x[r * n + j] - mean[r]) * rstd[r];
+            dxScale[r * n + j] = rstd[r] * (Math.abs(g[r * n + j] * (w ? w[j] : 1)) + sg + Math.abs(xh) * sgx);
+          }
+        }
+        for (const place of [(a: Float32Array) => a, wasmCopy]) {
+          const m = new Float64Array(rows), rs = new Float64Array(rows);
+          const [y] = atThreads(() => {
+            const y = place(new Float32Array(rows * n).fill(7));
+            native!.layerNorm(place(x), w && place(w), b && place(b), y, m, rs, rows, n, 1e-5);
+            return [y];
+          }, `${name} forward`);
+          expectNear(y, want, yScale, ULP2, 1e-30);
+          expectNear(m, mean, Array.from(mean, (v, r) => Math.abs(v) + 1 / rstd[r]), 1e-12, 0);
+          expectNear(rs, rstd, undefined, 1e-12, 0);
+          const [dx, dw, db] = atThreads(() => {
+            const dx = place(new Float32Array(rows * n).fill(7)), dw = place(new Float32Array(n).fill(7)), db = place(new Float32Array(n).fill(7));
+            native!.layerNormBackward(place(g), place(x), w && place(w), mean, rstd, dx, dw, db, rows, n);
+            return [dx, dw, db];
+          }, `${name} backward`);
+          expectNear(dx, dxWant, dxScale, 1e-6, 1e-30);
+          expectIdentical(dw, dwWant, "dweight");
+          expectIdentical(db, dbWant, "dbias");
+          // only some gradients wanted
+          const dbOnly = new Float32Array(n);
+          native!.layerNormBackward(g, x, w, mean, rstd, null, null, dbOnly, rows, n);
+          expectIdentical(dbOnly, dbWant, "dbias alone");
+        }
+      });
+    }
+  }
+
+  it("refuses short arrays before C runs", () => {
+    const x = new Float32Array(64 * 20), y = new Float32Array(64 * 20), m = new Float64Array(20), r = new Float64Array(20);
+    expect(() => native!.layerNorm(x, new Float32Array(10), null, y, m, r, 20, 64, 1e-5)).toThrow(/native layerNorm: weight has 10 elements, needs 64/);
+    expect(() => native!.layerNorm(x, null, null, y, new Float64Array(5), r, 20, 64, 1e-5)).toThrow(/native layerNorm: mean has 5/);
+    expect(() => native!.layerNormBackward(x, x, null, m, r, new Float32Array(3), null, null, 20, 64)).toThrow(/native layerNormBackward: dx has 3/);
+  });
+});
