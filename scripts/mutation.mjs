@@ -21,7 +21,7 @@ import console from "node:console";
 const Q = (names) => `test/quant/{${names}}.test.ts`;
 const FQ = Q("fake-quantize,fake-quantize-edges,fake-quantize-mutants,rounding-ties");
 const OBS = Q("observer,observer-edges,observer-mutants,fake-quantize");
-const INT8 = "test/int8/{fixed-point,kernels,kernels-misc,kernels-errors,fast-kernels,boundary-params,common-checks,layer-errors,requantize-paths,pool-rules,int8-mutants}.test.ts";
+const INT8 = "test/int8/{fixed-point,kernels,kernels-misc,kernels-errors,fast-kernels,boundary-params,common-checks,layer-errors,requantize-paths,pool-rules,int8-mutants,int8-kernel-mutants-*}.test.ts";
 const TESTS = {
   "src/quant/qparams.ts": [Q("qparams,observer,fake-quantize,rounding-ties")],
   "src/quant/fake-quantize.ts": [FQ, "test/backend/fakequant.test.ts"],
