@@ -10,6 +10,7 @@ import { qadd, qconcat, qlut, qrequantize, quantizeMultiplier } from "../../src/
 import { DTypeError, ShapeError, ValueError } from "../../src/tensor/errors.js";
 import { expectError } from "../expect-error.js";
 import { mbqmRef, mbqmSingleRef } from "./reference.js";
+import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 
 const ONE = { multiplier: 2 ** 30, shift: 1 };
 const HALF = { multiplier: 2 ** 30, shift: 0 };
@@ -151,5 +152,31 @@ describe("qlut", () => {
     const u = qlut({ x: Uint8Array.of(0, 1, 254, 255), table: ramp, outDType: "uint8" });
     expect(Array.from(u.data)).toEqual([255, 254, 1, 0]);
     expect(u.shape).toEqual([4]);
+  });
+});
+
+describeEachBackend("long arrays (the wasm routes where that backend is active)", () => {
+  const n = 1030;
+  const a = Uint8Array.from({ length: n }, (_, i) => (i * 37) % 256), b = Int8Array.from({ length: n }, (_, i) => ((i * 91) % 256) - 128);
+
+  test("qadd: values and the result shape, echoed or [n]", () => {
+    const outMultiplier = quantizeMultiplier(2 ** -20 * 0.7);
+    const args = { a, aZp: 3, b, bZp: -4, aMultiplier: HALF, bMultiplier: quantizeMultiplier(0.3), outMultiplier, outZp: 9, outDType: "int8" as const };
+    const want = Array.from(a, (av, i) => {
+      const s = mbqmRef((av - 3) * 2 ** 20, HALF.multiplier, HALF.shift) + mbqmRef((b[i] + 4) * 2 ** 20, args.bMultiplier.multiplier, args.bMultiplier.shift);
+      return Math.min(127, Math.max(-128, 9 + mbqmSingleRef(s, outMultiplier.multiplier, outMultiplier.shift)));
+    });
+    const y = qadd(args);
+    expectIdentical(y.data, want, "qadd");
+    expect(y.shape).toEqual([n]);
+    expect(qadd({ ...args, shape: [2, 515] }).shape).toEqual([2, 515]);
+  });
+
+  test("qlut: values and the result shape, echoed or [n]", () => {
+    const table = Int32Array.from({ length: 256 }, (_, i) => (i * 7) % 256);
+    const y = qlut({ x: b, table, outDType: "uint8" });
+    expectIdentical(y.data, Array.from(b, (v) => table[v + 128]), "qlut");
+    expect(y.shape).toEqual([n]);
+    expect(qlut({ x: b, table, outDType: "uint8", shape: [515, 2] }).shape).toEqual([515, 2]);
   });
 });
