@@ -1,9 +1,11 @@
 /*
  * Node-API functions of the int8 engine's native kernels (int8.c): weight packing, conv and
- * linear with the requantization, and the raw int GEMM for benchmarks. Registered on the
+ * linear with the requantization, the max pool and residual add (int8-elem.c), and the raw int
+ * GEMM for benchmarks. Registered on the
  * addon's exports by binding.c; helpers in binding.h.
  */
 #include "binding.h"
+#include "int8.h"
 
 static napi_value js_qpack_words(napi_env env, napi_callback_info info) {
   BEGIN("qpackWords", 2);
@@ -76,6 +78,57 @@ static napi_value js_qlinear(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* qmaxPool2d8(x, y, geom [planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow]): dilation 1, padding ≤ kernel/2 */
+static napi_value js_qmaxpool2d(napi_env env, napi_callback_info info) {
+  BEGIN("qmaxPool2d8", 3);
+  int xu = 0, yu = 0;
+  const void *x = q8(&c, 0, &xu);
+  void *y = q8(&c, 1, &yu);
+  const int32_t *g = I32A(2);
+  if (c.failed) return NULL;
+  int ok = 0;
+  LOCKED(ok = qat_qmaxpool2d(x, xu, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], y));
+  if (!ok) {
+    napi_throw_range_error(env, NULL, "qat-native qmaxPool2d8: a padded row is too wide");
+    return NULL;
+  }
+  return undef(env);
+}
+
+/* The ints [m0, shift, yZp, lo, hi, ySigned] of a per-tensor requantization. */
+static void requant_ints(const int32_t *v, qat_requant *rq) {
+  rq->bias = NULL;
+  rq->mult = v;
+  rq->shift = v + 1;
+  rq->per_channel = 0;
+  rq->yzp = v[2];
+  rq->lo = v[3];
+  rq->hi = v[4];
+  rq->y_signed = v[5];
+}
+
+/* qadd(a, aZp, b, bZp, mults [aM0, aShift, bM0, bShift], leftShift, out ints, post ints + [xZp] | null, y, n) */
+static napi_value js_qadd(napi_env env, napi_callback_info info) {
+  BEGIN("qadd", 10);
+  int au = 0, bu = 0, yu = 0;
+  const void *a = q8(&c, 0, &au);
+  int azp = i32(&c, 1);
+  const void *b = q8(&c, 2, &bu);
+  int bzp = i32(&c, 3);
+  const int32_t *mults = I32A(4);
+  int ls = i32(&c, 5);
+  const int32_t *o = I32A(6);
+  const int32_t *p = arr(&c, 7, napi_int32_array, 1);
+  void *y = q8(&c, 8, &yu);
+  double n = f64(&c, 9);
+  if (c.failed) return NULL;
+  qat_requant out, post;
+  requant_ints(o, &out);
+  if (p) requant_ints(p, &post);
+  LOCKED(qat_qadd(a, au, azp, b, bu, bzp, mults, ls, &out, p ? &post : NULL, p ? p[6] : 0, y, (long)n));
+  return undef(env);
+}
+
 /* igemmBench(m, n, k, wPacked, bPanels, c): one thread, raw int16-pair GEMM (benchmarks) */
 static napi_value js_igemm_bench(napi_env env, napi_callback_info info) {
   BEGIN("igemmBench", 6);
@@ -94,6 +147,8 @@ void qat_define_int8(napi_env env, napi_value exports) {
       {"qconv2d", NULL, js_qconv2d, NULL, NULL, NULL, napi_default, NULL},
       {"qconv2dPool2", NULL, js_qconv2d_pool2, NULL, NULL, NULL, napi_default, NULL},
       {"qlinear", NULL, js_qlinear, NULL, NULL, NULL, napi_default, NULL},
+      {"qmaxPool2d8", NULL, js_qmaxpool2d, NULL, NULL, NULL, napi_default, NULL},
+      {"qadd", NULL, js_qadd, NULL, NULL, NULL, napi_default, NULL},
       {"igemmBench", NULL, js_igemm_bench, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

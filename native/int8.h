@@ -1,6 +1,6 @@
 /*
  * Shared pieces of the native int8 kernels (int8.c: the GEMM and linear; int8-conv.c: the
- * convolution; int8-gemv.c: the few-row linear): tile sizes, the packed weight layout's helpers, the exact requantization of
+ * convolution; int8-gemv.c: the few-row linear; int8-elem.c: max pool and add): tile sizes, the packed weight layout's helpers, the exact requantization of
  * one value (src/int8/fixed-point.ts's single rounding, in int64) and the entry points between
  * the two files. Header-only (static inline).
  */
@@ -37,6 +37,12 @@ static inline int xval(const void *x, int unsigned_x, long i) {
 void qat_igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc);
 /* Row o of acc (n values) → y[off + j·ycol], requantized (int8.c) */
 void qat_requant_row(const int32_t *acc, int n, int o, const qat_requant *rq, void *y, long off, long ycol);
+/* Max pool of `planes` h×w planes → oh×ow (dilation 1, padding ≤ kernel/2); 0 when a row is too wide (int8-elem.c) */
+int qat_qmaxpool2d(const void *x, int x_unsigned, int planes, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw,
+                   int oh, int ow, void *y);
+/* TFLite quantized add, optionally followed by the next node's requantization (int8-elem.c) */
+void qat_qadd(const void *a, int a_unsigned, int azp, const void *b, int b_unsigned, int bzp, const int32_t *mults,
+              int left_shift, const qat_requant *out, const qat_requant *post, int post_xzp, void *y, long n);
 void qat_qlinear_gemv(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                       const qat_requant *rq, void *y);
 

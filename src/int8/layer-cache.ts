@@ -13,6 +13,7 @@ import { packQConv2dWeights } from "./kernels/qconv2d.js";
 import { packQLinearWeights } from "./kernels/qlinear.js";
 import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
 import { wasmPathsActive } from "../backend/index.js";
+import { nativeAdd, nativeMaxPool } from "./native-layers.js";
 
 type WeightNode = Extract<Int8Node, { weight: string }>;
 
@@ -113,6 +114,8 @@ export class LayerCache {
     if (!wasmPathsActive()) return null;
     if (node.op === "maxpool2d") {
       if (x.shape.length !== 4) return null;
+      const viaNative = nativeMaxPool(node, x);
+      if (viaNative) return viaNative;
       if (windowsInside(node)) return x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1] ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
       return paddedMaxPool(node, x);
     }
@@ -131,10 +134,30 @@ export class LayerCache {
   }
 
   /**
+   * `node` — with `next` when `pairs` allows and `next` is fused into it — on a fast path that
+   * needs more than its first input: conv + 2×2 max pool (see convPool), add (+ the requantize
+   * node that alone reads its output) on the native kernels. `pair` says whether `next` was
+   * consumed; null when neither applies.
+   */
+  fused(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>, pairs: boolean): { result: QuantResult; pair: boolean } | null {
+    if (node.op === "add") {
+      const [a, b] = node.inputs.map((id) => env.get(id)!);
+      const q = { a: this.value(node.inputs[0]).q, b: this.value(node.inputs[1]).q, y: this.value(node.output).q };
+      const post = pairs && next?.op === "requantize" && next.inputs[0] === node.output && this.readers.get(node.output) === 1 ? next : null;
+      const withPost = post ? nativeAdd(node, a, b, q, { node: post, q: this.value(post.output).q }) : null;
+      if (withPost) return { result: withPost, pair: true };
+      const alone = nativeAdd(node, a, b, q, null);
+      return alone ? { result: alone, pair: false } : null;
+    }
+    const pooled = pairs ? this.convPool(node, next, env) : null;
+    return pooled ? { result: pooled, pair: true } : null;
+  }
+
+  /**
    * The fused conv + 2×2 stride-2 max pool of the fast path, or null when `node`/`next` are
    * not that pair, the conv output has another reader, or the conv does not take the fast path.
    */
-  convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
+  private convPool(node: Int8Node, next: Int8Node | undefined, env: Map<string, QuantResult>): QuantResult | null {
     if (!next || node.op !== "conv2d" || next.op !== "maxpool2d" || next.inputs[0] !== node.output) return null;
     if (!wasmPathsActive() || node.groups !== 1) return null;
     const poolOk = windowsInside(next) && next.kernel[0] === 2 && next.kernel[1] === 2 && next.stride[0] === 2 && next.stride[1] === 2;

@@ -181,10 +181,11 @@ export class Int8Model {
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i];
       if (!teacher) {
-        // conv → 2×2 max pool in one pass when nothing else reads the conv output.
-        const pooled = opts.collect ? null : this.layers.convPool(node, nodes[i + 1], env);
-        if (pooled) {
-          env.set(nodes[++i].output, pooled);
+        // conv → 2×2 max pool, add → requantize in one pass when nothing else reads the first output
+        const fused = this.layers.fused(node, nodes[i + 1], env, !opts.collect);
+        if (fused) {
+          if (fused.pair) i++;
+          env.set(nodes[i].output, fused.result);
           continue;
         }
         env.set(node.output, this.exec(node, env));

@@ -1,9 +1,11 @@
 /**
  * The native backend's entry points for the integer engine (not part of the float `Kernels`
  * interface): int8 weight packing, convolution (groups = 1) and linear with the
- * single-rounding requantization fused, bit-identical to src/int8/kernels/ (native/int8.c).
- * Called by src/int8/kernels/gemm-path.ts when the native backend is active; that file runs
- * every validity check (shapes, zero points, accumulator bound) before calling here, and
+ * single-rounding requantization fused, bit-identical to src/int8/kernels/ (native/int8.c,
+ * int8-conv.c); max pooling and the residual add (+ the next node's requantization) of
+ * native/int8-elem.c. Called by src/int8/kernels/gemm-path.ts and src/int8/layer-cache.ts when
+ * the native backend is active; they run every validity check (shapes, zero points,
+ * accumulator bound, multipliers) before calling here, and
  * these wrappers re-check the array lengths so C never reads or writes out of bounds.
  */
 import { threadCount } from "../wasm/runtime.js";
@@ -102,4 +104,51 @@ export function qlinearNative(x: Q, xZp: number, m: number, k: number, packed: I
   const r = requantArgs("qlinear", rq, n);
   sync();
   addon!.qlinear(x, xZp, m, k, packed, n, rq.bias, rq.multiplier, rq.shift, r, y);
+}
+
+const poolGeom = new Int32Array(11);
+
+/**
+ * y = max pool of `planes` h×w planes (NCHW, uint8 or int8) with a kh×kw window at stride
+ * sh×sw from −ph, −pw, dilation 1, floor mode; padding ≤ kernel/2, so every window holds an
+ * input element. The caller checks the geometry; oh, ow are the floor-mode output sizes.
+ */
+export function qmaxPool2dNative(x: Q, planes: number, h: number, w: number, k: [number, number], s: [number, number], p: [number, number], oh: number, ow: number, y: Q): void {
+  need("qmaxPool2d", "input", x, planes * h * w);
+  need("qmaxPool2d", "output", y, planes * oh * ow);
+  if (2 * p[0] > k[0] || 2 * p[1] > k[1] || (oh - 1) * s[0] + k[0] > h + 2 * p[0] || (ow - 1) * s[1] + k[1] > w + 2 * p[1]) {
+    throw new RangeError(`native qmaxPool2d: window ${k[0]}×${k[1]} stride ${s[0]}×${s[1]} padding ${p[0]}×${p[1]} does not give ${oh}×${ow} from ${h}×${w}`);
+  }
+  if ((x instanceof Uint8Array) !== (y instanceof Uint8Array)) throw new RangeError("native qmaxPool2d: input and output dtypes differ");
+  poolGeom.set([planes, h, w, k[0], k[1], s[0], s[1], p[0], p[1], oh, ow]);
+  sync();
+  addon!.qmaxPool2d8(x, y, poolGeom);
+}
+
+/** A per-tensor requantization step: M = m0·2^(shift − 31), then yZp and the clamp [lo, hi]. */
+export interface NativeStep {
+  m0: number; shift: number; yZp: number; lo: number; hi: number;
+}
+
+const addMults = new Int32Array(4);
+const addOut = new Int32Array(6);
+const addPost = new Int32Array(7);
+
+/**
+ * y = TFLite's quantized add of a and b (equal lengths): â = MBQM((a − aZp)·2^leftShift, Ma),
+ * b̂ likewise, y = clamp(out.yZp + SR(â + b̂, out)) in `outSigned`'s dtype; with `post`, y is that
+ * value requantized once more (input zero point `post.xZp`, output in y's dtype). The caller
+ * checks the parameters (multipliers, shifts, zero points, clamps) as src/int8/kernels/elementwise.ts does.
+ */
+export function qaddNative(a: Q, aZp: number, b: Q, bZp: number, ma: [number, number], mb: [number, number], leftShift: number,
+  out: NativeStep, outSigned: boolean, post: (NativeStep & { xZp: number }) | null, y: Q): void {
+  const n = a.length;
+  need("qadd", "b", b, n);
+  need("qadd", "output", y, n);
+  if (!post && (y instanceof Int8Array) !== outSigned) throw new RangeError("native qadd: the output array's dtype is not the add's");
+  addMults.set([ma[0], ma[1], mb[0], mb[1]]);
+  addOut.set([out.m0, out.shift, out.yZp, out.lo, out.hi, outSigned ? 1 : 0]);
+  if (post) addPost.set([post.m0, post.shift, post.yZp, post.lo, post.hi, y instanceof Int8Array ? 1 : 0, post.xZp]);
+  sync();
+  addon!.qadd(a, aZp, b, bZp, addMults, leftShift, addOut, post ? addPost : null, y, n);
 }
