@@ -56,6 +56,16 @@ for (let i = 0; i < ERF_KNOTS; i++) {
   ERF_DH[i] = ((2 / Math.sqrt(Math.PI)) * Math.exp(-v * v)) / ERF_STEPS;
 }
 
+/** The table interleaved as [y₀, dh₀, y₁, dh₁, …] (the wasm kernels read it so). */
+export function erfTableInterleaved(): Float64Array {
+  const t = new Float64Array(2 * ERF_KNOTS);
+  for (let i = 0; i < ERF_KNOTS; i++) {
+    t[2 * i] = ERF_Y[i];
+    t[2 * i + 1] = ERF_DH[i];
+  }
+  return t;
+}
+
 /** erf(x) from the table above (≤ ~1e-13 absolute error); NaN stays NaN, ±1 beyond |x| ≥ 6. */
 export function erfFast(x: number): number {
   const a = Math.abs(x);

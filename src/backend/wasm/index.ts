@@ -24,6 +24,7 @@ import { nodeHost } from "./host.js";
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pooling.js";
 import { runtime, setThreadCount, threadCount } from "./runtime.js";
 import type { MemoryOptions, StorageStats } from "./storage.js";
+import { gelu, geluBackward, layerNorm, layerNormBackward } from "./transformer.js";
 
 export const wasmKernels = {
   matmul,
@@ -44,6 +45,10 @@ export const wasmKernels = {
   clamp,
   channelAffine,
   channelAffineBackward,
+  gelu,
+  geluBackward,
+  layerNorm,
+  layerNormBackward,
 } satisfies Partial<Kernels>;
 
 export const wasmBackend: Backend = {

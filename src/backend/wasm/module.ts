@@ -88,6 +88,11 @@ export interface KernelExports {
   qconv2d(x: number, w: number, bias: number, mult: number, shift: number, y: number, g: number, b0: number, b1: number, scratch: number): void;
   requantRows(acc: number, m: number, n: number, bias: number, mult: number, shift: number, y: number, g: number): void;
   qmaxPool2d(x: number, xLen: number, y: number, signed: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, pl0: number, pl1: number): void;
+  geluF32(x: number, y: number, n: number, tanhForm: number, table: number): void;
+  geluBackwardF32(g: number, x: number, dx: number, n: number, tanhForm: number, table: number): void;
+  layerNormF32(x: number, w: number, b: number, y: number, mean: number, rstd: number, r0: number, r1: number, n: number, eps: number): void;
+  layerNormDxF32(g: number, x: number, w: number, mean: number, rstd: number, dx: number, r0: number, r1: number, n: number): void;
+  layerNormDwDbF32(g: number, x: number, mean: number, rstd: number, dw: number, db: number, rows: number, n: number, j0: number, j1: number): void;
   fakeQuantPerTensorF32(x: number, out: number, mask: number, n: number, scale: number, zp: number, qmin: number, qmax: number): void;
   fakeQuantPerChannelF32(
     x: number, out: number, mask: number, channels: number, inner: number, scales: number, zps: number,

@@ -1,0 +1,239 @@
+/**
+ * GELU and LayerNorm (the Kernels entries gelu, geluBackward, layerNorm, layerNormBackward;
+ * src/backend/ref/transformer.ts is the definition), on f32 data with every value computed in
+ * f64 and rounded once when stored, as the reference:
+ *   erf: the reference's own Hermite table, passed in interleaved (y₀, dh₀, y₁, dh₁, …), with
+ *        the same expression and order, so erf-form GELU is the reference's value bit for bit;
+ *        exp by Cody–Waite reduction and a degree-13 Taylor polynomial (≤ 2 f64 ulps; no
+ *        lookup table, so the module keeps no data segment), tanh(u) = ±(1 − 2/(e^{2|u|} + 1))
+ *        (absolute error ~1e-16) — as native/transformer.c's AVX2 path.
+ *   LayerNorm: row sums in two f64 lanes (the reference sums in order), per-element outputs
+ *        in f64 lanes with the reference's operations; the weight / bias gradients are summed
+ *        over rows in order per column — bit for bit the reference's for the same mean / rstd.
+ * Rows / columns / element ranges come from src/backend/wasm/transformer.ts, which splits
+ * large calls among the worker threads.
+ */
+
+const INV_SQRT2: f64 = Math.SQRT1_2;
+const INV_SQRT_2PI: f64 = 1 / Math.sqrt(2 * Math.PI);
+const SQRT_2_OVER_PI: f64 = Math.sqrt(2 / Math.PI);
+const GELU_C: f64 = 0.044715;
+
+// @ts-ignore: decorator
+@inline function at(base: usize, i: i32): usize {
+  return base + (<usize>i << 2);
+}
+
+// @ts-ignore: decorator
+@inline function at64(base: usize, i: i32): usize {
+  return base + (<usize>i << 3);
+}
+
+/** e^x: 0 below −708 (and for −∞), e^709 above 709, NaN stays NaN. */
+// @ts-ignore: decorator
+@inline function exp64(x: f64): f64 {
+  if (!(x >= -708)) return isNaN<f64>(x) ? x : 0;
+  const xc = x > 709 ? 709 : x;
+  const n = nearest<f64>(xc * 1.4426950408889634);
+  const r = xc - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10; // n·ln2_hi is exact
+  let p: f64 = 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  return p * reinterpret<f64>(<i64>(<i32>n + 1023) << 52);
+}
+
+/** tanh(u) = ±(1 − 2/(e^{2|u|} + 1)). */
+// @ts-ignore: decorator
+@inline function tanh64(u: f64): f64 {
+  const a = Math.abs(u);
+  const t = 1 - 2 / (exp64(a + a) + 1);
+  return u < 0 ? -t : isNaN<f64>(u) ? u : t === 0 ? u : t;
+}
+
+/** erf(x) by the reference's table (512 steps per unit over [0, 6]); ±1 beyond, NaN stays NaN. */
+// @ts-ignore: decorator
+@inline function erfTab(tab: usize, x: f64): f64 {
+  const a = Math.abs(x);
+  if (!(a < 6)) return isNaN<f64>(x) ? x : x > 0 ? 1.0 : -1.0;
+  const u = a * 512;
+  const i = <i32>u;
+  const t = u - <f64>i;
+  const t2 = t * t;
+  const t3 = t2 * t;
+  const p = tab + (<usize>i << 4);
+  const r = (2 * t3 - 3 * t2 + 1) * load<f64>(p) + (t3 - 2 * t2 + t) * load<f64>(p, 8) + (3 * t2 - 2 * t3) * load<f64>(p, 16) + (t3 - t2) * load<f64>(p, 24);
+  return x < 0 ? -r : r;
+}
+
+/** y[i] = gelu(x[i]) for i < n (tanhForm ≠ 0: the tanh approximation). */
+export function geluF32(x: usize, y: usize, n: i32, tanhForm: i32, tab: usize): void {
+  if (tanhForm != 0) {
+    for (let i = 0; i < n; i++) {
+      const v = <f64>load<f32>(at(x, i));
+      store<f32>(at(y, i), <f32>(0.5 * v * (1 + tanh64(SQRT_2_OVER_PI * (v + GELU_C * v * v * v)))));
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = <f64>load<f32>(at(x, i));
+    store<f32>(at(y, i), <f32>(0.5 * v * (1 + erfTab(tab, v * INV_SQRT2))));
+  }
+}
+
+/** dx[i] = g[i]·gelu'(x[i]) for i < n. */
+export function geluBackwardF32(g: usize, x: usize, dx: usize, n: i32, tanhForm: i32, tab: usize): void {
+  if (tanhForm != 0) {
+    for (let i = 0; i < n; i++) {
+      const v = <f64>load<f32>(at(x, i));
+      const t = tanh64(SQRT_2_OVER_PI * (v + GELU_C * v * v * v));
+      const d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_C * v * v);
+      store<f32>(at(dx, i), <f32>(<f64>load<f32>(at(g, i)) * d));
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const v = <f64>load<f32>(at(x, i));
+    const d = 0.5 * (1 + erfTab(tab, v * INV_SQRT2)) + v * INV_SQRT_2PI * exp64(-0.5 * v * v);
+    store<f32>(at(dx, i), <f32>(<f64>load<f32>(at(g, i)) * d));
+  }
+}
+
+// @ts-ignore: decorator
+@inline function lo64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+
+// @ts-ignore: decorator
+@inline function hi64(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+}
+
+/** Two f64x2 rounded into one f32x4 (lo lanes first). */
+// @ts-ignore: decorator
+@inline function to32(lo: v128, hi: v128): v128 {
+  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/** Σ x (mu ignored, sq 0) or Σ (x − mu)² (sq 1) over n f32 values, in two f64 lanes. */
+function rowSum(x: usize, n: i32, mu: f64, sq: i32): f64 {
+  let acc = f64x2.splat(0);
+  const m = f64x2.splat(mu);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const v = v128.load(at(x, j));
+    let a = lo64(v), b = hi64(v);
+    if (sq != 0) {
+      a = f64x2.sub(a, m);
+      b = f64x2.sub(b, m);
+      a = f64x2.mul(a, a);
+      b = f64x2.mul(b, b);
+    }
+    acc = f64x2.add(acc, f64x2.add(a, b));
+  }
+  let s = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  for (; j < n; j++) {
+    const c = sq != 0 ? <f64>load<f32>(at(x, j)) - mu : <f64>load<f32>(at(x, j));
+    s += sq != 0 ? c * c : c;
+  }
+  return s;
+}
+
+/** LayerNorm of rows [r0, r1) of x viewed as [rows, n]; w, b: 0 for none; writes mean / rstd (f64). */
+export function layerNormF32(x: usize, w: usize, b: usize, y: usize, mean: usize, rstd: usize, r0: i32, r1: i32, n: i32, eps: f64): void {
+  for (let r = r0; r < r1; r++) {
+    const xr = at(x, r * n), yr = at(y, r * n);
+    const mu = rowSum(xr, n, 0, 0) / <f64>n;
+    const rs = 1 / Math.sqrt(rowSum(xr, n, mu, 1) / <f64>n + eps);
+    store<f64>(at64(mean, r), mu);
+    store<f64>(at64(rstd, r), rs);
+    const m = f64x2.splat(mu), s = f64x2.splat(rs);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const v = v128.load(at(xr, j));
+      let a = f64x2.mul(f64x2.sub(lo64(v), m), s), c = f64x2.mul(f64x2.sub(hi64(v), m), s);
+      if (w != 0) {
+        const wv = v128.load(at(w, j));
+        a = f64x2.mul(a, lo64(wv));
+        c = f64x2.mul(c, hi64(wv));
+      }
+      if (b != 0) {
+        const bv = v128.load(at(b, j));
+        a = f64x2.add(a, lo64(bv));
+        c = f64x2.add(c, hi64(bv));
+      }
+      v128.store(at(yr, j), to32(a, c));
+    }
+    for (; j < n; j++) {
+      let o = (<f64>load<f32>(at(xr, j)) - mu) * rs;
+      if (w != 0) o *= <f64>load<f32>(at(w, j));
+      if (b != 0) o += <f64>load<f32>(at(b, j));
+      store<f32>(at(yr, j), <f32>o);
+    }
+  }
+}
+
+/** dx of rows [r0, r1): rstd·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)), ĝ = g·w (w 0: none), x̂ = (x − mean)·rstd. */
+export function layerNormDxF32(g: usize, x: usize, w: usize, mean: usize, rstd: usize, dx: usize, r0: i32, r1: i32, n: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const gr = at(g, r * n), xr = at(x, r * n), dr = at(dx, r * n);
+    const mu = load<f64>(at64(mean, r)), rs = load<f64>(at64(rstd, r));
+    let sg: f64 = 0, sgx: f64 = 0;
+    for (let j = 0; j < n; j++) {
+      const xh = (<f64>load<f32>(at(xr, j)) - mu) * rs;
+      const gh = w != 0 ? <f64>load<f32>(at(gr, j)) * <f64>load<f32>(at(w, j)) : <f64>load<f32>(at(gr, j));
+      sg += gh;
+      sgx += gh * xh;
+    }
+    sg /= <f64>n;
+    sgx /= <f64>n;
+    for (let j = 0; j < n; j++) {
+      const xh = (<f64>load<f32>(at(xr, j)) - mu) * rs;
+      const gh = w != 0 ? <f64>load<f32>(at(gr, j)) * <f64>load<f32>(at(w, j)) : <f64>load<f32>(at(gr, j));
+      store<f32>(at(dr, j), <f32>(rs * (gh - sg - xh * sgx)));
+    }
+  }
+}
+
+/** dw[j] = Σ_r g·x̂ and db[j] = Σ_r g for columns [j0, j1), rows in order (dw, db: 0 for not wanted). */
+export function layerNormDwDbF32(g: usize, x: usize, mean: usize, rstd: usize, dw: usize, db: usize, rows: i32, n: i32, j0: i32, j1: i32): void {
+  let j = j0;
+  for (; j + 2 <= j1; j += 2) {
+    let sw = f64x2.splat(0), sb = f64x2.splat(0);
+    for (let r = 0; r < rows; r++) {
+      const xv = f64x2.promote_low_f32x4(v128.load64_zero(at(x, r * n + j)));
+      const gv = f64x2.promote_low_f32x4(v128.load64_zero(at(g, r * n + j)));
+      const xh = f64x2.mul(f64x2.sub(xv, f64x2.splat(load<f64>(at64(mean, r)))), f64x2.splat(load<f64>(at64(rstd, r))));
+      sw = f64x2.add(sw, f64x2.mul(gv, xh));
+      sb = f64x2.add(sb, gv);
+    }
+    if (dw != 0) {
+      store<f32>(at(dw, j), <f32>f64x2.extract_lane(sw, 0));
+      store<f32>(at(dw, j + 1), <f32>f64x2.extract_lane(sw, 1));
+    }
+    if (db != 0) {
+      store<f32>(at(db, j), <f32>f64x2.extract_lane(sb, 0));
+      store<f32>(at(db, j + 1), <f32>f64x2.extract_lane(sb, 1));
+    }
+  }
+  for (; j < j1; j++) {
+    let sw: f64 = 0, sb: f64 = 0;
+    for (let r = 0; r < rows; r++) {
+      const gv = <f64>load<f32>(at(g, r * n + j));
+      sw += gv * ((<f64>load<f32>(at(x, r * n + j)) - load<f64>(at64(mean, r))) * load<f64>(at64(rstd, r)));
+      sb += gv;
+    }
+    if (dw != 0) store<f32>(at(dw, j), <f32>sw);
+    if (db != 0) store<f32>(at(db, j), <f32>sb);
+  }
+}
