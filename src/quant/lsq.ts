@@ -22,7 +22,7 @@ import type { FloatArray } from "../tensor/dtype.js";
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
 import { Tensor } from "../tensor/tensor.js";
 import { Parameter } from "../nn/module.js";
-import { FakeQuantizeBase, INT64_LIMIT, RINT_MAGIC, type ObserverKwargs, buildObserver, fakeQuantPerChannelKernel, fakeQuantPerTensorKernel, requireRangedObserver, steBackwardKernel } from "./fake-quantize.js";
+import { FakeQuantizeBase, INT64_LIMIT, RINT_MAGIC, type ObserverKwargs, buildObserver, fakeQuantPerChannelKernel, fakeQuantPerTensorKernel, requireRangedObserver } from "./fake-quantize.js";
 import { MovingAverageMinMaxObserver, type ObserverLike, type QParamsTensors, allFinite, channelAxis } from "./observer.js";
 import { rint } from "./qparams.js";
 import { FLOAT32_EPS, type QScheme, isPerChannel, isSymmetric } from "./quant-spec.js";
@@ -109,14 +109,15 @@ export function fakeQuantizeLearnablePerTensor(x: Tensor, scale: Tensor, zeroPoi
   checkRange(qmin, qmax, where);
   const s = scale.data[0];
   if (!(s > 0) || !Number.isFinite(s)) throw new ValueError(`${where}: scale must be a positive finite number, got ${s}`);
-  const op = defineOp<Uint8Array>({
+  const op = defineOp<null>({
     name: "fake_quantize_learnable_per_tensor_affine",
     forward: ([xt]) => {
-      const r = fakeQuantPerTensorKernel(xt.data as FloatArray, s, perTensorZeroPoint(zeroPoint.data[0], qmin, qmax, true), qmin, qmax);
-      return { output: new Tensor(r.out, xt.shape), saved: r.mask };
+      const fq = fakeQuantPerTensorKernel(xt.data as FloatArray, s, perTensorZeroPoint(zeroPoint.data[0], qmin, qmax, true), qmin, qmax);
+      return { output: new Tensor(fq.out, xt.shape), saved: null };
     },
-    backward: (g, mask, [xt, st, zt]) => {
-      if (!st.requiresGrad && !zt.requiresGrad) return [new Tensor(steBackwardKernel(g.data as FloatArray, mask), g.shape), null, null];
+    // ATen runs the full backward even when scale and zero point need no gradient, so dx
+    // always takes the backward's own mask (trunc(Z + 0.5), FMA), never the forward's.
+    backward: (g, _saved, [xt, st, zt]) => {
       const dx = allocGrad(xt.data as FloatArray);
       const acc = new Float64Array(2);
       const zpB = perTensorZeroPoint(zt.data[0], qmin, qmax, false);
@@ -155,14 +156,13 @@ export function fakeQuantizeLearnablePerChannel(x: Tensor, scale: Tensor, zeroPo
   for (let c = 0; c < L.C; c++) {
     if (!(scale.data[c] > 0) || !Number.isFinite(scale.data[c])) throw new ValueError(`${where}: scale of channel ${c} must be positive and finite, got ${scale.data[c]}`);
   }
-  const op = defineOp<Uint8Array>({
+  const op = defineOp<null>({
     name: "fake_quantize_learnable_per_channel_affine",
     forward: ([xt]) => {
-      const r = fakeQuantPerChannelKernel(xt.data as FloatArray, xt.shape, ax, scale.data, zpRounded, qmin, qmax);
-      return { output: new Tensor(r.out, xt.shape), saved: r.mask };
+      const fq = fakeQuantPerChannelKernel(xt.data as FloatArray, xt.shape, ax, scale.data, zpRounded, qmin, qmax);
+      return { output: new Tensor(fq.out, xt.shape), saved: null };
     },
-    backward: (g, mask, [xt, st, zt]) => {
-      if (!st.requiresGrad && !zt.requiresGrad) return [new Tensor(steBackwardKernel(g.data as FloatArray, mask), g.shape), null, null];
+    backward: (g, _saved, [xt, st]) => {
       const dx = allocGrad(xt.data as FloatArray);
       const acc = new Float64Array(2 * L.C);
       const gf = f32(gradFactor);
