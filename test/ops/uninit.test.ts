@@ -35,6 +35,8 @@ const CASES: Case[] = [
   ["batch norm (batch statistics)", [[4, 6, 5, 5], [6], [6]], (x, g, b) => ops.batchNorm(x, null, null, g, b, { training: true })],
   ["channel affine", [[4, 6, 5, 5], [6], [6]], (x, s, b) => ops.channelAffine(x, s, b)],
   ["softmax, log-softmax", [[16, 30]], (x) => ops.add(ops.softmax(x), ops.logSoftmax(x))],
+  ["gelu (erf and tanh forms)", [[16, 80]], (x) => ops.add(ops.gelu(x), ops.gelu(x, "tanh"))],
+  ["layer norm (affine)", [[32, 40], [40], [40]], (x, w, b) => ops.layerNorm(x, 40, w, b)],
 ];
 
 /** Output and every gradient of fn on seeded inputs, as the tensors themselves. */
