@@ -7,7 +7,7 @@
  * and the median of the per-round ratios (base / head: > 1 means head is faster), with the
  * load average before and after.
  *
- *   node --import tsx bench/ab-step.ts --base /tmp/s6-base [--model smallcnn|smallcnn-qat|resnet20|gemm1024]
+ *   node --import tsx bench/ab-step.ts --base /tmp/s6-base [--model smallcnn|smallcnn-qat|resnet20|vit|gemm1024]
  *        [--backend wasm] [--threads 1] [--base-threads N] [--rounds 5] [--steps 30] [--batch 64]
  * Thread scaling: `--base . --base-threads 1 --threads 2` (the same checkout on both sides;
  * "base/head" is then the 2-thread speed-up). gemm1024 times one 1024³ matmul per step.
@@ -35,6 +35,7 @@ async function child(root: string): Promise<void> {
   const { SGD } = await imp("src/optim/sgd.ts");
   const { smallCnn } = await imp("src/nn/models/small-cnn.ts");
   const { resnet20 } = await imp("src/nn/models/resnet.ts");
+  const { vitTiny } = await imp("src/nn/models/vit.ts");
   const { randn, randint } = await imp("src/tensor/creation.ts");
   const { crossEntropy } = await imp("src/ops/loss.ts");
   const { manualSeed } = await imp("src/tensor/random.ts");
@@ -49,7 +50,7 @@ async function child(root: string): Promise<void> {
   const batch = Number(arg("batch", model === "resnet20" ? "32" : "64"));
   manualSeed(0);
   const inShape = model === "resnet20" ? [batch, 3, 32, 32] : [batch, 1, 28, 28];
-  let m = model === "resnet20" ? resnet20() : smallCnn();
+  let m = model === "resnet20" ? resnet20() : model === "vit" ? vitTiny() : smallCnn();
   if (model.endsWith("-qat")) {
     m = prepareQat(m, { qconfig: qconfigs.x86 });
     noGrad(() => m.forward(randn(inShape)));
