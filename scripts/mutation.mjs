@@ -32,7 +32,7 @@ const TESTS = {
   "src/quant/minmax.ts": [OBS],
   "src/quant/observer-fixed.ts": [OBS],
   "src/quant/observer-histogram.ts": [OBS],
-  "src/int8/fixed-point.ts": [INT8],
+  "src/int8/fixed-point.ts": [INT8, "test/int8/fixed-point-mutants.test.ts"],
   "src/int8/kernels/common.ts": [INT8],
   "src/int8/kernels/elementwise.ts": [INT8],
   "src/int8/kernels/packed.ts": [INT8],
