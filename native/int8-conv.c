@@ -59,8 +59,25 @@ static void pad16(const qconv_ctx *cx, const void *x, int r0, int rows, int16_t 
   }
 }
 
+#if QAT_X86
+/* dst[t] = src[2t] for t < n with AVX2 (16 per step: the low halves of 16 int32 words, packed); returns how many. */
+__attribute__((target("avx2"))) static int even16_avx2(int16_t *dst, const int16_t *src, int n) {
+  const __m256i lo = _mm256_set1_epi32(0xffff);
+  int t = 0;
+  for (; t + 16 <= n; t += 16) {
+    __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + 2 * t)), lo);
+    __m256i b = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + 2 * t + 16)), lo);
+    _mm256_storeu_si256((__m256i *)(dst + t), _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8));
+  }
+  return t;
+}
+#endif
+
 /* Rows [0, K) of im2col(x − xZp) for pixels [p0, p0 + np) into col[k·np + j], from the padded planes (rows from oy0·SH on). */
 static void im2col16(const qat_conv_geom *g, const int16_t *xp, int rows, int p0, int np, int16_t *col) {
+#if QAT_X86
+  int avx2 = qat_isa() >= QAT_ISA_AVX2;
+#endif
   int khw = g->kh * g->kw, K = g->c * khw, wp = g->w + 2 * g->pw;
   int oy_start = p0 / g->ow, ox_start = p0 % g->ow;
   for (int k = 0; k < K; k++) {
@@ -73,7 +90,11 @@ static void im2col16(const qat_conv_geom *g, const int16_t *xp, int rows, int p0
       if (g->sw == 1) {
         memcpy(dst + j, src, (size_t)run * sizeof(int16_t));
       } else {
-        for (int t = 0; t < run; t++) dst[j + t] = src[(long)t * g->sw];
+        int t = 0;
+#if QAT_X86
+        if (avx2 && g->sw == 2) t = even16_avx2(dst + j, src, run);
+#endif
+        for (; t < run; t++) dst[j + t] = src[(long)t * g->sw];
       }
       j += run;
     }

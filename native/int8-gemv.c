@@ -1,44 +1,58 @@
 /*
  * The native int8 linear layer for a few rows (batch-1 inference): each row of x − xZp as
- * int16 pairs, multiplied against the packed weight panels (int8.c's layout: 4 output rows ×
- * k pairs) without the GEMM's 16-column activation tile, which at one row is 15/16 padding.
- * AVX2: one vpmaddwd covers two k pairs of four output rows (16 products); portable C: the
+ * int16 pairs, multiplied against the packed weight panels (int8.c's layout: QMR = 6 output rows
+ * × k pairs) without the GEMM's 16-column activation tile, which at one row is 15/16 padding.
+ * AVX2: three vpmaddwd cover four k pairs of the six output rows (48 products); portable C: the
  * same exact int32 sums. Requantized per value with requant_one, so results equal int8.c's
  * and the TypeScript kernels' bit for bit. Called by qat_qlinear (int8.c) for m ≤ QGEMV_MAX_ROWS.
  */
 #include "int8.h"
 
 #include <string.h>
+
+_Static_assert(QMR == 6, "panel_dot_avx2 sums 24-word groups of 6-row panels");
 #if QAT_X86
 #include <immintrin.h>
 #endif
 
 #if QAT_X86
 /*
- * s[0..3] = Σ_p w-panel(p, r) · xw[p] for one 4-row panel. xv holds each pair word of x
- * broadcast to 4 lanes (xv[4p + r] = xw[p]), so 8 consecutive words of both line up.
+ * s[0..QMR) = Σ_p w-panel(p, r) · xw[p] for one QMR-row panel. xv holds each pair word of x
+ * repeated QMR times (xv[QMR·p + r] = xw[p]), so consecutive words of both line up; 4 k pairs
+ * (24 words, 3 vectors) per step, then word j of the sums belongs to row j mod 6.
  */
 __attribute__((target("avx2"))) static void panel_dot_avx2(const int32_t *w, const int32_t *xv, int kp, int32_t *s) {
-  __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+  __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256(), a2 = _mm256_setzero_si256();
   int p = 0;
   for (; p + 4 <= kp; p += 4) {
-    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(w + 4 * p)), _mm256_loadu_si256((const __m256i *)(xv + 4 * p))));
-    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(w + 4 * p + 8)), _mm256_loadu_si256((const __m256i *)(xv + 4 * p + 8))));
+    const int32_t *wp = w + QMR * p, *xp = xv + QMR * p;
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)wp), _mm256_loadu_si256((const __m256i *)xp)));
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(wp + 8)), _mm256_loadu_si256((const __m256i *)(xp + 8))));
+    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(wp + 16)), _mm256_loadu_si256((const __m256i *)(xp + 16))));
   }
-  __m256i a = _mm256_add_epi32(a0, a1);
-  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-  for (; p < kp; p++) t = _mm_add_epi32(t, _mm_madd_epi16(_mm_loadu_si128((const __m128i *)(w + 4 * p)), _mm_loadu_si128((const __m128i *)(xv + 4 * p))));
-  _mm_storeu_si128((__m128i *)s, t);
+  int32_t t[24];
+  _mm256_storeu_si256((__m256i *)t, a0);
+  _mm256_storeu_si256((__m256i *)(t + 8), a1);
+  _mm256_storeu_si256((__m256i *)(t + 16), a2);
+  for (int r = 0; r < QMR; r++) s[r] = t[r] + t[r + 6] + t[r + 12] + t[r + 18];
+  for (; p < kp; p++) {
+    int32_t xw = xv[QMR * p];
+    int x0 = (int16_t)(xw & 0xffff), x1 = (int16_t)((uint32_t)xw >> 16);
+    for (int r = 0; r < QMR; r++) {
+      int32_t ww = w[QMR * p + r];
+      s[r] += (int16_t)(ww & 0xffff) * x0 + (int16_t)((uint32_t)ww >> 16) * x1;
+    }
+  }
 }
 #endif
 
 static void panel_dot_scalar(const int32_t *w, const int32_t *xv, int kp, int32_t *s) {
-  int32_t acc[4] = {0, 0, 0, 0};
+  int32_t acc[QMR] = {0};
   for (int p = 0; p < kp; p++) {
-    int32_t xw = xv[4 * p];
+    int32_t xw = xv[QMR * p];
     int x0 = (int16_t)(xw & 0xffff), x1 = (int16_t)((uint32_t)xw >> 16);
-    for (int r = 0; r < 4; r++) {
-      int32_t ww = w[4 * p + r];
+    for (int r = 0; r < QMR; r++) {
+      int32_t ww = w[QMR * p + r];
       acc[r] += (int16_t)(ww & 0xffff) * x0 + (int16_t)((uint32_t)ww >> 16) * x1;
     }
   }
@@ -52,17 +66,17 @@ void qat_qlinear_gemv(const void *x, int x_unsigned, int xzp, int m, int k, cons
 #if QAT_X86
   if (qat_isa() >= QAT_ISA_AVX2) dot = panel_dot_avx2;
 #endif
-  int32_t *xv = qat_scratch(0, 2, (size_t)kp * 4 * sizeof(int32_t));
+  int32_t *xv = qat_scratch(0, 2, (size_t)kp * QMR * sizeof(int32_t));
   for (int i = 0; i < m; i++) {
     long row = (long)i * k;
     for (int q = 0; q < kp; q++) {
       int a = xval(x, x_unsigned, row + 2 * q) - xzp;
       int b = 2 * q + 1 < k ? xval(x, x_unsigned, row + 2 * q + 1) - xzp : 0;
       int32_t wv = pair16(a, b);
-      xv[4 * q] = xv[4 * q + 1] = xv[4 * q + 2] = xv[4 * q + 3] = wv;
+      for (int r = 0; r < QMR; r++) xv[QMR * q + r] = wv;
     }
     for (int o0 = 0; o0 < n; o0 += QMR) {
-      int32_t s[4];
+      int32_t s[QMR];
       dot(wpacked + (long)o0 * kp, xv, kp, s);
       for (int r = 0; r < QMR && o0 + r < n; r++) {
         int o = o0 + r, ch = rq->per_channel ? o : 0;

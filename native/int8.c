@@ -8,7 +8,7 @@
  * and w − wZp lie in [−255, 255]) and multiplied in pairs along k: with AVX2, vpmaddwd
  * (16-bit × 16-bit → 32-bit, two products summed: at most 2·255² — it cannot saturate, unlike
  * vpmaddubsw's 16-bit sums of u8×s8, which can); in portable C, the same sums. Weights are
- * packed once per layer as 4-row panels of int16 pairs; activations are packed per call as
+ * packed once per layer as 6-row panels of int16 pairs; activations are packed per call as
  * 16-column panels of pairs (the conv: an int16 im2col, then rows 2p and 2p + 1 interleaved).
  * The convolution is in int8-conv.c, linear layers of at most 4 rows in int8-gemv.c. The
  * caller checks the accumulator bound.
@@ -61,28 +61,31 @@ static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, long ldb, in
 }
 
 #if QAT_X86
+/* Row r of the 6 × 16 tile: two vpmaddwd of the broadcast weight pair word with the 16 columns. */
+#define QROW(r, c0, c1)                                                         \
+  do {                                                                           \
+    __m256i ar = _mm256_set1_epi32(a[r]);                                        \
+    c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(ar, b0));                        \
+    c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(ar, b1));                        \
+  } while (0)
+
+/* 12 accumulators, 2 column loads and 6 broadcasts per k pair (192 MACs). */
 __attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c,
                                                        long ldc, int load) {
-  __m256i c00 = _mm256_setzero_si256(), c01 = _mm256_setzero_si256(), c10 = _mm256_setzero_si256(),
-          c11 = _mm256_setzero_si256(), c20 = _mm256_setzero_si256(), c21 = _mm256_setzero_si256(),
-          c30 = _mm256_setzero_si256(), c31 = _mm256_setzero_si256();
+  __m256i z = _mm256_setzero_si256();
+  __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
   for (int p = 0; p < kc; p++) {
     __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = _mm256_loadu_si256((const __m256i *)(b + 8));
-    __m256i a0 = _mm256_set1_epi32(a[0]), a1 = _mm256_set1_epi32(a[1]);
-    c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(a0, b0));
-    c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(a0, b1));
-    c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(a1, b0));
-    c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(a1, b1));
-    a0 = _mm256_set1_epi32(a[2]);
-    a1 = _mm256_set1_epi32(a[3]);
-    c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(a0, b0));
-    c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(a0, b1));
-    c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(a1, b0));
-    c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(a1, b1));
+    QROW(0, c00, c01);
+    QROW(1, c10, c11);
+    QROW(2, c20, c21);
+    QROW(3, c30, c31);
+    QROW(4, c40, c41);
+    QROW(5, c50, c51);
     a += QMR;
     b += ldb;
   }
-  __m256i acc[8] = {c00, c01, c10, c11, c20, c21, c30, c31};
+  __m256i acc[2 * QMR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
   for (int r = 0; r < QMR; r++) {
     __m256i *cr = (__m256i *)(c + r * ldc);
     __m256i lo = acc[2 * r], hi = acc[2 * r + 1];
@@ -94,6 +97,7 @@ __attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, 
     _mm256_storeu_si256(cr + 1, hi);
   }
 }
+#undef QROW
 #endif
 
 typedef void (*qukr_fn)(int, const int32_t *, const int32_t *, long, int32_t *, long, int);
@@ -111,12 +115,16 @@ static qukr_fn pick_qukr(void) {
  */
 void qat_igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
   qukr_fn ukr = pick_qukr();
+  /* per k block, QMC weight rows (in L2) against every 16-column panel (in L1 per micro-kernel call) */
   for (int pc = 0; pc < kp; pc += QKC) {
     int kc = kp - pc < QKC ? kp - pc : QKC;
-    for (int j = 0; j < np; j += QNR) {
-      const int32_t *bp = b + (long)j * kp + (long)pc * QNR;
-      for (int o = 0; o < oc; o += QMR)
-        ukr(kc, wpacked + (long)o * kp + (long)pc * QMR, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
+    for (int o0 = 0; o0 < oc; o0 += QMC) {
+      int o1 = o0 + QMC < oc ? o0 + QMC : oc;
+      for (int j = 0; j < np; j += QNR) {
+        const int32_t *bp = b + (long)j * kp + (long)pc * QNR;
+        for (int o = o0; o < o1; o += QMR)
+          ukr(kc, wpacked + (long)o * kp + (long)pc * QMR, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
+      }
     }
   }
 }

@@ -9,7 +9,8 @@
 
 #include "qat.h"
 
-#define QMR 4   /* weight rows (output channels) per micro-tile */
+#define QMR 6   /* weight rows (output channels) per micro-tile */
+#define QMC 96  /* weight rows per cache block (a multiple of QMR: QMC × QKC pairs = 96 KB, in L2) */
 #define QNR 16  /* columns (pixels or batch rows) per micro-tile */
 #define QKC 256 /* k pairs per block */
 /* Linear layers with at most this many rows take the matrix-vector path (int8-gemv.c). */

@@ -3,7 +3,8 @@
  * kernels and for the wasm/native integer GEMM path, the fast path's requantization objects,
  * and the tensor-table accessors with their type checks. `fastLayer` / `convPool` run conv,
  * linear and max pooling through ./kernels/gemm-path.ts (bit-identical to the direct kernels)
- * when a fast backend is active, or return null. Owned and called by ./model.ts only.
+ * when a fast backend is active, or return null. Their output arrays are kept per value and reused
+ * by the next plain run (no allocation, no page faults at batch 1). Owned and called by ./model.ts only.
  */
 import { FormatError } from "../tensor/errors.js";
 import type { Int8Node, ValueInfo } from "./graph.js";
@@ -13,7 +14,9 @@ import { packQConv2dWeights } from "./kernels/qconv2d.js";
 import { packQLinearWeights } from "./kernels/qlinear.js";
 import { type ConvShape, type FastWeights, type GemmRequant, prepareConvWeights, prepareDepthwiseWeights, prepareLinearWeights, qconv2dGemm, qdepthwiseGemm, qlinearGemm, qmaxPool2dFast } from "./kernels/gemm-path.js";
 import { wasmPathsActive } from "../backend/index.js";
-import { nativeAdd, nativeMaxPool } from "./native-layers.js";
+import { type Into, nativeAdd, nativeMaxPool } from "./native-layers.js";
+import type { QuantArray } from "./kernels/common.js";
+import { allocQuant } from "./kernels/common.js";
 
 type WeightNode = Extract<Int8Node, { weight: string }>;
 
@@ -75,13 +78,40 @@ export class LayerCache {
   private readonly packed = new Map<string, PackedWeights>();
   private readonly fast = new Map<string, FastWeights>();
   private readonly requants = new Map<string, GemmRequant>();
+  /** Output arrays of the fast paths by value id, reused from run to run (see beginRun). */
+  private readonly outs = new Map<string, QuantArray>();
+  private reuse = false;
 
-  /** `readers` counts the nodes reading each value (+1 for the model output). */
+  /**
+   * `readers` counts the nodes reading each value (+1 for the model output); `escaping` holds
+   * the values a run's caller can see (the output, and what a reshape/flatten of it views), whose
+   * arrays are never reused.
+   */
   constructor(
     private readonly tensors: ReadonlyMap<string, Int8Array | Int32Array>,
     private readonly value: (id: string) => ValueInfo,
     private readonly readers: ReadonlyMap<string, number>,
+    private readonly escaping: ReadonlySet<string> = new Set(),
   ) {}
+
+  /**
+   * Starts a run: with `reuse`, the fast paths write into arrays kept from the previous run
+   * (a plain run, whose intermediate values nobody keeps); without (collect, teacher), fresh ones.
+   */
+  beginRun(reuse: boolean): void {
+    this.reuse = reuse;
+  }
+
+  /** The output array lent for value `id`: the kept one when it has this dtype and length. */
+  private into(id: string): Into {
+    return (dtype, n) => {
+      if (!this.reuse || this.escaping.has(id)) return undefined;
+      let b = this.outs.get(id);
+      // (a view whose wasm memory was detached has length 0, so it is replaced too)
+      if (!b || b.length !== n || (dtype === "uint8") !== (b instanceof Uint8Array)) this.outs.set(id, (b = allocQuant(dtype, n)));
+      return b;
+    };
+  }
 
   /** An int32 tensor of the table (null key → null); a FormatError if it is not int32. */
   int32(key: string | null): Int32Array | null {
@@ -114,22 +144,26 @@ export class LayerCache {
     if (!wasmPathsActive()) return null;
     if (node.op === "maxpool2d") {
       if (x.shape.length !== 4) return null;
-      const viaNative = nativeMaxPool(node, x);
+      const into = this.into(node.output);
+      const viaNative = nativeMaxPool(node, x, into);
       if (viaNative) return viaNative;
-      if (windowsInside(node)) return x.shape[2] >= node.kernel[0] && x.shape[3] >= node.kernel[1] ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride) : null;
+      const [n, c, h, w] = x.shape, [kh, kw] = node.kernel, [sh, sw] = node.stride;
+      if (windowsInside(node)) return h >= kh && w >= kw ? qmaxPool2dFast(x.data, x.shape, node.kernel, node.stride, into(x.data instanceof Uint8Array ? "uint8" : "int8", n * c * (Math.floor((h - kh) / sh) + 1) * (Math.floor((w - kw) / sw) + 1))) : null;
       return paddedMaxPool(node, x);
     }
     if (node.op !== "conv2d" && node.op !== "linear") return null;
     if (node.op === "linear" ? Boolean(node.wZeroPoints) : node.groups !== 1 && !isDepthwise(node)) return null;
     const r = this.fastRequant(node, yq);
     const fw = this.fastWeights(node);
+    const into = this.into(node.output);
     if (node.op === "linear") {
       const [n, k] = x.shape;
-      return { data: qlinearGemm(x.data, xZp, n, k, fw, r), shape: [n, node.wShape[0]] };
+      return { data: qlinearGemm(x.data, xZp, n, k, fw, r, into(r.outDType, n * node.wShape[0])), shape: [n, node.wShape[0]] };
     }
     const s = convShape(node, x.shape);
     if (!s || s.c !== node.groups * node.wShape[1]) return null; // the direct kernel reports the bad geometry
-    const data = node.groups === 1 ? qconv2dGemm(x.data, xZp, s, fw, r) : qdepthwiseGemm(x.data, xZp, s, fw, r);
+    const out = into(r.outDType, s.n * s.oc * s.oh * s.ow);
+    const data = node.groups === 1 ? qconv2dGemm(x.data, xZp, s, fw, r, false, out) : qdepthwiseGemm(x.data, xZp, s, fw, r, out);
     return { data, shape: [s.n, s.oc, s.oh, s.ow] };
   }
 
@@ -144,9 +178,9 @@ export class LayerCache {
       const [a, b] = node.inputs.map((id) => env.get(id)!);
       const q = { a: this.value(node.inputs[0]).q, b: this.value(node.inputs[1]).q, y: this.value(node.output).q };
       const post = pairs && next?.op === "requantize" && next.inputs[0] === node.output && this.readers.get(node.output) === 1 ? next : null;
-      const withPost = post ? nativeAdd(node, a, b, q, { node: post, q: this.value(post.output).q }) : null;
+      const withPost = post ? nativeAdd(node, a, b, q, { node: post, q: this.value(post.output).q }, this.into(post.output)) : null;
       if (withPost) return { result: withPost, pair: true };
-      const alone = nativeAdd(node, a, b, q, null);
+      const alone = nativeAdd(node, a, b, q, null, this.into(node.output));
       return alone ? { result: alone, pair: false } : null;
     }
     const pooled = pairs ? this.convPool(node, next, env) : null;
@@ -166,7 +200,8 @@ export class LayerCache {
     const s = convShape(node, x.shape);
     if (!s || s.oh < 2 || s.ow < 2) return null;
     const yq = this.value(node.output).q;
-    const data = qconv2dGemm(x.data, this.value(node.inputs[0]).q.zeroPoint, s, this.fastWeights(node), this.fastRequant(node, yq), true);
+    const r = this.fastRequant(node, yq);
+    const data = qconv2dGemm(x.data, this.value(node.inputs[0]).q.zeroPoint, s, this.fastWeights(node), r, true, this.into(next.output)(r.outDType, s.n * s.oc * (s.oh >> 1) * (s.ow >> 1)));
     return { data, shape: [s.n, s.oc, s.oh >> 1, s.ow >> 1] };
   }
 

@@ -95,7 +95,13 @@ export class Int8Model {
     // How many nodes read each value (+1 for the model output): conv + pool fuse only when the pool is the sole reader.
     this.readers.set(graph.output, 1);
     for (const n of graph.nodes) for (const i of n.inputs) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
-    this.layers = new LayerCache(tensors, (id) => this.value(id), this.readers);
+    // The values a caller of runQuantized sees: the output and what a reshape/flatten chain views of it.
+    const escaping = new Set([graph.output]);
+    for (let i = graph.nodes.length - 1; i >= 0; i--) {
+      const n = graph.nodes[i];
+      if ((n.op === "reshape" || n.op === "flatten") && escaping.has(n.output)) escaping.add(n.inputs[0]);
+    }
+    this.layers = new LayerCache(tensors, (id) => this.value(id), this.readers, escaping);
   }
 
   private validate(): void {
@@ -178,6 +184,7 @@ export class Int8Model {
     });
     const teacher = opts.teacher;
     const nodes = this.graph.nodes;
+    this.layers.beginRun(!teacher && !opts.collect);
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i];
       if (!teacher) {

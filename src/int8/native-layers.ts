@@ -4,7 +4,8 @@
  * src/backend/native/int8.ts), bit-identical to src/int8/kernels/pool.ts and elementwise.ts.
  * Each function returns null when the native backend is not active or the node's parameters are
  * not ones these kernels take — the caller then runs the TypeScript (or wasm) kernel, which also
- * reports invalid parameters with its typed errors. Called by ./layer-cache.ts only.
+ * reports invalid parameters with its typed errors. `into` lends the output array. Called by
+ * ./layer-cache.ts only.
  */
 import type { Int8Node, ValueInfo } from "./graph.js";
 import type { QuantArray, QuantResult } from "./kernels/common.js";
@@ -13,6 +14,8 @@ import { getBackend } from "../backend/index.js";
 import { type NativeStep, nativeInt8Available, qaddNative, qmaxPool2dNative } from "../backend/native/int8.js";
 
 type Q = ValueInfo["q"];
+/** The caller's output array of that dtype and length (reused across runs), or undefined: allocate one. */
+export type Into = (dtype: "uint8" | "int8", n: number) => QuantArray | undefined;
 
 /** True when Int8Model's pools and adds take the native kernels. */
 export function nativeElementwise(): boolean {
@@ -34,7 +37,7 @@ function clampOf(clamp: readonly number[], d: "uint8" | "int8"): [number, number
 }
 
 /** Max pooling with dilation 1, floor mode and padding ≤ kernel/2 (every window holds an input element). */
-export function nativeMaxPool(n: Extract<Int8Node, { op: "maxpool2d" }>, x: QuantResult): QuantResult | null {
+export function nativeMaxPool(n: Extract<Int8Node, { op: "maxpool2d" }>, x: QuantResult, into?: Into): QuantResult | null {
   const d = dtypeOf(x.data);
   if (!d || !nativeElementwise() || x.shape.length !== 4 || n.ceilMode || n.dilation[0] !== 1 || n.dilation[1] !== 1) return null;
   const [kh, kw] = n.kernel, [sh, sw] = n.stride, [ph, pw] = n.padding;
@@ -42,7 +45,7 @@ export function nativeMaxPool(n: Extract<Int8Node, { op: "maxpool2d" }>, x: Quan
   const [b, c, h, w] = x.shape;
   if (b * c * h * w !== x.data.length || h + 2 * ph < kh || w + 2 * pw < kw || w + kw + 2 * pw > 60000) return null;
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1, ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  const y = allocQuant(d, b * c * oh * ow);
+  const y = into?.(d, b * c * oh * ow) ?? allocQuant(d, b * c * oh * ow);
   qmaxPool2dNative(x.data, b * c, h, w, [kh, kw], [sh, sw], [ph, pw], oh, ow, y);
   return { data: y, shape: [b, c, oh, ow] };
 }
@@ -53,7 +56,7 @@ export function nativeMaxPool(n: Extract<Int8Node, { op: "maxpool2d" }>, x: Quan
  */
 export function nativeAdd(
   n: Extract<Int8Node, { op: "add" }>, a: QuantResult, b: QuantResult, q: { a: Q; b: Q; y: Q },
-  post: { node: Extract<Int8Node, { op: "requantize" }>; q: Q } | null,
+  post: { node: Extract<Int8Node, { op: "requantize" }>; q: Q } | null, into?: Into,
 ): QuantResult | null {
   const ad = dtypeOf(a.data), bd = dtypeOf(b.data), yd = q.y.dtype;
   if (!ad || !bd || !nativeElementwise() || a.data.length !== b.data.length || ad !== q.a.dtype || bd !== q.b.dtype) return null;
@@ -71,7 +74,7 @@ export function nativeAdd(
     step = { m0: post.node.multiplier[0], shift: post.node.multiplier[1], yZp: post.q.zeroPoint, lo: pc[0], hi: pc[1], xZp: q.y.zeroPoint };
     outD = pd;
   }
-  const y = allocQuant(outD, a.data.length);
+  const y = into?.(outD, a.data.length) ?? allocQuant(outD, a.data.length);
   qaddNative(a.data, q.a.zeroPoint, b.data, q.b.zeroPoint, n.aMultiplier, n.bMultiplier, n.leftShift ?? 20, out, yd === "int8", step, y);
   return { data: y, shape: [...a.shape] };
 }

@@ -14,7 +14,8 @@
  * and the requantization is the same single-rounding formula, so results are bit-identical
  * to them (test/int8/gemm-path.test.ts). Conv weights may have per-channel zero points
  * (subtracted when packing: w − wZp ∈ [−255, 255] is still int16); linear weights must be symmetric.
- * Weights are packed once per layer (`prepare*Weights`) and kept by the model.
+ * Weights are packed once per layer (`prepare*Weights`) and kept by the model; `into` (optional)
+ * is the output array to write (the caller's buffer of the right dtype and length, reused across runs).
  * With the native backend active on an AVX2 CPU, conv (groups = 1, with or without the fused pool) and linear
  * run the native kernels instead (src/backend/native/int8.ts: the same sums and requantization, bit-identical);
  * their weights are packed too, once, when the addon is loaded.
@@ -132,9 +133,9 @@ function computeFastRequant(op: string, fw: FastWeights, x: QuantArray, xZp: num
 }
 
 /** y[n, o] for x [N, K]. */
-export function qlinearGemm(x: QuantArray, xZp: number, n: number, k: number, fw: FastWeights, r: GemmRequant): QuantArray {
+export function qlinearGemm(x: QuantArray, xZp: number, n: number, k: number, fw: FastWeights, r: GemmRequant, into?: QuantArray): QuantArray {
   checkLinearCall(x, xZp, n, k, fw);
-  const out = allocQuant(r.outDType, n * fw.outChannels);
+  const out = into ?? allocQuant(r.outDType, n * fw.outChannels);
   const rq = fastRequant("qlinear", fw, x, xZp, r);
   if (onNative(fw)) qlinearNative(x, xZp, n, k, fw.native, fw.outChannels, rq, out);
   else qlinearWasm(x, xZp, n, k, fw.packed as Int8Array, fw.outChannels, rq, out);
@@ -160,11 +161,11 @@ export interface ConvShape {
  * follows it ([N, OC, ⌊OH/2⌋, ⌊OW/2⌋]), computed in the same pass and bit-identical to the
  * two kernels in sequence (requantization is non-decreasing, so it commutes with max).
  */
-export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant, pool2 = false): QuantArray {
+export function qconv2dGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant, pool2 = false, into?: QuantArray): QuantArray {
   checkConvCall(x, xZp, s, fw, s.c);
   if (pool2 && (s.oh < 2 || s.ow < 2)) throw new ShapeError(`qconv2d: a fused 2×2 pool needs a conv output of at least 2×2, got ${s.oh}×${s.ow}`);
   const [oh, ow] = pool2 ? [s.oh >> 1, s.ow >> 1] : [s.oh, s.ow];
-  const out = allocQuant(r.outDType, s.n * s.oc * oh * ow);
+  const out = into ?? allocQuant(r.outDType, s.n * s.oc * oh * ow);
   const rq = fastRequant("qconv2d", fw, x, xZp, r);
   if (onNative(fw)) qconv2dNative(x, xZp, fw.native, s, rq, out, pool2);
   else qconv2dWasm(x, xZp, fw.packed as Int8Array, s, rq, out, pool2);
@@ -192,16 +193,16 @@ function checkConvCall(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights
 }
 
 /** NCHW output of a depthwise convolution (groups = C = OC). */
-export function qdepthwiseGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant): QuantArray {
+export function qdepthwiseGemm(x: QuantArray, xZp: number, s: ConvShape, fw: FastWeights, r: GemmRequant, into?: QuantArray): QuantArray {
   checkConvCall(x, xZp, s, fw, 1);
   if (s.c !== s.oc) throw new ShapeError(`qconv2d: a depthwise conv needs as many output as input channels, got ${s.oc} and ${s.c}`);
-  const out = allocQuant(r.outDType, s.n * s.oc * s.oh * s.ow);
+  const out = into ?? allocQuant(r.outDType, s.n * s.oc * s.oh * s.ow);
   qdepthwiseWasm(x, xZp, fw.packed as Int32Array, s, fastRequant("qconv2d", fw, x, xZp, r), out);
   return out;
 }
 
 /** Max pooling whose windows all lie inside the input (no padding, dilation 1). */
-export function qmaxPool2dFast(x: QuantArray, shape: readonly number[], kernel: [number, number], stride: [number, number]): { data: QuantArray; shape: number[] } {
+export function qmaxPool2dFast(x: QuantArray, shape: readonly number[], kernel: [number, number], stride: [number, number], into?: QuantArray): { data: QuantArray; shape: number[] } {
   const op = "qmaxPool2d";
   quantDTypeOf(op, "x", x);
   checkShapeOf(op, "xShape (NCHW)", shape, 4, x.length);
@@ -210,7 +211,7 @@ export function qmaxPool2dFast(x: QuantArray, shape: readonly number[], kernel: 
   if (kernel[0] > h || kernel[1] > w) throw new ShapeError(`${op}: window ${kernel[0]}×${kernel[1]} does not fit input ${fmtShape(shape)}`);
   const oh = Math.floor((h - kernel[0]) / stride[0]) + 1;
   const ow = Math.floor((w - kernel[1]) / stride[1]) + 1;
-  const out = allocQuant(x instanceof Uint8Array ? "uint8" : "int8", n * c * oh * ow);
+  const out = into ?? allocQuant(x instanceof Uint8Array ? "uint8" : "int8", n * c * oh * ow);
   qmaxPool2dWasm(x, n * c, h, w, kernel[0], kernel[1], stride[0], stride[1], oh, ow, out);
   return { data: out, shape: [n, c, oh, ow] };
 }
