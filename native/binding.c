@@ -6,6 +6,7 @@
  * functions are in binding-int8.c. Loaded by src/backend/native/addon.ts.
  */
 #include "binding.h"
+#include "conv-direct.h"
 
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -111,6 +112,14 @@ static napi_value js_conv2d(napi_env env, napi_callback_info info) {
   }
 CONV_FN("conv2dBackwardInput", js_conv2d_bwd_input, qat_conv2d_bwd_input)
 CONV_FN("conv2dBackwardWeight", js_conv2d_bwd_weight, qat_conv2d_bwd_weight)
+
+/* convDirectPaths(geom): which passes take conv-direct.c's kernels (1 forward, 2 backward input, 4 backward weight) */
+static napi_value js_conv_direct_paths(napi_env env, napi_callback_info info) {
+  BEGIN("convDirectPaths", 1);
+  qat_conv_geom g;
+  if (!conv_geom(&c, 0, &g) || c.failed) return NULL;
+  return num(env, (double)qat_conv_direct_paths(&g));
+}
 
 static napi_value js_max_pool(napi_env env, napi_callback_info info) {
   BEGIN("maxPool2d", 4);
@@ -226,6 +235,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2d", NULL, js_conv2d, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackwardInput", NULL, js_conv2d_bwd_input, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackwardWeight", NULL, js_conv2d_bwd_weight, NULL, NULL, NULL, napi_default, NULL},
+      {"convDirectPaths", NULL, js_conv_direct_paths, NULL, NULL, NULL, napi_default, NULL},
       {"maxPool2d", NULL, js_max_pool, NULL, NULL, NULL, napi_default, NULL},
       {"maxPool2dBackward", NULL, js_max_pool_bwd, NULL, NULL, NULL, napi_default, NULL},
       {"avgPool2d", NULL, js_avg_pool, NULL, NULL, NULL, napi_default, NULL},

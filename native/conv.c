@@ -3,13 +3,15 @@
  *   forward       y[n, g]  = W[g] · col(x[n, g])            (col: Cg·KH·KW × OH·OW)
  *   backward in   dx[n, g] = col2im(W[g]ᵀ · dy[n, g])
  *   backward w    dW[g]ᵀ   = Σ_n col(x[n, g]) · dy[n, g]ᵀ   (split over dW's columns)
- * The forward's fused epilogue (bias per output channel, ReLU / clamp) runs on each output tile
+ * Groups-1 convolutions with 2+ taps at small channel counts take the direct kernels of
+ * conv-direct.c instead (no col; qat_conv_direct_paths says which passes); what follows is the
+ * general path. The forward's fused epilogue (bias per output channel, ReLU / clamp) runs on each output tile
  * inside the GEMM. A 1×1, stride-1, unpadded convolution skips col. Forward and backward-input run images in
  * parallel; backward-weight splits the K = Cg·KH·KW columns of dW among tasks, each building
  * only its rows of col, so no partial sums exist and results do not depend on the thread
  * count. Called by binding.c.
  */
-#include "qat.h"
+#include "conv-direct.h"
 
 #include <string.h>
 
@@ -111,6 +113,7 @@ static int threads_for(const qat_conv_geom *g) {
 }
 
 void qat_conv2d(const float *x, const float *w, float *y, const qat_conv_geom *g, const qat_epi *epi) {
+  if (qat_conv_direct_fwd(x, w, y, g, epi, threads_for(g))) return;
   /* Fewer images than threads (inference at batch 1): split each image's output channels too,
    * in whole micro-kernel rows; each task builds its image's columns (cheap next to the GEMM). */
   int threads = threads_for(g), ocg = g->oc / g->groups, chunks = 1;
@@ -147,6 +150,7 @@ static void bwd_input_task(void *p, int n, int thread) {
 }
 
 void qat_conv2d_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g) {
+  if (qat_conv_direct_bwd_input(dy, w, dx, g, threads_for(g))) return;
   conv_ctx cx = {dy, w, dx, g, NULL, 1, 0};
   qat_parallel(g->n, threads_for(g), bwd_input_task, &cx);
 }
@@ -182,6 +186,7 @@ static void bwd_weight_task(void *p, int task, int thread) {
 }
 
 void qat_conv2d_bwd_weight(const float *x, const float *dy, float *dw, const qat_conv_geom *g) {
+  if (qat_conv_direct_bwd_weight(x, dy, dw, g, threads_for(g))) return;
   int K = (g->c / g->groups) * g->kh * g->kw;
   int threads = threads_for(g);
   int tasks = threads == 1 ? 1 : threads * 2;

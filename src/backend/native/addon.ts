@@ -26,6 +26,8 @@ export interface NativeAddon {
   conv2d(x: Float32Array, w: Float32Array, y: Float32Array, geom: Int32Array, bias?: Float32Array | null, act?: number, lo?: number, hi?: number): void;
   conv2dBackwardInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geom: Int32Array): void;
   conv2dBackwardWeight(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): void;
+  /** Which passes of a conv geometry run native/conv-direct.c's kernels: bits 1 forward, 2 backward input, 4 backward weight (tests). */
+  convDirectPaths(geom: Int32Array): number;
   maxPool2d(x: Float32Array, y: Float32Array, argmax: Int32Array, geom: Int32Array): void;
   maxPool2dBackward(dy: Float32Array, argmax: Int32Array, dx: Float32Array, geom: Int32Array): void;
   avgPool2d(x: Float32Array, y: Float32Array, geom: Int32Array): void;
@@ -85,7 +87,7 @@ let status = "not loaded";
 
 /** Every function of NativeAddon, checked on load. */
 const REQUIRED: (keyof NativeAddon)[] = [
-  "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "maxPool2d",
+  "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "convDirectPaths", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
   "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward",

@@ -1,0 +1,103 @@
+/**
+ * ResNet-20 training-step driver (issues 15 and 20): the `resnet20` bench case's model
+ * (3×32×32 random images, batch 32, width 16, SGD momentum 0.9; QAT with the onednn preset),
+ * for profiling one side and for interleaved A/B timing against another checkout.
+ *
+ *   one side, e.g. under a profiler (prints ms/step):
+ *     node --cpu-prof --cpu-prof-dir /tmp/prof --import tsx bench/experiments/resnet20-step.ts --run . [--qat] [--steps 40] [--backend native] [--threads 1]
+ *   A/B (fresh process per side per round, alternating order; base/head > 1 means head is faster):
+ *     node --import tsx bench/experiments/resnet20-step.ts --base <root of other checkout> [--qat] [--rounds 5] [--steps 30]
+ * Each side imports the library from its own root, warms up 5 steps and times blocks of 5
+ * steps; it reports the median block's wall and process CPU time per step. Not a test.
+ */
+import { execFileSync } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+
+const median = (a: number[]): number => {
+  const s = [...a].sort((p, q) => p - q);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function side(root: string): Promise<{ wall: number; cpu: number }> {
+  const imp = (p: string) => import(path.join(path.resolve(root), p));
+  const { setBackend, setNumThreads } = await imp("src/backend/index.ts");
+  await imp("src/index.ts");
+  const { SGD } = await imp("src/optim/sgd.ts");
+  const { resnet20 } = await imp("src/nn/models/resnet.ts");
+  const { randn, randint } = await imp("src/tensor/creation.ts");
+  const { crossEntropy } = await imp("src/ops/loss.ts");
+  const { manualSeed } = await imp("src/tensor/random.ts");
+  const { noGrad } = await imp("src/tensor/grad-mode.ts");
+  const { prepareQat } = await imp("src/quant/prepare.ts");
+  const { qconfigs } = await imp("src/quant/qconfig.ts");
+  setBackend(arg("backend", "native"));
+  setNumThreads(Number(arg("threads", "1")));
+  manualSeed(1);
+  const batches = Array.from({ length: 8 }, () => ({ x: randn([32, 3, 32, 32]), y: randint(0, 10, [32], { dtype: "int32" }) }));
+  let m = resnet20({ inChannels: 3 });
+  if (flag("qat")) {
+    m = prepareQat(m, { qconfig: qconfigs.onednn });
+    noGrad(() => m.forward(batches[0].x));
+  }
+  const opt = new SGD(m.parameters(), { lr: 0.005, momentum: 0.9 });
+  let i = 0;
+  const step = (): void => {
+    m.train();
+    const { x, y } = batches[i++ % batches.length];
+    opt.zeroGrad();
+    crossEntropy(m.forward(x), y).backward();
+    opt.step();
+  };
+  for (let w = 0; w < 5; w++) step();
+  const steps = Number(arg("steps", "30"));
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let b = 0; b < Math.ceil(steps / 5); b++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let k = 0; k < 5; k++) step();
+    wall.push((performance.now() - t0) / 5);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e3 / 5);
+  }
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
+function parent(): void {
+  const here = fileURLToPath(import.meta.url);
+  const head = path.resolve(path.dirname(here), "../..");
+  const base = path.resolve(arg("base", ""));
+  const rounds = Number(arg("rounds", "5"));
+  const pass = ["backend", "steps", "threads"].flatMap((k) => (flag(k) ? [`--${k}`, arg(k, "")] : []));
+  if (flag("qat")) pass.push("--qat");
+  const run = (root: string): { wall: number; cpu: number } =>
+    JSON.parse(execFileSync(process.execPath, ["--import", "tsx", here, "--child", root, ...pass], { cwd: head, encoding: "utf8", env: { ...process.env, QAT_BACKEND: "" } }));
+  const load0 = os.loadavg()[0];
+  const res = { base: [] as { wall: number; cpu: number }[], head: [] as { wall: number; cpu: number }[] };
+  for (let r = 0; r < rounds; r++) {
+    for (const s of r % 2 ? (["head", "base"] as const) : (["base", "head"] as const)) res[s].push(run(s === "base" ? base : head));
+  }
+  const load1 = os.loadavg()[0];
+  const show = (k: "wall" | "cpu"): string => {
+    const ratios = res.base.map((b, j) => b[k] / res.head[j][k]);
+    return `${k}: base ${median(res.base.map((v) => v[k])).toFixed(1)} ms/step, head ${median(res.head.map((v) => v[k])).toFixed(1)} ms/step, ` +
+      `base/head median ${median(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`;
+  };
+  console.log(`ResNet-20 ${flag("qat") ? "QAT (onednn)" : "FP32"} ${arg("backend", "native")}, ${arg("threads", "1")} thread(s), ${rounds} rounds, load ${load0.toFixed(1)} → ${load1.toFixed(1)}`);
+  console.log(show("wall"));
+  console.log(show("cpu"));
+}
+
+if (flag("child")) process.stdout.write(JSON.stringify(await side(arg("child", "."))));
+else if (flag("run")) {
+  const r = await side(arg("run", "."));
+  console.log(`ResNet-20 ${flag("qat") ? "QAT" : "FP32"}: ${r.wall.toFixed(1)} ms/step wall, ${r.cpu.toFixed(1)} ms/step CPU`);
+} else parent();
