@@ -32,6 +32,7 @@ import {
   toObserverFactory,
 } from "./observer.js";
 import { type Factory, type QScheme, dtypeBounds, isPerChannel, makeFactory, normalizeDType } from "./quant-spec.js";
+import { rint } from "./qparams.js";
 
 import { allocArray } from "../tensor/dtype.js";
 import { wasmPathsActive, kernels } from "../backend/index.js";
@@ -53,14 +54,15 @@ const RINT_LIMIT = 2 ** 51;
 
 /**
  * Code q = Z + rint(p) as ATen's kernel forms it (float32 sum for float32 data), already an
- * int64 value: NaN or |q| ≥ 2^63 give −inf (INT64_MIN), below any qmin.
+ * int64 value: NaN or |q| ≥ 2^63 give −inf (INT64_MIN), below any qmin. Beyond 2^51 a float32
+ * p is an integer, a double one can still be a half-integer (below 2^52): rint rounds it.
  */
 function codeOf(p: number, zp: number, single: boolean): number {
   if (p > -RINT_LIMIT && p < RINT_LIMIT) {
     const q = zp + (p + RINT_MAGIC - RINT_MAGIC);
     return single ? f32(q) : q;
   }
-  return p >= -INT64_LIMIT && p < INT64_LIMIT ? (single ? f32(zp + p) : zp + p) : -Infinity;
+  return p >= -INT64_LIMIT && p < INT64_LIMIT ? (single ? f32(zp + p) : zp + rint(p)) : -Infinity;
 }
 
 /**
