@@ -27,6 +27,20 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* poolProfile(on): the pool's profile counters since the last call (threads.c), then profile mode on (1) or off (0) */
+static napi_value js_pool_profile(napi_env env, napi_callback_info info) {
+  BEGIN("poolProfile", 1);
+  int on = i32(&c, 0);
+  if (c.failed) return NULL;
+  double p[6];
+  LOCKED(qat_pool_profile(on, p));
+  napi_value o;
+  napi_create_object(env, &o);
+  const char *names[6] = {"regions", "parallelRegions", "regionNs", "parallelNs", "idealNs", "threadNs"};
+  for (int i = 0; i < 6; i++) napi_set_named_property(env, o, names[i], num(env, p[i]));
+  return o;
+}
+
 static napi_value js_set_isa(napi_env env, napi_callback_info info) {
   BEGIN("setIsa", 1);
   int n = i32(&c, 0);
@@ -220,6 +234,38 @@ static napi_value js_affine_bwd(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* unary(op, x, out, n): float32, op a QAT_UN_* code (elementwise.c) */
+static napi_value js_unary(napi_env env, napi_callback_info info) {
+  BEGIN("unary", 4);
+  int op = i32(&c, 0);
+  const float *x = F32(1);
+  float *y = F32(2);
+  double n = f64(&c, 3);
+  if (c.failed) return NULL;
+  LOCKED(qat_unary_f32(op, x, y, (long)n));
+  return undef(env);
+}
+
+/* binary(op, a, b, out, n, channels, inner): b a Float32Array (n values, or per channel when channels > 0) or a Uint8Array (n values) */
+static napi_value js_binary(napi_env env, napi_callback_info info) {
+  BEGIN("binary", 7);
+  int op = i32(&c, 0);
+  const float *a = F32(1);
+  napi_typedarray_type type = napi_float32_array;
+  void *b = NULL;
+  bool is = false;
+  napi_is_typedarray(env, c.argv[2], &is);
+  if (!is || napi_get_typedarray_info(env, c.argv[2], &type, NULL, &b, NULL, NULL) != napi_ok ||
+      (type != napi_float32_array && type != napi_uint8_array))
+    fail(&c, 2, "a Float32Array or a Uint8Array");
+  float *y = F32(3);
+  double n = f64(&c, 4), channels = f64(&c, 5), inner = f64(&c, 6);
+  if (c.failed) return NULL;
+  int u8 = type == napi_uint8_array;
+  LOCKED(qat_binary_f32(op, a, u8 ? NULL : (const float *)b, u8 ? (const uint8_t *)b : NULL, y, (long)n, (long)channels, (long)inner));
+  return undef(env);
+}
+
 void qat_define_int8(napi_env env, napi_value exports);   /* binding-int8.c */
 void qat_define_layout(napi_env env, napi_value exports); /* binding-layout.c */
 void qat_define_transformer(napi_env env, napi_value exports); /* binding-transformer.c */
@@ -228,6 +274,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, js_set_threads, NULL, NULL, NULL, napi_default, NULL},
+      {"poolProfile", NULL, js_pool_profile, NULL, NULL, NULL, napi_default, NULL},
       {"setIsa", NULL, js_set_isa, NULL, NULL, NULL, napi_default, NULL},
       {"matmul", NULL, js_matmul, NULL, NULL, NULL, napi_default, NULL},
       {"sgemm", NULL, js_sgemm, NULL, NULL, NULL, napi_default, NULL},
@@ -245,6 +292,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"batchNormBackward", NULL, js_bn_backward, NULL, NULL, NULL, napi_default, NULL},
       {"channelAffine", NULL, js_affine, NULL, NULL, NULL, napi_default, NULL},
       {"channelAffineBackward", NULL, js_affine_bwd, NULL, NULL, NULL, napi_default, NULL},
+      {"unary", NULL, js_unary, NULL, NULL, NULL, napi_default, NULL},
+      {"binary", NULL, js_binary, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   qat_define_int8(env, exports);

@@ -1,11 +1,18 @@
 /*
- * Elementwise kernels of the native backend: maskMul, the gradient of relu / hardtanh
- * (Kernels.maskMul; src/backend/ref/epilogue.ts is the definition):
- *   out[i] = g[i] · (lo < y[i] < hi ? 1 : 0), hi = +∞ meaning no upper bound (+∞ passes),
- * the product taken as a real multiply (g·0 keeps g's sign, NaN·0 is NaN; NaN in y masks to 0).
- * On AVX2, 8 lanes with float32 compares when lo and hi are float32 values (a float32 y
- * compares to them as to the float64 originals), else the portable loop in float64 compares.
- * Chunks are split among threads for large arrays. Called by binding-layout.c.
+ * Elementwise kernels of the native backend, float32:
+ *   maskMul, the gradient of relu / hardtanh (Kernels.maskMul; src/backend/ref/epilogue.ts is
+ *     the definition): out[i] = g[i] · (lo < y[i] < hi ? 1 : 0), hi = +∞ meaning no upper bound
+ *     (+∞ passes), the product taken as a real multiply (g·0 keeps g's sign, NaN·0 is NaN; NaN
+ *     in y masks to 0). On AVX2, 8 lanes with float32 compares when lo and hi are float32 values
+ *     (a float32 y compares to them as to the float64 originals), else float64 compares.
+ *   unary (neg abs relu square sqrt reciprocal floor ceil round sign) and binary (add sub mul
+ *     div maximum minimum; b full, one value, per channel of [outer, C, inner], or a full
+ *     Uint8Array such as QAT's straight-through mask), following src/backend/ref/elementwise.ts:
+ *     each is one IEEE float32 operation per element (the reference's float64 result of two
+ *     float32 operands rounds to the same float32), so results equal the reference bit for bit.
+ *     The loops are compiled twice, portable and for AVX2 (same operations, 8 lanes).
+ * Chunks of CHUNK elements are split among threads from 2^17 elements (≈ 0.2 ms of work) up.
+ * Called by binding-layout.c (maskMul) and binding.c (unary, binary).
  */
 #include "qat.h"
 
@@ -14,7 +21,8 @@
 #include <immintrin.h>
 #endif
 
-#define CHUNK 16384 /* elements per task */
+#define CHUNK 16384             /* elements per task */
+#define PARALLEL_MIN (1L << 17) /* elements below which a kernel stays on one thread */
 
 typedef struct {
   const float *g, *y;
@@ -67,5 +75,119 @@ void qat_mask_mul(const float *g, const float *y, double lo, double hi, float *o
   if (n <= 0) return;
   mask_ctx cx = {g, y, out, n, lo, hi};
   int tasks = (int)((n + CHUNK - 1) / CHUNK);
-  qat_parallel(tasks, n >= (1L << 17) ? qat_threads : 1, mask_task, &cx);
+  qat_parallel(tasks, n >= PARALLEL_MIN ? qat_threads : 1, mask_task, &cx);
+}
+
+/* ---- unary ---- */
+static inline __attribute__((always_inline)) void unary_body(int op, const float *x, float *y, long n) {
+  switch (op) {
+  case QAT_UN_NEG: for (long i = 0; i < n; i++) y[i] = -x[i]; break;
+  case QAT_UN_ABS: for (long i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
+  case QAT_UN_RELU: for (long i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
+  case QAT_UN_SQUARE: for (long i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
+  case QAT_UN_SQRT: for (long i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
+  case QAT_UN_RECIPROCAL: for (long i = 0; i < n; i++) y[i] = 1.0f / x[i]; break;
+  case QAT_UN_FLOOR: for (long i = 0; i < n; i++) y[i] = floorf(x[i]); break;
+  case QAT_UN_CEIL: for (long i = 0; i < n; i++) y[i] = ceilf(x[i]); break;
+  case QAT_UN_ROUND: for (long i = 0; i < n; i++) y[i] = rintf(x[i]); break; /* half to even (default rounding mode) */
+  case QAT_UN_SIGN: for (long i = 0; i < n; i++) y[i] = x[i] > 0.0f ? 1.0f : x[i] < 0.0f ? -1.0f : 0.0f; break;
+  default: break;
+  }
+}
+static void unary_run(int op, const float *x, float *y, long n) { unary_body(op, x, y, n); }
+#if QAT_X86
+__attribute__((target("avx2"))) static void unary_run_avx2(int op, const float *x, float *y, long n) { unary_body(op, x, y, n); }
+#endif
+
+/* ---- binary: a full; b full (b_len = n), one value (C = 1), per channel of [outer, C, inner], or full uint8 ---- */
+#define BIN_LOOP(EXPR)                                                            \
+  switch (op) {                                                                   \
+  case QAT_BIN_ADD: for (long i = 0; i < n; i++) { float u = a[i], v = (EXPR); y[i] = u + v; } break; \
+  case QAT_BIN_SUB: for (long i = 0; i < n; i++) { float u = a[i], v = (EXPR); y[i] = u - v; } break; \
+  case QAT_BIN_MUL: for (long i = 0; i < n; i++) { float u = a[i], v = (EXPR); y[i] = u * v; } break; \
+  case QAT_BIN_DIV: for (long i = 0; i < n; i++) { float u = a[i], v = (EXPR); y[i] = u / v; } break; \
+  case QAT_BIN_MAX: for (long i = 0; i < n; i++) { float u = a[i], v = (EXPR); y[i] = u != u || v != v ? NAN : u > v ? u : v; } break; \
+  case QAT_BIN_MIN: for (long i = 0; i < n; i++) { float u = a[i], v = (EXPR); y[i] = u != u || v != v ? NAN : u < v ? u : v; } break; \
+  default: break;                                                                 \
+  }
+
+/* y[i] = a[i] op b[i] (bu8: b is uint8), or a[i] op s (b NULL) over one run of n elements */
+static inline __attribute__((always_inline)) void binary_body(int op, const float *a, const float *b, const uint8_t *bu8, float s,
+                                                              float *y, long n) {
+  if (b) {
+    BIN_LOOP(b[i])
+  } else if (bu8) {
+    BIN_LOOP((float)bu8[i])
+  } else {
+    BIN_LOOP(s)
+  }
+}
+static void binary_run(int op, const float *a, const float *b, const uint8_t *bu8, float s, float *y, long n) {
+  binary_body(op, a, b, bu8, s, y, n);
+}
+#if QAT_X86
+__attribute__((target("avx2"))) static void binary_run_avx2(int op, const float *a, const float *b, const uint8_t *bu8, float s, float *y,
+                                                             long n) {
+  binary_body(op, a, b, bu8, s, y, n);
+}
+#endif
+
+typedef struct {
+  int op, mode; /* mode: 0 unary, 1 binary */
+  const float *a, *b;
+  const uint8_t *bu8;
+  float *y;
+  long n, channels, inner; /* b per channel of [outer, channels, inner] when channels > 0 */
+} ew_ctx;
+
+static void ew_task(void *p, int task, int thread) {
+  (void)thread;
+  const ew_ctx *cx = p;
+  long i0 = (long)task * CHUNK, i1 = i0 + CHUNK < cx->n ? i0 + CHUNK : cx->n;
+  void (*un)(int, const float *, float *, long) = unary_run;
+  void (*bin)(int, const float *, const float *, const uint8_t *, float, float *, long) = binary_run;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) {
+    un = unary_run_avx2;
+    bin = binary_run_avx2;
+  }
+#endif
+  if (cx->mode == 0) {
+    un(cx->op, cx->a + i0, cx->y + i0, i1 - i0);
+  } else if (cx->channels == 0) {
+    bin(cx->op, cx->a + i0, cx->b ? cx->b + i0 : NULL, cx->bu8 ? cx->bu8 + i0 : NULL, 0.0f, cx->y + i0, i1 - i0);
+  } else if (cx->inner == 1) { /* b along the last axis: runs of up to `channels` elements */
+    for (long i = i0; i < i1;) {
+      long c = i % cx->channels, len = cx->channels - c < i1 - i ? cx->channels - c : i1 - i;
+      bin(cx->op, cx->a + i, cx->b + c, NULL, 0.0f, cx->y + i, len);
+      i += len;
+    }
+  } else { /* one value of b per run of `inner` elements */
+    for (long i = i0; i < i1;) {
+      long r = i / cx->inner, len = (r + 1) * cx->inner - i;
+      if (len > i1 - i) len = i1 - i;
+      bin(cx->op, cx->a + i, NULL, NULL, cx->b[r % cx->channels], cx->y + i, len);
+      i += len;
+    }
+  }
+}
+
+static void ew_run(ew_ctx *cx) {
+  if (cx->n <= 0) return;
+  int tasks = (int)((cx->n + CHUNK - 1) / CHUNK);
+  qat_parallel(tasks, cx->n >= PARALLEL_MIN ? qat_threads : 1, ew_task, cx);
+}
+
+void qat_unary_f32(int op, const float *x, float *y, long n) {
+  ew_ctx cx = {.op = op, .mode = 0, .a = x, .y = y, .n = n};
+  ew_run(&cx);
+}
+
+void qat_binary_f32(int op, const float *a, const float *b, const uint8_t *bu8, float *y, long n, long channels, long inner) {
+  ew_ctx cx = {.op = op, .mode = 1, .a = a, .y = y, .n = n};
+  if (bu8) cx.bu8 = bu8;
+  else if (channels == 0) cx.b = b;
+  else if (channels == 1 && inner >= n) cx.channels = 1, cx.inner = n, cx.b = b; /* one value */
+  else cx.b = b, cx.channels = channels, cx.inner = inner;
+  ew_run(&cx);
 }

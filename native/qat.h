@@ -28,6 +28,10 @@ const char *qat_isa_name(int isa);
 typedef void (*qat_task_fn)(void *ctx, int task, int thread);
 /* Runs fn(ctx, t, thread) for t in [0, ntasks) on up to nthreads threads (the caller is thread 0). */
 void qat_parallel(int ntasks, int nthreads, qat_task_fn fn, void *ctx);
+/* Profile mode on/off (regions then run on the calling thread and are timed in its CPU time); out
+ * receives and resets the counters: regions, parallel regions, ns in regions, ns in parallel ones,
+ * their ideal ns on their threads; then the calling thread's CPU time now (ns). */
+void qat_pool_profile(int on, double out[6]);
 /* Thread count the kernels use (set from JS before each call). */
 extern int qat_threads;
 /* Per-thread scratch: slot s of thread t, at least bytes long, 64-byte aligned (grown, never shrunk). */
@@ -116,6 +120,14 @@ void qat_reduce_f32(int op, const float *x, const long *shape, const int *reduce
 void qat_softmax(const float *x, float *out, long rows, long cols, int log);
 /* out[i] = g[i]·(lo < y[i] < hi ? 1 : 0), hi = +∞ unbounded (elementwise.c) */
 void qat_mask_mul(const float *g, const float *y, double lo, double hi, float *out, long n);
+
+/* Elementwise float32 (elementwise.c), bit-exact with src/backend/ref/elementwise.ts. */
+enum { QAT_UN_NEG, QAT_UN_ABS, QAT_UN_RELU, QAT_UN_SQUARE, QAT_UN_SQRT, QAT_UN_RECIPROCAL, QAT_UN_FLOOR, QAT_UN_CEIL, QAT_UN_ROUND, QAT_UN_SIGN };
+enum { QAT_BIN_ADD, QAT_BIN_SUB, QAT_BIN_MUL, QAT_BIN_DIV, QAT_BIN_MAX, QAT_BIN_MIN };
+void qat_unary_f32(int op, const float *x, float *y, long n);
+/* y[i] = a[i] op b: with bu8 (nullable) b is that uint8 array (n values); else with channels = 0 b
+ * has n values; else y viewed as [n / (channels·inner), channels, inner] takes b[channel]. */
+void qat_binary_f32(int op, const float *a, const float *b, const uint8_t *bu8, float *y, long n, long channels, long inner);
 
 /* Below this many flops a product runs on one thread (waking a worker costs tens of µs). */
 #define QAT_PARALLEL_MIN_FLOPS (1L << 22)

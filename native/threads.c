@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if QAT_X86
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -122,10 +123,50 @@ static void ensure_workers(int n) {
   }
 }
 
+/*
+ * Profile mode (bench/thread-profile.ts, through the binding's poolProfile): every region runs
+ * on the calling thread, and the time of those that would run on more than one thread is
+ * counted, with the time they would take on their threads if their tasks were equal
+ * (⌈tasks/threads⌉/tasks of it) — the parallel fraction of a step, measured at one thread.
+ */
+static int prof_on = 0;
+static double prof[5]; /* regions, parallel regions, ns in regions, ns in parallel regions, ideal ns of those */
+
+/* CPU time of the calling thread (other processes' load does not inflate it). */
+static double now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+void qat_pool_profile(int on, double out[6]) {
+  memcpy(out, prof, sizeof prof);
+  memset(prof, 0, sizeof prof);
+  out[5] = now_ns();
+  prof_on = on;
+}
+
+static void profiled(int ntasks, int nthreads, qat_task_fn fn, void *ctx) {
+  double t0 = now_ns();
+  for (int t = 0; t < ntasks; t++) fn(ctx, t, 0);
+  double dt = now_ns() - t0;
+  prof[0] += 1;
+  prof[2] += dt;
+  if (nthreads > 1) {
+    prof[1] += 1;
+    prof[3] += dt;
+    prof[4] += dt * (double)((ntasks + nthreads - 1) / nthreads) / ntasks;
+  }
+}
+
 void qat_parallel(int ntasks, int nthreads, qat_task_fn fn, void *ctx) {
   if (ntasks <= 0) return;
   if (nthreads > ntasks) nthreads = ntasks;
   if (nthreads > QAT_MAX_THREADS) nthreads = QAT_MAX_THREADS;
+  if (prof_on) {
+    profiled(ntasks, nthreads, fn, ctx);
+    return;
+  }
   if (nthreads > 1) ensure_workers(nthreads - 1);
   if (nthreads <= 1 || started == 0) {
     for (int t = 0; t < ntasks; t++) fn(ctx, t, 0);

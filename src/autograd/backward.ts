@@ -4,6 +4,8 @@
  * under noGrad, sums gradients reaching a tensor along several paths, and accumulates into
  * `.grad` of leaves that require it. Installs Tensor.prototype.backward.
  */
+import { kernels } from "../backend/index.js";
+import { allocArrayUninit } from "../tensor/dtype.js";
 import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.js";
 import { type GradNode, noGrad } from "../tensor/grad-mode.js";
 import { shapesEqual } from "../tensor/shape.js";
@@ -46,7 +48,18 @@ function topoOrder(root: Tensor): Tensor[] {
   return order;
 }
 
+/**
+ * a + b as a new tensor. Floats go through the active backend's add kernel (the same float32 /
+ * float64 sums as the loop, threaded on the native backend, and the result stays in the
+ * backend's memory); other dtypes keep the loop (typed-array wrap-around).
+ */
 function addInto(a: Tensor, b: Tensor): Tensor {
+  const n = a.data.length;
+  if ((a.dtype === "float32" || a.dtype === "float64") && b.dtype === a.dtype && b.data.length === n) {
+    const sum = allocArrayUninit(a.dtype, n);
+    kernels().binary("add", a.data, [n], b.data, [n], sum, [n]);
+    return new Tensor(sum, a.shape);
+  }
   const out = new Tensor(a.data.slice(), a.shape);
   const o = out.data;
   const bd = b.data;

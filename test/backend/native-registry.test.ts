@@ -36,7 +36,8 @@ d("native backend registration", () => {
     const k = kernels();
     expect(k.matmul).toBe(nativeKernels!.matmul);
     expect(k.conv2dBackwardWeight).toBe(nativeKernels!.conv2dBackwardWeight);
-    expect(k.unary).toBe(wasmKernels.unary);
+    expect(k.unary).toBe(nativeKernels!.unary);
+    expect(k.clamp).toBe(wasmKernels.clamp);
     expect(k.softmax).toBe(nativeKernels!.softmax);
     expect(k.argReduce).toBe(refKernels.argReduce);
     setBackend("ref");

@@ -72,6 +72,15 @@ export interface NativeAddon {
   /** Quantized add; out ints [m0, shift, yZp, lo, hi, ySigned], post the same + [xZp] (the next requantization) or null. */
   qadd(a: Uint8Array | Int8Array, aZp: number, b: Uint8Array | Int8Array, bZp: number, mults: Int32Array, leftShift: number,
     out: Int32Array, post: Int32Array | null, y: Uint8Array | Int8Array, n: number): void;
+  /** out[i] = op(x[i]) for i < n; op: 0 neg, 1 abs, 2 relu, 3 square, 4 sqrt, 5 reciprocal, 6 floor, 7 ceil, 8 round, 9 sign. */
+  unary(op: number, x: Float32Array, out: Float32Array, n: number): void;
+  /**
+   * out[i] = a[i] op b (op: 0 add, 1 sub, 2 mul, 3 div, 4 maximum, 5 minimum) for i < n: b has n values
+   * (Float32Array or Uint8Array) when channels = 0, else out viewed as [n / (channels·inner), channels, inner] takes b[channel].
+   */
+  binary(op: number, a: Float32Array, b: Float32Array | Uint8Array, out: Float32Array, n: number, channels: number, inner: number): void;
+  /** The pool's profile counters since the last call, then profile mode: 1 on (regions run on the calling thread, timed), 0 off (bench/thread-profile.ts). */
+  poolProfile(on: number): { regions: number; parallelRegions: number; regionNs: number; parallelNs: number; idealNs: number; threadNs: number };
   /** One-thread raw int16-pair GEMM c[m, n] = packed A · B panels (benchmarks). */
   igemmBench(m: number, n: number, k: number, a: Int32Array, bPanels: Int32Array, c: Int32Array): void;
 }
@@ -91,6 +100,7 @@ const REQUIRED: (keyof NativeAddon)[] = [
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
   "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward",
+  "unary", "binary", "poolProfile",
 ];
 
 async function loadAddon(): Promise<NativeAddon | null> {

@@ -10,6 +10,7 @@ import type { FloatArray } from "../../tensor/dtype.js";
 import type { Conv2dGeom, Epilogue, Kernels, MatmulGeom, Pool2dGeom } from "../kernels.js";
 import { threadCount } from "../wasm/runtime.js";
 import type { NativeAddon } from "./addon.js";
+import { nativeElementwiseKernels } from "./elementwise.js";
 import { nativeLayoutKernels } from "./layout.js";
 import { nativeTransformerKernels } from "./transformer.js";
 
@@ -78,6 +79,7 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
 
   return {
     ...nativeLayoutKernels(addon, fallback, sync),
+    ...nativeElementwiseKernels(addon, fallback, sync),
     ...nativeTransformerKernels(addon, fallback, sync),
     matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom, epi?: Epilogue | null): void {
       if (!f32(a, b, c)) return fallback.matmul(a, b, c, g, epi);
