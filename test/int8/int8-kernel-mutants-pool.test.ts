@@ -2,14 +2,19 @@
  * The integer pools (src/int8/kernels/pool.ts): the exact error of every check, one condition
  * at a time (which pool, which argument, the values), the accepted bounds, and qglobalAvgPool's
  * two output routes — same scale (rounded division, ties away from zero, then the clamp) and own
- * scale (BigInt single-rounding reference of test/int8/reference.ts) — with their defaults.
+ * scale (BigInt single-rounding reference of test/int8/reference.ts) — with their defaults;
+ * qmaxPool2d against PyTorch's quantized max_pool2d where only one axis is padded or dilated or
+ * ceil mode changes both sizes (scripts/golden/int8_maxpool_edges.py); qavgPool2d's clamp at
+ * both ends of uint8.
  * Written to kill the mutants `npm run mutation` left alive in pool.ts (docs/mutation-survivors.md).
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { qavgPool2d, qglobalAvgPool, qmaxPool2d, quantizeMultiplier } from "../../src/int8/index-kernels.js";
 import { DTypeError, ShapeError, ValueError } from "../../src/tensor/errors.js";
 import { expectError } from "../expect-error.js";
 import { mbqmSingleRef } from "./reference.js";
+import { expectIdentical } from "../backend/helpers.js";
 
 const x16 = Uint8Array.from({ length: 16 }, (_, i) => i * 9);
 const shape = [1, 1, 4, 4];
@@ -109,5 +114,34 @@ describe("qglobalAvgPool", () => {
     const big = quantizeMultiplier(3);
     const sat = qglobalAvgPool({ x, xZp: 5, xShape: [1, 2, 3, 3], multiplier: big, clampMin: -50, clampMax: 60 });
     expect(Array.from(sat.data)).toEqual(sums.map((s) => Math.min(60, Math.max(-50, 5 + mbqmSingleRef(s, big.multiplier, big.shift)))));
+  });
+});
+
+interface MaxPoolGolden {
+  name: string; dtype: "uint8" | "int8"; shape: number[]; kernel: [number, number]; stride: [number, number];
+  padding: [number, number]; dilation: [number, number]; ceilMode: boolean; x: number[]; y: number[]; yShape: number[];
+}
+
+describe("qmaxPool2d against PyTorch's quantized max_pool2d (one axis padded or dilated, ceil mode)", () => {
+  const golden = JSON.parse(readFileSync(new URL("../golden/quant/int8_maxpool_edges.json", import.meta.url), "utf8")) as { cases: MaxPoolGolden[] };
+  for (const g of golden.cases) {
+    test(g.name, () => {
+      const x = g.dtype === "uint8" ? Uint8Array.from(g.x) : Int8Array.from(g.x);
+      const y = qmaxPool2d({ x, xShape: g.shape, kernelSize: g.kernel, stride: g.stride, padding: g.padding, dilation: g.dilation, ceilMode: g.ceilMode });
+      expect(y.shape).toEqual(g.yShape);
+      expectIdentical(y.data, g.y, g.name);
+    });
+  }
+});
+
+describe("qavgPool2d clamps at both ends of uint8", () => {
+  test("a divisor override below the window size pushes the mean past 0 and 255", () => {
+    // Windows of 4 cells, divisor 1: xZp 200 with zeros → 200 − 800 → 0; xZp 10 with 255s → 10 + 980 → 255.
+    const lowX = new Uint8Array(16), highX = new Uint8Array(16).fill(255);
+    expect(Array.from(qavgPool2d({ x: lowX, xZp: 200, xShape: shape, kernelSize: 2, divisorOverride: 1 }).data)).toEqual([0, 0, 0, 0]);
+    expect(Array.from(qavgPool2d({ x: highX, xZp: 10, xShape: shape, kernelSize: 2, divisorOverride: 1 }).data)).toEqual([255, 255, 255, 255]);
+    // Divisor 5 (> 4 cells): 200 + roundDiv(−800, 5) = 40, 10 + roundDiv(980, 5) = 206; inside the range.
+    expect(Array.from(qavgPool2d({ x: lowX, xZp: 200, xShape: shape, kernelSize: 2, divisorOverride: 5 }).data)).toEqual([40, 40, 40, 40]);
+    expect(Array.from(qavgPool2d({ x: highX, xZp: 10, xShape: shape, kernelSize: 2, divisorOverride: 5 }).data)).toEqual([206, 206, 206, 206]);
   });
 });
