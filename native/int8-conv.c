@@ -5,10 +5,12 @@
  * x = xZp, so 0), the activation operand is packed as 16-column panels of int16 pairs, the
  * GEMM of int8.c multiplies, and each output row is requantized (int8.c's exact single
  * rounding), so results equal src/int8/kernels/qconv2d.ts bit for bit.
- *   stride 1: "wide" pixels — the GEMM runs over oh × (W + 2·PW) positions, so that row k of
- *             the activation operand is one contiguous slice of the padded planes (no im2col
- *             at all); the 2·PW + … positions past each output row are computed and dropped.
- *   otherwise: an int16 im2col of the task's pixels from the padded planes.
+ *   stride 1, wide rows (W + 2·PW ≤ 1.05·OW, e.g. ResNet's 56×56): "wide" pixels — the GEMM
+ *             runs over oh × (W + 2·PW) positions, so that row k of the activation operand is
+ *             one contiguous slice of the padded planes (no im2col at all); the 2·PW + …
+ *             positions past each output row are computed and dropped.
+ *   otherwise: an int16 im2col of the task's pixels from the padded planes (stride-2 rows
+ *             copied 16 at a time with AVX2).
  * A following 2×2 stride-2 max pool is fused: the max of each window's accumulators is
  * requantized (requantization is non-decreasing, so this equals pooling the outputs). Called
  * by binding-int8.c.
@@ -193,7 +195,7 @@ static void qconv_task(void *p, int task, int thread) {
     for (int k = 0; k < K; k++) rowp[k] = col16 + (long)k * np;
   }
   pair_rows(rowp, K, np, npad, cols);
-  qat_igemm(g->oc, npad, kp, cx->w, cols, acc, npad);
+  qat_igemm(g->oc, npad, np, kp, cx->w, cols, acc, npad);
   int nrows = np / pitch; /* whole output rows (wide and pooled chunks are whole rows) */
   if (!cx->pool) {
     char *wide8 = cx->wide ? qat_scratch(thread, 1, (size_t)npad) : NULL;
@@ -220,7 +222,8 @@ static void qconv_task(void *p, int task, int thread) {
 
 void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
                  const qat_requant *rq, void *y, int pool2) {
-  int wide = g->sh == 1 && g->sw == 1, wp = g->w + 2 * g->pw;
+  /* stride 1 runs "wide" unless the extra columns per row would cost more than a 5 % im2col copy */
+  int wp = g->w + 2 * g->pw, wide = g->sh == 1 && g->sw == 1 && (long)wp * 100 <= (long)g->ow * 105;
   int pitch = wide ? wp : g->ow, used = pool2 ? g->oh / 2 * 2 : g->oh, span = used * pitch;
   double macs = (double)g->n * g->oc * g->oh * g->ow * g->c * g->kh * g->kw;
   int threads = 2 * macs >= QAT_PARALLEL_MIN_FLOPS ? qat_threads : 1;

@@ -43,21 +43,30 @@ void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int w
 }
 
 /* ---- micro-kernels: acc (QMR × QNR int32, row stride ldc) (+)= Σ_kp a[kp, r] · b[kp, j] ---- */
-static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc, int load) {
+/* The first nc (QNR or QNR / 2) columns of the tile. */
+static void qukr_scalar_n(int nc, int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc, int load) {
   int32_t t[QMR * QNR];
   for (int i = 0; i < QMR * QNR; i++) t[i] = 0;
   for (int p = 0; p < kc; p++) {
     for (int r = 0; r < QMR; r++) {
       int32_t aw = a[p * QMR + r];
       int a0 = (int16_t)(aw & 0xffff), a1 = (int16_t)((uint32_t)aw >> 16);
-      for (int j = 0; j < QNR; j++) {
+      for (int j = 0; j < nc; j++) {
         int32_t bw = b[p * ldb + j];
         t[r * QNR + j] += a0 * (int16_t)(bw & 0xffff) + a1 * (int16_t)((uint32_t)bw >> 16);
       }
     }
   }
   for (int r = 0; r < QMR; r++)
-    for (int j = 0; j < QNR; j++) c[r * ldc + j] = load ? c[r * ldc + j] + t[r * QNR + j] : t[r * QNR + j];
+    for (int j = 0; j < nc; j++) c[r * ldc + j] = load ? c[r * ldc + j] + t[r * QNR + j] : t[r * QNR + j];
+}
+
+static void qukr_scalar(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc, int load) {
+  qukr_scalar_n(QNR, kc, a, b, ldb, c, ldc, load);
+}
+
+static void qukr_scalar8(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc, int load) {
+  qukr_scalar_n(QNR / 2, kc, a, b, ldb, c, ldc, load);
 }
 
 #if QAT_X86
@@ -97,24 +106,42 @@ __attribute__((target("avx2"))) static void qukr_avx2(int kc, const int32_t *a, 
     _mm256_storeu_si256(cr + 1, hi);
   }
 }
+
+/* The tile's first 8 columns only (a last panel with at most 8 valid columns): 6 accumulators. */
+__attribute__((target("avx2"))) static void qukr8_avx2(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c,
+                                                        long ldc, int load) {
+  __m256i acc[QMR];
+  for (int r = 0; r < QMR; r++) acc[r] = _mm256_setzero_si256();
+  for (int p = 0; p < kc; p++) {
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+    for (int r = 0; r < QMR; r++) acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(_mm256_set1_epi32(a[r]), b0));
+    a += QMR;
+    b += ldb;
+  }
+  for (int r = 0; r < QMR; r++) {
+    __m256i *cr = (__m256i *)(c + r * ldc);
+    _mm256_storeu_si256(cr, load ? _mm256_add_epi32(acc[r], _mm256_loadu_si256(cr)) : acc[r]);
+  }
+}
 #undef QROW
 #endif
 
 typedef void (*qukr_fn)(int, const int32_t *, const int32_t *, long, int32_t *, long, int);
 
-static qukr_fn pick_qukr(void) {
+static qukr_fn pick_qukr(int half) {
 #if QAT_X86
-  if (qat_isa() >= QAT_ISA_AVX2) return qukr_avx2;
+  if (qat_isa() >= QAT_ISA_AVX2) return half ? qukr8_avx2 : qukr_avx2;
 #endif
-  return qukr_scalar;
+  return half ? qukr_scalar8 : qukr_scalar;
 }
 
 /*
  * acc [ocp × ldc] (ocp = oc rounded up to QMR) = packed weights · B for np columns (a multiple
  * of QNR), B as QNR-column panels of int16-pair words: (p, j) at b[(j / QNR)·kp·QNR + p·QNR + j % QNR].
+ * Only the first ncols columns are wanted: a last panel with at most QNR / 2 of them is computed half.
  */
-void qat_igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
-  qukr_fn ukr = pick_qukr();
+void qat_igemm(int oc, int np, int ncols, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
+  qukr_fn full = pick_qukr(0), half = pick_qukr(1);
   /* per k block, QMC weight rows (in L2) against every 16-column panel (in L1 per micro-kernel call) */
   for (int pc = 0; pc < kp; pc += QKC) {
     int kc = kp - pc < QKC ? kp - pc : QKC;
@@ -122,6 +149,7 @@ void qat_igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b,
       int o1 = o0 + QMC < oc ? o0 + QMC : oc;
       for (int j = 0; j < np; j += QNR) {
         const int32_t *bp = b + (long)j * kp + (long)pc * QNR;
+        qukr_fn ukr = ncols - j <= QNR / 2 ? half : full; /* a last panel of ≤ 8 valid columns: half the work */
         for (int o = o0; o < o1; o += QMR)
           ukr(kc, wpacked + (long)o * kp + (long)pc * QMR, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
       }
@@ -212,7 +240,7 @@ static void qlinear_task(void *p, int task, int thread) {
       d[q * QNR] = pair16(a, b);
     }
   }
-  qat_igemm(cx->n, npad, kp, cx->w, cols, acc, npad);
+  qat_igemm(cx->n, npad, rows, kp, cx->w, cols, acc, npad);
   for (int o = 0; o < cx->n; o++) qat_requant_row(acc + (long)o * npad, rows, o, cx->rq, cx->y, (long)r0 * cx->n + o, cx->n);
 }
 
@@ -233,5 +261,5 @@ void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int
 
 /* ---- raw int GEMM for the benchmark: C[m, n] = packed A · B (B in QNR-column panels, n % 16 = 0) ---- */
 void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *b, int32_t *c) {
-  qat_igemm(m, n, kpairs(k), wpacked, b, c, n);
+  qat_igemm(m, n, n, kpairs(k), wpacked, b, c, n);
 }

@@ -34,8 +34,9 @@ static inline int xval(const void *x, int unsigned_x, long i) {
   return unsigned_x ? ((const uint8_t *)x)[i] : ((const int8_t *)x)[i];
 }
 
-/* acc [ocp × ldc] = packed weights · B (np columns, a multiple of QNR, as QNR-column panels of int16-pair words) (int8.c) */
-void qat_igemm(int oc, int np, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc);
+/* acc [ocp × ldc] = packed weights · B (np columns, a multiple of QNR, as QNR-column panels of int16-pair words;
+ * the first ncols are wanted) (int8.c) */
+void qat_igemm(int oc, int np, int ncols, int kp, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc);
 /* Row o of acc (n values) → y[off + j·ycol], requantized (int8.c) */
 void qat_requant_row(const int32_t *acc, int n, int o, const qat_requant *rq, void *y, long off, long ycol);
 /* Max pool of `planes` h×w planes → oh×ow (dilation 1, padding ≤ kernel/2); 0 when a row is too wide (int8-elem.c) */

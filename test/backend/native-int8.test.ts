@@ -1,7 +1,8 @@
 /**
  * The native int8 kernels (native/int8.c via src/backend/native/int8.ts) equal the
  * TypeScript integer kernels (src/int8/kernels/qconv2d.ts, qlinear.ts) bit for bit: conv
- * with padding, stride, dilation, odd K, with the fused 2×2 max pool, channel and pixel counts off the 4×16 tiles, batch
+ * with padding, stride, dilation, odd K, with the fused 2×2 max pool, channel and pixel counts off the 6×16 tiles
+ * (and last panels of ≤ 8 pixels), stride 1 on wide rows (no im2col) and narrow ones, batch
  * split across threads or one image split by pixels; linear over odd shapes, and at 1–4 rows (the matrix-vector path); uint8 and int8
  * on both sides; per-tensor and per-channel requantization including multipliers large
  * enough to saturate; extreme inputs (every value at the range ends). Both ISA paths.
@@ -111,6 +112,10 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkConv(4, 12, 11, 9, [3, 3], 2, { padding: [2, 1], dilation: [2, 2] }, { ...U8, perChannel: false });
       checkConv(3, 9, 13, 5, [2, 5], 2, { padding: [0, 2] }, { ...S8, yType: "uint8", yZp: 100 });
       checkConv(7, 6, 5, 6, [1, 1], 2, { padding: [1, 0] }, U8);
+      // rows wide enough for the "wide" positions (W + 2·PW ≤ 1.05·OW); a last panel of ≤ 8 pixels (the half micro-kernel)
+      checkConv(3, 9, 62, 8, [3, 3], 2, { padding: [1, 1] }, { ...S8, perChannel: true });
+      checkConv(5, 7, 41, 13, [1, 3], 1, { padding: [0, 1] }, U8);
+      checkConv(9, 7, 7, 20, [3, 3], 1, { padding: [1, 1] }, U8); // 49 pixels: 3 panels + 1
     });
 
     it(`[${isa}] conv and linear: extreme inputs, multipliers large enough to saturate`, () => {
@@ -138,6 +143,7 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkConv(5, 11, 9, 7, [3, 2], 2, { stride: [1, 1], padding: [1, 0] }, { ...U8, xType: "int8", xZp: 0 }, true); // 11×8 → 5×4
       checkConv(3, 7, 13, 6, [3, 3], 1, { padding: [0, 1] }, { ...S8, yType: "uint8", yZp: 128, perChannel: true }, true); // 5×13 → 2×6
       checkConv(8, 6, 6, 8, [3, 3], 2, { padding: [1, 1] }, { ...U8, extreme: true, xZp: 0, scale: 0.5 }, true);
+      checkConv(4, 10, 64, 6, [3, 3], 1, { padding: [1, 1] }, { ...S8, yType: "uint8", yZp: 9 }, true); // wide rows, pooled
     });
 
     it(`[${isa}] linear with 1–4 rows (the matrix-vector path): odd k and output counts, extremes, per-channel`, () => {
