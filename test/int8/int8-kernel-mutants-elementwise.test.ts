@@ -172,6 +172,20 @@ describeEachBackend("long arrays (the wasm routes where that backend is active)"
     expect(qadd({ ...args, shape: [2, 515] }).shape).toEqual([2, 515]);
   });
 
+  test("qconcat along axis 0 of long requantized inputs: each lands at its own offset", () => {
+    // One outer block: each input is a whole array (start 0, its full length) written at offset > 0
+    // for the second; only the whole output may take the wasm table route.
+    const x1 = a.subarray(0, 600), x2 = Uint8Array.from(b.subarray(0, 700), (v) => v + 128);
+    const m1 = quantizeMultiplier(0.75), m2 = quantizeMultiplier(1.25);
+    const y = qconcat({ inputs: [{ x: x1, shape: [600], zp: 10, multiplier: m1 }, { x: x2, shape: [700], zp: 128, multiplier: m2 }], axis: 0, outZp: 5, outDType: "uint8" });
+    const want = [
+      ...Array.from(x1, (v) => Math.min(255, Math.max(0, 5 + mbqmSingleRef(v - 10, m1.multiplier, m1.shift)))),
+      ...Array.from(x2, (v) => Math.min(255, Math.max(0, 5 + mbqmSingleRef(v - 128, m2.multiplier, m2.shift)))),
+    ];
+    expectIdentical(y.data, want, "qconcat");
+    expect(y.shape).toEqual([1300]);
+  });
+
   test("qlut: values and the result shape, echoed or [n]", () => {
     const table = Int32Array.from({ length: 256 }, (_, i) => (i * 7) % 256);
     const y = qlut({ x: b, table, outDType: "uint8" });
