@@ -20,7 +20,7 @@ import console from "node:console";
 // (seconds per mutant on 2 cores; they pin the skip-on-non-finite logic and the wasm kernels).
 const Q = (names) => `test/quant/{${names}}.test.ts`;
 const FQ = Q("fake-quantize,fake-quantize-edges,fake-quantize-mutants,fake-quantize-mutants2,rounding-ties");
-const OBS = Q("observer,observer-edges,observer-mutants,fake-quantize");
+const OBS = Q("observer,observer-edges,observer-mutants,observer-mutants2,fake-quantize");
 const INT8 = "test/int8/{fixed-point,kernels,kernels-misc,kernels-errors,fast-kernels,boundary-params,common-checks,layer-errors,requantize-paths,pool-rules,int8-mutants,int8-kernel-mutants-*}.test.ts";
 const TESTS = {
   "src/quant/qparams.ts": [Q("qparams,observer,fake-quantize,rounding-ties")],

@@ -1,0 +1,32 @@
+/**
+ * The observers' module-level presets (PyTorch's default_fixed_qparams_range_{neg1to1,0to1}_observer
+ * and default_histogram_observer), read from a freshly imported module so the preset arguments
+ * are evaluated inside the test (a mutated preset then shows), and HistogramObserver's printing.
+ * Written from the mutants `npm run mutation` left alive (docs/mutation-survivors.md); in TESTS
+ * of scripts/mutation.mjs.
+ */
+import { expect, test, vi } from "vitest";
+import { Tensor } from "../../src/tensor/tensor.js";
+import { HistogramObserver } from "../../src/quant/observer-histogram.js";
+
+test("fixed-qparams presets: tanh S = 2/256, Z = 128; sigmoid S = 1/256, Z = 0; both uint8 [0, 255] per tensor", async () => {
+  vi.resetModules();
+  const m = await import("../../src/quant/observer-fixed.js");
+  const describe = (o: InstanceType<typeof m.FixedQParamsObserver>) => [o.scale.data[0], o.zero_point.data[0], o.dtype, o.quantMin, o.quantMax, o.qscheme];
+  expect(describe(m.defaultFixedQParamsRangeNeg1to1Observer())).toEqual([2 / 256, 128, "uint8", 0, 255, "per_tensor_affine"]);
+  expect(describe(m.defaultFixedQParamsRange0to1Observer())).toEqual([1 / 256, 0, "uint8", 0, 255, "per_tensor_affine"]);
+});
+
+test("histogram preset: uint8 [0, 127] (PyTorch's default_histogram_observer)", async () => {
+  vi.resetModules();
+  const m = await import("../../src/quant/observer-histogram.js");
+  const o = m.defaultHistogramObserver();
+  expect([o.dtype, o.quantMin, o.quantMax, o.bins]).toEqual(["uint8", 0, 127, 2048]);
+});
+
+test("HistogramObserver prints its range", () => {
+  const o = new HistogramObserver({ bins: 8 });
+  expect(o.extraRepr()).toBe("min_val=Infinity, max_val=-Infinity");
+  o.forward(new Tensor(Float32Array.of(-1.5, 0.25, 3), [3]));
+  expect(o.extraRepr()).toBe("min_val=-1.5, max_val=3");
+});
