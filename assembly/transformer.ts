@@ -4,9 +4,10 @@
  * f64 and rounded once when stored, as the reference:
  *   erf: the reference's own Hermite table, passed in interleaved (y₀, dh₀, y₁, dh₁, …), with
  *        the same expression and order, so erf-form GELU is the reference's value bit for bit;
- *        exp by Cody–Waite reduction and a degree-13 Taylor polynomial (≤ 2 f64 ulps; no
- *        lookup table, so the module keeps no data segment), tanh(u) = ±(1 − 2/(e^{2|u|} + 1))
- *        (absolute error ~1e-16) — as native/transformer.c's AVX2 path.
+ *        exp by Cody–Waite reduction and a degree-13 Taylor polynomial (within a few f64 ulps;
+ *        no lookup table, so the module keeps no data segment; Estrin's scheme in the f64x2
+ *        lanes, Horner for a tail), tanh(u) = ±(1 − 2/(e^{2|u|} + 1)) (absolute error ~1e-16) —
+ *        as native/transformer.c's AVX2 path. Four elements per step in two f64x2 pairs.
  *   LayerNorm: row sums in two f64 lanes (the reference sums in order), per-element outputs
  *        in f64 lanes with the reference's operations; the weight / bias gradients are summed
  *        over rows in order per column — bit for bit the reference's for the same mean / rstd.
@@ -76,39 +77,6 @@ const GELU_C: f64 = 0.044715;
   return x < 0 ? -r : r;
 }
 
-/** y[i] = gelu(x[i]) for i < n (tanhForm ≠ 0: the tanh approximation). */
-export function geluF32(x: usize, y: usize, n: i32, tanhForm: i32, tab: usize): void {
-  if (tanhForm != 0) {
-    for (let i = 0; i < n; i++) {
-      const v = <f64>load<f32>(at(x, i));
-      store<f32>(at(y, i), <f32>(0.5 * v * (1 + tanh64(SQRT_2_OVER_PI * (v + GELU_C * v * v * v)))));
-    }
-    return;
-  }
-  for (let i = 0; i < n; i++) {
-    const v = <f64>load<f32>(at(x, i));
-    store<f32>(at(y, i), <f32>(0.5 * v * (1 + erfTab(tab, v * INV_SQRT2))));
-  }
-}
-
-/** dx[i] = g[i]·gelu'(x[i]) for i < n. */
-export function geluBackwardF32(g: usize, x: usize, dx: usize, n: i32, tanhForm: i32, tab: usize): void {
-  if (tanhForm != 0) {
-    for (let i = 0; i < n; i++) {
-      const v = <f64>load<f32>(at(x, i));
-      const t = tanh64(SQRT_2_OVER_PI * (v + GELU_C * v * v * v));
-      const d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_C * v * v);
-      store<f32>(at(dx, i), <f32>(<f64>load<f32>(at(g, i)) * d));
-    }
-    return;
-  }
-  for (let i = 0; i < n; i++) {
-    const v = <f64>load<f32>(at(x, i));
-    const d = 0.5 * (1 + erfTab(tab, v * INV_SQRT2)) + v * INV_SQRT_2PI * exp64(-0.5 * v * v);
-    store<f32>(at(dx, i), <f32>(<f64>load<f32>(at(g, i)) * d));
-  }
-}
-
 // @ts-ignore: decorator
 @inline function lo64(v: v128): v128 {
   return f64x2.promote_low_f32x4(v);
@@ -123,6 +91,127 @@ export function geluBackwardF32(g: usize, x: usize, dx: usize, n: i32, tanhForm:
 // @ts-ignore: decorator
 @inline function to32(lo: v128, hi: v128): v128 {
   return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+const SIGN = f64x2.splat(-0.0);
+
+/** erfTab in two lanes: each lane's knots loaded as (y, dh) pairs; the same operations, so the same values. */
+// @ts-ignore: decorator
+@inline function erf2(tab: usize, x: v128): v128 {
+  const a = f64x2.abs(x);
+  const inr = f64x2.lt(a, f64x2.splat(6));
+  const u = f64x2.mul(v128.and(a, inr), f64x2.splat(512));
+  const iv = i32x4.trunc_sat_f64x2_s_zero(u);
+  const t = f64x2.sub(u, f64x2.convert_low_i32x4_s(iv));
+  const t2 = f64x2.mul(t, t), t3 = f64x2.mul(t2, t);
+  const two = f64x2.splat(2), three = f64x2.splat(3);
+  const h00 = f64x2.add(f64x2.sub(f64x2.mul(two, t3), f64x2.mul(three, t2)), f64x2.splat(1));
+  const h10 = f64x2.add(f64x2.sub(t3, f64x2.mul(two, t2)), t);
+  const h01 = f64x2.sub(f64x2.mul(three, t2), f64x2.mul(two, t3));
+  const h11 = f64x2.sub(t3, t2);
+  const p0 = tab + (<usize>i32x4.extract_lane(iv, 0) << 4), p1 = tab + (<usize>i32x4.extract_lane(iv, 1) << 4);
+  const a0 = v128.load(p0), a1 = v128.load(p1), b0 = v128.load(p0, 16), b1 = v128.load(p1, 16);
+  let r = f64x2.mul(h00, v128.shuffle<f64>(a0, a1, 0, 2));
+  r = f64x2.add(r, f64x2.mul(h10, v128.shuffle<f64>(a0, a1, 1, 3)));
+  r = f64x2.add(r, f64x2.mul(h01, v128.shuffle<f64>(b0, b1, 0, 2)));
+  r = f64x2.add(r, f64x2.mul(h11, v128.shuffle<f64>(b0, b1, 1, 3)));
+  r = v128.bitselect(f64x2.neg(r), r, f64x2.lt(x, f64x2.splat(0)));
+  const out = v128.bitselect(x, v128.or(v128.and(x, SIGN), f64x2.splat(1)), f64x2.ne(x, x));
+  return v128.bitselect(r, out, inr);
+}
+
+/** exp64 in two lanes (the degree-13 polynomial by Estrin's scheme). */
+// @ts-ignore: decorator
+@inline function exp2v(x: v128): v128 {
+  const tiny = f64x2.lt(x, f64x2.splat(-708));
+  const xc = f64x2.min(f64x2.max(x, f64x2.splat(-708)), f64x2.splat(709)); // NaN stays NaN
+  const n = f64x2.nearest(f64x2.mul(xc, f64x2.splat(1.4426950408889634)));
+  const r = f64x2.sub(f64x2.sub(xc, f64x2.mul(n, f64x2.splat(6.93147180369123816490e-01))), f64x2.mul(n, f64x2.splat(1.90821492927058770002e-10)));
+  const r2 = f64x2.mul(r, r), r4 = f64x2.mul(r2, r2), r8 = f64x2.mul(r4, r4);
+  const q0 = f64x2.add(f64x2.splat(1), r);
+  const q1 = f64x2.add(f64x2.splat(0.5), f64x2.mul(f64x2.splat(1.0 / 6), r));
+  const q2 = f64x2.add(f64x2.splat(1.0 / 24), f64x2.mul(f64x2.splat(1.0 / 120), r));
+  const q3 = f64x2.add(f64x2.splat(1.0 / 720), f64x2.mul(f64x2.splat(1.0 / 5040), r));
+  const q4 = f64x2.add(f64x2.splat(1.0 / 40320), f64x2.mul(f64x2.splat(1.0 / 362880), r));
+  const q5 = f64x2.add(f64x2.splat(1.0 / 3628800), f64x2.mul(f64x2.splat(1.0 / 39916800), r));
+  const q6 = f64x2.add(f64x2.splat(1.0 / 479001600), f64x2.mul(f64x2.splat(1.0 / 6227020800.0), r));
+  const lo = f64x2.add(f64x2.add(q0, f64x2.mul(r2, q1)), f64x2.mul(r4, f64x2.add(q2, f64x2.mul(r2, q3))));
+  const hi = f64x2.add(f64x2.add(q4, f64x2.mul(r2, q5)), f64x2.mul(r4, q6));
+  const p = f64x2.add(lo, f64x2.mul(r8, hi));
+  const e = i64x2.shl(i64x2.add(i64x2.extend_low_i32x4_s(i32x4.trunc_sat_f64x2_s_zero(n)), i64x2.splat(1023)), 52);
+  return v128.andnot(f64x2.mul(p, e), tiny);
+}
+
+/** tanh64 in two lanes. */
+// @ts-ignore: decorator
+@inline function tanh2(u: v128): v128 {
+  const a = f64x2.abs(u);
+  const t = f64x2.sub(f64x2.splat(1), f64x2.div(f64x2.splat(2), f64x2.add(exp2v(f64x2.add(a, a)), f64x2.splat(1))));
+  return v128.or(t, v128.and(u, SIGN));
+}
+
+/** √(2/π)·(v + 0.044715·v·v·v), the reference's order. */
+// @ts-ignore: decorator
+@inline function tanhArg(v: v128): v128 {
+  const c = f64x2.mul(f64x2.mul(f64x2.mul(f64x2.splat(GELU_C), v), v), v);
+  return f64x2.mul(f64x2.splat(SQRT_2_OVER_PI), f64x2.add(v, c));
+}
+
+// @ts-ignore: decorator
+@inline function gelu2(v: v128, tanhForm: i32, tab: usize): v128 {
+  const f = tanhForm != 0 ? tanh2(tanhArg(v)) : erf2(tab, f64x2.mul(v, f64x2.splat(INV_SQRT2)));
+  return f64x2.mul(f64x2.mul(f64x2.splat(0.5), v), f64x2.add(f64x2.splat(1), f));
+}
+
+// @ts-ignore: decorator
+@inline function geluGrad2(v: v128, tanhForm: i32, tab: usize): v128 {
+  const one = f64x2.splat(1), half = f64x2.splat(0.5);
+  if (tanhForm != 0) {
+    const t = tanh2(tanhArg(v));
+    const a = f64x2.mul(half, f64x2.add(one, t));
+    const b = f64x2.mul(f64x2.mul(f64x2.mul(half, v), f64x2.sub(one, f64x2.mul(t, t))), f64x2.splat(SQRT_2_OVER_PI));
+    const q = f64x2.add(one, f64x2.mul(f64x2.mul(f64x2.splat(3 * GELU_C), v), v));
+    return f64x2.add(a, f64x2.mul(b, q));
+  }
+  const a = f64x2.mul(half, f64x2.add(one, erf2(tab, f64x2.mul(v, f64x2.splat(INV_SQRT2)))));
+  const e = exp2v(f64x2.mul(f64x2.mul(f64x2.splat(-0.5), v), v));
+  return f64x2.add(a, f64x2.mul(f64x2.mul(v, f64x2.splat(INV_SQRT_2PI)), e));
+}
+
+/** y[i] = gelu(x[i]) for i < n (tanhForm ≠ 0: the tanh approximation); four at a time, a tail of < 4 one by one. */
+export function geluF32(x: usize, y: usize, n: i32, tanhForm: i32, tab: usize): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(at(x, i));
+    v128.store(at(y, i), to32(gelu2(lo64(v), tanhForm, tab), gelu2(hi64(v), tanhForm, tab)));
+  }
+  for (; i < n; i++) {
+    const v = <f64>load<f32>(at(x, i));
+    const f = tanhForm != 0 ? tanh64(SQRT_2_OVER_PI * (v + GELU_C * v * v * v)) : erfTab(tab, v * INV_SQRT2);
+    store<f32>(at(y, i), <f32>(0.5 * v * (1 + f)));
+  }
+}
+
+/** dx[i] = g[i]·gelu'(x[i]) for i < n. */
+export function geluBackwardF32(g: usize, x: usize, dx: usize, n: i32, tanhForm: i32, tab: usize): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(at(x, i)), gv = v128.load(at(g, i));
+    const lo = f64x2.mul(lo64(gv), geluGrad2(lo64(v), tanhForm, tab));
+    const hi = f64x2.mul(hi64(gv), geluGrad2(hi64(v), tanhForm, tab));
+    v128.store(at(dx, i), to32(lo, hi));
+  }
+  for (; i < n; i++) {
+    const v = <f64>load<f32>(at(x, i));
+    let d: f64;
+    if (tanhForm != 0) {
+      const t = tanh64(SQRT_2_OVER_PI * (v + GELU_C * v * v * v));
+      d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_C * v * v);
+    } else {
+      d = 0.5 * (1 + erfTab(tab, v * INV_SQRT2)) + v * INV_SQRT_2PI * exp64(-0.5 * v * v);
+    }
+    store<f32>(at(dx, i), <f32>(<f64>load<f32>(at(g, i)) * d));
+  }
 }
 
 /** Σ x (mu ignored, sq 0) or Σ (x − mu)² (sq 1) over n f32 values, in two f64 lanes. */
