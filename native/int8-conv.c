@@ -17,6 +17,7 @@
  */
 #include "int8.h"
 
+#include <stdlib.h>
 #include <string.h>
 #if QAT_X86
 #include <immintrin.h>
@@ -32,6 +33,7 @@ typedef struct {
   int chunks, chunk; /* chunks per image; positions per chunk (whole QNR tiles, or whole output rows / row pairs) */
   int pool;          /* a 2×2 stride-2 max pool follows (fused) */
   int wide;          /* stride 1: positions are oy·(W + 2·PW) + ox */
+  int u8;            /* the u8 × s8 path (int8-u8s8.c) */
 } qconv_ctx;
 
 /* Padded rows [r0, r0 + rows) of x − xZp as int16 planes [C, rows, W + 2·PW] (0 in the padding). */
@@ -162,22 +164,12 @@ static void pool_rows(const int32_t *acc, int ow, int stride, int pairs, int32_t
   }
 }
 
-static void qconv_task(void *p, int task, int thread) {
-  const qconv_ctx *cx = p;
+/* The int16 path's accumulators acc [·, npad] for positions [p0, p0 + np) of image img (input rows from oy0·SH, `rows` of them). */
+static void int16_gemm(const qconv_ctx *cx, int img, int p0, int np, int npad, int oy0, int rows, int thread, int32_t *acc) {
   const qat_conv_geom *g = cx->g;
-  int img = task / cx->chunks, wp = g->w + 2 * g->pw;
-  int pitch = cx->wide ? wp : g->ow;          /* positions per output row */
-  int used = cx->pool ? g->oh / 2 * 2 : g->oh; /* output rows computed (an odd last one is dropped under the pool) */
-  int span = used * (cx->wide ? wp : g->ow);
-  int p0 = (task % cx->chunks) * cx->chunk, np = span - p0 < cx->chunk ? span - p0 : cx->chunk;
-  if (np <= 0) return;
-  int K = g->c * g->kh * g->kw, kp = kpairs(K);
-  int npad = (np + QNR - 1) / QNR * QNR, ocp = (g->oc + QMR - 1) / QMR * QMR;
+  int K = g->c * g->kh * g->kw, kp = kpairs(K), wp = g->w + 2 * g->pw;
   int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kp * 4);
-  int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
   const int16_t **rowp = qat_scratch(thread, 0, (size_t)K * sizeof(int16_t *));
-  /* the padded input rows this task's output rows read */
-  int oy0 = p0 / pitch, oy1 = (p0 + np - 1) / pitch, rows = (oy1 - oy0) * g->sh + (g->kh - 1) * g->dh + 1;
   /* wide positions past the last valid one read up to (KW − 1)·DW values beyond the last plane */
   size_t plane_words = (size_t)g->c * rows * wp, tail = (size_t)(g->kw - 1) * g->dw + QNR;
   int16_t *xp = qat_scratch(thread, 5, (plane_words + tail) * 2);
@@ -196,6 +188,27 @@ static void qconv_task(void *p, int task, int thread) {
   }
   pair_rows(rowp, K, np, npad, cols);
   qat_igemm(g->oc, npad, np, kp, cx->w, cols, acc, npad);
+}
+
+static void qconv_task(void *p, int task, int thread) {
+  const qconv_ctx *cx = p;
+  const qat_conv_geom *g = cx->g;
+  int img = task / cx->chunks, wp = g->w + 2 * g->pw;
+  int pitch = cx->wide ? wp : g->ow;          /* positions per output row */
+  int used = cx->pool ? g->oh / 2 * 2 : g->oh; /* output rows computed (an odd last one is dropped under the pool) */
+  int span = used * (cx->wide ? wp : g->ow);
+  int p0 = (task % cx->chunks) * cx->chunk, np = span - p0 < cx->chunk ? span - p0 : cx->chunk;
+  if (np <= 0) return;
+  int npad = (np + QNR - 1) / QNR * QNR, ocp = (g->oc + QMR - 1) / QMR * QMR + QM8;
+  int32_t *acc = qat_scratch(thread, 3, (size_t)ocp * npad * 4);
+  /* the padded input rows this task's output rows read */
+  int oy0 = p0 / pitch, oy1 = (p0 + np - 1) / pitch, rows = (oy1 - oy0) * g->sh + (g->kh - 1) * g->dh + 1;
+  if (cx->u8) {
+    qat_conv8_acc(g, (const uint8_t *)cx->x + (long)img * g->c * g->h * g->w, cx->xzp, cx->wide, p0, np, npad, oy0 * g->sh, rows,
+                  cx->w, thread, acc);
+  } else {
+    int16_gemm(cx, img, p0, np, npad, oy0, rows, thread, acc);
+  }
   int nrows = np / pitch; /* whole output rows (wide and pooled chunks are whole rows) */
   if (!cx->pool) {
     char *wide8 = cx->wide ? qat_scratch(thread, 1, (size_t)npad) : NULL;
@@ -220,6 +233,40 @@ static void qconv_task(void *p, int task, int thread) {
   }
 }
 
+/*
+ * The bias of the u8 × s8 path, bias[o] − xZp·Σ_k w[o, k] (malloc'd), when that path is exact
+ * for this call: AVX2, uint8 input whose bytes (and xZp, the padding) are all ≤ 127, weights
+ * that fit int8, K < 2^16 (so Σ x·w fits int32) and every such bias fitting int32; else NULL.
+ */
+static int32_t *u8s8_bias(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
+                          const qat_requant *rq) {
+  int K = g->c * g->kh * g->kw;
+  if (qat_isa() < QAT_ISA_AVX2 || !x_unsigned || xzp > 127 || K >= 65536) return NULL;
+  const int32_t *sums = qat_quad_sums(wpacked, g->oc, K);
+  if (!sums[g->oc]) return NULL;
+  long n = (long)g->n * g->c * g->h * g->w, i = 0;
+  const uint8_t *b = x;
+  uint64_t any = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, b + i, 8);
+    any |= v;
+  }
+  for (; i < n; i++) any |= b[i];
+  if (any & 0x8080808080808080ULL) return NULL;
+  int32_t *bias = malloc((size_t)g->oc * sizeof(int32_t));
+  if (!bias) return NULL;
+  for (int o = 0; o < g->oc; o++) {
+    int64_t v = (int64_t)(rq->bias ? rq->bias[o] : 0) - (int64_t)xzp * sums[o];
+    if (v < INT32_MIN || v > INT32_MAX) {
+      free(bias);
+      return NULL;
+    }
+    bias[o] = (int32_t)v;
+  }
+  return bias;
+}
+
 void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
                  const qat_requant *rq, void *y, int pool2) {
   /* stride 1 runs "wide" unless the extra columns per row would cost more than a 5 % im2col copy */
@@ -236,6 +283,15 @@ void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked,
   int kp = kpairs(g->c * g->kh * g->kw);
   while (chunk > unit && (long)chunk * kp > (1L << 18)) chunk = (chunk / 2 + unit - 1) / unit * unit;
   chunks = (span + chunk - 1) / chunk;
-  qconv_ctx cx = {x, x_unsigned, xzp, wpacked, g, rq, y, chunks, chunk, pool2, wide};
+  qconv_ctx cx = {x, x_unsigned, xzp, wpacked, g, rq, y, chunks, chunk, pool2, wide, 0};
+  qat_requant rq8;
+  int32_t *bias8 = u8s8_bias(x, x_unsigned, xzp, wpacked, g, rq);
+  if (bias8) {
+    rq8 = *rq;
+    rq8.bias = bias8;
+    cx.rq = &rq8;
+    cx.u8 = 1;
+  }
   if (span > 0) qat_parallel(g->n * chunks, threads, qconv_task, &cx);
+  free(bias8);
 }

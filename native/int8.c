@@ -20,7 +20,6 @@
 #include <immintrin.h>
 #endif
 
-size_t qat_qpack_words(int oc, int k) { return (size_t)((oc + QMR - 1) / QMR) * QMR * kpairs(k); }
 
 /* w [oc, k] int8 → panels of QMR rows; word (panel, kp, r) = (w[o, 2kp] − zp, w[o, 2kp+1] − zp) as int16 pair. */
 void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp_len, int32_t *out) {
@@ -40,6 +39,7 @@ void qat_qpack_weights(const int8_t *w, int oc, int k, const int32_t *wzp, int w
       }
     }
   }
+  qat_qpack_quads(w, oc, k, wzp, wzp_len, out); /* the u8 × s8 layout after the pairs (int8-u8s8.c) */
 }
 
 /* ---- micro-kernels: acc (QMR × QNR int32, row stride ldc) (+)= Σ_kp a[kp, r] · b[kp, j] ---- */

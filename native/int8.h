@@ -12,11 +12,13 @@
 #define QMR 6   /* weight rows (output channels) per micro-tile */
 #define QMC 96  /* weight rows per cache block (a multiple of QMR: QMC × QKC pairs = 96 KB, in L2) */
 #define QNR 16  /* columns (pixels or batch rows) per micro-tile */
+#define QM8 4   /* weight rows per micro-tile of the u8 × s8 path (int8-u8s8.c) */
 #define QKC 256 /* k pairs per block */
 /* Linear layers with at most this many rows take the matrix-vector path (int8-gemv.c). */
 #define QGEMV_MAX_ROWS 4
 
 static inline int kpairs(int k) { return (k + 1) / 2; }
+static inline int kquads(int k) { return (k + 3) / 4; }
 
 static inline int32_t pair16(int a, int b) { return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16)); }
 
@@ -45,6 +47,13 @@ int qat_qmaxpool2d(const void *x, int x_unsigned, int planes, int h, int w, int 
 /* TFLite quantized add, optionally followed by the next node's requantization (int8-elem.c) */
 void qat_qadd(const void *a, int a_unsigned, int azp, const void *b, int b_unsigned, int bzp, const int32_t *mults,
               int left_shift, const qat_requant *out, const qat_requant *post, int post_xzp, void *y, long n);
+/* The u8 × s8 conv path (int8-u8s8.c): packed weights hold the int16 pairs, then 4-row panels of
+ * int8 quads, Σ_k w per row and a flag (every w − wZp fits int8). */
+size_t qat_quad_offset(int oc, int k);
+void qat_qpack_quads(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp_len, int32_t *packed);
+const int32_t *qat_quad_sums(const int32_t *wpacked, int oc, int k); /* [oc] sums, then the flag */
+void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int wide, int p0, int np, int npad, int r0, int rows,
+                   const int32_t *wpacked, int thread, int32_t *acc);
 void qat_qlinear_gemv(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                       const qat_requant *rq, void *y);
 

@@ -30,8 +30,8 @@ type QT = "uint8" | "int8";
 const gen = newGen(5);
 const randInt = (lo: number, hi: number) => lo + Math.floor(gen.uniform() * (hi - lo + 1));
 
-function randomQ(dtype: QT, n: number, extreme = false): Uint8Array | Int8Array {
-  const [lo, hi] = dtype === "uint8" ? [0, 255] : [-128, 127];
+function randomQ(dtype: QT, n: number, extreme = false, bits7 = false): Uint8Array | Int8Array {
+  const [lo, hi] = dtype === "uint8" ? [0, bits7 ? 127 : 255] : [-128, 127];
   const a = dtype === "uint8" ? new Uint8Array(n) : new Int8Array(n);
   for (let i = 0; i < n; i++) a[i] = extreme ? (gen.uniform() < 0.5 ? lo : hi) : randInt(lo, hi);
   return a;
@@ -40,6 +40,10 @@ function randomQ(dtype: QT, n: number, extreme = false): Uint8Array | Int8Array 
 interface Layer {
   xType: QT; yType: QT; xZp: number; yZp: number; wZp: number; perChannel: boolean; scale: number; extreme?: boolean;
   lo?: number; hi?: number;
+  /** uint8 inputs in [0, 127] (PyTorch's x86 activations): the u8 × s8 path where xZp ≤ 127 and w − wZp fits int8. */
+  bits7?: boolean;
+  /** weights drawn from [−w, w − 1] (default 128). */
+  wRange?: number;
 }
 
 function requantFor(l: Layer, oc: number) {
@@ -64,8 +68,9 @@ function maxPool2x2(a: ArrayLike<number>, n: number, c: number, h: number, w: nu
 function checkConv(c: number, h: number, w: number, oc: number, k: [number, number], n: number, geo: { stride?: [number, number]; padding?: [number, number]; dilation?: [number, number] }, l: Layer, pool2 = false): void {
   const [sh, sw] = geo.stride ?? [1, 1], [ph, pw] = geo.padding ?? [0, 0], [dh, dw] = geo.dilation ?? [1, 1];
   const oh = Math.floor((h + 2 * ph - dh * (k[0] - 1) - 1) / sh) + 1, ow = Math.floor((w + 2 * pw - dw * (k[1] - 1) - 1) / sw) + 1;
-  const x = randomQ(l.xType, n * c * h * w, l.extreme);
+  const x = randomQ(l.xType, n * c * h * w, l.extreme, l.bits7);
   const wt = randomQ("int8", oc * c * k[0] * k[1], l.extreme) as Int8Array;
+  if (l.wRange) for (let i = 0; i < wt.length; i++) wt[i] = Math.max(-l.wRange, Math.min(l.wRange - 1, wt[i]));
   const bias = Int32Array.from({ length: oc }, () => randInt(-5000, 5000));
   const rq = requantFor(l, oc);
   const want = qconv2d({
@@ -128,6 +133,21 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkLinear(3, 7, 5, { ...U8, extreme: true, xZp: 255, scale: 1e-4 });
     });
 
+    it(`[${isa}] conv on 7-bit uint8 inputs (the u8 × s8 path on AVX2): ResNet shapes, extremes, zero points, fallbacks`, () => {
+      setNativeIsa(isa);
+      const U7: Layer = { ...U8, bits7: true };
+      checkConv(3, 30, 29, 8, [7, 7], 2, { stride: [2, 2], padding: [3, 3] }, { ...U7, xZp: 64 }); // the stem: K = 147, stride-2 rows
+      checkConv(16, 12, 60, 10, [3, 3], 1, { padding: [1, 1] }, U7); // wide rows
+      checkConv(16, 9, 9, 20, [3, 3], 2, { padding: [1, 1] }, { ...U7, xZp: 0, perChannel: true }); // im2col, 49-pixel tail
+      checkConv(16, 9, 9, 12, [1, 1], 1, { stride: [2, 2] }, { ...U7, xZp: 127, yType: "int8", yZp: -4 }); // 1×1 stride-2 downsample
+      checkConv(5, 8, 8, 7, [3, 3], 2, { padding: [1, 1] }, { ...U7, extreme: true, xZp: 127, scale: 0.5 }); // 2·127·(−128): no saturation
+      checkConv(5, 8, 8, 7, [3, 3], 2, { padding: [1, 1] }, { ...U7, extreme: true, xZp: 0, scale: 1e-3 });
+      checkConv(4, 10, 64, 6, [3, 3], 1, { padding: [1, 1] }, { ...U7, xZp: 5 }, true); // with the fused pool
+      checkConv(6, 7, 9, 5, [3, 3], 2, { padding: [1, 1] }, { ...U7, wZp: -3, wRange: 100, perChannel: false }); // w − wZp fits int8
+      checkConv(6, 7, 9, 5, [3, 3], 2, { padding: [1, 1] }, { ...U7, wZp: -3, perChannel: false }); // it does not: the int16 path
+      checkConv(6, 7, 9, 5, [3, 3], 2, { padding: [1, 1] }, { ...U7, xZp: 128 }); // xZp (the padding) over 127: the int16 path
+    });
+
     it(`[${isa}] linear: odd shapes, both dtypes, per-channel`, () => {
       setNativeIsa(isa);
       checkLinear(1, 1, 1, U8);
@@ -166,6 +186,8 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkLinear(200, 512, 64, U8);
       checkConv(16, 14, 14, 32, [3, 3], 1, { padding: [1, 1] }, U8, true); // one image, pooled row pairs split
       checkConv(32, 22, 22, 32, [3, 3], 3, { padding: [1, 1] }, S8, true);
+      checkConv(16, 20, 20, 24, [3, 3], 1, { padding: [1, 1] }, { ...U8, bits7: true, xZp: 30 }); // u8 × s8 rows split
+      checkConv(3, 40, 40, 16, [7, 7], 2, { stride: [2, 2], padding: [3, 3] }, { ...U8, bits7: true, xZp: 60 });
     }
     setNumThreads(threadsBefore);
   });
