@@ -18,6 +18,8 @@ import console from "node:console";
 // group runs the union. A file not listed runs the config's whole list. Left out for time: the
 // model-training tests of test/quant/non-finite.test.ts and test/backend/qat-kernels.test.ts
 // (seconds per mutant on 2 cores; they pin the skip-on-non-finite logic and the wasm kernels).
+// conv.ts runs only the kernel suites (the float64-definition and wasm comparisons): the op and
+// conv-BN model suites reach the same kernels at several seconds per mutant.
 const Q = (names) => `test/quant/{${names}}.test.ts`;
 const FQ = Q("fake-quantize,fake-quantize-edges,fake-quantize-mutants,fake-quantize-mutants2,rounding-ties");
 const OBS = Q("observer,observer-edges,observer-mutants,observer-mutants2,fake-quantize");
@@ -41,7 +43,7 @@ const TESTS = {
   "src/int8/kernels/qconv2d.ts": [INT8],
   "src/int8/kernels/qlinear.ts": [INT8],
   "src/int8/kernels/quantize.ts": [INT8],
-  "src/backend/ref/conv.ts": ["test/backend/{conv,conv-mutants}.test.ts", "test/ops/conv.test.ts", Q("convbn-golden,convbn-folded")],
+  "src/backend/ref/conv.ts": ["test/backend/{conv,conv-mutants}.test.ts"],
 };
 
 const base = JSON.parse(readFileSync("stryker.config.json", "utf8"));

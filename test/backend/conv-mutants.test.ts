@@ -143,6 +143,20 @@ describe("reference conv2d kernels = the float64 definition, exactly (integer da
     check({ n: 2, c: 1, h: 6, w: 9, oc: 1, k: [3, 3], pad: [1, 1], dil: [3, 1] }, 33);
   });
 
+  test("the epilogue (bias per output channel, then clamp) follows the products on every path", () => {
+    for (const [s, seed] of [[{ n: 2, c: 3, h: 5, w: 4, oc: 4, k: [3, 3], pad: [1, 1] }, 51], [{ n: 2, c: 3, h: 5, w: 4, oc: 2, k: [1, 1] }, 52], [{ n: 2, c: 2, h: 5, w: 4, oc: 4, k: [3, 3], groups: 2 }, 53]] as [Spec, number][]) {
+      const g = geomOf(s);
+      const x = ints(g.n * g.c * g.h * g.w, seed), w = ints(g.oc * (g.c / g.groups) * g.kh * g.kw, seed + 1);
+      const bias = Float32Array.from({ length: g.oc }, (_, i) => i - 1.5);
+      const { y: plain } = reference(g, x, w, new Float32Array(g.n * g.oc * g.oh * g.ow));
+      const P = g.oh * g.ow;
+      const want = Float64Array.from(plain, (v, i) => Math.min(6, Math.max(-2, v + bias[Math.floor(i / P) % g.oc])));
+      const y = new Float32Array(plain.length).fill(NaN);
+      conv.conv2d(x, w, y, g, { bias, act: "clamp", lo: -2, hi: 6 });
+      expectSame(y, want, `${JSON.stringify(s)} with epilogue`);
+    }
+  });
+
   test("column chunks that end mid-row (K·P above the scratch limit), then a small call reusing the scratch", () => {
     // K = 32·9 = 288 → 1820 columns per chunk; P = 45·45 = 2025: two chunks, the first ending inside row 40.
     check({ n: 1, c: 32, h: 45, w: 45, oc: 2, k: [3, 3], pad: [1, 1] }, 41);
