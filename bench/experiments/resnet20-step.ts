@@ -7,6 +7,8 @@
  *     node --cpu-prof --cpu-prof-dir /tmp/prof --import tsx bench/experiments/resnet20-step.ts --run . [--qat] [--steps 40] [--backend native] [--threads 1]
  *   A/B (fresh process per side per round, alternating order; base/head > 1 means head is faster):
  *     node --import tsx bench/experiments/resnet20-step.ts --base <root of other checkout> [--qat] [--rounds 5] [--steps 30]
+ *   against PyTorch 1.13 (bench/peers/resnet20_step.py, /usr/bin/python3, OMP_WAIT_POLICY=PASSIVE) as the base side:
+ *     node --import tsx bench/experiments/resnet20-step.ts --peer [--qat] [--rounds 5] [--steps 30] [--threads 1]
  * Each side imports the library from its own root, warms up 5 steps and times blocks of 5
  * steps; it reports the median block's wall and process CPU time per step. Not a test.
  */
@@ -74,11 +76,16 @@ async function side(root: string): Promise<{ wall: number; cpu: number }> {
 function parent(): void {
   const here = fileURLToPath(import.meta.url);
   const head = path.resolve(path.dirname(here), "../..");
+  const peer = flag("peer");
   const base = path.resolve(arg("base", ""));
   const rounds = Number(arg("rounds", "5"));
   const pass = ["backend", "steps", "threads"].flatMap((k) => (flag(k) ? [`--${k}`, arg(k, "")] : []));
   if (flag("qat")) pass.push("--qat");
+  const torch = (): { wall: number; cpu: number } =>
+    JSON.parse(execFileSync("/usr/bin/python3", [path.join(head, "bench/peers/resnet20_step.py"), "--steps", arg("steps", "30"), "--threads", arg("threads", "1"),
+      ...(flag("qat") ? ["--qat"] : [])], { encoding: "utf8", env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" } }));
   const run = (root: string): { wall: number; cpu: number } =>
+    peer && root === base ? torch() :
     JSON.parse(execFileSync(process.execPath, ["--import", "tsx", here, "--child", root, ...pass], { cwd: head, encoding: "utf8", env: { ...process.env, QAT_BACKEND: "" } }));
   const load0 = os.loadavg()[0];
   const res = { base: [] as { wall: number; cpu: number }[], head: [] as { wall: number; cpu: number }[] };
@@ -91,7 +98,8 @@ function parent(): void {
     return `${k}: base ${median(res.base.map((v) => v[k])).toFixed(1)} ms/step, head ${median(res.head.map((v) => v[k])).toFixed(1)} ms/step, ` +
       `base/head median ${median(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`;
   };
-  console.log(`ResNet-20 ${flag("qat") ? "QAT (onednn)" : "FP32"} ${arg("backend", "native")}, ${arg("threads", "1")} thread(s), ${rounds} rounds, load ${load0.toFixed(1)} → ${load1.toFixed(1)}`);
+  console.log(`ResNet-20 ${flag("qat") ? "QAT (onednn)" : "FP32"} ${arg("backend", "native")}, ${arg("threads", "1")} thread(s), ${rounds} rounds, ` +
+    `base = ${peer ? "PyTorch" : base}, load ${load0.toFixed(1)} → ${load1.toFixed(1)}`);
   console.log(show("wall"));
   console.log(show("cpu"));
 }
