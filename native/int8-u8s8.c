@@ -140,7 +140,7 @@ __attribute__((target("avx2"))) static void quad_rows(const uint8_t *const *rowp
   }
 }
 
-/* dst[t] = src[2t] for t < n (32 per step); returns how many. Reads src[2n − 1]. */
+/* dst[t] = src[2t] for t < n (32, then 16 per step); returns how many. Reads src[2n − 1]. */
 __attribute__((target("avx2"))) static int even8(uint8_t *dst, const uint8_t *src, int n) {
   const __m256i lo = _mm256_set1_epi16(0xff);
   int t = 0;
@@ -149,7 +149,22 @@ __attribute__((target("avx2"))) static int even8(uint8_t *dst, const uint8_t *sr
     __m256i b = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + 2 * t + 32)), lo);
     _mm256_storeu_si256((__m256i *)(dst + t), _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xd8));
   }
+  for (; t + 16 <= n; t += 16) {
+    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * t)), _mm256_castsi256_si128(lo));
+    __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * t + 16)), _mm256_castsi256_si128(lo));
+    _mm_storeu_si128((__m128i *)(dst + t), _mm_packus_epi16(a, b));
+  }
   return t;
+}
+
+/* dst[0, n) = src[0, n) for the short runs of an im2col row (16-byte moves, the last one overlapping). */
+__attribute__((target("avx2"))) static void copy_run(uint8_t *dst, const uint8_t *src, int n) {
+  if (n < 16) {
+    for (int t = 0; t < n; t++) dst[t] = src[t];
+    return;
+  }
+  for (int t = 0; t + 16 <= n; t += 16) _mm_storeu_si128((__m128i *)(dst + t), _mm_loadu_si128((const __m128i *)(src + t)));
+  _mm_storeu_si128((__m128i *)(dst + n - 16), _mm_loadu_si128((const __m128i *)(src + n - 16)));
 }
 
 /*
@@ -196,7 +211,7 @@ void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int wide, 
         const uint8_t *src = src0 + (long)(oy - oy_start) * g->sh * wp + (long)ox0 * g->sw;
         int t = 0;
         if (g->sw == 1) {
-          memcpy(dst + j, src, (size_t)run);
+          copy_run(dst + j, src, run);
           t = run;
         } else if (g->sw == 2) {
           t = even8(dst + j, src, run);
