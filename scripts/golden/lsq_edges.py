@@ -5,7 +5,8 @@ mutation testing left them unpinned, docs/mutation-survivors.md):
 - per_tensor / per_channel: torch._fake_quantize_learnable_per_{tensor,channel}_affine on codes
   x/S + Z at and beyond 2^51, 2^52, 2^62 and 2^63 (this build's float -> int64 conversion gives
   INT64_MIN from 2^63 on, so those count as below qmin), ±1e30, ±inf, NaN and half-integer ties,
-  with a half-integer zero point (forward rint(Z), per-tensor backward trunc(Z + 0.5)); each once
+  with a half-integer zero point (forward rint(Z), per-tensor backward trunc(Z + 0.5)) and with
+  quant_min = -2^63 (the code -2^63 is then in range); each once
   with scale / zero point requiring grad and once without (ATen always runs the full backward,
   so dx keeps the backward's own mask either way).
 - modules: _LearnableFakeQuantize runs: per-tensor symmetric with a non-zero initial zero point
@@ -50,7 +51,7 @@ def case(fn, x, scale, zp, learn, **meta):
 
 def gen():
     per_tensor = []
-    for scale, zp, qmin, qmax, gf in ((1.0, 3.0, -8, 7, 1.0), (0.5, 2.5, 0, 15, 0.25), (1.0, -2.5, -4, 3, 1.0)):
+    for scale, zp, qmin, qmax, gf in ((1.0, 3.0, -8, 7, 1.0), (0.5, 2.5, 0, 15, 0.25), (1.0, -2.5, -4, 3, 1.0), (1.0, 0.0, -(2 ** 63), 2 ** 62, 1.0)):
         x = torch.tensor(np.array(EXTREME, dtype=np.float32))
         for learn in (True, False):
             per_tensor.append(case(lambda t, s, z, a=qmin, b=qmax, g=gf: torch._fake_quantize_learnable_per_tensor_affine(t, s, z, a, b, g),

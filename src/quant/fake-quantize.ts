@@ -6,7 +6,7 @@
  *   ∂x̂/∂x = 1 if qmin ≤ q ≤ qmax (q before clamping), else 0
  *
  * As in ATen (1.13), q is converted to int64 before clamping, so NaN and |q| ≥ 2^63 (±inf
- * included) become INT64_MIN on x86 and map to qmin with a zero gradient.
+ * included) become INT64_MIN on x86 and map to qmin with a zero gradient (unless qmin = −2^63).
  *
  * The forward kernel is one pass writing the output and the mask; the backward multiplies
  * the incoming gradient by the mask (PyTorch's *_cachemask ops). Exposes the functional
@@ -54,15 +54,16 @@ const RINT_LIMIT = 2 ** 51;
 
 /**
  * Code q = Z + rint(p) as ATen's kernel forms it (float32 sum for float32 data), already an
- * int64 value: NaN or |q| ≥ 2^63 give −inf (INT64_MIN), below any qmin. Beyond 2^51 a float32
- * p is an integer, a double one can still be a half-integer (below 2^52): rint rounds it.
+ * int64 value: NaN or |q| ≥ 2^63 give INT64_MIN = −2^63, below any qmin but −2^63 (where it is
+ * in range, as in ATen). Beyond 2^51 a float32 p is an integer, a double one can still be a
+ * half-integer (below 2^52): rint rounds it.
  */
 function codeOf(p: number, zp: number, single: boolean): number {
   if (p > -RINT_LIMIT && p < RINT_LIMIT) {
     const q = zp + (p + RINT_MAGIC - RINT_MAGIC);
     return single ? f32(q) : q;
   }
-  return p >= -INT64_LIMIT && p < INT64_LIMIT ? (single ? f32(zp + p) : zp + rint(p)) : -Infinity;
+  return p >= -INT64_LIMIT && p < INT64_LIMIT ? (single ? f32(zp + p) : zp + rint(p)) : -INT64_LIMIT;
 }
 
 /**

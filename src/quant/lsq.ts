@@ -52,8 +52,9 @@ function lsqGradRange(x: FloatArray, dy: FloatArray, dx: FloatArray, from: numbe
     const xi = x[i];
     // ATen's kernel is built with FMA: rint(fma(x, 1/S, Z)), one rounding (x·fl(1/S) is exact in float64).
     const p = f32(zp + xi * inv);
-    // rint; NaN and |q| ≥ 2^63 become INT64_MIN (ATen's int64 conversion on x86).
-    const q = p > -RINT_LIMIT && p < RINT_LIMIT ? p + RINT_MAGIC - RINT_MAGIC : p >= -INT64_LIMIT && p < INT64_LIMIT ? p : -Infinity;
+    // rint; NaN and |q| ≥ 2^63 become INT64_MIN (ATen's int64 conversion on x86): below any
+    // qmin but −2^63, where it is in range.
+    const q = p > -RINT_LIMIT && p < RINT_LIMIT ? p + RINT_MAGIC - RINT_MAGIC : p >= -INT64_LIMIT && p < INT64_LIMIT ? p : -INT64_LIMIT;
     if (q >= qmin && q <= qmax) {
       dx[i] = g;
       const xfq = f32((q - zp) * s);

@@ -18,7 +18,7 @@ import { FixedQParamsObserver } from "../../src/quant/observer-fixed.js";
 import { MinMaxObserver, MovingAveragePerChannelMinMaxObserver } from "../../src/quant/observer.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 import { expectError } from "../expect-error.js";
-import { loadGolden } from "./helpers.js";
+import { loadGolden, num } from "./helpers.js";
 
 const G = loadGolden("fake_quant_edges.json");
 
@@ -43,12 +43,12 @@ describeEachBackend("fake quantization against PyTorch: double half-integer code
 
   for (const c of G.int64_min) {
     // Known gap: the wasm fused kernel (assembly/fakequant.ts, float32 on wasm and native) sends
-    // every |p| ≥ 2^63 to −inf, −2^63 included, so with quant_min = −2^63 that code is masked out.
+    // NaN and every |p| ≥ 2^63 to −inf, −2^63 included, so with quant_min = −2^63 they are masked out.
     const known = c.dtype === "float32" && backend !== "ref";
-    (known ? test.fails : test)(`with quant_min = −2^63 the code −2^63 is in range (${c.dtype})`, () => {
+    (known ? test.fails : test)(`with quant_min = −2^63 the code −2^63 is in range, and INT64_MIN from 2^63, NaN, ±inf (${c.dtype})`, () => {
       const A = c.dtype === "float32" ? Float32Array : Float64Array;
-      const [y, mask] = yMask(new Tensor(A.from(c.x), [c.x.length]), c.scale, c.zero_point, c.qmin, c.qmax);
-      expect([y, mask], c.dtype).toEqual([c.y, c.mask]);
+      const [y, mask] = yMask(new Tensor(A.from(c.x.map(num)), [c.x.length]), c.scale, c.zero_point, c.qmin, c.qmax);
+      expect([y, mask], c.dtype).toEqual([c.y.map(num), c.mask]);
     });
   }
 
