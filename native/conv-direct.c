@@ -1,20 +1,18 @@
 /*
- * Direct float convolution passes for groups-1 layers (ResNet-style 3×3 / 1×1 at 3–256
- * channels), called by conv.c before its im2col + GEMM path. No column matrix is built and
- * nothing is packed per image:
- *   - each image is copied once into "xq": its zero-padded planes with the padded column ix
- *     stored at (ix mod sw)·wh + ix / sw of its row (plain padded rows at stride 1), so for
- *     every tap (ci, ky, kx) the inputs of consecutive output columns are consecutive floats
- *     at xq + off[tap] + oy·rowstep + ox;
- *   - forward: 4 output channels × 24 output columns (three runs of 8 in output rows) per
- *     register tile, the weights packed once per call (4-row panels), the taps summed in order;
+ * Direct float convolution passes for groups-1 layers with 2+ taps at small channel counts
+ * (ResNet-style 3×3 at 3–256 channels), called by conv.c before its im2col + GEMM path. No
+ * column matrix is built and nothing is packed per image:
+ *   - each image is copied once into "xq" (conv-direct.h): its zero-padded planes, rows split
+ *     by stride phase, so that for every tap (ci, ky, kx) the inputs of consecutive output
+ *     columns are consecutive floats at xq + off[tap] + oy·rowstep + ox;
+ *   - forward: 4 output channels × 24 output columns (three runs of 8 in output rows, the last
+ *     run of a row masked) per register tile, the weights packed once per call (4-row panels),
+ *     the taps summed in order; the fused epilogue applied before the store;
  *   - backward input (stride 1): the forward of dy with the flipped, transposed weights and
  *     padding d(k−1)−p — no col2im scatter;
- *   - backward weight: dWᵀ tiles of 6 taps × 16 output channels, summed over images and
- *     output positions against dy transposed to [position][channel]; each chunk of output
- *     rows is summed in registers and added to the tile, in an order that does not depend on
- *     the thread count (tasks own whole tap rows, so there are no partial sums).
- * AVX2+FMA micro-kernels (target attributes) and portable ones on 4-lane vectors.
+ *   - backward weight: conv-wgrad.c.
+ * AVX2+FMA micro-kernels (target attributes) and portable ones on 4-lane vectors; which
+ * passes apply is qat_conv_direct_paths (geometry only, never the thread count).
  */
 #include "conv-direct.h"
 
@@ -23,22 +21,14 @@
 #include <immintrin.h>
 #endif
 
-#define SLACK 16 /* floats after an image's xq: tail lanes of the last output row read up to 7 past it */
-#define WR 6      /* backward-weight tile: taps … */
-#define WC 16     /* … × output channels */
+#define SLACK QAT_CD_SLACK
+#define WC QAT_CD_WC
+typedef qat_cd_geom dgeom;
+typedef qat_cd_layout xq_layout;
+typedef qat_v4f v4f;
+#define load4 qat_load4
 
-/* One convolution in the terms of the direct kernels: input planes cin × ih × iw → cout × oh × ow. */
-typedef struct {
-  int cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
-} dgeom;
-
-typedef struct {
-  int hp, wp, wh, wq;  /* padded rows and columns; phase width ⌈wp/sw⌉; row width sw·wh */
-  long plane, rowstep; /* hp·wq; distance in xq between consecutive output rows (sh·wq) */
-  long size;           /* floats of one image's xq, slack included */
-} xq_layout;
-
-static xq_layout layout_of(const dgeom *d) {
+xq_layout qat_cd_layout_of(const dgeom *d) {
   xq_layout L;
   L.hp = d->ih + 2 * d->ph;
   L.wp = d->iw + 2 * d->pw;
@@ -50,8 +40,7 @@ static xq_layout layout_of(const dgeom *d) {
   return L;
 }
 
-/* off[tap] for tap = (ci, ky, kx) in weight order. */
-static void offsets(const dgeom *d, const xq_layout *L, int *off) {
+void qat_cd_offsets(const dgeom *d, const xq_layout *L, int *off) {
   int t = 0;
   for (int ci = 0; ci < d->cin; ci++)
     for (int ky = 0; ky < d->kh; ky++)
@@ -61,8 +50,7 @@ static void offsets(const dgeom *d, const xq_layout *L, int *off) {
       }
 }
 
-/* One image (cin × ih × iw) → its xq. Writes every float of it, slack included. */
-static void prepare_xq(const float *x, const dgeom *d, const xq_layout *L, float *xq) {
+void qat_cd_prepare(const float *x, const dgeom *d, const xq_layout *L, float *xq) {
   for (int ci = 0; ci < d->cin; ci++) {
     const float *src = x + (long)ci * d->ih * d->iw;
     for (int iy = 0; iy < L->hp; iy++) {
@@ -99,14 +87,6 @@ static void prepare_xq(const float *x, const dgeom *d, const xq_layout *L, float
 /* ---------------- forward micro-kernels: 4 output channels × 3 runs of 8 columns ---------------- */
 #define FR 4  /* rows (output channels) of a forward tile */
 #define FS 3  /* runs of 8 output columns per tile */
-
-typedef float v4f __attribute__((vector_size(16)));
-
-static inline v4f load4(const float *p) {
-  v4f v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
 
 /* t[i·24 + s·8 + j] = Σ_tap a[tap·4 + i] · b_s[off[tap] + j], taps in order. */
 static void fukr_portable(int k, const float *a, const int *off, const float *const *b, float *t) {
@@ -157,11 +137,62 @@ __attribute__((target("avx2,fma"))) static void fukr_avx2(int k, const float *a,
 
 typedef void (*fukr_fn)(int, const float *, const int *, const float *const *, float *);
 
-static fukr_fn pick_fukr(void) {
+/* Where a tile goes: output channel o0 + i (i < rows) of run s (s < nrun) at y + (o0 + i)·ohw + pos[s], lanes[s] ≤ 8 floats. */
+typedef struct {
+  float *y;
+  long ohw, pos[FS];
+  int o0, rows, nrun, lanes[FS];
+} tile_dst;
+
+static void store_portable(const float *t, const tile_dst *d, const qat_epi *epi) {
+  for (int i = 0; i < d->rows; i++)
+    for (int s = 0; s < d->nrun; s++) {
+      float *dst = d->y + (d->o0 + i) * d->ohw + d->pos[s];
+      memcpy(dst, t + i * 8 * FS + s * 8, d->lanes[s] * sizeof(float));
+      if (epi) qat_epi_apply(dst, 0, 1, d->lanes[s], d->o0 + i, 0, epi);
+    }
+}
+
 #if QAT_X86
-  if (qat_isa() >= QAT_ISA_AVX2) return fukr_avx2;
+/* The epilogue's expressions lane by lane: v + bias (float32), v > 0 ? v : 0, v < lo ? lo : v > hi ? hi : v. */
+__attribute__((target("avx2,fma"))) static void store_avx2(const float *t, const tile_dst *d, const qat_epi *epi) {
+  __m256 lo = _mm256_set1_ps(epi ? (float)epi->lo : 0.0f), hi = _mm256_set1_ps(epi ? (float)epi->hi : 0.0f), zero = _mm256_setzero_ps();
+  int act = epi ? epi->act : QAT_ACT_NONE;
+  for (int i = 0; i < d->rows; i++) {
+    int o = d->o0 + i;
+    __m256 b = _mm256_set1_ps(epi && epi->bias ? epi->bias[o] : 0.0f);
+    for (int s = 0; s < d->nrun; s++) {
+      __m256 v = _mm256_load_ps(t + i * 8 * FS + s * 8);
+      if (epi && epi->bias) v = _mm256_add_ps(v, b);
+      if (act == QAT_ACT_RELU) {
+        v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+      } else if (act == QAT_ACT_CLAMP) {
+        __m256 r = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+        v = _mm256_blendv_ps(r, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+      }
+      float *dst = d->y + o * d->ohw + d->pos[s];
+      if (d->lanes[s] == 8) {
+        _mm256_storeu_ps(dst, v);
+      } else {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(d->lanes[s]), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(dst, m, v);
+      }
+    }
+  }
+}
 #endif
-  return fukr_portable;
+
+typedef void (*store_fn)(const float *, const tile_dst *, const qat_epi *);
+
+static void pick_forward(fukr_fn *ukr, store_fn *store) {
+  *ukr = fukr_portable;
+  *store = store_portable;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) {
+    *ukr = fukr_avx2;
+    *store = store_avx2;
+  }
+#endif
 }
 
 /* Weights [cout][k] → panels of FR rows, each k columns of FR floats (rows past cout zero).
@@ -208,37 +239,28 @@ static void fwd_task(void *p, int task, int thread) {
   int p1 = p0 + cx->per_task < cx->panels ? p0 + cx->per_task : cx->panels;
   if (p0 >= p1) return;
   float *xq = qat_scratch(thread, 0, (size_t)cx->L.size * sizeof(float));
-  prepare_xq(cx->x + (long)n * d->cin * d->ih * d->iw, d, &cx->L, xq);
+  qat_cd_prepare(cx->x + (long)n * d->cin * d->ih * d->iw, d, &cx->L, xq);
   long ohw = (long)d->oh * d->ow;
-  float *y = cx->y + (long)n * d->cout * ohw;
   int runs_row = (d->ow + 7) / 8, runs = d->oh * runs_row;
-  fukr_fn ukr = pick_fukr();
+  fukr_fn ukr;
+  store_fn store;
+  pick_forward(&ukr, &store);
   float t[FR * 8 * FS] __attribute__((aligned(32)));
+  tile_dst dst = {cx->y + (long)n * d->cout * ohw, ohw, {0}, 0, 0, 0, {0}};
   for (int t0 = 0; t0 < runs; t0 += FS) {
-    int nrun = runs - t0 < FS ? runs - t0 : FS;
+    dst.nrun = runs - t0 < FS ? runs - t0 : FS;
     const float *b[FS];
-    long pos[FS];
-    int lanes[FS];
     for (int s = 0; s < FS; s++) {
-      int ts = t0 + (s < nrun ? s : 0), oy = ts / runs_row, ox = (ts % runs_row) * 8;
+      int ts = t0 + (s < dst.nrun ? s : 0), oy = ts / runs_row, ox = (ts % runs_row) * 8;
       b[s] = xq + oy * cx->L.rowstep + ox;
-      pos[s] = (long)oy * d->ow + ox;
-      lanes[s] = d->ow - ox < 8 ? d->ow - ox : 8;
+      dst.pos[s] = (long)oy * d->ow + ox;
+      dst.lanes[s] = d->ow - ox < 8 ? d->ow - ox : 8;
     }
     for (int pi = p0; pi < p1; pi++) {
       ukr(cx->k, cx->ap + (long)pi * cx->k * FR, cx->off, b, t);
-      int rows = d->cout - pi * FR < FR ? d->cout - pi * FR : FR;
-      for (int i = 0; i < rows; i++) {
-        int o = pi * FR + i;
-        for (int s = 0; s < nrun; s++) {
-          float *dst = y + o * ohw + pos[s];
-          if (lanes[s] == 8)
-            memcpy(dst, t + i * 8 * FS + s * 8, 8 * sizeof(float));
-          else
-            memcpy(dst, t + i * 8 * FS + s * 8, lanes[s] * sizeof(float));
-          if (cx->epi) qat_epi_apply(dst, 0, 1, lanes[s], o, 0, cx->epi);
-        }
-      }
+      dst.o0 = pi * FR;
+      dst.rows = d->cout - dst.o0 < FR ? d->cout - dst.o0 : FR;
+      store(t, &dst, cx->epi);
     }
   }
 }
@@ -247,8 +269,8 @@ static void fwd_task(void *p, int task, int thread) {
 static void run_forward(const float *x, const float *ap, float *y, int n, const dgeom *d, const qat_epi *epi, int nthreads) {
   int k = d->cin * d->kh * d->kw, panels = (d->cout + FR - 1) / FR;
   int *off = qat_scratch(0, 4, (size_t)k * sizeof(int));
-  fwd_ctx cx = {x, ap, y, off, d, layout_of(d), epi, k, panels, 1, panels};
-  offsets(d, &cx.L, off);
+  fwd_ctx cx = {x, ap, y, off, d, qat_cd_layout_of(d), epi, k, panels, 1, panels};
+  qat_cd_offsets(d, &cx.L, off);
   /* Fewer images than threads (batch 1): split each image's panels too. */
   if (n < nthreads && panels >= 2) {
     cx.chunks = (nthreads + n - 1) / n;
@@ -300,164 +322,5 @@ int qat_conv_direct_bwd_input(const float *dy, const float *w, float *dx, const 
   float *ap = qat_scratch(0, 3, (size_t)panels * k * FR * sizeof(float));
   pack_panels_flipped(w, g->oc, g->c, g->kh, g->kw, ap);
   run_forward(dy, ap, dx, g->n, &d, NULL, nthreads);
-  return 1;
-}
-
-/* ---------------- backward weight: dWᵀ tiles of 6 taps × 16 output channels ---------------- */
-
-/* c[i·ldc + j] += Σ over nrow rows of len positions: x_i[q] · b[pos·ldb + j]; x_i advances by xstep per row. */
-static void wukr_portable(int nrow, int len, const float *const *xr, long xstep, const float *b, long ldb, float *c, long ldc,
-                          int rows) {
-  v4f acc[WR][WC / 4];
-  for (int i = 0; i < WR; i++)
-    for (int q = 0; q < WC / 4; q++) acc[i][q] = (v4f){0, 0, 0, 0};
-  for (int s = 0; s < nrow; s++) {
-    const float *p[WR];
-    for (int i = 0; i < WR; i++) p[i] = xr[i] + s * xstep;
-    for (int q = 0; q < len; q++, b += ldb) {
-      v4f b0 = load4(b), b1 = load4(b + 4), b2 = load4(b + 8), b3 = load4(b + 12);
-      for (int i = 0; i < WR; i++) {
-        v4f a = (v4f){p[i][q], p[i][q], p[i][q], p[i][q]};
-        acc[i][0] += a * b0;
-        acc[i][1] += a * b1;
-        acc[i][2] += a * b2;
-        acc[i][3] += a * b3;
-      }
-    }
-  }
-  for (int i = 0; i < rows; i++)
-    for (int q = 0; q < WC / 4; q++) {
-      v4f v = load4(c + i * ldc + q * 4) + acc[i][q];
-      memcpy(c + i * ldc + q * 4, &v, sizeof v);
-    }
-}
-
-#if QAT_X86
-__attribute__((target("avx2,fma"))) static void wukr_avx2(int nrow, int len, const float *const *xr, long xstep, const float *b,
-                                                           long ldb, float *c, long ldc, int rows) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  const float *p0 = xr[0], *p1 = xr[1], *p2 = xr[2], *p3 = xr[3], *p4 = xr[4], *p5 = xr[5];
-  for (int s = 0; s < nrow; s++) {
-    for (int q = 0; q < len; q++, b += ldb) {
-      __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-      __m256 a = _mm256_broadcast_ss(p0 + q);
-      c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
-      a = _mm256_broadcast_ss(p1 + q);
-      c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
-      a = _mm256_broadcast_ss(p2 + q);
-      c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
-      a = _mm256_broadcast_ss(p3 + q);
-      c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
-      a = _mm256_broadcast_ss(p4 + q);
-      c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
-      a = _mm256_broadcast_ss(p5 + q);
-      c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
-    }
-    p0 += xstep; p1 += xstep; p2 += xstep; p3 += xstep; p4 += xstep; p5 += xstep;
-  }
-  __m256 acc[2 * WR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-  for (int i = 0; i < rows; i++) {
-    float *ci = c + i * ldc;
-    _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), acc[2 * i]));
-    _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), acc[2 * i + 1]));
-  }
-}
-#endif
-
-typedef void (*wukr_fn)(int, int, const float *const *, long, const float *, long, float *, long, int);
-
-typedef struct {
-  const float *x, *dy;
-  const dgeom *d;
-  xq_layout L;
-  const int *off;
-  float *xq, *dyt, *acc; /* the group's prepared images; dWᵀ sums [k rounded up to WR][ocp] */
-  int k, ocp, n0, group, rows_per_chunk, blocks, per_task; /* group: images prepared at n0 */
-} wgrad_ctx;
-
-/* Image n0 + i of the group → xq and dy transposed to [position][ocp] (channels past oc zero). */
-static void wgrad_prep_task(void *p, int i, int thread) {
-  const wgrad_ctx *cx = p;
-  const dgeom *d = cx->d;
-  long ohw = (long)d->oh * d->ow;
-  int n = cx->n0 + i;
-  prepare_xq(cx->x + (long)n * d->cin * d->ih * d->iw, d, &cx->L, cx->xq + i * cx->L.size);
-  const float *dy = cx->dy + (long)n * d->cout * ohw;
-  float *t = cx->dyt + i * ohw * cx->ocp;
-  for (long q0 = 0; q0 < ohw; q0 += 64) {
-    long q1 = q0 + 64 < ohw ? q0 + 64 : ohw;
-    for (int o = 0; o < d->cout; o++) {
-      const float *src = dy + o * ohw;
-      for (long q = q0; q < q1; q++) t[q * cx->ocp + o] = src[q];
-    }
-    if (cx->ocp > d->cout)
-      for (long q = q0; q < q1; q++) memset(t + q * cx->ocp + d->cout, 0, (cx->ocp - d->cout) * sizeof(float));
-  }
-}
-
-static void wgrad_task(void *p, int task, int thread) {
-  const wgrad_ctx *cx = p;
-  const dgeom *d = cx->d;
-  int b0 = task * cx->per_task, b1 = b0 + cx->per_task < cx->blocks ? b0 + cx->per_task : cx->blocks;
-  wukr_fn ukr = wukr_portable;
-#if QAT_X86
-  if (qat_isa() >= QAT_ISA_AVX2) ukr = wukr_avx2;
-#endif
-  long ohw = (long)d->oh * d->ow;
-  for (int i = 0; i < cx->group; i++) {
-    const float *xq = cx->xq + i * cx->L.size, *dyt = cx->dyt + i * ohw * cx->ocp;
-    for (int oy = 0; oy < d->oh; oy += cx->rows_per_chunk) {
-      int nrow = d->oh - oy < cx->rows_per_chunk ? d->oh - oy : cx->rows_per_chunk;
-      for (int bi = b0; bi < b1; bi++) {
-        int r0 = bi * WR, rows = cx->k - r0 < WR ? cx->k - r0 : WR;
-        const float *xr[WR];
-        for (int q = 0; q < WR; q++) xr[q] = xq + cx->off[r0 + (q < rows ? q : 0)] + oy * cx->L.rowstep;
-        for (int o0 = 0; o0 < cx->ocp; o0 += WC)
-          ukr(nrow, d->ow, xr, cx->L.rowstep, dyt + (long)oy * d->ow * cx->ocp + o0, cx->ocp, cx->acc + (long)r0 * cx->ocp + o0,
-              cx->ocp, rows);
-      }
-    }
-  }
-}
-
-#define WGRAD_BUDGET (2L << 20) /* floats of prepared images per group (8 MB) */
-
-int qat_conv_direct_bwd_weight(const float *x, const float *dy, float *dw, const qat_conv_geom *g, int nthreads) {
-  if (!(qat_conv_direct_paths(g) & QAT_DIRECT_BWD_WEIGHT)) return 0;
-  int k = g->c * g->kh * g->kw, ocp = (g->oc + WC - 1) / WC * WC;
-  dgeom d = {g->c, g->h, g->w, g->oc, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw};
-  long ohw = (long)g->oh * g->ow;
-  int blocks = (k + WR - 1) / WR;
-  wgrad_ctx cx = {x, dy, &d, layout_of(&d), NULL, NULL, NULL, NULL, k, ocp, 0, 0, 1, blocks, blocks};
-  long per_image = cx.L.size + ohw * ocp;
-  int group = (int)(WGRAD_BUDGET / per_image);
-  if (group < 1) group = 1;
-  if (group > g->n) group = g->n;
-  /* output rows per chunk: about 16 KB of transposed dy, summed in registers before joining the tile */
-  cx.rows_per_chunk = (int)(4096 / ((long)g->ow * ocp));
-  if (cx.rows_per_chunk < 1) cx.rows_per_chunk = 1;
-  int tasks = 1;
-  if (nthreads > 1) {
-    tasks = 2 * nthreads < blocks ? 2 * nthreads : blocks;
-    cx.per_task = (blocks + tasks - 1) / tasks;
-    tasks = (blocks + cx.per_task - 1) / cx.per_task;
-  }
-  int *off = qat_scratch(0, 3, (size_t)k * sizeof(int) + (size_t)blocks * WR * ocp * sizeof(float));
-  cx.off = off;
-  cx.acc = (float *)(off + k);
-  offsets(&d, &cx.L, off);
-  memset(cx.acc, 0, (size_t)blocks * WR * ocp * sizeof(float));
-  cx.xq = qat_scratch(0, 4, (size_t)group * cx.L.size * sizeof(float));
-  cx.dyt = qat_scratch(0, 5, (size_t)group * ohw * ocp * sizeof(float));
-  for (int n0 = 0; n0 < g->n; n0 += group) {
-    cx.group = g->n - n0 < group ? g->n - n0 : group;
-    cx.n0 = n0;
-    qat_parallel(cx.group, nthreads, wgrad_prep_task, &cx);
-    qat_parallel(tasks, nthreads, wgrad_task, &cx);
-  }
-  for (int o = 0; o < g->oc; o++)
-    for (int r = 0; r < k; r++) dw[(long)o * k + r] = cx.acc[(long)r * ocp + o];
   return 1;
 }

@@ -19,4 +19,36 @@ int qat_conv_direct_bwd_input(const float *dy, const float *w, float *dx, const 
 /* dw = Σ_n dy[n] ⋆ x[n]: any stride, dilation and padding. */
 int qat_conv_direct_bwd_weight(const float *x, const float *dy, float *dw, const qat_conv_geom *g, int nthreads);
 
+
+/* ---- shared by conv-direct.c and conv-wgrad.c ---- */
+#define QAT_CD_SLACK 16 /* floats after an image's xq: tail lanes of the last output row read up to 7 past it */
+#define QAT_CD_WC 16    /* backward-weight tiles: output channels per tile */
+
+/* One convolution in the terms of the direct kernels: input planes cin × ih × iw → cout × oh × ow. */
+typedef struct {
+  int cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+} qat_cd_geom;
+
+/* The prepared input of one image (xq): the zero-padded planes, the padded column ix of each row
+ * stored at (ix mod sw)·wh + ix / sw, so that for every tap (ci, ky, kx) the inputs of consecutive
+ * output columns are consecutive floats at xq + off[tap] + oy·rowstep + ox. */
+typedef struct {
+  int hp, wp, wh, wq;  /* padded rows and columns; phase width ⌈wp/sw⌉; row width sw·wh */
+  long plane, rowstep; /* hp·wq; distance in xq between consecutive output rows (sh·wq) */
+  long size;           /* floats of one image's xq, slack included */
+} qat_cd_layout;
+
+qat_cd_layout qat_cd_layout_of(const qat_cd_geom *d);
+/* off[tap] for tap = (ci, ky, kx) in weight order. */
+void qat_cd_offsets(const qat_cd_geom *d, const qat_cd_layout *L, int *off);
+/* One image (cin × ih × iw) → its xq; writes every float of it, slack included. */
+void qat_cd_prepare(const float *x, const qat_cd_geom *d, const qat_cd_layout *L, float *xq);
+
+typedef float qat_v4f __attribute__((vector_size(16)));
+static inline qat_v4f qat_load4(const float *p) {
+  qat_v4f v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
 #endif

@@ -1,6 +1,6 @@
 /**
- * The native direct convolution kernels (native/conv-direct.c: forward, backward input,
- * backward weight without a column matrix) vs the reference kernels called directly, on the
+ * The native direct convolution kernels (native/conv-direct.c: forward, backward input;
+ * conv-wgrad.c: backward weight — no column matrix) vs the reference kernels called directly, on the
  * AVX2 and the portable path, at 1, 2 and 3 threads: ResNet-20's geometries (3×3 at 3–64
  * channels, stride 1 and 2, 32/16/8 planes) and the edges of each kernel — output rows that are
  * not a multiple of 8 (masked tail runs), stride 2 and 3 (phase-split rows), dilation,
