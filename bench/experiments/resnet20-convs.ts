@@ -4,7 +4,7 @@
  * backward-weight through the active backend's kernel table, and prints each pass's time per
  * training step (× the number of layers with that geometry), so a profile's conv share can be
  * split by layer and pass. Median of `--reps` calls after one warm-up; CPU time of the process.
- *   node --import tsx bench/experiments/resnet20-convs.ts [--backend native] [--threads 1] [--reps 7] [--root <checkout>]
+ *   node --import tsx bench/experiments/resnet20-convs.ts [--backend native] [--threads 1] [--reps 7] [--root <checkout>] [--model smallcnn]
  * `--root` imports the library from another checkout (before/after comparisons). Not a test.
  */
 import path from "node:path";
@@ -22,8 +22,12 @@ setBackend(arg("backend", "native"));
 setNumThreads(Number(arg("threads", "1")));
 const K = kernels();
 
-/** [label, layers with this geometry per step, c, h, oc, k, stride, pad] at batch 32. */
-const LAYERS: [string, number, number, number, number, number, number, number][] = [
+/** [label, layers with this geometry per step, c, h, oc, k, stride, pad] at batch 32 (ResNet-20) or 64 (`--model smallcnn`). */
+const SMALLCNN: [string, number, number, number, number, number, number, number][] = [
+  ["SmallCNN conv1 1→16 @28", 1, 1, 28, 16, 3, 1, 1],
+  ["SmallCNN conv2 16→32 @14", 1, 16, 14, 32, 3, 1, 1],
+];
+const RESNET20: [string, number, number, number, number, number, number, number][] = [
   ["conv1 3→16 3×3 @32", 1, 3, 32, 16, 3, 1, 1],
   ["16→16 3×3 @32", 6, 16, 32, 16, 3, 1, 1],
   ["16→32 3×3 s2 @32", 1, 16, 32, 32, 3, 2, 1],
@@ -33,7 +37,9 @@ const LAYERS: [string, number, number, number, number, number, number, number][]
   ["ds 32→64 1×1 s2", 1, 32, 16, 64, 1, 2, 0],
   ["64→64 3×3 @8", 5, 64, 8, 64, 3, 1, 1],
 ];
-const N = 32;
+const small = arg("model", "resnet20") === "smallcnn";
+const LAYERS = small ? SMALLCNN : RESNET20;
+const N = small ? 64 : 32;
 const reps = Number(arg("reps", "7"));
 const rand = (n: number): Float32Array => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
 const time = (f: () => void): number => {
