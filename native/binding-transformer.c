@@ -1,7 +1,7 @@
 /*
- * Node-API functions of the native GELU and LayerNorm kernels (transformer.c): gelu,
- * geluBackward, layerNorm, layerNormBackward on Float32Array data with Float64Array row
- * statistics. Registered on the addon's exports by binding.c; helpers in binding.h. Bounds
+ * Node-API functions of the native GELU, LayerNorm and softmax-backward kernels (transformer.c):
+ * gelu, geluBackward, layerNorm, layerNormBackward on Float32Array data with Float64Array row
+ * statistics, softmaxBackward. Registered on the addon's exports by binding.c; helpers in binding.h. Bounds
  * are the TypeScript wrapper's (src/backend/native/transformer.ts); this layer checks types.
  */
 #include "binding.h"
@@ -56,12 +56,25 @@ static napi_value js_layernorm_bwd(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* softmaxBackward(y, g, dx, rows, cols, log) */
+static napi_value js_softmax_bwd(napi_env env, napi_callback_info info) {
+  BEGIN("softmaxBackward", 6);
+  const float *y = F32(0), *g = F32(1);
+  float *dx = F32(2);
+  long rows = (long)f64(&c, 3), n = (long)f64(&c, 4);
+  int log = i32(&c, 5);
+  if (c.failed) return NULL;
+  LOCKED(qat_softmax_bwd(y, g, dx, rows, n, log));
+  return undef(env);
+}
+
 void qat_define_transformer(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"gelu", NULL, js_gelu, NULL, NULL, NULL, napi_default, NULL},
       {"geluBackward", NULL, js_gelu_bwd, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, js_layernorm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormBackward", NULL, js_layernorm_bwd, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxBackward", NULL, js_softmax_bwd, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

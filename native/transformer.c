@@ -423,3 +423,65 @@ void qat_layernorm_bwd(const float *g, const float *x, const float *w, const dou
   if (dx && rows > 0) qat_parallel((int)((rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK), threads, ln_dx_task, &cx);
   if (dw || db) qat_parallel((int)((n + COLS_PER_TASK - 1) / COLS_PER_TASK), threads, ln_dwdb_task, &cx);
 }
+
+/* ---- softmax / log-softmax backward (attention's softmax; Kernels.softmaxBackward) ----
+ * softmax: dx = y·(g − Σ g·y); log-softmax: dx = g − exp(y)·Σ g; the row sum in float64 (four
+ * lanes on AVX2), each dx in float64 as the reference, exp(y) by exp4 on AVX2, libm otherwise. */
+
+typedef struct {
+  const float *y, *g;
+  float *dx;
+  long rows, n;
+  int log;
+} smb_ctx;
+
+static void smb_row_scalar(const float *y, const float *g, float *dx, long n, int log) {
+  double s = 0;
+  if (log) {
+    for (long j = 0; j < n; j++) s += g[j];
+    for (long j = 0; j < n; j++) dx[j] = (float)(g[j] - exp((double)y[j]) * s);
+  } else {
+    for (long j = 0; j < n; j++) s += (double)g[j] * y[j];
+    for (long j = 0; j < n; j++) dx[j] = (float)(y[j] * (g[j] - s));
+  }
+}
+
+#if QAT_X86
+AVX2 static void smb_row_avx2(const float *y, const float *g, float *dx, long n, int log) {
+  __m256d acc = _mm256_setzero_pd();
+  long j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m256d gv = _mm256_cvtps_pd(_mm_loadu_ps(g + j));
+    acc = _mm256_add_pd(acc, log ? gv : _mm256_mul_pd(gv, _mm256_cvtps_pd(_mm_loadu_ps(y + j))));
+  }
+  double l[4];
+  _mm256_storeu_pd(l, acc);
+  double s = (l[0] + l[1]) + (l[2] + l[3]);
+  for (long k = j; k < n; k++) s += log ? (double)g[k] : (double)g[k] * y[k];
+  __m256d sv = V(s);
+  for (j = 0; j + 4 <= n; j += 4) {
+    __m256d gv = _mm256_cvtps_pd(_mm_loadu_ps(g + j)), yv = _mm256_cvtps_pd(_mm_loadu_ps(y + j));
+    __m256d d = log ? _mm256_sub_pd(gv, _mm256_mul_pd(exp4(yv), sv)) : _mm256_mul_pd(yv, _mm256_sub_pd(gv, sv));
+    _mm_storeu_ps(dx + j, _mm256_cvtpd_ps(d));
+  }
+  for (; j < n; j++) dx[j] = (float)(log ? g[j] - exp((double)y[j]) * s : y[j] * (g[j] - s));
+}
+#endif
+
+static void smb_task(void *p, int task, int thread) {
+  (void)thread;
+  const smb_ctx *cx = p;
+  long n = cx->n, r0 = (long)task * ROWS_PER_TASK * 4, r1 = r0 + ROWS_PER_TASK * 4 < cx->rows ? r0 + ROWS_PER_TASK * 4 : cx->rows;
+  void (*row)(const float *, const float *, float *, long, int) = smb_row_scalar;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) row = smb_row_avx2;
+#endif
+  for (long r = r0; r < r1; r++) row(cx->y + r * n, cx->g + r * n, cx->dx + r * n, n, cx->log);
+}
+
+void qat_softmax_bwd(const float *y, const float *g, float *dx, long rows, long n, int log) {
+  if (rows <= 0 || n <= 0) return;
+  smb_ctx cx = {y, g, dx, rows, n, log};
+  long per = ROWS_PER_TASK * 4;
+  qat_parallel((int)((rows + per - 1) / per), rows * n >= PARALLEL_MIN ? qat_threads : 1, smb_task, &cx);
+}

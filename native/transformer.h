@@ -1,6 +1,7 @@
 /*
  * The native transformer kernels (transformer.c): GELU (erf and tanh forms) and LayerNorm,
- * forward and backward, on float32 data with float64 row statistics. Declared apart from
+ * forward and backward, on float32 data with float64 row statistics, and the softmax /
+ * log-softmax backward. Declared apart from
  * qat.h; called by binding-transformer.c.
  */
 #ifndef QAT_TRANSFORMER_H
@@ -18,5 +19,8 @@ void qat_layernorm(const float *x, const float *w, const float *b, float *y, dou
 /* Its gradients from the saved mean / rstd; dx, dw, db nullable (overwritten). */
 void qat_layernorm_bwd(const float *g, const float *x, const float *w, const double *mean, const double *rstd, float *dx,
                        float *dw, float *db, long rows, long n);
+
+/* Softmax (log 0) or log-softmax (log 1) backward over rows of n, from the output y and the gradient g. */
+void qat_softmax_bwd(const float *y, const float *g, float *dx, long rows, long n, int log);
 
 #endif

@@ -142,6 +142,11 @@ export interface Kernels {
   channelAffineBackward(g: FloatArray, x: FloatArray, scale: FloatArray, dx: FloatArray | null, dscale: FloatArray | null, dbias: FloatArray | null, n: number, c: number, inner: number): void;
   /** Numerically stable (log-)softmax over the last axis of x viewed as [rows, cols]. */
   softmax(x: FloatArray, out: FloatArray, rows: number, cols: number, log: boolean): void;
+  /**
+   * The vjp of softmax over rows, from its output y and the gradient g (dx overwritten):
+   * y·(g − Σ g·y), or for log-softmax g − exp(y)·Σ g (row sums in float64).
+   */
+  softmaxBackward(y: FloatArray, g: FloatArray, dx: FloatArray, rows: number, cols: number, log: boolean): void;
   /** out[i] = gelu(x[i]): ½x(1 + erf(x/√2)), or ½x(1 + tanh(√(2/π)(x + 0.044715x³))) for "tanh". */
   gelu(x: FloatArray, out: FloatArray, approximate: GeluApproximate): void;
   /** dx[i] = g[i]·gelu'(x[i]) (dx overwritten). */

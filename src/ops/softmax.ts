@@ -5,6 +5,7 @@
  *
  *   vjp of y = softmax(x):     dx = y ⊙ (g − Σ_j g_j·y_j)
  *   vjp of y = logSoftmax(x):  dx = g − exp(y) · Σ_j g_j
+ * (both one kernel: softmaxBackward, from y and g)
  */
 import { kernels } from "../backend/index.js";
 import type { FloatArray } from "../tensor/dtype.js";
@@ -22,20 +23,8 @@ function softmaxLast(x: Tensor, log: boolean, op: string): Tensor {
   const y = out.data as FloatArray;
   kernels().softmax(x.data as FloatArray, y, rows, cols, log);
   return record(out, op, [x], (gy) => {
-    const g = gy.data as FloatArray;
     const dx = uninit(x.shape, x.dtype);
-    const d = dx.data as FloatArray;
-    for (let r = 0; r < rows; r++) {
-      const base = r * cols;
-      let s = 0;
-      if (log) {
-        for (let j = 0; j < cols; j++) s += g[base + j];
-        for (let j = 0; j < cols; j++) d[base + j] = g[base + j] - Math.exp(y[base + j]) * s;
-      } else {
-        for (let j = 0; j < cols; j++) s += g[base + j] * y[base + j];
-        for (let j = 0; j < cols; j++) d[base + j] = y[base + j] * (g[base + j] - s);
-      }
-    }
+    kernels().softmaxBackward(y, gy.data as FloatArray, dx.data as FloatArray, rows, cols, log);
     return [dx];
   });
 }

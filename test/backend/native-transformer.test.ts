@@ -8,7 +8,8 @@
  *   layerNorm: mean and rstd within 1e-12 relative (four-lane sums), y within 2 float32 ulps of
  *     the reference's value's magnitude; layerNormBackward: dx within 1e-6 of the magnitude of
  *     its terms, dweight / dbias bit for bit (rows summed in order in float64, the reference's
- *     operations) — and every result bitwise the same at 1, 2 and 3 threads.
+ *     operations) — and every result bitwise the same at 1, 2 and 3 threads;
+ *   softmaxBackward (softmax and log-softmax): within 1e-6 of its terms' magnitude.
  * Short arrays are refused before C runs; float64 data and tiny calls take the fallback
  * kernels; the cases above do reach C (counted). Skipped where the addon is not built.
  */
@@ -44,11 +45,11 @@ function atThreads<T extends Float32Array[]>(f: () => T, what: string): T {
   return outs[0];
 }
 
-type Entry = "gelu" | "geluBackward" | "layerNorm" | "layerNormBackward";
+type Entry = "gelu" | "geluBackward" | "layerNorm" | "layerNormBackward" | "softmaxBackward";
 
 /** A kernel table over the addon whose transformer entries count their calls (the addon's own properties are read-only). */
 function countingTable(): { table: Partial<Kernels>; counts: Record<Entry, number> } {
-  const counts: Record<Entry, number> = { gelu: 0, geluBackward: 0, layerNorm: 0, layerNormBackward: 0 };
+  const counts: Record<Entry, number> = { gelu: 0, geluBackward: 0, layerNorm: 0, layerNormBackward: 0, softmaxBackward: 0 };
   const spy = Object.create(nativeAddon) as NativeAddon;
   for (const k of Object.keys(counts) as Entry[]) {
     const real = (nativeAddon as unknown as Record<Entry, (...args: unknown[]) => void>)[k];
@@ -65,11 +66,11 @@ d("native gelu / layerNorm reach C", () => {
     table.geluBackward!(x, x, y, "none");
     table.layerNorm!(x, null, null, y, m, r, 10, 100, 1e-5);
     table.layerNormBackward!(x, x, null, m, r, y, null, null, 10, 100);
-    expect(counts).toEqual({ gelu: 1, geluBackward: 1, layerNorm: 1, layerNormBackward: 1 });
+    expect(counts).toEqual({ gelu: 1, geluBackward: 1, layerNorm: 1, layerNormBackward: 1, softmaxBackward: 0 });
     table.gelu!(Float64Array.from(x), new Float64Array(1000), "none");
     table.gelu!(x.subarray(0, 100), y.subarray(0, 100), "none");
     table.layerNorm!(x.subarray(0, 200), null, null, y.subarray(0, 200), m, r, 10, 20, 1e-5);
-    expect(counts).toEqual({ gelu: 1, geluBackward: 1, layerNorm: 1, layerNormBackward: 1 });
+    expect(counts).toEqual({ gelu: 1, geluBackward: 1, layerNorm: 1, layerNormBackward: 1, softmaxBackward: 0 });
   });
 });
 
@@ -181,5 +182,49 @@ d("native layerNorm / layerNormBackward vs reference", () => {
     expect(() => native!.layerNorm(x, new Float32Array(10), null, y, m, r, 20, 64, 1e-5)).toThrow(/native layerNorm: weight has 10 elements, needs 64/);
     expect(() => native!.layerNorm(x, null, null, y, new Float64Array(5), r, 20, 64, 1e-5)).toThrow(/native layerNorm: mean has 5/);
     expect(() => native!.layerNormBackward(x, x, null, m, r, new Float32Array(3), null, null, 20, 64)).toThrow(/native layerNormBackward: dx has 3/);
+  });
+});
+
+d("native softmaxBackward vs reference", () => {
+  for (const isa of ISAS) {
+    it(`[${isa}] softmax and log-softmax: attention rows [64·4·17, 17], wide and short rows, 1–3 threads, wasm memory`, () => {
+      setNativeIsa(isa);
+      const gen = newGen(21);
+      for (const [rows, cols] of [[64 * 4 * 17, 17], [30, 1000], [301, 3]]) {
+        const x = randomF32(gen, rows * cols, 4), g = randomF32(gen, rows * cols);
+        for (const log of [false, true]) {
+          const y = new Float32Array(rows * cols), want = new Float32Array(rows * cols);
+          refKernels.softmax(x, y, rows, cols, log);
+          refKernels.softmaxBackward(y, g, want, rows, cols, log);
+          // scale: |y|·(|g| + Σ|g·y|), or |g| + exp(y)·Σ|g|
+          const scale = new Float32Array(rows * cols);
+          for (let r = 0; r < rows; r++) {
+            let s = 0;
+            for (let j = 0; j < cols; j++) s += Math.abs(g[r * cols + j] * (log ? 1 : y[r * cols + j]));
+            for (let j = 0; j < cols; j++) {
+              const i = r * cols + j;
+              scale[i] = log ? Math.abs(g[i]) + Math.exp(y[i]) * s : Math.abs(y[i]) * (Math.abs(g[i]) + s);
+            }
+          }
+          for (const place of [(a: Float32Array) => a, wasmCopy]) {
+            const [dx] = atThreads(() => {
+              const dx = place(new Float32Array(rows * cols).fill(7));
+              native!.softmaxBackward(place(y), place(g), dx, rows, cols, log);
+              return [dx];
+            }, `softmaxBackward ${rows}×${cols}${log ? " log" : ""}`);
+            expectNear(dx, want, scale, 1e-6, 1e-30);
+          }
+        }
+      }
+    });
+  }
+
+  it("reaches C for float32 rows of at least 256 elements; refuses short arrays", () => {
+    const { table, counts } = countingTable();
+    const y = new Float32Array(300).fill(0.1), g = new Float32Array(300).fill(1), dx = new Float32Array(300);
+    table.softmaxBackward!(y, g, dx, 30, 10, false);
+    table.softmaxBackward!(y.subarray(0, 100), g.subarray(0, 100), dx.subarray(0, 100), 10, 10, true);
+    expect(counts.softmaxBackward).toBe(1);
+    expect(() => native!.softmaxBackward(y, g, new Float32Array(3), 30, 10, true)).toThrow(/native softmaxBackward: dx has 3 elements, needs 300/);
   });
 });

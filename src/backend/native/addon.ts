@@ -81,6 +81,8 @@ export interface NativeAddon {
   binary(op: number, a: Float32Array, b: Float32Array | Uint8Array, out: Float32Array, n: number, channels: number, inner: number): void;
   /** The pool's profile counters since the last call, then profile mode: 1 on (regions run on the calling thread, timed), 0 off (bench/thread-profile.ts). */
   poolProfile(on: number): { regions: number; parallelRegions: number; regionNs: number; parallelNs: number; idealNs: number; threadNs: number };
+  /** dx of softmax (log 0) or log-softmax (log 1) over rows of cols, from the output y and the gradient g. */
+  softmaxBackward(y: Float32Array, g: Float32Array, dx: Float32Array, rows: number, cols: number, log: number): void;
   /** One-thread raw int16-pair GEMM c[m, n] = packed A · B panels (benchmarks). */
   igemmBench(m: number, n: number, k: number, a: Int32Array, bPanels: Int32Array, c: Int32Array): void;
 }
@@ -99,7 +101,7 @@ const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "convDirectPaths", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
   "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
-  "gelu", "geluBackward", "layerNorm", "layerNormBackward",
+  "gelu", "geluBackward", "layerNorm", "layerNormBackward", "softmaxBackward",
   "unary", "binary", "poolProfile",
 ];
 

@@ -1,7 +1,7 @@
 /**
  * The native backend's gelu, geluBackward, layerNorm and layerNormBackward entries
  * (native/transformer.c; definition src/backend/ref/transformer.ts): float32 data, float64
- * row statistics. Calls too small to repay the Node-API crossing (under MIN_ELEMENTS) and
+ * row statistics; and softmaxBackward (definition src/backend/ref/softmax-backward.ts). Calls too small to repay the Node-API crossing (under MIN_ELEMENTS) and
  * other dtypes go to the fallback table. Array lengths are checked against the sizes first
  * (a RangeError naming the kernel), so a wrong caller can never make C read or write out of
  * bounds. Used by ./kernels.ts.
@@ -14,7 +14,7 @@ import type { NativeAddon } from "./addon.js";
 const MIN_ELEMENTS = 256;
 
 type F32 = Float32Array;
-type Names = "gelu" | "geluBackward" | "layerNorm" | "layerNormBackward";
+type Names = "gelu" | "geluBackward" | "layerNorm" | "layerNormBackward" | "softmaxBackward";
 
 const isF32 = (...arrays: (FloatArray | null)[]): boolean => arrays.every((a) => a === null || a instanceof Float32Array);
 
@@ -57,6 +57,12 @@ export function nativeTransformerKernels(addon: NativeAddon, fallback: Kernels, 
       }
       sync();
       addon.layerNormBackward(g as F32, x as F32, weight as F32 | null, mean, rstd, dx as F32 | null, dweight as F32 | null, dbias as F32 | null, rows, n);
+    },
+    softmaxBackward(y, g, dx, rows, cols, log) {
+      if (!isF32(y, g, dx) || rows * cols < MIN_ELEMENTS) return fallback.softmaxBackward(y, g, dx, rows, cols, log);
+      for (const [what, a] of [["output", y], ["gradient", g], ["dx", dx]] as const) need("softmaxBackward", what, a, rows * cols);
+      sync();
+      addon.softmaxBackward(y as F32, g as F32, dx as F32, rows, cols, log ? 1 : 0);
     },
   };
 }

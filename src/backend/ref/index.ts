@@ -13,6 +13,7 @@ import { matmul } from "./matmul.js";
 import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pool.js";
 import { argReduce, reduce } from "./reduce.js";
 import { softmax } from "./softmax.js";
+import { softmaxBackward } from "./softmax-backward.js";
 import { channelAffine, channelAffineBackward } from "./channel-affine.js";
 import { gelu, geluBackward, layerNorm, layerNormBackward } from "./transformer.js";
 
@@ -41,6 +42,7 @@ export const refKernels = {
   batchNormApply,
   batchNormBackward,
   softmax,
+  softmaxBackward,
   channelAffine,
   channelAffineBackward,
   gelu,
