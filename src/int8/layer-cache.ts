@@ -105,7 +105,8 @@ export class LayerCache {
   /** The output array lent for value `id`: the kept one when it has this dtype and length. */
   private into(id: string): Into {
     return (dtype, n) => {
-      if (!this.reuse || this.escaping.has(id)) return undefined;
+      // (a size from invalid geometry — NaN, ∞ — lends nothing: the kernel then reports the geometry)
+      if (!this.reuse || this.escaping.has(id) || !Number.isSafeInteger(n) || n < 0) return undefined;
       let b = this.outs.get(id);
       // (a view whose wasm memory was detached has length 0, so it is replaced too)
       if (!b || b.length !== n || (dtype === "uint8") !== (b instanceof Uint8Array)) this.outs.set(id, (b = allocQuant(dtype, n)));
