@@ -20,4 +20,4 @@ export { channelAffineF32, channelAffineBackwardF32, minmaxF32, minmaxPerChannel
 export { qdepthwise, qdepthwiseScratchBytes } from "./qdepthwise";
 export { qaddKernel, lut8 } from "./qadd";
 export { sgdStepF32 } from "./optim";
-export { geluF32, geluBackwardF32, layerNormF32, layerNormDxF32, layerNormDwDbF32 } from "./transformer";
+export { geluF32, geluBackwardF32, layerNormF32, layerNormDxF32, layerNormDwDbF32, softmaxBackwardF32 } from "./transformer";

@@ -11,6 +11,8 @@
  *   LayerNorm: row sums in two f64 lanes (the reference sums in order), per-element outputs
  *        in f64 lanes with the reference's operations; the weight / bias gradients are summed
  *        over rows in order per column — bit for bit the reference's for the same mean / rstd.
+ * Also softmaxBackwardF32, the softmax / log-softmax vjp (Kernels.softmaxBackward; definition
+ * src/backend/ref/softmax-backward.ts).
  * Rows / columns / element ranges come from src/backend/wasm/transformer.ts, which splits
  * large calls among the worker threads.
  */
@@ -324,5 +326,46 @@ export function layerNormDwDbF32(g: usize, x: usize, mean: usize, rstd: usize, d
     }
     if (dw != 0) store<f32>(at(dw, j), <f32>sw);
     if (db != 0) store<f32>(at(db, j), <f32>sb);
+  }
+}
+
+/**
+ * Softmax (log 0) / log-softmax (log ≠ 0) backward for rows [r0, r1) of n values, from the
+ * output y and the gradient g: y·(g − Σ g·y) or g − exp(y)·Σ g; row sums in two f64 lanes,
+ * each dx in f64 (exp by the polynomial above).
+ */
+export function softmaxBackwardF32(y: usize, g: usize, dx: usize, r0: i32, r1: i32, n: i32, log: i32): void {
+  for (let r = r0; r < r1; r++) {
+    const yr = at(y, r * n), gr = at(g, r * n), dr = at(dx, r * n);
+    let acc = f64x2.splat(0);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const gv = v128.load(at(gr, j));
+      if (log != 0) {
+        acc = f64x2.add(acc, f64x2.add(lo64(gv), hi64(gv)));
+      } else {
+        const yv = v128.load(at(yr, j));
+        acc = f64x2.add(acc, f64x2.add(f64x2.mul(lo64(gv), lo64(yv)), f64x2.mul(hi64(gv), hi64(yv))));
+      }
+    }
+    let s = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+    for (let k = j; k < n; k++) s += log != 0 ? <f64>load<f32>(at(gr, k)) : <f64>load<f32>(at(gr, k)) * <f64>load<f32>(at(yr, k));
+    const sv = f64x2.splat(s);
+    for (j = 0; j + 4 <= n; j += 4) {
+      const gv = v128.load(at(gr, j)), yv = v128.load(at(yr, j));
+      let lo: v128, hi: v128;
+      if (log != 0) {
+        lo = f64x2.sub(lo64(gv), f64x2.mul(exp2v(lo64(yv)), sv));
+        hi = f64x2.sub(hi64(gv), f64x2.mul(exp2v(hi64(yv)), sv));
+      } else {
+        lo = f64x2.mul(lo64(yv), f64x2.sub(lo64(gv), sv));
+        hi = f64x2.mul(hi64(yv), f64x2.sub(hi64(gv), sv));
+      }
+      v128.store(at(dr, j), to32(lo, hi));
+    }
+    for (; j < n; j++) {
+      const gj = <f64>load<f32>(at(gr, j)), yj = <f64>load<f32>(at(yr, j));
+      store<f32>(at(dr, j), <f32>(log != 0 ? gj - exp64(yj) * s : yj * (gj - s)));
+    }
   }
 }

@@ -6,7 +6,8 @@
  *     the tanh form (exp / tanh by polynomial instead of V8's) within 2 float32 ulps;
  *   layerNorm: y within 2 ulps of its terms' magnitude, mean / rstd within 1e-12 (two-lane
  *     sums); layerNormBackward: dx within 1e-6 of its terms' magnitude, dweight / dbias bit
- *     for bit; every result bitwise the same at 1, 2 and 3 threads.
+ *     for bit; softmaxBackward (softmax and log-softmax) within 1e-6 of its terms' magnitude;
+ *     every result bitwise the same at 1, 2 and 3 threads.
  * Float64 data and short calls take the reference. (The native kernels: native-transformer.test.ts.)
  */
 import { describe, expect, it } from "vitest";
@@ -125,4 +126,37 @@ describe("wasm layerNorm / layerNormBackward vs reference", () => {
       }
     });
   }
+});
+
+describe("wasm softmaxBackward vs reference", () => {
+  it("softmax and log-softmax: attention rows [64·4·17, 17], wide and short rows, 1–3 threads, wasm memory; short arrays refused", () => {
+    wasm = wasmTable();
+    const gen = newGen(21);
+    for (const [rows, cols] of [[64 * 4 * 17, 17], [30, 1000], [401, 3]]) {
+      const x = randomF32(gen, rows * cols, 4), g = randomF32(gen, rows * cols);
+      for (const log of [false, true]) {
+        const y = new Float32Array(rows * cols), want = new Float32Array(rows * cols);
+        refKernels.softmax(x, y, rows, cols, log);
+        refKernels.softmaxBackward(y, g, want, rows, cols, log);
+        const scale = new Float32Array(rows * cols);
+        for (let r = 0; r < rows; r++) {
+          let s = 0;
+          for (let j = 0; j < cols; j++) s += Math.abs(g[r * cols + j] * (log ? 1 : y[r * cols + j]));
+          for (let j = 0; j < cols; j++) {
+            const i = r * cols + j;
+            scale[i] = log ? Math.abs(g[i]) + Math.exp(y[i]) * s : Math.abs(y[i]) * (Math.abs(g[i]) + s);
+          }
+        }
+        for (const place of [(a: Float32Array) => a, wasmCopy]) {
+          const [dx] = atThreads(() => {
+            const dx = place(new Float32Array(rows * cols).fill(7));
+            wasm.softmaxBackward(place(y), place(g), dx, rows, cols, log);
+            return [dx];
+          }, `softmaxBackward ${rows}×${cols}${log ? " log" : ""}`);
+          expectNear(dx, want, scale, 1e-6, 1e-30);
+        }
+      }
+    }
+    expect(() => wasm.softmaxBackward(new Float32Array(2000), new Float32Array(2000), new Float32Array(10), 100, 20, false)).toThrow(/wasm softmaxBackward: arrays too short/);
+  });
 });

@@ -24,7 +24,7 @@ import { nodeHost } from "./host.js";
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pooling.js";
 import { runtime, setThreadCount, threadCount } from "./runtime.js";
 import type { MemoryOptions, StorageStats } from "./storage.js";
-import { gelu, geluBackward, layerNorm, layerNormBackward } from "./transformer.js";
+import { gelu, geluBackward, layerNorm, layerNormBackward, softmaxBackward } from "./transformer.js";
 
 export const wasmKernels = {
   matmul,
@@ -49,6 +49,7 @@ export const wasmKernels = {
   geluBackward,
   layerNorm,
   layerNormBackward,
+  softmaxBackward,
 } satisfies Partial<Kernels>;
 
 export const wasmBackend: Backend = {

@@ -93,6 +93,7 @@ export interface KernelExports {
   layerNormF32(x: number, w: number, b: number, y: number, mean: number, rstd: number, r0: number, r1: number, n: number, eps: number): void;
   layerNormDxF32(g: number, x: number, w: number, mean: number, rstd: number, dx: number, r0: number, r1: number, n: number): void;
   layerNormDwDbF32(g: number, x: number, mean: number, rstd: number, dw: number, db: number, rows: number, n: number, j0: number, j1: number): void;
+  softmaxBackwardF32(y: number, g: number, dx: number, r0: number, r1: number, n: number, log: number): void;
   fakeQuantPerTensorF32(x: number, out: number, mask: number, n: number, scale: number, zp: number, qmin: number, qmax: number): void;
   fakeQuantPerChannelF32(
     x: number, out: number, mask: number, channels: number, inner: number, scales: number, zps: number,

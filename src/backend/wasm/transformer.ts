@@ -1,6 +1,6 @@
 /**
  * The wasm gelu, geluBackward, layerNorm and layerNormBackward kernels (assembly/transformer.ts;
- * definition src/backend/ref/transformer.ts). The erf table is the reference's own, copied into
+ * definition src/backend/ref/transformer.ts), and softmaxBackward (definition ../ref/softmax-backward.ts). The erf table is the reference's own, copied into
  * wasm memory for each GELU call (49 KB; nothing is held between calls). Float64 data and calls
  * under WASM_MIN_ELEMENTS go to the reference; large calls are split among the worker
  * threads (elements, rows, or columns for the weight / bias gradients), each piece computed
@@ -8,6 +8,7 @@
  */
 import type { FloatArray } from "../../tensor/dtype.js";
 import type { GeluApproximate } from "../kernels.js";
+import { softmaxBackward as refSoftmaxBackward } from "../ref/softmax-backward.js";
 import * as ref from "../ref/transformer.js";
 import { Call, WASM_MIN_ELEMENTS, runJobs, runtime, splitRange, threadCount } from "./runtime.js";
 import type { Job } from "./threads.js";
@@ -97,6 +98,19 @@ export function layerNormBackward(
     if (dweight || dbias) {
       runJobs(r, splitRange(n, threadsFor(rows * n, n / 2), 2).map(([j0, j1]): Job => ({ fn: "layerNormDwDbF32", args: [pg, px, pm, ps, pdw, pdb, rows, n, j0, j1] })));
     }
+  } finally {
+    call.done();
+  }
+}
+
+export function softmaxBackward(y: FloatArray, g: FloatArray, dx: FloatArray, rows: number, cols: number, log: boolean): void {
+  if (!f32(y, g, dx) || rows * cols < WASM_MIN_ELEMENTS) return refSoftmaxBackward(y, g, dx, rows, cols, log);
+  sizes("softmaxBackward", rows, cols, [y, g, dx], [], []);
+  const r = runtime();
+  const call = new Call(r);
+  try {
+    const py = call.in(y), pg = call.in(g), pdx = call.out(dx);
+    runJobs(r, splitRange(rows, threadsFor(rows * cols, rows)).map(([r0, r1]): Job => ({ fn: "softmaxBackwardF32", args: [py, pg, pdx, r0, r1, cols, log ? 1 : 0] })));
   } finally {
     call.done();
   }
