@@ -8,8 +8,8 @@
  *   - forward: 4 output channels × 24 output columns (three runs of 8 in output rows, the last
  *     run of a row masked) per register tile, the weights packed once per call (4-row panels),
  *     the taps summed in order; the fused epilogue applied before the store;
- *   - backward input (stride 1): the forward of dy with the flipped, transposed weights and
- *     padding d(k−1)−p — no col2im scatter;
+ *   - backward input: at stride 1 the forward of dy with the flipped, transposed weights and
+ *     padding d(k−1)−p; strided, by phases of dx (conv-dgrad.c) — no col2im scatter;
  *   - backward weight: conv-wgrad.c.
  * AVX2+FMA micro-kernels (target attributes) and portable ones on 4-lane vectors; which
  * passes apply is qat_conv_direct_paths (geometry only, never the thread count).
@@ -85,7 +85,7 @@ void qat_cd_prepare(const float *x, const dgeom *d, const xq_layout *L, float *x
 }
 
 /* ---------------- forward micro-kernels: 4 output channels × 3 runs of 8 columns ---------------- */
-#define FR 4  /* rows (output channels) of a forward tile */
+#define FR QAT_CD_FR /* rows (output channels) of a forward tile */
 #define FS 3  /* runs of 8 output columns per tile */
 
 /* t[i·24 + s·8 + j] = Σ_tap a[tap·4 + i] · b_s[off[tap] + j], taps in order. */
@@ -137,17 +137,22 @@ __attribute__((target("avx2,fma"))) static void fukr_avx2(int k, const float *a,
 
 typedef void (*fukr_fn)(int, const float *, const int *, const float *const *, float *);
 
-/* Where a tile goes: output channel o0 + i (i < rows) of run s (s < nrun) at y + (o0 + i)·ohw + pos[s], lanes[s] ≤ 8 floats. */
+/* Where a tile goes: output channel o0 + i (i < rows) of run s (s < nrun) at y + (o0 + i)·cstride + pos[s],
+ * lanes[s] ≤ 8 values qstride apart (qstride 1: a forward; the stride for a phase of a strided backward input). */
 typedef struct {
   float *y;
-  long ohw, pos[FS];
+  long cstride, qstride, pos[FS];
   int o0, rows, nrun, lanes[FS];
 } tile_dst;
 
 static void store_portable(const float *t, const tile_dst *d, const qat_epi *epi) {
   for (int i = 0; i < d->rows; i++)
     for (int s = 0; s < d->nrun; s++) {
-      float *dst = d->y + (d->o0 + i) * d->ohw + d->pos[s];
+      float *dst = d->y + (d->o0 + i) * d->cstride + d->pos[s];
+      if (d->qstride != 1) {
+        for (int j = 0; j < d->lanes[s]; j++) dst[j * d->qstride] = t[i * 8 * FS + s * 8 + j];
+        continue;
+      }
       memcpy(dst, t + i * 8 * FS + s * 8, d->lanes[s] * sizeof(float));
       if (epi) qat_epi_apply(dst, 0, 1, d->lanes[s], d->o0 + i, 0, epi);
     }
@@ -156,6 +161,10 @@ static void store_portable(const float *t, const tile_dst *d, const qat_epi *epi
 #if QAT_X86
 /* The epilogue's expressions lane by lane: v + bias (float32), v > 0 ? v : 0, v < lo ? lo : v > hi ? hi : v. */
 __attribute__((target("avx2,fma"))) static void store_avx2(const float *t, const tile_dst *d, const qat_epi *epi) {
+  if (d->qstride != 1) { /* a phase of a strided backward input: no epilogue there */
+    store_portable(t, d, NULL);
+    return;
+  }
   __m256 lo = _mm256_set1_ps(epi ? (float)epi->lo : 0.0f), hi = _mm256_set1_ps(epi ? (float)epi->hi : 0.0f), zero = _mm256_setzero_ps();
   int act = epi ? epi->act : QAT_ACT_NONE;
   for (int i = 0; i < d->rows; i++) {
@@ -170,7 +179,7 @@ __attribute__((target("avx2,fma"))) static void store_avx2(const float *t, const
         __m256 r = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
         v = _mm256_blendv_ps(r, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
       }
-      float *dst = d->y + o * d->ohw + d->pos[s];
+      float *dst = d->y + o * d->cstride + d->pos[s];
       if (d->lanes[s] == 8) {
         _mm256_storeu_ps(dst, v);
       } else {
@@ -232,6 +241,32 @@ typedef struct {
   int k, panels, chunks, per_task;
 } fwd_ctx;
 
+void qat_cd_tiles(const float *xq, long rowstep, const float *ap, int k, const int *off, int cout, int p0, int p1, int oh, int ow,
+                  float *y, long cstride, long rstride, long qstride, const qat_epi *epi) {
+  int runs_row = (ow + 7) / 8, runs = oh * runs_row;
+  fukr_fn ukr;
+  store_fn store;
+  pick_forward(&ukr, &store);
+  float t[FR * 8 * FS] __attribute__((aligned(32)));
+  tile_dst dst = {y, cstride, qstride, {0}, 0, 0, 0, {0}};
+  for (int t0 = 0; t0 < runs; t0 += FS) {
+    dst.nrun = runs - t0 < FS ? runs - t0 : FS;
+    const float *b[FS];
+    for (int s = 0; s < FS; s++) {
+      int ts = t0 + (s < dst.nrun ? s : 0), oy = ts / runs_row, ox = (ts % runs_row) * 8;
+      b[s] = xq + oy * rowstep + ox;
+      dst.pos[s] = oy * rstride + ox * qstride;
+      dst.lanes[s] = ow - ox < 8 ? ow - ox : 8;
+    }
+    for (int pi = p0; pi < p1; pi++) {
+      ukr(k, ap + (long)pi * k * FR, off, b, t);
+      dst.o0 = pi * FR;
+      dst.rows = cout - dst.o0 < FR ? cout - dst.o0 : FR;
+      store(t, &dst, epi);
+    }
+  }
+}
+
 static void fwd_task(void *p, int task, int thread) {
   const fwd_ctx *cx = p;
   const dgeom *d = cx->d;
@@ -241,28 +276,8 @@ static void fwd_task(void *p, int task, int thread) {
   float *xq = qat_scratch(thread, 0, (size_t)cx->L.size * sizeof(float));
   qat_cd_prepare(cx->x + (long)n * d->cin * d->ih * d->iw, d, &cx->L, xq);
   long ohw = (long)d->oh * d->ow;
-  int runs_row = (d->ow + 7) / 8, runs = d->oh * runs_row;
-  fukr_fn ukr;
-  store_fn store;
-  pick_forward(&ukr, &store);
-  float t[FR * 8 * FS] __attribute__((aligned(32)));
-  tile_dst dst = {cx->y + (long)n * d->cout * ohw, ohw, {0}, 0, 0, 0, {0}};
-  for (int t0 = 0; t0 < runs; t0 += FS) {
-    dst.nrun = runs - t0 < FS ? runs - t0 : FS;
-    const float *b[FS];
-    for (int s = 0; s < FS; s++) {
-      int ts = t0 + (s < dst.nrun ? s : 0), oy = ts / runs_row, ox = (ts % runs_row) * 8;
-      b[s] = xq + oy * cx->L.rowstep + ox;
-      dst.pos[s] = (long)oy * d->ow + ox;
-      dst.lanes[s] = d->ow - ox < 8 ? d->ow - ox : 8;
-    }
-    for (int pi = p0; pi < p1; pi++) {
-      ukr(cx->k, cx->ap + (long)pi * cx->k * FR, cx->off, b, t);
-      dst.o0 = pi * FR;
-      dst.rows = d->cout - dst.o0 < FR ? d->cout - dst.o0 : FR;
-      store(t, &dst, cx->epi);
-    }
-  }
+  qat_cd_tiles(xq, cx->L.rowstep, cx->ap, cx->k, cx->off, d->cout, p0, p1, d->oh, d->ow, cx->y + (long)n * d->cout * ohw, ohw, d->ow, 1,
+               cx->epi);
 }
 
 /* Runs the forward kernel over n images with packed panels ap (k = cin·kh·kw columns). */
@@ -289,14 +304,19 @@ static int lanes_used_well(int ow) {
 /* Which passes take the direct kernels (bits QAT_DIRECT_*): groups 1, at least one image, 2 to
  * 2304 taps (a 1×1 convolution reads each input once, so the GEMM path's column matrix is no
  * bigger than x; beyond 256 channels of 3×3 the GEMM's cache blocking wins); tiles whose 8-lane
- * runs are at least 3/4 used; backward input at stride 1 with padding ≤ d(k−1); backward weight
- * with its 16-channel tiles at least 3/4 used. Depends on the geometry only (never on threads). */
+ * runs are at least 3/4 used; backward input at stride 1 with padding ≤ d(k−1), or strided with
+ * dx's phase rows filling runs likewise; backward weight with its 16-channel tiles at least 3/4
+ * used. Depends on the geometry only (never on the thread count). */
 int qat_conv_direct_paths(const qat_conv_geom *g) {
   int taps = g->kh * g->kw, ocp = (g->oc + WC - 1) / WC * WC;
   if (g->groups != 1 || g->n < 1 || g->c < 1 || g->oc < 1 || taps < 2) return 0;
   int paths = 0;
   if (lanes_used_well(g->ow) && g->c * taps <= 2304) paths |= QAT_DIRECT_FWD;
   if (g->sh == 1 && g->sw == 1 && g->ph <= g->dh * (g->kh - 1) && g->pw <= g->dw * (g->kw - 1) && lanes_used_well(g->w) &&
+      g->oc * taps <= 2304)
+    paths |= QAT_DIRECT_BWD_INPUT;
+  /* strided: dx by stride phases, whose rows are ⌊w/sw⌋ or ⌈w/sw⌉ long */
+  if ((g->sh > 1 || g->sw > 1) && g->h >= g->sh && lanes_used_well(g->w / g->sw) && lanes_used_well((g->w + g->sw - 1) / g->sw) &&
       g->oc * taps <= 2304)
     paths |= QAT_DIRECT_BWD_INPUT;
   if (4 * g->oc >= 3 * ocp && g->c * taps <= 2304) paths |= QAT_DIRECT_BWD_WEIGHT;
@@ -315,6 +335,10 @@ int qat_conv_direct_fwd(const float *x, const float *w, float *y, const qat_conv
 
 int qat_conv_direct_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g, int nthreads) {
   if (!(qat_conv_direct_paths(g) & QAT_DIRECT_BWD_INPUT)) return 0;
+  if (g->sh > 1 || g->sw > 1) {
+    qat_cd_bwd_input_strided(dy, w, dx, g, nthreads);
+    return 1;
+  }
   int pth = g->dh * (g->kh - 1) - g->ph, ptw = g->dw * (g->kw - 1) - g->pw;
   /* dx = the stride-1 convolution of dy (oc planes of oh × ow) with the flipped, transposed weights. */
   dgeom d = {g->oc, g->oh, g->ow, g->c, g->h, g->w, g->kh, g->kw, 1, 1, pth, ptw, g->dh, g->dw};

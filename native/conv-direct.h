@@ -14,7 +14,8 @@ enum { QAT_DIRECT_FWD = 1, QAT_DIRECT_BWD_INPUT = 2, QAT_DIRECT_BWD_WEIGHT = 4 }
 int qat_conv_direct_paths(const qat_conv_geom *g);
 /* y = conv(x, w) (+ epi), NCHW / OIHW, nthreads threads. */
 int qat_conv_direct_fwd(const float *x, const float *w, float *y, const qat_conv_geom *g, const qat_epi *epi, int nthreads);
-/* dx = conv2d transposed of dy with w: stride 1 only (a forward convolution of dy with the flipped, transposed w). */
+/* dx = conv2d transposed of dy with w: at stride 1 the forward convolution of dy with the flipped, transposed w; at
+ * larger strides one such correlation per stride phase of dx (conv-dgrad.c). */
 int qat_conv_direct_bwd_input(const float *dy, const float *w, float *dx, const qat_conv_geom *g, int nthreads);
 /* dw = Σ_n dy[n] ⋆ x[n]: any stride, dilation and padding. */
 int qat_conv_direct_bwd_weight(const float *x, const float *dy, float *dw, const qat_conv_geom *g, int nthreads);
@@ -23,6 +24,7 @@ int qat_conv_direct_bwd_weight(const float *x, const float *dy, float *dw, const
 /* ---- shared by conv-direct.c and conv-wgrad.c ---- */
 #define QAT_CD_SLACK 16 /* floats after an image's xq: tail lanes of the last output row read up to 7 past it */
 #define QAT_CD_WC 16    /* backward-weight tiles: output channels per tile */
+#define QAT_CD_FR 4     /* forward tiles: output channels per tile (rows of a weight panel) */
 
 /* One convolution in the terms of the direct kernels: input planes cin × ih × iw → cout × oh × ow. */
 typedef struct {
@@ -43,6 +45,15 @@ qat_cd_layout qat_cd_layout_of(const qat_cd_geom *d);
 void qat_cd_offsets(const qat_cd_geom *d, const qat_cd_layout *L, int *off);
 /* One image (cin × ih × iw) → its xq; writes every float of it, slack included. */
 void qat_cd_prepare(const float *x, const qat_cd_geom *d, const qat_cd_layout *L, float *xq);
+
+/* The forward's register tiles over one prepared image for the weight panels [p0, p1) (panels of
+ * QAT_CD_FR rows × k taps at ap, tap offsets off): output (o, oy, ox) for o < cout, oy < oh, ox < ow
+ * read from xq + off[tap] + oy·rowstep + ox, stored at y + o·cstride + oy·rstride + ox·qstride, the
+ * epilogue (nullable; with qstride 1 only) applied first. */
+void qat_cd_tiles(const float *xq, long rowstep, const float *ap, int k, const int *off, int cout, int p0, int p1, int oh, int ow,
+                  float *y, long cstride, long rstride, long qstride, const qat_epi *epi);
+/* Backward input at stride > 1 by stride phases (conv-dgrad.c). */
+void qat_cd_bwd_input_strided(const float *dy, const float *w, float *dx, const qat_conv_geom *g, int nthreads);
 
 typedef float qat_v4f __attribute__((vector_size(16)));
 static inline qat_v4f qat_load4(const float *p) {

@@ -3,7 +3,8 @@
  * conv-wgrad.c: backward weight — no column matrix) vs the reference kernels called directly, on the
  * AVX2 and the portable path, at 1, 2 and 3 threads: ResNet-20's geometries (3×3 at 3–64
  * channels, stride 1 and 2, 32/16/8 planes) and the edges of each kernel — output rows that are
- * not a multiple of 8 (masked tail runs), stride 2 and 3 (phase-split rows), dilation,
+ * not a multiple of 8 (masked tail runs), stride 2 and 3 (phase-split rows; the strided backward
+ * input by phases of dx, one of them reached by no tap), dilation,
  * asymmetric kernels and padding, channel counts that fill tiles partly, taps not a multiple
  * of 6, one image on several threads, NaN / ±∞ in the inputs. `convDirectPaths` is asserted
  * for every geometry, so a case can never pass on the GEMM path by accident; results are
@@ -39,7 +40,10 @@ const FWD = 1, BIN = 2, BW = 4;
 const CASES: [string, Spec, number][] = [
   ["ResNet-20 conv1 3→16 @32", { n: 3, c: 3, h: 32, w: 32, oc: 16, k: [3, 3], pad: [1, 1] }, FWD | BIN | BW],
   ["ResNet-20 16→16 @32", { n: 4, c: 16, h: 32, w: 32, oc: 16, k: [3, 3], pad: [1, 1] }, FWD | BIN | BW],
-  ["ResNet-20 16→32 stride 2", { n: 3, c: 16, h: 32, w: 32, oc: 32, k: [3, 3], stride: [2, 2], pad: [1, 1] }, FWD | BW],
+  ["ResNet-20 16→32 stride 2", { n: 3, c: 16, h: 32, w: 32, oc: 32, k: [3, 3], stride: [2, 2], pad: [1, 1] }, FWD | BIN | BW],
+  ["ResNet-20 32→64 stride 2 @16 (dx phases of 8 columns)", { n: 2, c: 32, h: 16, w: 16, oc: 64, k: [3, 3], stride: [2, 2], pad: [1, 1] }, FWD | BIN | BW],
+  ["stride 3, 2×2 kernel (a dx phase no tap reaches), oc 8", { n: 2, c: 5, h: 12, w: 48, oc: 8, k: [2, 2], stride: [3, 3] }, FWD | BIN],
+  ["stride 1 × 2, 5×3 kernel, padding 2 × 1, odd height", { n: 2, c: 3, h: 13, w: 32, oc: 16, k: [5, 3], stride: [1, 2], pad: [2, 1] }, FWD | BIN | BW],
   ["ResNet-20 32→32 @16", { n: 3, c: 32, h: 16, w: 16, oc: 32, k: [3, 3], pad: [1, 1] }, FWD | BIN | BW],
   ["ResNet-20 64→64 @8", { n: 2, c: 64, h: 8, w: 8, oc: 64, k: [3, 3], pad: [1, 1] }, FWD | BIN | BW],
   ["rows of 28 and 14 (tail runs of 4 and 6), oc 13", { n: 2, c: 5, h: 14, w: 28, oc: 13, k: [3, 3], pad: [1, 1] }, FWD | BIN | BW],
@@ -47,7 +51,7 @@ const CASES: [string, Spec, number][] = [
   ["unpadded 3×3 (valid), oc 18 (weight tiles too empty)", { n: 2, c: 4, h: 12, w: 18, oc: 18, k: [3, 3] }, FWD | BIN],
   ["dilation 2, padding 2", { n: 2, c: 6, h: 12, w: 20, oc: 16, k: [3, 3], pad: [2, 2], dil: [2, 2] }, FWD | BIN | BW],
   ["stride 3 × 2, dilation 2 (phase-split rows)", { n: 2, c: 3, h: 31, w: 33, oc: 16, k: [3, 3], stride: [3, 2], pad: [2, 1], dil: [2, 2] }, FWD | BW],
-  ["stride 2, 2×2 kernel, no padding", { n: 2, c: 7, h: 16, w: 30, oc: 15, k: [2, 2], stride: [2, 2] }, FWD | BW],
+  ["stride 2, 2×2 kernel, no padding", { n: 2, c: 7, h: 16, w: 30, oc: 15, k: [2, 2], stride: [2, 2] }, FWD | BIN | BW],
   ["padding beyond d(k−1): backward input on the GEMM path", { n: 2, c: 4, h: 8, w: 16, oc: 16, k: [1, 2], pad: [1, 2] }, FWD | BW],
   ["1×1 and groups stay on the GEMM path", { n: 2, c: 8, h: 8, w: 16, oc: 16, k: [1, 1] }, 0],
   ["grouped 3×3", { n: 2, c: 8, h: 8, w: 16, oc: 16, k: [3, 3], pad: [1, 1], groups: 2 }, 0],
@@ -124,7 +128,8 @@ d("native direct convolution vs the reference kernels", () => {
     it(`[${isa}] fused bias + ReLU / clamp ≡ the direct forward then the reference epilogue, bit for bit`, () => {
       setNativeIsa(isa);
       const gen = newGen(31);
-      for (const spec of [CASES[1][1], CASES[5][1], CASES[9][1]]) {
+      const named = (prefix: string): Spec => CASES.find(([name]) => name.startsWith(prefix))![1];
+      for (const spec of [named("ResNet-20 16→16"), named("rows of 28"), named("stride 3 × 2")]) {
         const g = geomOf(spec);
         const { x, w } = data(g, 5, true);
         const bias = randomF32(gen, g.oc);

@@ -1,0 +1,140 @@
+/*
+ * Backward input of the direct convolution at stride > 1 (called by qat_conv_direct_bwd_input,
+ * conv-direct.c). dx is split into its sh × sw stride phases (iy = sh·m + a, ix = sw·q + b); a
+ * phase is a stride-1 correlation of dy with the taps that land on it — ky where
+ * a + ph − ky·dh is a multiple of sh, read at dy row m + (a + ph − ky·dh)/sh, likewise kx — so
+ * it runs on the forward's register tiles (qat_cd_tiles) over dy copied once per image into
+ * zero-padded planes, its weights packed once per call, its outputs stored sw apart into dx.
+ * A phase without taps is zero. No col2im scatter; every dx value is one tile sum, so results
+ * do not depend on the thread count.
+ */
+#include "conv-direct.h"
+
+#include <string.h>
+
+typedef struct {
+  int k, off0; /* taps of the phase; its first entry in off[] */
+  long ap0;    /* its first float in the packed panels */
+  int a, b, mh, qw;
+} phase_t;
+
+typedef struct {
+  const float *dy;
+  float *dx;
+  const qat_conv_geom *g;
+  qat_cd_geom d; /* dy as the input planes */
+  qat_cd_layout L;
+  const float *ap;
+  const int *off;
+  const phase_t *ph;
+  int nph, panels, chunks, per_task;
+} sdg_ctx;
+
+/* Floor division and modulo for a possibly negative v and s > 0. */
+static int fdiv(int v, int s) { return v >= 0 ? v / s : -((-v + s - 1) / s); }
+
+static void task(void *p, int t, int thread) {
+  const sdg_ctx *cx = p;
+  const qat_conv_geom *g = cx->g;
+  int n = t / cx->chunks, p0 = (t % cx->chunks) * cx->per_task;
+  int p1 = p0 + cx->per_task < cx->panels ? p0 + cx->per_task : cx->panels;
+  if (p0 >= p1) return;
+  float *xq = qat_scratch(thread, 0, (size_t)cx->L.size * sizeof(float));
+  qat_cd_prepare(cx->dy + (long)n * g->oc * g->oh * g->ow, &cx->d, &cx->L, xq);
+  long hw = (long)g->h * g->w;
+  float *dx = cx->dx + (long)n * g->c * hw;
+  int c1 = p1 * QAT_CD_FR < g->c ? p1 * QAT_CD_FR : g->c;
+  for (int i = 0; i < cx->nph; i++) {
+    const phase_t *ph = &cx->ph[i];
+    float *base = dx + (long)ph->a * g->w + ph->b;
+    if (ph->k == 0) {
+      for (int ci = p0 * QAT_CD_FR; ci < c1; ci++)
+        for (int m = 0; m < ph->mh; m++)
+          for (int q = 0; q < ph->qw; q++) base[ci * hw + (long)m * g->sh * g->w + (long)q * g->sw] = 0.0f;
+      continue;
+    }
+    qat_cd_tiles(xq, cx->L.rowstep, cx->ap + ph->ap0, ph->k, cx->off + ph->off0, g->c, p0, p1, ph->mh, ph->qw, base, hw,
+                 (long)g->sh * g->w, g->sw, NULL);
+  }
+}
+
+void qat_cd_bwd_input_strided(const float *dy, const float *w, float *dx, const qat_conv_geom *g, int nthreads) {
+  int sh = g->sh, sw = g->sw, khw = g->kh * g->kw, panels = (g->c + QAT_CD_FR - 1) / QAT_CD_FR;
+  int nph = sh * sw, taps = g->oc * khw;
+  phase_t *ph = qat_scratch(0, 5, (size_t)nph * sizeof(phase_t));
+  int *off = qat_scratch(0, 4, (size_t)taps * sizeof(int));
+  float *ap = qat_scratch(0, 3, (size_t)panels * taps * QAT_CD_FR * sizeof(float));
+  /* dy padding that keeps every phase's reads inside its planes: py = max(0, −min e_y, mh − 1 + max e_y − (oh − 1)) */
+  int py = 0, px = 0;
+  for (int a = 0; a < sh; a++) {
+    int mh = (g->h - a + sh - 1) / sh;
+    for (int ky = 0; ky < g->kh; ky++) {
+      int v = a + g->ph - ky * g->dh;
+      if (v - fdiv(v, sh) * sh) continue;
+      int e = fdiv(v, sh);
+      if (-e > py) py = -e;
+      if (mh - 1 + e - (g->oh - 1) > py) py = mh - 1 + e - (g->oh - 1);
+    }
+  }
+  for (int b = 0; b < sw; b++) {
+    int qw = (g->w - b + sw - 1) / sw;
+    for (int kx = 0; kx < g->kw; kx++) {
+      int v = b + g->pw - kx * g->dw;
+      if (v - fdiv(v, sw) * sw) continue;
+      int e = fdiv(v, sw);
+      if (-e > px) px = -e;
+      if (qw - 1 + e - (g->ow - 1) > px) px = qw - 1 + e - (g->ow - 1);
+    }
+  }
+  sdg_ctx cx = {dy, dx, g, {g->oc, g->oh, g->ow, g->c, 0, 0, 1, 1, 1, 1, py, px, 1, 1}, {0}, ap, off, ph, nph, panels, 1, panels};
+  cx.L = qat_cd_layout_of(&cx.d);
+  /* each phase's taps (o, ky, kx) in order: offsets into dy's planes and weight panels over the input channels */
+  int t = 0;
+  long apn = 0;
+  for (int a = 0; a < sh; a++)
+    for (int b = 0; b < sw; b++) {
+      phase_t *P = &ph[a * sw + b];
+      P->a = a;
+      P->b = b;
+      P->mh = (g->h - a + sh - 1) / sh;
+      P->qw = (g->w - b + sw - 1) / sw;
+      P->off0 = t;
+      P->ap0 = apn;
+      for (int o = 0; o < g->oc; o++)
+        for (int ky = 0; ky < g->kh; ky++) {
+          int vy = a + g->ph - ky * g->dh;
+          if (vy - fdiv(vy, sh) * sh) continue;
+          for (int kx = 0; kx < g->kw; kx++) {
+            int vx = b + g->pw - kx * g->dw;
+            if (vx - fdiv(vx, sw) * sw) continue;
+            off[t++] = (int)(o * cx.L.plane + (long)(fdiv(vy, sh) + py) * cx.L.wq + fdiv(vx, sw) + px);
+          }
+        }
+      P->k = t - P->off0;
+      for (int pi = 0; pi < panels; pi++) {
+        int r = 0;
+        for (int o = 0; o < g->oc; o++)
+          for (int ky = 0; ky < g->kh; ky++) {
+            int vy = a + g->ph - ky * g->dh;
+            if (vy - fdiv(vy, sh) * sh) continue;
+            for (int kx = 0; kx < g->kw; kx++) {
+              int vx = b + g->pw - kx * g->dw;
+              if (vx - fdiv(vx, sw) * sw) continue;
+              for (int i = 0; i < QAT_CD_FR; i++) {
+                int ci = pi * QAT_CD_FR + i;
+                ap[apn + ((long)pi * P->k + r) * QAT_CD_FR + i] = ci < g->c ? w[(((long)o * g->c + ci) * g->kh + ky) * g->kw + kx] : 0.0f;
+              }
+              r++;
+            }
+          }
+      }
+      apn += (long)panels * P->k * QAT_CD_FR;
+    }
+  if (g->n < nthreads && panels >= 2) { /* one image on several threads: split its channel panels */
+    cx.chunks = (nthreads + g->n - 1) / g->n;
+    if (cx.chunks > panels) cx.chunks = panels;
+    cx.per_task = (panels + cx.chunks - 1) / cx.chunks;
+    cx.chunks = (panels + cx.per_task - 1) / cx.per_task;
+  }
+  qat_parallel(g->n * cx.chunks, nthreads, task, &cx);
+}
