@@ -74,6 +74,16 @@ function convShape(node: Extract<Int8Node, { op: "conv2d" }>, shape: readonly nu
   return { n, c, h, w: wd, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw };
 }
 
+/** The values a caller of runQuantized sees: the output and what a reshape / flatten chain views of it. */
+export function escapingValues(graph: { nodes: readonly Int8Node[]; output: string }): Set<string> {
+  const escaping = new Set([graph.output]);
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i];
+    if ((n.op === "reshape" || n.op === "flatten") && escaping.has(n.output)) escaping.add(n.inputs[0]);
+  }
+  return escaping;
+}
+
 export class LayerCache {
   private readonly packed = new Map<string, PackedWeights>();
   private readonly fast = new Map<string, FastWeights>();

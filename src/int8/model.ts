@@ -28,7 +28,7 @@ import { dynamicLinear, linearNBits } from "./kernels/dynamic.js";
 import { dynamicRnn } from "./kernels/dynamic-rnn.js";
 import { runLayoutNode } from "./layout-nodes.js";
 export type { IslandFn } from "./islands.js";
-import { LayerCache } from "./layer-cache.js";
+import { LayerCache, escapingValues } from "./layer-cache.js";
 
 const META_KEY = "qat_ts.int8";
 const FORMAT_VERSION = 1;
@@ -95,13 +95,7 @@ export class Int8Model {
     // How many nodes read each value (+1 for the model output): conv + pool fuse only when the pool is the sole reader.
     this.readers.set(graph.output, 1);
     for (const n of graph.nodes) for (const i of n.inputs) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
-    // The values a caller of runQuantized sees: the output and what a reshape/flatten chain views of it.
-    const escaping = new Set([graph.output]);
-    for (let i = graph.nodes.length - 1; i >= 0; i--) {
-      const n = graph.nodes[i];
-      if ((n.op === "reshape" || n.op === "flatten") && escaping.has(n.output)) escaping.add(n.inputs[0]);
-    }
-    this.layers = new LayerCache(tensors, (id) => this.value(id), this.readers, escaping);
+    this.layers = new LayerCache(tensors, (id) => this.value(id), this.readers, escapingValues(graph));
   }
 
   private validate(): void {
