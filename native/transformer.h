@@ -1,7 +1,7 @@
 /*
- * The native transformer kernels (transformer.c): GELU (erf and tanh forms) and LayerNorm,
- * forward and backward, on float32 data with float64 row statistics, and the softmax /
- * log-softmax backward. Declared apart from
+ * The native transformer kernels: GELU, erf and tanh forms, forward and backward
+ * (transformer.c); LayerNorm forward and backward on float32 data with float64 row statistics,
+ * and the softmax / log-softmax backward (layernorm.c). Declared apart from
  * qat.h; called by binding-transformer.c.
  */
 #ifndef QAT_TRANSFORMER_H
