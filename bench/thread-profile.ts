@@ -8,8 +8,12 @@
  * native pool in profile mode (regions run on the calling thread and those that would be
  * parallel are timed, native/threads.c) and the wasm pool's runs counted. A call's parallel
  * part is its one-thread time × (parallel region time / call time) of the profile pass; a wasm
- * call that used the wasm pool counts as parallel whole. Called by hand:
- *   node --import tsx bench/thread-profile.ts [smallcnn|resnet20] [--qat] [--steps N] [--top K]
+ * call that used the wasm pool counts as parallel whole. Then a third pass at 2 threads for real
+ * with the pool's live counters (mode 2): regions, worker sleeps, workers that arrived after
+ * their region closed, main's time in regions and waiting for workers at their end; and the
+ * step's wall time at 1 and 2 threads, interleaved (meaningful on a quiet machine only).
+ * Called by hand:
+ *   node --import tsx bench/thread-profile.ts [smallcnn|resnet20] [--qat] [--steps N] [--top K] [--rounds R]
  */
 import { kernels, setBackend, setNumThreads } from "../src/backend/index.js";
 import { nativeAddon } from "../src/backend/native/index.js";
@@ -31,7 +35,7 @@ const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number): number => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : dflt);
 const model = argv.find((a) => a === "resnet20" || a === "smallcnn") ?? "smallcnn";
 const qat = argv.includes("--qat");
-const STEPS = opt("--steps", 10), TOP = opt("--top", 25), DETAIL = argv.includes("--detail");
+const STEPS = opt("--steps", 10), TOP = opt("--top", 25), ROUNDS = opt("--rounds", 3), DETAIL = argv.includes("--detail");
 
 interface PoolProfile { regions: number; parallelRegions: number; regionNs: number; parallelNs: number; idealNs: number; threadNs: number }
 const addon = nativeAddon as unknown as { poolProfile?(on: number): PoolProfile } | null;
@@ -158,3 +162,28 @@ console.log(`per kernel: ${[...byName].sort((a, b) => b[1][1] - a[1][1]).map(([k
 console.log(`kernels ${f(kernelMs)} ms, of which parallel ${f(par)} ms; outside kernels (JS, GC, wasm-only paths) ${f(T - kernelMs)} ms`);
 const s = serial / T;
 console.log(`serial fraction s = ${f(100 * s, 1)} %; Amdahl ceiling 1/(s + (1−s)/2) = ${f(1 / (s + (1 - s) / 2))}×; with the parallel regions' task balance ${f(T / (serial + ideal))}×`);
+
+// Live pool counters at 2 threads, then 1- vs 2-thread wall time, interleaved rounds.
+setNumThreads(2);
+for (let i = 0; i < 3; i++) step();
+poolProfile(2);
+const w0 = performance.now();
+for (let i = 0; i < STEPS; i++) step();
+const wall2 = (performance.now() - w0) / STEPS;
+const live = poolProfile(0);
+const per = (v: number): string => f(v / STEPS, 1);
+console.log(`live at 2 threads: ${per(live.regions)} regions/step, worker slept ${per(live.parallelRegions)}×/step, arrived after the region closed ${per(live.regionNs)}×/step; main in regions ${f(live.parallelNs / 1e6 / STEPS)} ms/step, waiting for the worker at their end ${f(live.idealNs / 1e6 / STEPS)} ms/step (step ${f(wall2)} ms wall)`);
+const walls: [number, number][] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const pair: number[] = [];
+  for (const t of [1, 2]) {
+    setNumThreads(t);
+    step();
+    const t0 = performance.now();
+    for (let i = 0; i < STEPS; i++) step();
+    pair.push((performance.now() - t0) / STEPS);
+  }
+  walls.push([pair[0], pair[1]]);
+}
+const ratios = walls.map(([a, b]) => a / b).sort((a, b) => a - b);
+console.log(`wall ms/step 1 vs 2 threads per round: ${walls.map(([a, b]) => `${f(a, 1)}/${f(b, 1)}`).join(", ")}; 2-thread speed-up median ${f(ratios[ratios.length >> 1])}× (${f(ratios[0])}–${f(ratios[ratios.length - 1])}); load ${(await import("node:os")).loadavg().map((v) => v.toFixed(1)).join(" ")}`);

@@ -27,7 +27,7 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-/* poolProfile(on): the pool's profile counters since the last call (threads.c), then profile mode on (1) or off (0) */
+/* poolProfile(mode): the pool's counters since the last call (threads.c), then mode 1 (profile: regions on the calling thread, timed), 2 (live counters of real regions) or 0 (off) */
 static napi_value js_pool_profile(napi_env env, napi_callback_info info) {
   BEGIN("poolProfile", 1);
   int on = i32(&c, 0);

@@ -28,10 +28,12 @@ const char *qat_isa_name(int isa);
 typedef void (*qat_task_fn)(void *ctx, int task, int thread);
 /* Runs fn(ctx, t, thread) for t in [0, ntasks) on up to nthreads threads (the caller is thread 0). */
 void qat_parallel(int ntasks, int nthreads, qat_task_fn fn, void *ctx);
-/* Profile mode on/off (regions then run on the calling thread and are timed in its CPU time); out
- * receives and resets the counters: regions, parallel regions, ns in regions, ns in parallel ones,
- * their ideal ns on their threads; then the calling thread's CPU time now (ns). */
-void qat_pool_profile(int on, double out[6]);
+/* Profile mode 1 (regions run on the calling thread, timed in its CPU time), 2 (live statistics of
+ * real regions) or 0 (off); out receives and resets the counters of the mode that was on — mode 1:
+ * regions, parallel regions, ns in regions, ns in parallel ones, their ideal ns on their threads;
+ * mode 2: regions, worker sleeps, workers that found their region closed, main's ns in regions,
+ * main's ns waiting for workers at the end — then the calling thread's CPU time now (ns). */
+void qat_pool_profile(int mode, double out[6]);
 /* Thread count the kernels use (set from JS before each call). */
 extern int qat_threads;
 /* Per-thread scratch: slot s of thread t, at least bytes long, 64-byte aligned (grown, never shrunk). */

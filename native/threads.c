@@ -1,7 +1,8 @@
 /*
  * The native backend's thread pool: persistent pthreads started on demand, woken per
- * parallel region (spin briefly, then sleep on a condition variable), tasks handed out by an
- * atomic counter; the calling thread works too. Also the per-thread scratch buffers and the
+ * parallel region (spin for an adaptive window, then sleep on a condition variable), tasks
+ * handed out by an atomic counter; the calling thread works too and never waits for a worker
+ * that has not joined yet (see "pool" below). Profile counters for bench/thread-profile.ts. Also the per-thread scratch buffers and the
  * ISA choice. Used by every kernel file; the thread count comes from JS (setNumThreads).
  */
 #include "qat.h"
@@ -65,19 +66,44 @@ void *qat_scratch(int thread, int slot, size_t bytes) {
   return b->p;
 }
 
-/* ---- pool ---- */
+/* ---- pool ----
+ * A region: main publishes fn/ctx/tasks, opens the join word for the new generation and wakes
+ * the workers; whoever is inside takes tasks from the atomic counter. When main runs out of
+ * tasks it closes the join word and waits only for the workers that got in (those still
+ * mid-task), never for one that has not woken yet: a late worker finds its region closed and
+ * goes back to waiting. So a region never lasts longer than its work because of a worker's
+ * wake-up latency (or, on a loaded machine, a worker the scheduler has not run yet).
+ * Waiting workers spin for an adaptive window (time-based, doubled after a near miss — woken
+ * soon after it went to sleep — and halved after long sleeps), then sleep on a condition
+ * variable. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static int started = 0;                  /* workers running (thread ids 1..started) */
 static atomic_int generation = 0;        /* bumped per region */
 static atomic_int go[QAT_MAX_THREADS];   /* go[id] = the region worker id must join next */
 static atomic_int next_task = 0;
-static atomic_int pending = 0;           /* workers still inside the current region */
+static atomic_llong join = 0;            /* generation << 32 | CLOSED | workers inside */
 static int region_tasks = 0;
 static qat_task_fn region_fn = NULL;
 static void *region_ctx = NULL;
 
-#define SPIN 4000
+#define CLOSED (1LL << 31)
+#define SPIN_MIN_NS 50000.0
+#define SPIN_MAX_NS 1000000.0
+#define NEAR_MISS_NS 200000.0 /* woken this soon after falling asleep: spin longer next time */
+#define LONG_SLEEP_NS 20000000.0
+
+static double mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+/* Live statistics of real regions (poolProfile mode 2): regions, worker sleeps, workers that found
+ * their region closed, main's ns in regions, main's ns waiting for workers at the end. */
+static int live_on = 0;
+static double live[5];
+static atomic_int live_sleeps = 0, live_late = 0;
 
 static void drain(int thread) {
   for (;;) {
@@ -87,23 +113,50 @@ static void drain(int thread) {
   }
 }
 
+/* Enters region gen unless it is closed or over; returns 1 when in. */
+static int enter(int gen) {
+  long long v = atomic_load(&join);
+  for (;;) {
+    if ((int)(v >> 32) != gen || (v & CLOSED)) return 0;
+    if (atomic_compare_exchange_weak(&join, &v, v + 1)) return 1;
+  }
+}
+
 static void *worker(void *arg) {
   int id = (int)(intptr_t)arg;
   int seen = 0;
+  double spin_ns = 100000.0;
   for (;;) {
     int gen = atomic_load(&go[id]);
-    for (int i = 0; gen == seen && i < SPIN; i++) {
-      CPU_RELAX();
-      gen = atomic_load(&go[id]);
+    if (gen == seen) {
+      double t0 = mono_ns();
+      for (int i = 0; gen == seen; i++) {
+        CPU_RELAX();
+        gen = atomic_load(&go[id]);
+        if ((i & 63) == 63) {
+          double spun = mono_ns() - t0;
+          if (spun > spin_ns) break;
+          if (spun > SPIN_MIN_NS) sched_yield(); /* polite on a loaded machine; returns at once on an idle core */
+        }
+      }
     }
     if (gen == seen) {
+      double slept = mono_ns();
+      if (live_on) atomic_fetch_add(&live_sleeps, 1);
       pthread_mutex_lock(&mu);
       while ((gen = atomic_load(&go[id])) == seen) pthread_cond_wait(&wake, &mu);
       pthread_mutex_unlock(&mu);
+      slept = mono_ns() - slept;
+      if (slept < NEAR_MISS_NS) spin_ns = spin_ns * 2 < SPIN_MAX_NS ? spin_ns * 2 : SPIN_MAX_NS;
+      else if (slept > LONG_SLEEP_NS) spin_ns = spin_ns / 2 > SPIN_MIN_NS ? spin_ns / 2 : SPIN_MIN_NS;
     }
     seen = gen;
+    if (!enter(gen)) {
+      if (live_on) atomic_fetch_add(&live_late, 1);
+      continue;
+    }
     drain(id);
-    atomic_fetch_sub(&pending, 1);
+    atomic_fetch_sub(&join, 1);
   }
   return NULL;
 }
@@ -139,11 +192,19 @@ static double now_ns(void) {
   return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
-void qat_pool_profile(int on, double out[6]) {
-  memcpy(out, prof, sizeof prof);
+void qat_pool_profile(int mode, double out[6]) {
+  if (live_on) {
+    live[1] = atomic_exchange(&live_sleeps, 0);
+    live[2] = atomic_exchange(&live_late, 0);
+    memcpy(out, live, sizeof live);
+  } else {
+    memcpy(out, prof, sizeof prof);
+  }
   memset(prof, 0, sizeof prof);
+  memset(live, 0, sizeof live);
   out[5] = now_ns();
-  prof_on = on;
+  prof_on = mode == 1;
+  live_on = mode == 2;
 }
 
 static void profiled(int ntasks, int nthreads, qat_task_fn fn, void *ctx) {
@@ -173,19 +234,28 @@ void qat_parallel(int ntasks, int nthreads, qat_task_fn fn, void *ctx) {
     return;
   }
   int helpers = nthreads - 1 < started ? nthreads - 1 : started;
+  double t0 = live_on ? mono_ns() : 0;
   region_fn = fn;
   region_ctx = ctx;
   region_tasks = ntasks;
   atomic_store(&next_task, 0);
-  atomic_store(&pending, helpers);
   int gen = atomic_fetch_add(&generation, 1) + 1;
+  atomic_store(&join, (long long)gen << 32);
   pthread_mutex_lock(&mu);
   for (int id = 1; id <= helpers; id++) atomic_store(&go[id], gen);
   pthread_cond_broadcast(&wake);
   pthread_mutex_unlock(&mu);
   drain(0);
-  for (int i = 0; atomic_load(&pending) > 0; i++) {
-    if (i < SPIN) CPU_RELAX();
+  atomic_fetch_or(&join, CLOSED);
+  double t1 = live_on ? mono_ns() : 0;
+  for (int i = 0; (atomic_load(&join) & (CLOSED - 1)) != 0; i++) {
+    if (i < 4000) CPU_RELAX();
     else sched_yield();
+  }
+  if (live_on) {
+    double t2 = mono_ns();
+    live[0] += 1;
+    live[3] += t2 - t0;
+    live[4] += t2 - t1;
   }
 }

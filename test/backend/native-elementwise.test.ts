@@ -170,3 +170,28 @@ d("gradients summed over several paths (autograd addInto → the add kernel)", (
     setNumThreads(threadsBefore);
   });
 });
+
+d("the native pool under back-to-back regions", () => {
+  it("600 regions of varying size at 2 and 3 threads, JavaScript work between some: every result the one-thread result", () => {
+    const big = randomF32(newGen(16), (1 << 18) + 5), other = randomF32(newGen(17), (1 << 18) + 5); // finite: !== compares them
+    const sizes = [1 << 17, (1 << 17) + 16385, (1 << 18) + 5];
+    const want = sizes.map((n) => {
+      const w = new Float32Array(n);
+      refKernels.binary("mul", big.subarray(0, n), [n], other.subarray(0, n), [n], w, [n]);
+      return w;
+    });
+    for (const t of [2, 3]) {
+      setNumThreads(t);
+      let busy = 0;
+      for (let r = 0; r < 300; r++) {
+        const k = r % sizes.length, n = sizes[k];
+        const got = new Float32Array(n);
+        native!.binary("mul", big.subarray(0, n), [n], other.subarray(0, n), [n], got, [n]);
+        if (r % 7 === 0) for (let i = 0; i < 20000 * (r % 3); i++) busy += Math.sqrt(i); // gaps long and short
+        for (let i = 0; i < n; i++) if (got[i] !== want[k][i]) expectIdentical(got, want[k], `region ${r}, ${t} threads`);
+      }
+      expect(busy).toBeGreaterThan(0);
+    }
+    setNumThreads(threadsBefore);
+  });
+});

@@ -79,7 +79,10 @@ export interface NativeAddon {
    * (Float32Array or Uint8Array) when channels = 0, else out viewed as [n / (channels·inner), channels, inner] takes b[channel].
    */
   binary(op: number, a: Float32Array, b: Float32Array | Uint8Array, out: Float32Array, n: number, channels: number, inner: number): void;
-  /** The pool's profile counters since the last call, then profile mode: 1 on (regions run on the calling thread, timed), 0 off (bench/thread-profile.ts). */
+  /**
+   * The pool's counters since the last call, then mode 1 (regions run on the calling thread, timed), 2 (live counters of real
+   * regions: the fields then hold regions, worker sleeps, late workers, ns in regions, ns waiting at their end) or 0 (bench/thread-profile.ts).
+   */
   poolProfile(on: number): { regions: number; parallelRegions: number; regionNs: number; parallelNs: number; idealNs: number; threadNs: number };
   /** dx of softmax (log 0) or log-softmax (log 1) over rows of cols, from the output y and the gradient g. */
   softmaxBackward(y: Float32Array, g: Float32Array, dx: Float32Array, rows: number, cols: number, log: number): void;
