@@ -154,12 +154,25 @@ __attribute__((target("avx2"))) static int even8(uint8_t *dst, const uint8_t *sr
     __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * t + 16)), _mm256_castsi256_si128(lo));
     _mm_storeu_si128((__m128i *)(dst + t), _mm_packus_epi16(a, b));
   }
+  if (t + 8 <= n) { /* 8 more (ResNet's 7- and 14-wide rows end here) */
+    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * t)), _mm256_castsi256_si128(lo));
+    _mm_storel_epi64((__m128i *)(dst + t), _mm_packus_epi16(a, a));
+    t += 8;
+  }
   return t;
 }
 
 /* dst[0, n) = src[0, n) for the short runs of an im2col row (16-byte moves, the last one overlapping). */
 __attribute__((target("avx2"))) static void copy_run(uint8_t *dst, const uint8_t *src, int n) {
   if (n < 16) {
+    if (n >= 8) { /* two 8-byte moves, the second overlapping */
+      uint64_t a, b;
+      memcpy(&a, src, 8);
+      memcpy(&b, src + n - 8, 8);
+      memcpy(dst, &a, 8);
+      memcpy(dst + n - 8, &b, 8);
+      return;
+    }
     for (int t = 0; t < n; t++) dst[t] = src[t];
     return;
   }

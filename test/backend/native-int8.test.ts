@@ -139,6 +139,8 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
       checkConv(3, 30, 29, 8, [7, 7], 2, { stride: [2, 2], padding: [3, 3] }, { ...U7, xZp: 64 }); // the stem: K = 147, stride-2 rows
       checkConv(16, 12, 60, 10, [3, 3], 1, { padding: [1, 1] }, U7); // wide rows
       checkConv(16, 9, 9, 20, [3, 3], 2, { padding: [1, 1] }, { ...U7, xZp: 0, perChannel: true }); // im2col, 49-pixel tail
+      checkConv(8, 14, 14, 8, [3, 3], 1, { padding: [1, 1] }, { ...U7, xZp: 3 }); // im2col runs of 14 (8-byte moves)
+      checkConv(8, 28, 27, 8, [3, 3], 1, { stride: [2, 2], padding: [1, 1] }, { ...U7, xZp: 9 }); // stride-2 runs of 14
       checkConv(16, 9, 9, 12, [1, 1], 1, { stride: [2, 2] }, { ...U7, xZp: 127, yType: "int8", yZp: -4 }); // 1×1 stride-2 downsample
       checkConv(5, 8, 8, 7, [3, 3], 2, { padding: [1, 1] }, { ...U7, extreme: true, xZp: 127, scale: 0.5 }); // 2·127·(−128): no saturation
       checkConv(5, 8, 8, 7, [3, 3], 2, { padding: [1, 1] }, { ...U7, extreme: true, xZp: 0, scale: 1e-3 });
