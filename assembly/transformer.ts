@@ -274,21 +274,46 @@ export function layerNormF32(x: usize, w: usize, b: usize, y: usize, mean: usize
   }
 }
 
-/** dx of rows [r0, r1): rstd·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)), ĝ = g·w (w 0: none), x̂ = (x − mean)·rstd. */
+/** dx of rows [r0, r1): rstd·(ĝ − mean ĝ − x̂·mean(ĝ·x̂)), ĝ = g·w (w 0: none), x̂ = (x − mean)·rstd; sums in two f64 lanes. */
 export function layerNormDxF32(g: usize, x: usize, w: usize, mean: usize, rstd: usize, dx: usize, r0: i32, r1: i32, n: i32): void {
+  const one = f64x2.splat(1);
   for (let r = r0; r < r1; r++) {
     const gr = at(g, r * n), xr = at(x, r * n), dr = at(dx, r * n);
     const mu = load<f64>(at64(mean, r)), rs = load<f64>(at64(rstd, r));
-    let sg: f64 = 0, sgx: f64 = 0;
-    for (let j = 0; j < n; j++) {
-      const xh = (<f64>load<f32>(at(xr, j)) - mu) * rs;
-      const gh = w != 0 ? <f64>load<f32>(at(gr, j)) * <f64>load<f32>(at(w, j)) : <f64>load<f32>(at(gr, j));
+    const m = f64x2.splat(mu), s = f64x2.splat(rs);
+    let ag = f64x2.splat(0), agx = f64x2.splat(0);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const xv = v128.load(at(xr, j)), gv = v128.load(at(gr, j));
+      const wv = w != 0 ? v128.load(at(w, j)) : v128.splat<f32>(1);
+      const xl = f64x2.mul(f64x2.sub(lo64(xv), m), s), xh = f64x2.mul(f64x2.sub(hi64(xv), m), s);
+      const gl = w != 0 ? f64x2.mul(lo64(gv), lo64(wv)) : f64x2.mul(lo64(gv), one);
+      const gh = w != 0 ? f64x2.mul(hi64(gv), hi64(wv)) : f64x2.mul(hi64(gv), one);
+      ag = f64x2.add(ag, f64x2.add(gl, gh));
+      agx = f64x2.add(agx, f64x2.add(f64x2.mul(gl, xl), f64x2.mul(gh, xh)));
+    }
+    let sg = f64x2.extract_lane(ag, 0) + f64x2.extract_lane(ag, 1);
+    let sgx = f64x2.extract_lane(agx, 0) + f64x2.extract_lane(agx, 1);
+    for (let k = j; k < n; k++) {
+      const xh = (<f64>load<f32>(at(xr, k)) - mu) * rs;
+      const gh = w != 0 ? <f64>load<f32>(at(gr, k)) * <f64>load<f32>(at(w, k)) : <f64>load<f32>(at(gr, k));
       sg += gh;
       sgx += gh * xh;
     }
     sg /= <f64>n;
     sgx /= <f64>n;
-    for (let j = 0; j < n; j++) {
+    const vsg = f64x2.splat(sg), vsgx = f64x2.splat(sgx);
+    for (j = 0; j + 4 <= n; j += 4) {
+      const xv = v128.load(at(xr, j)), gv = v128.load(at(gr, j));
+      const wv = w != 0 ? v128.load(at(w, j)) : v128.splat<f32>(1);
+      const xl = f64x2.mul(f64x2.sub(lo64(xv), m), s), xh = f64x2.mul(f64x2.sub(hi64(xv), m), s);
+      const gl = w != 0 ? f64x2.mul(lo64(gv), lo64(wv)) : lo64(gv);
+      const gh = w != 0 ? f64x2.mul(hi64(gv), hi64(wv)) : hi64(gv);
+      const dl = f64x2.mul(s, f64x2.sub(f64x2.sub(gl, vsg), f64x2.mul(xl, vsgx)));
+      const dh = f64x2.mul(s, f64x2.sub(f64x2.sub(gh, vsg), f64x2.mul(xh, vsgx)));
+      v128.store(at(dr, j), to32(dl, dh));
+    }
+    for (; j < n; j++) {
       const xh = (<f64>load<f32>(at(xr, j)) - mu) * rs;
       const gh = w != 0 ? <f64>load<f32>(at(gr, j)) * <f64>load<f32>(at(w, j)) : <f64>load<f32>(at(gr, j));
       store<f32>(at(dr, j), <f32>(rs * (gh - sg - xh * sgx)));
