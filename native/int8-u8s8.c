@@ -119,7 +119,21 @@ __attribute__((target("avx2"))) static void quad_rows(const uint8_t *const *rowp
   for (int q = 0; q < kq; q++) {
     const uint8_t *r[4];
     for (int t = 0; t < 4; t++) r[t] = 4 * q + t < K ? rowp[4 * q + t] : zero;
-    for (int j0 = 0; j0 < full; j0 += QNR) {
+    int j0 = 0;
+    for (; j0 + 2 * QNR <= full; j0 += 2 * QNR) { /* two panels per step: lane h of each unpack holds columns 16h + … */
+      __m256i a = _mm256_loadu_si256((const __m256i *)(r[0] + j0)), bb = _mm256_loadu_si256((const __m256i *)(r[1] + j0));
+      __m256i c = _mm256_loadu_si256((const __m256i *)(r[2] + j0)), d = _mm256_loadu_si256((const __m256i *)(r[3] + j0));
+      __m256i ab0 = _mm256_unpacklo_epi8(a, bb), ab1 = _mm256_unpackhi_epi8(a, bb);
+      __m256i cd0 = _mm256_unpacklo_epi8(c, d), cd1 = _mm256_unpackhi_epi8(c, d);
+      __m256i w0 = _mm256_unpacklo_epi16(ab0, cd0), w1 = _mm256_unpackhi_epi16(ab0, cd0); /* columns 0–3 | 16–19, 4–7 | 20–23 */
+      __m256i w2 = _mm256_unpacklo_epi16(ab1, cd1), w3 = _mm256_unpackhi_epi16(ab1, cd1); /* 8–11 | 24–27, 12–15 | 28–31 */
+      __m256i *p0 = (__m256i *)(b + (long)j0 * kq + (long)q * QNR), *p1 = (__m256i *)(b + (long)(j0 + QNR) * kq + (long)q * QNR);
+      _mm256_storeu_si256(p0, _mm256_permute2x128_si256(w0, w1, 0x20));
+      _mm256_storeu_si256(p0 + 1, _mm256_permute2x128_si256(w2, w3, 0x20));
+      _mm256_storeu_si256(p1, _mm256_permute2x128_si256(w0, w1, 0x31));
+      _mm256_storeu_si256(p1 + 1, _mm256_permute2x128_si256(w2, w3, 0x31));
+    }
+    for (; j0 < full; j0 += QNR) {
       __m128i a = _mm_loadu_si128((const __m128i *)(r[0] + j0)), bb = _mm_loadu_si128((const __m128i *)(r[1] + j0));
       __m128i c = _mm_loadu_si128((const __m128i *)(r[2] + j0)), d = _mm_loadu_si128((const __m128i *)(r[3] + j0));
       __m128i ab0 = _mm_unpacklo_epi8(a, bb), ab1 = _mm_unpackhi_epi8(a, bb);
