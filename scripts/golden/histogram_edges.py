@@ -24,7 +24,7 @@ def bulk(n):
 
 
 cases = []
-for name, lows, highs in (("both", [-9.0], [12.0]), ("low", [-9.0], []), ("high", [], [12.0]), ("two_each", [-9.0, -7.0], [3.0, 5.0])):
+for name, lows, highs in (("both", [-9.0], [12.0]), ("low", [-9.0], []), ("high", [], [12.0]), ("two_each", [-9.0, -7.0], [3.0, 5.0]), ("low_tail", [-9.5, -8.0, -7.0, -6.0, -5.0, -4.0, -3.0], [2.0])):
     x = np.concatenate([bulk(N - len(lows) - len(highs)), np.array(lows + highs)]).astype(np.float32)
     obs = HistogramObserver()
     obs(torch.tensor(x))
