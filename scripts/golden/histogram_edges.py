@@ -3,8 +3,8 @@ search's quantile bounds k·10^-5·total are integers, so a cumulative count equ
 the bound's scaling by the total both decide the path (written after mutation testing left the
 bounds of the non-linear parameter search unpinned, docs/mutation-survivors.md). Data are made
 from a formula the test repeats (no data in the file): a bulk in [-1, 1) from i·7919 mod 10^4,
-and single integer-valued outliers on one or both sides (PyTorch's first histc runs over
-[int(min), int(max)], so a non-integer extreme would fall outside its own histogram).
+and single integer-valued outliers on one or both sides, or a sparse low tail (PyTorch's first
+histc runs over [int(min), int(max)], so a non-integer extreme falls outside its own histogram).
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/histogram_edges.py
 Writes test/golden/quant/histogram_edges.json (read by test/quant/observer-mutants2.test.ts;
 records the torch version)."""
