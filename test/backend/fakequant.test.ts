@@ -5,7 +5,7 @@
  * uint8/int8/4-bit ranges, values at rounding ties, at qmin/qmax, NaN, ±∞ and huge.
  */
 import { describe, it } from "vitest";
-import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "../../src/backend/wasm/index.js";
+import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32, getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
 import { fakeQuantPerChannelKernel, fakeQuantPerTensorKernel } from "../../src/quant/fake-quantize.js";
 import { expectIdentical, newGen, onBackend, randomF32, wasmCopy } from "./helpers.js";
 
@@ -55,4 +55,34 @@ describe("wasm fake quantization vs the reference kernels (exact)", () => {
       }
     });
   }
+});
+
+describe("wasm fake quantization split across threads (from 2^17 elements)", () => {
+  it("per tensor and per channel at 1, 2 and 3 threads equal the reference bit for bit", () => {
+    const before = getNumThreads();
+    const [scale, zp, qmin, qmax] = [0.037, 113, 0, 255];
+    const n = 7 * 28_573; // 200,011: above the 2^17 threshold, below the former 2^19
+    const x = wasmCopy(inputs(n, 17, scale));
+    const shape = [7, 28573];
+    const scales = Array.from({ length: 7 }, (_, i) => scale * (1 + i / 5));
+    const zps = Array.from({ length: 7 }, (_, i) => zp + i);
+    const wantT = onBackend("ref", () => fakeQuantPerTensorKernel(x, scale, zp, qmin, qmax));
+    const xc = x;
+    const wantC = onBackend("ref", () => fakeQuantPerChannelKernel(xc, shape, 0, scales, zps, qmin, qmax));
+    try {
+      for (const t of [1, 2, 3]) {
+        setNumThreads(t);
+        const out = wasmCopy(new Float32Array(n)), mask = wasmCopy(new Uint8Array(n));
+        fakeQuantizePerTensorF32(x, scale, zp, qmin, qmax, out, mask);
+        expectIdentical(out, wantT.out, `per tensor, ${t} threads`);
+        expectIdentical(mask, wantT.mask, `per-tensor mask, ${t} threads`);
+        const outC = wasmCopy(new Float32Array(xc.length)), maskC = wasmCopy(new Uint8Array(xc.length));
+        fakeQuantizePerChannelF32(xc, shape, 0, scales, zps, qmin, qmax, outC, maskC);
+        expectIdentical(outC, wantC.out, `per channel, ${t} threads`);
+        expectIdentical(maskC, wantC.mask, `per-channel mask, ${t} threads`);
+      }
+    } finally {
+      setNumThreads(before);
+    }
+  });
 });
