@@ -158,3 +158,9 @@ test("FakeQuantize: axis, child accessor, printing, qparams updated in place, st
   expect([bs.data[0], bz.data[0]]).toEqual([fq.scale.data[0], fq.zero_point.data[0]]);
   expectError(() => b.loadStateDict({ ...b.stateDict(), fake_quant_enabled: new Tensor(Uint8Array.of(1, 1), [2]) }), ShapeError, "size mismatch for fake_quant_enabled: copying a param with shape [2] from checkpoint, the shape in current model is [1]");
 });
+
+test("FakeQuantize prints per-channel qparams as comma-separated lists", () => {
+  const fq = new FakeQuantize({ observer: MovingAveragePerChannelMinMaxObserver, qscheme: "per_channel_affine", chAxis: 0 });
+  fq.loadStateDict({ ...fq.stateDict(), scale: new Tensor(Float32Array.of(0.5, 0.25), [2]), zero_point: new Tensor(Int32Array.of(1, 2), [2]) });
+  expect(fq.extraRepr()).toBe("fake_quant_enabled=1, observer_enabled=1, quant_min=0, quant_max=255, dtype=uint8, qscheme=per_channel_affine, ch_axis=0, scale=[0.5, 0.25], zero_point=[1, 2]");
+});
