@@ -306,10 +306,15 @@ static int lanes_used_well(int ow) {
  * bigger than x; beyond 256 channels of 3×3 the GEMM's cache blocking wins); tiles whose 8-lane
  * runs are at least 3/4 used; backward input at stride 1 with padding ≤ d(k−1), or strided with
  * dx's phase rows filling runs likewise; backward weight with its 16-channel tiles at least 3/4
- * used. Depends on the geometry only (never on the thread count). */
+ * used; non-empty planes whose padded copies stay below 2^30 floats. Depends on the geometry only
+ * (never on the thread count). */
 int qat_conv_direct_paths(const qat_conv_geom *g) {
   int taps = g->kh * g->kw, ocp = (g->oc + WC - 1) / WC * WC;
-  if (g->groups != 1 || g->n < 1 || g->c < 1 || g->oc < 1 || taps < 2) return 0;
+  if (g->groups != 1 || g->n < 1 || g->c < 1 || g->oc < 1 || taps < 2 || g->h < 1 || g->w < 1 || g->oh < 1 || g->ow < 1) return 0;
+  /* tap offsets are ints: the padded planes of x (and of dy, for the backward input) stay far below 2^31 floats */
+  double pad_x = (double)g->c * (g->h + 2 * g->ph + g->sh) * (g->w + 2 * g->pw + g->sw);
+  double pad_dy = (double)g->oc * (g->oh + g->dh * g->kh + g->h) * (g->ow + g->dw * g->kw + g->w);
+  if (pad_x > (double)(1 << 30) || pad_dy > (double)(1 << 30)) return 0;
   int paths = 0;
   if (lanes_used_well(g->ow) && g->c * taps <= 2304) paths |= QAT_DIRECT_FWD;
   if (g->sh == 1 && g->sw == 1 && g->ph <= g->dh * (g->kh - 1) && g->pw <= g->dw * (g->kw - 1) && lanes_used_well(g->w) &&

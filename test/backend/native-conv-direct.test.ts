@@ -97,6 +97,13 @@ d("native direct convolution vs the reference kernels", () => {
   it("takes the direct kernels exactly where documented", () => {
     for (const [name, spec, want] of CASES) expect(paths(geomOf(spec)), name).toBe(want);
     expect(paths(geomOf({ ...CASES[1][1], n: 0 }))).toBe(0);
+    expect(paths(geomOf({ n: 2, c: 4, h: 2, w: 16, oc: 16, k: [3, 3] })), "no output rows").toBe(0);
+    const narrow = geomOf({ n: 2, c: 4, h: 16, w: 2, oc: 16, k: [3, 3] });
+    expect(paths(narrow), "no output columns").toBe(0);
+    const dw = new Float32Array(16 * 4 * 9).fill(5);
+    native!.conv2dBackwardWeight(new Float32Array(2 * 4 * 16 * 2).fill(1), new Float32Array(0), dw, narrow);
+    expect(dw.every((v) => v === 0)).toBe(true);
+    expect(paths(geomOf({ n: 1, c: 256, h: 2048, w: 2048, oc: 16, k: [3, 3], pad: [1, 1] })), "planes past 2^30 floats").toBe(0);
   });
 
   for (const isa of ISAS) {
