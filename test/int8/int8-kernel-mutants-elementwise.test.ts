@@ -101,6 +101,8 @@ describe("qconcat", () => {
     expectError(() => qconcat({ inputs: [{ x: a, shape: [2, 3], zp: 0 }, { x: a, shape: [3, 2], zp: 0 }], axis: 0, outZp: 0, outDType: "uint8" }), ShapeError, "qconcat: inputs[1] shape [3, 2] (6 elements) does not fit [2, 3] along axis 0");
     expectError(() => qconcat({ inputs: [{ x: a, shape: [2, 3], zp: 0 }, { x: a, shape: [2, 3, 1], zp: 0 }], axis: 1, outZp: 0, outDType: "uint8" }), ShapeError, "qconcat: inputs[1] shape [2, 3, 1] (6 elements) does not fit [2, 3] along axis 1");
     expectError(() => qconcat({ inputs: [{ x: a, shape: [2, 3], zp: 0 }, { x: b, shape: [2, 3], zp: 0 }], axis: 1, outZp: 0, outDType: "uint8" }), ShapeError, "qconcat: inputs[1] shape [2, 3] (3 elements) does not fit [2, 3] along axis 1");
+    // Lower rank whose dims all match the first input's leading ones.
+    expectError(() => qconcat({ inputs: [{ x: a, shape: [2, 3, 1], zp: 0 }, { x: a, shape: [2, 3], zp: 0 }], axis: 1, outZp: 0, outDType: "uint8" }), ShapeError, "qconcat: inputs[1] shape [2, 3] (6 elements) does not fit [2, 3, 1] along axis 1");
     expectError(() => qconcat({ inputs: two, axis: 0, outZp: 0, outDType: "uint8", out: new Uint8Array(8) }), ShapeError, "qconcat: out holds 8 elements, expected 9");
   });
 
