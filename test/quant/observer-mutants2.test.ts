@@ -1,7 +1,8 @@
 /**
- * The observers' module-level presets (PyTorch's default_fixed_qparams_range_{neg1to1,0to1}_observer
- * and default_histogram_observer), read from a freshly imported module so the preset arguments
- * are evaluated inside the test (a mutated preset then shows); HistogramObserver's printing, and
+ * The observers' module-level presets (PyTorch's default_fixed_qparams_range_{neg1to1,0to1}_observer,
+ * default_observer, the weight observers and default_histogram_observer), read from a freshly
+ * imported module so the preset arguments are evaluated inside the test (a mutated preset then
+ * shows); HistogramObserver's printing, and
  * its parameter search on 10^5 values with single outliers against PyTorch
  * (scripts/golden/histogram_edges.py: integer quantile bounds, so a cumulative count equal to a
  * bound decides the path).
@@ -19,6 +20,19 @@ test("fixed-qparams presets: tanh S = 2/256, Z = 128; sigmoid S = 1/256, Z = 0; 
   const describe = (o: InstanceType<typeof m.FixedQParamsObserver>) => [o.scale.data[0], o.zero_point.data[0], o.dtype, o.quantMin, o.quantMax, o.qscheme];
   expect(describe(m.defaultFixedQParamsRangeNeg1to1Observer())).toEqual([2 / 256, 128, "uint8", 0, 255, "per_tensor_affine"]);
   expect(describe(m.defaultFixedQParamsRange0to1Observer())).toEqual([1 / 256, 0, "uint8", 0, 255, "per_tensor_affine"]);
+});
+
+test("min/max presets as PyTorch's (default_observer, default_weight_observer, the ±127 weight observers, per channel)", async () => {
+  // observer-fixed.js imports observer.js, so a fresh import re-runs these presets inside a test too.
+  vi.resetModules();
+  const m = await import("../../src/quant/observer.js");
+  const describe = (o: InstanceType<typeof m.MinMaxObserver> | InstanceType<typeof m.PerChannelMinMaxObserver>) => [o.dtype, o.qscheme, o.quantMin, o.quantMax, o.eps.data[0]];
+  const eps = Math.fround(2 ** -23);
+  expect(describe(m.defaultObserver())).toEqual(["uint8", "per_tensor_affine", 0, 127, eps]);
+  expect(describe(m.defaultWeightObserver())).toEqual(["int8", "per_tensor_symmetric", -128, 127, eps]);
+  expect(describe(m.weightObserverRangeNeg127To127())).toEqual(["int8", "per_tensor_symmetric", -127, 127, 2 ** -12]);
+  expect(describe(m.defaultPerChannelWeightObserver())).toEqual(["int8", "per_channel_symmetric", -128, 127, eps]);
+  expect(describe(m.perChannelWeightObserverRangeNeg127To127())).toEqual(["int8", "per_channel_symmetric", -127, 127, 2 ** -12]);
 });
 
 test("histogram preset: uint8 [0, 127] (PyTorch's default_histogram_observer)", async () => {
