@@ -110,7 +110,9 @@ static void fukr_portable(int k, const float *a, const int *off, const float *co
 }
 
 #if QAT_X86
-__attribute__((target("avx2,fma"))) static void fukr_avx2(int k, const float *a, const int *off, const float *const *b, float *t) {
+/* nrun (1–3, a constant in each wrapper below) runs of 8 columns: a tile's last runs of an image need not be computed. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void fukr_avx2_n(int k, const float *a, const int *off,
+                                                                                  const float *const *b, float *t, const int nrun) {
   const float *b0 = b[0], *b1 = b[1], *b2 = b[2];
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
@@ -118,20 +120,40 @@ __attribute__((target("avx2,fma"))) static void fukr_avx2(int k, const float *a,
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps();
   for (int r = 0; r < k; r++, a += FR) {
     long o = off[r];
-    __m256 x0 = _mm256_loadu_ps(b0 + o), x1 = _mm256_loadu_ps(b1 + o), x2 = _mm256_loadu_ps(b2 + o);
+    __m256 x0 = _mm256_loadu_ps(b0 + o), x1 = x0, x2 = x0;
+    if (nrun > 1) x1 = _mm256_loadu_ps(b1 + o);
+    if (nrun > 2) x2 = _mm256_loadu_ps(b2 + o);
     __m256 w = _mm256_broadcast_ss(a);
-    c00 = _mm256_fmadd_ps(w, x0, c00); c01 = _mm256_fmadd_ps(w, x1, c01); c02 = _mm256_fmadd_ps(w, x2, c02);
+    c00 = _mm256_fmadd_ps(w, x0, c00);
+    if (nrun > 1) c01 = _mm256_fmadd_ps(w, x1, c01);
+    if (nrun > 2) c02 = _mm256_fmadd_ps(w, x2, c02);
     w = _mm256_broadcast_ss(a + 1);
-    c10 = _mm256_fmadd_ps(w, x0, c10); c11 = _mm256_fmadd_ps(w, x1, c11); c12 = _mm256_fmadd_ps(w, x2, c12);
+    c10 = _mm256_fmadd_ps(w, x0, c10);
+    if (nrun > 1) c11 = _mm256_fmadd_ps(w, x1, c11);
+    if (nrun > 2) c12 = _mm256_fmadd_ps(w, x2, c12);
     w = _mm256_broadcast_ss(a + 2);
-    c20 = _mm256_fmadd_ps(w, x0, c20); c21 = _mm256_fmadd_ps(w, x1, c21); c22 = _mm256_fmadd_ps(w, x2, c22);
+    c20 = _mm256_fmadd_ps(w, x0, c20);
+    if (nrun > 1) c21 = _mm256_fmadd_ps(w, x1, c21);
+    if (nrun > 2) c22 = _mm256_fmadd_ps(w, x2, c22);
     w = _mm256_broadcast_ss(a + 3);
-    c30 = _mm256_fmadd_ps(w, x0, c30); c31 = _mm256_fmadd_ps(w, x1, c31); c32 = _mm256_fmadd_ps(w, x2, c32);
+    c30 = _mm256_fmadd_ps(w, x0, c30);
+    if (nrun > 1) c31 = _mm256_fmadd_ps(w, x1, c31);
+    if (nrun > 2) c32 = _mm256_fmadd_ps(w, x2, c32);
   }
   _mm256_store_ps(t, c00); _mm256_store_ps(t + 8, c01); _mm256_store_ps(t + 16, c02);
   _mm256_store_ps(t + 24, c10); _mm256_store_ps(t + 32, c11); _mm256_store_ps(t + 40, c12);
   _mm256_store_ps(t + 48, c20); _mm256_store_ps(t + 56, c21); _mm256_store_ps(t + 64, c22);
   _mm256_store_ps(t + 72, c30); _mm256_store_ps(t + 80, c31); _mm256_store_ps(t + 88, c32);
+}
+
+__attribute__((target("avx2,fma"))) static void fukr_avx2(int k, const float *a, const int *off, const float *const *b, float *t) {
+  fukr_avx2_n(k, a, off, b, t, 3);
+}
+__attribute__((target("avx2,fma"))) static void fukr_avx2_2(int k, const float *a, const int *off, const float *const *b, float *t) {
+  fukr_avx2_n(k, a, off, b, t, 2);
+}
+__attribute__((target("avx2,fma"))) static void fukr_avx2_1(int k, const float *a, const int *off, const float *const *b, float *t) {
+  fukr_avx2_n(k, a, off, b, t, 1);
 }
 #endif
 
@@ -193,20 +215,21 @@ __attribute__((target("avx2,fma"))) static void store_avx2(const float *t, const
 
 typedef void (*store_fn)(const float *, const tile_dst *, const qat_epi *);
 
+/* ukr[nrun − 1] computes a tile of nrun runs (the portable kernel always computes 3). */
 static void pick_forward(fukr_fn *ukr, store_fn *store) {
-  *ukr = fukr_portable;
+  ukr[0] = ukr[1] = ukr[2] = fukr_portable;
   *store = store_portable;
 #if QAT_X86
   if (qat_isa() >= QAT_ISA_AVX2) {
-    *ukr = fukr_avx2;
+    ukr[0] = fukr_avx2_1;
+    ukr[1] = fukr_avx2_2;
+    ukr[2] = fukr_avx2;
     *store = store_avx2;
   }
 #endif
 }
 
-/* Weights [cout][k] → panels of FR rows, each k columns of FR floats (rows past cout zero).
- * flip: the backward-input weights, w'[ci][(o, ky, kx)] = w[o][ci][kh−1−ky][kw−1−kx] of the
- * forward layer whose weights w are [cin][cout·kh·kw]… given as (w, cin = its cout). */
+/* Weights [cout][k] → panels of FR rows, each k columns of FR floats (rows past cout zero). */
 static void pack_panels(const float *w, int cout, int k, float *ap) {
   int panels = (cout + FR - 1) / FR;
   for (int p = 0; p < panels; p++)
@@ -244,9 +267,9 @@ typedef struct {
 void qat_cd_tiles(const float *xq, long rowstep, const float *ap, int k, const int *off, int cout, int p0, int p1, int oh, int ow,
                   float *y, long cstride, long rstride, long qstride, const qat_epi *epi) {
   int runs_row = (ow + 7) / 8, runs = oh * runs_row;
-  fukr_fn ukr;
+  fukr_fn ukr[FS];
   store_fn store;
-  pick_forward(&ukr, &store);
+  pick_forward(ukr, &store);
   float t[FR * 8 * FS] __attribute__((aligned(32)));
   tile_dst dst = {y, cstride, qstride, {0}, 0, 0, 0, {0}};
   for (int t0 = 0; t0 < runs; t0 += FS) {
@@ -259,7 +282,7 @@ void qat_cd_tiles(const float *xq, long rowstep, const float *ap, int k, const i
       dst.lanes[s] = ow - ox < 8 ? ow - ox : 8;
     }
     for (int pi = p0; pi < p1; pi++) {
-      ukr(k, ap + (long)pi * k * FR, off, b, t);
+      ukr[dst.nrun - 1](k, ap + (long)pi * k * FR, off, b, t);
       dst.o0 = pi * FR;
       dst.rows = cout - dst.o0 < FR ? cout - dst.o0 : FR;
       store(t, &dst, epi);
