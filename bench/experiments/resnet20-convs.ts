@@ -5,7 +5,8 @@
  * training step (× the number of layers with that geometry), so a profile's conv share can be
  * split by layer and pass. Median of `--reps` calls after one warm-up; CPU time of the process.
  *   node --import tsx bench/experiments/resnet20-convs.ts [--backend native] [--threads 1] [--reps 7] [--root <checkout>] [--model smallcnn]
- * `--root` imports the library from another checkout (before/after comparisons). Not a test.
+ * `--root` imports the library from another checkout (before/after comparisons); PyTorch's side
+ * is bench/peers/resnet20_convs.py. Not a test.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
