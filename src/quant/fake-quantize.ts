@@ -34,7 +34,7 @@ import {
 import { type Factory, type QScheme, dtypeBounds, isPerChannel, makeFactory, normalizeDType } from "./quant-spec.js";
 import { rint } from "./qparams.js";
 
-import { allocArray } from "../tensor/dtype.js";
+import { allocArrayUninit } from "../tensor/dtype.js";
 import { wasmPathsActive, kernels } from "../backend/index.js";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "../backend/wasm/fakequant.js";
 
@@ -93,10 +93,13 @@ function fakeQuantRange(x: FloatArray, r: FakeQuantResult, from: number, to: num
   }
 }
 
-/** Output and mask storage from the tensor allocator (inside wasm memory when wasm is active). */
+/**
+ * Output and mask storage from the tensor allocator (inside wasm memory when wasm is active),
+ * not zero-filled: both kernels (wasm and the loop) write every element.
+ */
 function allocLike(x: FloatArray): FakeQuantResult {
-  const out = allocArray(x instanceof Float32Array ? "float32" : "float64", x.length);
-  return { out, mask: allocArray("uint8", x.length) };
+  const out = allocArrayUninit(x instanceof Float32Array ? "float32" : "float64", x.length);
+  return { out, mask: allocArrayUninit("uint8", x.length) };
 }
 
 /** The wasm backend's fused kernels take over float32 data when that backend is active. */
@@ -148,7 +151,7 @@ export function fakeQuantPerChannelKernel(
 
 /** Backward kernel: dL/dx = dL/dx̂ · mask. */
 export function steBackwardKernel(grad: FloatArray, mask: Uint8Array): FloatArray {
-  const out = allocArray(grad instanceof Float32Array ? "float32" : "float64", grad.length);
+  const out = allocArrayUninit(grad instanceof Float32Array ? "float32" : "float64", grad.length);
   if (onWasm(grad)) {
     // The backend's float × uint8 product (SIMD on wasm; the same exact products).
     kernels().binary("mul", grad, [grad.length], mask, [mask.length], out, [out.length]);

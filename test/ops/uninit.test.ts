@@ -13,6 +13,7 @@ import { getBackend, listBackends, setBackend } from "../../src/backend/index.js
 import { releaseArray } from "../../src/backend/wasm/index.js";
 import { conv2dAct } from "../../src/ops/conv.js";
 import * as ops from "../../src/ops/index.js";
+import { fakeQuantizePerChannel, fakeQuantizePerTensor } from "../../src/quant/fake-quantize.js";
 import { type AnyArray, allocArray, allocArrayUninit } from "../../src/tensor/dtype.js";
 import { randn } from "../../src/tensor/creation.js";
 import { manualSeed } from "../../src/tensor/random.js";
@@ -37,6 +38,8 @@ const CASES: Case[] = [
   ["softmax, log-softmax", [[16, 30]], (x) => ops.add(ops.softmax(x), ops.logSoftmax(x))],
   ["gelu (erf and tanh forms)", [[16, 80]], (x) => ops.add(ops.gelu(x), ops.gelu(x, "tanh"))],
   ["layer norm (affine)", [[32, 40], [40], [40]], (x, w, b) => ops.layerNorm(x, 40, w, b)],
+  ["fake-quant per tensor and per channel (x̂, mask, STE gradient)", [[6, 5, 7]], (x) =>
+    ops.add(fakeQuantizePerTensor(x, 0.02, 3, -8, 7), fakeQuantizePerChannel(x, [0.01, 0.02, 0.03, 0.04, 0.05], [0, 1, -1, 2, 0], 1, -128, 127))],
 ];
 
 /** Output and every gradient of fn on seeded inputs, as the tensors themselves. */
