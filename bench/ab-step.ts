@@ -7,7 +7,7 @@
  * and the median of the per-round ratios (base / head: > 1 means head is faster), with the
  * load average before and after.
  *
- *   node --import tsx bench/ab-step.ts --base /tmp/s6-base [--model smallcnn|smallcnn-qat|resnet20|vit|gemm1024]
+ *   node --import tsx bench/ab-step.ts --base /tmp/s6-base [--model smallcnn|smallcnn-qat|resnet20|resnet20-qat|vit|gemm1024]
  *        [--backend wasm] [--threads 1] [--base-threads N] [--rounds 5] [--steps 30] [--batch 64]
  * Thread scaling: `--base . --base-threads 1 --threads 2` (the same checkout on both sides;
  * "base/head" is then the 2-thread speed-up). gemm1024 times one 1024³ matmul per step.
@@ -47,10 +47,10 @@ async function child(root: string): Promise<void> {
   const wasmIndex = await imp("src/backend/wasm/index.ts");
   wasmIndex.workersReadySync?.();
   const model = arg("model", "smallcnn");
-  const batch = Number(arg("batch", model === "resnet20" ? "32" : "64"));
+  const batch = Number(arg("batch", model.startsWith("resnet20") ? "32" : "64"));
   manualSeed(0);
-  const inShape = model === "resnet20" ? [batch, 3, 32, 32] : [batch, 1, 28, 28];
-  let m = model === "resnet20" ? resnet20() : model === "vit" ? vitTiny() : smallCnn();
+  const inShape = model.startsWith("resnet20") ? [batch, 3, 32, 32] : [batch, 1, 28, 28];
+  let m = model.startsWith("resnet20") ? resnet20({ inChannels: 3 }) : model.startsWith("vit") ? vitTiny() : smallCnn();
   if (model.endsWith("-qat")) {
     m = prepareQat(m, { qconfig: qconfigs.x86 });
     noGrad(() => m.forward(randn(inShape)));
