@@ -137,6 +137,26 @@ describe("reference conv2d kernels = the float64 definition, exactly (integer da
     check({ n: 1, c: 2, h: 4, w: 4, oc: 2, k: [3, 3], pad: [0, 0], groups: 2 }, 28);
   });
 
+  test("one input channel per group with stride and dilation along the width", () => {
+    check({ n: 2, c: 3, h: 7, w: 11, oc: 3, k: [2, 3], stride: [1, 2], pad: [1, 2], dil: [1, 2], groups: 3 }, 61);
+    check({ n: 1, c: 2, h: 6, w: 12, oc: 4, k: [3, 2], stride: [2, 3], pad: [0, 1], dil: [2, 3], groups: 2 }, 62);
+  });
+
+  test("either backward kernel first in a fresh module sizes the scratch itself", async () => {
+    const s: Spec = { n: 2, c: 6, h: 9, w: 8, oc: 4, k: [3, 3], pad: [1, 1] };
+    const g = geomOf(s);
+    const x = ints(g.n * g.c * g.h * g.w, 71), w = ints(g.oc * g.c * 9, 72), dy = ints(g.n * g.oc * g.oh * g.ow, 73);
+    const want = reference(g, x, w, dy);
+    for (const which of ["input", "weight"] as const) {
+      vi.resetModules();
+      const fresh: ConvModule = await import("../../src/backend/ref/conv.js");
+      const out = new Float32Array(which === "input" ? x.length : w.length).fill(NaN);
+      if (which === "input") fresh.conv2dBackwardInput(dy, w, out, g);
+      else fresh.conv2dBackwardWeight(x, dy, out, g);
+      expectSame(out, which === "input" ? want.dx : want.dw, `backward ${which} first`);
+    }
+  });
+
   test("kernels wider than the padded input in one direction (taps with no valid output)", () => {
     check({ n: 2, c: 2, h: 3, w: 12, oc: 2, k: [5, 3], pad: [1, 0], groups: 2 }, 31);
     check({ n: 2, c: 2, h: 12, w: 3, oc: 3, k: [3, 5], pad: [0, 1] }, 32);
