@@ -136,7 +136,12 @@ static napi_value js_igemm_bench(napi_env env, napi_callback_info info) {
   const int32_t *a = I32A(3), *b = I32A(4);
   int32_t *out = I32A(5);
   if (c.failed) return NULL;
-  LOCKED(qat_igemm_bench(m, n, k, a, b, out));
+  int rc;
+  LOCKED(rc = qat_igemm_bench(m, n, k, a, b, out));
+  if (rc != 0) {
+    napi_throw_error(env, NULL, "qat-native igemmBench: out of memory for the rounded-up output rows");
+    return NULL;
+  }
   return undef(env);
 }
 

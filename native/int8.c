@@ -15,6 +15,7 @@
  */
 #include "int8.h"
 
+#include <stdlib.h>
 #include <string.h>
 #if QAT_X86
 #include <immintrin.h>
@@ -259,7 +260,20 @@ void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int
   qat_parallel((m + chunk - 1) / chunk, threads, qlinear_task, &cx);
 }
 
-/* ---- raw int GEMM for the benchmark: C[m, n] = packed A · B (B in QNR-column panels, n % 16 = 0) ---- */
-void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *b, int32_t *c) {
-  qat_igemm(m, n, n, kpairs(k), wpacked, b, c, n);
+/*
+ * ---- raw int GEMM for the benchmark: C[m, n] = packed A · B (B in QNR-column panels, n % 16 = 0) ----
+ * qat_igemm writes whole QMR-row tiles, so when m is not a multiple of QMR it computes into a
+ * buffer of the rounded-up rows and copies the m wanted ones (c holds exactly m × n). −1 when
+ * that buffer cannot be allocated.
+ */
+int qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *b, int32_t *c) {
+  int ocp = (m + QMR - 1) / QMR * QMR;
+  int32_t *acc = c;
+  if (ocp != m && !(acc = malloc((size_t)ocp * n * sizeof(int32_t)))) return -1;
+  qat_igemm(m, n, n, kpairs(k), wpacked, b, acc, n);
+  if (acc != c) {
+    memcpy(c, acc, (size_t)m * n * sizeof(int32_t));
+    free(acc);
+  }
+  return 0;
 }

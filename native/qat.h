@@ -109,7 +109,7 @@ void qat_qconv2d(const void *x, int x_unsigned, int xzp, const int32_t *wpacked,
                  const qat_requant *rq, void *y, int pool2);
 void qat_qlinear(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                  const qat_requant *rq, void *y);
-void qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *bpanels, int32_t *c);
+int qat_igemm_bench(int m, int n, int k, const int32_t *wpacked, const int32_t *bpanels, int32_t *c); /* −1: out of memory */
 
 /* ---- data movement, reductions, softmax (layout.c, softmax.c) ---- */
 #define QAT_MAX_RANK 16

@@ -9,6 +9,7 @@
  * Skipped, with the reason printed, where the addon is not built.
  */
 import { afterAll, describe, expect, it } from "vitest";
+import { addon as nativeAddon } from "../../src/backend/native/addon.js";
 import { nativeIsa, nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
 import { nativeInt8Available, nativeInt8Preferred, packNativeWeights, qconv2dNative, qlinearNative } from "../../src/backend/native/int8.js";
 import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
@@ -216,5 +217,40 @@ d("native int8 kernels equal the TypeScript kernels bit for bit", () => {
     const rq = { bias: null, multiplier: Int32Array.of(1 << 30), shift: Int32Array.of(0), yZp: 0, lo: 0, hi: 255, ySigned: false };
     expect(() => qlinearNative(new Uint8Array(10), 0, 2, 6, packNativeWeights(new Int8Array(18), 3, 6), 3, rq, new Uint8Array(6)))
       .toThrow(/native qlinear: input has 10 elements, needs 12/);
+  });
+});
+
+describe("native igemmBench (the benchmark's raw int16-pair GEMM)", () => {
+  const dd = nativeAddon ? it : it.skip;
+  // qat_igemm computes whole 6-row tiles: with m off that multiple the benchmark entry once wrote
+  // past c's m × n ints (AddressSanitizer: heap-buffer-overflow; glibc later aborted the process).
+  dd("m off the 6-row tile: c gets exactly m × n values, equal to the word-by-word product, nothing past it", () => {
+    const a = nativeAddon!;
+    const lo = (w: number) => (w << 16) >> 16, hi = (w: number) => w >> 16;
+    for (const isa of ["best", "scalar"] as const) {
+      setNativeIsa(isa);
+      for (const [m, n, k] of [[20, 32, 10], [256, 48, 7], [7, 16, 33]]) {
+        const kp = Math.ceil(k / 2);
+        const wp = new Int32Array(a.qpackWords(m, k));
+        a.qpackWeights(Int8Array.from({ length: m * k }, () => randInt(-128, 127)), m, k, null, wp);
+        const bp = Int32Array.from({ length: n * kp }, () => (randInt(-128, 127) & 0xffff) | (randInt(-128, 127) << 16));
+        const buf = new Int32Array(m * n + 64).fill(0x5a5a5a5a);
+        a.igemmBench(m, n, k, wp, bp, buf.subarray(0, m * n));
+        const want = new Int32Array(m * n);
+        for (let o = 0; o < m; o++) {
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let p = 0; p < kp; p++) {
+              const w = wp[(Math.floor(o / 6) * kp + p) * 6 + (o % 6)], b = bp[Math.floor(j / 16) * kp * 16 + p * 16 + (j % 16)];
+              s += lo(w) * lo(b) + hi(w) * hi(b);
+            }
+            want[o * n + j] = s;
+          }
+        }
+        expectIdentical(buf.subarray(0, m * n), want, `${isa} ${m}×${n}×${k}`);
+        expectIdentical(buf.subarray(m * n), new Int32Array(64).fill(0x5a5a5a5a), `${isa} ${m}×${n}×${k}: ints past c`);
+      }
+    }
+    setNativeIsa("best");
   });
 });
