@@ -11,23 +11,9 @@
  */
 import { beforeAll, describe, expect, test, vi } from "vitest";
 import type { Conv2dGeom } from "../../src/backend/kernels.js";
+import { type ConvSpec, geomOf } from "./conv-geom.js";
 
 type ConvModule = typeof import("../../src/backend/ref/conv.js");
-
-interface Spec {
-  n: number; c: number; h: number; w: number; oc: number; k: [number, number];
-  stride?: [number, number]; pad?: [number, number]; dil?: [number, number]; groups?: number;
-}
-
-function geomOf(s: Spec): Conv2dGeom {
-  const [kh, kw] = s.k;
-  const [sh, sw] = s.stride ?? [1, 1];
-  const [ph, pw] = s.pad ?? [0, 0];
-  const [dh, dw] = s.dil ?? [1, 1];
-  const oh = Math.floor((s.h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const ow = Math.floor((s.w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-  return { n: s.n, c: s.c, h: s.h, w: s.w, oc: s.oc, kh, kw, oh, ow, strideH: sh, strideW: sw, padH: ph, padW: pw, dilationH: dh, dilationW: dw, groups: s.groups ?? 1 };
-}
 
 /** Seeded integers in [−4, 4] (an LCG: no library code involved). */
 function ints(n: number, seed: number): Float32Array {
@@ -91,7 +77,7 @@ beforeAll(async () => {
   conv = await import("../../src/backend/ref/conv.js");
 });
 
-function check(s: Spec, seed: number, dtype: "float32" | "float64" = "float32"): void {
+function check(s: ConvSpec, seed: number, dtype: "float32" | "float64" = "float32"): void {
   const g = geomOf(s);
   const x = ints(g.n * g.c * g.h * g.w, seed), w = ints(g.oc * (g.c / g.groups) * g.kh * g.kw, seed + 1), dy = ints(g.n * g.oc * g.oh * g.ow, seed + 2);
   const want = reference(g, x, w, dy);
@@ -143,7 +129,7 @@ describe("reference conv2d kernels = the float64 definition, exactly (integer da
   });
 
   test("either backward kernel first in a fresh module sizes the scratch itself", async () => {
-    const s: Spec = { n: 2, c: 6, h: 9, w: 8, oc: 4, k: [3, 3], pad: [1, 1] };
+    const s: ConvSpec = { n: 2, c: 6, h: 9, w: 8, oc: 4, k: [3, 3], pad: [1, 1] };
     const g = geomOf(s);
     const x = ints(g.n * g.c * g.h * g.w, 71), w = ints(g.oc * g.c * 9, 72), dy = ints(g.n * g.oc * g.oh * g.ow, 73);
     const want = reference(g, x, w, dy);
@@ -164,7 +150,7 @@ describe("reference conv2d kernels = the float64 definition, exactly (integer da
   });
 
   test("the epilogue (bias per output channel, then clamp) follows the products on every path", () => {
-    for (const [s, seed] of [[{ n: 2, c: 3, h: 5, w: 4, oc: 4, k: [3, 3], pad: [1, 1] }, 51], [{ n: 2, c: 3, h: 5, w: 4, oc: 2, k: [1, 1] }, 52], [{ n: 2, c: 2, h: 5, w: 4, oc: 4, k: [3, 3], groups: 2 }, 53]] as [Spec, number][]) {
+    for (const [s, seed] of [[{ n: 2, c: 3, h: 5, w: 4, oc: 4, k: [3, 3], pad: [1, 1] }, 51], [{ n: 2, c: 3, h: 5, w: 4, oc: 2, k: [1, 1] }, 52], [{ n: 2, c: 2, h: 5, w: 4, oc: 4, k: [3, 3], groups: 2 }, 53]] as [ConvSpec, number][]) {
       const g = geomOf(s);
       const x = ints(g.n * g.c * g.h * g.w, seed), w = ints(g.oc * (g.c / g.groups) * g.kh * g.kw, seed + 1);
       const bias = Float32Array.from({ length: g.oc }, (_, i) => i - 1.5);

@@ -8,28 +8,11 @@ import { describe, it } from "vitest";
 import type { Conv2dGeom } from "../../src/backend/kernels.js";
 import { refKernels } from "../../src/backend/ref/index.js";
 import { absOf, expectIdentical, expectNear, newGen, randomF32, wasmCopy, wasmTable } from "./helpers.js";
+import { type ConvSpec, geomOf } from "./conv-geom.js";
 
 const wasm = wasmTable();
 
-interface Spec {
-  n: number; c: number; h: number; w: number; oc: number; k: [number, number];
-  stride?: [number, number]; pad?: [number, number]; dil?: [number, number]; groups?: number;
-}
-
-function geomOf(s: Spec): Conv2dGeom {
-  const [kh, kw] = s.k;
-  const [sh, sw] = s.stride ?? [1, 1];
-  const [ph, pw] = s.pad ?? [0, 0];
-  const [dh, dw] = s.dil ?? [1, 1];
-  const oh = Math.floor((s.h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const ow = Math.floor((s.w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-  return {
-    n: s.n, c: s.c, h: s.h, w: s.w, oc: s.oc, kh, kw, oh, ow,
-    strideH: sh, strideW: sw, padH: ph, padW: pw, dilationH: dh, dilationW: dw, groups: s.groups ?? 1,
-  };
-}
-
-const SPECS: [string, Spec][] = [
+const SPECS: [string, ConvSpec][] = [
   ["SmallCNN conv1 (1→16, 3×3 p1)", { n: 3, c: 1, h: 28, w: 28, oc: 16, k: [3, 3], pad: [1, 1] }],
   ["SmallCNN conv2 (16→32, 3×3 p1)", { n: 2, c: 16, h: 14, w: 14, oc: 32, k: [3, 3], pad: [1, 1] }],
   ["odd sizes, stride 2, asymmetric pad", { n: 3, c: 5, h: 11, w: 9, oc: 7, k: [3, 2], stride: [2, 1], pad: [1, 0] }],

@@ -18,17 +18,9 @@ import { refKernels } from "../../src/backend/ref/index.js";
 import { setNumThreads } from "../../src/backend/wasm/index.js";
 import { absOf, expectIdentical, expectNear, newGen, randomF32, wasmCopy } from "./helpers.js";
 import { nativeSuite } from "./native-helpers.js";
+import { type ConvSpec, geomOf } from "./conv-geom.js";
 
 const { native, d, ISAS, threadsBefore } = nativeSuite();
-
-interface Spec { n: number; c: number; h: number; w: number; oc: number; k: [number, number]; stride?: [number, number]; pad?: [number, number]; dil?: [number, number]; groups?: number }
-
-function geomOf(s: Spec): Conv2dGeom {
-  const [kh, kw] = s.k, [sh, sw] = s.stride ?? [1, 1], [ph, pw] = s.pad ?? [0, 0], [dh, dw] = s.dil ?? [1, 1];
-  const oh = Math.floor((s.h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const ow = Math.floor((s.w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-  return { n: s.n, c: s.c, h: s.h, w: s.w, oc: s.oc, kh, kw, oh, ow, strideH: sh, strideW: sw, padH: ph, padW: pw, dilationH: dh, dilationW: dw, groups: s.groups ?? 1 };
-}
 
 function paths(g: Conv2dGeom): number {
   return nativeAddon!.convDirectPaths(Int32Array.from([g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.oh, g.ow, g.strideH, g.strideW, g.padH, g.padW,
@@ -37,7 +29,7 @@ function paths(g: Conv2dGeom): number {
 
 const FWD = 1, BIN = 2, BW = 4;
 /** [name, geometry, the passes that must run the direct kernels] */
-const CASES: [string, Spec, number][] = [
+const CASES: [string, ConvSpec, number][] = [
   ["ResNet-20 conv1 3→16 @32", { n: 3, c: 3, h: 32, w: 32, oc: 16, k: [3, 3], pad: [1, 1] }, FWD | BIN | BW],
   ["ResNet-20 16→16 @32", { n: 4, c: 16, h: 32, w: 32, oc: 16, k: [3, 3], pad: [1, 1] }, FWD | BIN | BW],
   ["ResNet-20 16→32 stride 2", { n: 3, c: 16, h: 32, w: 32, oc: 32, k: [3, 3], stride: [2, 2], pad: [1, 1] }, FWD | BIN | BW],
@@ -135,7 +127,7 @@ d("native direct convolution vs the reference kernels", () => {
     it(`[${isa}] fused bias + ReLU / clamp ≡ the direct forward then the reference epilogue, bit for bit`, () => {
       setNativeIsa(isa);
       const gen = newGen(31);
-      const named = (prefix: string): Spec => CASES.find(([name]) => name.startsWith(prefix))![1];
+      const named = (prefix: string): ConvSpec => CASES.find(([name]) => name.startsWith(prefix))![1];
       for (const spec of [named("ResNet-20 16→16"), named("rows of 28"), named("stride 3 × 2")]) {
         const g = geomOf(spec);
         const { x, w } = data(g, 5, true);
