@@ -19,31 +19,12 @@ import type { NativeAddon } from "../../src/backend/native/addon.js";
 import { nativeAddon, setNativeIsa } from "../../src/backend/native/index.js";
 import { nativeKernelTable } from "../../src/backend/native/kernels.js";
 import { refKernels } from "../../src/backend/ref/index.js";
-import { setNumThreads } from "../../src/backend/wasm/index.js";
-import { expectIdentical, expectNear, newGen, randomF32, wasmCopy } from "./helpers.js";
+import { expectIdentical, newGen } from "./helpers.js";
 import { nativeSuite } from "./native-helpers.js";
+import { type LnCase, checkGelu, checkLayerNorm, checkSoftmaxBackward, geluInput } from "./transformer-checks.js";
 
-const { native, d, ISAS, threadsBefore } = nativeSuite();
-const ULP2 = 2 ** -22; // two float32 ulps, relative
+const { native, d, ISAS } = nativeSuite();
 const FORMS: GeluApproximate[] = ["none", "tanh"];
-
-/** Normal values ×3 with the edge cases: NaN, ±∞, ±0, beyond erf's table (|x/√2| ≥ 6), huge, tiny. */
-function geluInput(n: number, seed: number): Float32Array {
-  const x = randomF32(newGen(seed), n, 3);
-  [NaN, Infinity, -Infinity, 0, -0, 8.49, -8.49, 40, -40, 1e30, -1e30, 1e-30, -9.5].forEach((v, i) => (x[7 + 31 * i] = v));
-  return x;
-}
-
-/** Runs f at 1, 2 and 3 threads; asserts the outputs are bitwise the same and returns them. */
-function atThreads<T extends Float32Array[]>(f: () => T, what: string): T {
-  const outs = [1, 2, 3].map((t) => {
-    setNumThreads(t);
-    return f();
-  });
-  setNumThreads(threadsBefore);
-  for (const o of outs.slice(1)) o.forEach((a, i) => expectIdentical(a, outs[0][i], `${what}: output ${i}, threads`));
-  return outs[0];
-}
 
 type Entry = "gelu" | "geluBackward" | "layerNorm" | "layerNormBackward" | "softmaxBackward";
 
@@ -79,23 +60,7 @@ d("native gelu / geluBackward vs reference", () => {
     for (const form of FORMS) {
       it(`[${isa}] ${form}: ViT MLP activations [64·17, 128] and odd lengths, 1–3 threads, wasm memory`, () => {
         setNativeIsa(isa);
-        for (const [n, seed] of [[64 * 17 * 128, 1], [1001, 2], [259, 3]]) {
-          const x = geluInput(n, seed), g = randomF32(newGen(seed + 10), n);
-          const want = new Float32Array(n), dwant = new Float32Array(n);
-          refKernels.gelu(x, want, form);
-          refKernels.geluBackward(g, x, dwant, form);
-          for (const place of [(a: Float32Array) => a, wasmCopy]) {
-            const [y, dx] = atThreads(() => {
-              const y = place(new Float32Array(n).fill(7)), dx = place(new Float32Array(n).fill(7));
-              native!.gelu(place(x), y, form);
-              native!.geluBackward(place(g), place(x), dx, form);
-              return [y, dx];
-            }, `gelu ${form} n ${n}`);
-            expectNear(y, want, undefined, ULP2, 1e-38);
-            expectNear(dx, dwant, undefined, ULP2, 1e-38);
-            for (let i = 0; i < n; i++) if (want[i] === 0) expect(Object.is(y[i], want[i]), `sign of zero at ${i}`).toBe(true);
-          }
-        }
+        for (const [n, seed] of [[64 * 17 * 128, 1], [1001, 2], [259, 3]]) checkGelu(native!, form, n, seed, false);
       });
     }
   }
@@ -110,14 +75,6 @@ d("native gelu / geluBackward vs reference", () => {
   });
 });
 
-interface LnCase { rows: number; n: number; weight: boolean; bias: boolean }
-
-function lnInputs(c: LnCase, seed: number): { x: Float32Array; w: Float32Array | null; b: Float32Array | null; g: Float32Array } {
-  const gen = newGen(seed);
-  const x = randomF32(gen, c.rows * c.n, 2).map((v, i) => v + (i % 7) - 3); // offsets: the mean matters
-  return { x, w: c.weight ? randomF32(gen, c.n) : null, b: c.bias ? randomF32(gen, c.n) : null, g: randomF32(gen, c.rows * c.n) };
-}
-
 d("native layerNorm / layerNormBackward vs reference", () => {
   const cases: [string, LnCase][] = [
     ["ViT [64·17, 64] affine", { rows: 64 * 17, n: 64, weight: true, bias: true }],
@@ -129,50 +86,11 @@ d("native layerNorm / layerNormBackward vs reference", () => {
     for (const [name, c] of cases) {
       it(`[${isa}] ${name}: forward, backward (dx, dweight, dbias), 1–3 threads, wasm memory`, () => {
         setNativeIsa(isa);
-        const { rows, n } = c;
-        const { x, w, b, g } = lnInputs(c, rows + n);
-        const want = new Float32Array(rows * n), mean = new Float64Array(rows), rstd = new Float64Array(rows);
-        refKernels.layerNorm(x, w, b, want, mean, rstd, rows, n, 1e-5);
-        const dxWant = new Float32Array(rows * n), dwWant = new Float32Array(n), dbWant = new Float32Array(n);
-        refKernels.layerNormBackward(g, x, w, mean, rstd, dxWant, dwWant, dbWant, rows, n);
-        // y's scale: |x̂·w| + |b|; dx's: rstd·(|ĝ| + mean|ĝ| + |x̂|·mean|ĝ·x̂|)
-        const yScale = new Float32Array(rows * n), dxScale = new Float32Array(rows * n);
-        for (let r = 0; r < rows; r++) {
-          let sg = 0, sgx = 0;
-          for (let j = 0; j < n; j++) {
-            const xh = (x[r * n + j] - mean[r]) * rstd[r], gh = g[r * n + j] * (w ? w[j] : 1);
-            yScale[r * n + j] = Math.abs(xh * (w ? w[j] : 1)) + Math.abs(b ? b[j] : 0);
-            sg += Math.abs(gh) / n;
-            sgx += Math.abs(gh * xh) / n;
-          }
-          for (let j = 0; j < n; j++) {
-            const xh = (x[r * n + j] - mean[r]) * rstd[r];
-            dxScale[r * n + j] = rstd[r] * (Math.abs(g[r * n + j] * (w ? w[j] : 1)) + sg + Math.abs(xh) * sgx);
-          }
-        }
-        for (const place of [(a: Float32Array) => a, wasmCopy]) {
-          const m = new Float64Array(rows), rs = new Float64Array(rows);
-          const [y] = atThreads(() => {
-            const y = place(new Float32Array(rows * n).fill(7));
-            native!.layerNorm(place(x), w && place(w), b && place(b), y, m, rs, rows, n, 1e-5);
-            return [y];
-          }, `${name} forward`);
-          expectNear(y, want, yScale, ULP2, 1e-30);
-          expectNear(m, mean, Array.from(mean, (v, r) => Math.abs(v) + 1 / rstd[r]), 1e-12, 0);
-          expectNear(rs, rstd, undefined, 1e-12, 0);
-          const [dx, dw, db] = atThreads(() => {
-            const dx = place(new Float32Array(rows * n).fill(7)), dw = place(new Float32Array(n).fill(7)), db = place(new Float32Array(n).fill(7));
-            native!.layerNormBackward(place(g), place(x), w && place(w), mean, rstd, dx, dw, db, rows, n);
-            return [dx, dw, db];
-          }, `${name} backward`);
-          expectNear(dx, dxWant, dxScale, 1e-6, 1e-30);
-          expectIdentical(dw, dwWant, "dweight");
-          expectIdentical(db, dbWant, "dbias");
-          // only some gradients wanted
-          const dbOnly = new Float32Array(n);
-          native!.layerNormBackward(g, x, w, mean, rstd, null, null, dbOnly, rows, n);
-          expectIdentical(dbOnly, dbWant, "dbias alone");
-        }
+        const { x, w, g, mean, rstd, dbWant } = checkLayerNorm(native!, name, c);
+        // only some gradients wanted
+        const dbOnly = new Float32Array(c.n);
+        native!.layerNormBackward(g, x, w, mean, rstd, null, null, dbOnly, c.rows, c.n);
+        expectIdentical(dbOnly, dbWant, "dbias alone");
       });
     }
   }
@@ -190,32 +108,7 @@ d("native softmaxBackward vs reference", () => {
     it(`[${isa}] softmax and log-softmax: attention rows [64·4·17, 17], wide and short rows, 1–3 threads, wasm memory`, () => {
       setNativeIsa(isa);
       const gen = newGen(21);
-      for (const [rows, cols] of [[64 * 4 * 17, 17], [30, 1000], [301, 3]]) {
-        const x = randomF32(gen, rows * cols, 4), g = randomF32(gen, rows * cols);
-        for (const log of [false, true]) {
-          const y = new Float32Array(rows * cols), want = new Float32Array(rows * cols);
-          refKernels.softmax(x, y, rows, cols, log);
-          refKernels.softmaxBackward(y, g, want, rows, cols, log);
-          // scale: |y|·(|g| + Σ|g·y|), or |g| + exp(y)·Σ|g|
-          const scale = new Float32Array(rows * cols);
-          for (let r = 0; r < rows; r++) {
-            let s = 0;
-            for (let j = 0; j < cols; j++) s += Math.abs(g[r * cols + j] * (log ? 1 : y[r * cols + j]));
-            for (let j = 0; j < cols; j++) {
-              const i = r * cols + j;
-              scale[i] = log ? Math.abs(g[i]) + Math.exp(y[i]) * s : Math.abs(y[i]) * (Math.abs(g[i]) + s);
-            }
-          }
-          for (const place of [(a: Float32Array) => a, wasmCopy]) {
-            const [dx] = atThreads(() => {
-              const dx = place(new Float32Array(rows * cols).fill(7));
-              native!.softmaxBackward(place(y), place(g), dx, rows, cols, log);
-              return [dx];
-            }, `softmaxBackward ${rows}×${cols}${log ? " log" : ""}`);
-            expectNear(dx, want, scale, 1e-6, 1e-30);
-          }
-        }
-      }
+      for (const [rows, cols] of [[64 * 4 * 17, 17], [30, 1000], [301, 3]]) checkSoftmaxBackward(native!, rows, cols, gen);
     });
   }
 
