@@ -58,34 +58,35 @@ static void task(void *p, int t, int thread) {
   }
 }
 
+/*
+ * The dy padding along one axis (input size n, stride s, padding p, kernel k, dilation d,
+ * output size on) that keeps every stride phase's reads inside its planes:
+ * max(0, −min e, m − 1 + max e − (on − 1)) over the phases a and the taps that land on them,
+ * e = (a + p − kk·d) / s, m = the phase's length.
+ */
+static int phase_pad(int n, int s, int p, int k, int d, int on) {
+  int pad = 0;
+  for (int a = 0; a < s; a++) {
+    int m = (n - a + s - 1) / s;
+    for (int kk = 0; kk < k; kk++) {
+      int v = a + p - kk * d;
+      if (v - fdiv(v, s) * s) continue;
+      int e = fdiv(v, s);
+      if (-e > pad) pad = -e;
+      if (m - 1 + e - (on - 1) > pad) pad = m - 1 + e - (on - 1);
+    }
+  }
+  return pad;
+}
+
 void qat_cd_bwd_input_strided(const float *dy, const float *w, float *dx, const qat_conv_geom *g, int nthreads) {
   int sh = g->sh, sw = g->sw, khw = g->kh * g->kw, panels = (g->c + QAT_CD_FR - 1) / QAT_CD_FR;
   int nph = sh * sw, taps = g->oc * khw;
   phase_t *ph = qat_scratch(0, 5, (size_t)nph * sizeof(phase_t));
   int *off = qat_scratch(0, 4, (size_t)taps * sizeof(int));
   float *ap = qat_scratch(0, 3, (size_t)panels * taps * QAT_CD_FR * sizeof(float));
-  /* dy padding that keeps every phase's reads inside its planes: py = max(0, −min e_y, mh − 1 + max e_y − (oh − 1)) */
-  int py = 0, px = 0;
-  for (int a = 0; a < sh; a++) {
-    int mh = (g->h - a + sh - 1) / sh;
-    for (int ky = 0; ky < g->kh; ky++) {
-      int v = a + g->ph - ky * g->dh;
-      if (v - fdiv(v, sh) * sh) continue;
-      int e = fdiv(v, sh);
-      if (-e > py) py = -e;
-      if (mh - 1 + e - (g->oh - 1) > py) py = mh - 1 + e - (g->oh - 1);
-    }
-  }
-  for (int b = 0; b < sw; b++) {
-    int qw = (g->w - b + sw - 1) / sw;
-    for (int kx = 0; kx < g->kw; kx++) {
-      int v = b + g->pw - kx * g->dw;
-      if (v - fdiv(v, sw) * sw) continue;
-      int e = fdiv(v, sw);
-      if (-e > px) px = -e;
-      if (qw - 1 + e - (g->ow - 1) > px) px = qw - 1 + e - (g->ow - 1);
-    }
-  }
+  /* dy padding that keeps every phase's reads inside its planes, per axis (phase_pad) */
+  int py = phase_pad(g->h, sh, g->ph, g->kh, g->dh, g->oh), px = phase_pad(g->w, sw, g->pw, g->kw, g->dw, g->ow);
   sdg_ctx cx = {dy, dx, g, {g->oc, g->oh, g->ow, g->c, 0, 0, 1, 1, 1, 1, py, px, 1, 1}, {0}, ap, off, ph, nph, panels, 1, panels};
   cx.L = qat_cd_layout_of(&cx.d);
   /* each phase's taps (o, ky, kx) in order: offsets into dy's planes and weight panels over the input channels */
