@@ -12,21 +12,13 @@ import {
 } from "../../src/int8/kernels/params.js";
 import { quantizeMultiplier } from "../../src/int8/fixed-point.js";
 import { DTypeError, ShapeError, ValueError } from "../../src/tensor/errors.js";
+import { expectError } from "../expect-error.js";
 
 type ErrorClass = new (...a: never[]) => Error;
 
 /** Each case must throw exactly `type` with exactly `message`. */
 function expectErrors(cases: [string, () => unknown, ErrorClass, string][]): void {
-  for (const [what, fn, type, message] of cases) {
-    let caught: unknown = null;
-    try {
-      fn();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught, what).toBeInstanceOf(type);
-    expect((caught as Error).message, what).toBe(message);
-  }
+  for (const [what, fn, type, message] of cases) expectError(fn, type, message, what);
 }
 
 const x6 = Float32Array.of(0.1, -0.2, 0.3, 0.4, -0.5, 0.6);
