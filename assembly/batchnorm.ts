@@ -9,6 +9,7 @@
  *   backward:  dβ = Σdy,  dγ = Σdy·x̂ with x̂ = (x − mean)·invStd;
  *              dx = γ·invStd·(dy − dβ/M − x̂·dγ/M)  (training)   or   γ·invStd·dy  (eval)
  */
+import { hi64, lo64, to32 } from "./f64lanes";
 
 // @ts-ignore: decorator
 @inline function at(base: usize, index: i32): usize {
@@ -18,22 +19,6 @@
 // @ts-ignore: decorator
 @inline function at64(base: usize, index: i32): usize {
   return base + (<usize>index << 3);
-}
-
-// @ts-ignore: decorator
-@inline function lo64(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v);
-}
-
-// @ts-ignore: decorator
-@inline function hi64(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-}
-
-/** Rounds two f64x2 back to one f32x4 (lo lanes first). */
-// @ts-ignore: decorator
-@inline function to32(lo: v128, hi: v128): v128 {
-  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
 // @ts-ignore: decorator

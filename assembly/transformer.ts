@@ -16,6 +16,7 @@
  * Rows / columns / element ranges come from src/backend/wasm/transformer.ts, which splits
  * large calls among the worker threads.
  */
+import { hi64, lo64, to32 } from "./f64lanes";
 
 const INV_SQRT2: f64 = Math.SQRT1_2;
 const INV_SQRT_2PI: f64 = 1 / Math.sqrt(2 * Math.PI);
@@ -77,22 +78,6 @@ const GELU_C: f64 = 0.044715;
   const p = tab + (<usize>i << 4);
   const r = (2 * t3 - 3 * t2 + 1) * load<f64>(p) + (t3 - 2 * t2 + t) * load<f64>(p, 8) + (3 * t2 - 2 * t3) * load<f64>(p, 16) + (t3 - t2) * load<f64>(p, 24);
   return x < 0 ? -r : r;
-}
-
-// @ts-ignore: decorator
-@inline function lo64(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v);
-}
-
-// @ts-ignore: decorator
-@inline function hi64(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-}
-
-/** Two f64x2 rounded into one f32x4 (lo lanes first). */
-// @ts-ignore: decorator
-@inline function to32(lo: v128, hi: v128): v128 {
-  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
 const SIGN = f64x2.splat(-0.0);
