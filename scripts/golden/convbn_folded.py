@@ -13,13 +13,13 @@ float bias, so y and y_int differ by the bias rounding; the script checks the di
 well above float noise and that no bias sits near a rounding tie.
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/convbn_folded.py
 Writes test/golden/quant/convbn_folded.json (records the torch version)."""
-import json
-import os
 
 import torch
 import torch.nn.functional as F
 import torch.nn.intrinsic.qat as nniqat
 from torch.ao.quantization import get_default_qat_qconfig
+
+from golden_io import write_quant_json
 
 torch.manual_seed(11)
 qconfig = get_default_qat_qconfig("x86")
@@ -102,9 +102,4 @@ out = {
     "act_state": act_state,
     "modes": modes,
 }
-path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "convbn_folded.json")
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(out, f)
-os.replace(tmp, path)
-print("wrote", os.path.normpath(path), {k: (v["max_bias_shift"], v["max_y_vs_y_int"]) for k, v in modes.items()})
+write_quant_json("convbn_folded.json", out)

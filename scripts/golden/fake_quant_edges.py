@@ -9,11 +9,11 @@ unpinned, docs/mutation-survivors.md):
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/fake_quant_edges.py
 Writes test/golden/quant/fake_quant_edges.json (read by test/quant/fake-quantize-mutants2.test.ts;
 plain doubles, non-finite ones as strings; records the torch version)."""
-import json
-import os
 
 import torch
 from torch.ao.quantization import FakeQuantize
+
+from golden_io import write_quant_json
 
 W = 2 ** 62
 half_codes = [2.0 ** 51 + 0.5, 2.0 ** 51 + 1.5, -(2.0 ** 51 + 0.5), -(2.0 ** 51 + 1.5), 2.0 ** 52 - 0.5, -(2.0 ** 52 - 0.5), 2.0 ** 51 + 3.5, 0.5, 1.5]
@@ -54,9 +54,4 @@ y.backward(dy)
 module = {"scale": 0.5, "zero_point": 300, "x": xm, "dy": dy.tolist(), "y": y.tolist(), "dx": x.grad.tolist()}
 
 out = {"torch": torch.__version__, "float64_half_codes": float64_half, "int64_min": int64_min, "module_zero_point_outside": module}
-path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "fake_quant_edges.json")
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(out, f)
-os.replace(tmp, path)
-print("wrote", os.path.normpath(path))
+write_quant_json("fake_quant_edges.json", out)

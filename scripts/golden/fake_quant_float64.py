@@ -8,10 +8,10 @@ int64 conversion there is undefined behaviour in C++ and this build's double pat
 where its float path gives INT64_MIN.
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/fake_quant_float64.py
 Writes test/golden/quant/fake_quant_float64.json (records the torch version)."""
-import json
-import os
 
 import torch
+
+from golden_io import write_quant_json
 
 xs = [0.3, 0.7, 25.3, -1.15, 0.05, 0.25, 12.75, -0.35, 2.0 ** 24 + 1, -(2.0 ** 24 + 1), 2.0 ** 51 + 1, 2.0 ** 52 + 3, -(2.0 ** 52 + 1)]
 per_tensor = []
@@ -29,9 +29,4 @@ yc.sum().backward()
 per_channel = {"x": xc.tolist(), "scales": scales.tolist(), "zero_points": zps.tolist(), "axis": 0, "qmin": -16, "qmax": 15, "y": yc.tolist(), "mask": xc.grad.tolist()}
 
 out = {"torch": torch.__version__, "x": xs, "per_tensor": per_tensor, "per_channel": per_channel}
-path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "fake_quant_float64.json")
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(out, f)
-os.replace(tmp, path)
-print("wrote", os.path.normpath(path))
+write_quant_json("fake_quant_float64.json", out)

@@ -8,12 +8,12 @@ histc runs over [int(min), int(max)], so a non-integer extreme falls outside its
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/histogram_edges.py
 Writes test/golden/quant/histogram_edges.json (read by test/quant/observer-mutants2.test.ts;
 records the torch version)."""
-import json
-import os
 
 import numpy as np
 import torch
 from torch.ao.quantization import HistogramObserver
+
+from golden_io import write_quant_json
 
 N = 100000
 
@@ -32,9 +32,4 @@ for name, lows, highs in (("both", [-9.0], [12.0]), ("low", [-9.0], []), ("high"
     cases.append({"name": name, "lows": lows, "highs": highs, "min_val": float(obs.min_val), "max_val": float(obs.max_val),
                   "scale": float(s.item()), "zero_point": int(z.item())})
 
-path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "histogram_edges.json")
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump({"torch": torch.__version__, "n": N, "cases": cases}, f)
-os.replace(tmp, path)
-print("wrote", os.path.normpath(path))
+write_quant_json("histogram_edges.json", {"torch": torch.__version__, "n": N, "cases": cases})

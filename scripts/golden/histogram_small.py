@@ -8,11 +8,11 @@ symmetric about 0, outliers on both sides, a widening that tiles the old range e
 Records per step min_val, max_val, the histogram and calculate_qparams().
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/histogram_small.py
 Writes test/golden/quant/histogram_small.json (records the torch version)."""
-import json
-import os
 
 import torch
 from torch.ao.quantization import HistogramObserver
+
+from golden_io import write_quant_json
 
 torch.manual_seed(7)
 
@@ -63,9 +63,4 @@ for bins in (8, 4):
     cases.append({"kwargs": {"bins": bins, "upsampleRate": 1}, "sequence": "exact_tiling_left", "steps": steps})
 
 out = {"torch": torch.__version__, "sequences": {k: [b.tolist() for b in v] for k, v in sequences.items()}, "cases": cases}
-path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "histogram_small.json")
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(out, f)
-os.replace(tmp, path)
-print("wrote", os.path.normpath(path))
+write_quant_json("histogram_small.json", out)

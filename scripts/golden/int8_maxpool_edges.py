@@ -6,11 +6,11 @@ showed the symmetric cases of test/int8/pool-rules.test.ts leave these open.
 Records per case the int8/uint8 input codes, the geometry and the output codes and shape.
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/int8_maxpool_edges.py
 Writes test/golden/quant/int8_maxpool_edges.json (records the torch version)."""
-import json
-import os
 
 import torch
 import torch.nn.functional as F
+
+from golden_io import write_quant_json
 
 torch.manual_seed(11)
 
@@ -41,10 +41,4 @@ for dtype in ("uint8", "int8"):
             "x": codes.flatten().tolist(), "y": y.int_repr().flatten().tolist(), "yShape": list(y.shape),
         })
 
-path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "int8_maxpool_edges.json")
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(out, f, separators=(",", ":"))
-    f.write("\n")
-os.replace(tmp, path)
-print(f"wrote {path}: {len(out['cases'])} cases")
+write_quant_json("int8_maxpool_edges.json", out, newline=True, separators=(",", ":"))

@@ -8,11 +8,11 @@ showed the main goldens (scripts/golden/quant.py) leave open, from PyTorch 1.13:
   - fake_quantize_per_tensor_affine at |x/S| = 2^62, 2^63 (the int64 conversion limit).
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/golden/qparams_edges.py
 Writes test/golden/quant/qparams_edges.json (records the torch version)."""
-import json
-import os
 
 import torch
 from torch.ao.quantization import MinMaxObserver
+
+from golden_io import write_quant_json
 
 
 def f32(v):
@@ -46,9 +46,4 @@ for scale, zp, qmin, qmax in ((1.0, 0, 0, 255), (1.0, 3, -128, 127), (0.5, 0, -8
     fq.append({"scale": scale, "zero_point": zp, "qmin": qmin, "qmax": qmax, "x": xs, "y": y.tolist()})
 
 out = {"torch": torch.__version__, "int32_affine": int32_affine, "fused": fused, "fake_quant_int64_limit": fq}
-path = os.path.join(os.path.dirname(__file__), "..", "..", "test", "golden", "quant", "qparams_edges.json")
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(out, f)
-os.replace(tmp, path)
-print("wrote", os.path.normpath(path))
+write_quant_json("qparams_edges.json", out)
