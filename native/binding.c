@@ -269,6 +269,8 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
 void qat_define_int8(napi_env env, napi_value exports);   /* binding-int8.c */
 void qat_define_layout(napi_env env, napi_value exports); /* binding-layout.c */
 void qat_define_transformer(napi_env env, napi_value exports); /* binding-transformer.c */
+void qat_define_qat(napi_env env, napi_value exports);         /* binding-qat.c */
+void qat_define_isa(napi_env env, napi_value exports);         /* binding-isa.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
@@ -299,6 +301,8 @@ static napi_value init(napi_env env, napi_value exports) {
   qat_define_int8(env, exports);
   qat_define_layout(env, exports);
   qat_define_transformer(env, exports);
+  qat_define_qat(env, exports);
+  qat_define_isa(env, exports);
   return exports;
 }
 

@@ -204,8 +204,9 @@ static void qconv_task(void *p, int task, int thread) {
   /* the padded input rows this task's output rows read */
   int oy0 = p0 / pitch, oy1 = (p0 + np - 1) / pitch, rows = (oy1 - oy0) * g->sh + (g->kh - 1) * g->dh + 1;
   if (cx->u8) {
-    qat_conv8_acc(g, (const uint8_t *)cx->x + (long)img * g->c * g->h * g->w, cx->xzp, cx->wide, p0, np, npad, oy0 * g->sh, rows,
-                  cx->w, thread, acc);
+    /* int8 x (VNNI only): the bytes x + 128, zero point xZp + 128 */
+    qat_conv8_acc(g, (const uint8_t *)cx->x + (long)img * g->c * g->h * g->w, cx->xu ? cx->xzp : cx->xzp + 128, !cx->xu, cx->wide,
+                  p0, np, npad, oy0 * g->sh, rows, cx->w, thread, acc);
   } else {
     int16_gemm(cx, img, p0, np, npad, oy0, rows, thread, acc);
   }
@@ -237,14 +238,17 @@ static void qconv_task(void *p, int task, int thread) {
  * The bias of the u8 × s8 path, bias[o] − xZp·Σ_k w[o, k] (malloc'd), when that path is exact
  * for this call: AVX2, uint8 input whose bytes (and xZp, the padding) are all ≤ 127, weights
  * that fit int8, K < 2^16 (so Σ x·w fits int32) and every such bias fitting int32; else NULL.
+ * With AVX-512 VNNI (vpdpbusd: no 16-bit pair sums) any uint8 input, and int8 input as the
+ * bytes x + 128 with the zero point xZp + 128 (Σ (x − xZp)·w is unchanged).
  */
 static int32_t *u8s8_bias(const void *x, int x_unsigned, int xzp, const int32_t *wpacked, const qat_conv_geom *g,
                           const qat_requant *rq) {
-  int K = g->c * g->kh * g->kw;
-  if (qat_isa() < QAT_ISA_AVX2 || !x_unsigned || xzp > 127 || K >= 65536) return NULL;
+  int K = g->c * g->kh * g->kw, vnni = qat_isa() >= QAT_ISA_AVX512_VNNI;
+  int zp = x_unsigned ? xzp : xzp + 128; /* the zero point of the bytes the GEMM reads */
+  if (qat_isa() < QAT_ISA_AVX2 || (!vnni && (!x_unsigned || xzp > 127)) || zp < 0 || zp > 255 || K >= 65536) return NULL;
   const int32_t *sums = qat_quad_sums(wpacked, g->oc, K);
   if (!sums[g->oc]) return NULL;
-  long n = (long)g->n * g->c * g->h * g->w, i = 0;
+  long n = vnni ? 0 : (long)g->n * g->c * g->h * g->w, i = 0; /* VNNI: every byte is exact, no 7-bit check */
   const uint8_t *b = x;
   uint64_t any = 0;
   for (; i + 8 <= n; i += 8) {
@@ -257,7 +261,7 @@ static int32_t *u8s8_bias(const void *x, int x_unsigned, int xzp, const int32_t 
   int32_t *bias = malloc((size_t)g->oc * sizeof(int32_t));
   if (!bias) return NULL;
   for (int o = 0; o < g->oc; o++) {
-    int64_t v = (int64_t)(rq->bias ? rq->bias[o] : 0) - (int64_t)xzp * sums[o];
+    int64_t v = (int64_t)(rq->bias ? rq->bias[o] : 0) - (int64_t)zp * sums[o];
     if (v < INT32_MIN || v > INT32_MAX) {
       free(bias);
       return NULL;

@@ -11,6 +11,7 @@
  * with Σ_k w per row and a flag saying whether every w − wZp fits int8. Called by int8-conv.c.
  */
 #include "int8.h"
+#include "avx512.h"
 
 #include <string.h>
 #if QAT_X86
@@ -200,7 +201,7 @@ __attribute__((target("avx2"))) static void copy_run(uint8_t *dst, const uint8_t
  * rows of the activation operand (wide: slices of the planes; otherwise an im2col), packed
  * into quads, times the weight quads.
  */
-void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int wide, int p0, int np, int npad,
+void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, int wide, int p0, int np, int npad,
                    int r0, int rows, const int32_t *wpacked, int thread, int32_t *acc) {
   int K = g->c * g->kh * g->kw, khw = g->kh * g->kw, wp = g->w + 2 * g->pw;
   size_t plane = (size_t)rows * wp, tail = (size_t)(g->kw - 1) * g->dw + 2 * QNR + 64;
@@ -217,7 +218,11 @@ void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int wide, 
         continue;
       }
       memset(row, xzp, (size_t)g->pw);
-      memcpy(row + g->pw, x + ((long)ci * g->h + iy) * g->w, (size_t)g->w);
+      const uint8_t *src = x + ((long)ci * g->h + iy) * g->w;
+      if (flip) /* int8 x as the u8 bytes x + 128 */
+        for (int t = 0; t < g->w; t++) row[g->pw + t] = (uint8_t)(src[t] ^ 0x80);
+      else
+        memcpy(row + g->pw, src, (size_t)g->w);
       memset(row + g->pw + g->w, xzp, (size_t)g->pw);
     }
   const uint8_t **rowp = qat_scratch(thread, 0, (size_t)K * sizeof(uint8_t *));
@@ -251,9 +256,14 @@ void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int wide, 
   }
   int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kquads(K) * 4);
   quad_rows(rowp, K, np, npad, zero, cols);
+  if (qat_isa() >= QAT_ISA_AVX512_VNNI) { /* vpdpbusd (int8-vnni.c) */
+    qat_igemm8_vnni(g->oc, npad, kquads(K), wpacked + qat_quad_offset(g->oc, K), cols, acc, npad);
+    return;
+  }
+  qat_note_path(QAT_PATH_CONV8_AVX2);
   igemm8(g->oc, npad, np, kquads(K), wpacked + qat_quad_offset(g->oc, K), cols, acc, npad);
 }
 #else
-void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int wide, int p0, int np, int npad,
+void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, int wide, int p0, int np, int npad,
                    int r0, int rows, const int32_t *wpacked, int thread, int32_t *acc) {}
 #endif

@@ -14,6 +14,7 @@
  * caller checks the accumulator bound.
  */
 #include "int8.h"
+#include "avx512.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +131,15 @@ __attribute__((target("avx2"))) static void qukr8_avx2(int kc, const int32_t *a,
 typedef void (*qukr_fn)(int, const int32_t *, const int32_t *, long, int32_t *, long, int);
 
 static qukr_fn pick_qukr(int half) {
+  int isa = qat_isa();
+  if (!half)
+    qat_note_path(isa >= QAT_ISA_AVX512_VNNI ? QAT_PATH_IGEMM_VNNI : isa >= QAT_ISA_AVX512 ? QAT_PATH_IGEMM_AVX512BW
+                  : isa >= QAT_ISA_AVX2 ? QAT_PATH_IGEMM_AVX2 : QAT_PATH_IGEMM_SCALAR);
 #if QAT_X86
-  if (qat_isa() >= QAT_ISA_AVX2) return half ? qukr8_avx2 : qukr_avx2;
+  /* AVX-512 (int8-vnni.c): 16-lane rows for the full tiles; a half tile stays on AVX2's 8 lanes */
+  if (!half && isa >= QAT_ISA_AVX512_VNNI) return qat_qukr_vnni;
+  if (!half && isa >= QAT_ISA_AVX512) return qat_qukr_avx512bw;
+  if (isa >= QAT_ISA_AVX2) return half ? qukr8_avx2 : qukr_avx2;
 #endif
   return half ? qukr_scalar8 : qukr_scalar;
 }

@@ -52,8 +52,9 @@ void qat_qadd(const void *a, int a_unsigned, int azp, const void *b, int b_unsig
 size_t qat_quad_offset(int oc, int k);
 void qat_qpack_quads(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp_len, int32_t *packed);
 const int32_t *qat_quad_sums(const int32_t *wpacked, int oc, int k); /* [oc] sums, then the flag */
-void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int wide, int p0, int np, int npad, int r0, int rows,
-                   const int32_t *wpacked, int thread, int32_t *acc);
+/* flip: x is int8, taken as the bytes x + 128 (xzp is then the shifted zero point; VNNI only) */
+void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, int wide, int p0, int np, int npad, int r0,
+                   int rows, const int32_t *wpacked, int thread, int32_t *acc);
 void qat_qlinear_gemv(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                       const qat_requant *rq, void *y);
 

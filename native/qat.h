@@ -16,13 +16,26 @@
 #define QAT_X86 0
 #endif
 
-/* ---- ISA dispatch (isa.c) ---- */
-enum { QAT_ISA_SCALAR = 0, QAT_ISA_AVX2 = 1 };
+/* ---- ISA dispatch (threads.c) ----
+ * Ordered levels: each implies the ones below it. AVX512 = avx512f+bw+dq+vl (and AVX2+FMA);
+ * AVX512_VNNI adds avx512vnni. The AVX-512 kernels are in sgemm-avx512.c and int8-vnni.c
+ * (avx512.h); a build with -DQAT_EMULATE_AVX512 runs them on SIMDe's emulation and reports
+ * AVX512_VNNI on any AVX2 CPU (tests only). */
+enum { QAT_ISA_SCALAR = 0, QAT_ISA_AVX2 = 1, QAT_ISA_AVX512 = 2, QAT_ISA_AVX512_VNNI = 3 };
 /* The ISA the kernels use: the best the CPU supports, unless lowered by qat_set_isa. */
 int qat_isa(void);
-/* Lowers the ISA (for tests of the scalar path); returns the ISA now in effect. */
+/* Lowers the ISA (for tests of the other paths); returns the ISA now in effect. */
 int qat_set_isa(int isa);
 const char *qat_isa_name(int isa);
+/* Which kernel variants ran (bits, for tests: the binding's kernelPaths): qat_note_path in a
+ * dispatch, qat_take_paths returns the bits noted since its last call and clears them. */
+enum {
+  QAT_PATH_SGEMM_AVX512 = 1, QAT_PATH_IGEMM_SCALAR = 2, QAT_PATH_IGEMM_AVX2 = 4, QAT_PATH_IGEMM_AVX512BW = 8,
+  QAT_PATH_IGEMM_VNNI = 16, QAT_PATH_CONV8_AVX2 = 32, QAT_PATH_CONV8_VNNI = 64, QAT_PATH_COUNT = 7
+};
+void qat_note_path(int bit);
+int qat_take_paths(void);
+const char *qat_path_name(int index); /* name of bit 1 << index */
 
 /* ---- threads (threads.c) ---- */
 typedef void (*qat_task_fn)(void *ctx, int task, int thread);

@@ -4,9 +4,12 @@
  * register-blocked micro-kernel. Two micro-kernels: AVX2+FMA (12 ymm accumulators,
  * compiled for that target by a function attribute, chosen at run time) and portable C.
  * A fused epilogue (bias, ReLU / clamp) runs on each C tile right after its last k block.
+ * On AVX-512 CPUs (qat_isa() ≥ QAT_ISA_AVX512) qat_sgemm_epi hands the product to sgemm-avx512.c
+ * (12×32 micro-kernel, its own panels).
  * Called by binding.c (matmul) and conv.c (every convolution pass).
  */
 #include "qat.h"
+#include "avx512.h"
 
 #include <string.h>
 #if QAT_X86
@@ -190,6 +193,12 @@ void qat_sgemm_epi(int m, int n, int k, const float *a, long ars, long acs, cons
     if (epi) qat_epi_apply(c, ldc, m, n, 0, 0, epi);
     return;
   }
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX512) { /* its own 12×32 panels (sgemm-avx512.c) */
+    qat_sgemm_avx512(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, accumulate, thread, epi);
+    return;
+  }
+#endif
   ukr_fn ukr = ukr_scalar;
 #if QAT_X86
   if (qat_isa() >= QAT_ISA_AVX2) ukr = ukr_avx2;

@@ -3,7 +3,7 @@
  * parallel region (spin for an adaptive window, then sleep on a condition variable), tasks
  * handed out by an atomic counter; the calling thread works too and never waits for a worker
  * that has not joined yet (see "pool" below). Profile counters for bench/thread-profile.ts. Also the per-thread scratch buffers and the
- * ISA choice. Used by every kernel file; the thread count comes from JS (setNumThreads).
+ * ISA choice (and the record of which kernel variants ran, for tests). Used by every kernel file; the thread count comes from JS (setNumThreads).
  */
 #include "qat.h"
 
@@ -31,7 +31,16 @@ static int isa_best = -1, isa_now = -1;
 static int detect_isa(void) {
 #if QAT_X86 && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return QAT_ISA_AVX2;
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return QAT_ISA_SCALAR;
+#ifdef QAT_EMULATE_AVX512
+  return QAT_ISA_AVX512_VNNI; /* the AVX-512 kernels run emulated (SIMDe), everything else natively */
+#else
+  /* __builtin_cpu_supports also checks that the OS saves the zmm and mask registers (XCR0) */
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512dq") ||
+      !__builtin_cpu_supports("avx512vl"))
+    return QAT_ISA_AVX2;
+  return __builtin_cpu_supports("avx512vnni") ? QAT_ISA_AVX512_VNNI : QAT_ISA_AVX512;
+#endif
 #endif
   return QAT_ISA_SCALAR;
 }
@@ -47,7 +56,27 @@ int qat_set_isa(int isa) {
   return isa_now;
 }
 
-const char *qat_isa_name(int isa) { return isa == QAT_ISA_AVX2 ? "avx2-fma" : "scalar"; }
+const char *qat_isa_name(int isa) {
+#ifdef QAT_EMULATE_AVX512
+  if (isa == QAT_ISA_AVX512_VNNI) return "avx512-vnni (emulated)";
+  if (isa == QAT_ISA_AVX512) return "avx512 (emulated)";
+#endif
+  return isa == QAT_ISA_AVX512_VNNI ? "avx512-vnni" : isa == QAT_ISA_AVX512 ? "avx512" : isa == QAT_ISA_AVX2 ? "avx2-fma" : "scalar";
+}
+
+static atomic_int paths_seen = 0;
+
+void qat_note_path(int bit) { /* read first: no cache-line traffic once the bit is set */
+  if (!(atomic_load_explicit(&paths_seen, memory_order_relaxed) & bit)) atomic_fetch_or_explicit(&paths_seen, bit, memory_order_relaxed);
+}
+
+int qat_take_paths(void) { return atomic_exchange(&paths_seen, 0); }
+
+const char *qat_path_name(int index) {
+  static const char *names[QAT_PATH_COUNT] = {"sgemm-avx512", "igemm-scalar", "igemm-avx2", "igemm-avx512bw", "igemm-vnni",
+                                               "conv8-avx2", "conv8-vnni"};
+  return index >= 0 && index < QAT_PATH_COUNT ? names[index] : "";
+}
 
 /* ---- scratch ---- */
 typedef struct { void *p; size_t size; } block;

@@ -4,15 +4,20 @@
  * static import of any Node module, so browser bundles stay valid. Outside Node, with
  * QAT_BACKEND=wasm (which forces the WebAssembly backend: no native code is loaded), or when
  * the file is absent or fails to load, the addon is null and `nativeStatus()` says why. Loaded once with top-level await; used by
- * ./index.ts and ./kernels.ts.
+ * ./index.ts and ./kernels.ts. QAT_NATIVE_ADDON=<path> loads that file instead (e.g. the AVX-512
+ * emulation build, dist/native/qat-native-emu512-<platform>-<arch>.node); `loadNativeAddonFile`
+ * loads one beside the default (test/backend/native-avx512-emu.test.ts).
  */
+import { NotSupportedError, ValueError } from "../../tensor/errors.js";
 
 /** The functions native/binding.c exports (typed arrays are used in place). */
 export interface NativeAddon {
   info(): { isa: string; threads: number; maxThreads: number };
   setThreads(n: number): void;
-  /** Lowers the instruction set (0 scalar, 1 AVX2+FMA) for tests; returns the ISA in effect. */
+  /** Lowers the instruction set (0 scalar, 1 AVX2+FMA, 2 AVX-512, 3 AVX-512 VNNI) for tests; returns the ISA in effect. */
   setIsa(isa: number): string;
+  /** Names of the kernel variants that ran since the last call ("sgemm-avx512", "igemm-vnni", "conv8-avx2", …; tests). */
+  kernelPaths(): string[];
   /** With the trailing epilogue arguments (act 0 none, 1 relu, 2 clamp), C = act(C + bias[column]) fused. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number,
     aStride: number, bStride: number, cStride: number, transA: number, transB: number, accumulate: number,
@@ -41,6 +46,19 @@ export interface NativeAddon {
   channelAffine(x: Float32Array, scale: Float32Array, bias: Float32Array | null, y: Float32Array, n: number, c: number, inner: number): void;
   channelAffineBackward(g: Float32Array, x: Float32Array, scale: Float32Array, dx: Float32Array | null, dscale: Float32Array | null,
     dbias: Float32Array | null, n: number, c: number, inner: number): void;
+  /** channelAffine of native/affine.c (4 float64 lanes on AVX2, bit-identical); the two above are norm.c's, no longer called. */
+  channelAffineF32(x: Float32Array, scale: Float32Array, bias: Float32Array | null, y: Float32Array, n: number, c: number, inner: number): void;
+  channelAffineBackwardF32(g: Float32Array, x: Float32Array, scale: Float32Array, dx: Float32Array | null, dscale: Float32Array | null,
+    dbias: Float32Array | null, n: number, c: number, inner: number): void;
+  /** Fused fake quantization of x[0, n) with one (S, Z): x̂ and the STE mask (native/fakequant.c). */
+  fakeQuant(x: Float32Array, out: Float32Array, mask: Uint8Array, n: number, scale: number, zp: number, qmin: number, qmax: number): void;
+  /** The same over x viewed as [outer, channels, inner], channel c with scales[c], zps[c]. */
+  fakeQuantChannels(x: Float32Array, out: Float32Array, mask: Uint8Array, outer: number, channels: number, inner: number,
+    scales: Float32Array, zps: Float64Array, qmin: number, qmax: number): void;
+  /** out = [min, max, 1 if x[0, n) holds a NaN]. */
+  minmax(x: Float32Array, n: number, out: Float64Array): void;
+  /** Per-channel min / max of [outer, channels, inner] (NaN for a channel holding a NaN). */
+  minmaxChannels(x: Float32Array, outer: number, channels: number, inner: number, mins: Float32Array, maxs: Float32Array): void;
   /** Int32 words of packed int8 weights [oc, k] (4-row panels of int16 pairs). */
   qpackWords(oc: number, k: number): number;
   qpackWeights(w: Int8Array, oc: number, k: number, wZp: Int32Array | null, out: Int32Array): void;
@@ -101,12 +119,50 @@ let status = "not loaded";
 
 /** Every function of NativeAddon, checked on load. */
 const REQUIRED: (keyof NativeAddon)[] = [
-  "info", "setThreads", "setIsa", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "convDirectPaths", "maxPool2d",
+  "info", "setThreads", "setIsa", "kernelPaths", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "convDirectPaths", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
   "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward", "softmaxBackward",
   "unary", "binary", "poolProfile",
+  "channelAffineF32", "channelAffineBackwardF32", "fakeQuant", "fakeQuantChannels", "minmax", "minmaxChannels",
 ];
+
+interface NodeModules {
+  require(id: string): unknown;
+  fileURLToPath(url: URL): string;
+  existsSync(p: string): boolean;
+}
+
+async function nodeModules(): Promise<NodeModules> {
+  // A variable specifier keeps bundlers from resolving Node built-ins for browser builds.
+  const load = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
+  const [{ createRequire }, { fileURLToPath }, { existsSync }] = (await Promise.all(["node:module", "node:url", "node:fs"].map(load))) as [
+    { createRequire(url: string): (id: string) => unknown },
+    { fileURLToPath(url: URL): string },
+    { existsSync(p: string): boolean },
+  ];
+  return { require: createRequire(import.meta.url), fileURLToPath, existsSync };
+}
+
+function missingEntries(addon: NativeAddon): string[] {
+  return REQUIRED.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== "function");
+}
+
+/**
+ * Loads the addon at `path` (another build of native/, e.g. the AVX-512 emulation build),
+ * independently of the default one: its thread pool, scratch and ISA are its own. Throws
+ * NotSupportedError outside Node, ValueError when the file is absent or lacks an entry point.
+ */
+export async function loadNativeAddonFile(path: string): Promise<NativeAddon> {
+  const proc = (globalThis as { process?: NodeProcess }).process;
+  if (!proc?.versions?.node) throw new NotSupportedError(`loadNativeAddonFile(${path}): native addons need Node.js`);
+  const { require, existsSync } = await nodeModules();
+  if (!existsSync(path)) throw new ValueError(`loadNativeAddonFile: ${path} does not exist`);
+  const addon = require(path) as NativeAddon;
+  const missing = missingEntries(addon);
+  if (missing.length > 0) throw new ValueError(`loadNativeAddonFile: ${path} is stale (no ${missing.join(", ")})`);
+  return addon;
+}
 
 async function loadAddon(): Promise<NativeAddon | null> {
   const proc = (globalThis as { process?: NodeProcess }).process;
@@ -119,26 +175,29 @@ async function loadAddon(): Promise<NativeAddon | null> {
     status = `QAT_BACKEND=${forced}`;
     return null;
   }
-  // A variable specifier keeps bundlers from resolving Node built-ins for browser builds.
-  const load = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
   try {
-    const [{ createRequire }, { fileURLToPath }, fs] = (await Promise.all(["node:module", "node:url", "node:fs"].map(load))) as [
-      { createRequire(url: string): (id: string) => unknown },
-      { fileURLToPath(url: URL): string },
-      { existsSync(p: string): boolean },
-    ];
-    const file = `qat-native-${proc.platform}-${proc.arch}.node`;
-    // From src/backend/native/ (tsx, vitest) and from dist/backend/native/ (the package).
-    const candidates = [new URL(`../../../dist/native/${file}`, import.meta.url), new URL(`../../native/${file}`, import.meta.url)]
-      .map((u) => fileURLToPath(u));
-    const found = candidates.find((p) => fs.existsSync(p));
+    const { require, fileURLToPath, existsSync } = await nodeModules();
+    const override = proc.env?.QAT_NATIVE_ADDON;
+    let file = `qat-native-${proc.platform}-${proc.arch}.node`, found: string | undefined;
+    if (override) {
+      file = found = override;
+      if (!existsSync(found)) {
+        status = `QAT_NATIVE_ADDON=${override}: no such file`;
+        return null;
+      }
+    } else {
+      // From src/backend/native/ (tsx, vitest) and from dist/backend/native/ (the package).
+      const candidates = [new URL(`../../../dist/native/${file}`, import.meta.url), new URL(`../../native/${file}`, import.meta.url)]
+        .map((u) => fileURLToPath(u));
+      found = candidates.find((p) => existsSync(p));
+    }
     if (!found) {
       status = `${file} not built (npm run build compiles it when a C compiler exists)`;
       return null;
     }
-    const addon = createRequire(import.meta.url)(found) as NativeAddon;
+    const addon = require(found) as NativeAddon;
     // A binary built from older sources may lack entry points: use wasm rather than fail later.
-    const missing = REQUIRED.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== "function");
+    const missing = missingEntries(addon);
     if (missing.length > 0) {
       status = `${file} is stale (no ${missing.join(", ")}): run npm run build:native`;
       return null;
