@@ -174,13 +174,13 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
       if (!f32(x, scale, bias, y)) return fallback.channelAffine(x, scale, bias, y, n, c, inner);
       bnSizes("channelAffine", n, c, inner, [x, y], [scale, bias]);
       sync();
-      addon.channelAffine(x as F32, scale as F32, bias as F32 | null, y as F32, n, c, inner);
+      addon.channelAffineF32(x as F32, scale as F32, bias as F32 | null, y as F32, n, c, inner);
     },
     channelAffineBackward(g, x, scale, dx, dscale, dbias, n, c, inner) {
       if (!f32(g, x, scale, dx, dscale, dbias)) return fallback.channelAffineBackward(g, x, scale, dx, dscale, dbias, n, c, inner);
       bnSizes("channelAffineBackward", n, c, inner, [g, x, dx], [scale, dscale, dbias]);
       sync();
-      addon.channelAffineBackward(g as F32, x as F32, scale as F32, dx as F32 | null, dscale as F32 | null, dbias as F32 | null, n, c, inner);
+      addon.channelAffineBackwardF32(g as F32, x as F32, scale as F32, dx as F32 | null, dscale as F32 | null, dbias as F32 | null, n, c, inner);
     },
   };
 }
