@@ -269,6 +269,7 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
 void qat_define_int8(napi_env env, napi_value exports);   /* binding-int8.c */
 void qat_define_layout(napi_env env, napi_value exports); /* binding-layout.c */
 void qat_define_transformer(napi_env env, napi_value exports); /* binding-transformer.c */
+void qat_define_int8_plan(napi_env env, napi_value exports);  /* binding-int8-plan.c */
 void qat_define_qat(napi_env env, napi_value exports);         /* binding-qat.c */
 void qat_define_isa(napi_env env, napi_value exports);         /* binding-isa.c */
 
@@ -301,6 +302,7 @@ static napi_value init(napi_env env, napi_value exports) {
   qat_define_int8(env, exports);
   qat_define_layout(env, exports);
   qat_define_transformer(env, exports);
+  qat_define_int8_plan(env, exports);
   qat_define_qat(env, exports);
   qat_define_isa(env, exports);
   return exports;

@@ -216,8 +216,8 @@ export class LayerCache {
     return { data, shape: [s.n, s.oc, s.oh >> 1, s.ow >> 1] };
   }
 
-  /** The layer's requantization in the fast kernels' form (one object per layer, reused). */
-  private fastRequant(node: WeightNode, yq: ValueInfo["q"]): GemmRequant {
+  /** The layer's requantization in the fast kernels' form (one object per layer, reused; also ./plan.ts's). */
+  fastRequant(node: WeightNode, yq: ValueInfo["q"]): GemmRequant {
     return cached(this.requants, node.output, () => {
       const [qmin, qmax] = yq.dtype === "uint8" ? [0, 255] : [-128, 127];
       return {
@@ -227,8 +227,8 @@ export class LayerCache {
     });
   }
 
-  /** Weights packed for the fast integer kernels, once per layer. */
-  private fastWeights(node: WeightNode): FastWeights {
+  /** Weights packed for the fast integer kernels, once per layer (also ./plan.ts's). */
+  fastWeights(node: WeightNode): FastWeights {
     return cached(this.fast, node.weight, () => {
       const w = this.int8Weight(node);
       const oc = node.wShape[0];

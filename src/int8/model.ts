@@ -2,7 +2,8 @@
  * Int8Model: an integer-only network. `run(float)` quantizes the input (the only float →
  * int step), executes every node with the integer kernels of ./kernels (int32 accumulation,
  * fixed-point requantization, clamps), and dequantizes the output (the only int → float
- * step). `runQuantized` skips both ends. `encode()/decode()` give a compact file: a
+ * step); on the native backend a shape that ran once is compiled into one native call
+ * (./plan.ts). `runQuantized` skips both ends. `encode()/decode()` give a compact file: a
  * safetensors container holding int8 weights, int32 biases and multipliers, with the graph
  * (./graph.ts) as JSON metadata. Built by quant.convert and the ONNX importer; saved and
  * loaded by ./fs.ts; inspected by the CLI.
@@ -29,6 +30,7 @@ import { dynamicRnn } from "./kernels/dynamic-rnn.js";
 import { runLayoutNode } from "./layout-nodes.js";
 export type { IslandFn } from "./islands.js";
 import { LayerCache, escapingValues } from "./layer-cache.js";
+import { RunPlans } from "./plan.js";
 
 const META_KEY = "qat_ts.int8";
 const FORMAT_VERSION = 1;
@@ -63,10 +65,6 @@ function checkShape(shape: readonly number[], v: ValueInfo): void {
   if (!ok) throw new ShapeError(`Int8Model: input shape ${fmtShape(shape)} does not match the model's [N, ${want.slice(1).join(", ")}]`);
 }
 
-
-
-
-
 export class Int8Model {
   readonly graph: Int8Graph;
   readonly tensors: Int8Tensors;
@@ -74,6 +72,8 @@ export class Int8Model {
   private readonly readers = new Map<string, number>();
   private readonly layers: LayerCache;
   private readonly islands = new Map<string, IslandFn>();
+  /** Compiled native runs by input shape (./plan.ts), used by plain `run` calls. */
+  private readonly plans: RunPlans;
 
   /**
    * `islands` gives the float computation of island nodes by node name (convert passes the
@@ -96,6 +96,7 @@ export class Int8Model {
     this.readers.set(graph.output, 1);
     for (const n of graph.nodes) for (const i of n.inputs) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
     this.layers = new LayerCache(tensors, (id) => this.value(id), this.readers, escapingValues(graph));
+    this.plans = new RunPlans({ graph, value: (id) => this.value(id), readers: this.readers, layers: this.layers });
   }
 
   private validate(): void {
@@ -118,6 +119,8 @@ export class Int8Model {
 
   /** Float input(s) [N, ...] → float output, integer arithmetic in between. */
   run(x: Tensor, ...more: Tensor[]): Tensor {
+    const compiled = more.length === 0 ? this.plans.run(x) : null; // a shape that ran before, on the native backend: one call
+    if (compiled) return compiled;
     const q = this.quantizeInput(x);
     const extra = this.inputs().slice(1);
     if (more.length !== extra.length) throw new ValueError(`Int8Model.run: the model takes ${extra.length + 1} input(s), got ${more.length + 1}`);
@@ -125,7 +128,14 @@ export class Int8Model {
     const { output } = this.runQuantized(q, { inputs });
     const out = this.value(this.graph.output);
     if (out.float) return new Tensor(output.data, output.shape); // a dynamic model ends in float
-    return new Tensor(dequantizeTensor(output.data as QuantArray, out.q.scale, out.q.zeroPoint), output.shape);
+    const y = new Tensor(dequantizeTensor(output.data as QuantArray, out.q.scale, out.q.zeroPoint), output.shape);
+    if (more.length === 0) this.plans.learn(x); // this shape ran without an error: compile it for the next runs
+    return y;
+  }
+
+  /** Whether a plain `run` on an input of this shape takes a compiled native plan (./plan.ts). */
+  compiledFor(shape: readonly number[]): boolean {
+    return this.plans.has(shape);
   }
 
   /** The graph inputs in order (the first is `graph.input`). */
@@ -153,10 +163,6 @@ export class Int8Model {
     return this.quantizeAs(x, this.graph.input, "input");
   }
 
-  private checkInputShape(shape: readonly number[]): void {
-    checkShape(shape, this.graph.input);
-  }
-
   /**
    * Runs on an already quantized input; `collect` keeps every intermediate value. `teacher`
    * (value id → tensor) makes each node read those values instead of its own upstream
@@ -165,7 +171,7 @@ export class Int8Model {
   runQuantized(q: Tensor, opts: { collect?: boolean; teacher?: Map<string, QuantResult>; inputs?: Tensor[] } = {}): { output: Tensor; values?: Map<string, QuantResult> } {
     const want = this.graph.input.int ? "int32" : this.graph.input.float ? "float32" : this.graph.input.q.dtype;
     if (q.dtype !== want) throw new DTypeError(`Int8Model.runQuantized: input must be ${want}, got ${q.dtype}`);
-    this.checkInputShape(q.shape);
+    checkShape(q.shape, this.graph.input);
     const env = new Map<string, QuantResult>([[this.graph.input.id, { data: q.data as QuantArray, shape: [...q.shape] }]]);
     const extra = this.graph.extraInputs ?? [];
     if ((opts.inputs?.length ?? 0) !== extra.length) throw new ValueError(`Int8Model.runQuantized: the model takes ${extra.length} more input(s), got ${opts.inputs?.length ?? 0}`);
