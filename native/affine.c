@@ -8,11 +8,14 @@
  *             dscale[c] / dbias[c] as the reference does — in one pass over g and x, 8 lanes × 2
  *             accumulators on AVX2 (another summation order: float64 rounding, so within float32
  *             rounding of the reference).
- * Forward tasks are planes (image, channel); backward tasks are channels (each sums its images
- * in order), so results do not depend on the thread count. Called by binding-qat.c; replaces
+ * Both passes walk planes (image, channel) in memory order, so the hardware prefetcher streams
+ * them (a channel's planes are far apart); the backward keeps each plane's sums and folds them
+ * per channel, images in order, afterwards, so results do not depend on the thread count. Called by binding-qat.c; replaces
  * norm.c's qat_channel_affine / qat_channel_affine_bwd (portable C only).
  */
 #include "fakequant.h"
+
+#include <stdlib.h>
 
 #if QAT_X86
 #include <immintrin.h>
@@ -33,6 +36,7 @@ __attribute__((target("avx2"))) static void affine_row_avx2(const float *x, floa
 typedef struct {
   const float *x, *g, *scale, *bias;
   float *y, *dscale, *dbias;
+  double *sums; /* backward: Σ g, Σ g·x of each plane */
   long n, c, inner;
 } affine_ctx;
 
@@ -81,6 +85,13 @@ static void bwd_row(const float *g, const float *x, float *dx, long n, float s, 
 }
 
 #if QAT_X86
+/* (l0 + l1) + (l2 + l3) of a float64 vector, in registers (a store and four loads would stall forwarding). */
+__attribute__((target("avx2"))) static inline double hsum_pd(__m256d v) {
+  __m128d h = _mm_hadd_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1)); /* l0 + l1, l2 + l3 */
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+/* bwd_row with 8 lanes × 2 accumulators; the tail in scalar code here (no call into baseline code). */
 __attribute__((target("avx2"))) static void bwd_row_avx2(const float *g, const float *x, float *dx, long n, float s, double *sg,
                                                          double *sgx) {
   __m256d a0 = _mm256_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
@@ -96,24 +107,55 @@ __attribute__((target("avx2"))) static void bwd_row_avx2(const float *g, const f
     b0 = _mm256_add_pd(b0, _mm256_mul_pd(g0, x0));
     b1 = _mm256_add_pd(b1, _mm256_mul_pd(g1, x1));
   }
-  double la[4], lb[4];
-  _mm256_storeu_pd(la, _mm256_add_pd(a0, a1));
-  _mm256_storeu_pd(lb, _mm256_add_pd(b0, b1));
-  double rs, rx;
-  bwd_row(g + j, x + j, dx ? dx + j : NULL, n - j, s, &rs, &rx);
-  *sg = ((la[0] + la[1]) + (la[2] + la[3])) + rs;
-  *sgx = ((lb[0] + lb[1]) + (lb[2] + lb[3])) + rx;
+  double rs = hsum_pd(_mm256_add_pd(a0, a1)), rx = hsum_pd(_mm256_add_pd(b0, b1));
+  for (; j < n; j++) {
+    if (dx) dx[j] = g[j] * s;
+    rs += g[j];
+    rx += (double)g[j] * x[j];
+  }
+  *sg = rs;
+  *sgx = rx;
 }
 #endif
 
-static void affine_bwd_task(void *p, int ch, int thread) {
+typedef void (*bwd_row_fn)(const float *, const float *, float *, long, float, double *, double *);
+
+static bwd_row_fn bwd_row_for_isa(void) {
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) return bwd_row_avx2;
+#endif
+  return bwd_row;
+}
+
+/* Phase 1, one task per plane (image, channel) in memory order: dx and the plane's two sums. */
+static void affine_bwd_plane_task(void *p, int plane, int thread) {
   (void)thread;
   const affine_ctx *a = p;
-  void (*row)(const float *, const float *, float *, long, float, double *, double *) = bwd_row;
-#if QAT_X86
-  if (qat_isa() >= QAT_ISA_AVX2) row = bwd_row_avx2;
-#endif
-  float s = a->scale[ch], dscale = 0, dbias = 0; /* the reference adds each image's sums into the float32 outputs */
+  long o = (long)plane * a->inner;
+  bwd_row_for_isa()(a->g + o, a->x + o, a->y ? a->y + o : NULL, a->inner, a->scale[plane % a->c], &a->sums[2 * (long)plane],
+                    &a->sums[2 * (long)plane + 1]);
+}
+
+/* The reference's accumulation: each image's float64 sums added into the float32 outputs, images in order. */
+static void fold_sums(const affine_ctx *a) {
+  for (long ch = 0; ch < a->c; ch++) {
+    float dscale = 0, dbias = 0;
+    for (long i = 0; i < a->n; i++) {
+      const double *s = &a->sums[2 * (i * a->c + ch)];
+      dscale = (float)((double)dscale + s[1]);
+      dbias = (float)((double)dbias + s[0]);
+    }
+    if (a->dscale) a->dscale[ch] = dscale;
+    if (a->dbias) a->dbias[ch] = dbias;
+  }
+}
+
+/* Without memory for the per-plane sums: one task per channel, its planes strided through memory. */
+static void affine_bwd_channel_task(void *p, int ch, int thread) {
+  (void)thread;
+  const affine_ctx *a = p;
+  bwd_row_fn row = bwd_row_for_isa();
+  float s = a->scale[ch], dscale = 0, dbias = 0;
   for (long i = 0; i < a->n; i++) {
     long o = (i * a->c + ch) * a->inner;
     double sg, sgx;
@@ -129,5 +171,13 @@ void qat_affine_bwd_f32(const float *g, const float *x, const float *scale, floa
                         long inner) {
   if (c <= 0) return;
   affine_ctx a = {.g = g, .x = x, .scale = scale, .y = dx, .dscale = dscale, .dbias = dbias, .n = n, .c = c, .inner = inner};
-  qat_parallel((int)c, n * c * inner >= PARALLEL_MIN ? qat_threads : 1, affine_bwd_task, &a);
+  int threads = n * c * inner >= PARALLEL_MIN ? qat_threads : 1;
+  a.sums = n > 0 ? malloc(sizeof(double) * 2 * (size_t)(n * c)) : NULL;
+  if (!a.sums) {
+    qat_parallel((int)c, threads, affine_bwd_channel_task, &a);
+    return;
+  }
+  qat_parallel((int)(n * c), threads, affine_bwd_plane_task, &a);
+  fold_sums(&a);
+  free(a.sums);
 }
