@@ -2,7 +2,8 @@
  * The backward engine: reverse-mode accumulation over the tape that ops recorded with
  * `record` (src/tensor/grad-mode.ts). Topologically orders the graph, runs each node's vjp
  * under noGrad, sums gradients reaching a tensor along several paths, and accumulates into
- * `.grad` of leaves that require it. Installs Tensor.prototype.backward.
+ * `.grad` of leaves that require it. Gradient arrays it created and no longer needs go back to
+ * the allocator as soon as they are consumed (./grad-buffers.ts). Installs Tensor.prototype.backward.
  */
 import { kernels } from "../backend/index.js";
 import { allocArrayUninit } from "../tensor/dtype.js";
@@ -10,6 +11,7 @@ import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.j
 import { type GradNode, noGrad } from "../tensor/grad-mode.js";
 import { shapesEqual } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { GradBuffers, customNodes } from "./grad-buffers.js";
 
 export interface BackwardOptions {
   /** Keep the graph so backward can run through it again (torch retain_graph). */
@@ -67,6 +69,44 @@ function addInto(a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
+/** Adds g into leaf t's .grad (taking g's array when nothing else refers to it). */
+function accumulateLeaf(t: Tensor, g: Tensor, grads: Map<number, Tensor>, buffers: GradBuffers): void {
+  if (t.grad) {
+    t.grad = addInto(t.grad, g);
+    buffers.release(g, grads.values());
+  } else {
+    t.grad = buffers.adopt(g, grads.values()) ? new Tensor(g.data, g.shape) : new Tensor(g.data.slice(), g.shape);
+  }
+}
+
+/** Runs node's vjp on g, adds the input gradients to `grads`, then frees what nothing reads any more. */
+function backwardNode(node: GradNode, g: Tensor, grads: Map<number, Tensor>, buffers: GradBuffers): void {
+  const custom = customNodes.has(node);
+  if (custom) buffers.keep(g);
+  const inputGrads = node.backward(g);
+  const done: Tensor[] = [g];
+  node.inputs.forEach((inp, k) => {
+    const gi = inputGrads[k];
+    if (!gi) return;
+    if (custom) buffers.keep(gi);
+    done.push(gi);
+    if (!inp.requiresGrad) return;
+    if (!shapesEqual(gi.shape, inp.shape)) {
+      throw new ShapeError(`backward of '${node.name}': gradient ${fmtShape(gi.shape)} for input ${k} of shape ${fmtShape(inp.shape)}`);
+    }
+    if (gi.dtype !== inp.dtype) throw new DTypeError(`backward of '${node.name}': gradient is ${gi.dtype}, input ${k} is ${inp.dtype}`);
+    const prev = grads.get(inp.id);
+    const next = prev ? addInto(prev, gi) : gi;
+    if (prev) {
+      buffers.count(prev, -1);
+      done.push(prev);
+    }
+    buffers.count(next, 1);
+    grads.set(inp.id, next);
+  });
+  for (const d of done) buffers.release(d, grads.values());
+}
+
 /** Computes d(root)/d(leaf) for every leaf requiring grad, accumulating into leaf.grad. */
 export function backward(root: Tensor, gradOutput?: Tensor, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) throw new ValueError("backward: tensor does not require grad and has no grad node");
@@ -79,30 +119,22 @@ export function backward(root: Tensor, gradOutput?: Tensor, opts: BackwardOption
   }
   const order = topoOrder(root);
   const grads = new Map<number, Tensor>([[root.id, seed]]);
-  noGrad(() => {
-    for (let i = order.length - 1; i >= 0; i--) {
-      const t = order[i];
-      const g = grads.get(t.id);
-      grads.delete(t.id);
-      if (!g) continue;
-      const node = t.gradNode;
-      if (!node) {
-        t.grad = t.grad ? addInto(t.grad, g) : new Tensor(g.data.slice(), g.shape);
-        continue;
+  const buffers = new GradBuffers();
+  try {
+    noGrad(() => {
+      for (let i = order.length - 1; i >= 0; i--) {
+        const t = order[i];
+        const g = grads.get(t.id);
+        if (!g) continue;
+        grads.delete(t.id);
+        buffers.count(g, -1);
+        if (t.gradNode) backwardNode(t.gradNode, g, grads, buffers);
+        else accumulateLeaf(t, g, grads, buffers);
       }
-      const inputGrads = node.backward(g);
-      node.inputs.forEach((inp, k) => {
-        const gi = inputGrads[k];
-        if (!gi || !inp.requiresGrad) return;
-        if (!shapesEqual(gi.shape, inp.shape)) {
-          throw new ShapeError(`backward of '${node.name}': gradient ${fmtShape(gi.shape)} for input ${k} of shape ${fmtShape(inp.shape)}`);
-        }
-        if (gi.dtype !== inp.dtype) throw new DTypeError(`backward of '${node.name}': gradient is ${gi.dtype}, input ${k} is ${inp.dtype}`);
-        const prev = grads.get(inp.id);
-        grads.set(inp.id, prev ? addInto(prev, gi) : gi);
-      });
-    }
-  });
+    });
+  } finally {
+    buffers.close();
+  }
   if (!opts.retainGraph) for (const t of order) if (t.gradNode) t.setGradNode(FREED);
 }
 
