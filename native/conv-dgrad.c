@@ -11,10 +11,14 @@
 #include "conv-direct.h"
 
 #include <string.h>
+#if QAT_X86
+#include <immintrin.h>
+#endif
 
 typedef struct {
   int k, off0; /* taps of the phase; its first entry in off[] */
   long ap0;    /* its first float in the packed panels */
+  long buf0;   /* its first float in a task's phase buffer: c planes of mh × qw */
   int a, b, mh, qw;
 } phase_t;
 
@@ -33,6 +37,48 @@ typedef struct {
 /* Floor division and modulo for a possibly negative v and s > 0. */
 static int fdiv(int v, int s) { return v >= 0 ? v / s : -((-v + s - 1) / s); }
 
+/* dx row iy of channel ci from the phase planes in buf: dx[ci, iy, ix] = phase (iy mod sh, ix mod sw) at (iy/sh, ix/sw). */
+static void weave_portable(const float *buf, const phase_t *ph, const qat_conv_geom *g, int ci, int iy, float *row) {
+  const phase_t *pa = ph + (iy % g->sh) * g->sw;
+  int m = iy / g->sh;
+  for (int b = 0; b < g->sw; b++) {
+    const float *src = buf + pa[b].buf0 + ((long)ci * pa[b].mh + m) * pa[b].qw;
+    for (int q = 0; q < pa[b].qw; q++) row[(long)q * g->sw + b] = src[q];
+  }
+}
+
+#if QAT_X86
+/* The same; at sw = 2 eight columns of each phase a step (unpack, then swap the middle halves). */
+__attribute__((target("avx2,fma"))) static void weave_avx2(const float *buf, const phase_t *ph, const qat_conv_geom *g, int ci, int iy,
+                                                            float *row) {
+  if (g->sw != 2) {
+    weave_portable(buf, ph, g, ci, iy, row);
+    return;
+  }
+  const phase_t *pa = ph + (iy % g->sh) * 2;
+  int m = iy / g->sh, q = 0;
+  const float *s0 = buf + pa[0].buf0 + ((long)ci * pa[0].mh + m) * pa[0].qw;
+  const float *s1 = buf + pa[1].buf0 + ((long)ci * pa[1].mh + m) * pa[1].qw;
+  for (; 2 * q + 16 <= g->w; q += 8) {
+    __m256 u = _mm256_loadu_ps(s0 + q), v = _mm256_loadu_ps(s1 + q);
+    __m256 lo = _mm256_unpacklo_ps(u, v), hi = _mm256_unpackhi_ps(u, v);
+    _mm256_storeu_ps(row + 2 * q, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(row + 2 * q + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+  for (int ix = 2 * q; ix < g->w; ix++) row[ix] = (ix & 1 ? s1 : s0)[ix >> 1];
+}
+#endif
+
+/* Channels [c0, c1) of one image's dx from its phase planes. */
+static void weave(const float *buf, const phase_t *ph, const qat_conv_geom *g, int c0, int c1, float *dx) {
+  void (*row_fn)(const float *, const phase_t *, const qat_conv_geom *, int, int, float *) = weave_portable;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) row_fn = weave_avx2;
+#endif
+  for (int ci = c0; ci < c1; ci++)
+    for (int iy = 0; iy < g->h; iy++) row_fn(buf, ph, g, ci, iy, dx + ((long)ci * g->h + iy) * g->w);
+}
+
 static void task(void *p, int t, int thread) {
   const sdg_ctx *cx = p;
   const qat_conv_geom *g = cx->g;
@@ -43,19 +89,21 @@ static void task(void *p, int t, int thread) {
   qat_cd_prepare(cx->dy + (long)n * g->oc * g->oh * g->ow, &cx->d, &cx->L, xq);
   long hw = (long)g->h * g->w;
   float *dx = cx->dx + (long)n * g->c * hw;
-  int c1 = p1 * QAT_CD_FR < g->c ? p1 * QAT_CD_FR : g->c;
+  int c0 = p0 * QAT_CD_FR, c1 = p1 * QAT_CD_FR < g->c ? p1 * QAT_CD_FR : g->c;
+  /* each phase's planes [c][mh][qw] contiguous in ph (its tiles stored whole, from registers), then woven into dx */
+  float *buf = qat_scratch(thread, 1, (size_t)g->c * hw * sizeof(float));
   for (int i = 0; i < cx->nph; i++) {
     const phase_t *ph = &cx->ph[i];
-    float *base = dx + (long)ph->a * g->w + ph->b;
+    float *pb = buf + ph->buf0;
+    long pl = (long)ph->mh * ph->qw;
     if (ph->k == 0) {
-      for (int ci = p0 * QAT_CD_FR; ci < c1; ci++)
-        for (int m = 0; m < ph->mh; m++)
-          for (int q = 0; q < ph->qw; q++) base[ci * hw + (long)m * g->sh * g->w + (long)q * g->sw] = 0.0f;
+      memset(pb + c0 * pl, 0, (size_t)(c1 - c0) * pl * sizeof(float));
       continue;
     }
-    qat_cd_tiles(xq, cx->L.rowstep, cx->ap + ph->ap0, ph->k, cx->off + ph->off0, g->c, p0, p1, ph->mh, ph->qw, base, hw,
-                 (long)g->sh * g->w, g->sw, NULL);
+    qat_cd_tiles(xq, cx->L.rowstep, cx->ap + ph->ap0, ph->k, cx->off + ph->off0, g->c, p0, p1, ph->mh, ph->qw, pb, pl, ph->qw, 1,
+                 NULL);
   }
+  weave(buf, cx->ph, g, c0, c1, dx);
 }
 
 /*
@@ -91,7 +139,7 @@ void qat_cd_bwd_input_strided(const float *dy, const float *w, float *dx, const 
   cx.L = qat_cd_layout_of(&cx.d);
   /* each phase's taps (o, ky, kx) in order: offsets into dy's planes and weight panels over the input channels */
   int t = 0;
-  long apn = 0;
+  long apn = 0, bufn = 0;
   for (int a = 0; a < sh; a++)
     for (int b = 0; b < sw; b++) {
       phase_t *P = &ph[a * sw + b];
@@ -101,6 +149,8 @@ void qat_cd_bwd_input_strided(const float *dy, const float *w, float *dx, const 
       P->qw = (g->w - b + sw - 1) / sw;
       P->off0 = t;
       P->ap0 = apn;
+      P->buf0 = bufn;
+      bufn += (long)g->c * P->mh * P->qw;
       for (int o = 0; o < g->oc; o++)
         for (int ky = 0; ky < g->kh; ky++) {
           int vy = a + g->ph - ky * g->dh;

@@ -21,75 +21,42 @@
 #include <immintrin.h>
 #endif
 
-#define SLACK QAT_CD_SLACK
 #define WC QAT_CD_WC
 typedef qat_cd_geom dgeom;
 typedef qat_cd_layout xq_layout;
 typedef qat_v4f v4f;
 #define load4 qat_load4
 
-xq_layout qat_cd_layout_of(const dgeom *d) {
-  xq_layout L;
-  L.hp = d->ih + 2 * d->ph;
-  L.wp = d->iw + 2 * d->pw;
-  L.wh = (L.wp + d->sw - 1) / d->sw;
-  L.wq = d->sw * L.wh;
-  L.plane = (long)L.hp * L.wq;
-  L.rowstep = (long)d->sh * L.wq;
-  L.size = d->cin * L.plane + SLACK;
-  return L;
-}
-
-void qat_cd_offsets(const dgeom *d, const xq_layout *L, int *off) {
-  int t = 0;
-  for (int ci = 0; ci < d->cin; ci++)
-    for (int ky = 0; ky < d->kh; ky++)
-      for (int kx = 0; kx < d->kw; kx++) {
-        int cx = kx * d->dw;
-        off[t++] = (int)(ci * L->plane + (long)ky * d->dh * L->wq + (long)(cx % d->sw) * L->wh + cx / d->sw);
-      }
-}
-
-void qat_cd_prepare(const float *x, const dgeom *d, const xq_layout *L, float *xq) {
-  for (int ci = 0; ci < d->cin; ci++) {
-    const float *src = x + (long)ci * d->ih * d->iw;
-    for (int iy = 0; iy < L->hp; iy++) {
-      float *row = xq + ci * L->plane + (long)iy * L->wq;
-      int yy = iy - d->ph;
-      if (yy < 0 || yy >= d->ih) {
-        memset(row, 0, L->wq * sizeof(float));
-        continue;
-      }
-      const float *s = src + (long)yy * d->iw;
-      if (d->sw == 1) {
-        memset(row, 0, d->pw * sizeof(float));
-        memcpy(row + d->pw, s, d->iw * sizeof(float));
-        memset(row + d->pw + d->iw, 0, (L->wq - d->pw - d->iw) * sizeof(float));
-      } else {
-        /* phase q holds padded columns q, q + sw, …: source columns xx = m·sw + q − pw, valid for m in [lo, hi) */
-        for (int q = 0; q < d->sw; q++) {
-          float *ph = row + q * L->wh;
-          int lo = d->pw - q > 0 ? (d->pw - q + d->sw - 1) / d->sw : 0;
-          int hi = (d->iw + d->pw - q + d->sw - 1) / d->sw;
-          if (hi > L->wh) hi = L->wh;
-          if (hi < lo) hi = lo;
-          for (int m = 0; m < lo; m++) ph[m] = 0.0f;
-          const float *sq = s + (long)lo * d->sw + q - d->pw;
-          for (int m = lo; m < hi; m++, sq += d->sw) ph[m] = *sq;
-          for (int m = hi; m < L->wh; m++) ph[m] = 0.0f;
-        }
-      }
-    }
-  }
-  memset(xq + d->cin * L->plane, 0, SLACK * sizeof(float));
-}
-
 /* ---------------- forward micro-kernels: 4 output channels × 3 runs of 8 columns ---------------- */
 #define FR QAT_CD_FR /* rows (output channels) of a forward tile */
 #define FS 3  /* runs of 8 output columns per tile */
 
-/* t[i·24 + s·8 + j] = Σ_tap a[tap·4 + i] · b_s[off[tap] + j], taps in order. */
-static void fukr_portable(int k, const float *a, const int *off, const float *const *b, float *t) {
+/* Where a tile goes: output channel o0 + i (i < rows) of run s (s < nrun) at y + (o0 + i)·cstride + pos[s],
+ * lanes[s] ≤ 8 values qstride apart (qstride 1: a forward; the stride for a phase of a strided backward input). */
+typedef struct {
+  float *y;
+  long cstride, qstride, pos[FS];
+  int o0, rows, nrun, lanes[FS];
+  int full; /* rows == FR, every run 8 lanes, qstride 1: the micro-kernel stores the tile itself */
+} tile_dst;
+
+static void store_portable(const float *t, const tile_dst *d, const qat_epi *epi) {
+  for (int i = 0; i < d->rows; i++)
+    for (int s = 0; s < d->nrun; s++) {
+      float *dst = d->y + (d->o0 + i) * d->cstride + d->pos[s];
+      if (d->qstride != 1) {
+        for (int j = 0; j < d->lanes[s]; j++) dst[j * d->qstride] = t[i * 8 * FS + s * 8 + j];
+        continue;
+      }
+      memcpy(dst, t + i * 8 * FS + s * 8, d->lanes[s] * sizeof(float));
+      if (epi) qat_epi_apply(dst, 0, 1, d->lanes[s], d->o0 + i, 0, epi);
+    }
+}
+
+/* t[i·24 + s·8 + j] = Σ_tap a[tap·4 + i] · b_s[off[tap] + j], taps in order; a full tile (dst->full) is also stored
+ * (epilogue applied), any other is left in t for the caller's store. */
+static void fukr_portable(int k, const float *a, const int *off, const float *const *b, float *t, const tile_dst *dst,
+                          const qat_epi *epi) {
   v4f acc[FR][2 * FS];
   for (int i = 0; i < FR; i++)
     for (int q = 0; q < 2 * FS; q++) acc[i][q] = (v4f){0, 0, 0, 0};
@@ -107,12 +74,28 @@ static void fukr_portable(int k, const float *a, const int *off, const float *co
   }
   for (int i = 0; i < FR; i++)
     for (int q = 0; q < 2 * FS; q++) memcpy(t + i * 8 * FS + q * 4, &acc[i][q], sizeof(v4f));
+  if (dst->full) store_portable(t, dst, epi);
 }
 
 #if QAT_X86
-/* nrun (1–3, a constant in each wrapper below) runs of 8 columns: a tile's last runs of an image need not be computed. */
+/* The epilogue's expressions lane by lane: v + bias (float32), v > 0 ? v : 0, v < lo ? lo : v > hi ? hi : v. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 epi_avx2(__m256 v, __m256 b, int bias, int act, __m256 lo,
+                                                                                 __m256 hi) {
+  if (bias) v = _mm256_add_ps(v, b);
+  if (act == QAT_ACT_RELU) {
+    v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+  } else if (act == QAT_ACT_CLAMP) {
+    __m256 r = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+    v = _mm256_blendv_ps(r, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+  }
+  return v;
+}
+
+/* nrun (1–3, a constant in each wrapper below) runs of 8 columns: a tile's last runs of an image need not be computed.
+ * A full tile (dst->full) is stored from the registers, the epilogue (nullable) applied there; any other into t. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void fukr_avx2_n(int k, const float *a, const int *off,
-                                                                                  const float *const *b, float *t, const int nrun) {
+                                                                                  const float *const *b, float *t, const tile_dst *dst,
+                                                                                  const qat_epi *epi, const int nrun) {
   const float *b0 = b[0], *b1 = b[1], *b2 = b[2];
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
@@ -140,67 +123,54 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void fukr_avx2_
     if (nrun > 1) c31 = _mm256_fmadd_ps(w, x1, c31);
     if (nrun > 2) c32 = _mm256_fmadd_ps(w, x2, c32);
   }
+  if (dst->full) {
+    int act = epi ? epi->act : QAT_ACT_NONE, bias = epi && epi->bias;
+    __m256 lo = _mm256_set1_ps(epi ? (float)epi->lo : 0.0f), hi = _mm256_set1_ps(epi ? (float)epi->hi : 0.0f);
+    __m256 acc[FR][FS] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+    for (int i = 0; i < FR; i++) {
+      float *yi = dst->y + (dst->o0 + i) * dst->cstride;
+      __m256 bv = _mm256_set1_ps(bias ? epi->bias[dst->o0 + i] : 0.0f);
+      _mm256_storeu_ps(yi + dst->pos[0], epi_avx2(acc[i][0], bv, bias, act, lo, hi));
+      if (nrun > 1) _mm256_storeu_ps(yi + dst->pos[1], epi_avx2(acc[i][1], bv, bias, act, lo, hi));
+      if (nrun > 2) _mm256_storeu_ps(yi + dst->pos[2], epi_avx2(acc[i][2], bv, bias, act, lo, hi));
+    }
+    return;
+  }
   _mm256_store_ps(t, c00); _mm256_store_ps(t + 8, c01); _mm256_store_ps(t + 16, c02);
   _mm256_store_ps(t + 24, c10); _mm256_store_ps(t + 32, c11); _mm256_store_ps(t + 40, c12);
   _mm256_store_ps(t + 48, c20); _mm256_store_ps(t + 56, c21); _mm256_store_ps(t + 64, c22);
   _mm256_store_ps(t + 72, c30); _mm256_store_ps(t + 80, c31); _mm256_store_ps(t + 88, c32);
 }
 
-__attribute__((target("avx2,fma"))) static void fukr_avx2(int k, const float *a, const int *off, const float *const *b, float *t) {
-  fukr_avx2_n(k, a, off, b, t, 3);
+__attribute__((target("avx2,fma"))) static void fukr_avx2(int k, const float *a, const int *off, const float *const *b, float *t,
+                                                           const tile_dst *dst, const qat_epi *epi) {
+  fukr_avx2_n(k, a, off, b, t, dst, epi, 3);
 }
-__attribute__((target("avx2,fma"))) static void fukr_avx2_2(int k, const float *a, const int *off, const float *const *b, float *t) {
-  fukr_avx2_n(k, a, off, b, t, 2);
+__attribute__((target("avx2,fma"))) static void fukr_avx2_2(int k, const float *a, const int *off, const float *const *b, float *t,
+                                                             const tile_dst *dst, const qat_epi *epi) {
+  fukr_avx2_n(k, a, off, b, t, dst, epi, 2);
 }
-__attribute__((target("avx2,fma"))) static void fukr_avx2_1(int k, const float *a, const int *off, const float *const *b, float *t) {
-  fukr_avx2_n(k, a, off, b, t, 1);
+__attribute__((target("avx2,fma"))) static void fukr_avx2_1(int k, const float *a, const int *off, const float *const *b, float *t,
+                                                             const tile_dst *dst, const qat_epi *epi) {
+  fukr_avx2_n(k, a, off, b, t, dst, epi, 1);
 }
 #endif
 
-typedef void (*fukr_fn)(int, const float *, const int *, const float *const *, float *);
-
-/* Where a tile goes: output channel o0 + i (i < rows) of run s (s < nrun) at y + (o0 + i)·cstride + pos[s],
- * lanes[s] ≤ 8 values qstride apart (qstride 1: a forward; the stride for a phase of a strided backward input). */
-typedef struct {
-  float *y;
-  long cstride, qstride, pos[FS];
-  int o0, rows, nrun, lanes[FS];
-} tile_dst;
-
-static void store_portable(const float *t, const tile_dst *d, const qat_epi *epi) {
-  for (int i = 0; i < d->rows; i++)
-    for (int s = 0; s < d->nrun; s++) {
-      float *dst = d->y + (d->o0 + i) * d->cstride + d->pos[s];
-      if (d->qstride != 1) {
-        for (int j = 0; j < d->lanes[s]; j++) dst[j * d->qstride] = t[i * 8 * FS + s * 8 + j];
-        continue;
-      }
-      memcpy(dst, t + i * 8 * FS + s * 8, d->lanes[s] * sizeof(float));
-      if (epi) qat_epi_apply(dst, 0, 1, d->lanes[s], d->o0 + i, 0, epi);
-    }
-}
+typedef void (*fukr_fn)(int, const float *, const int *, const float *const *, float *, const tile_dst *, const qat_epi *);
 
 #if QAT_X86
-/* The epilogue's expressions lane by lane: v + bias (float32), v > 0 ? v : 0, v < lo ? lo : v > hi ? hi : v. */
 __attribute__((target("avx2,fma"))) static void store_avx2(const float *t, const tile_dst *d, const qat_epi *epi) {
   if (d->qstride != 1) { /* a phase of a strided backward input: no epilogue there */
     store_portable(t, d, NULL);
     return;
   }
-  __m256 lo = _mm256_set1_ps(epi ? (float)epi->lo : 0.0f), hi = _mm256_set1_ps(epi ? (float)epi->hi : 0.0f), zero = _mm256_setzero_ps();
-  int act = epi ? epi->act : QAT_ACT_NONE;
+  __m256 lo = _mm256_set1_ps(epi ? (float)epi->lo : 0.0f), hi = _mm256_set1_ps(epi ? (float)epi->hi : 0.0f);
+  int act = epi ? epi->act : QAT_ACT_NONE, bias = epi && epi->bias;
   for (int i = 0; i < d->rows; i++) {
     int o = d->o0 + i;
-    __m256 b = _mm256_set1_ps(epi && epi->bias ? epi->bias[o] : 0.0f);
+    __m256 b = _mm256_set1_ps(bias ? epi->bias[o] : 0.0f);
     for (int s = 0; s < d->nrun; s++) {
-      __m256 v = _mm256_load_ps(t + i * 8 * FS + s * 8);
-      if (epi && epi->bias) v = _mm256_add_ps(v, b);
-      if (act == QAT_ACT_RELU) {
-        v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
-      } else if (act == QAT_ACT_CLAMP) {
-        __m256 r = _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
-        v = _mm256_blendv_ps(r, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
-      }
+      __m256 v = epi_avx2(_mm256_load_ps(t + i * 8 * FS + s * 8), b, bias, act, lo, hi);
       float *dst = d->y + o * d->cstride + d->pos[s];
       if (d->lanes[s] == 8) {
         _mm256_storeu_ps(dst, v);
@@ -271,7 +241,7 @@ void qat_cd_tiles(const float *xq, long rowstep, const float *ap, int k, const i
   store_fn store;
   pick_forward(ukr, &store);
   float t[FR * 8 * FS] __attribute__((aligned(32)));
-  tile_dst dst = {y, cstride, qstride, {0}, 0, 0, 0, {0}};
+  tile_dst dst = {y, cstride, qstride, {0}, 0, 0, 0, {0}, 0};
   for (int t0 = 0; t0 < runs; t0 += FS) {
     dst.nrun = runs - t0 < FS ? runs - t0 : FS;
     const float *b[FS];
@@ -281,11 +251,14 @@ void qat_cd_tiles(const float *xq, long rowstep, const float *ap, int k, const i
       dst.pos[s] = oy * rstride + ox * qstride;
       dst.lanes[s] = ow - ox < 8 ? ow - ox : 8;
     }
+    int lanes8 = 1;
+    for (int s = 0; s < dst.nrun; s++) lanes8 &= dst.lanes[s] == 8;
     for (int pi = p0; pi < p1; pi++) {
-      ukr[dst.nrun - 1](k, ap + (long)pi * k * FR, off, b, t);
       dst.o0 = pi * FR;
       dst.rows = cout - dst.o0 < FR ? cout - dst.o0 : FR;
-      store(t, &dst, epi);
+      dst.full = dst.rows == FR && lanes8 && qstride == 1;
+      ukr[dst.nrun - 1](k, ap + (long)pi * k * FR, off, b, t, &dst, epi);
+      if (!dst.full) store(t, &dst, epi);
     }
   }
 }
