@@ -8,8 +8,9 @@
  * As in ATen (1.13), q is converted to int64 before clamping, so NaN and |q| ≥ 2^63 (±inf
  * included) become INT64_MIN on x86 and map to qmin with a zero gradient (unless qmin = −2^63).
  *
- * The forward kernel is one pass writing the output and the mask; the backward multiplies
- * the incoming gradient by the mask (PyTorch's *_cachemask ops). Exposes the functional
+ * The forward kernel is one pass writing the output and the mask (native/fakequant.c on the
+ * native backend, assembly/fakequant.ts on wasm, bit-exact with the loops here, which define it);
+ * the backward multiplies the incoming gradient by the mask (PyTorch's *_cachemask ops). Exposes the functional
  * forms and the FakeQuantize module (buffers fake_quant_enabled, observer_enabled, scale,
  * zero_point; observer child `activation_post_process`, as in PyTorch's state dicts).
  * Called by qconfigs, prepareQat (weights and activations), convert (reads scale/zero_point).
@@ -35,7 +36,8 @@ import { type Factory, type QScheme, dtypeBounds, isPerChannel, makeFactory, nor
 import { rint } from "./qparams.js";
 
 import { allocArrayUninit } from "../tensor/dtype.js";
-import { wasmPathsActive, kernels } from "../backend/index.js";
+import { getBackend, wasmPathsActive, kernels } from "../backend/index.js";
+import { nativeQat } from "../backend/native/qat.js";
 import { fakeQuantizePerChannelF32, fakeQuantizePerTensorF32 } from "../backend/wasm/fakequant.js";
 
 const f32 = Math.fround;
@@ -102,7 +104,10 @@ function allocLike(x: FloatArray): FakeQuantResult {
   return { out, mask: allocArrayUninit("uint8", x.length) };
 }
 
-/** The wasm backend's fused kernels take over float32 data when that backend is active. */
+/** The native backend's fused kernels (native/fakequant.c, bit-exact) take over float32 data when it is active. */
+const onNative = (x: FloatArray): x is Float32Array => x instanceof Float32Array && nativeQat !== null && getBackend() === "native";
+
+/** Otherwise the wasm backend's fused kernels, when that backend is active. */
 const onWasm = (x: FloatArray): x is Float32Array => x instanceof Float32Array && wasmPathsActive();
 
 /** Runs a wasm kernel; false (so the caller uses the JS loop) when WebAssembly memory is exhausted. */
@@ -119,6 +124,10 @@ function tryWasm(run: () => void): boolean {
 /** Forward kernel, per tensor: x̂ and mask in one pass. */
 export function fakeQuantPerTensorKernel(x: FloatArray, scale: number, zeroPoint: number, qmin: number, qmax: number): FakeQuantResult {
   const r = allocLike(x);
+  if (onNative(x)) {
+    nativeQat!.fakeQuant(x, scale, zeroPoint, qmin, qmax, r.out as Float32Array, r.mask);
+    return r;
+  }
   if (onWasm(x) && tryWasm(() => fakeQuantizePerTensorF32(x, f32(scale), zeroPoint, qmin, qmax, r.out as Float32Array, r.mask))) return r;
   fakeQuantRange(x, r, 0, x.length, f32(scale), zeroPoint, qmin, qmax);
   return r;
@@ -139,6 +148,10 @@ export function fakeQuantPerChannelKernel(
   for (let d = axis + 1; d < shape.length; d++) inner *= shape[d];
   const outer = C * inner === 0 ? 0 : x.length / (C * inner);
   const r = allocLike(x);
+  if (onNative(x)) {
+    nativeQat!.fakeQuantChannels(x, shape, axis, scales, zeroPoints, qmin, qmax, r.out as Float32Array, r.mask);
+    return r;
+  }
   if (onWasm(x) && tryWasm(() => fakeQuantizePerChannelF32(x, shape, axis, scales, zeroPoints, qmin, qmax, r.out as Float32Array, r.mask))) return r;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < C; c++) {

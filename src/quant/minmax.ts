@@ -1,15 +1,21 @@
 /**
  * Batch statistics for the observers: [min, max] of a tensor, per tensor or per channel
- * (NaN-propagating like torch.aminmax, on the wasm backend's SIMD kernels for large float32
- * inputs), and the finiteness checks of the non-finite policy (observers skip a batch holding
+ * (NaN-propagating like torch.aminmax; for large float32 inputs on native/fakequant.c when the
+ * native backend is active — bit-exact with the loops here, signed zeros included — else on the
+ * wasm backend's SIMD kernels), and the finiteness checks of the non-finite policy (observers skip a batch holding
  * NaN or ±Infinity). Called by ./observer.ts (which re-exports them) and the fake-quantizers.
  */
 import type { Tensor } from "../tensor/tensor.js";
-import { wasmPathsActive } from "../backend/index.js";
+import { getBackend, wasmPathsActive } from "../backend/index.js";
+import { nativeQat } from "../backend/native/qat.js";
 import { minmaxF32, minmaxPerChannelF32 } from "../backend/wasm/affine.js";
 import { WASM_MIN_ELEMENTS as WASM_MIN } from "../backend/wasm/runtime.js";
 
 const f32 = Math.fround;
+
+/** The native kernels for float32 data of at least WASM_MIN elements on the native backend. */
+const onNative = (x: ArrayLike<number>): x is Float32Array =>
+  x instanceof Float32Array && x.length >= WASM_MIN && nativeQat !== null && getBackend() === "native";
 
 /** Whether every element is finite. */
 export function allFinite(a: ArrayLike<number>): boolean {
@@ -26,6 +32,7 @@ export function countNonFinite(a: ArrayLike<number>): number {
 
 /** [min, max] of x (NaN if any element is NaN, like torch.aminmax), as float32. */
 export function aminmax(x: ArrayLike<number>): [number, number] {
+  if (onNative(x)) return nativeQat!.minmax(x);
   if (x instanceof Float32Array && x.length >= WASM_MIN && wasmPathsActive()) return minmaxF32(x);
   let mn = Infinity;
   let mx = -Infinity;
@@ -45,6 +52,7 @@ export function aminmaxPerChannel(x: Tensor, axis: number): [Float32Array, Float
   let inner = 1;
   for (let d = axis + 1; d < x.ndim; d++) inner *= x.shape[d];
   const outer = C * inner === 0 ? 0 : x.size / (C * inner);
+  if (onNative(x.data)) return nativeQat!.minmaxChannels(x.data, outer, C, inner);
   if (x.data instanceof Float32Array && x.size >= WASM_MIN && wasmPathsActive()) return minmaxPerChannelF32(x.data, outer, C, inner);
   const mins = new Float32Array(C).fill(Infinity);
   const maxs = new Float32Array(C).fill(-Infinity);
