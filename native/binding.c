@@ -272,6 +272,7 @@ void qat_define_transformer(napi_env env, napi_value exports); /* binding-transf
 void qat_define_int8_plan(napi_env env, napi_value exports);  /* binding-int8-plan.c */
 void qat_define_qat(napi_env env, napi_value exports);         /* binding-qat.c */
 void qat_define_isa(napi_env env, napi_value exports);         /* binding-isa.c */
+void qat_define_norm(napi_env env, napi_value exports);        /* binding-norm.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
@@ -305,6 +306,7 @@ static napi_value init(napi_env env, napi_value exports) {
   qat_define_int8_plan(env, exports);
   qat_define_qat(env, exports);
   qat_define_isa(env, exports);
+  qat_define_norm(env, exports);
   return exports;
 }
 

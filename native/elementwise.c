@@ -11,10 +11,12 @@
  *     each is one IEEE float32 operation per element (the reference's float64 result of two
  *     float32 operands rounds to the same float32), so results equal the reference bit for bit.
  *     The loops are compiled twice, portable and for AVX2 (same operations, 8 lanes).
+ *   addRelu (norm.h; a residual join followed by ReLU): out[i] = relu(a[i] + b[i]), the float32
+ *     add then relu's expression — binary add then unary relu, in one pass.
  * Chunks of CHUNK elements are split among threads from 2^17 elements (≈ 0.2 ms of work) up.
  * Called by binding-layout.c (maskMul) and binding.c (unary, binary).
  */
-#include "qat.h"
+#include "norm.h"
 
 #include <math.h>
 #if QAT_X86
@@ -190,4 +192,35 @@ void qat_binary_f32(int op, const float *a, const float *b, const uint8_t *bu8, 
   else if (channels == 1 && inner >= n) cx.channels = 1, cx.inner = n, cx.b = b; /* one value */
   else cx.b = b, cx.channels = channels, cx.inner = inner;
   ew_run(&cx);
+}
+
+/* ---- addRelu ---- */
+static inline __attribute__((always_inline)) void add_relu_body(const float *a, const float *b, float *y, long n) {
+  for (long i = 0; i < n; i++) {
+    float s = a[i] + b[i];
+    y[i] = s > 0.0f ? s : 0.0f;
+  }
+}
+static void add_relu_run(const float *a, const float *b, float *y, long n) { add_relu_body(a, b, y, n); }
+#if QAT_X86
+__attribute__((target("avx2"))) static void add_relu_run_avx2(const float *a, const float *b, float *y, long n) { add_relu_body(a, b, y, n); }
+#endif
+
+static void add_relu_task(void *p, int task, int thread) {
+  (void)thread;
+  const ew_ctx *cx = p;
+  long i0 = (long)task * CHUNK, i1 = i0 + CHUNK < cx->n ? i0 + CHUNK : cx->n;
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) {
+    add_relu_run_avx2(cx->a + i0, cx->b + i0, cx->y + i0, i1 - i0);
+    return;
+  }
+#endif
+  add_relu_run(cx->a + i0, cx->b + i0, cx->y + i0, i1 - i0);
+}
+
+void qat_add_relu_f32(const float *a, const float *b, float *out, long n) {
+  if (n <= 0) return;
+  ew_ctx cx = {.a = a, .b = b, .y = out, .n = n};
+  qat_parallel((int)((n + CHUNK - 1) / CHUNK), n >= PARALLEL_MIN ? qat_threads : 1, add_relu_task, &cx);
 }
