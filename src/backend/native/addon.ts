@@ -90,6 +90,10 @@ export interface NativeAddon {
   /** Quantized add; out ints [m0, shift, yZp, lo, hi, ySigned], post the same + [xZp] (the next requantization) or null. */
   qadd(a: Uint8Array | Int8Array, aZp: number, b: Uint8Array | Int8Array, bZp: number, mults: Int32Array, leftShift: number,
     out: Int32Array, post: Int32Array | null, y: Uint8Array | Int8Array, n: number): void;
+  /** A compiled Int8Model run (native/binding-int8-plan.c, spec in native/int8-plan.h); weights are referenced, not copied. */
+  int8PlanCreate(head: Int32Array, bufs: Int32Array, steps: Int32Array, params: Int32Array, scales: Float32Array, weights: Int32Array[]): object;
+  /** Runs a plan: float32 x → float32 y; −1, or the index of x's first NaN (nothing run). */
+  int8PlanRun(plan: object, x: Float32Array, y: Float32Array, threads: number): number;
   /** out[i] = op(x[i]) for i < n; op: 0 neg, 1 abs, 2 relu, 3 square, 4 sqrt, 5 reciprocal, 6 floor, 7 ceil, 8 round, 9 sign. */
   unary(op: number, x: Float32Array, out: Float32Array, n: number): void;
   /**
@@ -121,7 +125,7 @@ let status = "not loaded";
 const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "kernelPaths", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "convDirectPaths", "maxPool2d",
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
-  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
+  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "int8PlanCreate", "int8PlanRun", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward", "softmaxBackward",
   "unary", "binary", "poolProfile",
   "channelAffineF32", "channelAffineBackwardF32", "fakeQuant", "fakeQuantChannels", "minmax", "minmaxChannels",
