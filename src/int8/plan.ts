@@ -20,13 +20,7 @@ import { Tensor } from "../tensor/tensor.js";
 import type { Int8Graph, Int8Node, ValueInfo } from "./graph.js";
 import type { LayerCache } from "./layer-cache.js";
 
-/** The native entry points a plan uses (native/binding-int8-plan.c). */
-interface PlanAddon {
-  int8PlanCreate(head: Int32Array, bufs: Int32Array, steps: Int32Array, params: Int32Array, scales: Float32Array, weights: Int32Array[]): object;
-  int8PlanRun(plan: object, x: Float32Array, y: Float32Array, threads: number): number;
-}
-
-const native = addon as unknown as PlanAddon | null;
+const native = addon;
 const STEP = 40; // ints per step (QP_STEP_INTS)
 const CONV = 1, LINEAR = 2, MAXPOOL = 3, ADD = 4;
 /** Plans kept per model (one per input shape, the oldest dropped first). */
@@ -55,7 +49,7 @@ function clampOf(clamp: readonly number[], d: Dt): [number, number] | null {
 
 /** True when plain runs take compiled plans: the native backend with its vector int8 kernels. */
 export function plansActive(): boolean {
-  return native !== null && typeof native.int8PlanRun === "function" && getBackend() === "native" && nativeInt8Preferred();
+  return native !== null && getBackend() === "native" && nativeInt8Preferred();
 }
 
 /** One compiled input shape. */
