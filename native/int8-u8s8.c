@@ -3,12 +3,21 @@
  * activations whose values all lie in [0, 127] (PyTorch's x86 preset quantizes activations to
  * 7 bits) and weights whose w − wZp fit int8. Then vpmaddubsw's 16-bit sums of two products,
  * at most 2·127·128 = 32512 in size, cannot saturate, and each 32-bit lane sums 4 products
- * (vpmaddwd with ones): 4 k per weight broadcast instead of the int16 path's 2, ~1.4× fewer
- * instructions per multiply. The activation operand is x itself (padding holds xZp), so
+ * (vpmaddwd with ones): 4 k per weight broadcast instead of the int16 path's 2. The activation
+ * operand is x itself (padding holds xZp), so
  *   Σ_k (x − xZp)·w = Σ_k x·w − xZp·Σ_k w
  * and the caller folds −xZp·Σ_k w into the bias (exact in int32: the accumulator bound holds).
- * Weights: 4-row panels of 4-byte k quads, packed once after the int16 pairs (qat_qpack_weights),
- * with Σ_k w per row and a flag saying whether every w − wZp fits int8. Called by int8-conv.c.
+ * Pairs of quads: the 16-bit results of two quads q, q + 1 are added (vpaddw) before the one
+ * vpmaddwd that widens them — 3 multiplies per 64 products instead of 4 (the multiplies are
+ * what bounds this kernel: Zen 3 issues two per cycle) — where that sum of 4 products cannot
+ * leave int16: a 16-bit lane then sums 4 products x·w with x ≤ 127, so it lies within
+ * 127·max(Σ w⁺, Σ w⁻) of its 4 weights; the packer marks each pair of quads (per 4-row panel,
+ * both lanes of every row) where that bound passes 32767, and the kernel runs those (≈ 1 % of
+ * pairs with Gaussian weights, all of them with uniform ±128 ones) quad by quad instead:
+ * bit-identical either way. Weights: 4-row panels of 4-byte k quads, packed once after the
+ * int16 pairs (qat_qpack_weights), then Σ_k w per row, a flag saying whether every w − wZp
+ * fits int8, and the marks (a 64-bit word per panel and k block of 128 quads). Called by
+ * int8-conv.c.
  */
 #include "int8.h"
 #include "avx512.h"
@@ -24,9 +33,39 @@ size_t qat_quad_offset(int oc, int k) { return (size_t)((oc + QMR - 1) / QMR) * 
 
 static size_t quad_words(int oc, int k) { return (size_t)((oc + QM8 - 1) / QM8) * QM8 * kquads(k); }
 
-size_t qat_qpack_words(int oc, int k) { return qat_quad_offset(oc, k) + quad_words(oc, k) + (size_t)oc + 1; }
+static int quad_blocks(int k) { return (kquads(k) + QKC8 - 1) / QKC8; }
+
+/* Two int32 words (one 64-bit mask: bit i for quads 2i, 2i + 1 of the block) per panel and block. */
+static size_t mask_words(int oc, int k) { return (size_t)2 * ((oc + QM8 - 1) / QM8) * quad_blocks(k); }
+
+size_t qat_qpack_words(int oc, int k) { return qat_quad_offset(oc, k) + quad_words(oc, k) + (size_t)oc + 1 + mask_words(oc, k); }
 
 const int32_t *qat_quad_sums(const int32_t *wpacked, int oc, int k) { return wpacked + qat_quad_offset(oc, k) + quad_words(oc, k); }
+
+/* The unsafe-pair marks of panel `panel`, block `blk` (after the sums and the flag). */
+static uint64_t pair_mask(const int32_t *wpacked, int oc, int k, int panel, int blk) {
+  const int32_t *m = qat_quad_sums(wpacked, oc, k) + oc + 1 + 2 * ((long)panel * quad_blocks(k) + blk);
+  return (uint64_t)(uint32_t)m[0] | (uint64_t)(uint32_t)m[1] << 32;
+}
+
+/*
+ * 1 when quads q, q + 1 of panel p must not be summed in 16 bits: for some row and lane h, the
+ * lane's 4 weights (k = 4q + 2h, 4q + 2h + 1, 4q + 4 + 2h, 4q + 5 + 2h; the packed bytes are
+ * w − wZp) have 127·max(Σ w⁺, Σ w⁻) > 32767.
+ */
+static int unsafe_pair(const int32_t *quads, int p, int kq, int q) {
+  for (int r = 0; r < QM8; r++)
+    for (int h = 0; h < 2; h++) {
+      int pos = 0, neg = 0;
+      for (int t = 0; t < 4; t++) {
+        const int8_t *word = (const int8_t *)(quads + ((long)p * kq + q + (t >> 1)) * QM8 + r);
+        int v = word[2 * h + (t & 1)];
+        if (v > 0) pos += v; else neg -= v;
+      }
+      if (127 * (pos > neg ? pos : neg) > 32767) return 1;
+    }
+  return 0;
+}
 
 /* Quads, sums and the fits-int8 flag of w [oc, k] (after the int16 pairs in `packed`). */
 void qat_qpack_quads(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp_len, int32_t *packed) {
@@ -51,31 +90,85 @@ void qat_qpack_quads(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp
     sums[o] = (int32_t)s; /* |s| ≤ 255·k */
   }
   sums[oc] = fits;
+  int32_t *marks = sums + oc + 1;
+  int nb = quad_blocks(k);
+  for (int p = 0; p < (oc + QM8 - 1) / QM8; p++)
+    for (int blk = 0; blk < nb; blk++) {
+      uint64_t m = 0;
+      for (int q = blk * QKC8; q + 1 < kq && q < (blk + 1) * QKC8; q += 2)
+        if (unsafe_pair(out, p, kq, q)) m |= (uint64_t)1 << ((q - blk * QKC8) / 2);
+      marks[2 * ((long)p * nb + blk)] = (int32_t)(uint32_t)m;
+      marks[2 * ((long)p * nb + blk) + 1] = (int32_t)(uint32_t)(m >> 32);
+    }
 }
 
 #if QAT_X86
-/* acc (4 × 16, row stride ldc) (+)= Σ_q a[q, r] · b[q, j]: bytes of 4 k per 32-bit word, u8 (b) × s8 (a). */
-__attribute__((target("avx2"))) static void uk8(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc,
-                                                 int load, int half) {
+/*
+ * The same tile over pairs of quads: the two quads' 16-bit sums are added before widening,
+ * except for the pairs marked in `unsafe` (bit i: quads 2i, 2i + 1), which run quad by quad;
+ * an odd last quad runs alone. kc ≤ 128.
+ */
+__attribute__((target("avx2"))) static inline void uk8p(int kc, uint64_t unsafe, const int32_t *a, const int32_t *b, long ldb,
+                                                         int32_t *c, long ldc, int load, int half) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i z = _mm256_setzero_si256();
   __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-#define U8ROW(r, c0, c1)                                                                           \
-  do {                                                                                             \
-    __m256i ar = _mm256_set1_epi32(a[r]);                                                          \
-    c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, ar), ones));              \
-    if (!half) c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, ar), ones));   \
+#define U8PAIR(r, c0, c1)                                                                                    \
+  do {                                                                                                       \
+    __m256i a0 = _mm256_set1_epi32(a[r]), a1 = _mm256_set1_epi32(a[QM8 + r]);                                \
+    __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(b0, a0), _mm256_maddubs_epi16(b2, a1));               \
+    c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(s0, ones));                                                  \
+    if (!half) {                                                                                             \
+      __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(b1, a0), _mm256_maddubs_epi16(b3, a1));             \
+      c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(s1, ones));                                                \
+    }                                                                                                        \
   } while (0)
-  for (int q = 0; q < kc; q++) {
-    __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
-    U8ROW(0, c00, c01);
-    U8ROW(1, c10, c11);
-    U8ROW(2, c20, c21);
-    U8ROW(3, c30, c31);
-    a += QM8;
-    b += ldb;
+#define U8ONE(r, c0, c1, w, x0, x1)                                                                          \
+  do {                                                                                                       \
+    __m256i ar = _mm256_set1_epi32(w[r]);                                                                    \
+    c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_maddubs_epi16(x0, ar), ones));                        \
+    if (!half) c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_maddubs_epi16(x1, ar), ones));             \
+  } while (0)
+  int q = 0, even = kc & ~1;
+  while (q < even) {
+    /* a run of safe pairs up to the next marked one */
+    int stop = unsafe ? q + 2 * __builtin_ctzll(unsafe) : even;
+    if (stop > even) stop = even;
+    unsafe = stop - q >= 128 ? 0 : unsafe >> ((stop - q) / 2);
+    for (; q < stop; q += 2) {
+      __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b2 = _mm256_loadu_si256((const __m256i *)(b + ldb));
+      __m256i b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
+      __m256i b3 = half ? z : _mm256_loadu_si256((const __m256i *)(b + ldb + 8));
+      U8PAIR(0, c00, c01);
+      U8PAIR(1, c10, c11);
+      U8PAIR(2, c20, c21);
+      U8PAIR(3, c30, c31);
+      a += 2 * QM8;
+      b += 2 * ldb;
+    }
+    if (q == even) break;
+    /* the marked pair, quad by quad */
+    for (int t = 0; t < 2; t++) {
+      __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
+      U8ONE(0, c00, c01, a, b0, b1);
+      U8ONE(1, c10, c11, a, b0, b1);
+      U8ONE(2, c20, c21, a, b0, b1);
+      U8ONE(3, c30, c31, a, b0, b1);
+      a += QM8;
+      b += ldb;
+    }
+    q += 2;
+    unsafe >>= 1;
   }
-#undef U8ROW
+  if (q < kc) {
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
+    U8ONE(0, c00, c01, a, b0, b1);
+    U8ONE(1, c10, c11, a, b0, b1);
+    U8ONE(2, c20, c21, a, b0, b1);
+    U8ONE(3, c30, c31, a, b0, b1);
+  }
+#undef U8PAIR
+#undef U8ONE
   __m256i acc[2 * QM8] = {c00, c01, c10, c11, c20, c21, c30, c31};
   for (int r = 0; r < QM8; r++) {
     __m256i *cr = (__m256i *)(c + r * ldc);
@@ -87,18 +180,20 @@ __attribute__((target("avx2"))) static void uk8(int kc, const int32_t *a, const 
   }
 }
 
-__attribute__((target("avx2"))) static void uk8_full(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c,
-                                                      long ldc, int load) {
-  uk8(kc, a, b, ldb, c, ldc, load, 0);
+__attribute__((target("avx2"))) static void uk8p_full(int kc, uint64_t unsafe, const int32_t *a, const int32_t *b, long ldb,
+                                                       int32_t *c, long ldc, int load) {
+  uk8p(kc, unsafe, a, b, ldb, c, ldc, load, 0);
 }
 
-__attribute__((target("avx2"))) static void uk8_half(int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c,
-                                                      long ldc, int load) {
-  uk8(kc, a, b, ldb, c, ldc, load, 1);
+__attribute__((target("avx2"))) static void uk8p_half(int kc, uint64_t unsafe, const int32_t *a, const int32_t *b, long ldb,
+                                                       int32_t *c, long ldc, int load) {
+  uk8p(kc, unsafe, a, b, ldb, c, ldc, load, 1);
 }
 
 /* acc [oc rounded up to 4 × ldc] = quads · B (np columns as 16-column panels of quad words; the first ncols wanted). */
-static void igemm8(int oc, int np, int ncols, int kq, const int32_t *wq, const int32_t *b, int32_t *acc, long ldc) {
+static void igemm8(int oc, int np, int ncols, int k, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
+  int kq = kquads(k), seen = 0; /* bit 0: some pair ran in 16 bits; bit 1: some pair was marked */
+  const int32_t *wq = wpacked + qat_quad_offset(oc, k);
   for (int pc = 0; pc < kq; pc += QKC8) {
     int kc = kq - pc < QKC8 ? kq - pc : QKC8;
     for (int o0 = 0; o0 < oc; o0 += QMC) {
@@ -106,11 +201,17 @@ static void igemm8(int oc, int np, int ncols, int kq, const int32_t *wq, const i
       for (int j = 0; j < np; j += QNR) {
         const int32_t *bp = b + (long)j * kq + (long)pc * QNR;
         int half = ncols - j <= QNR / 2;
-        for (int o = o0; o < o1; o += QM8)
-          (half ? uk8_half : uk8_full)(kc, wq + (long)o * kq + (long)pc * QM8, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
+        for (int o = o0; o < o1; o += QM8) {
+          uint64_t unsafe = pair_mask(wpacked, oc, k, o / QM8, pc / QKC8);
+          seen |= unsafe ? 2 : 0;
+          seen |= unsafe != (kc >= 128 ? ~(uint64_t)0 : ((uint64_t)1 << kc / 2) - 1) ? 1 : 0;
+          (half ? uk8p_half : uk8p_full)(kc, unsafe, wq + (long)o * kq + (long)pc * QM8, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
+        }
       }
     }
   }
+  if (seen & 1) qat_note_path(QAT_PATH_CONV8_PAIRS);
+  if (seen & 2) qat_note_path(QAT_PATH_CONV8_MARKED);
 }
 
 /* Rows 4q..4q+3 (row k at rowp[k], np bytes; missing rows read `zero`) as 16-column panels of quad words. */
@@ -261,7 +362,7 @@ void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, 
     return;
   }
   qat_note_path(QAT_PATH_CONV8_AVX2);
-  igemm8(g->oc, npad, np, kquads(K), wpacked + qat_quad_offset(g->oc, K), cols, acc, npad);
+  igemm8(g->oc, npad, np, K, wpacked, cols, acc, npad);
 }
 #else
 void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, int wide, int p0, int np, int npad,

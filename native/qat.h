@@ -31,7 +31,9 @@ const char *qat_isa_name(int isa);
  * dispatch, qat_take_paths returns the bits noted since its last call and clears them. */
 enum {
   QAT_PATH_SGEMM_AVX512 = 1, QAT_PATH_IGEMM_SCALAR = 2, QAT_PATH_IGEMM_AVX2 = 4, QAT_PATH_IGEMM_AVX512BW = 8,
-  QAT_PATH_IGEMM_VNNI = 16, QAT_PATH_CONV8_AVX2 = 32, QAT_PATH_CONV8_VNNI = 64, QAT_PATH_COUNT = 7
+  QAT_PATH_IGEMM_VNNI = 16, QAT_PATH_CONV8_AVX2 = 32, QAT_PATH_CONV8_VNNI = 64,
+  /* int8-u8s8.c: quads summed in pairs in 16 bits / pairs marked unsafe run quad by quad */
+  QAT_PATH_CONV8_PAIRS = 128, QAT_PATH_CONV8_MARKED = 256, QAT_PATH_COUNT = 9
 };
 void qat_note_path(int bit);
 int qat_take_paths(void);

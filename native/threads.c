@@ -74,7 +74,7 @@ int qat_take_paths(void) { return atomic_exchange(&paths_seen, 0); }
 
 const char *qat_path_name(int index) {
   static const char *names[QAT_PATH_COUNT] = {"sgemm-avx512", "igemm-scalar", "igemm-avx2", "igemm-avx512bw", "igemm-vnni",
-                                               "conv8-avx2", "conv8-vnni"};
+                                               "conv8-avx2", "conv8-vnni", "conv8-avx2-pairs", "conv8-avx2-marked"};
   return index >= 0 && index < QAT_PATH_COUNT ? names[index] : "";
 }
 

@@ -1,0 +1,131 @@
+/**
+ * The native u8 × s8 convolution's pairs of quads (native/int8-u8s8.c): two quads' 16-bit
+ * vpmaddubsw sums added before widening, except in the pairs the packer marks (a lane's 4
+ * weights with 127·max(Σ w⁺, Σ w⁻) > 32767), which run quad by quad. Checked bit for bit
+ * against src/int8/kernels/qconv2d.ts on 7-bit uint8 activations (the path's domain), with
+ * `kernelPaths()` asserting which variant ran: Gaussian weights (pairs), uniform ±128 weights
+ * and planted heavy groups at the activation maximum 127 (marked pairs, where a 16-bit sum
+ * would wrap), several k blocks (K > 512) and an odd last quad, 1–3 threads, and the portable
+ * path (the int16 kernels) on the same inputs. Skipped where the addon is not built.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { addon } from "../../src/backend/native/addon.js";
+import { nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
+import { nativeInt8Available, packNativeWeights, qconv2dNative } from "../../src/backend/native/int8.js";
+import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
+import { quantizeMultipliers } from "../../src/int8/fixed-point.js";
+import { qconv2d } from "../../src/int8/kernels/qconv2d.js";
+import { expectIdentical, newGen } from "./helpers.js";
+
+const threadsBefore = getNumThreads();
+afterAll(() => {
+  setNumThreads(threadsBefore);
+  setNativeIsa("best");
+});
+if (!nativeInt8Available()) console.log(`native int8 pairs not tested: ${nativeStatus()}`);
+const d = nativeInt8Available() ? describe : describe.skip;
+const avx2 = nativeInt8Available() && addon!.info().isa !== "scalar";
+
+const gen = newGen(11);
+const randInt = (lo: number, hi: number) => lo + Math.floor(gen.uniform() * (hi - lo + 1));
+
+/** Per output channel: Gaussian draws scaled so the largest |w| is 127 (per-channel symmetric weights). */
+function gaussianWeights(oc: number, k: number): Int8Array {
+  const w = new Int8Array(oc * k), z = new Float64Array(k);
+  for (let o = 0; o < oc; o++) {
+    let max = 0;
+    for (let i = 0; i < k; i++) {
+      z[i] = gen.normal();
+      max = Math.max(max, Math.abs(z[i]));
+    }
+    for (let i = 0; i < k; i++) w[o * k + i] = Math.round((127 * z[i]) / max);
+  }
+  return w;
+}
+
+type Weights = "gaussian" | "uniform" | "planted";
+
+/** Weights of one kind; "planted": Gaussian with some 8-weight runs (2 quads) of ±127 / −128 (unsafe pairs). */
+function weightsOf(kind: Weights, oc: number, k: number): Int8Array {
+  if (kind === "uniform") return Int8Array.from({ length: oc * k }, () => randInt(-128, 127));
+  const w = gaussianWeights(oc, k);
+  if (kind === "planted")
+    for (let o = 0; o < oc; o += 3)
+      for (let q = 8 * randInt(0, Math.floor(k / 8) - 1), t = 0; t < 8; t++) w[o * k + q + t] = o % 2 ? 127 : -128;
+  return w;
+}
+
+interface Case { c: number; h: number; w: number; oc: number; k: number; stride: number; pad: number; n: number; xZp: number; extreme?: boolean }
+
+/** Conv on 7-bit uint8 input (all 127 and 0 when extreme) against the TypeScript kernel; returns kernelPaths(). */
+function check(cs: Case, kind: Weights): string[] {
+  const { c, h, w: wd, oc, k, stride, pad, n, xZp } = cs;
+  const oh = Math.floor((h + 2 * pad - k) / stride) + 1, ow = Math.floor((wd + 2 * pad - k) / stride) + 1;
+  const x = Uint8Array.from({ length: n * c * h * wd }, () => (cs.extreme ? (gen.uniform() < 0.8 ? 127 : 0) : randInt(0, 127)));
+  const K = c * k * k, wt = weightsOf(kind, oc, K);
+  const bias = Int32Array.from({ length: oc }, () => randInt(-20000, 20000));
+  const { multiplier, shift } = quantizeMultipliers(Array.from({ length: oc }, (_, i) => 2e-4 * (1 + (i % 7))));
+  const want = qconv2d({
+    x, xZp, xShape: [n, c, h, wd], w: wt, wShape: [oc, c, k, k], bias, geometry: { stride: [stride, stride], padding: [pad, pad], dilation: [1, 1] },
+    requant: { multiplier, shift }, yZp: 3, clampMin: 0, clampMax: 255, outDType: "uint8",
+  });
+  const y = new Uint8Array(want.data.length);
+  addon!.kernelPaths();
+  qconv2dNative(x, xZp, packNativeWeights(wt, oc, K), { n, c, h, w: wd, oc, kh: k, kw: k, oh, ow, sh: stride, sw: stride, ph: pad, pw: pad, dh: 1, dw: 1 },
+    { bias, multiplier, shift, yZp: 3, lo: 0, hi: 255, ySigned: false }, y);
+  expectIdentical(y, want.data, `qconv2d ${kind} ${JSON.stringify(cs)}`);
+  return addon!.kernelPaths();
+}
+
+const RESNET: Case = { c: 64, h: 14, w: 14, oc: 24, k: 3, stride: 1, pad: 1, n: 1, xZp: 0 }; // K = 576: 144 quads, 2 k blocks
+const BIG_K: Case = { c: 130, h: 6, w: 7, oc: 9, k: 3, stride: 2, pad: 1, n: 2, xZp: 5 }; // K = 1170: 293 quads (odd), 3 blocks
+const SMALL: Case = { c: 3, h: 10, w: 9, oc: 5, k: 3, stride: 1, pad: 1, n: 1, xZp: 127 }; // K = 27: 7 quads, 3 pairs + 1
+
+d("native u8 × s8 conv: quads summed in pairs where 16 bits hold them, bit-identical", () => {
+  it.skipIf(!avx2)("[avx2] Gaussian weights take the pairs; the results equal the TypeScript kernel", () => {
+    setNativeIsa("best");
+    for (const cs of [RESNET, BIG_K, SMALL, { ...RESNET, stride: 2, xZp: 9 }, { ...RESNET, k: 1, pad: 0, c: 200 }]) {
+      expect(check(cs, "gaussian")).toContain("conv8-avx2-pairs");
+    }
+    expect(check({ ...RESNET, extreme: true }, "gaussian")).toContain("conv8-avx2-pairs");
+  });
+
+  it.skipIf(!avx2)("[avx2] uniform ±128 weights at activations 127: every pair is marked and runs quad by quad", () => {
+    setNativeIsa("best");
+    for (const cs of [RESNET, BIG_K, SMALL]) {
+      const paths = check({ ...cs, extreme: true }, "uniform");
+      expect(paths).toContain("conv8-avx2-marked");
+      expect(paths).toContain("conv8-avx2");
+    }
+  });
+
+  it.skipIf(!avx2)("[avx2] planted runs of ±127 / −128 (4·127·127 wraps int16): marked pairs beside summed ones", () => {
+    setNativeIsa("best");
+    for (const cs of [RESNET, BIG_K, { ...RESNET, oc: 7, xZp: 64 }]) {
+      const paths = check({ ...cs, extreme: true }, "planted");
+      expect(paths).toContain("conv8-avx2-pairs");
+      expect(paths).toContain("conv8-avx2-marked");
+    }
+  });
+
+  it("[scalar] the same inputs on the portable path (no u8 × s8 kernel runs)", () => {
+    setNativeIsa("scalar");
+    for (const kind of ["gaussian", "uniform", "planted"] as const) {
+      const paths = check({ ...RESNET, extreme: true }, kind);
+      expect(paths.filter((p) => p.startsWith("conv8"))).toEqual([]);
+    }
+    check(BIG_K, "planted");
+    setNativeIsa("best");
+  });
+
+  it("threads 1–3: images and pixels split, identical results", () => {
+    setNativeIsa("best");
+    for (const t of [1, 2, 3]) {
+      setNumThreads(t);
+      check({ ...RESNET, n: 3 }, "planted");
+      check({ ...RESNET, h: 20, w: 20 }, "gaussian");
+      check({ ...BIG_K, n: 1 }, "uniform");
+    }
+    setNumThreads(threadsBefore);
+  });
+});
