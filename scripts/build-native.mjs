@@ -8,7 +8,12 @@
  * line and the library uses the WebAssembly backend (exit status 0; --strict makes a failed
  * compilation exit 1, for CI). Run by `npm run build` (so by `npm ci` through prepare) and
  * by the vitest global setup when the output is missing or older than the sources.
- * Usage: node scripts/build-native.mjs [--force] [--strict] [--quiet]
+ * --emu512 builds the AVX-512 emulation addon instead, build/native/qat-native-emu512-<platform>-<arch>.node:
+ * the same sources with -DQAT_EMULATE_AVX512, so the AVX-512 / VNNI kernels run on SIMDe's portable
+ * intrinsics (header-only; Debian's libsimde-dev, or SIMDE_INCLUDE=<dir holding simde/>) and the ISA
+ * reads "avx512-vnni (emulated)" on any AVX2 CPU. Only test/backend/native-avx512-emu.test.ts builds
+ * and loads it (never npm ci); without SIMDe or off x86 it prints why and exits 0 (2 with --strict).
+ * Usage: node scripts/build-native.mjs [--force] [--strict] [--quiet] [--emu512]
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
@@ -23,6 +28,7 @@ const OUT_DIR = path.join(ROOT, "dist/native");
 const SELF = fileURLToPath(import.meta.url);
 const args = new Set(process.argv.slice(2));
 const quiet = args.has("--quiet");
+const emu512 = args.has("--emu512");
 
 /** Platforms whose shared-object conventions this script knows (Windows needs node.lib: not supported). */
 const PLATFORMS = new Set(["linux", "darwin", "freebsd"]);
@@ -32,8 +38,14 @@ function note(msg) {
 }
 
 function giveUp(msg) {
-  process.stdout.write(`build-native: ${msg} — the WebAssembly backend will be used\n`);
-  process.exit(args.has("--strict") ? 1 : 0);
+  process.stdout.write(`build-native: ${msg}${emu512 ? " — no AVX-512 emulation addon" : " — the WebAssembly backend will be used"}\n`);
+  process.exit(args.has("--strict") ? (emu512 ? 2 : 1) : 0);
+}
+
+/** The include directory holding simde/x86/avx512.h, or null. */
+function simdeDir() {
+  const dirs = [process.env.SIMDE_INCLUDE, "/usr/include", "/usr/local/include", "/opt/homebrew/include"].filter(Boolean);
+  return dirs.find((d) => existsSync(path.join(d, "simde/x86/avx512.h"))) ?? null;
 }
 
 function sources() {
@@ -56,8 +68,13 @@ function headersDir() {
   }
 }
 
-const out = path.join(OUT_DIR, `qat-native-${process.platform}-${process.arch}.node`);
-if (process.env.QAT_BACKEND === "wasm" || process.env.QAT_NATIVE_BUILD === "0") giveUp("skipped (QAT_BACKEND=wasm or QAT_NATIVE_BUILD=0)");
+// The emulation addon goes to build/ (git-ignored, not in the package's files): tests only.
+const outDir = emu512 ? path.join(ROOT, "build/native") : OUT_DIR;
+const out = path.join(outDir, `qat-native-${emu512 ? "emu512-" : ""}${process.platform}-${process.arch}.node`);
+if (!emu512 && (process.env.QAT_BACKEND === "wasm" || process.env.QAT_NATIVE_BUILD === "0")) giveUp("skipped (QAT_BACKEND=wasm or QAT_NATIVE_BUILD=0)");
+const simde = emu512 ? simdeDir() : null;
+if (emu512 && !["x64", "ia32"].includes(process.arch)) giveUp(`the emulation build is for x86 (this is ${process.arch})`);
+if (emu512 && !simde) giveUp("SIMDe headers (simde/x86/avx512.h) not found: install libsimde-dev or set SIMDE_INCLUDE");
 if (!PLATFORMS.has(process.platform)) giveUp(`no native build for ${process.platform}-${process.arch}`);
 if (!args.has("--force") && existsSync(out)) {
   const built = statSync(out).mtimeMs;
@@ -79,7 +96,9 @@ const flags = [
   `-I${include}`,
 ];
 if (process.platform === "darwin") flags.push("-undefined", "dynamic_lookup");
-mkdirSync(OUT_DIR, { recursive: true });
+// SIMDe's 64-byte vector types make GCC note an old ABI change on every file: silenced.
+if (emu512) flags.push("-DQAT_EMULATE_AVX512", "-Wno-psabi", ...(simde === "/usr/include" ? [] : [`-I${simde}`]));
+mkdirSync(outDir, { recursive: true });
 const tmp = `${out}.${process.pid}.tmp`;
 const cfiles = sources().filter((f) => f.endsWith(".c"));
 const r = spawnSync(cc, [...flags, ...cfiles, "-o", tmp, "-lm"], { encoding: "utf8" });

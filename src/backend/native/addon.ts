@@ -5,7 +5,7 @@
  * QAT_BACKEND=wasm (which forces the WebAssembly backend: no native code is loaded), or when
  * the file is absent or fails to load, the addon is null and `nativeStatus()` says why. Loaded once with top-level await; used by
  * ./index.ts and ./kernels.ts. QAT_NATIVE_ADDON=<path> loads that file instead (e.g. the AVX-512
- * emulation build, dist/native/qat-native-emu512-<platform>-<arch>.node); `loadNativeAddonFile`
+ * emulation build, build/native/qat-native-emu512-<platform>-<arch>.node); `loadNativeAddonFile`
  * loads one beside the default (test/backend/native-avx512-emu.test.ts).
  */
 import { NotSupportedError, ValueError } from "../../tensor/errors.js";

@@ -35,7 +35,7 @@ export const nativeBackend: Backend | null = nativeKernels
     }
   : null;
 
-/** Instruction set the native kernels use ("avx2-fma" or "scalar"), or null without the addon. */
+/** Instruction set the native kernels use ("avx512-vnni", "avx512", "avx2-fma" or "scalar"), or null without the addon. */
 export function nativeIsa(): string | null {
   return addon ? addon.info().isa : null;
 }
