@@ -136,6 +136,24 @@ export interface Kernels {
    * includes their dependence on x; otherwise they are constants. dgamma/dbeta may be null.
    */
   batchNormBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, invStd: FloatArray, gamma: FloatArray | null, dx: FloatArray, dgamma: FloatArray | null, dbeta: FloatArray | null, n: number, c: number, hw: number, training: boolean): void;
+  /**
+   * Training-mode batch norm forward in one call (a fast backend runs a channel's passes while
+   * it is in cache): batchNormStats into mean / variance, invStd[c] = 1/√(variance[c] + eps),
+   * then batchNormApply into y and, with `relu`, relu's expression (y > 0 ? y : 0) — the values
+   * of those kernels called in turn (then unary relu). Statistics arrays are float64.
+   */
+  batchNormTrain(x: FloatArray, n: number, c: number, hw: number, eps: number, gamma: FloatArray | null, beta: FloatArray | null, y: FloatArray,
+    mean: Float64Array, variance: Float64Array, invStd: Float64Array, relu: boolean): void;
+  /**
+   * batchNormBackward of relu(batchNormApply(x, mean, invStd, gamma, beta)): dy masked by the
+   * output's sign first — the output recomputed from x with batchNormApply's expression, so
+   * neither it nor the mask is read — the values of maskMul(dy, relu output, 0, +∞) then
+   * batchNormBackward.
+   */
+  batchNormReluBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, invStd: FloatArray, gamma: FloatArray | null, beta: FloatArray | null,
+    dx: FloatArray, dgamma: FloatArray | null, dbeta: FloatArray | null, n: number, c: number, hw: number, training: boolean): void;
+  /** out[i] = relu(a[i] + b[i]) over out's length: the add rounded to out's dtype, then relu's expression (a residual join + ReLU). */
+  addRelu(a: FloatArray, b: FloatArray, out: FloatArray): void;
   /** y[n, c, i] = x[n, c, i]·scale[c] + bias[c] (bias may be null), x viewed as [n, c, inner]. */
   channelAffine(x: FloatArray, scale: FloatArray, bias: FloatArray | null, y: FloatArray, n: number, c: number, inner: number): void;
   /** dx = g·scale[c] (overwritten); dscale[c] = Σ g·x and dbias[c] = Σ g (overwritten; either may be null). */

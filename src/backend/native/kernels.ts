@@ -12,6 +12,7 @@ import { threadCount } from "../wasm/runtime.js";
 import type { NativeAddon } from "./addon.js";
 import { nativeElementwiseKernels } from "./elementwise.js";
 import { nativeLayoutKernels } from "./layout.js";
+import { nativeNormKernels } from "./norm.js";
 import { nativeTransformerKernels } from "./transformer.js";
 
 type F32 = Float32Array;
@@ -81,6 +82,7 @@ export function nativeKernelTable(addon: NativeAddon, fallback: Kernels): Partia
     ...nativeLayoutKernels(addon, fallback, sync),
     ...nativeElementwiseKernels(addon, fallback, sync),
     ...nativeTransformerKernels(addon, fallback, sync),
+    ...nativeNormKernels(addon, fallback, sync),
     matmul(a: FloatArray, b: FloatArray, c: FloatArray, g: MatmulGeom, epi?: Epilogue | null): void {
       if (!f32(a, b, c)) return fallback.matmul(a, b, c, g, epi);
       const last = (stride: number, size: number): number => (g.batch - 1) * stride + size;

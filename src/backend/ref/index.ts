@@ -8,6 +8,7 @@ import { batchNormApply, batchNormBackward, batchNormStats } from "./batchnorm.j
 import { conv2d, conv2dBackwardInput, conv2dBackwardWeight } from "./conv.js";
 import { binary, cast, clamp, unary, where } from "./elementwise.js";
 import { epilogue, maskMul } from "./epilogue.js";
+import { addRelu, batchNormReluBackward, batchNormTrain } from "./fused.js";
 import { copyStrided } from "./layout.js";
 import { matmul } from "./matmul.js";
 import { adaptiveAvgPool2d, adaptiveAvgPool2dBackward, avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pool.js";
@@ -41,6 +42,9 @@ export const refKernels = {
   batchNormStats,
   batchNormApply,
   batchNormBackward,
+  batchNormTrain,
+  batchNormReluBackward,
+  addRelu,
   softmax,
   softmaxBackward,
   channelAffine,
