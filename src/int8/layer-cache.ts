@@ -112,6 +112,11 @@ export class LayerCache {
     this.reuse = reuse;
   }
 
+  /** Forgets the kept output arrays (a compiled plan, ./plan.ts, now runs that shape with buffers of its own). */
+  dropOutputs(): void {
+    this.outs.clear();
+  }
+
   /** The output array lent for value `id`: the kept one when it has this dtype and length. */
   private into(id: string): Into {
     return (dtype, n) => {

@@ -216,7 +216,9 @@ export class RunPlans {
     const key = x.shape.join(",");
     if (this.plans.has(key)) return;
     if (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value as string);
-    this.plans.set(key, compile(this.host, x.shape));
+    const plan = compile(this.host, x.shape);
+    this.plans.set(key, plan);
+    if (plan) this.host.layers.dropOutputs(); // the layer path's arrays of this run are not needed for it any more
   }
 
   /** Whether the next plain run on this shape takes a compiled plan (tests, benchmarks). */
