@@ -46,6 +46,9 @@ void qat_cd_offsets(const qat_cd_geom *d, const qat_cd_layout *L, int *off);
 /* One image (cin × ih × iw) → its xq; writes every float of it, slack included. */
 void qat_cd_prepare(const float *x, const qat_cd_geom *d, const qat_cd_layout *L, float *xq);
 
+/* dst[m] = src[2m] for m < count (AVX2 where the CPU has it; reads nothing past src[2·count − 2]). */
+void qat_cd_gather2(float *dst, const float *src, int count);
+
 /* The forward's register tiles over one prepared image for the weight panels [p0, p1) (panels of
  * QAT_CD_FR rows × k taps at ap, tap offsets off): output (o, oy, ox) for o < cout, oy < oh, ox < ow
  * read from xq + off[tap] + oy·rowstep + ox, stored at y + o·cstride + oy·rstride + ox·qstride, the

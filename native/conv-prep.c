@@ -5,7 +5,8 @@
  * conv-dgrad.c) and the backward-weight preparation (conv-wgrad.c). Rows at stride 1 and 2 are
  * copied by AVX2 row routines where the CPU has them (16 source floats split into two phases
  * of 8 a step at stride 2), other strides element by element; every version writes the same
- * floats (a pure copy), so the ISA never changes a result.
+ * floats (a pure copy), so the ISA never changes a result. qat_cd_gather2 (every other float)
+ * also serves conv.c's im2col at stride 2.
  */
 #include "conv-direct.h"
 
@@ -88,6 +89,33 @@ __attribute__((target("avx2,fma"))) static void row2_avx2(float *row, int wq, co
   }
 }
 #endif
+
+/* dst[m] = src[2m] for m < count; AVX2: 8 a step from 16 consecutive floats, never reading past src[2·count − 2]. */
+static void gather2_portable(float *dst, const float *src, int count) {
+  for (int m = 0; m < count; m++) dst[m] = src[2 * m];
+}
+
+#if QAT_X86
+__attribute__((target("avx2,fma"))) static void gather2_avx2(float *dst, const float *src, int count) {
+  int m = 0;
+  for (; m + 8 < count; m += 8) { /* reads src[2m … 2m + 15], 2m + 15 < 2·count − 2 */
+    __m256 a = _mm256_loadu_ps(src + 2 * m), b = _mm256_loadu_ps(src + 2 * m + 8);
+    __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    _mm256_storeu_ps(dst + m, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+  }
+  for (; m < count; m++) dst[m] = src[2 * m];
+}
+#endif
+
+void qat_cd_gather2(float *dst, const float *src, int count) {
+#if QAT_X86
+  if (qat_isa() >= QAT_ISA_AVX2) {
+    gather2_avx2(dst, src, count);
+    return;
+  }
+#endif
+  gather2_portable(dst, src, count);
+}
 
 void qat_cd_prepare(const float *x, const qat_cd_geom *d, const qat_cd_layout *L, float *xq) {
   row_fn row1 = row1_portable, row2 = row2_portable;

@@ -43,6 +43,18 @@ static void im2col(const float *x, const qat_conv_geom *g, int r0, int r1, float
         for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
         if (hi > lo) memcpy(dst + lo, row + ix0 + lo, (hi - lo) * sizeof(float));
         for (int ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
+      } else if (g->sw == 2) {
+        /* in bounds for ox in [lo, hi): ix = 2·ox + ix0 in [0, w) */
+        int lo = ix0 < 0 ? (-ix0 + 1) / 2 : 0, hi = g->w - ix0 > 0 ? (g->w - ix0 + 1) / 2 : 0;
+        if (hi > g->ow) hi = g->ow;
+        if (hi < lo) hi = lo;
+        for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+        if (hi - lo > 8) {
+          qat_cd_gather2(dst + lo, row + 2 * lo + ix0, hi - lo);
+        } else {
+          for (int ox = lo; ox < hi; ox++) dst[ox] = row[2 * ox + ix0];
+        }
+        for (int ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
       } else {
         for (int ox = 0; ox < g->ow; ox++) {
           int ix = ox * g->sw + ix0;

@@ -50,6 +50,8 @@ const CASES: [string, ConvSpec, number][] = [
   ["padding beyond d(k−1): backward input on the GEMM path", { n: 2, c: 4, h: 8, w: 16, oc: 16, k: [1, 2], pad: [1, 2] }, FWD | BW],
   ["1×1 and groups stay on the GEMM path", { n: 2, c: 8, h: 8, w: 16, oc: 16, k: [1, 1] }, 0],
   ["grouped 3×3", { n: 2, c: 8, h: 8, w: 16, oc: 16, k: [3, 3], pad: [1, 1], groups: 2 }, 0],
+  ["1×1 stride 2 (ResNet's downsample): GEMM path, im2col rows split 8 at a time", { n: 2, c: 16, h: 32, w: 32, oc: 32, k: [1, 1], stride: [2, 2] }, 0],
+  ["grouped 3×3 stride 2, padding 1, rows of 41: strided im2col with both borders", { n: 2, c: 8, h: 9, w: 41, oc: 16, k: [3, 3], stride: [2, 2], pad: [1, 1], groups: 2 }, 0],
   ["rows of 4 (half-empty runs) stay on the GEMM path except backward weight", { n: 2, c: 8, h: 4, w: 4, oc: 16, k: [3, 3], pad: [1, 1] }, BW],
 ];
 
