@@ -11,6 +11,12 @@
  *   y = (x − μ)/√(σ² + eps)·γ + β
  * Statistics are kept in float64 whatever the input dtype. The vjp covers x, weight (γ) and
  * bias (β); in training it includes the dependence of μ and σ² on x.
+ * `batchNormAct(…, "relu")` is relu(batchNorm(…)) as one op — the same values and gradients as
+ * the two ops, bit for bit — on the fused kernels where the backend has its own
+ * (Kernels.batchNormTrain: statistics and apply per channel while it is in cache, then ReLU;
+ * batchNormReluBackward: the ReLU mask recomputed from x, no mask pass), else on the unfused
+ * kernels. Training-mode batchNorm takes batchNormTrain the same way. Called by the
+ * BatchNorm → ReLU module pairs (src/nn/layers/batchnorm.ts batchNormRelu).
  */
 import { kernels } from "../backend/index.js";
 import type { FloatArray } from "../tensor/dtype.js";
@@ -18,6 +24,7 @@ import { DTypeError, ShapeError, ValueError, fmtShape } from "../tensor/errors.j
 import { record } from "../tensor/grad-mode.js";
 import { numel } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { hasOwnKernel, maskGrad } from "./fused-act.js";
 import { empty, requireFloat, uninit } from "./util.js";
 
 export interface BatchNormOptions {
@@ -59,8 +66,12 @@ export function batchNorm(
   x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null, bias: Tensor | null,
   opts: BatchNormOptions,
 ): Tensor {
+  return batchNormAct(x, runningMean, runningVar, weight, bias, opts, null);
+}
+
+function checkArgs(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null, bias: Tensor | null, opts: BatchNormOptions): void {
   requireFloat(x, "batchNorm");
-  const { n, c, hw } = viewOf(x, "batchNorm");
+  const { c } = viewOf(x, "batchNorm");
   checkChannelVector(runningMean, "runningMean", c, x);
   checkChannelVector(runningVar, "runningVar", c, x);
   checkChannelVector(weight, "weight", c, x);
@@ -68,20 +79,42 @@ export function batchNorm(
   for (const [t, name] of [[weight, "weight"], [bias, "bias"]] as const) {
     if (t && t.dtype !== x.dtype) throw new DTypeError(`batchNorm: ${name} is ${t.dtype} but input is ${x.dtype}`);
   }
-  const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum ?? 0.1;
   if (!(eps >= 0 && Number.isFinite(eps))) throw new ValueError(`batchNorm: eps must be finite and ≥ 0, got ${eps}`);
   if (!(momentum >= 0 && momentum <= 1)) throw new ValueError(`batchNorm: momentum must be in [0, 1], got ${momentum}`);
+}
+
+/** batchNorm followed by `act` ("relu", or null for none) as one op (see the header). */
+export function batchNormAct(
+  x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null, bias: Tensor | null,
+  opts: BatchNormOptions, act: "relu" | null,
+): Tensor {
+  checkArgs(x, runningMean, runningVar, weight, bias, opts);
+  const { n, c, hw } = viewOf(x, "batchNorm");
+  const eps = opts.eps ?? 1e-5;
   const training = opts.training;
+  const relu = act === "relu";
   const mean = new Float64Array(c);
   const invStd = new Float64Array(c);
+  const gamma = weight ? (weight.data as FloatArray) : null;
+  const beta = bias ? (bias.data as FloatArray) : null;
+  const out = uninit(x.shape, x.dtype);
+  const xd = x.data as FloatArray, yd = out.data as FloatArray;
+  const k = kernels();
   if (training) {
     const count = n * hw;
     if (count <= 1) throw new ValueError(`batchNorm: expected more than 1 value per channel when training, got input ${fmtShape(x.shape)}`);
     const variance = new Float64Array(c);
-    kernels().batchNormStats(x.data as FloatArray, n, c, hw, mean, variance);
-    for (let ch = 0; ch < c; ch++) invStd[ch] = 1 / Math.sqrt(variance[ch] + eps);
-    updateRunning(runningMean, runningVar, mean, variance, momentum, count / (count - 1));
+    if (hasOwnKernel("batchNormTrain")) {
+      k.batchNormTrain(xd, n, c, hw, eps, gamma, beta, yd, mean, variance, invStd, relu);
+    } else {
+      k.batchNormStats(xd, n, c, hw, mean, variance);
+      for (let ch = 0; ch < c; ch++) invStd[ch] = 1 / Math.sqrt(variance[ch] + eps);
+      k.batchNormApply(xd, mean, invStd, gamma, beta, yd, n, c, hw);
+      if (relu) k.unary("relu", yd, yd);
+    }
+    updateRunning(runningMean, runningVar, mean, variance, opts.momentum ?? 0.1, count / (count - 1));
   } else {
     if (!runningMean || !runningVar) {
       throw new ValueError(`batchNorm: eval mode needs runningMean and runningVar (input ${fmtShape(x.shape)}); pass training: true to use batch statistics`);
@@ -92,19 +125,21 @@ export function batchNorm(
       mean[ch] = rm[ch];
       invStd[ch] = 1 / Math.sqrt(rv[ch] + eps);
     }
+    k.batchNormApply(xd, mean, invStd, gamma, beta, yd, n, c, hw);
+    if (relu) k.unary("relu", yd, yd);
   }
-  const gamma = weight ? (weight.data as FloatArray) : null;
-  const out = uninit(x.shape, x.dtype);
-  kernels().batchNormApply(x.data as FloatArray, mean, invStd, gamma, bias ? (bias.data as FloatArray) : null, out.data as FloatArray, n, c, hw);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  return record(out, "batchNorm", inputs, (gy) => {
+  return record(out, relu ? "batchNormRelu" : "batchNorm", inputs, (gy) => {
     const dx = uninit(x.shape, x.dtype);
     const dgamma = weight ? empty([c], weight.dtype) : null;
     const dbeta = bias ? empty([c], bias.dtype) : null;
-    kernels().batchNormBackward(
-      gy.data as FloatArray, x.data as FloatArray, mean, invStd, gamma, dx.data as FloatArray,
-      dgamma ? (dgamma.data as FloatArray) : null, dbeta ? (dbeta.data as FloatArray) : null, n, c, hw, training,
-    );
+    const [dxd, dgd, dbd] = [dx.data as FloatArray, dgamma ? (dgamma.data as FloatArray) : null, dbeta ? (dbeta.data as FloatArray) : null];
+    if (relu && hasOwnKernel("batchNormReluBackward")) {
+      kernels().batchNormReluBackward(gy.data as FloatArray, xd, mean, invStd, gamma, beta, dxd, dgd, dbd, n, c, hw, training);
+    } else {
+      const g = relu ? maskGrad(gy, out, 0, Infinity) : gy;
+      kernels().batchNormBackward(g.data as FloatArray, xd, mean, invStd, gamma, dxd, dgd, dbd, n, c, hw, training);
+    }
     return [x.requiresGrad ? dx : null, ...(weight ? [dgamma] : []), ...(bias ? [dbeta] : [])];
   });
 }
