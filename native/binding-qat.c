@@ -1,6 +1,6 @@
 /*
  * Node-API functions of the native QAT kernels (fakequant.c, affine.c): fakeQuant,
- * fakeQuantChannels, minmax, minmaxChannels, channelAffineF32, channelAffineBackwardF32 on
+ * fakeQuantChannels, minmax, minmaxChannels, lsqGrad, channelAffineF32, channelAffineBackwardF32 on
  * Float32Array data (Uint8Array masks). Registered on the addon's exports by binding.c; helpers
  * in binding.h. Bounds are the TypeScript wrapper's (src/backend/native/qat.ts); this layer
  * checks types.
@@ -60,6 +60,21 @@ static napi_value js_minmax_channels(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* lsqGrad(x, dy, dx, outer, channels, inner, scales (F32), zps (F64), qmin, qmax, gf, acc (F64, 2·channels)) */
+static napi_value js_lsq_grad(napi_env env, napi_callback_info info) {
+  BEGIN("lsqGrad", 12);
+  const float *x = F32(0), *dy = F32(1);
+  float *dx = F32(2);
+  long outer = (long)f64(&c, 3), channels = (long)f64(&c, 4), inner = (long)f64(&c, 5);
+  const float *scales = F32(6);
+  const double *zps = F64(7);
+  double qmin = f64(&c, 8), qmax = f64(&c, 9), gf = f64(&c, 10);
+  double *acc = F64(11);
+  if (c.failed) return NULL;
+  LOCKED(qat_lsq_grad_f32(x, dy, dx, outer, channels, inner, scales, zps, qmin, qmax, (float)gf, acc));
+  return undef(env);
+}
+
 /* channelAffineF32(x, scale, bias?, y, n, c, inner) */
 static napi_value js_affine(napi_env env, napi_callback_info info) {
   BEGIN("channelAffineF32", 7);
@@ -88,6 +103,7 @@ void qat_define_qat(napi_env env, napi_value exports) {
       {"fakeQuantChannels", NULL, js_fake_quant_channels, NULL, NULL, NULL, napi_default, NULL},
       {"minmax", NULL, js_minmax, NULL, NULL, NULL, napi_default, NULL},
       {"minmaxChannels", NULL, js_minmax_channels, NULL, NULL, NULL, napi_default, NULL},
+      {"lsqGrad", NULL, js_lsq_grad, NULL, NULL, NULL, napi_default, NULL},
       {"channelAffineF32", NULL, js_affine, NULL, NULL, NULL, napi_default, NULL},
       {"channelAffineBackwardF32", NULL, js_affine_bwd, NULL, NULL, NULL, napi_default, NULL},
   };

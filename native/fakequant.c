@@ -268,3 +268,63 @@ void qat_minmax_channels_f32(const float *x, long outer, long channels, long inn
   }
   qat_parallel((int)channels, c.n >= PARALLEL_MIN ? qat_threads : 1, mm_channel_task, &c);
 }
+
+/* ---- LSQ backward (src/quant/lsq.ts lsqGradRange, element for element) ---- */
+
+typedef struct {
+  const float *x, *dy, *scales;
+  const double *zps;
+  float *dx;
+  double *acc;
+  long outer, channels, inner;
+  double qmin, qmax;
+  float gf;
+} lsq_ctx;
+
+/* One block with (S, Z): dx, and its float64 sums ΣdS, ΣdZ in index order (the reference's order). */
+static void lsq_block(const float *x, const float *dy, float *dx, long n, float s, double zp, double qmin, double qmax, float gf,
+                      double *ds_out, double *dz_out) {
+  const float inv = (float)(1.0 / (double)s), small = (float)(qmin - zp), big = (float)(qmax - zp), neg_s = -s;
+  double ds = 0, dz = 0;
+  for (long i = 0; i < n; i++) {
+    float g = dy[i], xi = x[i];
+    double p = (float)(zp + (double)xi * inv), q; /* ATen's fma: x·fl(1/S) exact in float64, one float64 add, then float32 */
+    if (p > -RINT_LIMIT && p < RINT_LIMIT) q = (p + RINT_MAGIC) - RINT_MAGIC;
+    else q = p >= -TWO63 && p < TWO63 ? p : -TWO63;
+    if (q >= qmin && q <= qmax) {
+      dx[i] = g;
+      float xfq = (float)((q - zp) * s);
+      ds += ((g * (xfq - xi)) * inv) * gf;
+    } else {
+      dx[i] = g * 0.0f;
+      dz += (g * neg_s) * gf;
+      ds += (g * (q < qmin ? small : big)) * gf;
+    }
+  }
+  *ds_out = ds;
+  *dz_out = dz;
+}
+
+/* One task per channel: its blocks in order, each block's sums added into acc as the reference does. */
+static void lsq_channel_task(void *p, int ch, int thread) {
+  (void)thread;
+  const lsq_ctx *c = p;
+  double ds_tot = 0, dz_tot = 0;
+  for (long o = 0; o < c->outer; o++) {
+    long base = (o * c->channels + ch) * c->inner;
+    double ds, dz;
+    lsq_block(c->x + base, c->dy + base, c->dx + base, c->inner, c->scales[ch], c->zps[ch], c->qmin, c->qmax, c->gf, &ds, &dz);
+    ds_tot += ds;
+    dz_tot += dz;
+  }
+  c->acc[2 * ch] = ds_tot;
+  c->acc[2 * ch + 1] = dz_tot;
+}
+
+void qat_lsq_grad_f32(const float *x, const float *dy, float *dx, long outer, long channels, long inner, const float *scales,
+                      const double *zps, double qmin, double qmax, float gf, double *acc) {
+  lsq_ctx c = {.x = x, .dy = dy, .dx = dx, .scales = scales, .zps = zps, .acc = acc, .outer = outer, .channels = channels,
+               .inner = inner, .qmin = qmin, .qmax = qmax, .gf = gf};
+  if (channels <= 0) return;
+  qat_parallel((int)channels, outer * channels * inner >= PARALLEL_MIN ? qat_threads : 1, lsq_channel_task, &c);
+}

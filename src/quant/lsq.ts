@@ -1,7 +1,8 @@
 /**
  * Learned step-size quantization (LSQ, Esser et al. 2020; LSQ+ learnable zero point), as
  * PyTorch 1.13's _LearnableFakeQuantize with torch._fake_quantize_learnable_per_tensor_affine
- * and _per_channel_affine. Scale and zero point are Parameters (`scale`, `zero_point`).
+ * and _per_channel_affine. Scale and zero point are Parameters (`scale`, `zero_point`). On the
+ * native backend both passes run native/fakequant.c (float32 data; the same arithmetic bit for bit).
  * With v = x/S, q = rint(v) + Z (Z rounded), x̂ = S·(clamp(q) − Z):
  *
  *   ∂x̂/∂x = 1 inside [qmin, qmax], 0 outside                     (straight-through)
@@ -25,6 +26,8 @@ import { Parameter } from "../nn/module.js";
 import { FakeQuantizeBase, INT64_LIMIT, RINT_MAGIC, type ObserverKwargs, buildObserver, fakeQuantPerChannelKernel, fakeQuantPerTensorKernel, requireRangedObserver } from "./fake-quantize.js";
 import { MovingAverageMinMaxObserver, type ObserverLike, type QParamsTensors, allFinite, channelAxis } from "./observer.js";
 import { rint } from "./qparams.js";
+import { getBackend } from "../backend/index.js";
+import { nativeQat } from "../backend/native/qat.js";
 import { FLOAT32_EPS, type QScheme, isPerChannel, isSymmetric } from "./quant-spec.js";
 
 const f32 = Math.fround;
@@ -67,6 +70,17 @@ function lsqGradRange(x: FloatArray, dy: FloatArray, dx: FloatArray, from: numbe
   }
   acc[2 * c] += dS;
   acc[2 * c + 1] += dZ;
+}
+
+/**
+ * The backward of [outer, C, inner] on native/fakequant.c (the same arithmetic, bit for bit) when the native
+ * backend is active and the data are float32; false otherwise (the caller runs lsqGradRange).
+ */
+function lsqGradNative(x: FloatArray, dy: FloatArray, dx: FloatArray, L: ChannelLayout & { outer: number }, scales: ArrayLike<number>,
+  zps: ArrayLike<number>, qmin: number, qmax: number, gf: number, acc: Float64Array): boolean {
+  if (!nativeQat || getBackend() !== "native" || !(x instanceof Float32Array && dy instanceof Float32Array && dx instanceof Float32Array)) return false;
+  nativeQat.lsqGrad(x, dy, dx, L.outer, L.C, L.inner, scales, zps, qmin, qmax, gf, acc);
+  return true;
 }
 
 function requireF32Param(t: Tensor, name: string, where: string): void {
@@ -122,7 +136,11 @@ export function fakeQuantizeLearnablePerTensor(x: Tensor, scale: Tensor, zeroPoi
       const dx = allocGrad(xt.data as FloatArray);
       const acc = new Float64Array(2);
       const zpB = perTensorZeroPoint(zt.data[0], qmin, qmax, false);
-      lsqGradRange(xt.data as FloatArray, g.data as FloatArray, dx, 0, dx.length, f32(st.data[0]), zpB, qmin, qmax, f32(gradFactor), acc, 0);
+      const [xd, gd] = [xt.data as FloatArray, g.data as FloatArray];
+      const L = { C: 1, inner: dx.length, outer: 1 };
+      if (!lsqGradNative(xd, gd, dx, L, [st.data[0]], [zpB], qmin, qmax, gradFactor, acc)) {
+        lsqGradRange(xd, gd, dx, 0, dx.length, f32(st.data[0]), zpB, qmin, qmax, f32(gradFactor), acc, 0);
+      }
       return [new Tensor(dx, xt.shape), ...gradsToTensors(acc, 1)];
     },
   });
@@ -167,6 +185,7 @@ export function fakeQuantizeLearnablePerChannel(x: Tensor, scale: Tensor, zeroPo
       const dx = allocGrad(xt.data as FloatArray);
       const acc = new Float64Array(2 * L.C);
       const gf = f32(gradFactor);
+      if (lsqGradNative(xt.data as FloatArray, g.data as FloatArray, dx, L, st.data, zpRounded, qmin, qmax, gf, acc)) return [new Tensor(dx, xt.shape), ...gradsToTensors(acc, L.C)];
       for (let o = 0; o < L.outer; o++) {
         for (let c = 0; c < L.C; c++) {
           const base = (o * L.C + c) * L.inner;

@@ -7,15 +7,18 @@
  * qmax, NaN, ±∞, huge) plus ranges the float32 lanes cannot hold exactly (int32 and int64 ends,
  * zero points beyond 2^23, fractional ones); min/max with NaN and signed zeros (the sequential
  * loop's first zero); the channel affine forward bit for bit and its backward's dx bit for bit,
- * sums within float32 rounding, bitwise independent of the thread count. Also: the quantization
- * code takes these kernels when the native backend is active. Skipped where the addon is not built.
+ * sums within float32 rounding, bitwise independent of the thread count; LSQ's backward (dx and
+ * the scale / zero-point gradients) bit for bit. Also: the quantization code takes these kernels
+ * when the native backend is active. Skipped where the addon is not built.
  */
-import { expect, it } from "vitest";
+import { expect, it, onTestFinished } from "vitest";
+import "../../src/autograd/backward.js";
 import { setNativeIsa } from "../../src/backend/native/index.js";
 import { nativeQat } from "../../src/backend/native/qat.js";
 import { refKernels } from "../../src/backend/ref/index.js";
 import { setNumThreads } from "../../src/backend/wasm/index.js";
 import { fakeQuantPerChannelKernel, fakeQuantPerTensorKernel, fakeQuantizePerTensor } from "../../src/quant/fake-quantize.js";
+import { fakeQuantizeLearnablePerChannel, fakeQuantizeLearnablePerTensor } from "../../src/quant/lsq.js";
 import { aminmax, aminmaxPerChannel } from "../../src/quant/minmax.js";
 import { Tensor } from "../../src/tensor/tensor.js";
 import { expectIdentical, expectNear, newGen, onBackend, randomF32, wasmCopy } from "./helpers.js";
@@ -211,4 +214,55 @@ d("native channel affine (native/affine.c) vs the reference", () => {
       }
     });
   }
+});
+
+/** dx, dScale, dZeroPoint of an LSQ op on `backend` (Σ of y·dy as the loss). */
+function lsqGrads(backend: string, run: (x: Tensor, s: Tensor, z: Tensor) => Tensor, x: Float32Array, shape: number[], s: Float32Array, z: Float32Array, dy: Float32Array): Float32Array[] {
+  return onBackend(backend, () => {
+    const xt = new Tensor(x.slice(), shape).requiresGrad_(), st = new Tensor(s.slice(), [s.length]).requiresGrad_(), zt = new Tensor(z.slice(), [z.length]).requiresGrad_();
+    const y = run(xt, st, zt);
+    y.backward(new Tensor(dy, shape));
+    return [y.data as Float32Array, xt.grad!.data as Float32Array, st.grad!.data as Float32Array, zt.grad!.data as Float32Array];
+  });
+}
+
+d("native LSQ backward vs src/quant/lsq.ts (exact)", () => {
+  for (const isa of ISAS) {
+    it(`[${isa}] per tensor and per channel (axes 0 and 1), 4-bit and 8-bit, gradient scaling on and off, 1 and 3 threads`, () => {
+      setNativeIsa(isa);
+      const saved = q.lsqGrad;
+      let calls = 0;
+      q.lsqGrad = (...a) => (calls++, saved(...a));
+      onTestFinished(() => void (q.lsqGrad = saved));
+      const shape = [8, 6, 5, 5];
+      const n = 8 * 6 * 5 * 5;
+      const dy = randomF32(newGen(4), n, 1);
+      for (const [qmin, qmax, scale, zp] of [[-8, 7, 0.3, 0], [0, 255, 0.02, 117.4], [-128, 127, 0.05, -3.5]]) {
+        const x = inputs(n, 21, scale);
+        for (const gf of [1, 1 / Math.sqrt(n * qmax)]) {
+          for (const t of [1, 3]) {
+            setNumThreads(t);
+            const perTensor = (xx: Tensor, ss: Tensor, zz: Tensor) => fakeQuantizeLearnablePerTensor(xx, ss, zz, qmin, qmax, gf);
+            const s1 = Float32Array.of(scale), z1 = Float32Array.of(zp);
+            const want = lsqGrads("ref", perTensor, x, shape, s1, z1, dy);
+            lsqGrads("native", perTensor, x, shape, s1, z1, dy).forEach((a, i) => expectIdentical(a, want[i], `per tensor, gf ${gf}, ${t} threads: output ${i}`));
+            for (const axis of [0, 1]) {
+              const c = shape[axis];
+              const sc = Float32Array.from({ length: c }, (_, k) => scale * (1 + k / 5)), zc = Float32Array.from({ length: c }, (_, k) => Math.min(qmax, zp + k));
+              const perChannel = (xx: Tensor, ss: Tensor, zz: Tensor) => fakeQuantizeLearnablePerChannel(xx, ss, zz, axis, qmin, qmax, gf);
+              const wantC = lsqGrads("ref", perChannel, x, shape, sc, zc, dy);
+              lsqGrads("native", perChannel, x, shape, sc, zc, dy).forEach((a, i) => expectIdentical(a, wantC[i], `axis ${axis}, gf ${gf}, ${t} threads: output ${i}`));
+            }
+          }
+        }
+      }
+      expect(calls, "native lsqGrad calls").toBe(3 * 2 * 2 * 3);
+    });
+  }
+
+  it("refuses arrays that are too short", () => {
+    const x = new Float32Array(12);
+    expect(() => q.lsqGrad(x, x, new Float32Array(11), 1, 3, 4, [1, 1, 1], [0, 0, 0], -8, 7, 1, new Float64Array(6))).toThrow(/native lsqGrad: dx has 11 elements, needs 12/);
+    expect(() => q.lsqGrad(x, x, x, 1, 3, 4, [1, 1, 1], [0, 0, 0], -8, 7, 1, new Float64Array(5))).toThrow(/acc has 5 elements, needs 6/);
+  });
 });

@@ -59,6 +59,9 @@ export interface NativeAddon {
   minmax(x: Float32Array, n: number, out: Float64Array): void;
   /** Per-channel min / max of [outer, channels, inner] (NaN for a channel holding a NaN). */
   minmaxChannels(x: Float32Array, outer: number, channels: number, inner: number, mins: Float32Array, maxs: Float32Array): void;
+  /** LSQ's backward over [outer, channels, inner]: dx, and acc[2c], acc[2c + 1] = Σ∂S, Σ∂Z of channel c (native/fakequant.c). */
+  lsqGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, outer: number, channels: number, inner: number, scales: Float32Array,
+    zps: Float64Array, qmin: number, qmax: number, gf: number, acc: Float64Array): void;
   /** Int32 words of packed int8 weights [oc, k] (4-row panels of int16 pairs). */
   qpackWords(oc: number, k: number): number;
   qpackWeights(w: Int8Array, oc: number, k: number, wZp: Int32Array | null, out: Int32Array): void;
@@ -128,7 +131,7 @@ const REQUIRED: (keyof NativeAddon)[] = [
   "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "int8PlanCreate", "int8PlanRun", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward", "softmaxBackward",
   "unary", "binary", "poolProfile",
-  "channelAffineF32", "channelAffineBackwardF32", "fakeQuant", "fakeQuantChannels", "minmax", "minmaxChannels",
+  "channelAffineF32", "channelAffineBackwardF32", "fakeQuant", "fakeQuantChannels", "minmax", "minmaxChannels", "lsqGrad",
 ];
 
 interface NodeModules {

@@ -2,8 +2,9 @@
  * The native backend's QAT entry points outside the float `Kernels` interface (as the wasm
  * backend's ../wasm/fakequant.ts and the min/max of ../wasm/affine.ts): fused fake quantization
  * per tensor and per channel — x̂ and the straight-through mask in one pass, bit-exact with
- * src/quant/fake-quantize.ts — and the observers' min/max, bit-exact with src/quant/minmax.ts
- * (native/fakequant.c). Called by src/quant/fake-quantize.ts and src/quant/minmax.ts when the
+ * src/quant/fake-quantize.ts —, LSQ's backward, bit-exact with src/quant/lsq.ts, and the
+ * observers' min/max, bit-exact with src/quant/minmax.ts (native/fakequant.c). Called by
+ * src/quant/fake-quantize.ts, lsq.ts and minmax.ts when the
  * native backend is active (they check `getBackend()`; importing ../index.js here would be a
  * cycle); each wrapper checks the array lengths first, so C never reads or writes out of bounds.
  */
@@ -37,6 +38,12 @@ export interface NativeQat {
   minmax(x: Float32Array): [number, number];
   /** Per-channel [mins, maxs] of x viewed as [outer, c, inner] (NaN for a channel holding a NaN). */
   minmaxChannels(x: Float32Array, outer: number, c: number, inner: number): [Float32Array, Float32Array];
+  /**
+   * LSQ's backward over x viewed as [outer, c, inner] (src/quant/lsq.ts): writes dx, and acc[2k], acc[2k + 1] = Σ∂S, Σ∂Z
+   * of channel k; scales are rounded to float32, zero points are the rounded ones, gf the gradient factor.
+   */
+  lsqGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, outer: number, c: number, inner: number, scales: ArrayLike<number>,
+    zeroPoints: ArrayLike<number>, qmin: number, qmax: number, gf: number, acc: Float64Array): void;
 }
 
 const minmaxOut = new Float64Array(3);
@@ -72,6 +79,14 @@ export const nativeQat: NativeQat | null = addon
         sync();
         addon!.minmaxChannels(x, outer, c, inner, mins, maxs);
         return [mins, maxs];
+      },
+      lsqGrad(x, dy, dx, outer, c, inner, scales, zeroPoints, qmin, qmax, gf, acc) {
+        const n = outer * c * inner;
+        for (const [what, a, len] of [["x", x, n], ["dy", dy, n], ["dx", dx, n], ["scales", scales, c], ["zero points", zeroPoints, c], ["acc", acc, 2 * c]] as const) {
+          need("lsqGrad", what, a, len);
+        }
+        sync();
+        addon!.lsqGrad(x, dy, dx, outer, c, inner, Float32Array.from(scales), Float64Array.from(zeroPoints), qmin, qmax, Math.fround(gf), acc);
       },
     }
   : null;
