@@ -16,10 +16,11 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { MatmulGeom } from "../../src/backend/kernels.js";
+import type { Conv2dGeom, MatmulGeom } from "../../src/backend/kernels.js";
 import { addon as realAddon, loadNativeAddonFile, type NativeAddon } from "../../src/backend/native/addon.js";
 import { refKernels } from "../../src/backend/ref/index.js";
 import { absOf, expectIdentical, expectNear, newGen, randomF32 } from "./helpers.js";
+import { type ConvSpec, geomOf } from "./conv-geom.js";
 import { checkConv, checkIgemmBench, checkLinear, type Layer } from "./int8-addon-checks.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -80,6 +81,29 @@ function checkMatmul(g: MatmulGeom, seed: number): void {
   expectNear(got, want, g.accumulate ? scale : scale.map((v, i) => v - Math.abs(c0[i])));
 }
 
+/** The three float conv passes on the emulation addon vs the reference (the native tolerance); returns them. */
+function checkFloatConv(g: Conv2dGeom, seed: number): Float32Array[] {
+  const gen = newGen(seed);
+  const x = randomF32(gen, g.n * g.c * g.h * g.w), w = randomF32(gen, g.oc * (g.c / g.groups) * g.kh * g.kw);
+  const dy = randomF32(gen, g.n * g.oc * g.oh * g.ow);
+  const geom = Int32Array.of(g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.oh, g.ow, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.groups);
+  const run = (len: number, f: (o: Float32Array) => void, r: (o: Float32Array) => void, s: (o: Float32Array) => void) => {
+    const got = new Float32Array(len).fill(7), want = new Float32Array(len), scale = new Float32Array(len);
+    f(got);
+    r(want);
+    s(scale);
+    expectNear(got, want, scale);
+    return got;
+  };
+  return [
+    run(dy.length, (o) => emu.conv2d(x, w, o, geom), (o) => refKernels.conv2d(x, w, o, g), (o) => refKernels.conv2d(absOf(x), absOf(w), o, g)),
+    run(x.length, (o) => emu.conv2dBackwardInput(dy, w, o, geom), (o) => refKernels.conv2dBackwardInput(dy, w, o, g),
+      (o) => refKernels.conv2dBackwardInput(absOf(dy), absOf(w), o, g)),
+    run(w.length, (o) => emu.conv2dBackwardWeight(x, dy, o, geom), (o) => refKernels.conv2dBackwardWeight(x, dy, o, g),
+      (o) => refKernels.conv2dBackwardWeight(absOf(x), absOf(dy), o, g)),
+  ];
+}
+
 const U8: Layer = { xType: "uint8", yType: "uint8", xZp: 3, yZp: 7, wZp: 0, perChannel: true, scale: 2e-3 };
 const S8: Layer = { xType: "int8", yType: "int8", xZp: -5, yZp: 2, wZp: 0, perChannel: false, scale: 5e-3 };
 
@@ -132,6 +156,32 @@ d("AVX-512 / VNNI kernels on the emulation addon (SIMDe)", () => {
     });
   }
 
+  it("sgemm with general strides (neither operand contiguous along a row or column), offsets, accumulate", () => {
+    emu.setIsa(99);
+    const gen = newGen(40);
+    for (const [m, n, k, acc] of [[13, 37, 21, 0], [30, 70, 300, 1]] as const) {
+      const [ars, acs, brs, bcs, ldc] = [2 * k + 1, 2, 3 * n + 2, 3, n + 5];
+      const a = randomF32(gen, 3 + m * ars), b = randomF32(gen, 5 + k * brs), c = randomF32(gen, 2 + m * ldc);
+      const want = c.slice(), scale = absOf(c);
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          let sum = 0, mag = 0;
+          for (let p = 0; p < k; p++) {
+            const t = a[3 + i * ars + p * acs] * b[5 + p * brs + j * bcs];
+            sum += t;
+            mag += Math.abs(t);
+          }
+          const at = 2 + i * ldc + j;
+          want[at] = acc ? want[at] + sum : sum;
+          scale[at] = acc ? scale[at] + mag : mag;
+        }
+      emu.kernelPaths();
+      emu.sgemm(m, n, k, a, 3, ars, acs, b, 5, brs, bcs, c, 2, ldc, acc);
+      expect(emu.kernelPaths()).toContain("sgemm-avx512");
+      expectNear(c, want, scale);
+    }
+  });
+
   it("matmul: the fused epilogue equals the unfused product then bias + ReLU / clamp, bit for bit", () => {
     emu.setIsa(99);
     for (const [act, lo, hi] of [[1, 0, 0], [2, -0.5, 0.75]] as const) {
@@ -163,6 +213,24 @@ d("AVX-512 / VNNI kernels on the emulation addon (SIMDe)", () => {
       expectIdentical(outs[2], outs[0], "3 threads vs 1");
     }
     emu.setThreads(1);
+  });
+
+  it("float conv passes through the AVX-512 GEMM (im2col, col2im, dWᵀ): odd geometries, groups, 1–3 threads bitwise", () => {
+    emu.setIsa(99);
+    const specs: ConvSpec[] = [
+      { n: 3, c: 12, h: 5, w: 7, oc: 10, k: [1, 1] },
+      { n: 2, c: 4, h: 7, w: 7, oc: 3, k: [1, 1], stride: [2, 2] },
+      { n: 2, c: 3, h: 13, w: 17, oc: 4, k: [3, 3], stride: [3, 2], pad: [2, 1], dil: [2, 2] },
+      { n: 2, c: 6, h: 9, w: 7, oc: 9, k: [3, 3], pad: [1, 1], groups: 3 },
+      { n: 1, c: 40, h: 9, w: 11, oc: 37, k: [3, 3], stride: [2, 2], pad: [1, 1] },
+    ];
+    specs.forEach((spec, i) => ran(() => checkFloatConv(geomOf(spec), 50 + i), "sgemm-avx512"));
+    const g = geomOf(specs[4]);
+    const one = checkFloatConv(g, 60);
+    emu.setThreads(3);
+    const three = checkFloatConv(g, 60);
+    emu.setThreads(1);
+    one.forEach((o, i) => expectIdentical(three[i], o, `pass ${i}: 3 threads vs 1`));
   });
 
   it("[vnni] int8 conv on vpdpbusd: the full uint8 range, int8 inputs (+128 shift), extremes, pool, odd tiles", () => {
