@@ -214,149 +214,16 @@ static void igemm8(int oc, int np, int ncols, int k, const int32_t *wpacked, con
   if (seen & 2) qat_note_path(QAT_PATH_CONV8_MARKED);
 }
 
-/* Rows 4q..4q+3 (row k at rowp[k], np bytes; missing rows read `zero`) as 16-column panels of quad words. */
-__attribute__((target("avx2"))) static void quad_rows(const uint8_t *const *rowp, int K, int np, int npad, const uint8_t *zero,
-                                                       int32_t *b) {
-  int kq = kquads(K), full = np / QNR * QNR;
-  for (int q = 0; q < kq; q++) {
-    const uint8_t *r[4];
-    for (int t = 0; t < 4; t++) r[t] = 4 * q + t < K ? rowp[4 * q + t] : zero;
-    int j0 = 0;
-    for (; j0 + 2 * QNR <= full; j0 += 2 * QNR) { /* two panels per step: lane h of each unpack holds columns 16h + … */
-      __m256i a = _mm256_loadu_si256((const __m256i *)(r[0] + j0)), bb = _mm256_loadu_si256((const __m256i *)(r[1] + j0));
-      __m256i c = _mm256_loadu_si256((const __m256i *)(r[2] + j0)), d = _mm256_loadu_si256((const __m256i *)(r[3] + j0));
-      __m256i ab0 = _mm256_unpacklo_epi8(a, bb), ab1 = _mm256_unpackhi_epi8(a, bb);
-      __m256i cd0 = _mm256_unpacklo_epi8(c, d), cd1 = _mm256_unpackhi_epi8(c, d);
-      __m256i w0 = _mm256_unpacklo_epi16(ab0, cd0), w1 = _mm256_unpackhi_epi16(ab0, cd0); /* columns 0–3 | 16–19, 4–7 | 20–23 */
-      __m256i w2 = _mm256_unpacklo_epi16(ab1, cd1), w3 = _mm256_unpackhi_epi16(ab1, cd1); /* 8–11 | 24–27, 12–15 | 28–31 */
-      __m256i *p0 = (__m256i *)(b + (long)j0 * kq + (long)q * QNR), *p1 = (__m256i *)(b + (long)(j0 + QNR) * kq + (long)q * QNR);
-      _mm256_storeu_si256(p0, _mm256_permute2x128_si256(w0, w1, 0x20));
-      _mm256_storeu_si256(p0 + 1, _mm256_permute2x128_si256(w2, w3, 0x20));
-      _mm256_storeu_si256(p1, _mm256_permute2x128_si256(w0, w1, 0x31));
-      _mm256_storeu_si256(p1 + 1, _mm256_permute2x128_si256(w2, w3, 0x31));
-    }
-    for (; j0 < full; j0 += QNR) {
-      __m128i a = _mm_loadu_si128((const __m128i *)(r[0] + j0)), bb = _mm_loadu_si128((const __m128i *)(r[1] + j0));
-      __m128i c = _mm_loadu_si128((const __m128i *)(r[2] + j0)), d = _mm_loadu_si128((const __m128i *)(r[3] + j0));
-      __m128i ab0 = _mm_unpacklo_epi8(a, bb), ab1 = _mm_unpackhi_epi8(a, bb);
-      __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-      __m128i *dst = (__m128i *)(b + (long)j0 * kq + (long)q * QNR);
-      _mm_storeu_si128(dst, _mm_unpacklo_epi16(ab0, cd0));
-      _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(ab0, cd0));
-      _mm_storeu_si128(dst + 2, _mm_unpacklo_epi16(ab1, cd1));
-      _mm_storeu_si128(dst + 3, _mm_unpackhi_epi16(ab1, cd1));
-    }
-    for (int j0 = full; j0 < npad; j0 += QNR) {
-      int32_t *dst = b + (long)j0 * kq + (long)q * QNR;
-      for (int jj = 0; jj < QNR; jj++) {
-        int j = j0 + jj;
-        dst[jj] = j < np ? (int32_t)((uint32_t)r[0][j] | (uint32_t)r[1][j] << 8 | (uint32_t)r[2][j] << 16 | (uint32_t)r[3][j] << 24) : 0;
-      }
-    }
-  }
-}
-
-/* dst[t] = src[2t] for t < n (32, then 16 per step); returns how many. Reads src[2n − 1]. */
-__attribute__((target("avx2"))) static int even8(uint8_t *dst, const uint8_t *src, int n) {
-  const __m256i lo = _mm256_set1_epi16(0xff);
-  int t = 0;
-  for (; t + 32 <= n; t += 32) {
-    __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + 2 * t)), lo);
-    __m256i b = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + 2 * t + 32)), lo);
-    _mm256_storeu_si256((__m256i *)(dst + t), _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xd8));
-  }
-  for (; t + 16 <= n; t += 16) {
-    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * t)), _mm256_castsi256_si128(lo));
-    __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * t + 16)), _mm256_castsi256_si128(lo));
-    _mm_storeu_si128((__m128i *)(dst + t), _mm_packus_epi16(a, b));
-  }
-  if (t + 8 <= n) { /* 8 more (ResNet's 7- and 14-wide rows end here) */
-    __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(src + 2 * t)), _mm256_castsi256_si128(lo));
-    _mm_storel_epi64((__m128i *)(dst + t), _mm_packus_epi16(a, a));
-    t += 8;
-  }
-  return t;
-}
-
-/* dst[0, n) = src[0, n) for the short runs of an im2col row (16-byte moves, the last one overlapping). */
-__attribute__((target("avx2"))) static void copy_run(uint8_t *dst, const uint8_t *src, int n) {
-  if (n < 16) {
-    if (n >= 8) { /* two 8-byte moves, the second overlapping */
-      uint64_t a, b;
-      memcpy(&a, src, 8);
-      memcpy(&b, src + n - 8, 8);
-      memcpy(dst, &a, 8);
-      memcpy(dst + n - 8, &b, 8);
-      return;
-    }
-    for (int t = 0; t < n; t++) dst[t] = src[t];
-    return;
-  }
-  for (int t = 0; t + 16 <= n; t += 16) _mm_storeu_si128((__m128i *)(dst + t), _mm_loadu_si128((const __m128i *)(src + t)));
-  _mm_storeu_si128((__m128i *)(dst + n - 16), _mm_loadu_si128((const __m128i *)(src + n - 16)));
-}
-
 /*
  * The task's accumulators acc [·, npad] for positions [p0, p0 + np) of image x (bytes of
  * uint8 values ≤ 127): padded byte planes (xZp in the padding) of input rows [r0, r0 + rows),
  * rows of the activation operand (wide: slices of the planes; otherwise an im2col), packed
- * into quads, times the weight quads.
+ * into quads (int8-pack8.c), times the weight quads.
  */
 void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, int wide, int p0, int np, int npad,
                    int r0, int rows, const int32_t *wpacked, int thread, int32_t *acc) {
-  int K = g->c * g->kh * g->kw, khw = g->kh * g->kw, wp = g->w + 2 * g->pw;
-  size_t plane = (size_t)rows * wp, tail = (size_t)(g->kw - 1) * g->dw + 2 * QNR + 64;
-  uint8_t *xp = qat_scratch(thread, 5, (size_t)g->c * plane + tail + (size_t)npad);
-  uint8_t *zero = xp + (size_t)g->c * plane + tail;
-  memset(zero, 0, (size_t)npad);
-  memset(xp + (size_t)g->c * plane, xzp, tail);
-  for (int ci = 0; ci < g->c; ci++)
-    for (int r = 0; r < rows; r++) {
-      uint8_t *row = xp + ci * plane + (size_t)r * wp;
-      int iy = r0 + r - g->ph;
-      if (iy < 0 || iy >= g->h) {
-        memset(row, xzp, (size_t)wp);
-        continue;
-      }
-      memset(row, xzp, (size_t)g->pw);
-      const uint8_t *src = x + ((long)ci * g->h + iy) * g->w;
-      if (flip) /* int8 x as the u8 bytes x + 128 */
-        for (int t = 0; t < g->w; t++) row[g->pw + t] = (uint8_t)(src[t] ^ 0x80);
-      else
-        memcpy(row + g->pw, src, (size_t)g->w);
-      memset(row + g->pw + g->w, xzp, (size_t)g->pw);
-    }
-  const uint8_t **rowp = qat_scratch(thread, 0, (size_t)K * sizeof(uint8_t *));
-  if (wide) {
-    for (int k = 0; k < K; k++) {
-      int ci = k / khw, r = k % khw;
-      rowp[k] = xp + ci * plane + (size_t)(r / g->kw) * g->dh * wp + (size_t)(r % g->kw) * g->dw;
-    }
-  } else {
-    uint8_t *col = qat_scratch(thread, 1, (size_t)K * np);
-    int oy_start = p0 / g->ow, ox_start = p0 % g->ow;
-    for (int k = 0; k < K; k++) {
-      int ci = k / khw, r = k % khw;
-      const uint8_t *src0 = xp + ci * plane + (size_t)(r / g->kw) * g->dh * wp + (size_t)(r % g->kw) * g->dw;
-      uint8_t *dst = col + (long)k * np;
-      for (int j = 0, oy = oy_start, ox0 = ox_start; j < np; oy++, ox0 = 0) {
-        int run = g->ow - ox0 < np - j ? g->ow - ox0 : np - j;
-        const uint8_t *src = src0 + (long)(oy - oy_start) * g->sh * wp + (long)ox0 * g->sw;
-        int t = 0;
-        if (g->sw == 1) {
-          copy_run(dst + j, src, run);
-          t = run;
-        } else if (g->sw == 2) {
-          t = even8(dst + j, src, run);
-        }
-        for (; t < run; t++) dst[j + t] = src[(long)t * g->sw];
-        j += run;
-      }
-      rowp[k] = dst;
-    }
-  }
-  int32_t *cols = qat_scratch(thread, 2, (size_t)npad * kquads(K) * 4);
-  quad_rows(rowp, K, np, npad, zero, cols);
+  int K = g->c * g->kh * g->kw;
+  const int32_t *cols = qat_conv8_cols(g, x, xzp, flip, wide, p0, np, npad, r0, rows, thread);
   if (qat_isa() >= QAT_ISA_AVX512_VNNI) { /* vpdpbusd (int8-vnni.c) */
     qat_igemm8_vnni(g->oc, npad, kquads(K), wpacked + qat_quad_offset(g->oc, K), cols, acc, npad);
     return;

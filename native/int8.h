@@ -55,6 +55,9 @@ const int32_t *qat_quad_sums(const int32_t *wpacked, int oc, int k); /* [oc] sum
 /* flip: x is int8, taken as the bytes x + 128 (xzp is then the shifted zero point; VNNI only) */
 void qat_conv8_acc(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, int wide, int p0, int np, int npad, int r0,
                    int rows, const int32_t *wpacked, int thread, int32_t *acc);
+/* The u8 × s8 path's activation operand (int8-pack8.c): quad-word panels in the thread's scratch slot 2 */
+const int32_t *qat_conv8_cols(const qat_conv_geom *g, const uint8_t *x, int xzp, int flip, int wide, int p0, int np, int npad,
+                              int r0, int rows, int thread);
 void qat_qlinear_gemv(const void *x, int x_unsigned, int xzp, int m, int k, const int32_t *wpacked, int n,
                       const qat_requant *rq, void *y);
 

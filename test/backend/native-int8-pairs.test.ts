@@ -6,7 +6,10 @@
  * `kernelPaths()` asserting which variant ran: Gaussian weights (pairs), uniform ±128 weights
  * and planted heavy groups at the activation maximum 127 (marked pairs, where a 16-bit sum
  * would wrap), several k blocks (K > 512) and an odd last quad, 1–3 threads, and the portable
- * path (the int16 kernels) on the same inputs. Skipped where the addon is not built.
+ * path (the int16 kernels) on the same inputs. Also the activation operand's packing
+ * (native/int8-pack8.c): output rows of every width class (≤ 8, ≤ 16, ≤ 32, wider) at strides
+ * 1, 2 and 3, chunks starting and ending inside a row, and unpadded convs that read the input
+ * itself up to its last byte. Skipped where the addon is not built.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { addon } from "../../src/backend/native/addon.js";
@@ -55,23 +58,28 @@ function weightsOf(kind: Weights, oc: number, k: number): Int8Array {
   return w;
 }
 
-interface Case { c: number; h: number; w: number; oc: number; k: number; stride: number; pad: number; n: number; xZp: number; extreme?: boolean }
+interface Case {
+  c: number; h: number; w: number; oc: number; k: number; stride: number; pad: number; n: number; xZp: number; extreme?: boolean;
+  /** kernel height (default k: a k×k window) */
+  kh?: number;
+}
 
 /** Conv on 7-bit uint8 input (all 127 and 0 when extreme) against the TypeScript kernel; returns kernelPaths(). */
 function check(cs: Case, kind: Weights): string[] {
   const { c, h, w: wd, oc, k, stride, pad, n, xZp } = cs;
-  const oh = Math.floor((h + 2 * pad - k) / stride) + 1, ow = Math.floor((wd + 2 * pad - k) / stride) + 1;
+  const kh = cs.kh ?? k;
+  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((wd + 2 * pad - k) / stride) + 1;
   const x = Uint8Array.from({ length: n * c * h * wd }, () => (cs.extreme ? (gen.uniform() < 0.8 ? 127 : 0) : randInt(0, 127)));
-  const K = c * k * k, wt = weightsOf(kind, oc, K);
+  const K = c * kh * k, wt = weightsOf(kind, oc, K);
   const bias = Int32Array.from({ length: oc }, () => randInt(-20000, 20000));
   const { multiplier, shift } = quantizeMultipliers(Array.from({ length: oc }, (_, i) => 2e-4 * (1 + (i % 7))));
   const want = qconv2d({
-    x, xZp, xShape: [n, c, h, wd], w: wt, wShape: [oc, c, k, k], bias, geometry: { stride: [stride, stride], padding: [pad, pad], dilation: [1, 1] },
+    x, xZp, xShape: [n, c, h, wd], w: wt, wShape: [oc, c, kh, k], bias, geometry: { stride: [stride, stride], padding: [pad, pad], dilation: [1, 1] },
     requant: { multiplier, shift }, yZp: 3, clampMin: 0, clampMax: 255, outDType: "uint8",
   });
   const y = new Uint8Array(want.data.length);
   addon!.kernelPaths();
-  qconv2dNative(x, xZp, packNativeWeights(wt, oc, K), { n, c, h, w: wd, oc, kh: k, kw: k, oh, ow, sh: stride, sw: stride, ph: pad, pw: pad, dh: 1, dw: 1 },
+  qconv2dNative(x, xZp, packNativeWeights(wt, oc, K), { n, c, h, w: wd, oc, kh, kw: k, oh, ow, sh: stride, sw: stride, ph: pad, pw: pad, dh: 1, dw: 1 },
     { bias, multiplier, shift, yZp: 3, lo: 0, hi: 255, ySigned: false }, y);
   expectIdentical(y, want.data, `qconv2d ${kind} ${JSON.stringify(cs)}`);
   return addon!.kernelPaths();
@@ -129,3 +137,33 @@ d("native u8 × s8 conv: quads summed in pairs where 16 bits hold them, bit-iden
     setNumThreads(threadsBefore);
   });
 });
+
+d("native u8 × s8 conv: the activation operand's packing (whole-step row copies), bit-identical", () => {
+  it("rows of 1–40 bytes at strides 1, 2 and 3, padded and not, the last quad partial; 1–3 threads", () => {
+    setNativeIsa("best");
+    for (const t of [1, 2, 3]) {
+      setNumThreads(t);
+      for (const w of [1, 5, 7, 8, 9, 14, 16, 17, 28, 32, 33, 40]) {
+        check({ c: 5, h: 9, w, oc: 6, k: Math.min(3, w), stride: 2, pad: 1, n: 1, xZp: 3 }, "gaussian"); // padded, stride 2
+        check({ c: 3, h: 7, w, oc: 4, k: 1, stride: 2, pad: 0, n: 2, xZp: 0, extreme: true }, "gaussian"); // the input itself
+        check({ c: 4, h: 8, w, oc: 5, k: 1, stride: 1, pad: 0, n: 1, xZp: 7, kh: 3 }, "planted"); // 3×1: unpadded, stride 1, not wide
+      }
+      check({ c: 6, h: 11, w: 40, oc: 5, k: 3, stride: 3, pad: 1, n: 1, xZp: 2 }, "gaussian"); // stride 3: element by element
+      check({ c: 7, h: 13, w: 21, oc: 8, k: 1, stride: 3, pad: 0, n: 2, xZp: 0 }, "uniform");
+    }
+    setNumThreads(threadsBefore);
+  });
+
+  it("chunks that start and end inside an output row (one image split into 16-pixel tiles by the column-panel bound)", () => {
+    setNativeIsa("best");
+    for (const t of [1, 2, 3]) {
+      setNumThreads(t);
+      check({ c: 128, h: 30, w: 30, oc: 16, k: 3, stride: 1, pad: 1, n: 1, xZp: 4 }, "gaussian"); // K = 1152: 28×28 in two chunks
+      check({ c: 64, h: 28, w: 28, oc: 8, k: 3, stride: 2, pad: 1, n: 1, xZp: 0, extreme: true }, "planted");
+      check({ c: 256, h: 14, w: 14, oc: 12, k: 3, stride: 1, pad: 1, n: 2, xZp: 1 }, "gaussian"); // ResNet layer 3's 14-wide rows
+      check({ c: 512, h: 7, w: 7, oc: 12, k: 3, stride: 1, pad: 1, n: 1, xZp: 0 }, "gaussian"); // layer 4: 7-wide rows, 49 pixels
+    }
+    setNumThreads(threadsBefore);
+  });
+});
+
