@@ -16,6 +16,7 @@ import { getBackend } from "../backend/index.js";
 import { addon } from "../backend/native/addon.js";
 import { nativeInt8Preferred } from "../backend/native/int8.js";
 import { threadCount } from "../backend/wasm/runtime.js";
+import { allocArrayUninit } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { Int8Graph, Int8Node, ValueInfo } from "./graph.js";
 import type { LayerCache } from "./layer-cache.js";
@@ -58,7 +59,7 @@ class CompiledRun {
 
   /** The float output, or null when x holds a NaN (nothing was run). */
   run(x: Float32Array): Tensor | null {
-    const y = new Float32Array(this.outLen);
+    const y = allocArrayUninit("float32", this.outLen); // (the tensors' usual storage; C writes every element)
     if (native!.int8PlanRun(this.handle, x, y, threadCount()) >= 0) return null;
     return new Tensor(y, [...this.outShape]);
   }
