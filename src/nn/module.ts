@@ -117,6 +117,15 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * True when a forward (pre-)hook is registered. Modules that fuse a child pair into one op
+   * (BatchNorm → ReLU in src/nn/layers/batchnorm.ts) do so only when neither child has one:
+   * capture, trace, calibration and inspection all observe modules through hooks.
+   */
+  hasForwardHooks(): boolean {
+    return this._preHooks.size > 0 || this._hooks.size > 0;
+  }
+
   /** Registers a hook run before forward (torch register_forward_pre_hook). */
   registerForwardPreHook(hook: ForwardPreHook): HookHandle {
     return this.addHook(this._preHooks, hook);

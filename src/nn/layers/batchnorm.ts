@@ -5,11 +5,13 @@
  * num_batches_tracked is an int32 scalar here (PyTorch: int64); safetensors files store it
  * as I64 so PyTorch reads them unchanged. In training each forward adds 1 to it and updates
  * the running statistics in place (momentum null = cumulative average, factor 1/count).
+ * `forwardAct(x, "relu")` is relu(forward(x)) as one fused op, for the BatchNorm → ReLU pairs
+ * of ./fused-pairs.ts (which decide when skipping the two modules' hooks is invisible).
  */
 import { ones, zeros } from "../../tensor/creation.js";
 import { ShapeError, ValueError, fmtShape } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
-import { batchNorm } from "../../ops/batchnorm.js";
+import { batchNormAct } from "../../ops/batchnorm.js";
 import { Module } from "../module.js";
 import { pyBool, pyFloat } from "../repr.js";
 
@@ -76,6 +78,11 @@ export abstract class BatchNormBase extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardAct(x, null);
+  }
+
+  /** forward, then `act` in the same op (relu(forward(x)) exactly); runs no hooks. */
+  forwardAct(x: Tensor, act: "relu" | null): Tensor {
     this.checkInputDim(x);
     let factor = this.momentum ?? 0;
     if (this.training && this.trackRunningStats && this.num_batches_tracked) {
@@ -84,9 +91,9 @@ export abstract class BatchNormBase extends Module {
     }
     const useBatchStats = this.training || (this.running_mean === null && this.running_var === null);
     const useRunning = !this.training || this.trackRunningStats;
-    return batchNorm(
+    return batchNormAct(
       x, useRunning ? this.running_mean : null, useRunning ? this.running_var : null, this.weight, this.bias,
-      { training: useBatchStats, momentum: factor, eps: this.eps },
+      { training: useBatchStats, momentum: factor, eps: this.eps }, act,
     );
   }
 

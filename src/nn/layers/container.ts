@@ -2,11 +2,13 @@
  * Sequential (torch.nn.Sequential): children run in order, each output feeding the next.
  * Positional children are named "0", "1", …; named children come from a Map or an array of
  * [name, module] pairs (a plain object works too, but JavaScript lists integer-like keys
- * first, so prefer a Map when names mix digits and words).
+ * first, so prefer a Map when names mix digits and words). A BatchNorm child directly followed
+ * by a ReLU child runs as one fused op when no hook or capture can see it (./fused-pairs.ts).
  */
 import { ValueError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import { Module } from "../module.js";
+import { batchNormRelu, fusibleBatchNormRelu } from "./fused-pairs.js";
 
 export type NamedModules = Map<string, Module> | readonly (readonly [string, Module])[] | Record<string, Module>;
 
@@ -32,8 +34,13 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    const mods = this.childSlots().map(([, m]) => m).filter((m): m is Module => m !== null);
     let y = x;
-    for (const [, m] of this.childSlots()) if (m) y = m.forward(y);
+    for (let i = 0; i < mods.length; i++) {
+      const next = mods[i + 1];
+      if (next && fusibleBatchNormRelu(mods[i], next)) y = batchNormRelu(mods[i], mods[++i], y);
+      else y = mods[i].forward(y);
+    }
     return y;
   }
 

@@ -6,7 +6,8 @@
  *   `downsample` = Sequential(conv1×1 stride s, BN) when the stride or width changes),
  *   joined by an nn.Add module (so quantization can observe the sum), then ReLU.
  * Names follow torchvision (layer1…3, downsample, fc); the PyTorch twin used for key
- * comparison is in scripts/golden/nn_layers.py.
+ * comparison is in scripts/golden/nn_layers.py. BN → ReLU and add → ReLU run as fused ops
+ * when no hook or capture can see the difference (../layers/fused-pairs.ts).
  */
 import type { Tensor } from "../../tensor/tensor.js";
 import { zeros } from "../../tensor/creation.js";
@@ -19,6 +20,7 @@ import { Linear } from "../layers/linear.js";
 import { Add } from "../layers/merge.js";
 import { AdaptiveAvgPool2d } from "../layers/pooling.js";
 import { Flatten } from "../layers/shape.js";
+import { addRelu, batchNormRelu } from "../layers/fused-pairs.js";
 import { Module } from "../module.js";
 
 export class BasicBlock extends Module {
@@ -47,9 +49,9 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = this.bn2.forward(this.conv2.forward(this.relu1.forward(this.bn1.forward(this.conv1.forward(x)))));
+    const y = this.bn2.forward(this.conv2.forward(batchNormRelu(this.bn1, this.relu1, this.conv1.forward(x))));
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu2.forward(this.add.forward(y, shortcut));
+    return addRelu(this.add, this.relu2, y, shortcut);
   }
 }
 
@@ -99,7 +101,7 @@ export class ResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    let y = batchNormRelu(this.bn1, this.relu, this.conv1.forward(x));
     y = this.layer3.forward(this.layer2.forward(this.layer1.forward(y)));
     return this.fc.forward(this.flatten.forward(this.avgpool.forward(y)));
   }
