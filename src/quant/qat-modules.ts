@@ -37,6 +37,7 @@ import type { Linear } from "../nn/layers/linear.js";
 import { Module } from "../nn/module.js";
 import { defineOp } from "../autograd/custom.js";
 import { Tensor as TensorClass } from "../tensor/tensor.js";
+import { isCapturing } from "../tensor/capture-hook.js";
 import { quantizeBias } from "../int8/kernels/params.js";
 import { quantizerOfTensor } from "./stubs.js";
 
@@ -214,6 +215,8 @@ abstract class QatBnFolded extends QatWeightLayer {
   protected finish(yConv: Tensor, s: Tensor): Tensor {
     // y_conv / s (+ conv bias) in one pass (ops.channelAffine with scale 1/s).
     const y = channelAffine(yConv, reciprocal(s), this.bias);
+    // BN → ReLU as one op (the same values and gradients, bit for bit) unless the BN module is observed
+    if (this.act?.max === Infinity && !this.bn.hasForwardHooks() && !isCapturing()) return this.bn.forwardAct(y, "relu");
     return applyAct(this.bn.forward(y), this.act);
   }
 
