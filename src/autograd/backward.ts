@@ -50,6 +50,15 @@ function topoOrder(root: Tensor): Tensor[] {
   return order;
 }
 
+const isFloat = (t: Tensor): boolean => t.dtype === "float32" || t.dtype === "float64";
+
+/** a += b in place (a's array is exclusively the caller's), through the backend's add kernel. */
+function addInPlace(a: Tensor, b: Tensor): Tensor {
+  const n = [a.data.length];
+  kernels().binary("add", a.data, n, b.data, n, a.data, n);
+  return a;
+}
+
 /**
  * a + b as a new tensor. Floats go through the active backend's add kernel (the same float32 /
  * float64 sums as the loop, threaded on the native backend, and the result stays in the
@@ -96,6 +105,10 @@ function backwardNode(node: GradNode, g: Tensor, grads: Map<number, Tensor>, buf
     }
     if (gi.dtype !== inp.dtype) throw new DTypeError(`backward of '${node.name}': gradient is ${gi.dtype}, input ${k} is ${inp.dtype}`);
     const prev = grads.get(inp.id);
+    if (prev && isFloat(prev) && prev.dtype === gi.dtype && prev.size === gi.size && buffers.exclusive(prev, gi, grads.values())) {
+      addInPlace(prev, gi);
+      return;
+    }
     const next = prev ? addInto(prev, gi) : gi;
     if (prev) {
       buffers.count(prev, -1);

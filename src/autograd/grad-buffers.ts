@@ -11,7 +11,8 @@
  *    the same tensor for several inputs, as add's does) or overlaps its bytes;
  *  - no custom op (`defineOp`, ./custom.ts) received or returned it: their backward is user
  *    code that may keep a reference.
- * A leaf's gradient that satisfies the same conditions becomes its `.grad` without a copy.
+ * A leaf's gradient that satisfies the same conditions becomes its `.grad` without a copy, and a
+ * pending gradient referred to by its own entry only takes the next sum in place (`exclusive`).
  * On the reference backend (no allocator) nothing is tracked and nothing changes.
  */
 import { releaseArray } from "../backend/wasm/index.js";
@@ -63,6 +64,17 @@ export class GradBuffers {
     const a = t.data;
     if (!this.fresh.has(a) || this.uses.has(a)) return false;
     for (const p of pending) if (p.data !== a && overlaps(p.data, a)) return false;
+    return true;
+  }
+
+  /**
+   * True when the pending gradient t (counted once, in `pending`) is referenced by nothing else,
+   * so a sum into it may overwrite it in place; `other` must not share its bytes.
+   */
+  exclusive(t: Tensor, other: Tensor, pending: Iterable<Tensor>): boolean {
+    const a = t.data;
+    if (!this.fresh.has(a) || this.uses.get(a) !== 1 || overlaps(a, other.data)) return false;
+    for (const p of pending) if (p !== t && (p.data === a || overlaps(p.data, a))) return false;
     return true;
   }
 

@@ -1,7 +1,8 @@
 /**
  * backward() hands consumed gradient arrays back to the allocator (src/autograd/grad-buffers.ts).
  * Checked on every backend: gradients of graphs with shared values, a vjp returning one tensor
- * for two inputs (add), leaves reached twice and accumulation over two backward calls equal
+ * for two inputs (add) — also while another gradient is summed into one of them (in place only
+ * when nothing else refers to it) —, leaves reached twice and accumulation over two backward calls equal
  * the reference backend's bit for bit (these kernels are exact on every backend) — also after
  * many same-sized arrays were allocated and overwritten, which would expose a released array
  * that is still in use; a custom op's gradients are never released; on the backends whose
@@ -39,6 +40,9 @@ function gradsOf(seed: number, twice: boolean): Float32Array[] {
     const s = B.add(a, b);
     const t = B.mul(relu(s), B.sub(b, c));
     sum(B.add(B.mul(t, t), B.mul(s, b))).backward();
+    // add's one gradient tensor pending for a and c, then another gradient summed into c's
+    const y = B.add(a, c);
+    sum(B.add(B.mul(relu(c), 3), B.add(B.mul(y, y), a))).backward();
   };
   run();
   if (twice) run();
