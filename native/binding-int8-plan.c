@@ -1,6 +1,6 @@
 /*
  * Node-API functions of Int8Model's compiled runs (int8-plan.c): int8PlanCreate builds a plan
- * from its spec (copied; the packed weight arrays are referenced, not copied) into a
+ * from its spec (copied, with the int8 linear weights; the packed weight arrays are referenced) into a
  * type-tagged external, int8PlanRun runs one from a float32 input to a float32 output. Every
  * length is checked here or in qp_plan_new, so a wrong spec throws instead of touching memory
  * outside an array; a weight array that was detached or shrank since throws at the next run.
@@ -48,9 +48,40 @@ static napi_value range_error(napi_env env, const char *name, const char *what) 
   return NULL;
 }
 
-/* int8PlanCreate(head, bufs, steps, params: Int32Array, scales: Float32Array [in, out], weights: Int32Array[]) */
+/* The Int8Arrays of argument i (an array): data and lengths into bytes / lens (n of them); 0 after throwing. */
+static int int8_list(call_t *c, int i, const int8_t ***bytes, long **lens, uint32_t *n) {
+  bool is_array = false;
+  napi_is_array(c->env, c->argv[i], &is_array);
+  if (!is_array || napi_get_array_length(c->env, c->argv[i], n) != napi_ok) {
+    fail(c, i, "an array of Int8Arrays");
+    return 0;
+  }
+  *bytes = calloc(*n ? *n : 1, sizeof **bytes);
+  *lens = calloc(*n ? *n : 1, sizeof **lens);
+  if (!*bytes || !*lens) {
+    napi_throw_range_error(c->env, NULL, "qat-native int8PlanCreate: out of memory");
+    return 0;
+  }
+  for (uint32_t j = 0; j < *n; j++) {
+    napi_value v;
+    bool is = false;
+    napi_typedarray_type type;
+    size_t len = 0;
+    void *data = NULL;
+    if (napi_get_element(c->env, c->argv[i], j, &v) != napi_ok || napi_is_typedarray(c->env, v, &is) != napi_ok || !is ||
+        napi_get_typedarray_info(c->env, v, &type, &len, &data, NULL, NULL) != napi_ok || type != napi_int8_array) {
+      fail(c, i, "an array of Int8Arrays");
+      return 0;
+    }
+    (*bytes)[j] = data;
+    (*lens)[j] = (long)len;
+  }
+  return 1;
+}
+
+/* int8PlanCreate(head, bufs, steps, params: Int32Array, scales: Float32Array [in, out], weights: Int32Array[], bytes: Int8Array[]) */
 static napi_value js_plan_create(napi_env env, napi_callback_info info) {
-  BEGIN("int8PlanCreate", 6);
+  BEGIN("int8PlanCreate", 7);
   size_t nh = 0, nb = 0, ns = 0, np = 0, nsc = 0;
   const int32_t *head = typed(&c, 0, napi_int32_array, &nh);
   const int32_t *bufs = typed(&c, 1, napi_int32_array, &nb);
@@ -66,9 +97,17 @@ static napi_value js_plan_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (nh < QP_HEAD_INTS || nsc < 2 || (uint32_t)head[2] != nw) return range_error(env, c.name, "the spec's header does not match its arrays");
+  const int8_t **bytes = NULL;
+  long *bytes_len = NULL;
+  uint32_t nbytes = 0;
+  qp_plan *p = NULL;
   char err[200] = "";
-  qp_plan *p = qp_plan_new(head, bufs, (long)nb, steps, (long)ns, params, (long)np, scales, err, sizeof err);
-  if (!p) return range_error(env, c.name, err);
+  if (int8_list(&c, 6, &bytes, &bytes_len, &nbytes))
+    p = qp_plan_new(head, bufs, (long)nb, steps, (long)ns, params, (long)np, scales, bytes, bytes_len, (int)nbytes, err, sizeof err);
+  free(bytes);
+  free(bytes_len);
+  if (c.failed) return NULL;
+  if (!p) return err[0] ? range_error(env, c.name, err) : NULL;
   plan_box *b = calloc(1, sizeof *b);
   if (b) {
     b->p = p;

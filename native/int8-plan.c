@@ -27,6 +27,8 @@
     return 0;                              \
   } while (0)
 
+static void *zalloc(qp_plan *p, size_t bytes);
+
 static int buf_ok(const qp_plan *p, int b) { return b >= 0 && b < p->nbufs; }
 
 /* The parameters of one conv / linear requantization: offsets inside params, channels ≥ 1. */
@@ -55,7 +57,27 @@ static int requant_spec(qp_plan *p, qp_step *s, const int32_t *v, long params_le
 
 static int zp_ok(int zp, int is_unsigned) { return is_unsigned ? zp >= 0 && zp <= 255 : zp >= -128 && zp <= 127; }
 
-static int step_spec(qp_plan *p, qp_step *s, const int32_t *v, long params_len, char *err, size_t errlen) {
+/* The linear step's int8 rows for qp_linear_u8s8, padded to a multiple of 4 rows of ⌈k/32⌉·32 bytes, and their sums. */
+static int linear_bytes(qp_plan *p, qp_step *s, const int8_t *w, long len, char *err, size_t errlen) {
+  long kp = ((long)s->k + 31) / 32 * 32, rows = ((long)s->n + 3) / 4 * 4;
+  if (len < (long)s->n * s->k) BAD("a linear step's int8 weights are shorter than n·k");
+  if (kp > p->xpad_len) {
+    free(p->xpad);
+    p->xpad_len = 0;
+    if (!(p->xpad = zalloc(p, (size_t)kp))) BAD("out of memory");
+    p->xpad_len = kp;
+  }
+  if (!(s->w8 = zalloc(p, (size_t)(rows * kp))) || !(s->wsum = zalloc(p, (size_t)rows * sizeof(int32_t)))) BAD("out of memory");
+  for (long o = 0; o < s->n; o++) {
+    int32_t sum = 0;
+    for (long i = 0; i < s->k; i++) sum += (s->w8[o * kp + i] = w[o * s->k + i]);
+    s->wsum[o] = sum;
+  }
+  return 1;
+}
+
+static int step_spec(qp_plan *p, qp_step *s, const int32_t *v, long params_len, const int8_t *const *bytes, const long *bytes_len,
+                     int nbytes, char *err, size_t errlen) {
   s->op = v[0];
   s->in = v[1];
   s->in2 = v[2];
@@ -99,6 +121,10 @@ static int step_spec(qp_plan *p, qp_step *s, const int32_t *v, long params_len, 
       if ((long)s->m * s->k > in_len || (long)s->m * s->n > out_len) BAD("a linear step's buffers are too small");
       if ((s->rq.per_channel || v[28] != -1) && v[31] < s->n) BAD("a linear step has fewer channels of parameters than outputs");
       s->wwords = (long)qat_qpack_words(s->n, s->k);
+      if (v[9] != -1) {
+        if (v[9] < 0 || v[9] >= nbytes || s->m > QGEMV_MAX_ROWS || !p->buf_unsigned[s->in]) BAD("a linear step's int8 weights are invalid here");
+        if (!linear_bytes(p, s, bytes[v[9]], bytes_len[v[9]], err, errlen)) return 0;
+      }
       break;
     case QP_MAXPOOL: {
       memcpy(s->pool, v + 6, sizeof s->pool);
@@ -160,7 +186,8 @@ static void *zalloc(qp_plan *p, size_t bytes) {
 }
 
 qp_plan *qp_plan_new(const int32_t *head, const int32_t *bufs, long bufs_len, const int32_t *steps, long steps_len,
-                     const int32_t *params, long params_len, const float *scales, char *err, size_t errlen) {
+                     const int32_t *params, long params_len, const float *scales, const int8_t *const *bytes, const long *bytes_len,
+                     int nbytes, char *err, size_t errlen) {
   qp_plan *p = calloc(1, sizeof *p);
   if (!p) {
     snprintf(err, errlen, "out of memory");
@@ -219,7 +246,7 @@ qp_plan *qp_plan_new(const int32_t *head, const int32_t *bufs, long bufs_len, co
   }
   for (int i = 0; i < p->nsteps; i++) {
     char why[160];
-    if (!step_spec(p, &p->steps[i], steps + (long)i * QP_STEP_INTS, params_len, why, sizeof why)) {
+    if (!step_spec(p, &p->steps[i], steps + (long)i * QP_STEP_INTS, params_len, bytes, bytes_len, nbytes, why, sizeof why)) {
       snprintf(err, errlen, "step %d: %s", i, why);
       goto done;
     }
@@ -238,6 +265,9 @@ void qp_plan_free(qp_plan *p) {
   if (p->buf)
     for (int b = 0; b < p->nbufs; b++) free(p->buf[b]);
   free(p->buf);
+  if (p->steps)
+    for (int i = 0; i < p->nsteps; i++) free(p->steps[i].w8), free(p->steps[i].wsum);
+  free(p->xpad);
   free(p->buf_len);
   free(p->buf_unsigned);
   free(p->steps);
@@ -314,7 +344,10 @@ long qp_plan_run(const qp_plan *p, const int32_t *const *weights, const float *x
         qat_qconv2d(in, iu, s->xzp, weights[s->weight], &s->g, &s->rq, out, s->pool2);
         break;
       case QP_LINEAR:
-        qat_qlinear(in, iu, s->xzp, s->m, s->k, weights[s->weight], s->n, &s->rq, out);
+        if (s->w8 && qp_u8_fits7(in, (long)s->m * s->k))
+          qp_linear_u8s8(in, s->xzp, s->m, s->k, s->w8, s->wsum, s->n, &s->rq, p->xpad, out);
+        else
+          qat_qlinear(in, iu, s->xzp, s->m, s->k, weights[s->weight], s->n, &s->rq, out);
         break;
       case QP_MAXPOOL: {
         const int *q = s->pool;

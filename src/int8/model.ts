@@ -96,7 +96,7 @@ export class Int8Model {
     this.readers.set(graph.output, 1);
     for (const n of graph.nodes) for (const i of n.inputs) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
     this.layers = new LayerCache(tensors, (id) => this.value(id), this.readers, escapingValues(graph));
-    this.plans = new RunPlans({ graph, value: (id) => this.value(id), readers: this.readers, layers: this.layers });
+    this.plans = new RunPlans({ graph, tensors, value: (id) => this.value(id), readers: this.readers, layers: this.layers });
   }
 
   private validate(): void {

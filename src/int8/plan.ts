@@ -6,7 +6,10 @@
  * (native/int8-plan.c): buffers allocated, geometry and parameters resolved and checked, and
  * `run` is then one N-API call from the float input (quantized in C) to the float output
  * (dequantized in C). The plan makes the decisions ./layer-cache.ts and ./native-layers.ts make
- * and calls the same C kernels with the same arguments, so results are bit-identical
+ * and calls the same C kernels with the same arguments — except that a linear layer at ≤ 4 rows
+ * on uint8 input whose values fit 7 bits (the x86 preset) takes a u8 × s8 matrix-vector kernel
+ * on its int8 rows (native/int8-plan-gemv.c: the same exact sums, half the weight bytes of the
+ * int16 panels) —, so results are bit-identical
  * (test/int8/plan.test.ts). A shape gets its plan after a successful layer-by-layer run, so
  * every misuse still meets that path's typed errors; a NaN input falls back to it too (which
  * throws). Anything else (another op, a depthwise conv, float64 input, the wasm backend) runs
@@ -24,12 +27,15 @@ import type { LayerCache } from "./layer-cache.js";
 const native = addon;
 const STEP = 40; // ints per step (QP_STEP_INTS)
 const CONV = 1, LINEAR = 2, MAXPOOL = 3, ADD = 4;
+/** Linear layers of at most this many rows take the u8 × s8 path when their input allows (QGEMV_MAX_ROWS). */
+const GEMV_ROWS = 4;
 /** Plans kept per model (one per input shape, the oldest dropped first). */
 const MAX_PLANS = 4;
 
-/** What a plan is compiled from: the model's graph, values, reader counts and layer cache. */
+/** What a plan is compiled from: the model's graph, values, reader counts, layer cache and tensor table. */
 export interface PlanHost {
   graph: Int8Graph;
+  tensors: ReadonlyMap<string, Int8Array | Int32Array>;
   value(id: string): ValueInfo;
   readers: ReadonlyMap<string, number>;
   layers: LayerCache;
@@ -79,6 +85,7 @@ function compile(host: PlanHost, shape: readonly number[]): CompiledRun | null {
   const steps: number[] = [];
   const params: number[] = [];
   const weights: Int32Array[] = [];
+  const bytes: Int8Array[] = []; // int8 linear weights for the u8 × s8 batch-1 path (native/int8-plan-gemv.c)
   const weightIndex = new Map<Int32Array, number>();
   const addParams = (a: Int32Array) => (params.push(...a), params.length - a.length);
   const step = (vals: Record<number, number | undefined>) => {
@@ -125,7 +132,9 @@ function compile(host: PlanHost, shape: readonly number[]): CompiledRun | null {
         if (x.shape.length < 2 || k !== fw.K) return null;
         const m = prod(x.shape) / k;
         const out = newBuf(m * oc, r.outDType);
-        step({ 0: LINEAR, 1: x.buf, 3: out, 4: w, 5: xq.zeroPoint, 6: m, 7: k, 8: oc, ...rq });
+        const w8 = host.tensors.get(node.weight);
+        const u8s8 = m <= GEMV_ROWS && x.dtype === "uint8" && w8 instanceof Int8Array && w8.length === oc * k ? bytes.push(w8) - 1 : -1;
+        step({ 0: LINEAR, 1: x.buf, 3: out, 4: w, 5: xq.zeroPoint, 6: m, 7: k, 8: oc, 9: u8s8, ...rq });
         put(node.output, { buf: out, shape: [...x.shape.slice(0, -1), oc], dtype: r.outDType });
         continue;
       }
@@ -192,7 +201,7 @@ function compile(host: PlanHost, shape: readonly number[]): CompiledRun | null {
   if (!out || out.dtype !== outQ.dtype) return null;
   const head = Int32Array.of(bufs.length / 2, steps.length / STEP, weights.length, inQ.zeroPoint, inQ.qmin, inQ.qmax, out.buf, outQ.zeroPoint);
   const scales = Float32Array.of(inQ.scale, outQ.scale);
-  const handle = native!.int8PlanCreate(head, Int32Array.from(bufs), Int32Array.from(steps), Int32Array.from(params), scales, weights);
+  const handle = native!.int8PlanCreate(head, Int32Array.from(bufs), Int32Array.from(steps), Int32Array.from(params), scales, weights, bytes);
   return new CompiledRun(handle, bufs[2 * out.buf], out.shape);
 }
 

@@ -232,21 +232,59 @@ describe.skipIf(!planned)("the plan's quantize and dequantize equal src/int8/ker
   }
 });
 
+describe.skipIf(!planned)("the u8 × s8 linear at batch 1 (native/int8-plan-gemv.c)", () => {
+  // a 40 → 6 linear on [0, 127] inputs with extreme weights (pairs of 127 · −128 near vpmaddubsw's int16 limit)
+  const q = (zp: number, qmax = 127): QParams => ({ scale: 1, zeroPoint: zp, dtype: "uint8", qmin: 0, qmax });
+  function linearModel(inQmax: number): Int8Model {
+    const graph: Int8Graph = {
+      input: { id: "x", shape: [-1, 40], q: q(3, inQmax) },
+      output: "y",
+      values: [{ id: "x", shape: [-1, 40], q: q(3, inQmax) }, { id: "y", shape: [-1, 6], q: q(100, 255) }],
+      nodes: [{
+        op: "linear", name: "fc", inputs: ["x"], output: "y", weight: "w", wShape: [6, 40], bias: "b",
+        requant: { multiplier: "m", shift: "s" }, clamp: [0, 255], wScales: [1, 1, 1, 1, 1, 1], weightBits: 8,
+      }],
+      meta: {},
+    };
+    const w = Int8Array.from({ length: 240 }, (_, i) => {
+      const k = i % 40;
+      return [127, -128, k % 2 ? 127 : -128, k < 20 ? 127 : -128, k % 3 ? 5 : -7, [-128, 127, -128, -128, 127, 127, 5, -7][k % 8]][Math.floor(i / 40)];
+    });
+    return new Int8Model(graph, new Map<string, Int8Array | Int32Array>([
+      ["w", w], ["b", Int32Array.of(-5, 17, 0, 1000, -1000, 3)], ["m", Int32Array.of(1 << 30)], ["s", Int32Array.of(-12)],
+    ]));
+  }
+  it("extreme weights at 7-bit inputs, and inputs past 127 (the int16 kernel then), as the reference", () => {
+    for (const inQmax of [127, 255]) {
+      const m = linearModel(inQmax);
+      for (const rows of [[127, 127, 127, 127], [0, 127, 64, 1], [127, 128, 200, 255]]) {
+        const x = new Tensor(Float32Array.from({ length: 40 }, (_, i) => rows[i % 4] - 3), [1, 40]);
+        setBackend("ref");
+        const want = m.run(x).toFloat32Array();
+        setBackend("native");
+        m.run(x);
+        expect(m.compiledFor(x.shape)).toBe(true);
+        expectIdentical(m.run(x).toFloat32Array(), want, `qmax ${inQmax}, inputs ${rows}`);
+      }
+    }
+  });
+});
+
 describe.skipIf(!planned)("the native entry points check what they are given", () => {
   const native = addon as unknown as {
-    int8PlanCreate(head: Int32Array, bufs: Int32Array, steps: Int32Array, params: Int32Array, scales: Float32Array, weights: Int32Array[]): object;
+    int8PlanCreate(head: Int32Array, bufs: Int32Array, steps: Int32Array, params: Int32Array, scales: Float32Array, weights: Int32Array[], bytes: Int8Array[]): object;
     int8PlanRun(plan: object, x: Float32Array, y: Float32Array, threads: number): number;
     qpackWords(oc: number, k: number): number;
   };
   // one linear step: buffer 0 (1 × 8 uint8) → buffer 1 (1 × 4 uint8), weights [4, 8]
   const spec = (m = 1, bufLen = 8) => {
     const s = new Int32Array(40);
-    s.set([2, 0, 0, 1, 0, 0, m, 8, 4]);
+    s.set([2, 0, 0, 1, 0, 0, m, 8, 4, -1]);
     s.set([0, 0, 0, 255, -1, 0, 1, 4], 24);
     return { head: Int32Array.of(2, 1, 1, 0, 0, 255, 1, 0), bufs: Int32Array.of(bufLen, 1, 4, 1), steps: s, params: Int32Array.of(1 << 30, -2), scales: Float32Array.of(1, 1) };
   };
   const weights = () => new Int32Array(native.qpackWords(4, 8));
-  const create = (s: ReturnType<typeof spec>, w = [weights()]) => native.int8PlanCreate(s.head, s.bufs, s.steps, s.params, s.scales, w);
+  const create = (s: ReturnType<typeof spec>, w = [weights()], bytes: Int8Array[] = []) => native.int8PlanCreate(s.head, s.bufs, s.steps, s.params, s.scales, w, bytes);
 
   it("a valid spec runs; the NaN index comes back", () => {
     const plan = create(spec());

@@ -93,8 +93,8 @@ export interface NativeAddon {
   /** Quantized add; out ints [m0, shift, yZp, lo, hi, ySigned], post the same + [xZp] (the next requantization) or null. */
   qadd(a: Uint8Array | Int8Array, aZp: number, b: Uint8Array | Int8Array, bZp: number, mults: Int32Array, leftShift: number,
     out: Int32Array, post: Int32Array | null, y: Uint8Array | Int8Array, n: number): void;
-  /** A compiled Int8Model run (native/binding-int8-plan.c, spec in native/int8-plan.h); weights are referenced, not copied. */
-  int8PlanCreate(head: Int32Array, bufs: Int32Array, steps: Int32Array, params: Int32Array, scales: Float32Array, weights: Int32Array[]): object;
+  /** A compiled Int8Model run (native/binding-int8-plan.c, spec in native/int8-plan.h); packed weights are referenced, `bytes` (int8 linear weights) copied. */
+  int8PlanCreate(head: Int32Array, bufs: Int32Array, steps: Int32Array, params: Int32Array, scales: Float32Array, weights: Int32Array[], bytes: Int8Array[]): object;
   /** Runs a plan: float32 x → float32 y; −1, or the index of x's first NaN (nothing run). */
   int8PlanRun(plan: object, x: Float32Array, y: Float32Array, threads: number): number;
   /** out[i] = op(x[i]) for i < n; op: 0 neg, 1 abs, 2 relu, 3 square, 4 sqrt, 5 reciprocal, 6 floor, 7 ceil, 8 round, 9 sign. */
