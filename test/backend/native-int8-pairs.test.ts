@@ -9,7 +9,8 @@
  * path (the int16 kernels) on the same inputs. Also the activation operand's packing
  * (native/int8-pack8.c): output rows of every width class (≤ 8, ≤ 16, ≤ 32, wider) at strides
  * 1, 2 and 3, chunks starting and ending inside a row, and unpadded convs that read the input
- * itself up to its last byte. Skipped where the addon is not built.
+ * itself up to its last byte. And the 32-output requantization step of native/int8.c (t = 31 − shift ≥ 33, in
+ * 32-bit lanes) at its boundaries. Skipped where the addon is not built.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { addon } from "../../src/backend/native/addon.js";
@@ -164,6 +165,38 @@ d("native u8 × s8 conv: the activation operand's packing (whole-step row copies
       check({ c: 512, h: 7, w: 7, oc: 12, k: 3, stride: 1, pad: 1, n: 1, xZp: 0 }, "gaussian"); // layer 4: 7-wide rows, 49 pixels
     }
     setNumThreads(threadsBefore);
+  });
+});
+
+d("native int8 requantization in 32-bit lanes (shift ≤ −2), bit-identical", () => {
+  it("shifts −1 to −31, M0 up to 2^31 − 1, biases near the accumulator bound, both dtypes, narrow clamps, 1–2 threads", () => {
+    for (const t of [1, 2]) {
+      setNumThreads(t);
+      for (const isa of ["best", "scalar"] as const) {
+        setNativeIsa(isa);
+        const shifts = [-1, -2, -3, -8, -15, -20, -30, -31];
+        for (const ySigned of [false, true]) {
+          const oc = shifts.length * 2, c = 9, h = 11, w = 13, n = oc * h * w; // 1×1: one row of 143 per channel (4 steps + 15)
+          const x = Uint8Array.from({ length: c * h * w }, () => randInt(0, 255));
+          const wt = Int8Array.from({ length: oc * c }, () => randInt(-128, 127));
+          const multiplier = Int32Array.from({ length: oc }, (_, i) => (i % 2 ? 2147483647 : randInt(1 << 30, 2147483647)));
+          const shift = Int32Array.from({ length: oc }, (_, i) => shifts[i >> 1]);
+          const bias = Int32Array.from({ length: oc }, (_, i) => (i % 3 === 0 ? randInt(-(2 ** 30), 2 ** 30) : randInt(-2000, 2000)));
+          const [lo, hi, yZp] = ySigned ? [-100, 90, -7] : [3, 250, 128];
+          const want = qconv2d({
+            x, xZp: 131, xShape: [1, c, h, w], w: wt, wShape: [oc, c, 1, 1], bias, geometry: { stride: [1, 1], padding: [0, 0], dilation: [1, 1] },
+            requant: { multiplier, shift }, yZp, clampMin: lo, clampMax: hi, outDType: ySigned ? "int8" : "uint8",
+          });
+          const y = ySigned ? new Int8Array(n) : new Uint8Array(n);
+          qconv2dNative(x, 131, packNativeWeights(wt, oc, c), { n: 1, c, h, w, oc, kh: 1, kw: 1, oh: h, ow: w, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1 },
+            { bias, multiplier, shift, yZp, lo, hi, ySigned }, y);
+          expectIdentical(y, want.data, `requantization ${isa} ${ySigned ? "int8" : "uint8"}`);
+          expect(new Set(y).size).toBeGreaterThan(20); // not all clamped
+        }
+      }
+    }
+    setNumThreads(threadsBefore);
+    setNativeIsa("best");
   });
 });
 
