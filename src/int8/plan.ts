@@ -13,7 +13,9 @@
  * (test/int8/plan.test.ts). A shape gets its plan after a successful layer-by-layer run, so
  * every misuse still meets that path's typed errors; a NaN input falls back to it too (which
  * throws). Anything else (another op, a depthwise conv, float64 input, the wasm backend) runs
- * layer by layer. Called by ./model.ts only.
+ * layer by layer. A plan keeps copies of the biases, multipliers, shifts and int8 linear weights
+ * it was built with (the packed weights are snapshots of the tensor table already). Called by
+ * ./model.ts only.
  */
 import { getBackend } from "../backend/index.js";
 import { addon } from "../backend/native/addon.js";
