@@ -89,7 +89,11 @@ function compile(host: PlanHost, shape: readonly number[]): CompiledRun | null {
   const weights: Int32Array[] = [];
   const bytes: Int8Array[] = []; // int8 linear weights for the u8 × s8 batch-1 path (native/int8-plan-gemv.c)
   const weightIndex = new Map<Int32Array, number>();
-  const addParams = (a: Int32Array) => (params.push(...a), params.length - a.length);
+  const addParams = (a: Int32Array) => {
+    const at = params.length;
+    for (let j = 0; j < a.length; j++) params.push(a[j]); // (no spread: a vocabulary-sized bias would overflow the stack)
+    return at;
+  };
   const step = (vals: Record<number, number | undefined>) => {
     const s = new Array<number>(STEP).fill(0);
     for (const [i, v] of Object.entries(vals)) s[Number(i)] = v ?? 0;
