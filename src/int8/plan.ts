@@ -205,9 +205,17 @@ function compile(host: PlanHost, shape: readonly number[]): CompiledRun | null {
   const out = slots.get(graph.output);
   const outQ = host.value(graph.output).q;
   if (!out || out.dtype !== outQ.dtype) return null;
+  // every size and step value must be an int32 (a batch too large for one is run layer by layer)
+  if (![...bufs, ...steps].every((v) => Number.isSafeInteger(v) && v >= -2147483648 && v <= 2147483647)) return null;
   const head = Int32Array.of(bufs.length / 2, steps.length / STEP, weights.length, inQ.zeroPoint, inQ.qmin, inQ.qmax, out.buf, outQ.zeroPoint);
   const scales = Float32Array.of(inQ.scale, outQ.scale);
-  const handle = native!.int8PlanCreate(head, Int32Array.from(bufs), Int32Array.from(steps), Int32Array.from(params), scales, weights, bytes);
+  let handle: object;
+  try {
+    handle = native!.int8PlanCreate(head, Int32Array.from(bufs), Int32Array.from(steps), Int32Array.from(params), scales, weights, bytes);
+  } catch (e) {
+    if (e instanceof RangeError && /out of memory/.test(e.message)) return null; // the layer path allocates per layer instead
+    throw e;
+  }
   return new CompiledRun(handle, bufs[2 * out.buf], out.shape);
 }
 
