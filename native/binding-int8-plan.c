@@ -16,6 +16,7 @@ typedef struct {
   napi_ref *w;
   const int32_t **wp; /* the weights' data pointers, resolved per run */
   int nw;
+  int accounted; /* p->bytes was reported to the GC (napi_adjust_external_memory) */
 } plan_box;
 
 static const napi_type_tag plan_tag = {0x7161742d696e7438ULL, 0x706c616e2d763031ULL}; /* "qat-int8" "plan-v01" */
@@ -26,7 +27,7 @@ static void plan_finalize(napi_env env, void *data, void *hint) {
   for (int i = 0; i < b->nw; i++)
     if (b->w[i]) napi_delete_reference(env, b->w[i]);
   int64_t adjusted;
-  napi_adjust_external_memory(env, -(int64_t)b->p->bytes, &adjusted);
+  if (b->accounted) napi_adjust_external_memory(env, -(int64_t)b->p->bytes, &adjusted);
   qp_plan_free(b->p);
   free(b->w);
   free(b->wp);
@@ -140,7 +141,7 @@ static napi_value js_plan_create(napi_env env, napi_callback_info info) {
     return range_error(env, c.name, "cannot create the plan object");
   }
   int64_t adjusted;
-  napi_adjust_external_memory(env, (int64_t)p->bytes, &adjusted);
+  if (napi_adjust_external_memory(env, (int64_t)p->bytes, &adjusted) == napi_ok) b->accounted = 1;
   return ext;
 }
 
