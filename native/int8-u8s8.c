@@ -16,8 +16,8 @@
  * pairs with Gaussian weights, all of them with uniform ±128 ones) quad by quad instead:
  * bit-identical either way. Weights: 4-row panels of 4-byte k quads, packed once after the
  * int16 pairs (qat_qpack_weights), then Σ_k w per row, a flag saying whether every w − wZp
- * fits int8, and the marks (a 64-bit word per panel and k block of 128 quads). Called by
- * int8-conv.c.
+ * fits int8, and the marks (a bitmap per 4-row panel, one bit per pair of quads, in 64-bit
+ * words). A panel's last 1 or 2 columns run per column (uk8_cols). Called by int8-conv.c.
  */
 #include "int8.h"
 #include "avx512.h"
@@ -35,17 +35,21 @@ static size_t quad_words(int oc, int k) { return (size_t)((oc + QM8 - 1) / QM8) 
 
 static int quad_blocks(int k) { return (kquads(k) + QKC8 - 1) / QKC8; }
 
-/* Two int32 words (one 64-bit mask: bit i for quads 2i, 2i + 1 of the block) per panel and block. */
+/* Per panel, a bitmap of its pairs of quads (bit i: quads 2i, 2i + 1), in 64-bit words as int32 pairs. */
 static size_t mask_words(int oc, int k) { return (size_t)2 * ((oc + QM8 - 1) / QM8) * quad_blocks(k); }
 
 size_t qat_qpack_words(int oc, int k) { return qat_quad_offset(oc, k) + quad_words(oc, k) + (size_t)oc + 1 + mask_words(oc, k); }
 
 const int32_t *qat_quad_sums(const int32_t *wpacked, int oc, int k) { return wpacked + qat_quad_offset(oc, k) + quad_words(oc, k); }
 
-/* The unsafe-pair marks of panel `panel`, block `blk` (after the sums and the flag). */
-static uint64_t pair_mask(const int32_t *wpacked, int oc, int k, int panel, int blk) {
-  const int32_t *m = qat_quad_sums(wpacked, oc, k) + oc + 1 + 2 * ((long)panel * quad_blocks(k) + blk);
-  return (uint64_t)(uint32_t)m[0] | (uint64_t)(uint32_t)m[1] << 32;
+/* Bits [pc/2, pc/2 + 64) of panel `panel`'s unsafe-pair bitmap (pc even; after the sums and the flag). */
+static uint64_t pair_mask(const int32_t *wpacked, int oc, int k, int panel, int pc) {
+  int nw = quad_blocks(k), bit = pc / 2, w = bit / 64, sh = bit % 64;
+  const uint32_t *m = (const uint32_t *)(qat_quad_sums(wpacked, oc, k) + oc + 1) + 2 * (long)panel * nw;
+  uint64_t lo = m[2 * w] | (uint64_t)m[2 * w + 1] << 32;
+  if (!sh) return lo;
+  uint64_t hi = w + 1 < nw ? (m[2 * w + 2] | (uint64_t)m[2 * w + 3] << 32) : 0;
+  return lo >> sh | hi << (64 - sh);
 }
 
 /*
@@ -90,7 +94,7 @@ void qat_qpack_quads(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp
     sums[o] = (int32_t)s; /* |s| ≤ 255·k */
   }
   sums[oc] = fits;
-  int32_t *marks = sums + oc + 1;
+  int32_t *marks = sums + oc + 1; /* word blk of panel p: pairs [64·blk, 64·blk + 64) */
   int nb = quad_blocks(k);
   for (int p = 0; p < (oc + QM8 - 1) / QM8; p++)
     for (int blk = 0; blk < nb; blk++) {
@@ -190,21 +194,54 @@ __attribute__((target("avx2"))) static void uk8p_half(int kc, uint64_t unsafe, c
   uk8p(kc, unsafe, a, b, ldb, c, ldc, load, 1);
 }
 
+/*
+ * The last 1 or 2 columns (nc) of a panel (a tile of 16 would be mostly padding: ResNet's 7×7
+ * planes are 3 panels + 1 column): per column, a 4-row panel's two quads q, q + 1 are one
+ * 32-byte load ([q: rows 0–3 | q + 1: rows 0–3]) times the column's two activation words
+ * broadcast into the matching halves; the halves are added at the end.
+ */
+__attribute__((target("avx2"))) static void uk8_cols(int nc, int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc,
+                                                      int load) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int jj = 0; jj < nc; jj++) {
+    __m256i s = _mm256_setzero_si256();
+    int q = 0;
+    for (; q + 1 < kc; q += 2) {
+      __m256i xq = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(b[q * ldb + jj])), _mm_set1_epi32(b[(q + 1) * ldb + jj]), 1);
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(xq, _mm256_loadu_si256((const __m256i *)(a + q * QM8))), ones));
+    }
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    if (q < kc) {
+      __m128i x1 = _mm_set1_epi32(b[q * ldb + jj]);
+      r = _mm_add_epi32(r, _mm_madd_epi16(_mm_maddubs_epi16(x1, _mm_loadu_si128((const __m128i *)(a + q * QM8))), _mm256_castsi256_si128(ones)));
+    }
+    int32_t v[QM8];
+    _mm_storeu_si128((__m128i *)v, r);
+    for (int i = 0; i < QM8; i++) c[i * ldc + jj] = load ? c[i * ldc + jj] + v[i] : v[i];
+  }
+}
+
 /* acc [oc rounded up to 4 × ldc] = quads · B (np columns as 16-column panels of quad words; the first ncols wanted). */
 static void igemm8(int oc, int np, int ncols, int k, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
   int kq = kquads(k), seen = 0; /* bit 0: some pair ran in 16 bits; bit 1: some pair was marked */
   const int32_t *wq = wpacked + qat_quad_offset(oc, k);
   for (int pc = 0; pc < kq; pc += QKC8) {
     int kc = kq - pc < QKC8 ? kq - pc : QKC8;
+    uint64_t valid = kc >= 128 ? ~(uint64_t)0 : ((uint64_t)1 << kc / 2) - 1; /* this block's pairs */
     for (int o0 = 0; o0 < oc; o0 += QMC) {
       int o1 = o0 + QMC < oc ? o0 + QMC : oc;
       for (int j = 0; j < np; j += QNR) {
         const int32_t *bp = b + (long)j * kq + (long)pc * QNR;
         int half = ncols - j <= QNR / 2;
+        if (ncols - j <= 2) { /* one or two columns: per column */
+          for (int o = o0; o < o1; o += QM8)
+            uk8_cols(ncols - j, kc, wq + (long)o * kq + (long)pc * QM8, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
+          continue;
+        }
         for (int o = o0; o < o1; o += QM8) {
-          uint64_t unsafe = pair_mask(wpacked, oc, k, o / QM8, pc / QKC8);
+          uint64_t unsafe = pair_mask(wpacked, oc, k, o / QM8, pc) & valid;
           seen |= unsafe ? 2 : 0;
-          seen |= unsafe != (kc >= 128 ? ~(uint64_t)0 : ((uint64_t)1 << kc / 2) - 1) ? 1 : 0;
+          seen |= unsafe != valid ? 1 : 0;
           (half ? uk8p_half : uk8p_full)(kc, unsafe, wq + (long)o * kq + (long)pc * QM8, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
         }
       }

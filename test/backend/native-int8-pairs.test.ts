@@ -8,7 +8,8 @@
  * would wrap), several k blocks (K > 512) and an odd last quad, 1–3 threads, and the portable
  * path (the int16 kernels) on the same inputs. Also the activation operand's packing
  * (native/int8-pack8.c): output rows of every width class (≤ 8, ≤ 16, ≤ 32, wider) at strides
- * 1, 2 and 3, chunks starting and ending inside a row, and unpadded convs that read the input
+ * 1, 2 and 3, chunks starting and ending inside a row, last panels of 1 or 2 columns (computed
+ * column by column), and unpadded convs that read the input
  * itself up to its last byte. And the 32-output requantization step of native/int8.c (t = 31 − shift ≥ 33, in
  * 32-bit lanes) at its boundaries. Skipped where the addon is not built.
  */
@@ -163,6 +164,11 @@ d("native u8 × s8 conv: the activation operand's packing (whole-step row copies
       check({ c: 64, h: 28, w: 28, oc: 8, k: 3, stride: 2, pad: 1, n: 1, xZp: 0, extreme: true }, "planted");
       check({ c: 256, h: 14, w: 14, oc: 12, k: 3, stride: 1, pad: 1, n: 2, xZp: 1 }, "gaussian"); // ResNet layer 3's 14-wide rows
       check({ c: 512, h: 7, w: 7, oc: 12, k: 3, stride: 1, pad: 1, n: 1, xZp: 0 }, "gaussian"); // layer 4: 7-wide rows, 49 pixels
+      // a panel's last 1 or 2 columns run per column: 17, 18, 1 and 2 pixels, 7 quads (odd), uniform weights
+      for (const [h, w] of [[1, 17], [3, 6], [1, 1], [2, 1]]) {
+        check({ c: 40, h, w, oc: 9, k: 1, stride: 1, pad: 0, n: 1, xZp: 6, extreme: true }, "planted");
+        check({ c: 3, h: h + 2, w: w + 2, oc: 5, k: 3, stride: 1, pad: 0, n: 2, xZp: 0 }, "uniform");
+      }
     }
     setNumThreads(threadsBefore);
   });
