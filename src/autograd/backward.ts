@@ -141,8 +141,11 @@ export function backward(root: Tensor, gradOutput?: Tensor, opts: BackwardOption
         if (!g) continue;
         grads.delete(t.id);
         buffers.count(g, -1);
-        if (t.gradNode) backwardNode(t.gradNode, g, grads, buffers);
-        else accumulateLeaf(t, g, grads, buffers);
+        if (!t.gradNode) accumulateLeaf(t, g, grads, buffers);
+        else {
+          backwardNode(t.gradNode, g, grads, buffers);
+          if (!opts.retainGraph) buffers.releaseInternal(t, grads.values());
+        }
       }
     });
   } finally {

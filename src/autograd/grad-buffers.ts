@@ -13,12 +13,27 @@
  *    code that may keep a reference.
  * A leaf's gradient that satisfies the same conditions becomes its `.grad` without a copy, and a
  * pending gradient referred to by its own entry only takes the next sum in place (`exclusive`).
+ * Forward values a module marks with `markInternal` (values it made and passed only to its own
+ * children, which keep no reference: ResNet's BasicBlock) are released too, once the node that
+ * produced them has run its vjp — every reader of a value runs its vjp before the value's own node,
+ * so nothing on the tape reads it afterwards — unless the graph is retained.
  * On the reference backend (no allocator) nothing is tracked and nothing changes.
  */
 import { releaseArray } from "../backend/wasm/index.js";
 import { type AnyArray, setArrayAllocator } from "../tensor/dtype.js";
 import type { GradNode } from "../tensor/grad-mode.js";
 import type { Tensor } from "../tensor/tensor.js";
+
+const internal = new WeakSet<Tensor>();
+
+/**
+ * Declares forward values that nothing outside the autograd tape will read again (the caller made
+ * them and handed them only to modules that keep no reference), so backward may free their
+ * storage after their producing node's vjp.
+ */
+export function markInternal(...ts: Tensor[]): void {
+  for (const t of ts) internal.add(t);
+}
 
 /** Grad nodes recorded by defineOp: their gradients are never released or adopted. */
 export const customNodes = new WeakSet<GradNode>();
@@ -82,6 +97,14 @@ export class GradBuffers {
   release(t: Tensor, pending: Iterable<Tensor>): void {
     if (!this.free(t, pending)) return;
     this.fresh.delete(t.data);
+    releaseArray(t.data);
+  }
+
+  /** Frees forward value t's storage if it was marked internal and no pending gradient shares it. */
+  releaseInternal(t: Tensor, pending: Iterable<Tensor>): void {
+    if (!internal.has(t)) return;
+    internal.delete(t);
+    for (const p of pending) if (p.data === t.data || overlaps(p.data, t.data)) return;
     releaseArray(t.data);
   }
 

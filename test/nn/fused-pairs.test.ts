@@ -4,7 +4,9 @@
  * of every parameter and running statistics bit-equal to the same model with a no-op hook on
  * its ReLUs (which keeps every pair unfused); Sequential fuses a BatchNorm directly followed by a
  * ReLU and nothing else (not a ReLU subclass, not a hooked module, not under capture); the
- * modules' lastInputShapes are recorded either way; captured graphs still show every module.
+ * modules' lastInputShapes are recorded either way; captured graphs still show every module. A
+ * BasicBlock's intermediate values are freed during backward (marked internal) only when no
+ * module in it is hooked: a hook's saved output survives backward and later allocations.
  */
 import { expect, it } from "vitest";
 import "../../src/autograd/backward.js";
@@ -18,6 +20,9 @@ import type { Module } from "../../src/nn/module.js";
 import { crossEntropy } from "../../src/ops/loss.js";
 import { randint, randn } from "../../src/tensor/creation.js";
 import { manualSeed } from "../../src/tensor/random.js";
+import { add } from "../../src/ops/binary.js";
+import { sum } from "../../src/ops/reduce.js";
+import type { Tensor } from "../../src/tensor/tensor.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 
 /** One training step's loss, parameter gradients and buffers, in state-dict order. */
@@ -69,6 +74,20 @@ describeEachBackend("fused module pairs", (backend) => {
     const flat = randn([5, 3]);
     flat.requiresGrad = true;
     expect(new Sequential(new BatchNorm1d(3), new ReLU()).forward(flat).gradNode?.name).toBe("batchNormRelu");
+  });
+
+  it("a hooked BasicBlock keeps its intermediate values: what a hook saved survives backward and churn", () => {
+    manualSeed(6);
+    const block = new BasicBlock(4, 8, 2);
+    const saved: Tensor[] = [];
+    block.conv1.registerForwardHook((_m, _i, out) => void saved.push(out));
+    block.bn2.registerForwardHook((_m, _i, out) => void saved.push(out));
+    const x = randn([3, 4, 10, 10]);
+    x.requiresGrad = true;
+    sum(block.forward(x)).backward();
+    const copies = saved.map((t) => Float32Array.from(t.data));
+    for (let i = 0; i < 30; i++) add(randn(saved[i % 2].shape), 1);
+    saved.forEach((t, i) => expectIdentical(t.data, copies[i], `[${backend}] saved output ${i}`));
   });
 
   it("capture still sees every BatchNorm, ReLU and Add module", () => {

@@ -7,7 +7,9 @@
  *   joined by an nn.Add module (so quantization can observe the sum), then ReLU.
  * Names follow torchvision (layer1…3, downsample, fc); the PyTorch twin used for key
  * comparison is in scripts/golden/nn_layers.py. BN → ReLU and add → ReLU run as fused ops
- * when no hook or capture can see the difference (../layers/fused-pairs.ts).
+ * when no hook or capture can see the difference (../layers/fused-pairs.ts), and a block's
+ * intermediate values are marked internal (autograd/grad-buffers.ts: freed during backward)
+ * when its children are this file's own, unhooked library modules.
  */
 import type { Tensor } from "../../tensor/tensor.js";
 import { zeros } from "../../tensor/creation.js";
@@ -21,6 +23,9 @@ import { Add } from "../layers/merge.js";
 import { AdaptiveAvgPool2d } from "../layers/pooling.js";
 import { Flatten } from "../layers/shape.js";
 import { addRelu, batchNormRelu } from "../layers/fused-pairs.js";
+import { markInternal } from "../../autograd/grad-buffers.js";
+import { isGradEnabled } from "../../tensor/grad-mode.js";
+import { isCapturing } from "../../tensor/capture-hook.js";
 import { Module } from "../module.js";
 
 export class BasicBlock extends Module {
@@ -49,9 +54,28 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = this.bn2.forward(this.conv2.forward(batchNormRelu(this.bn1, this.relu1, this.conv1.forward(x))));
+    const a = this.conv1.forward(x);
+    const b = batchNormRelu(this.bn1, this.relu1, a);
+    const c = this.conv2.forward(b);
+    const y = this.bn2.forward(c);
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
+    if (this.unobserved()) markInternal(a, b, c, y, ...(this.downsample ? [shortcut] : []));
     return addRelu(this.add, this.relu2, y, shortcut);
+  }
+
+  /**
+   * True when nothing but the autograd tape can hold this block's intermediate values: recording,
+   * no capture, and every module in the block an unhooked instance of the library class it was
+   * built with (those keep no reference to their inputs or outputs).
+   */
+  private unobserved(): boolean {
+    if (!isGradEnabled() || isCapturing()) return false;
+    const expected: [Module | null, unknown][] = [[this, BasicBlock], [this.conv1, Conv2d], [this.bn1, BatchNorm2d], [this.relu1, ReLU],
+      [this.conv2, Conv2d], [this.bn2, BatchNorm2d], [this.add, Add], [this.relu2, ReLU]];
+    const ds = this.downsample;
+    if (ds) expected.push([ds, Sequential], ...ds.children().map((m, i): [Module, unknown] => [m, i === 0 ? Conv2d : BatchNorm2d]));
+    if (ds && ds.children().length !== 2) return false;
+    return expected.every(([m, C]) => m !== null && (m.constructor as unknown) === C && !m.hasForwardHooks());
   }
 }
 
