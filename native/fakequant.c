@@ -1,7 +1,7 @@
 /*
- * Fused fake quantization and the observers' min/max for QAT on the native backend, bit-exact
- * with the definitions in src/quant/fake-quantize.ts (PyTorch 1.13's
- * fake_quantize_*_affine_cachemask on float32) and src/quant/minmax.ts:
+ * Fused fake quantization, LSQ's backward and the observers' min/max for QAT on the native
+ * backend, bit-exact with the definitions in src/quant/fake-quantize.ts (PyTorch 1.13's
+ * fake_quantize_*_affine_cachemask on float32), src/quant/lsq.ts and src/quant/minmax.ts:
  *
  *   p = fl32(x·fl32(1/S)),  q = fl32(Z + rint(p))  (ties to even; q = −2^63 for NaN or |p| ≥ 2^63,
  *   ATen's int64 conversion),  x̂ = fl32((clamp(q, qmin, qmax) − Z)·S),  mask = qmin ≤ q ≤ qmax
@@ -13,8 +13,10 @@
  * its product with S is one float32 rounding, as the reference's double product rounded on store.
  * Min/max folds `if (v < m) m = v` (so NaN never wins; a NaN flag makes the result NaN) in 8-lane
  * registers; when the result is ±0 the sign is the first zero's in index order, as the
- * sequential loop leaves it. Large tensors are split among threads (elementwise, so results do
- * not depend on the thread count). Called by binding-qat.c.
+ * sequential loop leaves it. LSQ's backward repeats lsq.ts's loop element for element (float32
+ * products, float64 sums in its order, per block then per channel). Large tensors are split
+ * among threads (elementwise, or whole channels for sums, so results do not depend on the
+ * thread count). Called by binding-qat.c.
  */
 #include "fakequant.h"
 
