@@ -9,9 +9,10 @@
  * loads one beside the default (test/backend/native-avx512-emu.test.ts).
  */
 import { NotSupportedError, ValueError } from "../../tensor/errors.js";
+import type { NativeNormAddon } from "./norm.js";
 
-/** The functions native/binding.c exports (typed arrays are used in place). */
-export interface NativeAddon {
+/** The functions native/binding.c exports (typed arrays are used in place); the fused batch-norm ones are in ./norm.ts. */
+export interface NativeAddon extends NativeNormAddon {
   info(): { isa: string; threads: number; maxThreads: number };
   setThreads(n: number): void;
   /** Lowers the instruction set (0 scalar, 1 AVX2+FMA, 2 AVX-512, 3 AVX-512 VNNI) for tests; returns the ISA in effect. */
@@ -130,7 +131,7 @@ const REQUIRED: (keyof NativeAddon)[] = [
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
   "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "int8PlanCreate", "int8PlanRun", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward", "softmaxBackward",
-  "unary", "binary", "poolProfile",
+  "unary", "binary", "poolProfile", "batchNormTrain", "batchNormReluBackward", "addRelu",
   "channelAffineF32", "channelAffineBackwardF32", "fakeQuant", "fakeQuantChannels", "minmax", "minmaxChannels", "lsqGrad",
 ];
 

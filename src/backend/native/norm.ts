@@ -12,7 +12,7 @@ import type { FloatArray } from "../../tensor/dtype.js";
 import type { Kernels } from "../kernels.js";
 import type { NativeAddon } from "./addon.js";
 
-/** The Node-API functions of native/binding-norm.c. */
+/** The Node-API functions of native/binding-norm.c (part of NativeAddon, checked on load). */
 export interface NativeNormAddon {
   batchNormTrain(x: Float32Array, n: number, c: number, hw: number, eps: number, gamma: Float32Array | null, beta: Float32Array | null,
     y: Float32Array, mean: Float64Array, variance: Float64Array, invStd: Float64Array, relu: number): void;
@@ -42,11 +42,7 @@ function need(kernel: string, what: string, a: { length: number } | null, n: num
   if (a !== null && a.length < n) throw new RangeError(`native ${kernel}: ${what} has ${a.length} elements, needs ${n}`);
 }
 
-/** The entries, or none when the addon predates binding-norm.c (they then fall back). */
-export function nativeNormKernels(base: NativeAddon, fallback: Kernels, sync: () => void): Partial<NormKernels> {
-  const addon = base as NativeAddon & Partial<NativeNormAddon>;
-  const { batchNormTrain, batchNormReluBackward, addRelu } = addon;
-  if (!batchNormTrain || !batchNormReluBackward || !addRelu) return {};
+export function nativeNormKernels(addon: NativeAddon, fallback: Kernels, sync: () => void): NormKernels {
   const sizes = (kernel: string, n: number, c: number, hw: number, big: (FloatArray | null)[], small: (FloatArray | null)[]): void => {
     for (const a of big) need(kernel, "tensor", a, n * c * hw);
     for (const a of small) need(kernel, "per-channel array", a, c);
@@ -57,7 +53,7 @@ export function nativeNormKernels(base: NativeAddon, fallback: Kernels, sync: ()
       if (!f32(x, gamma, beta, y) || !stats) return fallback.batchNormTrain(x, n, c, hw, eps, gamma, beta, y, mean, variance, invStd, relu);
       sizes("batchNormTrain", n, c, hw, [x, y], [gamma, beta, mean, variance, invStd]);
       sync();
-      batchNormTrain.call(addon, x as Float32Array, n, c, hw, eps, gamma as Float32Array | null, beta as Float32Array | null, y as Float32Array,
+      addon.batchNormTrain(x as Float32Array, n, c, hw, eps, gamma as Float32Array | null, beta as Float32Array | null, y as Float32Array,
         mean, variance, invStd, relu ? 1 : 0);
     },
     batchNormReluBackward(dy, x, mean, invStd, gamma, beta, dx, dgamma, dbeta, n, c, hw, training) {
@@ -66,7 +62,7 @@ export function nativeNormKernels(base: NativeAddon, fallback: Kernels, sync: ()
       }
       sizes("batchNormReluBackward", n, c, hw, [dy, x, dx], [mean, invStd, gamma, beta, dgamma, dbeta]);
       sync();
-      batchNormReluBackward.call(addon, dy as Float32Array, x as Float32Array, mean, invStd, gamma as Float32Array | null, beta as Float32Array | null,
+      addon.batchNormReluBackward(dy as Float32Array, x as Float32Array, mean, invStd, gamma as Float32Array | null, beta as Float32Array | null,
         dx as Float32Array, dgamma as Float32Array | null, dbeta as Float32Array | null, n, c, hw, training ? 1 : 0);
     },
     addRelu(a, b, out) {
@@ -75,7 +71,7 @@ export function nativeNormKernels(base: NativeAddon, fallback: Kernels, sync: ()
       need("addRelu", "a", a, n);
       need("addRelu", "b", b, n);
       sync();
-      addRelu.call(addon, a as Float32Array, b as Float32Array, out as Float32Array, n);
+      addon.addRelu(a as Float32Array, b as Float32Array, out as Float32Array, n);
     },
   };
 }
