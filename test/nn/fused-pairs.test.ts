@@ -90,6 +90,19 @@ describeEachBackend("fused module pairs", (backend) => {
     saved.forEach((t, i) => expectIdentical(t.data, copies[i], `[${backend}] saved output ${i}`));
   });
 
+  it("a hooked ResNet keeps its layers' outputs: what a hook on a stage saved survives backward and churn", () => {
+    manualSeed(8);
+    const model = resnet20({ inChannels: 3, width: 4 });
+    const saved: Tensor[] = [];
+    model.layer1.registerForwardHook((_m, _i, out) => void saved.push(out));
+    model.bn1.registerForwardHook((_m, _i, out) => void saved.push(out));
+    model.train();
+    crossEntropy(model.forward(randn([2, 3, 8, 8])), randint(0, 10, [2], { dtype: "int32" })).backward();
+    const copies = saved.map((t) => Float32Array.from(t.data));
+    for (let i = 0; i < 30; i++) add(randn(saved[i % 2].shape), 1);
+    saved.forEach((t, i) => expectIdentical(t.data, copies[i], `[${backend}] saved output ${i}`));
+  });
+
   it("capture still sees every BatchNorm, ReLU and Add module", () => {
     manualSeed(4);
     const model = resnet20({ inChannels: 3, width: 4 });
