@@ -1,6 +1,6 @@
 /**
  * BatchNorm → ReLU and Add → ReLU module pairs as fused ops (src/nn/layers/fused-pairs.ts), on
- * every backend: a ResNet training step (forward, backward, SGD-free) gives outputs, gradients
+ * every backend: a ResNet and a SmallCNN training step (forward, backward) give losses, gradients
  * of every parameter and running statistics bit-equal to the same model with a no-op hook on
  * its ReLUs (which keeps every pair unfused); Sequential fuses a BatchNorm directly followed by a
  * ReLU and nothing else (not a ReLU subclass, not a hooked module, not under capture); the
@@ -16,6 +16,7 @@ import { ReLU } from "../../src/nn/layers/activation.js";
 import { Sequential } from "../../src/nn/layers/container.js";
 import { Conv2d } from "../../src/nn/layers/conv.js";
 import { BasicBlock, resnet20 } from "../../src/nn/models/resnet.js";
+import { smallCnn } from "../../src/nn/models/small-cnn.js";
 import type { Module } from "../../src/nn/module.js";
 import { crossEntropy } from "../../src/ops/loss.js";
 import { randint, randn } from "../../src/tensor/creation.js";
@@ -26,10 +27,10 @@ import type { Tensor } from "../../src/tensor/tensor.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 
 /** One training step's loss, parameter gradients and buffers, in state-dict order. */
-function step(model: Module, hookReLUs: boolean): Float32Array[] {
+function step(model: Module, hookReLUs: boolean, shape = [4, 3, 12, 12]): Float32Array[] {
   if (hookReLUs) for (const m of model.modules()) if (m instanceof ReLU) m.registerForwardHook(() => undefined);
   manualSeed(3);
-  const x = randn([4, 3, 12, 12]), y = randint(0, 10, [4], { dtype: "int32" });
+  const x = randn(shape), y = randint(0, 10, [shape[0]], { dtype: "int32" });
   model.train();
   const loss = crossEntropy(model.forward(x), y);
   loss.backward();
@@ -42,7 +43,7 @@ function step(model: Module, hookReLUs: boolean): Float32Array[] {
 class MyReLU extends ReLU {}
 
 describeEachBackend("fused module pairs", (backend) => {
-  it("a ResNet training step equals the unfused modules' bit for bit (gradients and running statistics)", () => {
+  it("a ResNet and a SmallCNN training step equal the unfused modules' bit for bit (gradients and running statistics)", () => {
     const build = (): Module => {
       manualSeed(1);
       return resnet20({ inChannels: 3, width: 4 });
@@ -50,6 +51,12 @@ describeEachBackend("fused module pairs", (backend) => {
     const fused = step(build(), false), unfused = step(build(), true);
     expect(fused.length).toBe(unfused.length);
     fused.forEach((a, i) => expectIdentical(a, unfused[i], `[${backend}] array ${i}`));
+    const cnn = (): Module => {
+      manualSeed(2);
+      return smallCnn();
+    };
+    const [f2, u2] = [step(cnn(), false, [3, 1, 28, 28]), step(cnn(), true, [3, 1, 28, 28])];
+    f2.forEach((a, i) => expectIdentical(a, u2[i], `[${backend}] SmallCNN array ${i}`));
   });
 
   it("BasicBlock and Sequential run the fused ops only where nothing observes the modules", () => {

@@ -10,6 +10,7 @@ import { zeros } from "../../tensor/creation.js";
 import { ValueError } from "../../tensor/errors.js";
 import { ReLU } from "../layers/activation.js";
 import { BatchNorm2d } from "../layers/batchnorm.js";
+import { batchNormRelu } from "../layers/fused-pairs.js";
 import { Conv2d } from "../layers/conv.js";
 import { Linear } from "../layers/linear.js";
 import { MaxPool2d } from "../layers/pooling.js";
@@ -64,8 +65,9 @@ export class SmallCNN extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let y = this.pool1.forward(this.relu1.forward(this.bn1.forward(this.conv1.forward(x))));
-    y = this.pool2.forward(this.relu2.forward(this.bn2.forward(this.conv2.forward(y))));
+    // BN → ReLU as one fused op where no hook or capture can tell (../layers/fused-pairs.ts)
+    let y = this.pool1.forward(batchNormRelu(this.bn1, this.relu1, this.conv1.forward(x)));
+    y = this.pool2.forward(batchNormRelu(this.bn2, this.relu2, this.conv2.forward(y)));
     y = this.relu3.forward(this.fc1.forward(this.flatten.forward(y)));
     return this.fc2.forward(y);
   }
