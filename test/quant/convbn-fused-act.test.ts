@@ -3,14 +3,15 @@
  * op (BatchNorm's forwardAct, batchNormAct) unless the BN module has forward hooks. The fused
  * path must give the same output, running statistics and gradients (input, weight, BN γ and β)
  * bit for bit as the two-op path, which a forward hook on BN forces — on every backend, for a
- * ReLU layer and (never fused) a ReLU6 one, through two training steps.
+ * conv and a linear ReLU layer and (never fused) a ReLU6 one, through two training steps.
  */
 import { expect, it } from "vitest";
 import "../../src/autograd/backward.js";
 import "../../src/ops/index.js";
 import { Conv2d } from "../../src/nn/layers/conv.js";
-import { BatchNorm2d } from "../../src/nn/layers/batchnorm.js";
-import { QatConvBn2d } from "../../src/quant/qat-modules.js";
+import { BatchNorm1d, BatchNorm2d } from "../../src/nn/layers/batchnorm.js";
+import { Linear } from "../../src/nn/layers/linear.js";
+import { QatConvBn2d, QatLinearBn1d } from "../../src/quant/qat-modules.js";
 import { qconfigs } from "../../src/quant/qconfig.js";
 import { manualSeed } from "../../src/tensor/random.js";
 import { randn } from "../../src/tensor/creation.js";
@@ -18,9 +19,11 @@ import type { Tensor } from "../../src/tensor/tensor.js";
 import { describeEachBackend, expectIdentical } from "../backend/helpers.js";
 
 /** Output, running stats and gradients of two training steps of a fresh layer (seeded), BN hooked or not. */
-function run(act: { min: number; max: number }, hookBn: boolean): { out: Float32Array[]; calls: number; fused: number } {
+function run(act: { min: number; max: number }, hookBn: boolean, linear = false): { out: Float32Array[]; calls: number; fused: number } {
   manualSeed(3);
-  const m = new QatConvBn2d(new Conv2d(5, 6, 3, { padding: 1, bias: false }), new BatchNorm2d(6), qconfigs.onednn.weight({ outChannels: 6 }), act);
+  const m = linear
+    ? new QatLinearBn1d(new Linear(5, 6), new BatchNorm1d(6), qconfigs.onednn.weight({ outChannels: 6 }), act)
+    : new QatConvBn2d(new Conv2d(5, 6, 3, { padding: 1, bias: false }), new BatchNorm2d(6), qconfigs.onednn.weight({ outChannels: 6 }), act);
   let calls = 0, fused = 0;
   if (hookBn) m.bn.registerForwardHook(() => void calls++);
   const forwardAct = m.bn.forwardAct.bind(m.bn);
@@ -28,7 +31,7 @@ function run(act: { min: number; max: number }, hookBn: boolean): { out: Float32
   m.train();
   const out: Float32Array[] = [];
   for (let step = 0; step < 2; step++) {
-    const x = randn([4, 5, 9, 7]).requiresGrad_();
+    const x = randn(linear ? [12, 5] : [4, 5, 9, 7]).requiresGrad_();
     const y = m.forward(x);
     const g = randn(y.shape);
     y.backward(g);
@@ -45,6 +48,13 @@ describeEachBackend("QatConvBn2d: BN → ReLU fused while BN trains", () => {
     const plain = run({ min: 0, max: Infinity }, true);
     expect([fused.fused, plain.calls, plain.fused], "fused op calls, hooked BN forwards, fused calls with the hook").toEqual([2, 2, 0]);
     expect(fused.out.length).toBe(plain.out.length);
+    fused.out.forEach((a, i) => expectIdentical(a, plain.out[i], `array ${i}`));
+  });
+
+  it("QatLinearBn1d with ReLU (BatchNorm1d, and a Linear bias through the channel affine): the same, bit for bit", () => {
+    const fused = run({ min: 0, max: Infinity }, false, true);
+    const plain = run({ min: 0, max: Infinity }, true, true);
+    expect([fused.fused, plain.calls]).toEqual([2, 2]);
     fused.out.forEach((a, i) => expectIdentical(a, plain.out[i], `array ${i}`));
   });
 
