@@ -17,7 +17,10 @@
  * bit-identical either way. Weights: 4-row panels of 4-byte k quads, packed once after the
  * int16 pairs (qat_qpack_weights), then Σ_k w per row, a flag saying whether every w − wZp
  * fits int8, and the marks (a bitmap per 4-row panel, one bit per pair of quads, in 64-bit
- * words). A panel's last 1 or 2 columns run per column (uk8_cols). Called by int8-conv.c.
+ * words). Up to 1200 quads (K = 4800: all of ResNet-18) the whole k runs in one kernel call
+ * per tile, so the accumulators never leave registers between k blocks (the activation panel,
+ * ≤ 75 KB, is read from L2). A panel's last 1 or 2 columns run per column (uk8_cols). Called
+ * by int8-conv.c.
  */
 #include "int8.h"
 #include "avx512.h"
@@ -27,7 +30,8 @@
 #include <immintrin.h>
 #endif
 
-#define QKC8 128 /* k quads per block */
+#define QKC8 128   /* k quads per block (and marks per bitmap word: 64 pairs) */
+#define KLONG 1200 /* up to this many quads the GEMM runs the whole k in one block: the tile stays in registers */
 
 size_t qat_quad_offset(int oc, int k) { return (size_t)((oc + QMR - 1) / QMR) * QMR * kpairs(k); }
 
@@ -41,16 +45,6 @@ static size_t mask_words(int oc, int k) { return (size_t)2 * ((oc + QM8 - 1) / Q
 size_t qat_qpack_words(int oc, int k) { return qat_quad_offset(oc, k) + quad_words(oc, k) + (size_t)oc + 1 + mask_words(oc, k); }
 
 const int32_t *qat_quad_sums(const int32_t *wpacked, int oc, int k) { return wpacked + qat_quad_offset(oc, k) + quad_words(oc, k); }
-
-/* Bits [pc/2, pc/2 + 64) of panel `panel`'s unsafe-pair bitmap (pc even; after the sums and the flag). */
-static uint64_t pair_mask(const int32_t *wpacked, int oc, int k, int panel, int pc) {
-  int nw = quad_blocks(k), bit = pc / 2, w = bit / 64, sh = bit % 64;
-  const uint32_t *m = (const uint32_t *)(qat_quad_sums(wpacked, oc, k) + oc + 1) + 2 * (long)panel * nw;
-  uint64_t lo = m[2 * w] | (uint64_t)m[2 * w + 1] << 32;
-  if (!sh) return lo;
-  uint64_t hi = w + 1 < nw ? (m[2 * w + 2] | (uint64_t)m[2 * w + 3] << 32) : 0;
-  return lo >> sh | hi << (64 - sh);
-}
 
 /*
  * 1 when quads q, q + 1 of panel p must not be summed in 16 bits: for some row and lane h, the
@@ -108,11 +102,12 @@ void qat_qpack_quads(const int8_t *w, int oc, int k, const int32_t *wzp, int wzp
 
 #if QAT_X86
 /*
- * The same tile over pairs of quads: the two quads' 16-bit sums are added before widening,
- * except for the pairs marked in `unsafe` (bit i: quads 2i, 2i + 1), which run quad by quad;
- * an odd last quad runs alone. kc ≤ 128.
+ * The 4 × 16 tile over pairs of quads: the two quads' 16-bit sums are added before widening,
+ * except for the pairs marked in the panel's bitmap `bits` (from the block's first quad, a
+ * multiple of 128: bit i of word w is quads 128w + 2i, 128w + 2i + 1), which run quad by
+ * quad; an odd last quad runs alone.
  */
-__attribute__((target("avx2"))) static inline void uk8p(int kc, uint64_t unsafe, const int32_t *a, const int32_t *b, long ldb,
+__attribute__((target("avx2"))) static inline void uk8p(int kc, const uint32_t *bits, const int32_t *a, const int32_t *b, long ldb,
                                                          int32_t *c, long ldc, int load, int half) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i z = _mm256_setzero_si256();
@@ -135,34 +130,40 @@ __attribute__((target("avx2"))) static inline void uk8p(int kc, uint64_t unsafe,
   } while (0)
   int q = 0, even = kc & ~1;
   while (q < even) {
-    /* a run of safe pairs up to the next marked one */
-    int stop = unsafe ? q + 2 * __builtin_ctzll(unsafe) : even;
-    if (stop > even) stop = even;
-    unsafe = stop - q >= 128 ? 0 : unsafe >> ((stop - q) / 2);
-    for (; q < stop; q += 2) {
-      __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b2 = _mm256_loadu_si256((const __m256i *)(b + ldb));
-      __m256i b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
-      __m256i b3 = half ? z : _mm256_loadu_si256((const __m256i *)(b + ldb + 8));
-      U8PAIR(0, c00, c01);
-      U8PAIR(1, c10, c11);
-      U8PAIR(2, c20, c21);
-      U8PAIR(3, c30, c31);
-      a += 2 * QM8;
-      b += 2 * ldb;
+    /* a chunk of ≤ 128 quads: its 64 marks are one word of the panel's bitmap */
+    int cend = q + 128 < even ? q + 128 : even, w = q / 128;
+    uint64_t unsafe = bits[2 * w] | (uint64_t)bits[2 * w + 1] << 32;
+    if (cend - q < 128) unsafe &= ((uint64_t)1 << (cend - q) / 2) - 1;
+    while (q < cend) {
+      /* a run of safe pairs up to the next marked one */
+      int stop = unsafe ? q + 2 * __builtin_ctzll(unsafe) : cend;
+      if (stop > cend) stop = cend;
+      unsafe = stop - q >= 128 ? 0 : unsafe >> ((stop - q) / 2);
+      for (; q < stop; q += 2) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b2 = _mm256_loadu_si256((const __m256i *)(b + ldb));
+        __m256i b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
+        __m256i b3 = half ? z : _mm256_loadu_si256((const __m256i *)(b + ldb + 8));
+        U8PAIR(0, c00, c01);
+        U8PAIR(1, c10, c11);
+        U8PAIR(2, c20, c21);
+        U8PAIR(3, c30, c31);
+        a += 2 * QM8;
+        b += 2 * ldb;
+      }
+      if (q == cend) break;
+      /* the marked pair, quad by quad */
+      for (int t = 0; t < 2; t++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
+        U8ONE(0, c00, c01, a, b0, b1);
+        U8ONE(1, c10, c11, a, b0, b1);
+        U8ONE(2, c20, c21, a, b0, b1);
+        U8ONE(3, c30, c31, a, b0, b1);
+        a += QM8;
+        b += ldb;
+      }
+      q += 2;
+      unsafe >>= 1;
     }
-    if (q == even) break;
-    /* the marked pair, quad by quad */
-    for (int t = 0; t < 2; t++) {
-      __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
-      U8ONE(0, c00, c01, a, b0, b1);
-      U8ONE(1, c10, c11, a, b0, b1);
-      U8ONE(2, c20, c21, a, b0, b1);
-      U8ONE(3, c30, c31, a, b0, b1);
-      a += QM8;
-      b += ldb;
-    }
-    q += 2;
-    unsafe >>= 1;
   }
   if (q < kc) {
     __m256i b0 = _mm256_loadu_si256((const __m256i *)b), b1 = half ? z : _mm256_loadu_si256((const __m256i *)(b + 8));
@@ -184,14 +185,14 @@ __attribute__((target("avx2"))) static inline void uk8p(int kc, uint64_t unsafe,
   }
 }
 
-__attribute__((target("avx2"))) static void uk8p_full(int kc, uint64_t unsafe, const int32_t *a, const int32_t *b, long ldb,
+__attribute__((target("avx2"))) static void uk8p_full(int kc, const uint32_t *bits, const int32_t *a, const int32_t *b, long ldb,
                                                        int32_t *c, long ldc, int load) {
-  uk8p(kc, unsafe, a, b, ldb, c, ldc, load, 0);
+  uk8p(kc, bits, a, b, ldb, c, ldc, load, 0);
 }
 
-__attribute__((target("avx2"))) static void uk8p_half(int kc, uint64_t unsafe, const int32_t *a, const int32_t *b, long ldb,
+__attribute__((target("avx2"))) static void uk8p_half(int kc, const uint32_t *bits, const int32_t *a, const int32_t *b, long ldb,
                                                        int32_t *c, long ldc, int load) {
-  uk8p(kc, unsafe, a, b, ldb, c, ldc, load, 1);
+  uk8p(kc, bits, a, b, ldb, c, ldc, load, 1);
 }
 
 /*
@@ -223,11 +224,20 @@ __attribute__((target("avx2"))) static void uk8_cols(int nc, int kc, const int32
 
 /* acc [oc rounded up to 4 × ldc] = quads · B (np columns as 16-column panels of quad words; the first ncols wanted). */
 static void igemm8(int oc, int np, int ncols, int k, const int32_t *wpacked, const int32_t *b, int32_t *acc, long ldc) {
-  int kq = kquads(k), seen = 0; /* bit 0: some pair ran in 16 bits; bit 1: some pair was marked */
+  int kq = kquads(k), nw = quad_blocks(k), seen = 0; /* bit 0: some pair ran in 16 bits; bit 1: some pair was marked */
   const int32_t *wq = wpacked + qat_quad_offset(oc, k);
-  for (int pc = 0; pc < kq; pc += QKC8) {
-    int kc = kq - pc < QKC8 ? kq - pc : QKC8;
-    uint64_t valid = kc >= 128 ? ~(uint64_t)0 : ((uint64_t)1 << kc / 2) - 1; /* this block's pairs */
+  const uint32_t *marks = (const uint32_t *)(qat_quad_sums(wpacked, oc, k) + oc + 1);
+  for (int p = 0; p < (oc + QM8 - 1) / QM8; p++)
+    for (int w = 0; w < nw; w++) {
+      int pairs = (kq - 128 * w) / 2 < 64 ? (kq - 128 * w) / 2 : 64;
+      uint64_t valid = pairs >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << pairs) - 1;
+      uint64_t m = (marks[2 * ((long)p * nw + w)] | (uint64_t)marks[2 * ((long)p * nw + w) + 1] << 32) & valid;
+      seen |= (m ? 2 : 0) | (m != valid ? 1 : 0);
+    }
+  /* the whole k in one block up to KLONG quads (the tile stays in registers), else blocks of QKC8 */
+  int kcb = kq <= KLONG ? kq : QKC8;
+  for (int pc = 0; pc < kq; pc += kcb) {
+    int kc = kq - pc < kcb ? kq - pc : kcb;
     for (int o0 = 0; o0 < oc; o0 += QMC) {
       int o1 = o0 + QMC < oc ? o0 + QMC : oc;
       for (int j = 0; j < np; j += QNR) {
@@ -238,12 +248,9 @@ static void igemm8(int oc, int np, int ncols, int k, const int32_t *wpacked, con
             uk8_cols(ncols - j, kc, wq + (long)o * kq + (long)pc * QM8, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
           continue;
         }
-        for (int o = o0; o < o1; o += QM8) {
-          uint64_t unsafe = pair_mask(wpacked, oc, k, o / QM8, pc) & valid;
-          seen |= unsafe ? 2 : 0;
-          seen |= unsafe != valid ? 1 : 0;
-          (half ? uk8p_half : uk8p_full)(kc, unsafe, wq + (long)o * kq + (long)pc * QM8, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
-        }
+        for (int o = o0; o < o1; o += QM8)
+          (half ? uk8p_half : uk8p_full)(kc, marks + 2 * ((long)(o / QM8) * nw + pc / 128), wq + (long)o * kq + (long)pc * QM8, bp, QNR,
+                                         acc + (long)o * ldc + j, ldc, pc > 0);
       }
     }
   }

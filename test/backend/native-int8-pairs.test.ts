@@ -5,7 +5,8 @@
  * against src/int8/kernels/qconv2d.ts on 7-bit uint8 activations (the path's domain), with
  * `kernelPaths()` asserting which variant ran: Gaussian weights (pairs), uniform ±128 weights
  * and planted heavy groups at the activation maximum 127 (marked pairs, where a 16-bit sum
- * would wrap), several k blocks (K > 512) and an odd last quad, 1–3 threads, and the portable
+ * would wrap), K up to 4800 in one block (several bitmap words) and beyond it in blocks of 128
+ * quads, an odd last quad, 1–3 threads, and the portable
  * path (the int16 kernels) on the same inputs. Also the activation operand's packing
  * (native/int8-pack8.c): output rows of every width class (≤ 8, ≤ 16, ≤ 32, wider) at strides
  * 1, 2 and 3, chunks starting and ending inside a row, last panels of 1 or 2 columns (computed
@@ -90,11 +91,12 @@ function check(cs: Case, kind: Weights): string[] {
 const RESNET: Case = { c: 64, h: 14, w: 14, oc: 24, k: 3, stride: 1, pad: 1, n: 1, xZp: 0 }; // K = 576: 144 quads, 2 k blocks
 const BIG_K: Case = { c: 130, h: 6, w: 7, oc: 9, k: 3, stride: 2, pad: 1, n: 2, xZp: 5 }; // K = 1170: 293 quads (odd), 3 blocks
 const SMALL: Case = { c: 3, h: 10, w: 9, oc: 5, k: 3, stride: 1, pad: 1, n: 1, xZp: 127 }; // K = 27: 7 quads, 3 pairs + 1
+const LONG_K: Case = { c: 540, h: 5, w: 4, oc: 6, k: 3, stride: 1, pad: 1, n: 1, xZp: 2 }; // K = 4860: 1215 quads, k blocks of 128
 
 d("native u8 × s8 conv: quads summed in pairs where 16 bits hold them, bit-identical", () => {
   it.skipIf(!avx2)("[avx2] Gaussian weights take the pairs; the results equal the TypeScript kernel", () => {
     setNativeIsa("best");
-    for (const cs of [RESNET, BIG_K, SMALL, { ...RESNET, stride: 2, xZp: 9 }, { ...RESNET, k: 1, pad: 0, c: 200 }]) {
+    for (const cs of [RESNET, BIG_K, SMALL, LONG_K, { ...RESNET, stride: 2, xZp: 9 }, { ...RESNET, k: 1, pad: 0, c: 200 }]) {
       expect(check(cs, "gaussian")).toContain("conv8-avx2-pairs");
     }
     expect(check({ ...RESNET, extreme: true }, "gaussian")).toContain("conv8-avx2-pairs");
@@ -111,7 +113,7 @@ d("native u8 × s8 conv: quads summed in pairs where 16 bits hold them, bit-iden
 
   it.skipIf(!avx2)("[avx2] planted runs of ±127 / −128 (4·127·127 wraps int16): marked pairs beside summed ones", () => {
     setNativeIsa("best");
-    for (const cs of [RESNET, BIG_K, { ...RESNET, oc: 7, xZp: 64 }]) {
+    for (const cs of [RESNET, BIG_K, LONG_K, { ...RESNET, oc: 7, xZp: 64 }]) {
       const paths = check({ ...cs, extreme: true }, "planted");
       expect(paths).toContain("conv8-avx2-pairs");
       expect(paths).toContain("conv8-avx2-marked");
