@@ -19,7 +19,7 @@
  * fits int8, and the marks (a bitmap per 4-row panel, one bit per pair of quads, in 64-bit
  * words). Up to 1200 quads (K = 4800: all of ResNet-18) the whole k runs in one kernel call
  * per tile, so the accumulators never leave registers between k blocks (the activation panel,
- * ≤ 75 KB, is read from L2). A panel's last 1 or 2 columns run per column (uk8_cols). Called
+ * ≤ 75 KB, is read from L2). A panel's last 1 or 2 columns run per column (uk8_col). Called
  * by int8-conv.c.
  */
 #include "int8.h"
@@ -196,30 +196,27 @@ __attribute__((target("avx2"))) static void uk8p_half(int kc, const uint32_t *bi
 }
 
 /*
- * The last 1 or 2 columns (nc) of a panel (a tile of 16 would be mostly padding: ResNet's 7×7
- * planes are 3 panels + 1 column): per column, a 4-row panel's two quads q, q + 1 are one
- * 32-byte load ([q: rows 0–3 | q + 1: rows 0–3]) times the column's two activation words
- * broadcast into the matching halves; the halves are added at the end.
+ * One column x (kc activation words, contiguous) of a 4-row panel — a panel's last 1 or 2
+ * columns (a tile of 16 would be mostly padding: ResNet's 7×7 planes are 3 panels + 1 column):
+ * the panel's two quads q, q + 1 are one 32-byte load ([q: rows 0–3 | q + 1: rows 0–3]) times
+ * x[q], x[q + 1] spread over the matching halves; the halves are added at the end.
  */
-__attribute__((target("avx2"))) static void uk8_cols(int nc, int kc, const int32_t *a, const int32_t *b, long ldb, int32_t *c, long ldc,
-                                                      int load) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int jj = 0; jj < nc; jj++) {
-    __m256i s = _mm256_setzero_si256();
-    int q = 0;
-    for (; q + 1 < kc; q += 2) {
-      __m256i xq = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(b[q * ldb + jj])), _mm_set1_epi32(b[(q + 1) * ldb + jj]), 1);
-      s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(xq, _mm256_loadu_si256((const __m256i *)(a + q * QM8))), ones));
-    }
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    if (q < kc) {
-      __m128i x1 = _mm_set1_epi32(b[q * ldb + jj]);
-      r = _mm_add_epi32(r, _mm_madd_epi16(_mm_maddubs_epi16(x1, _mm_loadu_si128((const __m128i *)(a + q * QM8))), _mm256_castsi256_si128(ones)));
-    }
-    int32_t v[QM8];
-    _mm_storeu_si128((__m128i *)v, r);
-    for (int i = 0; i < QM8; i++) c[i * ldc + jj] = load ? c[i * ldc + jj] + v[i] : v[i];
+__attribute__((target("avx2"))) static void uk8_col(int kc, const int32_t *a, const int32_t *x, int32_t *c, long ldc, int load) {
+  const __m256i ones = _mm256_set1_epi16(1), spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  __m256i s = _mm256_setzero_si256();
+  int q = 0;
+  for (; q + 1 < kc; q += 2) {
+    __m256i xq = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(x + q))), spread);
+    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(xq, _mm256_loadu_si256((const __m256i *)(a + q * QM8))), ones));
   }
+  __m128i r = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  if (q < kc) {
+    __m128i x1 = _mm_set1_epi32(x[q]);
+    r = _mm_add_epi32(r, _mm_madd_epi16(_mm_maddubs_epi16(x1, _mm_loadu_si128((const __m128i *)(a + q * QM8))), _mm256_castsi256_si128(ones)));
+  }
+  int32_t v[QM8];
+  _mm_storeu_si128((__m128i *)v, r);
+  for (int i = 0; i < QM8; i++) c[i * ldc] = load ? c[i * ldc] + v[i] : v[i];
 }
 
 /* acc [oc rounded up to 4 × ldc] = quads · B (np columns as 16-column panels of quad words; the first ncols wanted). */
@@ -236,6 +233,7 @@ static void igemm8(int oc, int np, int ncols, int k, const int32_t *wpacked, con
     }
   /* the whole k in one block up to KLONG quads (the tile stays in registers), else blocks of QKC8 */
   int kcb = kq <= KLONG ? kq : QKC8;
+  int32_t col[KLONG + 1]; /* a last panel's column, contiguous */
   for (int pc = 0; pc < kq; pc += kcb) {
     int kc = kq - pc < kcb ? kq - pc : kcb;
     for (int o0 = 0; o0 < oc; o0 += QMC) {
@@ -243,9 +241,11 @@ static void igemm8(int oc, int np, int ncols, int k, const int32_t *wpacked, con
       for (int j = 0; j < np; j += QNR) {
         const int32_t *bp = b + (long)j * kq + (long)pc * QNR;
         int half = ncols - j <= QNR / 2;
-        if (ncols - j <= 2) { /* one or two columns: per column */
-          for (int o = o0; o < o1; o += QM8)
-            uk8_cols(ncols - j, kc, wq + (long)o * kq + (long)pc * QM8, bp, QNR, acc + (long)o * ldc + j, ldc, pc > 0);
+        if (ncols - j <= 2) { /* one or two columns: each copied out contiguous, then per column */
+          for (int jj = 0; jj < ncols - j; jj++) {
+            for (int q = 0; q < kc; q++) col[q] = bp[(long)q * QNR + jj];
+            for (int o = o0; o < o1; o += QM8) uk8_col(kc, wq + (long)o * kq + (long)pc * QM8, col, acc + (long)o * ldc + j + jj, ldc, pc > 0);
+          }
           continue;
         }
         for (int o = o0; o < o1; o += QM8)

@@ -171,6 +171,8 @@ d("native u8 × s8 conv: the activation operand's packing (whole-step row copies
         check({ c: 40, h, w, oc: 9, k: 1, stride: 1, pad: 0, n: 1, xZp: 6, extreme: true }, "planted");
         check({ c: 3, h: h + 2, w: w + 2, oc: 5, k: 3, stride: 1, pad: 0, n: 2, xZp: 0 }, "uniform");
       }
+      check({ ...LONG_K, h: 1, w: 17 }, "planted"); // a last column over k blocks of 128 quads (accumulated)
+      check({ ...LONG_K, c: 400, h: 2, w: 9 }, "gaussian"); // K = 3600 in one block, 18 pixels: 2 last columns
     }
     setNumThreads(threadsBefore);
   });
