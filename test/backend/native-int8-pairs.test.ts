@@ -12,14 +12,16 @@
  * 1, 2 and 3, chunks starting and ending inside a row, last panels of 1 or 2 columns (computed
  * column by column), and unpadded convs that read the input
  * itself up to its last byte. And the 32-output requantization step of native/int8.c (t = 31 − shift ≥ 33, in
- * 32-bit lanes) at its boundaries. Skipped where the addon is not built.
+ * 32-bit lanes) at its boundaries; the residual add's 128×128 table for 7-bit inputs (native/int8-elem.c) and
+ * its fallback. Skipped where the addon is not built.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { addon } from "../../src/backend/native/addon.js";
 import { nativeStatus, setNativeIsa } from "../../src/backend/native/index.js";
-import { nativeInt8Available, packNativeWeights, qconv2dNative } from "../../src/backend/native/int8.js";
+import { nativeInt8Available, packNativeWeights, qaddNative, qconv2dNative } from "../../src/backend/native/int8.js";
 import { getNumThreads, setNumThreads } from "../../src/backend/wasm/index.js";
-import { quantizeMultipliers } from "../../src/int8/fixed-point.js";
+import { quantizeMultiplier, quantizeMultipliers } from "../../src/int8/fixed-point.js";
+import { qadd, qrequantize } from "../../src/int8/kernels/elementwise.js";
 import { qconv2d } from "../../src/int8/kernels/qconv2d.js";
 import { expectIdentical, newGen } from "./helpers.js";
 
@@ -202,6 +204,48 @@ d("native int8 requantization in 32-bit lanes (shift ≤ −2), bit-identical", 
             { bias, multiplier, shift, yZp, lo, hi, ySigned }, y);
           expectIdentical(y, want.data, `requantization ${isa} ${ySigned ? "int8" : "uint8"}`);
           expect(new Set(y).size).toBeGreaterThan(20); // not all clamped
+        }
+      }
+    }
+    setNumThreads(threadsBefore);
+    setNativeIsa("best");
+  });
+});
+
+d("native int8 add: 7-bit inputs through one 128×128 table, bit-identical", () => {
+  const m = (r: number): [number, number] => { const q = quantizeMultiplier(r); return [q.multiplier, q.shift]; };
+  /** a + b (TFLite's add, left shift 20) then optionally the next requantization, native against the TypeScript kernels. */
+  function checkAdd(n: number, t: { a: "uint8" | "int8"; y: "uint8" | "int8"; post: boolean; extreme?: boolean; over?: boolean }): void {
+    const byte = () => (t.extreme ? (gen.uniform() < 0.5 ? 0 : 127) : randInt(0, 127));
+    const mk = () => (t.a === "uint8" ? Uint8Array.from({ length: n }, byte) : Int8Array.from({ length: n }, byte));
+    const a = mk(), b = mk();
+    if (t.over) a[randInt(0, n - 1)] = t.a === "uint8" ? 200 : -3; // a byte ≥ 128: the per-element tables
+    const [yLo, yHi] = t.y === "uint8" ? [0, 255] : [-128, 127];
+    const ma = m(0.4), mb = m(0.5), mo = m(1 / (2 ** 20 * 0.37)), mp = m(1.7);
+    const sum = qadd({
+      a, aZp: 9, b, bZp: 40, aMultiplier: { multiplier: ma[0], shift: ma[1] }, bMultiplier: { multiplier: mb[0], shift: mb[1] },
+      outMultiplier: { multiplier: mo[0], shift: mo[1] }, outZp: t.y === "uint8" ? 60 : -20, outDType: t.y, leftShift: 20, clampMin: yLo, clampMax: yHi,
+    }).data;
+    const want = t.post
+      ? qrequantize({ x: sum, xZp: t.y === "uint8" ? 60 : -20, multiplier: { multiplier: mp[0], shift: mp[1] }, yZp: 3, outDType: "uint8", clampMin: 3, clampMax: 127 }).data
+      : sum;
+    const y = t.post || t.y === "uint8" ? new Uint8Array(n) : new Int8Array(n);
+    qaddNative(a, 9, b, 40, ma, mb, 20, { m0: mo[0], shift: mo[1], yZp: t.y === "uint8" ? 60 : -20, lo: yLo, hi: yHi }, t.y === "int8",
+      t.post ? { m0: mp[0], shift: mp[1], yZp: 3, lo: 3, hi: 127, xZp: t.y === "uint8" ? 60 : -20 } : null, y);
+    expectIdentical(y, want, `add ${n} ${JSON.stringify(t)}`);
+  }
+
+  it("sizes at and above the table's threshold, with and without the next requantization, both dtypes, a byte ≥ 128, 1–3 threads", () => {
+    for (const isa of ["best", "scalar"] as const) {
+      setNativeIsa(isa);
+      for (const th of [1, 2, 3]) {
+        setNumThreads(th);
+        for (const n of [8191, 8192, 20011, 200704]) {
+          checkAdd(n, { a: "uint8", y: "uint8", post: true });
+          checkAdd(n, { a: "uint8", y: "int8", post: false, extreme: true });
+          checkAdd(n, { a: "int8", y: "uint8", post: false });
+          checkAdd(n, { a: "uint8", y: "uint8", post: true, over: true });
+          checkAdd(n, { a: "int8", y: "int8", post: true, over: true });
         }
       }
     }
