@@ -129,17 +129,23 @@ __attribute__((target("avx2"))) static void bwd_row_avx2(const float *dy, const 
   (void)shift;
   bwd_row_body(dy, x, dx, n, m, scale, a, k);
 }
-/* bwd_relu_row_body in 4 float64 lanes, written out: the compiler keeps the masked product as a branch (same operations) */
+/*
+ * bwd_relu_row_body in 4 float64 lanes, written out (the compiler keeps the masked product as a
+ * branch). The mask fl32(v) > 0 is taken as v > 2^-150 on the float64 v = (x − m)·scale + shift:
+ * round to nearest even sends exactly the v ≤ 2^-150 (the tie included) to 0 and NaN compares
+ * false either way, so no rounding to float32 is needed; g·1 or g·0 in float64 is the float32
+ * product widened (exact, sign of zero included).
+ */
 __attribute__((target("avx2"))) static void bwd_relu_row_avx2(const float *dy, const float *x, float *dx, int n, double m, double scale,
                                                               double a, double k, double shift) {
   const __m256d mv = _mm256_set1_pd(m), sv = _mm256_set1_pd(scale), tv = _mm256_set1_pd(shift), av = _mm256_set1_pd(a), kv = _mm256_set1_pd(k);
-  const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
+  const __m256d tiny = _mm256_set1_pd(0x1p-150), one = _mm256_set1_pd(1.0);
   int j = 0;
   for (; j + 4 <= n; j += 4) {
     __m256d xd = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), mv);
-    __m128 y = _mm256_cvtpd_ps(_mm256_add_pd(_mm256_mul_pd(xd, sv), tv));
-    __m128 g = _mm_mul_ps(_mm_loadu_ps(dy + j), _mm_and_ps(_mm_cmpgt_ps(y, zero), one));
-    __m256d r = _mm256_sub_pd(_mm256_sub_pd(_mm256_cvtps_pd(g), av), _mm256_mul_pd(xd, kv));
+    __m256d on = _mm256_and_pd(_mm256_cmp_pd(_mm256_add_pd(_mm256_mul_pd(xd, sv), tv), tiny, _CMP_GT_OQ), one);
+    __m256d g = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(dy + j)), on);
+    __m256d r = _mm256_sub_pd(_mm256_sub_pd(g, av), _mm256_mul_pd(xd, kv));
     _mm_storeu_ps(dx + j, _mm256_cvtpd_ps(_mm256_mul_pd(sv, r)));
   }
   bwd_relu_row_body(dy + j, x + j, dx + j, n - j, m, scale, a, k, shift);
@@ -219,19 +225,18 @@ __attribute__((target("avx2"))) static double sumsq_dev_avx2(const float *x, int
   return s;
 }
 
-/* sum_g_gx_avx2 of g·(y > 0 ? 1 : 0), y = fl32((x − m)·scale + shift): maskMul's float32 product, then the same sums */
+/* sum_g_gx_avx2 of g·(y > 0 ? 1 : 0), y = fl32((x − m)·scale + shift): maskMul's product (the mask as in bwd_relu_row_avx2), then the same sums */
 __attribute__((target("avx2"))) static void sum_g_gx_relu_avx2(const float *g, const float *x, int n, double m, double scale,
                                                                 double shift, double *sg, double *sgx) {
   __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
   const __m256d mv = _mm256_set1_pd(m), sv = _mm256_set1_pd(scale), tv = _mm256_set1_pd(shift);
-  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256d tiny = _mm256_set1_pd(0x1p-150), one = _mm256_set1_pd(1.0);
   int j = 0;
   for (; j + 8 <= n; j += 8) {
     __m256d x0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), mv), x1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j + 4)), mv);
-    __m128 y0 = _mm256_cvtpd_ps(_mm256_add_pd(_mm256_mul_pd(x0, sv), tv)), y1 = _mm256_cvtpd_ps(_mm256_add_pd(_mm256_mul_pd(x1, sv), tv));
-    __m256 mask = _mm256_and_ps(_mm256_cmp_ps(_mm256_set_m128(y1, y0), zero, _CMP_GT_OQ), one);
-    __m256 gm = _mm256_mul_ps(_mm256_loadu_ps(g + j), mask);
-    __m256d g0 = _mm256_cvtps_pd(_mm256_castps256_ps128(gm)), g1 = _mm256_cvtps_pd(_mm256_extractf128_ps(gm, 1));
+    __m256d on0 = _mm256_and_pd(_mm256_cmp_pd(_mm256_add_pd(_mm256_mul_pd(x0, sv), tv), tiny, _CMP_GT_OQ), one);
+    __m256d on1 = _mm256_and_pd(_mm256_cmp_pd(_mm256_add_pd(_mm256_mul_pd(x1, sv), tv), tiny, _CMP_GT_OQ), one);
+    __m256d g0 = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(g + j)), on0), g1 = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(g + j + 4)), on1);
     a0 = _mm256_add_pd(a0, g0);
     a1 = _mm256_add_pd(a1, g1);
     b0 = _mm256_add_pd(b0, _mm256_mul_pd(g0, x0));

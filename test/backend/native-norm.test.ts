@@ -6,7 +6,8 @@
  *    float64 order), addRelu bit for bit;
  *  - against the unfused native kernels in turn (stats, apply, relu / maskMul, backward): bit
  *    for bit, which is what makes the fused ops equal the unfused ones exactly;
- *  - bit-identical at every thread count; ReLU masks at exactly 0 and NaN; lengths refused.
+ *  - bit-identical at every thread count; ReLU masks at exactly ±0, at outputs that round to 0
+ *    (the 2^-150 tie) and NaN; lengths refused.
  */
 import { expect, it } from "vitest";
 import type { Kernels } from "../../src/backend/kernels.js";
@@ -128,6 +129,12 @@ d("native fused batch norm / ReLU kernels", () => {
         native!.batchNormReluBackward(place(dy), place(x), mean, invStd, null, null, dx, null, null, 1, 1, x.length, false);
         expect(Array.from(dx.subarray(0, 9))).toEqual([0, 0, 1.5, 0, 1.5, 0, NaN, 1.5, 1.5]);
       }
+      // invStd 0.5: 2^-149·0.5 = 2^-150 rounds (a tie, to even) to an output of 0 — no gradient;
+      // 3·2^-149·0.5 rounds up to 2^-148 — gradient 0.5·1.5
+      const tiny = new Float32Array(300).fill(1), dxTiny = new Float32Array(300);
+      tiny.set([2 ** -149, 3 * 2 ** -149, 2 ** -148, -(2 ** -149)]);
+      native!.batchNormReluBackward(dy, tiny, mean, new Float64Array([0.5]), null, null, dxTiny, null, null, 1, 1, 300, false);
+      expect(Array.from(dxTiny.subarray(0, 5))).toEqual([0, 0.75, 0.75, 0, 0.75]);
     });
 
     it(`[${isa}] addRelu = binary add then relu, bit for bit (and the reference)`, () => {
