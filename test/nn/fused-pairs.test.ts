@@ -48,7 +48,10 @@ describeEachBackend("fused module pairs", (backend) => {
       manualSeed(1);
       return resnet20({ inChannels: 3, width: 4 });
     };
-    const fused = step(build(), false), unfused = step(build(), true);
+    const [fusedModel, unfusedModel] = [build(), build()];
+    const fused = step(fusedModel, false), unfused = step(unfusedModel, true);
+    const shapes = (m: Module): unknown[] => m.modules().map((c) => c.lastInputShapes);
+    expect(shapes(fusedModel)).toEqual(shapes(unfusedModel));
     expect(fused.length).toBe(unfused.length);
     fused.forEach((a, i) => expectIdentical(a, unfused[i], `[${backend}] array ${i}`));
     const cnn = (): Module => {

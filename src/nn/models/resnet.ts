@@ -133,6 +133,7 @@ export class ResNet extends Module {
       // the same calls as the layers' own forwards, with each block's output marked internal
       markInternal(a, y);
       for (const layer of [this.layer1, this.layer2, this.layer3]) {
+        layer.lastInputShapes = [[...y.shape]];
         for (const block of layer) markInternal((y = block.forward(y)));
       }
     }
