@@ -1,6 +1,7 @@
 /*
  * Shared pieces of the native int8 kernels (int8.c: the GEMM and linear; int8-conv.c: the
- * convolution; int8-gemv.c: the few-row linear; int8-elem.c: max pool and add): tile sizes, the packed weight layout's helpers, the exact requantization of
+ * convolution; int8-u8s8.c / int8-pack8.c: its u8 × s8 path and that path's activation
+ * operand; int8-gemv.c: the few-row linear; int8-elem.c: max pool and add): tile sizes, the packed weight layout's helpers, the exact requantization of
  * one value (src/int8/fixed-point.ts's single rounding, in int64) and the entry points between
  * the two files. Header-only (static inline).
  */
