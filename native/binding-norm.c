@@ -1,7 +1,7 @@
 /*
  * Node-API functions of the fused batch-norm / ReLU kernels (norm.h: norm.c, elementwise.c):
  * batchNormTrain, batchNormReluBackward and addRelu, on Float32Array data with Float64Array
- * per-channel statistics. Registered on the addon's exports by binding.c; helpers in binding.h.
+ * per-channel statistics, and the global average pool (nn.c) with its backward. Registered on the addon's exports by binding.c; helpers in binding.h.
  * Bounds are checked by the TypeScript wrapper (src/backend/native/norm.ts); this layer checks
  * argument types.
  */
@@ -44,11 +44,34 @@ static napi_value js_add_relu(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* globalAvgPool(x, y, planes, hw) and globalAvgPoolBackward(dy, dx, planes, hw) */
+static napi_value js_gap(napi_env env, napi_callback_info info) {
+  BEGIN("globalAvgPool", 4);
+  const float *x = F32(0);
+  float *y = F32(1);
+  double planes = f64(&c, 2), hw = f64(&c, 3);
+  if (c.failed) return NULL;
+  LOCKED(qat_global_avg_pool(x, y, (long)planes, (long)hw));
+  return undef(env);
+}
+
+static napi_value js_gap_bwd(napi_env env, napi_callback_info info) {
+  BEGIN("globalAvgPoolBackward", 4);
+  const float *dy = F32(0);
+  float *dx = F32(1);
+  double planes = f64(&c, 2), hw = f64(&c, 3);
+  if (c.failed) return NULL;
+  LOCKED(qat_global_avg_pool_bwd(dy, dx, (long)planes, (long)hw));
+  return undef(env);
+}
+
 void qat_define_norm(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"batchNormTrain", NULL, js_bn_train, NULL, NULL, NULL, napi_default, NULL},
       {"batchNormReluBackward", NULL, js_bn_relu_backward, NULL, NULL, NULL, napi_default, NULL},
       {"addRelu", NULL, js_add_relu, NULL, NULL, NULL, napi_default, NULL},
+      {"globalAvgPool", NULL, js_gap, NULL, NULL, NULL, napi_default, NULL},
+      {"globalAvgPoolBackward", NULL, js_gap_bwd, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

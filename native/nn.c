@@ -1,10 +1,11 @@
 /*
  * Pooling kernels of the native backend. They follow src/backend/ref/pool.ts operation for
  * operation (no contraction into FMA: the build passes -ffp-contract=off), so results equal
- * the reference bit for bit. Planes are split among threads. Batch norm and the channel
- * affine are in norm.c. Called by binding.c.
+ * the reference bit for bit. Planes are split among threads. Also the global average pool
+ * (adaptive to 1×1, ResNet's head: norm.h) and its backward. Batch norm and the channel
+ * affine are in norm.c. Called by binding.c and binding-norm.c.
  */
-#include "qat.h"
+#include "norm.h"
 
 #include <math.h>
 #include <string.h>
@@ -211,4 +212,61 @@ static void avg_bwd_task(void *p, int pl, int thread) {
 void qat_avg_pool2d_bwd(const float *dy, float *dx, const qat_pool_geom *g) {
   pool_ctx cx = {dy, dx, NULL, NULL, g};
   qat_parallel(g->n * g->c, threads_for((long)g->n * g->c * g->h * g->w), avg_bwd_task, &cx);
+}
+
+/* ---- global average pool (adaptive to 1×1): y[p] = (Σ x over plane p, in order, float64) / hw ---- */
+typedef struct {
+  const float *x;
+  float *y;
+  long planes, hw;
+} gap_ctx;
+
+#define GAP_PLANES 64 /* planes per task */
+
+/* Four planes at a time, each summed in the reference's order (four independent chains). */
+static void gap_task(void *p, int task, int thread) {
+  (void)thread;
+  const gap_ctx *cx = p;
+  long p0 = (long)task * GAP_PLANES, p1 = p0 + GAP_PLANES < cx->planes ? p0 + GAP_PLANES : cx->planes, hw = cx->hw;
+  long pl = p0;
+  for (; pl + 4 <= p1; pl += 4) {
+    const float *a = cx->x + pl * hw;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (long i = 0; i < hw; i++) {
+      s0 += a[i];
+      s1 += a[hw + i];
+      s2 += a[2 * hw + i];
+      s3 += a[3 * hw + i];
+    }
+    cx->y[pl] = (float)(s0 / (double)hw);
+    cx->y[pl + 1] = (float)(s1 / (double)hw);
+    cx->y[pl + 2] = (float)(s2 / (double)hw);
+    cx->y[pl + 3] = (float)(s3 / (double)hw);
+  }
+  for (; pl < p1; pl++) {
+    double s = 0;
+    for (long i = 0; i < hw; i++) s += cx->x[pl * hw + i];
+    cx->y[pl] = (float)(s / (double)hw);
+  }
+}
+
+void qat_global_avg_pool(const float *x, float *y, long planes, long hw) {
+  gap_ctx cx = {x, y, planes, hw};
+  qat_parallel((int)((planes + GAP_PLANES - 1) / GAP_PLANES), threads_for(planes * hw), gap_task, &cx);
+}
+
+/* dx[p, i] = fl32(dy[p] / hw): the reference's share added to a zeroed dx */
+static void gap_bwd_task(void *p, int task, int thread) {
+  (void)thread;
+  const gap_ctx *cx = p; /* x: dy, y: dx */
+  long p0 = (long)task * GAP_PLANES, p1 = p0 + GAP_PLANES < cx->planes ? p0 + GAP_PLANES : cx->planes, hw = cx->hw;
+  for (long pl = p0; pl < p1; pl++) {
+    float v = (float)((double)cx->x[pl] / (double)hw);
+    for (long i = 0; i < hw; i++) cx->y[pl * hw + i] = v;
+  }
+}
+
+void qat_global_avg_pool_bwd(const float *dy, float *dx, long planes, long hw) {
+  gap_ctx cx = {dy, dx, planes, hw};
+  qat_parallel((int)((planes + GAP_PLANES - 1) / GAP_PLANES), threads_for(planes * hw), gap_bwd_task, &cx);
 }

@@ -6,6 +6,7 @@
  *    float64 order), addRelu bit for bit;
  *  - against the unfused native kernels in turn (stats, apply, relu / maskMul, backward): bit
  *    for bit, which is what makes the fused ops equal the unfused ones exactly;
+ *  - the global average pool (adaptive to 1×1) and its backward: the reference bit for bit;
  *  - bit-identical at every thread count; ReLU masks at exactly ±0, at outputs that round to 0
  *    (the 2^-150 tie) and NaN; lengths refused.
  */
@@ -159,11 +160,38 @@ d("native fused batch norm / ReLU kernels", () => {
     });
   }
 
+  for (const isa of ISAS) {
+    it(`[${isa}] global average pool (adaptive to 1×1) and its backward = the reference bit for bit, 1–3 threads; other sizes fall back`, () => {
+      setNativeIsa(isa);
+      const gen = newGen(8);
+      for (const [n, c, h, w] of [[32, 64, 8, 8], [3, 5, 7, 9], [2, 70, 1, 300], [1, 3, 17, 17]]) {
+        const x = randomF32(gen, n * c * h * w, 3), dy = randomF32(gen, n * c);
+        const y = new Float32Array(n * c), yRef = new Float32Array(n * c), dx = new Float32Array(x.length).fill(7), dxRef = new Float32Array(x.length);
+        refKernels.adaptiveAvgPool2d(x, yRef, n, c, h, w, 1, 1);
+        refKernels.adaptiveAvgPool2dBackward(dy, dxRef, n, c, h, w, 1, 1);
+        for (const threads of [1, 2, 3]) {
+          setNumThreads(threads);
+          native!.adaptiveAvgPool2d(wasmCopy(x), y, n, c, h, w, 1, 1);
+          native!.adaptiveAvgPool2dBackward(dy, dx, n, c, h, w, 1, 1);
+          expectIdentical(y, yRef, `${n}×${c}×${h}×${w} forward, ${threads} threads`);
+          expectIdentical(dx, dxRef, `${n}×${c}×${h}×${w} backward, ${threads} threads`);
+        }
+      }
+      const x = randomF32(gen, 2 * 3 * 8 * 8), y = new Float32Array(2 * 3 * 4), yRef = new Float32Array(2 * 3 * 4);
+      native!.adaptiveAvgPool2d(x, y, 2, 3, 8, 8, 2, 2);
+      refKernels.adaptiveAvgPool2d(x, yRef, 2, 3, 8, 8, 2, 2);
+      expectIdentical(y, yRef, "2×2 output (fallback)");
+      setNumThreads(1);
+    });
+  }
+
   it("lengths too short are refused before any C runs", () => {
     const x = new Float32Array(24), c = 2, s = new Float64Array(c);
     expect(() => native!.batchNormTrain(x, 2, 2, 7, EPS, null, null, new Float32Array(24), s, s, s, true)).toThrow(/batchNormTrain: tensor has 24 elements, needs 28/);
     expect(() => native!.batchNormTrain(x, 2, 3, 4, EPS, null, null, x, s, s, s, true)).toThrow(/per-channel array has 2 elements, needs 3/);
     expect(() => native!.batchNormReluBackward(x, x, s, s, null, null, new Float32Array(20), null, null, 2, 2, 6, true)).toThrow(/batchNormReluBackward: tensor has 20/);
     expect(() => native!.addRelu(new Float32Array(300), new Float32Array(299), new Float32Array(300))).toThrow(/addRelu: b has 299 elements, needs 300/);
+    expect(() => native!.adaptiveAvgPool2d(new Float32Array(400), new Float32Array(7), 2, 4, 7, 7, 1, 1)).toThrow(/adaptiveAvgPool2d: input has 400 elements, needs 392|output has 7 elements, needs 8/);
+    expect(() => native!.adaptiveAvgPool2dBackward(new Float32Array(8), new Float32Array(300), 2, 4, 7, 7, 1, 1)).toThrow(/input gradient has 300 elements, needs 392/);
   });
 });

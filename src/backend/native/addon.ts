@@ -131,7 +131,7 @@ const REQUIRED: (keyof NativeAddon)[] = [
   "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
   "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "int8PlanCreate", "int8PlanRun", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward", "softmaxBackward",
-  "unary", "binary", "poolProfile", "batchNormTrain", "batchNormReluBackward", "addRelu",
+  "unary", "binary", "poolProfile", "batchNormTrain", "batchNormReluBackward", "addRelu", "globalAvgPool", "globalAvgPoolBackward",
   "channelAffineF32", "channelAffineBackwardF32", "fakeQuant", "fakeQuantChannels", "minmax", "minmaxChannels", "lsqGrad",
 ];
 

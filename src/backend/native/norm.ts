@@ -4,7 +4,8 @@
  * float64 statistics — the same values as the unfused native kernels in turn (tested against
  * the reference composition in test/backend/native-norm.test.ts). Other dtypes, float32
  * statistics, addRelu calls under MIN_ELEMENTS and operands that partly overlap the output go
- * to the fallback table. Lengths are
+ * to the fallback table. Also adaptiveAvgPool2d and its backward when the output is 1×1 (a
+ * global average pool, ResNet's head; bit-identical to the reference), other sizes falling back. Lengths are
  * checked first (a RangeError naming the kernel), so C never reads or writes out of bounds.
  * Used by ./kernels.ts.
  */
@@ -20,9 +21,12 @@ export interface NativeNormAddon {
     beta: Float32Array | null, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, n: number, c: number, hw: number,
     training: number): void;
   addRelu(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  /** Adaptive average pool to 1×1 over [planes, hw] and its backward (native/nn.c). */
+  globalAvgPool(x: Float32Array, y: Float32Array, planes: number, hw: number): void;
+  globalAvgPoolBackward(dy: Float32Array, dx: Float32Array, planes: number, hw: number): void;
 }
 
-type NormKernels = Pick<Kernels, "batchNormTrain" | "batchNormReluBackward" | "addRelu">;
+type NormKernels = Pick<Kernels, "batchNormTrain" | "batchNormReluBackward" | "addRelu" | "adaptiveAvgPool2d" | "adaptiveAvgPool2dBackward">;
 
 /** Below this many elements the JavaScript/wasm kernels are as fast as a call into C. */
 const MIN_ELEMENTS = 256;
@@ -64,6 +68,20 @@ export function nativeNormKernels(addon: NativeAddon, fallback: Kernels, sync: (
       sync();
       addon.batchNormReluBackward(dy as Float32Array, x as Float32Array, mean, invStd, gamma as Float32Array | null, beta as Float32Array | null,
         dx as Float32Array, dgamma as Float32Array | null, dbeta as Float32Array | null, n, c, hw, training ? 1 : 0);
+    },
+    adaptiveAvgPool2d(x, y, n, c, h, w, oh, ow) {
+      if (oh !== 1 || ow !== 1 || !f32(x, y) || n * c * h * w < MIN_ELEMENTS) return fallback.adaptiveAvgPool2d(x, y, n, c, h, w, oh, ow);
+      need("adaptiveAvgPool2d", "input", x, n * c * h * w);
+      need("adaptiveAvgPool2d", "output", y, n * c);
+      sync();
+      addon.globalAvgPool(x as Float32Array, y as Float32Array, n * c, h * w);
+    },
+    adaptiveAvgPool2dBackward(dy, dx, n, c, h, w, oh, ow) {
+      if (oh !== 1 || ow !== 1 || !f32(dy, dx) || n * c * h * w < MIN_ELEMENTS) return fallback.adaptiveAvgPool2dBackward(dy, dx, n, c, h, w, oh, ow);
+      need("adaptiveAvgPool2dBackward", "gradient", dy, n * c);
+      need("adaptiveAvgPool2dBackward", "input gradient", dx, n * c * h * w);
+      sync();
+      addon.globalAvgPoolBackward(dy as Float32Array, dx as Float32Array, n * c, h * w);
     },
     addRelu(a, b, out) {
       const n = out.length;
