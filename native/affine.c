@@ -10,8 +10,8 @@
  *             rounding of the reference).
  * Both passes walk planes (image, channel) in memory order, so the hardware prefetcher streams
  * them (a channel's planes are far apart); the backward keeps each plane's sums and folds them
- * per channel, images in order, afterwards, so results do not depend on the thread count. Called by binding-qat.c; replaces
- * norm.c's qat_channel_affine / qat_channel_affine_bwd (portable C only).
+ * per channel, images in order, afterwards, so results do not depend on the thread count. Called by binding-qat.c (the
+ * former portable-only versions in norm.c are gone).
  */
 #include "fakequant.h"
 

@@ -212,28 +212,6 @@ static napi_value js_bn_backward(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-/* channelAffine(x, scale, bias?, y, n, c, inner) */
-static napi_value js_affine(napi_env env, napi_callback_info info) {
-  BEGIN("channelAffine", 7);
-  const float *x = F32(0), *s = F32(1), *b = F32_OPT(2);
-  float *y = F32(3);
-  int n = i32(&c, 4), ch = i32(&c, 5), inner = i32(&c, 6);
-  if (c.failed) return NULL;
-  LOCKED(qat_channel_affine(x, s, b, y, n, ch, inner));
-  return undef(env);
-}
-
-/* channelAffineBackward(g, x, scale, dx?, dscale?, dbias?, n, c, inner) */
-static napi_value js_affine_bwd(napi_env env, napi_callback_info info) {
-  BEGIN("channelAffineBackward", 9);
-  const float *g = F32(0), *x = F32(1), *s = F32(2);
-  float *dx = F32_OPT(3), *ds = F32_OPT(4), *db = F32_OPT(5);
-  int n = i32(&c, 6), ch = i32(&c, 7), inner = i32(&c, 8);
-  if (c.failed) return NULL;
-  LOCKED(qat_channel_affine_bwd(g, x, s, dx, ds, db, n, ch, inner));
-  return undef(env);
-}
-
 /* unary(op, x, out, n): float32, op a QAT_UN_* code (elementwise.c) */
 static napi_value js_unary(napi_env env, napi_callback_info info) {
   BEGIN("unary", 4);
@@ -294,8 +272,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"batchNormStats", NULL, js_bn_stats, NULL, NULL, NULL, napi_default, NULL},
       {"batchNormApply", NULL, js_bn_apply, NULL, NULL, NULL, napi_default, NULL},
       {"batchNormBackward", NULL, js_bn_backward, NULL, NULL, NULL, napi_default, NULL},
-      {"channelAffine", NULL, js_affine, NULL, NULL, NULL, napi_default, NULL},
-      {"channelAffineBackward", NULL, js_affine_bwd, NULL, NULL, NULL, napi_default, NULL},
       {"unary", NULL, js_unary, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, js_binary, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -108,9 +108,6 @@ void qat_bn_apply(const float *x, const double *mean, const double *inv_std, con
                   float *y, int n, int c, int hw);
 void qat_bn_backward(const float *dy, const float *x, const double *mean, const double *inv_std, const float *gamma,
                      float *dx, float *dgamma, float *dbeta, int n, int c, int hw, int training);
-void qat_channel_affine(const float *x, const float *scale, const float *bias, float *y, int n, int c, int inner);
-void qat_channel_affine_bwd(const float *g, const float *x, const float *scale, float *dx, float *dscale, float *dbias,
-                            int n, int c, int inner);
 
 /* ---- int8 engine (int8.c) ---- */
 typedef struct {

@@ -44,10 +44,7 @@ export interface NativeAddon extends NativeNormAddon {
     y: Float32Array, n: number, c: number, hw: number): void;
   batchNormBackward(dy: Float32Array, x: Float32Array, mean: Float64Array, invStd: Float64Array, gamma: Float32Array | null,
     dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, n: number, c: number, hw: number, training: number): void;
-  channelAffine(x: Float32Array, scale: Float32Array, bias: Float32Array | null, y: Float32Array, n: number, c: number, inner: number): void;
-  channelAffineBackward(g: Float32Array, x: Float32Array, scale: Float32Array, dx: Float32Array | null, dscale: Float32Array | null,
-    dbias: Float32Array | null, n: number, c: number, inner: number): void;
-  /** channelAffine of native/affine.c (4 float64 lanes on AVX2, bit-identical); the two above are norm.c's, no longer called. */
+  /** Channel affine y = x·scale[c] + bias[c] and its backward (native/affine.c; 4 float64 lanes on AVX2, bit-identical). */
   channelAffineF32(x: Float32Array, scale: Float32Array, bias: Float32Array | null, y: Float32Array, n: number, c: number, inner: number): void;
   channelAffineBackwardF32(g: Float32Array, x: Float32Array, scale: Float32Array, dx: Float32Array | null, dscale: Float32Array | null,
     dbias: Float32Array | null, n: number, c: number, inner: number): void;
@@ -128,8 +125,8 @@ let status = "not loaded";
 /** Every function of NativeAddon, checked on load. */
 const REQUIRED: (keyof NativeAddon)[] = [
   "info", "setThreads", "setIsa", "kernelPaths", "matmul", "sgemm", "conv2d", "conv2dBackwardInput", "conv2dBackwardWeight", "convDirectPaths", "maxPool2d",
-  "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward", "channelAffine",
-  "channelAffineBackward", "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "int8PlanCreate", "int8PlanRun", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
+  "maxPool2dBackward", "avgPool2d", "avgPool2dBackward", "batchNormStats", "batchNormApply", "batchNormBackward",
+  "qpackWords", "qpackWeights", "qconv2d", "qconv2dPool2", "qlinear", "qmaxPool2d8", "qadd", "int8PlanCreate", "int8PlanRun", "igemmBench", "copyStrided", "reduce", "softmax", "epilogue", "maskMul",
   "gelu", "geluBackward", "layerNorm", "layerNormBackward", "softmaxBackward",
   "unary", "binary", "poolProfile", "batchNormTrain", "batchNormReluBackward", "addRelu", "globalAvgPool", "globalAvgPoolBackward",
   "channelAffineF32", "channelAffineBackwardF32", "fakeQuant", "fakeQuantChannels", "minmax", "minmaxChannels", "lsqGrad",
