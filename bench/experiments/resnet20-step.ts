@@ -84,13 +84,15 @@ function parent(): void {
   const torch = (): { wall: number; cpu: number } =>
     JSON.parse(execFileSync("/usr/bin/python3", [path.join(head, "bench/peers/resnet20_step.py"), "--steps", arg("steps", "30"), "--threads", arg("threads", "1"),
       ...(flag("qat") ? ["--qat"] : [])], { encoding: "utf8", env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" } }));
-  const run = (root: string): { wall: number; cpu: number } =>
-    peer && root === base ? torch() :
-    JSON.parse(execFileSync(process.execPath, ["--import", "tsx", here, "--child", root, ...pass], { cwd: head, encoding: "utf8", env: { ...process.env, QAT_BACKEND: "" } }));
+  // The side, not its root, picks PyTorch: with --peer and no --base, base's root resolves to head's.
+  const run = (s: "base" | "head"): { wall: number; cpu: number } =>
+    peer && s === "base" ? torch() :
+    JSON.parse(execFileSync(process.execPath, ["--import", "tsx", here, "--child", s === "base" ? base : head, ...pass],
+      { cwd: head, encoding: "utf8", env: { ...process.env, QAT_BACKEND: "" } }));
   const load0 = os.loadavg()[0];
   const res = { base: [] as { wall: number; cpu: number }[], head: [] as { wall: number; cpu: number }[] };
   for (let r = 0; r < rounds; r++) {
-    for (const s of r % 2 ? (["head", "base"] as const) : (["base", "head"] as const)) res[s].push(run(s === "base" ? base : head));
+    for (const s of r % 2 ? (["head", "base"] as const) : (["base", "head"] as const)) res[s].push(run(s));
   }
   const load1 = os.loadavg()[0];
   const show = (k: "wall" | "cpu"): string => {
