@@ -2,7 +2,8 @@
  * Int8 conv / linear checks against the TypeScript integer kernels (src/int8/kernels/qconv2d.ts,
  * qlinear.ts), on any loaded build of the native addon through its raw entry points (weights
  * packed by that addon's qpackWeights): outputs must equal the reference bit for bit. Used by
- * test/backend/native-avx512-emu.test.ts on the AVX-512 emulation addon.
+ * test/backend/native-avx512-emu.test.ts on the AVX-512 emulation addon; its data helpers
+ * (randomQ, Layer, requantFor, maxPool2x2) also serve native-int8.test.ts.
  */
 import { expect } from "vitest";
 import type { NativeAddon } from "../../src/backend/native/addon.js";
@@ -36,7 +37,7 @@ export function randomQ(dtype: QT, n: number, extreme = false, bits7 = false): U
   return a;
 }
 
-function requantFor(l: Layer, oc: number) {
+export function requantFor(l: Layer, oc: number) {
   const reals = Array.from({ length: l.perChannel ? oc : 1 }, (_, i) => l.scale * (0.5 + ((i * 37) % 11) / 10));
   const { multiplier, shift } = quantizeMultipliers(reals);
   const [qlo, qhi] = l.yType === "uint8" ? [0, 255] : [-128, 127];
@@ -54,7 +55,7 @@ function pack(addon: NativeAddon, w: Int8Array, oc: number, k: number, wZp: numb
 }
 
 /** 2×2 stride-2 max pool of NCHW data (an odd last row or column dropped), in plain JavaScript. */
-function maxPool2x2(a: ArrayLike<number>, n: number, c: number, h: number, w: number): number[] {
+export function maxPool2x2(a: ArrayLike<number>, n: number, c: number, h: number, w: number): number[] {
   const out: number[] = [];
   for (let p = 0; p < n * c; p++)
     for (let y = 0; y + 1 < h; y += 2)

@@ -18,6 +18,7 @@ import { prepareConvWeights, prepareLinearWeights, qconv2dGemm, qlinearGemm } fr
 import { qconv2d } from "../../src/int8/kernels/qconv2d.js";
 import { qlinear } from "../../src/int8/kernels/qlinear.js";
 import { expectIdentical, newGen, onBackend } from "./helpers.js";
+import { type ConvGeo, type Layer, maxPool2x2, randomQ, requantFor } from "./int8-addon-checks.js";
 
 const threadsBefore = getNumThreads();
 afterAll(() => {
@@ -27,46 +28,10 @@ afterAll(() => {
 if (!nativeInt8Available()) console.log(`native int8 kernels not tested: ${nativeStatus()}`);
 const d = nativeInt8Available() ? describe : describe.skip;
 
-type QT = "uint8" | "int8";
 const gen = newGen(5);
 const randInt = (lo: number, hi: number) => lo + Math.floor(gen.uniform() * (hi - lo + 1));
 
-function randomQ(dtype: QT, n: number, extreme = false, bits7 = false): Uint8Array | Int8Array {
-  const [lo, hi] = dtype === "uint8" ? [0, bits7 ? 127 : 255] : [-128, 127];
-  const a = dtype === "uint8" ? new Uint8Array(n) : new Int8Array(n);
-  for (let i = 0; i < n; i++) a[i] = extreme ? (gen.uniform() < 0.5 ? lo : hi) : randInt(lo, hi);
-  return a;
-}
-
-interface Layer {
-  xType: QT; yType: QT; xZp: number; yZp: number; wZp: number; perChannel: boolean; scale: number; extreme?: boolean;
-  lo?: number; hi?: number;
-  /** uint8 inputs in [0, 127] (PyTorch's x86 activations): the u8 × s8 path where xZp ≤ 127 and w − wZp fits int8. */
-  bits7?: boolean;
-  /** weights drawn from [−w, w − 1] (default 128). */
-  wRange?: number;
-}
-
-function requantFor(l: Layer, oc: number) {
-  const reals = Array.from({ length: l.perChannel ? oc : 1 }, (_, i) => l.scale * (0.5 + ((i * 37) % 11) / 10));
-  const { multiplier, shift } = quantizeMultipliers(reals);
-  const [qlo, qhi] = l.yType === "uint8" ? [0, 255] : [-128, 127];
-  return { multiplier, shift, lo: l.lo ?? qlo, hi: l.hi ?? qhi };
-}
-
-/** 2×2 stride-2 max pool of NCHW data (an odd last row or column dropped), in plain JavaScript. */
-function maxPool2x2(a: ArrayLike<number>, n: number, c: number, h: number, w: number): number[] {
-  const out: number[] = [];
-  for (let p = 0; p < n * c; p++)
-    for (let y = 0; y + 1 < h; y += 2)
-      for (let x = 0; x + 1 < w; x += 2) {
-        const at = (dy: number, dx: number) => a[(p * h + y + dy) * w + x + dx];
-        out.push(Math.max(at(0, 0), at(0, 1), at(1, 0), at(1, 1)));
-      }
-  return out;
-}
-
-function checkConv(c: number, h: number, w: number, oc: number, k: [number, number], n: number, geo: { stride?: [number, number]; padding?: [number, number]; dilation?: [number, number] }, l: Layer, pool2 = false): void {
+function checkConv(c: number, h: number, w: number, oc: number, k: [number, number], n: number, geo: ConvGeo, l: Layer, pool2 = false): void {
   const [sh, sw] = geo.stride ?? [1, 1], [ph, pw] = geo.padding ?? [0, 0], [dh, dw] = geo.dilation ?? [1, 1];
   const oh = Math.floor((h + 2 * ph - dh * (k[0] - 1) - 1) / sh) + 1, ow = Math.floor((w + 2 * pw - dw * (k[1] - 1) - 1) / sw) + 1;
   const x = randomQ(l.xType, n * c * h * w, l.extreme, l.bits7);
