@@ -37,6 +37,9 @@ typedef struct {
 /* Floor division and modulo for a possibly negative v and s > 0. */
 static int fdiv(int v, int s) { return v >= 0 ? v / s : -((-v + s - 1) / s); }
 
+/* Whether a tap at v = phase + padding − k·dilation lands on the phase (v a multiple of the stride). */
+static int lands(int v, int s) { return v - fdiv(v, s) * s == 0; }
+
 /* dx row iy of channel ci from the phase planes in buf: dx[ci, iy, ix] = phase (iy mod sh, ix mod sw) at (iy/sh, ix/sw). */
 static void weave_portable(const float *buf, const phase_t *ph, const qat_conv_geom *g, int ci, int iy, float *row) {
   const phase_t *pa = ph + (iy % g->sh) * g->sw;
@@ -118,7 +121,7 @@ static int phase_pad(int n, int s, int p, int k, int d, int on) {
     int m = (n - a + s - 1) / s;
     for (int kk = 0; kk < k; kk++) {
       int v = a + p - kk * d;
-      if (v - fdiv(v, s) * s) continue;
+      if (!lands(v, s)) continue;
       int e = fdiv(v, s);
       if (-e > pad) pad = -e;
       if (m - 1 + e - (on - 1) > pad) pad = m - 1 + e - (on - 1);
@@ -151,34 +154,27 @@ void qat_cd_bwd_input_strided(const float *dy, const float *w, float *dx, const 
       P->ap0 = apn;
       P->buf0 = bufn;
       bufn += (long)g->c * P->mh * P->qw;
+      /* the phase's tap count first (it is the panels' row stride), then one walk over its taps */
+      int ny = 0, nx = 0;
+      for (int ky = 0; ky < g->kh; ky++) ny += lands(a + g->ph - ky * g->dh, sh);
+      for (int kx = 0; kx < g->kw; kx++) nx += lands(b + g->pw - kx * g->dw, sw);
+      P->k = g->oc * ny * nx;
       for (int o = 0; o < g->oc; o++)
         for (int ky = 0; ky < g->kh; ky++) {
           int vy = a + g->ph - ky * g->dh;
-          if (vy - fdiv(vy, sh) * sh) continue;
+          if (!lands(vy, sh)) continue;
           for (int kx = 0; kx < g->kw; kx++) {
             int vx = b + g->pw - kx * g->dw;
-            if (vx - fdiv(vx, sw) * sw) continue;
+            if (!lands(vx, sw)) continue;
+            int r = t - P->off0;
             off[t++] = (int)(o * cx.L.plane + (long)(fdiv(vy, sh) + py) * cx.L.wq + fdiv(vx, sw) + px);
-          }
-        }
-      P->k = t - P->off0;
-      for (int pi = 0; pi < panels; pi++) {
-        int r = 0;
-        for (int o = 0; o < g->oc; o++)
-          for (int ky = 0; ky < g->kh; ky++) {
-            int vy = a + g->ph - ky * g->dh;
-            if (vy - fdiv(vy, sh) * sh) continue;
-            for (int kx = 0; kx < g->kw; kx++) {
-              int vx = b + g->pw - kx * g->dw;
-              if (vx - fdiv(vx, sw) * sw) continue;
+            for (int pi = 0; pi < panels; pi++)
               for (int i = 0; i < QAT_CD_FR; i++) {
                 int ci = pi * QAT_CD_FR + i;
                 ap[apn + ((long)pi * P->k + r) * QAT_CD_FR + i] = ci < g->c ? w[(((long)o * g->c + ci) * g->kh + ky) * g->kw + kx] : 0.0f;
               }
-              r++;
-            }
           }
-      }
+        }
       apn += (long)panels * P->k * QAT_CD_FR;
     }
   if (g->n < nthreads && panels >= 2) { /* one image on several threads: split its channel panels */
