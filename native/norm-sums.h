@@ -66,6 +66,13 @@ static void sum_g_gx(const float *g, const float *x, int n, double m, double *sg
 }
 
 #if QAT_X86
+/* (l0 + l1) + (l2 + l3) of a vector's four float64 lanes */
+__attribute__((target("avx2"))) static inline double hsum4(__m256d a) {
+  double l[4];
+  _mm256_storeu_pd(l, a);
+  return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
 /* Σ g and Σ g·(x − m) in float64 with 4 lanes × 2 accumulators (another order than the reference: float64 rounding). */
 __attribute__((target("avx2"))) static void sum_g_gx_avx2(const float *g, const float *x, int n, double m, double *sg, double *sgx) {
   __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
@@ -79,22 +86,13 @@ __attribute__((target("avx2"))) static void sum_g_gx_avx2(const float *g, const 
     b0 = _mm256_add_pd(b0, _mm256_mul_pd(g0, x0));
     b1 = _mm256_add_pd(b1, _mm256_mul_pd(g1, x1));
   }
-  double la[4], lb[4];
-  _mm256_storeu_pd(la, _mm256_add_pd(a0, a1));
-  _mm256_storeu_pd(lb, _mm256_add_pd(b0, b1));
-  double s = (la[0] + la[1]) + (la[2] + la[3]), t = (lb[0] + lb[1]) + (lb[2] + lb[3]);
+  double s = hsum4(_mm256_add_pd(a0, a1)), t = hsum4(_mm256_add_pd(b0, b1));
   for (; j < n; j++) {
     s += g[j];
     t += (double)g[j] * ((double)x[j] - m);
   }
   *sg = s;
   *sgx = t;
-}
-
-__attribute__((target("avx2"))) static inline double hsum4(__m256d a) {
-  double l[4];
-  _mm256_storeu_pd(l, a);
-  return (l[0] + l[1]) + (l[2] + l[3]);
 }
 
 /* Σ x in float64, 4 lanes × 4 accumulators (another order than sum_f32: float64 rounding) */
@@ -157,10 +155,7 @@ __attribute__((target("avx2"))) static void sum_g_gx_relu_avx2(const float *g, c
     b0 = _mm256_add_pd(b0, _mm256_mul_pd(g0, x0));
     b1 = _mm256_add_pd(b1, _mm256_mul_pd(g1, x1));
   }
-  double la[4], lb[4];
-  _mm256_storeu_pd(la, _mm256_add_pd(a0, a1));
-  _mm256_storeu_pd(lb, _mm256_add_pd(b0, b1));
-  double s = (la[0] + la[1]) + (la[2] + la[3]), t = (lb[0] + lb[1]) + (lb[2] + lb[3]);
+  double s = hsum4(_mm256_add_pd(a0, a1)), t = hsum4(_mm256_add_pd(b0, b1));
   for (; j < n; j++) {
     float y = (float)(((double)x[j] - m) * scale + shift);
     float gj = g[j] * (y > 0.0f ? 1.0f : 0.0f);
