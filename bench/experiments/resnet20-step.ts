@@ -16,6 +16,7 @@ import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { resnet20Step } from "./resnet20-setup.js";
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,36 +30,7 @@ const median = (a: number[]): number => {
 };
 
 async function side(root: string): Promise<{ wall: number; cpu: number }> {
-  const imp = (p: string) => import(path.join(path.resolve(root), p));
-  const { setBackend, setNumThreads } = await imp("src/backend/index.ts");
-  await imp("src/index.ts");
-  const { SGD } = await imp("src/optim/sgd.ts");
-  const { resnet20 } = await imp("src/nn/models/resnet.ts");
-  const { randn, randint } = await imp("src/tensor/creation.ts");
-  const { crossEntropy } = await imp("src/ops/loss.ts");
-  const { manualSeed } = await imp("src/tensor/random.ts");
-  const { noGrad } = await imp("src/tensor/grad-mode.ts");
-  const { prepareQat } = await imp("src/quant/prepare.ts");
-  const { qconfigs } = await imp("src/quant/qconfig.ts");
-  setBackend(arg("backend", "native"));
-  setNumThreads(Number(arg("threads", "1")));
-  manualSeed(1);
-  const batches = Array.from({ length: 8 }, () => ({ x: randn([32, 3, 32, 32]), y: randint(0, 10, [32], { dtype: "int32" }) }));
-  let m = resnet20({ inChannels: 3 });
-  if (flag("qat")) {
-    m = prepareQat(m, { qconfig: qconfigs.onednn });
-    noGrad(() => m.forward(batches[0].x));
-  }
-  const opt = new SGD(m.parameters(), { lr: 0.005, momentum: 0.9 });
-  let i = 0;
-  const step = (): void => {
-    m.train();
-    const { x, y } = batches[i++ % batches.length];
-    opt.zeroGrad();
-    crossEntropy(m.forward(x), y).backward();
-    opt.step();
-  };
-  for (let w = 0; w < 5; w++) step();
+  const step = await resnet20Step(root, { backend: arg("backend", "native"), threads: Number(arg("threads", "1")), qat: flag("qat") });
   const steps = Number(arg("steps", "30"));
   const wall: number[] = [];
   const cpu: number[] = [];
